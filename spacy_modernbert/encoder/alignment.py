@@ -1,0 +1,94 @@
+"""Pieces <-> spaCy tokens, from the fast tokenizer's character offsets.
+
+A doc is encoded once, as a whole, with `add_prefix_space` semantics: the first word gets
+the leading space it would have had in pretraining ("ĠHello", not "Hello"), like every
+other word. Each piece maps to the spaCy tokens whose *non-whitespace* characters it
+covers, so a "Ġword" piece never lands on the token before it (spaCy #13730). A token that
+no piece covers (it cannot happen with byte-level BPE, but a custom tokenizer may drop
+characters) falls back to the piece at its position, so every token gets a vector.
+
+The per-doc piece sequence is `[CLS] content... [SEP]`; alignment indices point into it.
+"""
+import threading
+from dataclasses import dataclass
+from typing import Any, List, Sequence
+
+import numpy
+from spacy.tokens import Doc
+
+_ENCODE_LOCK = threading.Lock()
+
+
+@dataclass
+class DocPieces:
+    """One doc's content pieces (no specials) and its token -> piece alignment."""
+
+    ids: numpy.ndarray  # (n_content,) int64
+    strings: List[str]  # (n_content,)
+    align_lengths: numpy.ndarray  # (n_tokens,) int32: pieces per token
+    align_data: numpy.ndarray  # (sum(lengths),) int32: indices into [CLS] + content + [SEP]
+
+    @property
+    def n_content(self) -> int:
+        return int(self.ids.shape[0])
+
+
+def encode_texts(tokenizer: Any, texts: Sequence[str], add_prefix_space: bool) -> List[Any]:
+    """Encode raw texts with the Rust tokenizer (no specials, no truncation), thread-safely.
+
+    Returns `tokenizers.Encoding` objects whose offsets refer to the *original* text.
+    """
+    prefixes = [
+        1 if add_prefix_space and text and not text[0].isspace() else 0 for text in texts
+    ]
+    inputs = [" " + text if prefix else text for text, prefix in zip(texts, prefixes)]
+    # HF fast tokenizers are not thread-safe when their state is mutated ("Already
+    # borrowed"); we never mutate it, and serialise calls in case user code does.
+    with _ENCODE_LOCK:
+        encodings = tokenizer.backend_tokenizer.encode_batch(inputs, add_special_tokens=False)
+    return [(enc, prefix) for enc, prefix in zip(encodings, prefixes)]
+
+
+def align_doc(doc: Doc, encoding: Any, prefix: int) -> DocPieces:
+    """Build the token -> piece alignment of one doc from its encoding's offsets."""
+    n_tokens = len(doc)
+    ids = numpy.asarray(encoding.ids, dtype="int64")
+    n_pieces = ids.shape[0]
+    offsets = numpy.asarray(encoding.offsets, dtype="int64").reshape(-1, 2) - prefix
+    offsets = numpy.clip(offsets, 0, None)
+    starts = numpy.fromiter((t.idx for t in doc), dtype="int64", count=n_tokens)
+    ends = starts + numpy.fromiter((len(t) for t in doc), dtype="int64", count=n_tokens)
+    if n_pieces and n_tokens:
+        # first token whose end lies after the piece start; last token starting before its end
+        first = numpy.searchsorted(ends, offsets[:, 0], side="right")
+        last = numpy.searchsorted(starts, offsets[:, 1], side="left") - 1
+        empty = offsets[:, 1] <= offsets[:, 0]
+        counts = numpy.where(empty | (last < first), 0, last - first + 1)
+    else:
+        first = numpy.zeros((n_pieces,), dtype="int64")
+        counts = numpy.zeros((n_pieces,), dtype="int64")
+    total = int(counts.sum())
+    piece_of_pair = numpy.repeat(numpy.arange(n_pieces), counts)
+    group_start = numpy.repeat(numpy.cumsum(counts) - counts, counts)
+    token_of_pair = numpy.repeat(first, counts) + (numpy.arange(total) - group_start)
+    lengths = numpy.bincount(token_of_pair, minlength=n_tokens).astype("int32")
+    if n_tokens and (lengths == 0).any() and n_pieces:
+        orphans = numpy.nonzero(lengths == 0)[0]
+        nearest = numpy.searchsorted(offsets[:, 0], starts[orphans], side="right") - 1
+        nearest = numpy.clip(nearest, 0, n_pieces - 1)
+        token_of_pair = numpy.concatenate([token_of_pair, orphans])
+        piece_of_pair = numpy.concatenate([piece_of_pair, nearest])
+        lengths[orphans] = 1
+    order = numpy.argsort(token_of_pair, kind="stable")
+    data = (piece_of_pair[order] + 1).astype("int32")  # +1: [CLS] comes first
+    if n_tokens and not n_pieces:
+        # A doc of tokens the tokenizer produced nothing for: align everything to [CLS].
+        lengths = numpy.ones((n_tokens,), dtype="int32")
+        data = numpy.zeros((n_tokens,), dtype="int32")
+    return DocPieces(ids=ids, strings=list(encoding.tokens), align_lengths=lengths, align_data=data)
+
+
+def tokenize_docs(tokenizer: Any, docs: Sequence[Doc], add_prefix_space: bool = True) -> List[DocPieces]:
+    """Encode a batch of docs in one tokenizer call and align each to its spaCy tokens."""
+    encoded = encode_texts(tokenizer, [doc.text for doc in docs], add_prefix_space)
+    return [align_doc(doc, enc, prefix) for doc, (enc, prefix) in zip(docs, encoded)]

@@ -1,0 +1,202 @@
+"""`spacy-modernbert.ModernBertTransformer.v1`: the registered encoder architecture.
+
+Thin wiring of the pieces of this package, one job each:
+docs -> pieces (alignment) -> windows -> length-sorted micro-batches (batching)
+-> packed ModernBERT forward (packed, attention) -> merged per-doc pieces (batch).
+Use it as the model of spacy-transformers' `transformer` component; any
+`spacy-transformers.TransformerListener.v1` (ner, anomaly_scorer, ...) listens to it.
+"""
+from typing import Any, Callable, List, Optional, Tuple
+
+import numpy
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import ArgsKwargs, Model, torch2xp
+
+from .checkpoint import ATTN_IMPLEMENTATIONS, MAX_MODERNBERT_LENGTH
+
+MIN_LENGTH = 8
+
+
+def validate_settings(max_length: int, window_overlap: int, max_batch_tokens: int, attn_implementation: str) -> None:
+    """Reject configs that mix incompatible settings, with a message naming the fix."""
+    if attn_implementation not in ATTN_IMPLEMENTATIONS:
+        raise ValueError(
+            f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got '{attn_implementation}'."
+        )
+    if not MIN_LENGTH <= max_length <= MAX_MODERNBERT_LENGTH:
+        raise ValueError(f"max_length must be in [{MIN_LENGTH}, {MAX_MODERNBERT_LENGTH}], got {max_length}.")
+    if not 0 <= window_overlap <= (max_length - 2) // 2:
+        raise ValueError(
+            f"window_overlap must be in [0, (max_length - 2) // 2 = {(max_length - 2) // 2}], "
+            f"got {window_overlap}."
+        )
+    if max_batch_tokens < max_length:
+        raise ValueError(
+            f"max_batch_tokens ({max_batch_tokens}) must be at least max_length ({max_length}), "
+            "so that one full window fits in a batch."
+        )
+
+
+@registry.architectures("spacy-modernbert.ModernBertTransformer.v1")
+def modernbert_transformer_v1(
+    name: str,
+    max_length: int = MAX_MODERNBERT_LENGTH,
+    window_overlap: int = 256,
+    max_batch_tokens: int = 16384,
+    attn_implementation: str = "sdpa",
+    mixed_precision: bool = False,
+    gradient_checkpointing: bool = False,
+    add_prefix_space: bool = True,
+) -> Model[List[Doc], Any]:
+    """A ModernBERT encoder for spacy-transformers' `transformer` component.
+
+    name (str): Hugging Face hub id (e.g. "answerdotai/ModernBERT-base") or a local
+        checkpoint directory. Only read by `nlp.initialize()`; a saved pipeline carries
+        its own weights and tokenizer.
+    max_length (int): Longest window in pieces, [CLS]/[SEP] included (<= 8192). Longer
+        docs are split into overlapping windows and merged back.
+    window_overlap (int): Minimum overlap, in pieces, between consecutive windows.
+    max_batch_tokens (int): Token budget of one micro-batch (windows sorted by length,
+        `n_windows * longest <= budget`).
+    attn_implementation (str): "sdpa" (default), "eager", or "varlen" (CUDA: unpadded
+        variable-length kernel with ModernBERT's sliding window; falls back to "sdpa"
+        with a warning elsewhere).
+    mixed_precision (bool): bf16 autocast on CUDA (ignored on CPU).
+    gradient_checkpointing (bool): Recompute layer activations in backward (long docs).
+    add_prefix_space (bool): Encode the first word of each doc with a leading space, as
+        every other word, the way ModernBERT saw words in pretraining.
+    """
+    from .shim import ModernBertShim
+
+    validate_settings(max_length, window_overlap, max_batch_tokens, attn_implementation)
+    from spacy_transformers.layers._util import replace_listener, replace_listener_cfg
+
+    return Model(
+        "modernbert-transformer",
+        forward,
+        init=init,
+        shims=[ModernBertShim(attn_implementation, mixed_precision, gradient_checkpointing)],
+        dims={"nO": None},
+        attrs={
+            "name": name,
+            "max_length": max_length,
+            "window_overlap": window_overlap,
+            "max_batch_tokens": max_batch_tokens,
+            "add_prefix_space": add_prefix_space,
+            "has_transformer": False,
+            "replace_listener": replace_listener,
+            "replace_listener_cfg": replace_listener_cfg,
+        },
+    )
+
+
+def init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
+    """Load the checkpoint named in the config, unless weights are already in the model."""
+    shim = model.shims[0]
+    if not shim.loaded:
+        from .checkpoint import load_checkpoint
+
+        hf_model, tokenizer = load_checkpoint(model.attrs["name"], shim.attn_implementation)
+        max_positions = hf_model.config.max_position_embeddings
+        if model.attrs["max_length"] > max_positions:
+            raise ValueError(
+                f"max_length={model.attrs['max_length']} exceeds the {max_positions} positions "
+                f"of checkpoint '{model.attrs['name']}'."
+            )
+        shim.set_model(hf_model, tokenizer)
+    model.attrs["has_transformer"] = True
+    model.set_dim("nO", shim._model.config.hidden_size)
+
+
+def _require_loaded(model: Model) -> Any:
+    shim = model.shims[0]
+    if not shim.loaded:
+        raise ValueError(
+            "The ModernBERT encoder has no weights yet: call nlp.initialize() (or "
+            "`spacy train`) before using the pipeline, or load a trained pipeline."
+        )
+    return shim
+
+
+def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callable]:
+    """Encode docs; returns a ModernBertBatch and its backprop callback."""
+    import torch
+
+    from .alignment import tokenize_docs
+    from .batch import ModernBertBatch, doc_wordpieces
+    from .batching import group_by_budget
+    from .windows import merge_sources, plan_windows, window_input_ids
+
+    shim = _require_loaded(model)
+    tokenizer = shim.tokenizer
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    max_length, overlap = model.attrs["max_length"], model.attrs["window_overlap"]
+
+    live = [i for i, doc in enumerate(docs) if len(doc)]
+    pieces = tokenize_docs(tokenizer, [docs[i] for i in live], model.attrs["add_prefix_space"])
+    doc_pieces: List[Any] = [None] * len(docs)
+    windows = []
+    for i, p in zip(live, pieces):
+        doc_pieces[i] = p
+        windows.extend(plan_windows(i, p.n_content, max_length, overlap))
+
+    width = model.get_dim("nO")
+    if not windows:
+        hidden = model.ops.alloc2f(0, width)
+        return ModernBertBatch.from_docs(docs, doc_pieces, [None] * len(docs), hidden), lambda d: docs
+
+    groups = group_by_budget([w.length for w in windows], model.attrs["max_batch_tokens"])
+    packed_at = numpy.zeros((len(windows),), dtype="int64")
+    ids, positions, group_specs = [], [], []
+    cursor = 0
+    for group in groups:
+        start = cursor
+        for k in group:
+            w = windows[k]
+            packed_at[k] = cursor
+            ids.append(window_input_ids(doc_pieces[w.doc].ids, w, cls_id, sep_id))
+            positions.append(numpy.arange(w.length, dtype="int64"))
+            cursor += w.length
+        group_specs.append((start, cursor, [windows[k].length for k in group]))
+
+    gather = []
+    by_doc: dict = {}
+    for k, w in enumerate(windows):
+        by_doc.setdefault(w.doc, []).append(k)
+    for i in live:
+        ks = by_doc[i]
+        gather.append(merge_sources([windows[k] for k in ks], [int(packed_at[k]) for k in ks], doc_pieces[i].n_content))
+
+    device = shim.device
+
+    def to_torch(arrays: List[numpy.ndarray]) -> Any:
+        return torch.from_numpy(numpy.concatenate(arrays)).to(device)
+
+    inputs = ArgsKwargs(
+        args=(),
+        kwargs={
+            "input_ids": to_torch(ids),
+            "position_ids": to_torch(positions),
+            "groups": group_specs,
+            "gather_index": to_torch(gather),
+        },
+    )
+    output, torch_backprop = shim(inputs, is_train)
+    hidden = torch2xp(output.detach()) if is_train else torch2xp(output)
+    if model.ops.xp is not numpy and isinstance(hidden, numpy.ndarray):
+        hidden = model.ops.asarray(hidden)
+    cls_tok, sep_tok = tokenizer.cls_token, tokenizer.sep_token
+    wordpieces = [
+        doc_wordpieces(p, cls_tok, sep_tok, cls_id, sep_id) if p is not None else None for p in doc_pieces
+    ]
+    batch = ModernBertBatch.from_docs(docs, doc_pieces, wordpieces, hidden)
+
+    def backprop(d_batch: Any) -> List[Doc]:
+        d_hidden = d_batch.model_output.last_hidden_state
+        if d_hidden.shape[0]:
+            d_hidden = d_hidden.to(output.device)
+            torch_backprop(ArgsKwargs(args=(output,), kwargs={"grad_tensors": (d_hidden,)}))
+        return docs
+
+    return batch, backprop

@@ -1,0 +1,145 @@
+"""Attention over packed (unpadded) sequences: sdpa | eager | varlen (CUDA).
+
+The packed forward keeps every activation as `(total_tokens, ...)` with no padding. For
+attention, `sdpa` and `eager` scatter q/k/v into a padded `(batch, heads, longest, dim)`
+layout for one micro-batch of length-sorted sequences and gather the result back;
+`varlen` (CUDA, PyTorch >= 2.10's `torch.nn.attention.varlen.varlen_attn`) attends over
+the packed tensors directly with `cu_seqlens`, with ModernBERT's sliding window as the
+kernel's `window_size`, and never pads at all.
+
+Masks: keys beyond a sequence's length are masked; a local layer additionally masks keys
+further than `half_window` away (as ModernBERT's `local_attention // 2`). Padded *query*
+rows attend to everything, so no row is fully masked (no NaN, even in backward).
+"""
+import warnings
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+
+_VARLEN = None
+
+
+def varlen_available(device: torch.device) -> bool:
+    """True where the unpadded varlen kernel can run: a CUDA device and PyTorch that ships it."""
+    global _VARLEN
+    if device.type != "cuda":
+        return False
+    if _VARLEN is None:
+        try:
+            from torch.nn.attention.varlen import varlen_attn
+
+            _VARLEN = varlen_attn
+        except ImportError:
+            _VARLEN = False
+    return _VARLEN is not False
+
+
+def resolve_backend(requested: str, device: torch.device) -> str:
+    """The backend that will actually run; 'varlen' off CUDA falls back to 'sdpa' with a warning."""
+    if requested == "varlen" and not varlen_available(device):
+        warnings.warn(
+            f"attn_implementation='varlen' needs a CUDA device and torch.nn.attention.varlen "
+            f"(running on '{device.type}'); falling back to 'sdpa'.",
+            stacklevel=2,
+        )
+        return "sdpa"
+    return requested
+
+
+@dataclass
+class PackedLayout:
+    """Where one micro-batch's packed tokens sit in a padded (batch, longest) grid."""
+
+    lengths: List[int]
+    device: torch.device
+    cu_seqlens: torch.Tensor = field(init=False)
+    index: Optional[torch.Tensor] = field(init=False)
+    _masks: Dict[Optional[int], Optional[torch.Tensor]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        lengths = torch.tensor(self.lengths, dtype=torch.int64)
+        self.batch = len(self.lengths)
+        self.longest = max(self.lengths)
+        self.ragged = min(self.lengths) != self.longest
+        self.cu_seqlens = F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32).to(self.device)
+        if self.ragged:
+            rows = torch.repeat_interleave(torch.arange(self.batch), lengths)
+            cols = torch.arange(int(lengths.sum())) - torch.repeat_interleave(
+                self.cu_seqlens.cpu()[:-1].to(torch.int64), lengths
+            )
+            self.index = (rows * self.longest + cols).to(self.device)
+            self.valid = (torch.arange(self.longest)[None, :] < lengths[:, None]).to(self.device)
+        else:
+            self.index = None
+            self.valid = None
+
+    def mask(self, half_window: Optional[int]) -> Optional[torch.Tensor]:
+        """Boolean attention mask (True = attend), broadcastable to (B, H, L, L); None = all."""
+        if half_window is not None and self.longest - 1 <= half_window:
+            half_window = None  # the window covers every sequence whole
+        if half_window not in self._masks:
+            self._masks[half_window] = self._build_mask(half_window)
+        return self._masks[half_window]
+
+    def _build_mask(self, half_window: Optional[int]) -> Optional[torch.Tensor]:
+        if half_window is None and not self.ragged:
+            return None
+        pos = torch.arange(self.longest, device=self.device)
+        band = torch.ones(self.longest, self.longest, dtype=torch.bool, device=self.device)
+        if half_window is not None:
+            band = (pos[:, None] - pos[None, :]).abs() <= half_window
+        if not self.ragged:
+            return band[None, None]
+        mask = band[None, None] & self.valid[:, None, None, :]
+        return mask | ~self.valid[:, None, :, None]
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """(T, H, D) packed -> (B, H, L, D) padded."""
+        heads, dim = x.shape[1], x.shape[2]
+        if self.index is not None:
+            grid = x.new_zeros(self.batch * self.longest, heads, dim).index_copy(0, self.index, x)
+        else:
+            grid = x
+        return grid.view(self.batch, self.longest, heads, dim).transpose(1, 2)
+
+    def unpad(self, y: torch.Tensor) -> torch.Tensor:
+        """(B, H, L, D) padded -> (T, H, D) packed."""
+        heads, dim = y.shape[1], y.shape[3]
+        flat = y.transpose(1, 2).reshape(self.batch * self.longest, heads, dim)
+        return flat if self.index is None else flat.index_select(0, self.index)
+
+
+def attend(
+    backend: str,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    layout: PackedLayout,
+    half_window: Optional[int],
+    dropout_p: float = 0.0,
+) -> torch.Tensor:
+    """Multi-head attention of packed (T, H, D) q/k/v within each sequence of `layout`."""
+    if backend == "varlen":
+        window = (half_window, half_window) if half_window is not None else (-1, -1)
+        dtype = q.dtype
+        if dtype not in (torch.float16, torch.bfloat16):  # flash kernels: half precision only
+            q, k, v = q.to(torch.bfloat16), k.to(torch.bfloat16), v.to(torch.bfloat16)
+        out = _VARLEN(
+            q, k, v, layout.cu_seqlens, layout.cu_seqlens, layout.longest, layout.longest,
+            window_size=window,
+        )
+        return out.to(dtype)
+    mask = layout.mask(half_window)
+    qp, kp, vp = layout.pad(q), layout.pad(k), layout.pad(v)
+    if backend == "sdpa":
+        out = F.scaled_dot_product_attention(qp, kp, vp, attn_mask=mask, dropout_p=dropout_p)
+    else:
+        scores = torch.matmul(qp, kp.transpose(2, 3)) * (q.shape[-1] ** -0.5)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(qp.dtype)
+        probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
+        out = torch.matmul(probs, vp)
+    return layout.unpad(out)

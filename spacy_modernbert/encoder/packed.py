@@ -1,0 +1,93 @@
+"""ModernBERT's forward over packed windows, on the Hugging Face modules and weights.
+
+`PackedModernBert` wraps a `transformers.ModernBertModel` and reuses its embeddings,
+layers (Wqkv, rotary tables, Wo, MLP, norms) and final norm, so weights load and save
+exactly as Hugging Face's; only the orchestration differs: activations stay packed
+(`(total_tokens, hidden)`, no padding), attention runs per micro-batch through
+`attention.attend`, and bf16 autocast / gradient checkpointing are applied here.
+Numerically it matches `ModernBertModel.forward` (fp32) on every real token.
+"""
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .attention import PackedLayout, attend, resolve_backend
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class PackedModernBert(nn.Module):
+    """Run ModernBERT over length-sorted micro-batches of packed sequences."""
+
+    def __init__(
+        self,
+        hf_model: nn.Module,
+        attn_implementation: str = "sdpa",
+        mixed_precision: bool = False,
+        gradient_checkpointing: bool = False,
+    ):
+        super().__init__()
+        self.hf = hf_model
+        self.attn_implementation = attn_implementation
+        self.mixed_precision = mixed_precision
+        self.gradient_checkpointing = gradient_checkpointing
+
+    @property
+    def config(self):
+        return self.hf.config
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        groups: Sequence[Tuple[int, int, List[int]]],
+        gather_index: torch.Tensor,
+    ) -> torch.Tensor:
+        """Encode packed windows and return the rows `gather_index` picks, in float32.
+
+        input_ids, position_ids: (T,) for all windows, packed group after group.
+        groups: (start, end, window lengths) of each micro-batch in the packed order.
+        gather_index: (N,) rows of the packed output to return (merging windows per doc).
+        """
+        device = input_ids.device
+        backend = resolve_backend(self.attn_implementation, device)
+        use_bf16 = self.mixed_precision and device.type == "cuda"
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            outputs = [
+                self._encode(input_ids[s:e], position_ids[s:e], PackedLayout(lengths, device), backend)
+                for s, e, lengths in groups
+            ]
+        packed = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=0)
+        return packed.index_select(0, gather_index).float()
+
+    def _encode(self, ids: torch.Tensor, pos: torch.Tensor, layout: PackedLayout, backend: str) -> torch.Tensor:
+        hidden = self.hf.embeddings(input_ids=ids)
+        rope: Dict[Tuple[int, int], Tuple[torch.Tensor, torch.Tensor]] = {}
+        for layer in self.hf.layers:
+            key = layer.attn.local_attention
+            if key not in rope:
+                cos, sin = layer.attn.rotary_emb(hidden, pos[None, :])
+                rope[key] = (cos[0, :, None, :], sin[0, :, None, :])  # (T, 1, D)
+            cos, sin = rope[key]
+            if self.gradient_checkpointing and self.training:
+                hidden = checkpoint(self._layer, layer, hidden, cos, sin, layout, backend, use_reentrant=False)
+            else:
+                hidden = self._layer(layer, hidden, cos, sin, layout, backend)
+        return self.hf.final_norm(hidden)
+
+    def _layer(self, layer: nn.Module, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layout: PackedLayout, backend: str) -> torch.Tensor:
+        attn = layer.attn
+        qkv = attn.Wqkv(layer.attn_norm(hidden)).view(-1, 3, attn.num_heads, attn.head_dim)
+        q, k, v = qkv.unbind(dim=1)
+        q = q * cos + _rotate_half(q) * sin
+        k = k * cos + _rotate_half(k) * sin
+        half_window = attn.local_attention[0] if attn.local_attention[0] >= 0 else None
+        dropout_p = attn.attention_dropout if self.training else 0.0
+        context = attend(backend, q, k, v, layout, half_window, dropout_p)
+        hidden = hidden + attn.out_drop(attn.Wo(context.reshape(-1, attn.all_head_size)))
+        return hidden + layer.mlp(layer.mlp_norm(hidden))

@@ -1,0 +1,93 @@
+"""The PyTorch shim that owns ModernBERT weights and tokenizer, and serializes both.
+
+Serialized bytes hold the Hugging Face config, the tokenizer files and the weights
+(safetensors), so a saved pipeline loads with `spacy.load` with neither the original
+checkpoint path nor the network. Runtime settings (attention backend, bf16, gradient
+checkpointing) come from the pipeline config, not from the bytes.
+"""
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import srsly
+import torch
+from thinc.api import PyTorchShim, get_torch_default_device
+
+from .checkpoint import CheckpointError, validate_tokenizer
+from .packed import PackedModernBert
+
+FORMAT_VERSION = 1
+
+
+class ModernBertShim(PyTorchShim):
+    """Holds a `PackedModernBert` (None until initialized) and its fast tokenizer."""
+
+    def __init__(self, attn_implementation: str, mixed_precision: bool, gradient_checkpointing: bool):
+        super().__init__(None, mixed_precision=False)  # bf16 autocast is done by PackedModernBert
+        self.attn_implementation = attn_implementation
+        self.bf16 = mixed_precision
+        self.gradient_checkpointing = gradient_checkpointing
+        self.tokenizer: Optional[Any] = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def set_model(self, hf_model: Any, tokenizer: Any) -> None:
+        """Install Hugging Face weights and tokenizer, on the current default device."""
+        self._model = PackedModernBert(
+            hf_model,
+            attn_implementation=self.attn_implementation,
+            mixed_precision=self.bf16,
+            gradient_checkpointing=self.gradient_checkpointing,
+        ).to(get_torch_default_device())
+        self.tokenizer = tokenizer
+
+    def to_bytes(self) -> bytes:
+        if self._model is None:
+            return srsly.msgpack_dumps({"format": FORMAT_VERSION, "config": None})
+        from safetensors.torch import save
+
+        hf = self._model.hf
+        with tempfile.TemporaryDirectory() as tmp:
+            self.tokenizer.save_pretrained(tmp)
+            tokenizer_files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
+        state = {k: v.detach().contiguous().cpu() for k, v in hf.state_dict().items()}
+        msg = {
+            "format": FORMAT_VERSION,
+            "config": hf.config.to_dict(),
+            "tokenizer": tokenizer_files,
+            "state": save(state),
+        }
+        return srsly.msgpack_dumps(msg)
+
+    def from_bytes(self, bytes_data: bytes) -> "ModernBertShim":
+        from safetensors.torch import load
+        from transformers import AutoTokenizer, ModernBertConfig, ModernBertModel
+
+        try:
+            msg = srsly.msgpack_loads(bytes_data)
+            if not isinstance(msg, dict) or msg.get("format") != FORMAT_VERSION:
+                raise ValueError("not a spacy-modernbert encoder")
+        except Exception as err:
+            raise CheckpointError(
+                f"The transformer model file of this pipeline is unreadable or truncated ({err})."
+            ) from err
+        if msg["config"] is None:
+            self._model = None
+            return self
+        config = ModernBertConfig.from_dict(msg["config"])
+        config.reference_compile = False
+        config._attn_implementation = "eager" if self.attn_implementation == "eager" else "sdpa"
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in msg["tokenizer"].items():
+                (Path(tmp) / name).write_bytes(data)
+            tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True)
+        validate_tokenizer(tokenizer, config, "<pipeline>")
+        hf = ModernBertModel(config)
+        try:
+            hf.load_state_dict(load(msg["state"]), strict=True)
+        except Exception as err:
+            raise CheckpointError(f"The encoder weights stored in this pipeline are corrupt: {err}") from err
+        self.set_model(hf, tokenizer)
+        return self

@@ -1,0 +1,70 @@
+"""Long documents: overlapping windows over a doc's pieces, and how to merge them back.
+
+A doc whose `[CLS] content [SEP]` fits in `max_length` is one window. A longer doc is cut
+into windows of `max_length - 2` content pieces (each re-wrapped in [CLS]/[SEP]) that
+overlap by at least `overlap` pieces; the last window is aligned to the doc's end so that
+every window is full. In an overlap, each piece takes its vector from the window in which
+it sits furthest from an edge (the overlap is split at its middle), so every piece, and
+hence every spaCy token, gets exactly one vector, computed with context on both sides.
+"""
+from dataclasses import dataclass
+from typing import List
+
+import numpy
+
+
+@dataclass
+class Window:
+    """Content pieces [start, end) of one doc, and which of them this window owns."""
+
+    doc: int
+    start: int
+    end: int
+    own_start: int
+    own_end: int
+
+    @property
+    def length(self) -> int:
+        """Length in pieces, specials included."""
+        return self.end - self.start + 2
+
+
+def plan_windows(doc: int, n_content: int, max_length: int, overlap: int) -> List[Window]:
+    """Cut one doc's content pieces into windows; `n_content` may be 0."""
+    width = max_length - 2
+    if n_content <= width:
+        return [Window(doc, 0, n_content, 0, n_content)]
+    stride = width - overlap
+    n_windows = -(-(n_content - width) // stride) + 1
+    starts = [min(k * stride, n_content - width) for k in range(n_windows)]
+    ends = [s + width for s in starts]
+    windows = []
+    for k, (start, end) in enumerate(zip(starts, ends)):
+        own_start = 0 if k == 0 else (start + ends[k - 1]) // 2
+        own_end = n_content if k == n_windows - 1 else (starts[k + 1] + end) // 2
+        windows.append(Window(doc, start, end, own_start, own_end))
+    return windows
+
+
+def window_input_ids(content_ids: numpy.ndarray, window: Window, cls_id: int, sep_id: int) -> numpy.ndarray:
+    """[CLS] + the window's content ids + [SEP]."""
+    out = numpy.empty((window.length,), dtype="int64")
+    out[0] = cls_id
+    out[1:-1] = content_ids[window.start : window.end]
+    out[-1] = sep_id
+    return out
+
+
+def merge_sources(windows: List[Window], window_offsets: List[int], n_content: int) -> numpy.ndarray:
+    """For each position of the doc's `[CLS] content [SEP]`, its row in the packed output.
+
+    `window_offsets[k]` is where window k's first position ([CLS]) lies in the packed
+    output. [CLS] comes from the first window and [SEP] from the last.
+    """
+    source = numpy.empty((n_content + 2,), dtype="int64")
+    source[0] = window_offsets[0]
+    for window, offset in zip(windows, window_offsets):
+        owned = numpy.arange(window.own_start, window.own_end)
+        source[owned + 1] = offset + 1 + (owned - window.start)
+    source[-1] = window_offsets[-1] + windows[-1].length - 1
+    return source
