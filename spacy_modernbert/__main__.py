@@ -10,6 +10,11 @@ import typer
 app = typer.Typer(name="spacy_modernbert", add_completion=False, no_args_is_help=True)
 
 
+@app.callback()
+def _main() -> None:
+    """spacy-modernbert: ModernBERT encoder and anomaly scorer for spaCy."""
+
+
 @app.command("init-model")
 def init_model(
     output_dir: Path = typer.Argument(..., help="Directory to write the checkpoint to"),
