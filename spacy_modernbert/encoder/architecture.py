@@ -42,7 +42,7 @@ def validate_settings(max_length: int, window_overlap: int, max_batch_tokens: in
 def modernbert_transformer_v1(
     name: str,
     max_length: int = MAX_MODERNBERT_LENGTH,
-    window_overlap: int = 256,
+    window_overlap: Optional[int] = None,
     max_batch_tokens: int = 16384,
     attn_implementation: str = "sdpa",
     mixed_precision: bool = False,
@@ -56,7 +56,8 @@ def modernbert_transformer_v1(
         its own weights and tokenizer.
     max_length (int): Longest window in pieces, [CLS]/[SEP] included (<= 8192). Longer
         docs are split into overlapping windows and merged back.
-    window_overlap (int): Minimum overlap, in pieces, between consecutive windows.
+    window_overlap (Optional[int]): Minimum overlap, in pieces, between consecutive
+        windows; by default min(256, (max_length - 2) // 4).
     max_batch_tokens (int): Token budget of one micro-batch (windows sorted by length,
         `n_windows * longest <= budget`).
     attn_implementation (str): "sdpa" (default), "eager", or "varlen" (CUDA: unpadded
@@ -69,6 +70,8 @@ def modernbert_transformer_v1(
     """
     from .shim import ModernBertShim
 
+    if window_overlap is None:
+        window_overlap = min(256, max(0, (max_length - 2) // 4))
     validate_settings(max_length, window_overlap, max_batch_tokens, attn_implementation)
     from spacy_transformers.layers._util import replace_listener, replace_listener_cfg
 

@@ -48,8 +48,10 @@ class ModernBertBatch(FullTransformerBatch):
         offsets = [0]
         doc_data = []
         for pieces, wps in zip(doc_pieces, wordpieces):
-            if pieces is None:
-                doc_data.append(TransformerData.empty())
+            if pieces is None:  # a doc with no tokens: zero rows, but the right width
+                empty = TransformerData.empty()
+                empty.model_output = ModelOutput(last_hidden_state=hidden[0:0][None])
+                doc_data.append(empty)
                 offsets.append(offsets[-1])
                 continue
             start, end = offsets[-1], offsets[-1] + pieces.n_content + 2

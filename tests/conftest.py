@@ -1,0 +1,52 @@
+"""Shared fixtures: the tiny offline ModernBERT checkpoint, created once per test session.
+
+It is written by the same code as `python -m spacy_modernbert init-model` and loaded by
+path through `from_pretrained`, exactly like a hub checkpoint.
+"""
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_TEXT = ROOT / "assets"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    from spacy_modernbert.encoder.tiny import create_tiny_checkpoint
+
+    out = tmp_path_factory.mktemp("tiny-modernbert")
+    texts = [p for p in [TINY_TEXT / "demo" / "train.jsonl"] if p.exists()]
+    return create_tiny_checkpoint(out, texts, vocab_size=1024)
+
+
+def _transformer_config(checkpoint: Path, **overrides) -> dict:
+    model = {"@architectures": "spacy-modernbert.ModernBertTransformer.v1", "name": str(checkpoint)}
+    model.update(overrides)
+    return {"model": model}
+
+
+@pytest.fixture(scope="session")
+def transformer_config():
+    """Factory: a `transformer` component config using our architecture on a checkpoint."""
+    return _transformer_config
+
+
+@pytest.fixture(scope="session")
+def listener_ner_config() -> dict:
+    """An `ner` component config listening to the shared transformer."""
+    return {
+        "model": {
+            "@architectures": "spacy.TransitionBasedParser.v2",
+            "state_type": "ner",
+            "extra_state_tokens": False,
+            "hidden_width": 32,
+            "maxout_pieces": 2,
+            "use_upper": False,
+            "tok2vec": {
+                "@architectures": "spacy-transformers.TransformerListener.v1",
+                "grad_factor": 1.0,
+                "pooling": {"@layers": "reduce_mean.v1"},
+            },
+        }
+    }

@@ -1,0 +1,107 @@
+import numpy
+import pytest
+import spacy
+
+from spacy_modernbert.encoder.alignment import tokenize_docs
+from spacy_modernbert.encoder.checkpoint import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_checkpoint):
+    return load_checkpoint(tiny_checkpoint)[1]
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return spacy.blank("en")
+
+
+def _pieces_of(pieces, token_i):
+    start = int(pieces.align_lengths[:token_i].sum())
+    return pieces.align_data[start : start + pieces.align_lengths[token_i]]
+
+
+def _check_invariants(doc, pieces):
+    assert pieces.align_lengths.shape == (len(doc),)
+    assert (pieces.align_lengths >= 1).all(), "every token needs at least one piece"
+    assert pieces.align_data.shape == (int(pieces.align_lengths.sum()),)
+    if len(pieces.align_data):
+        assert pieces.align_data.min() >= 0
+        assert pieces.align_data.max() <= pieces.n_content + 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "x",
+        "Hello world",
+        "  leading and  double  spaces\n\nand newlines\t tabs  ",
+        "emoji 👩‍👩‍👧 and 😀😀, e\u0301 combining, שלום RTL, 中文字符 mixed",
+        "NUL\x00 and control\x07 chars",
+        '{"json": [1, 2, 3], "html": "<b>x</b>"}',
+    ],
+)
+def test_alignment_invariants(nlp, tokenizer, text):
+    doc = nlp(text)
+    (pieces,) = tokenize_docs(tokenizer, [doc])
+    _check_invariants(doc, pieces)
+
+
+def test_alignment_long_doc(nlp, tokenizer):
+    doc = nlp(" ".join(f"word{i % 97}" for i in range(20000)))
+    assert len(doc) == 20000
+    (pieces,) = tokenize_docs(tokenizer, [doc])
+    _check_invariants(doc, pieces)
+
+
+def test_leading_space_piece_lands_on_its_own_token(nlp, tokenizer):
+    doc = nlp("Hello world again")
+    (pieces,) = tokenize_docs(tokenizer, [doc])
+    strings = ["[CLS]", *pieces.strings, "[SEP]"]
+    for token in doc:
+        token_pieces = "".join(strings[j] for j in _pieces_of(pieces, token.i))
+        # Byte-level BPE marks the leading space with "Ġ"; the piece belongs to this token
+        assert token_pieces.replace("Ġ", "") == token.text
+        if token.i:
+            assert token_pieces.startswith("Ġ")
+    assert pieces.strings[0].startswith("Ġ")  # prefix space before the first word too
+    # no piece is shared between two word tokens
+    assert len(set(pieces.align_data.tolist())) == len(pieces.align_data)
+
+
+def test_first_word_encoded_as_in_running_text(nlp, tokenizer):
+    def word_pieces(pieces, token_i):
+        strings = ["[CLS]", *pieces.strings, "[SEP]"]
+        return [strings[j] for j in _pieces_of(pieces, token_i)]
+
+    first = tokenize_docs(tokenizer, [nlp("payments failed")])[0]
+    middle = tokenize_docs(tokenizer, [nlp("the payments failed")])[0]
+    assert word_pieces(first, 0) == word_pieces(middle, 1)
+    without = tokenize_docs(tokenizer, [nlp("payments failed")], add_prefix_space=False)[0]
+    assert not without.strings[0].startswith("Ġ")
+
+
+def test_byte_split_characters_map_to_their_token(nlp, tokenizer):
+    doc = nlp("ok 😀 done")
+    (pieces,) = tokenize_docs(tokenizer, [doc])
+    emoji_pieces = _pieces_of(pieces, 1)
+    assert len(emoji_pieces) >= 2  # the emoji is split into byte pieces
+    for other in (0, 2):
+        assert not set(_pieces_of(pieces, other).tolist()) & set(emoji_pieces.tolist())
+
+
+def test_whitespace_token_gets_pieces(nlp, tokenizer):
+    doc = nlp("a  b")  # spaCy makes the extra space a token
+    assert [t.is_space for t in doc] == [False, True, False]
+    (pieces,) = tokenize_docs(tokenizer, [doc])
+    _check_invariants(doc, pieces)
+
+
+def test_batch_and_single_agree(nlp, tokenizer):
+    docs = [nlp(t) for t in ["one two", "", "three four five"]]
+    batched = tokenize_docs(tokenizer, docs)
+    for doc, b in zip(docs, batched):
+        (single,) = tokenize_docs(tokenizer, [doc])
+        numpy.testing.assert_array_equal(single.ids, b.ids)
+        numpy.testing.assert_array_equal(single.align_data, b.align_data)
