@@ -26,11 +26,12 @@ def init_model(
     intermediate_size: int = typer.Option(96, help="MLP intermediate size"),
     local_attention: int = typer.Option(16, help="Sliding-window width of local layers"),
     seed: int = typer.Option(0, help="Random seed for the weights"),
+    for_base: Optional[str] = typer.Option(None, "--for-base", help="Only create it if this base model is OUTPUT_DIR"),
 ) -> None:
     """Create the tiny offline ModernBERT checkpoint (random weights + trained BPE tokenizer)."""
     from .cli.init_model import init_model_cli
 
-    init_model_cli(output_dir, text, vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, local_attention, seed)
+    init_model_cli(output_dir, text, vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, local_attention, seed, for_base)
 
 
 def main() -> None:

@@ -15,13 +15,20 @@ def init_model_cli(
     intermediate_size: int = 96,
     local_attention: int = 16,
     seed: int = 0,
-) -> Path:
+    for_base: Optional[str] = None,
+) -> Optional[Path]:
     """Create a random-weight ModernBERT checkpoint with a BPE tokenizer trained on `text`.
 
     text: files or directories (.txt lines, or .jsonl with a "text" field) to train the
     tokenizer on; a little built-in English is always added.
+    for_base: the pipeline's base model (a weasel var); when it is not `output_dir`, the
+    tiny checkpoint is not needed and nothing is written.
     """
     from ..encoder.tiny import create_tiny_checkpoint
+
+    if for_base is not None and Path(for_base).resolve() != Path(output_dir).resolve():
+        msg.info(f"Base model is '{for_base}', not the embedded tiny default: nothing to create")
+        return None
 
     msg.info(f"Training a byte-level BPE tokenizer (vocab <= {vocab_size}) and random ModernBERT weights")
     out = create_tiny_checkpoint(
