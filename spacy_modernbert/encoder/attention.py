@@ -7,6 +7,11 @@ layout for one micro-batch of length-sorted sequences and gather the result back
 the packed tensors directly with `cu_seqlens`, with ModernBERT's sliding window as the
 kernel's `window_size`, and never pads at all.
 
+Long sequences in local layers use blocked sliding-window attention: queries in blocks
+of `2 * half_window` attend to their block widened by `half_window` on each side, so the
+cost is O(L * window) instead of O(L^2); the softmax runs over exactly the same keys as
+the full masked attention.
+
 Masks: keys beyond a sequence's length are masked; a local layer additionally masks keys
 further than `half_window` away (as ModernBERT's `local_attention // 2`). Padded *query*
 rows attend to everything, so no row is fully masked (no NaN, even in backward).
@@ -56,7 +61,7 @@ class PackedLayout:
     device: torch.device
     cu_seqlens: torch.Tensor = field(init=False)
     index: Optional[torch.Tensor] = field(init=False)
-    _masks: Dict[Optional[int], Optional[torch.Tensor]] = field(init=False, default_factory=dict)
+    _masks: Dict[object, Optional[torch.Tensor]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         lengths = torch.tensor(self.lengths, dtype=torch.int64)
@@ -95,6 +100,26 @@ class PackedLayout:
         mask = band[None, None] & self.valid[:, None, None, :]
         return mask | ~self.valid[:, None, :, None]
 
+    def block_mask(self, half_window: int) -> torch.Tensor:
+        """Mask for blocked local attention: (B * n_blocks, 1, block, block + 2 * half_window)."""
+        key = ("blocks", half_window)
+        if key not in self._masks:
+            block = 2 * half_window
+            n_blocks = -(-self.longest // block)
+            span = block + 2 * half_window
+            lengths = torch.tensor(self.lengths, device=self.device)
+            pos = torch.arange(-half_window, n_blocks * block + half_window, device=self.device)
+            key_valid = (pos[None, :] >= 0) & (pos[None, :] < lengths[:, None])
+            key_valid = key_valid.unfold(1, span, block)  # (B, n_blocks, span)
+            a = torch.arange(block, device=self.device)[:, None]
+            c = torch.arange(span, device=self.device)[None, :]
+            band = (c - half_window - a).abs() <= half_window  # (block, span)
+            qpos = torch.arange(n_blocks * block, device=self.device)
+            query_pad = (qpos[None, :] >= lengths[:, None]).view(self.batch, n_blocks, block, 1)
+            mask = (band[None, None] & key_valid[:, :, None, :]) | query_pad
+            self._masks[key] = mask.reshape(self.batch * n_blocks, 1, block, span)
+        return self._masks[key]
+
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         """(T, H, D) packed -> (B, H, L, D) padded."""
         heads, dim = x.shape[1], x.shape[2]
@@ -131,15 +156,46 @@ def attend(
             window_size=window,
         )
         return out.to(dtype)
-    mask = layout.mask(half_window)
+    core = _sdpa if backend == "sdpa" else _eager
     qp, kp, vp = layout.pad(q), layout.pad(k), layout.pad(v)
-    if backend == "sdpa":
-        out = F.scaled_dot_product_attention(qp, kp, vp, attn_mask=mask, dropout_p=dropout_p)
+    if half_window is not None and half_window > 0 and layout.longest > 4 * half_window:
+        out = _blocked_local(core, qp, kp, vp, layout, half_window, dropout_p)
     else:
-        scores = torch.matmul(qp, kp.transpose(2, 3)) * (q.shape[-1] ** -0.5)
-        if mask is not None:
-            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(qp.dtype)
-        probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
-        out = torch.matmul(probs, vp)
+        out = core(qp, kp, vp, layout.mask(half_window), dropout_p)
     return layout.unpad(out)
+
+
+def _sdpa(q, k, v, mask, dropout_p):
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+
+
+def _eager(q, k, v, mask, dropout_p):
+    scores = torch.matmul(q, k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+    probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
+    return torch.matmul(probs, v)
+
+
+def _blocked_local(core, q, k, v, layout: PackedLayout, half_window: int, dropout_p: float) -> torch.Tensor:
+    """Sliding-window attention in blocks: (B, H, L, D) in and out, O(L * window)."""
+    batch, heads, length, dim = q.shape
+    block = 2 * half_window
+    n_blocks = -(-length // block)
+    tail = n_blocks * block - length
+    span = block + 2 * half_window
+    q = F.pad(q, (0, 0, 0, tail))
+    k = F.pad(k, (0, 0, half_window, tail + half_window))
+    v = F.pad(v, (0, 0, half_window, tail + half_window))
+
+    def blocks_of(x: torch.Tensor, size: int) -> torch.Tensor:
+        # (B, H, *, D) -> (B * n_blocks, H, size, D)
+        x = x.unfold(2, size, block) if size != block else x.view(batch, heads, n_blocks, block, dim)
+        if size != block:
+            x = x.transpose(-1, -2)
+        return x.permute(0, 2, 1, 3, 4).reshape(batch * n_blocks, heads, size, dim)
+
+    out = core(blocks_of(q, block), blocks_of(k, span), blocks_of(v, span), layout.block_mask(half_window), dropout_p)
+    out = out.view(batch, n_blocks, heads, block, dim).permute(0, 2, 1, 3, 4).reshape(batch, heads, -1, dim)
+    return out[:, :, :length]
