@@ -53,6 +53,29 @@ def resolve_backend(requested: str, device: torch.device) -> str:
     return requested
 
 
+# A sequence joins a padded attention bucket while it is at least this fraction of the
+# bucket's longest sequence: attention pads little, while the linear layers of the whole
+# micro-batch still run as one packed matmul.
+BUCKET_FILL = 0.8
+
+
+class AttentionPlan:
+    """One micro-batch's packed sequences: cu_seqlens for varlen, padded buckets otherwise."""
+
+    def __init__(self, lengths: List[int], device: torch.device):
+        self.longest = max(lengths)
+        self.cu_seqlens = F.pad(torch.tensor(lengths).cumsum(0), (1, 0)).to(torch.int32).to(device)
+        self.buckets = []
+        start = 0
+        while start < len(lengths):
+            end = start + 1
+            while end < len(lengths) and BUCKET_FILL * lengths[start] <= lengths[end] <= lengths[start]:
+                end += 1
+            first, last = int(self.cu_seqlens[start]), int(self.cu_seqlens[end])
+            self.buckets.append((first, last, PackedLayout(lengths[start:end], device)))
+            start = end
+
+
 @dataclass
 class PackedLayout:
     """Where one micro-batch's packed tokens sit in a padded (batch, longest) grid."""
@@ -141,22 +164,30 @@ def attend(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    layout: PackedLayout,
+    plan: AttentionPlan,
     half_window: Optional[int],
     dropout_p: float = 0.0,
 ) -> torch.Tensor:
-    """Multi-head attention of packed (T, H, D) q/k/v within each sequence of `layout`."""
+    """Multi-head attention of packed (T, H, D) q/k/v within each sequence of `plan`."""
     if backend == "varlen":
         window = (half_window, half_window) if half_window is not None else (-1, -1)
         dtype = q.dtype
         if dtype not in (torch.float16, torch.bfloat16):  # flash kernels: half precision only
             q, k, v = q.to(torch.bfloat16), k.to(torch.bfloat16), v.to(torch.bfloat16)
         out = _VARLEN(
-            q, k, v, layout.cu_seqlens, layout.cu_seqlens, layout.longest, layout.longest,
+            q, k, v, plan.cu_seqlens, plan.cu_seqlens, plan.longest, plan.longest,
             window_size=window,
         )
         return out.to(dtype)
     core = _sdpa if backend == "sdpa" else _eager
+    outputs = [
+        _attend_padded(core, q[s:e], k[s:e], v[s:e], layout, half_window, dropout_p)
+        for s, e, layout in plan.buckets
+    ]
+    return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=0)
+
+
+def _attend_padded(core, q, k, v, layout: PackedLayout, half_window: Optional[int], dropout_p: float) -> torch.Tensor:
     qp, kp, vp = layout.pad(q), layout.pad(k), layout.pad(v)
     if half_window is not None and half_window > 0 and layout.longest > 4 * half_window:
         out = _blocked_local(core, qp, kp, vp, layout, half_window, dropout_p)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .attention import PackedLayout, attend, resolve_backend
+from .attention import AttentionPlan, attend, resolve_backend
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -59,13 +59,13 @@ class PackedModernBert(nn.Module):
         use_bf16 = self.mixed_precision and device.type == "cuda"
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
             outputs = [
-                self._encode(input_ids[s:e], position_ids[s:e], PackedLayout(lengths, device), backend)
+                self._encode(input_ids[s:e], position_ids[s:e], AttentionPlan(lengths, device), backend)
                 for s, e, lengths in groups
             ]
         packed = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=0)
         return packed.index_select(0, gather_index).float()
 
-    def _encode(self, ids: torch.Tensor, pos: torch.Tensor, layout: PackedLayout, backend: str) -> torch.Tensor:
+    def _encode(self, ids: torch.Tensor, pos: torch.Tensor, plan: AttentionPlan, backend: str) -> torch.Tensor:
         hidden = self.hf.embeddings(input_ids=ids)
         rope: Dict[Tuple[int, int], Tuple[torch.Tensor, torch.Tensor]] = {}
         for layer in self.hf.layers:
@@ -75,12 +75,12 @@ class PackedModernBert(nn.Module):
                 rope[key] = (cos[0, :, None, :], sin[0, :, None, :])  # (T, 1, D)
             cos, sin = rope[key]
             if self.gradient_checkpointing and self.training:
-                hidden = checkpoint(self._layer, layer, hidden, cos, sin, layout, backend, use_reentrant=False)
+                hidden = checkpoint(self._layer, layer, hidden, cos, sin, plan, backend, use_reentrant=False)
             else:
-                hidden = self._layer(layer, hidden, cos, sin, layout, backend)
+                hidden = self._layer(layer, hidden, cos, sin, plan, backend)
         return self.hf.final_norm(hidden)
 
-    def _layer(self, layer: nn.Module, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layout: PackedLayout, backend: str) -> torch.Tensor:
+    def _layer(self, layer: nn.Module, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, plan: AttentionPlan, backend: str) -> torch.Tensor:
         attn = layer.attn
         qkv = attn.Wqkv(layer.attn_norm(hidden)).view(-1, 3, attn.num_heads, attn.head_dim)
         q, k, v = qkv.unbind(dim=1)
@@ -88,6 +88,6 @@ class PackedModernBert(nn.Module):
         k = k * cos + _rotate_half(k) * sin
         half_window = attn.local_attention[0] if attn.local_attention[0] >= 0 else None
         dropout_p = attn.attention_dropout if self.training else 0.0
-        context = attend(backend, q, k, v, layout, half_window, dropout_p)
+        context = attend(backend, q, k, v, plan, half_window, dropout_p)
         hidden = hidden + attn.out_drop(attn.Wo(context.reshape(-1, attn.all_head_size)))
         return hidden + layer.mlp(layer.mlp_norm(hidden))
