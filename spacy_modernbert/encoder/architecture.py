@@ -18,6 +18,23 @@ from .checkpoint import ATTN_IMPLEMENTATIONS, MAX_MODERNBERT_LENGTH
 MIN_LENGTH = 8
 
 
+class ModernBertEncoderModel(Model):
+    """A thinc Model whose deserialization failures name the problem instead of msgpack's."""
+
+    def from_bytes(self, bytes_data: bytes) -> "ModernBertEncoderModel":
+        from .checkpoint import CheckpointError
+
+        try:
+            return super().from_bytes(bytes_data)
+        except CheckpointError:
+            raise
+        except (ValueError, TypeError, KeyError) as err:
+            raise CheckpointError(
+                f"The transformer model file of this pipeline is unreadable or truncated ({err}); "
+                "re-save or re-download the pipeline."
+            ) from err
+
+
 def validate_settings(max_length: int, window_overlap: int, max_batch_tokens: int, attn_implementation: str) -> None:
     """Reject configs that mix incompatible settings, with a message naming the fix."""
     if attn_implementation not in ATTN_IMPLEMENTATIONS:
@@ -75,7 +92,7 @@ def modernbert_transformer_v1(
     validate_settings(max_length, window_overlap, max_batch_tokens, attn_implementation)
     from spacy_transformers.layers._util import replace_listener, replace_listener_cfg
 
-    return Model(
+    return ModernBertEncoderModel(
         "modernbert-transformer",
         forward,
         init=init,

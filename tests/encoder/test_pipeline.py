@@ -118,3 +118,22 @@ def test_truncated_weights(tiny_checkpoint, tmp_path):
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         load_checkpoint(ckpt)
+
+
+def test_pipeline_directory_with_missing_file(tiny_checkpoint, tmp_path, transformer_config, listener_ner_config):
+    nlp, examples = _ner_pipeline(tiny_checkpoint, transformer_config, listener_ner_config)
+    nlp.initialize(lambda: examples)
+    nlp.to_disk(tmp_path / "pipeline")
+    (tmp_path / "pipeline" / "transformer" / "model").unlink()
+    with pytest.raises(FileNotFoundError, match="transformer/model"):
+        spacy.load(tmp_path / "pipeline")
+
+
+def test_pipeline_with_truncated_model_file(tiny_checkpoint, tmp_path, transformer_config, listener_ner_config):
+    nlp, examples = _ner_pipeline(tiny_checkpoint, transformer_config, listener_ner_config)
+    nlp.initialize(lambda: examples)
+    nlp.to_disk(tmp_path / "pipeline")
+    model_file = tmp_path / "pipeline" / "transformer" / "model"
+    model_file.write_bytes(model_file.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="unreadable or truncated|corrupt"):
+        spacy.load(tmp_path / "pipeline")
