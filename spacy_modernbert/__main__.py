@@ -34,6 +34,97 @@ def init_model(
     init_model_cli(output_dir, text, vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, local_attention, seed, for_base)
 
 
+@app.command("evaluate")
+def evaluate(
+    pipeline: Path = typer.Argument(..., help="Trained pipeline directory or package name"),
+    data_path: Path = typer.Argument(..., help="Evaluation corpus (.spacy)"),
+    output: Path = typer.Option(Path("metrics"), "--output", "-o", help="Directory for metrics.json and curve images"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+) -> None:
+    """Evaluate a pipeline: spaCy's metrics plus ROC and precision-recall curves of anomaly scores."""
+    from .cli.evaluate import evaluate_cli
+
+    evaluate_cli(pipeline, data_path, output, gpu_id)
+
+
+@app.command("calibrate")
+def calibrate(
+    pipeline: Path = typer.Argument(..., help="Trained pipeline directory"),
+    dev_path: Path = typer.Argument(..., help="Dev corpus (.spacy) with anomaly labels"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the calibrated pipeline (default: in place)"),
+    method: str = typer.Option("best_f1", "--method", help="best_f1 or target_fpr"),
+    target_fpr: float = typer.Option(0.05, "--target-fpr", help="False-positive rate for --method target_fpr"),
+) -> None:
+    """Choose the anomaly_scorer threshold on a dev corpus and store it in the pipeline."""
+    from .cli.calibrate import calibrate_cli
+
+    calibrate_cli(pipeline, dev_path, output, method=method, target_fpr=target_fpr)
+
+
+@app.command("convert-jsonl")
+def convert_jsonl(
+    input_path: Path = typer.Argument(..., help="JSONL: text, entities [[start, end, label]], anomaly 0/1"),
+    output_path: Path = typer.Argument(..., help="Output .spacy file"),
+    label: str = typer.Option("ANOMALY", "--label", help="doc.cats label for the anomaly flag"),
+) -> None:
+    """Convert JSONL (text, entity offsets, anomaly label) to a .spacy corpus."""
+    from .cli.convert import convert_jsonl_cli
+
+    convert_jsonl_cli(input_path, output_path, label=label)
+
+
+@app.command("convert-conll")
+def convert_conll(
+    input_path: Path = typer.Argument(..., help="CoNLL IOB file (WORD TAG 0 per line)"),
+    output_path: Path = typer.Argument(..., help="Output .spacy file"),
+    n_sents: int = typer.Option(10, "--n-sents", "-n", help="Sentences per doc"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Read at most this many sentences"),
+) -> None:
+    """Convert CoNLL-2003 style IOB data to a .spacy corpus for NER."""
+    from .cli.convert import convert_conll_cli
+
+    convert_conll_cli(input_path, output_path, n_sents=n_sents, limit=limit)
+
+
+@app.command("convert-sms")
+def convert_sms(
+    input_path: Path = typer.Argument(..., help="SMS Spam Collection TSV (ham|spam<TAB>text)"),
+    output_dir: Path = typer.Argument(..., help="Directory for train/dev/test .spacy files"),
+    dev_frac: float = typer.Option(0.15, "--dev-frac"),
+    test_frac: float = typer.Option(0.15, "--test-frac"),
+    seed: int = typer.Option(0, "--seed"),
+    limit: Optional[int] = typer.Option(None, "--limit"),
+) -> None:
+    """Convert the SMS Spam Collection (spam = anomaly) into stratified train/dev/test splits."""
+    from .cli.convert import convert_sms_cli
+
+    convert_sms_cli(input_path, output_dir, dev_frac=dev_frac, test_frac=test_frac, seed=seed, limit=limit)
+
+
+@app.command("merge-corpora")
+def merge_corpora(
+    output_path: Path = typer.Argument(..., help="Output .spacy file"),
+    inputs: List[Path] = typer.Argument(..., help="Input .spacy files (e.g. an NER corpus and an anomaly corpus)"),
+) -> None:
+    """Merge .spacy corpora: NER-only and anomaly-only docs train together on one encoder."""
+    from .cli.convert import merge_corpora_cli
+
+    merge_corpora_cli(output_path, inputs)
+
+
+@app.command("generate-demo")
+def generate_demo(
+    output_dir: Path = typer.Argument(..., help="Directory for train/dev/test JSONL"),
+    n_docs: int = typer.Option(600, "--n-docs"),
+    anomaly_rate: float = typer.Option(0.1, "--anomaly-rate"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Regenerate the demo corpus (IT incident reports) deterministically from a seed."""
+    from .cli.convert import generate_demo_cli
+
+    generate_demo_cli(output_dir, n_docs=n_docs, anomaly_rate=anomaly_rate, seed=seed)
+
+
 def main() -> None:
     app()
 
