@@ -1,0 +1,642 @@
+"""`anomaly_scorer`: a trainable document-level anomaly score, sharing an encoder with `ner`.
+
+Outputs per doc: `doc._.anomaly_score` (float in [0, 1]), `doc._.is_anomaly`
+(`score >= threshold`) and `doc.cats[label]` (the same score).
+
+Gold labels: `doc.cats[label]` of the reference doc, 1.0 anomaly / 0.0 normal. A doc without
+the label is unannotated for this component: it adds no loss (unless `unlabelled_as_normal`).
+
+Modes (`mode`):
+
+* `supervised`: a logistic head with class-weighted binary cross-entropy; the positive
+  class weight (`pos_weight`) is n_normal / n_anomalous of the training labels, computed
+  in `initialize` unless set in the config, so 1-5% anomalies still carry half the loss.
+* `one_class`: Deep-SVDD style; a bias-free projection of the pooled doc vector is pulled
+  towards a fixed center `c` (the mean projection of normal training docs at initialize)
+  by the mean squared distance on normal docs only (docs labelled 1.0 are ignored, and
+  unlabelled docs count as normal by default, so no anomaly label is needed). The score is
+  a logistic of the standardized distance: `sigmoid((d - location) / scale - 2)` with
+  `d` the root-mean-square distance to `c`, and location/scale the median and the scaled
+  median absolute deviation of `d` over normal docs: score 0.5 at two "standard
+  deviations" above typical normal docs. They are fitted at the end of `initialize`,
+  tracked during training by a moving average over the normal docs of each batch, and
+  can be refitted with `fit_one_class_statistics(docs)`.
+
+Listener contract: `update` always backpropagates through the tok2vec, with zero
+gradients when a batch has no usable label, because the last listener's backprop is what
+updates a shared encoder (a skipped backprop silently drops the `ner` encoder update).
+
+All settings and statistics (threshold, pos_weight, one-class location/scale) live in
+`self.cfg`, serialized by TrainablePipe with the pipeline; the center is a parameter of the
+model. No torch import here: spaCy imports this module whenever a pipeline is created.
+"""
+import json
+import math
+import warnings
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+
+import numpy
+from spacy import util
+from spacy.errors import Errors
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.types import Floats1d, Floats2d
+
+from .model import MODES, get_center, project, set_center, set_head_mode
+from .scoring import DEFAULT_LABEL, anomaly_score
+
+# The standardized one-class distance that maps to score 0.5.
+ONE_CLASS_Z_AT_HALF = 2.0
+# Moving average of the one-class location/scale during training (per batch).
+ONE_CLASS_STATS_MOMENTUM = 0.9
+# Normal docs used to set the one-class center and statistics in `initialize`.
+ONE_CLASS_INIT_DOCS = 1000
+# The MAD of a normal distribution times this is its standard deviation.
+_MAD_TO_STD = 1.4826
+
+default_model_config = """
+[model]
+@architectures = "spacy-modernbert.AnomalyHead.v1"
+pooling = "mean"
+hidden_width = 64
+
+[model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 96
+depth = 4
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+DEFAULT_ANOMALY_MODEL = Config().from_str(default_model_config)["model"]
+
+
+@Language.factory(
+    "anomaly_scorer",
+    assigns=["doc.cats", "doc._.anomaly_score", "doc._.is_anomaly"],
+    default_config={
+        "model": DEFAULT_ANOMALY_MODEL,
+        "label": DEFAULT_LABEL,
+        "mode": "supervised",
+        "threshold": 0.5,
+        "unlabelled_as_normal": None,
+        "pos_weight": None,
+        "scorer": {"@scorers": "spacy-modernbert.anomaly_scorer.v1"},
+    },
+    default_score_weights={
+        "anomaly_auc": 1.0,
+        "anomaly_ap": 0.0,
+        "anomaly_f": 0.0,
+        "anomaly_p": None,
+        "anomaly_r": None,
+    },
+)
+def make_anomaly_scorer(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], Floats2d],
+    label: str,
+    mode: str,
+    threshold: float,
+    unlabelled_as_normal: Optional[bool],
+    pos_weight: Optional[float],
+    scorer: Optional[Callable],
+) -> "AnomalyScorer":
+    """Create an `anomaly_scorer` component.
+
+    model (Model[List[Doc], Floats2d]): one raw score per doc, e.g. `spacy-modernbert.AnomalyHead.v1`.
+    label (str): the doc.cats label holding gold labels and predicted scores.
+    mode (str): "supervised" or "one_class".
+    threshold (float): `doc._.is_anomaly` is `score >= threshold`.
+    unlabelled_as_normal (Optional[bool]): count docs without the label as normal (0.0)
+        in the loss. None: True in one_class mode, False in supervised mode.
+    pos_weight (Optional[float]): supervised weight of anomalous docs in the loss; None
+        computes n_normal / n_anomalous from the training labels at initialize.
+    scorer (Optional[Callable]): the scoring method (anomaly_auc, anomaly_ap, anomaly_p/r/f).
+    """
+    return AnomalyScorer(
+        nlp.vocab,
+        model,
+        name,
+        label=label,
+        mode=mode,
+        threshold=threshold,
+        unlabelled_as_normal=unlabelled_as_normal,
+        pos_weight=pos_weight,
+        scorer=scorer,
+    )
+
+
+def register_extensions() -> None:
+    """Register `doc._.anomaly_score` and `doc._.is_anomaly` (idempotent, never forced)."""
+    for attr in ("anomaly_score", "is_anomaly"):
+        if not Doc.has_extension(attr):
+            Doc.set_extension(attr, default=None)
+
+
+class AnomalyScorer(TrainablePipe):
+    """Score each doc for being anomalous; trainable, supervised or one-class."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "anomaly_scorer",
+        *,
+        label: str = DEFAULT_LABEL,
+        mode: str = "supervised",
+        threshold: float = 0.5,
+        unlabelled_as_normal: Optional[bool] = None,
+        pos_weight: Optional[float] = None,
+        scorer: Optional[Callable] = anomaly_score,
+    ) -> None:
+        """Initialize the component (see `make_anomaly_scorer` for the settings)."""
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"anomaly_scorer '{name}': label must be a non-empty string, got {label!r}")
+        if mode not in MODES:
+            raise ValueError(f"anomaly_scorer '{name}': mode must be one of {MODES}, got {mode!r}")
+        _check_threshold(threshold, name)
+        if pos_weight is not None and not (math.isfinite(pos_weight) and pos_weight > 0):
+            raise ValueError(f"anomaly_scorer '{name}': pos_weight must be a positive number or null, got {pos_weight!r}")
+        if unlabelled_as_normal is None:
+            unlabelled_as_normal = mode == "one_class"
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self._rehearsal_model = None
+        self.cfg: Dict[str, Any] = {
+            "label": label,
+            "mode": mode,
+            "threshold": float(threshold),
+            "unlabelled_as_normal": bool(unlabelled_as_normal),
+            "pos_weight": None if pos_weight is None else float(pos_weight),
+            "pos_weight_from_data": pos_weight is None,
+            "one_class_location": None,
+            "one_class_scale": None,
+            "n_train_anomalous": 0,
+            "n_train_normal": 0,
+            "n_train_unlabelled": 0,
+        }
+        register_extensions()
+        set_head_mode(self.model, mode)
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def label(self) -> str:
+        """The doc.cats label of gold labels and predicted scores."""
+        return self.cfg["label"]
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """(label,): the single doc.cats label this component predicts."""
+        return (self.cfg["label"],)
+
+    @property
+    def mode(self) -> str:
+        """"supervised" or "one_class"."""
+        return self.cfg["mode"]
+
+    @property
+    def threshold(self) -> float:
+        """`doc._.is_anomaly` is `score >= threshold`."""
+        return float(self.cfg["threshold"])
+
+    def set_threshold(self, threshold: float) -> None:
+        """Set the decision threshold (stored in cfg, so it is serialized)."""
+        _check_threshold(threshold, self.name)
+        self.cfg["threshold"] = float(threshold)
+
+    def add_label(self, label: str) -> int:
+        """The label is fixed by the `label` setting: 0 for it, ValueError for any other."""
+        if label == self.label:
+            return 0
+        raise ValueError(f"anomaly_scorer '{self.name}' predicts the single label {self.label!r} (the `label` setting), not {label!r}")
+
+    def _sync_mode(self) -> None:
+        # cfg is the source of truth (from_disk/from_bytes restore it); keep the head in step
+        set_head_mode(self.model, self.cfg["mode"])
+
+    # ------------------------------------------------------------------ prediction
+
+    def predict(self, docs: Iterable[Doc]) -> Floats1d:
+        """Anomaly scores in [0, 1], one per doc (an array on the model's device)."""
+        docs = list(docs)
+        self._sync_mode()
+        ops = self.model.ops
+        if not docs:
+            return ops.alloc1f(0)
+        if not any(len(doc) for doc in docs):
+            # Nothing to encode: score the zero vector every empty doc pools to, so an
+            # empty doc gets the same score alone as inside a batch.
+            output_layer = self.model.get_ref("output_layer")
+            raw = output_layer.predict(ops.alloc2f(len(docs), output_layer.get_dim("nI")))
+        else:
+            raw = self.model.predict(docs)
+        return self._raw_to_scores(raw)
+
+    def _raw_to_scores(self, raw: Floats2d) -> Floats1d:
+        xp = self.model.ops.xp
+        # float64: sigmoid saturation and ties come much later than in float32
+        raw = xp.asarray(raw, dtype="float64").reshape(-1)
+        if self.cfg["mode"] == "supervised":
+            return _sigmoid(xp, raw)
+        location, scale = self._one_class_stats()
+        z = (xp.sqrt(xp.maximum(raw, 0.0)) - location) / scale
+        return _sigmoid(xp, z - ONE_CLASS_Z_AT_HALF)
+
+    def _one_class_stats(self) -> Tuple[float, float]:
+        location = self.cfg.get("one_class_location")
+        scale = self.cfg.get("one_class_scale")
+        if location is None or scale is None:  # not initialized: distances as they come
+            return 0.0, 1.0
+        return float(location), float(scale)
+
+    def set_annotations(self, docs: Iterable[Doc], scores: Floats1d) -> None:
+        """Set `doc._.anomaly_score`, `doc._.is_anomaly` and `doc.cats[label]`."""
+        scores = self.model.ops.to_numpy(scores).reshape(-1)
+        threshold, label = self.threshold, self.label
+        for doc, score in zip(docs, scores):
+            value = float(score)
+            doc._.anomaly_score = value
+            doc._.is_anomaly = bool(value >= threshold)
+            doc.cats[label] = value
+
+    # ------------------------------------------------------------------ training
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch of examples; docs without the label add no loss.
+
+        The backprop always runs, with zero gradients for a batch without labels, so that
+        a shared tok2vec/transformer upstream still receives the other listeners' updates.
+        """
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "AnomalyScorer.update")
+        truths, mask = self._examples_to_truth(examples)  # validates labels first
+        self._sync_mode()
+        set_dropout_rate(self.model, drop)
+        docs = [eg.predicted for eg in examples]
+        if docs and not any(len(doc) for doc in docs):
+            # No token in the whole batch: no gradient can reach the encoder (spaCy's own
+            # components skip such batches, and thinc's layers cannot backprop 0 rows).
+            # Every doc pools to zeros; only the head learns from it.
+            output_layer = self.model.get_ref("output_layer")
+            raw, bp_raw = output_layer.begin_update(self.model.ops.alloc2f(len(docs), output_layer.get_dim("nI")))
+        else:
+            raw, bp_raw = self.model.begin_update(docs)
+        loss, d_raw = self._loss_and_gradient(raw, truths, mask)
+        bp_raw(d_raw)  # never skipped: see the listener contract above
+        if sgd is not None:
+            self.finish_update(sgd)
+        if self.cfg["mode"] == "one_class":
+            self._track_one_class_stats(raw, mask)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores: Floats2d) -> Tuple[float, Floats2d]:
+        """Loss and gradient with respect to the model's raw output (shape (n_docs, 1))."""
+        examples = list(examples)
+        validate_examples(examples, "AnomalyScorer.get_loss")
+        truths, mask = self._examples_to_truth(examples)
+        return self._loss_and_gradient(scores, truths, mask)
+
+    def _loss_and_gradient(self, raw: Floats2d, truths: numpy.ndarray, mask: numpy.ndarray) -> Tuple[float, Floats2d]:
+        ops = self.model.ops
+        xp = ops.xp
+        raw = ops.asarray2f(raw)
+        y = ops.asarray2f(truths.reshape(-1, 1))
+        m = ops.asarray2f(mask.reshape(-1, 1))
+        n = float(mask.sum())
+        if n == 0:
+            return 0.0, ops.alloc2f(*raw.shape)
+        if self.cfg["mode"] == "supervised":
+            pos_weight = float(self.cfg["pos_weight"] or 1.0)
+            p = _sigmoid(xp, raw)
+            # -[pw y log p + (1 - y) log(1 - p)], with log p = -softplus(-x), log(1 - p) = -softplus(x)
+            per_doc = pos_weight * y * _softplus(xp, -raw) + (1.0 - y) * _softplus(xp, raw)
+            loss = float((m * per_doc).sum()) / n
+            d_raw = m * (p * (pos_weight * y + (1.0 - y)) - pos_weight * y) / n
+        else:
+            # one_class: mean squared distance to the center over normal docs (mask)
+            loss = float((m * raw).sum()) / n
+            d_raw = m / n
+        return loss, ops.asarray2f(d_raw)
+
+    def _examples_to_truth(self, examples: List[Example]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        """(gold 0/1, loss mask) per example. The mask selects the docs that give loss.
+
+        supervised: labelled docs (and unlabelled ones as 0.0 if unlabelled_as_normal).
+        one_class: docs labelled 0.0 (and unlabelled ones if unlabelled_as_normal).
+        """
+        truths = numpy.zeros((len(examples),), dtype="f")
+        mask = numpy.zeros((len(examples),), dtype="f")
+        one_class = self.cfg["mode"] == "one_class"
+        unlabelled_as_normal = self.cfg["unlabelled_as_normal"]
+        for i, eg in enumerate(examples):
+            gold = self._gold(eg.reference)
+            if gold is None:
+                mask[i] = 1.0 if unlabelled_as_normal else 0.0
+            else:
+                truths[i] = gold
+                mask[i] = 0.0 if (one_class and gold == 1.0) else 1.0
+        return truths, mask
+
+    def _gold(self, doc: Doc) -> Optional[float]:
+        """The gold label of a reference doc: 1.0, 0.0, or None (unannotated)."""
+        label = self.label
+        if label not in doc.cats:
+            return None
+        value = doc.cats[label]
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if number not in (0.0, 1.0):
+            raise ValueError(
+                f"anomaly_scorer '{self.name}': doc.cats[{label!r}] must be 1.0 (anomaly) or "
+                f"0.0 (normal), or absent for an unannotated doc; got {value!r} in the document "
+                f"{doc.text[:80]!r}"
+            )
+        return number
+
+    def _track_one_class_stats(self, raw: Floats2d, mask: numpy.ndarray) -> None:
+        """Moving average of the one-class location/scale over this batch's normal docs."""
+        if self.cfg.get("one_class_location") is None:
+            return
+        normal = mask > 0
+        if normal.sum() < 2:
+            return
+        distances = numpy.sqrt(numpy.maximum(self.model.ops.to_numpy(raw).reshape(-1)[normal], 0.0))
+        location, scale = _robust_location_scale(distances)
+        m = ONE_CLASS_STATS_MOMENTUM
+        self.cfg["one_class_location"] = m * float(self.cfg["one_class_location"]) + (1 - m) * location
+        self.cfg["one_class_scale"] = m * float(self.cfg["one_class_scale"]) + (1 - m) * scale
+
+    def rehearse(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Rehearsal is not supported: returns the losses unchanged."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        return losses
+
+    # ------------------------------------------------------------------ initialization
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+    ) -> None:
+        """Initialize the model; validate labels; count them; set pos_weight or the one-class center.
+
+        get_examples (Callable[[], Iterable[Example]]): the training examples.
+        nlp (Language): the pipeline; its components before this one annotate docs for the
+            one-class center and statistics (a listener needs its upstream's output).
+        """
+        validate_get_examples(get_examples, "AnomalyScorer.initialize")
+        n_pos = n_neg = n_unlabelled = 0
+        for eg in get_examples():
+            gold = self._gold(eg.reference)
+            if gold is None:
+                n_unlabelled += 1
+            elif gold == 1.0:
+                n_pos += 1
+            else:
+                n_neg += 1
+        self.cfg.update({"n_train_anomalous": n_pos, "n_train_normal": n_neg, "n_train_unlabelled": n_unlabelled})
+        doc_sample = [eg.reference for eg in islice(get_examples(), 10)]
+        if not doc_sample:
+            raise ValueError(f"anomaly_scorer '{self.name}': initialize needs at least one example")
+        self._sync_mode()
+        self.model.initialize(X=doc_sample)
+        if self.cfg["mode"] == "supervised":
+            if self.cfg.get("pos_weight_from_data", True):
+                if self.cfg["unlabelled_as_normal"]:
+                    n_neg += n_unlabelled
+                self.cfg["pos_weight"] = float(n_neg) / n_pos if n_pos and n_neg else 1.0
+            if n_pos == 0:
+                warnings.warn(
+                    f"anomaly_scorer '{self.name}' (supervised): no training document has "
+                    f"doc.cats[{self.label!r}] == 1.0, so it cannot learn what an anomaly is. "
+                    "Label some anomalies, or use mode = \"one_class\"."
+                )
+        else:
+            self._initialize_one_class(get_examples, nlp)
+
+    def _initialize_one_class(self, get_examples: Callable[[], Iterable[Example]], nlp: Optional[Language]) -> None:
+        normal_egs = []
+        unlabelled_as_normal = self.cfg["unlabelled_as_normal"]
+        for eg in get_examples():
+            gold = self._gold(eg.reference)
+            if gold == 0.0 or (gold is None and unlabelled_as_normal):
+                normal_egs.append(eg)
+                if len(normal_egs) >= ONE_CLASS_INIT_DOCS:
+                    break
+        if not normal_egs:
+            warnings.warn(
+                f"anomaly_scorer '{self.name}' (one_class): no normal training document "
+                f"(doc.cats[{self.label!r}] == 0.0, or unlabelled with unlabelled_as_normal); "
+                "the center is set from all documents."
+            )
+            normal_egs = list(islice(get_examples(), ONE_CLASS_INIT_DOCS))
+        docs = self._annotate_upstream([eg.predicted.copy() for eg in normal_egs], nlp)
+        ops = self.model.ops
+        if any(len(doc) for doc in docs):
+            pooled = _pooled(self.model, docs)
+        else:
+            pooled = ops.alloc2f(len(docs), self.model.get_ref("output_layer").get_dim("nI"))
+        center = project(self.model, pooled).mean(axis=0)
+        # Deep SVDD: keep coordinates away from 0 so that a zero projection is not at the center
+        eps = 0.1
+        center = ops.xp.where(ops.xp.abs(center) < eps, ops.xp.where(center < 0, -eps, eps), center)
+        set_center(self.model, center)
+        self.cfg["one_class_location"] = None
+        self.cfg["one_class_scale"] = None
+        self.fit_one_class_statistics(docs)
+
+    def _annotate_upstream(self, docs: List[Doc], nlp: Optional[Language]) -> List[Doc]:
+        """Run the components before this one (e.g. the shared encoder) over `docs`."""
+        if nlp is None:
+            return docs
+        for name, proc in nlp.pipeline:
+            if proc is self:
+                break
+            if hasattr(proc, "pipe"):
+                docs = list(proc.pipe(docs))
+            else:
+                docs = [proc(doc) for doc in docs]
+        return docs
+
+    def fit_one_class_statistics(self, docs: Iterable[Doc]) -> Tuple[float, float]:
+        """Fit the one-class location/scale (median, scaled MAD of distances) on normal docs.
+
+        docs (Iterable[Doc]): normal documents already processed by the upstream components
+            (e.g. the output of `nlp.pipe`), so that a listener finds the encoder's output.
+        RETURNS (Tuple[float, float]): the location and scale stored in cfg.
+        """
+        if self.cfg["mode"] != "one_class":
+            raise ValueError(f"anomaly_scorer '{self.name}': one-class statistics need mode = \"one_class\"")
+        docs = list(docs)
+        if not docs:
+            raise ValueError(f"anomaly_scorer '{self.name}': fit_one_class_statistics needs at least one document")
+        self._sync_mode()
+        ops = self.model.ops
+        if any(len(doc) for doc in docs):
+            raw = self.model.predict(docs)
+        else:
+            output_layer = self.model.get_ref("output_layer")
+            raw = output_layer.predict(ops.alloc2f(len(docs), output_layer.get_dim("nI")))
+        distances = numpy.sqrt(numpy.maximum(ops.to_numpy(raw).reshape(-1).astype("float64"), 0.0))
+        location, scale = _robust_location_scale(distances)
+        self.cfg["one_class_location"] = location
+        self.cfg["one_class_scale"] = scale
+        return location, scale
+
+    # ------------------------------------------------------------------ serialization
+    # As TrainablePipe's, except that cfg goes through the standard json module: srsly's
+    # ujson keeps ~10 decimals of a float when writing and rounds when reading, which would
+    # change the one-class statistics, and so the scores, in a save/load round trip.
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        """Serialize the component (cfg, vocab, model) to a bytestring."""
+        self._validate_serialization_attrs()
+        serialize = {
+            "cfg": lambda: json.dumps(self.cfg),
+            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
+            "model": self.model.to_bytes,
+        }
+        return util.to_bytes(serialize, exclude)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "AnomalyScorer":
+        """Load the component from a bytestring."""
+        self._validate_serialization_attrs()
+
+        def load_model(b: bytes) -> None:
+            try:
+                self.model.from_bytes(b)
+            except AttributeError:
+                raise ValueError(Errors.E149) from None
+
+        deserialize = {
+            "cfg": lambda b: self.cfg.update(json.loads(b)),
+            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_bytes(bytes_data, deserialize, exclude)
+        self._sync_mode()
+        return self
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        """Serialize the component to a directory (cfg, model)."""
+        self._validate_serialization_attrs()
+        serialize = {
+            "cfg": lambda p: Path(p).write_text(json.dumps(self.cfg, indent=2), encoding="utf8"),
+            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
+            "model": lambda p: self.model.to_disk(p),
+        }
+        util.to_disk(path, serialize, exclude)
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "AnomalyScorer":
+        """Load the component from a directory."""
+        self._validate_serialization_attrs()
+
+        def load_cfg(p: Path) -> None:
+            if Path(p).exists():
+                self.cfg.update(json.loads(Path(p).read_text(encoding="utf8")))
+
+        def load_model(p: Path) -> None:
+            try:
+                with open(p, "rb") as mfile:
+                    self.model.from_bytes(mfile.read())
+            except AttributeError:
+                raise ValueError(Errors.E149) from None
+
+        deserialize = {
+            "cfg": load_cfg,
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_disk(path, deserialize, exclude)
+        self._sync_mode()
+        return self
+
+    # ------------------------------------------------------------------ scoring
+
+    def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+        """anomaly_auc, anomaly_ap, anomaly_p/r/f of `examples` at this component's threshold."""
+        if self.scorer is None:
+            return {}
+        kwargs.setdefault("label", self.label)
+        kwargs.setdefault("threshold", self.threshold)
+        return self.scorer(examples, **kwargs)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _check_threshold(threshold: Any, name: str) -> None:
+    try:
+        ok = math.isfinite(float(threshold))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"anomaly_scorer '{name}': threshold must be a finite number, got {threshold!r}")
+
+
+def _sigmoid(xp, x):
+    """Logistic function without overflow; keeps small probabilities distinct (no tanh)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _softplus(xp, x):
+    """log(1 + exp(x)) without overflow."""
+    return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def _robust_location_scale(distances: numpy.ndarray) -> Tuple[float, float]:
+    """Median and scaled MAD (floored so that the scale is never 0)."""
+    distances = numpy.asarray(distances, dtype="float64")
+    location = float(numpy.median(distances))
+    scale = float(_MAD_TO_STD * numpy.median(numpy.abs(distances - location)))
+    if not math.isfinite(scale) or scale <= 0.0:
+        scale = float(numpy.std(distances))
+    floor = 1e-3 * max(abs(location), 1e-3)
+    return location, max(scale, floor)
+
+
+def _pooled(model: Model, docs: List[Doc]) -> Floats2d:
+    """The pooled doc vectors (the output layer's input) in prediction mode."""
+    pooled = model.get_ref("pooling_layer").predict(model.get_ref("tok2vec").predict(docs))
+    return pooled
+
+
+def get_one_class_center(component: AnomalyScorer) -> numpy.ndarray:
+    """The one-class center of a component, as a numpy array (for inspection)."""
+    return component.model.ops.to_numpy(get_center(component.model))
