@@ -1,0 +1,375 @@
+"""`benchmark accuracy`: NER F1 and anomaly ROC AUC / AP, ours vs anchor 2, on the real data.
+
+* NER: CoNLL-2003 (train subset -> full validation split). Ours: transformer (our
+  architecture) + spaCy `ner` listening to it, trained with `nlp.update` (spaCy's default
+  Adam, lr 0.001, L2 0.01, grad clip 1.0). Anchor 2: `ModernBertForTokenClassification` on
+  the same checkpoint, trained by a plain PyTorch loop with AdamW (same lr, weight decay and
+  clipping), first piece of each word labelled. Same sentences, epochs and batch size.
+* Anomaly: SMS Spam Collection, spam = anomaly, a stratified held-out test split. Ours:
+  transformer + `anomaly_scorer` (supervised). Anchor 2: `ModernBertForSequenceClassification`
+  (plain loop, same budget). Baseline: TF-IDF (word uni+bigrams) + logistic regression,
+  written in numpy here (no extra dependency).
+
+No pretrained weights exist offline, so every system starts from the same *random*
+checkpoint (created on the fly and cached): the scores compare the architectures and
+training set-ups under one budget, not ModernBERT's pretrained quality.
+"""
+import math
+import random
+import re
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy
+
+from . import data as bdata
+from .report import accuracy_tables, log, machine_info, write_json
+
+LABEL = "ANOMALY"
+
+
+def span_prf(gold: Sequence[Sequence[Tuple[int, int, str]]], pred: Sequence[Sequence[Tuple[int, int, str]]]) -> Dict[str, float]:
+    """Exact-match entity precision / recall / F1 (as conlleval), micro-averaged."""
+    tp = fp = fn = 0
+    for g, p in zip(gold, pred):
+        g, p = set(g), set(p)
+        tp += len(g & p)
+        fp += len(p - g)
+        fn += len(g - p)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def _batches(items: Sequence[Any], size: int, rng: random.Random) -> List[List[Any]]:
+    order = list(items)
+    rng.shuffle(order)
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+# ----------------------------------------------------------------------------- ours (spaCy)
+
+def train_ours_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdata.Sentence], epochs: int,
+                   batch_size: int, seed: int) -> Dict[str, Any]:
+    import spacy
+    from spacy.tokens import Doc
+    from spacy.training import Example
+
+    from .anchors import build_pipeline
+
+    spacy.util.fix_random_seed(seed)
+    nlp = build_pipeline("ours", checkpoint, components=("ner",))
+    examples = []
+    for words, tags in train:
+        examples.append(Example.from_dict(Doc(nlp.vocab, words=words), {"words": words, "entities": list(tags)}))
+    optimizer = nlp.initialize(lambda: examples)
+    rng = random.Random(seed)
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        losses: Dict[str, float] = {}
+        for batch in _batches(examples, batch_size, rng):
+            nlp.update(batch, sgd=optimizer, drop=0.1, losses=losses)
+        log(f"  ours ner epoch {epoch + 1}/{epochs}: loss {losses.get('ner', 0):.1f}")
+    train_seconds = time.perf_counter() - t0
+    docs = nlp.pipe((Doc(nlp.vocab, words=words) for words, _ in valid), batch_size=256)
+    pred = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
+    gold = [bdata.iob_spans(tags) for _, tags in valid]
+    return {**span_prf(gold, pred), "train_seconds": train_seconds}
+
+
+def train_ours_anomaly(checkpoint: Path, train: List[Tuple[int, str]], test: List[Tuple[int, str]], epochs: int,
+                       batch_size: int, seed: int) -> Dict[str, Any]:
+    import spacy
+    from spacy.training import Example
+
+    from ..anomaly.curves import average_precision, roc_auc
+    from .anchors import build_pipeline
+
+    spacy.util.fix_random_seed(seed)
+    nlp = build_pipeline("ours", checkpoint, components=("anomaly_scorer",))
+    examples = [Example.from_dict(nlp.make_doc(text), {"cats": {LABEL: float(y)}}) for y, text in train]
+    optimizer = nlp.initialize(lambda: examples)
+    rng = random.Random(seed)
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        losses: Dict[str, float] = {}
+        for batch in _batches(examples, batch_size, rng):
+            nlp.update(batch, sgd=optimizer, drop=0.1, losses=losses)
+        log(f"  ours anomaly epoch {epoch + 1}/{epochs}: loss {losses.get('anomaly_scorer', 0):.1f}")
+    train_seconds = time.perf_counter() - t0
+    scores = [doc._.anomaly_score for doc in nlp.pipe((t for _, t in test), batch_size=256)]
+    gold = [y for y, _ in test]
+    return {"roc_auc": roc_auc(gold, scores), "average_precision": average_precision(gold, scores),
+            "train_seconds": train_seconds}
+
+
+# ------------------------------------------------------------------ anchor 2 (plain PyTorch)
+
+def _word_pieces(tokenizer: Any, words: Sequence[str], cache: Dict[str, List[int]]) -> List[List[int]]:
+    missing = [w for w in set(words) if w not in cache]
+    if missing:
+        for w, enc in zip(missing, tokenizer.backend_tokenizer.encode_batch([" " + w for w in missing], add_special_tokens=False)):
+            cache[w] = enc.ids or [tokenizer.unk_token_id]
+    return [cache[w] for w in words]
+
+
+def _optimizer(model: Any, lr: float):
+    import torch
+
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, eps=1e-8)
+
+
+def train_hf_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdata.Sentence], epochs: int,
+                 batch_size: int, seed: int, lr: float = 1e-3, max_length: int = 512) -> Dict[str, Any]:
+    import torch
+    from transformers import AutoTokenizer, ModernBertForTokenClassification
+
+    torch.manual_seed(seed)
+    tags = sorted({t for _, ts in train for t in ts} | {"O"})
+    tag_id = {t: i for i, t in enumerate(tags)}
+    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), use_fast=True)
+    model = ModernBertForTokenClassification.from_pretrained(
+        str(checkpoint), num_labels=len(tags), attn_implementation="sdpa", reference_compile=False
+    )
+    cache: Dict[str, List[int]] = {}
+    cls, sep, pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+
+    def encode(words: Sequence[str], labels: Optional[Sequence[str]]) -> Tuple[List[int], List[int], List[int]]:
+        ids, lab, first = [cls], [-100], []
+        for k, pieces in enumerate(_word_pieces(tokenizer, words, cache)):
+            if len(ids) + len(pieces) >= max_length - 1:
+                break
+            first.append(len(ids))
+            ids.extend(pieces)
+            lab.extend([tag_id[labels[k]] if labels is not None else -100] + [-100] * (len(pieces) - 1))
+        return ids + [sep], lab + [-100], first
+
+    def collate(rows: List[Tuple[List[int], List[int], List[int]]]):
+        longest = max(len(r[0]) for r in rows)
+        ids = torch.full((len(rows), longest), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), longest), dtype=torch.long)
+        labels = torch.full((len(rows), longest), -100, dtype=torch.long)
+        for i, (x, y, _) in enumerate(rows):
+            ids[i, : len(x)] = torch.tensor(x)
+            mask[i, : len(x)] = 1
+            labels[i, : len(y)] = torch.tensor(y)
+        return ids, mask, labels
+
+    data = [encode(w, t) for w, t in train]
+    optimizer = _optimizer(model, lr)
+    rng = random.Random(seed)
+    model.train()
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        total = 0.0
+        for batch in _batches(data, batch_size, rng):
+            ids, mask, labels = collate(batch)
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad()
+            total += loss.item()
+        log(f"  hf ner epoch {epoch + 1}/{epochs}: loss {total:.1f}")
+    train_seconds = time.perf_counter() - t0
+    model.eval()
+    pred = []
+    rows = [encode(w, None) for w, _ in valid]
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+    out: Dict[int, List[Tuple[int, int, str]]] = {}
+    with torch.inference_mode():
+        for start in range(0, len(order), 256):
+            idx = order[start:start + 256]
+            ids, mask, _ = collate([rows[i] for i in idx])
+            logits = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
+            for row, i in enumerate(idx):
+                first = rows[i][2]
+                seq = [tags[int(logits[row, p])] for p in first]
+                seq += ["O"] * (len(valid[i][0]) - len(seq))
+                out[i] = bdata.iob_spans(seq)
+    pred = [out[i] for i in range(len(valid))]
+    gold = [bdata.iob_spans(t) for _, t in valid]
+    return {**span_prf(gold, pred), "train_seconds": train_seconds}
+
+
+def train_hf_anomaly(checkpoint: Path, train: List[Tuple[int, str]], test: List[Tuple[int, str]], epochs: int,
+                     batch_size: int, seed: int, lr: float = 1e-3, max_length: int = 512) -> Dict[str, Any]:
+    import torch
+    from transformers import AutoTokenizer, ModernBertForSequenceClassification
+
+    from ..anomaly.curves import average_precision, roc_auc
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), use_fast=True)
+    model = ModernBertForSequenceClassification.from_pretrained(
+        str(checkpoint), num_labels=2, attn_implementation="sdpa", reference_compile=False
+    )
+
+    def collate(texts: List[str]):
+        enc = tokenizer([" " + t for t in texts], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"]
+
+    optimizer = _optimizer(model, lr)
+    rng = random.Random(seed)
+    model.train()
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        total = 0.0
+        for batch in _batches(train, batch_size, rng):
+            ids, mask = collate([t for _, t in batch])
+            labels = torch.tensor([y for y, _ in batch])
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad()
+            total += loss.item()
+        log(f"  hf anomaly epoch {epoch + 1}/{epochs}: loss {total:.1f}")
+    train_seconds = time.perf_counter() - t0
+    model.eval()
+    scores = []
+    with torch.inference_mode():
+        for start in range(0, len(test), 256):
+            ids, mask = collate([t for _, t in test[start:start + 256]])
+            scores.extend(model(input_ids=ids, attention_mask=mask).logits.softmax(-1)[:, 1].tolist())
+    gold = [y for y, _ in test]
+    return {"roc_auc": roc_auc(gold, scores), "average_precision": average_precision(gold, scores),
+            "train_seconds": train_seconds}
+
+
+# ---------------------------------------------------------------- TF-IDF + logistic regression
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def _features(text: str) -> List[str]:
+    words = _WORD.findall(text.lower())
+    return words + [a + " " + b for a, b in zip(words, words[1:])]
+
+
+def tfidf_logreg(train: List[Tuple[int, str]], test: List[Tuple[int, str]], l2: float = 1e-4,
+                 steps: int = 300, lr: float = 0.1, min_df: int = 2) -> Dict[str, Any]:
+    """TF-IDF (sublinear tf, smooth idf, L2-normalized rows) + L2 logistic regression (full-batch Adam)."""
+    from ..anomaly.curves import average_precision, roc_auc
+
+    t0 = time.perf_counter()
+    feats = [_features(t) for _, t in train]
+    df = Counter(f for fs in feats for f in set(fs))
+    vocab = {f: i for i, f in enumerate(sorted(f for f, c in df.items() if c >= min_df))}
+    n = len(train)
+    idf = numpy.zeros(len(vocab), dtype="float32")
+    for f, i in vocab.items():
+        idf[i] = math.log((1 + n) / (1 + df[f])) + 1
+
+    def matrix(texts_feats: List[List[str]]) -> numpy.ndarray:
+        X = numpy.zeros((len(texts_feats), len(vocab)), dtype="float32")
+        for r, fs in enumerate(texts_feats):
+            for f, c in Counter(fs).items():
+                if f in vocab:
+                    X[r, vocab[f]] = 1 + math.log(c)
+        X *= idf
+        norms = numpy.linalg.norm(X, axis=1, keepdims=True)
+        return X / numpy.maximum(norms, 1e-12)
+
+    X = matrix(feats)
+    y = numpy.asarray([lab for lab, _ in train], dtype="float32")
+    w = numpy.zeros(len(vocab), dtype="float32")
+    b = 0.0
+    m_w, v_w, m_b, v_b = numpy.zeros_like(w), numpy.zeros_like(w), 0.0, 0.0
+    for step in range(1, steps + 1):
+        p = 1 / (1 + numpy.exp(-(X @ w + b)))
+        g = p - y
+        gw = X.T @ g / n + l2 * w
+        gb = float(g.mean())
+        m_w = 0.9 * m_w + 0.1 * gw
+        v_w = 0.999 * v_w + 0.001 * gw * gw
+        m_b = 0.9 * m_b + 0.1 * gb
+        v_b = 0.999 * v_b + 0.001 * gb * gb
+        c1, c2 = 1 - 0.9 ** step, 1 - 0.999 ** step
+        w -= lr * (m_w / c1) / (numpy.sqrt(v_w / c2) + 1e-8)
+        b -= lr * (m_b / c1) / (math.sqrt(v_b / c2) + 1e-8)
+    train_seconds = time.perf_counter() - t0
+    scores = (matrix([_features(t) for _, t in test]) @ w + b).tolist()
+    gold = [lab for lab, _ in test]
+    return {"roc_auc": roc_auc(gold, scores), "average_precision": average_precision(gold, scores),
+            "train_seconds": train_seconds, "n_features": len(vocab)}
+
+
+# ------------------------------------------------------------------------------------- main
+
+def run_accuracy(
+    checkpoint: Optional[Path] = None,
+    cache_dir: Path = Path(".benchmark_cache"),
+    data_dir: Path = bdata.DEFAULT_DATA_DIR,
+    output: Optional[Path] = Path("benchmarks/accuracy.json"),
+    threads: int = 2,
+    ner_train: int = 4000,
+    ner_valid: Optional[int] = None,
+    sms_limit: Optional[int] = None,
+    test_frac: float = 0.3,
+    epochs: int = 3,
+    batch_size: int = 32,
+    seed: int = 0,
+    tasks: Sequence[str] = ("ner", "anomaly"),
+) -> Dict[str, Any]:
+    import torch
+
+    t_start = time.perf_counter()
+    torch.set_num_threads(threads)
+    data_dir = Path(data_dir)
+    for rel in ([bdata.CONLL_TRAIN, bdata.CONLL_VALID] if "ner" in tasks else []) + ([bdata.SMS] if "anomaly" in tasks else []):
+        if not (data_dir / rel).exists():
+            raise FileNotFoundError(f"{data_dir / rel} not found: pass --data-dir (the directory holding conll2003/ and sms_spam/)")
+    if checkpoint is None:
+        checkpoint = bdata.ensure_checkpoint(Path(cache_dir) / "modernbert-small-random", "small", data_dir, log=log)
+    checkpoint = Path(checkpoint)
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(checkpoint))
+    result: Dict[str, Any] = {
+        "benchmark": "accuracy",
+        "machine": machine_info("cpu"),
+        "checkpoint": str(checkpoint),
+        "model": bdata.model_summary(config),
+        "settings": {"threads": threads, "epochs": epochs, "batch_size": batch_size, "seed": seed, "lr": 1e-3,
+                     "weights": "random init (no pretrained weights offline), same checkpoint for every system"},
+    }
+    if "ner" in tasks:
+        train = [s for s in bdata.read_conll(data_dir / bdata.CONLL_TRAIN)]
+        random.Random(seed).shuffle(train)
+        train = train[:ner_train]
+        valid = bdata.read_conll(data_dir / bdata.CONLL_VALID, limit=ner_valid)
+        log(f"NER: {len(train)} CoNLL-2003 train sentences, {len(valid)} validation sentences, {epochs} epochs")
+        systems = {}
+        log("NER: ours")
+        systems["ours"] = train_ours_ner(checkpoint, train, valid, epochs, batch_size, seed)
+        log(f"  F1 {100 * systems['ours']['f1']:.2f}")
+        log("NER: anchor2 (ModernBertForTokenClassification)")
+        systems["anchor2"] = train_hf_ner(checkpoint, train, valid, epochs, batch_size, seed)
+        log(f"  F1 {100 * systems['anchor2']['f1']:.2f}")
+        result["ner"] = {"n_train": len(train), "n_valid": len(valid), "systems": systems,
+                         "f1_difference_points": 100 * (systems["ours"]["f1"] - systems["anchor2"]["f1"])}
+    if "anomaly" in tasks:
+        rows = bdata.read_sms(data_dir / bdata.SMS, limit=sms_limit)
+        train, test = bdata.stratified_split(rows, test_frac, seed)
+        log(f"anomaly: {len(train)} SMS train ({sum(y for y, _ in train)} spam), {len(test)} held-out test, {epochs} epochs")
+        systems = {}
+        log("anomaly: ours")
+        systems["ours"] = train_ours_anomaly(checkpoint, train, test, epochs, batch_size, seed)
+        log(f"  AUC {systems['ours']['roc_auc']:.4f} AP {systems['ours']['average_precision']:.4f}")
+        log("anomaly: anchor2 (ModernBertForSequenceClassification)")
+        systems["anchor2"] = train_hf_anomaly(checkpoint, train, test, epochs, batch_size, seed)
+        log(f"  AUC {systems['anchor2']['roc_auc']:.4f} AP {systems['anchor2']['average_precision']:.4f}")
+        log("anomaly: TF-IDF + logistic regression")
+        systems["tfidf_logreg"] = tfidf_logreg(train, test)
+        log(f"  AUC {systems['tfidf_logreg']['roc_auc']:.4f} AP {systems['tfidf_logreg']['average_precision']:.4f}")
+        result["anomaly"] = {"n_train": len(train), "n_test": len(test), "systems": systems}
+    result["total_seconds"] = time.perf_counter() - t_start
+    for t in accuracy_tables(result):
+        print("\n" + t)
+    print()
+    write_json(output, result)
+    return result

@@ -1,0 +1,201 @@
+"""Benchmark inputs: minimal CoNLL-2003 / SMS Spam readers, speed texts, cached checkpoints.
+
+The real data lives beside the checkout in `../shared/data` (never copied into the repo);
+`--data-dir` points elsewhere. When it is missing (CI, tests), speed texts fall back to
+built-in English sentences so the commands still run.
+"""
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+CONLL_TRAIN = Path("conll2003") / "train.iob"
+CONLL_VALID = Path("conll2003") / "valid.iob"
+SMS = Path("sms_spam") / "SMSSpamCollection"
+
+Sentence = Tuple[List[str], List[str]]  # words, IOB2 tags
+
+_FALLBACK = [
+    "The quick brown fox jumps over the lazy dog near the river bank .",
+    "European Union officials met in Brussels on Tuesday to discuss trade with Japan .",
+    "Maria Lopez joined the platform group in 2021 and now leads the payments service .",
+    "He said the results were better than expected , and the shares rose 3.5 percent .",
+    "Please call me back when you get this message , I will be home after six .",
+    "At 03:12 UTC the gateway returned errors for seven minutes before the rollback .",
+    "Germany beat France 2-1 in a friendly match played in Berlin on Sunday evening .",
+    "The company reported a net profit of 12 million dollars for the third quarter .",
+]
+
+
+def read_conll(path: Path, limit: Optional[int] = None) -> List[Sentence]:
+    """`WORD TAG ...` per line, blank line between sentences; -DOCSTART- lines skipped."""
+    sentences: List[Sentence] = []
+    words: List[str] = []
+    tags: List[str] = []
+    with Path(path).open(encoding="utf8") as f:
+        for line in f:
+            parts = line.split()
+            if not parts or parts[0] == "-DOCSTART-":
+                if words:
+                    sentences.append((words, tags))
+                    words, tags = [], []
+                    if limit is not None and len(sentences) >= limit:
+                        return sentences
+                continue
+            words.append(parts[0])
+            tags.append(parts[1] if len(parts) > 1 else "O")
+    if words and (limit is None or len(sentences) < limit):
+        sentences.append((words, tags))
+    return sentences
+
+
+def iob_spans(tags: Sequence[str]) -> List[Tuple[int, int, str]]:
+    """(start, end, label) word spans of IOB2 tags; a stray I- opens a span (as conlleval)."""
+    spans = []
+    start, label = None, None
+    for i, tag in enumerate(list(tags) + ["O"]):
+        prefix, _, name = tag.partition("-")
+        if start is not None and (prefix in ("O", "B") or name != label):
+            spans.append((start, i, label))
+            start, label = None, None
+        if prefix in ("B", "I") and start is None:
+            start, label = i, name
+    return spans
+
+
+def read_sms(path: Path, limit: Optional[int] = None) -> List[Tuple[int, str]]:
+    """(1 if spam else 0, text) per line of `ham|spam<TAB>text`."""
+    rows = []
+    with Path(path).open(encoding="utf8", errors="replace") as f:
+        for line in f:
+            label, _, text = line.rstrip("\n").partition("\t")
+            if label in ("ham", "spam") and text.strip():
+                rows.append((1 if label == "spam" else 0, text.strip()))
+                if limit is not None and len(rows) >= limit:
+                    break
+    return rows
+
+
+def stratified_split(rows: Sequence[Tuple[int, str]], test_frac: float, seed: int) -> Tuple[list, list]:
+    """Split (label, text) rows into train/test with the same spam rate in both."""
+    rng = random.Random(seed)
+    train, test = [], []
+    for label in (0, 1):
+        group = [r for r in rows if r[0] == label]
+        rng.shuffle(group)
+        n_test = int(round(len(group) * test_frac))
+        test.extend(group[:n_test])
+        train.extend(group[n_test:])
+    rng.shuffle(train)
+    rng.shuffle(test)
+    return train, test
+
+
+def sentence_texts(data_dir: Path, limit: int = 5000) -> List[str]:
+    """Plain-text sentences (CoNLL-2003 validation words joined by spaces), or the fallback."""
+    path = Path(data_dir) / CONLL_VALID
+    if path.exists():
+        texts = [" ".join(words) for words, _ in read_conll(path, limit=limit)]
+        texts = [t for t in texts if len(t.split()) >= 5]
+        if texts:
+            return texts
+    rng = random.Random(0)
+    return [rng.choice(_FALLBACK) for _ in range(limit)]
+
+
+def short_docs(sentences: Sequence[str], n: int) -> List[str]:
+    return [sentences[i % len(sentences)] for i in range(n)]
+
+
+def paragraphs(sentences: Sequence[str], n: int, words: int = 300, offset: int = 0) -> List[str]:
+    """`n` paragraphs of consecutive sentences, each just over `words` words."""
+    out, current, count = [], [], 0
+    i = offset
+    while len(out) < n:
+        s = sentences[i % len(sentences)]
+        current.append(s)
+        count += len(s.split())
+        i += 1
+        if count >= words:
+            out.append(" ".join(current))
+            current, count = [], 0
+    return out
+
+
+def long_doc(sentences: Sequence[str], count_tokens, n_tokens: int, offset: int = 0) -> str:
+    """One document of consecutive sentences with at most `n_tokens` model tokens ([CLS]/[SEP] included)."""
+    parts: List[str] = []
+    i = offset
+    # grow by estimate, then trim sentence by sentence
+    while True:
+        parts.append(sentences[i % len(sentences)])
+        i += 1
+        if len(parts) % 20 == 0 and count_tokens(" ".join(parts)) >= n_tokens:
+            break
+    while count_tokens(" ".join(parts)) > n_tokens:
+        parts.pop()
+    return " ".join(parts)
+
+
+def tokenizer_texts(data_dir: Path) -> List[str]:
+    """Text to train the checkpoint tokenizer on: CoNLL-2003 train + SMS messages (if present)."""
+    data_dir = Path(data_dir)
+    texts: List[str] = []
+    if (data_dir / CONLL_TRAIN).exists():
+        texts.extend(" ".join(w) for w, _ in read_conll(data_dir / CONLL_TRAIN))
+    if (data_dir / SMS).exists():
+        texts.extend(t for _, t in read_sms(data_dir / SMS))
+    return texts or list(_FALLBACK)
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+SHAPES: Dict[str, Dict[str, int]] = {
+    # ModernBERT-base's shape (random weights): what the speed benchmark runs.
+    "base": dict(hidden_size=768, num_hidden_layers=22, num_attention_heads=12, intermediate_size=1152,
+                 local_attention=128, global_attn_every_n_layers=3, vocab_size=50368),
+    # A small model that trains from scratch in minutes on 2 CPU cores (accuracy benchmark).
+    "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256,
+                  local_attention=128, global_attn_every_n_layers=3, vocab_size=8192),
+    # Unit tests.
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
+                 local_attention=16, global_attn_every_n_layers=3, vocab_size=1024),
+}
+
+
+def ensure_checkpoint(path: Path, shape: str, data_dir: Path, log=print) -> Path:
+    """Create a random-weight checkpoint of `shape` at `path`, or reuse one already there."""
+    from ..encoder.tiny import create_tiny_checkpoint
+
+    path = Path(path)
+    spec = dict(SHAPES[shape])
+    marker = path / "benchmark_shape.json"
+    if (path / "config.json").exists():
+        if marker.exists() and json.loads(marker.read_text()).get("shape") != shape:
+            raise ValueError(f"{path} holds a '{json.loads(marker.read_text())['shape']}' checkpoint, not '{shape}'")
+        return path
+    log(f"creating a {shape}-shaped random checkpoint at {path} (once; cached)")
+    import tempfile
+
+    vocab_size = spec.pop("vocab_size")
+    with tempfile.TemporaryDirectory() as tmp:
+        text_file = Path(tmp) / "text.txt"
+        text_file.write_text("\n".join(tokenizer_texts(data_dir)), encoding="utf8")
+        create_tiny_checkpoint(path, [text_file], vocab_size=vocab_size, **spec)
+    marker.write_text(json.dumps({"shape": shape}))
+    return path
+
+
+def model_summary(config: Any) -> Dict[str, Any]:
+    keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+            "local_attention", "global_attn_every_n_layers", "vocab_size"]
+    return {k: getattr(config, k) for k in keys}
+
+
+_WS = re.compile(r"\s+")
+
+
+def n_words(text: str) -> int:
+    return len(_WS.split(text.strip())) if text.strip() else 0

@@ -1,0 +1,213 @@
+"""`benchmark speed`: inference and training throughput, ours vs the anchors, vs the FLOP limit.
+
+Everything runs in one process on one checkpoint and the same documents:
+
+* inference: `nlp.pipe` words/s and tokens/s of a transformer + ner + anomaly_scorer
+  pipeline with our architecture and with anchor 1 (spacy-transformers), and raw
+  Hugging Face `ModernBertModel` forward (anchor 2), on (a) single sentences, (b) ~300-word
+  paragraphs, (c) one ~8,000-token document; with the peak memory of each run and the
+  fraction of the hardware limit (measured matmul rate / forward FLOPs per token);
+* training: words/s of `nlp.update` (spacy train-style: forward, backward, optimizer step)
+  for ner + anomaly_scorer on CoNLL-2003 sentences, ours vs anchor 1.
+
+Tokens are counted the same way for every system (the checkpoint tokenizer's pieces of each
+doc, with the leading space, plus [CLS] and [SEP]) -- the work one window per doc needs --
+so tokens/s ratios equal words/s ratios. Anchor 1's strided spans recompute overlaps; that
+extra work is its cost, not counted as tokens.
+"""
+import random
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import data as bdata
+from .report import PeakMemory, log, machine_info, ratio, speed_tables, write_json
+
+SYSTEMS = ("ours", "anchor1", "hf")
+
+
+def run_speed(
+    checkpoint: Optional[Path] = None,
+    cache_dir: Path = Path(".benchmark_cache"),
+    data_dir: Path = bdata.DEFAULT_DATA_DIR,
+    output: Optional[Path] = Path("benchmarks/speed.json"),
+    threads: int = 2,
+    n_short: int = 192,
+    n_paragraphs: int = 16,
+    paragraph_words: int = 300,
+    long_tokens: int = 8000,
+    batch_size: int = 64,
+    train_batch: int = 32,
+    train_updates: int = 4,
+    gpu_id: int = -1,
+    systems: Sequence[str] = SYSTEMS,
+    seed: int = 0,
+) -> Dict[str, Any]:
+    import torch
+
+    from .anchors import RawHF, build_pipeline, toy_examples
+    from .flops import flops_per_token, matmul_rate
+
+    t_start = time.perf_counter()
+    torch.set_num_threads(threads)
+    device = f"cuda:{gpu_id}" if gpu_id >= 0 else "cpu"
+    bf16 = gpu_id >= 0
+    if gpu_id >= 0:
+        import spacy
+
+        spacy.require_gpu(gpu_id)
+    if checkpoint is None:
+        checkpoint = bdata.ensure_checkpoint(Path(cache_dir) / "modernbert-base-random", "base", data_dir, log=log)
+    checkpoint = Path(checkpoint)
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(str(checkpoint))
+    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), use_fast=True)
+
+    def doc_tokens(text: str) -> int:
+        return len(tokenizer.backend_tokenizer.encode(" " + text, add_special_tokens=False).ids) + 2
+
+    log(f"measuring the matmul rate ({threads} threads, {device})")
+    rate = matmul_rate(device=device, dtype="bfloat16" if bf16 else "float32")
+    log(f"matmul rate: {rate['flops_per_s'] / 1e9:.1f} GFLOP/s")
+
+    sentences = bdata.sentence_texts(data_dir)
+    regimes = [
+        ("short", bdata.short_docs(sentences, n_short)),
+        (f"paragraphs (~{paragraph_words} words)", bdata.paragraphs(sentences, n_paragraphs, paragraph_words, offset=n_short)),
+        (f"long ({long_tokens} tokens)", [bdata.long_doc(sentences, doc_tokens, long_tokens, offset=n_short + 40 * n_paragraphs)]),
+    ]
+    warm_texts = sentences[:8] + bdata.paragraphs(sentences, 2, paragraph_words)
+
+    log("building pipelines: " + ", ".join(systems))
+    runners: Dict[str, Any] = {}
+    pipelines = {}
+    for system in systems:
+        if system == "hf":
+            hf = RawHF(checkpoint, device=device, bf16=bf16)
+            runners[system] = hf.encode
+        else:
+            nlp = build_pipeline(system, checkpoint, mixed_precision=bf16)
+            nlp.initialize(lambda nlp=nlp: toy_examples(nlp, sentences[:16]))
+            pipelines[system] = nlp
+            runners[system] = lambda texts, nlp=nlp: list(nlp.pipe(texts, batch_size=batch_size))
+        runners[system](warm_texts)
+
+    inference = []
+    for name, texts in regimes:
+        lengths = [doc_tokens(t) for t in texts]
+        words = sum(bdata.n_words(t) for t in texts)
+        tokens = sum(lengths)
+        fpt = flops_per_token(config, lengths)
+        entry: Dict[str, Any] = {
+            "name": name, "n_docs": len(texts), "n_words": words, "n_tokens": tokens,
+            "flops_per_token": fpt, "limit_tokens_per_s": rate["flops_per_s"] / fpt, "systems": {},
+        }
+        if name.startswith("long"):
+            from ..encoder.windows import plan_windows
+
+            if "ours" in pipelines:
+                trf = pipelines["ours"].get_pipe("transformer").model
+                entry["ours_windows"] = len(plan_windows(0, tokens - 2, trf.attrs["max_length"], trf.attrs["window_overlap"]))
+        for system in systems:
+            log(f"{name}: {system} ({len(texts)} docs, {words} words, {tokens} tokens)")
+            with PeakMemory(device) as mem:
+                t0 = time.perf_counter()
+                runners[system](texts)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                seconds = time.perf_counter() - t0
+            tps = tokens / seconds
+            entry["systems"][system] = {
+                "seconds": seconds, "words_per_s": words / seconds, "tokens_per_s": tps,
+                "flop_limit_fraction": tps / entry["limit_tokens_per_s"],
+                "peak_memory_mib": mem.peak_mib, "memory_kind": mem.kind,
+            }
+            log(f"  {words / seconds:.1f} words/s, {tps:.1f} tokens/s, "
+                f"{100 * tps / entry['limit_tokens_per_s']:.0f}% of the FLOP limit, peak {mem.peak_mib or 0:.0f} MiB")
+        s = entry["systems"]
+        entry["ratios"] = {
+            "ours/anchor1": ratio(s.get("ours", {}).get("words_per_s"), s.get("anchor1", {}).get("words_per_s")),
+            "ours/hf": ratio(s.get("ours", {}).get("words_per_s"), s.get("hf", {}).get("words_per_s")),
+        }
+        inference.append(entry)
+    del runners
+
+    training = None
+    train_systems = [s for s in systems if s in ("ours", "anchor1")]
+    if train_updates > 0 and train_systems:
+        training = run_training(checkpoint, data_dir, train_systems, train_batch, train_updates, bf16, seed)
+
+    result = {
+        "benchmark": "speed",
+        "machine": machine_info(device),
+        "checkpoint": str(checkpoint),
+        "model": bdata.model_summary(config),
+        "settings": {
+            "threads": threads, "batch_size": batch_size, "bf16": bf16, "attention": "sdpa",
+            "anchor1_spans": "strided_spans.v1 window 128 stride 96",
+            "train_batch": train_batch, "train_updates": train_updates,
+        },
+        "matmul": rate,
+        "inference": inference,
+        "training": training,
+        "total_seconds": time.perf_counter() - t_start,
+    }
+    for t in speed_tables(result):
+        print("\n" + t)
+    print()
+    write_json(output, result)
+    return result
+
+
+def _train_examples(nlp, data_dir: Path, n: int, seed: int) -> List[Any]:
+    """CoNLL-2003 train sentences with their entities, and a random 10% flagged anomalous."""
+    from spacy.tokens import Doc
+    from spacy.training import Example
+
+    path = Path(data_dir) / bdata.CONLL_TRAIN
+    rng = random.Random(seed)
+    if path.exists():
+        sents = [s for s in bdata.read_conll(path, limit=4 * n) if len(s[0]) >= 5][:n]
+    else:
+        sents = [(t.split(), ["O"] * len(t.split())) for t in bdata.sentence_texts(data_dir, limit=n)]
+    examples = []
+    for words, tags in sents:
+        doc = Doc(nlp.vocab, words=words)
+        ents = ["O"] * len(words)
+        for start, end, label in bdata.iob_spans(tags):
+            ents[start] = f"B-{label}"
+            for i in range(start + 1, end):
+                ents[i] = f"I-{label}"
+        cats = {"ANOMALY": 1.0 if rng.random() < 0.1 else 0.0}
+        examples.append(Example.from_dict(doc, {"words": words, "entities": ents, "cats": cats}))
+    return examples
+
+
+def run_training(checkpoint: Path, data_dir: Path, systems: Sequence[str], batch: int, updates: int,
+                 bf16: bool, seed: int) -> Dict[str, Any]:
+    import spacy
+
+    from .anchors import build_pipeline
+
+    out: Dict[str, Any] = {"data": "CoNLL-2003 train sentences (entities) + random ANOMALY cats", "systems": {}}
+    for system in systems:
+        spacy.util.fix_random_seed(seed)
+        nlp = build_pipeline(system, checkpoint, mixed_precision=bf16)
+        examples = _train_examples(nlp, data_dir, batch * (updates + 1), seed)
+        log(f"training: {system} ({updates} updates of {batch} sentences, after 1 warm-up update)")
+        optimizer = nlp.initialize(lambda: examples)
+        batches = [examples[i * batch:(i + 1) * batch] for i in range(updates + 1)]
+        nlp.update(batches[0], sgd=optimizer, drop=0.1)
+        words = 0
+        t0 = time.perf_counter()
+        for b in batches[1:]:
+            nlp.update(b, sgd=optimizer, drop=0.1)
+            words += sum(len(eg.reference) for eg in b)
+        seconds = time.perf_counter() - t0
+        out["systems"][system] = {"words_per_s": words / seconds, "seconds": seconds, "updates": updates, "words": words}
+        log(f"  {words / seconds:.1f} words/s")
+        del nlp
+    s = out["systems"]
+    out["ratios"] = {"ours/anchor1": ratio(s.get("ours", {}).get("words_per_s"), s.get("anchor1", {}).get("words_per_s"))}
+    return out

@@ -1,0 +1,127 @@
+"""The benchmark commands run end to end on tiny inputs and write well-formed JSON.
+
+No timing assertions: only that every system ran and the numbers are finite and sane.
+"""
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from spacy_modernbert.__main__ import app
+
+CONLL = """EU B-ORG 0
+rejects O 0
+German B-MISC 0
+call O 0
+to O 0
+boycott O 0
+British B-MISC 0
+lamb O 0
+. O 0
+
+Peter B-PER 0
+Blackburn I-PER 0
+flew O 0
+to O 0
+Paris B-LOC 0
+on O 0
+Monday O 0
+. O 0
+
+"""
+
+SMS_HAM = ["Ok see you at six then", "Are you coming home for dinner tonight", "I will call you later when I am free"]
+SMS_SPAM = ["WINNER! Claim your free prize now, text WIN to 80086", "Free entry in a weekly comp, text FA to 87121"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench-data")
+    (root / "conll2003").mkdir()
+    (root / "conll2003" / "train.iob").write_text(CONLL * 6, encoding="utf8")
+    (root / "conll2003" / "valid.iob").write_text(CONLL * 2, encoding="utf8")
+    (root / "sms_spam").mkdir()
+    lines = [f"ham\t{t}" for t in SMS_HAM * 4] + [f"spam\t{t}" for t in SMS_SPAM * 4]
+    (root / "sms_spam" / "SMSSpamCollection").write_text("\n".join(lines) + "\n", encoding="utf8")
+    return root
+
+
+def _finite(x):
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def test_speed_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
+    out = tmp_path / "speed.json"
+    result = CliRunner().invoke(app, [
+        "benchmark", "speed", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
+        "--output", str(out), "--threads", "1", "--n-short", "4", "--n-paragraphs", "1",
+        "--paragraph-words", "30", "--long-tokens", "120", "--train-batch", "2", "--train-updates", "1",
+    ])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["benchmark"] == "speed"
+    assert data["matmul"]["flops_per_s"] > 0
+    assert [r["name"].split()[0] for r in data["inference"]] == ["short", "paragraphs", "long"]
+    for regime in data["inference"]:
+        assert regime["n_words"] > 0 and regime["n_tokens"] > 0 and regime["flops_per_token"] > 0
+        assert set(regime["systems"]) == {"ours", "anchor1", "hf"}
+        for m in regime["systems"].values():
+            assert all(_finite(m[k]) and m[k] > 0 for k in ("seconds", "words_per_s", "tokens_per_s", "flop_limit_fraction"))
+            assert m["peak_memory_mib"] is None or _finite(m["peak_memory_mib"])
+        assert _finite(regime["ratios"]["ours/anchor1"]) and _finite(regime["ratios"]["ours/hf"])
+    assert data["inference"][2]["n_tokens"] <= 120 and data["inference"][2]["ours_windows"] == 1
+    assert set(data["training"]["systems"]) == {"ours", "anchor1"}
+    assert _finite(data["training"]["ratios"]["ours/anchor1"])
+    assert "| regime" in result.output
+
+
+def test_accuracy_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
+    out = tmp_path / "accuracy.json"
+    result = CliRunner().invoke(app, [
+        "benchmark", "accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
+        "--output", str(out), "--threads", "1", "--ner-train", "8", "--epochs", "1", "--batch-size", "4",
+        "--test-frac", "0.5",
+    ])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["benchmark"] == "accuracy"
+    assert set(data["ner"]["systems"]) == {"ours", "anchor2"}
+    for m in data["ner"]["systems"].values():
+        assert all(0.0 <= m[k] <= 1.0 for k in ("precision", "recall", "f1"))
+    assert set(data["anomaly"]["systems"]) == {"ours", "anchor2", "tfidf_logreg"}
+    for m in data["anomaly"]["systems"].values():
+        assert 0.0 <= m["roc_auc"] <= 1.0 and 0.0 <= m["average_precision"] <= 1.0
+    # the TF-IDF baseline separates these two obvious classes
+    assert data["anomaly"]["systems"]["tfidf_logreg"]["roc_auc"] > 0.9
+
+
+def test_missing_data_dir_is_a_clear_error(tiny_checkpoint, tmp_path):
+    result = CliRunner().invoke(app, [
+        "benchmark", "accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(tmp_path / "nowhere"),
+        "--output", str(tmp_path / "a.json"),
+    ])
+    assert result.exit_code != 0
+    assert "not found" in str(result.exception)
+
+
+def test_flops_count_local_attention():
+    from types import SimpleNamespace
+
+    from spacy_modernbert.benchmark.flops import attention_flops, linear_flops_per_token
+
+    cfg = SimpleNamespace(hidden_size=8, intermediate_size=12, num_hidden_layers=3, local_attention=4,
+                          global_attn_every_n_layers=3)
+    assert linear_flops_per_token(cfg) == 2 * 3 * (8 * 24 + 64 + 8 * 24 + 12 * 8)
+    # 10 tokens: layer 0 global (10 keys each), layers 1-2 local (+-2 keys, clipped at the ends)
+    local_keys = sum(min(i + 2, 9) - max(i - 2, 0) + 1 for i in range(10))
+    assert attention_flops(cfg, 10) == 4 * 8 * (10 * 10 + 2 * local_keys)
+
+
+def test_iob_spans_and_f1():
+    from spacy_modernbert.benchmark.accuracy import span_prf
+    from spacy_modernbert.benchmark.data import iob_spans
+
+    assert iob_spans(["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "B-ORG"]) == [(0, 2, "PER"), (3, 4, "LOC"), (4, 5, "LOC"), (5, 6, "ORG")]
+    scores = span_prf([[(0, 2, "PER"), (3, 4, "LOC")]], [[(0, 2, "PER"), (3, 5, "LOC")]])
+    assert scores["precision"] == scores["recall"] == scores["f1"] == 0.5
