@@ -86,7 +86,9 @@ def modernbert_transformer_v1(
         every other word, the way ModernBERT saw words in pretraining.
     """
     from .shim import ModernBertShim
+    from .threads import make_torch_fork_safe
 
+    make_torch_fork_safe()
     if window_overlap is None:
         window_overlap = min(256, max(0, (max_length - 2) // 4))
     validate_settings(max_length, window_overlap, max_batch_tokens, attn_implementation)
