@@ -94,11 +94,12 @@ def convert_sms(
     test_frac: float = typer.Option(0.15, "--test-frac"),
     seed: int = typer.Option(0, "--seed"),
     limit: Optional[int] = typer.Option(None, "--limit"),
+    label: str = typer.Option("ANOMALY", "--label", help="doc.cats label for spam (the anomaly)"),
 ) -> None:
     """Convert the SMS Spam Collection (spam = anomaly) into stratified train/dev/test splits."""
     from .cli.convert import convert_sms_cli
 
-    convert_sms_cli(input_path, output_dir, dev_frac=dev_frac, test_frac=test_frac, seed=seed, limit=limit)
+    convert_sms_cli(input_path, output_dir, dev_frac=dev_frac, test_frac=test_frac, seed=seed, limit=limit, label=label)
 
 
 @app.command("merge-corpora")
