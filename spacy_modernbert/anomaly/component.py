@@ -320,6 +320,9 @@ class AnomalyScorer(TrainablePipe):
         return self._loss_and_gradient(scores, truths, mask)
 
     def _loss_and_gradient(self, raw: Floats2d, truths: numpy.ndarray, mask: numpy.ndarray) -> Tuple[float, Floats2d]:
+        # Summed over the docs of the batch (not averaged), as spaCy's own components sum
+        # over their tokens/docs: averaging made the anomaly gradient reaching a shared
+        # encoder ~batch-size times weaker than ner's, and the head never learned.
         ops = self.model.ops
         xp = ops.xp
         raw = ops.asarray2f(raw)
@@ -333,12 +336,12 @@ class AnomalyScorer(TrainablePipe):
             p = _sigmoid(xp, raw)
             # -[pw y log p + (1 - y) log(1 - p)], with log p = -softplus(-x), log(1 - p) = -softplus(x)
             per_doc = pos_weight * y * _softplus(xp, -raw) + (1.0 - y) * _softplus(xp, raw)
-            loss = float((m * per_doc).sum()) / n
-            d_raw = m * (p * (pos_weight * y + (1.0 - y)) - pos_weight * y) / n
+            loss = float((m * per_doc).sum())
+            d_raw = m * (p * (pos_weight * y + (1.0 - y)) - pos_weight * y)
         else:
             # one_class: mean squared distance to the center over normal docs (mask)
-            loss = float((m * raw).sum()) / n
-            d_raw = m / n
+            loss = float((m * raw).sum())
+            d_raw = m
         return loss, ops.asarray2f(d_raw)
 
     def _examples_to_truth(self, examples: List[Example]) -> Tuple[numpy.ndarray, numpy.ndarray]:
