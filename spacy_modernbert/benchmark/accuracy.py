@@ -56,7 +56,7 @@ def train_ours_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bd
                    batch_size: int, seed: int) -> Dict[str, Any]:
     import spacy
     from spacy.tokens import Doc
-    from spacy.training import Example
+    from spacy.training import Example, iob_to_biluo
 
     from .anchors import build_pipeline
 
@@ -64,7 +64,7 @@ def train_ours_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bd
     nlp = build_pipeline("ours", checkpoint, components=("ner",))
     examples = []
     for words, tags in train:
-        examples.append(Example.from_dict(Doc(nlp.vocab, words=words), {"words": words, "entities": list(tags)}))
+        examples.append(Example.from_dict(Doc(nlp.vocab, words=words), {"words": words, "entities": iob_to_biluo(list(tags))}))
     optimizer = nlp.initialize(lambda: examples)
     rng = random.Random(seed)
     t0 = time.perf_counter()

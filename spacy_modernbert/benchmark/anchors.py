@@ -61,7 +61,7 @@ def ner_config() -> Dict[str, Any]:
             "extra_state_tokens": False,
             "hidden_width": 64,
             "maxout_pieces": 2,
-            "use_upper": True,
+            "use_upper": False,
             "tok2vec": listener(),
         }
     }

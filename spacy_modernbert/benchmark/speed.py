@@ -163,7 +163,7 @@ def run_speed(
 def _train_examples(nlp, data_dir: Path, n: int, seed: int) -> List[Any]:
     """CoNLL-2003 train sentences with their entities, and a random 10% flagged anomalous."""
     from spacy.tokens import Doc
-    from spacy.training import Example
+    from spacy.training import Example, iob_to_biluo
 
     path = Path(data_dir) / bdata.CONLL_TRAIN
     rng = random.Random(seed)
@@ -174,11 +174,7 @@ def _train_examples(nlp, data_dir: Path, n: int, seed: int) -> List[Any]:
     examples = []
     for words, tags in sents:
         doc = Doc(nlp.vocab, words=words)
-        ents = ["O"] * len(words)
-        for start, end, label in bdata.iob_spans(tags):
-            ents[start] = f"B-{label}"
-            for i in range(start + 1, end):
-                ents[i] = f"I-{label}"
+        ents = iob_to_biluo(list(tags))
         cats = {"ANOMALY": 1.0 if rng.random() < 0.1 else 0.0}
         examples.append(Example.from_dict(doc, {"words": words, "entities": ents, "cats": cats}))
     return examples

@@ -18,7 +18,7 @@ rows attend to everything, so no row is fully masked (no NaN, even in backward).
 """
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -92,16 +92,23 @@ class PackedLayout:
         self.longest = max(self.lengths)
         self.ragged = min(self.lengths) != self.longest
         self.cu_seqlens = F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32).to(self.device)
+        starts = self.cu_seqlens.cpu()[:-1].to(torch.int64)
         if self.ragged:
             rows = torch.repeat_interleave(torch.arange(self.batch), lengths)
-            cols = torch.arange(int(lengths.sum())) - torch.repeat_interleave(
-                self.cu_seqlens.cpu()[:-1].to(torch.int64), lengths
-            )
+            cols = torch.arange(int(lengths.sum())) - torch.repeat_interleave(starts, lengths)
             self.index = (rows * self.longest + cols).to(self.device)
-            self.valid = (torch.arange(self.longest)[None, :] < lengths[:, None]).to(self.device)
+            valid = torch.arange(self.longest)[None, :] < lengths[:, None]
+            self.valid = valid.to(self.device)
+            # padded grid cell -> packed row; padding cells repeat a real row of their own
+            # sequence (any finite value: they are masked as keys, discarded as queries)
+            grid = starts[:, None] + torch.minimum(torch.arange(self.longest)[None, :], lengths[:, None] - 1)
+            self.grid_index = grid.reshape(-1).to(self.device)
         else:
             self.index = None
             self.valid = None
+            self.grid_index = None
+        self._lengths_cpu = lengths
+        self._starts_cpu = starts
 
     def mask(self, half_window: Optional[int]) -> Optional[torch.Tensor]:
         """Boolean attention mask (True = attend), broadcastable to (B, H, L, L); None = all."""
@@ -143,13 +150,37 @@ class PackedLayout:
             self._masks[key] = mask.reshape(self.batch * n_blocks, 1, block, span)
         return self._masks[key]
 
+    def blocks(self, half_window: int) -> Tuple[int, int, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gather indices of blocked local attention, built once per layout.
+
+        Returns (n_blocks, span, query rows (B * n_blocks * block,), key rows
+        (B * n_blocks * span,), output rows (T,)): packed row of every query / key cell of
+        every block, and the cell of every packed token in the (B * n_blocks * block) output.
+        Cells outside a sequence repeat one of its real rows (masked / discarded).
+        """
+        key = ("index", half_window)
+        if key not in self._masks:
+            block = 2 * half_window
+            n_blocks = -(-self.longest // block)
+            span = block + 2 * half_window
+            lengths, starts = self._lengths_cpu, self._starts_cpu
+            qpos = torch.arange(n_blocks * block)[None, :]
+            q_rows = starts[:, None] + torch.minimum(qpos, lengths[:, None] - 1)
+            kpos = (torch.arange(n_blocks)[:, None] * block - half_window + torch.arange(span)[None, :]).reshape(1, -1)
+            k_rows = starts[:, None] + kpos.clamp(min=0).minimum(lengths[:, None] - 1)
+            seq = torch.repeat_interleave(torch.arange(self.batch), lengths)
+            pos = torch.arange(int(lengths.sum())) - torch.repeat_interleave(starts, lengths)
+            out_rows = seq * (n_blocks * block) + pos
+            self._masks[key] = (
+                n_blocks, span, q_rows.reshape(-1).to(self.device), k_rows.reshape(-1).to(self.device),
+                out_rows.to(self.device),
+            )
+        return self._masks[key]
+
     def pad(self, x: torch.Tensor) -> torch.Tensor:
-        """(T, H, D) packed -> (B, H, L, D) padded."""
+        """(T, H, D) packed -> (B, H, L, D) padded (a strided view of one gather)."""
         heads, dim = x.shape[1], x.shape[2]
-        if self.index is not None:
-            grid = x.new_zeros(self.batch * self.longest, heads, dim).index_copy(0, self.index, x)
-        else:
-            grid = x
+        grid = x if self.grid_index is None else x.index_select(0, self.grid_index)
         return grid.view(self.batch, self.longest, heads, dim).transpose(1, 2)
 
     def unpad(self, y: torch.Tensor) -> torch.Tensor:
@@ -188,11 +219,9 @@ def attend(
 
 
 def _attend_padded(core, q, k, v, layout: PackedLayout, half_window: Optional[int], dropout_p: float) -> torch.Tensor:
-    qp, kp, vp = layout.pad(q), layout.pad(k), layout.pad(v)
     if half_window is not None and half_window > 0 and layout.longest > 4 * half_window:
-        out = _blocked_local(core, qp, kp, vp, layout, half_window, dropout_p)
-    else:
-        out = core(qp, kp, vp, layout.mask(half_window), dropout_p)
+        return _blocked_local(core, q, k, v, layout, half_window, dropout_p)
+    out = core(layout.pad(q), layout.pad(k), layout.pad(v), layout.mask(half_window), dropout_p)
     return layout.unpad(out)
 
 
@@ -210,23 +239,20 @@ def _eager(q, k, v, mask, dropout_p):
 
 
 def _blocked_local(core, q, k, v, layout: PackedLayout, half_window: int, dropout_p: float) -> torch.Tensor:
-    """Sliding-window attention in blocks: (B, H, L, D) in and out, O(L * window)."""
-    batch, heads, length, dim = q.shape
+    """Sliding-window attention in blocks: packed (T, H, D) in and out, O(L * window).
+
+    Queries in blocks of `2 * half_window` attend to their block widened by `half_window`
+    on each side; q/k/v blocks are gathered straight from the packed tensors (one
+    index_select each) and the output is gathered straight back.
+    """
+    heads, dim = q.shape[1], q.shape[2]
     block = 2 * half_window
-    n_blocks = -(-length // block)
-    tail = n_blocks * block - length
-    span = block + 2 * half_window
-    q = F.pad(q, (0, 0, 0, tail))
-    k = F.pad(k, (0, 0, half_window, tail + half_window))
-    v = F.pad(v, (0, 0, half_window, tail + half_window))
+    n_blocks, span, q_rows, k_rows, out_rows = layout.blocks(half_window)
+    n = layout.batch * n_blocks
 
-    def blocks_of(x: torch.Tensor, size: int) -> torch.Tensor:
-        # (B, H, *, D) -> (B * n_blocks, H, size, D)
-        x = x.unfold(2, size, block) if size != block else x.view(batch, heads, n_blocks, block, dim)
-        if size != block:
-            x = x.transpose(-1, -2)
-        return x.permute(0, 2, 1, 3, 4).reshape(batch * n_blocks, heads, size, dim)
+    def gather(x: torch.Tensor, rows: torch.Tensor, size: int) -> torch.Tensor:
+        return x.index_select(0, rows).view(n, size, heads, dim).transpose(1, 2)
 
-    out = core(blocks_of(q, block), blocks_of(k, span), blocks_of(v, span), layout.block_mask(half_window), dropout_p)
-    out = out.view(batch, n_blocks, heads, block, dim).permute(0, 2, 1, 3, 4).reshape(batch, heads, -1, dim)
-    return out[:, :, :length]
+    out = core(gather(q, q_rows, block), gather(k, k_rows, span), gather(v, k_rows, span),
+               layout.block_mask(half_window), dropout_p)
+    return out.transpose(1, 2).reshape(n * block, heads, dim).index_select(0, out_rows)

@@ -16,9 +16,9 @@ from torch.utils.checkpoint import checkpoint
 from .attention import AttentionPlan, attend, resolve_backend
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+def _swap_halves(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return torch.cat((x[..., half:], x[..., :half]), dim=-1)
 
 
 class PackedModernBert(nn.Module):
@@ -72,7 +72,11 @@ class PackedModernBert(nn.Module):
             key = layer.attn.local_attention
             if key not in rope:
                 cos, sin = layer.attn.rotary_emb(hidden, pos[None, :])
-                rope[key] = (cos[0, :, None, :], sin[0, :, None, :])  # (T, 1, D)
+                cos, sin = cos[0], sin[0]
+                half = sin.shape[-1] // 2
+                # rotate_half(x) * sin == swap_halves(x) * [-sin_1, sin_2]
+                signed_sin = torch.cat((-sin[:, :half], sin[:, half:]), dim=-1)
+                rope[key] = (cos[:, None, None, :], signed_sin[:, None, None, :])  # (T, 1, 1, D)
             cos, sin = rope[key]
             if self.gradient_checkpointing and self.training:
                 hidden = checkpoint(self._layer, layer, hidden, cos, sin, plan, backend, use_reentrant=False)
@@ -83,9 +87,9 @@ class PackedModernBert(nn.Module):
     def _layer(self, layer: nn.Module, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, plan: AttentionPlan, backend: str) -> torch.Tensor:
         attn = layer.attn
         qkv = attn.Wqkv(layer.attn_norm(hidden)).view(-1, 3, attn.num_heads, attn.head_dim)
-        q, k, v = qkv.unbind(dim=1)
-        q = q * cos + _rotate_half(q) * sin
-        k = k * cos + _rotate_half(k) * sin
+        qk, v = qkv[:, :2], qkv[:, 2]
+        # rotary embedding of q and k at once: qk * cos + rotate_half(qk) * sin
+        q, k = torch.addcmul(qk * cos, _swap_halves(qk), sin).unbind(dim=1)
         half_window = attn.local_attention[0] if attn.local_attention[0] >= 0 else None
         dropout_p = attn.attention_dropout if self.training else 0.0
         context = attend(backend, q, k, v, plan, half_window, dropout_p)
