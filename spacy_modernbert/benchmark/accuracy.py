@@ -44,6 +44,28 @@ def span_prf(gold: Sequence[Sequence[Tuple[int, int, str]]], pred: Sequence[Sequ
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
+
+def _train_plain(model, optimizer, epochs: int, make_batches, what: str) -> float:
+    """Anchor 2's plain PyTorch loop: forward, backward, grad-norm clip 1.0, optimizer step.
+
+    make_batches: called once per epoch, yields the model's keyword inputs (labels included).
+    RETURNS (float): the training time in seconds.
+    """
+    import torch
+
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        total = 0.0
+        for inputs in make_batches():
+            loss = model(**inputs).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad()
+            total += loss.item()
+        log(f"  hf {what} epoch {epoch + 1}/{epochs}: loss {total:.1f}")
+    return time.perf_counter() - t0
+
 def _batches(items: Sequence[Any], size: int, rng: random.Random) -> List[List[Any]]:
     order = list(items)
     rng.shuffle(order)
@@ -162,19 +184,12 @@ def train_hf_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdat
     optimizer = _optimizer(model, lr)
     rng = random.Random(seed)
     model.train()
-    t0 = time.perf_counter()
-    for epoch in range(epochs):
-        total = 0.0
-        for batch in _batches(data, batch_size, rng):
-            ids, mask, labels = collate(batch)
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad()
-            total += loss.item()
-        log(f"  hf ner epoch {epoch + 1}/{epochs}: loss {total:.1f}")
-    train_seconds = time.perf_counter() - t0
+
+    def ner_inputs(batch):
+        ids, mask, labels = collate(batch)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+    train_seconds = _train_plain(model, optimizer, epochs, lambda: map(ner_inputs, _batches(data, batch_size, rng)), "ner")
     model.eval()
     pred = []
     rows = [encode(w, None) for w, _ in valid]
@@ -215,20 +230,12 @@ def train_hf_anomaly(checkpoint: Path, train: List[Tuple[int, str]], test: List[
     optimizer = _optimizer(model, lr)
     rng = random.Random(seed)
     model.train()
-    t0 = time.perf_counter()
-    for epoch in range(epochs):
-        total = 0.0
-        for batch in _batches(train, batch_size, rng):
-            ids, mask = collate([t for _, t in batch])
-            labels = torch.tensor([y for y, _ in batch])
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad()
-            total += loss.item()
-        log(f"  hf anomaly epoch {epoch + 1}/{epochs}: loss {total:.1f}")
-    train_seconds = time.perf_counter() - t0
+
+    def anomaly_inputs(batch):
+        ids, mask = collate([t for _, t in batch])
+        return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([y for y, _ in batch])}
+
+    train_seconds = _train_plain(model, optimizer, epochs, lambda: map(anomaly_inputs, _batches(train, batch_size, rng)), "anomaly")
     model.eval()
     scores = []
     with torch.inference_mode():

@@ -11,7 +11,7 @@ Both spaCy pipelines get the same listener components (ner + anomaly_scorer) and
 attention, so the comparison is apples to apples.
 """
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Sequence
 
 ANCHOR1_WINDOW = 128
 ANCHOR1_STRIDE = 96

@@ -1,4 +1,4 @@
-"""Benchmark inputs: minimal CoNLL-2003 / SMS Spam readers, speed texts, cached checkpoints.
+"""Benchmark inputs: CoNLL-2003 / SMS Spam in the shapes the anchors need, speed texts, cached checkpoints.
 
 The real data lives beside the checkout in `../shared/data` (never copied into the repo);
 `--data-dir` points elsewhere. When it is missing (CI, tests), speed texts fall back to
@@ -9,6 +9,10 @@ import random
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..data.converters import read_conll_sentences
+from ..data.converters import read_sms as read_sms_messages
+from ..data.demo import stratified_split as stratified_indices
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CONLL_TRAIN = Path("conll2003") / "train.iob"
@@ -30,25 +34,8 @@ _FALLBACK = [
 
 
 def read_conll(path: Path, limit: Optional[int] = None) -> List[Sentence]:
-    """`WORD TAG ...` per line, blank line between sentences; -DOCSTART- lines skipped."""
-    sentences: List[Sentence] = []
-    words: List[str] = []
-    tags: List[str] = []
-    with Path(path).open(encoding="utf8") as f:
-        for line in f:
-            parts = line.split()
-            if not parts or parts[0] == "-DOCSTART-":
-                if words:
-                    sentences.append((words, tags))
-                    words, tags = [], []
-                    if limit is not None and len(sentences) >= limit:
-                        return sentences
-                continue
-            words.append(parts[0])
-            tags.append(parts[1] if len(parts) > 1 else "O")
-    if words and (limit is None or len(sentences) < limit):
-        sentences.append((words, tags))
-    return sentences
+    """(words, tags) per sentence of a CoNLL IOB file (the data layer's reader; -DOCSTART- skipped)."""
+    return [([w for w, _ in sent], [t for _, t in sent]) for sent in read_conll_sentences(path, limit) if sent]
 
 
 def iob_spans(tags: Sequence[str]) -> List[Tuple[int, int, str]]:
@@ -66,31 +53,14 @@ def iob_spans(tags: Sequence[str]) -> List[Tuple[int, int, str]]:
 
 
 def read_sms(path: Path, limit: Optional[int] = None) -> List[Tuple[int, str]]:
-    """(1 if spam else 0, text) per line of `ham|spam<TAB>text`."""
-    rows = []
-    with Path(path).open(encoding="utf8", errors="replace") as f:
-        for line in f:
-            label, _, text = line.rstrip("\n").partition("\t")
-            if label in ("ham", "spam") and text.strip():
-                rows.append((1 if label == "spam" else 0, text.strip()))
-                if limit is not None and len(rows) >= limit:
-                    break
-    return rows
+    """(1 if spam else 0, text) per message of the SMS Spam Collection (the data layer's reader)."""
+    return [(int(spam), text.strip()) for text, spam in read_sms_messages(path, limit)]
 
 
 def stratified_split(rows: Sequence[Tuple[int, str]], test_frac: float, seed: int) -> Tuple[list, list]:
-    """Split (label, text) rows into train/test with the same spam rate in both."""
-    rng = random.Random(seed)
-    train, test = [], []
-    for label in (0, 1):
-        group = [r for r in rows if r[0] == label]
-        rng.shuffle(group)
-        n_test = int(round(len(group) * test_frac))
-        test.extend(group[:n_test])
-        train.extend(group[n_test:])
-    rng.shuffle(train)
-    rng.shuffle(test)
-    return train, test
+    """Split (label, text) rows into train/test with the same spam rate in both (the demo's splitter)."""
+    train, _, test = stratified_indices([label for label, _ in rows], dev_frac=0.0, test_frac=test_frac, seed=seed)
+    return [rows[i] for i in train], [rows[i] for i in test]
 
 
 def sentence_texts(data_dir: Path, limit: int = 5000) -> List[str]:

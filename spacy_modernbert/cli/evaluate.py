@@ -1,6 +1,6 @@
 """`python -m spacy_modernbert evaluate`: spaCy's metrics plus ROC / PR curves of anomaly scores."""
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import srsly
 from wasabi import msg

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import srsly
-import torch
 from thinc.api import PyTorchShim, get_torch_default_device
 
 from .checkpoint import CheckpointError, validate_tokenizer

@@ -2,7 +2,6 @@
 import subprocess
 import sys
 
-import numpy
 import pytest
 import spacy
 from spacy.tokens import DocBin
