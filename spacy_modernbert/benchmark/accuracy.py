@@ -45,6 +45,22 @@ def span_prf(gold: Sequence[Sequence[Tuple[int, int, str]]], pred: Sequence[Sequ
 
 
 
+
+def _train_spacy(nlp, examples: List[Any], epochs: int, batch_size: int, seed: int, component: str, what: str) -> float:
+    """Our training: `nlp.initialize`, then `nlp.update` (dropout 0.1) on seeded shuffled batches.
+
+    RETURNS (float): the training time in seconds (initialization excluded).
+    """
+    optimizer = nlp.initialize(lambda: examples)
+    rng = random.Random(seed)
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        losses: Dict[str, float] = {}
+        for batch in _batches(examples, batch_size, rng):
+            nlp.update(batch, sgd=optimizer, drop=0.1, losses=losses)
+        log(f"  ours {what} epoch {epoch + 1}/{epochs}: loss {losses.get(component, 0):.1f}")
+    return time.perf_counter() - t0
+
 def _train_plain(model, optimizer, epochs: int, make_batches, what: str) -> float:
     """Anchor 2's plain PyTorch loop: forward, backward, grad-norm clip 1.0, optimizer step.
 
@@ -87,15 +103,7 @@ def train_ours_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bd
     examples = []
     for words, tags in train:
         examples.append(Example.from_dict(Doc(nlp.vocab, words=words), {"words": words, "entities": iob_to_biluo(list(tags))}))
-    optimizer = nlp.initialize(lambda: examples)
-    rng = random.Random(seed)
-    t0 = time.perf_counter()
-    for epoch in range(epochs):
-        losses: Dict[str, float] = {}
-        for batch in _batches(examples, batch_size, rng):
-            nlp.update(batch, sgd=optimizer, drop=0.1, losses=losses)
-        log(f"  ours ner epoch {epoch + 1}/{epochs}: loss {losses.get('ner', 0):.1f}")
-    train_seconds = time.perf_counter() - t0
+    train_seconds = _train_spacy(nlp, examples, epochs, batch_size, seed, "ner", "ner")
     docs = nlp.pipe((Doc(nlp.vocab, words=words) for words, _ in valid), batch_size=256)
     pred = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
     gold = [bdata.iob_spans(tags) for _, tags in valid]
@@ -113,15 +121,7 @@ def train_ours_anomaly(checkpoint: Path, train: List[Tuple[int, str]], test: Lis
     spacy.util.fix_random_seed(seed)
     nlp = build_pipeline("ours", checkpoint, components=("anomaly_scorer",))
     examples = [Example.from_dict(nlp.make_doc(text), {"cats": {LABEL: float(y)}}) for y, text in train]
-    optimizer = nlp.initialize(lambda: examples)
-    rng = random.Random(seed)
-    t0 = time.perf_counter()
-    for epoch in range(epochs):
-        losses: Dict[str, float] = {}
-        for batch in _batches(examples, batch_size, rng):
-            nlp.update(batch, sgd=optimizer, drop=0.1, losses=losses)
-        log(f"  ours anomaly epoch {epoch + 1}/{epochs}: loss {losses.get('anomaly_scorer', 0):.1f}")
-    train_seconds = time.perf_counter() - t0
+    train_seconds = _train_spacy(nlp, examples, epochs, batch_size, seed, "anomaly_scorer", "anomaly")
     scores = [doc._.anomaly_score for doc in nlp.pipe((t for _, t in test), batch_size=256)]
     gold = [y for y, _ in test]
     return {"roc_auc": roc_auc(gold, scores), "average_precision": average_precision(gold, scores),
