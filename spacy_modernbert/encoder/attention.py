@@ -1,20 +1,25 @@
 """Attention over packed (unpadded) sequences: sdpa | eager | varlen (CUDA).
 
-The packed forward keeps every activation as `(total_tokens, ...)` with no padding. For
-attention, `sdpa` and `eager` scatter q/k/v into a padded `(batch, heads, longest, dim)`
-layout for one micro-batch of length-sorted sequences and gather the result back;
-`varlen` (CUDA, PyTorch >= 2.10's `torch.nn.attention.varlen.varlen_attn`) attends over
-the packed tensors directly with `cu_seqlens`, with ModernBERT's sliding window as the
-kernel's `window_size`, and never pads at all.
+The packed forward keeps every activation as `(total_tokens, ...)` with no padding. Each
+layer writes its rotary-embedded q, k and v into one `(rows, 3, heads, dim)` buffer that
+`AttentionPlan.buffer` hands out, and `attend` reads them from there:
 
-Long sequences in local layers use blocked sliding-window attention: queries in blocks
-of `2 * half_window` attend to their block widened by `half_window` on each side, so the
-cost is O(L * window) instead of O(L^2); the softmax runs over exactly the same keys as
-the full masked attention.
+* `varlen` (CUDA, PyTorch >= 2.10's `torch.nn.attention.varlen.varlen_attn`) attends over
+  the packed tensors directly with `cu_seqlens`, with ModernBERT's sliding window as the
+  kernel's `window_size`, and never pads at all.
+* `sdpa` / `eager`, global layers (and local layers over short sequences): the sequences of
+  one micro-batch are gathered into a padded `(batch, heads, longest, dim)` grid per bucket
+  of similar lengths (one gather for q, k and v together) and gathered back.
+* `sdpa` / `eager`, local layers over long sequences: *stream-blocked* sliding-window
+  attention. The packed token stream, with a zero halo of `half_window` rows on each side,
+  is cut into blocks of queries; each block attends to its own rows widened by the halo
+  (strided views of the buffer: nothing is gathered). A mask keeps every query inside its
+  own sequence and its +-half_window band, so the softmax runs over exactly the keys of
+  ModernBERT's masked attention, at O(tokens * window) cost and with no per-sequence padding.
 
-Masks: keys beyond a sequence's length are masked; a local layer additionally masks keys
-further than `half_window` away (as ModernBERT's `local_attention // 2`). Padded *query*
-rows attend to everything, so no row is fully masked (no NaN, even in backward).
+Masks are additive (0 / dtype minimum), built once per micro-batch and dtype. Keys beyond a
+sequence's length are masked; padded *query* rows (discarded) always keep a key, so no row
+is fully masked (no NaN, even in backward).
 """
 import warnings
 from dataclasses import dataclass, field
@@ -57,32 +62,68 @@ def resolve_backend(requested: str, device: torch.device) -> str:
 # bucket's longest sequence: attention pads little, while the linear layers of the whole
 # micro-batch still run as one packed matmul.
 BUCKET_FILL = 0.8
+# Queries per block of stream-blocked local attention (at least the half window): each
+# block attends to block + 2 * half_window keys, so small blocks waste little on the band's
+# corners, while blocks much smaller than this run the attention kernel inefficiently.
+MIN_STREAM_BLOCK = 32
+
+
+def additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Boolean mask (True = attend) -> additive mask: 0 where allowed, dtype's minimum elsewhere."""
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, torch.finfo(dtype).min)
 
 
 class AttentionPlan:
-    """One micro-batch's packed sequences: cu_seqlens for varlen, padded buckets otherwise."""
+    """One micro-batch's packed sequences: cu_seqlens, padded buckets, and the local stream."""
 
     def __init__(self, lengths: List[int], device: torch.device):
-        self.longest = max(lengths)
-        self.cu_seqlens = F.pad(torch.tensor(lengths).cumsum(0), (1, 0)).to(torch.int32).to(device)
-        self.buckets = []
+        self.lengths = list(lengths)
+        self.total = sum(self.lengths)
+        self.longest = max(self.lengths)
+        self.device = device
+        self.cu_seqlens = F.pad(torch.tensor(self.lengths).cumsum(0), (1, 0)).to(torch.int32).to(device)
+        self.buckets: List[Tuple[int, int, PackedLayout]] = []
         start = 0
-        while start < len(lengths):
+        while start < len(self.lengths):
             end = start + 1
-            while end < len(lengths) and BUCKET_FILL * lengths[start] <= lengths[end] <= lengths[start]:
+            while end < len(self.lengths) and BUCKET_FILL * self.lengths[start] <= self.lengths[end] <= self.lengths[start]:
                 end += 1
             first, last = int(self.cu_seqlens[start]), int(self.cu_seqlens[end])
-            self.buckets.append((first, last, PackedLayout(lengths[start:end], device)))
+            self.buckets.append((first, last, PackedLayout(self.lengths[start:end], device)))
             start = end
+        self._streams: Dict[int, Optional[StreamLayout]] = {}
+
+    def stream(self, half_window: Optional[int]) -> Optional["StreamLayout"]:
+        """The stream-blocked layout of a local layer, where it costs less than padded buckets."""
+        if half_window is None or half_window <= 0:
+            return None
+        if half_window not in self._streams:
+            stream = StreamLayout(self.lengths, half_window, self.device)
+            padded_cost = sum(layout.batch * layout.longest ** 2 for _, _, layout in self.buckets)
+            self._streams[half_window] = stream if stream.cost < padded_cost else None
+        return self._streams[half_window]
+
+    def buffer(self, half_window: Optional[int], heads: int, dim: int, like: torch.Tensor) -> Tuple[torch.Tensor, slice]:
+        """A `(rows, 3, heads, dim)` buffer for one layer's q/k/v, and the rows of the tokens.
+
+        Stream-blocked local layers get zero halo rows around the tokens; other layers get
+        exactly the tokens' rows.
+        """
+        stream = self.stream(half_window)
+        halo, rows = (stream.halo, stream.rows) if stream is not None else (0, self.total)
+        buf = like.new_empty((rows, 3, heads, dim))
+        if rows > self.total:
+            buf[:halo].zero_()
+            buf[halo + self.total:].zero_()
+        return buf, slice(halo, halo + self.total)
 
 
 @dataclass
 class PackedLayout:
-    """Where one micro-batch's packed tokens sit in a padded (batch, longest) grid."""
+    """Where one bucket's packed tokens sit in a padded (batch, longest) grid."""
 
     lengths: List[int]
     device: torch.device
-    cu_seqlens: torch.Tensor = field(init=False)
     index: Optional[torch.Tensor] = field(init=False)
     _masks: Dict[object, Optional[torch.Tensor]] = field(init=False, default_factory=dict)
 
@@ -91,97 +132,44 @@ class PackedLayout:
         self.batch = len(self.lengths)
         self.longest = max(self.lengths)
         self.ragged = min(self.lengths) != self.longest
-        self.cu_seqlens = F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32).to(self.device)
-        starts = self.cu_seqlens.cpu()[:-1].to(torch.int64)
+        starts = F.pad(lengths.cumsum(0), (1, 0))[:-1]
         if self.ragged:
             rows = torch.repeat_interleave(torch.arange(self.batch), lengths)
             cols = torch.arange(int(lengths.sum())) - torch.repeat_interleave(starts, lengths)
             self.index = (rows * self.longest + cols).to(self.device)
-            valid = torch.arange(self.longest)[None, :] < lengths[:, None]
-            self.valid = valid.to(self.device)
+            self.valid = (torch.arange(self.longest)[None, :] < lengths[:, None]).to(self.device)
             # padded grid cell -> packed row; padding cells repeat a real row of their own
             # sequence (any finite value: they are masked as keys, discarded as queries)
             grid = starts[:, None] + torch.minimum(torch.arange(self.longest)[None, :], lengths[:, None] - 1)
             self.grid_index = grid.reshape(-1).to(self.device)
         else:
-            self.index = None
-            self.valid = None
-            self.grid_index = None
-        self._lengths_cpu = lengths
-        self._starts_cpu = starts
+            self.index = self.valid = self.grid_index = None
 
-    def mask(self, half_window: Optional[int]) -> Optional[torch.Tensor]:
-        """Boolean attention mask (True = attend), broadcastable to (B, H, L, L); None = all."""
+    def mask(self, half_window: Optional[int], dtype: torch.dtype) -> Optional[torch.Tensor]:
+        """Additive attention mask, broadcastable to (B, H, L, L); None = attend to all."""
         if half_window is not None and self.longest - 1 <= half_window:
             half_window = None  # the window covers every sequence whole
-        if half_window not in self._masks:
-            self._masks[half_window] = self._build_mask(half_window)
-        return self._masks[half_window]
+        key = (half_window, dtype)
+        if key not in self._masks:
+            allowed = self._allowed(half_window)
+            self._masks[key] = None if allowed is None else additive(allowed, dtype)
+        return self._masks[key]
 
-    def _build_mask(self, half_window: Optional[int]) -> Optional[torch.Tensor]:
-        if half_window is None and not self.ragged:
-            return None
+    def _allowed(self, half_window: Optional[int]) -> Optional[torch.Tensor]:
+        if half_window is None:
+            # keys of the sequence only: (B, 1, 1, L); padded queries see the real keys
+            return None if not self.ragged else self.valid[:, None, None, :]
         pos = torch.arange(self.longest, device=self.device)
-        band = torch.ones(self.longest, self.longest, dtype=torch.bool, device=self.device)
-        if half_window is not None:
-            band = (pos[:, None] - pos[None, :]).abs() <= half_window
+        band = ((pos[:, None] - pos[None, :]).abs() <= half_window)[None, None]
         if not self.ragged:
-            return band[None, None]
-        mask = band[None, None] & self.valid[:, None, None, :]
-        return mask | ~self.valid[:, None, :, None]
-
-    def block_mask(self, half_window: int) -> torch.Tensor:
-        """Mask for blocked local attention: (B * n_blocks, 1, block, block + 2 * half_window)."""
-        key = ("blocks", half_window)
-        if key not in self._masks:
-            block = 2 * half_window
-            n_blocks = -(-self.longest // block)
-            span = block + 2 * half_window
-            lengths = torch.tensor(self.lengths, device=self.device)
-            pos = torch.arange(-half_window, n_blocks * block + half_window, device=self.device)
-            key_valid = (pos[None, :] >= 0) & (pos[None, :] < lengths[:, None])
-            key_valid = key_valid.unfold(1, span, block)  # (B, n_blocks, span)
-            a = torch.arange(block, device=self.device)[:, None]
-            c = torch.arange(span, device=self.device)[None, :]
-            band = (c - half_window - a).abs() <= half_window  # (block, span)
-            qpos = torch.arange(n_blocks * block, device=self.device)
-            query_pad = (qpos[None, :] >= lengths[:, None]).view(self.batch, n_blocks, block, 1)
-            mask = (band[None, None] & key_valid[:, :, None, :]) | query_pad
-            self._masks[key] = mask.reshape(self.batch * n_blocks, 1, block, span)
-        return self._masks[key]
-
-    def blocks(self, half_window: int) -> Tuple[int, int, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Gather indices of blocked local attention, built once per layout.
-
-        Returns (n_blocks, span, query rows (B * n_blocks * block,), key rows
-        (B * n_blocks * span,), output rows (T,)): packed row of every query / key cell of
-        every block, and the cell of every packed token in the (B * n_blocks * block) output.
-        Cells outside a sequence repeat one of its real rows (masked / discarded).
-        """
-        key = ("index", half_window)
-        if key not in self._masks:
-            block = 2 * half_window
-            n_blocks = -(-self.longest // block)
-            span = block + 2 * half_window
-            lengths, starts = self._lengths_cpu, self._starts_cpu
-            qpos = torch.arange(n_blocks * block)[None, :]
-            q_rows = starts[:, None] + torch.minimum(qpos, lengths[:, None] - 1)
-            kpos = (torch.arange(n_blocks)[:, None] * block - half_window + torch.arange(span)[None, :]).reshape(1, -1)
-            k_rows = starts[:, None] + kpos.clamp(min=0).minimum(lengths[:, None] - 1)
-            seq = torch.repeat_interleave(torch.arange(self.batch), lengths)
-            pos = torch.arange(int(lengths.sum())) - torch.repeat_interleave(starts, lengths)
-            out_rows = seq * (n_blocks * block) + pos
-            self._masks[key] = (
-                n_blocks, span, q_rows.reshape(-1).to(self.device), k_rows.reshape(-1).to(self.device),
-                out_rows.to(self.device),
-            )
-        return self._masks[key]
+            return band
+        # a padded query far past its sequence's end has no key in its band: let it see all
+        return (band & self.valid[:, None, None, :]) | ~self.valid[:, None, :, None]
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
-        """(T, H, D) packed -> (B, H, L, D) padded (a strided view of one gather)."""
-        heads, dim = x.shape[1], x.shape[2]
+        """(T, ...) packed -> (B, L, ...) padded: a view, or one gather if lengths differ."""
         grid = x if self.grid_index is None else x.index_select(0, self.grid_index)
-        return grid.view(self.batch, self.longest, heads, dim).transpose(1, 2)
+        return grid.view(self.batch, self.longest, *x.shape[1:])
 
     def unpad(self, y: torch.Tensor) -> torch.Tensor:
         """(B, H, L, D) padded -> (T, H, D) packed."""
@@ -190,17 +178,74 @@ class PackedLayout:
         return flat if self.index is None else flat.index_select(0, self.index)
 
 
+class StreamLayout:
+    """Blocks of the packed token stream for sliding-window attention (see module docstring).
+
+    Stream row `halo + t` holds packed token `t`; the `halo` rows before the first token and
+    the rows after the last are zeros. Block `j` holds the queries of stream rows
+    `halo + j * block ... + block` and attends to stream rows `j * block ... + span`.
+    """
+
+    def __init__(self, lengths: List[int], half_window: int, device: torch.device):
+        self.half_window = half_window
+        self.block = max(half_window, MIN_STREAM_BLOCK)
+        self.span = self.block + 2 * half_window
+        self.total = sum(lengths)
+        self.n_blocks = -(-self.total // self.block)
+        self.halo = half_window
+        self.rows = self.n_blocks * self.block + 2 * half_window
+        self.cost = self.n_blocks * self.block * self.span
+        self.device = device
+        self._lengths = lengths
+        self._masks: Dict[torch.dtype, torch.Tensor] = {}
+
+    def mask(self, dtype: torch.dtype) -> torch.Tensor:
+        """Additive mask (n_blocks, 1, block, span): same sequence and within the band."""
+        if dtype not in self._masks:
+            seq = torch.full((self.rows,), -1, dtype=torch.int64)
+            seq[self.halo:self.halo + self.total] = torch.repeat_interleave(
+                torch.arange(len(self._lengths)), torch.tensor(self._lengths)
+            )
+            q_seq = seq[self.halo:self.halo + self.n_blocks * self.block].view(self.n_blocks, self.block, 1)
+            k_seq = seq.unfold(0, self.span, self.block)[:, None, :]  # (n_blocks, 1, span)
+            a = torch.arange(self.block)[:, None]
+            c = torch.arange(self.span)[None, :]
+            band = (c - self.half_window - a).abs() <= self.half_window  # (block, span)
+            # rows past the last token are no query of anyone's: let them see everything
+            allowed = ((q_seq == k_seq) & (k_seq >= 0) & band) | (q_seq < 0)
+            self._masks[dtype] = additive(allowed[:, None].to(self.device), dtype)
+        return self._masks[dtype]
+
+    def blocks(self, buf: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q (n_blocks, H, block, D), k and v (n_blocks, H, span, D): strided views of `buf`."""
+        n, block = self.n_blocks, self.block
+        heads, dim = buf.shape[2], buf.shape[3]
+        q = buf[self.halo:self.halo + n * block, 0].view(n, block, heads, dim).transpose(1, 2)
+        # unfold: (n, 3, H, D, span) -> (n, H, span, D) per k / v
+        kv = buf.unfold(0, self.span, block)
+        return q, kv[:, 1].transpose(-1, -2), kv[:, 2].transpose(-1, -2)
+
+    def unblock(self, y: torch.Tensor) -> torch.Tensor:
+        """(n_blocks, H, block, D) -> (T, H, D) packed."""
+        heads, dim = y.shape[1], y.shape[3]
+        return y.transpose(1, 2).reshape(self.n_blocks * self.block, heads, dim)[: self.total]
+
+
 def attend(
     backend: str,
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
+    buf: torch.Tensor,
     plan: AttentionPlan,
     half_window: Optional[int],
     dropout_p: float = 0.0,
 ) -> torch.Tensor:
-    """Multi-head attention of packed (T, H, D) q/k/v within each sequence of `plan`."""
+    """Multi-head attention within each sequence of `plan`: (T, H, D) out.
+
+    `buf` is the layer's `(rows, 3, H, D)` q/k/v buffer from `plan.buffer(half_window, ...)`.
+    """
+    stream = plan.stream(half_window)
     if backend == "varlen":
+        tokens = buf if stream is None else buf[stream.halo:stream.halo + plan.total]
+        q, k, v = tokens.unbind(1)
         window = (half_window, half_window) if half_window is not None else (-1, -1)
         dtype = q.dtype
         if dtype not in (torch.float16, torch.bfloat16):  # flash kernels: half precision only
@@ -211,18 +256,15 @@ def attend(
         )
         return out.to(dtype)
     core = _sdpa if backend == "sdpa" else _eager
-    outputs = [
-        _attend_padded(core, q[s:e], k[s:e], v[s:e], layout, half_window, dropout_p)
-        for s, e, layout in plan.buckets
-    ]
+    if stream is not None:
+        q, k, v = stream.blocks(buf)
+        return stream.unblock(core(q, k, v, stream.mask(q.dtype), dropout_p))
+    outputs = []
+    for s, e, layout in plan.buckets:
+        grid = layout.pad(buf[s:e])  # (B, L, 3, H, D)
+        q, k, v = (grid[:, :, i].transpose(1, 2) for i in range(3))
+        outputs.append(layout.unpad(core(q, k, v, layout.mask(half_window, q.dtype), dropout_p)))
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=0)
-
-
-def _attend_padded(core, q, k, v, layout: PackedLayout, half_window: Optional[int], dropout_p: float) -> torch.Tensor:
-    if half_window is not None and half_window > 0 and layout.longest > 4 * half_window:
-        return _blocked_local(core, q, k, v, layout, half_window, dropout_p)
-    out = core(layout.pad(q), layout.pad(k), layout.pad(v), layout.mask(half_window), dropout_p)
-    return layout.unpad(out)
 
 
 def _sdpa(q, k, v, mask, dropout_p):
@@ -232,27 +274,7 @@ def _sdpa(q, k, v, mask, dropout_p):
 def _eager(q, k, v, mask, dropout_p):
     scores = torch.matmul(q, k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
     if mask is not None:
-        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        scores = scores + mask
     probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
     probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
     return torch.matmul(probs, v)
-
-
-def _blocked_local(core, q, k, v, layout: PackedLayout, half_window: int, dropout_p: float) -> torch.Tensor:
-    """Sliding-window attention in blocks: packed (T, H, D) in and out, O(L * window).
-
-    Queries in blocks of `2 * half_window` attend to their block widened by `half_window`
-    on each side; q/k/v blocks are gathered straight from the packed tensors (one
-    index_select each) and the output is gathered straight back.
-    """
-    heads, dim = q.shape[1], q.shape[2]
-    block = 2 * half_window
-    n_blocks, span, q_rows, k_rows, out_rows = layout.blocks(half_window)
-    n = layout.batch * n_blocks
-
-    def gather(x: torch.Tensor, rows: torch.Tensor, size: int) -> torch.Tensor:
-        return x.index_select(0, rows).view(n, size, heads, dim).transpose(1, 2)
-
-    out = core(gather(q, q_rows, block), gather(k, k_rows, span), gather(v, k_rows, span),
-               layout.block_mask(half_window), dropout_p)
-    return out.transpose(1, 2).reshape(n * block, heads, dim).index_select(0, out_rows)

@@ -16,9 +16,21 @@ from torch.utils.checkpoint import checkpoint
 from .attention import AttentionPlan, attend, resolve_backend
 
 
-def _swap_halves(x: torch.Tensor) -> torch.Tensor:
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, out: torch.Tensor) -> None:
+    """out <- x * cos + rotate_half(x) * sin (Hugging Face's apply_rotary_pos_emb), per half.
+
+    x, out: (T, 2, H, D) (q and k at once); cos, sin: (T, 1, 1, D). Without autograd the
+    halves are written straight into `out` (no temporary for rotate_half's concatenation).
+    """
     half = x.shape[-1] // 2
-    return torch.cat((x[..., half:], x[..., :half]), dim=-1)
+    x1, x2 = x[..., :half], x[..., half:]
+    c1, c2, s1, s2 = cos[..., :half], cos[..., half:], sin[..., :half], sin[..., half:]
+    if torch.is_grad_enabled() and x.requires_grad:
+        out.copy_(torch.cat((x1 * c1 - x2 * s1, x2 * c2 + x1 * s2), dim=-1))
+        return
+    o1, o2 = out[..., :half], out[..., half:]
+    torch.mul(x1, c1, out=o1).addcmul_(x2, s1, value=-1)
+    torch.mul(x2, c2, out=o2).addcmul_(x1, s2)
 
 
 class PackedModernBert(nn.Module):
@@ -72,11 +84,7 @@ class PackedModernBert(nn.Module):
             key = layer.attn.local_attention
             if key not in rope:
                 cos, sin = layer.attn.rotary_emb(hidden, pos[None, :])
-                cos, sin = cos[0], sin[0]
-                half = sin.shape[-1] // 2
-                # rotate_half(x) * sin == swap_halves(x) * [-sin_1, sin_2]
-                signed_sin = torch.cat((-sin[:, :half], sin[:, half:]), dim=-1)
-                rope[key] = (cos[:, None, None, :], signed_sin[:, None, None, :])  # (T, 1, 1, D)
+                rope[key] = (cos[0, :, None, None, :], sin[0, :, None, None, :])  # (T, 1, 1, D)
             cos, sin = rope[key]
             if self.gradient_checkpointing and self.training:
                 hidden = checkpoint(self._layer, layer, hidden, cos, sin, plan, backend, use_reentrant=False)
@@ -87,11 +95,11 @@ class PackedModernBert(nn.Module):
     def _layer(self, layer: nn.Module, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, plan: AttentionPlan, backend: str) -> torch.Tensor:
         attn = layer.attn
         qkv = attn.Wqkv(layer.attn_norm(hidden)).view(-1, 3, attn.num_heads, attn.head_dim)
-        qk, v = qkv[:, :2], qkv[:, 2]
-        # rotary embedding of q and k at once: qk * cos + rotate_half(qk) * sin
-        q, k = torch.addcmul(qk * cos, _swap_halves(qk), sin).unbind(dim=1)
         half_window = attn.local_attention[0] if attn.local_attention[0] >= 0 else None
+        buf, rows = plan.buffer(half_window, attn.num_heads, attn.head_dim, like=qkv)
+        apply_rotary(qkv[:, :2], cos, sin, out=buf[rows, :2])
+        buf[rows, 2] = qkv[:, 2]
         dropout_p = attn.attention_dropout if self.training else 0.0
-        context = attend(backend, q, k, v, plan, half_window, dropout_p)
+        context = attend(backend, buf, plan, half_window, dropout_p)
         hidden = hidden + attn.out_drop(attn.Wo(context.reshape(-1, attn.all_head_size)))
         return hidden + layer.mlp(layer.mlp_norm(hidden))

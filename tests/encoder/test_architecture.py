@@ -59,6 +59,27 @@ def test_parity_with_hf_short_and_mixed(tiny_checkpoint, make_pipeline, attn, ma
         numpy.testing.assert_allclose(ours, ref, atol=ATOL, rtol=1e-4)
 
 
+LONG_TEXTS = [
+    " ".join(f"Sentence {i} of document {d} talks about server{i * d} in rack {i % 7}." for i in range(n))
+    for d, n in enumerate([15, 3, 10, 6, 1])
+]
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_parity_with_hf_long_mixed_stream_blocked(tiny_checkpoint, make_pipeline, attn):
+    """Long docs of mixed lengths in one micro-batch: local layers run stream-blocked."""
+    from spacy_modernbert.encoder.attention import AttentionPlan
+
+    nlp = make_pipeline(attn_implementation=attn, max_length=512)
+    docs = list(nlp.pipe(LONG_TEXTS))
+    ids = [_doc_ids(nlp, d) for d in docs]
+    assert 200 < max(map(len, ids)) <= 512  # one window per doc
+    half = nlp.get_pipe("transformer").model.shims[0]._model.config.local_attention // 2
+    assert AttentionPlan([len(x) for x in ids], torch.device("cpu")).stream(half) is not None
+    for doc, ref in zip(docs, _hf_reference(tiny_checkpoint, ids, attn)):
+        numpy.testing.assert_allclose(doc._.trf_data.model_output.last_hidden_state[0], ref, atol=ATOL, rtol=1e-4)
+
+
 def test_ids_match_hf_tokenizer_with_prefix_space(tiny_checkpoint, make_pipeline):
     nlp = make_pipeline()
     tok = AutoTokenizer.from_pretrained(str(tiny_checkpoint))

@@ -81,8 +81,11 @@ def test_to_disk_load_without_checkpoint_or_network(tiny_checkpoint, tmp_path, t
     again.add_pipe("transformer", config=transformer_config(ckpt))
     again.add_pipe("ner", config=listener_ner_config)
     again.from_bytes(loaded.to_bytes())
-    doc = again(texts[0])
-    numpy.testing.assert_array_equal(doc._.trf_data.model_output.last_hidden_state, expected[0][0])
+    # the same batch as `expected` (a doc alone may take another attention layout: equal
+    # to ~1e-7, not bit for bit)
+    for doc, (hidden, ents) in zip(again.pipe(texts), expected):
+        if len(doc):
+            numpy.testing.assert_array_equal(doc._.trf_data.model_output.last_hidden_state, hidden)
 
 
 def test_missing_checkpoint_directory():
