@@ -92,6 +92,7 @@ class AttentionPlan:
             self.buckets.append((first, last, PackedLayout(self.lengths[start:end], device)))
             start = end
         self._streams: Dict[int, Optional[StreamLayout]] = {}
+        self._buffers: Dict[Optional[int], Tuple[torch.Tensor, slice]] = {}
 
     def stream(self, half_window: Optional[int]) -> Optional["StreamLayout"]:
         """The stream-blocked layout of a local layer, where it costs less than padded buckets."""
@@ -103,18 +104,26 @@ class AttentionPlan:
             self._streams[half_window] = stream if stream.cost < padded_cost else None
         return self._streams[half_window]
 
-    def buffer(self, half_window: Optional[int], heads: int, dim: int, like: torch.Tensor) -> Tuple[torch.Tensor, slice]:
+    def buffer(
+        self, half_window: Optional[int], heads: int, dim: int, like: torch.Tensor, reuse: bool = False
+    ) -> Tuple[torch.Tensor, slice]:
         """A `(rows, 3, heads, dim)` buffer for one layer's q/k/v, and the rows of the tokens.
 
         Stream-blocked local layers get zero halo rows around the tokens; other layers get
-        exactly the tokens' rows.
+        exactly the tokens' rows. With `reuse` (inference), layers of the same kind share
+        one buffer: only the token rows are ever written, so the halo stays zero.
         """
         stream = self.stream(half_window)
+        kind = stream.half_window if stream is not None else None
+        if reuse and kind in self._buffers:
+            return self._buffers[kind]
         halo, rows = (stream.halo, stream.rows) if stream is not None else (0, self.total)
         buf = like.new_empty((rows, 3, heads, dim))
         if rows > self.total:
             buf[:halo].zero_()
             buf[halo + self.total:].zero_()
+        if reuse:
+            self._buffers[kind] = (buf, slice(halo, halo + self.total))
         return buf, slice(halo, halo + self.total)
 
 
