@@ -18,7 +18,7 @@ def _main() -> None:
 @app.command("init-model")
 def init_model(
     output_dir: Path = typer.Argument(..., help="Directory to write the checkpoint to"),
-    text: Optional[List[Path]] = typer.Option(None, "--text", "-t", help="Text/JSONL files or dirs to train the tokenizer on"),
+    text: Optional[List[Path]] = typer.Option(None, "--text", "-t", help="Text, JSONL or .spacy files or dirs to train the tokenizer on"),
     vocab_size: int = typer.Option(2048, help="Tokenizer vocabulary size (upper bound)"),
     hidden_size: int = typer.Option(64, help="Hidden size"),
     num_hidden_layers: int = typer.Option(4, help="Number of layers"),

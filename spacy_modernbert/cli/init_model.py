@@ -19,7 +19,7 @@ def init_model_cli(
 ) -> Optional[Path]:
     """Create a random-weight ModernBERT checkpoint with a BPE tokenizer trained on `text`.
 
-    text: files or directories (.txt lines, or .jsonl with a "text" field) to train the
+    text: files or directories (.txt lines, .jsonl with a "text" field, or .spacy corpora) to train the
     tokenizer on; a little built-in English is always added.
     for_base: the pipeline's base model (a weasel var); when it is not `output_dir`, the
     tiny checkpoint is not needed and nothing is written.

@@ -23,10 +23,18 @@ Congratulations! You have won a free ticket. Text WIN to 80086 to claim your pri
 
 
 def _read_texts(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
+    """Texts to train the tokenizer on: lines of text files, "text" of JSONL records, and
+    the docs of spaCy `.spacy` corpora (DocBin)."""
     for path in paths:
         path = Path(path)
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
+            if file.suffix == ".spacy":
+                from spacy.tokens import DocBin
+                from spacy.vocab import Vocab
+
+                yield from (doc.text for doc in DocBin().from_disk(file).get_docs(Vocab()) if doc.text.strip())
+                continue
             for line in file.read_text(encoding="utf8", errors="replace").splitlines():
                 if file.suffix == ".jsonl" and line.strip():
                     yield str(json.loads(line).get("text", ""))
