@@ -16,47 +16,61 @@ from torch.utils.checkpoint import checkpoint
 from .attention import AttentionPlan, attend, resolve_backend
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, out: torch.Tensor) -> None:
-    """out <- x * cos + rotate_half(x) * sin (Hugging Face's apply_rotary_pos_emb), per half.
+class Rotary:
+    """One layer kind's rotary embedding at the packed positions (Hugging Face's tables).
 
-    x, out: (T, 2, H, D) (q and k at once); cos, sin: (T, 1, 1, D). Without autograd the
-    halves are written straight into `out` (no temporary for rotate_half's concatenation).
+    `apply` computes x * cos + rotate_half(x) * sin (`apply_rotary_pos_emb`) for q and k at
+    once, per half of each head: out1 = x1 * cos1 - x2 * sin1, out2 = x2 * cos2 + x1 * sin2.
+    Without autograd the halves are written straight into the output (no temporaries).
     """
-    half = x.shape[-1] // 2
-    x1, x2 = x[..., :half], x[..., half:]
-    c1, c2, s1, s2 = cos[..., :half], cos[..., half:], sin[..., :half], sin[..., half:]
-    if torch.is_grad_enabled() and x.requires_grad:
-        out.copy_(torch.cat((x1 * c1 - x2 * s1, x2 * c2 + x1 * s2), dim=-1))
-        return
-    o1, o2 = out[..., :half], out[..., half:]
-    torch.mul(x1, c1, out=o1).addcmul_(x2, s1, value=-1)
-    torch.mul(x2, c2, out=o2).addcmul_(x1, s2)
+
+    def __init__(self, cos: torch.Tensor, sin: torch.Tensor):
+        half = cos.shape[-1] // 2
+        cos, sin = cos[:, None, None, :], sin[:, None, None, :]  # (T, 1, 1, D)
+        self.c1, self.c2, self.s1, self.s2 = cos[..., :half], cos[..., half:], sin[..., :half], sin[..., half:]
+
+    def apply(self, x: torch.Tensor, out: torch.Tensor) -> None:
+        """out <- rotary(x), for x and out of shape (T, 2, H, D) (q and k)."""
+        half = x.shape[-1] // 2
+        x1, x2 = x[..., :half], x[..., half:]
+        if torch.is_grad_enabled() and x.requires_grad:
+            out.copy_(torch.cat((x1 * self.c1 - x2 * self.s1, x2 * self.c2 + x1 * self.s2), dim=-1))
+            return
+        torch.mul(x1, self.c1, out=out[..., :half]).addcmul_(x2, self.s1, value=-1)
+        torch.mul(x2, self.c2, out=out[..., half:]).addcmul_(x1, self.s2)
 
 
 class Workspace:
-    """One storage reused by every layer's big projections in a CPU inference forward.
+    """Storage reused by every layer of a CPU inference forward, for the big projections.
 
     glibc serves allocations above 32 MiB with fresh mmaps and returns them on free, so a
     new (tokens, 3 * hidden) tensor per layer page-faults (and zero-fills) ~60 MiB on every
-    layer; reusing one buffer skips that. Without autograd only (saved tensors must live).
+    layer; reusing buffers skips that. Only without autograd (saved tensors must live) and
+    in eval mode (dropout is the identity, so residual adds fuse into the GEMMs).
     """
 
     def __init__(self) -> None:
-        self._flat: Optional[torch.Tensor] = None
+        self._flat: Dict[int, torch.Tensor] = {}
 
-    def take(self, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
-        """A contiguous (rows, cols) tensor on the shared storage (its old contents are garbage)."""
+    def take(self, rows: int, cols: int, like: torch.Tensor, slot: int = 0) -> torch.Tensor:
+        """A contiguous (rows, cols) tensor on storage `slot` (its old contents are garbage)."""
         n = rows * cols
-        if self._flat is None or self._flat.numel() < n:
-            self._flat = like.new_empty(n)
-        return self._flat[:n].view(rows, cols)
+        if slot not in self._flat or self._flat[slot].numel() < n:
+            self._flat[slot] = like.new_empty(n)
+        return self._flat[slot][:n].view(rows, cols)
 
-    def linear(self, module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-        """module(x), written into the shared storage."""
-        out = self.take(x.shape[0], module.out_features, x)
-        if module.bias is None:
-            return torch.mm(x, module.weight.t(), out=out)
-        return torch.addmm(module.bias, x, module.weight.t(), out=out)
+    def linear(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], slot: int = 0) -> torch.Tensor:
+        """x @ weight.T + bias, written into storage `slot`."""
+        out = self.take(x.shape[0], weight.shape[0], x, slot)
+        if bias is None:
+            return torch.mm(x, weight.t(), out=out)
+        return torch.addmm(bias, x, weight.t(), out=out)
+
+    @staticmethod
+    def add_linear_(hidden: torch.Tensor, module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        """hidden += module(x), in place, the residual add inside the GEMM."""
+        hidden.addmm_(x, module.weight.t())
+        return hidden if module.bias is None else hidden.add_(module.bias)
 
 
 class PackedModernBert(nn.Module):
@@ -105,39 +119,46 @@ class PackedModernBert(nn.Module):
 
     def _encode(self, ids: torch.Tensor, pos: torch.Tensor, plan: AttentionPlan, backend: str) -> torch.Tensor:
         hidden = self.hf.embeddings(input_ids=ids)
-        # CPU inference reuses its buffers (CUDA has a caching allocator; autocast and
-        # autograd need the modules' own calls)
-        ws = Workspace() if ids.device.type == "cpu" and not torch.is_grad_enabled() else None
-        rope: Dict[Tuple[int, int], Tuple[torch.Tensor, torch.Tensor]] = {}
+        # CPU inference reuses its buffers (CUDA has a caching allocator; autocast,
+        # autograd and dropout need the modules' own calls)
+        fast = ids.device.type == "cpu" and not torch.is_grad_enabled() and not self.training
+        ws = Workspace() if fast else None
+        rope: Dict[Tuple[int, int], Rotary] = {}
         for layer in self.hf.layers:
             key = layer.attn.local_attention
             if key not in rope:
                 cos, sin = layer.attn.rotary_emb(hidden, pos[None, :])
-                rope[key] = (cos[0, :, None, None, :], sin[0, :, None, None, :])  # (T, 1, 1, D)
-            cos, sin = rope[key]
+                rope[key] = Rotary(cos[0], sin[0])
             if self.gradient_checkpointing and self.training:
-                hidden = checkpoint(self._layer, layer, hidden, cos, sin, plan, backend, use_reentrant=False)
+                hidden = checkpoint(self._layer, layer, hidden, rope[key], plan, backend, use_reentrant=False)
             else:
-                hidden = self._layer(layer, hidden, cos, sin, plan, backend, ws)
+                hidden = self._layer(layer, hidden, rope[key], plan, backend, ws)
         return self.hf.final_norm(hidden)
 
     def _layer(
-        self, layer: nn.Module, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-        plan: AttentionPlan, backend: str, ws: Optional[Workspace] = None,
+        self, layer: nn.Module, hidden: torch.Tensor, rope: Rotary, plan: AttentionPlan, backend: str,
+        ws: Optional[Workspace] = None,
     ) -> torch.Tensor:
+        """One ModernBertEncoderLayer: pre-norm attention and GLU MLP, each with a residual."""
         attn, mlp = layer.attn, layer.mlp
         x = layer.attn_norm(hidden)
-        qkv = (attn.Wqkv(x) if ws is None else ws.linear(attn.Wqkv, x)).view(-1, 3, attn.num_heads, attn.head_dim)
+        qkv = attn.Wqkv(x) if ws is None else ws.linear(x, attn.Wqkv.weight, attn.Wqkv.bias)
+        qkv = qkv.view(-1, 3, attn.num_heads, attn.head_dim)
         half_window = attn.local_attention[0] if attn.local_attention[0] >= 0 else None
         buf, rows = plan.buffer(half_window, attn.num_heads, attn.head_dim, like=qkv, reuse=ws is not None)
-        apply_rotary(qkv[:, :2], cos, sin, out=buf[rows, :2])
+        rope.apply(qkv[:, :2], out=buf[rows, :2])
         buf[rows, 2] = qkv[:, 2]
         dropout_p = attn.attention_dropout if self.training else 0.0
-        context = attend(backend, buf, plan, half_window, dropout_p)
-        hidden = hidden + attn.out_drop(attn.Wo(context.reshape(-1, attn.all_head_size)))
-        x = layer.mlp_norm(hidden)
+        context = attend(backend, buf, plan, half_window, dropout_p).reshape(-1, attn.all_head_size)
         if ws is None:
-            return hidden + mlp(x)
-        # ModernBertMLP.forward: Wo(drop(act(input) * gate)), with Wi's output in the workspace
-        inp, gate = ws.linear(mlp.Wi, x).chunk(2, dim=-1)
-        return hidden + mlp.Wo(mlp.drop(mlp.act(inp).mul_(gate)))
+            hidden = hidden + attn.out_drop(attn.Wo(context))
+            return hidden + mlp(layer.mlp_norm(hidden))
+        hidden = ws.add_linear_(hidden, attn.Wo, context)
+        # ModernBertMLP: Wo(act(input) * gate), with Wi = [input; gate] run as two GEMMs so
+        # that the activation reads a contiguous tensor
+        x = layer.mlp_norm(hidden)
+        i = mlp.Wo.in_features
+        bias = mlp.Wi.bias
+        inp = ws.linear(x, mlp.Wi.weight[:i], None if bias is None else bias[:i], slot=0)
+        gate = ws.linear(x, mlp.Wi.weight[i:], None if bias is None else bias[i:], slot=1)
+        return ws.add_linear_(hidden, mlp.Wo, mlp.act(inp).mul_(gate))

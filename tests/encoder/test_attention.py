@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from spacy_modernbert.encoder.attention import AttentionPlan, attend
-from spacy_modernbert.encoder.packed import apply_rotary
+from spacy_modernbert.encoder.packed import Rotary
 
 HEADS, DIM = 2, 8
 CPU = torch.device("cpu")
@@ -79,7 +79,7 @@ def test_stream_is_chosen_only_where_cheaper():
 
 
 @pytest.mark.parametrize("grad", [False, True])
-def test_apply_rotary_matches_hugging_face(grad):
+def test_rotary_matches_hugging_face(grad):
     from transformers.models.modernbert.modeling_modernbert import apply_rotary_pos_emb
 
     torch.manual_seed(2)
@@ -90,7 +90,7 @@ def test_apply_rotary_matches_hugging_face(grad):
     cos, sin = emb.cos(), emb.sin()
     out = torch.empty(n, 2, HEADS, DIM)
     with torch.set_grad_enabled(grad):
-        apply_rotary(x, cos[:, None, None, :], sin[:, None, None, :], out=out)
+        Rotary(cos, sin).apply(x, out=out)
     # HF layout: (batch, heads, seq, dim) with cos/sin (batch, seq, dim)
     q, k = x.detach().permute(1, 2, 0, 3)  # (H, n, D) each
     ref_q, ref_k = apply_rotary_pos_emb(q[None], k[None], cos[None], sin[None])

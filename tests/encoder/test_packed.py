@@ -50,4 +50,27 @@ def test_workspace_reuses_one_storage():
     linear = torch.nn.Linear(6, 3)
     x = torch.randn(7, 6)
     with torch.no_grad():
-        torch.testing.assert_close(ws.linear(linear, x), linear(x))
+        torch.testing.assert_close(ws.linear(x, linear.weight, linear.bias), linear(x))
+        torch.testing.assert_close(ws.linear(x, linear.weight, None, slot=1), linear(x) - linear.bias)
+        hidden = torch.randn(7, 3)
+        expected = hidden + linear(x)
+        assert ws.add_linear_(hidden, linear, x) is hidden
+        torch.testing.assert_close(hidden, expected)
+
+
+def test_checkpoints_with_biases_match_hf(tiny_checkpoint):
+    from transformers import ModernBertConfig
+
+    config = ModernBertConfig.from_pretrained(str(tiny_checkpoint), attention_bias=True, mlp_bias=True)
+    torch.manual_seed(3)
+    hf = ModernBertModel(config).eval()
+    with torch.no_grad():
+        for name, param in hf.named_parameters():
+            if name.endswith(".bias"):
+                param.normal_(0, 0.5)  # HF initialises biases to zero: make them count
+    lengths = [150, 60, 7]
+    seqs, ids, pos, groups = _inputs(lengths, config.vocab_size, seed=4)
+    with torch.no_grad():
+        ours = PackedModernBert(hf, "sdpa").eval()(ids, pos, groups, torch.arange(ids.shape[0]))
+        refs = torch.cat([hf(input_ids=s[None]).last_hidden_state[0] for s in seqs])
+    torch.testing.assert_close(ours, refs, atol=2e-5, rtol=1e-4)
