@@ -96,9 +96,14 @@ def test_50000_token_document(nlp):
 
 def test_n_process_2_matches_n_process_1(nlp):
     texts = [HOSTILE[k] for k in ("emoji_zwj", "rtl", "log_lines", "empty")] + [t for t, _, _ in TRAIN]
-    one = [_summary(d) for d in nlp.pipe(texts, n_process=1)]
+    # same batches in both (another batch composition may pick another attention layout:
+    # equal to ~1e-9, as the test above checks, not bit for bit)
+    one = [_summary(d) for d in nlp.pipe(texts, n_process=1, batch_size=2)]
     two = [_summary(d) for d in nlp.pipe(texts, n_process=2, batch_size=2)]
     assert one == two
+    together = [_summary(d) for d in nlp.pipe(texts, n_process=1)]
+    for (ents_a, score_a), (ents_b, score_b) in zip(together, two):
+        assert ents_a == ents_b and score_a == pytest.approx(score_b, abs=1e-5)
 
 
 def test_deterministic_across_loads_and_bytes(nlp, tmp_path):
