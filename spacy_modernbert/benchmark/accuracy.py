@@ -44,8 +44,6 @@ def span_prf(gold: Sequence[Sequence[Tuple[int, int, str]]], pred: Sequence[Sequ
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-
-
 def _train_spacy(nlp, examples: List[Any], epochs: int, batch_size: int, seed: int, component: str, what: str) -> float:
     """Our training: `nlp.initialize`, then `nlp.update` (dropout 0.1) on seeded shuffled batches.
 
@@ -60,6 +58,7 @@ def _train_spacy(nlp, examples: List[Any], epochs: int, batch_size: int, seed: i
             nlp.update(batch, sgd=optimizer, drop=0.1, losses=losses)
         log(f"  ours {what} epoch {epoch + 1}/{epochs}: loss {losses.get(component, 0):.1f}")
     return time.perf_counter() - t0
+
 
 def _train_plain(model, optimizer, epochs: int, make_batches, what: str) -> float:
     """Anchor 2's plain PyTorch loop: forward, backward, grad-norm clip 1.0, optimizer step.
@@ -81,6 +80,7 @@ def _train_plain(model, optimizer, epochs: int, make_batches, what: str) -> floa
             total += loss.item()
         log(f"  hf {what} epoch {epoch + 1}/{epochs}: loss {total:.1f}")
     return time.perf_counter() - t0
+
 
 def _batches(items: Sequence[Any], size: int, rng: random.Random) -> List[List[Any]]:
     order = list(items)

@@ -67,8 +67,9 @@ def run_speed(
     def doc_tokens(text: str) -> int:
         return len(tokenizer.backend_tokenizer.encode(" " + text, add_special_tokens=False).ids) + 2
 
+    matmul_dtype = "bfloat16" if bf16 else "float32"
     log(f"measuring the matmul rate ({threads} threads, {device})")
-    rate = matmul_rate(device=device, dtype="bfloat16" if bf16 else "float32", repeats=10)
+    rate = matmul_rate(device=device, dtype=matmul_dtype, repeats=10)
     log(f"matmul rate: {rate['flops_per_s'] / 1e9:.1f} GFLOP/s")
 
     sentences = bdata.sentence_texts(data_dir)
@@ -100,7 +101,7 @@ def run_speed(
         tokens = sum(lengths)
         fpt = flops_per_token(config, lengths)
         # the machine's rate right before this regime (a shared VM drifts over minutes)
-        regime_rate = matmul_rate(device=device, dtype="bfloat16" if bf16 else "float32", repeats=10)["flops_per_s"]
+        regime_rate = matmul_rate(device=device, dtype=matmul_dtype, repeats=10)["flops_per_s"]
         log(f"{name}: matmul rate {regime_rate / 1e9:.1f} GFLOP/s")
         entry: Dict[str, Any] = {
             "name": name, "n_docs": len(texts), "n_words": words, "n_tokens": tokens,

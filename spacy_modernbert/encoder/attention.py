@@ -122,9 +122,10 @@ class AttentionPlan:
         if rows > self.total:
             buf[:halo].zero_()
             buf[halo + self.total:].zero_()
+        result = (buf, slice(halo, halo + self.total))
         if reuse:
-            self._buffers[kind] = (buf, slice(halo, halo + self.total))
-        return buf, slice(halo, halo + self.total)
+            self._buffers[kind] = result
+        return result
 
 
 @dataclass
