@@ -7,9 +7,11 @@ layer writes its rotary-embedded q, k and v into one `(rows, 3, heads, dim)` buf
 * `varlen` (CUDA, PyTorch >= 2.10's `torch.nn.attention.varlen.varlen_attn`) attends over
   the packed tensors directly with `cu_seqlens`, with ModernBERT's sliding window as the
   kernel's `window_size`, and never pads at all.
-* `sdpa` / `eager`, global layers (and local layers over short sequences): the sequences of
-  one micro-batch are gathered into a padded `(batch, heads, longest, dim)` grid per bucket
-  of similar lengths (one gather for q, k and v together) and gathered back.
+* `sdpa` / `eager`, global layers (and local layers over short sequences): a sequence of at
+  least `SOLO_LENGTH` tokens attends on its own, straight from strided views of the buffer
+  (no padding, no gather); shorter sequences are gathered into a padded
+  `(batch, heads, longest, dim)` grid per bucket of similar lengths (one gather for q, k and
+  v together) and gathered back, so a few long kernel calls serve many short sequences.
 * `sdpa` / `eager`, local layers over long sequences: *stream-blocked* sliding-window
   attention. The packed token stream, with a zero halo of `half_window` rows on each side,
   is cut into blocks of queries; each block attends to its own rows widened by the halo
@@ -62,6 +64,9 @@ def resolve_backend(requested: str, device: torch.device) -> str:
 # bucket's longest sequence: attention pads little, while the linear layers of the whole
 # micro-batch still run as one packed matmul.
 BUCKET_FILL = 0.8
+# Sequences at least this long attend alone: one kernel call per sequence costs little next
+# to its attention, and saves the padding and the two gathers a shared bucket needs.
+SOLO_LENGTH = 256
 # Queries per block of stream-blocked local attention (at least the half window): each
 # block attends to block + 2 * half_window keys, so small blocks waste little on the band's
 # corners, while blocks much smaller than this run the attention kernel inefficiently.
@@ -86,7 +91,7 @@ class AttentionPlan:
         start = 0
         while start < len(self.lengths):
             end = start + 1
-            while end < len(self.lengths) and BUCKET_FILL * self.lengths[start] <= self.lengths[end] <= self.lengths[start]:
+            while self.lengths[start] < SOLO_LENGTH and end < len(self.lengths) and BUCKET_FILL * self.lengths[start] <= self.lengths[end] <= self.lengths[start]:
                 end += 1
             first, last = int(self.cu_seqlens[start]), int(self.cu_seqlens[end])
             self.buckets.append((first, last, PackedLayout(self.lengths[start:end], device)))

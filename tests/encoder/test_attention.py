@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from spacy_modernbert.encoder.attention import AttentionPlan, attend
+from spacy_modernbert.encoder.attention import SOLO_LENGTH, AttentionPlan, attend
 from spacy_modernbert.encoder.packed import Rotary
 
 HEADS, DIM = 2, 8
@@ -36,6 +36,8 @@ CASES = {
     "short mixed, global": ([5, 3, 9, 1], None, False),
     "long mixed, local (stream)": ([150, 97, 40, 1, 63], 8, True),
     "long mixed, global (buckets)": ([150, 97, 40, 1, 63], None, False),
+    "long and short, global (solo + buckets)": ([300, 150, 97, 280, 40, 1, 63], None, False),
+    "long and short, local in buckets (solo + buckets)": ([300, 150, 97, 280, 40, 1, 63], 200, False),
     "one long sequence (stream)": ([300], 16, True),
     "block-aligned sequences (stream)": ([64, 64, 64, 64], 4, True),
     "wide window over long sequences (stream)": ([300, 280, 250], 64, True),
@@ -55,7 +57,10 @@ def test_attend_matches_dense_attention(case, backend):
     torch.testing.assert_close(out, _reference(qkv, lengths, half_window), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("case", ["long mixed, local (stream)", "long mixed, global (buckets)", "short mixed, local covers all"])
+@pytest.mark.parametrize("case", [
+    "long mixed, local (stream)", "long mixed, global (buckets)", "short mixed, local covers all",
+    "long and short, global (solo + buckets)",
+])
 def test_attend_gradients_match_dense_attention(case):
     lengths, half_window, _ = CASES[case]
     torch.manual_seed(1)
@@ -76,6 +81,19 @@ def test_stream_is_chosen_only_where_cheaper():
     assert plan.stream(64) is not None and plan.stream(None) is None
     buf, rows = plan.buffer(64, HEADS, DIM, like=torch.empty(0))
     assert rows == slice(64, 64 + 6400) and (buf[:64] == 0).all() and (buf[rows.stop:] == 0).all()
+
+
+def test_long_sequences_attend_alone_and_short_ones_share_buckets():
+    lengths = [SOLO_LENGTH + 40, SOLO_LENGTH, SOLO_LENGTH - 1, 230, 40, 38]
+    plan = AttentionPlan(lengths, CPU)
+    assert [layout.lengths for _, _, layout in plan.buckets] == [
+        [SOLO_LENGTH + 40], [SOLO_LENGTH], [SOLO_LENGTH - 1, 230], [40, 38]
+    ]
+    # a bucket covers its sequences' packed rows, in order
+    bounds = [sum(lengths[:i]) for i in (0, 1, 2, 4, 6)]  # each bucket's first sequence, and the end
+    assert [(s, e) for s, e, _ in plan.buckets] == list(zip(bounds[:-1], bounds[1:]))
+    # a sequence alone needs no padding and no gather
+    assert all(layout.grid_index is None for _, _, layout in plan.buckets[:2])
 
 
 @pytest.mark.parametrize("grad", [False, True])
