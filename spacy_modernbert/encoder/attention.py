@@ -91,8 +91,9 @@ class AttentionPlan:
         start = 0
         while start < len(self.lengths):
             end = start + 1
-            while self.lengths[start] < SOLO_LENGTH and end < len(self.lengths) and BUCKET_FILL * self.lengths[start] <= self.lengths[end] <= self.lengths[start]:
-                end += 1
+            if self.lengths[start] < SOLO_LENGTH:
+                while end < len(self.lengths) and BUCKET_FILL * self.lengths[start] <= self.lengths[end] <= self.lengths[start]:
+                    end += 1
             first, last = int(self.cu_seqlens[start]), int(self.cu_seqlens[end])
             self.buckets.append((first, last, PackedLayout(self.lengths[start:end], device)))
             start = end
