@@ -9,6 +9,17 @@ from typing import Iterable, Iterator, List, Optional, Union
 
 SPECIAL_TOKENS = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
 
+# The tiny checkpoint's shape, declared once: `create_tiny_checkpoint` and the
+# `init-model` command's options both default to these.
+DEFAULT_VOCAB_SIZE = 2048
+DEFAULT_HIDDEN_SIZE = 64
+DEFAULT_NUM_HIDDEN_LAYERS = 4
+DEFAULT_NUM_ATTENTION_HEADS = 4
+DEFAULT_INTERMEDIATE_SIZE = 96
+DEFAULT_LOCAL_ATTENTION = 16
+DEFAULT_GLOBAL_ATTN_EVERY_N_LAYERS = 3
+DEFAULT_SEED = 0
+
 # A little general English so the tokenizer has common merges even with no corpus given.
 _BUILTIN_TEXT = """\
 The quick brown fox jumps over the lazy dog. Pack my box with five dozen liquor jugs.
@@ -42,7 +53,7 @@ def _read_texts(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
                     yield line
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048):
+def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE):
     """Train a ModernBERT-style byte-level BPE tokenizer and wrap it for transformers."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -79,14 +90,14 @@ def create_tiny_checkpoint(
     output_dir: Union[str, Path],
     text_paths: Optional[List[Union[str, Path]]] = None,
     *,
-    vocab_size: int = 2048,
-    hidden_size: int = 64,
-    num_hidden_layers: int = 4,
-    num_attention_heads: int = 4,
-    intermediate_size: int = 96,
-    local_attention: int = 16,
-    global_attn_every_n_layers: int = 3,
-    seed: int = 0,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
+    hidden_size: int = DEFAULT_HIDDEN_SIZE,
+    num_hidden_layers: int = DEFAULT_NUM_HIDDEN_LAYERS,
+    num_attention_heads: int = DEFAULT_NUM_ATTENTION_HEADS,
+    intermediate_size: int = DEFAULT_INTERMEDIATE_SIZE,
+    local_attention: int = DEFAULT_LOCAL_ATTENTION,
+    global_attn_every_n_layers: int = DEFAULT_GLOBAL_ATTN_EVERY_N_LAYERS,
+    seed: int = DEFAULT_SEED,
 ) -> Path:
     """Write a random-weight ModernBERT checkpoint and its tokenizer to `output_dir`.
 
