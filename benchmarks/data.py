@@ -138,7 +138,7 @@ SHAPES: Dict[str, Dict[str, int]] = {
 
 def ensure_checkpoint(path: Path, shape: str, data_dir: Path, log=print) -> Path:
     """Create a random-weight checkpoint of `shape` at `path`, or reuse one already there."""
-    from spacy_modernbert.encoder.tiny import create_tiny_checkpoint
+    from spacy_modernbert.tiny import create_tiny_checkpoint
 
     path = Path(path)
     spec = dict(SHAPES[shape])

@@ -1,6 +1,6 @@
 """`python -m spacy_modernbert init-model`: write the tiny offline ModernBERT checkpoint.
 
-The checkpoint's shape defaults are declared once, in `encoder/tiny.py`, and shared by
+The checkpoint's shape defaults are declared once, in `spacy_modernbert/tiny.py`, and shared by
 this command and the test fixtures.
 """
 from pathlib import Path
@@ -9,7 +9,7 @@ from typing import Any, List, Optional
 import typer
 from wasabi import msg
 
-from ..encoder import tiny
+from .. import tiny
 from ._util import app
 
 

@@ -1,7 +1,9 @@
 """Create a tiny ModernBERT checkpoint offline: random weights + a byte-level BPE tokenizer.
 
-Tests, CI and the offline default run use it. It is saved with `save_pretrained` and
-loaded back by path through the very same `from_pretrained` code as a hub checkpoint.
+Tests (fixture `tiny_checkpoint`), CI, the benchmarks and the offline default run
+(`python -m spacy_modernbert init-model`) all create it here. It is not part of the encoder:
+it is saved with `save_pretrained` and loaded back by path through the very same
+`from_pretrained` code as a hub checkpoint.
 """
 import json
 from pathlib import Path
