@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from spacy_modernbert.data.converters import read_conll_sentences
 from spacy_modernbert.data.converters import read_sms as read_sms_messages
-from spacy_modernbert.data.demo import stratified_split as stratified_indices
+from spacy_modernbert.data.splits import stratified_split as stratified_indices
 
 # The checkout's neighbour `../shared/data` (relative to the repository root, not the working directory).
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -36,7 +36,8 @@ def generate_demo(
     seed (int): the random seed; the same arguments always give the same files.
     RETURNS (Dict[str, Path]): split name -> written file.
     """
-    from ..data.demo import generate_demo_splits, write_jsonl
+    from ..data.demo import generate_demo_splits
+    from ..data.jsonl import write_jsonl
 
     splits = run_or_exit(generate_demo_splits, n_docs=n_docs, anomaly_rate=anomaly_rate, seed=seed, what="Generation")
     paths = {}

@@ -17,9 +17,9 @@ from spacy_modernbert.data.converters import (
     read_docbin,
     record_to_doc,
     sms_to_docs,
-    stratified_split,
     write_docbin,
 )
+from spacy_modernbert.data.splits import stratified_split
 
 ROOT = Path(__file__).resolve().parents[2]
 
