@@ -118,6 +118,9 @@ def validate_tokenizer(tokenizer: Any, config: Any, name: Union[str, Path]) -> N
             f"The tokenizer of '{name}' has {len(tokenizer)} tokens but the model's vocabulary "
             f"has only {config.vocab_size} embeddings: tokenizer and weights do not match."
         )
+    from .safe_load import check_tokenizer_fits  # a smaller or swapped tokenizer
+
+    check_tokenizer_fits(tokenizer, config, name)
     cap = min(MAX_MODERNBERT_LENGTH, int(getattr(config, "max_position_embeddings", MAX_MODERNBERT_LENGTH)))
     if tokenizer.model_max_length is None or tokenizer.model_max_length > cap:
         tokenizer.model_max_length = cap
