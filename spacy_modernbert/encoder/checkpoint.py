@@ -156,4 +156,7 @@ def load_checkpoint(name: Union[str, Path], attn_implementation: str = "sdpa") -
     config = load_config(name)
     tokenizer = load_tokenizer(name, config)
     model = load_weights(name, config, attn_implementation)
+    from .safe_load import check_finite_state
+
+    check_finite_state(model.state_dict(), f"checkpoint '{name}'")
     return model, tokenizer
