@@ -48,6 +48,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats1d, Floats2d
 
+from . import checks
 from .model import MODES, get_center, project, set_center, set_head_mode
 from .scoring import DEFAULT_LABEL, anomaly_score
 
@@ -241,6 +242,7 @@ class AnomalyScorer(TrainablePipe):
             output_layer = self.model.get_ref("output_layer")
             raw = output_layer.predict(ops.alloc2f(len(docs), output_layer.get_dim("nI")))
         else:
+            checks.check_listener_input(self.model, docs, self.name)
             raw = self.model.predict(docs)
         return self._raw_to_scores(raw)
 
@@ -248,6 +250,7 @@ class AnomalyScorer(TrainablePipe):
         xp = self.model.ops.xp
         # float64: sigmoid saturation and ties come much later than in float32
         raw = xp.asarray(raw, dtype="float64").reshape(-1)
+        checks.check_finite_raw(xp, raw, self.name)
         if self.cfg["mode"] == "supervised":
             return _sigmoid(xp, raw)
         location, scale = self._one_class_stats()
@@ -304,6 +307,7 @@ class AnomalyScorer(TrainablePipe):
         else:
             raw, bp_raw = self.model.begin_update(docs)
         loss, d_raw = self._loss_and_gradient(raw, truths, mask)
+        checks.check_finite_loss(loss, self.name, sgd)  # before any NaN reaches the weights
         bp_raw(d_raw)  # never skipped: see the listener contract above
         if sgd is not None:
             self.finish_update(sgd)
@@ -511,6 +515,7 @@ class AnomalyScorer(TrainablePipe):
         self._sync_mode()
         ops = self.model.ops
         if any(len(doc) for doc in docs):
+            checks.check_listener_input(self.model, docs, self.name)
             raw = self.model.predict(docs)
         else:
             output_layer = self.model.get_ref("output_layer")
@@ -542,12 +547,13 @@ class AnomalyScorer(TrainablePipe):
 
         def load_model(b: bytes) -> None:
             try:
-                self.model.from_bytes(b)
+                checks.load_model_bytes(self.model, b, self.name, "the model bytes")
             except AttributeError:
                 raise ValueError(Errors.E149) from None
+            checks.check_finite_params(self.model, self.name, "the model bytes")
 
         deserialize = {
-            "cfg": lambda b: self.cfg.update(json.loads(b)),
+            "cfg": lambda b: self.cfg.update(checks.check_cfg(_json_cfg(b, self.name, "the cfg bytes"), self.name, "the cfg bytes")),
             "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
             "model": load_model,
         }
@@ -571,14 +577,16 @@ class AnomalyScorer(TrainablePipe):
 
         def load_cfg(p: Path) -> None:
             if Path(p).exists():
-                self.cfg.update(json.loads(Path(p).read_text(encoding="utf8")))
+                cfg = _json_cfg(Path(p).read_bytes(), self.name, str(p))
+                self.cfg.update(checks.check_cfg(cfg, self.name, str(p)))
 
         def load_model(p: Path) -> None:
             try:
                 with open(p, "rb") as mfile:
-                    self.model.from_bytes(mfile.read())
+                    checks.load_model_bytes(self.model, mfile.read(), self.name, str(p))
             except AttributeError:
                 raise ValueError(Errors.E149) from None
+            checks.check_finite_params(self.model, self.name, str(p))
 
         deserialize = {
             "cfg": load_cfg,
@@ -604,12 +612,14 @@ class AnomalyScorer(TrainablePipe):
 
 
 def _check_threshold(threshold: Any, name: str) -> None:
+    checks.check_threshold(threshold, name)
+
+
+def _json_cfg(data: bytes, name: str, source: str) -> Any:
     try:
-        ok = math.isfinite(float(threshold))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"anomaly_scorer '{name}': threshold must be a finite number, got {threshold!r}")
+        return json.loads(data)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"anomaly_scorer '{name}': {source} is not valid JSON ({err}).") from err
 
 
 def _sigmoid(xp, x):
