@@ -20,6 +20,30 @@ def collect_anomaly_scores(nlp, docs_path: Path, component: str = "anomaly_score
     return gold, scores
 
 
+def check_corpus(data_path: Path) -> None:
+    """Refuse, before anything is written, a corpus that is not readable `.spacy` DocBin data."""
+    from spacy.tokens import DocBin
+    from spacy.training.corpus import walk_corpus
+
+    data_path = Path(data_path)
+    if not data_path.exists():
+        msg.fail(f"Evaluation data not found: {data_path}", exits=1)
+    if data_path.is_file() and data_path.suffix != ".spacy":
+        msg.fail(
+            f"Evaluation data {data_path} is not a .spacy corpus. Convert it first, e.g. "
+            "`python -m spacy_modernbert convert-jsonl` or `python -m spacy convert`.",
+            exits=1,
+        )
+    files = walk_corpus(data_path, ".spacy")
+    if not files:
+        msg.fail(f"No .spacy files in {data_path}", exits=1)
+    for path in files:
+        try:
+            DocBin().from_disk(path)
+        except Exception as err:  # msgpack/zlib/DocBin raise assorted errors on garbage
+            msg.fail(f"{path} is not a readable .spacy corpus (DocBin): {type(err).__name__}: {err}", exits=1)
+
+
 def evaluate_cli(pipeline: Path, data_path: Path, output_dir: Path, gpu_id: int = -1, component: str = "anomaly_scorer") -> Dict:
     """Evaluate `pipeline` on `data_path`; write metrics.json, anomaly_roc.svg, anomaly_pr.svg."""
     import spacy
@@ -28,6 +52,9 @@ def evaluate_cli(pipeline: Path, data_path: Path, output_dir: Path, gpu_id: int 
     from ..anomaly.curves import precision_recall_curve, roc_curve
     from .plots import write_curve_svg
 
+    check_corpus(data_path)  # before anything is written
+    if not (Path(pipeline).exists() or spacy.util.is_package(str(pipeline))):
+        msg.fail(f"Pipeline not found: {pipeline} is neither a directory nor an installed package", exits=1)
     output_dir.mkdir(parents=True, exist_ok=True)
     metrics = evaluate(str(pipeline), data_path, output=output_dir / "metrics.json", use_gpu=gpu_id, silent=False)
     if gpu_id >= 0:
