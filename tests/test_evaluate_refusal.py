@@ -56,3 +56,14 @@ def test_good_corpus_still_evaluates(pipeline, tmp_path):
     DocBin(docs=[spacy.blank("en")("A small text.")]).to_disk(data)
     evaluate_cli(pipeline, data, tmp_path / "metrics")
     assert (tmp_path / "metrics" / "metrics.json").exists()
+
+
+def test_calibrate_refuses_garbage_before_writing(capsys, pipeline, tmp_path):
+    from spacy_modernbert.cli.calibrate import calibrate_cli
+
+    data = tmp_path / "garbage.spacy"
+    data.write_bytes(os.urandom(4096))
+    with pytest.raises(SystemExit):
+        calibrate_cli(pipeline, data, output=tmp_path / "calibrated")
+    assert "is not a readable .spacy corpus" in " ".join(capsys.readouterr().out.split())
+    assert not (tmp_path / "calibrated").exists()

@@ -316,3 +316,63 @@ def test_round_trip_keeps_outputs(saved_pipeline, tmp_path):
         again = spacy.load(tmp_path / "again")
     for doc, hidden in zip(again.pipe(TEXTS), expected):
         numpy.testing.assert_array_equal(doc._.trf_data.model_output.last_hidden_state, hidden)
+
+
+def test_checkpoint_with_non_finite_weights_is_refused(tiny_checkpoint, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from spacy_modernbert.encoder.checkpoint import load_checkpoint
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    state = load_file(ckpt / "model.safetensors")
+    name = next(k for k in state if k.endswith("Wo.weight"))
+    state[name][0, 0] = float("inf")
+    save_file(state, ckpt / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=f"checkpoint '{ckpt}': weight '{name}' contains NaN or infinite"):
+        load_checkpoint(ckpt)
+
+
+def test_checkpoint_tokenizer_asking_for_remote_code_is_refused(tiny_checkpoint, tmp_path):
+    """`init` from a checkpoint directory never sets trust_remote_code."""
+    from spacy_modernbert.encoder.checkpoint import load_checkpoint
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    marker = tmp_path / f"ran-{uuid.uuid4().hex}"
+    (ckpt / "evil_tokenizer.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "from transformers import PreTrainedTokenizerFast\n"
+        "class EvilTokenizer(PreTrainedTokenizerFast):\n    pass\n"
+    )
+    config = json.loads((ckpt / "tokenizer_config.json").read_text())
+    config["auto_map"] = {"AutoTokenizer": [None, "evil_tokenizer.EvilTokenizer"]}
+    config["tokenizer_class"] = "EvilTokenizer"
+    (ckpt / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="never runs checkpoint code"):
+        load_checkpoint(ckpt)
+    assert not marker.exists()
+
+
+def test_package_never_unpickles_or_trusts_remote_code():
+    """Source audit: no pickle, no unsafe torch.load, no eval/exec, no trust_remote_code=True."""
+    import re
+
+    import spacy_modernbert
+
+    root = Path(spacy_modernbert.__file__).parent
+    patterns = {
+        "pickle": re.compile(r"^\s*(import|from)\s+(c?pickle|dill|joblib)\b", re.M),
+        "torch.load": re.compile(r"torch\.load\((?![^)]*weights_only\s*=\s*True)"),
+        "eval/exec": re.compile(r"(?<![.\w])(eval|exec)\("),
+        "trust_remote_code": re.compile(r"trust_remote_code\s*=\s*True"),
+        "allow_pickle": re.compile(r"allow_pickle\s*=\s*True"),
+    }
+    found = [
+        f"{path.relative_to(root)}: {what}"
+        for path in root.rglob("*.py")
+        for what, pattern in patterns.items()
+        if pattern.search(path.read_text(encoding="utf8"))
+    ]
+    assert not found, found
+    assert patterns["torch.load"].search("x = torch.load(f)")  # the audit can fail
