@@ -59,3 +59,22 @@ def test_typed_cls_tokens_are_not_the_cls_id(nlp):
     ids = doc._.trf_data.wordpieces.input_ids[0].tolist()
     cls_id = nlp.get_pipe("transformer").model.shims[0].tokenizer.cls_token_id
     assert ids.count(cls_id) == 1 and ids[0] == cls_id
+
+
+@pytest.mark.parametrize("setting", ["truncation", "padding"])
+def test_tokenizer_truncation_or_padding_settings_are_ignored(tokenizer, setting):
+    """A tokenizer.json saved with truncation (docs cut short) or a fixed padding length
+    (memory on every call) must not change the pieces: windows are planned by us."""
+    import copy
+
+    tok = copy.deepcopy(tokenizer)
+    text = "one two three four five six seven eight nine ten eleven twelve"
+    doc = spacy.blank("en")(text)
+    (expected,) = tokenize_docs(tokenizer, [doc])
+    if setting == "truncation":
+        tok.backend_tokenizer.enable_truncation(4)
+    else:
+        tok.backend_tokenizer.enable_padding(length=10**6)
+    (pieces,) = tokenize_docs(tok, [doc])
+    assert pieces.ids.tolist() == expected.ids.tolist()
+    assert len(pieces.ids) > 4 and len(pieces.ids) < 100

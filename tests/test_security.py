@@ -376,3 +376,16 @@ def test_package_never_unpickles_or_trusts_remote_code():
     ]
     assert not found, found
     assert patterns["torch.load"].search("x = torch.load(f)")  # the audit can fail
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("norm_eps", float("nan"), "'norm_eps' is nan, not a finite number"),
+    ("pad_token_id", 10**6, "pad_token_id 3 but the model was trained with 1000000"),
+    ("hidden_activation", "no_such_activation", "cannot build a ModernBERT model"),
+    ("hidden_size", "64", "'hidden_size' = '64' is not an integer"),
+])
+def test_config_fields_that_lie_are_refused(saved_pipeline, tmp_path, field, value, match):
+    def edit(shim):
+        shim["config"][field] = value
+
+    load_refused(craft(saved_pipeline, tmp_path / "crafted", edit), match)

@@ -52,6 +52,12 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], add_prefix_space: bool) -
         # special id, so nobody steers NER or the anomaly score by typing special tokens.
         before = backend.encode_special_tokens
         backend.encode_special_tokens = True
+        # Windows are planned here, never by the tokenizer: a truncation or padding setting
+        # saved in tokenizer.json would cut docs short or pad them to any declared length.
+        if backend.truncation is not None:
+            backend.no_truncation()
+        if backend.padding is not None:
+            backend.no_padding()
         try:
             encodings = backend.encode_batch(inputs, add_special_tokens=False)
         finally:

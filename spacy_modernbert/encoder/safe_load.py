@@ -223,6 +223,9 @@ def check_config_dict(config: Any, where: str = WHERE) -> Dict[str, Any]:
     for field in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size", "intermediate_size"):
         if field in config and config[field] < 1:
             raise CheckpointError(f"{where}: config field {field!r} must be at least 1, got {config[field]}.")
+    for field, value in config.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CheckpointError(f"{where}: config field {field!r} is {value}, not a finite number.")
     hidden, heads = config.get("hidden_size"), config.get("num_attention_heads")
     if hidden and heads and hidden % heads:
         raise CheckpointError(
@@ -276,8 +279,13 @@ def expected_state_shapes(model_class: Any, config: Any) -> Dict[str, Tuple[int,
     """The state dict shapes `model_class(config)` would have, built on the meta device (no memory)."""
     import torch
 
-    with torch.device("meta"):
-        model = model_class(config)
+    try:
+        with torch.device("meta"):
+            model = model_class(config)
+    except Exception as err:  # e.g. a pad_token_id outside the vocabulary (an AssertionError)
+        raise CheckpointError(
+            f"{WHERE}: the stored config cannot build a ModernBERT model ({type(err).__name__}: {err})."
+        ) from err
     return {name: tuple(t.shape) for name, t in model.state_dict().items()}
 
 
