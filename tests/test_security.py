@@ -389,3 +389,17 @@ def test_config_fields_that_lie_are_refused(saved_pipeline, tmp_path, field, val
         shim["config"][field] = value
 
     load_refused(craft(saved_pipeline, tmp_path / "crafted", edit), match)
+
+
+def test_checkpoint_config_declaring_a_huge_model_is_refused_before_allocation(tiny_checkpoint, tmp_path):
+    from spacy_modernbert.encoder.checkpoint import load_checkpoint
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    config = json.loads((ckpt / "config.json").read_text())
+    config.update(hidden_size=1 << 15, intermediate_size=1 << 17)
+    (ckpt / "config.json").write_text(json.dumps(config))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match="its config declares .* parameters .* but its weight files hold"):
+        load_checkpoint(ckpt)
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 500

@@ -475,6 +475,7 @@ class AnomalyScorer(TrainablePipe):
         docs = self._annotate_upstream([eg.predicted.copy() for eg in normal_egs], nlp)
         ops = self.model.ops
         if any(len(doc) for doc in docs):
+            checks.check_listener_input(self.model, docs, self.name)  # a center of zero vectors otherwise
             pooled = _pooled(self.model, docs)
         else:
             pooled = ops.alloc2f(len(docs), self.model.get_ref("output_layer").get_dim("nI"))

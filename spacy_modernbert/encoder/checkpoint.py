@@ -161,8 +161,11 @@ def load_checkpoint(name: Union[str, Path], attn_implementation: str = "sdpa") -
     """Load (ModernBertModel, fast tokenizer) from a hub id or local directory."""
     config = load_config(name)
     tokenizer = load_tokenizer(name, config)
-    model = load_weights(name, config, attn_implementation)
-    from .safe_load import check_finite_state
+    from transformers import ModernBertModel
 
+    from .safe_load import check_checkpoint_size, check_finite_state
+
+    check_checkpoint_size(name, ModernBertModel, config)  # before from_pretrained allocates
+    model = load_weights(name, config, attn_implementation)
     check_finite_state(model.state_dict(), f"checkpoint '{name}'")
     return model, tokenizer

@@ -338,3 +338,29 @@ def check_tokenizer_fits(tokenizer: Any, config: Any, name: Any) -> None:
             f"{config.vocab_size} embeddings (more than {slack} unused): tokenizer and weights do "
             "not belong together."
         )
+
+
+WEIGHT_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def check_checkpoint_size(directory: Any, model_class: Any, config: Any) -> None:
+    """A local checkpoint's config must not declare more weights than its files hold.
+
+    `from_pretrained` builds the model from the config before it reads the weights, so a
+    config declaring a 40 GB model next to a 1 MB weights file would allocate 40 GB first.
+    The declared size (meta device, no memory) must fit in the weight files, counting
+    2 bytes per parameter (bf16/fp16 storage) at least.
+    """
+    from pathlib import Path
+
+    path = Path(str(directory)).expanduser()
+    if not path.is_dir():
+        return  # a hub id: the files are not there yet
+    stored = sum(p.stat().st_size for p in path.iterdir() if p.is_file() and p.name.endswith(WEIGHT_FILE_SUFFIXES))
+    declared = sum(math.prod(shape) for shape in expected_state_shapes(model_class, config).values())
+    if stored and declared * 2 > stored * 1.05 + (1 << 20):
+        raise CheckpointError(
+            f"Checkpoint '{directory}': its config declares {declared:,} parameters (at least "
+            f"{declared * 2:,} bytes) but its weight files hold {stored:,} bytes: the config does "
+            "not belong to these weights, or the files are truncated."
+        )
