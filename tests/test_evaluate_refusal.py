@@ -67,3 +67,14 @@ def test_calibrate_refuses_garbage_before_writing(capsys, pipeline, tmp_path):
         calibrate_cli(pipeline, data, output=tmp_path / "calibrated")
     assert "is not a readable .spacy corpus" in " ".join(capsys.readouterr().out.split())
     assert not (tmp_path / "calibrated").exists()
+
+
+def test_compression_bomb_is_refused_without_inflating_it(capsys, pipeline, tmp_path, monkeypatch):
+    import zlib
+
+    import spacy_modernbert.cli.evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "MIN_CORPUS_LIMIT", 1 << 20)  # keep the test small
+    data = tmp_path / "bomb.spacy"
+    data.write_bytes(zlib.compress(b"\x00" * (64 << 20), 9))  # 64 MiB from ~64 KB
+    _refused(capsys, pipeline, data, tmp_path / "metrics", "(a compression bomb?)")

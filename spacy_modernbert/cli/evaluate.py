@@ -20,6 +20,34 @@ def collect_anomaly_scores(nlp, docs_path: Path, component: str = "anomaly_score
     return gold, scores
 
 
+# A DocBin is zlib-compressed msgpack; real corpora expand 3-20x. A "zip bomb" expands ~1000x.
+MAX_CORPUS_EXPANSION = 200
+MIN_CORPUS_LIMIT = 256 * 1024 * 1024
+
+
+def _check_expansion(path: Path) -> None:
+    """Refuse a .spacy file that would decompress to far more than a corpus of its size."""
+    import zlib
+
+    data = Path(path).read_bytes()
+    limit = max(MIN_CORPUS_LIMIT, MAX_CORPUS_EXPANSION * len(data))
+    inflate = zlib.decompressobj()
+    total = 0
+    try:
+        chunk = inflate.decompress(data, 1 << 24)
+        while chunk:
+            total += len(chunk)
+            if total > limit:
+                msg.fail(
+                    f"{path} expands to more than {limit:,} bytes ({MAX_CORPUS_EXPANSION}x its size): "
+                    "not a corpus (a compression bomb?)",
+                    exits=1,
+                )
+            chunk = inflate.decompress(inflate.unconsumed_tail, 1 << 24)
+    except zlib.error as err:
+        msg.fail(f"{path} is not a readable .spacy corpus (DocBin): {err}", exits=1)
+
+
 def check_corpus(data_path: Path) -> None:
     """Refuse, before anything is written, a corpus that is not readable `.spacy` DocBin data."""
     from spacy.tokens import DocBin
@@ -38,6 +66,7 @@ def check_corpus(data_path: Path) -> None:
     if not files:
         msg.fail(f"No .spacy files in {data_path}", exits=1)
     for path in files:
+        _check_expansion(path)
         try:
             DocBin().from_disk(path)
         except Exception as err:  # msgpack/zlib/DocBin raise assorted errors on garbage
