@@ -116,7 +116,7 @@ def make_anomaly_scorer(
     model (Model[List[Doc], Floats2d]): one raw score per doc, e.g. `spacy-modernbert.AnomalyHead.v1`.
     label (str): the doc.cats label holding gold labels and predicted scores.
     mode (str): "supervised" or "one_class".
-    threshold (float): `doc._.is_anomaly` is `score >= threshold`.
+    threshold (float): `doc._.is_anomaly` is `score >= threshold`, in [0, 1].
     unlabelled_as_normal (Optional[bool]): count docs without the label as normal (0.0)
         in the loss. None: True in one_class mode, False in supervised mode.
     pos_weight (Optional[float]): supervised weight of anomalous docs in the loss; None

@@ -45,7 +45,7 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], add_prefix_space: bool) -
     ]
     inputs = [" " + text if prefix else text for text, prefix in zip(texts, prefixes)]
     # HF fast tokenizers are not thread-safe when their state is mutated ("Already
-    # borrowed"); we serialise calls, and the one mutation below happens under the lock.
+    # borrowed"); we serialise calls, and the mutations below happen under the lock.
     backend = tokenizer.backend_tokenizer
     with _ENCODE_LOCK:
         # Users' text is plain text: "[CLS]" typed in a doc is "[", "CLS", "]", never the
