@@ -45,7 +45,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats1d, Floats2d
 
-from . import one_class
+from . import checks, one_class
 from .model import MODES, get_center, head_begin_update, head_predict, pooled_docs, project, set_center, set_head_mode
 from .scoring import DEFAULT_LABEL, anomaly_score
 
@@ -104,7 +104,7 @@ def make_anomaly_scorer(
     model (Model[List[Doc], Floats2d]): one raw score per doc, e.g. `spacy-modernbert.AnomalyHead.v1`.
     label (str): the doc.cats label holding gold labels and predicted scores.
     mode (str): "supervised" or "one_class".
-    threshold (float): `doc._.is_anomaly` is `score >= threshold`.
+    threshold (float): `doc._.is_anomaly` is `score >= threshold`, in [0, 1].
     unlabelled_as_normal (Optional[bool]): count docs without the label as normal (0.0)
         in the loss. None: True in one_class mode, False in supervised mode.
     pos_weight (Optional[float]): supervised weight of anomalous docs in the loss; None
@@ -223,12 +223,14 @@ class AnomalyScorer(TrainablePipe):
         self._sync_mode()
         if not docs:
             return self.model.ops.alloc1f(0)
+        checks.check_listener_input(self.model, docs, self.name)
         return self._raw_to_scores(head_predict(self.model, docs))
 
     def _raw_to_scores(self, raw: Floats2d) -> Floats1d:
         xp = self.model.ops.xp
         # float64: sigmoid saturation and ties come much later than in float32
         raw = xp.asarray(raw, dtype="float64").reshape(-1)
+        checks.check_finite_raw(xp, raw, self.name)
         if self.cfg["mode"] == "supervised":
             return _sigmoid(xp, raw)
         return _sigmoid(xp, one_class.standardized(xp, raw, self.cfg.get("one_class_location"), self.cfg.get("one_class_scale")))
@@ -270,6 +272,7 @@ class AnomalyScorer(TrainablePipe):
         # a batch with no token at all only trains the head (see head_begin_update)
         raw, bp_raw = head_begin_update(self.model, docs) if docs else self.model.begin_update(docs)
         loss, d_raw = self._loss_and_gradient(raw, truths, mask)
+        checks.check_finite_loss(loss, self.name, sgd)  # before any NaN reaches the weights
         bp_raw(d_raw)  # never skipped: see the listener contract above
         if sgd is not None:
             self.finish_update(sgd)
@@ -431,6 +434,7 @@ class AnomalyScorer(TrainablePipe):
             )
             normal_egs = list(islice(get_examples(), one_class.INIT_DOCS))
         docs = self._annotate_upstream([eg.predicted.copy() for eg in normal_egs], nlp)
+        checks.check_listener_input(self.model, docs, self.name)  # a center of zero vectors otherwise
         projections = project(self.model, pooled_docs(self.model, docs))
         set_center(self.model, one_class.center_from_projections(self.model.ops.xp, projections))
         self.cfg["one_class_location"] = None
@@ -463,6 +467,7 @@ class AnomalyScorer(TrainablePipe):
         if not docs:
             raise ValueError(f"anomaly_scorer '{self.name}': fit_one_class_statistics needs at least one document")
         self._sync_mode()
+        checks.check_listener_input(self.model, docs, self.name)
         raw = self.model.ops.to_numpy(head_predict(self.model, docs))
         location, scale = one_class.robust_location_scale(one_class.distances(raw))
         self.cfg["one_class_location"] = location
@@ -491,12 +496,13 @@ class AnomalyScorer(TrainablePipe):
 
         def load_model(b: bytes) -> None:
             try:
-                self.model.from_bytes(b)
+                checks.load_model_bytes(self.model, b, self.name, "the model bytes")
             except AttributeError:
                 raise ValueError(Errors.E149) from None
+            checks.check_finite_params(self.model, self.name, "the model bytes")
 
         deserialize = {
-            "cfg": lambda b: self.cfg.update(json.loads(b)),
+            "cfg": lambda b: self.cfg.update(checks.check_cfg(_json_cfg(b, self.name, "the cfg bytes"), self.name, "the cfg bytes")),
             "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
             "model": load_model,
         }
@@ -520,14 +526,16 @@ class AnomalyScorer(TrainablePipe):
 
         def load_cfg(p: Path) -> None:
             if Path(p).exists():
-                self.cfg.update(json.loads(Path(p).read_text(encoding="utf8")))
+                cfg = _json_cfg(Path(p).read_bytes(), self.name, str(p))
+                self.cfg.update(checks.check_cfg(cfg, self.name, str(p)))
 
         def load_model(p: Path) -> None:
             try:
                 with open(p, "rb") as mfile:
-                    self.model.from_bytes(mfile.read())
+                    checks.load_model_bytes(self.model, mfile.read(), self.name, str(p))
             except AttributeError:
                 raise ValueError(Errors.E149) from None
+            checks.check_finite_params(self.model, self.name, str(p))
 
         deserialize = {
             "cfg": load_cfg,
@@ -553,12 +561,14 @@ class AnomalyScorer(TrainablePipe):
 
 
 def _check_threshold(threshold: Any, name: str) -> None:
+    checks.check_threshold(threshold, name)
+
+
+def _json_cfg(data: bytes, name: str, source: str) -> Any:
     try:
-        ok = math.isfinite(float(threshold))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"anomaly_scorer '{name}': threshold must be a finite number, got {threshold!r}")
+        return json.loads(data)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"anomaly_scorer '{name}': {source} is not valid JSON ({err}).") from err
 
 
 def _sigmoid(xp, x):

@@ -62,6 +62,9 @@ def calibrate(
         msg.fail(f"--target-fpr must be between 0 and 1, got {target_fpr}", exits=1)
     if not Path(dev_path).exists():
         msg.fail("Calibration data not found", str(dev_path), exits=1)
+    from .evaluate import check_corpus
+
+    check_corpus(dev_path)  # garbage is refused before the pipeline is loaded or written
     msg.info(f"Loading pipeline {pipeline}")
     nlp = spacy.load(pipeline)
     if component not in nlp.pipe_names:

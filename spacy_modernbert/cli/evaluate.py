@@ -43,6 +43,59 @@ def collect_anomaly_scores(nlp, docs_path: Path, component: str = DEFAULT_COMPON
     return gold, scores
 
 
+# A DocBin is zlib-compressed msgpack; real corpora expand 3-20x. A "zip bomb" expands ~1000x.
+MAX_CORPUS_EXPANSION = 200
+MIN_CORPUS_LIMIT = 256 * 1024 * 1024
+
+
+def _check_expansion(path: Path) -> None:
+    """Refuse a .spacy file that would decompress to far more than a corpus of its size."""
+    import zlib
+
+    data = Path(path).read_bytes()
+    limit = max(MIN_CORPUS_LIMIT, MAX_CORPUS_EXPANSION * len(data))
+    inflate = zlib.decompressobj()
+    total = 0
+    try:
+        chunk = inflate.decompress(data, 1 << 24)
+        while chunk:
+            total += len(chunk)
+            if total > limit:
+                msg.fail(
+                    f"{path} expands to more than {limit:,} bytes ({MAX_CORPUS_EXPANSION}x its size): "
+                    "not a corpus (a compression bomb?)",
+                    exits=1,
+                )
+            chunk = inflate.decompress(inflate.unconsumed_tail, 1 << 24)
+    except zlib.error as err:
+        msg.fail(f"{path} is not a readable .spacy corpus (DocBin): {err}", exits=1)
+
+
+def check_corpus(data_path: Path) -> None:
+    """Refuse, before anything is written, a corpus that is not readable `.spacy` DocBin data."""
+    from spacy.tokens import DocBin
+    from spacy.training.corpus import walk_corpus
+
+    data_path = Path(data_path)
+    if not data_path.exists():
+        msg.fail(f"Evaluation data not found: {data_path}", exits=1)
+    if data_path.is_file() and data_path.suffix != ".spacy":
+        msg.fail(
+            f"Evaluation data {data_path} is not a .spacy corpus. Convert it first, e.g. "
+            "`python -m spacy_modernbert convert-jsonl` or `python -m spacy convert`.",
+            exits=1,
+        )
+    files = walk_corpus(data_path, ".spacy")
+    if not files:
+        msg.fail(f"No .spacy files in {data_path}", exits=1)
+    for path in files:
+        _check_expansion(path)
+        try:
+            DocBin().from_disk(path)
+        except Exception as err:  # msgpack/zlib/DocBin raise assorted errors on garbage
+            msg.fail(f"{path} is not a readable .spacy corpus (DocBin): {type(err).__name__}: {err}", exits=1)
+
+
 def evaluate(pipeline: Path, data_path: Path, output_dir: Path = DEFAULT_OUTPUT_DIR, gpu_id: int = -1, component: str = DEFAULT_COMPONENT) -> Dict:
     """Evaluate `pipeline` on `data_path`; write metrics.json, anomaly_roc.svg, anomaly_pr.svg.
 
@@ -60,6 +113,9 @@ def evaluate(pipeline: Path, data_path: Path, output_dir: Path = DEFAULT_OUTPUT_
     from .plots import write_curve_svg
 
     output_dir = Path(output_dir)
+    check_corpus(data_path)  # before anything is written
+    if not (Path(pipeline).exists() or spacy.util.is_package(str(pipeline))):
+        msg.fail(f"Pipeline not found: {pipeline} is neither a directory nor an installed package", exits=1)
     output_dir.mkdir(parents=True, exist_ok=True)
     metrics = spacy_evaluate(str(pipeline), data_path, output=output_dir / "metrics.json", use_gpu=gpu_id, silent=False)
     if gpu_id >= 0:

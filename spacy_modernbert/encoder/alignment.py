@@ -36,6 +36,8 @@ class DocPieces:
 def encode_texts(tokenizer: Any, texts: Sequence[str], add_prefix_space: bool) -> List[Any]:
     """Encode raw texts with the Rust tokenizer (no specials, no truncation), thread-safely.
 
+    Special-token strings in the texts are encoded as ordinary text, never as special ids.
+
     Returns `tokenizers.Encoding` objects whose offsets refer to the *original* text.
     """
     prefixes = [
@@ -43,9 +45,23 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], add_prefix_space: bool) -
     ]
     inputs = [" " + text if prefix else text for text, prefix in zip(texts, prefixes)]
     # HF fast tokenizers are not thread-safe when their state is mutated ("Already
-    # borrowed"); we never mutate it, and serialise calls in case user code does.
+    # borrowed"); we serialise calls, and the mutations below happen under the lock.
+    backend = tokenizer.backend_tokenizer
     with _ENCODE_LOCK:
-        encodings = tokenizer.backend_tokenizer.encode_batch(inputs, add_special_tokens=False)
+        # Users' text is plain text: "[CLS]" typed in a doc is "[", "CLS", "]", never the
+        # special id, so nobody steers NER or the anomaly score by typing special tokens.
+        before = backend.encode_special_tokens
+        backend.encode_special_tokens = True
+        # Windows are planned here, never by the tokenizer: a truncation or padding setting
+        # saved in tokenizer.json would cut docs short or pad them to any declared length.
+        if backend.truncation is not None:
+            backend.no_truncation()
+        if backend.padding is not None:
+            backend.no_padding()
+        try:
+            encodings = backend.encode_batch(inputs, add_special_tokens=False)
+        finally:
+            backend.encode_special_tokens = before
     return [(enc, prefix) for enc, prefix in zip(encodings, prefixes)]
 
 

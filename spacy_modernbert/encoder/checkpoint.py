@@ -68,14 +68,14 @@ def load_config(name: Union[str, Path]) -> Any:
         source = str(name)
     try:
         # A local directory or the local cache first; the hub only if the name is in neither.
-        config = AutoConfig.from_pretrained(source, local_files_only=True)
+        config = AutoConfig.from_pretrained(source, local_files_only=True, trust_remote_code=False)
     except OSError as err:
         if _is_local(name):
             raise CheckpointError(f"Could not read the config of checkpoint '{name}': {err}") from err
         if not _hub_reachable():
             raise _offline_error(name) from err
         try:
-            config = AutoConfig.from_pretrained(source)
+            config = AutoConfig.from_pretrained(source, trust_remote_code=False)
         except OSError as err2:
             raise _offline_error(name) from err2
     except ValueError as err:
@@ -96,8 +96,14 @@ def load_tokenizer(name: Union[str, Path], config: Any) -> Any:
 
     source = str(Path(str(name)).expanduser()) if _is_local(name) else str(name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)  # never prompt
     except Exception as err:  # transformers raises OSError, ValueError, or tokenizers errors
+        if "trust_remote_code" in str(err):
+            raise CheckpointError(
+                f"The tokenizer of checkpoint '{name}' asks to run code shipped with the checkpoint "
+                "(auto_map / a custom tokenizer_class). spacy-modernbert never runs checkpoint code: "
+                "use a checkpoint whose tokenizer is a plain tokenizer.json (PreTrainedTokenizerFast)."
+            ) from err
         raise CheckpointError(f"Could not load the tokenizer of checkpoint '{name}': {err}") from err
     validate_tokenizer(tokenizer, config, name)
     return tokenizer
@@ -118,6 +124,9 @@ def validate_tokenizer(tokenizer: Any, config: Any, name: Union[str, Path]) -> N
             f"The tokenizer of '{name}' has {len(tokenizer)} tokens but the model's vocabulary "
             f"has only {config.vocab_size} embeddings: tokenizer and weights do not match."
         )
+    from .safe_load import check_tokenizer_fits  # a smaller or swapped tokenizer
+
+    check_tokenizer_fits(tokenizer, config, name)
     cap = min(MAX_MODERNBERT_LENGTH, int(getattr(config, "max_position_embeddings", MAX_MODERNBERT_LENGTH)))
     if tokenizer.model_max_length is None or tokenizer.model_max_length > cap:
         tokenizer.model_max_length = cap
@@ -152,5 +161,11 @@ def load_checkpoint(name: Union[str, Path], attn_implementation: str = "sdpa") -
     """Load (ModernBertModel, fast tokenizer) from a hub id or local directory."""
     config = load_config(name)
     tokenizer = load_tokenizer(name, config)
+    from transformers import ModernBertModel
+
+    from .safe_load import check_checkpoint_size, check_finite_state
+
+    check_checkpoint_size(name, ModernBertModel, config)  # before from_pretrained allocates
     model = load_weights(name, config, attn_implementation)
+    check_finite_state(model.state_dict(), f"checkpoint '{name}'")
     return model, tokenizer

@@ -12,6 +12,7 @@ from typing import Any, Optional
 import srsly
 from thinc.api import PyTorchShim, get_torch_default_device
 
+from . import safe_load
 from .checkpoint import CheckpointError, validate_tokenizer
 from .packed import PackedModernBert
 
@@ -62,7 +63,7 @@ class ModernBertShim(PyTorchShim):
 
     def from_bytes(self, bytes_data: bytes) -> "ModernBertShim":
         from safetensors.torch import load
-        from transformers import AutoTokenizer, ModernBertConfig, ModernBertModel
+        from transformers import ModernBertConfig, ModernBertModel
 
         try:
             msg = srsly.msgpack_loads(bytes_data)
@@ -72,20 +73,31 @@ class ModernBertShim(PyTorchShim):
             raise CheckpointError(
                 f"The transformer model file of this pipeline is unreadable or truncated ({err})."
             ) from err
-        if msg["config"] is None:
+        if msg.get("config") is None:
             self._model = None
             return self
-        config = ModernBertConfig.from_dict(msg["config"])
+        # A pipeline is input from a stranger: nothing written to disk, no stored name used
+        # as a path, sizes checked before allocation, weights finite (see safe_load).
+        try:
+            config = ModernBertConfig.from_dict(safe_load.check_config_dict(msg["config"]))
+        except (TypeError, ValueError, AttributeError) as err:
+            if isinstance(err, CheckpointError):
+                raise
+            raise CheckpointError(f"The model config stored in this pipeline is invalid ({err}).") from err
         config.reference_compile = False
         config._attn_implementation = "eager" if self.attn_implementation == "eager" else "sdpa"
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, data in msg["tokenizer"].items():
-                (Path(tmp) / name).write_bytes(data)
-            tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True)
+        tokenizer = safe_load.tokenizer_from_entries(msg.get("tokenizer"))
         validate_tokenizer(tokenizer, config, "<pipeline>")
+        header = safe_load.read_safetensors_header(msg.get("state"))
+        safe_load.check_state_matches(header, safe_load.expected_state_shapes(ModernBertModel, config))
+        try:
+            state = load(msg["state"])
+        except Exception as err:
+            raise CheckpointError(f"The encoder weights stored in this pipeline are corrupt: {err}") from err
+        safe_load.check_finite_state(state)
         hf = ModernBertModel(config)
         try:
-            hf.load_state_dict(load(msg["state"]), strict=True)
+            hf.load_state_dict(state, strict=True)
         except Exception as err:
             raise CheckpointError(f"The encoder weights stored in this pipeline are corrupt: {err}") from err
         self.set_model(hf, tokenizer)
