@@ -65,6 +65,7 @@ def modernbert_transformer_v1(
     mixed_precision: bool = False,
     gradient_checkpointing: bool = False,
     add_prefix_space: bool = True,
+    from_scratch: bool = False,
 ) -> Model[List[Doc], Any]:
     """A ModernBERT encoder for spacy-transformers' `transformer` component.
 
@@ -84,6 +85,9 @@ def modernbert_transformer_v1(
     gradient_checkpointing (bool): Recompute layer activations in backward (long docs).
     add_prefix_space (bool): Encode the first word of each doc with a leading space, as
         every other word, the way ModernBERT saw words in pretraining.
+    from_scratch (bool): Initialize the encoder's weights randomly (training from
+        scratch); only the config and tokenizer of `name` are read. Without it, a
+        checkpoint whose weights are missing or do not fit is refused (CheckpointError).
     """
     from .shim import ModernBertShim
     from .threads import make_torch_fork_safe
@@ -106,6 +110,7 @@ def modernbert_transformer_v1(
             "window_overlap": window_overlap,
             "max_batch_tokens": max_batch_tokens,
             "add_prefix_space": add_prefix_space,
+            "from_scratch": from_scratch,
             "has_transformer": False,
             "replace_listener": replace_listener,
             "replace_listener_cfg": replace_listener_cfg,
@@ -119,14 +124,16 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
     if not shim.loaded:
         from .checkpoint import load_checkpoint
 
-        hf_model, tokenizer = load_checkpoint(model.attrs["name"], shim.attn_implementation)
-        max_positions = hf_model.config.max_position_embeddings
+        encoder, tokenizer = load_checkpoint(
+            model.attrs["name"], shim.attn_implementation, from_scratch=model.attrs.get("from_scratch", False)
+        )
+        max_positions = encoder.config.max_position_embeddings
         if model.attrs["max_length"] > max_positions:
             raise ValueError(
                 f"max_length={model.attrs['max_length']} exceeds the {max_positions} positions "
                 f"of checkpoint '{model.attrs['name']}'."
             )
-        shim.set_model(hf_model, tokenizer)
+        shim.set_model(encoder, tokenizer)
     model.attrs["has_transformer"] = True
     model.set_dim("nO", shim._model.config.hidden_size)
 

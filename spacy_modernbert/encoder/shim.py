@@ -32,10 +32,12 @@ class ModernBertShim(PyTorchShim):
     def loaded(self) -> bool:
         return self._model is not None
 
-    def set_model(self, hf_model: Any, tokenizer: Any) -> None:
-        """Install Hugging Face weights and tokenizer, on the current default device."""
+    def set_model(self, encoder: Any, tokenizer: Any) -> None:
+        """Install our `ModernBertEncoder` (with its `hf_config`) and the tokenizer, on the
+        current default device."""
         self._model = PackedModernBert(
-            hf_model,
+            encoder,
+            hf_config=encoder.hf_config,
             attn_implementation=self.attn_implementation,
             mixed_precision=self.bf16,
             gradient_checkpointing=self.gradient_checkpointing,
@@ -47,14 +49,14 @@ class ModernBertShim(PyTorchShim):
             return srsly.msgpack_dumps({"format": FORMAT_VERSION, "config": None})
         from safetensors.torch import save
 
-        hf = self._model.hf
         with tempfile.TemporaryDirectory() as tmp:
             self.tokenizer.save_pretrained(tmp)
             tokenizer_files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
-        state = {k: v.detach().contiguous().cpu() for k, v in hf.state_dict().items()}
+        # Hugging Face naming, as `ModernBertModel.save_pretrained` writes it
+        state = {k: v.cpu() for k, v in self._model.to_hf_state_dict().items()}
         msg = {
             "format": FORMAT_VERSION,
-            "config": hf.config.to_dict(),
+            "config": self._model.hf_config.to_dict(),
             "tokenizer": tokenizer_files,
             "state": save(state),
         }
@@ -62,7 +64,9 @@ class ModernBertShim(PyTorchShim):
 
     def from_bytes(self, bytes_data: bytes) -> "ModernBertShim":
         from safetensors.torch import load
-        from transformers import AutoTokenizer, ModernBertConfig, ModernBertModel
+        from transformers import AutoTokenizer, ModernBertConfig
+
+        from .checkpoint import build_encoder
 
         try:
             msg = srsly.msgpack_loads(bytes_data)
@@ -77,16 +81,16 @@ class ModernBertShim(PyTorchShim):
             return self
         config = ModernBertConfig.from_dict(msg["config"])
         config.reference_compile = False
-        config._attn_implementation = "eager" if self.attn_implementation == "eager" else "sdpa"
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in msg["tokenizer"].items():
                 (Path(tmp) / name).write_bytes(data)
             tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True)
         validate_tokenizer(tokenizer, config, "<pipeline>")
-        hf = ModernBertModel(config)
         try:
-            hf.load_state_dict(load(msg["state"]), strict=True)
+            state = load(msg["state"])
         except Exception as err:
             raise CheckpointError(f"The encoder weights stored in this pipeline are corrupt: {err}") from err
-        self.set_model(hf, tokenizer)
+        encoder = build_encoder(config, state, "<pipeline>")
+        encoder.hf_config = config
+        self.set_model(encoder, tokenizer)
         return self
