@@ -80,8 +80,8 @@ def load_config(name: Union[str, Path]) -> Any:
             config = AutoConfig.from_pretrained(source)
         except OSError as err2:
             raise _offline_error(name) from err2
-    except ValueError as err:
-        raise CheckpointError(f"Checkpoint '{name}' has an unreadable config: {err}") from err
+    except Exception as err:  # ValueError, or transformers 5.x's config validation errors
+        raise CheckpointError(f"Checkpoint '{name}' has an unreadable or inconsistent config: {err}") from err
     model_type = getattr(config, "model_type", None)
     if model_type != "modernbert":
         raise CheckpointError(

@@ -99,7 +99,8 @@ class EncoderConfig:
                 raise UnsupportedConfigError(
                     f"rope type '{rope_type}' ({kind}) is not supported; ModernBERT checkpoints use 'default'."
                 )
-            thetas[kind] = float(theta)
+            # no theta of its own: the global one (transformers 4.x's local_rope_theta = None)
+            thetas[kind] = float(theta if theta is not None else thetas.get(FULL, 160000.0))
         heads, hidden = int(config.num_attention_heads), int(config.hidden_size)
         if hidden % heads:
             raise UnsupportedConfigError(f"hidden_size {hidden} is not a multiple of num_attention_heads {heads}.")

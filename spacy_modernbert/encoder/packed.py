@@ -114,9 +114,9 @@ class PackedModernBert(nn.Module):
         input_ids, position_ids: (T,) for all windows, packed group after group.
         groups: (start, end, window lengths) of each micro-batch in the packed order.
         gather_index: (N,) rows of the packed output to return (merging windows per doc).
-        output_hidden_states: return (last, hidden_states) with HF's `hidden_states`:
-            num_hidden_layers + 1 tensors of (N, hidden), the embeddings and each layer's
-            output before the final norm.
+        output_hidden_states: return (last, hidden_states), hidden_states being
+            num_hidden_layers + 1 tensors of (N, hidden): the embeddings and each layer's
+            output, the last one after the final norm (it is `last`), as transformers 5.x.
         """
         device = input_ids.device
         backend = resolve_backend(self.attn_implementation, device)
@@ -133,7 +133,7 @@ class PackedModernBert(nn.Module):
             (states[0] if len(states) == 1 else torch.cat(states, dim=0)).index_select(0, gather_index).float()
             for states in zip(*outputs)
         ]
-        return per_layer[-1], tuple(per_layer[:-1])
+        return per_layer[-1], tuple(per_layer)
 
     def _encode(
         self, ids: torch.Tensor, pos: torch.Tensor, plan: AttentionPlan, backend: str, all_states: bool = False
@@ -158,9 +158,9 @@ class PackedModernBert(nn.Module):
             if states is not None:
                 states.append(hidden)
         hidden = enc.final_norm(hidden)
-        # as HF's `hidden_states`: the embeddings and each layer's output, before the
-        # final norm (only the returned last state is normed)
-        return hidden if states is None else [*states, hidden]
+        # the embeddings, each layer's output, the last one after the final norm (as in
+        # transformers 5.x, and as BERT's last state; 4.x's ModernBERT gave it pre-norm)
+        return hidden if states is None else [*states[:-1], hidden]
 
     def _layer(
         self, layer: EncoderLayer, hidden: torch.Tensor, rope: Rotary, plan: AttentionPlan, backend: str,
