@@ -20,6 +20,8 @@ from spacy_modernbert.encoder.modules import (
 )
 from spacy_modernbert.encoder.packed import PackedModernBert
 
+pytestmark = pytest.mark.hf_compat  # no spacy-transformers: also runs against transformers 5.x
+
 
 def _config(**overrides):
     values = dict(

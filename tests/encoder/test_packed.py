@@ -7,6 +7,8 @@ from spacy_modernbert.encoder.attention import AttentionPlan
 from spacy_modernbert.encoder.modules import ModernBertEncoder
 from spacy_modernbert.encoder.packed import PackedModernBert, Workspace
 
+pytestmark = pytest.mark.hf_compat  # no spacy-transformers: also runs against transformers 5.x
+
 
 @pytest.fixture(scope="module")
 def hf(tiny_checkpoint):

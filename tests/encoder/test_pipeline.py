@@ -144,3 +144,23 @@ def test_pipeline_with_truncated_model_file(tiny_checkpoint, tmp_path, transform
     model_file.write_bytes(model_file.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="unreadable or truncated|corrupt"):
         spacy.load(tmp_path / "pipeline")
+
+
+def test_pipeline_initialize_refuses_renamed_checkpoint(tiny_checkpoint, tmp_path, transformer_config):
+    """The silent path of the past: nlp.initialize() used to run on random weights."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    state = load_file(str(ckpt / "model.safetensors"))
+    save_file({f"bert.{k}": v for k, v in state.items()}, str(ckpt / "model.safetensors"))
+    nlp = spacy.blank("en")
+    nlp.add_pipe("transformer", config=transformer_config(ckpt))
+    with pytest.raises(CheckpointError, match="none of the encoder's weight names"):
+        nlp.initialize()
+    nlp = spacy.blank("en")
+    nlp.add_pipe("transformer", config=transformer_config(ckpt, from_scratch=True))
+    nlp.initialize()  # asked for explicitly
+    assert nlp("Hello there.")._.trf_data.model_output.last_hidden_state.shape[-1] == 64
