@@ -19,7 +19,21 @@ MIN_LENGTH = 8
 
 
 class ModernBertEncoderModel(Model):
-    """A thinc Model whose deserialization failures name the problem instead of msgpack's."""
+    """A thinc Model whose deserialization failures name the problem instead of msgpack's.
+
+    As spacy-transformers' TransformerModel, `transformer` is the torch module (our
+    `PackedModernBert`, whose `encoder` holds the weights; `to_hf_state_dict()` gives them
+    in Hugging Face naming) and `tokenizer` the fast tokenizer; both None before
+    `nlp.initialize()` or loading.
+    """
+
+    @property
+    def transformer(self) -> Any:
+        return self.shims[0]._model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.shims[0].tokenizer
 
     def from_bytes(self, bytes_data: bytes) -> "ModernBertEncoderModel":
         from .checkpoint import CheckpointError
@@ -66,6 +80,7 @@ def modernbert_transformer_v1(
     gradient_checkpointing: bool = False,
     add_prefix_space: bool = True,
     from_scratch: bool = False,
+    output_hidden_states: bool = False,
 ) -> Model[List[Doc], Any]:
     """A ModernBERT encoder for spacy-transformers' `transformer` component.
 
@@ -88,6 +103,9 @@ def modernbert_transformer_v1(
     from_scratch (bool): Initialize the encoder's weights randomly (training from
         scratch); only the config and tokenizer of `name` are read. Without it, a
         checkpoint whose weights are missing or do not fit is refused (CheckpointError).
+    output_hidden_states (bool): Also set `doc._.trf_data.model_output.hidden_states`:
+        num_hidden_layers + 1 arrays of (1, n_pieces, width), the embeddings, then each
+        layer's output (the last one is `last_hidden_state`). Off: nothing is kept.
     """
     from .shim import ModernBertShim
     from .threads import make_torch_fork_safe
@@ -111,6 +129,7 @@ def modernbert_transformer_v1(
             "max_batch_tokens": max_batch_tokens,
             "add_prefix_space": add_prefix_space,
             "from_scratch": from_scratch,
+            "output_hidden_states": output_hidden_states,
             "has_transformer": False,
             "replace_listener": replace_listener,
             "replace_listener_cfg": replace_listener_cfg,
@@ -173,7 +192,8 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     width = model.get_dim("nO")
     if not windows:
         hidden = model.ops.alloc2f(0, width)
-        return ModernBertBatch.from_docs(docs, doc_pieces, [None] * len(docs), hidden), lambda d: docs
+        states = [hidden] * (shim._model.config.num_hidden_layers + 1) if model.attrs.get("output_hidden_states") else None
+        return ModernBertBatch.from_docs(docs, doc_pieces, [None] * len(docs), hidden, states), lambda d: docs
 
     groups = group_by_budget([w.length for w in windows], model.attrs["max_batch_tokens"])
     packed_at = numpy.zeros((len(windows),), dtype="int64")
@@ -202,24 +222,26 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     def to_torch(arrays: List[numpy.ndarray]) -> Any:
         return torch.from_numpy(numpy.concatenate(arrays)).to(device)
 
-    inputs = ArgsKwargs(
-        args=(),
-        kwargs={
-            "input_ids": to_torch(ids),
-            "position_ids": to_torch(positions),
-            "groups": group_specs,
-            "gather_index": to_torch(gather),
-        },
-    )
-    output, torch_backprop = shim(inputs, is_train)
-    hidden = torch2xp(output.detach()) if is_train else torch2xp(output)
-    if model.ops.xp is not numpy and isinstance(hidden, numpy.ndarray):
-        hidden = model.ops.asarray(hidden)
+    kwargs = {
+        "input_ids": to_torch(ids),
+        "position_ids": to_torch(positions),
+        "groups": group_specs,
+        "gather_index": to_torch(gather),
+    }
+    with_states = model.attrs.get("output_hidden_states", False)
+    if with_states:
+        kwargs["output_hidden_states"] = True
+    output, torch_backprop = shim(ArgsKwargs(args=(), kwargs=kwargs), is_train)
+    all_states = None
+    if with_states:
+        output, states = output
+        all_states = [_to_xp(model, h) for h in states]
+    hidden = _to_xp(model, output)
     cls_tok, sep_tok = tokenizer.cls_token, tokenizer.sep_token
     wordpieces = [
         doc_wordpieces(p, cls_tok, sep_tok, cls_id, sep_id) if p is not None else None for p in doc_pieces
     ]
-    batch = ModernBertBatch.from_docs(docs, doc_pieces, wordpieces, hidden)
+    batch = ModernBertBatch.from_docs(docs, doc_pieces, wordpieces, hidden, all_states)
 
     def backprop(d_batch: Any) -> List[Doc]:
         d_hidden = d_batch.model_output.last_hidden_state
@@ -229,3 +251,11 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
         return docs
 
     return batch, backprop
+
+
+def _to_xp(model: Model, tensor: Any) -> Any:
+    """A torch output as an array of the model's ops (numpy or cupy), detached."""
+    array = torch2xp(tensor.detach())
+    if model.ops.xp is not numpy and isinstance(array, numpy.ndarray):
+        array = model.ops.asarray(array)
+    return array
