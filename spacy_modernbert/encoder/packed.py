@@ -7,6 +7,7 @@ attention runs per micro-batch through `attention.attend`, and bf16 autocast / g
 checkpointing are applied here. Numerically it matches `transformers.ModernBertModel`
 (fp32) on every real token (tests/encoder/test_packed.py, test_modules.py).
 """
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -92,6 +93,7 @@ class PackedModernBert(nn.Module):
         self.attn_implementation = attn_implementation
         self.mixed_precision = mixed_precision
         self.gradient_checkpointing = gradient_checkpointing
+        self._warned_precision = False
 
     @property
     def config(self) -> EncoderConfig:
@@ -121,6 +123,14 @@ class PackedModernBert(nn.Module):
         device = input_ids.device
         backend = resolve_backend(self.attn_implementation, device)
         use_bf16 = self.mixed_precision and device.type == "cuda"
+        if self.mixed_precision and not use_bf16 and not self._warned_precision:
+            self._warned_precision = True
+            warnings.warn(
+                f"mixed_precision = true only applies on CUDA (running on '{device.type}'): the encoder "
+                "runs in float32. Set mixed_precision = false in [components.transformer.model] to "
+                "silence this.",
+                stacklevel=2,
+            )
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
             outputs = [
                 self._encode(input_ids[s:e], position_ids[s:e], AttentionPlan(lengths, device), backend, output_hidden_states)
