@@ -20,7 +20,21 @@ MIN_LENGTH = 8
 
 
 class ModernBertEncoderModel(Model):
-    """A thinc Model whose deserialization failures name the problem instead of msgpack's."""
+    """A thinc Model whose deserialization failures name the problem instead of msgpack's.
+
+    As spacy-transformers' TransformerModel, `transformer` is the torch module (our
+    `PackedModernBert`, whose `encoder` holds the weights; `to_hf_state_dict()` gives them
+    in Hugging Face naming) and `tokenizer` the fast tokenizer; both None before
+    `nlp.initialize()` or loading.
+    """
+
+    @property
+    def transformer(self) -> Any:
+        return self.shims[0]._model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.shims[0].tokenizer
 
     def from_bytes(self, bytes_data: bytes) -> "ModernBertEncoderModel":
         from .checkpoint import CheckpointError
@@ -66,6 +80,8 @@ def modernbert_transformer_v1(
     mixed_precision: bool = False,
     gradient_checkpointing: bool = False,
     add_prefix_space: bool = True,
+    from_scratch: bool = False,
+    output_hidden_states: bool = False,
 ) -> Model[List[Doc], Any]:
     """A ModernBERT encoder for spacy-transformers' `transformer` component.
 
@@ -85,6 +101,12 @@ def modernbert_transformer_v1(
     gradient_checkpointing (bool): Recompute layer activations in backward (long docs).
     add_prefix_space (bool): Encode the first word of each doc with a leading space, as
         every other word, the way ModernBERT saw words in pretraining.
+    from_scratch (bool): Initialize the encoder's weights randomly (training from
+        scratch); only the config and tokenizer of `name` are read. Without it, a
+        checkpoint whose weights are missing or do not fit is refused (CheckpointError).
+    output_hidden_states (bool): Also set `doc._.trf_data.model_output.hidden_states`:
+        num_hidden_layers + 1 arrays of (1, n_pieces, width), the embeddings, then each
+        layer's output (the last one is `last_hidden_state`). Off: nothing is kept.
     """
     from .shim import ModernBertShim
     from .fork_safety import make_torch_fork_safe
@@ -107,6 +129,8 @@ def modernbert_transformer_v1(
             "window_overlap": window_overlap,
             "max_batch_tokens": max_batch_tokens,
             "add_prefix_space": add_prefix_space,
+            "from_scratch": from_scratch,
+            "output_hidden_states": output_hidden_states,
             "has_transformer": False,
             "replace_listener": replace_listener,
             "replace_listener_cfg": replace_listener_cfg,
@@ -120,14 +144,16 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
     if not shim.loaded:
         from .checkpoint import load_checkpoint
 
-        hf_model, tokenizer = load_checkpoint(model.attrs["name"], shim.attn_implementation)
-        max_positions = hf_model.config.max_position_embeddings
+        encoder, tokenizer = load_checkpoint(
+            model.attrs["name"], shim.attn_implementation, from_scratch=model.attrs.get("from_scratch", False)
+        )
+        max_positions = encoder.config.max_position_embeddings
         if model.attrs["max_length"] > max_positions:
             raise ValueError(
                 f"max_length={model.attrs['max_length']} exceeds the {max_positions} positions "
                 f"of checkpoint '{model.attrs['name']}'."
             )
-        shim.set_model(hf_model, tokenizer)
+        shim.set_model(encoder, tokenizer)
     model.attrs["has_transformer"] = True
     model.set_dim("nO", shim._model.config.hidden_size)
 
@@ -167,7 +193,8 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     width = model.get_dim("nO")
     if not windows:
         hidden = model.ops.alloc2f(0, width)
-        return ModernBertBatch.from_docs(docs, doc_pieces, [None] * len(docs), hidden), lambda d: docs
+        states = [hidden] * (shim._model.config.num_hidden_layers + 1) if model.attrs.get("output_hidden_states") else None
+        return ModernBertBatch.from_docs(docs, doc_pieces, [None] * len(docs), hidden, states), lambda d: docs
 
     packed = pack_windows(
         windows,
@@ -178,24 +205,26 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
         sep_id,
     )
     device = shim.device
-    inputs = ArgsKwargs(
-        args=(),
-        kwargs={
-            "input_ids": torch.from_numpy(packed.input_ids).to(device),
-            "position_ids": torch.from_numpy(packed.position_ids).to(device),
-            "groups": packed.groups,
-            "gather_index": torch.from_numpy(packed.gather_index).to(device),
-        },
-    )
-    output, torch_backprop = shim(inputs, is_train)
-    hidden = torch2xp(output.detach()) if is_train else torch2xp(output)
-    if model.ops.xp is not numpy and isinstance(hidden, numpy.ndarray):
-        hidden = model.ops.asarray(hidden)
+    kwargs = {
+        "input_ids": torch.from_numpy(packed.input_ids).to(device),
+        "position_ids": torch.from_numpy(packed.position_ids).to(device),
+        "groups": packed.groups,
+        "gather_index": torch.from_numpy(packed.gather_index).to(device),
+    }
+    with_states = model.attrs.get("output_hidden_states", False)
+    if with_states:
+        kwargs["output_hidden_states"] = True
+    output, torch_backprop = shim(ArgsKwargs(args=(), kwargs=kwargs), is_train)
+    all_states = None
+    if with_states:
+        output, states = output
+        all_states = [_to_xp(model, h) for h in states]
+    hidden = _to_xp(model, output)
     cls_tok, sep_tok = tokenizer.cls_token, tokenizer.sep_token
     wordpieces = [
         doc_wordpieces(p, cls_tok, sep_tok, cls_id, sep_id) if p is not None else None for p in doc_pieces
     ]
-    batch = ModernBertBatch.from_docs(docs, doc_pieces, wordpieces, hidden)
+    batch = ModernBertBatch.from_docs(docs, doc_pieces, wordpieces, hidden, all_states)
 
     def backprop(d_batch: Any) -> List[Doc]:
         d_hidden = d_batch.model_output.last_hidden_state
@@ -205,3 +234,11 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
         return docs
 
     return batch, backprop
+
+
+def _to_xp(model: Model, tensor: Any) -> Any:
+    """A torch output as an array of the model's ops (numpy or cupy), detached."""
+    array = torch2xp(tensor.detach())
+    if model.ops.xp is not numpy and isinstance(array, numpy.ndarray):
+        array = model.ops.asarray(array)
+    return array

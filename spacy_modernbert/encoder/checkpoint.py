@@ -4,8 +4,10 @@ The same `from_pretrained` calls serve a hub id (`answerdotai/ModernBERT-base`) 
 local checkpoint directory (our tiny offline checkpoint included): nothing here fakes
 the loading path.
 """
+import json
+import warnings
 from pathlib import Path
-from typing import Any, Tuple, Union
+from typing import Any, Dict, List, Tuple, Union
 
 # ModernBERT's tokenizer config has no model_max_length (it reads as 1e30).
 MAX_MODERNBERT_LENGTH = 8192
@@ -78,8 +80,8 @@ def load_config(name: Union[str, Path]) -> Any:
             config = AutoConfig.from_pretrained(source, trust_remote_code=False)
         except OSError as err2:
             raise _offline_error(name) from err2
-    except ValueError as err:
-        raise CheckpointError(f"Checkpoint '{name}' has an unreadable config: {err}") from err
+    except Exception as err:  # ValueError, or transformers 5.x's config validation errors
+        raise CheckpointError(f"Checkpoint '{name}' has an unreadable or inconsistent config: {err}") from err
     model_type = getattr(config, "model_type", None)
     if model_type != "modernbert":
         raise CheckpointError(
@@ -132,40 +134,200 @@ def validate_tokenizer(tokenizer: Any, config: Any, name: Union[str, Path]) -> N
         tokenizer.model_max_length = cap
 
 
-def load_weights(name: Union[str, Path], config: Any, attn_implementation: str) -> Any:
-    """Load ModernBertModel weights with `from_pretrained`; never compiles by surprise."""
+SAFETENSORS, SAFETENSORS_INDEX = "model.safetensors", "model.safetensors.index.json"
+TORCH_BIN, TORCH_BIN_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
+# Weights of task heads around the encoder (ModernBertForMaskedLM, ...ForSequenceClassification,
+# ...ForTokenClassification): known, and not ours to load.
+HEAD_PREFIXES = ("head.", "decoder.", "classifier.", "drop.")
+
+
+def weight_files(path: Path, name: Union[str, Path]) -> List[Path]:
+    """The checkpoint's weight files: safetensors (single or sharded) before pytorch .bin.
+
+    A sharded checkpoint's index names its shards: only plain file names inside the
+    checkpoint directory are accepted (the directory may come from a stranger).
+    """
+    for single, index in ((SAFETENSORS, SAFETENSORS_INDEX), (TORCH_BIN, TORCH_BIN_INDEX)):
+        if (path / single).is_file():
+            return [path / single]
+        if (path / index).is_file():
+            try:
+                weight_map = json.loads((path / index).read_text(encoding="utf8"))["weight_map"]
+                shards = sorted(set(weight_map.values()))
+            except (ValueError, KeyError, TypeError, AttributeError) as err:
+                raise CheckpointError(f"The shard index '{index}' of checkpoint '{name}' is unreadable ({err}).") from err
+            for shard in shards:
+                if not isinstance(shard, str) or Path(shard).name != shard or shard in ("", ".", ".."):
+                    raise CheckpointError(
+                        f"The shard index '{index}' of checkpoint '{name}' names '{shard}', which is not "
+                        "a file name inside the checkpoint directory; refusing to read it."
+                    )
+                if not (path / shard).is_file():
+                    raise CheckpointError(
+                        f"Checkpoint '{name}' lists the shard '{shard}' in '{index}' but the file is missing: "
+                        "the download is incomplete."
+                    )
+            return [path / shard for shard in shards]
+    found = sorted(p.name for p in path.iterdir())[:10]
+    raise CheckpointError(
+        f"Checkpoint '{name}' has no weights: expected {SAFETENSORS}, {SAFETENSORS_INDEX}, {TORCH_BIN} or "
+        f"{TORCH_BIN_INDEX} (found {found})."
+    )
+
+
+def read_state_dict(files: List[Path], name: Union[str, Path]) -> Dict[str, Any]:
+    """Read every tensor of the weight files onto the CPU (pytorch files without unpickling code)."""
+    import torch
+
+    state: Dict[str, Any] = {}
+    for file in files:
+        try:
+            if file.name.endswith(".safetensors"):
+                from safetensors.torch import load_file
+
+                part = load_file(str(file), device="cpu")
+            else:
+                part = torch.load(str(file), map_location="cpu", weights_only=True)
+        except Exception as err:  # safetensors / torch raise their own error types
+            raise CheckpointError(
+                f"The weights file '{file.name}' of checkpoint '{name}' could not be read "
+                f"({type(err).__name__}: {err}); the file is probably truncated or corrupt: "
+                "download or re-create the checkpoint."
+            ) from err
+        if not isinstance(part, dict):
+            raise CheckpointError(f"'{file.name}' of checkpoint '{name}' holds no state dict.")
+        state.update(part)
+    return state
+
+
+def encoder_state_dict(state: Dict[str, Any]) -> Tuple[Dict[str, Any], str, List[str]]:
+    """Map the known layouts to `ModernBertModel` names: (encoder weights, layout, heads dropped).
+
+    `ModernBertModel` and our pipelines store the encoder's names bare; the task models
+    (`ModernBertForMaskedLM`, ...) prefix them with `model.` and add head weights.
+    """
+    if any(k.startswith("model.") for k in state):
+        encoder = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+        others = [k for k in state if not k.startswith("model.")]
+        layout = "task model (model.* + head)"
+    else:
+        encoder = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIXES)}
+        others = [k for k in state if k.startswith(HEAD_PREFIXES)]
+        layout = "ModernBertModel"
+    heads = [k for k in others if k.startswith(HEAD_PREFIXES)]
+    encoder.update({k: state[k] for k in others if k not in heads})  # unknown: reported as unexpected
+    return encoder, layout, heads
+
+
+def build_encoder(config: Any, state: Dict[str, Any], name: Union[str, Path], layout: str = "ModernBertModel") -> Any:
+    """Our `ModernBertEncoder` from HF-named weights, refusing anything that does not fit.
+
+    Missing weights and shape mismatches raise `CheckpointError` naming the first keys and
+    the likely cause; extra weights are listed in one warning and ignored; fp16 / bf16
+    weights are cast to fp32.
+    """
+    from .modules import EncoderConfig, ModernBertEncoder, UnsupportedConfigError, check_hf_state_dict
+
+    try:
+        cfg = EncoderConfig.from_hf_config(config)
+    except UnsupportedConfigError as err:
+        raise CheckpointError(f"Checkpoint '{name}' has a config this encoder cannot run: {err}") from err
+    problems = check_hf_state_dict(cfg, state)
+    expected = len(problems.missing) + len(state) - len(problems.unexpected)
+    if problems.missing:
+        first = ", ".join(problems.missing[:5])
+        if len(problems.missing) == expected:
+            found = ", ".join(sorted(state)[:5]) or "nothing"
+            cause = (
+                f"none of the encoder's weight names is in the checkpoint (it has: {found}): the keys were "
+                "renamed or prefixed, or these are not ModernBERT weights"
+            )
+        else:
+            cause = (
+                "the checkpoint is incomplete (a layer's weights removed, or a partial download), or "
+                f"config.json (num_hidden_layers = {cfg.num_hidden_layers}) does not describe these weights"
+            )
+        raise CheckpointError(
+            f"Checkpoint '{name}' ({layout} layout) lacks {len(problems.missing)} of the "
+            f"{expected} encoder weights (first: {first}): {cause}. Refusing to fill them with random values."
+        )
+    if problems.mismatched:
+        shown = "; ".join(f"{k} is {got}, config needs {want}" for k, got, want in problems.mismatched[:3])
+        cause = "config.json does not describe these weights"
+        emb = dict((k, (got, want)) for k, got, want in problems.mismatched).get("embeddings.tok_embeddings.weight")
+        if emb is not None and emb[0][1:] == emb[1][1:]:
+            cause = (
+                f"config.json's vocab_size ({cfg.vocab_size}) differs from the {emb[0][0]} rows of the "
+                "embedding matrix: config and weights come from different models"
+            )
+        raise CheckpointError(
+            f"Checkpoint '{name}' has {len(problems.mismatched)} weight(s) with the wrong shape ({shown}): {cause}."
+        )
+    if problems.unexpected:
+        warnings.warn(
+            f"Checkpoint '{name}' has {len(problems.unexpected)} weight(s) the encoder does not use, ignored: "
+            f"{', '.join(problems.unexpected[:10])}{' ...' if len(problems.unexpected) > 10 else ''}",
+            stacklevel=2,
+        )
+        state = {k: v for k, v in state.items() if k not in set(problems.unexpected)}
+    return ModernBertEncoder.from_hf_state_dict(cfg, state)
+
+
+def random_encoder(config: Any) -> Any:
+    """An encoder with freshly initialized weights (Hugging Face's initialization), for
+    training from scratch: only reached when the user asks for it (`from_scratch = true`)."""
     from transformers import ModernBertModel
+
+    from .modules import ModernBertEncoder
 
     config.reference_compile = False
-    source = str(Path(str(name)).expanduser()) if _is_local(name) else str(name)
-    # Our packed forward does attention itself; HF only needs a valid padded backend.
-    hf_attn = "eager" if attn_implementation == "eager" else "sdpa"
+    return ModernBertEncoder.from_hf_model(ModernBertModel(config))
+
+
+def load_weights(name: Union[str, Path], config: Any) -> Any:
+    """Read a checkpoint's weights (never by unpickling) into our `ModernBertEncoder`."""
+    path = Path(str(name)).expanduser()
+    if not _is_local(name):
+        path = _hub_snapshot(name)
+    files = weight_files(path, name)
+    state, layout, heads = encoder_state_dict(read_state_dict(files, name))
+    return build_encoder(config, state, name, layout)
+
+
+def _hub_snapshot(name: Union[str, Path]) -> Path:
+    """The local snapshot of a hub checkpoint (config already resolved): its weight files."""
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors"]
     try:
-        model = ModernBertModel.from_pretrained(
-            source, config=config, attn_implementation=hf_attn, torch_dtype="float32"
-        )
-    except OSError as err:
-        raise CheckpointError(
-            f"Could not load the weights of checkpoint '{name}': {err}. If the weights file is "
-            "truncated or corrupt, download or re-create the checkpoint."
-        ) from err
-    except Exception as err:  # safetensors raises its own error types on corrupt files
-        raise CheckpointError(
-            f"The weights of checkpoint '{name}' could not be read ({type(err).__name__}: {err}); "
-            "the file is probably truncated or corrupt."
-        ) from err
-    return model
+        return Path(snapshot_download(str(name), allow_patterns=patterns, local_files_only=True))
+    except Exception:
+        if not _hub_reachable():
+            raise _offline_error(name)
+    try:
+        return Path(snapshot_download(str(name), allow_patterns=patterns))
+    except Exception as err:
+        raise CheckpointError(f"Could not download the weights of '{name}': {err}") from err
 
 
-def load_checkpoint(name: Union[str, Path], attn_implementation: str = "sdpa") -> Tuple[Any, Any]:
-    """Load (ModernBertModel, fast tokenizer) from a hub id or local directory."""
+def load_checkpoint(name: Union[str, Path], attn_implementation: str = "sdpa", from_scratch: bool = False) -> Tuple[Any, Any]:
+    """Load (our ModernBertEncoder, fast tokenizer) from a hub id or local directory.
+
+    The encoder carries the transformers config it was read with as `encoder.hf_config`
+    (serialized with the pipeline). `from_scratch` skips the weights: random initialization.
+    """
     config = load_config(name)
+    config.reference_compile = False
     tokenizer = load_tokenizer(name, config)
-    from transformers import ModernBertModel
+    if from_scratch:
+        encoder = random_encoder(config)
+    else:
+        from transformers import ModernBertModel
 
-    from .safe_load import check_checkpoint_size, check_finite_state
+        from .safe_load import check_checkpoint_size, check_finite_state
 
-    check_checkpoint_size(name, ModernBertModel, config)  # before from_pretrained allocates
-    model = load_weights(name, config, attn_implementation)
-    check_finite_state(model.state_dict(), f"checkpoint '{name}'")
-    return model, tokenizer
+        check_checkpoint_size(name, ModernBertModel, config)  # a config that does not fit its files
+        encoder = load_weights(name, config)
+        check_finite_state(encoder.state_dict(), f"checkpoint '{name}'")
+    encoder.hf_config = config
+    return encoder, tokenizer

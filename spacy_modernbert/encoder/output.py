@@ -43,14 +43,28 @@ class ModernBertBatch(FullTransformerBatch):
     doc_offsets: Optional[List[int]] = None
 
     @classmethod
-    def from_docs(cls, docs: List[Any], doc_pieces: List[Optional[DocPieces]], wordpieces: List[Optional[WordpieceBatch]], hidden: Any) -> "ModernBertBatch":
-        """Split the merged (sum(n_pieces), width) output into per-doc TransformerData."""
+    def from_docs(
+        cls, docs: List[Any], doc_pieces: List[Optional[DocPieces]], wordpieces: List[Optional[WordpieceBatch]], hidden: Any,
+        all_states: Optional[List[Any]] = None,
+    ) -> "ModernBertBatch":
+        """Split the merged (sum(n_pieces), width) output into per-doc TransformerData.
+
+        `all_states` (optional): every layer's (sum(n_pieces), width) states, split the same
+        way into each doc's `model_output.hidden_states`.
+        """
+
+        def output(start: int, end: int) -> ModelOutput:
+            if all_states is None:
+                return ModelOutput(last_hidden_state=hidden[start:end][None])
+            states = tuple(h[start:end][None] for h in all_states)
+            return ModelOutput(last_hidden_state=hidden[start:end][None], hidden_states=states)
+
         offsets = [0]
         doc_data = []
         for pieces, wps in zip(doc_pieces, wordpieces):
             if pieces is None:  # a doc with no tokens: zero rows, but the right width
                 empty = TransformerData.empty()
-                empty.model_output = ModelOutput(last_hidden_state=hidden[0:0][None])
+                empty.model_output = output(0, 0)
                 doc_data.append(empty)
                 offsets.append(offsets[-1])
                 continue
@@ -58,7 +72,7 @@ class ModernBertBatch(FullTransformerBatch):
             doc_data.append(
                 TransformerData(
                     wordpieces=wps,
-                    model_output=ModelOutput(last_hidden_state=hidden[start:end][None]),
+                    model_output=output(start, end),
                     align=Ragged(pieces.align_data, pieces.align_lengths),
                 )
             )

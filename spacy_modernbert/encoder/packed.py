@@ -1,12 +1,13 @@
-"""ModernBERT's forward over packed windows, on the Hugging Face modules and weights.
+"""ModernBERT's forward over packed windows, on our own modules (`modules.py`).
 
-`PackedModernBert` wraps a `transformers.ModernBertModel` and reuses its embeddings,
-layers (Wqkv, rotary tables, Wo, MLP, norms) and final norm, so weights load and save
-exactly as Hugging Face's; only the orchestration differs: activations stay packed
-(`(total_tokens, hidden)`, no padding), attention runs per micro-batch through
-`attention.attend`, and bf16 autocast / gradient checkpointing are applied here.
-Numerically it matches `ModernBertModel.forward` (fp32) on every real token.
+`PackedModernBert` runs a `ModernBertEncoder` (embeddings, layers, final norm, rotary
+tables from the config), whose weights map one to one onto Hugging Face's names; only the
+orchestration is here: activations stay packed (`(total_tokens, hidden)`, no padding),
+attention runs per micro-batch through `attention.attend`, and bf16 autocast / gradient
+checkpointing are applied here. Numerically it matches `transformers.ModernBertModel`
+(fp32) on every real token (tests/encoder/test_packed.py, test_modules.py).
 """
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -14,10 +15,11 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .attention import AttentionPlan, attend, resolve_backend
+from .modules import EncoderConfig, EncoderLayer, ModernBertEncoder
 
 
 class Rotary:
-    """One layer kind's rotary embedding at the packed positions (Hugging Face's tables).
+    """One layer kind's rotary embedding at the packed positions (`RotaryEmbedding` tables).
 
     `apply` computes x * cos + rotate_half(x) * sin (`apply_rotary_pos_emb`) for q and k at
     once, per half of each head: out1 = x1 * cos1 - x2 * sin1, out2 = x2 * cos2 + x1 * sin2.
@@ -74,24 +76,32 @@ class Workspace:
 
 
 class PackedModernBert(nn.Module):
-    """Run ModernBERT over length-sorted micro-batches of packed sequences."""
+    """Run our ModernBERT modules over length-sorted micro-batches of packed sequences."""
 
     def __init__(
         self,
-        hf_model: nn.Module,
+        encoder: ModernBertEncoder,
         attn_implementation: str = "sdpa",
         mixed_precision: bool = False,
         gradient_checkpointing: bool = False,
+        hf_config: Optional[object] = None,
     ):
         super().__init__()
-        self.hf = hf_model
+        self.encoder = encoder
+        # the transformers config the weights came with: serialized with the pipeline
+        self.hf_config = hf_config
         self.attn_implementation = attn_implementation
         self.mixed_precision = mixed_precision
         self.gradient_checkpointing = gradient_checkpointing
+        self._warned_precision = False
 
     @property
-    def config(self):
-        return self.hf.config
+    def config(self) -> EncoderConfig:
+        return self.encoder.config
+
+    def to_hf_state_dict(self) -> Dict[str, torch.Tensor]:
+        """The encoder's weights in `transformers.ModernBertModel` naming."""
+        return self.encoder.to_hf_state_dict()
 
     def forward(
         self,
@@ -99,66 +109,93 @@ class PackedModernBert(nn.Module):
         position_ids: torch.Tensor,
         groups: Sequence[Tuple[int, int, List[int]]],
         gather_index: torch.Tensor,
-    ) -> torch.Tensor:
+        output_hidden_states: bool = False,
+    ):
         """Encode packed windows and return the rows `gather_index` picks, in float32.
 
         input_ids, position_ids: (T,) for all windows, packed group after group.
         groups: (start, end, window lengths) of each micro-batch in the packed order.
         gather_index: (N,) rows of the packed output to return (merging windows per doc).
+        output_hidden_states: return (last, hidden_states), hidden_states being
+            num_hidden_layers + 1 tensors of (N, hidden): the embeddings and each layer's
+            output, the last one after the final norm (it is `last`), as transformers 5.x.
         """
         device = input_ids.device
         backend = resolve_backend(self.attn_implementation, device)
         use_bf16 = self.mixed_precision and device.type == "cuda"
+        if self.mixed_precision and not use_bf16 and not self._warned_precision:
+            self._warned_precision = True
+            warnings.warn(
+                f"mixed_precision = true only applies on CUDA (running on '{device.type}'): the encoder "
+                "runs in float32. Set mixed_precision = false in [components.transformer.model] to "
+                "silence this.",
+                stacklevel=2,
+            )
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
             outputs = [
-                self._encode(input_ids[s:e], position_ids[s:e], AttentionPlan(lengths, device), backend)
+                self._encode(input_ids[s:e], position_ids[s:e], AttentionPlan(lengths, device), backend, output_hidden_states)
                 for s, e, lengths in groups
             ]
-        packed = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=0)
-        return packed.index_select(0, gather_index).float()
+        if not output_hidden_states:
+            packed = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=0)
+            return packed.index_select(0, gather_index).float()
+        per_layer = [
+            (states[0] if len(states) == 1 else torch.cat(states, dim=0)).index_select(0, gather_index).float()
+            for states in zip(*outputs)
+        ]
+        return per_layer[-1], tuple(per_layer)
 
-    def _encode(self, ids: torch.Tensor, pos: torch.Tensor, plan: AttentionPlan, backend: str) -> torch.Tensor:
-        hidden = self.hf.embeddings(input_ids=ids)
+    def _encode(
+        self, ids: torch.Tensor, pos: torch.Tensor, plan: AttentionPlan, backend: str, all_states: bool = False
+    ):
+        enc = self.encoder
+        hidden = enc.embeddings(ids)
         # CPU inference reuses its buffers (CUDA has a caching allocator; autocast,
-        # autograd and dropout need the modules' own calls)
-        fast = ids.device.type == "cpu" and not torch.is_grad_enabled() and not self.training
+        # autograd and dropout need the modules' own calls); kept states must not be reused
+        fast = ids.device.type == "cpu" and not torch.is_grad_enabled() and not self.training and not all_states
         ws = Workspace() if fast else None
-        rope: Dict[Tuple[int, int], Rotary] = {}
-        for layer in self.hf.layers:
-            key = layer.attn.local_attention
-            if key not in rope:
-                cos, sin = layer.attn.rotary_emb(hidden, pos[None, :])
-                rope[key] = Rotary(cos[0], sin[0])
+        rope: Dict[str, Rotary] = {}
+        states = [hidden] if all_states else None
+        for layer in enc.layers:
+            kind = layer.attn.layer_type
+            if kind not in rope:
+                cos, sin = enc.rotary[kind].cos_sin(pos)
+                rope[kind] = Rotary(cos.to(hidden.dtype), sin.to(hidden.dtype))
             if self.gradient_checkpointing and self.training:
-                hidden = checkpoint(self._layer, layer, hidden, rope[key], plan, backend, use_reentrant=False)
+                hidden = checkpoint(self._layer, layer, hidden, rope[kind], plan, backend, use_reentrant=False)
             else:
-                hidden = self._layer(layer, hidden, rope[key], plan, backend, ws)
-        return self.hf.final_norm(hidden)
+                hidden = self._layer(layer, hidden, rope[kind], plan, backend, ws)
+            if states is not None:
+                states.append(hidden)
+        hidden = enc.final_norm(hidden)
+        # the embeddings, each layer's output, the last one after the final norm (as in
+        # transformers 5.x, and as BERT's last state; 4.x's ModernBERT gave it pre-norm)
+        return hidden if states is None else [*states[:-1], hidden]
 
     def _layer(
-        self, layer: nn.Module, hidden: torch.Tensor, rope: Rotary, plan: AttentionPlan, backend: str,
+        self, layer: EncoderLayer, hidden: torch.Tensor, rope: Rotary, plan: AttentionPlan, backend: str,
         ws: Optional[Workspace] = None,
     ) -> torch.Tensor:
-        """One ModernBertEncoderLayer: pre-norm attention and GLU MLP, each with a residual."""
+        """One encoder layer: pre-norm attention and GLU MLP, each with a residual."""
         attn, mlp = layer.attn, layer.mlp
         x = layer.attn_norm(hidden)
-        qkv = attn.Wqkv(x) if ws is None else ws.linear(x, attn.Wqkv.weight, attn.Wqkv.bias)
+        qkv = attn.qkv(x) if ws is None else ws.linear(x, attn.qkv.weight, attn.qkv.bias)
         qkv = qkv.view(-1, 3, attn.num_heads, attn.head_dim)
-        half_window = attn.local_attention[0] if attn.local_attention[0] >= 0 else None
+        half_window = attn.half_window
         buf, rows = plan.buffer(half_window, attn.num_heads, attn.head_dim, like=qkv, reuse=ws is not None)
         rope.apply(qkv[:, :2], out=buf[rows, :2])
         buf[rows, 2] = qkv[:, 2]
-        dropout_p = attn.attention_dropout if self.training else 0.0
-        context = attend(backend, buf, plan, half_window, dropout_p).reshape(-1, attn.all_head_size)
+        dropout_p = attn.dropout_p if self.training else 0.0
+        context = attend(backend, buf, plan, half_window, dropout_p).reshape(-1, attn.num_heads * attn.head_dim)
         if ws is None:
-            hidden = hidden + attn.out_drop(attn.Wo(context))
+            hidden = hidden + attn.output_dropout(attn.output(context))
             return hidden + mlp(layer.mlp_norm(hidden))
-        hidden = ws.add_linear_(hidden, attn.Wo, context)
-        # ModernBertMLP: Wo(act(input) * gate), with Wi = [input; gate] run as two GEMMs so
-        # that the activation reads a contiguous tensor
+        hidden = ws.add_linear_(hidden, attn.output, context)
+        # GluMlp: output(act(input) * gate), with input_gate = [input; gate] run as two
+        # GEMMs so that the activation reads a contiguous tensor
         x = layer.mlp_norm(hidden)
-        i = mlp.Wo.in_features
-        bias = mlp.Wi.bias
-        inp = ws.linear(x, mlp.Wi.weight[:i], None if bias is None else bias[:i], slot=0)
-        gate = ws.linear(x, mlp.Wi.weight[i:], None if bias is None else bias[i:], slot=1)
-        return ws.add_linear_(hidden, mlp.Wo, mlp.act(inp).mul_(gate))
+        i = mlp.output.in_features
+        bias = mlp.input_gate.bias
+        inp = ws.linear(x, mlp.input_gate.weight[:i], None if bias is None else bias[:i], slot=0)
+        gate = ws.linear(x, mlp.input_gate.weight[i:], None if bias is None else bias[i:], slot=1)
+        return ws.add_linear_(hidden, mlp.output, mlp.act(inp).mul_(gate))

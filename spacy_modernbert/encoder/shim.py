@@ -33,10 +33,12 @@ class ModernBertShim(PyTorchShim):
     def loaded(self) -> bool:
         return self._model is not None
 
-    def set_model(self, hf_model: Any, tokenizer: Any) -> None:
-        """Install Hugging Face weights and tokenizer, on the current default device."""
+    def set_model(self, encoder: Any, tokenizer: Any) -> None:
+        """Install our `ModernBertEncoder` (with its `hf_config`) and the tokenizer, on the
+        current default device."""
         self._model = PackedModernBert(
-            hf_model,
+            encoder,
+            hf_config=encoder.hf_config,
             attn_implementation=self.attn_implementation,
             mixed_precision=self.bf16,
             gradient_checkpointing=self.gradient_checkpointing,
@@ -48,14 +50,14 @@ class ModernBertShim(PyTorchShim):
             return srsly.msgpack_dumps({"format": FORMAT_VERSION, "config": None})
         from safetensors.torch import save
 
-        hf = self._model.hf
         with tempfile.TemporaryDirectory() as tmp:
             self.tokenizer.save_pretrained(tmp)
             tokenizer_files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
-        state = {k: v.detach().contiguous().cpu() for k, v in hf.state_dict().items()}
+        # Hugging Face naming, as `ModernBertModel.save_pretrained` writes it
+        state = {k: v.cpu() for k, v in self._model.to_hf_state_dict().items()}
         msg = {
             "format": FORMAT_VERSION,
-            "config": hf.config.to_dict(),
+            "config": self._model.hf_config.to_dict(),
             "tokenizer": tokenizer_files,
             "state": save(state),
         }
@@ -64,6 +66,8 @@ class ModernBertShim(PyTorchShim):
     def from_bytes(self, bytes_data: bytes) -> "ModernBertShim":
         from safetensors.torch import load
         from transformers import ModernBertConfig, ModernBertModel
+
+        from .checkpoint import build_encoder
 
         try:
             msg = srsly.msgpack_loads(bytes_data)
@@ -85,7 +89,6 @@ class ModernBertShim(PyTorchShim):
                 raise
             raise CheckpointError(f"The model config stored in this pipeline is invalid ({err}).") from err
         config.reference_compile = False
-        config._attn_implementation = "eager" if self.attn_implementation == "eager" else "sdpa"
         tokenizer = safe_load.tokenizer_from_entries(msg.get("tokenizer"))
         validate_tokenizer(tokenizer, config, "<pipeline>")
         header = safe_load.read_safetensors_header(msg.get("state"))
@@ -95,10 +98,7 @@ class ModernBertShim(PyTorchShim):
         except Exception as err:
             raise CheckpointError(f"The encoder weights stored in this pipeline are corrupt: {err}") from err
         safe_load.check_finite_state(state)
-        hf = ModernBertModel(config)
-        try:
-            hf.load_state_dict(state, strict=True)
-        except Exception as err:
-            raise CheckpointError(f"The encoder weights stored in this pipeline are corrupt: {err}") from err
-        self.set_model(hf, tokenizer)
+        encoder = build_encoder(config, state, "<pipeline>")
+        encoder.hf_config = config
+        self.set_model(encoder, tokenizer)
         return self

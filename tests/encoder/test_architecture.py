@@ -74,7 +74,7 @@ def test_parity_with_hf_long_mixed_stream_blocked(tiny_checkpoint, make_pipeline
     docs = list(nlp.pipe(LONG_TEXTS))
     ids = [_doc_ids(nlp, d) for d in docs]
     assert 200 < max(map(len, ids)) <= 512  # one window per doc
-    half = nlp.get_pipe("transformer").model.shims[0]._model.config.local_attention // 2
+    half = nlp.get_pipe("transformer").model.shims[0]._model.config.half_window
     assert AttentionPlan([len(x) for x in ids], torch.device("cpu")).stream(half) is not None
     for doc, ref in zip(docs, _hf_reference(tiny_checkpoint, ids, attn)):
         numpy.testing.assert_allclose(doc._.trf_data.model_output.last_hidden_state[0], ref, atol=ATOL, rtol=1e-4)

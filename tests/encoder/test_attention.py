@@ -5,6 +5,8 @@ import torch
 from spacy_modernbert.encoder.attention import SOLO_LENGTH, AttentionPlan, attend
 from spacy_modernbert.encoder.packed import Rotary
 
+pytestmark = pytest.mark.hf_compat  # no spacy-transformers: also runs against transformers 5.x
+
 HEADS, DIM = 2, 8
 CPU = torch.device("cpu")
 

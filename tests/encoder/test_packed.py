@@ -4,7 +4,10 @@ import torch
 from transformers import ModernBertModel
 
 from spacy_modernbert.encoder.attention import AttentionPlan
+from spacy_modernbert.encoder.modules import ModernBertEncoder
 from spacy_modernbert.encoder.packed import PackedModernBert, Workspace
+
+pytestmark = pytest.mark.hf_compat  # no spacy-transformers: also runs against transformers 5.x
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +28,7 @@ def test_inference_and_autograd_paths_match_hf(hf, lengths):
     half = hf.config.local_attention // 2
     assert (AttentionPlan(lengths, torch.device("cpu")).stream(half) is not None) == (max(lengths) > 100)
     seqs, ids, pos, groups = _inputs(lengths, hf.config.vocab_size)
-    model = PackedModernBert(hf, "sdpa").eval()
+    model = PackedModernBert(ModernBertEncoder.from_hf_model(hf), "sdpa").eval()
     every = torch.arange(ids.shape[0])
     with torch.no_grad():
         inference = model(ids, pos, groups, every)
@@ -36,9 +39,8 @@ def test_inference_and_autograd_paths_match_hf(hf, lengths):
     assert trained.requires_grad
     torch.testing.assert_close(inference, refs, atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(trained.detach(), refs, atol=2e-5, rtol=1e-4)
-    grads = [p.grad for p in hf.parameters() if p.grad is not None]
-    assert grads and all(torch.isfinite(g).all() for g in grads)
-    hf.zero_grad(set_to_none=True)
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert len(grads) == len(list(model.parameters())) and all(torch.isfinite(g).all() for g in grads)
 
 
 def test_workspace_reuses_one_storage():
@@ -71,6 +73,6 @@ def test_checkpoints_with_biases_match_hf(tiny_checkpoint):
     lengths = [150, 60, 7]
     seqs, ids, pos, groups = _inputs(lengths, config.vocab_size, seed=4)
     with torch.no_grad():
-        ours = PackedModernBert(hf, "sdpa").eval()(ids, pos, groups, torch.arange(ids.shape[0]))
+        ours = PackedModernBert(ModernBertEncoder.from_hf_model(hf), "sdpa").eval()(ids, pos, groups, torch.arange(ids.shape[0]))
         refs = torch.cat([hf(input_ids=s[None]).last_hidden_state[0] for s in seqs])
     torch.testing.assert_close(ours, refs, atol=2e-5, rtol=1e-4)

@@ -144,3 +144,57 @@ def test_pipeline_with_truncated_model_file(tiny_checkpoint, tmp_path, transform
     model_file.write_bytes(model_file.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="unreadable or truncated|corrupt"):
         spacy.load(tmp_path / "pipeline")
+
+
+def test_pipeline_initialize_refuses_renamed_checkpoint(tiny_checkpoint, tmp_path, transformer_config):
+    """The silent path of the past: nlp.initialize() used to run on random weights."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    state = load_file(str(ckpt / "model.safetensors"))
+    save_file({f"bert.{k}": v for k, v in state.items()}, str(ckpt / "model.safetensors"))
+    nlp = spacy.blank("en")
+    nlp.add_pipe("transformer", config=transformer_config(ckpt))
+    with pytest.raises(CheckpointError, match="none of the encoder's weight names"):
+        nlp.initialize()
+    nlp = spacy.blank("en")
+    nlp.add_pipe("transformer", config=transformer_config(ckpt, from_scratch=True))
+    nlp.initialize()  # asked for explicitly
+    assert nlp("Hello there.")._.trf_data.model_output.last_hidden_state.shape[-1] == 64
+
+
+def test_spacy_transformers_habits(tiny_checkpoint, transformer_config):
+    """`model.transformer` (torch module), `model.tokenizer`, and per-layer hidden states."""
+    import torch
+    from transformers import ModernBertModel
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, output_hidden_states=True))
+    model = nlp.get_pipe("transformer").model
+    assert model.transformer is None and model.tokenizer is None
+    nlp.initialize()
+    assert isinstance(model.transformer, torch.nn.Module)
+    assert model.tokenizer("Hello")["input_ids"][0] == model.tokenizer.cls_token_id
+    assert set(model.transformer.to_hf_state_dict()) == set(ModernBertModel.from_pretrained(str(tiny_checkpoint)).state_dict())
+    docs = list(nlp.pipe(["A short text here.", "", "Another, somewhat longer text with more words in it."]))
+    layers = model.transformer.config.num_hidden_layers
+    hf = ModernBertModel.from_pretrained(str(tiny_checkpoint)).eval()
+    for doc in docs:
+        out = doc._.trf_data.model_output
+        assert len(out.hidden_states) == layers + 1
+        assert all(h.shape == out.last_hidden_state.shape for h in out.hidden_states)
+        numpy.testing.assert_array_equal(out.hidden_states[-1], out.last_hidden_state)
+        if len(doc):
+            ids = torch.tensor(doc._.trf_data.wordpieces.input_ids, dtype=torch.long)
+            with torch.no_grad():
+                ref = hf(input_ids=ids, output_hidden_states=True).hidden_states
+            for ours, theirs in zip(out.hidden_states[:-1], ref[:-1]):  # 4.x's last one is pre-norm
+                numpy.testing.assert_allclose(ours, theirs.numpy(), atol=2e-5, rtol=1e-4)
+    # off (the default): no hidden states kept
+    plain = spacy.blank("en")
+    plain.add_pipe("transformer", config=transformer_config(tiny_checkpoint))
+    plain.initialize()
+    assert "hidden_states" not in plain("A short text here.")._.trf_data.model_output
