@@ -208,7 +208,7 @@ def run_checks(output: Path, skip: List[str], data_dir: Optional[Path] = None, t
 
         report["device"] = torch.cuda.get_device_name(0)
         report["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__}
-        from .encoder.tiny import create_tiny_checkpoint
+        from .tiny import create_tiny_checkpoint
 
         checkpoint = create_tiny_checkpoint(Path(tempfile.mkdtemp(prefix="gpu-check-ckpt-")) / "tiny")
         steps = {

@@ -6,7 +6,7 @@ import warnings
 
 import spacy
 
-from spacy_modernbert.encoder.threads import make_torch_fork_safe
+from spacy_modernbert.encoder.fork_safety import make_torch_fork_safe
 
 FORKED = "huggingface/tokenizers: The current process just got forked"
 
