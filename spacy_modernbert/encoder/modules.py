@@ -21,6 +21,7 @@ Public API (for colleagues):
     cfg = EncoderConfig.from_hf_config(transformers_config)       # 4.48 .. 5.x configs
     enc = ModernBertEncoder.from_hf_state_dict(cfg, state_dict)   # HF names, strict
     enc = ModernBertEncoder.from_hf_model(hf_model)               # a ModernBertModel
+    enc, tokenizer = checkpoint.load_checkpoint(path_or_hub_id)    # checked, with enc.hf_config
     sd = enc.to_hf_state_dict()                                    # HF names, for save_file
     hidden = enc(input_ids)                                        # (B, L) -> (B, L, hidden)
 """
@@ -250,6 +251,8 @@ class ModernBertEncoder(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(cfg, i) for i in range(cfg.num_hidden_layers))
         self.final_norm = _norm(cfg)
         self.rotary = {kind: RotaryEmbedding(cfg.head_dim, cfg.theta(kind)) for kind in (FULL, SLIDING)}
+        # the transformers config the weights came with (serialized with pipelines), if any
+        self.hf_config: Optional[Any] = None
 
     # -- Hugging Face state dicts ---------------------------------------------------------
     @classmethod
@@ -274,7 +277,9 @@ class ModernBertEncoder(nn.Module):
     def from_hf_model(cls, hf_model: nn.Module) -> "ModernBertEncoder":
         """Our encoder with the weights (copied) of a `transformers.ModernBertModel`."""
         state = {k: v.detach().clone() for k, v in hf_model.state_dict().items()}
-        return cls.from_hf_state_dict(EncoderConfig.from_hf_config(hf_model.config), state)
+        encoder = cls.from_hf_state_dict(EncoderConfig.from_hf_config(hf_model.config), state)
+        encoder.hf_config = hf_model.config
+        return encoder
 
     def to_hf_state_dict(self) -> Dict[str, torch.Tensor]:
         """The weights in `ModernBertModel` naming (detached, contiguous, on their device)."""
