@@ -187,7 +187,7 @@ def read_state_dict(files: List[Path], name: Union[str, Path]) -> Dict[str, Any]
 
                 part = load_file(str(file), device="cpu")
             else:
-                part = torch.load(str(file), map_location="cpu", weights_only=True)
+                part = torch.load(file, map_location="cpu", weights_only=True)
         except Exception as err:  # safetensors / torch raise their own error types
             raise CheckpointError(
                 f"The weights file '{file.name}' of checkpoint '{name}' could not be read "
@@ -328,6 +328,6 @@ def load_checkpoint(name: Union[str, Path], attn_implementation: str = "sdpa", f
 
         check_checkpoint_size(name, ModernBertModel, config)  # a config that does not fit its files
         encoder = load_weights(name, config)
-        check_finite_state(encoder.state_dict(), f"checkpoint '{name}'")
+        check_finite_state(encoder.to_hf_state_dict(), f"checkpoint '{name}'")
     encoder.hf_config = config
     return encoder, tokenizer

@@ -37,7 +37,7 @@ def test_no_tokenizers_fork_warning_per_process(tiny_checkpoint):
 def test_user_setting_of_tokenizers_parallelism_is_kept(monkeypatch):
     import os
 
-    from spacy_modernbert.encoder import threads
+    from spacy_modernbert.encoder import fork_safety as threads
 
     make_torch_fork_safe()
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "true")
