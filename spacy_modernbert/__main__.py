@@ -180,6 +180,11 @@ def benchmark_accuracy(
                  epochs=epochs, batch_size=batch_size, seed=seed)
 
 
+from .cli.serve import serve_cli  # noqa: E402 (the command's typer signature lives in its module)
+
+app.command("serve")(serve_cli)
+
+
 def main() -> None:
     app()
 
