@@ -25,7 +25,7 @@ import math
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, Deque, List, Optional
+from typing import Any, Callable, Deque, List, Optional, Tuple
 
 
 class QueueFull(Exception):
@@ -129,16 +129,21 @@ class MicroBatcher:
             if batch is None:
                 return
             start = time.perf_counter()
-            self._process(batch)
+            outcomes = self._process(batch)
             elapsed = time.perf_counter() - start
             chars = sum(job.chars for job in batch)
-            with self._cond:
+            with self._cond:  # account before answering, so a client never sees its own work queued
                 self._queued_chars -= chars
                 self.batches += 1
-                self.docs += sum(len(job.texts) for job in batch)
+                self.docs += _n_docs(batch)
                 if elapsed > 0 and chars:
                     rate = chars / elapsed
                     self._chars_per_s = rate if self._chars_per_s == 0 else 0.8 * self._chars_per_s + 0.2 * rate
+            for job, (ok, value) in zip(batch, outcomes):
+                if ok:
+                    job.future.set_result(value)
+                else:
+                    job.future.set_exception(value)
 
     def _take_batch(self) -> Optional[List[_Job]]:
         """The next batch: the queued jobs that fit, plus what arrives within max_wait."""
@@ -181,25 +186,27 @@ class MicroBatcher:
             n_docs += len(job.texts)
         return True
 
-    def _process(self, batch: List[_Job]) -> None:
+    def _process(self, batch: List[_Job]) -> List[Tuple[bool, Any]]:
+        """(True, results) or (False, exception) per job; a failing batch is retried job by job."""
         texts = [text for job in batch for text in job.texts]
         options = [job.options for job in batch for _ in job.texts]
         try:
             results = self.process(texts, options)
         except Exception as err:
             if len(batch) == 1:
-                batch[0].future.set_exception(err)
-                return
+                return [(False, err)]
+            outcomes = []
             for job in batch:  # isolate the job that fails
                 try:
-                    job.future.set_result(self.process(job.texts, [job.options] * len(job.texts)))
+                    outcomes.append((True, self.process(job.texts, [job.options] * len(job.texts))))
                 except Exception as job_err:
-                    job.future.set_exception(job_err)
-            return
-        offset = 0
+                    outcomes.append((False, job_err))
+            return outcomes
+        outcomes, offset = [], 0
         for job in batch:
-            job.future.set_result(results[offset : offset + len(job.texts)])
+            outcomes.append((True, results[offset : offset + len(job.texts)]))
             offset += len(job.texts)
+        return outcomes
 
 
 def _n_docs(batch: List[_Job]) -> int:

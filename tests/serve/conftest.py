@@ -49,10 +49,10 @@ def served_pipeline(tiny_checkpoint, transformer_config, listener_ner_config, tm
     )
     examples = [
         Example.from_dict(nlp.make_doc(r["text"]), {"entities": [tuple(e) for e in r["entities"]], "cats": {"ANOMALY": float(r["anomaly"])}})
-        for r in demo_records("train", 24)
+        for r in demo_records("train", 32)
     ]
     optimizer = nlp.initialize(lambda: examples)
-    for _ in range(12):
+    for _ in range(16):
         for batch in spacy.util.minibatch(examples, 8):
             nlp.update(batch, sgd=optimizer, drop=0.0)
     nlp.meta["name"] = "serve_test"
