@@ -278,3 +278,53 @@ def test_serve_without_the_extra_says_how_to_install(monkeypatch, capsys, served
         serve(str(served_pipeline))
     out = capsys.readouterr().out
     assert 'pip install "spacy-modernbert[serve]"' in out and "uvicorn" in out
+
+
+def test_the_serve_command_serves_and_stops_on_sigterm(served_pipeline, tmp_path):
+    """`python -m spacy_modernbert serve` end to end: 127.0.0.1, a request, SIGTERM -> clean exit."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text('{"text": "First example."}\n{"text": "Second example."}\n', encoding="utf8")
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spacy_modernbert", "serve", str(served_pipeline), "--port", str(port), "--max-texts", "3", "--examples", str(examples)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start: " + log.read_text()
+            time.sleep(0.2)
+        response = httpx.post(url + "/annotate", json={"texts": TEXTS[:2]}, timeout=60)
+        assert response.status_code == 200 and len(response.json()["docs"]) == 2
+        assert httpx.post(url + "/annotate", json={"texts": ["a"] * 4}, timeout=60).status_code == 413  # --max-texts 3
+        assert httpx.get(url + "/examples", timeout=10).json()["texts"] == ["First example.", "Second example."]
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal after its graceful shutdown, as process managers expect
+        assert proc.wait(60) in (0, -signal.SIGTERM), log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    text = log.read_text()
+    assert "Application shutdown complete" in text and "Finished server process" in text
