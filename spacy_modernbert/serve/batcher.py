@@ -3,8 +3,9 @@
 Why: one request at a time wastes the batching that makes the encoder fast (padding-free
 packing of many short docs into one forward pass). The event loop hands each request's
 texts to `submit`, which returns a `concurrent.futures.Future`; a single worker thread takes
-the oldest job, waits at most `max_wait_ms` for more while the batch has fewer than
-`max_batch_docs` docs, and runs the whole batch through `process` (the app passes
+the queued jobs that fit, waits at most `max_wait_ms` for more while the batch has fewer
+than `max_batch_docs` docs (only when the previous batch was shared by several requests:
+no delay for a lone client), and runs the whole batch through `process` (the app passes
 `nlp.pipe` plus serialization), then resolves every job's future with its own results.
 
 Invariants:
@@ -68,6 +69,7 @@ class MicroBatcher:
         self._closing = False
         self._chars_per_s = 0.0  # moving average of throughput, for Retry-After
         self._thread: Optional[threading.Thread] = None
+        self._last_batch_jobs = 0
         self.batches = 0  # number of process calls (tests and /health read it)
         self.docs = 0
 
@@ -155,7 +157,9 @@ class MicroBatcher:
                 if not self._queue:  # closing and drained
                     return None
                 self._take_fitting(batch)
-            deadline = time.perf_counter() + self.max_wait
+            # wait for more only under concurrency (the last batch was shared): a lone client
+            # pays no batching delay, and concurrent ones queue up during each batch anyway
+            deadline = time.perf_counter() + (self.max_wait if self._last_batch_jobs > 1 else 0.0)
             while _n_docs(batch) < self.max_batch_docs and not self._closing:
                 if self._queue:
                     if not self._take_fitting(batch):
@@ -165,6 +169,7 @@ class MicroBatcher:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
+            self._last_batch_jobs = len(batch)
             return batch
 
     def _take_fitting(self, batch: List[_Job]) -> bool:

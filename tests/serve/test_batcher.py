@@ -115,3 +115,28 @@ def test_close_finishes_accepted_jobs_then_refuses():
     assert [f.result(0) for f in futures] == [[(f"T{i}", None)] for i in range(8)]
     with pytest.raises(Closed):
         batcher.submit(["late"])
+
+
+def test_a_lone_client_does_not_wait_for_company():
+    # max_wait is a minute: sequential jobs would hang if each waited for more jobs
+    batcher = MicroBatcher(Recorder(), max_wait_ms=60_000).start()
+    for i in range(3):
+        assert batcher.submit([f"t{i}"]).result(30) == [(f"T{i}", None)]
+    batcher.close(10)
+
+
+def test_a_shared_batch_waits_for_more_jobs():
+    rec = Recorder()
+    rec.gate.clear()
+    batcher = MicroBatcher(rec, max_wait_ms=60_000, max_batch_docs=4).start()
+    batcher.submit(["hold"])
+    time.sleep(0.1)
+    first = [batcher.submit(["a"]), batcher.submit(["b"])]
+    rec.gate.set()
+    for future in first:
+        future.result(30)  # a shared batch of two: the next one waits for company
+    late = [batcher.submit([x]) for x in "cdef"]
+    for future in late:
+        future.result(30)  # four docs fill the batch: no need to wait the full minute
+    batcher.close(10)
+    assert rec.calls == [["hold"], ["a", "b"], ["c", "d", "e", "f"]]
