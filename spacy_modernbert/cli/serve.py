@@ -21,6 +21,7 @@ def serve_cli(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface)"),
     port: int = typer.Option(8080, "--port", help="TCP port"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+    threads: int = typer.Option(0, "--threads", help="torch.set_num_threads for the pipeline (0: torch's default, one per core)"),
     max_batch_docs: int = typer.Option(64, "--max-batch-docs", help="Most docs in one nlp.pipe call gathered from concurrent requests"),
     batch_wait_ms: float = typer.Option(2.0, "--batch-wait-ms", help="How long a batch waits for more requests once it has one"),
     max_text_chars: int = typer.Option(_D.max_text_chars, "--max-text-chars", help="Most characters in one text (413 over it)"),
@@ -39,7 +40,7 @@ def serve_cli(
         max_request_bytes=max_request_bytes, max_symbol_run=max_symbol_run, max_queued_chars=max_queued_chars,
         timeout=timeout,
     )
-    serve(pipeline, host=host, port=port, limits=limits, gpu_id=gpu_id, max_batch_docs=max_batch_docs,
+    serve(pipeline, host=host, port=port, limits=limits, gpu_id=gpu_id, threads=threads, max_batch_docs=max_batch_docs,
           batch_wait_ms=batch_wait_ms, max_connections=max_connections, examples=_read_examples(examples) if examples else None)
 
 
@@ -50,6 +51,7 @@ def serve(
     port: int = 8080,
     limits: Limits = _D,
     gpu_id: int = -1,
+    threads: int = 0,
     max_batch_docs: int = 64,
     batch_wait_ms: float = 2.0,
     max_connections: int = 512,
@@ -67,6 +69,10 @@ def serve(
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
     with msg.loading(f"Loading {pipeline}..."):
         nlp = spacy.load(pipeline)
     msg.good(f"Loaded {pipeline}: {', '.join(nlp.pipe_names)}")
