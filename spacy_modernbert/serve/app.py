@@ -1,0 +1,267 @@
+"""The HTTP service of a loaded pipeline: FastAPI app, JSON results, the demo page.
+
+Endpoints: `POST /annotate` (one text or a list -> entities with character offsets and
+labels, `anomaly_score`, `is_anomaly`, `cats`; with `"html": true` also displaCy's entity
+HTML), `GET /health`, `GET /metadata` (pipeline name, version, components, labels, anomaly
+threshold, limits), `GET /examples` (the demo page's example texts), `GET /` (the demo
+page, plain HTML from `static/index.html`) and FastAPI's OpenAPI docs at `/docs`.
+
+The body of /annotate is read and decoded here, not by FastAPI, so that every bad input
+gets its own clear JSON error `{"error": {"limit": ..., "message": ...}}`: a body over
+`max_request_bytes` is refused while it streams in (413), non-UTF-8 bytes and invalid JSON
+are 422 (FastAPI's own parser would accept UTF-8-encoded surrogates), then
+`limits.parse_texts` / `limits.check_texts` apply. Accepted texts go to the `MicroBatcher`;
+a full queue is 503 with Retry-After; a request not answered within `timeout` seconds is 503
+too (its job is cancelled if the worker has not started it). Only the worker thread touches
+`nlp`.
+
+Imported only by `serve` (it imports FastAPI at module level): the rest of the package never
+imports it, so FastAPI stays an optional extra.
+"""
+import asyncio
+import html as html_lib
+import json
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from .batcher import Closed, MicroBatcher, QueueFull
+from .limits import LimitError, Limits, check_texts, parse_texts
+
+STATIC = Path(__file__).parent / "static"
+# displaCy colours for labels it does not know (it greys them all otherwise), in label order.
+PALETTE = ("#7aecec", "#bfeeb7", "#feca74", "#ff9561", "#aa9cfc", "#c887fb", "#9cc9cc", "#ffeb80", "#ff8197", "#f0d0ff", "#bfe1d9", "#e4e7d2")
+
+
+class AnnotateRequest(BaseModel):
+    """Give `text` (one string) or `texts` (a list of strings), not both."""
+
+    text: Optional[str] = Field(None, description="One text", examples=["Maria Lopez restarted payments-api on web-03.prod.acme.net."])
+    texts: Optional[List[str]] = Field(None, description="Several texts, annotated in order", min_length=1)
+    html: bool = Field(False, description="Also return displaCy's entity HTML of each text")
+
+
+class Entity(BaseModel):
+    start: int = Field(description="Character offset of the first character")
+    end: int = Field(description="Character offset after the last character")
+    label: str
+    text: str
+
+
+class DocResult(BaseModel):
+    entities: List[Entity]
+    anomaly_score: Optional[float] = Field(None, description="In [0, 1]; null without an anomaly_scorer")
+    is_anomaly: Optional[bool] = Field(None, description="anomaly_score >= anomaly_threshold")
+    cats: Dict[str, float]
+    html: Optional[str] = Field(None, description="displaCy entity HTML (only with html: true)")
+
+
+class AnnotateResponse(BaseModel):
+    docs: List[DocResult]
+    anomaly_threshold: Optional[float]
+
+
+class ErrorResponse(BaseModel):
+    error: Dict[str, Any] = Field(description="limit: which limit or check; message: what to do; index: the text, if one")
+
+
+def anomaly_component(nlp: Language) -> Optional[Any]:
+    """The pipeline's anomaly_scorer (the last one if several), or None."""
+    found = None
+    for name in nlp.pipe_names:
+        if nlp.get_pipe_meta(name).factory == "anomaly_scorer":
+            found = nlp.get_pipe(name)
+    return found
+
+
+def entity_colors(nlp: Language) -> Dict[str, str]:
+    labels = []
+    for name in nlp.pipe_names:
+        if nlp.get_pipe_meta(name).factory in ("ner", "beam_ner", "entity_ruler", "span_ruler"):
+            labels.extend(getattr(nlp.get_pipe(name), "labels", ()))
+    return {label.upper(): PALETTE[i % len(PALETTE)] for i, label in enumerate(sorted(set(labels)))}
+
+
+class DocSerializer:
+    """Doc -> the JSON of one /annotate result (runs on the worker thread)."""
+
+    def __init__(self, nlp: Language):
+        from spacy.displacy.render import EntityRenderer
+
+        self.renderer = EntityRenderer({"colors": entity_colors(nlp)})
+        self.has_score = Doc.has_extension("anomaly_score") and anomaly_component(nlp) is not None
+
+    def __call__(self, doc: Doc, html: bool = False) -> Dict[str, Any]:
+        result: Dict[str, Any] = {
+            "entities": [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents],
+            "anomaly_score": None,
+            "is_anomaly": None,
+            "cats": {label: float(value) for label, value in doc.cats.items()},
+        }
+        if self.has_score and doc._.anomaly_score is not None:
+            result["anomaly_score"] = float(doc._.anomaly_score)
+            result["is_anomaly"] = bool(doc._.is_anomaly)
+        if html:
+            result["html"] = self.render(doc)
+        return result
+
+    def render(self, doc: Doc) -> str:
+        # built by hand rather than displacy.parse_ents: no W006 warning for docs without
+        # entities, and labels (strings from a pipeline directory) are escaped too
+        ents = [{"start": e.start_char, "end": e.end_char, "label": html_lib.escape(e.label_)} for e in doc.ents]
+        return self.renderer.render([{"text": doc.text, "ents": ents, "title": None}], page=False, minify=True)
+
+
+def pipeline_metadata(nlp: Language, limits: Limits) -> Dict[str, Any]:
+    scorer = anomaly_component(nlp)
+    labels = {}
+    for name in nlp.pipe_names:
+        pipe_labels = getattr(nlp.get_pipe(name), "labels", None)
+        if pipe_labels:
+            labels[name] = list(pipe_labels)
+    return {
+        "name": f"{nlp.meta.get('lang', nlp.lang)}_{nlp.meta.get('name', 'pipeline')}",
+        "version": nlp.meta.get("version"),
+        "spacy_version": nlp.meta.get("spacy_version"),
+        "lang": nlp.lang,
+        "components": list(nlp.pipe_names),
+        "labels": labels,
+        "anomaly_threshold": scorer.threshold if scorer is not None else None,
+        "anomaly_label": scorer.label if scorer is not None else None,
+        "limits": limits.to_dict(),
+    }
+
+
+def default_examples() -> List[str]:
+    return json.loads((STATIC / "examples.json").read_text(encoding="utf8"))["texts"]
+
+
+def create_app(
+    nlp: Language,
+    limits: Limits = Limits(),
+    *,
+    max_batch_docs: int = 64,
+    batch_wait_ms: float = 2.0,
+    examples: Optional[List[str]] = None,
+) -> FastAPI:
+    """A FastAPI app serving `nlp`; its lifespan starts and drains the micro-batcher."""
+    serialize = DocSerializer(nlp)
+    metadata = pipeline_metadata(nlp, limits)
+    examples = list(examples) if examples is not None else default_examples()
+    scorer = anomaly_component(nlp)
+    threshold = scorer.threshold if scorer is not None else None
+
+    def process(texts: List[str], options: List[Any]) -> List[Dict[str, Any]]:
+        docs = nlp.pipe(texts, batch_size=max(1, len(texts)))
+        return [serialize(doc, html=bool(opt)) for doc, opt in zip(docs, options)]
+
+    batcher = MicroBatcher(process, max_batch_docs=max_batch_docs, max_wait_ms=batch_wait_ms, max_queued_chars=limits.max_queued_chars)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher.start()
+        try:
+            yield
+        finally:
+            # uvicorn has already waited for open requests; finish anything still queued
+            await asyncio.get_running_loop().run_in_executor(None, batcher.close)
+
+    app = FastAPI(
+        title="spacy-modernbert",
+        description=f"Entities and anomaly scores from the spaCy pipeline {metadata['name']} ({', '.join(nlp.pipe_names)}).",
+        version=str(metadata["version"]),
+        lifespan=lifespan,
+    )
+    app.state.nlp = nlp
+    app.state.batcher = batcher
+    app.state.limits = limits
+    errors = {code: {"model": ErrorResponse} for code in (413, 422, 503)}
+
+    @app.post("/annotate", response_model=AnnotateResponse, responses=errors,
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": AnnotateRequest.model_json_schema()}}}})
+    async def annotate(request: Request):
+        """Entities, anomaly score and cats of one text or a list of texts."""
+        try:
+            payload = _decode_json(await _read_body(request, limits.max_request_bytes))
+            texts = check_texts(parse_texts(payload, limits), limits)
+            future = batcher.submit(texts, bool(payload.get("html", False)))
+        except LimitError as err:
+            return _error(err)
+        except QueueFull as err:
+            return _error(LimitError(503, "max_queued_chars", str(err), retry_after=err.retry_after))
+        except Closed as err:
+            return _error(LimitError(503, "shutdown", str(err), retry_after=1))
+        waiter = asyncio.wrap_future(future)
+        try:
+            results = await asyncio.wait_for(asyncio.shield(waiter), timeout=limits.timeout)
+        except asyncio.TimeoutError:
+            future.cancel()  # dropped by the worker if not started yet
+            return _error(LimitError(503, "timeout", f"No answer within {limits.timeout:g} s (serve --timeout): the server is overloaded or the texts are too long", retry_after=int(max(1, limits.timeout))))
+        except Exception as err:  # the pipeline raised on this request's texts
+            return JSONResponse({"error": {"limit": "pipeline", "message": f"{type(err).__name__}: {err}"}}, status_code=500)
+        return JSONResponse({"docs": results, "anomaly_threshold": threshold})
+
+    @app.get("/health")
+    async def health():
+        """`ok` while accepting work, with the queue's state; 503 while shutting down."""
+        stats = batcher.stats()
+        if batcher.closing:
+            return JSONResponse({"status": "shutting down", **stats}, status_code=503)
+        return {"status": "ok", **stats}
+
+    @app.get("/metadata")
+    async def get_metadata():
+        """Pipeline name, version, components, labels, anomaly threshold and limits."""
+        return metadata
+
+    @app.get("/examples")
+    async def get_examples():
+        """The demo page's example texts."""
+        return {"texts": examples}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index():
+        return HTMLResponse((STATIC / "index.html").read_text(encoding="utf8"))
+
+    return app
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    """The body, refused (413) as soon as it is known to exceed `max_bytes`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise LimitError(413, "max_request_bytes", f"The body has {declared} bytes; the limit is {max_bytes} (serve --max-request-bytes)")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
+    return bytes(body)
+
+
+def _decode_json(body: bytes) -> Any:
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    try:
+        text = body.decode("utf8")  # strict: also refuses UTF-8-encoded surrogates
+    except UnicodeDecodeError as err:
+        raise LimitError(422, "unicode", f"The body is not valid UTF-8: byte {body[err.start]:#04x} at position {err.start}; send JSON encoded as UTF-8") from None
+    if not text.strip():
+        raise LimitError(422, "body", 'The body is empty: send JSON {"text": "..."} or {"texts": ["...", ...]}')
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise LimitError(422, "json", f"The body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    except RecursionError:
+        raise LimitError(422, "json", "The body's JSON is nested too deeply") from None
+
+
+def _error(err: LimitError) -> JSONResponse:
+    headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
+    return JSONResponse(err.to_dict(), status_code=err.status, headers=headers)

@@ -1,0 +1,106 @@
+"""A small trained pipeline (tiny ModernBERT + ner + anomaly_scorer) and servers for it.
+
+The pipeline is trained for a few updates on demo reports, enough for entities and
+scores that differ between texts; it is saved once per session and loaded from disk as
+`serve` loads it. Live servers listen on 127.0.0.1 on a free port, in a thread.
+"""
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.training import Example
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "assets" / "demo"
+
+SERVE_EXTRA = 'the serve tests need pip install "spacy-modernbert[serve-test]"'
+
+
+def demo_records(split: str, n: int):
+    rows = [json.loads(line) for line in (DEMO / f"{split}.jsonl").read_text(encoding="utf8").splitlines() if line.strip()]
+    normal = [r for r in rows if r["anomaly"] == 0]
+    anomalous = [r for r in rows if r["anomaly"] == 1]
+    k = max(2, n // 4)
+    return anomalous[:k] + normal[: n - k]
+
+
+@pytest.fixture(scope="session")
+def served_pipeline(tiny_checkpoint, transformer_config, listener_ner_config, tmp_path_factory) -> Path:
+    spacy.util.fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, max_length=256, max_batch_tokens=2048))
+    nlp.add_pipe("ner", config=listener_ner_config)
+    nlp.add_pipe(
+        "anomaly_scorer",
+        config={
+            "model": {
+                "@architectures": "spacy-modernbert.AnomalyHead.v1",
+                "tok2vec": {
+                    "@architectures": "spacy-transformers.TransformerListener.v1",
+                    "grad_factor": 1.0,
+                    "pooling": {"@layers": "reduce_mean.v1"},
+                },
+            }
+        },
+    )
+    examples = [
+        Example.from_dict(nlp.make_doc(r["text"]), {"entities": [tuple(e) for e in r["entities"]], "cats": {"ANOMALY": float(r["anomaly"])}})
+        for r in demo_records("train", 32)
+    ]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(16):
+        for batch in spacy.util.minibatch(examples, 8):
+            nlp.update(batch, sgd=optimizer, drop=0.0)
+    nlp.meta["name"] = "serve_test"
+    nlp.meta["version"] = "0.0.1"
+    out = tmp_path_factory.mktemp("serve-pipeline") / "pipeline"
+    nlp.to_disk(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def served_nlp(served_pipeline):
+    return spacy.load(served_pipeline)
+
+
+class LiveServer:
+    """uvicorn serving `app` on 127.0.0.1:<free port> in a thread, stopped gracefully by `stop`."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def start(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, timeout: float = 60) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+        self.sock.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(served_nlp):
+    from spacy_modernbert.serve.app import create_app
+
+    server = LiveServer(create_app(served_nlp, batch_wait_ms=20.0)).start()
+    yield server
+    server.stop()
