@@ -29,16 +29,14 @@ The fitted state is a dict of numpy arrays; `to_bytes`/`from_bytes` store it as 
 without pickles (`allow_pickle=False`) and validate shapes and values when loading.
 """
 import io
-import math
 from typing import Any, Dict, Optional
 
 import numpy
 
+from .one_class import Z_AT_HALF, robust_location_scale
+
 DETECTORS = ("knn", "mahalanobis", "svdd")
 EMBEDDING_DETECTORS = ("knn", "mahalanobis")
-# The standardized raw score that maps to 0.5.
-Z_AT_HALF = 2.0
-_MAD_TO_STD = 1.4826
 # Queries per chunk of the exact kNN search (bounds the (queries, bank) similarity matrix).
 QUERY_CHUNK = 1024
 
@@ -48,17 +46,6 @@ def normalize(X, mean, xp=numpy):
     Z = xp.asarray(X, dtype="float64") - xp.asarray(mean, dtype="float64")
     norms = xp.sqrt((Z * Z).sum(axis=1, keepdims=True))
     return Z / xp.maximum(norms, 1e-12)
-
-
-def robust_location_scale(values: numpy.ndarray) -> "tuple[float, float]":
-    """Median and scaled MAD (floored so that the scale is never 0)."""
-    values = numpy.asarray(values, dtype="float64")
-    location = float(numpy.median(values))
-    scale = float(_MAD_TO_STD * numpy.median(numpy.abs(values - location)))
-    if not math.isfinite(scale) or scale <= 0.0:
-        scale = float(numpy.std(values))
-    floor = 1e-3 * max(abs(location), 1e-3)
-    return location, max(scale, floor)
 
 
 def subsample_indices(n: int, size: int, seed: int = 0) -> numpy.ndarray:
