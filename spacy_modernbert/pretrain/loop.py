@@ -164,8 +164,10 @@ def pretrain(
 def _run(base_model, texts, output, steps, lr, schedule, warmup_steps, weight_decay, mask_prob, window, batch_tokens,
          device, bf16, gradient_checkpointing, seed, save_every, eval_fraction, log_every, resume, state, rank, world):
     log = msg if rank == 0 else None
+    docs = read_texts(texts)  # bad text fails before a (possibly large) model is loaded
     source = resume if resume is not None else base_model
     mixed = bf16 and device.type == "cuda"
+    torch.manual_seed(seed)  # a missing MLM head is initialized from the global generator
     model, tokenizer, hf_shell, initialized = load_masked_lm(source, mixed, gradient_checkpointing)
     model.to(device)
     if log:
@@ -175,7 +177,6 @@ def _run(base_model, texts, output, steps, lr, schedule, warmup_steps, weight_de
                 "eval_fraction": eval_fraction}
     collator = make_collator(tokenizer, mask_prob)
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
-    docs = read_texts(texts)
     windows = tokenize_windows(docs, tokenizer, min(window, tokenizer.model_max_length))
     train, held = split_held_out(windows, eval_fraction, seed)
     if not train:

@@ -70,12 +70,18 @@ def load_masked_lm(name: str, mixed_precision: bool = False, gradient_checkpoint
     tokenizer = load_tokenizer(name, config)
     if tokenizer.mask_token_id is None:
         raise CheckpointError(f"The tokenizer of '{name}' has no [MASK] token: it cannot be pretrained as a masked LM.")
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # we report an initialized head ourselves, below
     try:
         hf, info = ModernBertForMaskedLM.from_pretrained(
             str(name), config=config, attn_implementation="sdpa", torch_dtype="float32", output_loading_info=True
         )
     except Exception as err:  # OSError, or safetensors' own errors on corrupt files
         raise CheckpointError(f"Could not load the weights of checkpoint '{name}' ({type(err).__name__}: {err}).") from err
+    finally:
+        hf_logging.set_verbosity(verbosity)
     missing = [k for k in info["missing_keys"] if not k.startswith(HEAD_PREFIXES)]
     if missing or info.get("mismatched_keys"):
         raise CheckpointError(
