@@ -12,6 +12,9 @@ from .cli import convert  # noqa: E402,F401  convert-jsonl, convert-conll, conve
 from .cli import generate_demo  # noqa: E402,F401  generate-demo
 from .cli import evaluate  # noqa: E402,F401  evaluate
 from .cli import calibrate  # noqa: E402,F401  calibrate
+from .cli.pretrain import pretrain_command  # noqa: E402  pretrain
+
+app.command("pretrain")(pretrain_command)
 
 
 def main() -> None:
