@@ -459,6 +459,8 @@ class AnomalyScorer(TrainablePipe):
         nlp (Language): the pipeline; its components before this one annotate docs for the
             one-class center and statistics (a listener needs its upstream's output).
         """
+        if callable(get_examples) and next(iter(get_examples()), None) is None:
+            self._refuse_empty_corpus()
         validate_get_examples(get_examples, "AnomalyScorer.initialize")
         n_pos = n_neg = n_unlabelled = 0
         for eg in get_examples():
@@ -472,11 +474,7 @@ class AnomalyScorer(TrainablePipe):
         self.cfg.update({"n_train_anomalous": n_pos, "n_train_normal": n_neg, "n_train_unlabelled": n_unlabelled})
         doc_sample = [eg.reference for eg in islice(get_examples(), 10)]
         if not doc_sample:
-            raise ValueError(
-                f"anomaly_scorer '{self.name}': the training corpus is empty, so there is nothing to "
-                "initialize from. Point [paths.train] (or the corpus given to initialize) at a corpus "
-                "with documents; in mode = \"one_class\" normal documents alone are enough."
-            )
+            self._refuse_empty_corpus()
         self._sync_mode()
         self.model.initialize(X=doc_sample)
         if self.cfg["mode"] == "supervised":
@@ -492,6 +490,13 @@ class AnomalyScorer(TrainablePipe):
                 )
         else:
             self._initialize_one_class(get_examples, nlp)
+
+    def _refuse_empty_corpus(self) -> None:
+        raise ValueError(
+            f"anomaly_scorer '{self.name}': the training corpus is empty, so there is nothing to "
+            "initialize from. Point [paths.train] (or the corpus given to initialize) at a corpus "
+            "with documents; in mode = \"one_class\" normal documents alone are enough."
+        )
 
     def _initialize_one_class(self, get_examples: Callable[[], Iterable[Example]], nlp: Optional[Language]) -> None:
         limit = self.cfg["memory_bank_size"] if self._uses_embedding_detector else one_class.INIT_DOCS
