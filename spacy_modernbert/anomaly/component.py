@@ -223,6 +223,7 @@ class AnomalyScorer(TrainablePipe):
         self._fit_docs: Optional[List[Doc]] = None
         self._fit_nlp: Optional[Callable[[], Optional[Language]]] = None
         self._encoder_changed = False
+        self._device_state: Optional[Tuple[Dict[str, Any], Dict[str, Any]]] = None
         register_extensions()
         set_head_mode(self.model, mode)
 
@@ -292,8 +293,13 @@ class AnomalyScorer(TrainablePipe):
                 "pipeline (nlp.initialize or spacy train) or call fit_detector(docs) with normal documents."
             )
         xp = self.model.ops.xp
-        raw = detectors.raw_scores(self.detector, self._detector_state, pooled_docs(self.model, docs), xp)
-        return detectors.unit_scores(self._detector_state, raw, xp)
+        state = self._detector_state
+        if xp is not numpy:  # copy the bank to the model's device once per fit, not per batch
+            if self._device_state is None or self._device_state[0] is not state:
+                self._device_state = (state, {key: xp.asarray(value) for key, value in state.items()})
+            state = self._device_state[1]
+        raw = detectors.raw_scores(self.detector, state, pooled_docs(self.model, docs), xp)
+        return detectors.unit_scores(state, raw, xp)
 
     def _raw_to_scores(self, raw: Floats2d) -> Floats1d:
         xp = self.model.ops.xp
