@@ -342,9 +342,9 @@ class AnomalyScorer(TrainablePipe):
         truths, mask = self._examples_to_truth(examples)  # validates labels first
         self._sync_mode()
         if self._uses_embedding_detector:
-            # knn/mahalanobis are fitted, not trained: zero gradients (listener contract),
-            # and a re-fit before the next prediction or save, as the encoder may change.
-            mask = numpy.zeros_like(mask)
+            # knn/mahalanobis are fitted, not trained (no doc gives loss: zero gradients, see
+            # the listener contract); re-fit before the next prediction or save, as the
+            # encoder may change with this update.
             self._encoder_changed = True
         set_dropout_rate(self.model, drop)
         docs = [eg.predicted for eg in examples]
@@ -395,7 +395,8 @@ class AnomalyScorer(TrainablePipe):
         """(gold 0/1, loss mask) per example. The mask selects the docs that give loss.
 
         supervised: labelled docs (and unlabelled ones as 0.0 if unlabelled_as_normal).
-        one_class: docs labelled 0.0 (and unlabelled ones if unlabelled_as_normal).
+        one_class, svdd: docs labelled 0.0 (and unlabelled ones if unlabelled_as_normal).
+        one_class, knn/mahalanobis: none (the detectors are fitted, not trained).
         """
         truths = numpy.zeros((len(examples),), dtype="f")
         mask = numpy.zeros((len(examples),), dtype="f")
@@ -408,6 +409,8 @@ class AnomalyScorer(TrainablePipe):
             else:
                 truths[i] = gold
                 mask[i] = 0.0 if (one_class and gold == 1.0) else 1.0
+        if self._uses_embedding_detector:  # fitted, not trained: no doc gives loss
+            mask[:] = 0.0
         return truths, mask
 
     def _gold(self, doc: Doc) -> Optional[float]:
