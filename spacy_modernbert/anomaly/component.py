@@ -14,7 +14,7 @@ Modes (`mode`):
 * `one_class`: no anomaly label needed. The `detector` setting chooses how a doc is scored
   (see `detectors.py`): `knn` (default: mean cosine distance to the `n_neighbors` nearest
   normal training docs of a memory bank) or `mahalanobis` (Ledoit-Wolf Gaussian), both on
-  the length-robust (centered, L2-normalized) pooled embedding, fitted on at most
+  the length-robust (L2-normalized) pooled embedding, fitted on at most
   `memory_bank_size` normal training docs (a seeded uniform subsample when there are
   more). They are fitted in `initialize` and re-fitted whenever the encoder has changed
   since (after `update`, before the next prediction or save), so the statistics saved in

@@ -36,14 +36,12 @@ def _embeddings(nlp, texts):
 
 
 def test_normalized_embedding_ignores_the_norm_that_tracks_length():
-    rng = numpy.random.RandomState(0)
-    mean = rng.normal(size=16)
-    direction = rng.normal(size=16)
-    # mean pooling of more tokens: the doc-specific part shrinks, the shared part stays
-    short, long = mean + 1.0 * direction, mean + 0.1 * direction
-    Z = detectors.normalize(numpy.stack([short, long]), mean)
+    direction = numpy.random.RandomState(0).normal(size=16)
+    # the same direction pooled over few or many tokens: only the norm differs
+    Z = detectors.normalize(numpy.stack([3.0 * direction, 0.1 * direction, numpy.zeros(16)]))
     numpy.testing.assert_allclose(Z[0], Z[1], atol=1e-12)
-    numpy.testing.assert_allclose(numpy.linalg.norm(Z, axis=1), 1.0)
+    numpy.testing.assert_allclose(numpy.linalg.norm(Z[:2], axis=1), 1.0)
+    assert not Z[2].any()  # an empty doc stays the zero vector (finite)
 
 
 @pytest.mark.parametrize("name", ["knn", "mahalanobis"])
@@ -118,7 +116,7 @@ def test_detector_is_refit_after_the_encoder_changed(seeded):
     assert not pipe._encoder_changed
     texts = [t for t, _, _ in records]
     X = _embeddings(nlp, texts)
-    expected = detectors.normalize(X, X.mean(axis=0))
+    expected = detectors.normalize(X)
     numpy.testing.assert_allclose(pipe._detector_state["bank"], expected, atol=1e-5)
     assert not numpy.allclose(bank_at_init, expected, atol=1e-3)  # the encoder did change
 
@@ -133,7 +131,7 @@ def test_memory_bank_is_a_seeded_subsample_when_too_big(seeded):
     X = _embeddings(nlp, texts)
     rows = []
     for row in bank:  # each bank row is one training doc's embedding
-        dist = numpy.abs(detectors.normalize(X, nlp.get_pipe("anomaly_scorer")._detector_state["mean"]) - row).max(axis=1)
+        dist = numpy.abs(detectors.normalize(X) - row).max(axis=1)
         assert dist.min() < 1e-5
         rows.append(int(dist.argmin()))
     assert max(rows) >= 40  # not the first 20 docs
@@ -209,5 +207,11 @@ def test_spacy_train_saves_detector_fitted_with_its_own_encoder(tmp_path):
         loaded = spacy.load(tmp_path / "out" / which)
         state = loaded.get_pipe("anomaly_scorer")._detector_state
         X = _embeddings(loaded, texts)
-        numpy.testing.assert_allclose(state["mean"], X.mean(axis=0), atol=1e-5)
-        numpy.testing.assert_allclose(state["bank"], detectors.normalize(X, X.mean(axis=0)), atol=1e-5)
+        numpy.testing.assert_allclose(state["bank"], detectors.normalize(X), atol=1e-5)
+
+
+def test_pipeline_saved_before_detectors_existed_keeps_deep_svdd():
+    pipe = standalone_pipeline("one_class").get_pipe("anomaly_scorer")
+    assert pipe.detector == "knn"
+    pipe._load_cfg({"mode": "one_class", "one_class_location": 1.0, "one_class_scale": 0.5})  # an old cfg
+    assert pipe.detector == "svdd"
