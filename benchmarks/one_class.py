@@ -73,6 +73,18 @@ def news_tasks(data_dir: Path, n_test: int) -> List[Task]:
     return [("news-vs-sms1", train, normal + single, gold), ("news-vs-sms3", train, normal + grouped, gold)]
 
 
+def export_training_texts(data_dir: Path, out_dir: Path) -> Dict[str, Any]:
+    """The normal training texts of the tasks, one document per line (input for `pretrain`)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, texts in (("sms_ham_train.txt", sms_task(data_dir)[1]), ("news_train.txt", conll_docs(data_dir / bdata.CONLL_TRAIN))):
+        path = out_dir / name
+        path.write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf8")
+        written[name] = len(texts)
+        log(f"wrote {path} ({len(texts)} documents)")
+    return written
+
+
 def tfidf_knn_scores(train: Sequence[str], test: Sequence[str], ks: Sequence[int], **vectorizer) -> Dict[int, numpy.ndarray]:
     """Mean cosine distance of each test doc to its k nearest training docs (TF-IDF), per k."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -147,8 +159,15 @@ def run_one_class(
     n_neighbors: int = 10,
     memory_bank_size: int = 10000,
     seed: int = 0,
+    export_train_text: Optional[Path] = None,
 ) -> Dict[str, Any]:
-    """Run every detector and the TF-IDF kNN anchors on the one-class tasks; print and return the results."""
+    """Run every detector and the TF-IDF kNN anchors on the one-class tasks; print and return the results.
+
+    export_train_text: only write the normal training texts (`sms_ham_train.txt`,
+    `news_train.txt`, one document per line) to this directory, e.g. for `pretrain`, and stop.
+    """
+    if export_train_text is not None:
+        return export_training_texts(Path(data_dir), Path(export_train_text))
     import torch
 
     torch.set_num_threads(threads)
@@ -219,9 +238,11 @@ def one_class_cli(
     n_neighbors: int = typer.Option(_D["n_neighbors"], "--n-neighbors", help="anomaly_scorer n_neighbors (knn)"),
     memory_bank_size: int = typer.Option(_D["memory_bank_size"], "--memory-bank-size", help="anomaly_scorer memory_bank_size"),
     seed: int = typer.Option(_D["seed"], "--seed"),
+    export_train_text: Optional[Path] = typer.Option(_D["export_train_text"], "--export-train-text", help="Only write the normal training texts (one doc per line) to this directory, for `pretrain`"),
     # fmt: on
 ) -> None:
     """One-class anomaly detection: every anomaly_scorer detector vs TF-IDF kNN (SMS, news vs SMS)."""
     run_one_class(checkpoint=checkpoint, pretrained_checkpoint=pretrained_checkpoint, cache_dir=cache_dir,
                   data_dir=data_dir, output=output, threads=threads, tasks=tasks, news_test=news_test,
-                  detectors=detectors, n_neighbors=n_neighbors, memory_bank_size=memory_bank_size, seed=seed)
+                  detectors=detectors, n_neighbors=n_neighbors, memory_bank_size=memory_bank_size, seed=seed,
+                  export_train_text=export_train_text)
