@@ -207,15 +207,17 @@ def run_one_class(
                 nlp, fit_seconds = fitted[key]
                 scores = [doc._.anomaly_score for doc in nlp.pipe(test, batch_size=64)]
                 systems[f"ours_{detector}_{ckpt_name}"] = {**metrics(gold, scores, words), "fit_seconds": fit_seconds}
-        best_anchor = max((v["roc_auc"], k) for k, v in systems.items() if k.startswith("tfidf"))
+        best_anchor = max((v["roc_auc"] or 0.0, k) for k, v in systems.items() if k.startswith("tfidf"))
         results["tasks"][name] = {"n_train": len(train), "n_test": len(test), "n_anomalous": int(sum(gold)),
                                   "best_anchor": best_anchor[1], "systems": systems}
-        rows = [(system, v["roc_auc"], v["average_precision"],
+        def cell(value: Optional[float]) -> str:
+            return "-" if value is None else f"{value:.3f}"
+
+        rows = [(system, cell(v["roc_auc"]), cell(v["average_precision"]),
                  "-" if v["spearman_words_normal"] is None else f"{abs(v['spearman_words_normal']):.2f}")
                 for system, v in systems.items()]
         print(f"\n{name} ({len(train)} normal training docs; test {len(test)}, {sum(gold)} anomalous)")
-        print(table(["system", "ROC AUC", "AP", "|Spearman(score, words)| normal"],
-                    [(s, f"{a:.3f}", f"{p:.3f}", r) for s, a, p, r in rows]))
+        print(table(["system", "ROC AUC", "AP", "|Spearman(score, words)| normal"], rows))
     write_json(output, results)
     return results
 
