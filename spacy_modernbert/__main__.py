@@ -13,6 +13,7 @@ from .cli import generate_demo  # noqa: E402,F401  generate-demo
 from .cli import evaluate  # noqa: E402,F401  evaluate
 from .cli import calibrate  # noqa: E402,F401  calibrate
 from .cli import serve  # noqa: E402,F401  serve
+from .cli import pretrain  # noqa: E402,F401  pretrain
 
 
 def main() -> None:

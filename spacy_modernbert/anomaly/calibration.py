@@ -6,7 +6,9 @@ of the chosen gap, so that the threshold does not sit exactly on a dev-set score
 
 * `best_f1`: the threshold with the highest F1 on the labelled docs.
 * `target_fpr`: the lowest threshold whose false-positive rate (share of normal docs
-  flagged) is at most `target_fpr`, i.e. the best recall under that FPR budget.
+  flagged) is at most `target_fpr`, i.e. the best recall under that FPR budget. It needs
+  no anomaly at all: with `unlabelled_as_normal`, unlabelled dev docs count as normal, so
+  a one-class pipeline is calibrated from unlabelled normal text alone.
 
 The numpy functions take plain sequences; `calibrate_pipeline` runs a pipeline over
 Examples or a `.spacy` corpus and stores the threshold in the component.
@@ -141,11 +143,13 @@ def collect_scores(
     component: str = "anomaly_scorer",
     label: Optional[str] = None,
     batch_size: int = 64,
+    unlabelled_as_normal: bool = False,
 ) -> Tuple[List[float], List[float]]:
     """Run `nlp` over labelled docs; (gold labels, predicted scores) of the docs with `label`.
 
     data: a `.spacy` (DocBin) path, or Examples (their reference docs hold the gold labels).
     label: the gold doc.cats label (default: the component's label).
+    unlabelled_as_normal: docs without `label` count as normal (0.0) instead of being skipped.
     """
     from spacy.tokens import DocBin
     from spacy.training import Example
@@ -159,12 +163,12 @@ def collect_scores(
         references = list(DocBin().from_disk(path).get_docs(nlp.vocab))
     else:
         references = [eg.reference if isinstance(eg, Example) else eg for eg in data]
-    labelled = [ref for ref in references if label in ref.cats]
+    labelled = [ref for ref in references if label in ref.cats or unlabelled_as_normal]
     for ref in labelled:
-        value = ref.cats[label]
+        value = ref.cats.get(label, 0.0)
         if value not in (0.0, 1.0):
             raise ValueError(f"doc.cats[{label!r}] must be 1.0 or 0.0, got {value!r} in the document {ref.text[:60]!r}")
-    gold = [float(ref.cats[label]) for ref in labelled]
+    gold = [float(ref.cats.get(label, 0.0)) for ref in labelled]
     pipe_label = pipe.cfg.get("label", "ANOMALY")
     scores = [float(doc.cats[pipe_label]) for doc in nlp.pipe((ref.text for ref in labelled), batch_size=batch_size)]
     return gold, scores
@@ -191,6 +195,7 @@ def calibrate_pipeline(
     component: str = "anomaly_scorer",
     label: Optional[str] = None,
     batch_size: int = 64,
+    unlabelled_as_normal: bool = False,
 ) -> CalibrationResult:
     """Run `nlp` over labelled data, choose the threshold and store it in the component.
 
@@ -198,11 +203,15 @@ def calibrate_pipeline(
     data: a `.spacy` path or Examples with `doc.cats[label]` gold labels (1.0/0.0).
     method (str): "best_f1" or "target_fpr".
     target_fpr (float): the false-positive-rate budget for "target_fpr".
+    unlabelled_as_normal (bool): count docs without the label as normal, e.g. to set a
+        one-class threshold from unlabelled normal dev text with method "target_fpr".
     RETURNS (CalibrationResult): the threshold and the P/R/F/FPR it gives on `data`.
     """
     if method not in METHODS:
         raise ValueError(f"calibration method must be one of {METHODS}, got {method!r}")
-    gold, scores = collect_scores(nlp, data, component=component, label=label, batch_size=batch_size)
+    gold, scores = collect_scores(
+        nlp, data, component=component, label=label, batch_size=batch_size, unlabelled_as_normal=unlabelled_as_normal
+    )
     result = calibrate_threshold(gold, scores, method=method, target_fpr=target_fpr)
     set_threshold(nlp, result.threshold, component=component)
     return result

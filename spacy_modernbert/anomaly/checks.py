@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterable, Optional
 
 from thinc.api import Model
 
+from .detectors import DETECTORS
 from .model import MODES
 
 # The calibration may return the float just above 1.0 to flag nothing when a score is 1.0.
@@ -53,6 +54,12 @@ def check_cfg(cfg: Any, name: str, source: str) -> Dict[str, Any]:
         raise bad("label", "a non-empty string")
     if "mode" in cfg and cfg["mode"] not in MODES:
         raise bad("mode", f"one of {MODES}")
+    if "detector" in cfg and cfg["detector"] not in DETECTORS:
+        raise bad("detector", f"one of {DETECTORS}")
+    for field in ("n_neighbors", "memory_bank_size"):
+        value = cfg.get(field, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise bad(field, "a whole number >= 1")
     if "threshold" in cfg:
         try:
             check_threshold(cfg["threshold"], name, source)

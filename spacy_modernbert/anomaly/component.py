@@ -11,7 +11,17 @@ Modes (`mode`):
 * `supervised`: a logistic head with class-weighted binary cross-entropy; the positive
   class weight (`pos_weight`) is n_normal / n_anomalous of the training labels, computed
   in `initialize` unless set in the config, so 1-5% anomalies still carry half the loss.
-* `one_class`: Deep-SVDD style; a bias-free projection of the pooled doc vector is pulled
+* `one_class`: no anomaly label needed. The `detector` setting chooses how a doc is scored
+  (see `detectors.py`): `knn` (default: mean cosine distance to the `n_neighbors` nearest
+  normal training docs of a memory bank) or `mahalanobis` (Ledoit-Wolf Gaussian), both on
+  the length-robust (L2-normalized) pooled embedding, fitted on at most
+  `memory_bank_size` normal training docs (a seeded uniform subsample when there are
+  more). They are fitted in `initialize` and re-fitted whenever the encoder has changed
+  since (after `update`, before the next prediction or save), so the statistics saved in
+  model-best/model-last match that pipeline's own encoder. They give no gradient: the
+  encoder learns from the other components or from `pretrain`. `detector = "svdd"` keeps
+  the Deep-SVDD head described next:
+  a bias-free projection of the pooled doc vector is pulled
   towards a fixed center `c` (the mean projection of normal training docs at initialize)
   by the mean squared distance on normal docs only (docs labelled 1.0 are ignored, and
   unlabelled docs count as normal by default, so no anomaly label is needed). The score is
@@ -25,11 +35,14 @@ updates a shared encoder (a skipped backprop silently drops the `ner` encoder up
 
 All settings and statistics (threshold, pos_weight, one-class location/scale) live in
 `self.cfg`, serialized by TrainablePipe with the pipeline; the center is a parameter of the
-model. No torch import here: spaCy imports this module whenever a pipeline is created.
+model; the knn/mahalanobis state (memory bank, mean, precision) is saved as `detector`
+(an .npz without pickles, validated on load). No torch import here: spaCy imports this module whenever a pipeline is created.
 """
 import json
 import math
+import random
 import warnings
+import weakref
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
@@ -45,9 +58,13 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats1d, Floats2d
 
-from . import checks, one_class
+from . import checks, detectors, one_class
+from .detectors import DETECTORS, EMBEDDING_DETECTORS
 from .model import MODES, get_center, head_begin_update, head_predict, pooled_docs, project, set_center, set_head_mode
 from .scoring import DEFAULT_LABEL, anomaly_score
+
+# Seed of the uniform subsample of normal training docs kept in the memory bank.
+MEMORY_BANK_SEED = 0
 
 default_model_config = """
 [model]
@@ -75,6 +92,9 @@ DEFAULT_ANOMALY_MODEL = Config().from_str(default_model_config)["model"]
         "model": DEFAULT_ANOMALY_MODEL,
         "label": DEFAULT_LABEL,
         "mode": "supervised",
+        "detector": "knn",
+        "n_neighbors": 10,
+        "memory_bank_size": 10000,
         "threshold": 0.5,
         "unlabelled_as_normal": None,
         "pos_weight": None,
@@ -94,6 +114,9 @@ def make_anomaly_scorer(
     model: Model[List[Doc], Floats2d],
     label: str,
     mode: str,
+    detector: str,
+    n_neighbors: int,
+    memory_bank_size: int,
     threshold: float,
     unlabelled_as_normal: Optional[bool],
     pos_weight: Optional[float],
@@ -104,6 +127,10 @@ def make_anomaly_scorer(
     model (Model[List[Doc], Floats2d]): one raw score per doc, e.g. `spacy-modernbert.AnomalyHead.v1`.
     label (str): the doc.cats label holding gold labels and predicted scores.
     mode (str): "supervised" or "one_class".
+    detector (str): one_class only: "knn" (default), "mahalanobis" or "svdd" (Deep-SVDD head).
+    n_neighbors (int): knn: the number of nearest normal training docs averaged.
+    memory_bank_size (int): knn/mahalanobis: the most normal training docs kept (a seeded
+        uniform subsample when there are more, never the first N).
     threshold (float): `doc._.is_anomaly` is `score >= threshold`, in [0, 1].
     unlabelled_as_normal (Optional[bool]): count docs without the label as normal (0.0)
         in the loss. None: True in one_class mode, False in supervised mode.
@@ -117,6 +144,9 @@ def make_anomaly_scorer(
         name,
         label=label,
         mode=mode,
+        detector=detector,
+        n_neighbors=n_neighbors,
+        memory_bank_size=memory_bank_size,
         threshold=threshold,
         unlabelled_as_normal=unlabelled_as_normal,
         pos_weight=pos_weight,
@@ -142,6 +172,9 @@ class AnomalyScorer(TrainablePipe):
         *,
         label: str = DEFAULT_LABEL,
         mode: str = "supervised",
+        detector: str = "knn",
+        n_neighbors: int = 10,
+        memory_bank_size: int = 10000,
         threshold: float = 0.5,
         unlabelled_as_normal: Optional[bool] = None,
         pos_weight: Optional[float] = None,
@@ -153,6 +186,11 @@ class AnomalyScorer(TrainablePipe):
         if mode not in MODES:
             raise ValueError(f"anomaly_scorer '{name}': mode must be one of {MODES}, got {mode!r}")
         _check_threshold(threshold, name)
+        if detector not in DETECTORS:
+            raise ValueError(f"anomaly_scorer '{name}': detector must be one of {DETECTORS}, got {detector!r}")
+        for setting, value, low in (("n_neighbors", n_neighbors, 1), ("memory_bank_size", memory_bank_size, 2)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"anomaly_scorer '{name}': {setting} must be an integer >= {low}, got {value!r}")
         if pos_weight is not None and not (math.isfinite(pos_weight) and pos_weight > 0):
             raise ValueError(f"anomaly_scorer '{name}': pos_weight must be a positive number or null, got {pos_weight!r}")
         if unlabelled_as_normal is None:
@@ -165,6 +203,9 @@ class AnomalyScorer(TrainablePipe):
         self.cfg: Dict[str, Any] = {
             "label": label,
             "mode": mode,
+            "detector": detector,
+            "n_neighbors": int(n_neighbors),
+            "memory_bank_size": int(memory_bank_size),
             "threshold": float(threshold),
             "unlabelled_as_normal": bool(unlabelled_as_normal),
             "pos_weight": None if pos_weight is None else float(pos_weight),
@@ -175,6 +216,14 @@ class AnomalyScorer(TrainablePipe):
             "n_train_normal": 0,
             "n_train_unlabelled": 0,
         }
+        # knn/mahalanobis: the fitted state (numpy arrays, serialized as "detector"), and,
+        # in the process that initialized the component, the normal docs it was fitted on
+        # and the pipeline that annotates them, to re-fit after the encoder changed.
+        self._detector_state: Optional[Dict[str, numpy.ndarray]] = None
+        self._fit_docs: Optional[List[Doc]] = None
+        self._fit_nlp: Optional[Callable[[], Optional[Language]]] = None
+        self._encoder_changed = False
+        self._device_state: Optional[Tuple[Dict[str, Any], Dict[str, Any]]] = None
         register_extensions()
         set_head_mode(self.model, mode)
 
@@ -211,6 +260,15 @@ class AnomalyScorer(TrainablePipe):
             return 0
         raise ValueError(f"anomaly_scorer '{self.name}' predicts the single label {self.label!r} (the `label` setting), not {label!r}")
 
+    @property
+    def detector(self) -> Optional[str]:
+        """The one-class detector ("knn", "mahalanobis", "svdd"); None in supervised mode."""
+        return self.cfg.get("detector", "svdd") if self.cfg["mode"] == "one_class" else None
+
+    @property
+    def _uses_embedding_detector(self) -> bool:
+        return self.detector in EMBEDDING_DETECTORS
+
     def _sync_mode(self) -> None:
         # cfg is the source of truth (from_disk/from_bytes restore it); keep the head in step
         set_head_mode(self.model, self.cfg["mode"])
@@ -224,7 +282,25 @@ class AnomalyScorer(TrainablePipe):
         if not docs:
             return self.model.ops.alloc1f(0)
         checks.check_listener_input(self.model, docs, self.name)
+        if self._uses_embedding_detector:
+            return self._detector_scores(docs)
         return self._raw_to_scores(head_predict(self.model, docs))
+
+    def _detector_scores(self, docs: List[Doc]) -> Floats1d:
+        self._refit_if_encoder_changed()
+        if self._detector_state is None:
+            raise ValueError(
+                f"anomaly_scorer '{self.name}': the {self.detector} detector is not fitted. Initialize the "
+                "pipeline (nlp.initialize or spacy train) or call fit_detector(docs) with normal documents."
+            )
+        xp = self.model.ops.xp
+        state = self._detector_state
+        if xp is not numpy:  # copy the bank to the model's device once per fit, not per batch
+            if self._device_state is None or self._device_state[0] is not state:
+                self._device_state = (state, {key: xp.asarray(value) for key, value in state.items()})
+            state = self._device_state[1]
+        raw = detectors.raw_scores(self.detector, state, pooled_docs(self.model, docs), xp)
+        return detectors.unit_scores(state, raw, xp)
 
     def _raw_to_scores(self, raw: Floats2d) -> Floats1d:
         xp = self.model.ops.xp
@@ -267,6 +343,11 @@ class AnomalyScorer(TrainablePipe):
         validate_examples(examples, "AnomalyScorer.update")
         truths, mask = self._examples_to_truth(examples)  # validates labels first
         self._sync_mode()
+        if self._uses_embedding_detector:
+            # knn/mahalanobis are fitted, not trained (no doc gives loss: zero gradients, see
+            # the listener contract); re-fit before the next prediction or save, as the
+            # encoder may change with this update.
+            self._encoder_changed = True
         set_dropout_rate(self.model, drop)
         docs = [eg.predicted for eg in examples]
         # a batch with no token at all only trains the head (see head_begin_update)
@@ -276,7 +357,7 @@ class AnomalyScorer(TrainablePipe):
         bp_raw(d_raw)  # never skipped: see the listener contract above
         if sgd is not None:
             self.finish_update(sgd)
-        if self.cfg["mode"] == "one_class":
+        if self.detector == "svdd":
             self._track_one_class_stats(raw, mask)
         losses[self.name] += loss
         return losses
@@ -317,7 +398,8 @@ class AnomalyScorer(TrainablePipe):
         """(gold 0/1, loss mask) per example. The mask selects the docs that give loss.
 
         supervised: labelled docs (and unlabelled ones as 0.0 if unlabelled_as_normal).
-        one_class: docs labelled 0.0 (and unlabelled ones if unlabelled_as_normal).
+        one_class, svdd: docs labelled 0.0 (and unlabelled ones if unlabelled_as_normal).
+        one_class, knn/mahalanobis: none (the detectors are fitted, not trained).
         """
         truths = numpy.zeros((len(examples),), dtype="f")
         mask = numpy.zeros((len(examples),), dtype="f")
@@ -330,6 +412,8 @@ class AnomalyScorer(TrainablePipe):
             else:
                 truths[i] = gold
                 mask[i] = 0.0 if (one_class and gold == 1.0) else 1.0
+        if self._uses_embedding_detector:  # fitted, not trained: no doc gives loss
+            mask[:] = 0.0
         return truths, mask
 
     def _gold(self, doc: Doc) -> Optional[float]:
@@ -387,6 +471,8 @@ class AnomalyScorer(TrainablePipe):
         nlp (Language): the pipeline; its components before this one annotate docs for the
             one-class center and statistics (a listener needs its upstream's output).
         """
+        if callable(get_examples) and next(iter(get_examples()), None) is None:
+            self._refuse_empty_corpus()
         validate_get_examples(get_examples, "AnomalyScorer.initialize")
         n_pos = n_neg = n_unlabelled = 0
         for eg in get_examples():
@@ -400,7 +486,7 @@ class AnomalyScorer(TrainablePipe):
         self.cfg.update({"n_train_anomalous": n_pos, "n_train_normal": n_neg, "n_train_unlabelled": n_unlabelled})
         doc_sample = [eg.reference for eg in islice(get_examples(), 10)]
         if not doc_sample:
-            raise ValueError(f"anomaly_scorer '{self.name}': initialize needs at least one example")
+            self._refuse_empty_corpus()
         self._sync_mode()
         self.model.initialize(X=doc_sample)
         if self.cfg["mode"] == "supervised":
@@ -417,22 +503,29 @@ class AnomalyScorer(TrainablePipe):
         else:
             self._initialize_one_class(get_examples, nlp)
 
+    def _refuse_empty_corpus(self) -> None:
+        raise ValueError(
+            f"anomaly_scorer '{self.name}': the training corpus is empty, so there is nothing to "
+            "initialize from. Point [paths.train] (or the corpus given to initialize) at a corpus "
+            "with documents; in mode = \"one_class\" normal documents alone are enough."
+        )
+
     def _initialize_one_class(self, get_examples: Callable[[], Iterable[Example]], nlp: Optional[Language]) -> None:
-        normal_egs = []
-        unlabelled_as_normal = self.cfg["unlabelled_as_normal"]
-        for eg in get_examples():
-            gold = self._gold(eg.reference)
-            if gold == 0.0 or (gold is None and unlabelled_as_normal):
-                normal_egs.append(eg)
-                if len(normal_egs) >= one_class.INIT_DOCS:
-                    break
+        limit = self.cfg["memory_bank_size"] if self._uses_embedding_detector else one_class.INIT_DOCS
+        normal_egs, _ = self._sample_normal_examples(get_examples, limit)
         if not normal_egs:
-            warnings.warn(
-                f"anomaly_scorer '{self.name}' (one_class): no normal training document "
-                f"(doc.cats[{self.label!r}] == 0.0, or unlabelled with unlabelled_as_normal); "
-                "the center is set from all documents."
+            raise ValueError(
+                f"anomaly_scorer '{self.name}' (mode = \"one_class\"): no normal training document to "
+                f"learn from: every training doc has doc.cats[{self.label!r}] == 1.0"
+                + ("" if self.cfg["unlabelled_as_normal"] else " or no label (unlabelled_as_normal = false)")
+                + ". Add normal documents (doc.cats[label] = 0.0, or no label with unlabelled_as_normal = true) "
+                "to the training corpus; to learn from labelled anomalies use mode = \"supervised\"."
             )
-            normal_egs = list(islice(get_examples(), one_class.INIT_DOCS))
+        if self._uses_embedding_detector:
+            self._fit_docs = [eg.predicted.copy() for eg in normal_egs]
+            self._fit_nlp = weakref.ref(nlp) if nlp is not None else None
+            self._refit()
+            return
         docs = self._annotate_upstream([eg.predicted.copy() for eg in normal_egs], nlp)
         checks.check_listener_input(self.model, docs, self.name)  # a center of zero vectors otherwise
         projections = project(self.model, pooled_docs(self.model, docs))
@@ -440,6 +533,60 @@ class AnomalyScorer(TrainablePipe):
         self.cfg["one_class_location"] = None
         self.cfg["one_class_scale"] = None
         self.fit_one_class_statistics(docs)
+
+    def _sample_normal_examples(self, get_examples: Callable[[], Iterable[Example]], limit: int) -> Tuple[List[Example], int]:
+        """At most `limit` normal training examples, a seeded uniform sample (reservoir sampling,
+        Algorithm R) when there are more, in corpus order; and the number of normal examples."""
+        rng = random.Random(MEMORY_BANK_SEED)
+        unlabelled_as_normal = self.cfg["unlabelled_as_normal"]
+        kept: List[Tuple[int, Example]] = []
+        n = 0
+        for eg in get_examples():
+            gold = self._gold(eg.reference)
+            if not (gold == 0.0 or (gold is None and unlabelled_as_normal)):
+                continue
+            if len(kept) < limit:
+                kept.append((n, eg))
+            else:
+                j = rng.randint(0, n)
+                if j < limit:
+                    kept[j] = (n, eg)
+            n += 1
+        kept.sort(key=lambda item: item[0])
+        return [eg for _, eg in kept], n
+
+    def _refit(self) -> None:
+        """Re-fit the detector on the stored normal training docs with the current encoder."""
+        nlp = self._fit_nlp() if self._fit_nlp is not None else None
+        docs = self._annotate_upstream([doc.copy() for doc in self._fit_docs or []], nlp)
+        self.fit_detector(docs)
+
+    def _refit_if_encoder_changed(self) -> None:
+        if self._encoder_changed and self._fit_docs:
+            self._refit()
+
+    def fit_detector(self, docs: Iterable[Doc]) -> Dict[str, numpy.ndarray]:
+        """Fit the knn/mahalanobis detector on normal documents; returns the fitted state.
+
+        docs (Iterable[Doc]): normal documents already processed by the upstream components
+            (e.g. the output of `nlp.pipe`), so that a listener finds the encoder's output.
+            More than `memory_bank_size` docs: a seeded uniform subsample of them is kept.
+        """
+        if not self._uses_embedding_detector:
+            raise ValueError(
+                f"anomaly_scorer '{self.name}': fit_detector needs mode = \"one_class\" with detector "
+                f"\"knn\" or \"mahalanobis\" (got mode {self.cfg['mode']!r}, detector {self.cfg.get('detector')!r})"
+            )
+        docs = list(docs)
+        if len(docs) < 2:
+            raise ValueError(f"anomaly_scorer '{self.name}': the {self.detector} detector needs at least 2 normal documents, got {len(docs)}")
+        keep = detectors.subsample_indices(len(docs), self.cfg["memory_bank_size"], MEMORY_BANK_SEED)
+        docs = [docs[i] for i in keep]
+        self._sync_mode()
+        pooled = self.model.ops.to_numpy(pooled_docs(self.model, docs))
+        self._detector_state = detectors.fit_detector(self.detector, pooled, n_neighbors=self.cfg["n_neighbors"])
+        self._encoder_changed = False
+        return self._detector_state
 
     def _annotate_upstream(self, docs: List[Doc], nlp: Optional[Language]) -> List[Doc]:
         """Run the components before this one (e.g. the shared encoder) over `docs`."""
@@ -463,6 +610,9 @@ class AnomalyScorer(TrainablePipe):
         """
         if self.cfg["mode"] != "one_class":
             raise ValueError(f"anomaly_scorer '{self.name}': one-class statistics need mode = \"one_class\"")
+        if self._uses_embedding_detector:
+            state = self.fit_detector(docs)
+            return float(state["location"]), float(state["scale"])
         docs = list(docs)
         if not docs:
             raise ValueError(f"anomaly_scorer '{self.name}': fit_one_class_statistics needs at least one document")
@@ -481,12 +631,14 @@ class AnomalyScorer(TrainablePipe):
     # so with srsly 2.5.6: 99% of random floats come back changed), hence these four overrides.
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
-        """Serialize the component (cfg, vocab, model) to a bytestring."""
+        """Serialize the component (cfg, vocab, model, detector state) to a bytestring."""
         self._validate_serialization_attrs()
+        self._refit_if_encoder_changed()
         serialize = {
             "cfg": lambda: json.dumps(self.cfg),
             "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
             "model": self.model.to_bytes,
+            "detector": lambda: detectors.state_to_bytes(self._detector_state),
         }
         return util.to_bytes(serialize, exclude)
 
@@ -502,9 +654,10 @@ class AnomalyScorer(TrainablePipe):
             checks.check_finite_params(self.model, self.name, "the model bytes")
 
         deserialize = {
-            "cfg": lambda b: self.cfg.update(checks.check_cfg(_json_cfg(b, self.name, "the cfg bytes"), self.name, "the cfg bytes")),
+            "cfg": lambda b: self._load_cfg(_json_cfg(b, self.name, "the cfg bytes"), "the cfg bytes"),
             "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
             "model": load_model,
+            "detector": self._load_detector,
         }
         util.from_bytes(bytes_data, deserialize, exclude)
         self._sync_mode()
@@ -513,10 +666,12 @@ class AnomalyScorer(TrainablePipe):
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         """Serialize the component to a directory (cfg, model)."""
         self._validate_serialization_attrs()
+        self._refit_if_encoder_changed()
         serialize = {
             "cfg": lambda p: Path(p).write_text(json.dumps(self.cfg, indent=2), encoding="utf8"),
             "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
             "model": lambda p: self.model.to_disk(p),
+            "detector": lambda p: Path(p).write_bytes(detectors.state_to_bytes(self._detector_state)),
         }
         util.to_disk(path, serialize, exclude)
 
@@ -526,8 +681,7 @@ class AnomalyScorer(TrainablePipe):
 
         def load_cfg(p: Path) -> None:
             if Path(p).exists():
-                cfg = _json_cfg(Path(p).read_bytes(), self.name, str(p))
-                self.cfg.update(checks.check_cfg(cfg, self.name, str(p)))
+                self._load_cfg(_json_cfg(Path(p).read_bytes(), self.name, str(p)), str(p))
 
         def load_model(p: Path) -> None:
             try:
@@ -541,10 +695,27 @@ class AnomalyScorer(TrainablePipe):
             "cfg": load_cfg,
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
             "model": load_model,
+            "detector": lambda p: self._load_detector(Path(p).read_bytes() if Path(p).exists() else b""),
         }
         util.from_disk(path, deserialize, exclude)
         self._sync_mode()
         return self
+
+    def _load_cfg(self, cfg: Dict[str, Any], source: str) -> None:
+        """Validate a stored cfg (`source` names the file) and take it."""
+        cfg = checks.check_cfg(cfg, self.name, source)
+        # A pipeline saved before the `detector` setting existed used the Deep-SVDD head.
+        if cfg.get("mode") == "one_class" and "detector" not in cfg:
+            cfg = {**cfg, "detector": "svdd"}
+        self.cfg.update(cfg)
+
+    def _load_detector(self, data: bytes) -> None:
+        # Runs after "model" (util.from_bytes/from_disk keep the order), so the width is known.
+        width = self.model.get_ref("output_layer").maybe_get_dim("nI") if self.model.has_ref("output_layer") else None
+        self._detector_state = detectors.state_from_bytes(data, self.cfg.get("detector", "knn"), width)
+        self._fit_docs = None
+        self._fit_nlp = None
+        self._encoder_changed = False
 
     # ------------------------------------------------------------------ scoring
 

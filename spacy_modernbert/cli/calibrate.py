@@ -25,10 +25,11 @@ def calibrate_cli(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the calibrated pipeline (default: in place)"),
     method: Method = typer.Option(DEFAULT_METHOD, "--method", help="best_f1: the highest F1; target_fpr: the best recall with a false-positive rate <= --target-fpr"),
     target_fpr: float = typer.Option(DEFAULT_TARGET_FPR, "--target-fpr", help="False-positive rate for --method target_fpr"),
+    unlabelled_normal: bool = typer.Option(False, "--unlabelled-normal", help="Count dev docs without the anomaly label as normal (with --method target_fpr: calibrate from unlabelled normal text alone)"),
     # fmt: on
 ) -> None:
     """Choose the anomaly_scorer threshold on a dev corpus and store it in the pipeline."""
-    calibrate(pipeline, dev_path, output, method=Method(method).value, target_fpr=target_fpr)
+    calibrate(pipeline, dev_path, output, method=Method(method).value, target_fpr=target_fpr, unlabelled_as_normal=unlabelled_normal)
 
 
 def calibrate(
@@ -39,6 +40,7 @@ def calibrate(
     target_fpr: float = DEFAULT_TARGET_FPR,
     label: Optional[str] = None,
     component: str = DEFAULT_COMPONENT,
+    unlabelled_as_normal: bool = False,
 ) -> CalibrationResult:
     """Calibrate the `anomaly_scorer` threshold on a labelled DocBin corpus and save the pipeline.
 
@@ -52,6 +54,8 @@ def calibrate(
     target_fpr (float): the false-positive-rate budget for method "target_fpr".
     label (Optional[str]): the gold doc.cats label in `dev_path` (default: the component's label).
     component (str): the name of the anomaly_scorer component in the pipeline.
+    unlabelled_as_normal (bool): count docs without the label as normal (no anomaly labels
+        needed for "target_fpr").
     RETURNS (CalibrationResult): the threshold and the P/R/F/FPR it gives on the corpus.
     """
     import spacy
@@ -73,7 +77,10 @@ def calibrate(
     old_threshold = float(pipe.cfg.get("threshold", 0.5))
     msg.info(f"Scoring {dev_path} ({component}, mode {pipe.cfg.get('mode')}, current threshold {old_threshold:.4f})")
     try:
-        result = calibrate_pipeline(nlp, dev_path, method=method, target_fpr=target_fpr, component=component, label=label)
+        result = calibrate_pipeline(
+            nlp, dev_path, method=method, target_fpr=target_fpr, component=component, label=label,
+            unlabelled_as_normal=unlabelled_as_normal,
+        )
     except ValueError as err:
         msg.fail("Calibration failed", str(err), exits=1)
     msg.text(f"{result.n_docs} labelled documents, {result.n_anomalous} anomalous")

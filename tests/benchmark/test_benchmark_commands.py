@@ -136,3 +136,22 @@ def test_benchmarks_live_outside_the_package_and_default_to_the_checkouts_data()
     root = Path(benchmarks.__file__).resolve().parent.parent
     assert not (Path(spacy_modernbert.__file__).parent / "benchmark").exists()
     assert benchmarks.data.DEFAULT_DATA_DIR == root.parent / "shared" / "data"
+
+
+def test_one_class_command_runs_every_detector_and_the_anchors(tiny_checkpoint, data_dir, tmp_path):
+    out = tmp_path / "one_class.json"
+    result = CliRunner().invoke(app, [
+        "one-class", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
+        "--output", str(out), "--news-test", "1", "--n-neighbors", "2",
+    ])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert set(data["tasks"]) == {"sms", "news-vs-sms1", "news-vs-sms3"}
+    for task in data["tasks"].values():
+        systems = task["systems"]
+        assert {"ours_knn_random-init", "ours_mahalanobis_random-init", "ours_svdd_random-init"} <= set(systems)
+        assert any(name.startswith("tfidf_char_wb3-5_knn") for name in systems)
+        for m in systems.values():
+            assert m["finite_in_unit_interval"]
+            assert m["roc_auc"] is None or 0.0 <= m["roc_auc"] <= 1.0
+    assert "| system" in result.output

@@ -1,0 +1,217 @@
+"""One-class detectors (knn, mahalanobis): length robustness, fitting with the right encoder,
+the memory bank's bound, serialization, refusals, calibration from unlabelled normal docs."""
+import math
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+from spacy_modernbert.anomaly import detectors
+from spacy_modernbert.anomaly.calibration import calibrate_pipeline
+from spacy_modernbert.anomaly.model import pooled_docs
+from spacy_modernbert.anomaly.scoring import roc_auc
+
+from .conftest import LABEL, examples, make_records, shared_pipeline, standalone_pipeline, train
+
+TEST_RECORDS = make_records(100, 0.2, seed=123)
+
+
+def _scores(nlp, texts):
+    return [doc._.anomaly_score for doc in nlp.pipe(texts)]
+
+
+def _auc(nlp, records=TEST_RECORDS):
+    return roc_auc([g for _, _, g in records], _scores(nlp, [t for t, _, _ in records]))
+
+
+def _embeddings(nlp, texts):
+    """The pooled embeddings the anomaly_scorer sees, recomputed with the pipeline's encoder."""
+    pipe = nlp.get_pipe("anomaly_scorer")
+    docs = list(nlp.pipe(texts))
+    return numpy.asarray(pipe.model.ops.to_numpy(pooled_docs(pipe.model, docs)), dtype="float64")
+
+
+# ---------------------------------------------------------------------------- numpy level
+
+
+def test_normalized_embedding_ignores_the_norm_that_tracks_length():
+    direction = numpy.random.RandomState(0).normal(size=16)
+    # the same direction pooled over few or many tokens: only the norm differs
+    Z = detectors.normalize(numpy.stack([3.0 * direction, 0.1 * direction, numpy.zeros(16)]))
+    numpy.testing.assert_allclose(Z[0], Z[1], atol=1e-12)
+    numpy.testing.assert_allclose(numpy.linalg.norm(Z[:2], axis=1), 1.0)
+    assert not Z[2].any()  # an empty doc stays the zero vector (finite)
+
+
+@pytest.mark.parametrize("name", ["knn", "mahalanobis"])
+def test_detector_scores_far_points_higher_and_in_unit_interval(name):
+    rng = numpy.random.RandomState(1)
+    normal = rng.normal(size=(200, 8)) * 0.1 + numpy.eye(8)[rng.randint(0, 2, 200)]
+    state = detectors.fit_detector(name, normal, n_neighbors=5)
+    queries = numpy.concatenate([normal[:20], -normal[:20], numpy.zeros((1, 8))])
+    raw = detectors.raw_scores(name, state, queries)
+    unit = detectors.unit_scores(state, raw)
+    assert numpy.isfinite(unit).all() and (unit >= 0).all() and (unit <= 1).all()
+    assert raw[20:40].min() > raw[:20].max()
+    # the bank's own docs sit at the robust location: about sigmoid(-2)
+    assert float(numpy.median(detectors.unit_scores(state, raw[:20]))) < 0.3
+
+
+def test_knn_fit_statistics_are_leave_one_out():
+    # Duplicated docs: without leave-one-out every doc would be its own neighbour (distance 0).
+    rng = numpy.random.RandomState(2)
+    X = rng.normal(size=(50, 6))
+    state = detectors.fit_detector("knn", X, n_neighbors=1)
+    assert float(state["location"]) > 0.05
+
+
+def test_subsample_is_uniform_not_the_first_n():
+    idx = detectors.subsample_indices(1000, 100, seed=0)
+    assert len(idx) == 100 and len(set(idx.tolist())) == 100
+    assert idx.max() > 500 and list(idx) != list(range(100))
+    assert list(detectors.subsample_indices(10, 100)) == list(range(10))
+
+
+def test_state_round_trip_and_bad_states_refused():
+    state = detectors.fit_detector("knn", numpy.random.RandomState(3).normal(size=(30, 4)), n_neighbors=3)
+    loaded = detectors.state_from_bytes(detectors.state_to_bytes(state), "knn", width=4)
+    for key in state:
+        numpy.testing.assert_array_equal(loaded[key], state[key])
+    with pytest.raises(ValueError, match="width"):
+        detectors.state_from_bytes(detectors.state_to_bytes(state), "knn", width=5)
+    with pytest.raises(ValueError, match="npz"):
+        detectors.state_from_bytes(b"not an npz", "knn")
+    bad = dict(state, bank=numpy.full_like(state["bank"], numpy.nan))
+    with pytest.raises(ValueError, match="non-finite"):
+        detectors.state_from_bytes(detectors.state_to_bytes(bad), "knn")
+    with pytest.raises(ValueError, match="lacks"):
+        detectors.state_from_bytes(detectors.state_to_bytes({k: v for k, v in state.items() if k != "bank"}), "knn")
+
+
+# ---------------------------------------------------------------------------- component
+
+
+@pytest.mark.parametrize("detector", ["knn", "mahalanobis"])
+def test_one_class_detector_learns_without_anomaly_labels(seeded, detector):
+    nlp = shared_pipeline("one_class", detector=detector, n_neighbors=5)
+    normal = make_records(120, 0.0, seed=0)
+    _, history = train(nlp, examples(nlp, normal, anomaly_labels=False), epochs=2)
+    assert all(h["anomaly_scorer"] == 0.0 for h in history)  # fitted, not trained
+    assert _auc(nlp) > 0.9
+    scores = _scores(nlp, ["", "x", " ".join(["restarted"] * 5000), TEST_RECORDS[0][0]])
+    assert all(isinstance(s, float) and math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores)
+
+
+def test_detector_is_refit_after_the_encoder_changed(seeded):
+    nlp = shared_pipeline("one_class")
+    records = make_records(60, 0.0, seed=1)
+    egs = examples(nlp, records, anomaly_labels=False)
+    optimizer = nlp.initialize(lambda: egs)
+    pipe = nlp.get_pipe("anomaly_scorer")
+    bank_at_init = pipe._detector_state["bank"].copy()
+    train(nlp, egs, epochs=2, optimizer=optimizer)  # ner trains the shared tok2vec
+    assert pipe._encoder_changed
+    nlp("Alice reported deploy finished today .")  # the next prediction re-fits
+    assert not pipe._encoder_changed
+    texts = [t for t, _, _ in records]
+    X = _embeddings(nlp, texts)
+    expected = detectors.normalize(X)
+    numpy.testing.assert_allclose(pipe._detector_state["bank"], expected, atol=1e-5)
+    assert not numpy.allclose(bank_at_init, expected, atol=1e-3)  # the encoder did change
+
+
+def test_memory_bank_is_a_seeded_subsample_when_too_big(seeded):
+    records = make_records(80, 0.0, seed=2)
+    texts = [t for t, _, _ in records]
+    nlp = standalone_pipeline("one_class", memory_bank_size=20)
+    nlp.initialize(lambda: examples(nlp, records, anomaly_labels=False))
+    bank = nlp.get_pipe("anomaly_scorer")._detector_state["bank"]
+    assert bank.shape[0] == 20
+    X = _embeddings(nlp, texts)
+    rows = []
+    for row in bank:  # each bank row is one training doc's embedding
+        dist = numpy.abs(detectors.normalize(X) - row).max(axis=1)
+        assert dist.min() < 1e-5
+        rows.append(int(dist.argmin()))
+    assert max(rows) >= 40  # not the first 20 docs
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"detector": "isolation_forest"}, "detector"),
+    ({"n_neighbors": 0}, "n_neighbors"),
+    ({"memory_bank_size": 1}, "memory_bank_size"),
+])
+def test_bad_detector_settings_are_refused(settings, message):
+    with pytest.raises(Exception, match=message):
+        standalone_pipeline("one_class", **settings)
+
+
+def test_one_class_without_normal_docs_stops_with_what_to_do():
+    nlp = standalone_pipeline("one_class")
+    anomalies = examples(nlp, make_records(10, 1.0, seed=3))
+    with pytest.raises(ValueError, match="no normal training document.*supervised"):
+        nlp.initialize(lambda: anomalies)
+    with pytest.raises(ValueError, match="training corpus is empty"):
+        nlp.initialize(lambda: [])
+
+
+def test_unfitted_detector_says_how_to_fit():
+    nlp = standalone_pipeline("one_class")
+    nlp.initialize(lambda: examples(nlp, make_records(10, 0.0, seed=4)))
+    pipe = nlp.get_pipe("anomaly_scorer")
+    pipe._detector_state = None
+    with pytest.raises(ValueError, match="fit_detector"):
+        nlp("Alice reported deploy finished today .")
+
+
+def test_threshold_from_unlabelled_normal_docs(seeded):
+    nlp = standalone_pipeline("one_class")
+    train(nlp, examples(nlp, make_records(80, 0.0, seed=5), anomaly_labels=False), epochs=1)
+    dev = examples(nlp, make_records(100, 0.0, seed=6), anomaly_labels=False)
+    result = calibrate_pipeline(nlp, dev, method="target_fpr", target_fpr=0.1, unlabelled_as_normal=True)
+    assert result.n_anomalous == 0 and result.n_docs == 100 and result.fpr <= 0.1
+    flagged = [doc._.is_anomaly for doc in nlp.pipe([eg.reference.text for eg in dev])]
+    assert 0 < sum(flagged) <= 10
+    with pytest.raises(ValueError, match="labelled"):  # without the switch there is nothing to use
+        calibrate_pipeline(nlp, dev, method="target_fpr")
+
+
+# ---------------------------------------------------------------------------- spacy train
+
+
+def test_spacy_train_saves_detector_fitted_with_its_own_encoder(tmp_path):
+    """model-best and model-last hold a memory bank computed with their own encoder weights."""
+    from spacy.cli.train import train as spacy_train
+
+    nlp = shared_pipeline("one_class")
+    records = make_records(60, 0.0, seed=7)
+    for name, recs in (("train", records), ("dev", make_records(30, 0.3, seed=8))):
+        db = DocBin()
+        for eg in examples(nlp, recs, anomaly_labels=name == "dev"):
+            db.add(eg.reference)
+        db.to_disk(tmp_path / f"{name}.spacy")
+    config = nlp.config.copy()
+    config["paths"]["train"] = str(tmp_path / "train.spacy")
+    config["paths"]["dev"] = str(tmp_path / "dev.spacy")
+    config["corpora"] = {
+        "train": {"@readers": "spacy.Corpus.v1", "path": "${paths.train}"},
+        "dev": {"@readers": "spacy.Corpus.v1", "path": "${paths.dev}"},
+    }
+    config["training"].update({"max_steps": 24, "eval_frequency": 8, "max_epochs": 0, "seed": 0})
+    config["training"]["score_weights"] = {"anomaly_auc": 0.5, "ents_f": 0.5}
+    config.to_disk(tmp_path / "config.cfg")
+    spacy_train(tmp_path / "config.cfg", tmp_path / "out", use_gpu=-1)
+    texts = [t for t, _, _ in records]
+    for which in ("model-best", "model-last"):
+        loaded = spacy.load(tmp_path / "out" / which)
+        state = loaded.get_pipe("anomaly_scorer")._detector_state
+        X = _embeddings(loaded, texts)
+        numpy.testing.assert_allclose(state["bank"], detectors.normalize(X), atol=1e-5)
+
+
+def test_pipeline_saved_before_detectors_existed_keeps_deep_svdd():
+    pipe = standalone_pipeline("one_class").get_pipe("anomaly_scorer")
+    assert pipe.detector == "knn"
+    pipe._load_cfg({"mode": "one_class", "one_class_location": 1.0, "one_class_scale": 0.5})  # an old cfg
+    assert pipe.detector == "svdd"
