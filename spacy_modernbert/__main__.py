@@ -14,6 +14,7 @@ from .cli import evaluate  # noqa: E402,F401  evaluate
 from .cli import calibrate  # noqa: E402,F401  calibrate
 from .cli import serve  # noqa: E402,F401  serve
 from .cli import pretrain  # noqa: E402,F401  pretrain
+from .cli import model_card  # noqa: E402,F401  model-card
 
 
 def main() -> None:

@@ -712,7 +712,10 @@ class AnomalyScorer(TrainablePipe):
     def _load_detector(self, data: bytes) -> None:
         # Runs after "model" (util.from_bytes/from_disk keep the order), so the width is known.
         width = self.model.get_ref("output_layer").maybe_get_dim("nI") if self.model.has_ref("output_layer") else None
-        self._detector_state = detectors.state_from_bytes(data, self.cfg.get("detector", "knn"), width)
+        try:
+            self._detector_state = detectors.state_from_bytes(data, self.cfg.get("detector", "knn"), width)
+        except ValueError as err:
+            raise ValueError(f"anomaly_scorer '{self.name}': the stored detector (file anomaly_scorer/detector): {err}") from None
         self._fit_docs = None
         self._fit_nlp = None
         self._encoder_changed = False

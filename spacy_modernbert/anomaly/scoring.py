@@ -11,9 +11,9 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
+from . import DEFAULT_LABEL
 from .curves import average_precision, prf_at_threshold, roc_auc
 
-DEFAULT_LABEL = "ANOMALY"
 DEFAULT_THRESHOLD = 0.5
 
 

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import typer
 from wasabi import msg
 
-from ..anomaly.scoring import DEFAULT_LABEL
+from ..anomaly import DEFAULT_LABEL
 from ._util import app, require_file, run_or_exit
 
 DEFAULT_N_SENTS = 10

@@ -109,8 +109,8 @@ def evaluate(pipeline: Path, data_path: Path, output_dir: Path = DEFAULT_OUTPUT_
     import spacy
     from spacy.cli.evaluate import evaluate as spacy_evaluate
 
-    from ..anomaly.curves import precision_recall_curve, roc_curve
-    from .plots import write_curve_svg
+    from ..anomaly.curves import average_precision, precision_recall_curve, roc_curve
+    from .plots import pr_step_points, write_curve_svg
 
     output_dir = Path(output_dir)
     check_corpus(data_path)  # before anything is written
@@ -132,7 +132,12 @@ def evaluate(pipeline: Path, data_path: Path, output_dir: Path = DEFAULT_OUTPUT_
     precision, recall, _ = precision_recall_curve(gold, scores)
     auc = metrics.get("anomaly_auc")
     write_curve_svg(output_dir / "anomaly_roc.svg", fpr, tpr, f"ROC (AUC {auc:.3f})" if auc is not None else "ROC", "false positive rate", "true positive rate", diagonal=True)
-    write_curve_svg(output_dir / "anomaly_pr.svg", [0.0, *recall], [1.0, *precision], "Precision-recall", "recall", "precision")
+    ap = metrics.get("anomaly_ap")
+    ap = average_precision(gold, scores) if ap is None else ap
+    prevalence = sum(gold) / len(gold)
+    recall_xs, precision_ys = pr_step_points(precision, recall)
+    write_curve_svg(output_dir / "anomaly_pr.svg", recall_xs, precision_ys, f"Precision-recall (AP {ap:.3f})", "recall", "precision",
+                    baseline=(prevalence, f"prevalence {prevalence:.3f}"))
     curves = {"roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()}, "pr": {"precision": precision.tolist(), "recall": recall.tolist()}}
     srsly.write_json(output_dir / "anomaly_curves.json", curves)
     msg.good(f"Wrote metrics and anomaly curves to {output_dir}")

@@ -20,10 +20,10 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import iob_to_biluo
 from spacy.vocab import Vocab
 
+from ..anomaly import DEFAULT_LABEL
 from .jsonl import read_jsonl_records
 from .splits import stratified_split
 
-DEFAULT_LABEL = "ANOMALY"
 TRUE_VALUES = (1, 1.0, True)
 FALSE_VALUES = (0, 0.0, False)
 IOB_PREFIXES = ("B-", "I-")

@@ -17,9 +17,13 @@ from .conftest import examples, make_records, shared_pipeline, standalone_pipeli
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """A trained one_class shared pipeline (tok2vec + ner + anomaly_scorer), saved."""
+    """A trained one_class shared pipeline (tok2vec + ner + anomaly_scorer), saved.
+
+    The Deep-SVDD detector keeps its statistics in cfg (one_class_location/scale), which the
+    cfg tests below edit; the embedding detectors' state has its own test at the end.
+    """
     spacy.util.fix_random_seed(0)
-    nlp = shared_pipeline("one_class")
+    nlp = shared_pipeline("one_class", detector="svdd")
     train(nlp, examples(nlp, make_records(40, 0.1, seed=1)), epochs=2)
     path = tmp_path_factory.mktemp("anomaly") / "pipeline"
     nlp.to_disk(path)
@@ -105,15 +109,19 @@ def test_non_finite_weights_are_refused_at_load(saved, tmp_path):
         spacy.load(saved).get_pipe("anomaly_scorer").from_bytes(nlp.get_pipe("anomaly_scorer").to_bytes())
 
 
-@pytest.mark.parametrize("mode", ["supervised", "one_class"])
-def test_nan_output_never_becomes_a_score(mode, seeded):
-    nlp = standalone_pipeline(mode)
+@pytest.mark.parametrize("mode,settings,layer", [
+    ("supervised", {}, "output_layer"),
+    ("one_class", {"detector": "svdd"}, "output_layer"),
+    ("one_class", {"detector": "knn"}, "tok2vec"),  # the detector reads the pooled embedding
+])
+def test_nan_output_never_becomes_a_score(mode, settings, layer, seeded):
+    nlp = standalone_pipeline(mode, **settings)
     train(nlp, examples(nlp, make_records(20, 0.3, seed=2), entities=False), epochs=1)
-    out_layer = nlp.get_pipe("anomaly_scorer").model.get_ref("output_layer")
-    for name in out_layer.param_names:
-        if out_layer.has_param(name):
-            out_layer.set_param(name, out_layer.get_param(name) * numpy.nan)
-    with pytest.raises(ValueError, match="produced NaN for 1 document"):
+    for node in nlp.get_pipe("anomaly_scorer").model.get_ref(layer).walk():
+        for name in node.param_names:
+            if node.has_param(name):
+                node.set_param(name, node.get_param(name) * numpy.nan)
+    with pytest.raises(ValueError, match="produced NaN for 1 document|non-finite document embeddings"):
         nlp("Alice reported server restarted today .")
 
 
@@ -197,3 +205,23 @@ def test_disabled_transformer_is_an_error(tiny_checkpoint, transformer_config, t
     with pytest.raises(ValueError, match="listens to the encoder component.*disabled"):
         loaded("Disk usage reached 91 percent.")
     assert 0.0 <= spacy.load(tmp_path / "p")("Disk usage reached 91 percent.")._.anomaly_score <= 1.0
+
+
+def test_knn_state_with_zero_scale_is_refused(tmp_path):
+    """The knn detector's stored statistics are checked at load like the cfg."""
+    import io
+
+    spacy.util.fix_random_seed(0)
+    nlp = shared_pipeline("one_class", detector="knn")
+    train(nlp, examples(nlp, make_records(40, 0.1, seed=1)), epochs=1)
+    path = tmp_path / "pipeline"
+    nlp.to_disk(path)
+    state_file = path / "anomaly_scorer" / "detector"
+    with numpy.load(io.BytesIO(state_file.read_bytes()), allow_pickle=False) as npz:
+        state = {key: numpy.array(npz[key]) for key in npz.files}
+    state["scale"] = numpy.array(0.0)
+    buffer = io.BytesIO()
+    numpy.savez(buffer, **state)
+    state_file.write_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match="anomaly_scorer.*non-positive scale"):
+        spacy.load(path)

@@ -213,5 +213,5 @@ def test_spacy_train_saves_detector_fitted_with_its_own_encoder(tmp_path):
 def test_pipeline_saved_before_detectors_existed_keeps_deep_svdd():
     pipe = standalone_pipeline("one_class").get_pipe("anomaly_scorer")
     assert pipe.detector == "knn"
-    pipe._load_cfg({"mode": "one_class", "one_class_location": 1.0, "one_class_scale": 0.5})  # an old cfg
+    pipe._load_cfg({"mode": "one_class", "one_class_location": 1.0, "one_class_scale": 0.5}, "an old cfg")
     assert pipe.detector == "svdd"

@@ -66,7 +66,7 @@ def test_learning_rate_stays_positive_until_training_ends(path, via_project):
     max_steps = training["max_steps"]
     assert max_steps > 0, (
         f"{path.name}: max_steps = 0 bounds the run by epochs only, so on a larger corpus it goes on "
-        "training at rate 0 after the schedule's total_steps; set max_steps and total_steps = ${training.max_steps}"
+        "training at rate 0 after the schedule's total_steps; set max_steps and total_steps to the same number"
     )
     from itertools import islice
 
@@ -76,4 +76,4 @@ def test_learning_rate_stays_positive_until_training_ends(path, via_project):
     values = list(islice(schedule, max_steps)) if hasattr(schedule, "__next__") else [schedule(step=k) for k in range(max_steps)]
     rates = values[1:]
     assert min(rates) > 0, f"{path.name}: the learning rate reaches 0 at step {1 + rates.index(min(rates))} of {max_steps}"
-    assert training["optimizer"]["learn_rate"]["total_steps"] >= max_steps
+    assert training["optimizer"]["learn_rate"]["total_steps"] == max_steps, "the schedule should also cover the whole run"

@@ -1,0 +1,190 @@
+"""`python -m spacy_modernbert model-card`: the README.md and meta.json that `spacy package` ships.
+
+`spacy package` copies a README.md it finds in the pipeline directory into the package
+(and generates its stock card only when there is none), and takes license, sources and
+description from meta.json. This command writes both from what the pipeline really holds:
+the base checkpoint the encoder was fine-tuned from, the components and their labels, the
+anomaly extensions with the stored threshold, and the evaluation metrics.
+"""
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import srsly
+import typer
+from wasabi import msg
+
+from ._util import app
+
+DEFAULT_LICENSE = "MIT"
+ANOMALY_FACTORY = "anomaly_scorer"
+HUB_URL = "https://huggingface.co/{name}"
+
+
+@app.command("model-card")
+def model_card_cli(
+    # fmt: off
+    pipeline: Path = typer.Argument(..., help="Trained (calibrated) pipeline directory, the input of `spacy package`"),
+    metrics: Optional[Path] = typer.Option(None, "--metrics", "-m", help="metrics.json written by `evaluate` (the test-set figures of the card)"),
+    license: str = typer.Option(DEFAULT_LICENSE, "--license", help="License of the packaged pipeline"),
+    base_license: Optional[str] = typer.Option(None, "--base-license", help="License of the base checkpoint, e.g. Apache-2.0 for answerdotai/ModernBERT-base"),
+    description: Optional[str] = typer.Option(None, "--description", help="One-line description (default: the components and the base checkpoint)"),
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Package name, as given to `spacy package --name` (default: meta.json's)"),
+    version: Optional[str] = typer.Option(None, "--version", "-v", help="Package version, as given to `spacy package --version` (default: meta.json's)"),
+    # fmt: on
+) -> None:
+    """Write the pipeline's model card (README.md) and fill meta.json for `spacy package`."""
+    write_model_card(pipeline, metrics=metrics, license=license, base_license=base_license, description=description, name=name, version=version)
+
+
+def write_model_card(
+    pipeline: Path,
+    metrics: Optional[Path] = None,
+    license: str = DEFAULT_LICENSE,
+    base_license: Optional[str] = None,
+    description: Optional[str] = None,
+    name: Optional[str] = None,
+    version: Optional[str] = None,
+) -> Path:
+    """Write `pipeline/README.md` and update `pipeline/meta.json` (license, sources, description).
+
+    pipeline (Path): the pipeline directory.
+    metrics (Optional[Path]): a metrics.json from `evaluate` (spaCy's evaluation scores).
+    license (str): the pipeline's license.
+    base_license (Optional[str]): the base checkpoint's license, if known.
+    description (Optional[str]): the one-line description.
+    name (Optional[str]): the package name (meta.json "name"), as `spacy package --name` sets it.
+    version (Optional[str]): the package version (meta.json "version").
+    RETURNS (Path): the README.md written.
+    """
+    import spacy
+
+    pipeline = Path(pipeline)
+    if not (pipeline / "meta.json").is_file():
+        msg.fail(f"Not a pipeline directory (no meta.json): {pipeline}", exits=1)
+    scores: Dict[str, Any] = {}
+    if metrics is not None:
+        if not Path(metrics).is_file():
+            msg.fail(f"Metrics file not found: {metrics}", exits=1)
+        scores = srsly.read_json(metrics)
+    nlp = spacy.load(pipeline)
+    meta = srsly.read_json(pipeline / "meta.json")
+    base = _base_checkpoint(nlp)
+    for key, value in (("name", name), ("version", version)):
+        if value:
+            meta[key] = value
+    if description:
+        meta["description"] = description
+    elif not meta.get("description"):
+        meta["description"] = f"{', '.join(nlp.pipe_names)} on one shared ModernBERT encoder (fine-tuned from {base or 'a ModernBERT checkpoint'})."
+    meta["license"] = license
+    if base:
+        source: Dict[str, Any] = {"name": base, "license": base_license or "unknown"}
+        if _is_hub_id(base):
+            source["url"] = HUB_URL.format(name=base)
+        meta["sources"] = [source]
+    srsly.write_json(pipeline / "meta.json", meta)
+    readme = pipeline / "README.md"
+    readme.write_text(model_card_text(nlp, meta, scores, base, base_license), encoding="utf8")
+    msg.good(f"Wrote the model card {readme} and updated {pipeline / 'meta.json'}")
+    return readme
+
+
+def model_card_text(nlp: Any, meta: Dict[str, Any], scores: Dict[str, Any], base: Optional[str], base_license: Optional[str]) -> str:
+    """The model card as Markdown."""
+    name = f"{meta.get('lang', 'en')}_{meta.get('name', 'pipeline')}"
+    lines: List[str] = [f"# {name} {meta.get('version', '')}".rstrip(), "", meta.get("description", ""), ""]
+    rows = [
+        ("Name", f"`{name}`"),
+        ("Version", f"`{meta.get('version', '')}`"),
+        ("spaCy", f"`{meta.get('spacy_version', '')}`"),
+        ("Base checkpoint", (f"`{base}`" + (f", license: {base_license}" if base_license else "")) if base else "n/a"),
+        ("Components", ", ".join(f"`{n}`" for n in nlp.pipe_names)),
+        ("License", f"`{meta.get('license', '')}`"),
+        ("Requires", ", ".join(f"`{r}`" for r in _requirements(nlp, meta)) or "spaCy only"),
+    ]
+    lines += ["| Feature | Description |", "| --- | --- |"] + [f"| **{k}** | {v} |" for k, v in rows] + [""]
+    lines += ["## Components and labels", "", "| Component | Factory | Labels |", "| --- | --- | --- |"]
+    for pipe_name, pipe in nlp.pipeline:
+        factory = nlp.get_pipe_meta(pipe_name).factory
+        labels = list(getattr(pipe, "labels", ()) or ())
+        lines.append(f"| `{pipe_name}` | `{factory}` | {', '.join(f'`{label}`' for label in labels) or '-'} |")
+    lines.append("")
+    for pipe_name, pipe in nlp.pipeline:
+        if nlp.get_pipe_meta(pipe_name).factory == ANOMALY_FACTORY:
+            lines += _anomaly_section(pipe_name, pipe)
+    lines += _metrics_section(scores, meta.get("performance") or {})
+    lines += [
+        "## Install offline",
+        "",
+        "The pipeline needs the `spacy-modernbert` plugin; `weasel run package` places its wheel",
+        "next to the pipeline's, so both install without an index (dependencies such as spaCy and",
+        "torch must already be installed or be in the same folder):",
+        "",
+        "```bash",
+        f"pip install --no-index --find-links packages packages/{name}-{meta.get('version', '')}/dist/*.whl",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _anomaly_section(pipe_name: str, pipe: Any) -> List[str]:
+    cfg = pipe.cfg
+    label = cfg.get("label", "ANOMALY")
+    return [
+        f"## Anomaly scores (`{pipe_name}`)",
+        "",
+        f"- `doc._.anomaly_score`: a float in [0, 1], higher is more anomalous ({cfg.get('mode')} mode).",
+        f"- `doc._.is_anomaly`: `doc._.anomaly_score >= {float(cfg.get('threshold', 0.5)):.6f}`, the threshold stored "
+        "in the pipeline (set by `python -m spacy_modernbert calibrate`; 0.5 if it was never calibrated).",
+        f"- `doc.cats[\"{label}\"]`: the same score.",
+        "",
+    ]
+
+
+def _metrics_section(scores: Dict[str, Any], performance: Dict[str, Any]) -> List[str]:
+    keys = [("ents_p", "NER precision"), ("ents_r", "NER recall"), ("ents_f", "NER F"),
+            ("anomaly_auc", "Anomaly ROC AUC"), ("anomaly_ap", "Anomaly average precision"),
+            ("anomaly_p", "Anomaly precision at the threshold"), ("anomaly_r", "Anomaly recall at the threshold"),
+            ("anomaly_f", "Anomaly F at the threshold")]
+    columns = [(title, source) for title, source in (("Test (`evaluate`)", scores), ("Dev (training)", performance)) if source]
+    if not columns:
+        return ["## Evaluation", "", "No evaluation metrics were given.", ""]
+    lines = ["## Evaluation", "", "| Metric | " + " | ".join(t for t, _ in columns) + " |", "| --- |" + " --- |" * len(columns)]
+    for key, title in keys:
+        values = [source.get(key) for _, source in columns]
+        if any(isinstance(v, (int, float)) for v in values):
+            lines.append(f"| {title} (`{key}`) | " + " | ".join(_fmt(v) for v in values) + " |")
+    per_type = scores.get("ents_per_type") or performance.get("ents_per_type") or {}
+    if per_type:
+        lines += ["", "| Entity type | P | R | F |", "| --- | --- | --- | --- |"]
+        lines += [f"| `{label}` | {_fmt(s.get('p'))} | {_fmt(s.get('r'))} | {_fmt(s.get('f'))} |" for label, s in sorted(per_type.items())]
+    lines.append("")
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    return f"{100 * value:.2f}" if isinstance(value, (int, float)) else "-"
+
+
+def _requirements(nlp: Any, meta: Dict[str, Any]) -> List[str]:
+    """The packages the wheel will require: meta.json's plus those `spacy package` adds from the config."""
+    from spacy.cli.package import get_third_party_dependencies
+    from spacy.util import split_requirement
+
+    requirements = list(meta.get("requirements", []))
+    existing = [split_requirement(req)[0] for req in requirements]
+    return requirements + get_third_party_dependencies(nlp.config, exclude=existing)
+
+
+def _base_checkpoint(nlp: Any) -> Optional[str]:
+    """The `name` of a ModernBERT (or spacy-transformers) transformer in the pipeline's config."""
+    for component in nlp.config.interpolate().get("components", {}).values():
+        model = component.get("model", {}) if isinstance(component, dict) else {}
+        if isinstance(model, dict) and "name" in model and "transformer" in str(model.get("@architectures", "")).lower():
+            return str(model["name"])
+    return None
+
+
+def _is_hub_id(name: str) -> bool:
+    return name.count("/") == 1 and not Path(name).exists() and not name.startswith((".", "/"))

@@ -1,0 +1,93 @@
+"""`spacy-modernbert.ConsoleLogger.v1`: spaCy's console logger, with "-" for a score that is None.
+
+spaCy's training loop drops the scores that are None (e.g. `anomaly_auc` when the dev set
+has no anomaly labels, or only one class), and `spacy.ConsoleLogger` then prints them as
+`0.00`, which reads as a model that is always wrong. This logger is spaCy's ConsoleLogger.v3
+(same settings, same table, same JSONL log file) with those cells shown as "-" instead.
+It only rewrites the printed rows: the scores, the model selection and the log file are
+spaCy's own.
+"""
+import sys
+from pathlib import Path
+from typing import IO, Any, Callable, Dict, List, Optional, Tuple, Union
+
+from spacy.util import registry
+
+
+class _BlankCells:
+    """A text stream that passes lines through, blanking the given columns of table rows.
+
+    The columns' spans are read from the table's "----  ------ ..." rule line.
+    """
+
+    def __init__(self, stream: IO) -> None:
+        self.stream = stream
+        self.spans: Optional[List[Tuple[int, int]]] = None
+        self.blank: List[int] = []
+        self._buffer = ""
+
+    def write(self, text: str) -> int:
+        self._buffer += text
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            self.stream.write(self._rewrite(line) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def _rewrite(self, line: str) -> str:
+        if self.spans is None and line.strip() and set(line.strip()) <= {"-", " "}:
+            self.spans, start = [], None
+            for i, char in enumerate(line + " "):
+                if char == "-" and start is None:
+                    start = i
+                elif char != "-" and start is not None:
+                    self.spans.append((start, i))
+                    start = None
+            return line
+        if not self.blank or not self.spans:
+            return line
+        chars = list(line.ljust(self.spans[-1][1]))
+        for column in self.blank:
+            start, end = self.spans[column]
+            chars[start:end] = "-".rjust(end - start)
+        return "".join(chars).rstrip()
+
+
+@registry.loggers("spacy-modernbert.ConsoleLogger.v1")
+def console_logger(
+    progress_bar: Optional[str] = None,
+    console_output: bool = True,
+    output_file: Optional[Union[str, Path]] = None,
+) -> Callable:
+    """spaCy's `ConsoleLogger.v3` printing "-" for scores that are None.
+
+    progress_bar (Optional[str]): None, "eval" or "train", as in spaCy's ConsoleLogger.v3.
+    console_output (bool): print the table to the console.
+    output_file (Optional[Union[str, Path]]): also write the logs to this JSONL file.
+    """
+    from spacy.training.loggers import console_logger_v3
+
+    spacy_setup = console_logger_v3(progress_bar=progress_bar, console_output=console_output, output_file=output_file)
+
+    def setup_printer(nlp: Any, stdout: IO = sys.stdout, stderr: IO = sys.stderr) -> Tuple[Callable, Callable]:
+        table = _BlankCells(stdout)
+        log_step, finalize = spacy_setup(nlp, table, stderr)
+        # the columns as spaCy lays them out: epoch, step, one loss per trainable pipe, scores
+        n_losses = sum(1 for _, proc in nlp.pipeline if getattr(proc, "is_trainable", False))
+        weights = nlp.config["training"]["score_weights"]
+        score_cols = [col for col, weight in weights.items() if weight is not None]
+
+        def step(info: Optional[Dict[str, Any]]) -> None:
+            if info is not None:
+                scores = info.get("other_scores", {})
+                table.blank = [2 + n_losses + k for k, col in enumerate(score_cols) if scores.get(col) is None]
+            try:
+                log_step(info)
+            finally:
+                table.blank = []
+
+        return step, finalize
+
+    return setup_printer
