@@ -126,6 +126,11 @@ def generate_demo(
     generate_demo_cli(output_dir, n_docs=n_docs, anomaly_rate=anomaly_rate, seed=seed)
 
 
+from .cli.annotate import annotate_command  # noqa: E402
+
+app.command("annotate")(annotate_command)
+
+
 benchmark_app = typer.Typer(name="benchmark", no_args_is_help=True, help="Speed and accuracy benchmarks against spacy-transformers and raw Hugging Face.")
 app.add_typer(benchmark_app, name="benchmark")
 
