@@ -117,7 +117,17 @@ def _parse_line(fmt: str, raw: bytes, line: int, spec: InputSpec) -> Union[Row, 
     return check_record(record, line, spec.text_field, spec.reserved, text)
 
 
+def require_pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.parquet  # noqa: F401
+    except ImportError as err:
+        raise AnnotateInputError(f"Parquet needs pyarrow: pip install pyarrow (it comes with spacy-modernbert[ray]) ({err})") from err
+    return pyarrow
+
+
 def _parquet_file(path: Path):
+    require_pyarrow()
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(str(path))

@@ -8,8 +8,9 @@ than `Dataset.write_json`: carried fields differ from row to row (JSONL), which 
 cannot hold without a common schema, and a file per shard under a fixed name is what makes a
 retried task exactly-once and lets `--resume` skip finished shards, as in the local engine.
 
-Ray Data restarts a dead actor and retries its task (`max_restarts=-1`, `max_task_retries=-1`,
-set here explicitly); the retry rewrites the same shard name, so each row is in the output once.
+Ray Data restarts a dead actor and retries its task (its actor pools default to `max_restarts=-1`
+and `max_task_retries=-1`; tests/annotate/test_ray.py kills an actor to hold it to that); the
+retry rewrites the same shard name, so each row is in the output once.
 On a cluster, INPUT, the pipeline (a directory or an installed package) and OUTPUT's directory
 must be visible at the same path on every node (a shared file system).
 """
@@ -114,8 +115,6 @@ def run_ray(
             ),
             num_cpus=cpus_per_actor,
             **({"num_gpus": gpus_per_actor} if gpus_per_actor > 0 else {}),
-            max_restarts=-1,
-            max_task_retries=-1,
         )
         written = 0
         with tqdm(total=sum(s.n_valid for s in work), unit="doc", desc="annotate (ray)", disable=not progress, smoothing=0.1) as bar:

@@ -82,7 +82,7 @@ def annotate_cli(
     """Annotate INPUT into OUTPUT; returns the counts (rows = annotated + rejected)."""
     from wasabi import msg
 
-    from ..annotate.io import ANNOTATION_FIELDS, CATS_FIELD, INPUT_FORMATS, OUTPUT_FORMATS, InputSpec, file_format
+    from ..annotate.io import ANNOTATION_FIELDS, CATS_FIELD, INPUT_FORMATS, OUTPUT_FORMATS, InputSpec, file_format, require_pyarrow
     from ..annotate.rows import resolve_pipeline
     from ..annotate.shards import RunDir, changed_settings, input_identity, pending, plan_run, write_empty_shards
 
@@ -100,6 +100,8 @@ def annotate_cli(
         import_ray()  # says how to install it before any work
     in_format = file_format(input_path, INPUT_FORMATS, "INPUT")
     out_format = file_format(output_path, OUTPUT_FORMATS, "OUTPUT")
+    if "parquet" in (in_format, out_format):
+        require_pyarrow()
     if output_path.exists() and not overwrite:
         raise FileExistsError(f"OUTPUT {output_path} exists: pass --overwrite to replace it")
     if not input_path.is_file():
