@@ -136,3 +136,18 @@ def test_resume_after_a_killed_run(annotate_pipeline, kill_pipeline, tmp_path):
         (tmp_path / "again.jsonl.shards").mkdir()
         (tmp_path / "again.jsonl.shards" / "plan.json").write_text((json.dumps({"version": 1, "settings": {"shard_size": 3}, "shards": []})))
         annotate_cli(str(armed), path, tmp_path / "again.jsonl", code=KILLER, shard_size=8, resume=True, progress=False)
+
+
+def test_command_line_progress_and_stop_message(annotate_pipeline, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_modernbert.__main__ import app
+
+    path = write_jsonl(tmp_path / "in.jsonl", records(5))
+    result = CliRunner().invoke(app, ["annotate", str(annotate_pipeline), str(path), str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "doc/s" in result.output and "5 rows annotated" in result.output
+    path.write_text(path.read_text() + '{"id": 1}\n')
+    result = CliRunner().invoke(app, ["annotate", str(annotate_pipeline), str(path), str(tmp_path / "out2.jsonl")])
+    message = " ".join(result.output.split())
+    assert result.exit_code == 1 and "line 6: no 'text' field" in message and "--on-error skip" in message
