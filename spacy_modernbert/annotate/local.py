@@ -7,7 +7,7 @@ n_process documents), whatever the size of the corpus: the texts are read lazily
 carried records wait in a queue only while their documents are in flight.
 """
 from collections import deque
-from typing import Any, Deque, Dict, Iterator, List
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional
 
 from spacy.language import Language
 
@@ -26,6 +26,7 @@ def run_local(
     n_process: int = 1,
     cats: bool = False,
     progress: bool = True,
+    on_shard: Optional[Callable[[int], None]] = None,
 ) -> int:
     """Annotate `shards` (the unfinished ones, in order); returns the number of rows written."""
     from tqdm import tqdm
@@ -50,6 +51,8 @@ def run_local(
                 bar.update(1)
             run_dir.write_shard(shard.index, rows)
             written += len(rows)
+            if on_shard is not None:
+                on_shard(len(rows))
     for _ in docs:  # the pipe must be exhausted: a leftover document means the counts disagree
         raise RuntimeError("nlp.pipe returned more documents than the input has rows")
     return written

@@ -15,7 +15,7 @@ On a cluster, INPUT, the pipeline (a directory or an installed package) and OUTP
 must be visible at the same path on every node (a shared file system).
 """
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .io import InputSpec, read_span
 from .rows import load_pipeline, output_row
@@ -78,6 +78,7 @@ def run_ray(
     address: Optional[str] = None,
     cats: bool = False,
     progress: bool = True,
+    on_shard: Optional[Callable[[int], None]] = None,
 ) -> int:
     """Annotate `shards` on a Ray cluster (RAY_ADDRESS / `address`) or a local one; rows written."""
     from dataclasses import asdict
@@ -121,6 +122,8 @@ def run_ray(
             for result in ds.iter_rows():
                 written += int(result["n_rows"])
                 bar.update(int(result["n_rows"]))
+                if on_shard is not None:
+                    on_shard(int(result["n_rows"]))
         return written
     finally:
         if started:

@@ -141,23 +141,32 @@ def annotate_cli(
     todo = pending(plan, run_dir)
     write_empty_shards(plan, run_dir, todo)
     start = time.perf_counter()  # pipeline loading (and Ray's start) included
+    first: Dict[str, float] = {}
+
+    def on_shard(n_rows: int) -> None:
+        # the first shard's time includes loading the pipeline(s): the rest is the steady rate
+        if not first:
+            first.update(seconds=time.perf_counter() - start, rows=n_rows)
     if engine == "local":
         from ..annotate.local import run_local
         from ..annotate.rows import load_pipeline
 
         nlp = load_pipeline(pipeline, str(code) if code else None, gpu_id)
-        written = run_local(nlp, spec, plan, run_dir, todo, batch_size=batch_size, n_process=n_process, cats=cats, progress=progress)
+        written = run_local(nlp, spec, plan, run_dir, todo, batch_size=batch_size, n_process=n_process, cats=cats, progress=progress, on_shard=on_shard)
     else:
         from ..annotate.ray_engine import run_ray
 
         written = run_ray(pipeline, str(code.resolve()) if code else None, spec, run_dir, todo, batch_size=batch_size,
                           num_actors=num_actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
-                          address=address, cats=cats, progress=progress)
+                          address=address, cats=cats, progress=progress, on_shard=on_shard)
     seconds = time.perf_counter() - start
     n_out = run_dir.merge(plan)
     assert n_out + n_rejected == plan.n_rows
     summary = {"rows": plan.n_rows, "annotated": n_out, "rejected": n_rejected, "annotated_this_run": written,
                "seconds": round(seconds, 3), "docs_per_second": round(written / seconds, 1) if seconds > 0 else None,
+               "first_shard_seconds": round(first["seconds"], 3) if first else None,
+               "steady_docs_per_second": round((written - first["rows"]) / (seconds - first["seconds"]), 1)
+               if first and written > first["rows"] and seconds > first["seconds"] else None,
                "output": str(output_path), "rejects": str(rejects_path)}
     msg.good(f"{n_out} rows annotated into {output_path}" + (f", {n_rejected} rejected ({rejects_path})" if n_rejected else "")
              + (f" ({summary['docs_per_second']} docs/s)" if written else ""))
