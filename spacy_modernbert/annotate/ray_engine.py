@@ -17,8 +17,8 @@ must be visible at the same path on every node (a shared file system).
 import os
 from typing import Any, Callable, Dict, List, Optional
 
-from .io import InputSpec, read_span
-from .rows import load_pipeline, output_row
+from .io import InputSpec
+from .rows import annotate_shard, load_pipeline
 from .shards import RunDir, Shard
 
 RAY_INSTALL_HINT = "--engine ray needs Ray Data: pip install 'spacy-modernbert[ray]' (or pip install 'ray[data]')"
@@ -56,12 +56,8 @@ class ShardAnnotator:
         indices, counts = [], []
         for i in range(len(batch["index"])):
             shard = Shard(*(int(batch[key][i]) for key in ("index", "start", "end", "first_line", "n_rows", "n_valid")))
-            rows = read_span(self.spec, shard.span)
-            docs = self.nlp.pipe((row.text for row in rows), batch_size=self.batch_size)
-            out = [output_row(row.record, doc, self.cats) for row, doc in zip(rows, docs)]
-            self.run_dir.write_shard(shard.index, out)
+            counts.append(annotate_shard(self.nlp, self.spec, self.run_dir, shard, self.batch_size, self.cats))
             indices.append(shard.index)
-            counts.append(len(out))
         return {"index": indices, "n_rows": counts, "pid": [os.getpid()] * len(indices)}
 
 

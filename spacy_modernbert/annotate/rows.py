@@ -3,25 +3,14 @@
 An output row is the input record unchanged (the text and every carried field, e.g. an `id`)
 plus `entities` (character offsets, end exclusive, label, text), `anomaly_score`, `is_anomaly`
 (None when the pipeline has no `anomaly_scorer`) and, with `cats=True`, `doc.cats`.
-Every engine builds its rows with `annotation`, so their outputs can only differ by the numbers
-the pipeline computes.
+Every engine runs its shards through `annotate_shard`, so their outputs can only differ by the
+numbers the pipeline computes.
 """
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
-
-DROP_COMPONENT = "spacy_modernbert_annotate_drop_tensors"
-
-
-@Language.component(DROP_COMPONENT)
-def drop_tensors(doc: Doc) -> Doc:
-    """Last in the annotate pipeline: the encoder output is not part of a row, so worker processes
-    need not serialize it back (`nlp.pipe(n_process=...)` sends whole docs)."""
-    if Doc.has_extension("trf_data"):
-        doc._.trf_data = None
-    return doc
 
 
 def resolve_pipeline(pipeline: Union[str, Path]) -> str:
@@ -41,9 +30,7 @@ def load_pipeline(pipeline: str, code: Optional[str] = None, gpu_id: int = -1) -
         spacy.require_gpu(gpu_id)
     if not Path(pipeline).exists() and not spacy.util.is_package(pipeline):
         raise ValueError(f"Pipeline {pipeline!r} is neither a directory nor an installed package (pip install it, or pass its directory)")
-    nlp = spacy.load(pipeline)
-    nlp.add_pipe(DROP_COMPONENT, last=True)
-    return nlp
+    return spacy.load(pipeline)
 
 
 def annotation(doc: Doc, cats: bool = False) -> Dict[str, Any]:
@@ -62,3 +49,18 @@ def annotation(doc: Doc, cats: bool = False) -> Dict[str, Any]:
 
 def output_row(record: Dict[str, Any], doc: Doc, cats: bool = False) -> Dict[str, Any]:
     return {**record, **annotation(doc, cats)}
+
+
+def annotate_shard(nlp: Language, spec, run_dir, shard, batch_size: int, cats: bool = False) -> int:
+    """Read a shard's rows, run `nlp.pipe` over them, write the shard file; rows written.
+
+    The one unit of work of every engine (a local process, a pool worker, a Ray actor), so their
+    outputs differ only by where they ran: the same rows form the same batches everywhere.
+    """
+    from .io import read_span
+
+    rows = read_span(spec, shard.span)
+    docs = nlp.pipe((row.text for row in rows), batch_size=batch_size)
+    out = [output_row(row.record, doc, cats) for row, doc in zip(rows, docs)]
+    run_dir.write_shard(shard.index, out)
+    return len(out)

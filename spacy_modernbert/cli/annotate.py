@@ -23,7 +23,7 @@ def annotate_command(
     text_field: str = typer.Option("text", "--text-field", help="Name of the text field (JSONL) or column (Parquet)"),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Documents per nlp.pipe batch"),
     shard_size: int = typer.Option(1000, "--shard-size", help="Rows per shard: the unit of --resume and of one Ray task"),
-    n_process: int = typer.Option(1, "--n-process", "-n", help="engine local: worker processes of nlp.pipe"),
+    n_process: int = typer.Option(1, "--n-process", "-n", help="engine local: worker processes (forked after loading; each annotates and writes whole shards)"),
     num_actors: int = typer.Option(2, "--num-actors", help="engine ray: actors, each with one loaded pipeline"),
     cpus_per_actor: float = typer.Option(1.0, "--cpus-per-actor", help="engine ray: CPUs reserved per actor (also its torch threads)"),
     gpus_per_actor: float = typer.Option(0.0, "--gpus-per-actor", help="engine ray: GPUs per actor (e.g. 1, or 0.5 to share one)"),
@@ -152,7 +152,7 @@ def annotate_cli(
         from ..annotate.rows import load_pipeline
 
         nlp = load_pipeline(pipeline, str(code) if code else None, gpu_id)
-        written = run_local(nlp, spec, plan, run_dir, todo, batch_size=batch_size, n_process=n_process, cats=cats, progress=progress, on_shard=on_shard)
+        written = run_local(nlp, spec, run_dir, todo, batch_size=batch_size, n_process=n_process, cats=cats, progress=progress, on_shard=on_shard)
     else:
         from ..annotate.ray_engine import run_ray
 

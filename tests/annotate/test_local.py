@@ -151,3 +151,20 @@ def test_command_line_progress_and_stop_message(annotate_pipeline, tmp_path):
     result = CliRunner().invoke(app, ["annotate", str(annotate_pipeline), str(path), str(tmp_path / "out2.jsonl")])
     message = " ".join(result.output.split())
     assert result.exit_code == 1 and "line 6: no 'text' field" in message and "--on-error skip" in message
+
+
+def test_killed_worker_process_stops_and_resume_finishes(annotate_pipeline, kill_pipeline, tmp_path):
+    rows = records(24)
+    rows[17]["text"] = "KILL-ME " + rows[17]["text"]
+    path = write_jsonl(tmp_path / "in.jsonl", rows)
+    marker = tmp_path / "killed"
+    armed = armed_copy(kill_pipeline, tmp_path, marker)
+    out = tmp_path / "out.jsonl"
+    common = dict(code=KILLER, shard_size=4, batch_size=4, n_process=2, progress=False)
+    with pytest.raises(RuntimeError, match="worker process died.*--resume"):
+        annotate_cli(str(armed), path, out, **common)
+    assert marker.exists() and not out.exists()
+    summary = annotate_cli(str(armed), path, out, resume=True, **common)
+    assert summary["annotated"] == 24 and summary["annotated_this_run"] < 24
+    annotate_cli(str(annotate_pipeline), path, tmp_path / "clean.jsonl", shard_size=4, batch_size=4, progress=False)
+    _same(read_jsonl(out), read_jsonl(tmp_path / "clean.jsonl"))
