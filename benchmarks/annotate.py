@@ -8,8 +8,10 @@ Corpus: synthetic demo incident reports (`generate_demo_records`, seed 1: not th
 documents), written as JSONL {"id", "text"}. Every system runs in its own fresh process with one
 torch thread per process (OMP_NUM_THREADS=1), so "1 process" uses one core and the 2-process /
 2-actor runs use both cores of the benchmark machine. Peak memory is the largest resident set of
-one process (`wait4`'s ru_maxrss): for --n-process 2 the main process or a worker, for Ray the
-driver only (actors are Ray workers, not its children), so Ray's row in that column is not comparable.
+one process (`wait4`'s ru_maxrss): for --n-process 2 the parent or a worker, for Ray the driver
+only (actors are Ray workers, not its children), so Ray's row in that column is not comparable;
+CPU seconds likewise (user + sys of the process and its workers; Ray: the driver only). The
+machine is shared: the 1-minute load average before and after each run is printed with it.
 
 Figures per run: end-to-end docs/s (the whole command: Python start, planning pass, pipeline
 load, Ray start, merge), the engine's docs/s (pipeline load included, Python start excluded),
@@ -48,6 +50,7 @@ print("SUMMARY" + json.dumps(summary))
 def run(code: str, *args: str) -> dict:
     """Run `code` in a fresh Python; its summary, wall seconds and peak RSS (MiB)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -56,7 +59,9 @@ def run(code: str, *args: str) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"benchmark run failed:\n{out[-3000:]}\n{err[-3000:]}")
     summary = json.loads(next(line[7:] for line in out.splitlines() if line.startswith("SUMMARY")))
-    return {**summary, "wall_seconds": wall, "peak_rss_mib": usage.ru_maxrss / 1024}
+    cpu = usage.ru_utime + usage.ru_stime  # this process and its waited-for children (not Ray's actors)
+    return {**summary, "wall_seconds": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "cpu_seconds": cpu,
+            "load_avg_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
 
 
 def annotate(pipeline: Path, corpus: Path, output: Path, **settings) -> dict:
@@ -108,16 +113,19 @@ def main() -> None:
         print(json.dumps(results[name]), flush=True)
     n = args.n_docs
     print(f"\n{n} demo docs, pipeline {args.pipeline}, batch {args.batch_size}, shard {args.shard_size}, one torch thread per process\n")
-    print("| system | docs/s end to end | docs/s engine (load incl.) | docs/s steady | first shard s | peak RSS MiB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| system | docs/s end to end | docs/s engine (load incl.) | docs/s steady | first shard s | peak RSS MiB | CPU ms/doc | load avg before/after |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, r in results.items():
         docs = r["annotated"]
         if name.startswith("raw"):
-            print(f"| {name} | - | - | {r['docs_per_second']:.0f} | (load {r['load_seconds']:.1f}) | {r['peak_rss_mib']:.0f} |")
+            print(f"| {name} | - | - | {r['docs_per_second']:.0f} | (load {r['load_seconds']:.1f}) | {r['peak_rss_mib']:.0f} | "
+                  f"{1000 * r['cpu_seconds'] / docs:.1f} | {r['load_avg_1min']} |")
             continue
         steady = r.get("steady_docs_per_second")
+        cpu = "-" if name.startswith("ray") else f"{1000 * r['cpu_seconds'] / docs:.1f}"
         print(f"| {name} | {docs / r['wall_seconds']:.0f} | {r['docs_per_second']:.0f} | {steady if steady is not None else '-'} | "
-              f"{r['first_shard_seconds']:.1f} | {r['peak_rss_mib']:.0f} |")
+              f"{r['first_shard_seconds']:.1f} | {r['peak_rss_mib']:.0f} | "
+              f"{cpu} | {r['load_avg_1min']} |")
     local2, ray2 = results["local, --n-process 2"], results["ray, 2 actors"]
     print(f"\nray 2 actors / local --n-process 2: {ray2['annotated'] / ray2['wall_seconds'] / (local2['annotated'] / local2['wall_seconds']):.2f}x end to end, "
           f"{ray2['docs_per_second'] / local2['docs_per_second']:.2f}x engine, "
