@@ -56,11 +56,15 @@ def annotate_shard(nlp: Language, spec, run_dir, shard, batch_size: int, cats: b
 
     The one unit of work of every engine (a local process, a pool worker, a Ray actor), so their
     outputs differ only by where they ran: the same rows form the same batches everywhere.
+    Memory stays flat over a long run: nothing outlives the shard, not even its new vocab entries.
     """
     from .io import read_span
 
     rows = read_span(spec, shard.span)
-    docs = nlp.pipe((row.text for row in rows), batch_size=batch_size)
-    out = [output_row(row.record, doc, cats) for row, doc in zip(rows, docs)]
+    # strings and lexemes of the shard's new words are freed when the zone ends (spaCy >= 3.8),
+    # so a long run does not grow the vocab: the rows are plain data, built inside the zone
+    with nlp.memory_zone():
+        docs = nlp.pipe((row.text for row in rows), batch_size=batch_size)
+        out = [output_row(row.record, doc, cats) for row, doc in zip(rows, docs)]
     run_dir.write_shard(shard.index, out)
     return len(out)
