@@ -5,8 +5,8 @@ Doc back to the parent (`to_bytes`/`from_bytes`), and the parent alone then turn
 and writes them, a serial cost per document of the same order as annotating it with the tiny
 encoder. Here each worker (forked after the pipeline is loaded, so it is not loaded again) reads
 its shard from the input, annotates it and writes the shard file itself, as a Ray actor does;
-the parent only counts finished shards. Memory per process is one shard of rows plus one
-`nlp.pipe` batch, whatever the size of the corpus.
+the parent only counts finished shards. The rows a process holds are one shard's, whatever the
+size of the corpus (BENCHMARKS.md has the measured peak memory for 20k and 100k documents).
 
 A worker that dies (killed, out of memory) stops the run with `BrokenProcessPool` turned into a
 message; the shards written so far stay, and `--resume` redoes only the rest.
