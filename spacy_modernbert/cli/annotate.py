@@ -16,9 +16,9 @@ ON_ERROR = ("skip", "stop")
 
 
 def annotate_command(
-    pipeline: str = typer.Argument(..., help="Trained pipeline: a directory or an installed package name"),
-    input_path: Path = typer.Argument(..., help="Input: .jsonl (a text field; other fields are carried through), .txt (one doc per line) or .parquet", exists=True, dir_okay=False),
-    output_path: Path = typer.Argument(..., help="Output: .jsonl or .parquet (by extension)"),
+    pipeline: str = typer.Argument(..., metavar="PIPELINE", help="Trained pipeline: a directory or an installed package name"),
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="Input: .jsonl (a text field; other fields are carried through), .txt (one doc per line) or .parquet", exists=True, dir_okay=False),
+    output_path: Path = typer.Argument(..., metavar="OUTPUT", help="Output: .jsonl or .parquet (by extension)"),
     engine: str = typer.Option("local", "--engine", "-e", help="local (nlp.pipe on this machine) or ray (Ray Data actor pool, local or a cluster)"),
     text_field: str = typer.Option("text", "--text-field", help="Name of the text field (JSONL) or column (Parquet)"),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Documents per nlp.pipe batch"),
@@ -49,7 +49,7 @@ def annotate_command(
             gpus_per_actor=gpus_per_actor, address=address, gpu_id=gpu_id, cats=cats, on_error=on_error,
             rejects=rejects, resume=resume, overwrite=overwrite, code=code, progress=progress,
         )
-    except (AnnotateInputError, ImportError, FileExistsError, ValueError) as err:
+    except (AnnotateInputError, ImportError, FileExistsError, ValueError, RuntimeError) as err:
         msg.fail(str(err), exits=1)
 
 
