@@ -1,0 +1,70 @@
+"""The pipeline side of `annotate`: load it the same way in every process, turn a Doc into a row.
+
+An output row is the input record unchanged (the text and every carried field, e.g. an `id`)
+plus `entities` (character offsets, end exclusive, label, text), `anomaly_score`, `is_anomaly`
+(None when the pipeline has no `anomaly_scorer`) and, with `cats=True`, `doc.cats`.
+Every engine runs its shards through `annotate_shard`, so their outputs can only differ by the
+numbers the pipeline computes.
+"""
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+
+def resolve_pipeline(pipeline: Union[str, Path]) -> str:
+    """A directory becomes an absolute path (actors may start elsewhere); otherwise a package name."""
+    path = Path(pipeline)
+    return str(path.resolve()) if path.exists() else str(pipeline)
+
+
+def load_pipeline(pipeline: str, code: Optional[str] = None, gpu_id: int = -1) -> Language:
+    import spacy
+
+    if code:
+        from spacy.util import import_file
+
+        import_file("spacy_modernbert_annotate_code", code)
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    if not Path(pipeline).exists() and not spacy.util.is_package(pipeline):
+        raise ValueError(f"Pipeline {pipeline!r} is neither a directory nor an installed package (pip install it, or pass its directory)")
+    return spacy.load(pipeline)
+
+
+def annotation(doc: Doc, cats: bool = False) -> Dict[str, Any]:
+    row: Dict[str, Any] = {
+        "entities": [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents],
+        "anomaly_score": None,
+        "is_anomaly": None,
+    }
+    if Doc.has_extension("anomaly_score") and doc._.anomaly_score is not None:
+        row["anomaly_score"] = float(doc._.anomaly_score)
+        row["is_anomaly"] = bool(doc._.is_anomaly)
+    if cats:
+        row["cats"] = {label: float(score) for label, score in doc.cats.items()}
+    return row
+
+
+def output_row(record: Dict[str, Any], doc: Doc, cats: bool = False) -> Dict[str, Any]:
+    return {**record, **annotation(doc, cats)}
+
+
+def annotate_shard(nlp: Language, spec, run_dir, shard, batch_size: int, cats: bool = False) -> int:
+    """Read a shard's rows, run `nlp.pipe` over them, write the shard file; rows written.
+
+    The one unit of work of every engine (a local process, a pool worker, a Ray actor), so their
+    outputs differ only by where they ran: the same rows form the same batches everywhere.
+    Memory stays flat over a long run: nothing outlives the shard, not even its new vocab entries.
+    """
+    from .io import read_span
+
+    rows = read_span(spec, shard.span)
+    # strings and lexemes of the shard's new words are freed when the zone ends (spaCy >= 3.8),
+    # so a long run does not grow the vocab: the rows are plain data, built inside the zone
+    with nlp.memory_zone():
+        docs = nlp.pipe((row.text for row in rows), batch_size=batch_size)
+        out = [output_row(row.record, doc, cats) for row, doc in zip(rows, docs)]
+    run_dir.write_shard(shard.index, out)
+    return len(out)
