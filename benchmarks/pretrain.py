@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,12 +34,12 @@ CHECKPOINT = "random-7m"
 PRETRAINED = "pretrained-7m"
 
 
-def texts(data_dir: Path, seed: int = 0):
+def texts(data_dir: Path, seed: int = 0, held_out: Optional[int] = None):
     """(pretraining text, held-out text): CoNLL train + SMS train split; CoNLL valid."""
     train = [" ".join(words) for words, _ in bdata.read_conll(data_dir / bdata.CONLL_TRAIN)]
     sms_train, _ = bdata.stratified_split(bdata.read_sms(data_dir / bdata.SMS), 0.3, seed)
     train += [text for _, text in sms_train]
-    held = [" ".join(words) for words, _ in bdata.read_conll(data_dir / bdata.CONLL_VALID)]
+    held = [" ".join(words) for words, _ in bdata.read_conll(data_dir / bdata.CONLL_VALID, limit=held_out)]
     return train, held
 
 
@@ -143,11 +144,11 @@ def value(args) -> dict:
     torch.set_num_threads(args.threads)
     ckpt = bdata.ensure_checkpoint(args.workdir / CHECKPOINT, "pretrain", args.data_dir)
     out = args.workdir / PRETRAINED
-    train_text, held = texts(args.data_dir)
+    train_text, held = texts(args.data_dir, args.seed, args.held_out)
     text_file = args.workdir / "pretrain_text.txt"
     text_file.write_text("\n".join(t.replace("\n", " ") for t in train_text), encoding="utf8")
     result = {"benchmark": "pretrain-value", "checkpoint": str(ckpt), "pretrained": str(out), "threads": args.threads,
-              "settings": {k: v for k, v in vars(args).items() if k in ("steps", "lr", "batch_tokens", "window", "mask_prob", "seed")},
+              "settings": {k: v for k, v in vars(args).items() if k in ("steps", "lr", "batch_tokens", "window", "mask_prob", "seed", "ner_train", "ner_valid", "held_out", "epochs")},
               "n_pretrain_docs": len(train_text), "n_held_out_docs": len(held)}
     result["held_out_loss_before"] = held_out(ckpt, held, args)
     print(f"held-out MLM loss before: {result['held_out_loss_before']:.4f}", flush=True)
@@ -162,7 +163,7 @@ def value(args) -> dict:
     print(f"held-out MLM loss after: {result['held_out_loss_after']:.4f}", flush=True)
     conll = bdata.read_conll(args.data_dir / bdata.CONLL_TRAIN)
     random.Random(args.seed).shuffle(conll)
-    ner_train, ner_valid = conll[:args.ner_train], bdata.read_conll(args.data_dir / bdata.CONLL_VALID)
+    ner_train, ner_valid = conll[:args.ner_train], bdata.read_conll(args.data_dir / bdata.CONLL_VALID, limit=args.ner_valid)
     result["ner"] = {"n_train": len(ner_train), "n_valid": len(ner_valid), "epochs": args.epochs, "batch_size": 32}
     for name, path in (("without_pretraining", ckpt), ("with_pretraining", out)):
         scores = train_ours_ner(path, ner_train, ner_valid, args.epochs, 32, args.seed)
@@ -190,6 +191,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="speed: steps per round (default 4); value: pretraining steps (default 120)")
     parser.add_argument("--lr", type=float, default=1e-3, help="value: peak pretraining learning rate")
     parser.add_argument("--ner-train", type=int, default=4000)
+    parser.add_argument("--ner-valid", type=int, default=None, help="value: CoNLL valid sentences for NER F1 (default: all)")
+    parser.add_argument("--held-out", type=int, default=None, help="value: CoNLL valid sentences for the held-out MLM loss (default: all)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--reuse", action="store_true", help="value: reuse the pretrained checkpoint already in --workdir")
     args = parser.parse_args()
