@@ -8,7 +8,7 @@ speed: masked-LM training throughput (real pieces per second, optimizer step inc
   (ModernBERT's own `sparse_prediction=True`, logits on masked rows only) and `hf-blocks`
   (run_mlm.py's default `group_texts`: the batch's pieces concatenated into full blocks,
   no padding). Systems alternate in rounds; the median round is reported.
-value: the same random ~7M-parameter checkpoint (6 x 256, BPE 16k trained on CoNLL-2003
+value: (`ner` runs one of its two NER fine-tunings alone) the same random ~7M-parameter checkpoint (6 x 256, BPE 16k trained on CoNLL-2003
   train + SMS) pretrained on CoNLL-2003 train + SMS (train split) text for a fixed number
   of steps; held-out MLM loss (CoNLL-2003 valid text, never pretrained on) before/after,
   and CoNLL-2003 valid NER F1 of our pipeline fine-tuned from each checkpoint with the same
@@ -58,7 +58,7 @@ def speed(args) -> dict:
     ours, tok, _, _ = load_masked_lm(ckpt)
     windows = tokenize_windows(train, tok, args.window)
     plan = BatchPlan([len(w) for w in windows], args.batch_tokens, args.seed)
-    n_steps = args.rounds * args.steps + 2
+    n_steps = args.rounds * args.steps + 1
     batches = [[windows[i] for i in plan.batch(s)] for s in range(n_steps)]
     collator = make_collator(tok, args.mask_prob)
     special = torch.tensor(sorted(set(tok.all_special_ids)))
@@ -98,11 +98,11 @@ def speed(args) -> dict:
     }
     opts = {name: adamw(model) for name, (model, _) in systems.items()}
     for name, (model, fn) in systems.items():  # warm-up
-        for s in range(2):
-            fn(model, opts[name], batches[s], s)
+        fn(model, opts[name], batches[0], 0)
+        print(f"warmed up {name}", flush=True)
     rates = {name: [] for name in systems}
     for r in range(args.rounds):
-        chunk = range(2 + r * args.steps, 2 + (r + 1) * args.steps)
+        chunk = range(1 + r * args.steps, 1 + (r + 1) * args.steps)
         n_tokens = sum(len(w) for s in chunk for w in batches[s])
         for name, (model, fn) in systems.items():
             t0 = time.perf_counter()
@@ -135,6 +135,22 @@ def held_out(checkpoint: Path, held, args) -> float:
     return held_out_loss(model, make_collator(tok, args.mask_prob), windows, special, args.batch_tokens, torch.device("cpu"))
 
 
+def ner(checkpoint: Path, args) -> dict:
+    """CoNLL valid NER F1 of our pipeline fine-tuned from `checkpoint` (benchmark accuracy's loop)."""
+    import torch
+
+    from spacy_modernbert.benchmark.accuracy import train_ours_ner
+
+    torch.set_num_threads(args.threads)
+    conll = bdata.read_conll(args.data_dir / bdata.CONLL_TRAIN)
+    random.Random(args.seed).shuffle(conll)
+    ner_train, ner_valid = conll[:args.ner_train], bdata.read_conll(args.data_dir / bdata.CONLL_VALID, limit=args.ner_valid)
+    scores = train_ours_ner(Path(checkpoint), ner_train, ner_valid, args.epochs, 32, args.seed)
+    scores.update(checkpoint=str(checkpoint), n_train=len(ner_train), n_valid=len(ner_valid), epochs=args.epochs, batch_size=32)
+    print(f"NER F1 from {checkpoint}: {100 * scores['f1']:.2f}", flush=True)
+    return scores
+
+
 def value(args) -> dict:
     import torch
 
@@ -143,7 +159,7 @@ def value(args) -> dict:
 
     torch.set_num_threads(args.threads)
     ckpt = bdata.ensure_checkpoint(args.workdir / CHECKPOINT, "pretrain", args.data_dir)
-    out = args.workdir / PRETRAINED
+    out = args.pretrained or args.workdir / PRETRAINED
     train_text, held = texts(args.data_dir, args.seed, args.held_out)
     text_file = args.workdir / "pretrain_text.txt"
     text_file.write_text("\n".join(t.replace("\n", " ") for t in train_text), encoding="utf8")
@@ -161,14 +177,14 @@ def value(args) -> dict:
         result["pretrain_tokens_per_s"] = run["tokens_per_s"]
     result["held_out_loss_after"] = held_out(out, held, args)
     print(f"held-out MLM loss after: {result['held_out_loss_after']:.4f}", flush=True)
-    conll = bdata.read_conll(args.data_dir / bdata.CONLL_TRAIN)
-    random.Random(args.seed).shuffle(conll)
-    ner_train, ner_valid = conll[:args.ner_train], bdata.read_conll(args.data_dir / bdata.CONLL_VALID, limit=args.ner_valid)
-    result["ner"] = {"n_train": len(ner_train), "n_valid": len(ner_valid), "epochs": args.epochs, "batch_size": 32}
+    from spacy_modernbert.pretrain.checkpoint import read_state
+
+    result["pretrain_state"] = read_state(out)
+    if not args.ner:
+        return result
+    result["ner"] = {}
     for name, path in (("without_pretraining", ckpt), ("with_pretraining", out)):
-        scores = train_ours_ner(path, ner_train, ner_valid, args.epochs, 32, args.seed)
-        result["ner"][name] = scores
-        print(f"NER F1 {name}: {100 * scores['f1']:.2f}", flush=True)
+        result["ner"][name] = ner(path, args)
     result["ner"]["f1_gain_points"] = 100 * (result["ner"]["with_pretraining"]["f1"] - result["ner"]["without_pretraining"]["f1"])
     print(f"\nheld-out MLM loss {result['held_out_loss_before']:.4f} -> {result['held_out_loss_after']:.4f}; "
           f"NER F1 {100 * result['ner']['without_pretraining']['f1']:.2f} -> {100 * result['ner']['with_pretraining']['f1']:.2f} "
@@ -178,7 +194,10 @@ def value(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=["speed", "value"])
+    parser.add_argument("what", choices=["speed", "value", "ner"])
+    parser.add_argument("--checkpoint", type=Path, default=None, help="ner: the checkpoint to fine-tune from")
+    parser.add_argument("--pretrained", type=Path, default=None, help="value: where the pretrained checkpoint is written / reused (default: WORKDIR/pretrained-7m)")
+    parser.add_argument("--no-ner", dest="ner", action="store_false", help="value: skip the two NER runs (run `ner` for each)")
     parser.add_argument("--data-dir", type=Path, default=bdata.DEFAULT_DATA_DIR)
     parser.add_argument("--workdir", type=Path, default=ROOT / ".benchmark_cache" / "pretrain", help="Checkpoints are created / written here")
     parser.add_argument("--output", type=Path, default=None, help="JSON results (default: benchmarks/pretrain_WHAT.json)")
@@ -199,7 +218,10 @@ def main() -> None:
     args.steps = args.steps or (4 if args.what == "speed" else 120)
     args.workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    result = speed(args) if args.what == "speed" else value(args)
+    if args.what == "ner":
+        result = {"benchmark": "pretrain-ner", **ner(args.checkpoint, args)}
+    else:
+        result = speed(args) if args.what == "speed" else value(args)
     result["total_seconds"] = time.perf_counter() - t0
     result["utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     output = args.output or ROOT / "benchmarks" / f"pretrain_{args.what}.json"
