@@ -130,6 +130,9 @@ SHAPES: Dict[str, Dict[str, int]] = {
     # A small model that trains from scratch in minutes on 2 CPU cores (accuracy benchmark).
     "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256,
                   local_attention=128, global_attn_every_n_layers=3, vocab_size=8192),
+    # ~7M parameters (6 x 256, BPE 16k): the pretraining benchmark (benchmarks/pretrain.py).
+    "pretrain": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, intermediate_size=384,
+                     local_attention=128, global_attn_every_n_layers=3, vocab_size=16384),
     # Unit tests.
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
                  local_attention=16, global_attn_every_n_layers=3, vocab_size=1024),

@@ -20,16 +20,20 @@ HEAD_PREFIXES = ("head.", "decoder.")
 
 # --- adapter: the only code that knows how the encoder is built and named ------------------
 def packed_encoder(hf_model: nn.Module, mixed_precision: bool, gradient_checkpointing: bool) -> nn.Module:
-    """Our packed forward over a loaded `ModernBertModel` (the weights it holds)."""
+    """Our packed forward over our encoder modules, with the weights of a loaded `ModernBertModel`."""
+    from ..encoder.modules import ModernBertEncoder
     from ..encoder.packed import PackedModernBert
 
-    return PackedModernBert(hf_model, attn_implementation="sdpa", mixed_precision=mixed_precision,
-                            gradient_checkpointing=gradient_checkpointing)
+    return PackedModernBert(ModernBertEncoder.from_hf_model(hf_model), attn_implementation="sdpa",
+                            mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
+                            hf_config=hf_model.config)
 
 
 def encoder_state_dict(encoder: nn.Module) -> Dict[str, torch.Tensor]:
     """The encoder's parameters under `ModernBertModel`'s names (Parameters, not copies)."""
-    return encoder.hf.state_dict(keep_vars=True)
+    from ..encoder.modules import ours_to_hf_name
+
+    return {ours_to_hf_name(k): v for k, v in encoder.encoder.state_dict(keep_vars=True).items()}
 # ---------------------------------------------------------------------------------------------
 
 

@@ -117,3 +117,11 @@ def test_cli_reports_bad_input_clearly(tiny_checkpoint, tmp_path):
     assert proc.returncode == 1
     assert "weights.txt' line 1 contains NUL bytes" in " ".join((proc.stdout + proc.stderr).split())
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_zero_steps_saves_the_base_unchanged_with_a_head(tiny_checkpoint, pretrain_text, tmp_path):
+    out = tmp_path / "run"
+    pretrain(tiny_checkpoint, [pretrain_text], out, **run_settings(steps=0))
+    base, saved = load_file(str(tiny_checkpoint / "model.safetensors")), _weights(out)
+    assert all(torch.equal(base[k], saved[f"model.{k}"]) for k in base)
+    assert "head.dense.weight" in saved and ckpt.read_state(out)["step"] == 0
