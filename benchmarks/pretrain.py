@@ -28,7 +28,7 @@ from typing import Optional
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spacy_modernbert.benchmark import data as bdata  # noqa: E402
+from benchmarks import data as bdata  # noqa: E402
 
 CHECKPOINT = "random-7m"
 PRETRAINED = "pretrained-7m"
@@ -139,7 +139,7 @@ def ner(checkpoint: Path, args) -> dict:
     """CoNLL valid NER F1 of our pipeline fine-tuned from `checkpoint` (benchmark accuracy's loop)."""
     import torch
 
-    from spacy_modernbert.benchmark.accuracy import train_ours_ner
+    from benchmarks.accuracy import train_ours_ner
 
     torch.set_num_threads(args.threads)
     conll = bdata.read_conll(args.data_dir / bdata.CONLL_TRAIN)
@@ -154,7 +154,7 @@ def ner(checkpoint: Path, args) -> dict:
 def value(args) -> dict:
     import torch
 
-    from spacy_modernbert.benchmark.accuracy import train_ours_ner
+    from benchmarks.accuracy import train_ours_ner
     from spacy_modernbert.pretrain.loop import pretrain
 
     torch.set_num_threads(args.threads)

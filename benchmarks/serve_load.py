@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spacy_modernbert.benchmark.data import DEFAULT_DATA_DIR, sentence_texts  # noqa: E402
+from benchmarks.data import DEFAULT_DATA_DIR, sentence_texts  # noqa: E402
 
 HOST = "127.0.0.1"
 

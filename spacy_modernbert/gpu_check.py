@@ -9,7 +9,7 @@ On a CUDA machine it runs, in order, and writes one report (`gpu_report.md` + `.
 2. one training step on cupy (`spacy.require_gpu`): transformer + ner listener, finite loss;
 3. `weasel run all` with the GPU vars (`--vars.gpu_id 0 --vars.config configs/gpu_base.cfg`)
    on the tiny checkpoint, in a scratch copy of the project;
-4. `python -m spacy_modernbert benchmark speed --gpu-id 0`.
+4. `python -m benchmarks speed --gpu-id 0` (from a checkout: the benchmarks are not in the package).
 
 Without CUDA it writes the report with every check skipped and the reason, and exits 0;
 with CUDA it exits 1 if any check failed. Only torch, transformers, spaCy and (for step 2)
@@ -176,7 +176,7 @@ def weasel_run_all(timeout: int) -> Dict[str, Any]:
 
 
 def speed_benchmark(output: Path, data_dir: Optional[Path], timeout: int) -> Dict[str, Any]:
-    cmd = [sys.executable, "-m", "spacy_modernbert", "benchmark", "speed", "--gpu-id", "0",
+    cmd = [sys.executable, "-m", "benchmarks", "speed", "--gpu-id", "0",
            "--output", str(output / "speed.json")]
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
