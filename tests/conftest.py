@@ -13,7 +13,7 @@ TINY_TEXT = ROOT / "assets"
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    from spacy_modernbert.encoder.tiny import create_tiny_checkpoint
+    from spacy_modernbert.tiny import create_tiny_checkpoint
 
     out = tmp_path_factory.mktemp("tiny-modernbert")
     texts = [p for p in [TINY_TEXT / "demo" / "train.jsonl"] if p.exists()]

@@ -15,12 +15,9 @@ Modes (`mode`):
   towards a fixed center `c` (the mean projection of normal training docs at initialize)
   by the mean squared distance on normal docs only (docs labelled 1.0 are ignored, and
   unlabelled docs count as normal by default, so no anomaly label is needed). The score is
-  a logistic of the standardized distance: `sigmoid((d - location) / scale - 2)` with
-  `d` the root-mean-square distance to `c`, and location/scale the median and the scaled
-  median absolute deviation of `d` over normal docs: score 0.5 at two "standard
-  deviations" above typical normal docs. They are fitted at the end of `initialize`,
-  tracked during training by a moving average over the normal docs of each batch, and
-  can be refitted with `fit_one_class_statistics(docs)`.
+  a logistic of the standardized distance (see `one_class.py`); the statistics are fitted
+  at the end of `initialize`, tracked during training, and can be refitted with
+  `fit_one_class_statistics(docs)`.
 
 Listener contract: `update` always backpropagates through the tok2vec, with zero
 gradients when a batch has no usable label, because the last listener's backprop is what
@@ -48,17 +45,9 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats1d, Floats2d
 
-from .model import MODES, get_center, project, set_center, set_head_mode
+from . import one_class
+from .model import MODES, get_center, head_begin_update, head_predict, pooled_docs, project, set_center, set_head_mode
 from .scoring import DEFAULT_LABEL, anomaly_score
-
-# The standardized one-class distance that maps to score 0.5.
-ONE_CLASS_Z_AT_HALF = 2.0
-# Moving average of the one-class location/scale during training (per batch).
-ONE_CLASS_STATS_MOMENTUM = 0.9
-# Normal docs used to set the one-class center and statistics in `initialize`.
-ONE_CLASS_INIT_DOCS = 1000
-# The MAD of a normal distribution times this is its standard deviation.
-_MAD_TO_STD = 1.4826
 
 default_model_config = """
 [model]
@@ -232,17 +221,9 @@ class AnomalyScorer(TrainablePipe):
         """Anomaly scores in [0, 1], one per doc (an array on the model's device)."""
         docs = list(docs)
         self._sync_mode()
-        ops = self.model.ops
         if not docs:
-            return ops.alloc1f(0)
-        if not any(len(doc) for doc in docs):
-            # Nothing to encode: score the zero vector every empty doc pools to, so an
-            # empty doc gets the same score alone as inside a batch.
-            output_layer = self.model.get_ref("output_layer")
-            raw = output_layer.predict(ops.alloc2f(len(docs), output_layer.get_dim("nI")))
-        else:
-            raw = self.model.predict(docs)
-        return self._raw_to_scores(raw)
+            return self.model.ops.alloc1f(0)
+        return self._raw_to_scores(head_predict(self.model, docs))
 
     def _raw_to_scores(self, raw: Floats2d) -> Floats1d:
         xp = self.model.ops.xp
@@ -250,16 +231,7 @@ class AnomalyScorer(TrainablePipe):
         raw = xp.asarray(raw, dtype="float64").reshape(-1)
         if self.cfg["mode"] == "supervised":
             return _sigmoid(xp, raw)
-        location, scale = self._one_class_stats()
-        z = (xp.sqrt(xp.maximum(raw, 0.0)) - location) / scale
-        return _sigmoid(xp, z - ONE_CLASS_Z_AT_HALF)
-
-    def _one_class_stats(self) -> Tuple[float, float]:
-        location = self.cfg.get("one_class_location")
-        scale = self.cfg.get("one_class_scale")
-        if location is None or scale is None:  # not initialized: distances as they come
-            return 0.0, 1.0
-        return float(location), float(scale)
+        return _sigmoid(xp, one_class.standardized(xp, raw, self.cfg.get("one_class_location"), self.cfg.get("one_class_scale")))
 
     def set_annotations(self, docs: Iterable[Doc], scores: Floats1d) -> None:
         """Set `doc._.anomaly_score`, `doc._.is_anomaly` and `doc.cats[label]`."""
@@ -295,14 +267,8 @@ class AnomalyScorer(TrainablePipe):
         self._sync_mode()
         set_dropout_rate(self.model, drop)
         docs = [eg.predicted for eg in examples]
-        if docs and not any(len(doc) for doc in docs):
-            # No token in the whole batch: no gradient can reach the encoder (spaCy's own
-            # components skip such batches, and thinc's layers cannot backprop 0 rows).
-            # Every doc pools to zeros; only the head learns from it.
-            output_layer = self.model.get_ref("output_layer")
-            raw, bp_raw = output_layer.begin_update(self.model.ops.alloc2f(len(docs), output_layer.get_dim("nI")))
-        else:
-            raw, bp_raw = self.model.begin_update(docs)
+        # a batch with no token at all only trains the head (see head_begin_update)
+        raw, bp_raw = head_begin_update(self.model, docs) if docs else self.model.begin_update(docs)
         loss, d_raw = self._loss_and_gradient(raw, truths, mask)
         bp_raw(d_raw)  # never skipped: see the listener contract above
         if sgd is not None:
@@ -385,14 +351,10 @@ class AnomalyScorer(TrainablePipe):
         """Moving average of the one-class location/scale over this batch's normal docs."""
         if self.cfg.get("one_class_location") is None:
             return
-        normal = mask > 0
-        if normal.sum() < 2:
-            return
-        distances = numpy.sqrt(numpy.maximum(self.model.ops.to_numpy(raw).reshape(-1)[normal], 0.0))
-        location, scale = _robust_location_scale(distances)
-        m = ONE_CLASS_STATS_MOMENTUM
-        self.cfg["one_class_location"] = m * float(self.cfg["one_class_location"]) + (1 - m) * location
-        self.cfg["one_class_scale"] = m * float(self.cfg["one_class_scale"]) + (1 - m) * scale
+        raw = self.model.ops.to_numpy(raw)
+        stats = one_class.track(float(self.cfg["one_class_location"]), float(self.cfg["one_class_scale"]), raw, mask > 0)
+        if stats is not None:
+            self.cfg["one_class_location"], self.cfg["one_class_scale"] = stats
 
     def rehearse(
         self,
@@ -459,7 +421,7 @@ class AnomalyScorer(TrainablePipe):
             gold = self._gold(eg.reference)
             if gold == 0.0 or (gold is None and unlabelled_as_normal):
                 normal_egs.append(eg)
-                if len(normal_egs) >= ONE_CLASS_INIT_DOCS:
+                if len(normal_egs) >= one_class.INIT_DOCS:
                     break
         if not normal_egs:
             warnings.warn(
@@ -467,18 +429,10 @@ class AnomalyScorer(TrainablePipe):
                 f"(doc.cats[{self.label!r}] == 0.0, or unlabelled with unlabelled_as_normal); "
                 "the center is set from all documents."
             )
-            normal_egs = list(islice(get_examples(), ONE_CLASS_INIT_DOCS))
+            normal_egs = list(islice(get_examples(), one_class.INIT_DOCS))
         docs = self._annotate_upstream([eg.predicted.copy() for eg in normal_egs], nlp)
-        ops = self.model.ops
-        if any(len(doc) for doc in docs):
-            pooled = _pooled(self.model, docs)
-        else:
-            pooled = ops.alloc2f(len(docs), self.model.get_ref("output_layer").get_dim("nI"))
-        center = project(self.model, pooled).mean(axis=0)
-        # Deep SVDD: keep coordinates away from 0 so that a zero projection is not at the center
-        eps = 0.1
-        center = ops.xp.where(ops.xp.abs(center) < eps, ops.xp.where(center < 0, -eps, eps), center)
-        set_center(self.model, center)
+        projections = project(self.model, pooled_docs(self.model, docs))
+        set_center(self.model, one_class.center_from_projections(self.model.ops.xp, projections))
         self.cfg["one_class_location"] = None
         self.cfg["one_class_scale"] = None
         self.fit_one_class_statistics(docs)
@@ -509,14 +463,8 @@ class AnomalyScorer(TrainablePipe):
         if not docs:
             raise ValueError(f"anomaly_scorer '{self.name}': fit_one_class_statistics needs at least one document")
         self._sync_mode()
-        ops = self.model.ops
-        if any(len(doc) for doc in docs):
-            raw = self.model.predict(docs)
-        else:
-            output_layer = self.model.get_ref("output_layer")
-            raw = output_layer.predict(ops.alloc2f(len(docs), output_layer.get_dim("nI")))
-        distances = numpy.sqrt(numpy.maximum(ops.to_numpy(raw).reshape(-1).astype("float64"), 0.0))
-        location, scale = _robust_location_scale(distances)
+        raw = self.model.ops.to_numpy(head_predict(self.model, docs))
+        location, scale = one_class.robust_location_scale(one_class.distances(raw))
         self.cfg["one_class_location"] = location
         self.cfg["one_class_scale"] = scale
         return location, scale
@@ -524,7 +472,8 @@ class AnomalyScorer(TrainablePipe):
     # ------------------------------------------------------------------ serialization
     # As TrainablePipe's, except that cfg goes through the standard json module: srsly's
     # ujson keeps ~10 decimals of a float when writing and rounds when reading, which would
-    # change the one-class statistics, and so the scores, in a save/load round trip.
+    # change the one-class statistics, and so the scores, in a save/load round trip (still
+    # so with srsly 2.5.6: 99% of random floats come back changed), hence these four overrides.
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         """Serialize the component (cfg, vocab, model) to a bytestring."""
@@ -621,23 +570,6 @@ def _sigmoid(xp, x):
 def _softplus(xp, x):
     """log(1 + exp(x)) without overflow."""
     return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
-
-
-def _robust_location_scale(distances: numpy.ndarray) -> Tuple[float, float]:
-    """Median and scaled MAD (floored so that the scale is never 0)."""
-    distances = numpy.asarray(distances, dtype="float64")
-    location = float(numpy.median(distances))
-    scale = float(_MAD_TO_STD * numpy.median(numpy.abs(distances - location)))
-    if not math.isfinite(scale) or scale <= 0.0:
-        scale = float(numpy.std(distances))
-    floor = 1e-3 * max(abs(location), 1e-3)
-    return location, max(scale, floor)
-
-
-def _pooled(model: Model, docs: List[Doc]) -> Floats2d:
-    """The pooled doc vectors (the output layer's input) in prediction mode."""
-    pooled = model.get_ref("pooling_layer").predict(model.get_ref("tok2vec").predict(docs))
-    return pooled
 
 
 def get_one_class_center(component: AnomalyScorer) -> numpy.ndarray:

@@ -86,6 +86,38 @@ def project(model: Model, pooled: Floats2d) -> Floats2d:
     return layer.ops.gemm(layer.ops.asarray2f(pooled), layer.get_param("W"), trans2=True)
 
 
+def head_begin_update(model: Model, docs: List[Doc]) -> Tuple[Floats2d, Callable]:
+    """Raw scores of `docs` and their backprop; a batch with no token at all goes to the output layer.
+
+    Such a batch has nothing to encode (thinc's layers cannot run or backprop 0 rows, and
+    spaCy's own components skip it): every doc pools to the zero vector, so the output
+    layer scores zeros and only the head learns from it. An empty doc thus gets the same
+    score alone as inside a batch.
+    """
+    if any(len(doc) for doc in docs):
+        return model.begin_update(docs)
+    return model.get_ref("output_layer").begin_update(zero_pooled(model, len(docs)))
+
+
+def head_predict(model: Model, docs: List[Doc]) -> Floats2d:
+    """Raw scores of `docs` in prediction mode (see `head_begin_update` for a batch with no token)."""
+    if any(len(doc) for doc in docs):
+        return model.predict(docs)
+    return model.get_ref("output_layer").predict(zero_pooled(model, len(docs)))
+
+
+def pooled_docs(model: Model, docs: List[Doc]) -> Floats2d:
+    """The pooled doc vectors (the output layer's input) in prediction mode."""
+    if not any(len(doc) for doc in docs):
+        return zero_pooled(model, len(docs))
+    return model.get_ref("pooling_layer").predict(model.get_ref("tok2vec").predict(docs))
+
+
+def zero_pooled(model: Model, n_docs: int) -> Floats2d:
+    """The pooled vectors of `n_docs` docs without tokens: zeros of the output layer's input width."""
+    return model.ops.alloc2f(n_docs, model.get_ref("output_layer").get_dim("nI"))
+
+
 # ---------------------------------------------------------------------------
 # Pooling over each doc's tokens
 

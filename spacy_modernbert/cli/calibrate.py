@@ -1,20 +1,44 @@
 """`python -m spacy_modernbert calibrate`: choose the anomaly_scorer threshold on a dev corpus."""
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
+import typer
 from wasabi import msg
 
 from ..anomaly.calibration import METHODS, CalibrationResult, calibrate_pipeline
+from ._util import app
+
+DEFAULT_METHOD = "best_f1"
+DEFAULT_TARGET_FPR = 0.05
+DEFAULT_COMPONENT = "anomaly_scorer"
+
+# The calibration methods as a typer choice (`--method` lists them in --help and refuses others).
+Method = Enum("Method", {name: name for name in METHODS}, type=str)
 
 
+@app.command("calibrate")
 def calibrate_cli(
+    # fmt: off
+    pipeline: Path = typer.Argument(..., help="Trained pipeline directory"),
+    dev_path: Path = typer.Argument(..., help="Dev corpus (.spacy) with anomaly labels"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the calibrated pipeline (default: in place)"),
+    method: Method = typer.Option(DEFAULT_METHOD, "--method", help="best_f1: the highest F1; target_fpr: the best recall with a false-positive rate <= --target-fpr"),
+    target_fpr: float = typer.Option(DEFAULT_TARGET_FPR, "--target-fpr", help="False-positive rate for --method target_fpr"),
+    # fmt: on
+) -> None:
+    """Choose the anomaly_scorer threshold on a dev corpus and store it in the pipeline."""
+    calibrate(pipeline, dev_path, output, method=Method(method).value, target_fpr=target_fpr)
+
+
+def calibrate(
     pipeline: Path,
     dev_path: Path,
     output: Optional[Path] = None,
-    method: str = "best_f1",
-    target_fpr: float = 0.05,
+    method: str = DEFAULT_METHOD,
+    target_fpr: float = DEFAULT_TARGET_FPR,
     label: Optional[str] = None,
-    component: str = "anomaly_scorer",
+    component: str = DEFAULT_COMPONENT,
 ) -> CalibrationResult:
     """Calibrate the `anomaly_scorer` threshold on a labelled DocBin corpus and save the pipeline.
 

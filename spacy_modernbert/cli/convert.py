@@ -1,30 +1,21 @@
-"""`python -m spacy_modernbert convert-*`, `merge-corpora`, `generate-demo`: thin CLI wrappers.
+"""`python -m spacy_modernbert convert-jsonl | convert-conll | convert-sms | merge-corpora`.
 
-The logic lives in `spacy_modernbert/data/converters.py` and `spacy_modernbert/data/demo.py`;
+Corpora in, `.spacy` files out. The logic lives in `spacy_modernbert/data/converters.py`;
 here we only check paths, print a summary and turn `ValueError`s into clean exits.
 """
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
+import typer
 from wasabi import msg
 
+from ..anomaly.scoring import DEFAULT_LABEL
+from ._util import app, require_file, run_or_exit
 
-def _require_file(path: Path, what: str) -> None:
-    path = Path(path)
-    if not path.exists():
-        msg.fail(f"{what} not found: {path}", exits=1)
-    if not path.is_file():
-        msg.fail(f"{what} is not a file: {path}", exits=1)
-
-
-def _run(func: Callable[..., Any], *args, **kwargs) -> Any:
-    """Call a converter; a ValueError (bad line, bad option...) becomes `msg.fail(..., exits=1)`."""
-    try:
-        return func(*args, **kwargs)
-    except ValueError as err:
-        msg.fail("Conversion failed", str(err), exits=1)
-    except UnicodeDecodeError as err:
-        msg.fail("Conversion failed: the input is not UTF-8 text", str(err), exits=1)
+DEFAULT_N_SENTS = 10
+DEFAULT_DEV_FRAC = 0.15
+DEFAULT_TEST_FRAC = 0.15
+DEFAULT_SEED = 0
 
 
 def _report(path: Path, summary: Dict[str, Any]) -> None:
@@ -36,7 +27,19 @@ def _report(path: Path, summary: Dict[str, Any]) -> None:
     )
 
 
-def convert_jsonl_cli(input_path: Path, output_path: Path, label: str = "ANOMALY") -> Dict[str, Any]:
+@app.command("convert-jsonl")
+def convert_jsonl_cli(
+    # fmt: off
+    input_path: Path = typer.Argument(..., help="JSONL, one record a line: text, entities \\[\\[start, end, label], ...] (character offsets), anomaly 0/1 (optional)"),
+    output_path: Path = typer.Argument(..., help="Output .spacy file"),
+    label: str = typer.Option(DEFAULT_LABEL, "--label", help="doc.cats label for the anomaly flag"),
+    # fmt: on
+) -> None:
+    """Convert JSONL (text, entity offsets, anomaly label) to a .spacy corpus."""
+    convert_jsonl(input_path, output_path, label=label)
+
+
+def convert_jsonl(input_path: Path, output_path: Path, label: str = DEFAULT_LABEL) -> Dict[str, Any]:
     """Convert a JSONL corpus (text, entity offsets, anomaly 0/1) to a `.spacy` file.
 
     input_path (Path): the JSONL file; see `spacy_modernbert.data.converters.record_to_doc`.
@@ -44,17 +47,30 @@ def convert_jsonl_cli(input_path: Path, output_path: Path, label: str = "ANOMALY
     label (str): the doc.cats label for the anomaly flag.
     RETURNS (dict): the corpus summary (see `corpus_summary`).
     """
-    _require_file(input_path, "JSONL input")
+    require_file(input_path, "JSONL input")
     from ..data.converters import corpus_summary, jsonl_to_docs, write_docbin
 
-    docs = _run(jsonl_to_docs, input_path, label=label)
+    docs = run_or_exit(jsonl_to_docs, input_path, label=label)
     write_docbin(docs, output_path)
     summary = corpus_summary(docs, label)
     _report(output_path, summary)
     return summary
 
 
-def convert_conll_cli(input_path: Path, output_path: Path, n_sents: int = 10, limit: Optional[int] = None) -> Dict[str, Any]:
+@app.command("convert-conll")
+def convert_conll_cli(
+    # fmt: off
+    input_path: Path = typer.Argument(..., help="CoNLL IOB file (WORD TAG 0 per line)"),
+    output_path: Path = typer.Argument(..., help="Output .spacy file"),
+    n_sents: int = typer.Option(DEFAULT_N_SENTS, "--n-sents", "-n", help="Sentences per doc"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Read at most this many sentences"),
+    # fmt: on
+) -> None:
+    """Convert CoNLL-2003 style IOB data to a .spacy corpus for NER."""
+    convert_conll(input_path, output_path, n_sents=n_sents, limit=limit)
+
+
+def convert_conll(input_path: Path, output_path: Path, n_sents: int = DEFAULT_N_SENTS, limit: Optional[int] = None) -> Dict[str, Any]:
     """Convert a CoNLL IOB file (`WORD TAG 0`) to a `.spacy` NER corpus of `n_sents`-sentence docs.
 
     input_path (Path): the CoNLL file.
@@ -63,26 +79,42 @@ def convert_conll_cli(input_path: Path, output_path: Path, n_sents: int = 10, li
     limit (Optional[int]): read at most this many sentences.
     RETURNS (dict): the corpus summary.
     """
-    _require_file(input_path, "CoNLL input")
+    require_file(input_path, "CoNLL input")
     if n_sents < 1:
         msg.fail(f"--n-sents must be at least 1, got {n_sents}", exits=1)
     from ..data.converters import conll_to_docs, corpus_summary, write_docbin
 
-    docs = _run(conll_to_docs, input_path, n_sents=n_sents, limit=limit)
+    docs = run_or_exit(conll_to_docs, input_path, n_sents=n_sents, limit=limit)
     write_docbin(docs, output_path)
     summary = corpus_summary(docs, None)
     _report(output_path, summary)
     return summary
 
 
+@app.command("convert-sms")
 def convert_sms_cli(
+    # fmt: off
+    input_path: Path = typer.Argument(..., help="SMS Spam Collection TSV (ham|spam<TAB>text)"),
+    output_dir: Path = typer.Argument(..., help="Directory for train/dev/test .spacy files"),
+    dev_frac: float = typer.Option(DEFAULT_DEV_FRAC, "--dev-frac", help="Fraction of messages in dev.spacy (stratified by label)"),
+    test_frac: float = typer.Option(DEFAULT_TEST_FRAC, "--test-frac", help="Fraction of messages in test.spacy (stratified by label)"),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the stratified split"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Read at most this many messages (default: all)"),
+    label: str = typer.Option(DEFAULT_LABEL, "--label", help="doc.cats label for spam (the anomaly)"),
+    # fmt: on
+) -> None:
+    """Convert the SMS Spam Collection (spam = anomaly) into stratified train/dev/test splits."""
+    convert_sms(input_path, output_dir, dev_frac=dev_frac, test_frac=test_frac, seed=seed, limit=limit, label=label)
+
+
+def convert_sms(
     input_path: Path,
     output_dir: Path,
-    dev_frac: float = 0.15,
-    test_frac: float = 0.15,
-    seed: int = 0,
+    dev_frac: float = DEFAULT_DEV_FRAC,
+    test_frac: float = DEFAULT_TEST_FRAC,
+    seed: int = DEFAULT_SEED,
     limit: Optional[int] = None,
-    label: str = "ANOMALY",
+    label: str = DEFAULT_LABEL,
 ) -> Dict[str, Dict[str, Any]]:
     """Convert the SMS Spam Collection into `output_dir/{train,dev,test}.spacy` (spam = anomaly).
 
@@ -95,10 +127,10 @@ def convert_sms_cli(
     label (str): the doc.cats label.
     RETURNS (dict): split name -> corpus summary.
     """
-    _require_file(input_path, "SMS input")
+    require_file(input_path, "SMS input")
     from ..data.converters import corpus_summary, sms_to_docs, write_docbin
 
-    splits = _run(sms_to_docs, input_path, dev_frac=dev_frac, test_frac=test_frac, seed=seed, limit=limit, label=label)
+    splits = run_or_exit(sms_to_docs, input_path, dev_frac=dev_frac, test_frac=test_frac, seed=seed, limit=limit, label=label)
     out = {}
     for name, docs in splits.items():
         path = Path(output_dir) / f"{name}.spacy"
@@ -108,7 +140,18 @@ def convert_sms_cli(
     return out
 
 
-def merge_corpora_cli(output_path: Path, inputs: Sequence[Path]) -> Dict[str, Any]:
+@app.command("merge-corpora")
+def merge_corpora_cli(
+    # fmt: off
+    output_path: Path = typer.Argument(..., help="Output .spacy file"),
+    inputs: List[Path] = typer.Argument(..., help="Input .spacy files (e.g. an NER corpus and an anomaly corpus)"),
+    # fmt: on
+) -> None:
+    """Merge .spacy corpora: NER-only and anomaly-only docs train together on one encoder."""
+    merge_corpora(output_path, inputs)
+
+
+def merge_corpora(output_path: Path, inputs: Sequence[Path]) -> Dict[str, Any]:
     """Concatenate `.spacy` corpora into one, keeping entities, missing NER status and cats.
 
     output_path (Path): the `.spacy` file to write.
@@ -119,7 +162,7 @@ def merge_corpora_cli(output_path: Path, inputs: Sequence[Path]) -> Dict[str, An
     if not inputs:
         msg.fail("No input corpora given", exits=1)
     for path in inputs:
-        _require_file(path, "Input corpus")
+        require_file(path, "Input corpus")
     from ..data.converters import corpus_summary, merge_docbins, write_docbin
 
     try:
@@ -133,23 +176,3 @@ def merge_corpora_cli(output_path: Path, inputs: Sequence[Path]) -> Dict[str, An
     if len(labels) > 1:
         msg.warn(f"The merged corpus has several doc.cats labels: {', '.join(labels)}")
     return summary
-
-
-def generate_demo_cli(output_dir: Path, n_docs: int = 600, anomaly_rate: float = 0.1, seed: int = 0) -> Dict[str, Path]:
-    """Write the demo corpus (IT incident reports) to `output_dir/{train,dev,test}.jsonl`.
-
-    output_dir (Path): the output directory.
-    n_docs (int): number of reports.
-    anomaly_rate (float): fraction of anomalous reports.
-    seed (int): the random seed; the same arguments always give the same files.
-    RETURNS (Dict[str, Path]): split name -> written file.
-    """
-    from ..data.demo import generate_demo_splits, write_jsonl
-
-    splits = _run(generate_demo_splits, n_docs=n_docs, anomaly_rate=anomaly_rate, seed=seed)
-    paths = {}
-    for name, records in splits.items():
-        paths[name] = write_jsonl(records, Path(output_dir) / f"{name}.jsonl")
-        n_anom = sum(r["anomaly"] for r in records)
-        msg.good(f"Wrote {len(records)} reports ({n_anom} anomalies) to {paths[name]}")
-    return paths

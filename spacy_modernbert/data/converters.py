@@ -12,7 +12,6 @@ read from the reference docs during training):
 * Anomaly annotated: `doc.cats[label]` is 1.0 (anomaly) or 0.0 (normal).
 * Anomaly unannotated: `label` is not in `doc.cats`; `anomaly_scorer` skips the doc.
 """
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -21,7 +20,8 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import iob_to_biluo
 from spacy.vocab import Vocab
 
-from .demo import stratified_split  # stdlib only; re-exported here
+from .jsonl import read_jsonl_records
+from .splits import stratified_split
 
 DEFAULT_LABEL = "ANOMALY"
 TRUE_VALUES = (1, 1.0, True)
@@ -50,26 +50,6 @@ def _snippet(text: str, start: int, end: int, width: int = 20) -> str:
 # ---------------------------------------------------------------------------------------
 # JSONL: {"text": str, "entities": [[start, end, label], ...], "anomaly": 0|1}
 # ---------------------------------------------------------------------------------------
-
-
-def read_jsonl_records(path: PathLike) -> Iterator[Tuple[int, Dict[str, Any]]]:
-    """Yield `(line_number, record)` for every non-blank line of a JSONL file.
-
-    path (str | Path): the JSONL file (UTF-8).
-    YIELDS (Tuple[int, dict]): the 1-based line number and the parsed JSON object.
-    RAISES ValueError: a line that is not valid JSON or not a JSON object (names the line).
-    """
-    with Path(path).open("r", encoding="utf8") as file_:
-        for line_no, line in enumerate(file_, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {line_no}: invalid JSON ({err.msg} at column {err.colno})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}: line {line_no}: expected a JSON object, got {type(record).__name__}")
-            yield line_no, record
 
 
 def parse_anomaly(value: Any, where: str = "") -> Optional[float]:

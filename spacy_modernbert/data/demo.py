@@ -15,11 +15,11 @@ cleanup that removes the recent backups too; a restart by someone outside the on
 team; a timeline whose response comes before the alert; alerts muted for days instead of
 minutes...). A bag-of-words model can pick up some of these cues but not all of them.
 """
-import json
 import random
 import re
-from pathlib import Path
-from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from .splits import stratified_split
 
 ENTITY_LABELS = ("HOST", "IP", "SERVICE", "PERSON", "ERROR", "TEAM", "TIME")
 
@@ -689,42 +689,6 @@ def generate_demo_records(n_docs: int = 600, anomaly_rate: float = 0.1, seed: in
     return [generate_report(rng, i in anomalous) for i in range(n_docs)]
 
 
-def stratified_split(
-    labels: Sequence[Hashable], dev_frac: float = 0.15, test_frac: float = 0.15, seed: int = 0
-) -> Tuple[List[int], List[int], List[int]]:
-    """Split item indices into train/dev/test, stratified by label, seeded.
-
-    Per label, the indices are shuffled with `random.Random(seed)`; round(n * test_frac)
-    go to test, round(n * dev_frac) to dev, the rest to train. Each split is returned in
-    ascending index order (the input order).
-
-    labels (Sequence[Hashable]): one label per item.
-    dev_frac (float): fraction for dev.
-    test_frac (float): fraction for test.
-    seed (int): the random seed.
-    RETURNS (Tuple[List[int], List[int], List[int]]): train, dev and test indices.
-    RAISES ValueError: fractions outside [0, 1) or summing to 1 or more.
-    """
-    if not (0.0 <= dev_frac < 1.0 and 0.0 <= test_frac < 1.0 and dev_frac + test_frac < 1.0):
-        raise ValueError(f"dev_frac and test_frac must be in [0, 1) with a sum below 1, got {dev_frac} and {test_frac}")
-    rng = random.Random(seed)
-    by_label: Dict[Hashable, List[int]] = {}
-    for i, lab in enumerate(labels):
-        by_label.setdefault(lab, []).append(i)
-    train: List[int] = []
-    dev: List[int] = []
-    test: List[int] = []
-    for lab in sorted(by_label, key=repr):
-        idx = by_label[lab]
-        rng.shuffle(idx)
-        n_test = int(round(len(idx) * test_frac))
-        n_dev = int(round(len(idx) * dev_frac))
-        test.extend(idx[:n_test])
-        dev.extend(idx[n_test : n_test + n_dev])
-        train.extend(idx[n_test + n_dev :])
-    return sorted(train), sorted(dev), sorted(test)
-
-
 def generate_demo_splits(
     n_docs: int = 600, anomaly_rate: float = 0.1, seed: int = 0, dev_frac: float = 0.15, test_frac: float = 0.15
 ) -> Dict[str, List[Dict[str, object]]]:
@@ -740,25 +704,3 @@ def generate_demo_splits(
     records = generate_demo_records(n_docs, anomaly_rate, seed)
     splits = stratified_split([r["anomaly"] for r in records], dev_frac, test_frac, seed)
     return {name: [records[i] for i in idx] for name, idx in zip(("train", "dev", "test"), splits)}
-
-
-def dumps_jsonl(records: Sequence[Dict[str, object]]) -> str:
-    """Serialise records as JSONL text (one compact JSON object per line, UTF-8, not escaped).
-
-    records (Sequence[dict]): the records.
-    RETURNS (str): the file content, ending with a newline.
-    """
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-
-
-def write_jsonl(records: Sequence[Dict[str, object]], path: Union[str, Path]) -> Path:
-    """Write records to a JSONL file (UTF-8), creating its directory.
-
-    records (Sequence[dict]): the records.
-    path (str | Path): the output file.
-    RETURNS (Path): the output path.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps_jsonl(records), encoding="utf8")
-    return path

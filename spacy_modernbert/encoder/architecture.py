@@ -1,8 +1,9 @@
 """`spacy-modernbert.ModernBertTransformer.v1`: the registered encoder architecture.
 
 Thin wiring of the pieces of this package, one job each:
-docs -> pieces (alignment) -> windows -> length-sorted micro-batches (batching)
--> packed ModernBERT forward (packed, attention) -> merged per-doc pieces (batch).
+docs -> pieces (alignment) -> windows (windows) -> flat input in length-sorted
+micro-batches (packing) -> packed ModernBERT forward (packed, attention) -> merged
+per-doc pieces (output).
 Use it as the model of spacy-transformers' `transformer` component; any
 `spacy-transformers.TransformerListener.v1` (ner, anomaly_scorer, ...) listens to it.
 """
@@ -86,7 +87,7 @@ def modernbert_transformer_v1(
         every other word, the way ModernBERT saw words in pretraining.
     """
     from .shim import ModernBertShim
-    from .threads import make_torch_fork_safe
+    from .fork_safety import make_torch_fork_safe
 
     make_torch_fork_safe()
     if window_overlap is None:
@@ -146,9 +147,9 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     import torch
 
     from .alignment import tokenize_docs
-    from .batch import ModernBertBatch, doc_wordpieces
-    from .batching import group_by_budget
-    from .windows import merge_sources, plan_windows, window_input_ids
+    from .output import ModernBertBatch, doc_wordpieces
+    from .packing import pack_windows
+    from .windows import plan_windows
 
     shim = _require_loaded(model)
     tokenizer = shim.tokenizer
@@ -168,40 +169,22 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
         hidden = model.ops.alloc2f(0, width)
         return ModernBertBatch.from_docs(docs, doc_pieces, [None] * len(docs), hidden), lambda d: docs
 
-    groups = group_by_budget([w.length for w in windows], model.attrs["max_batch_tokens"])
-    packed_at = numpy.zeros((len(windows),), dtype="int64")
-    ids, positions, group_specs = [], [], []
-    cursor = 0
-    for group in groups:
-        start = cursor
-        for k in group:
-            w = windows[k]
-            packed_at[k] = cursor
-            ids.append(window_input_ids(doc_pieces[w.doc].ids, w, cls_id, sep_id))
-            positions.append(numpy.arange(w.length, dtype="int64"))
-            cursor += w.length
-        group_specs.append((start, cursor, [windows[k].length for k in group]))
-
-    gather = []
-    by_doc: dict = {}
-    for k, w in enumerate(windows):
-        by_doc.setdefault(w.doc, []).append(k)
-    for i in live:
-        ks = by_doc[i]
-        gather.append(merge_sources([windows[k] for k in ks], [int(packed_at[k]) for k in ks], doc_pieces[i].n_content))
-
+    packed = pack_windows(
+        windows,
+        {i: doc_pieces[i].ids for i in live},
+        {i: doc_pieces[i].n_content for i in live},
+        model.attrs["max_batch_tokens"],
+        cls_id,
+        sep_id,
+    )
     device = shim.device
-
-    def to_torch(arrays: List[numpy.ndarray]) -> Any:
-        return torch.from_numpy(numpy.concatenate(arrays)).to(device)
-
     inputs = ArgsKwargs(
         args=(),
         kwargs={
-            "input_ids": to_torch(ids),
-            "position_ids": to_torch(positions),
-            "groups": group_specs,
-            "gather_index": to_torch(gather),
+            "input_ids": torch.from_numpy(packed.input_ids).to(device),
+            "position_ids": torch.from_numpy(packed.position_ids).to(device),
+            "groups": packed.groups,
+            "gather_index": torch.from_numpy(packed.gather_index).to(device),
         },
     )
     output, torch_backprop = shim(inputs, is_train)

@@ -6,9 +6,13 @@ overlap by at least `overlap` pieces; the last window is aligned to the doc's en
 every window is full. In an overlap, each piece takes its vector from the window in which
 it sits furthest from an edge (the overlap is split at its middle), so every piece, and
 hence every spaCy token, gets exactly one vector, computed with context on both sides.
+
+Windows then run in micro-batches (`group_by_budget`): sorted by length and grouped under a
+token budget, so that linear layers see only real tokens (no padding at all) and attention
+pads each group to its longest window, which sorting keeps close to every member's length.
 """
 from dataclasses import dataclass
-from typing import List
+from typing import List, Sequence
 
 import numpy
 
@@ -68,3 +72,24 @@ def merge_sources(windows: List[Window], window_offsets: List[int], n_content: i
         source[owned + 1] = offset + 1 + (owned - window.start)
     source[-1] = window_offsets[-1] + windows[-1].length - 1
     return source
+
+
+def group_by_budget(lengths: Sequence[int], max_batch_tokens: int) -> List[List[int]]:
+    """Indices of `lengths`, longest first, grouped so that `len(group) * longest <= budget`.
+
+    A sequence longer than the budget gets a group of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    groups: List[List[int]] = []
+    current: List[int] = []
+    longest = 0
+    for i in order:
+        if current and (len(current) + 1) * longest > max_batch_tokens:
+            groups.append(current)
+            current = []
+        if not current:
+            longest = lengths[i]
+        current.append(i)
+    if current:
+        groups.append(current)
+    return groups

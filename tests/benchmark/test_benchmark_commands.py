@@ -1,14 +1,16 @@
-"""The benchmark commands run end to end on tiny inputs and write well-formed JSON.
+"""The benchmark commands (`python -m benchmarks`, from the checkout) run end to end on tiny inputs and write well-formed JSON.
 
 No timing assertions: only that every system ran and the numbers are finite and sane.
 """
 import json
 import math
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from spacy_modernbert.__main__ import app
+import benchmarks
+from benchmarks.__main__ import app
 
 CONLL = """EU B-ORG 0
 rejects O 0
@@ -54,7 +56,7 @@ def _finite(x):
 def test_speed_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
     out = tmp_path / "speed.json"
     result = CliRunner().invoke(app, [
-        "benchmark", "speed", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
+        "speed", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
         "--output", str(out), "--threads", "1", "--n-short", "4", "--n-paragraphs", "1",
         "--paragraph-words", "30", "--long-tokens", "120", "--train-batch", "2", "--train-updates", "1",
     ])
@@ -65,31 +67,31 @@ def test_speed_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
     assert [r["name"].split()[0] for r in data["inference"]] == ["short", "paragraphs", "long"]
     for regime in data["inference"]:
         assert regime["n_words"] > 0 and regime["n_tokens"] > 0 and regime["flops_per_token"] > 0
-        assert set(regime["systems"]) == {"ours", "anchor1", "hf"}
+        assert set(regime["systems"]) == {"ours", "spacy_transformers_baseline", "hf_baseline"}
         for m in regime["systems"].values():
             assert all(_finite(m[k]) and m[k] > 0 for k in ("seconds", "words_per_s", "tokens_per_s", "flop_limit_fraction"))
             assert m["peak_memory_mib"] is None or _finite(m["peak_memory_mib"])
-        assert _finite(regime["ratios"]["ours/anchor1"]) and _finite(regime["ratios"]["ours/hf"])
+        assert _finite(regime["ratios"]["ours/spacy_transformers_baseline"]) and _finite(regime["ratios"]["ours/hf_baseline"])
     assert data["inference"][2]["n_tokens"] <= 120 and data["inference"][2]["ours_windows"] == 1
-    assert set(data["training"]["systems"]) == {"ours", "anchor1"}
-    assert _finite(data["training"]["ratios"]["ours/anchor1"])
+    assert set(data["training"]["systems"]) == {"ours", "spacy_transformers_baseline"}
+    assert _finite(data["training"]["ratios"]["ours/spacy_transformers_baseline"])
     assert "| regime" in result.output
 
 
 def test_accuracy_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
     out = tmp_path / "accuracy.json"
     result = CliRunner().invoke(app, [
-        "benchmark", "accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
+        "accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
         "--output", str(out), "--threads", "1", "--ner-train", "8", "--epochs", "1", "--batch-size", "4",
         "--test-frac", "0.5",
     ])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["benchmark"] == "accuracy"
-    assert set(data["ner"]["systems"]) == {"ours", "anchor2"}
+    assert set(data["ner"]["systems"]) == {"ours", "hf_baseline"}
     for m in data["ner"]["systems"].values():
         assert all(0.0 <= m[k] <= 1.0 for k in ("precision", "recall", "f1"))
-    assert set(data["anomaly"]["systems"]) == {"ours", "anchor2", "tfidf_logreg"}
+    assert set(data["anomaly"]["systems"]) == {"ours", "hf_baseline", "tfidf_logreg"}
     for m in data["anomaly"]["systems"].values():
         assert 0.0 <= m["roc_auc"] <= 1.0 and 0.0 <= m["average_precision"] <= 1.0
     # the TF-IDF baseline separates these two obvious classes
@@ -98,7 +100,7 @@ def test_accuracy_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
 
 def test_missing_data_dir_is_a_clear_error(tiny_checkpoint, tmp_path):
     result = CliRunner().invoke(app, [
-        "benchmark", "accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(tmp_path / "nowhere"),
+        "accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(tmp_path / "nowhere"),
         "--output", str(tmp_path / "a.json"),
     ])
     assert result.exit_code != 0
@@ -108,7 +110,7 @@ def test_missing_data_dir_is_a_clear_error(tiny_checkpoint, tmp_path):
 def test_flops_count_local_attention():
     from types import SimpleNamespace
 
-    from spacy_modernbert.benchmark.flops import attention_flops, linear_flops_per_token
+    from benchmarks.flops import attention_flops, linear_flops_per_token
 
     cfg = SimpleNamespace(hidden_size=8, intermediate_size=12, num_hidden_layers=3, local_attention=4,
                           global_attn_every_n_layers=3)
@@ -119,9 +121,18 @@ def test_flops_count_local_attention():
 
 
 def test_iob_spans_and_f1():
-    from spacy_modernbert.benchmark.accuracy import span_prf
-    from spacy_modernbert.benchmark.data import iob_spans
+    from benchmarks.accuracy import span_prf
+    from benchmarks.data import iob_spans
 
     assert iob_spans(["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "B-ORG"]) == [(0, 2, "PER"), (3, 4, "LOC"), (4, 5, "LOC"), (5, 6, "ORG")]
     scores = span_prf([[(0, 2, "PER"), (3, 4, "LOC")]], [[(0, 2, "PER"), (3, 5, "LOC")]])
     assert scores["precision"] == scores["recall"] == scores["f1"] == 0.5
+
+
+def test_benchmarks_live_outside_the_package_and_default_to_the_checkouts_data():
+    import benchmarks.data
+    import spacy_modernbert
+
+    root = Path(benchmarks.__file__).resolve().parent.parent
+    assert not (Path(spacy_modernbert.__file__).parent / "benchmark").exists()
+    assert benchmarks.data.DEFAULT_DATA_DIR == root.parent / "shared" / "data"

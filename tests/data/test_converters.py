@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import spacy
 
-from spacy_modernbert.cli.convert import convert_jsonl_cli, merge_corpora_cli
+from spacy_modernbert.cli.convert import convert_jsonl, merge_corpora
 from spacy_modernbert.data.converters import (
     conll_to_docs,
     corpus_summary,
@@ -17,9 +17,9 @@ from spacy_modernbert.data.converters import (
     read_docbin,
     record_to_doc,
     sms_to_docs,
-    stratified_split,
     write_docbin,
 )
+from spacy_modernbert.data.splits import stratified_split
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,13 +129,13 @@ def test_bad_json_and_empty_file(tmp_path):
 def test_cli_errors_exit_with_message(tmp_path, capsys):
     src = write_lines(tmp_path / "bad.jsonl", [json.dumps({"text": "ok"}), "not json"])
     with pytest.raises(SystemExit) as excinfo:
-        convert_jsonl_cli(src, tmp_path / "out.spacy")
+        convert_jsonl(src, tmp_path / "out.spacy")
     assert excinfo.value.code == 1
     out = capsys.readouterr().out
     assert "line 2" in out and "invalid JSON" in out
     assert not (tmp_path / "out.spacy").exists()
     with pytest.raises(SystemExit):
-        merge_corpora_cli(tmp_path / "m.spacy", [src])  # not a DocBin
+        merge_corpora(tmp_path / "m.spacy", [src])  # not a DocBin
     assert "could not read" in capsys.readouterr().out
 
 
@@ -154,7 +154,7 @@ def test_cli_subprocess_missing_file(tmp_path):
 
 def test_cli_convert_jsonl(tmp_path, capsys):
     src = jsonl(tmp_path / "in.jsonl", RECORDS)
-    summary = convert_jsonl_cli(src, tmp_path / "sub" / "x.spacy", label="ODD")
+    summary = convert_jsonl(src, tmp_path / "sub" / "x.spacy", label="ODD")
     assert summary["n_docs"] == 5 and summary["n_anomalies"] == 2
     assert "Wrote 5 docs" in capsys.readouterr().out
     docs = read_docbin(tmp_path / "sub" / "x.spacy")
@@ -299,7 +299,7 @@ def test_merge_keeps_counts_and_annotations(tmp_path):
     write_docbin(jsonl_to_docs(jsonl(tmp_path / "in.jsonl", RECORDS)), tmp_path / "both.spacy")
     merged = merge_docbins([tmp_path / "ner.spacy", tmp_path / "anom.spacy", tmp_path / "both.spacy"])
     assert len(merged) == 3 + 15 + 5
-    summary = merge_corpora_cli(tmp_path / "merged.spacy", [tmp_path / "ner.spacy", tmp_path / "anom.spacy", tmp_path / "both.spacy"])
+    summary = merge_corpora(tmp_path / "merged.spacy", [tmp_path / "ner.spacy", tmp_path / "anom.spacy", tmp_path / "both.spacy"])
     assert summary["n_docs"] == 23
     back = read_docbin(tmp_path / "merged.spacy")
     ner, anom, both = back[:3], back[3:18], back[18:]

@@ -15,10 +15,10 @@ from spacy_modernbert.data.demo import (
     EXTERNAL_HOSTS,
     INFRA_TEAMS,
     SERVICES,
-    dumps_jsonl,
     generate_demo_records,
     generate_demo_splits,
 )
+from spacy_modernbert.data.jsonl import dumps_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assets" / "demo"

@@ -1,7 +1,7 @@
 import numpy
 import pytest
 
-from spacy_modernbert.encoder.batching import group_by_budget
+from spacy_modernbert.encoder.windows import group_by_budget
 from spacy_modernbert.encoder.windows import merge_sources, plan_windows
 
 

@@ -41,3 +41,39 @@ def test_gpu_configs_use_bf16_and_modernbert_learning_rates(stem, low, high):
     encoder = config["components"]["transformer"]["model"]
     assert encoder["mixed_precision"] is True and encoder["max_length"] == 8192
     assert low <= config["training"]["optimizer"]["learn_rate"]["initial_rate"] <= high
+
+
+def _train_overrides() -> dict:
+    """The `--training.*` overrides that project.yml's `train` command passes, vars filled in."""
+    import re
+
+    import srsly
+
+    project = srsly.read_yaml(ROOT / "project.yml")
+    script = " ".join(next(c for c in project["commands"] if c["name"] == "train")["script"])
+    script = re.sub(r"\$\{vars\.(\w+)\}", lambda m: str(project["vars"][m.group(1)]), script)
+    return {key: srsly.json_loads(value) for key, value in re.findall(r"--(training\.\w+) (\S+)", script)}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("via_project", [False, True], ids=["config", "weasel-train"])
+def test_learning_rate_stays_positive_until_training_ends(path, via_project):
+    """warmup_linear reaches rate 0 at total_steps whatever max_epochs says: the run must end first."""
+    from spacy.util import registry
+
+    config = util.load_config(path, overrides=_train_overrides() if via_project else {}, interpolate=True)
+    training = config["training"]
+    max_steps = training["max_steps"]
+    assert max_steps > 0, (
+        f"{path.name}: max_steps = 0 bounds the run by epochs only, so on a larger corpus it goes on "
+        "training at rate 0 after the schedule's total_steps; set max_steps and total_steps = ${training.max_steps}"
+    )
+    from itertools import islice
+
+    schedule = registry.resolve({"lr": training["optimizer"]["learn_rate"]})["lr"]
+    # thinc steps the schedule after every update: update k (0-based) uses its k-th value
+    # (warmup_linear.v1 is a generator; a Schedule object is called with the step)
+    values = list(islice(schedule, max_steps)) if hasattr(schedule, "__next__") else [schedule(step=k) for k in range(max_steps)]
+    rates = values[1:]
+    assert min(rates) > 0, f"{path.name}: the learning rate reaches 0 at step {1 + rates.index(min(rates))} of {max_steps}"
+    assert training["optimizer"]["learn_rate"]["total_steps"] >= max_steps

@@ -1,4 +1,4 @@
-"""Benchmark inputs: CoNLL-2003 / SMS Spam in the shapes the anchors need, speed texts, cached checkpoints.
+"""Benchmark inputs: CoNLL-2003 / SMS Spam in the shapes the baselines need, speed texts, cached checkpoints.
 
 The real data lives beside the checkout in `../shared/data` (never copied into the repo);
 `--data-dir` points elsewhere. When it is missing (CI, tests), speed texts fall back to
@@ -10,11 +10,12 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..data.converters import read_conll_sentences
-from ..data.converters import read_sms as read_sms_messages
-from ..data.demo import stratified_split as stratified_indices
+from spacy_modernbert.data.converters import read_conll_sentences
+from spacy_modernbert.data.converters import read_sms as read_sms_messages
+from spacy_modernbert.data.splits import stratified_split as stratified_indices
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+# The checkout's neighbour `../shared/data` (relative to the repository root, not the working directory).
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CONLL_TRAIN = Path("conll2003") / "train.iob"
 CONLL_VALID = Path("conll2003") / "valid.iob"
 SMS = Path("sms_spam") / "SMSSpamCollection"
@@ -137,7 +138,7 @@ SHAPES: Dict[str, Dict[str, int]] = {
 
 def ensure_checkpoint(path: Path, shape: str, data_dir: Path, log=print) -> Path:
     """Create a random-weight checkpoint of `shape` at `path`, or reuse one already there."""
-    from ..encoder.tiny import create_tiny_checkpoint
+    from spacy_modernbert.tiny import create_tiny_checkpoint
 
     path = Path(path)
     spec = dict(SHAPES[shape])

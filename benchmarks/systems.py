@@ -1,11 +1,12 @@
-"""The systems compared: our architecture, anchor 1 (spacy-transformers) and raw Hugging Face.
+"""The systems compared: ours, `spacy_transformers_baseline` and `hf_baseline`.
 
-* ours: `spacy-modernbert.ModernBertTransformer.v1` in spaCy's `transformer` component;
-* anchor 1: `spacy-transformers.TransformerModel.v3` loading the same checkpoint, with a
-  tokenizer config that keeps `token_type_ids` away from ModernBertModel and the stock
-  strided spans (window 128, stride 96);
-* anchor 2 (speed): `transformers.ModernBertModel` forward with length-sorted batches
-  under `torch.inference_mode()` -- the best plain batching a user would write.
+* `ours`: `spacy-modernbert.ModernBertTransformer.v1` in spaCy's `transformer` component;
+* `spacy_transformers_baseline`: `spacy-transformers.TransformerModel.v3` loading the same
+  checkpoint, with a tokenizer config that keeps `token_type_ids` away from ModernBertModel
+  and the stock strided spans (window 128, stride 96);
+* `hf_baseline` (speed): `transformers.ModernBertModel` forward with length-sorted batches
+  under `torch.inference_mode()` -- the best plain batching a user would write (accuracy:
+  `ModernBertFor{Token,Sequence}Classification` in a plain PyTorch loop, see accuracy.py).
 
 Both spaCy pipelines get the same listener components (ner + anomaly_scorer) and sdpa
 attention, so the comparison is apples to apples.
@@ -13,8 +14,8 @@ attention, so the comparison is apples to apples.
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Sequence
 
-ANCHOR1_WINDOW = 128
-ANCHOR1_STRIDE = 96
+SPACY_TRANSFORMERS_BASELINE_WINDOW = 128
+SPACY_TRANSFORMERS_BASELINE_STRIDE = 96
 
 
 def ours_transformer(checkpoint: Path, mixed_precision: bool = False, **settings) -> Dict[str, Any]:
@@ -28,7 +29,7 @@ def ours_transformer(checkpoint: Path, mixed_precision: bool = False, **settings
     return {"model": model}
 
 
-def anchor1_transformer(checkpoint: Path, mixed_precision: bool = False) -> Dict[str, Any]:
+def spacy_transformers_baseline_transformer(checkpoint: Path, mixed_precision: bool = False) -> Dict[str, Any]:
     return {
         "model": {
             "@architectures": "spacy-transformers.TransformerModel.v3",
@@ -38,8 +39,8 @@ def anchor1_transformer(checkpoint: Path, mixed_precision: bool = False) -> Dict
             "mixed_precision": mixed_precision,
             "get_spans": {
                 "@span_getters": "spacy-transformers.strided_spans.v1",
-                "window": ANCHOR1_WINDOW,
-                "stride": ANCHOR1_STRIDE,
+                "window": SPACY_TRANSFORMERS_BASELINE_WINDOW,
+                "stride": SPACY_TRANSFORMERS_BASELINE_STRIDE,
             },
         }
     }
@@ -73,7 +74,7 @@ def anomaly_config() -> Dict[str, Any]:
 
 def build_pipeline(system: str, checkpoint: Path, components: Sequence[str] = ("ner", "anomaly_scorer"),
                    mixed_precision: bool = False, **settings):
-    """A blank English pipeline: transformer (ours or anchor 1) + listener components."""
+    """A blank English pipeline: transformer (ours or the spacy-transformers baseline) + listener components."""
     import spacy
 
     import spacy_modernbert  # noqa: F401  (registers the architecture and anomaly_scorer)
@@ -81,8 +82,8 @@ def build_pipeline(system: str, checkpoint: Path, components: Sequence[str] = ("
     nlp = spacy.blank("en")
     if system == "ours":
         nlp.add_pipe("transformer", config=ours_transformer(checkpoint, mixed_precision, **settings))
-    elif system == "anchor1":
-        nlp.add_pipe("transformer", config=anchor1_transformer(checkpoint, mixed_precision))
+    elif system == "spacy_transformers_baseline":
+        nlp.add_pipe("transformer", config=spacy_transformers_baseline_transformer(checkpoint, mixed_precision))
     else:
         raise ValueError(f"unknown system {system!r}")
     for name in components:

@@ -1,18 +1,18 @@
-"""`benchmark speed`: inference and training throughput, ours vs the anchors, vs the FLOP limit.
+"""`python -m benchmarks speed`: inference and training throughput, ours vs the baselines, vs the FLOP limit.
 
 Everything runs in one process on one checkpoint and the same documents:
 
 * inference: `nlp.pipe` words/s and tokens/s of a transformer + ner + anomaly_scorer
-  pipeline with our architecture and with anchor 1 (spacy-transformers), and raw
-  Hugging Face `ModernBertModel` forward (anchor 2), on (a) single sentences, (b) ~300-word
+  pipeline with our architecture and with the spacy-transformers baseline (`TransformerModel.v3`), and raw
+  Hugging Face `ModernBertModel` forward (the HF baseline), on (a) single sentences, (b) ~300-word
   paragraphs, (c) one ~8,000-token document; with the peak memory of each run and the
   fraction of the hardware limit (measured matmul rate / forward FLOPs per token);
 * training: words/s of `nlp.update` (spacy train-style: forward, backward, optimizer step)
-  for ner + anomaly_scorer on CoNLL-2003 sentences, ours vs anchor 1.
+  for ner + anomaly_scorer on CoNLL-2003 sentences, ours vs the spacy-transformers baseline.
 
 Tokens are counted the same way for every system (the checkpoint tokenizer's pieces of each
 doc, with the leading space, plus [CLS] and [SEP]) -- the work one window per doc needs --
-so tokens/s ratios equal words/s ratios. Anchor 1's strided spans recompute overlaps; that
+so tokens/s ratios equal words/s ratios. The spacy-transformers baseline's strided spans recompute overlaps; that
 extra work is its cost, not counted as tokens.
 """
 import random
@@ -20,17 +20,20 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+import typer
+
 from . import data as bdata
+from ._app import app, defaults
 from .report import PeakMemory, log, machine_info, ratio, speed_tables, write_json
 
-SYSTEMS = ("ours", "anchor1", "hf")
+SYSTEMS = ("ours", "spacy_transformers_baseline", "hf_baseline")
 
 
 def run_speed(
     checkpoint: Optional[Path] = None,
     cache_dir: Path = Path(".benchmark_cache"),
     data_dir: Path = bdata.DEFAULT_DATA_DIR,
-    output: Optional[Path] = Path("benchmarks/speed.json"),
+    output: Optional[Path] = Path("benchmarks/results/speed.json"),
     threads: int = 2,
     n_short: int = 192,
     n_paragraphs: int = 16,
@@ -45,7 +48,7 @@ def run_speed(
 ) -> Dict[str, Any]:
     import torch
 
-    from .anchors import RawHF, build_pipeline, toy_examples
+    from .systems import RawHF, build_pipeline, toy_examples
     from .flops import flops_per_token, matmul_rate
 
     t_start = time.perf_counter()
@@ -84,7 +87,7 @@ def run_speed(
     runners: Dict[str, Any] = {}
     pipelines = {}
     for system in systems:
-        if system == "hf":
+        if system == "hf_baseline":
             hf = RawHF(checkpoint, device=device, bf16=bf16)
             runners[system] = hf.encode
         else:
@@ -109,7 +112,7 @@ def run_speed(
             "limit_tokens_per_s": regime_rate / fpt, "systems": {},
         }
         if name.startswith("long"):
-            from ..encoder.windows import plan_windows
+            from spacy_modernbert.encoder.windows import plan_windows
 
             if "ours" in pipelines:
                 trf = pipelines["ours"].get_pipe("transformer").model
@@ -132,8 +135,8 @@ def run_speed(
                 f"{100 * tps / entry['limit_tokens_per_s']:.0f}% of this regime's FLOP limit, peak {mem.peak_mib or 0:.0f} MiB")
         s = entry["systems"]
         entry["ratios"] = {
-            "ours/anchor1": ratio(s.get("ours", {}).get("words_per_s"), s.get("anchor1", {}).get("words_per_s")),
-            "ours/hf": ratio(s.get("ours", {}).get("words_per_s"), s.get("hf", {}).get("words_per_s")),
+            "ours/spacy_transformers_baseline": ratio(s.get("ours", {}).get("words_per_s"), s.get("spacy_transformers_baseline", {}).get("words_per_s")),
+            "ours/hf_baseline": ratio(s.get("ours", {}).get("words_per_s"), s.get("hf_baseline", {}).get("words_per_s")),
         }
         inference.append(entry)
     del runners
@@ -147,7 +150,7 @@ def run_speed(
             m["flop_limit_fraction"] = m["tokens_per_s"] / e["limit_tokens_per_s"]
 
     training = None
-    train_systems = [s for s in systems if s in ("ours", "anchor1")]
+    train_systems = [s for s in systems if s in ("ours", "spacy_transformers_baseline")]
     if train_updates > 0 and train_systems:
         training = run_training(checkpoint, data_dir, train_systems, train_batch, train_updates, bf16, seed)
 
@@ -158,7 +161,7 @@ def run_speed(
         "model": bdata.model_summary(config),
         "settings": {
             "threads": threads, "batch_size": batch_size, "bf16": bf16, "attention": "sdpa",
-            "anchor1_spans": "strided_spans.v1 window 128 stride 96",
+            "spacy_transformers_baseline_spans": "strided_spans.v1 window 128 stride 96",
             "train_batch": train_batch, "train_updates": train_updates,
         },
         "matmul": rate,
@@ -198,7 +201,7 @@ def run_training(checkpoint: Path, data_dir: Path, systems: Sequence[str], batch
                  bf16: bool, seed: int) -> Dict[str, Any]:
     import spacy
 
-    from .anchors import build_pipeline
+    from .systems import build_pipeline
 
     out: Dict[str, Any] = {"data": "CoNLL-2003 train sentences (entities) + random ANOMALY cats", "systems": {}}
     for system in systems:
@@ -219,5 +222,33 @@ def run_training(checkpoint: Path, data_dir: Path, systems: Sequence[str], batch
         log(f"  {words / seconds:.1f} words/s")
         del nlp
     s = out["systems"]
-    out["ratios"] = {"ours/anchor1": ratio(s.get("ours", {}).get("words_per_s"), s.get("anchor1", {}).get("words_per_s"))}
+    out["ratios"] = {"ours/spacy_transformers_baseline": ratio(s.get("ours", {}).get("words_per_s"), s.get("spacy_transformers_baseline", {}).get("words_per_s"))}
     return out
+
+
+_D = defaults(run_speed)
+
+
+@app.command("speed")
+def speed_cli(
+    # fmt: off
+    checkpoint: Optional[Path] = typer.Option(_D["checkpoint"], "--checkpoint", help="ModernBERT checkpoint (default: a base-shaped random one, created in --cache-dir)"),
+    cache_dir: Path = typer.Option(_D["cache_dir"], "--cache-dir", help="Where the generated checkpoint is cached"),
+    data_dir: Path = typer.Option(_D["data_dir"], "--data-dir", help="Directory with conll2003/ and sms_spam/ (default: ../shared/data beside the checkout)"),
+    output: Path = typer.Option(_D["output"], "--output", "-o", help="JSON results"),
+    threads: int = typer.Option(_D["threads"], "--threads", help="torch.set_num_threads for every system"),
+    n_short: int = typer.Option(_D["n_short"], "--n-short", help="Single-sentence docs"),
+    n_paragraphs: int = typer.Option(_D["n_paragraphs"], "--n-paragraphs", help="Paragraph docs"),
+    paragraph_words: int = typer.Option(_D["paragraph_words"], "--paragraph-words", help="Words per paragraph"),
+    long_tokens: int = typer.Option(_D["long_tokens"], "--long-tokens", help="Tokens of the long document"),
+    batch_size: int = typer.Option(_D["batch_size"], "--batch-size", help="nlp.pipe batch size"),
+    train_batch: int = typer.Option(_D["train_batch"], "--train-batch", help="Sentences per training update"),
+    train_updates: int = typer.Option(_D["train_updates"], "--train-updates", help="Timed training updates (0: skip)"),
+    gpu_id: int = typer.Option(_D["gpu_id"], "--gpu-id", "-g", help="GPU id (bf16), or -1 for CPU"),
+    # fmt: on
+) -> None:
+    """Inference and training throughput: ours vs spacy_transformers_baseline vs hf_baseline, and vs the FLOP limit."""
+    run_speed(checkpoint=checkpoint, cache_dir=cache_dir, data_dir=data_dir, output=output,
+              threads=threads, n_short=n_short, n_paragraphs=n_paragraphs, paragraph_words=paragraph_words,
+              long_tokens=long_tokens, batch_size=batch_size, train_batch=train_batch,
+              train_updates=train_updates, gpu_id=gpu_id)

@@ -1,13 +1,26 @@
 """Create a tiny ModernBERT checkpoint offline: random weights + a byte-level BPE tokenizer.
 
-Tests, CI and the offline default run use it. It is saved with `save_pretrained` and
-loaded back by path through the very same `from_pretrained` code as a hub checkpoint.
+Tests (fixture `tiny_checkpoint`), CI, the benchmarks and the offline default run
+(`python -m spacy_modernbert init-model`) all create it here. It is not part of the encoder:
+it is saved with `save_pretrained` and loaded back by path through the very same
+`from_pretrained` code as a hub checkpoint.
 """
 import json
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Union
 
 SPECIAL_TOKENS = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+
+# The tiny checkpoint's shape, declared once: `create_tiny_checkpoint` and the
+# `init-model` command's options both default to these.
+DEFAULT_VOCAB_SIZE = 2048
+DEFAULT_HIDDEN_SIZE = 64
+DEFAULT_NUM_HIDDEN_LAYERS = 4
+DEFAULT_NUM_ATTENTION_HEADS = 4
+DEFAULT_INTERMEDIATE_SIZE = 96
+DEFAULT_LOCAL_ATTENTION = 16
+DEFAULT_GLOBAL_ATTN_EVERY_N_LAYERS = 3
+DEFAULT_SEED = 0
 
 # A little general English so the tokenizer has common merges even with no corpus given.
 _BUILTIN_TEXT = """\
@@ -42,7 +55,7 @@ def _read_texts(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
                     yield line
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048):
+def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE):
     """Train a ModernBERT-style byte-level BPE tokenizer and wrap it for transformers."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -79,14 +92,14 @@ def create_tiny_checkpoint(
     output_dir: Union[str, Path],
     text_paths: Optional[List[Union[str, Path]]] = None,
     *,
-    vocab_size: int = 2048,
-    hidden_size: int = 64,
-    num_hidden_layers: int = 4,
-    num_attention_heads: int = 4,
-    intermediate_size: int = 96,
-    local_attention: int = 16,
-    global_attn_every_n_layers: int = 3,
-    seed: int = 0,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
+    hidden_size: int = DEFAULT_HIDDEN_SIZE,
+    num_hidden_layers: int = DEFAULT_NUM_HIDDEN_LAYERS,
+    num_attention_heads: int = DEFAULT_NUM_ATTENTION_HEADS,
+    intermediate_size: int = DEFAULT_INTERMEDIATE_SIZE,
+    local_attention: int = DEFAULT_LOCAL_ATTENTION,
+    global_attn_every_n_layers: int = DEFAULT_GLOBAL_ATTN_EVERY_N_LAYERS,
+    seed: int = DEFAULT_SEED,
 ) -> Path:
     """Write a random-weight ModernBERT checkpoint and its tokenizer to `output_dir`.
 

@@ -3,7 +3,7 @@ import spacy
 from spacy.tokens import DocBin
 from transformers import AutoTokenizer
 
-from spacy_modernbert.encoder.tiny import _read_texts, create_tiny_checkpoint
+from spacy_modernbert.tiny import _read_texts, create_tiny_checkpoint
 
 
 def test_tokenizer_learns_the_words_of_a_spacy_corpus(tmp_path):

@@ -1,12 +1,12 @@
-"""`benchmark accuracy`: NER F1 and anomaly ROC AUC / AP, ours vs anchor 2, on the real data.
+"""`python -m benchmarks accuracy`: NER F1 and anomaly ROC AUC / AP, ours vs the HF baseline, on the real data.
 
 * NER: CoNLL-2003 (train subset -> full validation split). Ours: transformer (our
   architecture) + spaCy `ner` listening to it, trained with `nlp.update` (spaCy's default
-  Adam, lr 0.001, L2 0.01, grad clip 1.0). Anchor 2: `ModernBertForTokenClassification` on
+  Adam, lr 0.001, L2 0.01, grad clip 1.0). HF baseline: `ModernBertForTokenClassification` on
   the same checkpoint, trained by a plain PyTorch loop with AdamW (same lr, weight decay and
   clipping), first piece of each word labelled. Same sentences, epochs and batch size.
 * Anomaly: SMS Spam Collection, spam = anomaly, a stratified held-out test split. Ours:
-  transformer + `anomaly_scorer` (supervised). Anchor 2: `ModernBertForSequenceClassification`
+  transformer + `anomaly_scorer` (supervised). HF baseline: `ModernBertForSequenceClassification`
   (plain loop, same budget). Baseline: TF-IDF (word uni+bigrams) + logistic regression,
   written in numpy here (no extra dependency).
 
@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy
+import typer
 
 from . import data as bdata
+from ._app import app, defaults
 from .report import accuracy_tables, log, machine_info, write_json
 
 LABEL = "ANOMALY"
@@ -61,7 +63,7 @@ def _train_spacy(nlp, examples: List[Any], epochs: int, batch_size: int, seed: i
 
 
 def _train_plain(model, optimizer, epochs: int, make_batches, what: str) -> float:
-    """Anchor 2's plain PyTorch loop: forward, backward, grad-norm clip 1.0, optimizer step.
+    """The HF baseline's plain PyTorch loop: forward, backward, grad-norm clip 1.0, optimizer step.
 
     make_batches: called once per epoch, yields the model's keyword inputs (labels included).
     RETURNS (float): the training time in seconds.
@@ -96,7 +98,7 @@ def train_ours_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bd
     from spacy.tokens import Doc
     from spacy.training import Example, iob_to_biluo
 
-    from .anchors import build_pipeline
+    from .systems import build_pipeline
 
     spacy.util.fix_random_seed(seed)
     nlp = build_pipeline("ours", checkpoint, components=("ner",))
@@ -115,8 +117,8 @@ def train_ours_anomaly(checkpoint: Path, train: List[Tuple[int, str]], test: Lis
     import spacy
     from spacy.training import Example
 
-    from ..anomaly.curves import average_precision, roc_auc
-    from .anchors import build_pipeline
+    from spacy_modernbert.anomaly.curves import average_precision, roc_auc
+    from .systems import build_pipeline
 
     spacy.util.fix_random_seed(seed)
     nlp = build_pipeline("ours", checkpoint, components=("anomaly_scorer",))
@@ -128,7 +130,7 @@ def train_ours_anomaly(checkpoint: Path, train: List[Tuple[int, str]], test: Lis
             "train_seconds": train_seconds}
 
 
-# ------------------------------------------------------------------ anchor 2 (plain PyTorch)
+# ------------------------------------------------------------------ the HF baseline (plain PyTorch)
 
 def _word_pieces(tokenizer: Any, words: Sequence[str], cache: Dict[str, List[int]]) -> List[List[int]]:
     missing = [w for w in set(words) if w not in cache]
@@ -215,7 +217,7 @@ def train_hf_anomaly(checkpoint: Path, train: List[Tuple[int, str]], test: List[
     import torch
     from transformers import AutoTokenizer, ModernBertForSequenceClassification
 
-    from ..anomaly.curves import average_precision, roc_auc
+    from spacy_modernbert.anomaly.curves import average_precision, roc_auc
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), use_fast=True)
@@ -260,7 +262,7 @@ def _features(text: str) -> List[str]:
 def tfidf_logreg(train: List[Tuple[int, str]], test: List[Tuple[int, str]], l2: float = 1e-4,
                  steps: int = 300, lr: float = 0.1, min_df: int = 2) -> Dict[str, Any]:
     """TF-IDF (sublinear tf, smooth idf, L2-normalized rows) + L2 logistic regression (full-batch Adam)."""
-    from ..anomaly.curves import average_precision, roc_auc
+    from spacy_modernbert.anomaly.curves import average_precision, roc_auc
 
     t0 = time.perf_counter()
     feats = [_features(t) for _, t in train]
@@ -311,7 +313,7 @@ def run_accuracy(
     checkpoint: Optional[Path] = None,
     cache_dir: Path = Path(".benchmark_cache"),
     data_dir: Path = bdata.DEFAULT_DATA_DIR,
-    output: Optional[Path] = Path("benchmarks/accuracy.json"),
+    output: Optional[Path] = Path("benchmarks/results/accuracy.json"),
     threads: int = 2,
     ner_train: int = 4000,
     ner_valid: Optional[int] = None,
@@ -354,11 +356,11 @@ def run_accuracy(
         log("NER: ours")
         systems["ours"] = train_ours_ner(checkpoint, train, valid, epochs, batch_size, seed)
         log(f"  F1 {100 * systems['ours']['f1']:.2f}")
-        log("NER: anchor2 (ModernBertForTokenClassification)")
-        systems["anchor2"] = train_hf_ner(checkpoint, train, valid, epochs, batch_size, seed)
-        log(f"  F1 {100 * systems['anchor2']['f1']:.2f}")
+        log("NER: hf_baseline (ModernBertForTokenClassification)")
+        systems["hf_baseline"] = train_hf_ner(checkpoint, train, valid, epochs, batch_size, seed)
+        log(f"  F1 {100 * systems['hf_baseline']['f1']:.2f}")
         result["ner"] = {"n_train": len(train), "n_valid": len(valid), "systems": systems,
-                         "f1_difference_points": 100 * (systems["ours"]["f1"] - systems["anchor2"]["f1"])}
+                         "f1_difference_points": 100 * (systems["ours"]["f1"] - systems["hf_baseline"]["f1"])}
     if "anomaly" in tasks:
         rows = bdata.read_sms(data_dir / bdata.SMS, limit=sms_limit)
         train, test = bdata.stratified_split(rows, test_frac, seed)
@@ -367,9 +369,9 @@ def run_accuracy(
         log("anomaly: ours")
         systems["ours"] = train_ours_anomaly(checkpoint, train, test, epochs, batch_size, seed)
         log(f"  AUC {systems['ours']['roc_auc']:.4f} AP {systems['ours']['average_precision']:.4f}")
-        log("anomaly: anchor2 (ModernBertForSequenceClassification)")
-        systems["anchor2"] = train_hf_anomaly(checkpoint, train, test, epochs, batch_size, seed)
-        log(f"  AUC {systems['anchor2']['roc_auc']:.4f} AP {systems['anchor2']['average_precision']:.4f}")
+        log("anomaly: hf_baseline (ModernBertForSequenceClassification)")
+        systems["hf_baseline"] = train_hf_anomaly(checkpoint, train, test, epochs, batch_size, seed)
+        log(f"  AUC {systems['hf_baseline']['roc_auc']:.4f} AP {systems['hf_baseline']['average_precision']:.4f}")
         log("anomaly: TF-IDF + logistic regression")
         systems["tfidf_logreg"] = tfidf_logreg(train, test)
         log(f"  AUC {systems['tfidf_logreg']['roc_auc']:.4f} AP {systems['tfidf_logreg']['average_precision']:.4f}")
@@ -380,3 +382,29 @@ def run_accuracy(
     print()
     write_json(output, result)
     return result
+
+
+_D = defaults(run_accuracy)
+
+
+@app.command("accuracy")
+def accuracy_cli(
+    # fmt: off
+    checkpoint: Optional[Path] = typer.Option(_D["checkpoint"], "--checkpoint", help="ModernBERT checkpoint (default: a small random one, created in --cache-dir)"),
+    cache_dir: Path = typer.Option(_D["cache_dir"], "--cache-dir", help="Where the generated checkpoint is cached"),
+    data_dir: Path = typer.Option(_D["data_dir"], "--data-dir", help="Directory with conll2003/ and sms_spam/ (default: ../shared/data beside the checkout)"),
+    output: Path = typer.Option(_D["output"], "--output", "-o", help="JSON results"),
+    threads: int = typer.Option(_D["threads"], "--threads", help="torch.set_num_threads for every system"),
+    ner_train: int = typer.Option(_D["ner_train"], "--ner-train", help="CoNLL-2003 train sentences used"),
+    ner_valid: Optional[int] = typer.Option(_D["ner_valid"], "--ner-valid", help="Validation sentences (default: all)"),
+    sms_limit: Optional[int] = typer.Option(_D["sms_limit"], "--sms-limit", help="SMS messages read (default: all)"),
+    test_frac: float = typer.Option(_D["test_frac"], "--test-frac", help="Held-out fraction of the SMS data"),
+    epochs: int = typer.Option(_D["epochs"], "--epochs", help="Epochs, the same for every system"),
+    batch_size: int = typer.Option(_D["batch_size"], "--batch-size", help="Training batch size, the same for every system"),
+    seed: int = typer.Option(_D["seed"], "--seed", help="Random seed of the data split, sampling and initialization"),
+    # fmt: on
+) -> None:
+    """NER F1 (CoNLL-2003) and anomaly ROC AUC / AP (SMS spam): ours vs hf_baseline (token/sequence classification), plus TF-IDF."""
+    run_accuracy(checkpoint=checkpoint, cache_dir=cache_dir, data_dir=data_dir, output=output,
+                 threads=threads, ner_train=ner_train, ner_valid=ner_valid, sms_limit=sms_limit, test_frac=test_frac,
+                 epochs=epochs, batch_size=batch_size, seed=seed)

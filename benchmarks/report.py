@@ -167,12 +167,12 @@ def speed_tables(result: Dict[str, Any]) -> List[str]:
     for regime in result["inference"]:
         r = regime["ratios"]
         rows.append([regime["name"], regime["n_docs"], regime["n_words"], regime["n_tokens"],
-                     fmt(r.get("ours/anchor1"), 2) + "x", fmt(r.get("ours/hf"), 2) + "x"])
-    out.append(table(["regime", "docs", "words", "tokens", "ours/anchor1", "ours/hf"], rows))
+                     fmt(r.get("ours/spacy_transformers_baseline"), 2) + "x", fmt(r.get("ours/hf_baseline"), 2) + "x"])
+    out.append(table(["regime", "docs", "words", "tokens", "ours/spacy_transformers_baseline", "ours/hf_baseline"], rows))
     if result.get("training"):
         t = result["training"]
         rows = [[s, fmt(m["words_per_s"]), fmt(m["seconds"], 2), m["updates"]] for s, m in t["systems"].items()]
-        rows.append(["ours/anchor1", fmt(t["ratios"].get("ours/anchor1"), 2) + "x", "", ""])
+        rows.append(["ours/spacy_transformers_baseline", fmt(t["ratios"].get("ours/spacy_transformers_baseline"), 2) + "x", "", ""])
         out.append(table(["training (ner + anomaly_scorer)", "words/s", "seconds", "updates"], rows))
     return out
 

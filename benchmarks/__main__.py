@@ -1,0 +1,10 @@
+"""`python -m benchmarks speed|accuracy`, from the root of a checkout.
+
+This module only mounts the commands; each lives beside its plain function.
+"""
+from ._app import app
+from . import accuracy  # noqa: E402,F401  accuracy
+from . import speed  # noqa: E402,F401  speed
+
+if __name__ == "__main__":
+    app()
