@@ -4,7 +4,7 @@ One run = one system trained on the accuracy benchmark's NER budget and scored o
 valid; the result is appended as one JSON line to `--results` (default
 `benchmarks/ner_study_results.jsonl`, committed beside this script). Every system starts from
 the same random-init checkpoint (no pretrained weights exist offline), the one
-`benchmark accuracy` creates (`.benchmark_cache/modernbert-small-random`).
+`python -m benchmarks accuracy` creates (`.benchmark_cache/modernbert-small-random`).
 
 Budget (the benchmark's): 4,000 CoNLL-2003 train sentences (shuffled with seed 0), 3 epochs,
 32 sentences per step (375 steps), the full validation split (3,250 sentences), 1 torch thread.
@@ -15,9 +15,9 @@ Budget (the benchmark's): 4,000 CoNLL-2003 train sentences (shuffled with seed 0
     python benchmarks/ner_study.py ours --lr 1e-3 --tag sweep
     python benchmarks/ner_study.py ours --lr 1e-3 --set pooling=first --tag ablation
 
-Both systems reuse the benchmark's own functions (`spacy_modernbert.benchmark.accuracy`):
+Both systems reuse the benchmark's own functions (`benchmarks/accuracy.py`):
 the HF loop is `train_hf_ner` with its optimizer swapped for a scheduled one; ours builds the
-benchmark's pipeline pieces (`anchors.ours_transformer`, `anchors.listener`) with the setting
+benchmark's pipeline pieces (`systems.ours_transformer`, `systems.listener`) with the setting
 under study changed, and trains with `nlp.update` + a thinc schedule as `spacy train` does.
 """
 import argparse
@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from spacy_modernbert.benchmark import accuracy as acc  # noqa: E402
-from spacy_modernbert.benchmark import anchors  # noqa: E402
-from spacy_modernbert.benchmark import data as bdata  # noqa: E402
+from benchmarks import accuracy as acc  # noqa: E402
+from benchmarks import data as bdata  # noqa: E402
+from benchmarks import systems  # noqa: E402
 
 N_TRAIN, EPOCHS, BATCH, SEED = 4000, 3, 32, 0
 
@@ -115,12 +115,12 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
 
     spacy.util.fix_random_seed(seed)
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=anchors.ours_transformer(checkpoint, max_length=max_length))
-    listener = anchors.listener()
+    nlp.add_pipe("transformer", config=systems.ours_transformer(checkpoint, max_length=max_length))
+    listener = systems.listener()
     listener["grad_factor"] = grad_factor
     listener["pooling"] = {"@layers": f"reduce_{pooling}.v1"}
     if head == "ner":
-        model = anchors.ner_config()["model"]
+        model = systems.ner_config()["model"]
         model.update(hidden_width=hidden_width, maxout_pieces=maxout_pieces, use_upper=use_upper, tok2vec=listener)
         nlp.add_pipe("ner", config={"model": model})
     else:
