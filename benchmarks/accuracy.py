@@ -1,10 +1,13 @@
 """`python -m benchmarks accuracy`: NER F1 and anomaly ROC AUC / AP, ours vs the HF baseline, on the real data.
 
 * NER: CoNLL-2003 (train subset -> full validation split). Ours: transformer (our
-  architecture) + spaCy `ner` listening to it, trained with `nlp.update` (spaCy's default
-  Adam, lr 0.001, L2 0.01, grad clip 1.0). HF baseline: `ModernBertForTokenClassification` on
-  the same checkpoint, trained by a plain PyTorch loop with AdamW (same lr, weight decay and
-  clipping), first piece of each word labelled. Same sentences, epochs and batch size.
+  architecture) + spaCy `ner` listening to it, trained with `nlp.update` and thinc Adam under
+  `warmup_linear.v1` (as `spacy train` with configs/cpu_tiny.cfg). HF baseline:
+  `ModernBertForTokenClassification` on the same checkpoint, first piece of each word
+  labelled, trained by a plain PyTorch loop the way its users train it: AdamW (weight decay
+  0.01), linear warmup over 10% of the steps then linear decay, grad-norm clip 1.0. Same
+  sentences, epochs and batch size; each system at the best rate of the same sweep
+  (`TUNED_LR`, `--lr-sweep`).
 * Anomaly: SMS Spam Collection, spam = anomaly, a stratified held-out test split. Ours:
   transformer + `anomaly_scorer` (supervised). HF baseline: `ModernBertForSequenceClassification`
   (plain loop, same budget). Baseline: TF-IDF (word uni+bigrams) + logistic regression,
