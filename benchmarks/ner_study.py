@@ -148,6 +148,26 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
 
 # ------------------------------------------------------------------------------------ main
 
+def report(results: Path) -> str:
+    """Markdown tables of every run in `results`: the sweep, then each ablation vs its base run."""
+    from benchmarks.report import table
+
+    runs = [json.loads(line) for line in results.read_text(encoding="utf8").splitlines() if line.strip()]
+
+    def row(r: Dict[str, Any]) -> List[Any]:
+        change = ", ".join(f"{k}={v}" for k, v in r["settings"].items()) or "-"
+        return [r["system"], f"{r['lr']:g}", change, f"{r['f1']:.2f}", f"{r['p']:.2f}", f"{r['r']:.2f}",
+                f"{r['train_seconds']:.0f}", f"{r['train_words_per_s']:.0f}", r["utc"]]
+
+    headers = ["system", "lr", "change", "F1", "P", "R", "train s", "words/s", "UTC"]
+    out = []
+    for tag in dict.fromkeys(r["tag"] for r in runs):
+        rows = sorted((r for r in runs if r["tag"] == tag), key=lambda r: (r["system"], r["lr"]))
+        out.append(f"{tag or 'untagged'}:\n\n" + table(headers, [row(r) for r in rows]))
+    return "\n\n".join(out)
+
+
+
 def _value(text: str) -> Any:
     for cast in (int, float):
         try:
@@ -161,8 +181,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     import torch
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("system", choices=["hf", "ours"])
-    p.add_argument("--lr", type=float, required=True)
+    p.add_argument("system", choices=["hf", "ours", "report"], help="report: print the tables of --results")
+    p.add_argument("--lr", type=float)
     p.add_argument("--set", action="append", default=[], help="key=value: a keyword of hf_ner / ours_ner")
     p.add_argument("--tag", default="", help="sweep | ablation | ... (kept in the result line)")
     p.add_argument("--threads", type=int, default=1)
@@ -173,6 +193,11 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     p.add_argument("--data-dir", type=Path, default=bdata.DEFAULT_DATA_DIR if bdata.DEFAULT_DATA_DIR.exists() else Path("/work/shared/data"))
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "ner_study_results.jsonl")
     args = p.parse_args(argv)
+    if args.system == "report":
+        print(report(args.results))
+        return {}
+    if args.lr is None:
+        p.error("--lr is required to train a system")
 
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or bdata.ensure_checkpoint(
