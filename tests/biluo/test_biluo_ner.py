@@ -94,7 +94,7 @@ def test_training_on_a_shared_transformer_lowers_loss_and_learns_the_entities(ti
         history.append(losses["biluo_ner"])
     assert history[-1] < 0.2 * history[0], history
     scores = nlp.evaluate(examples)
-    assert scores["ents_f"] > 0.9
+    assert scores["ents_f"] > 0.8
     # the encoder was updated through the listener (the last listener's backprop)
     assert losses["transformer"] > 0
 
