@@ -60,7 +60,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
              warmup: float = 0.1, schedule: str = "warmup_linear", drop: float = 0.1, L2: float = 0.01,
              grad_clip: float = 1.0, eps: float = 1e-8, beta1: float = 0.9, beta2: float = 0.999,
              pooling: str = "mean", grad_factor: float = 1.0, hidden_width: int = 64, maxout_pieces: int = 2,
-             use_upper: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner", head_hidden: int = 0,
+             use_upper: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner",
              max_length: int = 512) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
@@ -70,8 +70,8 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         about `batch_size` sentences. batch_words: batch by words (spaCy's `batch_by_words`
         with this size) instead of by sentences.
     pooling: "mean" | "first" | "last" (pieces -> token vector in the listener).
-    head: "ner" (spaCy's transition-based ner) or "biluo_ner" (token-level BILUO tagging,
-        `spacy-modernbert.BiluoTagger.v1` with a GELU + LayerNorm layer of `head_hidden` if > 0).
+    head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
+        (`head=biluo_ner`, `head_hidden`) was tried at commit d6dab72 and dropped (BENCHMARKS.md).
     """
     import spacy
     from spacy.tokens import Doc
@@ -90,14 +90,8 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         model = systems.ner_config()["model"]
         model.update(hidden_width=hidden_width, maxout_pieces=maxout_pieces, use_upper=use_upper, tok2vec=listener)
         nlp.add_pipe("ner", config={"model": model})
-    elif head == "biluo_ner":
-        import spacy_modernbert.biluo.component  # noqa: F401  (also an entry point once installed)
-        import spacy_modernbert.biluo.model  # noqa: F401
-
-        nlp.add_pipe("biluo_ner", name="ner", config={"model": {
-            "@architectures": "spacy-modernbert.BiluoTagger.v1", "hidden_width": head_hidden, "tok2vec": listener}})
     else:
-        raise ValueError(f"unknown head {head!r}: ner or biluo_ner")
+        raise ValueError(f"unknown head {head!r}: ner (the token-level biluo_ner of commit d6dab72 was dropped, see BENCHMARKS.md)")
 
     sents = []
     for words, tags in train:
