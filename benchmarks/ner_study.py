@@ -76,7 +76,6 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
     import spacy
     from spacy.tokens import Doc
     from spacy.training import Example, iob_to_biluo
-    from thinc.api import Adam, constant, warmup_linear
 
     import spacy_modernbert  # noqa: F401
 
@@ -119,12 +118,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
     steps_per_epoch = len(batches())
     rng = random.Random(seed)  # the same shuffles as if batches() had not been called
     total = epochs * steps_per_epoch
-    if schedule == "warmup_linear":
-        rate = warmup_linear(initial_rate=lr, warmup_steps=int(round(warmup * total)), total_steps=total)
-    else:
-        rate = constant(lr)
-    optimizer = Adam(learn_rate=rate, L2=L2, grad_clip=grad_clip, eps=eps, beta1=beta1, beta2=beta2,
-                     use_averages=False, L2_is_weight_decay=True)
+    optimizer = acc.spacy_optimizer(lr, total, warmup, schedule, L2=L2, grad_clip=grad_clip, eps=eps, beta1=beta1, beta2=beta2)
     nlp.initialize(lambda: examples, sgd=optimizer)
     t0 = time.perf_counter()
     history = []
