@@ -60,7 +60,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
              warmup: float = 0.1, schedule: str = "warmup_linear", drop: float = 0.1, L2: float = 0.01,
              grad_clip: float = 1.0, eps: float = 1e-8, beta1: float = 0.9, beta2: float = 0.999,
              pooling: str = "mean", grad_factor: float = 1.0, hidden_width: int = 64, maxout_pieces: int = 2,
-             use_upper: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner",
+             use_upper: bool = False, extra_state_tokens: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner",
              max_length: int = 512) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
@@ -87,7 +87,8 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
     listener["pooling"] = {"@layers": f"reduce_{pooling}.v1"}
     if head == "ner":
         model = systems.ner_config()["model"]
-        model.update(hidden_width=hidden_width, maxout_pieces=maxout_pieces, use_upper=use_upper, tok2vec=listener)
+        model.update(hidden_width=hidden_width, maxout_pieces=maxout_pieces, use_upper=use_upper,
+                     extra_state_tokens=extra_state_tokens, tok2vec=listener)
         nlp.add_pipe("ner", config={"model": model})
     else:
         raise ValueError(f"unknown head {head!r}: ner (the token-level biluo_ner of commit d6dab72 was dropped, see BENCHMARKS.md)")
