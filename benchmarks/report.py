@@ -181,12 +181,20 @@ def accuracy_tables(result: Dict[str, Any]) -> List[str]:
     out = []
     ner = result.get("ner")
     if ner:
-        rows = [[s, fmt(100 * m["f1"], 2), fmt(100 * m["precision"], 2), fmt(100 * m["recall"], 2), fmt(m["train_seconds"], 1)]
+        rows = [[s, (f"{m['lr']:g}" if m.get("lr") else "-"), fmt(100 * m["f1"], 2), fmt(100 * m["precision"], 2), fmt(100 * m["recall"], 2),
+                 fmt(m["train_seconds"], 1), fmt(m.get("train_words_per_s"), 1)]
                 for s, m in ner["systems"].items()]
-        out.append(table(["NER (CoNLL-2003 valid)", "F1", "P", "R", "train s"], rows))
+        out.append(table(["NER (CoNLL-2003 valid)", "lr", "F1", "P", "R", "train s", "train words/s"], rows))
+        rows = [[s, f"{p['lr']:g}", fmt(100 * p["f1"], 2)] for s, m in ner["systems"].items() for p in m.get("sweep", [])]
+        if len(rows) > len(ner["systems"]):
+            out.append(table(["NER sweep", "lr", "F1"], rows))
     anomaly = result.get("anomaly")
     if anomaly:
-        rows = [[s, fmt(m["roc_auc"], 4), fmt(m["average_precision"], 4), fmt(m.get("train_seconds"), 1)]
+        rows = [[s, (f"{m['lr']:g}" if m.get("lr") else "-"), fmt(m["roc_auc"], 4), fmt(m["average_precision"], 4), fmt(m.get("train_seconds"), 1)]
                 for s, m in anomaly["systems"].items()]
-        out.append(table(["anomaly (SMS spam, held-out)", "ROC AUC", "AP", "train s"], rows))
+        out.append(table(["anomaly (SMS spam, held-out)", "lr", "ROC AUC", "AP", "train s"], rows))
+        rows = [[s, f"{p['lr']:g}", fmt(p["roc_auc"], 4), fmt(p["average_precision"], 4)]
+                for s, m in anomaly["systems"].items() for p in m.get("sweep", [])]
+        if len(rows) > 2:
+            out.append(table(["anomaly sweep", "lr", "ROC AUC", "AP"], rows))
     return out

@@ -155,3 +155,47 @@ def test_one_class_command_runs_every_detector_and_the_anchors(tiny_checkpoint, 
             assert m["finite_in_unit_interval"]
             assert m["roc_auc"] is None or 0.0 <= m["roc_auc"] <= 1.0
     assert "| system" in result.output
+def test_accuracy_lr_sweep_reports_every_point_and_keeps_each_systems_best(tiny_checkpoint, data_dir, tmp_path):
+    out = tmp_path / "accuracy.json"
+    result = CliRunner().invoke(app, [
+        "accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir), "--tasks", "ner",
+        "--output", str(out), "--threads", "1", "--ner-train", "8", "--epochs", "1", "--batch-size", "4",
+        "--lr-sweep", "1e-3,5e-3",
+    ])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert "anomaly" not in data and data["settings"]["lr_sweep"] == [1e-3, 5e-3]
+    for m in data["ner"]["systems"].values():
+        assert [p["lr"] for p in m["sweep"]] == [1e-3, 5e-3]
+        assert m["f1"] == max(p["f1"] for p in m["sweep"]) and m["lr"] in (1e-3, 5e-3)
+        assert _finite(m["train_words_per_s"]) and m["train_words_per_s"] > 0
+    assert "NER sweep" in result.output
+
+
+@pytest.mark.parametrize("option", [["--lr-sweep", "fast"], ["--lr-sweep", "2"], ["--tasks", "pos"]])
+def test_accuracy_refuses_bad_sweep_and_task_options(tiny_checkpoint, data_dir, tmp_path, option):
+    result = CliRunner().invoke(app, ["accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
+                                      "--output", str(tmp_path / "a.json"), *option])
+    assert result.exit_code == 2 and option[0] in result.output
+
+
+def test_both_schedules_warm_up_then_decay_to_zero_at_the_runs_last_step():
+    import torch
+
+    from benchmarks.accuracy import ScheduledAdamW, spacy_optimizer
+
+    total = 20  # 10% warmup: 2 steps
+    ours = spacy_optimizer(1e-3, total)
+    rates = [ours.learn_rate]
+    for _ in range(total):
+        ours.step_schedules()
+        rates.append(ours.learn_rate)
+    assert rates[0] < rates[1] < rates[2] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(rates[2:], rates[3:])) and rates[total] == pytest.approx(0.0)
+    hf = ScheduledAdamW(torch.nn.Linear(2, 2), 1e-3, total)
+    hf_rates = []
+    for _ in range(total):
+        hf_rates.append(hf.opt.param_groups[0]["lr"])
+        hf.step()
+    assert hf_rates[0] < hf_rates[1] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(hf_rates[1:], hf_rates[2:])) and hf_rates[3] < hf_rates[2] and 0 < hf_rates[-1] < 1e-4

@@ -77,3 +77,18 @@ def test_learning_rate_stays_positive_until_training_ends(path, via_project):
     rates = values[1:]
     assert min(rates) > 0, f"{path.name}: the learning rate reaches 0 at step {1 + rates.index(min(rates))} of {max_steps}"
     assert training["optimizer"]["learn_rate"]["total_steps"] == max_steps, "the schedule should also cover the whole run"
+
+
+def test_cpu_config_trains_ner_with_the_benchmarks_tuned_recipe():
+    """configs/cpu_tiny.cfg is what BENCHMARKS.md's NER study measured (issue 19): the benchmark's
+    tuned rate for ours, warmup over 10% of the run, mean pooling of a token's pieces."""
+    from spacy.util import load_config
+
+    from benchmarks.accuracy import TUNED_LR, WARMUP_FRACTION
+
+    config = load_config(Path(__file__).resolve().parents[2] / "configs" / "cpu_tiny.cfg", interpolate=True)
+    rate = config["training"]["optimizer"]["learn_rate"]
+    assert rate["@schedules"] == "warmup_linear.v1"
+    assert rate["initial_rate"] == TUNED_LR["ner"]["ours"]
+    assert rate["warmup_steps"] == round(WARMUP_FRACTION * config["training"]["max_steps"])
+    assert config["components"]["ner"]["model"]["tok2vec"]["pooling"]["@layers"] == "reduce_mean.v1"

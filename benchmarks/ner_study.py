@@ -1,0 +1,227 @@
+"""NER study (issue 19): an honest Hugging Face anchor, and what costs our spaCy pipeline points.
+
+One run = one system trained on the accuracy benchmark's NER budget and scored on CoNLL-2003
+valid; the result is appended as one JSON line to `--results` (default
+`benchmarks/ner_study_results.jsonl`, committed beside this script). Every system starts from
+the same random-init checkpoint (no pretrained weights exist offline), the one
+`python -m benchmarks accuracy` creates (`.benchmark_cache/modernbert-small-random`).
+
+Budget (the benchmark's): 4,000 CoNLL-2003 train sentences (shuffled with seed 0), 3 epochs,
+32 sentences per step (375 steps), the full validation split (3,250 sentences), 1 torch thread.
+
+    # the HF anchor, its usual recipe (AdamW, weight decay 0.01, 10% linear warmup, linear decay)
+    python benchmarks/ner_study.py hf --lr 5e-4 --tag sweep
+    # ours: transformer + ner; any option of `ours_ner` as --set key=value
+    python benchmarks/ner_study.py ours --lr 1e-3 --tag sweep
+    python benchmarks/ner_study.py ours --lr 1e-3 --set pooling=first --tag ablation
+
+Both systems reuse the benchmark's own functions (`benchmarks/accuracy.py`):
+the HF loop is `train_hf_ner` itself; ours builds the
+benchmark's pipeline pieces (`systems.ours_transformer`, `systems.listener`) with the setting
+under study changed, and trains with `nlp.update` + a thinc schedule as `spacy train` does.
+"""
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import accuracy as acc  # noqa: E402
+from benchmarks import data as bdata  # noqa: E402
+from benchmarks import systems  # noqa: E402
+
+N_TRAIN, EPOCHS, BATCH, SEED = 4000, 3, 32, 0
+
+
+def load(n_train: int = N_TRAIN, n_valid: Optional[int] = None, seed: int = SEED, data_dir: Path = bdata.DEFAULT_DATA_DIR):
+    """The benchmark's NER data: a seeded train subset and the validation split."""
+    train = bdata.read_conll(data_dir / bdata.CONLL_TRAIN)
+    random.Random(seed).shuffle(train)
+    return train[:n_train], bdata.read_conll(data_dir / bdata.CONLL_VALID, limit=n_valid)
+
+
+# ------------------------------------------------------------------------------ HF anchor
+
+def hf_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, batch_size: int = BATCH, seed: int = SEED) -> Dict[str, Any]:
+    """`accuracy.train_hf_ner`: ModernBertForTokenClassification (first piece labelled), AdamW
+    (weight decay 0.01), 10% linear warmup then linear decay to 0, grad-norm clip 1.0."""
+    return acc.train_hf_ner(checkpoint, train, valid, epochs, batch_size, seed, lr=lr)
+
+
+# ------------------------------------------------------------------------------------ ours
+
+def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, batch_size: int = BATCH, seed: int = SEED,
+             warmup: float = 0.1, schedule: str = "warmup_linear", drop: float = 0.1, L2: float = 0.01,
+             grad_clip: float = 1.0, eps: float = 1e-8, beta1: float = 0.9, beta2: float = 0.999,
+             pooling: str = "mean", grad_factor: float = 1.0, hidden_width: int = 64, maxout_pieces: int = 2,
+             use_upper: bool = False, extra_state_tokens: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner",
+             max_length: int = 512) -> Dict[str, Any]:
+    """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
+
+    lr/warmup/schedule: thinc Adam with `warmup_linear.v1` (warmup = fraction of the run's
+        steps, total_steps = the run's steps) or `constant` (the old benchmark: no schedule).
+    docs_of: sentences joined per training Doc (1: one sentence per Doc); steps still hold
+        about `batch_size` sentences. batch_words: batch by words (spaCy's `batch_by_words`
+        with this size) instead of by sentences.
+    pooling: "mean" | "first" | "last" (pieces -> token vector in the listener).
+    head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
+        (`head=biluo_ner`, `head_hidden`) was tried at commit d6dab72 and dropped (BENCHMARKS.md).
+    """
+    import spacy
+    from spacy.tokens import Doc
+    from spacy.training import Example, iob_to_biluo
+
+    import spacy_modernbert  # noqa: F401
+
+    spacy.util.fix_random_seed(seed)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("transformer", config=systems.ours_transformer(checkpoint, max_length=max_length))
+    listener = systems.listener()
+    listener["grad_factor"] = grad_factor
+    listener["pooling"] = {"@layers": f"reduce_{pooling}.v1"}
+    if head == "ner":
+        model = systems.ner_config()["model"]
+        model.update(hidden_width=hidden_width, maxout_pieces=maxout_pieces, use_upper=use_upper,
+                     extra_state_tokens=extra_state_tokens, tok2vec=listener)
+        nlp.add_pipe("ner", config={"model": model})
+    else:
+        raise ValueError(f"unknown head {head!r}: ner (the token-level biluo_ner of commit d6dab72 was dropped, see BENCHMARKS.md)")
+
+    sents = []
+    for words, tags in train:
+        sents.append((list(words), iob_to_biluo(list(tags))))
+    groups = [sents[i:i + docs_of] for i in range(0, len(sents), docs_of)]
+    examples = []
+    for group in groups:
+        words = [w for ws, _ in group for w in ws]
+        ents = [t for _, ts in group for t in ts]
+        examples.append(Example.from_dict(Doc(nlp.vocab, words=words), {"words": words, "entities": ents}))
+    n_words = sum(len(ws) for ws, _ in sents)
+
+    rng = random.Random(seed)
+
+    def batches() -> List[List[Any]]:
+        order = list(examples)
+        rng.shuffle(order)
+        if batch_words:
+            from spacy.training.batchers import minibatch_by_words
+
+            return list(minibatch_by_words(order, size=batch_words, tolerance=0.2, discard_oversize=False))
+        per = max(1, round(batch_size / docs_of))
+        return [order[i:i + per] for i in range(0, len(order), per)]
+
+    steps_per_epoch = len(batches())
+    rng = random.Random(seed)  # the same shuffles as if batches() had not been called
+    total = epochs * steps_per_epoch
+    optimizer = acc.spacy_optimizer(lr, total, warmup, schedule, L2=L2, grad_clip=grad_clip, eps=eps, beta1=beta1, beta2=beta2)
+    nlp.initialize(lambda: examples, sgd=optimizer)
+    t0 = time.perf_counter()
+    history = []
+    step = 0
+    for epoch in range(epochs):
+        losses: Dict[str, float] = {}
+        for batch in batches():
+            before = dict(losses)
+            nlp.update(batch, sgd=optimizer, drop=drop, losses=losses)
+            optimizer.step_schedules()
+            step += 1
+            if step % 25 == 0 or step == 1:
+                history.append({k: round(float(v - before.get(k, 0.0)), 3) for k, v in losses.items()} | {"step": step})
+        acc.log(f"  ours epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.1f}" for k, v in losses.items()))
+    train_seconds = time.perf_counter() - t0
+    docs = nlp.pipe((Doc(nlp.vocab, words=words) for words, _ in valid), batch_size=256)
+    pred = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
+    gold = [bdata.iob_spans(tags) for _, tags in valid]
+    return {**acc.span_prf(gold, pred), "train_seconds": train_seconds, "steps": total,
+            "train_words_per_s": epochs * n_words / train_seconds, "loss_history": history}
+
+
+# ------------------------------------------------------------------------------------ main
+
+def report(results: Path) -> str:
+    """Markdown tables of every run in `results`: the sweep, then each ablation vs its base run."""
+    from benchmarks.report import table
+
+    runs = [json.loads(line) for line in results.read_text(encoding="utf8").splitlines() if line.strip()]
+
+    def row(r: Dict[str, Any]) -> List[Any]:
+        change = ", ".join(f"{k}={v}" for k, v in r["settings"].items()) or "-"
+        return [r["system"], f"{r['lr']:g}", change, f"{r['f1']:.2f}", f"{r['p']:.2f}", f"{r['r']:.2f}",
+                f"{r['train_seconds']:.0f}", f"{r['train_words_per_s']:.0f}", r["utc"]]
+
+    headers = ["system", "lr", "change", "F1", "P", "R", "train s", "words/s", "UTC"]
+    out = []
+    for tag in dict.fromkeys(r["tag"] for r in runs):
+        rows = sorted((r for r in runs if r["tag"] == tag), key=lambda r: (r["system"], r["lr"]))
+        out.append(f"{tag or 'untagged'}:\n\n" + table(headers, [row(r) for r in rows]))
+    return "\n\n".join(out)
+
+
+
+def _value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+    import torch
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("system", choices=["hf", "ours", "report"], help="report: print the tables of --results")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--set", action="append", default=[], help="key=value: a keyword of hf_ner / ours_ner")
+    p.add_argument("--tag", default="", help="sweep | ablation | ... (kept in the result line)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--n-train", type=int, default=N_TRAIN)
+    p.add_argument("--n-valid", type=int, default=None)
+    p.add_argument("--cache-dir", type=Path, default=ROOT / ".benchmark_cache")
+    p.add_argument("--checkpoint", type=Path, default=None)
+    p.add_argument("--data-dir", type=Path, default=bdata.DEFAULT_DATA_DIR if bdata.DEFAULT_DATA_DIR.exists() else Path("/work/shared/data"))
+    p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "ner_study_results.jsonl")
+    args = p.parse_args(argv)
+    if args.system == "report":
+        print(report(args.results))
+        return {}
+    if args.lr is None:
+        p.error("--lr is required to train a system")
+
+    torch.set_num_threads(args.threads)
+    checkpoint = args.checkpoint or bdata.ensure_checkpoint(
+        args.cache_dir / "modernbert-small-random", "small", args.data_dir, log=acc.log)
+    train, valid = load(args.n_train, args.n_valid, data_dir=args.data_dir)
+    settings = dict(kv.split("=", 1) for kv in args.set)
+    settings = {k: _value(v) for k, v in settings.items()}
+    acc.log(f"{args.system} lr {args.lr} {settings} ({len(train)} train, {len(valid)} valid)")
+    t0 = time.perf_counter()
+    run = hf_ner if args.system == "hf" else ours_ner
+    result = run(checkpoint, train, valid, args.lr, **settings)
+    if "train_words_per_s" not in result:
+        n_words = sum(len(w) for w, _ in train)
+        result["train_words_per_s"] = settings.get("epochs", EPOCHS) * n_words / result["train_seconds"]
+    line = {"system": args.system, "lr": args.lr, "settings": settings, "tag": args.tag,
+            "f1": round(100 * result["f1"], 2), "p": round(100 * result["precision"], 2),
+            "r": round(100 * result["recall"], 2), "train_seconds": round(result["train_seconds"], 1),
+            "train_words_per_s": round(result["train_words_per_s"], 1), "wall_seconds": round(time.perf_counter() - t0, 1),
+            "n_train": len(train), "n_valid": len(valid), "threads": args.threads,
+            "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "loss_history": result.get("loss_history")}
+    acc.log(f"RESULT {args.system} lr {args.lr} {settings}: F1 {line['f1']} (P {line['p']} R {line['r']}), "
+            f"train {line['train_seconds']} s, {line['train_words_per_s']} words/s")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    with args.results.open("a", encoding="utf8") as f:
+        f.write(json.dumps(line) + "\n")
+    return line
+
+
+if __name__ == "__main__":
+    main()
