@@ -6,6 +6,7 @@ path through `from_pretrained`, exactly like a hub checkpoint.
 from pathlib import Path
 
 import pytest
+import spacy
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_TEXT = ROOT / "assets"
@@ -50,3 +51,23 @@ def listener_ner_config() -> dict:
             },
         }
     }
+
+
+@pytest.fixture(scope="session")
+def shared_encoder_pipeline(tiny_checkpoint, transformer_config, listener_ner_config):
+    """Factory: an untrained blank("en") + transformer + ner + anomaly_scorer on the tiny
+    checkpoint, both heads listening to the one encoder (the shape of our shipped configs)."""
+
+    def make():
+        nlp = spacy.blank("en")
+        nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, max_length=256, max_batch_tokens=2048))
+        nlp.add_pipe("ner", config=listener_ner_config)
+        listener = {
+            "@architectures": "spacy-transformers.TransformerListener.v1",
+            "grad_factor": 1.0,
+            "pooling": {"@layers": "reduce_mean.v1"},
+        }
+        nlp.add_pipe("anomaly_scorer", config={"model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener}})
+        return nlp
+
+    return make

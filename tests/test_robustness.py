@@ -30,23 +30,8 @@ TRAIN = [
 
 
 @pytest.fixture(scope="module")
-def nlp(tiny_checkpoint, transformer_config, listener_ner_config):
-    nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, max_length=256, max_batch_tokens=2048))
-    nlp.add_pipe("ner", config=listener_ner_config)
-    nlp.add_pipe(
-        "anomaly_scorer",
-        config={
-            "model": {
-                "@architectures": "spacy-modernbert.AnomalyHead.v1",
-                "tok2vec": {
-                    "@architectures": "spacy-transformers.TransformerListener.v1",
-                    "grad_factor": 1.0,
-                    "pooling": {"@layers": "reduce_mean.v1"},
-                },
-            }
-        },
-    )
+def nlp(shared_encoder_pipeline):
+    nlp = shared_encoder_pipeline()
     examples = [
         Example.from_dict(nlp.make_doc(t), {"entities": e, "cats": {"ANOMALY": a}}) for t, e, a in TRAIN
     ]

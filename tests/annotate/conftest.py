@@ -50,13 +50,9 @@ def read_jsonl(path: Path) -> List[Dict]:
 
 
 @pytest.fixture(scope="session")
-def annotate_pipeline(tmp_path_factory, tiny_checkpoint, transformer_config, listener_ner_config) -> Path:
+def annotate_pipeline(tmp_path_factory, shared_encoder_pipeline) -> Path:
     spacy.util.fix_random_seed(0)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, max_length=256, max_batch_tokens=2048))
-    nlp.add_pipe("ner", config=listener_ner_config)
-    listener = {"@architectures": "spacy-transformers.TransformerListener.v1", "grad_factor": 1.0, "pooling": {"@layers": "reduce_mean.v1"}}
-    nlp.add_pipe("anomaly_scorer", config={"model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener}})
+    nlp = shared_encoder_pipeline()
     rng = random.Random(1)
     examples = [_example(nlp, make_text(rng, i % 4 == 0), i % 4 == 0) for i in range(16)]
     optimizer = nlp.initialize(lambda: examples)

@@ -29,24 +29,9 @@ def demo_records(split: str, n: int):
 
 
 @pytest.fixture(scope="session")
-def served_pipeline(tiny_checkpoint, transformer_config, listener_ner_config, tmp_path_factory) -> Path:
+def served_pipeline(shared_encoder_pipeline, tmp_path_factory) -> Path:
     spacy.util.fix_random_seed(0)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, max_length=256, max_batch_tokens=2048))
-    nlp.add_pipe("ner", config=listener_ner_config)
-    nlp.add_pipe(
-        "anomaly_scorer",
-        config={
-            "model": {
-                "@architectures": "spacy-modernbert.AnomalyHead.v1",
-                "tok2vec": {
-                    "@architectures": "spacy-transformers.TransformerListener.v1",
-                    "grad_factor": 1.0,
-                    "pooling": {"@layers": "reduce_mean.v1"},
-                },
-            }
-        },
-    )
+    nlp = shared_encoder_pipeline()
     examples = [
         Example.from_dict(nlp.make_doc(r["text"]), {"entities": [tuple(e) for e in r["entities"]], "cats": {"ANOMALY": float(r["anomaly"])}})
         for r in demo_records("train", 32)
