@@ -12,6 +12,7 @@ from .cli import convert  # noqa: E402,F401  convert-jsonl, convert-conll, conve
 from .cli import generate_demo  # noqa: E402,F401  generate-demo
 from .cli import evaluate  # noqa: E402,F401  evaluate
 from .cli import calibrate  # noqa: E402,F401  calibrate
+from .cli import quantize  # noqa: E402,F401  quantize
 
 
 def main() -> None:

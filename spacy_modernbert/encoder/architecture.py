@@ -142,7 +142,6 @@ def modernbert_transformer_v1(
             "add_prefix_space": add_prefix_space,
             "from_scratch": from_scratch,
             "output_hidden_states": output_hidden_states,
-            "quantize": quantize,
             "has_transformer": False,
             "replace_listener": replace_listener,
             "replace_listener_cfg": replace_listener_cfg,
@@ -190,10 +189,12 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     from .windows import plan_windows
 
     shim = _require_loaded(model)
-    if is_train and model.attrs.get("quantize") is not None:
+    # the setting lives on the shim (from the config), not in attrs: thinc restores attrs
+    # from the saved bytes, which would undo a config override at spacy.load
+    if is_train and shim.quantize is not None:
         from .quantize import training_refusal
 
-        raise ValueError(training_refusal(model.attrs["quantize"]))
+        raise ValueError(training_refusal(shim.quantize))
     tokenizer = shim.tokenizer
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     max_length, overlap = model.attrs["max_length"], model.attrs["window_overlap"]
