@@ -1,10 +1,11 @@
-"""`python -m benchmarks speed|accuracy`, from the root of a checkout.
+"""`python -m benchmarks speed|accuracy|quantized-accuracy`, from the root of a checkout.
 
 This module only mounts the commands; each lives beside its plain function.
 """
 from ._app import app
 from . import accuracy  # noqa: E402,F401  accuracy
 from . import speed  # noqa: E402,F401  speed
+from . import quantized  # noqa: E402,F401  quantized-accuracy
 
 if __name__ == "__main__":
     app()
