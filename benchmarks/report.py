@@ -169,6 +169,10 @@ def speed_tables(result: Dict[str, Any]) -> List[str]:
         rows.append([regime["name"], regime["n_docs"], regime["n_words"], regime["n_tokens"],
                      fmt(r.get("ours/spacy_transformers_baseline"), 2) + "x", fmt(r.get("ours/hf_baseline"), 2) + "x"])
     out.append(table(["regime", "docs", "words", "tokens", "ours/spacy_transformers_baseline", "ours/hf_baseline"], rows))
+    quantized = [k for k in ("ours_int8/ours", "ours_bf16/ours") if any(k in r["ratios"] for r in result["inference"])]
+    if quantized:
+        rows = [[r["name"]] + [fmt(r["ratios"].get(k), 2) + "x" for k in quantized] for r in result["inference"]]
+        out.append(table(["regime (" + result["settings"].get("cpu_kernels", "") + ")"] + quantized, rows))
     if result.get("training"):
         t = result["training"]
         rows = [[s, fmt(m["words_per_s"]), fmt(m["seconds"], 2), m["updates"]] for s, m in t["systems"].items()]

@@ -26,7 +26,9 @@ from . import data as bdata
 from ._app import app, defaults
 from .report import PeakMemory, log, machine_info, ratio, speed_tables, write_json
 
-SYSTEMS = ("ours", "spacy_transformers_baseline", "hf_baseline")
+SYSTEMS = ("ours", "spacy_transformers_baseline", "hf_baseline", "ours_int8", "ours_bf16")
+# ours with `quantize` set (CPU only; bf16 only where the CPU has native bf16 matmul)
+QUANTIZED = {"ours_int8": "int8", "ours_bf16": "bf16"}
 
 
 def run_speed(
@@ -83,6 +85,14 @@ def run_speed(
     ]
     warm_texts = sentences[:8] + bdata.paragraphs(sentences, 2, paragraph_words)
 
+    from spacy_modernbert.encoder.quantize import capability, native_bf16
+
+    skipped = {"ours_int8": gpu_id >= 0, "ours_bf16": gpu_id >= 0 or not native_bf16()}
+    if any(skipped.get(s) for s in systems):
+        log("skipping " + ", ".join(s for s in systems if skipped.get(s)) + " (CPU only; bf16 needs native bf16 matmul)")
+    systems = [s for s in systems if not skipped.get(s)]
+    kernels = capability()
+    log(f"CPU kernels: {kernels}")
     log("building pipelines: " + ", ".join(systems))
     runners: Dict[str, Any] = {}
     pipelines = {}
@@ -91,7 +101,10 @@ def run_speed(
             hf = RawHF(checkpoint, device=device, bf16=bf16)
             runners[system] = hf.encode
         else:
-            nlp = build_pipeline(system, checkpoint, mixed_precision=bf16)
+            if system in QUANTIZED:
+                nlp = build_pipeline("ours", checkpoint, quantize=QUANTIZED[system])
+            else:
+                nlp = build_pipeline(system, checkpoint, mixed_precision=bf16)
             nlp.initialize(lambda nlp=nlp: toy_examples(nlp, sentences[:16]))
             pipelines[system] = nlp
             runners[system] = lambda texts, nlp=nlp: list(nlp.pipe(texts, batch_size=batch_size))
@@ -138,6 +151,9 @@ def run_speed(
             "ours/spacy_transformers_baseline": ratio(s.get("ours", {}).get("words_per_s"), s.get("spacy_transformers_baseline", {}).get("words_per_s")),
             "ours/hf_baseline": ratio(s.get("ours", {}).get("words_per_s"), s.get("hf_baseline", {}).get("words_per_s")),
         }
+        for q in QUANTIZED:
+            if q in s:
+                entry["ratios"][f"{q}/ours"] = ratio(s[q]["words_per_s"], s.get("ours", {}).get("words_per_s"))
         inference.append(entry)
     del runners
     # The limit uses the highest matmul rate measured in this run (at start and before each
@@ -160,7 +176,7 @@ def run_speed(
         "checkpoint": str(checkpoint),
         "model": bdata.model_summary(config),
         "settings": {
-            "threads": threads, "batch_size": batch_size, "bf16": bf16, "attention": "sdpa",
+            "threads": threads, "batch_size": batch_size, "bf16": bf16, "attention": "sdpa", "cpu_kernels": kernels,
             "spacy_transformers_baseline_spans": "strided_spans.v1 window 128 stride 96",
             "train_batch": train_batch, "train_updates": train_updates,
         },
@@ -245,10 +261,19 @@ def speed_cli(
     train_batch: int = typer.Option(_D["train_batch"], "--train-batch", help="Sentences per training update"),
     train_updates: int = typer.Option(_D["train_updates"], "--train-updates", help="Timed training updates (0: skip)"),
     gpu_id: int = typer.Option(_D["gpu_id"], "--gpu-id", "-g", help="GPU id (bf16), or -1 for CPU"),
+    systems: str = typer.Option(",".join(SYSTEMS), "--systems", help="Comma-separated systems to run (ours_int8 / ours_bf16: ours with quantize set, CPU)"),
     # fmt: on
 ) -> None:
     """Inference and training throughput: ours vs spacy_transformers_baseline vs hf_baseline, and vs the FLOP limit."""
     run_speed(checkpoint=checkpoint, cache_dir=cache_dir, data_dir=data_dir, output=output,
               threads=threads, n_short=n_short, n_paragraphs=n_paragraphs, paragraph_words=paragraph_words,
               long_tokens=long_tokens, batch_size=batch_size, train_batch=train_batch,
-              train_updates=train_updates, gpu_id=gpu_id)
+              train_updates=train_updates, gpu_id=gpu_id, systems=_systems(systems))
+
+
+def _systems(value: str) -> List[str]:
+    names = [s.strip() for s in value.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SYSTEMS]
+    if unknown or not names:
+        raise typer.BadParameter(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}", param_hint="--systems")
+    return names

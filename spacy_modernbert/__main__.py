@@ -16,6 +16,7 @@ from .cli import serve  # noqa: E402,F401  serve
 from .cli import pretrain  # noqa: E402,F401  pretrain
 from .cli import model_card  # noqa: E402,F401  model-card
 from .cli import annotate  # noqa: E402,F401  annotate
+from .cli import quantize  # noqa: E402,F401  quantize
 
 
 def main() -> None:

@@ -82,6 +82,7 @@ def modernbert_transformer_v1(
     add_prefix_space: bool = True,
     from_scratch: bool = False,
     output_hidden_states: bool = False,
+    quantize: Optional[str] = None,
 ) -> Model[List[Doc], Any]:
     """A ModernBERT encoder for spacy-transformers' `transformer` component.
 
@@ -107,6 +108,13 @@ def modernbert_transformer_v1(
     output_hidden_states (bool): Also set `doc._.trf_data.model_output.hidden_states`:
         num_hidden_layers + 1 arrays of (1, n_pieces, width), the embeddings, then each
         layer's output (the last one is `last_hidden_state`). Off: nothing is kept.
+    quantize (Optional[str]): CPU inference precision of the linear layers: "int8"
+        (dynamic quantization, PyTorch's fbgemm/x86 or qnnpack kernels), "bf16" (only on
+        CPUs with native bf16 matmul; elsewhere a warning and fp32) or None (fp32).
+        Inference only: `update` refuses. Applied at load from the fp32 weights, which
+        are what the pipeline saves, so a trained pipeline is switched by config alone:
+        spacy.load(path, config={"components.transformer.model.quantize": "int8"}).
+        Ignored (with a warning) on CUDA. See encoder/quantize.py.
     """
     from .shim import ModernBertShim
     from .fork_safety import make_torch_fork_safe
@@ -115,13 +123,16 @@ def modernbert_transformer_v1(
     if window_overlap is None:
         window_overlap = min(256, max(0, (max_length - 2) // 4))
     validate_settings(max_length, window_overlap, max_batch_tokens, attn_implementation)
+    from .quantize import check_mode
+
+    check_mode(quantize)
     from spacy_transformers.layers._util import replace_listener, replace_listener_cfg
 
     return ModernBertEncoderModel(
         "modernbert-transformer",
         forward,
         init=init,
-        shims=[ModernBertShim(attn_implementation, mixed_precision, gradient_checkpointing)],
+        shims=[ModernBertShim(attn_implementation, mixed_precision, gradient_checkpointing, quantize)],
         dims={"nO": None},
         attrs={
             "name": name,
@@ -178,6 +189,12 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     from .windows import plan_windows
 
     shim = _require_loaded(model)
+    # the setting lives on the shim (from the config), not in attrs: thinc restores attrs
+    # from the saved bytes, which would undo a config override at spacy.load
+    if is_train and shim.quantize is not None:
+        from .quantize import training_refusal
+
+        raise ValueError(training_refusal(shim.quantize))
     tokenizer = shim.tokenizer
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     max_length, overlap = model.attrs["max_length"], model.attrs["window_overlap"]

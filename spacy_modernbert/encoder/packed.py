@@ -5,7 +5,9 @@ tables from the config), whose weights map one to one onto Hugging Face's names;
 orchestration is here: activations stay packed (`(total_tokens, hidden)`, no padding),
 attention runs per micro-batch through `attention.attend`, and bf16 autocast / gradient
 checkpointing are applied here. Numerically it matches `transformers.ModernBertModel`
-(fp32) on every real token (tests/encoder/test_packed.py, test_modules.py).
+(fp32) on every real token (tests/encoder/test_packed.py, test_modules.py). With
+`quantize` set ("int8" / "bf16", quantize.py), CPU inference runs the linear layers on
+low-precision copies of the weights; everything else, and every other path, is as above.
 """
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -16,6 +18,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .attention import AttentionPlan, attend, resolve_backend
 from .modules import EncoderConfig, EncoderLayer, ModernBertEncoder
+from .quantize import LayerLinears, quantize_layers, resolve_mode
 
 
 class Rotary:
@@ -85,6 +88,7 @@ class PackedModernBert(nn.Module):
         mixed_precision: bool = False,
         gradient_checkpointing: bool = False,
         hf_config: Optional[object] = None,
+        quantize: Optional[str] = None,
     ):
         super().__init__()
         self.encoder = encoder
@@ -94,6 +98,37 @@ class PackedModernBert(nn.Module):
         self.mixed_precision = mixed_precision
         self.gradient_checkpointing = gradient_checkpointing
         self._warned_precision = False
+        # the setting asked for, and the low-precision linears built from the fp32 weights
+        # (None: fp32); not parameters, so state dicts and saved pipelines stay fp32
+        self.quantize = quantize
+        self._low: Optional[List[LayerLinears]] = None
+
+    def apply_quantize(self) -> None:
+        """(Re)build the low-precision linears from the current fp32 weights, on CPU.
+
+        Called at load (after the weights and device are final). On CUDA the setting is
+        ignored with a warning (use mixed_precision there); bf16 without native bf16 warns
+        and stays fp32 (quantize.resolve_mode).
+        """
+        self._low = None
+        if self.quantize is None:
+            return
+        device = next(self.encoder.parameters()).device
+        if device.type != "cpu":
+            warnings.warn(
+                f"quantize = \"{self.quantize}\" applies to CPU inference only; on '{device.type}' the encoder "
+                "runs as configured without it (use mixed_precision = true for bf16 on CUDA).",
+                stacklevel=2,
+            )
+            return
+        mode = resolve_mode(self.quantize)
+        if mode is not None:
+            self._low = quantize_layers(list(self.encoder.layers), mode)
+
+    @property
+    def quantized(self) -> Optional[str]:
+        """The low-precision mode in effect ("int8" / "bf16"), or None (fp32)."""
+        return self.quantize if self._low is not None else None
 
     @property
     def config(self) -> EncoderConfig:
@@ -152,17 +187,21 @@ class PackedModernBert(nn.Module):
         hidden = enc.embeddings(ids)
         # CPU inference reuses its buffers (CUDA has a caching allocator; autocast,
         # autograd and dropout need the modules' own calls); kept states must not be reused
-        fast = ids.device.type == "cpu" and not torch.is_grad_enabled() and not self.training and not all_states
+        inference = ids.device.type == "cpu" and not torch.is_grad_enabled() and not self.training
+        fast = inference and not all_states
         ws = Workspace() if fast else None
+        low = self._low if inference else None
         rope: Dict[str, Rotary] = {}
         states = [hidden] if all_states else None
-        for layer in enc.layers:
+        for index, layer in enumerate(enc.layers):
             kind = layer.attn.layer_type
             if kind not in rope:
                 cos, sin = enc.rotary[kind].cos_sin(pos)
                 rope[kind] = Rotary(cos.to(hidden.dtype), sin.to(hidden.dtype))
             if self.gradient_checkpointing and self.training:
                 hidden = checkpoint(self._layer, layer, hidden, rope[kind], plan, backend, use_reentrant=False)
+            elif low is not None:
+                hidden = self._low_precision_layer(layer, low[index], hidden, rope[kind], plan, backend, ws)
             else:
                 hidden = self._layer(layer, hidden, rope[kind], plan, backend, ws)
             if states is not None:
@@ -180,13 +219,7 @@ class PackedModernBert(nn.Module):
         attn, mlp = layer.attn, layer.mlp
         x = layer.attn_norm(hidden)
         qkv = attn.qkv(x) if ws is None else ws.linear(x, attn.qkv.weight, attn.qkv.bias)
-        qkv = qkv.view(-1, 3, attn.num_heads, attn.head_dim)
-        half_window = attn.half_window
-        buf, rows = plan.buffer(half_window, attn.num_heads, attn.head_dim, like=qkv, reuse=ws is not None)
-        rope.apply(qkv[:, :2], out=buf[rows, :2])
-        buf[rows, 2] = qkv[:, 2]
-        dropout_p = attn.dropout_p if self.training else 0.0
-        context = attend(backend, buf, plan, half_window, dropout_p).reshape(-1, attn.num_heads * attn.head_dim)
+        context = self._attention(attn, qkv, rope, plan, backend, reuse=ws is not None)
         if ws is None:
             hidden = hidden + attn.output_dropout(attn.output(context))
             return hidden + mlp(layer.mlp_norm(hidden))
@@ -199,3 +232,36 @@ class PackedModernBert(nn.Module):
         inp = ws.linear(x, mlp.input_gate.weight[:i], None if bias is None else bias[:i], slot=0)
         gate = ws.linear(x, mlp.input_gate.weight[i:], None if bias is None else bias[i:], slot=1)
         return ws.add_linear_(hidden, mlp.output, mlp.act(inp).mul_(gate))
+
+    def _attention(
+        self, attn: nn.Module, qkv: torch.Tensor, rope: Rotary, plan: AttentionPlan, backend: str, reuse: bool,
+        like: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """(T, 3 * hidden) projections -> (T, hidden) context: rotary on q and k into the
+        attention plan's buffer (of `like`'s dtype, by default qkv's), then `attend`."""
+        qkv = qkv.view(-1, 3, attn.num_heads, attn.head_dim)
+        half_window = attn.half_window
+        like = qkv if like is None else like
+        buf, rows = plan.buffer(half_window, attn.num_heads, attn.head_dim, like=like, reuse=reuse)
+        rope.apply(qkv[:, :2], out=buf[rows, :2])
+        buf[rows, 2] = qkv[:, 2]
+        dropout_p = attn.dropout_p if self.training else 0.0
+        return attend(backend, buf, plan, half_window, dropout_p).reshape(-1, attn.num_heads * attn.head_dim)
+
+    def _low_precision_layer(
+        self, layer: EncoderLayer, low: LayerLinears, hidden: torch.Tensor, rope: Rotary, plan: AttentionPlan,
+        backend: str, ws: Optional[Workspace],
+    ) -> torch.Tensor:
+        """`_layer` with the linears on int8 / bf16 copies (CPU inference, quantize.py);
+        norms, rotary, attention and the residual stream stay fp32. Residual adds are in
+        place when no hidden state is kept (`ws` given)."""
+        attn, mlp = layer.attn, layer.mlp
+        qkv = low.qkv(layer.attn_norm(hidden))
+        context = self._attention(attn, qkv, rope, plan, backend, reuse=ws is not None, like=hidden)
+        out = low.attn_out(context)
+        hidden = hidden.add_(out) if ws is not None else hidden + out
+        x = layer.mlp_norm(hidden)
+        if low.mlp_in.dtype != torch.float32:
+            x = x.to(low.mlp_in.dtype)  # cast once for both GEMMs
+        out = low.mlp_out(mlp.act(low.mlp_in(x)).mul_(low.mlp_gate(x)))
+        return hidden.add_(out) if ws is not None else hidden + out

@@ -3,7 +3,8 @@
 Serialized bytes hold the Hugging Face config, the tokenizer files and the weights
 (safetensors), so a saved pipeline loads with `spacy.load` with neither the original
 checkpoint path nor the network. Runtime settings (attention backend, bf16, gradient
-checkpointing) come from the pipeline config, not from the bytes.
+checkpointing, quantize) come from the pipeline config, not from the bytes: the weights
+are always stored in fp32, and `quantize` rebuilds its low-precision copies at load.
 """
 import tempfile
 from pathlib import Path
@@ -22,11 +23,15 @@ FORMAT_VERSION = 1
 class ModernBertShim(PyTorchShim):
     """Holds a `PackedModernBert` (None until initialized) and its fast tokenizer."""
 
-    def __init__(self, attn_implementation: str, mixed_precision: bool, gradient_checkpointing: bool):
+    def __init__(
+        self, attn_implementation: str, mixed_precision: bool, gradient_checkpointing: bool,
+        quantize: Optional[str] = None,
+    ):
         super().__init__(None, mixed_precision=False)  # bf16 autocast is done by PackedModernBert
         self.attn_implementation = attn_implementation
         self.bf16 = mixed_precision
         self.gradient_checkpointing = gradient_checkpointing
+        self.quantize = quantize
         self.tokenizer: Optional[Any] = None
 
     @property
@@ -35,14 +40,16 @@ class ModernBertShim(PyTorchShim):
 
     def set_model(self, encoder: Any, tokenizer: Any) -> None:
         """Install our `ModernBertEncoder` (with its `hf_config`) and the tokenizer, on the
-        current default device."""
+        current default device, then build the `quantize` copies of its linears (if set)."""
         self._model = PackedModernBert(
             encoder,
             hf_config=encoder.hf_config,
             attn_implementation=self.attn_implementation,
             mixed_precision=self.bf16,
             gradient_checkpointing=self.gradient_checkpointing,
+            quantize=self.quantize,
         ).to(get_torch_default_device())
+        self._model.apply_quantize()
         self.tokenizer = tokenizer
 
     def to_bytes(self) -> bytes:

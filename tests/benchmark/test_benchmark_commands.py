@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import benchmarks
 from benchmarks.__main__ import app
+from spacy_modernbert.encoder.quantize import capability, native_bf16
 
 CONLL = """EU B-ORG 0
 rejects O 0
@@ -67,7 +68,9 @@ def test_speed_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
     assert [r["name"].split()[0] for r in data["inference"]] == ["short", "paragraphs", "long"]
     for regime in data["inference"]:
         assert regime["n_words"] > 0 and regime["n_tokens"] > 0 and regime["flops_per_token"] > 0
-        assert set(regime["systems"]) == {"ours", "spacy_transformers_baseline", "hf_baseline"}
+        expected = {"ours", "spacy_transformers_baseline", "hf_baseline", "ours_int8"} | ({"ours_bf16"} if native_bf16() else set())
+        assert set(regime["systems"]) == expected
+        assert _finite(regime["ratios"]["ours_int8/ours"])
         for m in regime["systems"].values():
             assert all(_finite(m[k]) and m[k] > 0 for k in ("seconds", "words_per_s", "tokens_per_s", "flop_limit_fraction"))
             assert m["peak_memory_mib"] is None or _finite(m["peak_memory_mib"])
@@ -76,6 +79,7 @@ def test_speed_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
     assert set(data["training"]["systems"]) == {"ours", "spacy_transformers_baseline"}
     assert _finite(data["training"]["ratios"]["ours/spacy_transformers_baseline"])
     assert "| regime" in result.output
+    assert data["settings"]["cpu_kernels"] == capability() and "ours_int8/ours" in result.output
 
 
 def test_accuracy_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
@@ -199,3 +203,17 @@ def test_both_schedules_warm_up_then_decay_to_zero_at_the_runs_last_step():
         hf.step()
     assert hf_rates[0] < hf_rates[1] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(hf_rates[1:], hf_rates[2:])) and hf_rates[3] < hf_rates[2] and 0 < hf_rates[-1] < 1e-4
+
+
+def test_quantized_accuracy_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
+    out = tmp_path / "quantized.json"
+    result = CliRunner().invoke(app, [
+        "quantized-accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
+        "--output", str(out), "--threads", "1", "--ner-train", "8", "--epochs", "1",
+    ])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    expected = {"fp32", "int8"} | ({"bf16"} if native_bf16() else set())
+    assert set(data["ner"]["precisions"]) == expected and set(data["anomaly"]["precisions"]) == expected
+    assert data["ner"]["f1_difference_points"]["fp32"] == 0.0 and _finite(data["anomaly"]["auc_difference"]["int8"])
+    assert data["cpu_kernels"] == capability()
