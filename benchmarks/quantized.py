@@ -73,7 +73,7 @@ def run_quantized_accuracy(
     from spacy_modernbert.anomaly.curves import average_precision, roc_auc
     from spacy_modernbert.encoder.quantize import capability
 
-    from .accuracy import LABEL, _train_spacy, span_prf
+    from .accuracy import LABEL, TUNED_LR, _train_spacy, span_prf
     from .systems import build_pipeline
 
     t_start = time.perf_counter()
@@ -101,7 +101,7 @@ def run_quantized_accuracy(
             nlp = build_pipeline("ours", Path(checkpoint), components=("ner",))
             examples = [Example.from_dict(Doc(nlp.vocab, words=w), {"words": w, "entities": iob_to_biluo(list(t))})
                         for w, t in train]
-            _train_spacy(nlp, examples, epochs, batch_size, seed, "ner", "ner")
+            _train_spacy(nlp, examples, epochs, batch_size, seed, "ner", "ner", TUNED_LR["ner"]["ours"])
             nlp.to_disk(Path(tmp) / "ner")
             gold = [bdata.iob_spans(tags) for _, tags in valid]
 
@@ -120,7 +120,7 @@ def run_quantized_accuracy(
             spacy.util.fix_random_seed(seed)
             nlp = build_pipeline("ours", Path(checkpoint), components=("anomaly_scorer",))
             examples = [Example.from_dict(nlp.make_doc(text), {"cats": {LABEL: float(y)}}) for y, text in train]
-            _train_spacy(nlp, examples, epochs, batch_size, seed, "anomaly_scorer", "anomaly")
+            _train_spacy(nlp, examples, epochs, batch_size, seed, "anomaly_scorer", "anomaly", TUNED_LR["anomaly"]["ours"])
             nlp.to_disk(Path(tmp) / "anomaly")
             labels = [y for y, _ in test]
 
