@@ -72,6 +72,8 @@ def sentence_texts(data_dir: Path, limit: int = 5000) -> List[str]:
         texts = [t for t in texts if len(t.split()) >= 5]
         if texts:
             return texts
+    print(f"WARNING: {path} not found: the benchmark runs on built-in sentences, not CoNLL-2003 "
+          "(pass --data-dir DIR with conll2003/ and sms_spam/)", flush=True)
     rng = random.Random(0)
     return [rng.choice(_FALLBACK) for _ in range(limit)]
 
@@ -118,6 +120,9 @@ def tokenizer_texts(data_dir: Path) -> List[str]:
         texts.extend(" ".join(w) for w, _ in read_conll(data_dir / CONLL_TRAIN))
     if (data_dir / SMS).exists():
         texts.extend(t for _, t in read_sms(data_dir / SMS))
+    if not texts:
+        print(f"WARNING: no CoNLL-2003 or SMS data in {data_dir}: the checkpoint's tokenizer is trained on "
+              "built-in sentences (pass --data-dir DIR)", flush=True)
     return texts or list(_FALLBACK)
 
 
