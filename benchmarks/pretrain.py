@@ -154,7 +154,6 @@ def ner(checkpoint: Path, args) -> dict:
 def value(args) -> dict:
     import torch
 
-    from benchmarks.accuracy import train_ours_ner
     from spacy_modernbert.pretrain.loop import pretrain
 
     torch.set_num_threads(args.threads)

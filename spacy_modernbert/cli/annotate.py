@@ -85,7 +85,7 @@ def annotate_cli(
     """Annotate INPUT into OUTPUT; returns the counts (rows = annotated + rejected)."""
     from wasabi import msg
 
-    from ..annotate.io import ANNOTATION_FIELDS, CATS_FIELD, INPUT_FORMATS, OUTPUT_FORMATS, InputSpec, file_format, require_pyarrow
+    from ..annotate.io import ANNOTATION_FIELDS, CATS_FIELD, INPUT_FORMATS, OUTPUT_FORMATS, AnnotateInputError, InputSpec, file_format, require_pyarrow
     from ..annotate.rows import resolve_pipeline
     from ..annotate.shards import RunDir, changed_settings, input_identity, pending, plan_run, write_empty_shards
 

@@ -168,3 +168,13 @@ def test_killed_worker_process_stops_and_resume_finishes(annotate_pipeline, kill
     assert summary["annotated"] == 24 and summary["annotated_this_run"] < 24
     annotate_cli(str(annotate_pipeline), path, tmp_path / "clean.jsonl", shard_size=4, batch_size=4, progress=False)
     _same(read_jsonl(out), read_jsonl(tmp_path / "clean.jsonl"))
+
+
+def test_input_that_is_a_directory_is_refused(annotate_pipeline, tmp_path):
+    from spacy_modernbert.annotate.io import AnnotateInputError
+
+    folder = tmp_path / "corpus.jsonl"
+    folder.mkdir()
+    with pytest.raises(AnnotateInputError, match="is not a file"):
+        annotate_cli(str(annotate_pipeline), folder, tmp_path / "out.jsonl", progress=False)
+    assert not (tmp_path / "out.jsonl").exists()
