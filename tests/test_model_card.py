@@ -43,3 +43,15 @@ def test_model_card_lists_components_labels_threshold_and_metrics(tmp_path):
 def test_model_card_refuses_a_directory_without_meta(tmp_path):
     result = CliRunner().invoke(app, ["model-card", str(tmp_path)])
     assert result.exit_code == 1 and "no meta.json" in result.output
+
+
+def test_base_checkpoint_names_what_a_pretrain_run_started_from(tmp_path):
+    from spacy_modernbert.cli.model_card import _pretraining
+
+    run = tmp_path / "pretrained"
+    run.mkdir()
+    assert _pretraining(str(run)) == ""  # not a pretrain run directory
+    (run / "pretrain_state.json").write_text(json.dumps({"step": 60, "base_model": "assets/tiny-modernbert"}))
+    assert _pretraining(str(run)) == " (masked-LM pretraining of `assets/tiny-modernbert` for 60 steps with `pretrain`)"
+    (run / "pretrain_state.json").write_text("{not json")
+    assert _pretraining(str(run)) == ""

@@ -97,7 +97,7 @@ def model_card_text(nlp: Any, meta: Dict[str, Any], scores: Dict[str, Any], base
         ("Name", f"`{name}`"),
         ("Version", f"`{meta.get('version', '')}`"),
         ("spaCy", f"`{meta.get('spacy_version', '')}`"),
-        ("Base checkpoint", (f"`{base}`" + (f", license: {base_license}" if base_license else "")) if base else "n/a"),
+        ("Base checkpoint", (f"`{base}`" + _pretraining(base) + (f", license: {base_license}" if base_license else "")) if base else "n/a"),
         ("Components", ", ".join(f"`{n}`" for n in nlp.pipe_names)),
         ("License", f"`{meta.get('license', '')}`"),
         ("Requires", ", ".join(f"`{r}`" for r in _requirements(nlp, meta)) or "spaCy only"),
@@ -184,6 +184,19 @@ def _base_checkpoint(nlp: Any) -> Optional[str]:
         if isinstance(model, dict) and "name" in model and "transformer" in str(model.get("@architectures", "")).lower():
             return str(model["name"])
     return None
+
+
+def _pretraining(base: str) -> str:
+    """" (masked-LM pretraining of X, N steps)" when `base` is a `pretrain` output directory."""
+    from ..pretrain.checkpoint import read_state
+
+    try:
+        state = read_state(base) if Path(base).is_dir() else None
+    except Exception:  # not a pretrain run directory, or an unreadable one: say nothing
+        return ""
+    if not isinstance(state, dict) or not isinstance(state.get("base_model"), str) or not isinstance(state.get("step"), int):
+        return ""
+    return f" (masked-LM pretraining of `{state['base_model']}` for {state['step']} steps with `pretrain`)"
 
 
 def _is_hub_id(name: str) -> bool:
