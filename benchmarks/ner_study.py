@@ -61,7 +61,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
              grad_clip: float = 1.0, eps: float = 1e-8, beta1: float = 0.9, beta2: float = 0.999,
              pooling: str = "mean", grad_factor: float = 1.0, hidden_width: int = 64, maxout_pieces: int = 2,
              use_upper: bool = False, extra_state_tokens: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner",
-             max_length: int = 512) -> Dict[str, Any]:
+             max_length: int = 512, grad_clip_norm: Optional[float] = None) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
     lr/warmup/schedule: thinc Adam with `warmup_linear.v1` (warmup = fraction of the run's
@@ -70,6 +70,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         about `batch_size` sentences. batch_words: batch by words (spaCy's `batch_by_words`
         with this size) instead of by sentences.
     pooling: "mean" | "first" | "last" (pieces -> token vector in the listener).
+    grad_clip_norm: the encoder's global grad-norm clip (architecture setting; None: off).
     head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
         (`head=biluo_ner`, `head_hidden`) was tried at commit d6dab72 and dropped (BENCHMARKS.md).
     """
@@ -81,7 +82,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
 
     spacy.util.fix_random_seed(seed)
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=systems.ours_transformer(checkpoint, max_length=max_length))
+    nlp.add_pipe("transformer", config=systems.ours_transformer(checkpoint, max_length=max_length, grad_clip_norm=grad_clip_norm))
     listener = systems.listener()
     listener["grad_factor"] = grad_factor
     listener["pooling"] = {"@layers": f"reduce_{pooling}.v1"}

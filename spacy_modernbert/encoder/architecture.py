@@ -82,6 +82,7 @@ def modernbert_transformer_v1(
     add_prefix_space: bool = True,
     from_scratch: bool = False,
     output_hidden_states: bool = False,
+    grad_clip_norm: Optional[float] = None,
 ) -> Model[List[Doc], Any]:
     """A ModernBERT encoder for spacy-transformers' `transformer` component.
 
@@ -107,6 +108,10 @@ def modernbert_transformer_v1(
     output_hidden_states (bool): Also set `doc._.trf_data.model_output.hidden_states`:
         num_hidden_layers + 1 arrays of (1, n_pieces, width), the embeddings, then each
         layer's output (the last one is `last_hidden_state`). Off: nothing is kept.
+    grad_clip_norm (Optional[float]): Before each optimizer step, scale the encoder's
+        gradients so that their global L2 norm (all encoder parameters together) is at
+        most this value, as Hugging Face's Trainer does (`max_grad_norm`). None: no global
+        clipping (the optimizer's own per-parameter `grad_clip` still applies).
     """
     from .shim import ModernBertShim
     from .fork_safety import make_torch_fork_safe
@@ -115,13 +120,15 @@ def modernbert_transformer_v1(
     if window_overlap is None:
         window_overlap = min(256, max(0, (max_length - 2) // 4))
     validate_settings(max_length, window_overlap, max_batch_tokens, attn_implementation)
+    if grad_clip_norm is not None and not grad_clip_norm > 0:
+        raise ValueError(f"grad_clip_norm must be a positive number or null (no clipping), got {grad_clip_norm}.")
     from spacy_transformers.layers._util import replace_listener, replace_listener_cfg
 
     return ModernBertEncoderModel(
         "modernbert-transformer",
         forward,
         init=init,
-        shims=[ModernBertShim(attn_implementation, mixed_precision, gradient_checkpointing)],
+        shims=[ModernBertShim(attn_implementation, mixed_precision, gradient_checkpointing, grad_clip_norm)],
         dims={"nO": None},
         attrs={
             "name": name,

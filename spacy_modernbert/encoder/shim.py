@@ -3,11 +3,18 @@
 Serialized bytes hold the Hugging Face config, the tokenizer files and the weights
 (safetensors), so a saved pipeline loads with `spacy.load` with neither the original
 checkpoint path nor the network. Runtime settings (attention backend, bf16, gradient
-checkpointing) come from the pipeline config, not from the bytes.
+checkpointing, gradient clipping) come from the pipeline config, not from the bytes.
+
+`grad_clip_norm` clips the encoder's gradients by their global L2 norm (over all its
+parameters together, `torch.nn.utils.clip_grad_norm_`) before thinc's optimizer sees them,
+as Hugging Face training loops do. thinc's own `grad_clip` clips each parameter's gradient
+separately, which leaves the direction of a spiking update unchanged only per tensor.
 """
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
+
+from thinc.api import Optimizer
 
 import srsly
 from thinc.api import PyTorchShim, get_torch_default_device
@@ -22,11 +29,13 @@ FORMAT_VERSION = 1
 class ModernBertShim(PyTorchShim):
     """Holds a `PackedModernBert` (None until initialized) and its fast tokenizer."""
 
-    def __init__(self, attn_implementation: str, mixed_precision: bool, gradient_checkpointing: bool):
+    def __init__(self, attn_implementation: str, mixed_precision: bool, gradient_checkpointing: bool,
+                 grad_clip_norm: Optional[float] = None):
         super().__init__(None, mixed_precision=False)  # bf16 autocast is done by PackedModernBert
         self.attn_implementation = attn_implementation
         self.bf16 = mixed_precision
         self.gradient_checkpointing = gradient_checkpointing
+        self.grad_clip_norm = grad_clip_norm
         self.tokenizer: Optional[Any] = None
 
     @property
@@ -44,6 +53,17 @@ class ModernBertShim(PyTorchShim):
             gradient_checkpointing=self.gradient_checkpointing,
         ).to(get_torch_default_device())
         self.tokenizer = tokenizer
+
+    def finish_update(self, optimizer: Optimizer) -> None:
+        """Clip the encoder's gradients to a global L2 norm of `grad_clip_norm` (if set),
+        then let thinc's optimizer update each parameter (and zero its gradient)."""
+        if self.grad_clip_norm is not None and self._model is not None:
+            import torch
+
+            grads = [p for p in self._model.parameters() if p.grad is not None]
+            if grads:
+                torch.nn.utils.clip_grad_norm_(grads, self.grad_clip_norm)
+        super().finish_update(optimizer)
 
     def to_bytes(self) -> bytes:
         if self._model is None:
