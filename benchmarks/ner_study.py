@@ -71,6 +71,9 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         with this size) instead of by sentences.
     pooling: "mean" | "first" | "last" (pieces -> token vector in the listener).
     grad_clip_norm: the encoder's global grad-norm clip (architecture setting; None: off).
+        When set, each history point also holds `max_grad_norm`, the largest global norm of
+        the encoder's gradients (before clipping) since the previous point; a clip of 1e9
+        measures the norms without clipping.
     head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
         (`head=biluo_ner`, `head_hidden`) was tried at commit d6dab72 and dropped (BENCHMARKS.md).
     """
@@ -125,6 +128,8 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
     t0 = time.perf_counter()
     history = []
     step = 0
+    shim = nlp.get_pipe("transformer").model.shims[0]
+    max_norm = 0.0  # the encoder's largest global grad norm (before clipping) since the last history point
     for epoch in range(epochs):
         losses: Dict[str, float] = {}
         for batch in batches():
@@ -132,8 +137,13 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
             nlp.update(batch, sgd=optimizer, drop=drop, losses=losses)
             optimizer.step_schedules()
             step += 1
+            max_norm = max(max_norm, shim.last_grad_norm or 0.0)
             if step % 25 == 0 or step == 1:
-                history.append({k: round(float(v - before.get(k, 0.0)), 3) for k, v in losses.items()} | {"step": step})
+                point = {k: round(float(v - before.get(k, 0.0)), 3) for k, v in losses.items()} | {"step": step}
+                if grad_clip_norm is not None:
+                    point["max_grad_norm"] = round(max_norm, 1)
+                history.append(point)
+                max_norm = 0.0
         acc.log(f"  ours epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.1f}" for k, v in losses.items()))
     train_seconds = time.perf_counter() - t0
     docs = nlp.pipe((Doc(nlp.vocab, words=words) for words, _ in valid), batch_size=256)

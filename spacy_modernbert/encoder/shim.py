@@ -8,7 +8,8 @@ checkpointing, gradient clipping) come from the pipeline config, not from the by
 `grad_clip_norm` clips the encoder's gradients by their global L2 norm (over all its
 parameters together, `torch.nn.utils.clip_grad_norm_`) before thinc's optimizer sees them,
 as Hugging Face training loops do. thinc's own `grad_clip` clips each parameter's gradient
-separately, which leaves the direction of a spiking update unchanged only per tensor.
+separately: a spike spread over many tensors passes whole, and clipping some tensors but
+not others changes the direction of the update.
 """
 import tempfile
 from pathlib import Path
@@ -36,6 +37,7 @@ class ModernBertShim(PyTorchShim):
         self.bf16 = mixed_precision
         self.gradient_checkpointing = gradient_checkpointing
         self.grad_clip_norm = grad_clip_norm
+        self.last_grad_norm: Optional[float] = None  # the global norm before clipping, last update
         self.tokenizer: Optional[Any] = None
 
     @property
@@ -62,7 +64,7 @@ class ModernBertShim(PyTorchShim):
 
             grads = [p for p in self._model.parameters() if p.grad is not None]
             if grads:
-                torch.nn.utils.clip_grad_norm_(grads, self.grad_clip_norm)
+                self.last_grad_norm = float(torch.nn.utils.clip_grad_norm_(grads, self.grad_clip_norm))
         super().finish_update(optimizer)
 
     def to_bytes(self) -> bytes:

@@ -38,13 +38,14 @@ def _grads_seen_by_optimizer(tiny_checkpoint, transformer_config, grad_clip_norm
     before = {n: p.grad.detach().clone() for n, p in shim._model.named_parameters() if p.grad is not None}
     recorder = _Recorder()
     model.finish_update(recorder)
-    return before, recorder.grads
+    return before, recorder.grads, shim.last_grad_norm
 
 
 def test_grad_clip_norm_bounds_the_global_norm(tiny_checkpoint, transformer_config):
-    before, seen = _grads_seen_by_optimizer(tiny_checkpoint, transformer_config, 1.0)
+    before, seen, reported = _grads_seen_by_optimizer(tiny_checkpoint, transformer_config, 1.0)
     assert seen and set(seen) == set(before)
     assert _global_norm(before.values()) > 10.0
+    assert reported == pytest.approx(_global_norm(before.values()), rel=1e-4)  # the norm before clipping
     assert _global_norm(seen.values()) == pytest.approx(1.0, rel=1e-3)
     # global clipping scales every gradient by the same factor: the direction is kept
     scale = _global_norm(seen.values()) / _global_norm(before.values())
@@ -53,8 +54,9 @@ def test_grad_clip_norm_bounds_the_global_norm(tiny_checkpoint, transformer_conf
 
 
 def test_grad_clip_norm_none_is_a_no_op(tiny_checkpoint, transformer_config):
-    before, seen = _grads_seen_by_optimizer(tiny_checkpoint, transformer_config, None)
+    before, seen, reported = _grads_seen_by_optimizer(tiny_checkpoint, transformer_config, None)
     assert seen and set(seen) == set(before)
+    assert reported is None
     for name, grad in seen.items():
         torch.testing.assert_close(grad, before[name], rtol=0, atol=0)
 
