@@ -61,7 +61,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
              grad_clip: float = 1.0, eps: float = 1e-8, beta1: float = 0.9, beta2: float = 0.999,
              pooling: str = "mean", grad_factor: float = 1.0, hidden_width: int = 64, maxout_pieces: int = 2,
              use_upper: bool = False, extra_state_tokens: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner",
-             max_length: int = 512, grad_clip_norm: Optional[float] = None) -> Dict[str, Any]:
+             max_length: int = 512, grad_clip_norm: Optional[float] = None, loop: str = "nlp_update") -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
     lr/warmup/schedule: thinc Adam with `warmup_linear.v1` (warmup = fraction of the run's
@@ -74,6 +74,11 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         When set, each history point also holds `max_grad_norm`, the largest global norm of
         the encoder's gradients (before clipping) since the previous point; a clip of 1e9
         measures the norms without clipping.
+    loop: "nlp_update": `nlp.update(batch, sgd=optimizer)`, where spaCy 3.8 calls each pipe's
+        `finish_update` right after its own `update`, so the transformer's step runs before
+        the ner's backward reaches it (the encoder applies each gradient one step late);
+        "spacy_train": `nlp.update(batch, sgd=False)` then every trainable pipe's
+        `finish_update`, as `spacy train` (`train_while_improving`) does.
     head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
         (`head=biluo_ner`, `head_hidden`) was tried at commit d6dab72 and dropped (BENCHMARKS.md).
     """
@@ -134,7 +139,15 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         losses: Dict[str, float] = {}
         for batch in batches():
             before = dict(losses)
-            nlp.update(batch, sgd=optimizer, drop=drop, losses=losses)
+            if loop == "spacy_train":
+                nlp.update(batch, sgd=False, drop=drop, losses=losses)
+                for _, proc in nlp.pipeline:
+                    if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
+                        proc.finish_update(optimizer)
+            elif loop == "nlp_update":
+                nlp.update(batch, sgd=optimizer, drop=drop, losses=losses)
+            else:
+                raise ValueError(f"unknown loop {loop!r}: nlp_update | spacy_train")
             optimizer.step_schedules()
             step += 1
             max_norm = max(max_norm, shim.last_grad_norm or 0.0)
