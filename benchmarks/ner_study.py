@@ -18,7 +18,9 @@ Budget (the benchmark's): 4,000 CoNLL-2003 train sentences (shuffled with seed 0
 Both systems reuse the benchmark's own functions (`benchmarks/accuracy.py`):
 the HF loop is `train_hf_ner` itself; ours builds the
 benchmark's pipeline pieces (`systems.ours_transformer`, `systems.listener`) with the setting
-under study changed, and trains with `nlp.update` + a thinc schedule as `spacy train` does.
+under study changed, and trains as `spacy train` does (`nlp.update(sgd=False)`, then every
+pipe's `finish_update`, then the thinc schedule). Rows of the results file without a `loop`
+setting ran before that was fixed, with `loop=nlp_update` (see `ours_ner`).
 """
 import argparse
 import json
@@ -61,7 +63,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
              grad_clip: float = 1.0, eps: float = 1e-8, beta1: float = 0.9, beta2: float = 0.999,
              pooling: str = "mean", grad_factor: float = 1.0, hidden_width: int = 64, maxout_pieces: int = 2,
              use_upper: bool = False, extra_state_tokens: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner",
-             max_length: int = 512, grad_clip_norm: Optional[float] = None, loop: str = "nlp_update") -> Dict[str, Any]:
+             max_length: int = 512, grad_clip_norm: Optional[float] = None, loop: str = "spacy_train") -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
     lr/warmup/schedule: thinc Adam with `warmup_linear.v1` (warmup = fraction of the run's
@@ -77,7 +79,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
     loop: "nlp_update": `nlp.update(batch, sgd=optimizer)`, where spaCy 3.8 calls each pipe's
         `finish_update` right after its own `update`, so the transformer's step runs before
         the ner's backward reaches it (the encoder applies each gradient one step late);
-        "spacy_train": `nlp.update(batch, sgd=False)` then every trainable pipe's
+        "spacy_train" (default): `nlp.update(batch, sgd=False)` then every trainable pipe's
         `finish_update`, as `spacy train` (`train_while_improving`) does.
     head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
         (`head=biluo_ner`, `head_hidden`) was tried at commit d6dab72 and dropped (BENCHMARKS.md).
