@@ -18,7 +18,9 @@ Budget (the benchmark's): 4,000 CoNLL-2003 train sentences (shuffled with seed 0
 Both systems reuse the benchmark's own functions (`benchmarks/accuracy.py`):
 the HF loop is `train_hf_ner` itself; ours builds the
 benchmark's pipeline pieces (`systems.ours_transformer`, `systems.listener`) with the setting
-under study changed, and trains with `nlp.update` + a thinc schedule as `spacy train` does.
+under study changed, and trains as `spacy train` does (`nlp.update(sgd=False)`, then every
+pipe's `finish_update`, then the thinc schedule). Rows of the results file without a `loop`
+setting ran before that was fixed, with `loop=nlp_update` (see `ours_ner`).
 """
 import argparse
 import json
@@ -61,7 +63,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
              grad_clip: float = 1.0, eps: float = 1e-8, beta1: float = 0.9, beta2: float = 0.999,
              pooling: str = "mean", grad_factor: float = 1.0, hidden_width: int = 64, maxout_pieces: int = 2,
              use_upper: bool = False, extra_state_tokens: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner",
-             max_length: int = 512) -> Dict[str, Any]:
+             max_length: int = 512, grad_clip_norm: Optional[float] = None, loop: str = "spacy_train") -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
     lr/warmup/schedule: thinc Adam with `warmup_linear.v1` (warmup = fraction of the run's
@@ -70,6 +72,15 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         about `batch_size` sentences. batch_words: batch by words (spaCy's `batch_by_words`
         with this size) instead of by sentences.
     pooling: "mean" | "first" | "last" (pieces -> token vector in the listener).
+    grad_clip_norm: the encoder's global grad-norm clip (architecture setting; None: off).
+        When set, each history point also holds `max_grad_norm`, the largest global norm of
+        the encoder's gradients (before clipping) since the previous point; a clip of 1e9
+        measures the norms without clipping.
+    loop: "nlp_update": `nlp.update(batch, sgd=optimizer)`, where spaCy 3.8 calls each pipe's
+        `finish_update` right after its own `update`, so the transformer's step runs before
+        the ner's backward reaches it (the encoder applies each gradient one step late);
+        "spacy_train" (default): `nlp.update(batch, sgd=False)` then every trainable pipe's
+        `finish_update`, as `spacy train` (`train_while_improving`) does.
     head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
         (`head=biluo_ner`, `head_hidden`) was tried at commit d6dab72 and dropped (BENCHMARKS.md).
     """
@@ -81,7 +92,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
 
     spacy.util.fix_random_seed(seed)
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=systems.ours_transformer(checkpoint, max_length=max_length))
+    nlp.add_pipe("transformer", config=systems.ours_transformer(checkpoint, max_length=max_length, grad_clip_norm=grad_clip_norm))
     listener = systems.listener()
     listener["grad_factor"] = grad_factor
     listener["pooling"] = {"@layers": f"reduce_{pooling}.v1"}
@@ -124,15 +135,30 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
     t0 = time.perf_counter()
     history = []
     step = 0
+    shim = nlp.get_pipe("transformer").model.shims[0]
+    max_norm = 0.0  # the encoder's largest global grad norm (before clipping) since the last history point
     for epoch in range(epochs):
         losses: Dict[str, float] = {}
         for batch in batches():
             before = dict(losses)
-            nlp.update(batch, sgd=optimizer, drop=drop, losses=losses)
+            if loop == "spacy_train":
+                nlp.update(batch, sgd=False, drop=drop, losses=losses)
+                for _, proc in nlp.pipeline:
+                    if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
+                        proc.finish_update(optimizer)
+            elif loop == "nlp_update":
+                nlp.update(batch, sgd=optimizer, drop=drop, losses=losses)
+            else:
+                raise ValueError(f"unknown loop {loop!r}: nlp_update | spacy_train")
             optimizer.step_schedules()
             step += 1
+            max_norm = max(max_norm, shim.last_grad_norm or 0.0)
             if step % 25 == 0 or step == 1:
-                history.append({k: round(float(v - before.get(k, 0.0)), 3) for k, v in losses.items()} | {"step": step})
+                point = {k: round(float(v - before.get(k, 0.0)), 3) for k, v in losses.items()} | {"step": step}
+                if grad_clip_norm is not None:
+                    point["max_grad_norm"] = round(max_norm, 1)
+                history.append(point)
+                max_norm = 0.0
         acc.log(f"  ours epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.1f}" for k, v in losses.items()))
     train_seconds = time.perf_counter() - t0
     docs = nlp.pipe((Doc(nlp.vocab, words=words) for words, _ in valid), batch_size=256)

@@ -83,6 +83,7 @@ def modernbert_transformer_v1(
     from_scratch: bool = False,
     output_hidden_states: bool = False,
     quantize: Optional[str] = None,
+    grad_clip_norm: Optional[float] = None,
 ) -> Model[List[Doc], Any]:
     """A ModernBERT encoder for spacy-transformers' `transformer` component.
 
@@ -115,6 +116,10 @@ def modernbert_transformer_v1(
         are what the pipeline saves, so a trained pipeline is switched by config alone:
         spacy.load(path, config={"components.transformer.model.quantize": "int8"}).
         Ignored (with a warning) on CUDA. See encoder/quantize.py.
+    grad_clip_norm (Optional[float]): Before each optimizer step, scale the encoder's
+        gradients so that their global L2 norm (all encoder parameters together) is at
+        most this value, as Hugging Face's Trainer does (`max_grad_norm`). None: no global
+        clipping (the optimizer's own per-parameter `grad_clip` still applies).
     """
     from .shim import ModernBertShim
     from .fork_safety import make_torch_fork_safe
@@ -126,13 +131,15 @@ def modernbert_transformer_v1(
     from .quantize import check_mode
 
     check_mode(quantize)
+    if grad_clip_norm is not None and not grad_clip_norm > 0:
+        raise ValueError(f"grad_clip_norm must be a positive number or null (no clipping), got {grad_clip_norm}.")
     from spacy_transformers.layers._util import replace_listener, replace_listener_cfg
 
     return ModernBertEncoderModel(
         "modernbert-transformer",
         forward,
         init=init,
-        shims=[ModernBertShim(attn_implementation, mixed_precision, gradient_checkpointing, quantize)],
+        shims=[ModernBertShim(attn_implementation, mixed_precision, gradient_checkpointing, quantize, grad_clip_norm)],
         dims={"nO": None},
         attrs={
             "name": name,

@@ -3,15 +3,22 @@
 Serialized bytes hold the Hugging Face config, the tokenizer files and the weights
 (safetensors), so a saved pipeline loads with `spacy.load` with neither the original
 checkpoint path nor the network. Runtime settings (attention backend, bf16, gradient
-checkpointing, quantize) come from the pipeline config, not from the bytes: the weights
-are always stored in fp32, and `quantize` rebuilds its low-precision copies at load.
+checkpointing, quantize, gradient clipping) come from the pipeline config, not from the
+bytes: the weights are always stored in fp32, and `quantize` rebuilds its low-precision
+copies at load.
+
+`grad_clip_norm` clips the encoder's gradients by their global L2 norm (over all its
+parameters together, `torch.nn.utils.clip_grad_norm_`) before thinc's optimizer sees them,
+as Hugging Face training loops do. thinc's own `grad_clip` clips each parameter's gradient
+separately: a spike spread over many tensors passes whole, and clipping some tensors but
+not others changes the direction of the update.
 """
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import srsly
-from thinc.api import PyTorchShim, get_torch_default_device
+from thinc.api import Optimizer, PyTorchShim, get_torch_default_device
 
 from . import safe_load
 from .checkpoint import CheckpointError, validate_tokenizer
@@ -25,13 +32,15 @@ class ModernBertShim(PyTorchShim):
 
     def __init__(
         self, attn_implementation: str, mixed_precision: bool, gradient_checkpointing: bool,
-        quantize: Optional[str] = None,
+        quantize: Optional[str] = None, grad_clip_norm: Optional[float] = None,
     ):
         super().__init__(None, mixed_precision=False)  # bf16 autocast is done by PackedModernBert
         self.attn_implementation = attn_implementation
         self.bf16 = mixed_precision
         self.gradient_checkpointing = gradient_checkpointing
         self.quantize = quantize
+        self.grad_clip_norm = grad_clip_norm
+        self.last_grad_norm: Optional[float] = None  # the global norm before clipping, last update
         self.tokenizer: Optional[Any] = None
 
     @property
@@ -51,6 +60,17 @@ class ModernBertShim(PyTorchShim):
         ).to(get_torch_default_device())
         self._model.apply_quantize()
         self.tokenizer = tokenizer
+
+    def finish_update(self, optimizer: Optimizer) -> None:
+        """Clip the encoder's gradients to a global L2 norm of `grad_clip_norm` (if set),
+        then let thinc's optimizer update each parameter (and zero its gradient)."""
+        if self.grad_clip_norm is not None and self._model is not None:
+            import torch
+
+            grads = [p for p in self._model.parameters() if p.grad is not None]
+            if grads:
+                self.last_grad_norm = float(torch.nn.utils.clip_grad_norm_(grads, self.grad_clip_norm))
+        super().finish_update(optimizer)
 
     def to_bytes(self) -> bytes:
         if self._model is None:
