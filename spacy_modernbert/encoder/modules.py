@@ -307,29 +307,31 @@ class ModernBertEncoder(nn.Module):
 
 
 # -- the name mapping, both directions ---------------------------------------------------------
-# (HF pattern, our replacement); applied to whole names, parameters' suffixes kept.
-_HF_TO_OURS = [
-    (r"^embeddings\.tok_embeddings\.", "embeddings.piece_embeddings."),
-    (r"^embeddings\.norm\.", "embeddings.norm."),
-    (r"^layers\.(\d+)\.attn_norm\.", r"layers.\1.attn_norm."),
-    (r"^layers\.(\d+)\.attn\.Wqkv\.", r"layers.\1.attn.qkv."),
-    (r"^layers\.(\d+)\.attn\.Wo\.", r"layers.\1.attn.output."),
-    (r"^layers\.(\d+)\.mlp_norm\.", r"layers.\1.mlp_norm."),
-    (r"^layers\.(\d+)\.mlp\.Wi\.", r"layers.\1.mlp.input_gate."),
-    (r"^layers\.(\d+)\.mlp\.Wo\.", r"layers.\1.mlp.output."),
-    (r"^final_norm\.", "final_norm."),
+# One table of (Hugging Face prefix, our prefix); "{i}" stands for a layer number. Both
+# directions are derived from it, so they cannot drift apart. Parameter suffixes are kept.
+_NAME_PAIRS = [
+    ("embeddings.tok_embeddings.", "embeddings.piece_embeddings."),
+    ("embeddings.norm.", "embeddings.norm."),
+    ("layers.{i}.attn_norm.", "layers.{i}.attn_norm."),
+    ("layers.{i}.attn.Wqkv.", "layers.{i}.attn.qkv."),
+    ("layers.{i}.attn.Wo.", "layers.{i}.attn.output."),
+    ("layers.{i}.mlp_norm.", "layers.{i}.mlp_norm."),
+    ("layers.{i}.mlp.Wi.", "layers.{i}.mlp.input_gate."),
+    ("layers.{i}.mlp.Wo.", "layers.{i}.mlp.output."),
+    ("final_norm.", "final_norm."),
 ]
-_OURS_TO_HF = [
-    (r"^embeddings\.piece_embeddings\.", "embeddings.tok_embeddings."),
-    (r"^embeddings\.norm\.", "embeddings.norm."),
-    (r"^layers\.(\d+)\.attn_norm\.", r"layers.\1.attn_norm."),
-    (r"^layers\.(\d+)\.attn\.qkv\.", r"layers.\1.attn.Wqkv."),
-    (r"^layers\.(\d+)\.attn\.output\.", r"layers.\1.attn.Wo."),
-    (r"^layers\.(\d+)\.mlp_norm\.", r"layers.\1.mlp_norm."),
-    (r"^layers\.(\d+)\.mlp\.input_gate\.", r"layers.\1.mlp.Wi."),
-    (r"^layers\.(\d+)\.mlp\.output\.", r"layers.\1.mlp.Wo."),
-    (r"^final_norm\.", "final_norm."),
-]
+
+
+def _rename_table(pairs) -> list:
+    """(regex, replacement) for prefixes with "{i}" placeholders for the layer number."""
+    return [
+        ("^" + re.escape(src).replace(re.escape("{i}"), r"(\d+)"), dst.replace("{i}", r"\1"))
+        for src, dst in pairs
+    ]
+
+
+_HF_TO_OURS = _rename_table(_NAME_PAIRS)
+_OURS_TO_HF = _rename_table([(ours, hf) for hf, ours in _NAME_PAIRS])
 
 
 def _rename(name: str, table) -> Optional[str]:
