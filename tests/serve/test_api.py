@@ -1,4 +1,5 @@
 """The HTTP API of a trained pipeline: endpoints, bad input, limits, micro-batching, shutdown."""
+import contextlib
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -103,6 +104,20 @@ def _error(response, status, limit):
     return error
 
 
+@contextlib.contextmanager
+def _held(batcher):
+    """The batcher's work waits until the yielded event is set; restored (and released) on exit."""
+    release = threading.Event()
+    process = batcher.process
+    batcher.process = lambda texts, options: (release.wait(30), process(texts, options))[1]
+    try:
+        yield release
+    finally:
+        release.set()
+        batcher.process = process
+
+
+
 @pytest.mark.parametrize(
     "body,limit",
     [
@@ -184,10 +199,7 @@ def test_full_queue_is_503_with_retry_after(served_nlp):
     app = create_app(served_nlp, Limits(max_queued_chars=500))
     with TestClient(app) as client:
         batcher = app.state.batcher
-        release = threading.Event()
-        process = batcher.process
-        batcher.process = lambda texts, options: (release.wait(30), process(texts, options))[1]
-        try:
+        with _held(batcher) as release:
             with ThreadPoolExecutor(1) as pool:
                 held = pool.submit(client.post, "/annotate", json={"text": "x" * 400})
                 for _ in range(200):
@@ -199,26 +211,16 @@ def test_full_queue_is_503_with_retry_after(served_nlp):
                 assert int(response.headers["Retry-After"]) >= 1 and "--max-queued-chars" in error["message"]
                 release.set()
                 assert held.result(30).status_code == 200
-        finally:
-            release.set()
-            batcher.process = process
         assert client.post("/annotate", json={"text": "y" * 200}).status_code == 200
 
 
 def test_time_budget_is_503(served_nlp):
     app = create_app(served_nlp, Limits(timeout=0.3))
     with TestClient(app) as client:
-        batcher = app.state.batcher
-        release = threading.Event()
-        process = batcher.process
-        batcher.process = lambda texts, options: (release.wait(30), process(texts, options))[1]
-        try:
+        with _held(app.state.batcher):
             response = client.post("/annotate", json={"text": "slow"})
             error = _error(response, 503, "timeout")
             assert "--timeout" in error["message"] and "Retry-After" in response.headers
-        finally:
-            release.set()
-            batcher.process = process
 
 
 def test_a_pipeline_error_is_500_for_that_request_only(served_nlp):
