@@ -56,7 +56,7 @@ def check_cfg(cfg: Any, name: str, source: str) -> Dict[str, Any]:
         raise bad("mode", f"one of {MODES}")
     if "detector" in cfg and cfg["detector"] not in DETECTORS:
         raise bad("detector", f"one of {DETECTORS}")
-    for field in ("n_neighbors", "memory_bank_size"):
+    for field in ("n_neighbors", "memory_bank_size", "token_neighbors", "token_bank_size"):
         value = cfg.get(field, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise bad(field, "a whole number >= 1")

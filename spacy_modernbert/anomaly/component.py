@@ -12,11 +12,14 @@ Modes (`mode`):
   class weight (`pos_weight`) is n_normal / n_anomalous of the training labels, computed
   in `initialize` unless set in the config, so 1-5% anomalies still carry half the loss.
 * `one_class`: no anomaly label needed. The `detector` setting chooses how a doc is scored
-  (see `detectors.py`): `knn` (default: mean cosine distance to the `n_neighbors` nearest
-  normal training docs of a memory bank) or `mahalanobis` (Ledoit-Wolf Gaussian), both on
-  the length-robust (L2-normalized) pooled embedding, fitted on at most
-  `memory_bank_size` normal training docs (a seeded uniform subsample when there are
-  more). They are fitted in `initialize` and re-fitted whenever the encoder has changed
+  (see `detectors.py`): `doc_and_token_knn` (default: the sum of the two standardized
+  scores next), `knn` (mean cosine distance of the length-robust, L2-normalized pooled
+  embedding to the `n_neighbors` nearest normal training docs of a memory bank),
+  `token_knn` (the mean over a doc's tokens of each token's cosine distance to its
+  `token_neighbors` nearest tokens in a bank of at most `token_bank_size` normal training
+  tokens) or `mahalanobis` (Ledoit-Wolf Gaussian of the pooled embedding), fitted on at
+  most `memory_bank_size` normal training docs (a seeded uniform subsample when there are
+  more; the token bank is a seeded uniform subsample of their tokens). They are fitted in `initialize` and re-fitted whenever the encoder has changed
   since (after `update`, before the next prediction or save), so the statistics saved in
   model-best/model-last match that pipeline's own encoder. They give no gradient: the
   encoder learns from the other components or from `pretrain`. `detector = "svdd"` keeps
@@ -59,8 +62,8 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats1d, Floats2d
 
 from . import checks, detectors, one_class
-from .detectors import DETECTORS, EMBEDDING_DETECTORS
-from .model import MODES, get_center, head_begin_update, head_predict, pooled_docs, project, set_center, set_head_mode
+from .detectors import DEFAULT_DETECTOR, DETECTORS, EMBEDDING_DETECTORS, TOKEN_DETECTORS
+from .model import MODES, doc_features, get_center, head_begin_update, head_predict, pooled_docs, project, set_center, set_head_mode
 from .scoring import DEFAULT_LABEL, anomaly_score
 
 # Seed of the uniform subsample of normal training docs kept in the memory bank.
@@ -92,9 +95,11 @@ DEFAULT_ANOMALY_MODEL = Config().from_str(default_model_config)["model"]
         "model": DEFAULT_ANOMALY_MODEL,
         "label": DEFAULT_LABEL,
         "mode": "supervised",
-        "detector": "knn",
+        "detector": DEFAULT_DETECTOR,
         "n_neighbors": 10,
         "memory_bank_size": 10000,
+        "token_neighbors": 3,
+        "token_bank_size": 20000,
         "threshold": 0.5,
         "unlabelled_as_normal": None,
         "pos_weight": None,
@@ -117,6 +122,8 @@ def make_anomaly_scorer(
     detector: str,
     n_neighbors: int,
     memory_bank_size: int,
+    token_neighbors: int,
+    token_bank_size: int,
     threshold: float,
     unlabelled_as_normal: Optional[bool],
     pos_weight: Optional[float],
@@ -127,10 +134,14 @@ def make_anomaly_scorer(
     model (Model[List[Doc], Floats2d]): one raw score per doc, e.g. `spacy-modernbert.AnomalyHead.v1`.
     label (str): the doc.cats label holding gold labels and predicted scores.
     mode (str): "supervised" or "one_class".
-    detector (str): one_class only: "knn" (default), "mahalanobis" or "svdd" (Deep-SVDD head).
+    detector (str): one_class only: "doc_and_token_knn" (default), "knn", "token_knn",
+        "mahalanobis" or "svdd" (Deep-SVDD head); see detectors.py and the README.
     n_neighbors (int): knn: the number of nearest normal training docs averaged.
-    memory_bank_size (int): knn/mahalanobis: the most normal training docs kept (a seeded
-        uniform subsample when there are more, never the first N).
+    memory_bank_size (int): the embedding detectors: the most normal training docs kept (a
+        seeded uniform subsample when there are more, never the first N).
+    token_neighbors (int): token_knn: the number of nearest normal tokens averaged per token.
+    token_bank_size (int): token_knn: the most normal training tokens kept (a seeded uniform
+        subsample of the tokens of the kept docs).
     threshold (float): `doc._.is_anomaly` is `score >= threshold`, in [0, 1].
     unlabelled_as_normal (Optional[bool]): count docs without the label as normal (0.0)
         in the loss. None: True in one_class mode, False in supervised mode.
@@ -147,6 +158,8 @@ def make_anomaly_scorer(
         detector=detector,
         n_neighbors=n_neighbors,
         memory_bank_size=memory_bank_size,
+        token_neighbors=token_neighbors,
+        token_bank_size=token_bank_size,
         threshold=threshold,
         unlabelled_as_normal=unlabelled_as_normal,
         pos_weight=pos_weight,
@@ -172,9 +185,11 @@ class AnomalyScorer(TrainablePipe):
         *,
         label: str = DEFAULT_LABEL,
         mode: str = "supervised",
-        detector: str = "knn",
+        detector: str = DEFAULT_DETECTOR,
         n_neighbors: int = 10,
         memory_bank_size: int = 10000,
+        token_neighbors: int = 3,
+        token_bank_size: int = 20000,
         threshold: float = 0.5,
         unlabelled_as_normal: Optional[bool] = None,
         pos_weight: Optional[float] = None,
@@ -188,7 +203,8 @@ class AnomalyScorer(TrainablePipe):
         _check_threshold(threshold, name)
         if detector not in DETECTORS:
             raise ValueError(f"anomaly_scorer '{name}': detector must be one of {DETECTORS}, got {detector!r}")
-        for setting, value, low in (("n_neighbors", n_neighbors, 1), ("memory_bank_size", memory_bank_size, 2)):
+        for setting, value, low in (("n_neighbors", n_neighbors, 1), ("memory_bank_size", memory_bank_size, 2),
+                                    ("token_neighbors", token_neighbors, 1), ("token_bank_size", token_bank_size, 2)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"anomaly_scorer '{name}': {setting} must be an integer >= {low}, got {value!r}")
         if pos_weight is not None and not (math.isfinite(pos_weight) and pos_weight > 0):
@@ -206,6 +222,8 @@ class AnomalyScorer(TrainablePipe):
             "detector": detector,
             "n_neighbors": int(n_neighbors),
             "memory_bank_size": int(memory_bank_size),
+            "token_neighbors": int(token_neighbors),
+            "token_bank_size": int(token_bank_size),
             "threshold": float(threshold),
             "unlabelled_as_normal": bool(unlabelled_as_normal),
             "pos_weight": None if pos_weight is None else float(pos_weight),
@@ -262,7 +280,7 @@ class AnomalyScorer(TrainablePipe):
 
     @property
     def detector(self) -> Optional[str]:
-        """The one-class detector ("knn", "mahalanobis", "svdd"); None in supervised mode."""
+        """The one-class detector (one of DETECTORS); None in supervised mode."""
         return self.cfg.get("detector", "svdd") if self.cfg["mode"] == "one_class" else None
 
     @property
@@ -299,7 +317,8 @@ class AnomalyScorer(TrainablePipe):
             if self._device_state is None or self._device_state[0] is not state:
                 self._device_state = (state, {key: xp.asarray(value) for key, value in state.items()})
             state = self._device_state[1]
-        raw = detectors.raw_scores(self.detector, state, pooled_docs(self.model, docs), xp)
+        pooled, tokens = doc_features(self.model, docs, self.detector in TOKEN_DETECTORS)
+        raw = detectors.raw_scores(self.detector, state, pooled, tokens, xp)
         return detectors.unit_scores(state, raw, xp)
 
     def _raw_to_scores(self, raw: Floats2d) -> Floats1d:
@@ -566,7 +585,7 @@ class AnomalyScorer(TrainablePipe):
             self._refit()
 
     def fit_detector(self, docs: Iterable[Doc]) -> Dict[str, numpy.ndarray]:
-        """Fit the knn/mahalanobis detector on normal documents; returns the fitted state.
+        """Fit the one-class embedding detector on normal documents; returns the fitted state.
 
         docs (Iterable[Doc]): normal documents already processed by the upstream components
             (e.g. the output of `nlp.pipe`), so that a listener finds the encoder's output.
@@ -575,7 +594,7 @@ class AnomalyScorer(TrainablePipe):
         if not self._uses_embedding_detector:
             raise ValueError(
                 f"anomaly_scorer '{self.name}': fit_detector needs mode = \"one_class\" with detector "
-                f"\"knn\" or \"mahalanobis\" (got mode {self.cfg['mode']!r}, detector {self.cfg.get('detector')!r})"
+                f"one of {EMBEDDING_DETECTORS} (got mode {self.cfg['mode']!r}, detector {self.cfg.get('detector')!r})"
             )
         docs = list(docs)
         if len(docs) < 2:
@@ -583,10 +602,24 @@ class AnomalyScorer(TrainablePipe):
         keep = detectors.subsample_indices(len(docs), self.cfg["memory_bank_size"], MEMORY_BANK_SEED)
         docs = [docs[i] for i in keep]
         self._sync_mode()
-        pooled = self.model.ops.to_numpy(pooled_docs(self.model, docs))
-        self._detector_state = detectors.fit_detector(self.detector, pooled, n_neighbors=self.cfg["n_neighbors"])
+        pooled, tokens = self._numpy_features(docs)
+        self._detector_state = detectors.fit_detector(
+            self.detector, pooled, tokens, n_neighbors=self.cfg["n_neighbors"], token_neighbors=self.cfg["token_neighbors"],
+            token_bank_size=self.cfg["token_bank_size"], seed=MEMORY_BANK_SEED,
+        )
         self._encoder_changed = False
         return self._detector_state
+
+    def _numpy_features(self, docs: List[Doc], batch_size: int = 256) -> Tuple[numpy.ndarray, Optional[List[numpy.ndarray]]]:
+        """The pooled vectors and (token detectors) the float32 token vectors of `docs`, on the CPU."""
+        with_tokens = self.detector in TOKEN_DETECTORS
+        pooled: List[numpy.ndarray] = []
+        tokens: List[numpy.ndarray] = []
+        for start in range(0, len(docs), batch_size):
+            X, T = doc_features(self.model, docs[start:start + batch_size], with_tokens)
+            pooled.append(self.model.ops.to_numpy(X))
+            tokens.extend(numpy.asarray(self.model.ops.to_numpy(t), dtype="float32") for t in T or ())
+        return numpy.concatenate(pooled), (tokens if with_tokens else None)
 
     def _annotate_upstream(self, docs: List[Doc], nlp: Optional[Language]) -> List[Doc]:
         """Run the components before this one (e.g. the shared encoder) over `docs`."""

@@ -113,6 +113,18 @@ def pooled_docs(model: Model, docs: List[Doc]) -> Floats2d:
     return model.get_ref("pooling_layer").predict(model.get_ref("tok2vec").predict(docs))
 
 
+def doc_features(model: Model, docs: List[Doc], with_tokens: bool) -> Tuple[Floats2d, Optional[List[Floats2d]]]:
+    """The pooled doc vectors and, if `with_tokens`, each doc's token vectors (prediction mode;
+    one tok2vec pass for both). A doc without tokens has a (0, width) token array."""
+    if not with_tokens:
+        return pooled_docs(model, docs), None
+    if not any(len(doc) for doc in docs):
+        width = model.get_ref("output_layer").get_dim("nI")
+        return zero_pooled(model, len(docs)), [model.ops.alloc2f(0, width) for _ in docs]
+    tokens = model.get_ref("tok2vec").predict(docs)
+    return model.get_ref("pooling_layer").predict(tokens), tokens
+
+
 def zero_pooled(model: Model, n_docs: int) -> Floats2d:
     """The pooled vectors of `n_docs` docs without tokens: zeros of the output layer's input width."""
     return model.ops.alloc2f(n_docs, model.get_ref("output_layer").get_dim("nI"))

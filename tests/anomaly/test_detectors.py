@@ -32,6 +32,13 @@ def _embeddings(nlp, texts):
     return numpy.asarray(pipe.model.ops.to_numpy(pooled_docs(pipe.model, docs)), dtype="float64")
 
 
+def _token_vectors(nlp, texts):
+    """All token vectors the anomaly_scorer sees (docs in order), recomputed with the pipeline's encoder."""
+    pipe = nlp.get_pipe("anomaly_scorer")
+    docs = list(nlp.pipe(texts))
+    return numpy.concatenate([pipe.model.ops.to_numpy(t) for t in pipe.model.get_ref("tok2vec").predict(docs)])
+
+
 # ---------------------------------------------------------------------------- numpy level
 
 
@@ -89,10 +96,102 @@ def test_state_round_trip_and_bad_states_refused():
         detectors.state_from_bytes(detectors.state_to_bytes({k: v for k, v in state.items() if k != "bank"}), "knn")
 
 
+def _token_docs(rng, n_docs, vocab, lengths=(3, 40), noise=0.02):
+    """Docs as token-vector arrays: each token one of `vocab`'s directions plus a little noise."""
+    docs = []
+    for _ in range(n_docs):
+        ids = rng.randint(0, len(vocab), rng.randint(*lengths))
+        docs.append(vocab[ids] + noise * rng.normal(size=(len(ids), vocab.shape[1])))
+    return docs
+
+
+def _pooled(docs, width):
+    return numpy.stack([d.mean(axis=0) if len(d) else numpy.zeros(width) for d in docs])
+
+
+@pytest.mark.parametrize("name", detectors.TOKEN_DETECTORS)
+def test_token_detectors_find_one_unseen_token_that_pooling_averages_away(name):
+    rng = numpy.random.RandomState(4)
+    vocab = rng.normal(size=(30, 16))
+    normal = _token_docs(rng, 300, vocab)
+    state = detectors.fit_detector(name, _pooled(normal, 16), normal, n_neighbors=5, token_neighbors=3, token_bank_size=2000)
+    assert state["token_bank"].shape == (2000, 16)
+    queries = _token_docs(rng, 60, vocab, lengths=(30, 40))
+    odd = [d.copy() for d in queries[:30]]
+    for d in odd:  # one token in 30-40 becomes a direction no normal doc has
+        d[5] = rng.normal(size=16) * 3
+    docs = queries[30:] + odd + [numpy.zeros((0, 16))]
+    raw = detectors.raw_scores(name, state, _pooled(docs, 16), docs)
+    assert raw[30:60].min() > raw[:30].max()
+    unit = detectors.unit_scores(state, raw)
+    assert numpy.isfinite(unit).all() and (unit >= 0).all() and (unit <= 1).all()
+    # the pooled vector alone barely moves: one token of 30-40 is averaged away
+    knn = detectors.fit_detector("knn", _pooled(normal, 16), n_neighbors=5)
+    pooled_raw = detectors.raw_scores("knn", knn, _pooled(docs, 16))
+    assert roc_auc([0] * 30 + [1] * 30, pooled_raw[:60]) < 0.9 < roc_auc([0] * 30 + [1] * 30, raw[:60])
+
+
+def test_token_score_is_a_mean_over_tokens_so_length_does_not_drive_it():
+    from scipy.stats import spearmanr
+
+    rng = numpy.random.RandomState(5)
+    vocab = rng.normal(size=(40, 16))
+    normal = _token_docs(rng, 300, vocab, lengths=(2, 80))
+    for name in detectors.TOKEN_DETECTORS:
+        state = detectors.fit_detector(name, _pooled(normal, 16), normal, token_bank_size=3000)
+        queries = _token_docs(rng, 200, vocab, lengths=(2, 80))
+        raw = detectors.raw_scores(name, state, _pooled(queries, 16), queries)
+        assert abs(spearmanr(raw, [len(q) for q in queries]).correlation) < 0.3, name
+
+
+def test_token_fit_statistics_leave_the_doc_s_own_tokens_out():
+    # Every doc has its own token directions: a doc's nearest tokens would be its own (distance 0).
+    rng = numpy.random.RandomState(6)
+    docs = [numpy.repeat(rng.normal(size=(2, 8)), 3, axis=0) for _ in range(40)]
+    state = detectors.fit_detector("token_knn", _pooled(docs, 8), docs, token_neighbors=1)
+    assert float(state["location"]) > 0.2
+
+
+def test_token_bank_is_a_seeded_subsample_of_all_tokens_not_the_first_n():
+    rng = numpy.random.RandomState(7)
+    docs = [rng.normal(size=(10, 4)) for _ in range(50)]
+    state = detectors.fit_detector("token_knn", _pooled(docs, 4), docs, token_bank_size=100)
+    everything = detectors.normalize(numpy.concatenate(docs)).astype("float32")
+    rows = [int(numpy.abs(everything - row).max(axis=1).argmin()) for row in state["token_bank"]]
+    assert len(set(rows)) == 100 and max(rows) >= 400
+    again = detectors.fit_detector("token_knn", _pooled(docs, 4), docs, token_bank_size=100)
+    numpy.testing.assert_array_equal(again["token_bank"], state["token_bank"])
+
+
+def test_token_detector_refuses_missing_or_empty_token_vectors():
+    X = numpy.random.RandomState(8).normal(size=(5, 4))
+    with pytest.raises(ValueError, match="token vectors of each"):
+        detectors.fit_detector("token_knn", X)
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        detectors.fit_detector("token_knn", X, [numpy.zeros((0, 4))] * 5)
+    with pytest.raises(ValueError, match="non-finite token"):
+        detectors.fit_detector("token_knn", X, [numpy.full((2, 4), numpy.nan)] * 5)
+
+
+def test_doc_and_token_state_round_trip_and_bad_states_refused():
+    rng = numpy.random.RandomState(9)
+    docs = [rng.normal(size=(rng.randint(1, 9), 4)) for _ in range(30)]
+    state = detectors.fit_detector("doc_and_token_knn", _pooled(docs, 4), docs)
+    loaded = detectors.state_from_bytes(detectors.state_to_bytes(state), "doc_and_token_knn", width=4)
+    assert set(loaded) == set(state)
+    for key in state:
+        numpy.testing.assert_array_equal(loaded[key], state[key])
+    for bad, message in ((dict(state, token_bank=state["token_bank"][:, :3]), "token_bank"),
+                         (dict(state, token_scale=numpy.asarray(0.0)), "token_scale"),
+                         ({k: v for k, v in state.items() if k != "token_bank"}, "lacks")):
+        with pytest.raises(ValueError, match=message):
+            detectors.state_from_bytes(detectors.state_to_bytes(bad), "doc_and_token_knn", width=4)
+
+
 # ---------------------------------------------------------------------------- component
 
 
-@pytest.mark.parametrize("detector", ["knn", "mahalanobis"])
+@pytest.mark.parametrize("detector", detectors.EMBEDDING_DETECTORS)
 def test_one_class_detector_learns_without_anomaly_labels(seeded, detector):
     nlp = shared_pipeline("one_class", detector=detector, n_neighbors=5)
     normal = make_records(120, 0.0, seed=0)
@@ -141,6 +240,8 @@ def test_memory_bank_is_a_seeded_subsample_when_too_big(seeded):
     ({"detector": "isolation_forest"}, "detector"),
     ({"n_neighbors": 0}, "n_neighbors"),
     ({"memory_bank_size": 1}, "memory_bank_size"),
+    ({"token_neighbors": 0}, "token_neighbors"),
+    ({"token_bank_size": 1.5}, "token_bank_size"),
 ])
 def test_bad_detector_settings_are_refused(settings, message):
     with pytest.raises(Exception, match=message):
@@ -184,7 +285,7 @@ def test_spacy_train_saves_detector_fitted_with_its_own_encoder(tmp_path):
     """model-best and model-last hold a memory bank computed with their own encoder weights."""
     from spacy.cli.train import train as spacy_train
 
-    nlp = shared_pipeline("one_class")
+    nlp = shared_pipeline("one_class", token_bank_size=200)  # fewer than the docs' tokens: a subsample
     records = make_records(60, 0.0, seed=7)
     for name, recs in (("train", records), ("dev", make_records(30, 0.3, seed=8))):
         db = DocBin()
@@ -208,10 +309,14 @@ def test_spacy_train_saves_detector_fitted_with_its_own_encoder(tmp_path):
         state = loaded.get_pipe("anomaly_scorer")._detector_state
         X = _embeddings(loaded, texts)
         numpy.testing.assert_allclose(state["bank"], detectors.normalize(X), atol=1e-5)
+        # the token bank: the same seeded subsample of the recomputed token vectors
+        tokens = _token_vectors(loaded, texts)
+        keep = detectors.subsample_indices(len(tokens), loaded.get_pipe("anomaly_scorer").cfg["token_bank_size"], 0)
+        numpy.testing.assert_allclose(state["token_bank"], detectors.normalize(tokens[keep]), atol=1e-5)
 
 
 def test_pipeline_saved_before_detectors_existed_keeps_deep_svdd():
     pipe = standalone_pipeline("one_class").get_pipe("anomaly_scorer")
-    assert pipe.detector == "knn"
+    assert pipe.detector == detectors.DEFAULT_DETECTOR
     pipe._load_cfg({"mode": "one_class", "one_class_location": 1.0, "one_class_scale": 0.5}, "an old cfg")
     assert pipe.detector == "svdd"
