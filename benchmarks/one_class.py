@@ -1,7 +1,7 @@
 """`python -m benchmarks one-class`: one-class anomaly detection (no anomaly labels) vs TF-IDF kNN.
 
-Every detector of `anomaly_scorer` (mode = "one_class": knn, mahalanobis, svdd) and the
-TF-IDF kNN anchors run in the same process on the same splits:
+Every detector of `anomaly_scorer` (mode = "one_class": doc_and_token_knn, knn, token_knn,
+mahalanobis, svdd) and the TF-IDF kNN anchors run in the same process on the same splits:
 
 * sms: the SMS Spam Collection, all rows shuffled with `random.Random(0)`; the first 80% is
   the training split, of which only the ham is kept (3,861 messages); the last 20% is the
@@ -12,9 +12,9 @@ TF-IDF kNN anchors run in the same process on the same splits:
   The SMS messages are all rows shuffled with `random.Random(0)`.
 
 Ours: transformer (our architecture) + anomaly_scorer in one_class mode, `nlp.initialize`
-on the normal training docs (this fits knn/mahalanobis, and the Deep-SVDD center and
-statistics for svdd; no training steps: knn/mahalanobis give no gradient, and svdd is
-measured as initialized). Anchors: TF-IDF (scikit-learn, word 1-grams or char_wb 3-5-grams)
+on the normal training docs (this fits the embedding detectors, and the Deep-SVDD center and
+statistics for svdd; no training steps: the embedding detectors give no gradient, and svdd
+is measured as initialized). Anchors: TF-IDF (scikit-learn, word 1-grams or char_wb 3-5-grams)
 + mean cosine distance to the k nearest training docs, k in {5, 10, 20} (the best anchor of
 that sweep on each test set is what ours must beat). Reported: ROC AUC, average precision,
 and |Spearman(score, word count)| among the normal test docs (length dependence).
@@ -32,12 +32,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy
 import typer
 
+from spacy_modernbert.anomaly.detectors import DEFAULT_DETECTOR, DETECTORS  # numpy only: no torch import
+
 from . import data as bdata
 from ._app import app, defaults
 from .report import log, machine_info, table, write_json
 
 LABEL = "ANOMALY"
-DETECTORS = ("knn", "mahalanobis", "svdd")
 ANCHOR_KS = (5, 10, 20)
 ANCHOR_VECTORIZERS = {
     "tfidf_word1": dict(ngram_range=(1, 1)),
@@ -116,7 +117,8 @@ def metrics(gold: Sequence[int], scores: Sequence[float], words: Sequence[int]) 
     }
 
 
-def one_class_pipeline(checkpoint: Path, detector: str, n_neighbors: int, memory_bank_size: int):
+def one_class_pipeline(checkpoint: Path, detector: str, n_neighbors: int, memory_bank_size: int,
+                       token_neighbors: int = 3, token_bank_size: int = 20000):
     import spacy
 
     import spacy_modernbert  # noqa: F401
@@ -127,19 +129,20 @@ def one_class_pipeline(checkpoint: Path, detector: str, n_neighbors: int, memory
     nlp.add_pipe("transformer", config=ours_transformer(checkpoint))
     nlp.add_pipe("anomaly_scorer", config={
         "mode": "one_class", "detector": detector, "n_neighbors": n_neighbors, "memory_bank_size": memory_bank_size,
+        "token_neighbors": token_neighbors, "token_bank_size": token_bank_size,
         "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener()},
     })
     return nlp
 
 
 def fit_ours(checkpoint: Path, detector: str, train: List[str], n_neighbors: int, memory_bank_size: int,
-             seed: int) -> Tuple[Any, float]:
+             seed: int, token_neighbors: int = 3, token_bank_size: int = 20000) -> Tuple[Any, float]:
     """The one-class pipeline initialized on the (unlabelled = normal) training texts; its fit time."""
     import spacy
     from spacy.training import Example
 
     spacy.util.fix_random_seed(seed)
-    nlp = one_class_pipeline(checkpoint, detector, n_neighbors, memory_bank_size)
+    nlp = one_class_pipeline(checkpoint, detector, n_neighbors, memory_bank_size, token_neighbors, token_bank_size)
     examples = [Example(nlp.make_doc(text), nlp.make_doc(text)) for text in train]
     t0 = time.perf_counter()
     nlp.initialize(lambda: examples)
@@ -158,6 +161,8 @@ def run_one_class(
     detectors: str = ",".join(DETECTORS),
     n_neighbors: int = 10,
     memory_bank_size: int = 10000,
+    token_neighbors: int = 3,
+    token_bank_size: int = 20000,
     seed: int = 0,
     export_train_text: Optional[Path] = None,
 ) -> Dict[str, Any]:
@@ -187,7 +192,8 @@ def run_one_class(
         "machine": machine_info("cpu"),
         "checkpoints": {name: str(path) for name, path in checkpoints.items()},
         "weights": "random init (no pretrained weights offline), the same checkpoint family for every system",
-        "settings": {"n_neighbors": n_neighbors, "memory_bank_size": memory_bank_size, "news_test": news_test, "seed": seed},
+        "settings": {"n_neighbors": n_neighbors, "memory_bank_size": memory_bank_size, "token_neighbors": token_neighbors,
+                     "token_bank_size": token_bank_size, "news_test": news_test, "seed": seed},
         "tasks": {},
     }
     fitted: Dict[Tuple[str, str, int], Tuple[Any, float]] = {}
@@ -203,7 +209,7 @@ def run_one_class(
                 key = (ckpt_name, detector, id(train))  # the news tasks share one training set
                 if key not in fitted:
                     log(f"  fitting ours {detector} ({ckpt_name})")
-                    fitted[key] = fit_ours(ckpt, detector, train, n_neighbors, memory_bank_size, seed)
+                    fitted[key] = fit_ours(ckpt, detector, train, n_neighbors, memory_bank_size, seed, token_neighbors, token_bank_size)
                 nlp, fit_seconds = fitted[key]
                 scores = [doc._.anomaly_score for doc in nlp.pipe(test, batch_size=64)]
                 systems[f"ours_{detector}_{ckpt_name}"] = {**metrics(gold, scores, words), "fit_seconds": fit_seconds}
@@ -218,6 +224,16 @@ def run_one_class(
                 for system, v in systems.items()]
         print(f"\n{name} ({len(train)} normal training docs; test {len(test)}, {sum(gold)} anomalous)")
         print(table(["system", "ROC AUC", "AP", "|Spearman(score, words)| normal"], rows))
+        default = systems.get(f"ours_{DEFAULT_DETECTOR}_random-init")
+        if default is not None:
+            anchor_auc = systems[best_anchor[1]]["roc_auc"]
+            rho = default["spearman_words_normal"]
+            holds = (default["roc_auc"] or 0.0) >= anchor_auc and rho is not None and abs(rho) <= 0.3
+            results["tasks"][name]["goal"] = {"default": DEFAULT_DETECTOR, "roc_auc": default["roc_auc"],
+                                              "best_anchor_roc_auc": anchor_auc, "holds": holds}
+            print(f"goal ({name}): default detector {DEFAULT_DETECTOR} (random-init) ROC AUC {cell(default['roc_auc'])} "
+                  f"vs best anchor {best_anchor[1]} {cell(anchor_auc)}, |Spearman| "
+                  f"{'-' if rho is None else f'{abs(rho):.2f}'} (<= 0.3): {'holds' if holds else 'does NOT hold'}")
     write_json(output, results)
     return results
 
@@ -239,6 +255,8 @@ def one_class_cli(
     detectors: str = typer.Option(_D["detectors"], "--detectors", help="Comma-separated anomaly_scorer detectors"),
     n_neighbors: int = typer.Option(_D["n_neighbors"], "--n-neighbors", help="anomaly_scorer n_neighbors (knn)"),
     memory_bank_size: int = typer.Option(_D["memory_bank_size"], "--memory-bank-size", help="anomaly_scorer memory_bank_size"),
+    token_neighbors: int = typer.Option(_D["token_neighbors"], "--token-neighbors", help="anomaly_scorer token_neighbors (token_knn)"),
+    token_bank_size: int = typer.Option(_D["token_bank_size"], "--token-bank-size", help="anomaly_scorer token_bank_size (token_knn)"),
     seed: int = typer.Option(_D["seed"], "--seed"),
     export_train_text: Optional[Path] = typer.Option(_D["export_train_text"], "--export-train-text", help="Only write the normal training texts (one doc per line) to this directory, for `pretrain`"),
     # fmt: on
@@ -246,5 +264,6 @@ def one_class_cli(
     """One-class anomaly detection: every anomaly_scorer detector vs TF-IDF kNN (SMS, news vs SMS)."""
     run_one_class(checkpoint=checkpoint, pretrained_checkpoint=pretrained_checkpoint, cache_dir=cache_dir,
                   data_dir=data_dir, output=output, threads=threads, tasks=tasks, news_test=news_test,
-                  detectors=detectors, n_neighbors=n_neighbors, memory_bank_size=memory_bank_size, seed=seed,
+                  detectors=detectors, n_neighbors=n_neighbors, memory_bank_size=memory_bank_size,
+                  token_neighbors=token_neighbors, token_bank_size=token_bank_size, seed=seed,
                   export_train_text=export_train_text)
