@@ -1,5 +1,9 @@
 """Study: one-class detectors on pooled ModernBERT doc embeddings vs TF-IDF kNN anchors.
 
+`--what tokens` runs the token-level study that chose `token_knn` / `doc_and_token_knn`
+(aggregation mean vs 90th percentile, token neighbours 1/3/10, token bank 20k/60k, sum vs
+max of the two robust z-scores; the z statistics from the last 10% of the training docs).
+
 Not a test and not the final benchmark: a script to choose the embedding and the default
 detector for `anomaly_scorer` (mode = "one_class"), issue 11. Every system starts from the
 same random-init checkpoint family (no pretrained weights exist offline).
@@ -83,6 +87,56 @@ def report(name, gold, scores, words=None, normal_mask=None):
     print(line, flush=True)
 
 
+def token_vectors(nlp, texts):
+    """Each text's token vectors (float32, one array per doc) as the anomaly_scorer's listener sees them."""
+    t2v = nlp.get_pipe("anomaly_scorer").model.get_ref("tok2vec")
+    out = []
+    for i in range(0, len(texts), 256):
+        docs = list(nlp.get_pipe("transformer").pipe((nlp.make_doc(t) for t in texts[i:i + 256]), batch_size=64))
+        out += [numpy.asarray(x, dtype="float32") for x in t2v.predict(docs)]
+    return out
+
+
+def token_study(name, nlp, train, test, gold, words, normal_mask):
+    """Token-level kNN variants (see the module docstring), on one task."""
+    cut = int(0.9 * len(train))
+    fit_t, cal_t, test_t = token_vectors(nlp, train[:cut]), token_vectors(nlp, train[cut:]), token_vectors(nlp, test)
+    flat = numpy.concatenate([x for x in fit_t if len(x)])
+    doc_bank = normalize(numpy.stack([x.mean(0) for x in fit_t]), 0.0)
+
+    def doc_scores(docs):
+        Q = normalize(numpy.stack([x.mean(0) if len(x) else numpy.zeros(doc_bank.shape[1]) for x in docs]), 0.0)
+        return knn_scores(doc_bank, Q, 10)
+
+    def tok_scores(docs, bank, k, agg):
+        out = []
+        for x in docs:
+            if not len(x):
+                out.append(1.0)
+                continue
+            sims = normalize(x, 0.0) @ bank.T
+            d = 1.0 - numpy.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
+            out.append(d.mean() if agg == "mean" else numpy.quantile(d, 0.9))
+        return numpy.asarray(out)
+
+    def z(s, cal):
+        med = numpy.median(cal)
+        return (s - med) / max(1.4826 * numpy.median(numpy.abs(cal - med)), 1e-12)
+
+    sd, cd = doc_scores(test_t), doc_scores(cal_t)
+    report(f"{name} doc knn10", gold, sd, words, normal_mask)
+    for size in (20000, 60000):
+        keep = numpy.sort(numpy.random.RandomState(0).choice(len(flat), min(size, len(flat)), replace=False))
+        bank = normalize(flat[keep], 0.0)
+        for k in (1, 3, 10) if size == 20000 else (3,):
+            for agg in ("mean", "p90"):
+                st, ct = tok_scores(test_t, bank, k, agg), tok_scores(cal_t, bank, k, agg)
+                report(f"{name} token bank {size} k{k} {agg}", gold, st, words, normal_mask)
+                report(f"{name}   + doc knn: sum of z", gold, z(sd, cd) + z(st, ct), words, normal_mask)
+                if agg == "mean":
+                    report(f"{name}   + doc knn: max of z", gold, numpy.maximum(z(sd, cd), z(st, ct)), words, normal_mask)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", default=str(bdata.DEFAULT_DATA_DIR))
@@ -107,11 +161,11 @@ def main():
     nlp.initialize(lambda: [Example.from_dict(nlp.make_doc("a b c"), {"cats": {"ANOMALY": 0.0}}),
                             Example.from_dict(nlp.make_doc("d e"), {"cats": {"ANOMALY": 1.0}})])
     tasks = []
-    if "sms" in args.what:
+    if "sms" in args.what or args.what == "tokens":
         train, test, gold = sms_protocol(args.data_dir)
         print(f"SMS one-class: {len(train)} ham train, {len(test)} test ({sum(gold)} spam)")
         tasks.append(("sms", train, test, gold))
-    if "news" in args.what:
+    if "news" in args.what or args.what == "tokens":
         news = conll_docs(Path(args.data_dir) / bdata.CONLL_TRAIN)
         valid = conll_docs(Path(args.data_dir) / bdata.CONLL_VALID)
         sms = [t for _, t in bdata.read_sms(Path(args.data_dir) / bdata.SMS)]
@@ -126,6 +180,9 @@ def main():
         words = [bdata.n_words(t) for t in test]
         normal_mask = numpy.asarray(gold) == 0
         print(f"== {name}")
+        if "tokens" in args.what:
+            token_study(name, nlp, train, test, gold, words, normal_mask)
+            continue
         for label, vec in [("tfidf word1 knn10", dict(ngram_range=(1, 1))),
                            ("tfidf char_wb3-5 knn10", dict(analyzer="char_wb", ngram_range=(3, 5)))]:
             report(label, gold, tfidf_knn(train, test, **vec), words, normal_mask)
