@@ -12,8 +12,16 @@ gets its own clear JSON error `{"error": {"limit": ..., "message": ...}}`: a bod
 are 422 (FastAPI's own parser would accept UTF-8-encoded surrogates), then
 `limits.parse_texts` / `limits.check_texts` apply. Accepted texts go to the `MicroBatcher`;
 a full queue is 503 with Retry-After; a request not answered within `timeout` seconds is 503
-too (its job is cancelled if the worker has not started it). Only the worker thread touches
+too (its job is dropped if the worker has not started it). Only the worker thread touches
 `nlp`.
+
+Per-request cost matters: with a small encoder a sentence costs the pipeline about a
+millisecond, the same order as the HTTP and event-loop work around it. So the handler awaits
+the batcher's asyncio future directly (the batcher resolves a whole batch's futures in one
+event-loop callback), the time budget is one `loop.call_later` timer (not `wait_for` +
+`shield`, which create several objects and callbacks per request), and JSON goes through
+`orjson` when it is installed (the `serve` extra installs it; the standard library's `json`
+otherwise, with the same results).
 
 Imported only by `serve` (it imports FastAPI at module level): the rest of the package never
 imports it, so FastAPI stays an optional extra.
@@ -26,13 +34,18 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from .batcher import Closed, MicroBatcher, QueueFull
 from .limits import LimitError, Limits, check_texts, parse_texts
+
+try:  # optional: several times faster than json for our bodies; the serve extra installs it
+    import orjson
+except ImportError:  # pragma: no cover - exercised where orjson is absent
+    orjson = None
 
 STATIC = Path(__file__).parent / "static"
 # displaCy colours for labels it does not know (it greys them all otherwise), in label order.
@@ -190,22 +203,25 @@ def create_app(
         try:
             payload = _decode_json(await _read_body(request, limits.max_request_bytes))
             texts = check_texts(parse_texts(payload, limits), limits)
-            future = batcher.submit(texts, bool(payload.get("html", False)))
+            future = batcher.submit_async(texts, bool(payload.get("html", False)))
         except LimitError as err:
             return _error(err)
         except QueueFull as err:
             return _error(LimitError(503, "max_queued_chars", str(err), retry_after=err.retry_after))
         except Closed as err:
             return _error(LimitError(503, "shutdown", str(err), retry_after=1))
-        waiter = asyncio.wrap_future(future)
+        # the time budget: resolving the future from the loop makes the worker drop the job
+        # if it has not started it (and ignore its results if it has)
+        timer = asyncio.get_running_loop().call_later(limits.timeout, _expire, future)
         try:
-            results = await asyncio.wait_for(asyncio.shield(waiter), timeout=limits.timeout)
-        except asyncio.TimeoutError:
-            future.cancel()  # dropped by the worker if not started yet
+            results = await future
+        except _TimedOut:
             return _error(LimitError(503, "timeout", f"No answer within {limits.timeout:g} s (serve --timeout): the server is overloaded or the texts are too long", retry_after=int(max(1, limits.timeout))))
         except Exception as err:  # the pipeline raised on this request's texts
             return JSONResponse({"error": {"limit": "pipeline", "message": f"{type(err).__name__}: {err}"}}, status_code=500)
-        return JSONResponse({"docs": results, "anomaly_threshold": threshold})
+        finally:
+            timer.cancel()
+        return Response(_encode_json({"docs": results, "anomaly_threshold": threshold}), media_type="application/json")
 
     @app.get("/health")
     async def health():
@@ -245,9 +261,30 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
     return bytes(body)
 
 
+class _TimedOut(Exception):
+    """A request's time budget ran out before its results came."""
+
+
+def _expire(future: "asyncio.Future") -> None:
+    if not future.done():
+        future.set_exception(_TimedOut())
+
+
+def _encode_json(obj: Any) -> bytes:
+    """Compact UTF-8 JSON, as Starlette's JSONResponse writes it (orjson writes NaN as null)."""
+    if orjson is not None:
+        return orjson.dumps(obj)
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf8")
+
+
 def _decode_json(body: bytes) -> Any:
     if body.startswith(b"\xef\xbb\xbf"):
         body = body[3:]
+    if orjson is not None:
+        try:  # the fast path for valid bodies; every refusal is explained by the path below
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # also what json accepts and orjson does not (NaN, "\ud800" escapes, deep nesting)
     try:
         text = body.decode("utf8")  # strict: also refuses UTF-8-encoded surrogates
     except UnicodeDecodeError as err:
