@@ -16,7 +16,9 @@ too (its job is dropped if the worker has not started it). Only the worker threa
 `nlp`.
 
 Per-request cost matters: with a small encoder a sentence costs the pipeline about a
-millisecond, the same order as the HTTP and event-loop work around it. So the handler awaits
+millisecond, the same order as the HTTP and event-loop work around it. So `POST /annotate`
+is answered on the raw ASGI interface before FastAPI's middleware and router (the FastAPI
+route with the same implementation stays, for the OpenAPI docs), the handler awaits
 the batcher's asyncio future directly (the batcher resolves a whole batch's futures in one
 event-loop callback), the time budget is one `loop.call_later` timer (not `wait_for` +
 `shield`, which create several objects and callbacks per request), and JSON goes through
@@ -31,7 +33,7 @@ import html as html_lib
 import json
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -185,7 +187,7 @@ def create_app(
             # uvicorn has already waited for open requests; finish anything still queued
             await asyncio.get_running_loop().run_in_executor(None, batcher.close)
 
-    app = FastAPI(
+    app = _ServeApp(
         title="spacy-modernbert",
         description=f"Entities and anomaly scores from the spaCy pipeline {metadata['name']} ({', '.join(nlp.pipe_names)}).",
         version=str(metadata["version"]),
@@ -196,32 +198,65 @@ def create_app(
     app.state.limits = limits
     errors = {code: {"model": ErrorResponse} for code in (413, 422, 503)}
 
-    @app.post("/annotate", response_model=AnnotateResponse, responses=errors,
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": AnnotateRequest.model_json_schema()}}}})
-    async def annotate(request: Request):
-        """Entities, anomaly score and cats of one text or a list of texts."""
+    async def annotate_body(body: bytes) -> Tuple[int, bytes, Optional[Dict[str, str]]]:
+        """A read /annotate body -> (status, JSON bytes, extra headers): the one implementation."""
         try:
-            payload = _decode_json(await _read_body(request, limits.max_request_bytes))
+            payload = _decode_json(body)
             texts = check_texts(parse_texts(payload, limits), limits)
             future = batcher.submit_async(texts, bool(payload.get("html", False)))
         except LimitError as err:
-            return _error(err)
+            return _error_parts(err)
         except QueueFull as err:
-            return _error(LimitError(503, "max_queued_chars", str(err), retry_after=err.retry_after))
+            return _error_parts(LimitError(503, "max_queued_chars", str(err), retry_after=err.retry_after))
         except Closed as err:
-            return _error(LimitError(503, "shutdown", str(err), retry_after=1))
+            return _error_parts(LimitError(503, "shutdown", str(err), retry_after=1))
         # the time budget: resolving the future from the loop makes the worker drop the job
         # if it has not started it (and ignore its results if it has)
         timer = asyncio.get_running_loop().call_later(limits.timeout, _expire, future)
         try:
             results = await future
         except _TimedOut:
-            return _error(LimitError(503, "timeout", f"No answer within {limits.timeout:g} s (serve --timeout): the server is overloaded or the texts are too long", retry_after=int(max(1, limits.timeout))))
+            return _error_parts(LimitError(503, "timeout", f"No answer within {limits.timeout:g} s (serve --timeout): the server is overloaded or the texts are too long", retry_after=int(max(1, limits.timeout))))
         except Exception as err:  # the pipeline raised on this request's texts
-            return JSONResponse({"error": {"limit": "pipeline", "message": f"{type(err).__name__}: {err}"}}, status_code=500)
+            return 500, _encode_json({"error": {"limit": "pipeline", "message": f"{type(err).__name__}: {err}"}}), None
         finally:
             timer.cancel()
-        return Response(_encode_json({"docs": results, "anomaly_threshold": threshold}), media_type="application/json")
+        return 200, _encode_json({"docs": results, "anomaly_threshold": threshold}), None
+
+    @app.post("/annotate", response_model=AnnotateResponse, responses=errors,
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": AnnotateRequest.model_json_schema()}}}})
+    async def annotate(request: Request):
+        """Entities, anomaly score and cats of one text or a list of texts."""
+        try:
+            body = await _read_body(request, limits.max_request_bytes)
+        except LimitError as err:
+            status, data, headers = _error_parts(err)
+        else:
+            status, data, headers = await annotate_body(body)
+        return Response(data, status_code=status, headers=headers, media_type="application/json")
+
+    async def annotate_asgi(scope, receive, send) -> None:
+        """POST /annotate straight from the ASGI server, without FastAPI's middleware and routing.
+
+        The same `annotate_body` as the route above (which stays for the OpenAPI docs, and
+        serves any request that does not come this way); under load FastAPI's layers cost
+        more per request than the tiny pipeline does per sentence.
+        """
+        try:
+            body = await _receive_body(scope, receive, limits.max_request_bytes)
+        except LimitError as err:
+            status, data, headers = _error_parts(err)
+        except _Disconnected:
+            return
+        else:
+            status, data, headers = await annotate_body(body)
+        raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode("latin1"))]
+        if headers:
+            raw_headers.extend((key.lower().encode("latin1"), value.encode("latin1")) for key, value in headers.items())
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": data})
+
+    app.state.annotate_asgi = annotate_asgi
 
     @app.get("/health")
     async def health():
@@ -246,6 +281,52 @@ def create_app(
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf8"))
 
     return app
+
+
+class _ServeApp(FastAPI):
+    """FastAPI, with POST /annotate answered before FastAPI's middleware and router see it."""
+
+    fast_annotate = True  # False: the FastAPI route answers (the tests compare the two)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.fast_annotate and scope["type"] == "http" and scope["path"] == "/annotate" and scope["method"] == "POST" and not scope.get("root_path"):
+            await self.state.annotate_asgi(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+class _Disconnected(Exception):
+    """The client went away before its body was read."""
+
+
+async def _receive_body(scope, receive, max_bytes: int) -> bytes:
+    """`_read_body` on raw ASGI messages."""
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            declared = value.decode("latin1")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise LimitError(413, "max_request_bytes", f"The body has {declared} bytes; the limit is {max_bytes} (serve --max-request-bytes)")
+            break
+    message = await receive()
+    if message["type"] != "http.request":
+        raise _Disconnected()
+    body = message.get("body", b"")
+    if not message.get("more_body", False):  # the usual case: the whole body in one message
+        if len(body) > max_bytes:
+            raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
+        return body
+    buffer = bytearray(body)
+    while True:
+        if len(buffer) > max_bytes:
+            raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _Disconnected()
+        buffer += message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(buffer) > max_bytes:
+                raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
+            return bytes(buffer)
 
 
 async def _read_body(request: Request, max_bytes: int) -> bytes:
@@ -299,6 +380,6 @@ def _decode_json(body: bytes) -> Any:
         raise LimitError(422, "json", "The body's JSON is nested too deeply") from None
 
 
-def _error(err: LimitError) -> JSONResponse:
+def _error_parts(err: LimitError) -> Tuple[int, bytes, Optional[Dict[str, str]]]:
     headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
-    return JSONResponse(err.to_dict(), status_code=err.status, headers=headers)
+    return err.status, _encode_json(err.to_dict()), headers
