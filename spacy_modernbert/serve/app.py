@@ -228,9 +228,11 @@ def create_app(
     async def annotate(request: Request):
         """Entities, anomaly score and cats of one text or a list of texts."""
         try:
-            body = await _read_body(request, limits.max_request_bytes)
+            body = await _receive_body(request.scope, request.receive, limits.max_request_bytes)
         except LimitError as err:
             status, data, headers = _error_parts(err)
+        except _Disconnected:
+            return Response(status_code=400)  # nobody reads it
         else:
             status, data, headers = await annotate_body(body)
         return Response(data, status_code=status, headers=headers, media_type="application/json")
@@ -300,7 +302,7 @@ class _Disconnected(Exception):
 
 
 async def _receive_body(scope, receive, max_bytes: int) -> bytes:
-    """`_read_body` on raw ASGI messages."""
+    """The body, refused (413) as soon as it is known to exceed `max_bytes`."""
     for key, value in scope["headers"]:
         if key == b"content-length":
             declared = value.decode("latin1")
@@ -327,19 +329,6 @@ async def _receive_body(scope, receive, max_bytes: int) -> bytes:
             if len(buffer) > max_bytes:
                 raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
             return bytes(buffer)
-
-
-async def _read_body(request: Request, max_bytes: int) -> bytes:
-    """The body, refused (413) as soon as it is known to exceed `max_bytes`."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise LimitError(413, "max_request_bytes", f"The body has {declared} bytes; the limit is {max_bytes} (serve --max-request-bytes)")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
-    return bytes(body)
 
 
 class _TimedOut(Exception):
