@@ -18,6 +18,19 @@ intra-op threads that wait for each other at every op ran the pipeline several t
 in our checks; `--threads 2` measures that setting.
 
     python benchmarks/serve_load.py --pipeline training/model-best
+
+`--base-shaped` runs the same test on the pipeline users serve, in shape: the shipped config
+(`configs/cpu_tiny.cfg`: transformer + ner + anomaly_scorer) on a ModernBERT-base-shaped
+checkpoint (hidden 768, 22 layers, 12 heads: `benchmarks/data.py` SHAPES["base"], as the speed
+benchmark uses) with **random weights**, created offline once and cached under `--cache-dir`
+(or `--base-checkpoint DIR`, an existing one); the ner and anomaly_scorer heads are
+initialised on 32 demo reports and never trained. Nothing is downloaded. Throughput and
+latency do not depend on what the weights learned (the same shapes run the same arithmetic),
+only the entities and scores do, and those are not measured here. A base-shaped encoder
+costs far more per document, so the run uses fewer requests (`--requests` defaults to 128
+and `--overload-requests` to 512 with `--base-shaped`; both are reported):
+
+    python benchmarks/serve_load.py --base-shaped --data-dir ../shared/data
 """
 import argparse
 import asyncio
@@ -47,6 +60,38 @@ def demo_paragraphs() -> List[str]:
             if line.strip():
                 texts.append(json.loads(line)["text"])
     return texts
+
+
+def build_base_shaped_pipeline(cache_dir: Path, data_dir: Path, checkpoint: Optional[Path] = None) -> Path:
+    """configs/cpu_tiny.cfg on a random ModernBERT-base-shaped checkpoint, heads initialised (not trained).
+
+    Built once and cached as `cache_dir/serve-base-shaped-pipeline`. No download: the
+    checkpoint is `checkpoint` or one created by `benchmarks.data.ensure_checkpoint`.
+    """
+    out = Path(cache_dir) / "serve-base-shaped-pipeline"
+    if (out / "config.cfg").exists():
+        return out
+    import spacy
+    from spacy.training import Example
+
+    from benchmarks.data import ensure_checkpoint
+
+    if checkpoint is None:
+        checkpoint = ensure_checkpoint(Path(cache_dir) / "modernbert-base-random", "base", data_dir)
+    config = spacy.util.load_config(ROOT / "configs" / "cpu_tiny.cfg", overrides={"paths.base_model": str(checkpoint)})
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    rows = [json.loads(line) for line in (ROOT / "assets" / "demo" / "train.jsonl").read_text(encoding="utf8").splitlines() if line.strip()]
+    rows = [r for r in rows if r["anomaly"]][:8] + [r for r in rows if not r["anomaly"]][:24]
+    examples = [Example.from_dict(nlp.make_doc(r["text"]), {"entities": [tuple(e) for e in r["entities"]], "cats": {"ANOMALY": float(r["anomaly"])}})
+                for r in rows]
+    spacy.util.fix_random_seed(0)
+    nlp.initialize(lambda: examples)
+    nlp.meta.update(name="serve_base_shaped_random", version="0.0.0",
+                    description=f"Load-test pipeline: configs/cpu_tiny.cfg on the random base-shaped checkpoint {checkpoint}; heads untrained")
+    tmp = out.with_name(out.name + ".tmp")
+    nlp.to_disk(tmp)
+    tmp.rename(out)
+    return out
 
 
 def free_port() -> int:
@@ -216,21 +261,33 @@ def offline_docs_per_s(pipeline: Path, texts: Sequence[str], batch_size: int, th
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipeline", type=Path, default=ROOT / "training" / "model-best", help="Trained pipeline (default: weasel run all's training/model-best)")
+    parser.add_argument("--base-shaped", action="store_true", help="Instead of --pipeline: configs/cpu_tiny.cfg on a random ModernBERT-base-shaped checkpoint (built once under --cache-dir; see the module docstring)")
+    parser.add_argument("--base-checkpoint", type=Path, default=None, help="With --base-shaped: an existing base-shaped checkpoint directory (default: create one under --cache-dir)")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".benchmark_cache", help="Where --base-shaped caches its checkpoint and pipeline")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="Directory with conll2003/valid.iob (default ../shared/data)")
     parser.add_argument("--clients", default="1,8,64", help="Concurrent clients per run, comma-separated")
-    parser.add_argument("--requests", type=int, default=1024, help="Requests per run (one text each)")
+    parser.add_argument("--requests", type=int, default=None, help="Requests per run (one text each; default 1024, 128 with --base-shaped)")
     parser.add_argument("--batch-size", type=int, default=64, help="serve --max-batch-docs and the offline nlp.pipe batch size")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the server and of offline nlp.pipe (the clients need a core too)")
     parser.add_argument("--overload-clients", type=int, default=256, help="Clients of the overload run (0: skip it)")
-    parser.add_argument("--overload-requests", type=int, default=2048, help="Requests of the overload run")
+    parser.add_argument("--overload-requests", type=int, default=None, help="Requests of the overload run (default 2048, 512 with --base-shaped)")
     parser.add_argument("--overload-queue", type=int, default=20000, help="serve --max-queued-chars in the overload run")
     parser.add_argument("--output", type=Path, default=None, help="Write the results as JSON here")
     args = parser.parse_args(argv)
+    if args.requests is None:
+        args.requests = 128 if args.base_shaped else 1024
+    if args.overload_requests is None:
+        args.overload_requests = 512 if args.base_shaped else 2048
+    if args.base_shaped:
+        args.pipeline = build_base_shaped_pipeline(args.cache_dir, args.data_dir, args.base_checkpoint)
+        print(f"base-shaped pipeline (random weights): {args.pipeline}", flush=True)
     if not (args.pipeline / "config.cfg").exists():
         sys.exit(f"No pipeline at {args.pipeline}: run `weasel run all` first, or pass --pipeline")
     clients = [int(c) for c in args.clients.split(",")]
     workloads = {"CoNLL valid sentences": sentence_texts(args.data_dir, limit=args.requests), "demo paragraphs": demo_paragraphs()}
-    results: Dict = {"pipeline": str(args.pipeline), "requests_per_run": args.requests, "batch_size": args.batch_size,
+    results: Dict = {"started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "loadavg_start": _loadavg(), "commit": _commit(),
+                     "pipeline": str(args.pipeline), "base_shaped": args.base_shaped, "requests_per_run": args.requests,
+                     "overload_requests": args.overload_requests, "batch_size": args.batch_size,
                      "threads": args.threads, "runs": [], "offline": {}}
 
     for name, texts in workloads.items():
@@ -270,6 +327,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         finally:
             results["overload_exit_code"] = server.stop()
 
+    results["loadavg_end"] = _loadavg()
     print_table(results)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -277,7 +335,25 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     return results
 
 
+def _loadavg() -> Optional[List[float]]:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
+
+
+def _commit() -> Optional[str]:
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def print_table(results: Dict) -> None:
+    print(f"\n{results['pipeline']}{' (base-shaped, random weights)' if results.get('base_shaped') else ''}; commit {results.get('commit')}, "
+          f"started {results.get('started_utc')} UTC, load average at start {results.get('loadavg_start')}, at end {results.get('loadavg_end')}")
     print("\n| workload | clients | requests | errors | requests/s | docs/s | offline nlp.pipe docs/s | vs offline | p50 ms | p95 ms | p99 ms |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for run in results["runs"]:

@@ -34,6 +34,7 @@ def serve_cli(
     max_queued_chars: int = typer.Option(_D.max_queued_chars, "--max-queued-chars", help="Most characters accepted and not yet answered (503 with Retry-After over it)"),
     timeout: float = typer.Option(_D.timeout, "--timeout", help="Seconds a request may wait for its answer (503 after)"),
     max_connections: int = typer.Option(512, "--max-connections", help="Most concurrent connections before uvicorn answers 503"),
+    access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request (uvicorn's access log; off by default: it costs throughput under load)"),
     examples: Optional[Path] = typer.Option(None, "--examples", help="JSONL with a 'text' per line: the demo page's examples (default: two demo reports)"),
 ) -> None:
     """Serve a pipeline over HTTP: POST /annotate, GET /health, /metadata, a demo page at / and OpenAPI docs at /docs."""
@@ -43,7 +44,7 @@ def serve_cli(
         timeout=timeout,
     )
     serve(pipeline, host=host, port=port, limits=limits, gpu_id=gpu_id, threads=threads, max_batch_docs=max_batch_docs,
-          batch_wait_ms=batch_wait_ms, max_connections=max_connections, examples=_read_examples(examples) if examples else None)
+          batch_wait_ms=batch_wait_ms, max_connections=max_connections, access_log=access_log, examples=_read_examples(examples) if examples else None)
 
 
 def serve(
@@ -57,6 +58,7 @@ def serve(
     max_batch_docs: int = 64,
     batch_wait_ms: float = 2.0,
     max_connections: int = 512,
+    access_log: bool = False,
     examples: Optional[List[str]] = None,
 ) -> None:
     """Load `pipeline` and serve it with uvicorn until SIGINT/SIGTERM (graceful: accepted requests finish)."""
@@ -80,7 +82,8 @@ def serve(
     msg.good(f"Loaded {pipeline}: {', '.join(nlp.pipe_names)}")
     web_app = create_app(nlp, limits, max_batch_docs=max_batch_docs, batch_wait_ms=batch_wait_ms, examples=examples)
     msg.info(f"Demo page http://{host}:{port}/  API docs http://{host}:{port}/docs  (Ctrl+C stops)")
-    uvicorn.run(web_app, host=host, port=port, limit_concurrency=max_connections, timeout_graceful_shutdown=int(limits.timeout) + 5, log_level="info")
+    uvicorn.run(web_app, host=host, port=port, limit_concurrency=max_connections, timeout_graceful_shutdown=int(limits.timeout) + 5,
+                log_level="info", access_log=access_log)
 
 
 def _read_examples(path: Path) -> List[str]:

@@ -12,8 +12,18 @@ gets its own clear JSON error `{"error": {"limit": ..., "message": ...}}`: a bod
 are 422 (FastAPI's own parser would accept UTF-8-encoded surrogates), then
 `limits.parse_texts` / `limits.check_texts` apply. Accepted texts go to the `MicroBatcher`;
 a full queue is 503 with Retry-After; a request not answered within `timeout` seconds is 503
-too (its job is cancelled if the worker has not started it). Only the worker thread touches
+too (its job is dropped if the worker has not started it). Only the worker thread touches
 `nlp`.
+
+Per-request cost matters: with a small encoder a sentence costs the pipeline about a
+millisecond, the same order as the HTTP and event-loop work around it. So `POST /annotate`
+is answered on the raw ASGI interface before FastAPI's middleware and router (the FastAPI
+route with the same implementation stays, for the OpenAPI docs), the handler awaits
+the batcher's asyncio future directly (the batcher resolves a whole batch's futures in one
+event-loop callback), the time budget is one `loop.call_later` timer (not `wait_for` +
+`shield`, which create several objects and callbacks per request), and JSON goes through
+`orjson` when it is installed (the `serve` extra installs it; the standard library's `json`
+otherwise, with the same results).
 
 Imported only by `serve` (it imports FastAPI at module level): the rest of the package never
 imports it, so FastAPI stays an optional extra.
@@ -23,16 +33,21 @@ import html as html_lib
 import json
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from .batcher import Closed, MicroBatcher, QueueFull
 from .limits import LimitError, Limits, check_texts, parse_texts
+
+try:  # optional: several times faster than json for our bodies; the serve extra installs it
+    import orjson
+except ImportError:  # pragma: no cover - exercised where orjson is absent
+    orjson = None
 
 STATIC = Path(__file__).parent / "static"
 # displaCy colours for labels it does not know (it greys them all otherwise), in label order.
@@ -172,7 +187,7 @@ def create_app(
             # uvicorn has already waited for open requests; finish anything still queued
             await asyncio.get_running_loop().run_in_executor(None, batcher.close)
 
-    app = FastAPI(
+    app = _ServeApp(
         title="spacy-modernbert",
         description=f"Entities and anomaly scores from the spaCy pipeline {metadata['name']} ({', '.join(nlp.pipe_names)}).",
         version=str(metadata["version"]),
@@ -183,29 +198,67 @@ def create_app(
     app.state.limits = limits
     errors = {code: {"model": ErrorResponse} for code in (413, 422, 503)}
 
+    async def annotate_body(body: bytes) -> Tuple[int, bytes, Optional[Dict[str, str]]]:
+        """A read /annotate body -> (status, JSON bytes, extra headers): the one implementation."""
+        try:
+            payload = _decode_json(body)
+            texts = check_texts(parse_texts(payload, limits), limits)
+            future = batcher.submit_async(texts, bool(payload.get("html", False)))
+        except LimitError as err:
+            return _error_parts(err)
+        except QueueFull as err:
+            return _error_parts(LimitError(503, "max_queued_chars", str(err), retry_after=err.retry_after))
+        except Closed as err:
+            return _error_parts(LimitError(503, "shutdown", str(err), retry_after=1))
+        # the time budget: resolving the future from the loop makes the worker drop the job
+        # if it has not started it (and ignore its results if it has)
+        timer = asyncio.get_running_loop().call_later(limits.timeout, _expire, future)
+        try:
+            results = await future
+        except _TimedOut:
+            return _error_parts(LimitError(503, "timeout", f"No answer within {limits.timeout:g} s (serve --timeout): the server is overloaded or the texts are too long", retry_after=int(max(1, limits.timeout))))
+        except Exception as err:  # the pipeline raised on this request's texts
+            return 500, _encode_json({"error": {"limit": "pipeline", "message": f"{type(err).__name__}: {err}"}}), None
+        finally:
+            timer.cancel()
+        return 200, _encode_json({"docs": results, "anomaly_threshold": threshold}), None
+
     @app.post("/annotate", response_model=AnnotateResponse, responses=errors,
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": AnnotateRequest.model_json_schema()}}}})
     async def annotate(request: Request):
         """Entities, anomaly score and cats of one text or a list of texts."""
         try:
-            payload = _decode_json(await _read_body(request, limits.max_request_bytes))
-            texts = check_texts(parse_texts(payload, limits), limits)
-            future = batcher.submit(texts, bool(payload.get("html", False)))
+            body = await _receive_body(request.scope, request.receive, limits.max_request_bytes)
         except LimitError as err:
-            return _error(err)
-        except QueueFull as err:
-            return _error(LimitError(503, "max_queued_chars", str(err), retry_after=err.retry_after))
-        except Closed as err:
-            return _error(LimitError(503, "shutdown", str(err), retry_after=1))
-        waiter = asyncio.wrap_future(future)
+            status, data, headers = _error_parts(err)
+        except _Disconnected:
+            return Response(status_code=400)  # nobody reads it
+        else:
+            status, data, headers = await annotate_body(body)
+        return Response(data, status_code=status, headers=headers, media_type="application/json")
+
+    async def annotate_asgi(scope, receive, send) -> None:
+        """POST /annotate straight from the ASGI server, without FastAPI's middleware and routing.
+
+        The same `annotate_body` as the route above (which stays for the OpenAPI docs, and
+        serves any request that does not come this way); under load FastAPI's layers cost
+        more per request than the tiny pipeline does per sentence.
+        """
         try:
-            results = await asyncio.wait_for(asyncio.shield(waiter), timeout=limits.timeout)
-        except asyncio.TimeoutError:
-            future.cancel()  # dropped by the worker if not started yet
-            return _error(LimitError(503, "timeout", f"No answer within {limits.timeout:g} s (serve --timeout): the server is overloaded or the texts are too long", retry_after=int(max(1, limits.timeout))))
-        except Exception as err:  # the pipeline raised on this request's texts
-            return JSONResponse({"error": {"limit": "pipeline", "message": f"{type(err).__name__}: {err}"}}, status_code=500)
-        return JSONResponse({"docs": results, "anomaly_threshold": threshold})
+            body = await _receive_body(scope, receive, limits.max_request_bytes)
+        except LimitError as err:
+            status, data, headers = _error_parts(err)
+        except _Disconnected:
+            return
+        else:
+            status, data, headers = await annotate_body(body)
+        raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode("latin1"))]
+        if headers:
+            raw_headers.extend((key.lower().encode("latin1"), value.encode("latin1")) for key, value in headers.items())
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": data})
+
+    app.state.annotate_asgi = annotate_asgi
 
     @app.get("/health")
     async def health():
@@ -232,22 +285,76 @@ def create_app(
     return app
 
 
-async def _read_body(request: Request, max_bytes: int) -> bytes:
+class _ServeApp(FastAPI):
+    """FastAPI, with POST /annotate answered before FastAPI's middleware and router see it."""
+
+    fast_annotate = True  # False: the FastAPI route answers (the tests compare the two)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.fast_annotate and scope["type"] == "http" and scope["path"] == "/annotate" and scope["method"] == "POST" and not scope.get("root_path"):
+            await self.state.annotate_asgi(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+class _Disconnected(Exception):
+    """The client went away before its body was read."""
+
+
+async def _receive_body(scope, receive, max_bytes: int) -> bytes:
     """The body, refused (413) as soon as it is known to exceed `max_bytes`."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise LimitError(413, "max_request_bytes", f"The body has {declared} bytes; the limit is {max_bytes} (serve --max-request-bytes)")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            declared = value.decode("latin1")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise LimitError(413, "max_request_bytes", f"The body has {declared} bytes; the limit is {max_bytes} (serve --max-request-bytes)")
+            break
+    message = await receive()
+    if message["type"] != "http.request":
+        raise _Disconnected()
+    body = message.get("body", b"")
+    if not message.get("more_body", False):  # the usual case: the whole body in one message
         if len(body) > max_bytes:
             raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
-    return bytes(body)
+        return body
+    buffer = bytearray(body)
+    while True:
+        if len(buffer) > max_bytes:
+            raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _Disconnected()
+        buffer += message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(buffer) > max_bytes:
+                raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
+            return bytes(buffer)
+
+
+class _TimedOut(Exception):
+    """A request's time budget ran out before its results came."""
+
+
+def _expire(future: "asyncio.Future") -> None:
+    if not future.done():
+        future.set_exception(_TimedOut())
+
+
+def _encode_json(obj: Any) -> bytes:
+    """Compact UTF-8 JSON, as Starlette's JSONResponse writes it (orjson writes NaN as null)."""
+    if orjson is not None:
+        return orjson.dumps(obj)
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf8")
 
 
 def _decode_json(body: bytes) -> Any:
     if body.startswith(b"\xef\xbb\xbf"):
         body = body[3:]
+    if orjson is not None:
+        try:  # the fast path for valid bodies; every refusal is explained by the path below
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # also what json accepts and orjson does not (NaN, "\ud800" escapes, deep nesting)
     try:
         text = body.decode("utf8")  # strict: also refuses UTF-8-encoded surrogates
     except UnicodeDecodeError as err:
@@ -262,6 +369,6 @@ def _decode_json(body: bytes) -> Any:
         raise LimitError(422, "json", "The body's JSON is nested too deeply") from None
 
 
-def _error(err: LimitError) -> JSONResponse:
+def _error_parts(err: LimitError) -> Tuple[int, bytes, Optional[Dict[str, str]]]:
     headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
-    return JSONResponse(err.to_dict(), status_code=err.status, headers=headers)
+    return err.status, _encode_json(err.to_dict()), headers

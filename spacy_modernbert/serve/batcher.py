@@ -2,11 +2,15 @@
 
 Why: one request at a time wastes the batching that makes the encoder fast (padding-free
 packing of many short docs into one forward pass). The event loop hands each request's
-texts to `submit`, which returns a `concurrent.futures.Future`; a single worker thread takes
+texts to `submit_async`, which returns an `asyncio.Future` of the running loop (`submit`
+returns a `concurrent.futures.Future`, for callers on other threads); a single worker thread takes
 the queued jobs that fit, waits at most `max_wait_ms` for more while the batch has fewer
 than `max_batch_docs` docs (only when the previous batch was shared by several requests:
 no delay for a lone client), and runs the whole batch through `process` (the app passes
-`nlp.pipe` plus serialization), then resolves every job's future with its own results.
+`nlp.pipe` plus serialization), then resolves every job's future with its own results:
+the asyncio futures of one batch with a single `call_soon_threadsafe` per event loop (one
+wake-up of the loop per batch, not one per request: with a small encoder the per-request
+event-loop work is what bounds throughput under concurrency).
 
 Invariants:
 * One thread calls the pipeline, so the Hugging Face fast tokenizer (not thread-safe,
@@ -16,17 +20,18 @@ Invariants:
   Retry-After) when the characters of accepted, unfinished jobs would exceed
   `max_queued_chars`, so a burst cannot grow memory without bound.
 * A batch that raises is retried job by job, so one bad document fails only its own request.
-* A job whose future was cancelled before the worker took it (the client's time budget ran
-  out) is dropped without being processed.
+* A job whose future was cancelled or already resolved before the worker took it (the
+  client's time budget ran out, or it went away) is dropped without being processed.
 * `close()` stops accepting, finishes every accepted job, then joins the thread (graceful
   shutdown: nothing accepted is lost).
 """
+import asyncio
 import collections
 import math
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, Deque, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 
 class QueueFull(Exception):
@@ -42,13 +47,33 @@ class Closed(Exception):
 
 
 class _Job:
-    __slots__ = ("texts", "options", "future", "chars")
+    """One request's texts; exactly one of `future` (threads) and `afuture` (asyncio) is set."""
 
-    def __init__(self, texts: List[str], options: Any):
+    __slots__ = ("texts", "options", "future", "afuture", "loop", "chars")
+
+    def __init__(self, texts: List[str], options: Any, loop: Optional[asyncio.AbstractEventLoop] = None):
         self.texts = texts
         self.options = options
-        self.future: Future = Future()
+        self.loop = loop
+        self.future: Optional[Future] = None if loop is not None else Future()
+        self.afuture: Optional[asyncio.Future] = loop.create_future() if loop is not None else None
         self.chars = sum(len(t) for t in texts)
+
+    def take(self) -> bool:
+        """Mark the job started (worker thread, lock held); False if its client gave up."""
+        if self.future is not None:
+            return self.future.set_running_or_notify_cancel()
+        return not self.afuture.done()  # done before taken: cancelled or timed out on the loop
+
+
+def _resolve(items: List[Tuple[asyncio.Future, bool, Any]]) -> None:
+    """Runs on the event loop: one call resolves every asyncio future of a batch."""
+    for future, ok, value in items:
+        if not future.done():  # it may have timed out or been cancelled meanwhile
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
 
 # process(texts, options_per_text) -> one result per text, in order
@@ -82,7 +107,17 @@ class MicroBatcher:
 
     def submit(self, texts: List[str], options: Any = None) -> Future:
         """Queue `texts` (one request); the future resolves to their results, in order."""
-        job = _Job(list(texts), options)
+        return self._enqueue(_Job(list(texts), options)).future
+
+    def submit_async(self, texts: List[str], options: Any = None) -> asyncio.Future:
+        """`submit` for the running event loop: an asyncio future, resolved on that loop.
+
+        Cancelling it, or resolving it from the loop (a time budget), before the worker
+        takes the job drops the job unprocessed.
+        """
+        return self._enqueue(_Job(list(texts), options, asyncio.get_running_loop())).afuture
+
+    def _enqueue(self, job: _Job) -> _Job:
         with self._cond:
             if self._closing:
                 raise Closed("The server is shutting down")
@@ -95,7 +130,7 @@ class MicroBatcher:
             self._queued_chars += job.chars
             self._queue.append(job)
             self._cond.notify()
-        return job.future
+        return job
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Refuse new work, finish all accepted jobs, stop the worker thread."""
@@ -141,11 +176,19 @@ class MicroBatcher:
                 if elapsed > 0 and chars:
                     rate = chars / elapsed
                     self._chars_per_s = rate if self._chars_per_s == 0 else 0.8 * self._chars_per_s + 0.2 * rate
+            by_loop: Dict[asyncio.AbstractEventLoop, List[Tuple[asyncio.Future, bool, Any]]] = {}
             for job, (ok, value) in zip(batch, outcomes):
-                if ok:
+                if job.future is None:
+                    by_loop.setdefault(job.loop, []).append((job.afuture, ok, value))
+                elif ok:
                     job.future.set_result(value)
                 else:
                     job.future.set_exception(value)
+            for loop, items in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_resolve, items)
+                except RuntimeError:  # the loop is closed: nobody is waiting any more
+                    pass
 
     def _take_batch(self) -> Optional[List[_Job]]:
         """The next batch: the queued jobs that fit, plus what arrives within max_wait."""
@@ -184,7 +227,7 @@ class MicroBatcher:
             if batch and n_docs + len(job.texts) > self.max_batch_docs:
                 return False
             self._queue.popleft()
-            if not job.future.set_running_or_notify_cancel():
+            if not job.take():
                 self._queued_chars -= job.chars  # the client gave up; nothing to do
                 continue
             batch.append(job)

@@ -330,3 +330,23 @@ def test_the_serve_command_serves_and_stops_on_sigterm(served_pipeline, tmp_path
             proc.wait(10)
     text = log.read_text()
     assert "Application shutdown complete" in text and "Finished server process" in text
+
+
+def test_the_fastapi_route_answers_like_the_fast_path(served_nlp):
+    """POST /annotate skips FastAPI's layers; its FastAPI route (for the docs) gives the same answers."""
+    app = create_app(served_nlp, Limits(max_texts=2))
+    body = {"texts": TEXTS[:2]}
+    with TestClient(app) as fast:
+        expected = fast.post("/annotate", json=body)
+        refused = fast.post("/annotate", json={"texts": ["a"] * 3})
+    app = create_app(served_nlp, Limits(max_texts=2))  # a fresh batcher: the first one is closed
+    app.fast_annotate = False
+    with TestClient(app) as routed:
+        got = routed.post("/annotate", json=body)
+        _error(routed.post("/annotate", json={"texts": ["a"] * 3}), 413, "max_texts")
+        _error(routed.post("/annotate", content=b"not json"), 422, "json")
+    assert expected.status_code == got.status_code == 200
+    assert got.headers["content-type"] == expected.headers["content-type"] == "application/json"
+    assert got.json() == expected.json()
+    assert refused.status_code == 413
+    assert create_app(served_nlp).fast_annotate  # the default

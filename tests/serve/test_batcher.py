@@ -140,3 +140,36 @@ def test_a_shared_batch_waits_for_more_jobs():
         future.result(30)  # four docs fill the batch: no need to wait the full minute
     batcher.close(10)
     assert rec.calls == [["hold"], ["a", "b"], ["c", "d", "e", "f"]]
+
+
+def test_asyncio_jobs_of_a_batch_resolve_in_one_loop_callback():
+    """submit_async: a batch's futures are resolved by one call_soon_threadsafe, each with its own results;
+    a future resolved or cancelled on the loop before the worker takes its job drops the job."""
+    import asyncio
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        rec = Recorder()
+        rec.gate.clear()
+        batcher = MicroBatcher(rec, max_batch_docs=64, max_wait_ms=50, max_queued_chars=1000).start()
+        hold = batcher.submit_async(["hold"])
+        await asyncio.sleep(0.1)  # the worker holds the first batch
+        futures = [batcher.submit_async([f"a{i}"], options=i) for i in range(8)]
+        expired, cancelled = batcher.submit_async(["expired"]), batcher.submit_async(["cancelled"])
+        expired.set_exception(TimeoutError("budget"))
+        cancelled.cancel()
+        calls = []
+        original = loop.call_soon_threadsafe
+        loop.call_soon_threadsafe = lambda *args, **kwargs: (calls.append(args[0]), original(*args, **kwargs))[1]
+        try:
+            rec.gate.set()
+            assert await hold == [("HOLD", None)]
+            assert await asyncio.gather(*futures) == [[(f"A{i}", i)] for i in range(8)]
+        finally:
+            loop.call_soon_threadsafe = original
+            await loop.run_in_executor(None, batcher.close, 10)
+        assert [c.__name__ for c in calls] == ["_resolve", "_resolve"]  # one per batch, not one per job
+        assert rec.calls == [["hold"], [f"a{i}" for i in range(8)]]
+        assert batcher.stats()["queued_chars"] == 0
+
+    asyncio.run(main())
