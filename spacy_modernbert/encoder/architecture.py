@@ -37,10 +37,19 @@ class ModernBertEncoderModel(Model):
         return self.shims[0].tokenizer
 
     def from_bytes(self, bytes_data: bytes) -> "ModernBertEncoderModel":
+        """Load weights and state; the settings of the config this model was built from win.
+
+        thinc restores every attr from the saved bytes, so without this a config override at
+        load time (`spacy.load(path, config={"components.transformer.model.output_hidden_states":
+        True})`) would be silently replaced by the value saved with the pipeline.
+        """
         from .checkpoint import CheckpointError
 
+        configured = {key: self.attrs[key] for key in CONFIG_ATTRS if key in self.attrs}
         try:
-            return super().from_bytes(bytes_data)
+            super().from_bytes(bytes_data)
+            self.attrs.update(configured)
+            return self
         except CheckpointError:
             raise
         except (ValueError, TypeError, KeyError) as err:
@@ -68,6 +77,10 @@ def validate_settings(max_length: int, window_overlap: int, max_batch_tokens: in
             f"max_batch_tokens ({max_batch_tokens}) must be at least max_length ({max_length}), "
             "so that one full window fits in a batch."
         )
+
+
+# The attrs that come from the architecture's config settings (not from initialization).
+CONFIG_ATTRS = ("name", "max_length", "window_overlap", "max_batch_tokens", "add_prefix_space", "from_scratch", "output_hidden_states")
 
 
 @registry.architectures("spacy-modernbert.ModernBertTransformer.v1")

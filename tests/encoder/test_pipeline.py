@@ -136,6 +136,23 @@ def test_pipeline_directory_with_missing_file(tiny_checkpoint, tmp_path, transfo
         spacy.load(tmp_path / "pipeline")
 
 
+def test_config_override_at_load_wins_over_the_saved_settings(tiny_checkpoint, tmp_path, transformer_config, listener_ner_config):
+    """thinc restores attrs from the saved bytes: a load-time override must not be silently undone."""
+    nlp, examples = _ner_pipeline(tiny_checkpoint, transformer_config, listener_ner_config)
+    nlp.initialize(lambda: examples)
+    nlp.to_disk(tmp_path / "pipeline")
+    plain = spacy.load(tmp_path / "pipeline")
+    assert "hidden_states" not in plain("A short text here.")._.trf_data.model_output
+    key = "components.transformer.model."
+    loaded = spacy.load(tmp_path / "pipeline", config={key + "output_hidden_states": True, key + "max_batch_tokens": 12345})
+    model = loaded.get_pipe("transformer").model
+    assert model.attrs["output_hidden_states"] is True and model.attrs["max_batch_tokens"] == 12345
+    doc = loaded("A short text here.")
+    assert len(doc._.trf_data.model_output.hidden_states) == model.transformer.config.num_hidden_layers + 1
+    numpy.testing.assert_allclose(doc._.trf_data.model_output.last_hidden_state,
+                                  plain("A short text here.")._.trf_data.model_output.last_hidden_state, atol=1e-6)
+
+
 def test_pipeline_with_truncated_model_file(tiny_checkpoint, tmp_path, transformer_config, listener_ner_config):
     nlp, examples = _ner_pipeline(tiny_checkpoint, transformer_config, listener_ner_config)
     nlp.initialize(lambda: examples)

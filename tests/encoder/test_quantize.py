@@ -75,9 +75,8 @@ def _relative_error(a, b):
 
 @pytest.mark.parametrize("mode,tolerance", [("int8", 0.05), ("bf16", 0.02)][: 2 if q.native_bf16() else 1])
 def test_outputs_close_to_fp32(saved_fp32, mode, tolerance):
-    fp32, low = spacy.load(saved_fp32), spacy.load(saved_fp32, config={KEY: mode})
-    for nlp in (fp32, low):  # (attrs come from the saved bytes, not from a config override)
-        nlp.get_pipe("transformer").model.attrs["output_hidden_states"] = True
+    states = {"components.transformer.model.output_hidden_states": True}
+    fp32, low = spacy.load(saved_fp32, config=states), spacy.load(saved_fp32, config={KEY: mode, **states})
     assert low.get_pipe("transformer").model.transformer.quantized == mode
     for text in TEXTS[:3]:
         a, b = _layers_contribution(fp32, text), _layers_contribution(low, text)
