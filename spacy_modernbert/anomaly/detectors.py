@@ -221,10 +221,10 @@ def _token_knn_scores(tokens: Sequence[Any], bank, k: int, xp, query_docs=None, 
         top = xp.maximum(-xp.partition(-sims, k - 1, axis=1)[:, :k], -1.0)  # a masked slot counts as similarity -1
         dists.append(1.0 - top.astype("float64").mean(axis=1))
     per_token = getattr(xp, "asnumpy", numpy.asarray)(xp.concatenate(dists))
-    ends = numpy.cumsum(lengths)
-    sums = numpy.add.reduceat(per_token, numpy.concatenate([[0], ends[:-1]])[numpy.asarray(lengths) > 0])
-    nonempty = numpy.asarray(lengths) > 0
-    out[nonempty] = sums / numpy.asarray(lengths)[nonempty]
+    lengths = numpy.asarray(lengths)
+    nonempty = lengths > 0
+    starts = (numpy.cumsum(lengths) - lengths)[nonempty]  # where each doc's tokens begin in per_token
+    out[nonempty] = numpy.add.reduceat(per_token, starts) / lengths[nonempty]
     return xp.asarray(out)
 
 
