@@ -31,6 +31,7 @@ import typer
 from . import data as bdata
 from ._app import app, defaults
 from .report import accuracy_tables, log, machine_info, write_json
+from .systems import spacy_train_update
 
 LABEL = "ANOMALY"
 
@@ -122,13 +123,7 @@ def _train_spacy(nlp, examples: List[Any], epochs: int, batch_size: int, seed: i
     for epoch in range(epochs):
         losses: Dict[str, float] = {}
         for batch in _batches(examples, batch_size, rng):
-            # As `spacy train` (train_while_improving): every pipe's finish_update after the
-            # whole update. `nlp.update(sgd=optimizer)` would step the transformer right after
-            # its own update, before the listeners' backward reaches it (issue 19, BENCHMARKS.md).
-            nlp.update(batch, sgd=False, drop=drop, losses=losses)
-            for _, proc in nlp.pipeline:
-                if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
-                    proc.finish_update(optimizer)
+            spacy_train_update(nlp, batch, optimizer, drop=drop, losses=losses)
             optimizer.step_schedules()
         log(f"  ours {what} epoch {epoch + 1}/{epochs}: loss {losses.get(component, 0):.1f}")
     return time.perf_counter() - t0

@@ -7,7 +7,8 @@ Everything runs in one process on one checkpoint and the same documents:
   Hugging Face `ModernBertModel` forward (the HF baseline), on (a) single sentences, (b) ~300-word
   paragraphs, (c) one ~8,000-token document; with the peak memory of each run and the
   fraction of the hardware limit (measured matmul rate / forward FLOPs per token);
-* training: words/s of `nlp.update` (spacy train-style: forward, backward, optimizer step)
+* training: words/s of one `spacy train` update (forward, backward, every pipe's optimizer step:
+  `systems.spacy_train_update`)
   for ner + anomaly_scorer on CoNLL-2003 sentences, ours vs the spacy-transformers baseline.
 
 Tokens are counted the same way for every system (the checkpoint tokenizer's pieces of each
@@ -217,7 +218,7 @@ def run_training(checkpoint: Path, data_dir: Path, systems: Sequence[str], batch
                  bf16: bool, seed: int) -> Dict[str, Any]:
     import spacy
 
-    from .systems import build_pipeline
+    from .systems import build_pipeline, spacy_train_update
 
     out: Dict[str, Any] = {"data": "CoNLL-2003 train sentences (entities) + random ANOMALY cats", "systems": {}}
     for system in systems:
@@ -227,11 +228,11 @@ def run_training(checkpoint: Path, data_dir: Path, systems: Sequence[str], batch
         log(f"training: {system} ({updates} updates of {batch} sentences, after 1 warm-up update)")
         optimizer = nlp.initialize(lambda: examples)
         batches = [examples[i * batch:(i + 1) * batch] for i in range(updates + 1)]
-        nlp.update(batches[0], sgd=optimizer, drop=0.1)
+        spacy_train_update(nlp, batches[0], optimizer, drop=0.1)
         words = 0
         t0 = time.perf_counter()
         for b in batches[1:]:
-            nlp.update(b, sgd=optimizer, drop=0.1)
+            spacy_train_update(nlp, b, optimizer, drop=0.1)
             words += sum(len(eg.reference) for eg in b)
         seconds = time.perf_counter() - t0
         out["systems"][system] = {"words_per_s": words / seconds, "seconds": seconds, "updates": updates, "words": words}

@@ -12,7 +12,7 @@ Both spaCy pipelines get the same listener components (ner + anomaly_scorer) and
 attention, so the comparison is apples to apples.
 """
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 SPACY_TRANSFORMERS_BASELINE_WINDOW = 128
 SPACY_TRANSFORMERS_BASELINE_STRIDE = 96
@@ -154,3 +154,14 @@ class RawHF:
                 out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
                 out.last_hidden_state.float().cpu()
         return n_tokens
+
+
+def spacy_train_update(nlp, batch: List[Any], optimizer: Any, drop: float = 0.1, losses: Optional[Dict[str, float]] = None) -> None:
+    """One update as `spacy train` (train_while_improving) makes it: `nlp.update` without an
+    optimizer, then every trainable pipe's `finish_update`. `nlp.update(sgd=optimizer)` would
+    step the transformer right after its own update, before the listeners' backward reaches
+    it (issue 19, BENCHMARKS.md)."""
+    nlp.update(batch, sgd=False, drop=drop, losses=losses)
+    for _, proc in nlp.pipeline:
+        if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
+            proc.finish_update(optimizer)
