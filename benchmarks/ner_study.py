@@ -142,10 +142,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         for batch in batches():
             before = dict(losses)
             if loop == "spacy_train":
-                nlp.update(batch, sgd=False, drop=drop, losses=losses)
-                for _, proc in nlp.pipeline:
-                    if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
-                        proc.finish_update(optimizer)
+                systems.spacy_train_update(nlp, batch, optimizer, drop=drop, losses=losses)
             elif loop == "nlp_update":
                 nlp.update(batch, sgd=optimizer, drop=drop, losses=losses)
             else:
