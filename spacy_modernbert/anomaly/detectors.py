@@ -194,9 +194,20 @@ def _knn_scores(Z, bank, k: int, xp, leave_one_out: bool = False):
         if leave_one_out:
             rows = xp.arange(sims.shape[0])
             sims[rows, rows + start] = -xp.inf
-        top = -xp.partition(-sims, k - 1, axis=1)[:, :k]
+        top = _top_k(sims, k, xp)
         out.append(1.0 - top.astype("float64").mean(axis=1))
     return xp.concatenate(out) if out else xp.zeros((0,), dtype="float64")
+
+
+def _top_k(sims, k: int, xp):
+    """The `k` largest values of each row (in no particular order). On the CPU through torch's
+    topk (torch is loaded by then: the encoder runs on it), ~15x faster than numpy's partition
+    over a 20,000-column bank; cupy's partition on the GPU."""
+    if xp is numpy:
+        import torch
+
+        return torch.from_numpy(numpy.ascontiguousarray(sims)).topk(k, dim=1).values.numpy()
+    return -xp.partition(-sims, k - 1, axis=1)[:, :k]
 
 
 def _token_knn_scores(tokens: Sequence[Any], bank, k: int, xp, query_docs=None, bank_docs=None):
@@ -218,7 +229,7 @@ def _token_knn_scores(tokens: Sequence[Any], bank, k: int, xp, query_docs=None, 
         sims = xp.asarray(Q[start:start + QUERY_CHUNK], dtype="float32") @ bank.T
         if query_docs is not None:
             sims[owner[start:start + QUERY_CHUNK, None] == bank_owner[None, :]] = -xp.inf
-        top = xp.maximum(-xp.partition(-sims, k - 1, axis=1)[:, :k], -1.0)  # a masked slot counts as similarity -1
+        top = xp.maximum(_top_k(sims, k, xp), -1.0)  # a masked slot counts as similarity -1
         dists.append(1.0 - top.astype("float64").mean(axis=1))
     per_token = getattr(xp, "asnumpy", numpy.asarray)(xp.concatenate(dists))
     lengths = numpy.asarray(lengths)
