@@ -1,8 +1,9 @@
-"""One-class detectors on the pooled document embedding: `knn` and `mahalanobis`.
+"""One-class detectors on the pooled document embedding and on the doc's token vectors:
+`doc_and_token_knn` (the default), `knn`, `token_knn` and `mahalanobis`.
 
-`anomaly_scorer` with `mode = "one_class"` and `detector = "knn"` or `"mahalanobis"` scores a
-doc by how far its embedding lies from the embeddings of normal training docs. No anomaly
-label is needed; the detector is *fitted* (not trained) on normal docs.
+`anomaly_scorer` with `mode = "one_class"` scores a doc by how far its embedding (or its
+tokens' vectors) lies from those of normal training docs. No anomaly label is needed; the
+detector is *fitted* (not trained) on normal docs.
 
 The embedding is length-robust: `normalize(x) = x / ||x||`, the direction of the mean-pooled
 vector (cosine geometry). A mean-pooled vector of n token vectors has a norm that shrinks
