@@ -187,15 +187,26 @@ def unit_scores(state: Dict[str, Any], raw, xp=numpy):
 
 
 def _knn_scores(Z, bank, k: int, xp, leave_one_out: bool = False):
-    n_bank = int(bank.shape[0]) - (1 if leave_one_out else 0)
-    k = max(1, min(int(k), n_bank))
+    """Each row's mean cosine distance to its `k` nearest bank rows (row i of a leave-one-out
+    fit is bank row i itself, and is left out)."""
+    if leave_one_out:  # at most n - 1 neighbours: every slot gets another doc
+        ids = xp.arange(int(Z.shape[0]))
+        return _nearest_distances(Z, bank, min(int(k), int(bank.shape[0]) - 1), xp, query_owner=ids, bank_owner=ids)
+    return _nearest_distances(Z, bank, k, xp)
+
+
+def _nearest_distances(Q, bank, k: int, xp, query_owner=None, bank_owner=None):
+    """Each query row's mean cosine distance to its `k` nearest bank rows (float64; exact
+    search in chunks of QUERY_CHUNK rows). With owners (one id per query row and per bank
+    row), bank rows of the query's own owner are left out, and a slot left without any
+    neighbour counts as similarity -1."""
+    k = max(1, min(int(k), int(bank.shape[0])))
     out = []
-    for start in range(0, int(Z.shape[0]), QUERY_CHUNK):
-        sims = xp.asarray(Z[start:start + QUERY_CHUNK], dtype="float32") @ bank.T
-        if leave_one_out:
-            rows = xp.arange(sims.shape[0])
-            sims[rows, rows + start] = -xp.inf
-        top = _top_k(sims, k, xp)
+    for start in range(0, int(Q.shape[0]), QUERY_CHUNK):
+        sims = xp.asarray(Q[start:start + QUERY_CHUNK], dtype="float32") @ bank.T
+        if query_owner is not None:
+            sims[query_owner[start:start + QUERY_CHUNK, None] == bank_owner[None, :]] = -xp.inf
+        top = xp.maximum(_top_k(sims, k, xp), -1.0)
         out.append(1.0 - top.astype("float64").mean(axis=1))
     return xp.concatenate(out) if out else xp.zeros((0,), dtype="float64")
 
@@ -221,18 +232,11 @@ def _token_knn_scores(tokens: Sequence[Any], bank, k: int, xp, query_docs=None, 
         return xp.asarray(out)
     width = int(bank.shape[1])
     Q = normalize(xp.concatenate([xp.asarray(t, dtype="float32").reshape(-1, width) for t in tokens if len(t)]), xp)
-    k = max(1, min(int(k), int(bank.shape[0])))
+    owners = {}
     if query_docs is not None:
-        owner = xp.asarray(numpy.repeat(numpy.asarray(query_docs), lengths))
-        bank_owner = xp.asarray(bank_docs)
-    dists = []
-    for start in range(0, int(Q.shape[0]), QUERY_CHUNK):
-        sims = xp.asarray(Q[start:start + QUERY_CHUNK], dtype="float32") @ bank.T
-        if query_docs is not None:
-            sims[owner[start:start + QUERY_CHUNK, None] == bank_owner[None, :]] = -xp.inf
-        top = xp.maximum(_top_k(sims, k, xp), -1.0)  # a masked slot counts as similarity -1
-        dists.append(1.0 - top.astype("float64").mean(axis=1))
-    per_token = getattr(xp, "asnumpy", numpy.asarray)(xp.concatenate(dists))
+        owners = {"query_owner": xp.asarray(numpy.repeat(numpy.asarray(query_docs), lengths)),
+                  "bank_owner": xp.asarray(bank_docs)}
+    per_token = getattr(xp, "asnumpy", numpy.asarray)(_nearest_distances(Q, bank, k, xp, **owners))
     lengths = numpy.asarray(lengths)
     nonempty = lengths > 0
     starts = (numpy.cumsum(lengths) - lengths)[nonempty]  # where each doc's tokens begin in per_token
