@@ -309,26 +309,19 @@ async def _receive_body(scope, receive, max_bytes: int) -> bytes:
             if declared.isdigit() and int(declared) > max_bytes:
                 raise LimitError(413, "max_request_bytes", f"The body has {declared} bytes; the limit is {max_bytes} (serve --max-request-bytes)")
             break
-    message = await receive()
-    if message["type"] != "http.request":
-        raise _Disconnected()
-    body = message.get("body", b"")
-    if not message.get("more_body", False):  # the usual case: the whole body in one message
-        if len(body) > max_bytes:
-            raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
-        return body
-    buffer = bytearray(body)
+    chunks: List[bytes] = []
+    size = 0
     while True:
-        if len(buffer) > max_bytes:
-            raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
         message = await receive()
         if message["type"] != "http.request":
             raise _Disconnected()
-        buffer += message.get("body", b"")
-        if not message.get("more_body", False):
-            if len(buffer) > max_bytes:
-                raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
-            return bytes(buffer)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
+        chunks.append(chunk)
+        if not message.get("more_body", False):  # usually the first message: no copy then
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class _TimedOut(Exception):

@@ -56,3 +56,37 @@ def test_encode_is_compact_utf8_json(json_impl):
     data = app_module._encode_json(RESULT)
     assert json.loads(data.decode("utf8")) == RESULT
     assert data == json.dumps(RESULT, ensure_ascii=False, separators=(",", ":")).encode("utf8")
+
+
+def _receiver(*messages):
+    queue = list(messages)
+
+    async def receive():
+        return queue.pop(0)
+
+    return receive
+
+
+@pytest.mark.parametrize("messages, expected", [
+    ([{"type": "http.request", "body": b"abc"}], b"abc"),
+    ([{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.request", "body": b""},], b"ab"),
+    ([{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.request", "body": b"cd", "more_body": True},
+      {"type": "http.request", "body": b"ef"}], b"abcdef"),
+])
+def test_body_is_read_whole_from_one_or_many_asgi_messages(messages, expected):
+    import asyncio
+
+    assert asyncio.run(app_module._receive_body({"headers": []}, _receiver(*messages), max_bytes=6)) == expected
+
+
+def test_body_over_the_limit_is_refused_while_it_streams_and_a_disconnect_is_noticed():
+    import asyncio
+
+    over = _receiver({"type": "http.request", "body": b"abcd", "more_body": True}, {"type": "http.request", "body": b"efg", "more_body": True})
+    with pytest.raises(LimitError, match="exceeds 6 bytes"):  # before the stream ends
+        asyncio.run(app_module._receive_body({"headers": []}, over, max_bytes=6))
+    with pytest.raises(LimitError, match="has 7 bytes"):  # from the declared length, nothing read
+        asyncio.run(app_module._receive_body({"headers": [(b"content-length", b"7")]}, _receiver(), max_bytes=6))
+    gone = _receiver({"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.disconnect"})
+    with pytest.raises(app_module._Disconnected):
+        asyncio.run(app_module._receive_body({"headers": []}, gone, max_bytes=6))
