@@ -12,13 +12,22 @@ parameters together, `torch.nn.utils.clip_grad_norm_`) before thinc's optimizer 
 as Hugging Face training loops do. thinc's own `grad_clip` clips each parameter's gradient
 separately: a spike spread over many tensors passes whole, and clipping some tensors but
 not others changes the direction of the update.
+
+`finish_update` writes the optimizer's result into each parameter in place (issue 23,
+docs/memory.md). thinc's `PyTorchShim.finish_update` instead rebinds `param.data` to a new
+tensor made from the numpy/cupy view of the old one; that view keeps the old tensor object
+alive, so every update adds one link per parameter to a chain that is never freed. The
+chain is small, but its links are long-lived allocations made between each update's large
+short-lived ones, which pins glibc's heap: resident memory grew by about one copy of the
+weights per update. Invariant: the parameter tensors (objects and storage) an update
+starts with are the ones it ends with, and no object made by an update outlives it.
 """
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import srsly
-from thinc.api import Optimizer, PyTorchShim, get_torch_default_device
+from thinc.api import Optimizer, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
 
 from . import safe_load
 from .checkpoint import CheckpointError, validate_tokenizer
@@ -70,7 +79,8 @@ class ModernBertShim(PyTorchShim):
             grads = [p for p in self._model.parameters() if p.grad is not None]
             if grads:
                 self.last_grad_norm = float(torch.nn.utils.clip_grad_norm_(grads, self.grad_clip_norm))
-        super().finish_update(optimizer)
+        if self._model is not None:
+            step_in_place(self, optimizer)
 
     def to_bytes(self) -> bytes:
         if self._model is None:
@@ -129,3 +139,23 @@ class ModernBertShim(PyTorchShim):
         encoder.hf_config = config
         self.set_model(encoder, tokenizer)
         return self
+
+
+def step_in_place(shim: PyTorchShim, optimizer: Optimizer) -> None:
+    """thinc's `PyTorchShim.finish_update` (same optimizer keys, same skip on overflowed
+    gradients, gradients zeroed), but each parameter keeps its tensor: thinc's optimizers
+    update the numpy/cupy view of it in place, and a result in new memory is copied in."""
+    import torch
+
+    for name, param in shim._model.named_parameters():
+        if param.grad is None:
+            continue
+        if not shim._grad_scaler.found_inf:
+            weights, _ = optimizer((shim.id, name), torch2xp(param.data), torch2xp(param.grad))
+            updated = xp2torch(weights, device=param.device)
+            if updated.data_ptr() != param.data_ptr():
+                with torch.no_grad():
+                    param.copy_(updated)
+            del weights, updated
+        param.grad.zero_()
+    shim._grad_scaler.update()
