@@ -47,6 +47,32 @@ def _register_probe() -> None:
     registry.callbacks.register("benchmarks.soak_probe.v1", func=lambda: _probe)
 
 
+def _commit() -> Optional[str]:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return None
+
+
+def _summary(system: str, probes: Dict[int, float], threads: int, baseline: str, split: str) -> Dict[str, Any]:
+    """RSS after the last update over RSS after update 100 (the issue's goal: <= 1.1)."""
+    last = max(probes)
+    at = [k for k in (100, 200, 300, 500, 1000) if k in probes and k < last] + [last]
+    ratio = probes[last] / probes[100] if 100 in probes and last > 100 else None
+    log(f"{system}: RSS after update {' / '.join(map(str, at))}: {' / '.join(str(probes[k]) for k in at)} MiB"
+        + (f"; ratio {last}/100 = {ratio:.3f}" if ratio else ""))
+    return {
+        "claim": f"{system}: RSS after update {last} / RSS after update 100 (goal <= 1.1)",
+        "figure": round(ratio, 3) if ratio else None,
+        "range": f"RSS after update {' / '.join(map(str, at))}: {' / '.join(str(probes[k]) for k in at)} MiB",
+        "baseline": baseline,
+        "split": split,
+        "caveat": f"one run; {threads} thread(s) on a shared machine; the slope, not the level, is the figure",
+    }
+
+
 def soak_config(config_path: Path, checkpoint: Path, train: Path, dev: Path, updates: int, batch_words: int):
     """The CPU config cut to transformer + ner, `updates` steps, RSS probe, no evaluation after step 0."""
     from spacy import util
@@ -112,7 +138,6 @@ def run_soak(
     variants: Sequence[str] = VARIANTS,
 ) -> Dict[str, Any]:
     import os
-    import subprocess
 
     from spacy_modernbert.data.converters import conll_to_docs, write_docbin
 
@@ -133,26 +158,9 @@ def run_soak(
             probes = _in_fresh_process(variant, text, threads, n)
             result_probes[variant] = probes
             rows.extend({"system": variant, "update": k, "rss_mib": v} for k, v in sorted(probes.items()))
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = None
-    summary = []
-    for variant, probes in result_probes.items():
-        last = max(probes)
-        base = probes.get(100)
-        at = {k: probes.get(k) for k in (100, 500, 1000)}
-        ratio = probes[last] / base if base else None
-        log(f"{variant}: RSS after update 100/500/1000: {at} MiB; after {last}: {probes[last]} MiB; "
-            f"ratio {last}/100 = {ratio:.3f}" if ratio else f"{variant}: {probes}")
-        summary.append({
-            "claim": f"{variant}: RSS after update {last} / RSS after update 100 (goal <= 1.1)",
-            "figure": round(ratio, 3) if ratio else None,
-            "range": f"RSS after update 100 / 500 / 1000: {at[100]} / {at[500]} / {at[1000]} MiB",
-            "baseline": "thinc's own finish_update (the code before the fix)" if variant == "ours" else "-",
-            "split": "CoNLL-2003 train (training only; no evaluation after step 0)",
-            "caveat": f"one run; {threads} thread(s) on a shared machine; the slope, not the level, is the figure",
-        })
+    summary = [_summary(variant, probes, threads, "thinc's own finish_update (the code before the fix)"
+                        if variant == "ours" else "-", "CoNLL-2003 train (training only; no evaluation after step 0)")
+               for variant, probes in result_probes.items()]
     print(table(["system", "update", "RSS MiB"], [[r["system"], r["update"], r["rss_mib"]] for r in rows
                                                    if r["update"] in (0, 100, 200, 300, 500, 1000)]))
     from datetime import datetime, timezone
@@ -160,7 +168,7 @@ def run_soak(
     result = {
         "benchmark": "soak",
         "command": "python -m benchmarks soak",
-        "commit": commit,
+        "commit": _commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info("cpu"),
         "load_avg": list(os.getloadavg()),
@@ -205,3 +213,92 @@ def soak_cli(
     run_soak(checkpoint=checkpoint, shape=shape, cache_dir=cache_dir, data_dir=data_dir, config=config, output=output,
              updates=updates, contrast_updates=contrast_updates, train_docs=train_docs, batch_words=batch_words,
              threads=threads, variants=variants)
+
+
+def _pretrain_variant(checkpoint: str, text_file: str, steps: int, threads: int) -> Dict[int, float]:
+    """One `pretrain` run in this (fresh) process; returns {step: RSS MiB}. The RSS is read
+    when the loop zeroes the gradients, once per step (the loop has no callback)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    from spacy_modernbert.pretrain.loop import pretrain
+
+    zero_grad, count = torch.optim.Optimizer.zero_grad, [0]
+
+    def probing_zero_grad(self, *args, **kwargs):
+        count[0] += 1
+        _LAST_STEP[0] = steps
+        _probe(None, {"step": count[0]})
+        return zero_grad(self, *args, **kwargs)
+
+    torch.optim.Optimizer.zero_grad = probing_zero_grad
+    _PROBES[0] = round((_rss_bytes() or 0) / 2 ** 20, 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        pretrain(checkpoint, [text_file], Path(tmp) / "out", steps=steps, window=128, batch_tokens=2048,
+                 bf16=False, save_every=steps + 1, log_every=max(1, steps // 10))
+    return dict(_PROBES)
+
+
+def run_soak_pretrain(
+    checkpoint: Optional[Path] = None,
+    shape: str = "tiny",
+    cache_dir: Path = Path(".benchmark_cache"),
+    data_dir: Path = bdata.DEFAULT_DATA_DIR,
+    output: Optional[Path] = Path("benchmarks/results/soak_pretrain.json"),
+    steps: int = 1000,
+    threads: int = 1,
+) -> Dict[str, Any]:
+    import os
+    from datetime import datetime, timezone
+
+    checkpoint = checkpoint or bdata.ensure_checkpoint(cache_dir / f"modernbert-{shape}-random", shape, data_dir, log=log)
+    from .pretrain import texts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        text_file = Path(tmp) / "train.txt"
+        text_file.write_text("\n".join(texts(Path(data_dir))[0]), encoding="utf8")
+        log(f"soak-pretrain: {steps} steps of 2,048 pieces (windows of 128), checkpoint {checkpoint}")
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            probes = pool.apply(_pretrain_variant, (str(checkpoint), str(text_file), steps, threads))
+    rows = [{"system": "pretrain", "update": k, "rss_mib": v} for k, v in sorted(probes.items())]
+    result = {
+        "benchmark": "soak_pretrain",
+        "command": "python -m benchmarks soak-pretrain",
+        "commit": _commit(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info("cpu"),
+        "load_avg": list(os.getloadavg()),
+        "protocol": {
+            "chooses": "nothing is chosen (memory measurement)",
+            "reports": "pretraining text of benchmarks/pretrain.py (CoNLL-2003 train + SMS train split)",
+            "checkpoint": f"{shape} shape, random init; its tokenizer saw CoNLL-2003 train + SMS (benchmarks/data.py)",
+            "seeds": 1,
+            "config": f"spacy_modernbert.pretrain.loop.pretrain, {steps} steps, window 128, 2,048 pieces per step, "
+                      f"fp32, {threads} thread(s); RSS read once per step (at zero_grad) every {PROBE_EVERY} steps",
+        },
+        "columns": ["system", "update", "rss_mib"],
+        "rows": rows,
+        "summary": [_summary("pretrain", probes, threads, "-", "pretraining text (training only)")],
+    }
+    write_json(output, result)
+    return result
+
+
+_DP = defaults(run_soak_pretrain)
+
+
+@app.command("soak-pretrain")
+def soak_pretrain_cli(
+    # fmt: off
+    checkpoint: Optional[Path] = typer.Option(_DP["checkpoint"], "--checkpoint", help="ModernBERT checkpoint (default: a random one of --shape, created in --cache-dir)"),
+    shape: str = typer.Option(_DP["shape"], "--shape", help="Shape of the generated checkpoint (benchmarks/data.py SHAPES)"),
+    cache_dir: Path = typer.Option(_DP["cache_dir"], "--cache-dir", help="Where the generated checkpoint is cached"),
+    data_dir: Path = typer.Option(_DP["data_dir"], "--data-dir", help="Directory with conll2003/ and sms_spam/"),
+    output: Path = typer.Option(_DP["output"], "--output", "-o", help="JSON results"),
+    steps: int = typer.Option(_DP["steps"], "--steps", help="Pretraining steps"),
+    threads: int = typer.Option(_DP["threads"], "--threads", help="torch.set_num_threads"),
+    # fmt: on
+) -> None:
+    """RSS of `pretrain` (masked LM) after step 100, 500 and 1,000."""
+    run_soak_pretrain(checkpoint=checkpoint, shape=shape, cache_dir=cache_dir, data_dir=data_dir, output=output,
+                      steps=steps, threads=threads)
