@@ -14,7 +14,7 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, torch2xp
 
-from .checkpoint import ATTN_IMPLEMENTATIONS, MAX_MODERNBERT_LENGTH
+from .errors import ATTN_IMPLEMENTATIONS, MAX_MODERNBERT_LENGTH, CheckpointError
 
 MIN_LENGTH = 8
 
@@ -43,8 +43,6 @@ class ModernBertEncoderModel(Model):
         load time (`spacy.load(path, config={"components.transformer.model.output_hidden_states":
         True})`) would be silently replaced by the value saved with the pipeline.
         """
-        from .checkpoint import CheckpointError
-
         configured = {key: self.attrs[key] for key in CONFIG_ATTRS if key in self.attrs}
         try:
             super().from_bytes(bytes_data)
