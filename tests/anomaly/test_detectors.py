@@ -313,3 +313,49 @@ def test_spacy_train_saves_detector_fitted_with_its_own_encoder(tmp_path):
         tokens = _token_vectors(loaded, texts)
         keep = search.subsample_indices(len(tokens), loaded.get_pipe("anomaly_scorer").detector.token_bank_size, 0)
         numpy.testing.assert_allclose(state["token_bank"], search.normalize(tokens[keep]), atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- registry
+
+
+class CentroidDetector(detectors.EmbeddingDetector):
+    """A user's detector: cosine distance to the mean normalized embedding."""
+
+    name = "centroid"
+    required = ("center",)
+    vectors = "center"
+
+    def fit_raw(self, X, tokens, seed):
+        Z = search.normalize(X)
+        state = {"center": Z.mean(axis=0)}
+        return state, self.raw_scores(state, X)
+
+    def raw_scores(self, state, X, tokens=None, xp=numpy):
+        return 1.0 - search.normalize(X, xp) @ xp.asarray(state["center"])
+
+
+@spacy.util.registry.anomaly_detectors("test.CentroidDetector.v1")
+def centroid_detector(memory_bank_size: int = 100) -> CentroidDetector:
+    return CentroidDetector(memory_bank_size)
+
+
+def test_a_registered_user_detector_fits_scores_saves_and_loads(seeded, tmp_path):
+    nlp = standalone_pipeline("one_class", detector={"@anomaly_detectors": "test.CentroidDetector.v1", "memory_bank_size": 50})
+    train(nlp, examples(nlp, make_records(80, 0.0, seed=11), anomaly_labels=False), epochs=1)
+    pipe = nlp.get_pipe("anomaly_scorer")
+    assert isinstance(pipe.detector, CentroidDetector) and pipe.cfg["detector"] == "centroid"
+    assert set(pipe._fitted.state) == {"center", "location", "scale"}
+    assert _auc(nlp) > 0.55  # better than chance: the user's scores reach doc.cats
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    texts = [t for t, _, _ in TEST_RECORDS]
+    assert [d._.anomaly_score for d in loaded.pipe(texts)] == [d._.anomaly_score for d in nlp.pipe(texts)]
+    assert nlp.config["components"]["anomaly_scorer"]["detector"]["@anomaly_detectors"] == "test.CentroidDetector.v1"
+
+
+def test_detector_settings_appear_only_where_they_apply():
+    with pytest.raises(Exception, match="n_neighbors"):  # mahalanobis has no n_neighbors
+        standalone_pipeline("one_class", detector={"@anomaly_detectors": detectors.DETECTORS["mahalanobis"], "n_neighbors": 3})
+    with pytest.raises(ValueError, match="one_class.* only"):  # supervised has no detector
+        standalone_pipeline("supervised", detector="knn")
+    assert standalone_pipeline("supervised").config["components"]["anomaly_scorer"]["detector"] is None
