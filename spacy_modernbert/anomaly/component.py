@@ -1,39 +1,23 @@
 """`anomaly_scorer`: a trainable document-level anomaly score, sharing an encoder with `ner`.
 
-Outputs per doc: `doc._.anomaly_score` (float in [0, 1]), `doc._.is_anomaly`
-(`score >= threshold`) and `doc.cats[label]` (the same score).
+Outputs per doc: `doc._.anomaly_score` (in [0, 1]), `doc._.is_anomaly` (`score >= threshold`)
+and `doc.cats[label]` (the same score). Gold labels and the loss: loss.py.
 
-Gold labels: `doc.cats[label]` of the reference doc, 1.0 anomaly / 0.0 normal. A doc without
-the label is unannotated for this component: it adds no loss (unless `unlabelled_as_normal`).
+* `mode = "supervised"`: a logistic head, class-weighted (`pos_weight` = n_normal /
+  n_anomalous of the training labels unless set), so 1-5% anomalies carry half the loss.
+* `mode = "one_class"`: no anomaly label needed; the `detector` sub-config (registry
+  `anomaly_detectors`, detectors.py; null: `DocAndTokenKnnDetector.v1`) scores the doc. A
+  fitted detector is delegated to `FittedDetector` (fitted.py: fitted on normal training
+  docs, re-fitted when the encoder changed, saved as `detector`); `SvddDetector.v1` keeps
+  the trained Deep-SVDD head (model.py), its statistics in cfg (one_class.py).
 
-Modes (`mode`):
-
-* `supervised`: a logistic head with class-weighted binary cross-entropy; the positive
-  class weight (`pos_weight`) is n_normal / n_anomalous of the training labels, computed
-  in `initialize` unless set in the config, so 1-5% anomalies still carry half the loss.
-* `one_class`: no anomaly label needed. The `detector` sub-config (a function of the
-  `anomaly_detectors` registry, detectors.py; null: `DocAndTokenKnnDetector.v1`) chooses how
-  a doc is scored. The fitted detectors (kNN on the pooled embedding, token kNN, both,
-  Mahalanobis) are fitted in `initialize` on at most `memory_bank_size` normal training docs
-  and re-fitted whenever the encoder has changed since (`fitted.py`), so the statistics
-  saved in model-best/model-last match that pipeline's own encoder; they give no gradient.
-  `SvddDetector.v1` keeps the Deep-SVDD head: a bias-free projection of the pooled doc
-  vector pulled towards a fixed center `c` (the mean projection of normal training docs at
-  initialize) by the mean squared distance on normal docs only; its score is a logistic of
-  the standardized distance (`one_class.py`), the statistics fitted at the end of
-  `initialize`, tracked during training, and refitted by `fit_one_class_statistics(docs)`.
-
-Listener contract: `update` always backpropagates through the tok2vec, with zero
-gradients when a batch has no usable label, because the last listener's backprop is what
-updates a shared encoder (a skipped backprop silently drops the `ner` encoder update).
-The listener sits at `model.tok2vec`, as in spaCy's own components, so
-`nlp.replace_listeners("transformer", "anomaly_scorer", ["model.tok2vec"])` gives the
-component its own copy of the encoder.
-
-All settings and statistics (threshold, pos_weight, one-class location/scale) live in
-`self.cfg`, serialized with the pipeline (serialization.py); the center is a parameter of the
-model; a fitted detector's state is saved as `detector`. No torch import here: spaCy imports
-this module whenever a pipeline is created.
+Why one component for both: one head architecture and one listener serve every mode, and
+the settings a mode lacks are refused instead of ignored. Invariants: `update` always
+backpropagates through the tok2vec, with zero gradients for a batch without usable labels
+(the last listener's backprop is what updates a shared encoder); the listener sits at
+`model.tok2vec`, so `nlp.replace_listeners("transformer", NAME, ["model.tok2vec"])` works;
+all settings and statistics live in `self.cfg`, serialized exactly (serialization.py).
+No torch import here: spaCy imports this module whenever a pipeline is created.
 """
 import warnings
 from itertools import islice
@@ -50,7 +34,7 @@ from thinc.types import Floats1d, Floats2d
 
 from . import checks, detectors, loss, one_class
 from .detectors import DETECTORS, EmbeddingDetector, SvddDetector
-from .fitted import FittedDetector
+from .fitted import FittedDetector, annotate_upstream
 from .logistic import sigmoid
 from .model import head_begin_update, head_predict, set_head_mode
 from .scoring import DEFAULT_LABEL, anomaly_score
@@ -395,17 +379,7 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
         self.fit_one_class_statistics(docs)
 
     def _annotate_upstream(self, docs: List[Doc], nlp: Optional[Language]) -> List[Doc]:
-        """Run the components before this one (e.g. the shared encoder) over `docs`."""
-        if nlp is None:
-            return docs
-        for name, proc in nlp.pipeline:
-            if proc is self:
-                break
-            if hasattr(proc, "pipe"):
-                docs = list(proc.pipe(docs))
-            else:
-                docs = [proc(doc) for doc in docs]
-        return docs
+        return annotate_upstream(self, docs, nlp)
 
     def fit_detector(self, docs: Iterable[Doc]) -> Dict[str, numpy.ndarray]:
         """Fit the one-class embedding detector on normal documents; returns the fitted state.

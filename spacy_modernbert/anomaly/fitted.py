@@ -30,6 +30,17 @@ from .model import doc_features
 Annotate = Callable[[List[Doc], Any], List[Doc]]
 
 
+def annotate_upstream(component: Any, docs: List[Doc], nlp: Any) -> List[Doc]:
+    """Run the components of `nlp` before `component` (e.g. the shared encoder) over `docs`."""
+    if nlp is None:
+        return docs
+    for _, proc in nlp.pipeline:
+        if proc is component:
+            break
+        docs = list(proc.pipe(docs)) if hasattr(proc, "pipe") else [proc(doc) for doc in docs]
+    return docs
+
+
 class FittedDetector:
     """An `EmbeddingDetector`, its fitted state, and the normal docs to re-fit it on."""
 
