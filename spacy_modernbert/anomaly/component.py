@@ -343,7 +343,8 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
                 warnings.warn(
                     f"anomaly_scorer '{self.name}' (supervised): no training document has "
                     f"doc.cats[{self.label!r}] == 1.0, so it cannot learn what an anomaly is. "
-                    "Label some anomalies, or use mode = \"one_class\"."
+                    "Label some anomalies, or use mode = \"one_class\".",
+                    stacklevel=2,
                 )
         else:
             self._initialize_one_class(get_examples, nlp)

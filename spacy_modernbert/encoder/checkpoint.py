@@ -298,7 +298,7 @@ def _hub_snapshot(name: Union[str, Path]) -> Path:
         return Path(snapshot_download(str(name), allow_patterns=patterns, local_files_only=True))
     except Exception:
         if not _hub_reachable():
-            raise _offline_error(name)
+            raise _offline_error(name) from None
     try:
         return Path(snapshot_download(str(name), allow_patterns=patterns))
     except Exception as err:
