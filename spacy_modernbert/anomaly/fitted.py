@@ -22,7 +22,7 @@ from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats1d
 
-from . import detectors
+from . import detectors, search
 from .detectors import EmbeddingDetector
 from .model import doc_features
 
@@ -77,7 +77,7 @@ class FittedDetector:
         `memory_bank_size` of them: a seeded uniform subsample); returns the state."""
         if len(docs) < 2:
             raise ValueError(f"anomaly_scorer '{self.owner}': the {self.detector.name} detector needs at least 2 normal documents, got {len(docs)}")
-        keep = detectors.search.subsample_indices(len(docs), self.detector.memory_bank_size, detectors.SEED)
+        keep = search.subsample_indices(len(docs), self.detector.memory_bank_size, detectors.SEED)
         pooled, tokens = self._numpy_features([docs[i] for i in keep])
         self.state = self.detector.fit(pooled, tokens, seed=detectors.SEED)
         self.encoder_changed = False
