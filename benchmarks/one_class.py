@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy
 import typer
 
-from spacy_modernbert.anomaly.detectors import DEFAULT_DETECTOR, DETECTORS  # numpy only: no torch import
+from spacy_modernbert.anomaly.detectors import DEFAULT_DETECTOR, DETECTORS, detector_config  # no torch import
 
 from . import data as bdata
 from ._app import app, defaults
@@ -128,8 +128,9 @@ def one_class_pipeline(checkpoint: Path, detector: str, n_neighbors: int, memory
     nlp = spacy.blank("en")
     nlp.add_pipe("transformer", config=ours_transformer(checkpoint))
     nlp.add_pipe("anomaly_scorer", config={
-        "mode": "one_class", "detector": detector, "n_neighbors": n_neighbors, "memory_bank_size": memory_bank_size,
-        "token_neighbors": token_neighbors, "token_bank_size": token_bank_size,
+        "mode": "one_class", "detector": detector_config(
+            detector, n_neighbors=n_neighbors, memory_bank_size=memory_bank_size,
+            token_neighbors=token_neighbors, token_bank_size=token_bank_size),
         "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener()},
     })
     return nlp

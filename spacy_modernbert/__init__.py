@@ -5,4 +5,4 @@ This module stays light on purpose: spaCy imports factory modules whenever a pip
 is created, so torch/transformers are only imported when a model is actually built.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -5,7 +5,7 @@ import warnings
 import pytest
 import torch
 
-from spacy_modernbert import gpu_check
+from tools import gpu_check
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

@@ -1,4 +1,6 @@
-"""The `anomaly_scorer` component: head (model.py), component, one-class statistics, scoring, calibration.
+"""The `anomaly_scorer` component (component.py), its head (model.py), training signal (loss.py),
+registered detectors (detectors.py, search.py) and fitted-detector lifecycle (fitted.py),
+Deep-SVDD statistics (one_class.py), serialization, scoring and calibration.
 
 This package module stays import-free (the CLI reads DEFAULT_LABEL without importing spaCy).
 """

@@ -176,11 +176,7 @@ def collect_scores(
 
 def set_threshold(nlp, threshold: float, component: str = "anomaly_scorer") -> None:
     """Store `threshold` in the component (its cfg, serialized with the pipeline) and in nlp.config."""
-    pipe = nlp.get_pipe(component)
-    if hasattr(pipe, "set_threshold"):
-        pipe.set_threshold(threshold)
-    else:
-        pipe.cfg["threshold"] = float(threshold)
+    nlp.get_pipe(component).set_threshold(threshold)
     pipe_config = nlp.get_pipe_config(component)
     if "threshold" in pipe_config:
         pipe_config["threshold"] = float(threshold)

@@ -10,11 +10,10 @@ at the first call instead of scores computed from zero vectors.
 Thinc/numpy only (no torch), like the component.
 """
 import math
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 from thinc.api import Model
 
-from .detectors import DETECTORS
 from .model import MODES
 
 # The calibration may return the float just above 1.0 to flag nothing when a score is 1.0.
@@ -39,6 +38,40 @@ def check_threshold(threshold: Any, name: str, source: str = "") -> None:
         )
 
 
+def check_settings(settings: Dict[str, Any], known: Tuple[str, ...], name: str) -> Dict[str, Any]:
+    """Refuse settings the component does not have; returns them."""
+    unknown = set(settings) - set(known)
+    if unknown:
+        raise TypeError(f"anomaly_scorer '{name}': unknown settings {sorted(unknown)}; known: {sorted(known)}")
+    return settings
+
+
+def initial_cfg(settings: Dict[str, Any], name: str) -> Dict[str, Any]:
+    """The component's cfg from its (complete) settings, each checked; the statistics unset."""
+    label, mode, pos_weight = settings["label"], settings["mode"], settings["pos_weight"]
+    if not isinstance(label, str) or not label:
+        raise ValueError(f"anomaly_scorer '{name}': label must be a non-empty string, got {label!r}")
+    if mode not in MODES:
+        raise ValueError(f"anomaly_scorer '{name}': mode must be one of {MODES}, got {mode!r}")
+    check_threshold(settings["threshold"], name)
+    if pos_weight is not None and not (_finite(pos_weight) and pos_weight > 0):
+        raise ValueError(f"anomaly_scorer '{name}': pos_weight must be a positive number or null, got {pos_weight!r}")
+    unlabelled_as_normal = settings["unlabelled_as_normal"]
+    return {
+        "label": label,
+        "mode": mode,
+        "threshold": float(settings["threshold"]),
+        "unlabelled_as_normal": bool(mode == "one_class" if unlabelled_as_normal is None else unlabelled_as_normal),
+        "pos_weight": None if pos_weight is None else float(pos_weight),
+        "pos_weight_from_data": pos_weight is None,
+        "one_class_location": None,
+        "one_class_scale": None,
+        "n_train_anomalous": 0,
+        "n_train_normal": 0,
+        "n_train_unlabelled": 0,
+    }
+
+
 def check_cfg(cfg: Any, name: str, source: str) -> Dict[str, Any]:
     """Validate a stored cfg (`source` names the file); returns it."""
     def bad(field: str, rule: str) -> ValueError:
@@ -54,12 +87,8 @@ def check_cfg(cfg: Any, name: str, source: str) -> Dict[str, Any]:
         raise bad("label", "a non-empty string")
     if "mode" in cfg and cfg["mode"] not in MODES:
         raise bad("mode", f"one of {MODES}")
-    if "detector" in cfg and cfg["detector"] not in DETECTORS:
-        raise bad("detector", f"one of {DETECTORS}")
-    for field in ("n_neighbors", "memory_bank_size", "token_neighbors", "token_bank_size"):
-        value = cfg.get(field, 1)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise bad(field, "a whole number >= 1")
+    if cfg.get("detector") is not None and not (isinstance(cfg["detector"], str) and cfg["detector"]):
+        raise bad("detector", "the name of a detector (a non-empty string) or null")
     if "threshold" in cfg:
         try:
             check_threshold(cfg["threshold"], name, source)

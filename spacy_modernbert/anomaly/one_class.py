@@ -8,12 +8,14 @@ above typical normal docs, whatever the scale of the distances. The statistics a
 at the end of `initialize`, tracked during training by a moving average over the normal docs
 of each batch (`track`), and can be refitted on normal docs.
 
-Numpy only (the component imports this module whenever a pipeline is created).
+Numpy/thinc only (the component imports this module whenever a pipeline is created).
 """
 import math
 from typing import Any, Optional, Tuple
 
 import numpy
+
+from .model import head_predict, pooled_docs, project, set_center
 
 # The standardized one-class distance that maps to score 0.5.
 Z_AT_HALF = 2.0
@@ -74,3 +76,14 @@ def center_from_projections(xp: Any, projections: Any) -> Any:
     """The center: the mean projection of normal docs, each coordinate at least CENTER_EPS from 0."""
     center = projections.mean(axis=0)
     return xp.where(xp.abs(center) < CENTER_EPS, xp.where(center < 0, -CENTER_EPS, CENTER_EPS), center)
+
+
+def fit_center(model: Any, docs: Any) -> None:
+    """Set the head's center from normal docs processed by the upstream components."""
+    projections = project(model, pooled_docs(model, docs))
+    set_center(model, center_from_projections(model.ops.xp, projections))
+
+
+def fit_statistics(model: Any, docs: Any) -> Tuple[float, float]:
+    """(location, scale) of the head's distances on normal docs processed upstream."""
+    return robust_location_scale(distances(model.ops.to_numpy(head_predict(model, docs))))

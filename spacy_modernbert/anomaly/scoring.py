@@ -18,7 +18,7 @@ DEFAULT_THRESHOLD = 0.5
 
 
 @registry.scorers("spacy-modernbert.anomaly_scorer.v1")
-def make_anomaly_scorer() -> Callable[..., Dict[str, Any]]:
+def make_anomaly_metrics() -> Callable[..., Dict[str, Any]]:
     """The scorer of `anomaly_scorer`: anomaly_auc, anomaly_ap, anomaly_p, anomaly_r, anomaly_f.
 
     RETURNS (Callable): `score(examples, *, label, threshold, **kwargs) -> dict`.

@@ -12,11 +12,13 @@ from typing import Any, Callable, List, Optional, Tuple
 import numpy
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, torch2xp
+from thinc.api import ArgsKwargs, Model, chain, torch2xp
 
-from .checkpoint import ATTN_IMPLEMENTATIONS, MAX_MODERNBERT_LENGTH
+from .errors import ATTN_IMPLEMENTATIONS, MAX_MODERNBERT_LENGTH, CheckpointError
+from .listeners import TOK2VEC, replace_listener, replace_listener_cfg
 
 MIN_LENGTH = 8
+MAX_BATCH_TOKENS = 16384
 
 
 class ModernBertEncoderModel(Model):
@@ -43,8 +45,6 @@ class ModernBertEncoderModel(Model):
         load time (`spacy.load(path, config={"components.transformer.model.output_hidden_states":
         True})`) would be silently replaced by the value saved with the pipeline.
         """
-        from .checkpoint import CheckpointError
-
         configured = {key: self.attrs[key] for key in CONFIG_ATTRS if key in self.attrs}
         try:
             super().from_bytes(bytes_data)
@@ -88,7 +88,7 @@ def modernbert_transformer_v1(
     name: str,
     max_length: int = MAX_MODERNBERT_LENGTH,
     window_overlap: Optional[int] = None,
-    max_batch_tokens: int = 16384,
+    max_batch_tokens: int = MAX_BATCH_TOKENS,
     attn_implementation: str = "sdpa",
     mixed_precision: bool = False,
     gradient_checkpointing: bool = False,
@@ -146,8 +146,6 @@ def modernbert_transformer_v1(
     check_mode(quantize)
     if grad_clip_norm is not None and not grad_clip_norm > 0:
         raise ValueError(f"grad_clip_norm must be a positive number or null (no clipping), got {grad_clip_norm}.")
-    from spacy_transformers.layers._util import replace_listener, replace_listener_cfg
-
     return ModernBertEncoderModel(
         "modernbert-transformer",
         forward,
@@ -167,6 +165,38 @@ def modernbert_transformer_v1(
             "replace_listener_cfg": replace_listener_cfg,
         },
     )
+
+
+@registry.architectures(TOK2VEC)
+def tok2vec_modernbert_v1(
+    name: str,
+    pooling: Model,
+    grad_factor: float = 1.0,
+    max_length: int = MAX_MODERNBERT_LENGTH,
+    window_overlap: Optional[int] = None,
+    max_batch_tokens: int = MAX_BATCH_TOKENS,
+    attn_implementation: str = "sdpa",
+    mixed_precision: bool = False,
+    gradient_checkpointing: bool = False,
+    add_prefix_space: bool = True,
+    from_scratch: bool = False,
+    output_hidden_states: bool = False,
+    quantize: Optional[str] = None,
+    grad_clip_norm: Optional[float] = None,
+) -> Model[List[Doc], List[Any]]:
+    """A component's own ModernBERT encoder, as `nlp.replace_listeners` leaves it (listeners.py):
+    the encoder of `ModernBertTransformer.v1` (same settings), split per doc, pooled per token.
+
+    pooling (Model[Ragged, Floats2d]): pieces -> token vector, as in the listener it replaced.
+    grad_factor (float): scales the gradient reaching the encoder (0 freezes it).
+    """
+    from spacy_transformers.layers.trfs2arrays import trfs2arrays
+
+    encoder = modernbert_transformer_v1(
+        name, max_length, window_overlap, max_batch_tokens, attn_implementation, mixed_precision,
+        gradient_checkpointing, add_prefix_space, from_scratch, output_hidden_states, quantize, grad_clip_norm,
+    )
+    return chain(replace_listener(encoder), trfs2arrays(pooling, grad_factor))
 
 
 def init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:

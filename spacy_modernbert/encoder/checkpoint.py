@@ -9,13 +9,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
 
-# ModernBERT's tokenizer config has no model_max_length (it reads as 1e30).
-MAX_MODERNBERT_LENGTH = 8192
-ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "varlen")
+from .errors import ATTN_IMPLEMENTATIONS, MAX_MODERNBERT_LENGTH, CheckpointError, UnsupportedConfigError
+from .safe_load import check_checkpoint_size, check_finite_state, check_tokenizer_fits
 
-
-class CheckpointError(ValueError):
-    """A checkpoint could not be used: missing, wrong model type, corrupt or inconsistent."""
+__all__ = ["ATTN_IMPLEMENTATIONS", "MAX_MODERNBERT_LENGTH", "CheckpointError", "load_checkpoint"]
 
 
 def _is_local(name: Union[str, Path]) -> bool:
@@ -126,8 +123,6 @@ def validate_tokenizer(tokenizer: Any, config: Any, name: Union[str, Path]) -> N
             f"The tokenizer of '{name}' has {len(tokenizer)} tokens but the model's vocabulary "
             f"has only {config.vocab_size} embeddings: tokenizer and weights do not match."
         )
-    from .safe_load import check_tokenizer_fits  # a smaller or swapped tokenizer
-
     check_tokenizer_fits(tokenizer, config, name)
     cap = min(MAX_MODERNBERT_LENGTH, int(getattr(config, "max_position_embeddings", MAX_MODERNBERT_LENGTH)))
     if tokenizer.model_max_length is None or tokenizer.model_max_length > cap:
@@ -226,7 +221,7 @@ def build_encoder(config: Any, state: Dict[str, Any], name: Union[str, Path], la
     the likely cause; extra weights are listed in one warning and ignored; fp16 / bf16
     weights are cast to fp32.
     """
-    from .modules import EncoderConfig, ModernBertEncoder, UnsupportedConfigError, check_hf_state_dict
+    from .modules import EncoderConfig, ModernBertEncoder, check_hf_state_dict
 
     try:
         cfg = EncoderConfig.from_hf_config(config)
@@ -303,7 +298,7 @@ def _hub_snapshot(name: Union[str, Path]) -> Path:
         return Path(snapshot_download(str(name), allow_patterns=patterns, local_files_only=True))
     except Exception:
         if not _hub_reachable():
-            raise _offline_error(name)
+            raise _offline_error(name) from None
     try:
         return Path(snapshot_download(str(name), allow_patterns=patterns))
     except Exception as err:
@@ -322,11 +317,7 @@ def load_checkpoint(name: Union[str, Path], attn_implementation: str = "sdpa", f
     if from_scratch:
         encoder = random_encoder(config)
     else:
-        from transformers import ModernBertModel
-
-        from .safe_load import check_checkpoint_size, check_finite_state
-
-        check_checkpoint_size(name, ModernBertModel, config)  # a config that does not fit its files
+        check_checkpoint_size(name, config)  # a config that does not fit its files
         encoder = load_weights(name, config)
         check_finite_state(encoder.to_hf_state_dict(), f"checkpoint '{name}'")
     encoder.hf_config = config

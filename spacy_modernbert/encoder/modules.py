@@ -33,12 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import UnsupportedConfigError
+
 FULL = "full_attention"
 SLIDING = "sliding_attention"
-
-
-class UnsupportedConfigError(ValueError):
-    """The config asks for a ModernBERT variant these modules do not implement."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy
 from spacy_transformers.data_classes import FullTransformerBatch, TransformerData, WordpieceBatch
 from thinc.api import get_array_module, xp2torch
 from thinc.types import Ragged
-from transformers.file_utils import ModelOutput
+from transformers.utils import ModelOutput
 
 from .alignment import DocPieces
 

@@ -43,13 +43,11 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
+from .errors import QuantizeError
+
 MODES = ("int8", "bf16")
 # torch 2.13's warning on creating qint8 tensors (the weights' prepacking only)
 _QTENSOR_DEPRECATION = r"torch\.quantize_per_tensor, torch\.quantize_per_channel .* deprecated"
-
-
-class QuantizeError(ValueError):
-    """A `quantize` setting that cannot run here."""
 
 
 def check_mode(mode: Optional[str]) -> Optional[str]:

@@ -8,8 +8,9 @@ Invariants, whatever the bytes say (issue 14):
   no tokenizer class other than `PreTrainedTokenizerFast`, so no remote code);
 * nothing is allocated before its size is checked against the bytes that back it: the
   model config's sizes are bounded, the safetensors header is parsed and checked against
-  the buffer, and the tensors the config implies (shapes taken on the meta device, no
-  memory) must be exactly the stored ones;
+  the buffer, and the tensors the config implies (shapes of our own `modules.py` taken on
+  the meta device, no memory; transformers' modeling code is never imported) must be
+  exactly the stored ones;
 * stored weights are finite;
 * no pickle, no `torch.load`, no `eval`, `trust_remote_code` never set.
 
@@ -20,7 +21,7 @@ import json
 import math
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from .checkpoint import CheckpointError
+from .errors import CheckpointError, UnsupportedConfigError
 
 # What `PreTrainedTokenizerFast.save_pretrained` writes (and nothing else is read).
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -275,18 +276,17 @@ def read_safetensors_header(data: Any, where: str = WHERE) -> Dict[str, Tuple[st
     return tensors
 
 
-def expected_state_shapes(model_class: Any, config: Any) -> Dict[str, Tuple[int, ...]]:
-    """The state dict shapes `model_class(config)` would have, built on the meta device (no memory)."""
-    import torch
+def expected_state_shapes(config: Any) -> Dict[str, Tuple[int, ...]]:
+    """The state dict (HF names) our `ModernBertEncoder` of this transformers config has, with
+    the shapes, built on the meta device (no memory, no transformers modeling code)."""
+    from .modules import EncoderConfig, expected_hf_shapes
 
     try:
-        with torch.device("meta"):
-            model = model_class(config)
-    except Exception as err:  # e.g. a pad_token_id outside the vocabulary (an AssertionError)
+        return expected_hf_shapes(EncoderConfig.from_hf_config(config))
+    except (UnsupportedConfigError, TypeError, ValueError, AttributeError, RuntimeError) as err:
         raise CheckpointError(
             f"{WHERE}: the stored config cannot build a ModernBERT model ({type(err).__name__}: {err})."
         ) from err
-    return {name: tuple(t.shape) for name, t in model.state_dict().items()}
 
 
 def check_state_matches(header: Dict[str, Tuple[str, Tuple[int, ...]]], expected: Dict[str, Tuple[int, ...]], where: str = WHERE) -> None:
@@ -343,7 +343,7 @@ def check_tokenizer_fits(tokenizer: Any, config: Any, name: Any) -> None:
 WEIGHT_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
-def check_checkpoint_size(directory: Any, model_class: Any, config: Any) -> None:
+def check_checkpoint_size(directory: Any, config: Any) -> None:
     """A local checkpoint's config must not declare more weights than its files hold.
 
     `from_pretrained` builds the model from the config before it reads the weights, so a
@@ -357,7 +357,7 @@ def check_checkpoint_size(directory: Any, model_class: Any, config: Any) -> None
     if not path.is_dir():
         return  # a hub id: the files are not there yet
     stored = sum(p.stat().st_size for p in path.iterdir() if p.is_file() and p.name.endswith(WEIGHT_FILE_SUFFIXES))
-    declared = sum(math.prod(shape) for shape in expected_state_shapes(model_class, config).values())
+    declared = sum(math.prod(shape) for shape in expected_state_shapes(config).values())
     if stored and declared * 2 > stored * 1.05 + (1 << 20):
         raise CheckpointError(
             f"Checkpoint '{directory}': its config declares {declared:,} parameters (at least "

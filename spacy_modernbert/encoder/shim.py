@@ -30,7 +30,8 @@ import srsly
 from thinc.api import Optimizer, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
 
 from . import safe_load
-from .checkpoint import CheckpointError, validate_tokenizer
+from .checkpoint import build_encoder, validate_tokenizer
+from .errors import CheckpointError
 from .packed import PackedModernBert
 
 FORMAT_VERSION = 1
@@ -102,9 +103,7 @@ class ModernBertShim(PyTorchShim):
 
     def from_bytes(self, bytes_data: bytes) -> "ModernBertShim":
         from safetensors.torch import load
-        from transformers import ModernBertConfig, ModernBertModel
-
-        from .checkpoint import build_encoder
+        from transformers import ModernBertConfig  # the config class only: no modeling code
 
         try:
             msg = srsly.msgpack_loads(bytes_data)
@@ -129,7 +128,7 @@ class ModernBertShim(PyTorchShim):
         tokenizer = safe_load.tokenizer_from_entries(msg.get("tokenizer"))
         validate_tokenizer(tokenizer, config, "<pipeline>")
         header = safe_load.read_safetensors_header(msg.get("state"))
-        safe_load.check_state_matches(header, safe_load.expected_state_shapes(ModernBertModel, config))
+        safe_load.check_state_matches(header, safe_load.expected_state_shapes(config))
         try:
             state = load(msg["state"])
         except Exception as err:

@@ -74,6 +74,16 @@ def kill_pipeline(annotate_pipeline, tmp_path_factory) -> Path:
     return path
 
 
+def kill_run(kill_pipeline: Path, directory: Path, n_rows: int, kill_row: int):
+    """The kill-and-resume setup: `n_rows` input rows whose row `kill_row` triggers the kill,
+    and an armed copy of the kill pipeline. Returns (rows, input path, marker, armed pipeline)."""
+    rows = records(n_rows)
+    rows[kill_row]["text"] = "KILL-ME " + rows[kill_row]["text"]
+    path = write_jsonl(directory / "in.jsonl", rows)
+    marker = directory / "killed"
+    return rows, path, marker, armed_copy(kill_pipeline, directory, marker)
+
+
 def armed_copy(kill_pipeline: Path, directory: Path, marker: Path) -> Path:
     """A copy of the kill pipeline that kills the first process reaching the trigger (until `marker` exists)."""
     path = directory / "armed-pipeline"

@@ -10,7 +10,7 @@ import pytest
 from spacy_modernbert.annotate.io import AnnotateInputError
 from spacy_modernbert.cli.annotate import annotate_cli
 
-from .conftest import KILLER, armed_copy, read_jsonl, records, write_jsonl
+from .conftest import KILLER, kill_run, read_jsonl, records, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,11 +112,7 @@ def test_refuses_existing_output_unknown_format_and_changed_resume(annotate_pipe
 
 
 def test_resume_after_a_killed_run(annotate_pipeline, kill_pipeline, tmp_path):
-    rows = records(40)
-    rows[27]["text"] = "KILL-ME " + rows[27]["text"]
-    path = write_jsonl(tmp_path / "in.jsonl", rows)
-    marker = tmp_path / "killed"
-    armed = armed_copy(kill_pipeline, tmp_path, marker)
+    rows, path, marker, armed = kill_run(kill_pipeline, tmp_path, 40, 27)
     out = tmp_path / "out.jsonl"
     args = [sys.executable, "-m", "spacy_modernbert", "annotate", str(armed), str(path), str(out),
             "--code", str(KILLER), "--shard-size", "8", "--batch-size", "4", "--no-progress"]
@@ -154,11 +150,7 @@ def test_command_line_progress_and_stop_message(annotate_pipeline, tmp_path):
 
 
 def test_killed_worker_process_stops_and_resume_finishes(annotate_pipeline, kill_pipeline, tmp_path):
-    rows = records(24)
-    rows[17]["text"] = "KILL-ME " + rows[17]["text"]
-    path = write_jsonl(tmp_path / "in.jsonl", rows)
-    marker = tmp_path / "killed"
-    armed = armed_copy(kill_pipeline, tmp_path, marker)
+    rows, path, marker, armed = kill_run(kill_pipeline, tmp_path, 24, 17)
     out = tmp_path / "out.jsonl"
     common = dict(code=KILLER, shard_size=4, batch_size=4, n_process=2, progress=False)
     with pytest.raises(RuntimeError, match="worker process died.*--resume"):

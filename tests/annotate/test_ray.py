@@ -5,7 +5,7 @@ import pytest
 
 from spacy_modernbert.cli.annotate import annotate_cli
 
-from .conftest import KILLER, armed_copy, read_jsonl, records, write_jsonl
+from .conftest import KILLER, kill_run, read_jsonl, records, write_jsonl
 from .test_local import _same
 
 pytest.importorskip("ray.data")
@@ -26,11 +26,7 @@ def test_three_engines_give_the_same_rows(annotate_pipeline, tmp_path):
 
 
 def test_killed_actor_rows_exactly_once(annotate_pipeline, kill_pipeline, tmp_path):
-    rows = records(30)
-    rows[13]["text"] = "KILL-ME " + rows[13]["text"]
-    path = write_jsonl(tmp_path / "in.jsonl", rows)
-    marker = tmp_path / "killed"
-    armed = armed_copy(kill_pipeline, tmp_path, marker)
+    rows, path, marker, armed = kill_run(kill_pipeline, tmp_path, 30, 13)
     summary = annotate_cli(str(armed), path, tmp_path / "ray.jsonl", engine="ray", num_actors=2, code=KILLER,
                            shard_size=5, batch_size=4, progress=False)
     assert marker.exists(), "an actor should have been killed"

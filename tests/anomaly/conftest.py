@@ -12,6 +12,8 @@ import spacy
 from spacy.language import Language
 from spacy.training import Example
 
+from spacy_modernbert.anomaly.detectors import DEFAULT_DETECTOR, detector_config
+
 LABEL = "ANOMALY"
 NORMAL_WORDS = "server restarted deploy finished backup completed cache warmed disk cleaned job scheduled".split()
 ANOMALY_WORDS = "breach stolen exfiltrated ransomware intruder leaked unauthorized rootkit".split()
@@ -51,9 +53,19 @@ def listener_config() -> dict:
     return {"@architectures": "spacy.Tok2VecListener.v1", "width": WIDTH, "upstream": "*"}
 
 
+DETECTOR_SETTINGS = ("n_neighbors", "memory_bank_size", "token_neighbors", "token_bank_size")
+
+
 def anomaly_config(mode: str = "supervised", tok2vec: Optional[dict] = None, **settings) -> dict:
+    """The component's config; `detector` (a short name) and the detector settings become the
+    `detector` sub-config, keeping only the settings that detector has."""
     model = {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": tok2vec or tok2vec_config()}
     model.update(settings.pop("model", {}))
+    detector_settings = {key: settings.pop(key) for key in DETECTOR_SETTINGS if key in settings}
+    if detector_settings and settings.get("detector") is None:
+        settings["detector"] = DEFAULT_DETECTOR
+    if isinstance(settings.get("detector"), str):
+        settings["detector"] = detector_config(settings["detector"], **detector_settings)
     return {"mode": mode, "model": model, **settings}
 
 

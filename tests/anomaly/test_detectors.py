@@ -7,7 +7,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_modernbert.anomaly import detectors
+from spacy_modernbert.anomaly import detectors, search
 from spacy_modernbert.anomaly.calibration import calibrate_pipeline
 from spacy_modernbert.anomaly.model import pooled_docs
 from spacy_modernbert.anomaly.scoring import roc_auc
@@ -45,7 +45,7 @@ def _token_vectors(nlp, texts):
 def test_normalized_embedding_ignores_the_norm_that_tracks_length():
     direction = numpy.random.RandomState(0).normal(size=16)
     # the same direction pooled over few or many tokens: only the norm differs
-    Z = detectors.normalize(numpy.stack([3.0 * direction, 0.1 * direction, numpy.zeros(16)]))
+    Z = search.normalize(numpy.stack([3.0 * direction, 0.1 * direction, numpy.zeros(16)]))
     numpy.testing.assert_allclose(Z[0], Z[1], atol=1e-12)
     numpy.testing.assert_allclose(numpy.linalg.norm(Z[:2], axis=1), 1.0)
     assert not Z[2].any()  # an empty doc stays the zero vector (finite)
@@ -55,9 +55,9 @@ def test_normalized_embedding_ignores_the_norm_that_tracks_length():
 def test_detector_scores_far_points_higher_and_in_unit_interval(name):
     rng = numpy.random.RandomState(1)
     normal = rng.normal(size=(200, 8)) * 0.1 + numpy.eye(8)[rng.randint(0, 2, 200)]
-    state = detectors.fit_detector(name, normal, n_neighbors=5)
+    state = detectors.make_detector(name, n_neighbors=5).fit(normal)
     queries = numpy.concatenate([normal[:20], -normal[:20], numpy.zeros((1, 8))])
-    raw = detectors.raw_scores(name, state, queries)
+    raw = detectors.make_detector(name).raw_scores(state, queries)
     unit = detectors.unit_scores(state, raw)
     assert numpy.isfinite(unit).all() and (unit >= 0).all() and (unit <= 1).all()
     assert raw[20:40].min() > raw[:20].max()
@@ -69,31 +69,31 @@ def test_knn_fit_statistics_are_leave_one_out():
     # Duplicated docs: without leave-one-out every doc would be its own neighbour (distance 0).
     rng = numpy.random.RandomState(2)
     X = rng.normal(size=(50, 6))
-    state = detectors.fit_detector("knn", X, n_neighbors=1)
+    state = detectors.make_detector("knn", n_neighbors=1).fit(X)
     assert float(state["location"]) > 0.05
 
 
 def test_subsample_is_uniform_not_the_first_n():
-    idx = detectors.subsample_indices(1000, 100, seed=0)
+    idx = search.subsample_indices(1000, 100, seed=0)
     assert len(idx) == 100 and len(set(idx.tolist())) == 100
     assert idx.max() > 500 and list(idx) != list(range(100))
-    assert list(detectors.subsample_indices(10, 100)) == list(range(10))
+    assert list(search.subsample_indices(10, 100)) == list(range(10))
 
 
 def test_state_round_trip_and_bad_states_refused():
-    state = detectors.fit_detector("knn", numpy.random.RandomState(3).normal(size=(30, 4)), n_neighbors=3)
-    loaded = detectors.state_from_bytes(detectors.state_to_bytes(state), "knn", width=4)
+    state = detectors.make_detector("knn", n_neighbors=3).fit(numpy.random.RandomState(3).normal(size=(30, 4)))
+    loaded = detectors.state_from_bytes(detectors.state_to_bytes(state), detectors.make_detector("knn"), width=4)
     for key in state:
         numpy.testing.assert_array_equal(loaded[key], state[key])
     with pytest.raises(ValueError, match="width"):
-        detectors.state_from_bytes(detectors.state_to_bytes(state), "knn", width=5)
+        detectors.state_from_bytes(detectors.state_to_bytes(state), detectors.make_detector("knn"), width=5)
     with pytest.raises(ValueError, match="npz"):
-        detectors.state_from_bytes(b"not an npz", "knn")
+        detectors.state_from_bytes(b"not an npz", detectors.make_detector("knn"))
     bad = dict(state, bank=numpy.full_like(state["bank"], numpy.nan))
     with pytest.raises(ValueError, match="non-finite"):
-        detectors.state_from_bytes(detectors.state_to_bytes(bad), "knn")
+        detectors.state_from_bytes(detectors.state_to_bytes(bad), detectors.make_detector("knn"))
     with pytest.raises(ValueError, match="lacks"):
-        detectors.state_from_bytes(detectors.state_to_bytes({k: v for k, v in state.items() if k != "bank"}), "knn")
+        detectors.state_from_bytes(detectors.state_to_bytes({k: v for k, v in state.items() if k != "bank"}), detectors.make_detector("knn"))
 
 
 def _token_docs(rng, n_docs, vocab, lengths=(3, 40), noise=0.02):
@@ -109,25 +109,25 @@ def _pooled(docs, width):
     return numpy.stack([d.mean(axis=0) if len(d) else numpy.zeros(width) for d in docs])
 
 
-@pytest.mark.parametrize("name", detectors.TOKEN_DETECTORS)
+@pytest.mark.parametrize("name", ("doc_and_token_knn", "token_knn"))
 def test_token_detectors_find_one_unseen_token_that_pooling_averages_away(name):
     rng = numpy.random.RandomState(4)
     vocab = rng.normal(size=(30, 16))
     normal = _token_docs(rng, 300, vocab)
-    state = detectors.fit_detector(name, _pooled(normal, 16), normal, n_neighbors=5, token_neighbors=3, token_bank_size=2000)
+    state = detectors.make_detector(name, n_neighbors=5, token_neighbors=3, token_bank_size=2000).fit(_pooled(normal, 16), normal)
     assert state["token_bank"].shape == (2000, 16)
     queries = _token_docs(rng, 60, vocab, lengths=(30, 40))
     odd = [d.copy() for d in queries[:30]]
     for d in odd:  # one token in 30-40 becomes a direction no normal doc has
         d[5] = rng.normal(size=16) * 3
     docs = queries[30:] + odd + [numpy.zeros((0, 16))]
-    raw = detectors.raw_scores(name, state, _pooled(docs, 16), docs)
+    raw = detectors.make_detector(name).raw_scores(state, _pooled(docs, 16), docs)
     assert raw[30:60].min() > raw[:30].max()
     unit = detectors.unit_scores(state, raw)
     assert numpy.isfinite(unit).all() and (unit >= 0).all() and (unit <= 1).all()
     # the pooled vector alone barely moves: one token of 30-40 is averaged away
-    knn = detectors.fit_detector("knn", _pooled(normal, 16), n_neighbors=5)
-    pooled_raw = detectors.raw_scores("knn", knn, _pooled(docs, 16))
+    knn = detectors.make_detector("knn", n_neighbors=5).fit(_pooled(normal, 16))
+    pooled_raw = detectors.make_detector("knn").raw_scores(knn, _pooled(docs, 16))
     assert roc_auc([0] * 30 + [1] * 30, pooled_raw[:60]) < 0.9 < roc_auc([0] * 30 + [1] * 30, raw[:60])
 
 
@@ -137,10 +137,10 @@ def test_token_score_is_a_mean_over_tokens_so_length_does_not_drive_it():
     rng = numpy.random.RandomState(5)
     vocab = rng.normal(size=(40, 16))
     normal = _token_docs(rng, 300, vocab, lengths=(2, 80))
-    for name in detectors.TOKEN_DETECTORS:
-        state = detectors.fit_detector(name, _pooled(normal, 16), normal, token_bank_size=3000)
+    for name in ("doc_and_token_knn", "token_knn"):
+        state = detectors.make_detector(name, token_bank_size=3000).fit(_pooled(normal, 16), normal)
         queries = _token_docs(rng, 200, vocab, lengths=(2, 80))
-        raw = detectors.raw_scores(name, state, _pooled(queries, 16), queries)
+        raw = detectors.make_detector(name).raw_scores(state, _pooled(queries, 16), queries)
         assert abs(spearmanr(raw, [len(q) for q in queries]).correlation) < 0.3, name
 
 
@@ -148,36 +148,36 @@ def test_token_fit_statistics_leave_the_doc_s_own_tokens_out():
     # Every doc has its own token directions: a doc's nearest tokens would be its own (distance 0).
     rng = numpy.random.RandomState(6)
     docs = [numpy.repeat(rng.normal(size=(2, 8)), 3, axis=0) for _ in range(40)]
-    state = detectors.fit_detector("token_knn", _pooled(docs, 8), docs, token_neighbors=1)
+    state = detectors.make_detector("token_knn", token_neighbors=1).fit(_pooled(docs, 8), docs)
     assert float(state["location"]) > 0.2
 
 
 def test_token_bank_is_a_seeded_subsample_of_all_tokens_not_the_first_n():
     rng = numpy.random.RandomState(7)
     docs = [rng.normal(size=(10, 4)) for _ in range(50)]
-    state = detectors.fit_detector("token_knn", _pooled(docs, 4), docs, token_bank_size=100)
-    everything = detectors.normalize(numpy.concatenate(docs)).astype("float32")
+    state = detectors.make_detector("token_knn", token_bank_size=100).fit(_pooled(docs, 4), docs)
+    everything = search.normalize(numpy.concatenate(docs)).astype("float32")
     rows = [int(numpy.abs(everything - row).max(axis=1).argmin()) for row in state["token_bank"]]
     assert len(set(rows)) == 100 and max(rows) >= 400
-    again = detectors.fit_detector("token_knn", _pooled(docs, 4), docs, token_bank_size=100)
+    again = detectors.make_detector("token_knn", token_bank_size=100).fit(_pooled(docs, 4), docs)
     numpy.testing.assert_array_equal(again["token_bank"], state["token_bank"])
 
 
 def test_token_detector_refuses_missing_or_empty_token_vectors():
     X = numpy.random.RandomState(8).normal(size=(5, 4))
     with pytest.raises(ValueError, match="token vectors of each"):
-        detectors.fit_detector("token_knn", X)
+        detectors.make_detector("token_knn").fit(X)
     with pytest.raises(ValueError, match="at least 2 tokens"):
-        detectors.fit_detector("token_knn", X, [numpy.zeros((0, 4))] * 5)
+        detectors.make_detector("token_knn").fit(X, [numpy.zeros((0, 4))] * 5)
     with pytest.raises(ValueError, match="non-finite token"):
-        detectors.fit_detector("token_knn", X, [numpy.full((2, 4), numpy.nan)] * 5)
+        detectors.make_detector("token_knn").fit(X, [numpy.full((2, 4), numpy.nan)] * 5)
 
 
 def test_doc_and_token_state_round_trip_and_bad_states_refused():
     rng = numpy.random.RandomState(9)
     docs = [rng.normal(size=(rng.randint(1, 9), 4)) for _ in range(30)]
-    state = detectors.fit_detector("doc_and_token_knn", _pooled(docs, 4), docs)
-    loaded = detectors.state_from_bytes(detectors.state_to_bytes(state), "doc_and_token_knn", width=4)
+    state = detectors.make_detector("doc_and_token_knn").fit(_pooled(docs, 4), docs)
+    loaded = detectors.state_from_bytes(detectors.state_to_bytes(state), detectors.make_detector("doc_and_token_knn"), width=4)
     assert set(loaded) == set(state)
     for key in state:
         numpy.testing.assert_array_equal(loaded[key], state[key])
@@ -185,7 +185,7 @@ def test_doc_and_token_state_round_trip_and_bad_states_refused():
                          (dict(state, token_scale=numpy.asarray(0.0)), "token_scale"),
                          ({k: v for k, v in state.items() if k != "token_bank"}, "lacks")):
         with pytest.raises(ValueError, match=message):
-            detectors.state_from_bytes(detectors.state_to_bytes(bad), "doc_and_token_knn", width=4)
+            detectors.state_from_bytes(detectors.state_to_bytes(bad), detectors.make_detector("doc_and_token_knn"), width=4)
 
 
 # ---------------------------------------------------------------------------- component
@@ -208,15 +208,15 @@ def test_detector_is_refit_after_the_encoder_changed(seeded):
     egs = examples(nlp, records, anomaly_labels=False)
     optimizer = nlp.initialize(lambda: egs)
     pipe = nlp.get_pipe("anomaly_scorer")
-    bank_at_init = pipe._detector_state["bank"].copy()
+    bank_at_init = pipe._fitted.state["bank"].copy()
     train(nlp, egs, epochs=2, optimizer=optimizer)  # ner trains the shared tok2vec
-    assert pipe._encoder_changed
+    assert pipe._fitted.encoder_changed
     nlp("Alice reported deploy finished today .")  # the next prediction re-fits
-    assert not pipe._encoder_changed
+    assert not pipe._fitted.encoder_changed
     texts = [t for t, _, _ in records]
     X = _embeddings(nlp, texts)
-    expected = detectors.normalize(X)
-    numpy.testing.assert_allclose(pipe._detector_state["bank"], expected, atol=1e-5)
+    expected = search.normalize(X)
+    numpy.testing.assert_allclose(pipe._fitted.state["bank"], expected, atol=1e-5)
     assert not numpy.allclose(bank_at_init, expected, atol=1e-3)  # the encoder did change
 
 
@@ -225,12 +225,12 @@ def test_memory_bank_is_a_seeded_subsample_when_too_big(seeded):
     texts = [t for t, _, _ in records]
     nlp = standalone_pipeline("one_class", memory_bank_size=20)
     nlp.initialize(lambda: examples(nlp, records, anomaly_labels=False))
-    bank = nlp.get_pipe("anomaly_scorer")._detector_state["bank"]
+    bank = nlp.get_pipe("anomaly_scorer")._fitted.state["bank"]
     assert bank.shape[0] == 20
     X = _embeddings(nlp, texts)
     rows = []
     for row in bank:  # each bank row is one training doc's embedding
-        dist = numpy.abs(detectors.normalize(X) - row).max(axis=1)
+        dist = numpy.abs(search.normalize(X) - row).max(axis=1)
         assert dist.min() < 1e-5
         rows.append(int(dist.argmin()))
     assert max(rows) >= 40  # not the first 20 docs
@@ -261,7 +261,7 @@ def test_unfitted_detector_says_how_to_fit():
     nlp = standalone_pipeline("one_class")
     nlp.initialize(lambda: examples(nlp, make_records(10, 0.0, seed=4)))
     pipe = nlp.get_pipe("anomaly_scorer")
-    pipe._detector_state = None
+    pipe._fitted.state = None
     with pytest.raises(ValueError, match="fit_detector"):
         nlp("Alice reported deploy finished today .")
 
@@ -306,17 +306,56 @@ def test_spacy_train_saves_detector_fitted_with_its_own_encoder(tmp_path):
     texts = [t for t, _, _ in records]
     for which in ("model-best", "model-last"):
         loaded = spacy.load(tmp_path / "out" / which)
-        state = loaded.get_pipe("anomaly_scorer")._detector_state
+        state = loaded.get_pipe("anomaly_scorer")._fitted.state
         X = _embeddings(loaded, texts)
-        numpy.testing.assert_allclose(state["bank"], detectors.normalize(X), atol=1e-5)
+        numpy.testing.assert_allclose(state["bank"], search.normalize(X), atol=1e-5)
         # the token bank: the same seeded subsample of the recomputed token vectors
         tokens = _token_vectors(loaded, texts)
-        keep = detectors.subsample_indices(len(tokens), loaded.get_pipe("anomaly_scorer").cfg["token_bank_size"], 0)
-        numpy.testing.assert_allclose(state["token_bank"], detectors.normalize(tokens[keep]), atol=1e-5)
+        keep = search.subsample_indices(len(tokens), loaded.get_pipe("anomaly_scorer").detector.token_bank_size, 0)
+        numpy.testing.assert_allclose(state["token_bank"], search.normalize(tokens[keep]), atol=1e-5)
 
 
-def test_pipeline_saved_before_detectors_existed_keeps_deep_svdd():
-    pipe = standalone_pipeline("one_class").get_pipe("anomaly_scorer")
-    assert pipe.detector == detectors.DEFAULT_DETECTOR
-    pipe._load_cfg({"mode": "one_class", "one_class_location": 1.0, "one_class_scale": 0.5}, "an old cfg")
-    assert pipe.detector == "svdd"
+# ---------------------------------------------------------------------------- registry
+
+
+class CentroidDetector(detectors.EmbeddingDetector):
+    """A user's detector: cosine distance to the mean normalized embedding."""
+
+    name = "centroid"
+    required = ("center",)
+    vectors = "center"
+
+    def fit_raw(self, X, tokens, seed):
+        Z = search.normalize(X)
+        state = {"center": Z.mean(axis=0)}
+        return state, self.raw_scores(state, X)
+
+    def raw_scores(self, state, X, tokens=None, xp=numpy):
+        return 1.0 - search.normalize(X, xp) @ xp.asarray(state["center"])
+
+
+@spacy.util.registry.anomaly_detectors("test.CentroidDetector.v1")
+def centroid_detector(memory_bank_size: int = 100) -> CentroidDetector:
+    return CentroidDetector(memory_bank_size)
+
+
+def test_a_registered_user_detector_fits_scores_saves_and_loads(seeded, tmp_path):
+    nlp = standalone_pipeline("one_class", detector={"@anomaly_detectors": "test.CentroidDetector.v1", "memory_bank_size": 50})
+    train(nlp, examples(nlp, make_records(80, 0.0, seed=11), anomaly_labels=False), epochs=1)
+    pipe = nlp.get_pipe("anomaly_scorer")
+    assert isinstance(pipe.detector, CentroidDetector) and pipe.cfg["detector"] == "centroid"
+    assert set(pipe._fitted.state) == {"center", "location", "scale"}
+    assert _auc(nlp) > 0.55  # better than chance: the user's scores reach doc.cats
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    texts = [t for t, _, _ in TEST_RECORDS]
+    assert [d._.anomaly_score for d in loaded.pipe(texts)] == [d._.anomaly_score for d in nlp.pipe(texts)]
+    assert nlp.config["components"]["anomaly_scorer"]["detector"]["@anomaly_detectors"] == "test.CentroidDetector.v1"
+
+
+def test_detector_settings_appear_only_where_they_apply():
+    with pytest.raises(Exception, match="n_neighbors"):  # mahalanobis has no n_neighbors
+        standalone_pipeline("one_class", detector={"@anomaly_detectors": detectors.DETECTORS["mahalanobis"], "n_neighbors": 3})
+    with pytest.raises(ValueError, match="one_class.* only"):  # supervised has no detector
+        standalone_pipeline("supervised", detector="knn")
+    assert standalone_pipeline("supervised").config["components"]["anomaly_scorer"]["detector"] is None

@@ -48,3 +48,41 @@ def test_resaving_keeps_the_format(nlp, tmp_path):
     numpy.testing.assert_array_equal(
         again(text)._.trf_data.model_output.last_hidden_state, nlp(text)._.trf_data.model_output.last_hidden_state
     )
+
+
+BLOCKED = "transformers.models.modernbert.modeling_modernbert"
+_LOAD_WITHOUT_MODELING = f"""
+import json, sys
+import numpy
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name == {BLOCKED!r}:
+            raise ImportError("blocked by the test: " + name)
+        return None
+
+sys.meta_path.insert(0, Refuse())
+import spacy
+nlp = spacy.load(sys.argv[1])
+record = json.loads(open(sys.argv[2]).read())[0]
+hidden = nlp(record["text"])._.trf_data.model_output.last_hidden_state[0]
+numpy.testing.assert_allclose(hidden, record["last_hidden_state"], atol=2e-5, rtol=1e-4)
+assert {BLOCKED!r} not in sys.modules
+print("loaded without", {BLOCKED!r})
+"""
+
+
+def test_saved_pipeline_loads_without_transformers_modeling_code(tmp_path):
+    """Our modules own the weights and their shapes: loading a saved pipeline never imports
+    transformers' ModernBERT modeling code (a fresh process where importing it fails)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "load.py"
+    script.write_text(_LOAD_WITHOUT_MODELING)
+    result = subprocess.run(
+        [sys.executable, str(script), str(FIXTURE), str(FIXTURE / "expected.json")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "loaded without" in result.stdout

@@ -1,4 +1,7 @@
-"""Every GPU path in one command: `python -m spacy_modernbert.gpu_check --output gpu_report`.
+"""Every GPU path in one command, from a checkout: `python -m tools.gpu_check --output gpu_report`.
+
+Not in the installed package (it was, with steps that need a repository checkout): steps 3
+and 4 run the weasel project and the benchmarks of this checkout (ROOT).
 
 On a CUDA machine it runs, in order, and writes one report (`gpu_report.md` + `.json`):
 
@@ -13,7 +16,7 @@ On a CUDA machine it runs, in order, and writes one report (`gpu_report.md` + `.
 
 Without CUDA it writes the report with every check skipped and the reason, and exits 0;
 with CUDA it exits 1 if any check failed. Only torch, transformers, spaCy and (for step 2)
-cupy are needed; steps 3 and 4 run from a repository checkout.
+cupy are needed.
 """
 import argparse
 import json
@@ -59,9 +62,9 @@ def attention_parity(checkpoint: Path, device_name: str = "cuda") -> List[Dict[s
     import torch
     from transformers import ModernBertModel
 
-    from .encoder.attention import varlen_available
-    from .encoder.checkpoint import load_checkpoint
-    from .encoder.packed import PackedModernBert
+    from spacy_modernbert.encoder.attention import varlen_available
+    from spacy_modernbert.encoder.checkpoint import load_checkpoint
+    from spacy_modernbert.encoder.packed import PackedModernBert
 
     device = torch.device(device_name)
     hf = ModernBertModel.from_pretrained(str(checkpoint), attn_implementation="sdpa").to(device).eval()
@@ -208,7 +211,7 @@ def run_checks(output: Path, skip: List[str], data_dir: Optional[Path] = None, t
 
         report["device"] = torch.cuda.get_device_name(0)
         report["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__}
-        from .tiny import create_tiny_checkpoint
+        from spacy_modernbert.tiny import create_tiny_checkpoint
 
         checkpoint = create_tiny_checkpoint(Path(tempfile.mkdtemp(prefix="gpu-check-ckpt-")) / "tiny")
         steps = {
@@ -264,7 +267,7 @@ def render(report: Dict[str, Any]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m spacy_modernbert.gpu_check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.gpu_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=Path("gpu_report"), help="report directory")
     parser.add_argument("--skip", default="", help="comma-separated checks to skip (attention_parity, training_step, weasel_run_all, speed_benchmark)")
     parser.add_argument("--data-dir", type=Path, default=None, help="benchmark data (default: the benchmark's ../shared/data)")

@@ -1,0 +1,1 @@
+"""Checks run from a repository checkout (not part of the installed package)."""
