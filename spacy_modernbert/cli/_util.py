@@ -36,3 +36,100 @@ def run_or_exit(func: Callable[..., Any], *args: Any, what: str = "Conversion", 
         msg.fail(f"{what} failed", str(err), exits=1)
     except UnicodeDecodeError as err:
         msg.fail(f"{what} failed: the input is not UTF-8 text", str(err), exits=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# One loader and one overwrite rule for every command (issue 26).
+#
+# Loading: a PIPELINE argument is a pipeline directory or the name of an installed package,
+# in every command; anything else, or a pipeline spaCy cannot load, is one line naming it.
+# Writing: a command refuses a non-empty output unless --overwrite; with --overwrite it
+# replaces only an output of its own kind (a pipeline directory, or the files it writes),
+# never a directory holding files it did not create.
+# ---------------------------------------------------------------------------------------------
+
+PIPELINE_PARTS = ("config.cfg", "meta.json")
+
+
+def pipeline_location(pipeline: Any) -> Path:
+    """The directory of a pipeline given as a directory or an installed package name.
+
+    Exits with one line when it is neither (or a directory that is not a pipeline).
+    """
+    import spacy
+
+    path = Path(str(pipeline))
+    if path.exists():
+        if not path.is_dir() or not (path / "config.cfg").is_file():
+            msg.fail(f"Pipeline {pipeline} is not a pipeline directory (no config.cfg)", exits=1)
+        return path
+    if spacy.util.is_package(str(pipeline)):
+        package = spacy.util.get_package_path(str(pipeline))
+        meta = package / "meta.json"
+        try:
+            import srsly
+
+            data = srsly.read_json(meta)
+            inner = package / f"{data['lang']}_{data['name']}-{data['version']}"
+        except Exception:  # a package without the usual layout: let spacy.load find it
+            return package
+        return inner if inner.is_dir() else package
+    msg.fail(
+        f"Pipeline not found: {pipeline} is neither a directory nor an installed package "
+        "(pass a pipeline directory, or pip install the package)",
+        exits=1,
+    )
+    raise AssertionError  # unreachable: msg.fail exits
+
+
+def load_pipeline(pipeline: Any, gpu_id: int = -1, **kwargs: Any) -> Any:
+    """`spacy.load` of a pipeline directory or installed package, with one-line errors."""
+    import spacy
+
+    location = pipeline_location(pipeline)
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    try:
+        return spacy.load(location, **kwargs)
+    except Exception as err:  # config, msgpack, weights: a damaged pipeline, named with the cause
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        msg.fail(f"Cannot load the pipeline {pipeline}: {type(err).__name__}: {first}", exits=1)
+
+
+def is_installed_package(pipeline: Any) -> bool:
+    """True when `pipeline` names an installed package rather than a directory."""
+    return not Path(str(pipeline)).exists()
+
+
+def prepare_output(path: Path, overwrite: bool, *, kind: str = "files", own_files: tuple = ()) -> Path:
+    """Apply the overwrite rule to the output directory `path` and return it (created).
+
+    An absent or empty directory is used as is. A non-empty one needs `overwrite`, and even
+    then is replaced only when it holds this command's kind of output: `kind="pipeline"`: a
+    pipeline directory (config.cfg and meta.json), removed as a whole before writing;
+    `kind="files"`: only names in `own_files` (each is removed before writing).
+    """
+    import shutil
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        msg.fail(f"Output {path} is a file, not a directory", exits=1)
+    entries = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    if entries:
+        if not overwrite:
+            msg.fail(f"Output {path} exists and is not empty: pass --overwrite to replace it, or choose a new directory", exits=1)
+        if kind == "pipeline":
+            if not all((path / part).is_file() for part in PIPELINE_PARTS):
+                msg.fail(f"Not replacing {path}: it is not a pipeline directory (no config.cfg and meta.json), so it "
+                         "holds files this command did not write. Choose a new directory.", exits=1)
+            shutil.rmtree(path)
+        else:
+            foreign = [name for name in entries if name not in own_files]
+            if foreign:
+                msg.fail(f"Not replacing {path}: it holds files this command does not write ({', '.join(foreign[:5])}). "
+                         "Choose a new directory.", exits=1)
+            for name in entries:
+                target = path / name
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    return path

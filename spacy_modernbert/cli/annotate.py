@@ -1,6 +1,6 @@
 """`python -m spacy_modernbert annotate PIPELINE INPUT OUTPUT`: a trained pipeline over a corpus.
 
-The typer signature (`annotate_command`) and the plain function (`annotate_cli`) side by side,
+The typer signature (`annotate_cli`) and the plain function (`annotate`) side by side,
 as in `spacy/cli/evaluate.py`. The engines live in `spacy_modernbert/annotate/`; this module
 only checks the arguments, plans the run (rejects, shards, resume) and merges the output.
 """
@@ -18,7 +18,7 @@ ON_ERROR = ("skip", "stop")
 
 
 @app.command("annotate")
-def annotate_command(
+def annotate_cli(
     pipeline: str = typer.Argument(..., metavar="PIPELINE", help="Trained pipeline: a directory or an installed package name"),
     input_path: Path = typer.Argument(..., metavar="INPUT", help="Input: .jsonl (a text field; other fields are carried through), .txt (one doc per line) or .parquet", exists=True, dir_okay=False),
     output_path: Path = typer.Argument(..., metavar="OUTPUT", help="Output: .jsonl or .parquet (by extension)"),
@@ -46,7 +46,7 @@ def annotate_command(
     from ..annotate.io import AnnotateInputError
 
     try:
-        annotate_cli(
+        annotate(
             pipeline, input_path, output_path, engine=engine, text_field=text_field, batch_size=batch_size,
             shard_size=shard_size, n_process=n_process, num_actors=num_actors, cpus_per_actor=cpus_per_actor,
             gpus_per_actor=gpus_per_actor, address=address, gpu_id=gpu_id, cats=cats, on_error=on_error,
@@ -60,7 +60,7 @@ def default_rejects_path(output_path: Path) -> Path:
     return output_path.with_name(output_path.stem + ".rejects.jsonl")
 
 
-def annotate_cli(
+def annotate(
     pipeline: str,
     input_path: Path,
     output_path: Path,
