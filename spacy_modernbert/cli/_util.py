@@ -49,37 +49,16 @@ def run_or_exit(func: Callable[..., Any], *args: Any, what: str = "Conversion", 
 # ---------------------------------------------------------------------------------------------
 
 PIPELINE_PARTS = ("config.cfg", "meta.json")
+from ..pipeline_location import PipelineNotFound, find_pipeline  # noqa: E402  (re-exported)
 
 
 def pipeline_location(pipeline: Any) -> Path:
-    """The directory of a pipeline given as a directory or an installed package name.
-
-    Exits with one line when it is neither (or a directory that is not a pipeline).
-    """
-    import spacy
-
-    path = Path(str(pipeline))
-    if path.exists():
-        if not path.is_dir() or not (path / "config.cfg").is_file():
-            msg.fail(f"Pipeline {pipeline} is not a pipeline directory (no config.cfg)", exits=1)
-        return path
-    if spacy.util.is_package(str(pipeline)):
-        package = spacy.util.get_package_path(str(pipeline))
-        meta = package / "meta.json"
-        try:
-            import srsly
-
-            data = srsly.read_json(meta)
-            inner = package / f"{data['lang']}_{data['name']}-{data['version']}"
-        except Exception:  # a package without the usual layout: let spacy.load find it
-            return package
-        return inner if inner.is_dir() else package
-    msg.fail(
-        f"Pipeline not found: {pipeline} is neither a directory nor an installed package "
-        "(pass a pipeline directory, or pip install the package)",
-        exits=1,
-    )
-    raise AssertionError  # unreachable: msg.fail exits
+    """`find_pipeline`, exiting with its one line when the pipeline is not found."""
+    try:
+        return find_pipeline(pipeline)
+    except PipelineNotFound as err:
+        msg.fail(str(err), exits=1)
+        raise  # unreachable: msg.fail exits
 
 
 def load_pipeline(pipeline: Any, gpu_id: int = -1, **kwargs: Any) -> Any:
