@@ -80,16 +80,14 @@ def is_installed_package(pipeline: Any) -> bool:
     return not Path(str(pipeline)).exists()
 
 
-def prepare_output(path: Path, overwrite: bool, *, kind: str = "files", own_files: tuple = ()) -> Path:
-    """Apply the overwrite rule to the output directory `path` and return it (created).
+def check_output(path: Path, overwrite: bool, *, kind: str = "files", own_files: tuple = ()) -> list:
+    """The overwrite rule, checked before any work (`prepare_output` applies it); the entries to replace.
 
-    An absent or empty directory is used as is. A non-empty one needs `overwrite`, and even
-    then is replaced only when it holds this command's kind of output: `kind="pipeline"`: a
-    pipeline directory (config.cfg and meta.json), removed as a whole before writing;
-    `kind="files"`: only names in `own_files` (each is removed before writing).
+    An absent or empty directory is fine. A non-empty one needs `overwrite`, and even then is
+    replaced only when it holds this command's kind of output: `kind="pipeline"`: a pipeline
+    directory (config.cfg and meta.json), replaced as a whole; `kind="files"`: only names in
+    `own_files`.
     """
-    import shutil
-
     path = Path(path)
     if path.exists() and not path.is_dir():
         msg.fail(f"Output {path} is a file, not a directory", exits=1)
@@ -97,16 +95,26 @@ def prepare_output(path: Path, overwrite: bool, *, kind: str = "files", own_file
     if entries:
         if not overwrite:
             msg.fail(f"Output {path} exists and is not empty: pass --overwrite to replace it, or choose a new directory", exits=1)
+        if kind == "pipeline" and not all((path / part).is_file() for part in PIPELINE_PARTS):
+            msg.fail(f"Not replacing {path}: it is not a pipeline directory (no config.cfg and meta.json), so it "
+                     "holds files this command did not write. Choose a new directory.", exits=1)
+        foreign = [name for name in entries if name not in own_files]
+        if kind != "pipeline" and foreign:
+            msg.fail(f"Not replacing {path}: it holds files this command does not write ({', '.join(foreign[:5])}). "
+                     "Choose a new directory.", exits=1)
+    return entries
+
+
+def prepare_output(path: Path, overwrite: bool, *, kind: str = "files", own_files: tuple = ()) -> Path:
+    """Apply the overwrite rule (`check_output`) to the output directory `path`; return it, created."""
+    import shutil
+
+    path = Path(path)
+    entries = check_output(path, overwrite, kind=kind, own_files=own_files)
+    if entries:
         if kind == "pipeline":
-            if not all((path / part).is_file() for part in PIPELINE_PARTS):
-                msg.fail(f"Not replacing {path}: it is not a pipeline directory (no config.cfg and meta.json), so it "
-                         "holds files this command did not write. Choose a new directory.", exits=1)
             shutil.rmtree(path)
         else:
-            foreign = [name for name in entries if name not in own_files]
-            if foreign:
-                msg.fail(f"Not replacing {path}: it holds files this command does not write ({', '.join(foreign[:5])}). "
-                         "Choose a new directory.", exits=1)
             for name in entries:
                 target = path / name
                 shutil.rmtree(target) if target.is_dir() else target.unlink()

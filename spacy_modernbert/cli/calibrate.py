@@ -13,7 +13,7 @@ from wasabi import msg
 
 from ..anomaly import DEFAULT_LABEL
 from ..anomaly.calibration import METHODS, CalibrationResult, calibrate_pipeline
-from ._util import app, is_installed_package, load_pipeline, pipeline_location, prepare_output
+from ._util import app, check_output, is_installed_package, load_pipeline, pipeline_location, prepare_output
 
 DEFAULT_METHOD = "best_f1"
 DEFAULT_TARGET_FPR = 0.05
@@ -78,6 +78,8 @@ def calibrate(
     in_place = output is None or Path(output).resolve() == Path(str(pipeline)).resolve()
     if in_place and not overwrite:
         msg.fail(f"calibrate would rewrite {pipeline} in place: pass --output DIR for a calibrated copy, or --overwrite", exits=1)
+    if not in_place:
+        check_output(Path(output), overwrite, kind="pipeline")  # before minutes of scoring
     if not Path(dev_path).exists():
         msg.fail("Calibration data not found", str(dev_path), exits=1)
     from .evaluate import check_corpus

@@ -16,7 +16,7 @@ import typer
 from wasabi import msg
 
 from ..anomaly import DEFAULT_LABEL
-from ._util import app, load_pipeline, pipeline_location, prepare_output
+from ._util import app, check_output, load_pipeline, pipeline_location, prepare_output
 
 DEFAULT_OUTPUT_DIR = Path("metrics")
 DEFAULT_COMPONENT = "anomaly_scorer"
@@ -131,6 +131,7 @@ def evaluate(
     from spacy.util import fix_random_seed
 
     check_corpus(data_path)  # before anything is loaded or written
+    check_output(output_dir, overwrite, own_files=OUTPUT_FILES)
     fix_random_seed()
     nlp = load_pipeline(pipeline, gpu_id=gpu_id)
     output_dir = prepare_output(output_dir, overwrite, own_files=OUTPUT_FILES)

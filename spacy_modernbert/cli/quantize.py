@@ -17,7 +17,7 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
-from ._util import app, load_pipeline, pipeline_location, prepare_output
+from ._util import app, check_output, load_pipeline, pipeline_location, prepare_output
 
 ARCHITECTURE = "spacy-modernbert.ModernBertTransformer.v1"
 DEFAULT_MODE = "int8"
@@ -80,6 +80,7 @@ def quantize(pipeline, output: Path, mode: str = DEFAULT_MODE, check_path: Optio
     source, output = pipeline_location(pipeline), Path(output)
     if output.resolve() == source.resolve():
         msg.fail("The output directory must differ from the pipeline (the fp32 pipeline is kept)", exits=1)
+    check_output(output, overwrite, kind="pipeline")
     config = load_config(source / "config.cfg", interpolate=False)
     names = [n for n, c in config["components"].items() if c.get("model", {}).get("@architectures") == ARCHITECTURE]
     if not names:
