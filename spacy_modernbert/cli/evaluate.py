@@ -145,8 +145,8 @@ def evaluate(
             kept["examples"] = list(examples)
             return super().score(kept["examples"], **kwargs)
 
-    with msg.loading(f"Evaluating {pipeline} on {len(examples)} docs..."):
-        scores = nlp.evaluate(examples, scorer=KeepPredictions(nlp=nlp))
+    msg.info(f"Evaluating {pipeline} on {len(examples)} docs")
+    scores = nlp.evaluate(examples, scorer=KeepPredictions(nlp=nlp))
     pipe = nlp.get_pipe(component) if component in nlp.pipe_names else None
     if pipe is not None:
         scores["anomaly_threshold"] = float(pipe.cfg.get("threshold", 0.5))
