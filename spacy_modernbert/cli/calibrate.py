@@ -72,6 +72,11 @@ def calibrate(
         msg.fail(f"Unknown calibration method {method!r}: use one of {', '.join(METHODS)}", exits=1)
     if method == "target_fpr" and not 0.0 <= target_fpr <= 1.0:
         msg.fail(f"--target-fpr must be between 0 and 1, got {target_fpr}", exits=1)
+    if not Path(dev_path).exists():
+        msg.fail("Calibration data not found", str(dev_path), exits=1)
+    from .evaluate import check_corpus
+
+    check_corpus(dev_path)  # garbage is refused before the pipeline is loaded or written
     if output is None and is_installed_package(pipeline):
         pipeline_location(pipeline)  # one line when it is not a package either
         msg.fail(f"{pipeline} is an installed package: pass --output DIR for the calibrated copy", exits=1)
@@ -80,11 +85,6 @@ def calibrate(
         msg.fail(f"calibrate would rewrite {pipeline} in place: pass --output DIR for a calibrated copy, or --overwrite", exits=1)
     if not in_place:
         check_output(Path(output), overwrite, kind="pipeline")  # before minutes of scoring
-    if not Path(dev_path).exists():
-        msg.fail("Calibration data not found", str(dev_path), exits=1)
-    from .evaluate import check_corpus
-
-    check_corpus(dev_path)  # garbage is refused before the pipeline is loaded or written
     msg.info(f"Loading pipeline {pipeline}")
     nlp = load_pipeline(pipeline)
     if component not in nlp.pipe_names:
