@@ -41,8 +41,8 @@ print("SUMMARY" + json.dumps({"annotated": n, "seconds": seconds, "load_seconds"
 
 ANNOTATE = """
 import json, sys
-from spacy_modernbert.cli.annotate import annotate_cli
-summary = annotate_cli(**json.loads(sys.argv[1]))
+from spacy_modernbert.cli.annotate import annotate
+summary = annotate(**json.loads(sys.argv[1]))
 print("SUMMARY" + json.dumps(summary))
 """
 

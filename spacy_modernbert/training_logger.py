@@ -6,6 +6,11 @@ has no anomaly labels, or only one class), and `spacy.ConsoleLogger` then prints
 (same settings, same table, same JSONL log file) with those cells shown as "-" instead.
 It only rewrites the printed rows: the scores, the model selection and the log file are
 spaCy's own.
+
+It also sees both training lengths: `[training] max_steps` and the learning-rate schedule's
+`total_steps`. When they disagree (e.g. `--training.max_steps 20` on a config whose schedule
+runs 300 steps) it warns once, at the start: the run would end inside warm-up or long before
+the rate decays (or, the other way round, train on at rate 0).
 """
 import sys
 from pathlib import Path
@@ -72,6 +77,9 @@ def console_logger(
     spacy_setup = console_logger_v3(progress_bar=progress_bar, console_output=console_output, output_file=output_file)
 
     def setup_printer(nlp: Any, stdout: IO = sys.stdout, stderr: IO = sys.stderr) -> Tuple[Callable, Callable]:
+        warning = schedule_mismatch(nlp.config)
+        if warning:
+            stderr.write(f"\u26a0 {warning}\n")
         table = _BlankCells(stdout)
         log_step, finalize = spacy_setup(nlp, table, stderr)
         # the columns as spaCy lays them out: epoch, step, one loss per trainable pipe, scores
@@ -91,3 +99,25 @@ def console_logger(
         return step, finalize
 
     return setup_printer
+
+
+def schedule_mismatch(config: Any) -> Optional[str]:
+    """A one-line warning when `[training] max_steps` and the rate schedule's total_steps differ."""
+    training = config.get("training", {})
+    max_steps = training.get("max_steps") or 0
+    schedule = training.get("optimizer", {}).get("learn_rate")
+    if not isinstance(schedule, dict) or not max_steps:
+        return None
+    total = schedule.get("total_steps")
+    if not isinstance(total, int) or total == max_steps:
+        return None
+    warmup = schedule.get("warmup_steps")
+    if isinstance(warmup, int) and max_steps <= warmup:
+        effect = f"the run ends inside warm-up (warmup_steps {warmup})"
+    elif max_steps < total:
+        effect = f"the run ends before the rate has decayed ({100 * max_steps / total:.0f}% of the schedule)"
+    else:
+        effect = f"steps {total + 1}-{max_steps} train at the schedule's final rate"
+    return (f"[training] max_steps = {max_steps} but the learning-rate schedule's total_steps = {total}: {effect}. "
+            f"Set [training.optimizer.learn_rate] total_steps = {max_steps} too (e.g. "
+            f"--training.optimizer.learn_rate.total_steps {max_steps}).")

@@ -21,8 +21,11 @@ def _pipeline(tmp_path):
 
 def test_model_card_lists_components_labels_threshold_and_metrics(tmp_path):
     path = _pipeline(tmp_path)
+    from spacy_modernbert.cli.evaluate import pipeline_fingerprint
+
     metrics = tmp_path / "metrics.json"
-    metrics.write_text(json.dumps({"ents_f": 0.9, "ents_p": 0.8, "ents_r": 1.0, "anomaly_auc": 0.75, "anomaly_ap": None,
+    metrics.write_text(json.dumps({"pipeline_fingerprint": pipeline_fingerprint(path), "anomaly_threshold": 0.3125,
+                                   "ents_f": 0.9, "ents_p": 0.8, "ents_r": 1.0, "anomaly_auc": 0.75, "anomaly_ap": None,
                                    "ents_per_type": {"HOST": {"p": 1.0, "r": 0.5, "f": 0.6667}}}))
     result = CliRunner().invoke(app, ["model-card", str(path), "--metrics", str(metrics), "--name", "demo",
                                       "--version", "1.2.3", "--license", "Apache-2.0"])

@@ -3,7 +3,7 @@ import numpy
 import pytest
 
 from spacy_modernbert.anomaly.curves import average_precision, precision_recall_curve
-from spacy_modernbert.cli.plots import pr_step_points, write_curve_svg
+from spacy_modernbert.anomaly.plots import pr_step_points, write_curve_svg
 
 
 def test_pr_steps_start_without_a_spike_and_enclose_the_average_precision():

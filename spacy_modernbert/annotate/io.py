@@ -63,6 +63,12 @@ class InputSpec:
     text_field: str = "text"
     reserved: Tuple[str, ...] = ANNOTATION_FIELDS
     extra: Dict[str, Any] = field(default_factory=dict)
+    prefix: str = ""  # --output-prefix: the annotation fields are written as prefix + name
+
+
+def output_fields(prefix: str, cats: bool) -> Tuple[str, ...]:
+    """The names of the fields the annotation adds to a row (an input field must not have them)."""
+    return tuple(prefix + name for name in ANNOTATION_FIELDS + ((CATS_FIELD,) if cats else ()))
 
 
 def file_format(path: Path, formats: Dict[str, str], what: str) -> str:
@@ -84,7 +90,8 @@ def check_record(record: Any, line: int, text_field: str, reserved: Tuple[str, .
         return Reject(line, f"{text_field!r} is {type(text).__name__}, not a string", raw)
     clash = [name for name in reserved if name in record]
     if clash:
-        return Reject(line, f"field {clash[0]!r} would be overwritten by the annotation; rename it in the input", raw)
+        return Reject(line, f"field {clash[0]!r} would be overwritten by the annotation; rename it in the input, "
+                            "or pass --output-prefix (e.g. pred_) to write the annotation under other names", raw)
     return Row(line, text, record)
 
 
@@ -147,7 +154,7 @@ def check_parquet_schema(spec: InputSpec) -> None:
         raise AnnotateInputError(f"{spec.path}: column {spec.text_field!r} is {kind}, not a string column")
     clash = [name for name in spec.reserved if name in schema.names]
     if clash:
-        raise AnnotateInputError(f"{spec.path}: column {clash[0]!r} would be overwritten by the annotation; rename it")
+        raise AnnotateInputError(f"{spec.path}: column {clash[0]!r} would be overwritten by the annotation; rename it, or pass --output-prefix (e.g. pred_)")
 
 
 def _iter_parquet_check(spec: InputSpec) -> Iterator[Tuple[int, Union[Row, Reject, None], int]]:

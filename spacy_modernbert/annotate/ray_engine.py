@@ -47,7 +47,8 @@ class ShardAnnotator:
 
             torch.set_num_threads(max(1, threads))
         self.nlp = load_pipeline(pipeline, code, gpu_id=0 if use_gpu else -1)
-        self.spec = InputSpec(Path(spec["path"]), spec["format"], spec["text_field"], tuple(spec["reserved"]))
+        self.spec = InputSpec(Path(spec["path"]), spec["format"], spec["text_field"], tuple(spec["reserved"]),
+                              prefix=spec["prefix"])
         self.run_dir = RunDir(Path(output), output_format)
         self.batch_size = batch_size
         self.cats = cats
@@ -100,7 +101,8 @@ def run_ray(
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         items = [asdict(s) for s in work]
-        spec_json = {"path": str(spec.path.resolve()), "format": spec.format, "text_field": spec.text_field, "reserved": list(spec.reserved)}
+        spec_json = {"path": str(spec.path.resolve()), "format": spec.format, "text_field": spec.text_field, "reserved": list(spec.reserved),
+                     "prefix": spec.prefix}
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         ds = ds.map_batches(
             ShardAnnotator,

@@ -14,7 +14,13 @@ from spacy.tokens import Doc
 
 
 def resolve_pipeline(pipeline: Union[str, Path]) -> str:
-    """A directory becomes an absolute path (actors may start elsewhere); otherwise a package name."""
+    """A directory becomes an absolute path (actors may start elsewhere); otherwise a package name.
+
+    Raises (one line) when it is neither: the rule of every command (`cli/_util.find_pipeline`).
+    """
+    from ..pipeline_location import find_pipeline
+
+    find_pipeline(pipeline)
     path = Path(pipeline)
     return str(path.resolve()) if path.exists() else str(pipeline)
 
@@ -28,12 +34,12 @@ def load_pipeline(pipeline: str, code: Optional[str] = None, gpu_id: int = -1) -
         import_file("spacy_modernbert_annotate_code", code)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    if not Path(pipeline).exists() and not spacy.util.is_package(pipeline):
-        raise ValueError(f"Pipeline {pipeline!r} is neither a directory nor an installed package (pip install it, or pass its directory)")
-    return spacy.load(pipeline)
+    from ..pipeline_location import find_pipeline
+
+    return spacy.load(find_pipeline(pipeline))
 
 
-def annotation(doc: Doc, cats: bool = False) -> Dict[str, Any]:
+def annotation(doc: Doc, cats: bool = False, prefix: str = "") -> Dict[str, Any]:
     row: Dict[str, Any] = {
         "entities": [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents],
         "anomaly_score": None,
@@ -44,11 +50,11 @@ def annotation(doc: Doc, cats: bool = False) -> Dict[str, Any]:
         row["is_anomaly"] = bool(doc._.is_anomaly)
     if cats:
         row["cats"] = {label: float(score) for label, score in doc.cats.items()}
-    return row
+    return {prefix + name: value for name, value in row.items()} if prefix else row
 
 
-def output_row(record: Dict[str, Any], doc: Doc, cats: bool = False) -> Dict[str, Any]:
-    return {**record, **annotation(doc, cats)}
+def output_row(record: Dict[str, Any], doc: Doc, cats: bool = False, prefix: str = "") -> Dict[str, Any]:
+    return {**record, **annotation(doc, cats, prefix)}
 
 
 def annotate_shard(nlp: Language, spec, run_dir, shard, batch_size: int, cats: bool = False) -> int:
@@ -65,6 +71,6 @@ def annotate_shard(nlp: Language, spec, run_dir, shard, batch_size: int, cats: b
     # so a long run does not grow the vocab: the rows are plain data, built inside the zone
     with nlp.memory_zone():
         docs = nlp.pipe((row.text for row in rows), batch_size=batch_size)
-        out = [output_row(row.record, doc, cats) for row, doc in zip(rows, docs)]
+        out = [output_row(row.record, doc, cats, spec.prefix) for row, doc in zip(rows, docs)]
     run_dir.write_shard(shard.index, out)
     return len(out)

@@ -186,7 +186,10 @@ def plan_run(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, rejects_path)
+    if tmp.stat().st_size:
+        os.replace(tmp, rejects_path)
+    else:  # a clean input leaves no rejects file
+        tmp.unlink()
     if spec.format == "parquet":
         # Parquet spans are row indices: start/end of each shard in rows, not bytes
         for shard in shards:

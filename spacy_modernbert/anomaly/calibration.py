@@ -154,8 +154,11 @@ def collect_scores(
     from spacy.tokens import DocBin
     from spacy.training import Example
 
-    pipe = nlp.get_pipe(component)
-    label = label or pipe.cfg.get("label", "ANOMALY")
+    from . import DEFAULT_LABEL
+    from .scoring import collect_gold_and_scores
+
+    pipe_label = nlp.get_pipe(component).cfg.get("label", DEFAULT_LABEL)
+    label = label or pipe_label
     if isinstance(data, (str, Path)):
         path = Path(data)
         if not path.exists():
@@ -168,10 +171,14 @@ def collect_scores(
         value = ref.cats.get(label, 0.0)
         if value not in (0.0, 1.0):
             raise ValueError(f"doc.cats[{label!r}] must be 1.0 or 0.0, got {value!r} in the document {ref.text[:60]!r}")
-    gold = [float(ref.cats.get(label, 0.0)) for ref in labelled]
-    pipe_label = pipe.cfg.get("label", "ANOMALY")
-    scores = [float(doc.cats[pipe_label]) for doc in nlp.pipe((ref.text for ref in labelled), batch_size=batch_size)]
-    return gold, scores
+    for i, ref in enumerate(labelled):
+        if label not in ref.cats:  # unlabelled_as_normal: counted as normal (on a copy)
+            labelled[i] = ref.copy()
+            labelled[i].cats[label] = 0.0
+    predicted = nlp.pipe((ref.text for ref in labelled), batch_size=batch_size)
+    examples = [Example(doc, ref) for doc, ref in zip(predicted, labelled)]
+    gold, scores, _ = collect_gold_and_scores(examples, label, predicted_label=pipe_label)
+    return gold.tolist(), scores.tolist()
 
 
 def set_threshold(nlp, threshold: float, component: str = "anomaly_scorer") -> None:

@@ -1,13 +1,14 @@
 """Scorer of the `anomaly_scorer` component: ROC AUC, average precision, P/R/F at the threshold.
 
 Numpy only. The gold label is `eg.reference.cats[label]` (1.0 anomaly, 0.0 normal); examples
-whose reference has no such label are unannotated and skipped. The prediction is
-`eg.predicted.cats[label]` (falling back to `eg.predicted._.anomaly_score`).
+whose reference has no such label are unannotated and skipped. The prediction is read in one
+place, `eg.predicted.cats[label]` (the component writes the same number to
+`doc._.anomaly_score`): `collect_gold_and_scores` is the one collector of (gold, score) pairs,
+used by this scorer, by `evaluate`'s curves and by `calibrate`.
 """
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import numpy
-from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
@@ -41,7 +42,9 @@ def anomaly_score(
     **kwargs: ignored (spaCy passes the component's whole cfg).
     RETURNS (Dict[str, Any]): `anomaly_auc` and `anomaly_ap` (None unless both classes occur
         in the gold labels), `anomaly_p`, `anomaly_r`, `anomaly_f` (None without labelled
-        examples). When no other component writes doc.cats, the same results are also
+        examples), `anomaly_fpr`: the share of normal docs flagged at the threshold (None
+        without normal docs; on a corpus of normal docs only, the one figure that means
+        something). When no other component writes doc.cats, the same results are also
         returned as `cats_f_per_type` / `cats_auc_per_type` for `label`: these are the
         keys spaCy's `evaluate` command prints (its results table only lists built-in
         metrics).
@@ -53,10 +56,14 @@ def anomaly_score(
         "anomaly_p": None,
         "anomaly_r": None,
         "anomaly_f": None,
+        "anomaly_fpr": None,
     }
     if gold.size:
         p, r, f = prf_at_threshold(gold, scores, threshold)
         results.update({"anomaly_p": p, "anomaly_r": r, "anomaly_f": f})
+        normal = gold == 0.0
+        if normal.any():
+            results["anomaly_fpr"] = float(numpy.mean(scores[normal] >= threshold))
         results["anomaly_auc"] = roc_auc(gold, scores)
         results["anomaly_ap"] = average_precision(gold, scores)
     if not other_cats and gold.size:
@@ -67,28 +74,21 @@ def anomaly_score(
     return results
 
 
-def collect_gold_and_scores(examples: Iterable[Example], label: str) -> Tuple[numpy.ndarray, numpy.ndarray, bool]:
+def collect_gold_and_scores(
+    examples: Iterable[Example], label: str, predicted_label: Optional[str] = None
+) -> Tuple[numpy.ndarray, numpy.ndarray, bool]:
     """(gold labels, predicted scores, whether predicted docs carry other doc.cats labels).
 
-    Examples without `label` in the reference cats, or without a prediction, are skipped.
+    The gold label is `eg.reference.cats[label]`, the score `eg.predicted.cats[predicted_label]`
+    (default: `label`). Examples without the gold label, or without a prediction, are skipped.
     """
+    predicted_label = predicted_label or label
     gold, scores = [], []
     other_cats = False
     for eg in examples:
-        other_cats = other_cats or any(key != label for key in eg.predicted.cats)
-        if label not in eg.reference.cats:
-            continue
-        score = _predicted_score(eg.predicted, label)
-        if score is None:
+        other_cats = other_cats or any(key != predicted_label for key in eg.predicted.cats)
+        if label not in eg.reference.cats or predicted_label not in eg.predicted.cats:
             continue
         gold.append(float(eg.reference.cats[label]))
-        scores.append(score)
+        scores.append(float(eg.predicted.cats[predicted_label]))
     return numpy.asarray(gold, dtype="float64"), numpy.asarray(scores, dtype="float64"), other_cats
-
-
-def _predicted_score(doc: Doc, label: str) -> Optional[float]:
-    if label in doc.cats:
-        return float(doc.cats[label])
-    if Doc.has_extension("anomaly_score") and doc._.anomaly_score is not None:
-        return float(doc._.anomaly_score)
-    return None

@@ -36,3 +36,87 @@ def run_or_exit(func: Callable[..., Any], *args: Any, what: str = "Conversion", 
         msg.fail(f"{what} failed", str(err), exits=1)
     except UnicodeDecodeError as err:
         msg.fail(f"{what} failed: the input is not UTF-8 text", str(err), exits=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# One loader and one overwrite rule for every command (issue 26).
+#
+# Loading: a PIPELINE argument is a pipeline directory or the name of an installed package,
+# in every command; anything else, or a pipeline spaCy cannot load, is one line naming it.
+# Writing: a command refuses a non-empty output unless --overwrite; with --overwrite it
+# replaces only an output of its own kind (a pipeline directory, or the files it writes),
+# never a directory holding files it did not create.
+# ---------------------------------------------------------------------------------------------
+
+PIPELINE_PARTS = ("config.cfg", "meta.json")
+from ..pipeline_location import PipelineNotFound, find_pipeline  # noqa: E402  (re-exported)
+
+
+def pipeline_location(pipeline: Any) -> Path:
+    """`find_pipeline`, exiting with its one line when the pipeline is not found."""
+    try:
+        return find_pipeline(pipeline)
+    except PipelineNotFound as err:
+        msg.fail(str(err), exits=1)
+        raise  # unreachable: msg.fail exits
+
+
+def load_pipeline(pipeline: Any, gpu_id: int = -1, **kwargs: Any) -> Any:
+    """`spacy.load` of a pipeline directory or installed package, with one-line errors."""
+    import spacy
+
+    location = pipeline_location(pipeline)
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    try:
+        return spacy.load(location, **kwargs)
+    except Exception as err:  # config, msgpack, weights: a damaged pipeline, named with the cause
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        msg.fail(f"Cannot load the pipeline {pipeline}: {type(err).__name__}: {first}", exits=1)
+
+
+def is_installed_package(pipeline: Any) -> bool:
+    """True when `pipeline` names an installed package rather than a directory."""
+    return not Path(str(pipeline)).exists()
+
+
+def check_output(path: Path, overwrite: bool, *, kind: str = "files", own_files: tuple = ()) -> list:
+    """The overwrite rule, checked before any work (`prepare_output` applies it); the entries to replace.
+
+    An absent or empty directory is fine. A non-empty one needs `overwrite`, and even then is
+    replaced only when it holds this command's kind of output: `kind="pipeline"`: a pipeline
+    directory (config.cfg and meta.json), replaced as a whole; `kind="files"`: only names in
+    `own_files`.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        msg.fail(f"Output {path} is a file, not a directory", exits=1)
+    entries = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    if entries:
+        if not overwrite:
+            msg.fail(f"Output {path} exists and is not empty: pass --overwrite to replace it, or choose a new directory", exits=1)
+        if kind == "pipeline" and not all((path / part).is_file() for part in PIPELINE_PARTS):
+            msg.fail(f"Not replacing {path}: it is not a pipeline directory (no config.cfg and meta.json), so it "
+                     "holds files this command did not write. Choose a new directory.", exits=1)
+        foreign = [name for name in entries if name not in own_files]
+        if kind != "pipeline" and foreign:
+            msg.fail(f"Not replacing {path}: it holds files this command does not write ({', '.join(foreign[:5])}). "
+                     "Choose a new directory.", exits=1)
+    return entries
+
+
+def prepare_output(path: Path, overwrite: bool, *, kind: str = "files", own_files: tuple = ()) -> Path:
+    """Apply the overwrite rule (`check_output`) to the output directory `path`; return it, created."""
+    import shutil
+
+    path = Path(path)
+    entries = check_output(path, overwrite, kind=kind, own_files=own_files)
+    if entries:
+        if kind == "pipeline":
+            shutil.rmtree(path)
+        else:
+            for name in entries:
+                target = path / name
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    return path

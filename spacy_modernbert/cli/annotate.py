@@ -1,6 +1,6 @@
 """`python -m spacy_modernbert annotate PIPELINE INPUT OUTPUT`: a trained pipeline over a corpus.
 
-The typer signature (`annotate_command`) and the plain function (`annotate_cli`) side by side,
+The typer signature (`annotate_cli`) and the plain function (`annotate`) side by side,
 as in `spacy/cli/evaluate.py`. The engines live in `spacy_modernbert/annotate/`; this module
 only checks the arguments, plans the run (rejects, shards, resume) and merges the output.
 """
@@ -18,7 +18,7 @@ ON_ERROR = ("skip", "stop")
 
 
 @app.command("annotate")
-def annotate_command(
+def annotate_cli(
     pipeline: str = typer.Argument(..., metavar="PIPELINE", help="Trained pipeline: a directory or an installed package name"),
     input_path: Path = typer.Argument(..., metavar="INPUT", help="Input: .jsonl (a text field; other fields are carried through), .txt (one doc per line) or .parquet", exists=True, dir_okay=False),
     output_path: Path = typer.Argument(..., metavar="OUTPUT", help="Output: .jsonl or .parquet (by extension)"),
@@ -33,6 +33,7 @@ def annotate_command(
     address: Optional[str] = typer.Option(None, "--address", help="engine ray: cluster address (default: $RAY_ADDRESS, else start a local Ray)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="engine local: GPU id, or -1 for CPU"),
     cats: bool = typer.Option(False, "--cats", help="Also write doc.cats"),
+    output_prefix: str = typer.Option("", "--output-prefix", help="Write the annotation as PREFIX+entities, PREFIX+anomaly_score, ... (e.g. pred_), so input fields of those names (gold `entities`) are kept"),
     on_error: str = typer.Option("stop", "--on-error", help="A bad input row: stop (with its line number) or skip (to the rejects file)"),
     rejects: Optional[Path] = typer.Option(None, "--rejects", help="Rejects file (default: OUTPUT with .rejects.jsonl)"),
     resume: bool = typer.Option(False, "--resume", help="Continue a crashed run: keep the finished shards in OUTPUT.shards/"),
@@ -46,10 +47,10 @@ def annotate_command(
     from ..annotate.io import AnnotateInputError
 
     try:
-        annotate_cli(
+        annotate(
             pipeline, input_path, output_path, engine=engine, text_field=text_field, batch_size=batch_size,
             shard_size=shard_size, n_process=n_process, num_actors=num_actors, cpus_per_actor=cpus_per_actor,
-            gpus_per_actor=gpus_per_actor, address=address, gpu_id=gpu_id, cats=cats, on_error=on_error,
+            gpus_per_actor=gpus_per_actor, address=address, gpu_id=gpu_id, cats=cats, output_prefix=output_prefix, on_error=on_error,
             rejects=rejects, resume=resume, overwrite=overwrite, code=code, progress=progress,
         )
     except (AnnotateInputError, ImportError, FileExistsError, ValueError, RuntimeError) as err:
@@ -60,7 +61,7 @@ def default_rejects_path(output_path: Path) -> Path:
     return output_path.with_name(output_path.stem + ".rejects.jsonl")
 
 
-def annotate_cli(
+def annotate(
     pipeline: str,
     input_path: Path,
     output_path: Path,
@@ -75,6 +76,7 @@ def annotate_cli(
     address: Optional[str] = None,
     gpu_id: int = -1,
     cats: bool = False,
+    output_prefix: str = "",
     on_error: str = "stop",
     rejects: Optional[Path] = None,
     resume: bool = False,
@@ -82,10 +84,15 @@ def annotate_cli(
     code: Optional[Path] = None,
     progress: bool = True,
 ) -> Dict[str, Any]:
-    """Annotate INPUT into OUTPUT; returns the counts (rows = annotated + rejected)."""
+    """Annotate INPUT into OUTPUT; returns the counts (rows = annotated + rejected).
+
+    The rejects file is written only when a row was rejected. `docs_per_second` excludes
+    loading the pipeline (engine local; engine ray: the first shard, which includes the
+    actors' start, is left out when there are more).
+    """
     from wasabi import msg
 
-    from ..annotate.io import ANNOTATION_FIELDS, CATS_FIELD, INPUT_FORMATS, OUTPUT_FORMATS, AnnotateInputError, InputSpec, file_format, require_pyarrow
+    from ..annotate.io import INPUT_FORMATS, OUTPUT_FORMATS, AnnotateInputError, InputSpec, file_format, output_fields, require_pyarrow
     from ..annotate.rows import resolve_pipeline
     from ..annotate.shards import RunDir, changed_settings, input_identity, pending, plan_run, write_empty_shards
 
@@ -112,11 +119,15 @@ def annotate_cli(
     output_path.parent.mkdir(parents=True, exist_ok=True)
     rejects_path = Path(rejects) if rejects is not None else default_rejects_path(output_path)
     pipeline = resolve_pipeline(pipeline)
-    reserved = ANNOTATION_FIELDS + ((CATS_FIELD,) if cats else ())
-    spec = InputSpec(input_path, in_format, text_field, reserved)
+    if output_prefix and not output_prefix.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        raise ValueError(f"--output-prefix must be letters, digits, '_', '-' or '.', got {output_prefix!r}")
+    reserved = output_fields(output_prefix, cats)
+    if text_field in reserved:
+        raise ValueError(f"--text-field {text_field!r} is one of the annotation's output fields: pass --output-prefix")
+    spec = InputSpec(input_path, in_format, text_field, reserved, prefix=output_prefix)
     run_dir = RunDir(output_path, out_format)
     settings = {**input_identity(input_path), "pipeline": pipeline, "text_field": text_field, "shard_size": shard_size,
-                "cats": cats, "output_format": out_format, "on_error": on_error, "rejects": str(rejects_path.resolve())}
+                "cats": cats, "output_prefix": output_prefix, "output_format": out_format, "on_error": on_error, "rejects": str(rejects_path.resolve())}
 
     plan = run_dir.load_plan()
     if run_dir.path.exists() and not resume:
@@ -130,6 +141,8 @@ def annotate_cli(
             )
         msg.info(f"Resuming: {plan.n_rows - sum(s.n_rows for s in pending(plan, run_dir))} of {plan.n_rows} rows done")
     else:
+        if overwrite and rejects_path.is_file():
+            rejects_path.unlink()  # the previous run's rejects: this run writes its own, if any
         run_dir.path.mkdir(parents=True, exist_ok=True)
         try:
             plan = plan_run(spec, shard_size, rejects_path, on_error, settings)
@@ -143,11 +156,12 @@ def annotate_cli(
 
     todo = pending(plan, run_dir)
     write_empty_shards(plan, run_dir, todo)
-    start = time.perf_counter()  # pipeline loading (and Ray's start) included
+    start = time.perf_counter()
     first: Dict[str, float] = {}
+    loaded: Dict[str, float] = {}
 
     def on_shard(n_rows: int) -> None:
-        # the first shard's time includes loading the pipeline(s): the rest is the steady rate
+        # engine ray: the first shard's time includes starting the actors and loading there
         if not first:
             first.update(seconds=time.perf_counter() - start, rows=n_rows)
     if engine == "local":
@@ -155,6 +169,7 @@ def annotate_cli(
         from ..annotate.rows import load_pipeline
 
         nlp = load_pipeline(pipeline, str(code) if code else None, gpu_id)
+        loaded["seconds"] = time.perf_counter() - start
         written = run_local(nlp, spec, run_dir, todo, batch_size=batch_size, n_process=n_process, cats=cats, progress=progress, on_shard=on_shard)
     else:
         from ..annotate.ray_engine import run_ray
@@ -165,12 +180,18 @@ def annotate_cli(
     seconds = time.perf_counter() - start
     n_out = run_dir.merge(plan)
     assert n_out + n_rejected == plan.n_rows
+    steady = (round((written - first["rows"]) / (seconds - first["seconds"]), 1)
+              if first and written > first["rows"] and seconds > first["seconds"] else None)
+    if "seconds" in loaded:  # local: the time after loading
+        working = seconds - loaded["seconds"]
+        rate = round(written / working, 1) if working > 0 else None
+    else:  # ray: without the first shard (actor start and loading) when there are more
+        rate = steady if steady is not None else (round(written / seconds, 1) if seconds > 0 else None)
     summary = {"rows": plan.n_rows, "annotated": n_out, "rejected": n_rejected, "annotated_this_run": written,
-               "seconds": round(seconds, 3), "docs_per_second": round(written / seconds, 1) if seconds > 0 else None,
-               "first_shard_seconds": round(first["seconds"], 3) if first else None,
-               "steady_docs_per_second": round((written - first["rows"]) / (seconds - first["seconds"]), 1)
-               if first and written > first["rows"] and seconds > first["seconds"] else None,
-               "output": str(output_path), "rejects": str(rejects_path)}
+               "seconds": round(seconds, 3), "load_seconds": round(loaded["seconds"], 3) if loaded else None,
+               "docs_per_second": rate, "first_shard_seconds": round(first["seconds"], 3) if first else None,
+               "steady_docs_per_second": steady,
+               "output": str(output_path), "rejects": str(rejects_path) if n_rejected else None}
     msg.good(f"{n_out} rows annotated into {output_path}" + (f", {n_rejected} rejected ({rejects_path})" if n_rejected else "")
-             + (f" ({summary['docs_per_second']} docs/s)" if written else ""))
+             + (f" ({rate} docs/s after loading the pipeline)" if written and rate else ""))
     return summary

@@ -2,45 +2,56 @@
 
 Unlike `spacy evaluate --output FILE.json`, `--output` here is a directory: it receives
 metrics.json (spaCy's metrics), anomaly_roc.svg, anomaly_pr.svg and anomaly_curves.json.
+The pipeline runs over the corpus once: `nlp.evaluate` scores it (the same scorers as
+`spacy evaluate`, so the figures agree) and the curves are drawn from the same predictions.
+metrics.json also records what was evaluated (`anomaly_threshold`, `pipeline_fingerprint`),
+so `model-card` can refuse figures that are not those of the pipeline it describes.
 """
+import hashlib
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Optional
 
 import srsly
 import typer
 from wasabi import msg
 
-from ._util import app
+from ..anomaly import DEFAULT_LABEL
+from ._util import app, check_output, load_pipeline, pipeline_location, prepare_output
 
 DEFAULT_OUTPUT_DIR = Path("metrics")
 DEFAULT_COMPONENT = "anomaly_scorer"
+OUTPUT_FILES = ("metrics.json", "anomaly_roc.svg", "anomaly_pr.svg", "anomaly_curves.json")
+# Files of a pipeline directory that do not change what it predicts (the card and its metadata).
+NOT_FINGERPRINTED = ("README.md", "meta.json")
 
 
 @app.command("evaluate")
 def evaluate_cli(
     # fmt: off
-    pipeline: Path = typer.Argument(..., help="Trained pipeline directory or package name"),
+    pipeline: str = typer.Argument(..., help="Trained pipeline directory or installed package name"),
     data_path: Path = typer.Argument(..., help="Evaluation corpus (.spacy)"),
     output: Path = typer.Option(DEFAULT_OUTPUT_DIR, "--output", "-o", help="Directory (not a file, unlike `spacy evaluate`) for metrics.json, anomaly_roc.svg, anomaly_pr.svg and anomaly_curves.json"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of a previous evaluate in --output"),
     # fmt: on
 ) -> None:
     """Evaluate a pipeline: spaCy's metrics plus ROC and precision-recall curves of anomaly scores."""
-    evaluate(pipeline, data_path, output, gpu_id=gpu_id)
+    evaluate(pipeline, data_path, output, gpu_id=gpu_id, overwrite=overwrite)
 
 
-def collect_anomaly_scores(nlp, docs_path: Path, component: str = DEFAULT_COMPONENT) -> Tuple[List[float], List[float]]:
-    """Run the pipeline over a DocBin corpus; (gold labels, predicted scores) of labelled docs."""
-    from spacy.tokens import DocBin
-
-    label = nlp.get_pipe(component).cfg.get("label", "ANOMALY")
-    refs = list(DocBin().from_disk(docs_path).get_docs(nlp.vocab))
-    gold, scores = [], []
-    for ref, doc in zip(refs, nlp.pipe(ref.text for ref in refs)):
-        if label in ref.cats:
-            gold.append(float(ref.cats[label]))
-            scores.append(float(doc._.anomaly_score))
-    return gold, scores
+def pipeline_fingerprint(pipeline: Any) -> str:
+    """sha256 over the files of a pipeline that decide its predictions (not README.md, meta.json)."""
+    root = pipeline_location(pipeline)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if relative in NOT_FINGERPRINTED:
+            continue
+        digest.update(relative.encode("utf8") + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 # A DocBin is zlib-compressed msgpack; real corpora expand 3-20x. A "zip bomb" expands ~1000x.
@@ -96,49 +107,96 @@ def check_corpus(data_path: Path) -> None:
             msg.fail(f"{path} is not a readable .spacy corpus (DocBin): {type(err).__name__}: {err}", exits=1)
 
 
-def evaluate(pipeline: Path, data_path: Path, output_dir: Path = DEFAULT_OUTPUT_DIR, gpu_id: int = -1, component: str = DEFAULT_COMPONENT) -> Dict:
+def evaluate(
+    pipeline: Any,
+    data_path: Path,
+    output_dir: Path = DEFAULT_OUTPUT_DIR,
+    gpu_id: int = -1,
+    component: str = DEFAULT_COMPONENT,
+    overwrite: bool = False,
+) -> Dict[str, Any]:
     """Evaluate `pipeline` on `data_path`; write metrics.json, anomaly_roc.svg, anomaly_pr.svg.
 
-    pipeline (Path): a pipeline directory or an installed package name.
+    pipeline: a pipeline directory or an installed package name.
     data_path (Path): a `.spacy` corpus.
     output_dir (Path): the directory for metrics.json, the curve images and anomaly_curves.json.
     gpu_id (int): GPU id, or -1 for CPU.
     component (str): the name of the anomaly_scorer component.
-    RETURNS (Dict): spaCy's metrics.
+    overwrite (bool): replace a previous evaluate's files in `output_dir`.
+    RETURNS (Dict): spaCy's metrics, plus anomaly_threshold and pipeline_fingerprint.
     """
-    import spacy
-    from spacy.cli.evaluate import evaluate as spacy_evaluate
+    from spacy.cli.evaluate import handle_scores_per_type
+    from spacy.scorer import Scorer
+    from spacy.training import Corpus
+    from spacy.util import fix_random_seed
 
-    from ..anomaly.curves import average_precision, precision_recall_curve, roc_curve
-    from .plots import pr_step_points, write_curve_svg
+    check_corpus(data_path)  # before anything is loaded or written
+    check_output(output_dir, overwrite, own_files=OUTPUT_FILES)
+    fix_random_seed()
+    nlp = load_pipeline(pipeline, gpu_id=gpu_id)
+    output_dir = prepare_output(output_dir, overwrite, own_files=OUTPUT_FILES)
+    examples = list(Corpus(data_path)(nlp))
+    kept: Dict[str, List] = {}
 
-    output_dir = Path(output_dir)
-    check_corpus(data_path)  # before anything is written
-    if not (Path(pipeline).exists() or spacy.util.is_package(str(pipeline))):
-        msg.fail(f"Pipeline not found: {pipeline} is neither a directory nor an installed package", exits=1)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    metrics = spacy_evaluate(str(pipeline), data_path, output=output_dir / "metrics.json", use_gpu=gpu_id, silent=False)
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    nlp = spacy.load(pipeline)
-    if component not in nlp.pipe_names:
+    class KeepPredictions(Scorer):
+        """spaCy's scorer, keeping the predicted examples for the curves (the pipeline runs once)."""
+
+        def score(self, examples, **kwargs):  # noqa: D102
+            kept["examples"] = list(examples)
+            return super().score(kept["examples"], **kwargs)
+
+    msg.info(f"Evaluating {pipeline} on {len(examples)} docs")
+    scores = nlp.evaluate(examples, scorer=KeepPredictions(nlp=nlp))
+    pipe = nlp.get_pipe(component) if component in nlp.pipe_names else None
+    if pipe is not None:
+        scores["anomaly_threshold"] = float(pipe.cfg.get("threshold", 0.5))
+    scores["pipeline_fingerprint"] = pipeline_fingerprint(pipeline)
+    _print_table(scores)
+    handle_scores_per_type(scores, silent=False)
+    srsly.write_json(output_dir / "metrics.json", scores)
+    if pipe is None:
         msg.warn(f"No '{component}' in the pipeline: no anomaly curves written")
-        return metrics
-    gold, scores = collect_anomaly_scores(nlp, data_path, component)
-    if not gold or len(set(gold)) < 2:
-        msg.warn("The evaluation data needs both anomalous and normal labelled docs for curves")
-        return metrics
-    fpr, tpr, _ = roc_curve(gold, scores)
-    precision, recall, _ = precision_recall_curve(gold, scores)
-    auc = metrics.get("anomaly_auc")
-    write_curve_svg(output_dir / "anomaly_roc.svg", fpr, tpr, f"ROC (AUC {auc:.3f})" if auc is not None else "ROC", "false positive rate", "true positive rate", diagonal=True)
-    ap = metrics.get("anomaly_ap")
-    ap = average_precision(gold, scores) if ap is None else ap
-    prevalence = sum(gold) / len(gold)
-    recall_xs, precision_ys = pr_step_points(precision, recall)
-    write_curve_svg(output_dir / "anomaly_pr.svg", recall_xs, precision_ys, f"Precision-recall (AP {ap:.3f})", "recall", "precision",
-                    baseline=(prevalence, f"prevalence {prevalence:.3f}"))
-    curves = {"roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()}, "pr": {"precision": precision.tolist(), "recall": recall.tolist()}}
-    srsly.write_json(output_dir / "anomaly_curves.json", curves)
+        return scores
+    _write_curves(output_dir, kept["examples"], pipe.cfg.get("label", DEFAULT_LABEL), scores)
     msg.good(f"Wrote metrics and anomaly curves to {output_dir}")
-    return metrics
+    return scores
+
+
+def _print_table(scores: Dict[str, Any]) -> None:
+    rows = [("NER P", "ents_p"), ("NER R", "ents_r"), ("NER F", "ents_f"), ("ANOMALY AUC", "anomaly_auc"),
+            ("ANOMALY AP", "anomaly_ap"), ("ANOMALY P", "anomaly_p"), ("ANOMALY R", "anomaly_r"),
+            ("ANOMALY F", "anomaly_f"), ("ANOMALY FPR", "anomaly_fpr")]
+    table = {name: (f"{100 * scores[key]:.2f}" if isinstance(scores[key], (int, float)) else "-")
+             for name, key in rows if key in scores}
+    if "anomaly_threshold" in scores:
+        table["THRESHOLD"] = f"{scores['anomaly_threshold']:.6f}"
+    if isinstance(scores.get("speed"), (int, float)):
+        table["SPEED"] = f"{scores['speed']:.0f}"
+    msg.table(table, title="Results")
+
+
+def _write_curves(output_dir: Path, examples: List, label: str, scores: Dict[str, Any]) -> None:
+    from ..anomaly.curves import average_precision, precision_recall_curve, roc_curve
+    from ..anomaly.plots import pr_step_points, write_curve_svg
+    from ..anomaly.scoring import collect_gold_and_scores
+
+    gold, predicted, _ = collect_gold_and_scores(examples, label)
+    if gold.size == 0 or len(set(gold.tolist())) < 2:
+        msg.warn("The evaluation data needs both anomalous and normal labelled docs for curves"
+                 + (f" (false-positive rate at the threshold: {100 * scores['anomaly_fpr']:.2f}%)"
+                    if scores.get("anomaly_fpr") is not None else ""))
+        return
+    fpr, tpr, _ = roc_curve(gold, predicted)
+    precision, recall, _ = precision_recall_curve(gold, predicted)
+    auc: Optional[float] = scores.get("anomaly_auc")
+    write_curve_svg(output_dir / "anomaly_roc.svg", fpr, tpr, f"ROC (AUC {auc:.3f})" if auc is not None else "ROC",
+                    "false positive rate", "true positive rate", diagonal=True)
+    ap = scores.get("anomaly_ap")
+    ap = average_precision(gold, predicted) if ap is None else ap
+    prevalence = float(gold.mean())
+    recall_xs, precision_ys = pr_step_points(precision, recall)
+    write_curve_svg(output_dir / "anomaly_pr.svg", recall_xs, precision_ys, f"Precision-recall (AP {ap:.3f})", "recall",
+                    "precision", baseline=(prevalence, f"prevalence {prevalence:.3f}"))
+    curves = {"roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+              "pr": {"precision": precision.tolist(), "recall": recall.tolist()}}
+    srsly.write_json(output_dir / "anomaly_curves.json", curves)

@@ -5,6 +5,10 @@
 description from meta.json. This command writes both from what the pipeline really holds:
 the base checkpoint the encoder was fine-tuned from, the components and their labels, the
 anomaly extensions with the stored threshold, and the evaluation metrics.
+
+Invariant: the card's figures are those of the pipeline it describes. `evaluate` records in
+metrics.json the threshold and a fingerprint of the pipeline it scored; a metrics file of
+another pipeline, or of this one at another threshold (e.g. before `calibrate`), is refused.
 """
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -13,7 +17,8 @@ import srsly
 import typer
 from wasabi import msg
 
-from ._util import app
+from ..anomaly import DEFAULT_LABEL
+from ._util import app, is_installed_package, load_pipeline, pipeline_location
 
 DEFAULT_LICENSE = "MIT"
 ANOMALY_FACTORY = "anomaly_scorer"
@@ -23,7 +28,7 @@ HUB_URL = "https://huggingface.co/{name}"
 @app.command("model-card")
 def model_card_cli(
     # fmt: off
-    pipeline: Path = typer.Argument(..., help="Trained (calibrated) pipeline directory, the input of `spacy package`"),
+    pipeline: str = typer.Argument(..., help="Trained (calibrated) pipeline directory, the input of `spacy package`"),
     metrics: Optional[Path] = typer.Option(None, "--metrics", "-m", help="metrics.json written by `evaluate` (the test-set figures of the card)"),
     license: str = typer.Option(DEFAULT_LICENSE, "--license", help="License of the packaged pipeline"),
     base_license: Optional[str] = typer.Option(None, "--base-license", help="License of the base checkpoint, e.g. Apache-2.0 for answerdotai/ModernBERT-base"),
@@ -56,17 +61,17 @@ def write_model_card(
     version (Optional[str]): the package version (meta.json "version").
     RETURNS (Path): the README.md written.
     """
-    import spacy
-
+    if is_installed_package(pipeline):
+        pipeline_location(pipeline)  # one line when it is not a package either
+        msg.fail(f"{pipeline} is an installed package, already packaged: model-card writes into a pipeline "
+                 "directory (the input of `spacy package`)", exits=1)
     pipeline = Path(pipeline)
     if not (pipeline / "meta.json").is_file():
         msg.fail(f"Not a pipeline directory (no meta.json): {pipeline}", exits=1)
-    scores: Dict[str, Any] = {}
-    if metrics is not None:
-        if not Path(metrics).is_file():
-            msg.fail(f"Metrics file not found: {metrics}", exits=1)
-        scores = srsly.read_json(metrics)
-    nlp = spacy.load(pipeline)
+    scores = read_metrics(metrics) if metrics is not None else {}
+    nlp = load_pipeline(pipeline)
+    if scores:
+        check_metrics_match(scores, nlp, pipeline, metrics)
     meta = srsly.read_json(pipeline / "meta.json")
     base = _base_checkpoint(nlp)
     for key, value in (("name", name), ("version", version)):
@@ -87,6 +92,44 @@ def write_model_card(
     readme.write_text(model_card_text(nlp, meta, scores, base, base_license), encoding="utf8")
     msg.good(f"Wrote the model card {readme} and updated {pipeline / 'meta.json'}")
     return readme
+
+
+METRIC_KEYS = ("ents_p", "ents_r", "ents_f", "anomaly_auc", "anomaly_ap", "anomaly_p", "anomaly_r", "anomaly_f",
+               "anomaly_fpr", "token_acc", "cats_score", "speed")
+
+
+def read_metrics(path: Path) -> Dict[str, Any]:
+    """The metrics.json of `evaluate`, or one line naming what is wrong with the file."""
+    path = Path(path)
+    if not path.is_file():
+        msg.fail(f"Metrics file not found: {path}", exits=1)
+    try:
+        scores = srsly.read_json(path)
+    except (ValueError, UnicodeDecodeError) as err:
+        msg.fail(f"--metrics {path} is not JSON ({type(err).__name__}): pass the metrics.json written by `evaluate`", exits=1)
+    if not isinstance(scores, dict) or not any(key in scores for key in METRIC_KEYS):
+        msg.fail(f"--metrics {path} holds no evaluation metrics (none of {', '.join(METRIC_KEYS[:6])}, ...): "
+                 "pass the metrics.json written by `evaluate`", exits=1)
+    return scores
+
+
+def check_metrics_match(scores: Dict[str, Any], nlp: Any, pipeline: Path, metrics: Any) -> None:
+    """Refuse figures of another pipeline, or of this one at another anomaly threshold."""
+    from .evaluate import pipeline_fingerprint
+
+    fix = f"run `python -m spacy_modernbert evaluate {pipeline} ...` and pass its metrics.json"
+    for name, pipe in nlp.pipeline:
+        if nlp.get_pipe_meta(name).factory == ANOMALY_FACTORY and "anomaly_threshold" in scores:
+            threshold = float(pipe.cfg.get("threshold", 0.5))
+            if abs(float(scores["anomaly_threshold"]) - threshold) > 1e-9:  # metrics.json keeps ~10 digits
+                msg.fail(f"--metrics {metrics} were scored at threshold {scores['anomaly_threshold']}, the pipeline "
+                         f"stores {threshold}: {fix}", exits=1)
+    if "pipeline_fingerprint" not in scores:
+        msg.fail(f"--metrics {metrics} does not say which pipeline it scored (not written by this version's "
+                 f"`evaluate`): {fix}", exits=1)
+    if scores["pipeline_fingerprint"] != pipeline_fingerprint(pipeline):
+        msg.fail(f"--metrics {metrics} are the scores of another pipeline (or of {pipeline} before it was "
+                 f"changed, e.g. by calibrate): {fix}", exits=1)
 
 
 def model_card_text(nlp: Any, meta: Dict[str, Any], scores: Dict[str, Any], base: Optional[str], base_license: Optional[str]) -> str:
@@ -130,7 +173,7 @@ def model_card_text(nlp: Any, meta: Dict[str, Any], scores: Dict[str, Any], base
 
 def _anomaly_section(pipe_name: str, pipe: Any) -> List[str]:
     cfg = pipe.cfg
-    label = cfg.get("label", "ANOMALY")
+    label = cfg.get("label", DEFAULT_LABEL)
     return [
         f"## Anomaly scores (`{pipe_name}`)",
         "",
@@ -146,7 +189,8 @@ def _metrics_section(scores: Dict[str, Any], performance: Dict[str, Any]) -> Lis
     keys = [("ents_p", "NER precision"), ("ents_r", "NER recall"), ("ents_f", "NER F"),
             ("anomaly_auc", "Anomaly ROC AUC"), ("anomaly_ap", "Anomaly average precision"),
             ("anomaly_p", "Anomaly precision at the threshold"), ("anomaly_r", "Anomaly recall at the threshold"),
-            ("anomaly_f", "Anomaly F at the threshold")]
+            ("anomaly_f", "Anomaly F at the threshold"),
+            ("anomaly_fpr", "Anomaly false-positive rate at the threshold")]
     columns = [(title, source) for title, source in (("Test (`evaluate`)", scores), ("Dev (training)", performance)) if source]
     if not columns:
         return ["## Evaluation", "", "No evaluation metrics were given.", ""]

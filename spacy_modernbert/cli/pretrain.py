@@ -16,7 +16,7 @@ TEXT_HELP = (".txt (one document per line), .jsonl (a \"text\" field) or .spacy 
 
 
 @app.command("pretrain")
-def pretrain_command(
+def pretrain_cli(
     base_model: str = typer.Argument(..., help="ModernBERT checkpoint: a local directory or a hub id (with or without an MLM head)"),
     text: List[Path] = typer.Argument(..., help=TEXT_HELP),
     output: Path = typer.Option(..., "--output", "-o", help="Run directory: a Hugging Face ModernBertForMaskedLM checkpoint, usable as `name` in configs"),
@@ -36,26 +36,30 @@ def pretrain_command(
     eval_fraction: float = typer.Option(0.01, "--eval-fraction", help="Fraction of the windows held out for the MLM loss reported at each save"),
     log_every: int = typer.Option(10, "--log-every", help="Print a progress line every N steps"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run saved in this directory (from its last save)"),
-    force: bool = typer.Option(False, "--force", help="Replace --output even if it exists and is not this run"),
+    overwrite: bool = typer.Option(False, "--overwrite", "--force", help="Replace --output even if it exists and is not this run (--force: the old name)"),
 ) -> None:
     """Continue masked-language-model training of a ModernBERT checkpoint on unlabelled text."""
-    pretrain_cli(base_model, text, output, steps=steps, lr=lr, schedule=schedule, warmup_steps=warmup_steps,
+    pretrain(base_model, text, output, steps=steps, lr=lr, schedule=schedule, warmup_steps=warmup_steps,
                  weight_decay=weight_decay, mask_prob=mask_prob, window=window, batch_tokens=batch_tokens,
                  gpu_id=gpu_id, bf16=bf16, gradient_checkpointing=gradient_checkpointing, seed=seed,
-                 save_every=save_every, eval_fraction=eval_fraction, log_every=log_every, resume=resume, force=force)
+                 save_every=save_every, eval_fraction=eval_fraction, log_every=log_every, resume=resume, overwrite=overwrite)
 
 
-def pretrain_cli(base_model: str, text: List[Path], output: Path, **settings) -> dict:
-    """Run `spacy_modernbert.pretrain.loop.pretrain`; exit with the message on bad input."""
+def pretrain(base_model: str, text: List[Path], output: Path, overwrite: bool = False, **settings) -> dict:
+    """Run `spacy_modernbert.pretrain.loop.pretrain`; exit with the message on bad input.
+
+    overwrite (bool): replace an --output that exists and is not this run (the one overwrite
+        rule of every command; the loop calls it `force`).
+    """
     from wasabi import msg
 
     from ..encoder.checkpoint import CheckpointError
     from ..pretrain import PretrainSettingsError
     from ..pretrain.checkpoint import RunDirError
     from ..pretrain.data import PretrainDataError
-    from ..pretrain.loop import pretrain
+    from ..pretrain.loop import pretrain as run_pretraining
 
     try:
-        return pretrain(base_model, text, output, **settings)
+        return run_pretraining(base_model, text, output, force=overwrite, **settings)
     except (CheckpointError, RunDirError, PretrainDataError, PretrainSettingsError) as err:
         msg.fail(str(err), exits=1)

@@ -17,7 +17,7 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
-from ._util import app
+from ._util import app, check_output, load_pipeline, pipeline_location, prepare_output
 
 ARCHITECTURE = "spacy-modernbert.ModernBertTransformer.v1"
 DEFAULT_MODE = "int8"
@@ -45,21 +45,26 @@ class QuantizeReport:
 @app.command("quantize")
 def quantize_cli(
     # fmt: off
-    pipeline: Path = typer.Argument(..., help="Trained pipeline directory"),
-    output: Path = typer.Argument(..., help="Directory for the quantized copy"),
+    pipeline: str = typer.Argument(..., help="Trained pipeline directory or installed package name"),
+    output: Path = typer.Argument(..., help="Directory for the quantized copy (new or empty; --overwrite replaces a pipeline there)"),
     mode: str = typer.Option(DEFAULT_MODE, "--mode", "-m", help="int8 (dynamic quantization, any x86-64 / ARM CPU) or bf16 (CPUs with native bf16 matmul)"),
     check_path: Optional[Path] = typer.Option(None, "--check-path", help="A .spacy corpus whose texts are used to compare the copy with fp32 (default: a few built-in sentences)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a pipeline already in OUTPUT"),
     # fmt: on
 ) -> None:
     """Write a copy of a pipeline whose encoder runs int8 (or bf16) on CPU, and compare it with fp32."""
-    quantize(pipeline, output, mode=mode, check_path=check_path)
+    quantize(pipeline, output, mode=mode, check_path=check_path, overwrite=overwrite)
 
 
-def quantize(pipeline: Path, output: Path, mode: str = DEFAULT_MODE, check_path: Optional[Path] = None) -> QuantizeReport:
+def quantize(pipeline, output: Path, mode: str = DEFAULT_MODE, check_path: Optional[Path] = None,
+             overwrite: bool = False) -> QuantizeReport:
     """Copy `pipeline` to `output` with `quantize = mode` in every ModernBERT encoder's config.
 
-    pipeline (Path): a trained pipeline directory.
-    output (Path): where the copy is written (must differ from `pipeline`).
+    pipeline: a trained pipeline directory or installed package name.
+    output (Path): where the copy is written (must differ from `pipeline`): a new or empty
+        directory, or with `overwrite` a pipeline directory, replaced as a whole. The model
+        card (README.md) is not copied: its figures are those of the fp32 pipeline.
+    overwrite (bool): replace a pipeline directory at `output`.
     mode (str): "int8" or "bf16".
     check_path (Optional[Path]): a `.spacy` corpus; its texts (the first 200) are run
         through both pipelines. Default: a few built-in sentences.
@@ -72,12 +77,11 @@ def quantize(pipeline: Path, output: Path, mode: str = DEFAULT_MODE, check_path:
 
     if mode not in MODES:
         msg.fail(f"--mode must be one of {', '.join(MODES)}, got {mode!r}", exits=1)
-    pipeline, output = Path(pipeline), Path(output)
-    if not (pipeline / "config.cfg").is_file():
-        msg.fail(f"{pipeline} is not a pipeline directory (no config.cfg)", exits=1)
-    if output.resolve() == pipeline.resolve():
+    source, output = pipeline_location(pipeline), Path(output)
+    if output.resolve() == source.resolve():
         msg.fail("The output directory must differ from the pipeline (the fp32 pipeline is kept)", exits=1)
-    config = load_config(pipeline / "config.cfg", interpolate=False)
+    check_output(output, overwrite, kind="pipeline")
+    config = load_config(source / "config.cfg", interpolate=False)
     names = [n for n, c in config["components"].items() if c.get("model", {}).get("@architectures") == ARCHITECTURE]
     if not names:
         msg.fail(f"No component of {pipeline} uses {ARCHITECTURE}: nothing to quantize", exits=1)
@@ -88,8 +92,9 @@ def quantize(pipeline: Path, output: Path, mode: str = DEFAULT_MODE, check_path:
         msg.fail(f"quantize = \"{mode}\" cannot run here", str(err), exits=1)
     texts = _check_texts(check_path)
     msg.info(f"Loading {pipeline} (fp32)")
-    nlp = spacy.load(pipeline)
+    nlp = load_pipeline(pipeline)
     reference = list(nlp.pipe(texts))
+    prepare_output(output, overwrite, kind="pipeline")
     nlp.to_disk(output)
     for name in names:
         config["components"][name]["model"]["quantize"] = mode

@@ -12,7 +12,7 @@ import typer
 from wasabi import msg
 
 from ..serve.limits import Limits
-from ._util import app
+from ._util import app, load_pipeline, pipeline_location
 
 _D = Limits()
 
@@ -37,7 +37,7 @@ def serve_cli(
     access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request (uvicorn's access log; off by default: it costs throughput under load)"),
     examples: Optional[Path] = typer.Option(None, "--examples", help="JSONL with a 'text' per line: the demo page's examples (default: two demo reports)"),
 ) -> None:
-    """Serve a pipeline over HTTP: POST /annotate, GET /health, /metadata, a demo page at / and OpenAPI docs at /docs."""
+    """Serve a pipeline over HTTP: POST /annotate, GET /health, /metadata, a demo page at / and API docs at /docs (offline)."""
     limits = Limits(
         max_text_chars=max_text_chars, max_request_chars=max_request_chars, max_texts=max_texts,
         max_request_bytes=max_request_bytes, max_symbol_run=max_symbol_run, max_queued_chars=max_queued_chars,
@@ -67,23 +67,41 @@ def serve(
         import uvicorn
     except ImportError as err:
         msg.fail(f"`serve` needs FastAPI and uvicorn ({err.name} is missing)", 'pip install "spacy-modernbert[serve]"', exits=1)
-    import spacy
-
     from ..serve.app import create_app
 
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
+    pipeline_location(pipeline)  # one line for a missing pipeline, before the port and the load
+    check_port(host, port)  # a busy port is reported before minutes of loading
     if threads > 0:
         import torch
 
         torch.set_num_threads(threads)
     with msg.loading(f"Loading {pipeline}..."):
-        nlp = spacy.load(pipeline)
+        nlp = load_pipeline(pipeline, gpu_id=gpu_id)
     msg.good(f"Loaded {pipeline}: {', '.join(nlp.pipe_names)}")
     web_app = create_app(nlp, limits, max_batch_docs=max_batch_docs, batch_wait_ms=batch_wait_ms, examples=examples)
     msg.info(f"Demo page http://{host}:{port}/  API docs http://{host}:{port}/docs  (Ctrl+C stops)")
     uvicorn.run(web_app, host=host, port=port, limit_concurrency=max_connections, timeout_graceful_shutdown=int(limits.timeout) + 5,
                 log_level="info", access_log=access_log)
+
+
+def check_port(host: str, port: int) -> None:
+    """Exit with one line unless `host:port` can be bound now (as uvicorn will, SO_REUSEADDR)."""
+    import socket
+
+    if not 0 <= port <= 65535:
+        msg.fail(f"--port must be between 0 and 65535, got {port}", exits=1)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        msg.fail(f"--host {host}: not an address of this machine ({err})", exits=1)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as err:
+            msg.fail(f"Cannot listen on {host}:{port}: {err.strerror or err}. Choose another --port, or stop the "
+                     "program using it", exits=1)
 
 
 def _read_examples(path: Path) -> List[str]:

@@ -61,11 +61,11 @@ def check_output(output: Path, resume: Optional[Path], force: bool) -> None:
     if state is not None:
         raise RunDirError(
             f"--output '{output}' holds a previous pretraining run (step {state.get('step')}). "
-            f"Pass --resume {output} to continue it, or --force to start over and replace it."
+            f"Pass --resume {output} to continue it, or --overwrite to start over and replace it."
         )
     raise RunDirError(
         f"--output '{output}' exists and is not a pretraining run directory; refusing to replace "
-        "its contents. Choose a new directory, or pass --force to replace it."
+        "its contents. Choose a new directory, or pass --overwrite to replace it."
     )
 
 

@@ -4,7 +4,9 @@ Endpoints: `POST /annotate` (one text or a list -> entities with character offse
 labels, `anomaly_score`, `is_anomaly`, `cats`; with `"html": true` also displaCy's entity
 HTML), `GET /health`, `GET /metadata` (pipeline name, version, components, labels, anomaly
 threshold, limits), `GET /examples` (the demo page's example texts), `GET /` (the demo
-page, plain HTML from `static/index.html`) and FastAPI's OpenAPI docs at `/docs`.
+page, plain HTML from `static/index.html`), the OpenAPI schema at `/openapi.json` and a
+self-contained API reference at `/docs` (rendered here from that schema: FastAPI's Swagger UI
+loads its scripts from a CDN and is blank offline, so it is turned off).
 
 The body of /annotate is read and decoded here, not by FastAPI, so that every bad input
 gets its own clear JSON error `{"error": {"limit": ..., "message": ...}}`: a body over
@@ -192,6 +194,8 @@ def create_app(
         description=f"Entities and anomaly scores from the spaCy pipeline {metadata['name']} ({', '.join(nlp.pipe_names)}).",
         version=str(metadata["version"]),
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI needs a CDN: /docs below is rendered offline instead
+        redoc_url=None,
     )
     app.state.nlp = nlp
     app.state.batcher = batcher
@@ -278,11 +282,42 @@ def create_app(
         """The demo page's example texts."""
         return {"texts": examples}
 
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs_page() -> HTMLResponse:
+        return HTMLResponse(offline_docs_page(app.openapi()))
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index():
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf8"))
 
     return app
+
+
+def offline_docs_page(schema: Dict[str, Any]) -> str:
+    """The API reference as one HTML page with no external assets, from the OpenAPI schema."""
+    esc = html_lib.escape
+    info = schema.get("info", {})
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(str(info.get('title', 'API')))} API</title>",
+             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{background:#f4f4f4;padding:.5em;"
+             "overflow:auto}</style></head><body>",
+             f"<h1>{esc(str(info.get('title', '')))} {esc(str(info.get('version', '')))}</h1>",
+             f"<p>{esc(str(info.get('description', '')))}</p>",
+             "<p>Rendered offline from <a href='/openapi.json'>/openapi.json</a> (load that file into any OpenAPI "
+             "viewer for an interactive page).</p>"]
+    for path, methods in sorted(schema.get("paths", {}).items()):
+        for method, operation in methods.items():
+            parts.append(f"<h2><code>{esc(method.upper())} {esc(path)}</code></h2>")
+            if operation.get("summary") or operation.get("description"):
+                parts.append(f"<p>{esc(str(operation.get('description') or operation.get('summary')))}</p>")
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body:
+                parts.append(f"<h3>Request body</h3><pre>{esc(json.dumps(body, indent=2))}</pre>")
+            codes = ", ".join(sorted(operation.get("responses", {})))
+            parts.append(f"<p>Responses: {esc(codes)}</p>")
+    if schema.get("components", {}).get("schemas"):
+        parts.append(f"<h2>Schemas</h2><pre>{esc(json.dumps(schema['components']['schemas'], indent=2))}</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
 
 
 class _ServeApp(FastAPI):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from spacy_modernbert.annotate.io import AnnotateInputError
-from spacy_modernbert.cli.annotate import annotate_cli
+from spacy_modernbert.cli.annotate import annotate
 
 from .conftest import KILLER, kill_run, read_jsonl, records, write_jsonl
 
@@ -27,7 +27,7 @@ def _same(a, b):
 
 def test_rows_carry_fields_in_order_with_annotations(annotate_pipeline, tmp_path):
     rows = records(30)
-    summary = annotate_cli(str(annotate_pipeline), write_jsonl(tmp_path / "in.jsonl", rows), tmp_path / "out.jsonl",
+    summary = annotate(str(annotate_pipeline), write_jsonl(tmp_path / "in.jsonl", rows), tmp_path / "out.jsonl",
                            shard_size=7, batch_size=4, cats=True, progress=False)
     out = read_jsonl(tmp_path / "out.jsonl")
     assert summary["rows"] == 30 and summary["annotated"] == 30 and summary["rejected"] == 0
@@ -44,8 +44,8 @@ def test_rows_carry_fields_in_order_with_annotations(annotate_pipeline, tmp_path
 
 def test_n_process_2_equals_1(annotate_pipeline, tmp_path):
     path = write_jsonl(tmp_path / "in.jsonl", records(24))
-    annotate_cli(str(annotate_pipeline), path, tmp_path / "one.jsonl", shard_size=5, batch_size=4, progress=False)
-    annotate_cli(str(annotate_pipeline), path, tmp_path / "two.jsonl", shard_size=5, batch_size=4, n_process=2, progress=False)
+    annotate(str(annotate_pipeline), path, tmp_path / "one.jsonl", shard_size=5, batch_size=4, progress=False)
+    annotate(str(annotate_pipeline), path, tmp_path / "two.jsonl", shard_size=5, batch_size=4, n_process=2, progress=False)
     _same(read_jsonl(tmp_path / "one.jsonl"), read_jsonl(tmp_path / "two.jsonl"))
 
 
@@ -57,10 +57,10 @@ def test_rejects_with_line_numbers_and_nothing_lost(annotate_pipeline, tmp_path)
     path = tmp_path / "in.jsonl"
     path.write_bytes(("\n".join(lines) + "\n").encode("utf8") + b'{"text": "bad \xff byte"}\n' + json.dumps(good[4]).encode() + b"\n")
     with pytest.raises(AnnotateInputError, match=r"line 2: invalid JSON"):
-        annotate_cli(str(annotate_pipeline), path, tmp_path / "out.jsonl", progress=False)
+        annotate(str(annotate_pipeline), path, tmp_path / "out.jsonl", progress=False)
     assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "out.jsonl.shards").exists()
 
-    summary = annotate_cli(str(annotate_pipeline), path, tmp_path / "out.jsonl", on_error="skip", shard_size=3, progress=False)
+    summary = annotate(str(annotate_pipeline), path, tmp_path / "out.jsonl", on_error="skip", shard_size=3, progress=False)
     rejects = read_jsonl(tmp_path / "out.rejects.jsonl")
     assert [(r["line"], r["reason"].split(" ")[0]) for r in rejects] == [
         (2, "invalid"), (5, "no"), (6, "'text'"), (7, "not"), (9, "field"), (11, "not")]
@@ -79,14 +79,14 @@ def test_plain_text_and_parquet(annotate_pipeline, tmp_path):
 
     rows = records(12)
     (tmp_path / "in.txt").write_text("".join(r["text"] + "\n" for r in rows) + "\n", encoding="utf8")
-    annotate_cli(str(annotate_pipeline), tmp_path / "in.txt", tmp_path / "txt.jsonl", shard_size=5, progress=False)
+    annotate(str(annotate_pipeline), tmp_path / "in.txt", tmp_path / "txt.jsonl", shard_size=5, progress=False)
     txt = read_jsonl(tmp_path / "txt.jsonl")
     assert len(txt) == 13 and txt[-1]["text"] == "" and txt[-1]["entities"] == []  # an empty line is a document
 
     table = pa.table({"id": [r["id"] for r in rows] + ["null-text"], "text": [r["text"] for r in rows] + [None],
                       "n": list(range(13))})
     pq.write_table(table, tmp_path / "in.parquet", row_group_size=4)
-    summary = annotate_cli(str(annotate_pipeline), tmp_path / "in.parquet", tmp_path / "out.parquet", shard_size=5,
+    summary = annotate(str(annotate_pipeline), tmp_path / "in.parquet", tmp_path / "out.parquet", shard_size=5,
                            on_error="skip", progress=False)
     assert summary["rejected"] == 1 and read_jsonl(tmp_path / "out.rejects.jsonl")[0]["line"] == 13
     out = pq.read_table(tmp_path / "out.parquet").to_pylist()
@@ -95,20 +95,20 @@ def test_plain_text_and_parquet(annotate_pipeline, tmp_path):
     _same([{k: v for k, v in r.items() if k not in ("id", "n")} for r in out], [{k: v for k, v in r.items() if k != "source"} for r in expected[:12]])
 
     with pytest.raises(AnnotateInputError, match="no column 'body'"):
-        annotate_cli(str(annotate_pipeline), tmp_path / "in.parquet", tmp_path / "x.parquet", text_field="body", progress=False)
+        annotate(str(annotate_pipeline), tmp_path / "in.parquet", tmp_path / "x.parquet", text_field="body", progress=False)
 
 
 def test_refuses_existing_output_unknown_format_and_changed_resume(annotate_pipeline, tmp_path):
     path = write_jsonl(tmp_path / "in.jsonl", records(3))
     (tmp_path / "out.jsonl").write_text("keep me")
     with pytest.raises(FileExistsError, match="--overwrite"):
-        annotate_cli(str(annotate_pipeline), path, tmp_path / "out.jsonl", progress=False)
+        annotate(str(annotate_pipeline), path, tmp_path / "out.jsonl", progress=False)
     assert (tmp_path / "out.jsonl").read_text() == "keep me"
     with pytest.raises(AnnotateInputError, match="unknown extension '.csv'"):
-        annotate_cli(str(annotate_pipeline), path, tmp_path / "out.csv", progress=False)
+        annotate(str(annotate_pipeline), path, tmp_path / "out.csv", progress=False)
     (tmp_path / "b.jsonl.shards").mkdir()
     with pytest.raises(FileExistsError, match="--resume"):
-        annotate_cli(str(annotate_pipeline), path, tmp_path / "b.jsonl", progress=False)
+        annotate(str(annotate_pipeline), path, tmp_path / "b.jsonl", progress=False)
 
 
 def test_resume_after_a_killed_run(annotate_pipeline, kill_pipeline, tmp_path):
@@ -123,15 +123,15 @@ def test_resume_after_a_killed_run(annotate_pipeline, kill_pipeline, tmp_path):
     done = sorted(p.name for p in (tmp_path / "out.jsonl.shards").glob("shard-*"))
     assert done == [f"shard-{i:06d}.jsonl" for i in range(3)]  # row 28 is in shard 3
 
-    summary = annotate_cli(str(armed), path, out, code=KILLER, shard_size=8, batch_size=4, resume=True, progress=False)
+    summary = annotate(str(armed), path, out, code=KILLER, shard_size=8, batch_size=4, resume=True, progress=False)
     assert summary["annotated_this_run"] == 16 and summary["annotated"] == 40
-    annotate_cli(str(annotate_pipeline), path, tmp_path / "clean.jsonl", shard_size=8, batch_size=4, progress=False)
+    annotate(str(annotate_pipeline), path, tmp_path / "clean.jsonl", shard_size=8, batch_size=4, progress=False)
     _same(read_jsonl(out), read_jsonl(tmp_path / "clean.jsonl"))
 
     with pytest.raises(ValueError, match="shard_size"):
         (tmp_path / "again.jsonl.shards").mkdir()
         (tmp_path / "again.jsonl.shards" / "plan.json").write_text((json.dumps({"version": 1, "settings": {"shard_size": 3}, "shards": []})))
-        annotate_cli(str(armed), path, tmp_path / "again.jsonl", code=KILLER, shard_size=8, resume=True, progress=False)
+        annotate(str(armed), path, tmp_path / "again.jsonl", code=KILLER, shard_size=8, resume=True, progress=False)
 
 
 def test_command_line_progress_and_stop_message(annotate_pipeline, tmp_path):
@@ -154,11 +154,11 @@ def test_killed_worker_process_stops_and_resume_finishes(annotate_pipeline, kill
     out = tmp_path / "out.jsonl"
     common = dict(code=KILLER, shard_size=4, batch_size=4, n_process=2, progress=False)
     with pytest.raises(RuntimeError, match="worker process died.*--resume"):
-        annotate_cli(str(armed), path, out, **common)
+        annotate(str(armed), path, out, **common)
     assert marker.exists() and not out.exists()
-    summary = annotate_cli(str(armed), path, out, resume=True, **common)
+    summary = annotate(str(armed), path, out, resume=True, **common)
     assert summary["annotated"] == 24 and summary["annotated_this_run"] < 24
-    annotate_cli(str(annotate_pipeline), path, tmp_path / "clean.jsonl", shard_size=4, batch_size=4, progress=False)
+    annotate(str(annotate_pipeline), path, tmp_path / "clean.jsonl", shard_size=4, batch_size=4, progress=False)
     _same(read_jsonl(out), read_jsonl(tmp_path / "clean.jsonl"))
 
 
@@ -168,5 +168,5 @@ def test_input_that_is_a_directory_is_refused(annotate_pipeline, tmp_path):
     folder = tmp_path / "corpus.jsonl"
     folder.mkdir()
     with pytest.raises(AnnotateInputError, match="is not a file"):
-        annotate_cli(str(annotate_pipeline), folder, tmp_path / "out.jsonl", progress=False)
+        annotate(str(annotate_pipeline), folder, tmp_path / "out.jsonl", progress=False)
     assert not (tmp_path / "out.jsonl").exists()

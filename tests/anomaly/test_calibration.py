@@ -102,3 +102,19 @@ def test_calibrate_command_writes_calibrated_pipeline(trained_pipeline_dir, tmp_
     assert threshold != 0.5
     bad = subprocess.run(cmd[:5] + [str(tmp_path / "missing.spacy")], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "Calibration data not found" in bad.stdout
+
+
+def test_scorer_reports_the_false_positive_rate_at_the_threshold():
+    """On normal docs only, P/R/F say nothing; the share of normal docs flagged does (issue 26, item 9)."""
+    import spacy
+    from spacy.training import Example
+
+    from spacy_modernbert.anomaly.scoring import anomaly_score
+
+    nlp = spacy.blank("en")
+    examples = []
+    for score in (0.1, 0.6, 0.7, 0.2):
+        predicted, reference = nlp.make_doc("x"), nlp.make_doc("x")
+        predicted.cats, reference.cats = {"ANOMALY": score}, {"ANOMALY": 0.0}
+        examples.append(Example(predicted, reference))
+    assert anomaly_score(examples, threshold=0.5)["anomaly_fpr"] == 0.5

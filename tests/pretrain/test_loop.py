@@ -66,7 +66,7 @@ def test_existing_output_directories_are_refused_unless_forced(tiny_checkpoint, 
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "notes.txt").write_text("mine", encoding="utf8")
-    with pytest.raises(ckpt.RunDirError, match="not a pretraining run.*--force"):
+    with pytest.raises(ckpt.RunDirError, match="not a pretraining run.*--overwrite"):
         pretrain(tiny_checkpoint, [pretrain_text], precious, **run_settings(steps=1))
     assert (precious / "notes.txt").read_text(encoding="utf8") == "mine"
     pretrain(tiny_checkpoint, [pretrain_text], precious, force=True, **run_settings(steps=1))

@@ -1,4 +1,7 @@
-"""Dependency-free line charts as SVG (ROC and precision-recall curves)."""
+"""Dependency-free line charts as SVG (the ROC and precision-recall curves `evaluate` writes).
+
+Not a command: it lives beside `curves.py`, which computes the points it draws.
+"""
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
