@@ -196,3 +196,27 @@ def test_non_empty_output_needs_overwrite(tiny_checkpoint, tmp_path, capsys):
     assert (out / "keep.txt").read_text() == "mine"
     extend_vocab_cli(str(tiny_checkpoint), [DEMO / "train.jsonl"], out, max_new=10, min_freq=3, overwrite=True)
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").is_file()
+
+
+def test_new_tokenization_only_joins_base_pieces(tiny_checkpoint, extended):
+    """New merges rank after the base ones: each word's new pieces are runs of its base pieces
+    joined, never a different split, and words that no new token covers keep their base pieces."""
+    out, summary = extended
+    base, new = _tok(tiny_checkpoint), _tok(out)
+    pre = base.backend_tokenizer.pre_tokenizer
+    words = {w for text in _texts("dev") + _texts("train") for w, _ in pre.pre_tokenize_str(text)}
+    unchanged = 0
+    for word in sorted(words):
+        old = [t.value for t in base.backend_tokenizer.model.tokenize(word)]
+        got = [t.value for t in new.backend_tokenizer.model.tokenize(word)]
+        bounds_old, bounds_new, pos = set(), set(), 0
+        for piece in old:
+            pos += len(piece)
+            bounds_old.add(pos)
+        pos = 0
+        for piece in got:
+            pos += len(piece)
+            bounds_new.add(pos)
+        assert bounds_new <= bounds_old, (word, old, got)
+        unchanged += old == got
+    assert 0 < unchanged < len(words)
