@@ -220,3 +220,26 @@ def test_new_tokenization_only_joins_base_pieces(tiny_checkpoint, extended):
         assert bounds_new <= bounds_old, (word, old, got)
         unchanged += old == got
     assert 0 < unchanged < len(words)
+
+
+def test_unused_embedding_rows_are_taken_first(tiny_checkpoint, tmp_path):
+    """A base whose matrix is padded beyond its tokenizer (as ModernBERT-base) keeps its shape
+    while the new tokens fit in the unused rows, and --max-vocab at that size accepts it."""
+    from transformers import ModernBertConfig, ModernBertModel
+
+    config = ModernBertConfig.from_pretrained(str(tiny_checkpoint))
+    n_tokens = len(_tok(tiny_checkpoint))
+    config.vocab_size = n_tokens + 16
+    torch.manual_seed(0)
+    ModernBertModel(config).save_pretrained(str(tmp_path / "padded"), safe_serialization=True)
+    _tok(tiny_checkpoint).save_pretrained(str(tmp_path / "padded"))
+    old = load_file(str(tmp_path / "padded" / "model.safetensors"))["embeddings.tok_embeddings.weight"]
+    summary = extend_vocab(str(tmp_path / "padded"), _texts("train"), tmp_path / "o", max_new=10, min_freq=3, max_vocab=n_tokens + 16)
+    new = load_file(str(tmp_path / "o" / "model.safetensors"))["embeddings.tok_embeddings.weight"]
+    assert summary["embedding_rows"] == [n_tokens + 16, n_tokens + 16] and new.shape == old.shape
+    assert [t["id"] for t in summary["tokens"]] == list(range(n_tokens, n_tokens + 10))
+    assert torch.equal(new[:n_tokens], old[:n_tokens]) and torch.equal(new[n_tokens + 10:], old[n_tokens + 10:])
+    for token in summary["tokens"]:
+        torch.testing.assert_close(new[token["id"]], old[token["pieces"]].mean(0))
+    with pytest.raises(VocabError, match="lower --max-new to at most 16"):
+        extend_vocab(str(tmp_path / "padded"), _texts("train"), tmp_path / "o2", max_new=17, min_freq=3, max_vocab=n_tokens + 16)
