@@ -243,3 +243,17 @@ def test_unused_embedding_rows_are_taken_first(tiny_checkpoint, tmp_path):
         torch.testing.assert_close(new[token["id"]], old[token["pieces"]].mean(0))
     with pytest.raises(VocabError, match="lower --max-new to at most 16"):
         extend_vocab(str(tmp_path / "padded"), _texts("train"), tmp_path / "o2", max_new=17, min_freq=3, max_vocab=n_tokens + 16)
+
+
+def test_cli_terms_file_refusal_is_one_line(tiny_checkpoint, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_modernbert.__main__ import app
+
+    terms = tmp_path / "terms.txt"
+    terms.write_text("kubernetes\npayments-api\n", encoding="utf8")
+    result = CliRunner().invoke(app, ["extend-vocab", str(tiny_checkpoint), "--terms", str(terms), "--output", str(tmp_path / "o")], env={"COLUMNS": "400"})
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())  # one message (wasabi wraps it at the terminal width)
+    assert text.count("✘") == 1 and "'payments-api' cannot be one token" in text and "Traceback" not in text
+    assert not (tmp_path / "o").exists()
