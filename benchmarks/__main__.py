@@ -1,4 +1,4 @@
-"""`python -m benchmarks speed|accuracy|one-class|quantized-accuracy|soak|soak-pretrain`, from the root of a checkout.
+"""`python -m benchmarks speed|accuracy|one-class|quantized-accuracy|soak|soak-pretrain|vocab|ort`, from the root of a checkout.
 
 This module only mounts the commands; each lives beside its plain function.
 """
@@ -8,6 +8,7 @@ from . import speed  # noqa: E402,F401  speed
 from . import one_class  # noqa: E402,F401  one-class
 from . import quantized  # noqa: E402,F401  quantized-accuracy
 from . import soak  # noqa: E402,F401  soak, soak-pretrain
+from . import vocab  # noqa: E402,F401  vocab
 
 if __name__ == "__main__":
     app()
