@@ -17,6 +17,7 @@ from .cli import pretrain  # noqa: E402,F401  pretrain
 from .cli import model_card  # noqa: E402,F401  model-card
 from .cli import annotate  # noqa: E402,F401  annotate
 from .cli import quantize  # noqa: E402,F401  quantize
+from .cli import export  # noqa: E402,F401  export-hf, export-onnx
 
 
 def main() -> None:
