@@ -7,6 +7,7 @@ from . import accuracy  # noqa: E402,F401  accuracy
 from . import speed  # noqa: E402,F401  speed
 from . import one_class  # noqa: E402,F401  one-class
 from . import quantized  # noqa: E402,F401  quantized-accuracy
+from . import ort  # noqa: E402,F401  ort
 
 if __name__ == "__main__":
     app()
