@@ -50,6 +50,41 @@ def _ort_runner(path: Path, tokenizer: Any, threads: int, batch_size: int):
     return run
 
 
+def gemm_peaks(threads: int, size: int = 2048, repeats: int = 5) -> Dict[str, float]:
+    """The machine's fp32 GEMM rate by the best kernel here: torch.matmul vs ONNX Runtime's
+    MatMul on the same (size x size) operands, interleaved, best of `repeats` each (FLOP/s)."""
+    import numpy
+    import onnx
+    import torch
+    from onnx import TensorProto, helper
+
+    from spacy_modernbert.export.onnx import session
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [size, size]) for n in "ab"],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [size, size])],
+    )
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"gemm_{os.getpid()}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    sess = session(path, threads=threads)
+    path.unlink()
+    a, b = (numpy.random.default_rng(i).standard_normal((size, size), dtype=numpy.float32) for i in (0, 1))
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    best = {"torch_matmul": float("inf"), "onnxruntime_matmul": float("inf")}
+    runs = {"torch_matmul": lambda: torch.matmul(ta, tb), "onnxruntime_matmul": lambda: sess.run(None, {"a": a, "b": b})}
+    with torch.inference_mode():
+        for _ in range(2):
+            for run in runs.values():
+                run()
+        for _ in range(repeats):
+            for name, run in runs.items():
+                t0 = time.perf_counter()
+                run()
+                best[name] = min(best[name], time.perf_counter() - t0)
+    return {name: 2.0 * size ** 3 / seconds for name, seconds in best.items()}
+
+
 def run_ort(
     checkpoint: Optional[Path] = None,
     cache_dir: Path = Path(".benchmark_cache"),
@@ -98,9 +133,18 @@ def run_ort(
     for system, path in (("ort", fp32_path), ("ort_int8", int8_path)):
         runners[system] = {name: _ort_runner(path, tokenizer, threads, b) for name, _, b in regimes}
 
+    from transformers import AutoConfig
+
+    from .flops import flops_per_token
+
+    config = AutoConfig.from_pretrained(str(checkpoint))
+    log("measuring the fp32 GEMM peak (torch.matmul vs ONNX Runtime MatMul, 2048^2)")
+    peaks_before = gemm_peaks(threads)
     rows, summary, regimes_out = [], [], []
     for name, texts, batch in regimes:
         words = sum(bdata.n_words(t) for t in texts)
+        lengths = [len(tokenizer.backend_tokenizer.encode(" " + t, add_special_tokens=False).ids) + 2 for t in texts]
+        fpt = flops_per_token(config, lengths)
         for system in SYSTEMS:  # warm-up: one pass each
             runners[system][name](texts[: max(4, batch // 4)])
         times: Dict[str, List[float]] = {s: [] for s in SYSTEMS}
@@ -117,6 +161,8 @@ def run_ort(
             rows.append({"system": system, "regime": name, "docs": len(texts), "words": words, "batch_size": batch,
                          "docs_per_s": statistics.median(dps), "docs_per_s_range": [min(dps), max(dps)],
                          "words_per_s": statistics.median(wps), "words_per_s_range": [min(wps), max(wps)],
+                         "tokens": sum(lengths), "flops_per_token": fpt,
+                         "gflop_per_s": statistics.median(sum(lengths) * fpt / t for t in times[system]) / 1e9,
                          "seconds": times[system]})
         for ours, ort in (("ours", "ort"), ("ours_int8", "ort_int8")):
             paired = [b / a for a, b in zip(times[ours], times[ort])]  # ours speed / ORT speed, per repeat
@@ -130,6 +176,10 @@ def run_ort(
                 "caveat": "ours includes spaCy tokenization/alignment, ORT includes the HF tokenizer call; "
                           f"shared box, load average {load_before[0]:.1f} at start",
             })
+    peaks_after = gemm_peaks(threads)
+    peak = max(list(peaks_before.values()) + list(peaks_after.values()))
+    for row in rows:
+        row["share_of_best_gemm_peak"] = row["gflop_per_s"] * 1e9 / peak
     load_after = os.getloadavg()
     import onnxruntime
 
@@ -148,16 +198,22 @@ def run_ort(
             "repeats": f"{repeats} interleaved (ABAB) repeats after one warm-up pass; median and range",
             "threads": threads,
         },
-        "columns": ["system", "regime", "docs_per_s", "docs_per_s_range", "words_per_s", "words_per_s_range"],
+        "columns": ["system", "regime", "docs_per_s", "docs_per_s_range", "words_per_s", "words_per_s_range",
+                    "gflop_per_s", "share_of_best_gemm_peak"],
         "rows": rows,
         "ratios": regimes_out,
+        "gemm_peak_flops_per_s": {"before": peaks_before, "after": peaks_after, "best": peak},
         "summary": summary,
     }
     for row in rows:
         print(f"{row['regime']:<28} {row['system']:<10} {row['docs_per_s']:8.2f} docs/s "
-              f"({row['docs_per_s_range'][0]:.2f}-{row['docs_per_s_range'][1]:.2f}) {row['words_per_s']:8.1f} words/s")
+              f"({row['docs_per_s_range'][0]:.2f}-{row['docs_per_s_range'][1]:.2f}) {row['words_per_s']:8.1f} words/s "
+              f"{row['gflop_per_s']:6.1f} GFLOP/s = {100 * row['share_of_best_gemm_peak']:.0f}% of the best GEMM")
     for r in regimes_out:
         print(f"{r['regime']:<28} {r['ratio']:<18} {r['median']:.2f}x ({r['range'][0]:.2f}-{r['range'][1]:.2f})")
+    print(f"fp32 GEMM peak (2048^2, {threads} threads) GFLOP/s: before "
+          + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in peaks_before.items()) + "; after "
+          + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in peaks_after.items()))
     print(f"load average: before {load_before}, after {load_after}")
     write_json(output, result)
     return result
