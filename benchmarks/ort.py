@@ -18,6 +18,7 @@ threads for everyone):
 """
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -185,7 +186,7 @@ def run_ort(
 
     result = {
         "benchmark": "ort",
-        "command": "python -m benchmarks ort",
+        "command": "python -m benchmarks " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("benchmarks/__main__.py") else "python -m benchmarks ort",
         "commit": _commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {**machine_info("cpu"), "onnxruntime": onnxruntime.__version__},
