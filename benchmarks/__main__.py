@@ -9,6 +9,7 @@ from . import one_class  # noqa: E402,F401  one-class
 from . import quantized  # noqa: E402,F401  quantized-accuracy
 from . import soak  # noqa: E402,F401  soak, soak-pretrain
 from . import vocab  # noqa: E402,F401  vocab
+from . import ort  # noqa: E402,F401  ort
 
 if __name__ == "__main__":
     app()

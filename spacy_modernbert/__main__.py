@@ -18,6 +18,7 @@ from .cli import model_card  # noqa: E402,F401  model-card
 from .cli import annotate  # noqa: E402,F401  annotate
 from .cli import quantize  # noqa: E402,F401  quantize
 from .cli import extend_vocab  # noqa: E402,F401  extend-vocab
+from .cli import export  # noqa: E402,F401  export-hf, export-onnx
 
 
 def main() -> None:
