@@ -97,7 +97,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
              pooling: str = "mean", grad_factor: float = 1.0, hidden_width: int = 64, maxout_pieces: int = 2,
              use_upper: bool = False, extra_state_tokens: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner",
              max_length: int = 512, grad_clip_norm: Optional[float] = None, loop: str = "spacy_train",
-             eval_docs_of=EVAL_DOCS_OF) -> Dict[str, Any]:
+             eval_docs_of=EVAL_DOCS_OF, oracle_cut: int = 100, sentence_windows: bool = False) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
     lr/warmup/schedule: thinc Adam with `warmup_linear.v1` (warmup = fraction of the run's
@@ -115,6 +115,10 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         the ner's backward reaches it (the encoder applies each gradient one step late);
         "spacy_train" (default): `nlp.update(batch, sgd=False)` then every trainable pipe's
         `finish_update`, as `spacy train` (`train_while_improving`) does.
+    oracle_cut: the ner's `update_with_oracle_cut_size` (spaCy's default 100 tokens: longer
+        training docs are cut into segments of about that many moves).
+    sentence_windows: the encoder's `sentence_windows` (one window per sentence); every
+        training and scored doc then carries its sentence starts.
     head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
         (`head=biluo_ner`, `head_hidden`) was tried at commit d6dab72 and dropped (BENCHMARKS.md).
     """
@@ -126,7 +130,10 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
 
     spacy.util.fix_random_seed(seed)
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=systems.ours_transformer(checkpoint, max_length=max_length, grad_clip_norm=grad_clip_norm))
+    trf = systems.ours_transformer(checkpoint, max_length=max_length, grad_clip_norm=grad_clip_norm)
+    if sentence_windows:
+        trf["model"]["sentence_windows"] = True
+    nlp.add_pipe("transformer", config=trf)
     listener = systems.listener()
     listener["grad_factor"] = grad_factor
     listener["pooling"] = {"@layers": f"reduce_{pooling}.v1"}
@@ -134,7 +141,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         model = systems.ner_config()["model"]
         model.update(hidden_width=hidden_width, maxout_pieces=maxout_pieces, use_upper=use_upper,
                      extra_state_tokens=extra_state_tokens, tok2vec=listener)
-        nlp.add_pipe("ner", config={"model": model})
+        nlp.add_pipe("ner", config={"model": model, "update_with_oracle_cut_size": oracle_cut})
     else:
         raise ValueError(f"unknown head {head!r}: ner (the token-level biluo_ner of commit d6dab72 was dropped, see BENCHMARKS.md)")
 
@@ -143,10 +150,15 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         sents.append((list(words), iob_to_biluo(list(tags))))
     groups = [sents[i:i + docs_of] for i in range(0, len(sents), docs_of)]
     examples = []
-    for group in groups:
+    def make_doc(group):
         words = [w for ws, _ in group for w in ws]
+        starts = [j == 0 for ws, _ in group for j in range(len(ws))] if sentence_windows else None
+        return Doc(nlp.vocab, words=words, sent_starts=starts)
+
+    for group in groups:
+        doc = make_doc(group)
         ents = [t for _, ts in group for t in ts]
-        examples.append(Example.from_dict(Doc(nlp.vocab, words=words), {"words": words, "entities": ents}))
+        examples.append(Example.from_dict(doc, {"words": [t.text for t in doc], "entities": ents}))
     n_words = sum(len(ws) for ws, _ in sents)
 
     rng = random.Random(seed)
@@ -193,12 +205,13 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         acc.log(f"  ours epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.1f}" for k, v in losses.items()))
     train_seconds = time.perf_counter() - t0
 
-    def score(docs_in):
-        docs = nlp.pipe((Doc(nlp.vocab, words=words) for words, _ in docs_in), batch_size=64)
+    def score(k):
+        groups = [valid[i:i + k] for i in range(0, len(valid), k)]
+        docs = nlp.pipe((make_doc(group) for group in groups), batch_size=64)
         pred = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
-        return acc.span_prf([bdata.iob_spans(tags) for _, tags in docs_in], pred)
+        return acc.span_prf([bdata.iob_spans(tags) for _, tags in acc.join_sentences(valid, k)], pred)
 
-    by_size = {k: score(acc.join_sentences(valid, k)) for k in eval_docs_of}
+    by_size = {k: score(k) for k in eval_docs_of}
     return {**by_size[eval_docs_of[0]], "f1_by_doc_size": {k: m["f1"] for k, m in by_size.items()},
             "train_seconds": train_seconds, "steps": total,
             "train_words_per_s": epochs * n_words / train_seconds, "loss_history": history}
