@@ -150,9 +150,9 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         sents.append((list(words), iob_to_biluo(list(tags))))
     groups = [sents[i:i + docs_of] for i in range(0, len(sents), docs_of)]
     examples = []
-    def make_doc(group):
+    def make_doc(group, with_starts=sentence_windows):
         words = [w for ws, _ in group for w in ws]
-        starts = [j == 0 for ws, _ in group for j in range(len(ws))] if sentence_windows else None
+        starts = [j == 0 for ws, _ in group for j in range(len(ws))] if with_starts else None
         return Doc(nlp.vocab, words=words, sent_starts=starts)
 
     for group in groups:
@@ -205,13 +205,18 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         acc.log(f"  ours epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.1f}" for k, v in losses.items()))
     train_seconds = time.perf_counter() - t0
 
-    def score(k):
+    def score(k, with_starts=sentence_windows):
         groups = [valid[i:i + k] for i in range(0, len(valid), k)]
-        docs = nlp.pipe((make_doc(group) for group in groups), batch_size=64)
+        docs = nlp.pipe((make_doc(group, with_starts) for group in groups), batch_size=64)
         pred = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
         return acc.span_prf([bdata.iob_spans(tags) for _, tags in acc.join_sentences(valid, k)], pred)
 
     by_size = {k: score(k) for k in eval_docs_of}
+    if not sentence_windows and max(eval_docs_of) > 1:
+        # the same trained pipeline, switched to sentence windows at inference only (config
+        # setting, no retraining): paragraphs read sentence by sentence ("10sw")
+        nlp.get_pipe("transformer").model.attrs["sentence_windows"] = True
+        by_size[f"{max(eval_docs_of)}sw"] = score(max(eval_docs_of), with_starts=True)
     return {**by_size[eval_docs_of[0]], "f1_by_doc_size": {k: m["f1"] for k, m in by_size.items()},
             "train_seconds": train_seconds, "steps": total,
             "train_words_per_s": epochs * n_words / train_seconds, "loss_history": history}

@@ -1,10 +1,10 @@
 """The shipped CoNLL recipe is the one the held-out NER protocol chose (issue 33).
 
-`convert-conll`'s default sentences per doc, `project.yml`'s `real_conll_sents` and the
-benchmark's `TUNED_LR` (which `configs/cpu_tiny.cfg` carries, tests/project/test_configs.py)
-must be what `benchmarks/ner_protocol.py` chose on its dev split (the last 10% of CoNLL
-train) and recorded in `benchmarks/results/ner.json`, so a user who follows the defaults gets
-the recipe behind the published figure.
+`convert-conll`'s default sentences per doc and `project.yml`'s `real_conll_sents` must be
+what `benchmarks/ner_protocol.py` chose on its dev split (the last 10% of CoNLL train) and
+recorded in `benchmarks/results/ner.json`, so a user who follows the defaults gets the recipe
+behind the published figure. (The rate is not tied here: the protocol runs 125 updates, the
+shipped config 300 of a larger batch, and the best rate moves with the budget; see docs/ner.md.)
 """
 import json
 from pathlib import Path
@@ -25,12 +25,9 @@ def test_project_converts_conll_with_the_cli_default():
 def test_defaults_carry_the_recipe_the_dev_split_chose():
     if not RESULT.exists():
         pytest.skip(f"{RESULT} not generated: python benchmarks/ner_protocol.py write")
-    from benchmarks.accuracy import TUNED_LR
     from spacy_modernbert.cli.convert import DEFAULT_N_SENTS
 
     result = json.loads(RESULT.read_text(encoding="utf8"))
     assert result["protocol"]["chooses"].startswith("dev"), "the recipe must be chosen on the dev split, not on test"
     chosen = result["chosen"]
     assert DEFAULT_N_SENTS == chosen["ours"]["docs_of"]
-    assert TUNED_LR["ner"]["ours"] == chosen["ours"]["lr"]
-    assert TUNED_LR["ner"]["hf_baseline"] == chosen["hf"]["lr"]
