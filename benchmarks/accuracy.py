@@ -55,7 +55,10 @@ def span_prf(gold: Sequence[Sequence[Tuple[int, int, str]]], pred: Sequence[Sequ
 # the best of that sweep on CoNLL-2003 valid (BENCHMARKS.md, "NER: an honest HF baseline").
 WARMUP_FRACTION = 0.1
 TUNED_LR: Dict[str, Dict[str, float]] = {
-    # best of each system's sweep on CoNLL valid (BENCHMARKS.md; ours with spacy train's update order)
+    # best of each system's sweep on CoNLL valid at this benchmark's budget (4,000 sentences x 3
+    # epochs; BENCHMARKS.md, issue 19) -- a choice made on the split it reports. The held-out
+    # protocol (benchmarks/ner_protocol.py: dev carved from train, 125 updates) chose 4e-3 for
+    # both systems at its smaller budget; rerunning it at this budget is open (issue 33).
     "ner": {"ours": 1e-3, "hf_baseline": 4e-3},
     # not swept yet: the rate of the earlier benchmark, now with the schedules above
     "anomaly": {"ours": 1e-3, "hf_baseline": 1e-3},
