@@ -97,7 +97,8 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
              pooling: str = "mean", grad_factor: float = 1.0, hidden_width: int = 64, maxout_pieces: int = 2,
              use_upper: bool = False, extra_state_tokens: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner",
              max_length: int = 512, grad_clip_norm: Optional[float] = None, loop: str = "spacy_train",
-             eval_docs_of=EVAL_DOCS_OF, oracle_cut: int = 100, sentence_windows: bool = False) -> Dict[str, Any]:
+             eval_docs_of=EVAL_DOCS_OF, oracle_cut: int = 100, sentence_windows: bool = False,
+             block_shuffle: int = 0) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
     lr/warmup/schedule: thinc Adam with `warmup_linear.v1` (warmup = fraction of the run's
@@ -117,6 +118,9 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         `finish_update`, as `spacy train` (`train_while_improving`) does.
     oracle_cut: the ner's `update_with_oracle_cut_size` (spaCy's default 100 tokens: longer
         training docs are cut into segments of about that many moves).
+    block_shuffle: shuffle blocks of this many consecutive training docs and batch whole
+        blocks (`batch_size` rounded to blocks): one-sentence docs in the batches that
+        10-sentence docs make (a few articles per step), the control for docs_of=10.
     sentence_windows: the encoder's `sentence_windows` (one window per sentence); every
         training and scored doc then carries its sentence starts.
     head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
@@ -164,6 +168,12 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
     rng = random.Random(seed)
 
     def batches() -> List[List[Any]]:
+        if block_shuffle:
+            blocks = [examples[i:i + block_shuffle] for i in range(0, len(examples), block_shuffle)]
+            rng.shuffle(blocks)
+            per = block_shuffle * max(1, round(batch_size / block_shuffle))
+            order = [eg for block in blocks for eg in block]
+            return [order[i:i + per] for i in range(0, len(order), per)]
         order = list(examples)
         rng.shuffle(order)
         if batch_words:
