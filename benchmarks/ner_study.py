@@ -1,7 +1,10 @@
 """NER study (issue 19): an honest Hugging Face anchor, and what costs our spaCy pipeline points.
 
-One run = one system trained on the accuracy benchmark's NER budget and scored on CoNLL-2003
-valid; the result is appended as one JSON line to `--results` (default
+One run = one system trained on the NER budget and scored on `--split`: `dev` (default; the
+last 10% of CoNLL-2003 train, for every choice), `test` (CoNLL-2003 valid, for reporting only)
+or `legacy` (issue 19's data: shuffled train sentences, scored on valid, the rows below were
+made so). `benchmarks/ner_protocol.py` runs the issue-33 protocol on top of this script.
+The result is appended as one JSON line to `--results` (default
 `benchmarks/ner_study_results.jsonl`, committed beside this script). Every system starts from
 the same random-init checkpoint (no pretrained weights exist offline), the one
 `python -m benchmarks accuracy` creates (`.benchmark_cache/modernbert-small-random`).
