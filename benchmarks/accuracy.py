@@ -55,7 +55,10 @@ def span_prf(gold: Sequence[Sequence[Tuple[int, int, str]]], pred: Sequence[Sequ
 # the best of that sweep on CoNLL-2003 valid (BENCHMARKS.md, "NER: an honest HF baseline").
 WARMUP_FRACTION = 0.1
 TUNED_LR: Dict[str, Dict[str, float]] = {
-    # best of each system's sweep on CoNLL valid (BENCHMARKS.md; ours with spacy train's update order)
+    # best of each system's sweep on CoNLL valid at this benchmark's budget (4,000 sentences x 3
+    # epochs; BENCHMARKS.md, issue 19) -- a choice made on the split it reports. The held-out
+    # protocol (benchmarks/ner_protocol.py: dev carved from train, 125 updates) chose 4e-3 for
+    # both systems at its smaller budget; rerunning it at this budget is open (issue 33).
     "ner": {"ours": 1e-3, "hf_baseline": 4e-3},
     # not swept yet: the rate of the earlier benchmark, now with the schedules above
     "anomaly": {"ours": 1e-3, "hf_baseline": 1e-3},
@@ -209,8 +212,20 @@ def _word_pieces(tokenizer: Any, words: Sequence[str], cache: Dict[str, List[int
     return [cache[w] for w in words]
 
 
+def join_sentences(sentences: Sequence[bdata.Sentence], k: int) -> List[bdata.Sentence]:
+    """Consecutive runs of `k` sentences as one (words, tags) doc: what a user's paragraph is.
+    Entity spans never cross sentences in CoNLL, so the docs' spans are the sentences' spans."""
+    return [([w for ws, _ in sentences[i:i + k] for w in ws], [t for _, ts in sentences[i:i + k] for t in ts])
+            for i in range(0, len(sentences), k)]
+
+
 def train_hf_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdata.Sentence], epochs: int,
-                 batch_size: int, seed: int, lr: float = TUNED_LR["ner"]["hf_baseline"], max_length: int = 512) -> Dict[str, Any]:
+                 batch_size: int, seed: int, lr: float = TUNED_LR["ner"]["hf_baseline"], max_length: int = 512,
+                 warmup: float = WARMUP_FRACTION, weight_decay: float = 0.01,
+                 eval_docs_of: Sequence[int] = (1,)) -> Dict[str, Any]:
+    """warmup, weight_decay: the HF loop's own knobs (ScheduledAdamW). eval_docs_of: score on
+    sentences (1) and on docs of k consecutive sentences (k); the first is the headline F1,
+    every one under `f1_by_doc_size`."""
     import torch
     from transformers import AutoTokenizer, ModernBertForTokenClassification
 
@@ -246,7 +261,7 @@ def train_hf_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdat
         return ids, mask, labels
 
     data = [encode(w, t) for w, t in train]
-    optimizer = ScheduledAdamW(model, lr, n_steps(len(data), epochs, batch_size))
+    optimizer = ScheduledAdamW(model, lr, n_steps(len(data), epochs, batch_size), warmup=warmup, weight_decay=weight_decay)
     rng = random.Random(seed)
     model.train()
 
@@ -256,23 +271,25 @@ def train_hf_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdat
 
     train_seconds = _train_plain(model, optimizer, epochs, lambda: map(ner_inputs, _batches(data, batch_size, rng)), "ner")
     model.eval()
-    pred = []
-    rows = [encode(w, None) for w, _ in valid]
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
-    out: Dict[int, List[Tuple[int, int, str]]] = {}
-    with torch.inference_mode():
-        for start in range(0, len(order), 256):
-            idx = order[start:start + 256]
-            ids, mask, _ = collate([rows[i] for i in idx])
-            logits = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
-            for row, i in enumerate(idx):
-                first = rows[i][2]
-                seq = [tags[int(logits[row, p])] for p in first]
-                seq += ["O"] * (len(valid[i][0]) - len(seq))
-                out[i] = bdata.iob_spans(seq)
-    pred = [out[i] for i in range(len(valid))]
-    gold = [bdata.iob_spans(t) for _, t in valid]
-    return {**span_prf(gold, pred), "train_seconds": train_seconds}
+
+    def score(docs: List[bdata.Sentence]) -> Dict[str, float]:
+        rows = [encode(w, None) for w, _ in docs]
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+        out: Dict[int, List[Tuple[int, int, str]]] = {}
+        with torch.inference_mode():
+            for start in range(0, len(order), 64):
+                idx = order[start:start + 64]
+                ids, mask, _ = collate([rows[i] for i in idx])
+                logits = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
+                for row, i in enumerate(idx):
+                    seq = [tags[int(logits[row, p])] for p in rows[i][2]]
+                    seq += ["O"] * (len(docs[i][0]) - len(seq))
+                    out[i] = bdata.iob_spans(seq)
+        return span_prf([bdata.iob_spans(t) for _, t in docs], [out[i] for i in range(len(docs))])
+
+    by_size = {k: score(join_sentences(valid, k)) for k in eval_docs_of}
+    return {**by_size[eval_docs_of[0]], "f1_by_doc_size": {k: m["f1"] for k, m in by_size.items()},
+            "train_seconds": train_seconds}
 
 
 def train_hf_anomaly(checkpoint: Path, train: List[Tuple[int, str]], test: List[Tuple[int, str]], epochs: int,

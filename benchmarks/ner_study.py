@@ -1,7 +1,10 @@
 """NER study (issue 19): an honest Hugging Face anchor, and what costs our spaCy pipeline points.
 
-One run = one system trained on the accuracy benchmark's NER budget and scored on CoNLL-2003
-valid; the result is appended as one JSON line to `--results` (default
+One run = one system trained on the NER budget and scored on `--split`: `dev` (default; the
+last 10% of CoNLL-2003 train, for every choice), `test` (CoNLL-2003 valid, for reporting only)
+or `legacy` (issue 19's data: shuffled train sentences, scored on valid, the rows below were
+made so). `benchmarks/ner_protocol.py` runs the issue-33 protocol on top of this script.
+The result is appended as one JSON line to `--results` (default
 `benchmarks/ner_study_results.jsonl`, committed beside this script). Every system starts from
 the same random-init checkpoint (no pretrained weights exist offline), the one
 `python -m benchmarks accuracy` creates (`.benchmark_cache/modernbert-small-random`).
@@ -24,6 +27,7 @@ setting ran before that was fixed, with `loop=nlp_update` (see `ours_ner`).
 """
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -39,21 +43,53 @@ from benchmarks import data as bdata  # noqa: E402
 from benchmarks import systems  # noqa: E402
 
 N_TRAIN, EPOCHS, BATCH, SEED = 4000, 3, 32, 0
+DEV_FRACTION, BLOCK = 0.1, 10
 
 
 def load(n_train: int = N_TRAIN, n_valid: Optional[int] = None, seed: int = SEED, data_dir: Path = bdata.DEFAULT_DATA_DIR):
-    """The benchmark's NER data: a seeded train subset and the validation split."""
+    """The issue-19 data ("legacy" split): a seeded shuffle of single train sentences, scored on valid."""
     train = bdata.read_conll(data_dir / bdata.CONLL_TRAIN)
     random.Random(seed).shuffle(train)
     return train[:n_train], bdata.read_conll(data_dir / bdata.CONLL_VALID, limit=n_valid)
 
 
+def load_split(split: str, n_train: int = N_TRAIN, n_eval: Optional[int] = None, data_dir: Path = bdata.DEFAULT_DATA_DIR):
+    """The issue-33 protocol's data: (train, eval) sentences, in reading order.
+
+    CoNLL-2003 train in file order (consecutive sentences come from one article) is cut in
+    two, fixed: the last `DEV_FRACTION` is the dev split that makes every choice ("dev"), the
+    rest the training pool. Training data: `n_train // BLOCK` blocks of `BLOCK` consecutive
+    pool sentences, drawn with seed 0 whatever the run's seed (every run trains on the same
+    sentences), kept in reading order so that `docs_of` joins real neighbours. "test" scores
+    on CoNLL valid, which no choice may read; "legacy" is the issue-19 data (`load`).
+    """
+    if split == "legacy":
+        return load(n_train, n_eval, data_dir=data_dir)
+    if split not in ("dev", "test"):
+        raise ValueError(f"unknown split {split!r}: dev (carved from train, for choices) | test (CoNLL valid) | legacy")
+    sents = bdata.read_conll(data_dir / bdata.CONLL_TRAIN)
+    n_dev = round(DEV_FRACTION * len(sents))
+    pool, dev = sents[:-n_dev], sents[-n_dev:]
+    blocks = [pool[i:i + BLOCK] for i in range(0, len(pool) - BLOCK + 1, BLOCK)]
+    random.Random(0).shuffle(blocks)
+    train = [s for block in blocks[:max(1, n_train // BLOCK)] for s in block]
+    held = dev if split == "dev" else bdata.read_conll(data_dir / bdata.CONLL_VALID)
+    return train, held[:n_eval] if n_eval else held
+
+
 # ------------------------------------------------------------------------------ HF anchor
 
-def hf_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, batch_size: int = BATCH, seed: int = SEED) -> Dict[str, Any]:
+# Every run is scored on sentences (the headline F1) and on docs of 10 consecutive sentences
+# (a user's paragraph, `f1_by_doc_size`).
+EVAL_DOCS_OF = (1, 10)
+
+
+def hf_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, batch_size: int = BATCH, seed: int = SEED,
+           warmup: float = acc.WARMUP_FRACTION, weight_decay: float = 0.01, eval_docs_of=EVAL_DOCS_OF) -> Dict[str, Any]:
     """`accuracy.train_hf_ner`: ModernBertForTokenClassification (first piece labelled), AdamW
-    (weight decay 0.01), 10% linear warmup then linear decay to 0, grad-norm clip 1.0."""
-    return acc.train_hf_ner(checkpoint, train, valid, epochs, batch_size, seed, lr=lr)
+    (weight decay 0.01), `warmup` of the steps linear warmup then linear decay to 0, grad-norm clip 1.0."""
+    return acc.train_hf_ner(checkpoint, train, valid, epochs, batch_size, seed, lr=lr, warmup=warmup,
+                            weight_decay=weight_decay, eval_docs_of=eval_docs_of)
 
 
 # ------------------------------------------------------------------------------------ ours
@@ -63,7 +99,9 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
              grad_clip: float = 1.0, eps: float = 1e-8, beta1: float = 0.9, beta2: float = 0.999,
              pooling: str = "mean", grad_factor: float = 1.0, hidden_width: int = 64, maxout_pieces: int = 2,
              use_upper: bool = False, extra_state_tokens: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner",
-             max_length: int = 512, grad_clip_norm: Optional[float] = None, loop: str = "spacy_train") -> Dict[str, Any]:
+             max_length: int = 512, grad_clip_norm: Optional[float] = None, loop: str = "spacy_train",
+             eval_docs_of=EVAL_DOCS_OF, oracle_cut: int = 100, sentence_windows: bool = False,
+             block_shuffle: int = 0) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
     lr/warmup/schedule: thinc Adam with `warmup_linear.v1` (warmup = fraction of the run's
@@ -81,6 +119,13 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         the ner's backward reaches it (the encoder applies each gradient one step late);
         "spacy_train" (default): `nlp.update(batch, sgd=False)` then every trainable pipe's
         `finish_update`, as `spacy train` (`train_while_improving`) does.
+    oracle_cut: the ner's `update_with_oracle_cut_size` (spaCy's default 100 tokens: longer
+        training docs are cut into segments of about that many moves).
+    block_shuffle: shuffle blocks of this many consecutive training docs and batch whole
+        blocks (`batch_size` rounded to blocks): one-sentence docs in the batches that
+        10-sentence docs make (a few articles per step), the control for docs_of=10.
+    sentence_windows: the encoder's `sentence_windows` (one window per sentence); every
+        training and scored doc then carries its sentence starts.
     head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
         (`head=biluo_ner`, `head_hidden`) was tried at commit d6dab72 and dropped (BENCHMARKS.md).
     """
@@ -92,7 +137,10 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
 
     spacy.util.fix_random_seed(seed)
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=systems.ours_transformer(checkpoint, max_length=max_length, grad_clip_norm=grad_clip_norm))
+    trf = systems.ours_transformer(checkpoint, max_length=max_length, grad_clip_norm=grad_clip_norm)
+    if sentence_windows:
+        trf["model"]["sentence_windows"] = True
+    nlp.add_pipe("transformer", config=trf)
     listener = systems.listener()
     listener["grad_factor"] = grad_factor
     listener["pooling"] = {"@layers": f"reduce_{pooling}.v1"}
@@ -100,7 +148,7 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         model = systems.ner_config()["model"]
         model.update(hidden_width=hidden_width, maxout_pieces=maxout_pieces, use_upper=use_upper,
                      extra_state_tokens=extra_state_tokens, tok2vec=listener)
-        nlp.add_pipe("ner", config={"model": model})
+        nlp.add_pipe("ner", config={"model": model, "update_with_oracle_cut_size": oracle_cut})
     else:
         raise ValueError(f"unknown head {head!r}: ner (the token-level biluo_ner of commit d6dab72 was dropped, see BENCHMARKS.md)")
 
@@ -109,15 +157,26 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         sents.append((list(words), iob_to_biluo(list(tags))))
     groups = [sents[i:i + docs_of] for i in range(0, len(sents), docs_of)]
     examples = []
-    for group in groups:
+    def make_doc(group, with_starts=sentence_windows):
         words = [w for ws, _ in group for w in ws]
+        starts = [j == 0 for ws, _ in group for j in range(len(ws))] if with_starts else None
+        return Doc(nlp.vocab, words=words, sent_starts=starts)
+
+    for group in groups:
+        doc = make_doc(group)
         ents = [t for _, ts in group for t in ts]
-        examples.append(Example.from_dict(Doc(nlp.vocab, words=words), {"words": words, "entities": ents}))
+        examples.append(Example.from_dict(doc, {"words": [t.text for t in doc], "entities": ents}))
     n_words = sum(len(ws) for ws, _ in sents)
 
     rng = random.Random(seed)
 
     def batches() -> List[List[Any]]:
+        if block_shuffle:
+            blocks = [examples[i:i + block_shuffle] for i in range(0, len(examples), block_shuffle)]
+            rng.shuffle(blocks)
+            per = block_shuffle * max(1, round(batch_size / block_shuffle))
+            order = [eg for block in blocks for eg in block]
+            return [order[i:i + per] for i in range(0, len(order), per)]
         order = list(examples)
         rng.shuffle(order)
         if batch_words:
@@ -158,10 +217,21 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
                 max_norm = 0.0
         acc.log(f"  ours epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.1f}" for k, v in losses.items()))
     train_seconds = time.perf_counter() - t0
-    docs = nlp.pipe((Doc(nlp.vocab, words=words) for words, _ in valid), batch_size=256)
-    pred = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
-    gold = [bdata.iob_spans(tags) for _, tags in valid]
-    return {**acc.span_prf(gold, pred), "train_seconds": train_seconds, "steps": total,
+
+    def score(k, with_starts=sentence_windows):
+        groups = [valid[i:i + k] for i in range(0, len(valid), k)]
+        docs = nlp.pipe((make_doc(group, with_starts) for group in groups), batch_size=64)
+        pred = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
+        return acc.span_prf([bdata.iob_spans(tags) for _, tags in acc.join_sentences(valid, k)], pred)
+
+    by_size = {k: score(k) for k in eval_docs_of}
+    if not sentence_windows and max(eval_docs_of) > 1:
+        # the same trained pipeline, switched to sentence windows at inference only (config
+        # setting, no retraining): paragraphs read sentence by sentence ("10sw")
+        nlp.get_pipe("transformer").model.attrs["sentence_windows"] = True
+        by_size[f"{max(eval_docs_of)}sw"] = score(max(eval_docs_of), with_starts=True)
+    return {**by_size[eval_docs_of[0]], "f1_by_doc_size": {k: m["f1"] for k, m in by_size.items()},
+            "train_seconds": train_seconds, "steps": total,
             "train_words_per_s": epochs * n_words / train_seconds, "loss_history": history}
 
 
@@ -205,8 +275,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     p.add_argument("--set", action="append", default=[], help="key=value: a keyword of hf_ner / ours_ner")
     p.add_argument("--tag", default="", help="sweep | ablation | ... (kept in the result line)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--split", choices=["dev", "test", "legacy"], default="dev",
+                   help="dev: score on the last 10%% of CoNLL train (every choice); test: CoNLL valid (report only); "
+                        "legacy: issue 19's data (shuffled train sentences, scored on valid)")
+    p.add_argument("--seed", type=int, default=SEED, help="the run's seed (initialization, shuffles, dropout)")
     p.add_argument("--n-train", type=int, default=N_TRAIN)
-    p.add_argument("--n-valid", type=int, default=None)
+    p.add_argument("--n-valid", type=int, default=None, help="score on the first N sentences of the split")
     p.add_argument("--cache-dir", type=Path, default=ROOT / ".benchmark_cache")
     p.add_argument("--checkpoint", type=Path, default=None)
     p.add_argument("--data-dir", type=Path, default=bdata.DEFAULT_DATA_DIR if bdata.DEFAULT_DATA_DIR.exists() else Path("/work/shared/data"))
@@ -221,13 +295,13 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or bdata.ensure_checkpoint(
         args.cache_dir / "modernbert-small-random", "small", args.data_dir, log=acc.log)
-    train, valid = load(args.n_train, args.n_valid, data_dir=args.data_dir)
+    train, valid = load_split(args.split, args.n_train, args.n_valid, data_dir=args.data_dir)
     settings = dict(kv.split("=", 1) for kv in args.set)
     settings = {k: _value(v) for k, v in settings.items()}
-    acc.log(f"{args.system} lr {args.lr} {settings} ({len(train)} train, {len(valid)} valid)")
+    acc.log(f"{args.system} lr {args.lr} {settings} seed {args.seed} ({len(train)} train, {len(valid)} {args.split})")
     t0 = time.perf_counter()
     run = hf_ner if args.system == "hf" else ours_ner
-    result = run(checkpoint, train, valid, args.lr, **settings)
+    result = run(checkpoint, train, valid, args.lr, seed=args.seed, **settings)
     if "train_words_per_s" not in result:
         n_words = sum(len(w) for w, _ in train)
         result["train_words_per_s"] = settings.get("epochs", EPOCHS) * n_words / result["train_seconds"]
@@ -236,6 +310,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             "r": round(100 * result["recall"], 2), "train_seconds": round(result["train_seconds"], 1),
             "train_words_per_s": round(result["train_words_per_s"], 1), "wall_seconds": round(time.perf_counter() - t0, 1),
             "n_train": len(train), "n_valid": len(valid), "threads": args.threads,
+            "split": args.split, "seed": args.seed,
+            "f1_by_doc_size": {str(k): round(100 * v, 2) for k, v in result.get("f1_by_doc_size", {}).items()},
+            "load_avg": [round(x, 2) for x in os.getloadavg()],
             "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
             "loss_history": result.get("loss_history")}
     acc.log(f"RESULT {args.system} lr {args.lr} {settings}: F1 {line['f1']} (P {line['p']} R {line['r']}), "

@@ -269,7 +269,7 @@ def conll_sentences_to_doc(vocab: Vocab, sentences: Sequence[Sequence[Tuple[str,
     return Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts, ents=tags)
 
 
-def conll_to_docs(path: PathLike, n_sents: int = 10, limit: Optional[int] = None, vocab: Optional[Vocab] = None) -> List[Doc]:
+def conll_to_docs(path: PathLike, n_sents: int = 1, limit: Optional[int] = None, vocab: Optional[Vocab] = None) -> List[Doc]:
     """Convert a CoNLL IOB file to Docs of `n_sents` sentences each (NER only, no cats).
 
     path (str | Path): the CoNLL file.
@@ -295,6 +295,21 @@ def conll_to_docs(path: PathLike, n_sents: int = 10, limit: Optional[int] = None
     if not docs:
         raise ValueError(f"{path}: no documents (no sentences found)")
     return docs
+
+
+def carve_tail(docs: Sequence[Doc], fraction: float, what: str = "--dev-frac") -> Tuple[List[Doc], List[Doc]]:
+    """Split docs into (head, tail): the last `fraction` of them, in file order, as a dev split.
+
+    A fixed tail, not a random draw, so that consecutive sentences of one article stay on one
+    side (CoNLL train is in reading order) and every run carves the same dev split.
+    RAISES ValueError: fraction outside (0, 1), or a side that would be empty.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"{what} must lie strictly between 0 and 1, got {fraction}")
+    n_tail = round(fraction * len(docs))
+    if n_tail < 1 or n_tail >= len(docs):
+        raise ValueError(f"{what} {fraction} of {len(docs)} docs leaves an empty split: use more docs or another fraction")
+    return list(docs[:-n_tail]), list(docs[-n_tail:])
 
 
 # ---------------------------------------------------------------------------------------

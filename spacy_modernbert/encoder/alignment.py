@@ -108,3 +108,16 @@ def tokenize_docs(tokenizer: Any, docs: Sequence[Doc], add_prefix_space: bool = 
     """Encode a batch of docs in one tokenizer call and align each to its spaCy tokens."""
     encoded = encode_texts(tokenizer, [doc.text for doc in docs], add_prefix_space)
     return [align_doc(doc, enc, prefix) for doc, (enc, prefix) in zip(docs, encoded)]
+
+
+def sentence_piece_starts(doc: Doc, pieces: DocPieces) -> List[int]:
+    """The content-piece index (no [CLS]) of the first piece of each sentence of `doc`
+    (its sentence boundaries must be set); a piece shared by two tokens across a boundary
+    goes with the later sentence."""
+    offsets = numpy.cumsum(pieces.align_lengths) - pieces.align_lengths
+    starts = []
+    for sent in doc.sents:
+        n = int(pieces.align_lengths[sent.start])
+        if n:
+            starts.append(int(pieces.align_data[offsets[sent.start]:offsets[sent.start] + n].min()) - 1)
+    return starts

@@ -80,7 +80,8 @@ def validate_settings(max_length: int, window_overlap: int, max_batch_tokens: in
 
 
 # The attrs that come from the architecture's config settings (not from initialization).
-CONFIG_ATTRS = ("name", "max_length", "window_overlap", "max_batch_tokens", "add_prefix_space", "from_scratch", "output_hidden_states")
+CONFIG_ATTRS = ("name", "max_length", "window_overlap", "max_batch_tokens", "add_prefix_space", "from_scratch", "output_hidden_states",
+                "sentence_windows")
 
 
 @registry.architectures("spacy-modernbert.ModernBertTransformer.v1")
@@ -97,6 +98,7 @@ def modernbert_transformer_v1(
     output_hidden_states: bool = False,
     quantize: Optional[str] = None,
     grad_clip_norm: Optional[float] = None,
+    sentence_windows: bool = False,
 ) -> Model[List[Doc], Any]:
     """A ModernBERT encoder for spacy-transformers' `transformer` component.
 
@@ -133,6 +135,11 @@ def modernbert_transformer_v1(
         gradients so that their global L2 norm (all encoder parameters together) is at
         most this value, as Hugging Face's Trainer does (`max_grad_norm`). None: no global
         clipping (the optimizer's own per-parameter `grad_clip` still applies).
+    sentence_windows (bool): Encode each sentence of a doc in its own window, so that no
+        piece attends across a sentence boundary: a paragraph gets the vectors its sentences
+        get one by one (a model trained on sentences keeps its accuracy on paragraphs).
+        Needs sentence boundaries before the transformer (a `sentencizer` first in the
+        pipeline, or a corpus with sentence starts); a doc without them is encoded whole.
     """
     from .shim import ModernBertShim
     from .fork_safety import make_torch_fork_safe
@@ -160,6 +167,7 @@ def modernbert_transformer_v1(
             "add_prefix_space": add_prefix_space,
             "from_scratch": from_scratch,
             "output_hidden_states": output_hidden_states,
+            "sentence_windows": sentence_windows,
             "has_transformer": False,
             "replace_listener": replace_listener,
             "replace_listener_cfg": replace_listener_cfg,
@@ -236,7 +244,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     from .alignment import tokenize_docs
     from .output import ModernBertBatch, doc_wordpieces
     from .packing import pack_windows
-    from .windows import plan_windows
+    from .windows import plan_sentence_windows, plan_windows
 
     shim = _require_loaded(model)
     # the setting lives on the shim (from the config), not in attrs: thinc restores attrs
@@ -255,7 +263,13 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     windows = []
     for i, p in zip(live, pieces):
         doc_pieces[i] = p
-        windows.extend(plan_windows(i, p.n_content, max_length, overlap))
+        if model.attrs.get("sentence_windows") and docs[i].has_annotation("SENT_START"):
+            from .alignment import sentence_piece_starts
+
+            starts = sentence_piece_starts(docs[i], p)
+            windows.extend(plan_sentence_windows(i, starts, p.n_content, max_length, overlap))
+        else:
+            windows.extend(plan_windows(i, p.n_content, max_length, overlap))
 
     width = model.get_dim("nO")
     if not windows:

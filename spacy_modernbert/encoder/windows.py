@@ -6,6 +6,8 @@ overlap by at least `overlap` pieces; the last window is aligned to the doc's en
 every window is full. In an overlap, each piece takes its vector from the window in which
 it sits furthest from an edge (the overlap is split at its middle), so every piece, and
 hence every spaCy token, gets exactly one vector, computed with context on both sides.
+With `sentence_windows`, each sentence is its own window (`plan_sentence_windows`), so a
+paragraph's pieces get the vectors its sentences would get one by one.
 
 Windows then run in micro-batches (`group_by_budget`): sorted by length and grouped under a
 token budget, so that linear layers see only real tokens (no padding at all) and attention
@@ -47,6 +49,21 @@ def plan_windows(doc: int, n_content: int, max_length: int, overlap: int) -> Lis
         own_start = 0 if k == 0 else (start + ends[k - 1]) // 2
         own_end = n_content if k == n_windows - 1 else (starts[k + 1] + end) // 2
         windows.append(Window(doc, start, end, own_start, own_end))
+    return windows
+
+
+def plan_sentence_windows(doc: int, sent_starts: Sequence[int], n_content: int, max_length: int, overlap: int) -> List[Window]:
+    """One window per sentence (`sentence_windows`): no piece attends across a sentence boundary.
+
+    sent_starts: the content-piece index at which each sentence starts (any order; 0 and
+    indices outside (0, n_content) are ignored). A sentence longer than a window is cut as
+    `plan_windows` cuts a doc. Every piece is owned by exactly one window, as there.
+    """
+    edges = [0] + sorted({int(s) for s in sent_starts if 0 < s < n_content}) + [n_content]
+    windows = []
+    for a, b in zip(edges, edges[1:]):
+        for w in plan_windows(doc, b - a, max_length, overlap):
+            windows.append(Window(doc, w.start + a, w.end + a, w.own_start + a, w.own_end + a))
     return windows
 
 

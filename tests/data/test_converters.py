@@ -312,3 +312,20 @@ def test_merge_keeps_counts_and_annotations(tmp_path):
         [tuple(e) for e in r.get("entities") or []] for r in RECORDS
     ]
     assert all(t.ent_iob_ == "" for t in both[3])
+
+
+def test_convert_conll_carves_the_last_docs_as_dev(tmp_path):
+    """`--dev-output`: the last `--dev-frac` of the docs (file order) leave the training file."""
+    from spacy_modernbert.cli.convert import DEFAULT_N_SENTS, convert_conll
+
+    path = tmp_path / "x.iob"
+    path.write_text(CONLL, encoding="utf8")
+    assert DEFAULT_N_SENTS == 1
+    summary = convert_conll(path, tmp_path / "train.spacy", dev_output=tmp_path / "dev.spacy", dev_frac=0.4)
+    train, dev = read_docbin(tmp_path / "train.spacy"), read_docbin(tmp_path / "dev.spacy")
+    everything = conll_to_docs(path)  # one sentence per doc by default
+    assert [d.text for d in train] + [d.text for d in dev] == [d.text for d in everything]
+    assert len(dev) == 2 and summary["n_docs"] == 3 and summary["dev"]["n_docs"] == 2
+    for frac in (0.0, 1.0, 0.01):
+        with pytest.raises(SystemExit):
+            convert_conll(path, tmp_path / "t.spacy", dev_output=tmp_path / "d.spacy", dev_frac=frac)

@@ -1,0 +1,83 @@
+"""`sentence_windows`: a paragraph's pieces get exactly the vectors its sentences get one by one (issue 33)."""
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc
+
+from spacy_modernbert.encoder.windows import plan_sentence_windows
+
+SENTS = [
+    ["The", "European", "Commission", "said", "on", "Thursday", "it", "disagreed", "."],
+    ["Germany", "'s", "representative", "to", "the", "European", "Union", "said", "so", "."],
+    ["Peter", "Blackburn", "reported", "from", "Brussels", "."],
+]
+
+
+@pytest.fixture(scope="module")
+def encode(tiny_checkpoint, transformer_config):
+    pipelines = {}
+
+    def run(doc_words, sent_starts, sentence_windows, max_length=512):
+        key = (sentence_windows, max_length)
+        if key not in pipelines:
+            nlp = spacy.blank("en")
+            nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, sentence_windows=sentence_windows,
+                                                                  max_length=max_length))
+            nlp.initialize()
+            pipelines[key] = nlp
+        nlp = pipelines[key]
+        spaces = [True] * (len(doc_words) - 1) + [False]  # no trailing whitespace piece
+        doc = nlp(Doc(nlp.vocab, words=doc_words, spaces=spaces, sent_starts=sent_starts))
+        return doc._.trf_data.model_output.last_hidden_state[0]
+
+    return run
+
+
+def _paragraph():
+    words = [w for s in SENTS for w in s]
+    starts = [j == 0 for s in SENTS for j in range(len(s))]
+    return words, starts
+
+
+def _alone(encode, **kw):
+    """Content pieces of each sentence encoded as its own doc, concatenated; and the first [CLS]."""
+    outs = [encode(s, None, False, **kw) for s in SENTS]
+    return outs[0][0], numpy.concatenate([o[1:-1] for o in outs])
+
+
+def test_paragraph_with_sentence_windows_equals_its_sentences_alone(encode):
+    words, starts = _paragraph()
+    para = encode(words, starts, True)
+    cls, content = _alone(encode)
+    assert para.shape[0] == content.shape[0] + 2
+    numpy.testing.assert_allclose(para[1:-1], content, atol=2e-5, rtol=1e-4)
+    numpy.testing.assert_allclose(para[0], cls, atol=2e-5, rtol=1e-4)
+
+
+def test_without_the_option_the_paragraph_attends_across_sentences(encode):
+    words, starts = _paragraph()
+    whole = encode(words, starts, False)
+    _, content = _alone(encode)
+    assert not numpy.allclose(whole[1:-1], content, atol=1e-3)
+
+
+def test_doc_without_sentence_boundaries_is_encoded_whole(encode):
+    words, _ = _paragraph()
+    numpy.testing.assert_allclose(encode(words, None, True), encode(words, None, False), atol=1e-6)
+
+
+def test_sentence_longer_than_a_window_is_cut_inside_it(encode):
+    words, starts = _paragraph()
+    para = encode(words, starts, True, max_length=12)
+    _, content = _alone(encode, max_length=12)
+    numpy.testing.assert_allclose(para[1:-1], content, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("starts,n", [([0, 5, 9], 20), ([], 7), ([3, 3, 40], 30), ([2, 4], 40)])
+def test_sentence_windows_own_every_piece_once_and_never_cross_a_boundary(starts, n):
+    windows = plan_sentence_windows(0, starts, n, max_length=12, overlap=2)
+    owned = numpy.concatenate([numpy.arange(w.own_start, w.own_end) for w in windows])
+    numpy.testing.assert_array_equal(owned, numpy.arange(n))
+    for w in windows:
+        assert w.length <= 12
+        assert not any(w.start < s < w.end for s in starts), (w, starts)
