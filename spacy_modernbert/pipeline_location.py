@@ -5,6 +5,7 @@ load the pipeline again in each worker: a directory must hold a config.cfg; anyt
 be an installed package (`spacy.util.is_package`). Otherwise one line says so. Light: spaCy is
 imported when called.
 """
+
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ def find_pipeline(pipeline: Any) -> Path:
     path = Path(str(pipeline))
     if path.exists():
         if not path.is_dir() or not (path / "config.cfg").is_file():
-            raise PipelineNotFound(f"Pipeline {pipeline} is not a pipeline directory (no config.cfg)")
+            raise PipelineNotFound(
+                f"Pipeline {pipeline} is not a pipeline directory (no config.cfg)"
+            )
         return path
     if spacy.util.is_package(str(pipeline)):
         package = spacy.util.get_package_path(str(pipeline))

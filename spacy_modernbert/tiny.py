@@ -5,6 +5,7 @@ Tests (fixture `tiny_checkpoint`), CI, the benchmarks and the offline default ru
 it is saved with `save_pretrained` and loaded back by path through the very same
 `from_pretrained` code as a hub checkpoint.
 """
+
 import json
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Union
@@ -46,7 +47,11 @@ def _read_texts(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
                 from spacy.tokens import DocBin
                 from spacy.vocab import Vocab
 
-                yield from (doc.text for doc in DocBin().from_disk(file).get_docs(Vocab()) if doc.text.strip())
+                yield from (
+                    doc.text
+                    for doc in DocBin().from_disk(file).get_docs(Vocab())
+                    if doc.text.strip()
+                )
                 continue
             for line in file.read_text(encoding="utf8", errors="replace").splitlines():
                 if file.suffix == ".jsonl" and line.strip():

@@ -12,6 +12,7 @@ It also sees both training lengths: `[training] max_steps` and the learning-rate
 runs 300 steps) it warns once, at the start: the run would end inside warm-up or long before
 the rate decays (or, the other way round, train on at rate 0).
 """
+
 import sys
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple, Union
@@ -74,9 +75,13 @@ def console_logger(
     """
     from spacy.training.loggers import console_logger_v3
 
-    spacy_setup = console_logger_v3(progress_bar=progress_bar, console_output=console_output, output_file=output_file)
+    spacy_setup = console_logger_v3(
+        progress_bar=progress_bar, console_output=console_output, output_file=output_file
+    )
 
-    def setup_printer(nlp: Any, stdout: IO = sys.stdout, stderr: IO = sys.stderr) -> Tuple[Callable, Callable]:
+    def setup_printer(
+        nlp: Any, stdout: IO = sys.stdout, stderr: IO = sys.stderr
+    ) -> Tuple[Callable, Callable]:
         warning = schedule_mismatch(nlp.config)
         if warning:
             stderr.write(f"\u26a0 {warning}\n")
@@ -90,7 +95,9 @@ def console_logger(
         def step(info: Optional[Dict[str, Any]]) -> None:
             if info is not None:
                 scores = info.get("other_scores", {})
-                table.blank = [2 + n_losses + k for k, col in enumerate(score_cols) if scores.get(col) is None]
+                table.blank = [
+                    2 + n_losses + k for k, col in enumerate(score_cols) if scores.get(col) is None
+                ]
             try:
                 log_step(info)
             finally:
@@ -118,6 +125,8 @@ def schedule_mismatch(config: Any) -> Optional[str]:
         effect = f"the run ends before the rate has decayed ({100 * max_steps / total:.0f}% of the schedule)"
     else:
         effect = f"steps {total + 1}-{max_steps} train at the schedule's final rate"
-    return (f"[training] max_steps = {max_steps} but the learning-rate schedule's total_steps = {total}: {effect}. "
-            f"Set [training.optimizer.learn_rate] total_steps = {max_steps} too (e.g. "
-            f"--training.optimizer.learn_rate.total_steps {max_steps}).")
+    return (
+        f"[training] max_steps = {max_steps} but the learning-rate schedule's total_steps = {total}: {effect}. "
+        f"Set [training.optimizer.learn_rate] total_steps = {max_steps} too (e.g. "
+        f"--training.optimizer.learn_rate.total_steps {max_steps})."
+    )

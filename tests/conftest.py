@@ -3,6 +3,7 @@
 It is written by the same code as `python -m spacy_modernbert init-model` and loaded by
 path through `from_pretrained`, exactly like a hub checkpoint.
 """
+
 from pathlib import Path
 
 import pytest
@@ -60,14 +61,22 @@ def shared_encoder_pipeline(tiny_checkpoint, transformer_config, listener_ner_co
 
     def make():
         nlp = spacy.blank("en")
-        nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, max_length=256, max_batch_tokens=2048))
+        nlp.add_pipe(
+            "transformer",
+            config=transformer_config(tiny_checkpoint, max_length=256, max_batch_tokens=2048),
+        )
         nlp.add_pipe("ner", config=listener_ner_config)
         listener = {
             "@architectures": "spacy-transformers.TransformerListener.v1",
             "grad_factor": 1.0,
             "pooling": {"@layers": "reduce_mean.v1"},
         }
-        nlp.add_pipe("anomaly_scorer", config={"model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener}})
+        nlp.add_pipe(
+            "anomaly_scorer",
+            config={
+                "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener}
+            },
+        )
         return nlp
 
     return make

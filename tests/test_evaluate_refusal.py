@@ -3,6 +3,7 @@
 Before: `evaluate MODEL garbage.bin` printed a traceback and left a metrics.json with every
 metric null in --output.
 """
+
 import os
 
 import pytest
@@ -36,11 +37,15 @@ def test_garbage_bin_is_refused_before_writing(capsys, pipeline, tmp_path):
 def test_garbage_with_spacy_suffix_is_refused_before_writing(capsys, pipeline, tmp_path):
     data = tmp_path / "garbage.spacy"
     data.write_bytes(os.urandom(4096))
-    _refused(capsys, pipeline, data, tmp_path / "metrics", "is not a readable .spacy corpus (DocBin)")
+    _refused(
+        capsys, pipeline, data, tmp_path / "metrics", "is not a readable .spacy corpus (DocBin)"
+    )
 
 
 def test_missing_data_and_empty_directory_are_refused(capsys, pipeline, tmp_path):
-    _refused(capsys, pipeline, tmp_path / "nope.spacy", tmp_path / "metrics", "Evaluation data not found")
+    _refused(
+        capsys, pipeline, tmp_path / "nope.spacy", tmp_path / "metrics", "Evaluation data not found"
+    )
     (tmp_path / "empty").mkdir()
     _refused(capsys, pipeline, tmp_path / "empty", tmp_path / "metrics", "No .spacy files in")
 

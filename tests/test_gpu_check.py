@@ -1,4 +1,5 @@
 """The one-command GPU check: skipped cleanly on CPU; its parity code path runs anywhere."""
+
 import json
 import warnings
 
@@ -31,7 +32,9 @@ def test_parity_check_code_runs_on_cpu(tiny_checkpoint):
     for backend in ("sdpa", "eager"):
         row = by[(backend, "fp32")]
         assert row["status"] == "passed" and row["relative_error"] < 1e-5 and row["backward_finite"]
-    assert "| sdpa | fp32 | passed" in gpu_check.render({"cuda": False, "skipped": "x", "checks": {"attention_parity": rows}, "failed": []})
+    assert "| sdpa | fp32 | passed" in gpu_check.render(
+        {"cuda": False, "skipped": "x", "checks": {"attention_parity": rows}, "failed": []}
+    )
 
 
 @pytest.mark.gpu

@@ -1,4 +1,5 @@
 """docs/make_examples.py: the documented examples are the pipeline's own outputs (issue 26, item 11)."""
+
 import json
 import re
 from pathlib import Path
@@ -18,8 +19,16 @@ def _pipeline(path):
     nlp.add_pipe("ner")
     nlp.add_pipe("anomaly_scorer")
     rows = list(srsly.read_jsonl(ROOT / "assets" / "demo" / "train.jsonl"))[:40]
-    examples = [Example.from_dict(nlp.make_doc(r["text"]), {"entities": [tuple(e) for e in r["entities"]],
-                                                             "cats": {"ANOMALY": float(r["anomaly"])}}) for r in rows]
+    examples = [
+        Example.from_dict(
+            nlp.make_doc(r["text"]),
+            {
+                "entities": [tuple(e) for e in r["entities"]],
+                "cats": {"ANOMALY": float(r["anomaly"])},
+            },
+        )
+        for r in rows
+    ]
     optimizer = nlp.initialize(lambda: examples)
     nlp.update(examples, sgd=optimizer)
     nlp.to_disk(path)
@@ -29,15 +38,21 @@ def _pipeline(path):
 def test_headline_is_a_document_the_pipeline_gets_right_and_the_page_shows_its_outputs(tmp_path):
     nlp = _pipeline(tmp_path / "pipeline")
     rows = list(srsly.read_jsonl(ROOT / "assets" / "demo" / "dev.jsonl"))[:30]
-    pick = min((i for i, r in enumerate(rows) if not r["anomaly"]), key=lambda i: len(rows[i]["text"]))
+    pick = min(
+        (i for i, r in enumerate(rows) if not r["anomaly"]), key=lambda i: len(rows[i]["text"])
+    )
     # make the shortest normal row's gold what the pipeline predicts: the one fully right normal document
     doc = nlp(rows[pick]["text"])
     rows[pick]["entities"] = [[e.start_char, e.end_char, e.label_] for e in doc.ents]
     rows[pick]["anomaly"] = int(bool(doc._.is_anomaly))
     for i, row in enumerate(rows):
         if i != pick and not row["anomaly"]:
-            row["entities"] = row["entities"] + [[0, 1, "NOT_A_LABEL"]]  # nobody else is fully right
-    if rows[pick]["anomaly"]:  # the headline is a normal report: keep the test meaningful either way
+            row["entities"] = row["entities"] + [
+                [0, 1, "NOT_A_LABEL"]
+            ]  # nobody else is fully right
+    if rows[pick][
+        "anomaly"
+    ]:  # the headline is a normal report: keep the test meaningful either way
         rows[pick]["anomaly"] = 0
         nlp.get_pipe("anomaly_scorer").set_threshold(1.0)
         nlp.to_disk(tmp_path / "pipeline")
@@ -51,7 +66,10 @@ def test_headline_is_a_document_the_pipeline_gets_right_and_the_page_shows_its_o
     doc = shipped(rows[pick]["text"])
     assert repr([(e.text, e.label_) for e in doc.ents]) in page
     assert f"{round(float(doc._.anomaly_score), 4)} {doc._.is_anomaly}" in page
-    assert "gets 1 fully right" in page and "Not fully right" not in page.split("## An anomalous report")[0]
+    assert (
+        "gets 1 fully right" in page
+        and "Not fully right" not in page.split("## An anomalous report")[0]
+    )
     threshold = shipped.get_pipe("anomaly_scorer").cfg["threshold"]
     assert f"`{threshold:.6f}`" in page
     match = re.search(r"```json\n(\{.*?\})\n```", page, re.S)

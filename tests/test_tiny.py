@@ -1,4 +1,5 @@
 """The tiny offline checkpoint: its tokenizer is trained on the texts it is given."""
+
 import spacy
 from spacy.tokens import DocBin
 from transformers import AutoTokenizer
@@ -16,5 +17,7 @@ def test_tokenizer_learns_the_words_of_a_spacy_corpus(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(str(out))
     # a word that only the corpus contains is one piece, with its leading space
     assert tokenizer.tokenize(" zorblax") == ["Ġzorblax"]
-    untrained = AutoTokenizer.from_pretrained(str(create_tiny_checkpoint(tmp_path / "bare", [], vocab_size=600)))
+    untrained = AutoTokenizer.from_pretrained(
+        str(create_tiny_checkpoint(tmp_path / "bare", [], vocab_size=600))
+    )
     assert len(untrained.tokenize(" zorblax")) > 1

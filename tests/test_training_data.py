@@ -3,6 +3,7 @@
 The encoder is not what is under test here, so the pipeline uses spaCy's small HashEmbed
 tok2vec (fast); the checks are on the data handling of `ner` and `anomaly_scorer`.
 """
+
 import subprocess
 import sys
 
@@ -106,8 +107,17 @@ def _train(tmp_path, train_records):
     (tmp_path / "config.cfg").write_text(CONFIG)
     train = _corpus(tmp_path / "train.spacy", train_records)
     dev = _corpus(tmp_path / "dev.spacy", GOOD)
-    cmd = [sys.executable, "-m", "spacy", "train", str(tmp_path / "config.cfg"),
-           "--paths.train", str(train), "--paths.dev", str(dev)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "spacy",
+        "train",
+        str(tmp_path / "config.cfg"),
+        "--paths.train",
+        str(train),
+        "--paths.dev",
+        str(dev),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 

@@ -18,6 +18,7 @@ Without CUDA it writes the report with every check skipped and the reason, and e
 with CUDA it exits 1 if any check failed. Only torch, transformers, spaCy and (for step 2)
 cupy are needed.
 """
+
 import argparse
 import json
 import os
@@ -67,13 +68,19 @@ def attention_parity(checkpoint: Path, device_name: str = "cuda") -> List[Dict[s
     from spacy_modernbert.encoder.packed import PackedModernBert
 
     device = torch.device(device_name)
-    hf = ModernBertModel.from_pretrained(str(checkpoint), attn_implementation="sdpa").to(device).eval()
+    hf = (
+        ModernBertModel.from_pretrained(str(checkpoint), attn_implementation="sdpa")
+        .to(device)
+        .eval()
+    )
     gen = torch.Generator().manual_seed(0)
     seqs = [torch.randint(5, hf.config.vocab_size, (n,), generator=gen) for n in LENGTHS]
     with torch.no_grad():
         ref = torch.cat([hf(input_ids=s[None].to(device)).last_hidden_state[0] for s in seqs])
         with torch.autocast(device.type, dtype=torch.bfloat16):
-            hf_bf16 = torch.cat([hf(input_ids=s[None].to(device)).last_hidden_state[0] for s in seqs])
+            hf_bf16 = torch.cat(
+                [hf(input_ids=s[None].to(device)).last_hidden_state[0] for s in seqs]
+            )
     hf_bf16_error = _relative_error(hf_bf16, ref)
     encoder, _ = load_checkpoint(checkpoint)
     ids = torch.cat(seqs).to(device)
@@ -83,9 +90,15 @@ def attention_parity(checkpoint: Path, device_name: str = "cuda") -> List[Dict[s
     rows = []
     for backend in BACKENDS:
         for bf16 in (False, True):
-            row: Dict[str, Any] = {"backend": backend, "precision": "bf16 autocast" if bf16 else "fp32"}
+            row: Dict[str, Any] = {
+                "backend": backend,
+                "precision": "bf16 autocast" if bf16 else "fp32",
+            }
             if backend == "varlen" and not varlen_available(device):
-                row.update(status="skipped", reason=f"no varlen kernel on '{device.type}' with torch {torch.__version__}")
+                row.update(
+                    status="skipped",
+                    reason=f"no varlen kernel on '{device.type}' with torch {torch.__version__}",
+                )
                 rows.append(row)
                 continue
             # varlen's flash kernel computes attention in bf16 even in an fp32 run
@@ -97,12 +110,17 @@ def attention_parity(checkpoint: Path, device_name: str = "cuda") -> List[Dict[s
             model.train()
             out = model(ids, pos, groups, every)
             out.float().pow(2).mean().backward()
-            grads_finite = all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
+            grads_finite = all(
+                bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None
+            )
             model.zero_grad(set_to_none=True)
             error = _relative_error(ours, ref)
             row.update(
-                relative_error=error, tolerance=tolerance, hf_bf16_relative_error=hf_bf16_error,
-                max_abs_diff=float((ours - ref).abs().max()), backward_finite=grads_finite,
+                relative_error=error,
+                tolerance=tolerance,
+                hf_bf16_relative_error=hf_bf16_error,
+                max_abs_diff=float((ours - ref).abs().max()),
+                backward_finite=grads_finite,
                 status="passed" if error <= tolerance and grads_finite else "failed",
             )
             rows.append(row)
@@ -120,15 +138,34 @@ def training_step(checkpoint: Path) -> Dict[str, Any]:
 
     spacy.require_gpu(0)
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config={"model": {
-        "@architectures": "spacy-modernbert.ModernBertTransformer.v1", "name": str(checkpoint), "mixed_precision": True,
-    }})
-    nlp.add_pipe("ner", config={"model": {
-        "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner", "extra_state_tokens": False,
-        "hidden_width": 32, "maxout_pieces": 2, "use_upper": False,
-        "tok2vec": {"@architectures": "spacy-transformers.TransformerListener.v1", "grad_factor": 1.0,
-                    "pooling": {"@layers": "reduce_mean.v1"}},
-    }})
+    nlp.add_pipe(
+        "transformer",
+        config={
+            "model": {
+                "@architectures": "spacy-modernbert.ModernBertTransformer.v1",
+                "name": str(checkpoint),
+                "mixed_precision": True,
+            }
+        },
+    )
+    nlp.add_pipe(
+        "ner",
+        config={
+            "model": {
+                "@architectures": "spacy.TransitionBasedParser.v2",
+                "state_type": "ner",
+                "extra_state_tokens": False,
+                "hidden_width": 32,
+                "maxout_pieces": 2,
+                "use_upper": False,
+                "tok2vec": {
+                    "@architectures": "spacy-transformers.TransformerListener.v1",
+                    "grad_factor": 1.0,
+                    "pooling": {"@layers": "reduce_mean.v1"},
+                },
+            }
+        },
+    )
     data = [
         ("Maria Lopez flew to London on Monday.", [(0, 11, "PERSON"), (19, 25, "GPE")]),
         ("The api gateway in Frankfurt failed at noon.", [(19, 28, "GPE")]),
@@ -143,20 +180,30 @@ def training_step(checkpoint: Path) -> Dict[str, Any]:
     on_gpu = type(array).__module__.startswith("cupy")
     return {
         "status": "passed" if finite and on_gpu else "failed",
-        "losses": losses, "trf_data_array": f"{type(array).__module__}.{type(array).__name__}",
+        "losses": losses,
+        "trf_data_array": f"{type(array).__module__}.{type(array).__name__}",
     }
 
 
 def _run(cmd: List[str], cwd: Path, timeout: int) -> Dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
     start = time.time()
     try:
-        result = subprocess.run(cmd, cwd=str(cwd), capture_output=True, text=True, timeout=timeout, env=env)
+        result = subprocess.run(
+            cmd, cwd=str(cwd), capture_output=True, text=True, timeout=timeout, env=env
+        )
     except subprocess.TimeoutExpired:
-        return {"status": "failed", "reason": f"timed out after {timeout} s", "command": " ".join(cmd)}
+        return {
+            "status": "failed",
+            "reason": f"timed out after {timeout} s",
+            "command": " ".join(cmd),
+        }
     return {
         "status": "passed" if result.returncode == 0 else "failed",
-        "command": " ".join(cmd), "seconds": round(time.time() - start, 1),
+        "command": " ".join(cmd),
+        "seconds": round(time.time() - start, 1),
         "output_tail": (result.stdout + result.stderr)[-3000:],
     }
 
@@ -164,13 +211,26 @@ def _run(cmd: List[str], cwd: Path, timeout: int) -> Dict[str, Any]:
 def weasel_run_all(timeout: int) -> Dict[str, Any]:
     """`weasel run all` with the GPU vars, in a scratch copy of the project."""
     if not (ROOT / "project.yml").is_file():
-        return {"status": "skipped", "reason": "not run from a repository checkout (no project.yml)"}
+        return {
+            "status": "skipped",
+            "reason": "not run from a repository checkout (no project.yml)",
+        }
     scratch = Path(tempfile.mkdtemp(prefix="gpu-check-weasel-"))
     shutil.copy(ROOT / "project.yml", scratch)
     shutil.copytree(ROOT / "configs", scratch / "configs")
     shutil.copytree(ROOT / "assets" / "demo", scratch / "assets" / "demo")
-    cmd = [sys.executable, "-m", "weasel", "run", "all", ".", "--vars.gpu_id", "0",
-           "--vars.config", "configs/gpu_base.cfg"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "weasel",
+        "run",
+        "all",
+        ".",
+        "--vars.gpu_id",
+        "0",
+        "--vars.config",
+        "configs/gpu_base.cfg",
+    ]
     result = _run(cmd, scratch, timeout)
     metrics = sorted((scratch / "metrics").glob("*.json")) if (scratch / "metrics").is_dir() else []
     result["metrics"] = {p.name: json.loads(p.read_text()) for p in metrics[:3]}
@@ -179,8 +239,16 @@ def weasel_run_all(timeout: int) -> Dict[str, Any]:
 
 
 def speed_benchmark(output: Path, data_dir: Optional[Path], timeout: int) -> Dict[str, Any]:
-    cmd = [sys.executable, "-m", "benchmarks", "speed", "--gpu-id", "0",
-           "--output", str(output / "speed.json")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "speed",
+        "--gpu-id",
+        "0",
+        "--output",
+        str(output / "speed.json"),
+    ]
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
     result = _run(cmd, ROOT, timeout)
@@ -193,10 +261,16 @@ def _guarded(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except Exception as err:  # a check that crashes is a failed check, reported with its trace
-        return {"status": "failed", "reason": f"{type(err).__name__}: {err}", "trace": traceback.format_exc()[-3000:]}
+        return {
+            "status": "failed",
+            "reason": f"{type(err).__name__}: {err}",
+            "trace": traceback.format_exc()[-3000:],
+        }
 
 
-def run_checks(output: Path, skip: List[str], data_dir: Optional[Path] = None, timeout: int = 3600) -> Dict[str, Any]:
+def run_checks(
+    output: Path, skip: List[str], data_dir: Optional[Path] = None, timeout: int = 3600
+) -> Dict[str, Any]:
     """Run every check (or skip them all on CPU) and write the report; returns it."""
     output.mkdir(parents=True, exist_ok=True)
     reason = cuda_reason()
@@ -213,7 +287,9 @@ def run_checks(output: Path, skip: List[str], data_dir: Optional[Path] = None, t
         report["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__}
         from spacy_modernbert.tiny import create_tiny_checkpoint
 
-        checkpoint = create_tiny_checkpoint(Path(tempfile.mkdtemp(prefix="gpu-check-ckpt-")) / "tiny")
+        checkpoint = create_tiny_checkpoint(
+            Path(tempfile.mkdtemp(prefix="gpu-check-ckpt-")) / "tiny"
+        )
         steps = {
             "attention_parity": lambda: _guarded(lambda: attention_parity(checkpoint)),
             "training_step": lambda: _guarded(lambda: training_step(checkpoint)),
@@ -249,8 +325,10 @@ def render(report: Dict[str, Any]) -> str:
         lines += [f"Device: {report['device']}; versions: {report['versions']}", ""]
     parity = report["checks"]["attention_parity"]
     if isinstance(parity, list):
-        lines += ["| backend | precision | status | rel. error vs HF fp32 | tolerance | HF bf16 rel. error | backward finite |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "| backend | precision | status | rel. error vs HF fp32 | tolerance | HF bf16 rel. error | backward finite |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for row in parity:
             lines.append(
                 f"| {row['backend']} | {row['precision']} | {row['status']} | {row.get('relative_error', '')} | "
@@ -267,13 +345,26 @@ def render(report: Dict[str, Any]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.gpu_check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.gpu_check", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--output", type=Path, default=Path("gpu_report"), help="report directory")
-    parser.add_argument("--skip", default="", help="comma-separated checks to skip (attention_parity, training_step, weasel_run_all, speed_benchmark)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="benchmark data (default: the benchmark's ../shared/data)")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated checks to skip (attention_parity, training_step, weasel_run_all, speed_benchmark)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="benchmark data (default: the benchmark's ../shared/data)",
+    )
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per subprocess check")
     args = parser.parse_args(argv)
-    report = run_checks(args.output, [s for s in args.skip.split(",") if s], args.data_dir, args.timeout)
+    report = run_checks(
+        args.output, [s for s in args.skip.split(",") if s], args.data_dir, args.timeout
+    )
     print((args.output / "gpu_report.md").read_text())
     return 1 if report["failed"] else 0
 

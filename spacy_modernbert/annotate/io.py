@@ -9,6 +9,7 @@ Invariant: every input row becomes exactly one `Row` or one `Reject`; the same f
 Blank lines in JSONL are not rows (JSONL allows them); in plain text every line is a document,
 empty lines included, so output row i is input line i.
 """
+
 import base64
 import datetime
 import decimal
@@ -17,7 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-INPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt", ".parquet": "parquet", ".pq": "parquet"}
+INPUT_FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".txt": "txt",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 # Fields the annotation writes; an input field of the same name would be overwritten.
 ANNOTATION_FIELDS = ("entities", "anomaly_score", "is_anomaly")
@@ -75,27 +82,39 @@ def file_format(path: Path, formats: Dict[str, str], what: str) -> str:
     fmt = formats.get(path.suffix.lower())
     if fmt is None:
         known = ", ".join(sorted(formats))
-        raise AnnotateInputError(f"{what} {path}: unknown extension {path.suffix!r}; use one of {known}")
+        raise AnnotateInputError(
+            f"{what} {path}: unknown extension {path.suffix!r}; use one of {known}"
+        )
     return fmt
 
 
-def check_record(record: Any, line: int, text_field: str, reserved: Tuple[str, ...], raw: Any) -> Union[Row, Reject]:
+def check_record(
+    record: Any, line: int, text_field: str, reserved: Tuple[str, ...], raw: Any
+) -> Union[Row, Reject]:
     """A parsed record -> Row, or Reject with the reason."""
     if not isinstance(record, dict):
         return Reject(line, f"not a JSON object (got {type(record).__name__})", raw)
     if text_field not in record:
-        return Reject(line, f"no {text_field!r} field (the text field; set it with --text-field)", raw)
+        return Reject(
+            line, f"no {text_field!r} field (the text field; set it with --text-field)", raw
+        )
     text = record[text_field]
     if not isinstance(text, str):
         return Reject(line, f"{text_field!r} is {type(text).__name__}, not a string", raw)
     clash = [name for name in reserved if name in record]
     if clash:
-        return Reject(line, f"field {clash[0]!r} would be overwritten by the annotation; rename it in the input, "
-                            "or pass --output-prefix (e.g. pred_) to write the annotation under other names", raw)
+        return Reject(
+            line,
+            f"field {clash[0]!r} would be overwritten by the annotation; rename it in the input, "
+            "or pass --output-prefix (e.g. pred_) to write the annotation under other names",
+            raw,
+        )
     return Row(line, text, record)
 
 
-def _iter_lines(path: Path, start: int, end: Optional[int], first_line: int) -> Iterator[Tuple[int, bytes, int]]:
+def _iter_lines(
+    path: Path, start: int, end: Optional[int], first_line: int
+) -> Iterator[Tuple[int, bytes, int]]:
     """(line number, line without its newline, byte offset after it) from byte `start` to `end`."""
     with path.open("rb") as f:
         f.seek(start)
@@ -112,7 +131,11 @@ def _parse_line(fmt: str, raw: bytes, line: int, spec: InputSpec) -> Union[Row, 
     try:
         text = raw.decode("utf8")
     except UnicodeDecodeError as err:
-        return Reject(line, f"not UTF-8 ({err.reason} at byte {err.start})", raw.decode("utf8", errors="replace"))
+        return Reject(
+            line,
+            f"not UTF-8 ({err.reason} at byte {err.start})",
+            raw.decode("utf8", errors="replace"),
+        )
     if fmt == "txt":
         return Row(line, text, {spec.text_field: text})
     if not text.strip():
@@ -129,7 +152,9 @@ def require_pyarrow():
         import pyarrow
         import pyarrow.parquet  # noqa: F401
     except ImportError as err:
-        raise AnnotateInputError(f"Parquet needs pyarrow: pip install pyarrow (it comes with spacy-modernbert[ray]) ({err})") from err
+        raise AnnotateInputError(
+            f"Parquet needs pyarrow: pip install pyarrow (it comes with spacy-modernbert[ray]) ({err})"
+        ) from err
     return pyarrow
 
 
@@ -151,19 +176,29 @@ def check_parquet_schema(spec: InputSpec) -> None:
         )
     kind = schema.field(spec.text_field).type
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        raise AnnotateInputError(f"{spec.path}: column {spec.text_field!r} is {kind}, not a string column")
+        raise AnnotateInputError(
+            f"{spec.path}: column {spec.text_field!r} is {kind}, not a string column"
+        )
     clash = [name for name in spec.reserved if name in schema.names]
     if clash:
-        raise AnnotateInputError(f"{spec.path}: column {clash[0]!r} would be overwritten by the annotation; rename it, or pass --output-prefix (e.g. pred_)")
+        raise AnnotateInputError(
+            f"{spec.path}: column {clash[0]!r} would be overwritten by the annotation; rename it, or pass --output-prefix (e.g. pred_)"
+        )
 
 
 def _iter_parquet_check(spec: InputSpec) -> Iterator[Tuple[int, Union[Row, Reject, None], int]]:
     """Planning pass over Parquet: only the text column is read; a null text is a reject."""
     row = 0
-    for batch in _parquet_file(spec.path).iter_batches(batch_size=_PARQUET_CHECK_BATCH, columns=[spec.text_field]):
+    for batch in _parquet_file(spec.path).iter_batches(
+        batch_size=_PARQUET_CHECK_BATCH, columns=[spec.text_field]
+    ):
         for value in batch.column(0).to_pylist():
             row += 1
-            item = Row(row, value, {}) if isinstance(value, str) else Reject(row, f"{spec.text_field!r} is null", None)
+            item = (
+                Row(row, value, {})
+                if isinstance(value, str)
+                else Reject(row, f"{spec.text_field!r} is null", None)
+            )
             yield row, item, row
 
 
@@ -202,7 +237,9 @@ def _iter_parquet_rows(spec: InputSpec, span: Span) -> Iterator[Union[Row, Rejec
         yield check_record(record, line, spec.text_field, spec.reserved, dumps(record))
 
 
-def iter_rows(spec: InputSpec, span: Optional[Span] = None) -> Iterator[Tuple[int, Union[Row, Reject, None], int]]:
+def iter_rows(
+    spec: InputSpec, span: Optional[Span] = None
+) -> Iterator[Tuple[int, Union[Row, Reject, None], int]]:
     """(line, Row | Reject | None for a blank JSONL line, position after it) over the input or a span.
 
     Without a span this is the planning pass (Parquet: the text column only, records empty).

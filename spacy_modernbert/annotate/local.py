@@ -11,6 +11,7 @@ size of the corpus (BENCHMARKS.md has the measured peak memory for 20k and 100k 
 A worker that dies (killed, out of memory) stops the run with `BrokenProcessPool` turned into a
 message; the shards written so far stay, and `--resume` redoes only the rest.
 """
+
 import os
 from typing import Callable, List, Optional
 
@@ -45,7 +46,13 @@ def run_local(
 
     work = [s for s in shards if s.n_valid]
     written = 0
-    with tqdm(total=sum(s.n_valid for s in work), unit="doc", desc="annotate", disable=not progress, smoothing=0.1) as bar:
+    with tqdm(
+        total=sum(s.n_valid for s in work),
+        unit="doc",
+        desc="annotate",
+        disable=not progress,
+        smoothing=0.1,
+    ) as bar:
 
         def done(n_rows: int) -> None:
             nonlocal written

@@ -6,6 +6,7 @@ plus `entities` (character offsets, end exclusive, label, text), `anomaly_score`
 Every engine runs its shards through `annotate_shard`, so their outputs can only differ by the
 numbers the pipeline computes.
 """
+
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -41,7 +42,10 @@ def load_pipeline(pipeline: str, code: Optional[str] = None, gpu_id: int = -1) -
 
 def annotation(doc: Doc, cats: bool = False, prefix: str = "") -> Dict[str, Any]:
     row: Dict[str, Any] = {
-        "entities": [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents],
+        "entities": [
+            {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text}
+            for e in doc.ents
+        ],
         "anomaly_score": None,
         "is_anomaly": None,
     }
@@ -53,7 +57,9 @@ def annotation(doc: Doc, cats: bool = False, prefix: str = "") -> Dict[str, Any]
     return {prefix + name: value for name, value in row.items()} if prefix else row
 
 
-def output_row(record: Dict[str, Any], doc: Doc, cats: bool = False, prefix: str = "") -> Dict[str, Any]:
+def output_row(
+    record: Dict[str, Any], doc: Doc, cats: bool = False, prefix: str = ""
+) -> Dict[str, Any]:
     return {**record, **annotation(doc, cats, prefix)}
 
 

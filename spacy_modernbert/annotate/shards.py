@@ -7,6 +7,7 @@ by skipping them (`--resume`), and a worker that dies and is retried rewrites th
 (exactly once, whatever the engine). The merge checks every shard's row count against the
 plan before it writes OUTPUT, then removes the directory.
 """
+
 import json
 import os
 import shutil
@@ -47,7 +48,11 @@ class Plan:
         return sum(s.n_valid for s in self.shards)
 
     def to_json(self) -> Dict[str, Any]:
-        return {"version": PLAN_VERSION, "settings": self.settings, "shards": [asdict(s) for s in self.shards]}
+        return {
+            "version": PLAN_VERSION,
+            "settings": self.settings,
+            "shards": [asdict(s) for s in self.shards],
+        }
 
     @classmethod
     def from_json(cls, data: Dict[str, Any]) -> "Plan":
@@ -104,7 +109,11 @@ class RunDir:
             import pyarrow.parquet as pq
 
             # pa.array over all rows unites their keys (Table.from_pylist keeps the first row's only)
-            table = pa.Table.from_batches([pa.RecordBatch.from_struct_array(pa.array(rows))]) if rows else pa.table({})
+            table = (
+                pa.Table.from_batches([pa.RecordBatch.from_struct_array(pa.array(rows))])
+                if rows
+                else pa.table({})
+            )
             pq.write_table(table, str(tmp))
         os.replace(tmp, path)
         return path
@@ -122,7 +131,9 @@ class RunDir:
         """Check every shard against the plan, write OUTPUT in shard order, remove the directory."""
         for shard in plan.shards:
             if not self.is_done(shard):
-                raise RuntimeError(f"shard {shard.index} (input lines from {shard.first_line}) has no output in {self.path}")
+                raise RuntimeError(
+                    f"shard {shard.index} (input lines from {shard.first_line}) has no output in {self.path}"
+                )
             written = self.count_rows(shard.index)
             if written != shard.n_valid:
                 raise RuntimeError(
@@ -148,7 +159,9 @@ class RunDir:
         paths = [str(self.shard_path(s.index)) for s in plan.shards if s.n_valid]
         # a field that is all null (or all []) in one shard has a null type there
         schemas = [pq.read_schema(p) for p in paths]
-        schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+        schema = (
+            pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+        )
         with pq.ParquetWriter(str(tmp), schema) as writer:
             for path in paths:
                 writer.write_table(_conform(pq.read_table(path), schema))
@@ -226,7 +239,11 @@ def _plan_shards(spec, shard_size, rejects_path, on_error, tmp) -> List[Shard]:
 
 def input_identity(path: Path) -> Dict[str, Any]:
     stat = path.stat()
-    return {"input": str(path.resolve()), "input_size": stat.st_size, "input_mtime_ns": stat.st_mtime_ns}
+    return {
+        "input": str(path.resolve()),
+        "input_size": stat.st_size,
+        "input_mtime_ns": stat.st_mtime_ns,
+    }
 
 
 def changed_settings(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:

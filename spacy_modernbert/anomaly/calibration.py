@@ -13,6 +13,7 @@ of the chosen gap, so that the threshold does not sit exactly on a dev-set score
 The numpy functions take plain sequences; `calibrate_pipeline` runs a pipeline over
 Examples or a `.spacy` corpus and stores the threshold in the component.
 """
+
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -44,7 +45,9 @@ class CalibrationResult:
         return asdict(self)
 
 
-def _as_arrays(gold: Sequence[float], scores: Sequence[float]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+def _as_arrays(
+    gold: Sequence[float], scores: Sequence[float]
+) -> Tuple[numpy.ndarray, numpy.ndarray]:
     gold_a, scores_a = check_labels(gold, scores)
     if gold_a.size == 0:
         raise ValueError("calibration needs at least one labelled document")
@@ -106,7 +109,9 @@ def best_f1_threshold(gold: Sequence[float], scores: Sequence[float]) -> Calibra
     return _result(gold_a, scores_a, _gap_threshold(distinct, k), "best_f1")
 
 
-def target_fpr_threshold(gold: Sequence[float], scores: Sequence[float], target_fpr: float = 0.05) -> CalibrationResult:
+def target_fpr_threshold(
+    gold: Sequence[float], scores: Sequence[float], target_fpr: float = 0.05
+) -> CalibrationResult:
     """The lowest threshold whose false-positive rate is <= `target_fpr` (best recall under it).
 
     gold (Sequence[float]): 1.0 anomaly, 0.0 normal. Needs at least one normal document.
@@ -126,7 +131,10 @@ def target_fpr_threshold(gold: Sequence[float], scores: Sequence[float], target_
 
 
 def calibrate_threshold(
-    gold: Sequence[float], scores: Sequence[float], method: str = "best_f1", target_fpr: float = 0.05
+    gold: Sequence[float],
+    scores: Sequence[float],
+    method: str = "best_f1",
+    target_fpr: float = 0.05,
 ) -> CalibrationResult:
     """Dispatch to `best_f1_threshold` or `target_fpr_threshold`."""
     if method == "best_f1":
@@ -170,7 +178,9 @@ def collect_scores(
     for ref in labelled:
         value = ref.cats.get(label, 0.0)
         if value not in (0.0, 1.0):
-            raise ValueError(f"doc.cats[{label!r}] must be 1.0 or 0.0, got {value!r} in the document {ref.text[:60]!r}")
+            raise ValueError(
+                f"doc.cats[{label!r}] must be 1.0 or 0.0, got {value!r} in the document {ref.text[:60]!r}"
+            )
     for i, ref in enumerate(labelled):
         if label not in ref.cats:  # unlabelled_as_normal: counted as normal (on a copy)
             labelled[i] = ref.copy()
@@ -213,7 +223,12 @@ def calibrate_pipeline(
     if method not in METHODS:
         raise ValueError(f"calibration method must be one of {METHODS}, got {method!r}")
     gold, scores = collect_scores(
-        nlp, data, component=component, label=label, batch_size=batch_size, unlabelled_as_normal=unlabelled_as_normal
+        nlp,
+        data,
+        component=component,
+        label=label,
+        batch_size=batch_size,
+        unlabelled_as_normal=unlabelled_as_normal,
     )
     result = calibrate_threshold(gold, scores, method=method, target_fpr=target_fpr)
     set_threshold(nlp, result.threshold, component=component)

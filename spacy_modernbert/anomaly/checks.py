@@ -9,6 +9,7 @@ at the first call instead of scores computed from zero vectors.
 
 Thinc/numpy only (no torch), like the component.
 """
+
 import math
 from typing import Any, Dict, Iterable, Optional, Tuple
 
@@ -42,7 +43,9 @@ def check_settings(settings: Dict[str, Any], known: Tuple[str, ...], name: str) 
     """Refuse settings the component does not have; returns them."""
     unknown = set(settings) - set(known)
     if unknown:
-        raise TypeError(f"anomaly_scorer '{name}': unknown settings {sorted(unknown)}; known: {sorted(known)}")
+        raise TypeError(
+            f"anomaly_scorer '{name}': unknown settings {sorted(unknown)}; known: {sorted(known)}"
+        )
     return settings
 
 
@@ -50,18 +53,24 @@ def initial_cfg(settings: Dict[str, Any], name: str) -> Dict[str, Any]:
     """The component's cfg from its (complete) settings, each checked; the statistics unset."""
     label, mode, pos_weight = settings["label"], settings["mode"], settings["pos_weight"]
     if not isinstance(label, str) or not label:
-        raise ValueError(f"anomaly_scorer '{name}': label must be a non-empty string, got {label!r}")
+        raise ValueError(
+            f"anomaly_scorer '{name}': label must be a non-empty string, got {label!r}"
+        )
     if mode not in MODES:
         raise ValueError(f"anomaly_scorer '{name}': mode must be one of {MODES}, got {mode!r}")
     check_threshold(settings["threshold"], name)
     if pos_weight is not None and not (_finite(pos_weight) and pos_weight > 0):
-        raise ValueError(f"anomaly_scorer '{name}': pos_weight must be a positive number or null, got {pos_weight!r}")
+        raise ValueError(
+            f"anomaly_scorer '{name}': pos_weight must be a positive number or null, got {pos_weight!r}"
+        )
     unlabelled_as_normal = settings["unlabelled_as_normal"]
     return {
         "label": label,
         "mode": mode,
         "threshold": float(settings["threshold"]),
-        "unlabelled_as_normal": bool(mode == "one_class" if unlabelled_as_normal is None else unlabelled_as_normal),
+        "unlabelled_as_normal": bool(
+            mode == "one_class" if unlabelled_as_normal is None else unlabelled_as_normal
+        ),
         "pos_weight": None if pos_weight is None else float(pos_weight),
         "pos_weight_from_data": pos_weight is None,
         "one_class_location": None,
@@ -74,6 +83,7 @@ def initial_cfg(settings: Dict[str, Any], name: str) -> Dict[str, Any]:
 
 def check_cfg(cfg: Any, name: str, source: str) -> Dict[str, Any]:
     """Validate a stored cfg (`source` names the file); returns it."""
+
     def bad(field: str, rule: str) -> ValueError:
         return ValueError(
             f"anomaly_scorer '{name}': {source} has an invalid '{field}': {rule}, got "
@@ -82,12 +92,16 @@ def check_cfg(cfg: Any, name: str, source: str) -> Dict[str, Any]:
         )
 
     if not isinstance(cfg, dict):
-        raise ValueError(f"anomaly_scorer '{name}': {source} must hold a JSON object, got {type(cfg).__name__}.")
+        raise ValueError(
+            f"anomaly_scorer '{name}': {source} must hold a JSON object, got {type(cfg).__name__}."
+        )
     if "label" in cfg and not (isinstance(cfg["label"], str) and cfg["label"]):
         raise bad("label", "a non-empty string")
     if "mode" in cfg and cfg["mode"] not in MODES:
         raise bad("mode", f"one of {MODES}")
-    if cfg.get("detector") is not None and not (isinstance(cfg["detector"], str) and cfg["detector"]):
+    if cfg.get("detector") is not None and not (
+        isinstance(cfg["detector"], str) and cfg["detector"]
+    ):
         raise bad("detector", "the name of a detector (a non-empty string) or null")
     if "threshold" in cfg:
         try:
@@ -97,14 +111,20 @@ def check_cfg(cfg: Any, name: str, source: str) -> Dict[str, Any]:
     for field in ("unlabelled_as_normal", "pos_weight_from_data"):
         if field in cfg and not isinstance(cfg[field], bool):
             raise bad(field, "true or false")
-    if cfg.get("pos_weight") is not None and not (_finite(cfg["pos_weight"]) and cfg["pos_weight"] > 0):
+    if cfg.get("pos_weight") is not None and not (
+        _finite(cfg["pos_weight"]) and cfg["pos_weight"] > 0
+    ):
         raise bad("pos_weight", "a finite number > 0 or null")
     if cfg.get("one_class_location") is not None and not _finite(cfg["one_class_location"]):
         raise bad("one_class_location", "a finite number or null")
-    if cfg.get("one_class_scale") is not None and not (_finite(cfg["one_class_scale"]) and cfg["one_class_scale"] > 0):
+    if cfg.get("one_class_scale") is not None and not (
+        _finite(cfg["one_class_scale"]) and cfg["one_class_scale"] > 0
+    ):
         raise bad("one_class_scale", "a finite number > 0 or null")
     if (cfg.get("one_class_location") is None) != (cfg.get("one_class_scale") is None):
-        raise bad("one_class_scale", "set together with one_class_location (both numbers or both null)")
+        raise bad(
+            "one_class_scale", "set together with one_class_location (both numbers or both null)"
+        )
     for field in ("n_train_anomalous", "n_train_normal", "n_train_unlabelled"):
         value = cfg.get(field, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -183,7 +203,11 @@ def check_listener_input(model: Model, docs: Iterable[Any], name: str) -> None:
                 missing = doc.tensor is None or doc.tensor.size == 0
             if missing:
                 upstream = getattr(node, "upstream_name", "*")
-                upstream_text = "the encoder component" if upstream in (None, "*") else f"the component '{upstream}'"
+                upstream_text = (
+                    "the encoder component"
+                    if upstream in (None, "*")
+                    else f"the component '{upstream}'"
+                )
                 raise ValueError(
                     f"anomaly_scorer '{name}' listens to {upstream_text}, but the document "
                     f"{doc.text[:60]!r} carries no output of it: that component is disabled "

@@ -19,6 +19,7 @@ backpropagates through the tok2vec, with zero gradients for a batch without usab
 all settings and statistics live in `self.cfg`, serialized exactly (serialization.py).
 No torch import here: spaCy imports this module whenever a pipeline is created.
 """
+
 import warnings
 from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
@@ -114,8 +115,16 @@ def make_anomaly_scorer(
     scorer (Optional[Callable]): the scoring method (anomaly_auc, anomaly_ap, anomaly_p/r/f).
     """
     return AnomalyScorer(
-        nlp.vocab, model, name, label=label, mode=mode, detector=detector, threshold=threshold,
-        unlabelled_as_normal=unlabelled_as_normal, pos_weight=pos_weight, scorer=scorer,
+        nlp.vocab,
+        model,
+        name,
+        label=label,
+        mode=mode,
+        detector=detector,
+        threshold=threshold,
+        unlabelled_as_normal=unlabelled_as_normal,
+        pos_weight=pos_weight,
+        scorer=scorer,
     )
 
 
@@ -139,7 +148,10 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
         **settings: Any,
     ) -> None:
         """Initialize the component (see `make_anomaly_scorer`; unset settings: DEFAULT_SETTINGS)."""
-        settings = {**DEFAULT_SETTINGS, **checks.check_settings(settings, tuple(DEFAULT_SETTINGS), name)}
+        settings = {
+            **DEFAULT_SETTINGS,
+            **checks.check_settings(settings, tuple(DEFAULT_SETTINGS), name),
+        }
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -172,7 +184,7 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
 
     @property
     def mode(self) -> str:
-        """"supervised" or "one_class"."""
+        """ "supervised" or "one_class"."""
         return self.cfg["mode"]
 
     @property
@@ -189,7 +201,9 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
         """The label is fixed by the `label` setting: 0 for it, ValueError for any other."""
         if label == self.label:
             return 0
-        raise ValueError(f"anomaly_scorer '{self.name}' predicts the single label {self.label!r} (the `label` setting), not {label!r}")
+        raise ValueError(
+            f"anomaly_scorer '{self.name}' predicts the single label {self.label!r} (the `label` setting), not {label!r}"
+        )
 
     def _sync_mode(self) -> None:
         # cfg is the source of truth (from_disk/from_bytes restore it); keep the head in step
@@ -215,7 +229,12 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
         checks.check_finite_raw(xp, raw, self.name)
         if self.cfg["mode"] == "supervised":
             return sigmoid(xp, raw)
-        return sigmoid(xp, one_class.standardized(xp, raw, self.cfg.get("one_class_location"), self.cfg.get("one_class_scale")))
+        return sigmoid(
+            xp,
+            one_class.standardized(
+                xp, raw, self.cfg.get("one_class_location"), self.cfg.get("one_class_scale")
+            ),
+        )
 
     def set_annotations(self, docs: Iterable[Doc], scores: Floats1d) -> None:
         """Set `doc._.anomaly_score`, `doc._.is_anomaly` and `doc.cats[label]`."""
@@ -275,16 +294,24 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
         truths, mask = self._examples_to_truth(examples)
         return self._loss_and_gradient(scores, truths, mask)
 
-    def _loss_and_gradient(self, raw: Floats2d, truths: numpy.ndarray, mask: numpy.ndarray) -> Tuple[float, Floats2d]:
+    def _loss_and_gradient(
+        self, raw: Floats2d, truths: numpy.ndarray, mask: numpy.ndarray
+    ) -> Tuple[float, Floats2d]:
         supervised = self.cfg["mode"] == "supervised"
         pos_weight = float(self.cfg["pos_weight"] or 1.0)
-        return loss.loss_and_gradient(self.model.ops, raw, truths, mask, supervised=supervised, pos_weight=pos_weight)
+        return loss.loss_and_gradient(
+            self.model.ops, raw, truths, mask, supervised=supervised, pos_weight=pos_weight
+        )
 
     def _examples_to_truth(self, examples: List[Example]) -> Tuple[numpy.ndarray, numpy.ndarray]:
         """(gold 0/1, loss mask) per example (see loss.py)."""
         return loss.truths_and_mask(
-            examples, self.label, self.name, one_class=self.cfg["mode"] == "one_class",
-            unlabelled_as_normal=self.cfg["unlabelled_as_normal"], trained=self._fitted is None,
+            examples,
+            self.label,
+            self.name,
+            one_class=self.cfg["mode"] == "one_class",
+            unlabelled_as_normal=self.cfg["unlabelled_as_normal"],
+            trained=self._fitted is None,
         )
 
     def _track_one_class_stats(self, raw: Floats2d, mask: numpy.ndarray) -> None:
@@ -292,7 +319,9 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
         if self.cfg.get("one_class_location") is None:
             return
         raw = self.model.ops.to_numpy(raw)
-        stats = one_class.track(float(self.cfg["one_class_location"]), float(self.cfg["one_class_scale"]), raw, mask > 0)
+        stats = one_class.track(
+            float(self.cfg["one_class_location"]), float(self.cfg["one_class_scale"]), raw, mask > 0
+        )
         if stats is not None:
             self.cfg["one_class_location"], self.cfg["one_class_scale"] = stats
 
@@ -328,7 +357,13 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
             self._refuse_empty_corpus()
         validate_get_examples(get_examples, "AnomalyScorer.initialize")
         n_pos, n_neg, n_unlabelled = loss.count_labels(get_examples(), self.label, self.name)
-        self.cfg.update({"n_train_anomalous": n_pos, "n_train_normal": n_neg, "n_train_unlabelled": n_unlabelled})
+        self.cfg.update(
+            {
+                "n_train_anomalous": n_pos,
+                "n_train_normal": n_neg,
+                "n_train_unlabelled": n_unlabelled,
+            }
+        )
         doc_sample = [eg.reference for eg in islice(get_examples(), 10)]
         if not doc_sample:
             self._refuse_empty_corpus()
@@ -343,7 +378,7 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
                 warnings.warn(
                     f"anomaly_scorer '{self.name}' (supervised): no training document has "
                     f"doc.cats[{self.label!r}] == 1.0, so it cannot learn what an anomaly is. "
-                    "Label some anomalies, or use mode = \"one_class\".",
+                    'Label some anomalies, or use mode = "one_class".',
                     stacklevel=2,
                 )
         else:
@@ -353,29 +388,47 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
         raise ValueError(
             f"anomaly_scorer '{self.name}': the training corpus is empty, so there is nothing to "
             "initialize from. Point [paths.train] (or the corpus given to initialize) at a corpus "
-            "with documents; in mode = \"one_class\" normal documents alone are enough."
+            'with documents; in mode = "one_class" normal documents alone are enough.'
         )
 
-    def _initialize_one_class(self, get_examples: Callable[[], Iterable[Example]], nlp: Optional[Language]) -> None:
-        limit = self._fitted.detector.memory_bank_size if self._fitted is not None else one_class.INIT_DOCS
+    def _initialize_one_class(
+        self, get_examples: Callable[[], Iterable[Example]], nlp: Optional[Language]
+    ) -> None:
+        limit = (
+            self._fitted.detector.memory_bank_size
+            if self._fitted is not None
+            else one_class.INIT_DOCS
+        )
         normal_egs, _ = loss.sample_normal_examples(
-            get_examples, self.label, self.name, unlabelled_as_normal=self.cfg["unlabelled_as_normal"],
-            limit=limit, seed=detectors.SEED,
+            get_examples,
+            self.label,
+            self.name,
+            unlabelled_as_normal=self.cfg["unlabelled_as_normal"],
+            limit=limit,
+            seed=detectors.SEED,
         )
         if not normal_egs:
             raise ValueError(
                 f"anomaly_scorer '{self.name}' (mode = \"one_class\"): no normal training document to "
                 f"learn from: every training doc has doc.cats[{self.label!r}] == 1.0"
-                + ("" if self.cfg["unlabelled_as_normal"] else " or no label (unlabelled_as_normal = false)")
+                + (
+                    ""
+                    if self.cfg["unlabelled_as_normal"]
+                    else " or no label (unlabelled_as_normal = false)"
+                )
                 + ". Add normal documents (doc.cats[label] = 0.0, or no label with unlabelled_as_normal = true) "
-                "to the training corpus; to learn from labelled anomalies use mode = \"supervised\"."
+                'to the training corpus; to learn from labelled anomalies use mode = "supervised".'
             )
         if self._fitted is not None:
             self._sync_mode()
-            self._fitted.fit_on_training_docs([eg.predicted for eg in normal_egs], nlp, self._annotate_upstream)
+            self._fitted.fit_on_training_docs(
+                [eg.predicted for eg in normal_egs], nlp, self._annotate_upstream
+            )
             return
         docs = self._annotate_upstream([eg.predicted.copy() for eg in normal_egs], nlp)
-        checks.check_listener_input(self.model, docs, self.name)  # a center of zero vectors otherwise
+        checks.check_listener_input(
+            self.model, docs, self.name
+        )  # a center of zero vectors otherwise
         one_class.fit_center(self.model, docs)
         self.fit_one_class_statistics(docs)
 
@@ -406,13 +459,17 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
         RETURNS (Tuple[float, float]): the location and scale stored in cfg.
         """
         if self.cfg["mode"] != "one_class":
-            raise ValueError(f"anomaly_scorer '{self.name}': one-class statistics need mode = \"one_class\"")
+            raise ValueError(
+                f"anomaly_scorer '{self.name}': one-class statistics need mode = \"one_class\""
+            )
         if self._fitted is not None:
             state = self.fit_detector(docs)
             return float(state["location"]), float(state["scale"])
         docs = list(docs)
         if not docs:
-            raise ValueError(f"anomaly_scorer '{self.name}': fit_one_class_statistics needs at least one document")
+            raise ValueError(
+                f"anomaly_scorer '{self.name}': fit_one_class_statistics needs at least one document"
+            )
         self._sync_mode()
         checks.check_listener_input(self.model, docs, self.name)
         location, scale = one_class.fit_statistics(self.model, docs)
@@ -434,7 +491,9 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
             # cfg and none in its config (still null when such a pipeline is saved again):
             # tests/fixtures/pipeline_v0_1_anomaly.
             self._set_detector(detectors.make_detector(stored))
-        elif cfg.get("mode", self.cfg["mode"]) != self.cfg["mode"] or stored != self.cfg["detector"]:
+        elif (
+            cfg.get("mode", self.cfg["mode"]) != self.cfg["mode"] or stored != self.cfg["detector"]
+        ):
             raise ValueError(
                 f"anomaly_scorer '{self.name}': {source} was saved with mode {cfg.get('mode')!r} and detector "
                 f"{stored!r}, but the config builds mode {self.cfg['mode']!r} with detector {self.cfg['detector']!r}; "

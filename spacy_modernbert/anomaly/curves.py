@@ -4,12 +4,15 @@ A doc is predicted anomalous when `score >= threshold`. Tied scores enter togeth
 (one threshold), as in scikit-learn's `roc_curve` / `average_precision_score`.
 The scorer, the threshold calibration and the evaluate command all build on these.
 """
+
 from typing import Optional, Sequence, Tuple
 
 import numpy
 
 
-def check_labels(gold: Sequence[float], scores: Sequence[float]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+def check_labels(
+    gold: Sequence[float], scores: Sequence[float]
+) -> Tuple[numpy.ndarray, numpy.ndarray]:
     """Gold labels and scores as float64 arrays; ValueError unless gold is 0/1 and scores are finite."""
     gold_a = numpy.asarray(gold, dtype="float64").ravel()
     scores_a = numpy.asarray(scores, dtype="float64").ravel()
@@ -23,7 +26,9 @@ def check_labels(gold: Sequence[float], scores: Sequence[float]) -> Tuple[numpy.
     return gold_a, scores_a
 
 
-def threshold_table(gold: numpy.ndarray, scores: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+def threshold_table(
+    gold: numpy.ndarray, scores: numpy.ndarray
+) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
     """(distinct scores high to low, true positives, false positives) when thresholding at each."""
     order = numpy.argsort(-scores, kind="mergesort")
     scores, gold = scores[order], gold[order]

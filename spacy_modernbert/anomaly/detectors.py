@@ -59,6 +59,7 @@ rate on unlabelled normal docs.
 The fitted state is a dict of numpy arrays; `to_bytes`/`from_bytes` store it as an `.npz`
 without pickles (`allow_pickle=False`) and validate shapes and values when loading.
 """
+
 import inspect
 import io
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -92,7 +93,9 @@ State = Dict[str, numpy.ndarray]
 
 def _whole(setting: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"[components.anomaly_scorer.detector] {setting} must be an integer >= {low}, got {value!r}")
+        raise ValueError(
+            f"[components.anomaly_scorer.detector] {setting} must be an integer >= {low}, got {value!r}"
+        )
     return int(value)
 
 
@@ -118,29 +121,41 @@ class EmbeddingDetector:
     def __init__(self, memory_bank_size: int = 10000):
         self.memory_bank_size = _whole("memory_bank_size", memory_bank_size, 2)
 
-    def fit_raw(self, X: numpy.ndarray, tokens: Optional[Sequence[numpy.ndarray]], seed: int) -> Tuple[State, numpy.ndarray]:
+    def fit_raw(
+        self, X: numpy.ndarray, tokens: Optional[Sequence[numpy.ndarray]], seed: int
+    ) -> Tuple[State, numpy.ndarray]:
         """The state and the raw scores of the fit docs themselves (leave-one-out where a doc
         would be its own neighbour), from their pooled embeddings `X` (checked finite)."""
         raise NotImplementedError
 
-    def raw_scores(self, state: Dict[str, Any], X: Any, tokens: Optional[Sequence[Any]] = None, xp: Any = numpy) -> Any:
+    def raw_scores(
+        self, state: Dict[str, Any], X: Any, tokens: Optional[Sequence[Any]] = None, xp: Any = numpy
+    ) -> Any:
         """Raw scores (higher = more anomalous) of pooled embeddings `X`, on `xp`'s device."""
         raise NotImplementedError
 
-    def fit(self, X: numpy.ndarray, tokens: Optional[Sequence[numpy.ndarray]] = None, seed: int = SEED) -> State:
+    def fit(
+        self, X: numpy.ndarray, tokens: Optional[Sequence[numpy.ndarray]] = None, seed: int = SEED
+    ) -> State:
         """Fit on normal docs: `X` their pooled embeddings (n_docs, width), `tokens` their token
         vectors (one (n_tokens, width) array per doc; needed when `needs_tokens`)."""
         X = numpy.asarray(X, dtype="float64")
         if X.ndim != 2 or X.shape[0] < 2:
-            raise ValueError(f"the {self.name} detector needs the embeddings of at least 2 normal documents, got shape {X.shape}")
+            raise ValueError(
+                f"the {self.name} detector needs the embeddings of at least 2 normal documents, got shape {X.shape}"
+            )
         if not numpy.isfinite(X).all():
-            raise ValueError(f"the {self.name} detector got non-finite document embeddings: the encoder's output is not finite")
+            raise ValueError(
+                f"the {self.name} detector got non-finite document embeddings: the encoder's output is not finite"
+            )
         state, fit_scores = self.fit_raw(X, tokens, seed)
         location, scale = robust_location_scale(fit_scores)
         state["location"], state["scale"] = numpy.asarray(location), numpy.asarray(scale)
         return state
 
-    def scores(self, state: Dict[str, Any], X: Any, tokens: Optional[Sequence[Any]] = None, xp: Any = numpy) -> Any:
+    def scores(
+        self, state: Dict[str, Any], X: Any, tokens: Optional[Sequence[Any]] = None, xp: Any = numpy
+    ) -> Any:
         """Scores in [0, 1]: `sigmoid((raw - location) / scale - 2)`."""
         return unit_scores(state, self.raw_scores(state, X, tokens, xp), xp)
 
@@ -149,19 +164,27 @@ class EmbeddingDetector:
         name = self.name
         missing = [key for key in self.required + ("location", "scale") if key not in state]
         if missing:
-            raise ValueError(f"the {name} detector state lacks {missing}; re-fit the detector (nlp.get_pipe(...).fit_detector(docs)) and save again")
+            raise ValueError(
+                f"the {name} detector state lacks {missing}; re-fit the detector (nlp.get_pipe(...).fit_detector(docs)) and save again"
+            )
         for key, value in state.items():
             if value.dtype.kind not in "fiu" or not numpy.isfinite(value).all():
-                raise ValueError(f"the {name} detector state has non-numeric or non-finite values in {key!r}")
+                raise ValueError(
+                    f"the {name} detector state has non-numeric or non-finite values in {key!r}"
+                )
         vectors = state[self.vectors]
         d = int(vectors.shape[-1]) if vectors.ndim in (1, 2) else -1
         if d < 1 or (width is not None and d != width):
-            raise ValueError(f"the {name} detector state has embeddings of width {d}, the model gives {width}")
+            raise ValueError(
+                f"the {name} detector state has embeddings of width {d}, the model gives {width}"
+            )
         for bank, k in (("bank", "n_neighbors"), ("token_bank", "token_neighbors")):
             if bank not in state:
                 continue
             if state[bank].ndim != 2 or state[bank].shape[1] != d or state[bank].shape[0] < 1:
-                raise ValueError(f"the {name} detector's {bank} has shape {state[bank].shape}, expected (n, {d})")
+                raise ValueError(
+                    f"the {name} detector's {bank} has shape {state[bank].shape}, expected (n, {d})"
+                )
             if k not in state or state[k].ndim != 0 or int(state[k]) < 1:
                 raise ValueError(f"the {name} detector state has {k} < 1")
         for key in ("scale", "doc_scale", "token_scale"):
@@ -182,10 +205,14 @@ class KnnDetector(EmbeddingDetector):
     def fit_raw(self, X, tokens, seed):
         Z = search.normalize(X)
         state = {"bank": Z.astype("float32"), "n_neighbors": numpy.asarray(self.n_neighbors)}
-        return state, search.knn_scores(Z, state["bank"], self.n_neighbors, numpy, leave_one_out=True)
+        return state, search.knn_scores(
+            Z, state["bank"], self.n_neighbors, numpy, leave_one_out=True
+        )
 
     def raw_scores(self, state, X, tokens=None, xp=numpy):
-        return search.knn_scores(search.normalize(X, xp), xp.asarray(state["bank"]), int(state["n_neighbors"]), xp)
+        return search.knn_scores(
+            search.normalize(X, xp), xp.asarray(state["bank"]), int(state["n_neighbors"]), xp
+        )
 
 
 class TokenKnnDetector(EmbeddingDetector):
@@ -197,13 +224,17 @@ class TokenKnnDetector(EmbeddingDetector):
     vectors = "token_bank"
     needs_tokens = True
 
-    def __init__(self, token_neighbors: int = 3, token_bank_size: int = 20000, memory_bank_size: int = 10000):
+    def __init__(
+        self, token_neighbors: int = 3, token_bank_size: int = 20000, memory_bank_size: int = 10000
+    ):
         super().__init__(memory_bank_size)
         self.token_neighbors = _whole("token_neighbors", token_neighbors, 1)
         self.token_bank_size = _whole("token_bank_size", token_bank_size, 2)
 
     def fit_tokens(self, X, tokens, seed):
-        return search.fit_token_bank(self.name, tokens, X.shape, self.token_neighbors, self.token_bank_size, seed)
+        return search.fit_token_bank(
+            self.name, tokens, X.shape, self.token_neighbors, self.token_bank_size, seed
+        )
 
     def fit_raw(self, X, tokens, seed):
         state, _, fit_scores = self.fit_tokens(X, tokens, seed)
@@ -212,17 +243,29 @@ class TokenKnnDetector(EmbeddingDetector):
     def raw_scores(self, state, X, tokens=None, xp=numpy):
         if tokens is None or len(tokens) != len(X):
             raise ValueError(f"the {self.name} detector needs the token vectors of each document")
-        return search.token_knn_scores(tokens, xp.asarray(state["token_bank"]), int(state["token_neighbors"]), xp)
+        return search.token_knn_scores(
+            tokens, xp.asarray(state["token_bank"]), int(state["token_neighbors"]), xp
+        )
 
 
 class DocAndTokenKnnDetector(TokenKnnDetector):
     """`z_knn + z_token_knn`: both scores, each standardized by its own robust statistics."""
 
     name = "doc_and_token_knn"
-    required = KnnDetector.required + TokenKnnDetector.required + ("doc_location", "doc_scale", "token_location", "token_scale")
+    required = (
+        KnnDetector.required
+        + TokenKnnDetector.required
+        + ("doc_location", "doc_scale", "token_location", "token_scale")
+    )
     vectors = "bank"
 
-    def __init__(self, n_neighbors: int = 10, token_neighbors: int = 3, token_bank_size: int = 20000, memory_bank_size: int = 10000):
+    def __init__(
+        self,
+        n_neighbors: int = 10,
+        token_neighbors: int = 3,
+        token_bank_size: int = 20000,
+        memory_bank_size: int = 10000,
+    ):
         super().__init__(token_neighbors, token_bank_size, memory_bank_size)
         self.knn = KnnDetector(n_neighbors, memory_bank_size)
 
@@ -232,7 +275,10 @@ class DocAndTokenKnnDetector(TokenKnnDetector):
         state.update(token_state)
         for prefix, fit in (("doc", doc_fit), ("token", token_fit)):
             location, scale = robust_location_scale(fit)
-            state[f"{prefix}_location"], state[f"{prefix}_scale"] = numpy.asarray(location), numpy.asarray(scale)
+            state[f"{prefix}_location"], state[f"{prefix}_scale"] = (
+                numpy.asarray(location),
+                numpy.asarray(scale),
+            )
         return state, search.sum_of_z(state, doc_fit[stats_docs], token_fit)
 
     def raw_scores(self, state, X, tokens=None, xp=numpy):
@@ -252,7 +298,10 @@ class MahalanobisDetector(EmbeddingDetector):
 
         Z = search.normalize(X)
         lw = LedoitWolf().fit(Z)
-        state = {"center": lw.location_.astype("float64"), "precision": lw.precision_.astype("float64")}
+        state = {
+            "center": lw.location_.astype("float64"),
+            "precision": lw.precision_.astype("float64"),
+        }
         return state, search.mahalanobis_scores(Z, state, numpy)
 
     def raw_scores(self, state, X, tokens=None, xp=numpy):
@@ -262,12 +311,18 @@ class MahalanobisDetector(EmbeddingDetector):
         super().check_state(state, width)
         d = int(state["center"].shape[-1])
         if state["precision"].shape != (d, d) or state["center"].shape != (d,):
-            raise ValueError(f"the mahalanobis state has shapes {state['center'].shape} / {state['precision'].shape}, expected ({d},) / ({d}, {d})")
+            raise ValueError(
+                f"the mahalanobis state has shapes {state['center'].shape} / {state['precision'].shape}, expected ({d},) / ({d}, {d})"
+            )
 
 
 @registry.anomaly_detectors("spacy-modernbert.DocAndTokenKnnDetector.v1")
-def doc_and_token_knn_detector(n_neighbors: int = 10, token_neighbors: int = 3, token_bank_size: int = 20000,
-                               memory_bank_size: int = 10000) -> DocAndTokenKnnDetector:
+def doc_and_token_knn_detector(
+    n_neighbors: int = 10,
+    token_neighbors: int = 3,
+    token_bank_size: int = 20000,
+    memory_bank_size: int = 10000,
+) -> DocAndTokenKnnDetector:
     """The default: pooled-doc kNN plus token kNN, each standardized, summed."""
     return DocAndTokenKnnDetector(n_neighbors, token_neighbors, token_bank_size, memory_bank_size)
 
@@ -279,7 +334,9 @@ def knn_detector(n_neighbors: int = 10, memory_bank_size: int = 10000) -> KnnDet
 
 
 @registry.anomaly_detectors("spacy-modernbert.TokenKnnDetector.v1")
-def token_knn_detector(token_neighbors: int = 3, token_bank_size: int = 20000, memory_bank_size: int = 10000) -> TokenKnnDetector:
+def token_knn_detector(
+    token_neighbors: int = 3, token_bank_size: int = 20000, memory_bank_size: int = 10000
+) -> TokenKnnDetector:
     """kNN over each doc's token vectors, averaged per doc."""
     return TokenKnnDetector(token_neighbors, token_bank_size, memory_bank_size)
 
@@ -307,7 +364,10 @@ def detector_config(name: str, **settings: Any) -> Dict[str, Any]:
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}: use one of {tuple(DETECTORS)}")
     accepted = inspect.signature(registry.anomaly_detectors.get(DETECTORS[name])).parameters
-    return {"@anomaly_detectors": DETECTORS[name], **{k: v for k, v in settings.items() if k in accepted}}
+    return {
+        "@anomaly_detectors": DETECTORS[name],
+        **{k: v for k, v in settings.items() if k in accepted},
+    }
 
 
 def make_detector(name: str, **settings: Any) -> Any:
@@ -322,7 +382,7 @@ def resolve_detector(mode: str, detector: Any, name: str) -> Any:
         if detector is not None:
             raise ValueError(
                 f"anomaly_scorer '{name}': a detector applies to mode = \"one_class\" only; remove "
-                f"[components.{name}.detector] or set mode = \"one_class\"."
+                f'[components.{name}.detector] or set mode = "one_class".'
             )
         return None
     if detector is None:
@@ -330,7 +390,7 @@ def resolve_detector(mode: str, detector: Any, name: str) -> Any:
     if not isinstance(detector, (EmbeddingDetector, SvddDetector)):
         raise ValueError(
             f"anomaly_scorer '{name}': detector must be a function of the anomaly_detectors registry "
-            f"(e.g. @anomaly_detectors = \"{DETECTORS['knn']}\") returning an EmbeddingDetector, got {detector!r}"
+            f'(e.g. @anomaly_detectors = "{DETECTORS["knn"]}") returning an EmbeddingDetector, got {detector!r}'
         )
     return detector
 
@@ -347,7 +407,9 @@ def state_to_bytes(state: Optional[Dict[str, Any]]) -> bytes:
     return buf.getvalue()
 
 
-def state_from_bytes(data: bytes, detector: EmbeddingDetector, width: Optional[int] = None) -> Optional[State]:
+def state_from_bytes(
+    data: bytes, detector: EmbeddingDetector, width: Optional[int] = None
+) -> Optional[State]:
     """Load and validate (`detector.check_state`) a state written by `state_to_bytes` (no pickles)."""
     if not data:
         return None
@@ -355,6 +417,8 @@ def state_from_bytes(data: bytes, detector: EmbeddingDetector, width: Optional[i
         with numpy.load(io.BytesIO(data), allow_pickle=False) as npz:
             state = {key: numpy.array(npz[key]) for key in npz.files}
     except Exception as err:
-        raise ValueError(f"the {detector.name} detector state is not a valid .npz file ({err}); re-save the pipeline") from None
+        raise ValueError(
+            f"the {detector.name} detector state is not a valid .npz file ({err}); re-save the pipeline"
+        ) from None
     detector.check_state(state, width)
     return state

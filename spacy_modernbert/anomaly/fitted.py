@@ -14,6 +14,7 @@ Invariants:
 * on a GPU the state is copied to the device once per fit, not once per batch.
 Numpy/thinc only (no torch import): spaCy imports this module with the component.
 """
+
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -76,21 +77,25 @@ class FittedDetector:
         """Fit on normal docs already processed by the upstream components (at most
         `memory_bank_size` of them: a seeded uniform subsample); returns the state."""
         if len(docs) < 2:
-            raise ValueError(f"anomaly_scorer '{self.owner}': the {self.detector.name} detector needs at least 2 normal documents, got {len(docs)}")
+            raise ValueError(
+                f"anomaly_scorer '{self.owner}': the {self.detector.name} detector needs at least 2 normal documents, got {len(docs)}"
+            )
         keep = search.subsample_indices(len(docs), self.detector.memory_bank_size, detectors.SEED)
         pooled, tokens = self._numpy_features([docs[i] for i in keep])
         self.state = self.detector.fit(pooled, tokens, seed=detectors.SEED)
         self.encoder_changed = False
         return self.state
 
-    def _numpy_features(self, docs: List[Doc], batch_size: int = 256) -> Tuple[numpy.ndarray, Optional[List[numpy.ndarray]]]:
+    def _numpy_features(
+        self, docs: List[Doc], batch_size: int = 256
+    ) -> Tuple[numpy.ndarray, Optional[List[numpy.ndarray]]]:
         """The pooled vectors and (token detectors) the float32 token vectors of `docs`, on the CPU."""
         with_tokens = self.detector.needs_tokens
         pooled: List[numpy.ndarray] = []
         tokens: List[numpy.ndarray] = []
         ops = self.model.ops
         for start in range(0, len(docs), batch_size):
-            X, T = doc_features(self.model, docs[start:start + batch_size], with_tokens)
+            X, T = doc_features(self.model, docs[start : start + batch_size], with_tokens)
             pooled.append(ops.to_numpy(X))
             tokens.extend(numpy.asarray(ops.to_numpy(t), dtype="float32") for t in T or ())
         return numpy.concatenate(pooled), (tokens if with_tokens else None)
@@ -107,7 +112,10 @@ class FittedDetector:
         state = self.state
         if xp is not numpy:  # copy the state to the model's device once per fit, not per batch
             if self._device_state is None or self._device_state[0] is not state:
-                self._device_state = (state, {key: xp.asarray(value) for key, value in state.items()})
+                self._device_state = (
+                    state,
+                    {key: xp.asarray(value) for key, value in state.items()},
+                )
             state = self._device_state[1]
         pooled, tokens = doc_features(self.model, docs, self.detector.needs_tokens)
         return self.detector.scores(state, pooled, tokens, xp)
@@ -122,6 +130,8 @@ class FittedDetector:
         try:
             self.state = detectors.state_from_bytes(data, self.detector, width)
         except ValueError as err:
-            raise ValueError(f"anomaly_scorer '{self.owner}': the stored detector (file {self.owner}/detector): {err}") from None
+            raise ValueError(
+                f"anomaly_scorer '{self.owner}': the stored detector (file {self.owner}/detector): {err}"
+            ) from None
         self._fit_docs = self._fit_nlp = self._annotate = None
         self.encoder_changed = False

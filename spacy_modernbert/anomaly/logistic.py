@@ -4,6 +4,7 @@ Invariants: no overflow for any finite input (float64 in, float64 out), and smal
 probabilities stay distinct (`exp(-|x|)` form, no tanh), so rankings of very normal docs
 survive; any array module (`xp`: numpy or cupy).
 """
+
 from typing import Any
 
 

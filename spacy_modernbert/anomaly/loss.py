@@ -11,6 +11,7 @@ over their tokens/docs: averaging made the anomaly gradient reaching a shared en
 ~batch-size times weaker than ner's, and the head never learned.
 Numpy/thinc only.
 """
+
 import random
 from typing import Callable, Iterable, List, Optional, Tuple
 
@@ -48,8 +49,15 @@ def count_labels(examples: Iterable[Example], label: str, name: str) -> Tuple[in
     return counts[1.0], counts[0.0], counts[None]
 
 
-def truths_and_mask(examples: List[Example], label: str, name: str, *, one_class: bool,
-                    unlabelled_as_normal: bool, trained: bool) -> Tuple[numpy.ndarray, numpy.ndarray]:
+def truths_and_mask(
+    examples: List[Example],
+    label: str,
+    name: str,
+    *,
+    one_class: bool,
+    unlabelled_as_normal: bool,
+    trained: bool,
+) -> Tuple[numpy.ndarray, numpy.ndarray]:
     """(gold 0/1, loss mask) per example; `trained` False (a fitted detector): an all-zero mask."""
     truths = numpy.zeros((len(examples),), dtype="f")
     mask = numpy.zeros((len(examples),), dtype="f")
@@ -65,8 +73,15 @@ def truths_and_mask(examples: List[Example], label: str, name: str, *, one_class
     return truths, mask
 
 
-def sample_normal_examples(get_examples: Callable[[], Iterable[Example]], label: str, name: str, *,
-                           unlabelled_as_normal: bool, limit: int, seed: int) -> Tuple[List[Example], int]:
+def sample_normal_examples(
+    get_examples: Callable[[], Iterable[Example]],
+    label: str,
+    name: str,
+    *,
+    unlabelled_as_normal: bool,
+    limit: int,
+    seed: int,
+) -> Tuple[List[Example], int]:
     """At most `limit` normal training examples, a seeded uniform sample (reservoir sampling,
     Algorithm R) when there are more, in corpus order; and the number of normal examples."""
     rng = random.Random(seed)
@@ -87,8 +102,15 @@ def sample_normal_examples(get_examples: Callable[[], Iterable[Example]], label:
     return [eg for _, eg in kept], n
 
 
-def loss_and_gradient(ops, raw: Floats2d, truths: numpy.ndarray, mask: numpy.ndarray, *,
-                      supervised: bool, pos_weight: float) -> Tuple[float, Floats2d]:
+def loss_and_gradient(
+    ops,
+    raw: Floats2d,
+    truths: numpy.ndarray,
+    mask: numpy.ndarray,
+    *,
+    supervised: bool,
+    pos_weight: float,
+) -> Tuple[float, Floats2d]:
     """The summed loss of the masked docs and its gradient with respect to the raw scores.
 
     supervised: class-weighted binary cross-entropy of the logits; one_class (Deep-SVDD): the

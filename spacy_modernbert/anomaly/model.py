@@ -14,6 +14,7 @@ The output layer has two heads; the component selects one with `set_head_mode`
 Thinc/numpy only (no torch): this module is imported whenever a config names the
 architecture. Everything goes through `model.ops`, so it runs on GPU arrays too.
 """
+
 from typing import Callable, List, Optional, Tuple
 
 from spacy.tokens import Doc
@@ -45,7 +46,9 @@ def build_anomaly_head(
     if pooling not in POOLINGS:
         raise ValueError(f"AnomalyHead.v1: pooling must be one of {POOLINGS}, got {pooling!r}")
     if hidden_width < 1:
-        raise ValueError(f"AnomalyHead.v1: hidden_width must be a positive integer, got {hidden_width!r}")
+        raise ValueError(
+            f"AnomalyHead.v1: hidden_width must be a positive integer, got {hidden_width!r}"
+        )
     if nI is None:
         nI = tok2vec.maybe_get_dim("nO")
     pool = doc_pooling(pooling)
@@ -76,7 +79,9 @@ def set_center(model: Model, center: Floats1d) -> None:
     layer = model.get_ref("output_layer")
     center = layer.ops.asarray1f(center)
     if center.shape != (layer.get_dim("nP"),):
-        raise ValueError(f"one-class center must have shape ({layer.get_dim('nP')},), got {center.shape}")
+        raise ValueError(
+            f"one-class center must have shape ({layer.get_dim('nP')},), got {center.shape}"
+        )
     layer.set_param("c", center)
 
 
@@ -113,7 +118,9 @@ def pooled_docs(model: Model, docs: List[Doc]) -> Floats2d:
     return model.get_ref("pooling_layer").predict(model.get_ref("tok2vec").predict(docs))
 
 
-def doc_features(model: Model, docs: List[Doc], with_tokens: bool) -> Tuple[Floats2d, Optional[List[Floats2d]]]:
+def doc_features(
+    model: Model, docs: List[Doc], with_tokens: bool
+) -> Tuple[Floats2d, Optional[List[Floats2d]]]:
     """The pooled doc vectors and, if `with_tokens`, each doc's token vectors (prediction mode;
     one tok2vec pass for both). A doc without tokens has a (0, width) token array."""
     if not with_tokens:

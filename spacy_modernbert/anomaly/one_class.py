@@ -10,6 +10,7 @@ of each batch (`track`), and can be refitted on normal docs.
 
 Numpy/thinc only (the component imports this module whenever a pipeline is created).
 """
+
 import math
 from typing import Any, Optional, Tuple
 
@@ -56,7 +57,9 @@ def track(
     """
     if normal.sum() < 2:
         return None
-    new_location, new_scale = robust_location_scale(numpy.sqrt(numpy.maximum(raw.reshape(-1)[normal], 0.0)))
+    new_location, new_scale = robust_location_scale(
+        numpy.sqrt(numpy.maximum(raw.reshape(-1)[normal], 0.0))
+    )
     m = STATS_MOMENTUM
     return m * location + (1 - m) * new_location, m * scale + (1 - m) * new_scale
 
@@ -75,7 +78,9 @@ def standardized(xp: Any, raw: Any, location: Optional[float], scale: Optional[f
 def center_from_projections(xp: Any, projections: Any) -> Any:
     """The center: the mean projection of normal docs, each coordinate at least CENTER_EPS from 0."""
     center = projections.mean(axis=0)
-    return xp.where(xp.abs(center) < CENTER_EPS, xp.where(center < 0, -CENTER_EPS, CENTER_EPS), center)
+    return xp.where(
+        xp.abs(center) < CENTER_EPS, xp.where(center < 0, -CENTER_EPS, CENTER_EPS), center
+    )
 
 
 def fit_center(model: Any, docs: Any) -> None:

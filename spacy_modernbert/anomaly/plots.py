@@ -2,6 +2,7 @@
 
 Not a command: it lives beside `curves.py`, which computes the points it draws.
 """
+
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
@@ -14,7 +15,9 @@ def _xy(x: float, y: float) -> str:
     return f"{MARGIN + x * inner:.1f},{SIZE - MARGIN - y * inner:.1f}"
 
 
-def pr_step_points(precision: Sequence[float], recall: Sequence[float]) -> Tuple[List[float], List[float]]:
+def pr_step_points(
+    precision: Sequence[float], recall: Sequence[float]
+) -> Tuple[List[float], List[float]]:
     """The precision-recall curve as the step function average precision integrates.
 
     Each threshold that adds recall contributes a step at its precision, from the previous
@@ -59,16 +62,28 @@ def write_curve_svg(
         x0, y0 = _xy(t, 0).split(",")
         x1, y1 = _xy(0, t).split(",")
         parts.append(f'<text x="{x0}" y="{float(y0) + 14}" text-anchor="middle">{t:g}</text>')
-        parts.append(f'<text x="{float(x1) - 6}" y="{float(y1) + 4}" text-anchor="end">{t:g}</text>')
-    parts.append(f'<text x="{SIZE / 2}" y="{SIZE - 10}" text-anchor="middle">{escape(xlabel)}</text>')
-    parts.append(f'<text x="14" y="{SIZE / 2}" text-anchor="middle" transform="rotate(-90 14 {SIZE / 2})">{escape(ylabel)}</text>')
+        parts.append(
+            f'<text x="{float(x1) - 6}" y="{float(y1) + 4}" text-anchor="end">{t:g}</text>'
+        )
+    parts.append(
+        f'<text x="{SIZE / 2}" y="{SIZE - 10}" text-anchor="middle">{escape(xlabel)}</text>'
+    )
+    parts.append(
+        f'<text x="14" y="{SIZE / 2}" text-anchor="middle" transform="rotate(-90 14 {SIZE / 2})">{escape(ylabel)}</text>'
+    )
     if diagonal:
-        parts.append(f'<polyline fill="none" stroke="#aaa" stroke-dasharray="4" points="{_xy(0, 0)} {_xy(1, 1)}"/>')
+        parts.append(
+            f'<polyline fill="none" stroke="#aaa" stroke-dasharray="4" points="{_xy(0, 0)} {_xy(1, 1)}"/>'
+        )
     if baseline is not None:
         height, label = baseline
         x1, y1 = _xy(1, height).split(",")
-        parts.append(f'<polyline fill="none" stroke="#aaa" stroke-dasharray="4" points="{_xy(0, height)} {_xy(1, height)}"/>')
-        parts.append(f'<text x="{x1}" y="{float(y1) - 4}" text-anchor="end" fill="#777">{escape(label)}</text>')
+        parts.append(
+            f'<polyline fill="none" stroke="#aaa" stroke-dasharray="4" points="{_xy(0, height)} {_xy(1, height)}"/>'
+        )
+        parts.append(
+            f'<text x="{x1}" y="{float(y1) - 4}" text-anchor="end" fill="#777">{escape(label)}</text>'
+        )
     points = " ".join(_xy(float(x), float(y)) for x, y in zip(xs, ys))
     parts.append(f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{points}"/>')
     parts.append("</svg>")

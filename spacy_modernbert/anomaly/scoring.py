@@ -6,6 +6,7 @@ place, `eg.predicted.cats[label]` (the component writes the same number to
 `doc._.anomaly_score`): `collect_gold_and_scores` is the one collector of (gold, score) pairs,
 used by this scorer, by `evaluate`'s curves and by `calibrate`.
 """
+
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import numpy
@@ -69,7 +70,9 @@ def anomaly_score(
     if not other_cats and gold.size:
         # Only when we own doc.cats: spaCy merges the scores of all components with
         # dict.update, so these keys would overwrite a textcat's per-label results.
-        results["cats_f_per_type"] = {label: {"p": results["anomaly_p"], "r": results["anomaly_r"], "f": results["anomaly_f"]}}
+        results["cats_f_per_type"] = {
+            label: {"p": results["anomaly_p"], "r": results["anomaly_r"], "f": results["anomaly_f"]}
+        }
         results["cats_auc_per_type"] = {label: results["anomaly_auc"]}
     return results
 

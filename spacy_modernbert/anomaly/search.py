@@ -9,10 +9,10 @@ Invariants: float64 results; every function takes the array module `xp` (numpy o
 the arrays it gets and never moves them between devices, except `token_knn_scores`' float64
 per-doc result; leave-one-out fits never count a doc as its own neighbour.
 """
+
 from typing import Any, Dict, Sequence
 
 import numpy
-
 
 # Normal docs whose leave-one-doc-out token scores set a token detector's statistics.
 STATS_DOCS = 1000
@@ -40,28 +40,39 @@ def fit_token_bank(name: str, tokens, shape, k: int, size: int, seed: int):
     """The token bank (a seeded uniform sample of all normal tokens, never the first N) and the
     leave-one-doc-out raw scores of up to STATS_DOCS docs: (state, those docs' indices, scores)."""
     if tokens is None or len(tokens) != shape[0]:
-        raise ValueError(f"the {name} detector needs the token vectors of each of the {shape[0]} documents")
+        raise ValueError(
+            f"the {name} detector needs the token vectors of each of the {shape[0]} documents"
+        )
     tokens = [numpy.asarray(t, dtype="float32").reshape(-1, shape[1]) for t in tokens]
     lengths = numpy.asarray([len(t) for t in tokens])
     if lengths.sum() < 2:
-        raise ValueError(f"the {name} detector needs normal documents with at least 2 tokens in all, got {int(lengths.sum())}")
+        raise ValueError(
+            f"the {name} detector needs normal documents with at least 2 tokens in all, got {int(lengths.sum())}"
+        )
     if not all(numpy.isfinite(t).all() for t in tokens):
-        raise ValueError(f"the {name} detector got non-finite token vectors: the encoder's output is not finite")
+        raise ValueError(
+            f"the {name} detector got non-finite token vectors: the encoder's output is not finite"
+        )
     starts = numpy.concatenate([[0], numpy.cumsum(lengths)])
     keep = subsample_indices(int(starts[-1]), size, seed)
     doc_of = numpy.searchsorted(starts, keep, side="right") - 1
-    bank = normalize(numpy.stack([tokens[d][i - starts[d]] for d, i in zip(doc_of, keep)])).astype("float32")
+    bank = normalize(numpy.stack([tokens[d][i - starts[d]] for d, i in zip(doc_of, keep)])).astype(
+        "float32"
+    )
     state = {"token_bank": bank, "token_neighbors": numpy.asarray(k)}
     with_tokens = numpy.flatnonzero(lengths > 0)
     stats_docs = with_tokens[subsample_indices(len(with_tokens), STATS_DOCS, seed)]
-    fit = token_knn_scores([tokens[i] for i in stats_docs], bank, k, numpy, query_docs=stats_docs, bank_docs=doc_of)
+    fit = token_knn_scores(
+        [tokens[i] for i in stats_docs], bank, k, numpy, query_docs=stats_docs, bank_docs=doc_of
+    )
     return state, stats_docs, fit
 
 
 def sum_of_z(state: Dict[str, Any], doc, token):
     """`z_knn + z_token_knn`: each raw score standardized by its own robust statistics."""
-    return ((doc - float(state["doc_location"])) / float(state["doc_scale"])
-            + (token - float(state["token_location"])) / float(state["token_scale"]))
+    return (doc - float(state["doc_location"])) / float(state["doc_scale"]) + (
+        token - float(state["token_location"])
+    ) / float(state["token_scale"])
 
 
 def knn_scores(Z, bank, k: int, xp, leave_one_out: bool = False):
@@ -69,7 +80,9 @@ def knn_scores(Z, bank, k: int, xp, leave_one_out: bool = False):
     fit is bank row i itself, and is left out)."""
     if leave_one_out:  # at most n - 1 neighbours: every slot gets another doc
         ids = xp.arange(int(Z.shape[0]))
-        return nearest_distances(Z, bank, min(int(k), int(bank.shape[0]) - 1), xp, query_owner=ids, bank_owner=ids)
+        return nearest_distances(
+            Z, bank, min(int(k), int(bank.shape[0]) - 1), xp, query_owner=ids, bank_owner=ids
+        )
     return nearest_distances(Z, bank, k, xp)
 
 
@@ -81,9 +94,9 @@ def nearest_distances(Q, bank, k: int, xp, query_owner=None, bank_owner=None):
     k = max(1, min(int(k), int(bank.shape[0])))
     out = []
     for start in range(0, int(Q.shape[0]), QUERY_CHUNK):
-        sims = xp.asarray(Q[start:start + QUERY_CHUNK], dtype="float32") @ bank.T
+        sims = xp.asarray(Q[start : start + QUERY_CHUNK], dtype="float32") @ bank.T
         if query_owner is not None:
-            sims[query_owner[start:start + QUERY_CHUNK, None] == bank_owner[None, :]] = -xp.inf
+            sims[query_owner[start : start + QUERY_CHUNK, None] == bank_owner[None, :]] = -xp.inf
         top = xp.maximum(top_k(sims, k, xp), -1.0)
         out.append(1.0 - top.astype("float64").mean(axis=1))
     return xp.concatenate(out) if out else xp.zeros((0,), dtype="float64")
@@ -109,15 +122,24 @@ def token_knn_scores(tokens: Sequence[Any], bank, k: int, xp, query_docs=None, b
     if not sum(lengths):
         return xp.asarray(out)
     width = int(bank.shape[1])
-    Q = normalize(xp.concatenate([xp.asarray(t, dtype="float32").reshape(-1, width) for t in tokens if len(t)]), xp)
+    Q = normalize(
+        xp.concatenate(
+            [xp.asarray(t, dtype="float32").reshape(-1, width) for t in tokens if len(t)]
+        ),
+        xp,
+    )
     owners = {}
     if query_docs is not None:
-        owners = {"query_owner": xp.asarray(numpy.repeat(numpy.asarray(query_docs), lengths)),
-                  "bank_owner": xp.asarray(bank_docs)}
+        owners = {
+            "query_owner": xp.asarray(numpy.repeat(numpy.asarray(query_docs), lengths)),
+            "bank_owner": xp.asarray(bank_docs),
+        }
     per_token = getattr(xp, "asnumpy", numpy.asarray)(nearest_distances(Q, bank, k, xp, **owners))
     lengths = numpy.asarray(lengths)
     nonempty = lengths > 0
-    starts = (numpy.cumsum(lengths) - lengths)[nonempty]  # where each doc's tokens begin in per_token
+    starts = (numpy.cumsum(lengths) - lengths)[
+        nonempty
+    ]  # where each doc's tokens begin in per_token
     out[nonempty] = numpy.add.reduceat(per_token, starts) / lengths[nonempty]
     return xp.asarray(out)
 

@@ -12,6 +12,7 @@ and the detector state is validated by its detector; every refusal names the fil
 Entries load in the order cfg, vocab, model, detector (the detector's width needs the model).
 The host class provides `_load_cfg`, `_detector_bytes`, `_load_detector` and `_sync_mode`.
 """
+
 import json
 from pathlib import Path
 from typing import Any, Iterable, Union
@@ -48,7 +49,9 @@ class JsonCfgSerialization:
         """Load the component from a bytestring."""
         self._validate_serialization_attrs()
         deserialize = {
-            "cfg": lambda b: self._load_cfg(json_cfg(b, self.name, "the cfg bytes"), "the cfg bytes"),
+            "cfg": lambda b: self._load_cfg(
+                json_cfg(b, self.name, "the cfg bytes"), "the cfg bytes"
+            ),
             "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
             "model": lambda b: self._load_model(b, "the model bytes"),
             "detector": self._load_detector,
@@ -80,7 +83,9 @@ class JsonCfgSerialization:
             "cfg": load_cfg,
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
             "model": lambda p: self._load_model(Path(p).read_bytes(), str(p)),
-            "detector": lambda p: self._load_detector(Path(p).read_bytes() if Path(p).exists() else b""),
+            "detector": lambda p: self._load_detector(
+                Path(p).read_bytes() if Path(p).exists() else b""
+            ),
         }
         util.from_disk(path, deserialize, exclude)
         self._sync_mode()

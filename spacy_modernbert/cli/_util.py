@@ -5,6 +5,7 @@ signature with `@app.command(...)` and keeps the plain function beside it;
 `spacy_modernbert/__main__.py` imports the command modules, which mounts them.
 Keep this module light: `--help` must not import torch or transformers.
 """
+
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +29,9 @@ def require_file(path: Path, what: str) -> None:
         msg.fail(f"{what} is not a file: {path}", exits=1)
 
 
-def run_or_exit(func: Callable[..., Any], *args: Any, what: str = "Conversion", **kwargs: Any) -> Any:
+def run_or_exit(
+    func: Callable[..., Any], *args: Any, what: str = "Conversion", **kwargs: Any
+) -> Any:
     """Call `func`; a ValueError (bad line, bad option...) becomes `msg.fail(..., exits=1)`."""
     try:
         return func(*args, **kwargs)
@@ -80,7 +83,9 @@ def is_installed_package(pipeline: Any) -> bool:
     return not Path(str(pipeline)).exists()
 
 
-def check_output(path: Path, overwrite: bool, *, kind: str = "files", own_files: tuple = ()) -> list:
+def check_output(
+    path: Path, overwrite: bool, *, kind: str = "files", own_files: tuple = ()
+) -> list:
     """The overwrite rule, checked before any work (`prepare_output` applies it); the entries to replace.
 
     An absent or empty directory is fine. A non-empty one needs `overwrite`, and even then is
@@ -94,18 +99,29 @@ def check_output(path: Path, overwrite: bool, *, kind: str = "files", own_files:
     entries = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
     if entries:
         if not overwrite:
-            msg.fail(f"Output {path} exists and is not empty: pass --overwrite to replace it, or choose a new directory", exits=1)
+            msg.fail(
+                f"Output {path} exists and is not empty: pass --overwrite to replace it, or choose a new directory",
+                exits=1,
+            )
         if kind == "pipeline" and not all((path / part).is_file() for part in PIPELINE_PARTS):
-            msg.fail(f"Not replacing {path}: it is not a pipeline directory (no config.cfg and meta.json), so it "
-                     "holds files this command did not write. Choose a new directory.", exits=1)
+            msg.fail(
+                f"Not replacing {path}: it is not a pipeline directory (no config.cfg and meta.json), so it "
+                "holds files this command did not write. Choose a new directory.",
+                exits=1,
+            )
         foreign = [name for name in entries if name not in own_files]
         if kind != "pipeline" and foreign:
-            msg.fail(f"Not replacing {path}: it holds files this command does not write ({', '.join(foreign[:5])}). "
-                     "Choose a new directory.", exits=1)
+            msg.fail(
+                f"Not replacing {path}: it holds files this command does not write ({', '.join(foreign[:5])}). "
+                "Choose a new directory.",
+                exits=1,
+            )
     return entries
 
 
-def prepare_output(path: Path, overwrite: bool, *, kind: str = "files", own_files: tuple = ()) -> Path:
+def prepare_output(
+    path: Path, overwrite: bool, *, kind: str = "files", own_files: tuple = ()
+) -> Path:
     """Apply the overwrite rule (`check_output`) to the output directory `path`; return it, created."""
     import shutil
 

@@ -4,6 +4,7 @@ The calibrated pipeline is written to a new directory (`--output`), or in place 
 `--overwrite`; a model card (README.md) describes figures at the old threshold, so writing in
 place removes it (run `model-card` again on `evaluate` figures of the calibrated pipeline).
 """
+
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -13,7 +14,14 @@ from wasabi import msg
 
 from ..anomaly import DEFAULT_LABEL
 from ..anomaly.calibration import METHODS, CalibrationResult, calibrate_pipeline
-from ._util import app, check_output, is_installed_package, load_pipeline, pipeline_location, prepare_output
+from ._util import (
+    app,
+    check_output,
+    is_installed_package,
+    load_pipeline,
+    pipeline_location,
+    prepare_output,
+)
 
 DEFAULT_METHOD = "best_f1"
 DEFAULT_TARGET_FPR = 0.05
@@ -26,18 +34,44 @@ Method = Enum("Method", {name: name for name in METHODS}, type=str)
 @app.command("calibrate")
 def calibrate_cli(
     # fmt: off
-    pipeline: str = typer.Argument(..., help="Trained pipeline directory or installed package name"),
+    pipeline: str = typer.Argument(
+        ..., help="Trained pipeline directory or installed package name"
+    ),
     dev_path: Path = typer.Argument(..., help="Dev corpus (.spacy) with anomaly labels"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Directory for the calibrated pipeline (default: in place, which needs --overwrite)"),
-    method: Method = typer.Option(DEFAULT_METHOD, "--method", help="best_f1: the highest F1; target_fpr: the best recall with a false-positive rate <= --target-fpr"),
-    target_fpr: float = typer.Option(DEFAULT_TARGET_FPR, "--target-fpr", help="False-positive rate for --method target_fpr"),
-    unlabelled_normal: bool = typer.Option(False, "--unlabelled-normal", help="Count dev docs without the anomaly label as normal (with --method target_fpr: calibrate from unlabelled normal text alone)"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a pipeline in --output, or calibrate PIPELINE in place"),
+    output: Optional[Path] = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Directory for the calibrated pipeline (default: in place, which needs --overwrite)",
+    ),
+    method: Method = typer.Option(
+        DEFAULT_METHOD,
+        "--method",
+        help="best_f1: the highest F1; target_fpr: the best recall with a false-positive rate <= --target-fpr",
+    ),
+    target_fpr: float = typer.Option(
+        DEFAULT_TARGET_FPR, "--target-fpr", help="False-positive rate for --method target_fpr"
+    ),
+    unlabelled_normal: bool = typer.Option(
+        False,
+        "--unlabelled-normal",
+        help="Count dev docs without the anomaly label as normal (with --method target_fpr: calibrate from unlabelled normal text alone)",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a pipeline in --output, or calibrate PIPELINE in place"
+    ),
     # fmt: on
 ) -> None:
     """Choose the anomaly_scorer threshold on a dev corpus and store it in the pipeline."""
-    calibrate(pipeline, dev_path, output, method=Method(method).value, target_fpr=target_fpr,
-              unlabelled_as_normal=unlabelled_normal, overwrite=overwrite)
+    calibrate(
+        pipeline,
+        dev_path,
+        output,
+        method=Method(method).value,
+        target_fpr=target_fpr,
+        unlabelled_as_normal=unlabelled_normal,
+        overwrite=overwrite,
+    )
 
 
 def calibrate(
@@ -79,26 +113,47 @@ def calibrate(
     check_corpus(dev_path)  # garbage is refused before the pipeline is loaded or written
     if output is None and is_installed_package(pipeline):
         pipeline_location(pipeline)  # one line when it is not a package either
-        msg.fail(f"{pipeline} is an installed package: pass --output DIR for the calibrated copy", exits=1)
+        msg.fail(
+            f"{pipeline} is an installed package: pass --output DIR for the calibrated copy",
+            exits=1,
+        )
     in_place = output is None or Path(output).resolve() == Path(str(pipeline)).resolve()
     if in_place and not overwrite:
-        msg.fail(f"calibrate would rewrite {pipeline} in place: pass --output DIR for a calibrated copy, or --overwrite", exits=1)
+        msg.fail(
+            f"calibrate would rewrite {pipeline} in place: pass --output DIR for a calibrated copy, or --overwrite",
+            exits=1,
+        )
     if not in_place:
         check_output(Path(output), overwrite, kind="pipeline")  # before minutes of scoring
     msg.info(f"Loading pipeline {pipeline}")
     nlp = load_pipeline(pipeline)
     if component not in nlp.pipe_names:
-        msg.fail(f"No component {component!r} in the pipeline (components: {', '.join(nlp.pipe_names)})", exits=1)
+        msg.fail(
+            f"No component {component!r} in the pipeline (components: {', '.join(nlp.pipe_names)})",
+            exits=1,
+        )
     pipe = nlp.get_pipe(component)
     old_threshold = float(pipe.cfg.get("threshold", 0.5))
-    n_labelled, n_unlabelled = _count_labels(nlp, dev_path, label or pipe.cfg.get("label", DEFAULT_LABEL))
+    n_labelled, n_unlabelled = _count_labels(
+        nlp, dev_path, label or pipe.cfg.get("label", DEFAULT_LABEL)
+    )
     if n_labelled == 0 and not unlabelled_as_normal:
-        msg.fail(f"No document in {dev_path} has the anomaly label: label some, or pass --unlabelled-normal "
-                 "(with --method target_fpr) to count unlabelled documents as normal", exits=1)
-    msg.info(f"Scoring {dev_path} ({component}, mode {pipe.cfg.get('mode')}, current threshold {old_threshold:.4f})")
+        msg.fail(
+            f"No document in {dev_path} has the anomaly label: label some, or pass --unlabelled-normal "
+            "(with --method target_fpr) to count unlabelled documents as normal",
+            exits=1,
+        )
+    msg.info(
+        f"Scoring {dev_path} ({component}, mode {pipe.cfg.get('mode')}, current threshold {old_threshold:.4f})"
+    )
     try:
         result = calibrate_pipeline(
-            nlp, dev_path, method=method, target_fpr=target_fpr, component=component, label=label,
+            nlp,
+            dev_path,
+            method=method,
+            target_fpr=target_fpr,
+            component=component,
+            label=label,
             unlabelled_as_normal=unlabelled_as_normal,
         )
     except ValueError as err:
@@ -111,10 +166,12 @@ def calibrate(
     msg.text(counted)
     n_normal = result.n_docs - result.n_anomalous
     if method == "target_fpr" and n_normal and 0.0 < target_fpr < 1.0 / n_normal:
-        msg.warn(f"--target-fpr {target_fpr:g} is finer than the data allows: with {n_normal} normal documents the "
-                 f"smallest nonzero false-positive rate is 1/{n_normal} = {1.0 / n_normal:.4f}, so the threshold "
-                 f"allows no false positive at all{' and flags nothing' if result.recall == 0.0 else ''}. "
-                 f"Calibrate on at least {int(1.0 / target_fpr) + 1} normal documents.")
+        msg.warn(
+            f"--target-fpr {target_fpr:g} is finer than the data allows: with {n_normal} normal documents the "
+            f"smallest nonzero false-positive rate is 1/{n_normal} = {1.0 / n_normal:.4f}, so the threshold "
+            f"allows no false positive at all{' and flags nothing' if result.recall == 0.0 else ''}. "
+            f"Calibrate on at least {int(1.0 / target_fpr) + 1} normal documents."
+        )
     what = "best F1" if method == "best_f1" else f"false-positive rate <= {target_fpr:g}"
     msg.good(f"Threshold {result.threshold:.6f} ({what})")
     auc = "-" if result.auc is None else f"{result.auc:.4f}"
@@ -137,7 +194,9 @@ def calibrate(
         nlp.to_disk(destination)
         if card.is_file():
             card.unlink()
-            msg.warn(f"Removed {card}: its figures were at the old threshold. Run `evaluate` and `model-card` again.")
+            msg.warn(
+                f"Removed {card}: its figures were at the old threshold. Run `evaluate` and `model-card` again."
+            )
     else:
         destination = prepare_output(Path(output), overwrite, kind="pipeline")
         nlp.to_disk(destination)

@@ -3,6 +3,7 @@
 Corpora in, `.spacy` files out. The logic lives in `spacy_modernbert/data/converters.py`;
 here we only check paths, print a summary and turn `ValueError`s into clean exits.
 """
+
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -22,7 +23,9 @@ DEFAULT_SEED = 0
 
 
 def _report(path: Path, summary: Dict[str, Any]) -> None:
-    ents = ", ".join(f"{label} {count}" for label, count in summary["entity_labels"].items()) or "none"
+    ents = (
+        ", ".join(f"{label} {count}" for label, count in summary["entity_labels"].items()) or "none"
+    )
     msg.good(f"Wrote {summary['n_docs']} docs to {path}")
     msg.text(
         f"NER annotated: {summary['n_ner_annotated']} docs (entities: {ents}); "
@@ -33,7 +36,10 @@ def _report(path: Path, summary: Dict[str, Any]) -> None:
 @app.command("convert-jsonl")
 def convert_jsonl_cli(
     # fmt: off
-    input_path: Path = typer.Argument(..., help="JSONL, one record a line: text, entities \\[\\[start, end, label], ...] (character offsets), anomaly 0/1 (optional)"),
+    input_path: Path = typer.Argument(
+        ...,
+        help="JSONL, one record a line: text, entities \\[\\[start, end, label], ...] (character offsets), anomaly 0/1 (optional)",
+    ),
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
     label: str = typer.Option(DEFAULT_LABEL, "--label", help="doc.cats label for the anomaly flag"),
     # fmt: on
@@ -42,7 +48,9 @@ def convert_jsonl_cli(
     convert_jsonl(input_path, output_path, label=label)
 
 
-def convert_jsonl(input_path: Path, output_path: Path, label: str = DEFAULT_LABEL) -> Dict[str, Any]:
+def convert_jsonl(
+    input_path: Path, output_path: Path, label: str = DEFAULT_LABEL
+) -> Dict[str, Any]:
     """Convert a JSONL corpus (text, entity offsets, anomaly 0/1) to a `.spacy` file.
 
     input_path (Path): the JSONL file; see `spacy_modernbert.data.converters.record_to_doc`.
@@ -67,16 +75,37 @@ def convert_conll_cli(
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
     n_sents: int = typer.Option(DEFAULT_N_SENTS, "--n-sents", "-n", help="Sentences per doc"),
     limit: Optional[int] = typer.Option(None, "--limit", help="Read at most this many sentences"),
-    dev_output: Optional[Path] = typer.Option(None, "--dev-output", help="Also carve a dev split: the last --dev-frac of the docs go to this .spacy file, not to OUTPUT_PATH (choose settings and model-best on it; keep the test split for the report)"),
-    dev_frac: float = typer.Option(DEFAULT_CONLL_DEV_FRAC, "--dev-frac", help="Fraction of the docs (the last ones, in file order) for --dev-output"),
+    dev_output: Optional[Path] = typer.Option(
+        None,
+        "--dev-output",
+        help="Also carve a dev split: the last --dev-frac of the docs go to this .spacy file, not to OUTPUT_PATH (choose settings and model-best on it; keep the test split for the report)",
+    ),
+    dev_frac: float = typer.Option(
+        DEFAULT_CONLL_DEV_FRAC,
+        "--dev-frac",
+        help="Fraction of the docs (the last ones, in file order) for --dev-output",
+    ),
     # fmt: on
 ) -> None:
     """Convert CoNLL-2003 style IOB data to a .spacy corpus for NER (one sentence per doc by default)."""
-    convert_conll(input_path, output_path, n_sents=n_sents, limit=limit, dev_output=dev_output, dev_frac=dev_frac)
+    convert_conll(
+        input_path,
+        output_path,
+        n_sents=n_sents,
+        limit=limit,
+        dev_output=dev_output,
+        dev_frac=dev_frac,
+    )
 
 
-def convert_conll(input_path: Path, output_path: Path, n_sents: int = DEFAULT_N_SENTS, limit: Optional[int] = None,
-                  dev_output: Optional[Path] = None, dev_frac: float = DEFAULT_CONLL_DEV_FRAC) -> Dict[str, Any]:
+def convert_conll(
+    input_path: Path,
+    output_path: Path,
+    n_sents: int = DEFAULT_N_SENTS,
+    limit: Optional[int] = None,
+    dev_output: Optional[Path] = None,
+    dev_frac: float = DEFAULT_CONLL_DEV_FRAC,
+) -> Dict[str, Any]:
     """Convert a CoNLL IOB file (`WORD TAG 0`) to a `.spacy` NER corpus of `n_sents`-sentence docs.
 
     input_path (Path): the CoNLL file.
@@ -113,15 +142,35 @@ def convert_sms_cli(
     # fmt: off
     input_path: Path = typer.Argument(..., help="SMS Spam Collection TSV (ham|spam<TAB>text)"),
     output_dir: Path = typer.Argument(..., help="Directory for train/dev/test .spacy files"),
-    dev_frac: float = typer.Option(DEFAULT_DEV_FRAC, "--dev-frac", help="Fraction of messages in dev.spacy (stratified by label)"),
-    test_frac: float = typer.Option(DEFAULT_TEST_FRAC, "--test-frac", help="Fraction of messages in test.spacy (stratified by label)"),
+    dev_frac: float = typer.Option(
+        DEFAULT_DEV_FRAC,
+        "--dev-frac",
+        help="Fraction of messages in dev.spacy (stratified by label)",
+    ),
+    test_frac: float = typer.Option(
+        DEFAULT_TEST_FRAC,
+        "--test-frac",
+        help="Fraction of messages in test.spacy (stratified by label)",
+    ),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the stratified split"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Read at most this many messages (default: all)"),
-    label: str = typer.Option(DEFAULT_LABEL, "--label", help="doc.cats label for spam (the anomaly)"),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", help="Read at most this many messages (default: all)"
+    ),
+    label: str = typer.Option(
+        DEFAULT_LABEL, "--label", help="doc.cats label for spam (the anomaly)"
+    ),
     # fmt: on
 ) -> None:
     """Convert the SMS Spam Collection (spam = anomaly) into stratified train/dev/test splits."""
-    convert_sms(input_path, output_dir, dev_frac=dev_frac, test_frac=test_frac, seed=seed, limit=limit, label=label)
+    convert_sms(
+        input_path,
+        output_dir,
+        dev_frac=dev_frac,
+        test_frac=test_frac,
+        seed=seed,
+        limit=limit,
+        label=label,
+    )
 
 
 def convert_sms(
@@ -147,7 +196,15 @@ def convert_sms(
     require_file(input_path, "SMS input")
     from ..data.converters import corpus_summary, sms_to_docs, write_docbin
 
-    splits = run_or_exit(sms_to_docs, input_path, dev_frac=dev_frac, test_frac=test_frac, seed=seed, limit=limit, label=label)
+    splits = run_or_exit(
+        sms_to_docs,
+        input_path,
+        dev_frac=dev_frac,
+        test_frac=test_frac,
+        seed=seed,
+        limit=limit,
+        label=label,
+    )
     out = {}
     for name, docs in splits.items():
         path = Path(output_dir) / f"{name}.spacy"
@@ -161,7 +218,9 @@ def convert_sms(
 def merge_corpora_cli(
     # fmt: off
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
-    inputs: List[Path] = typer.Argument(..., help="Input .spacy files (e.g. an NER corpus and an anomaly corpus)"),
+    inputs: List[Path] = typer.Argument(
+        ..., help="Input .spacy files (e.g. an NER corpus and an anomaly corpus)"
+    ),
     # fmt: on
 ) -> None:
     """Merge .spacy corpora: NER-only and anomaly-only docs train together on one encoder."""
@@ -185,7 +244,11 @@ def merge_corpora(output_path: Path, inputs: Sequence[Path]) -> Dict[str, Any]:
     try:
         docs = merge_docbins(inputs)
     except Exception as err:  # a corrupt or non-DocBin file: msgpack/zlib/ValueError...
-        msg.fail("Merge failed: could not read the input corpora (are they .spacy files?)", f"{type(err).__name__}: {err}", exits=1)
+        msg.fail(
+            "Merge failed: could not read the input corpora (are they .spacy files?)",
+            f"{type(err).__name__}: {err}",
+            exits=1,
+        )
     write_docbin(docs, output_path)
     labels: List[str] = sorted({label for doc in docs for label in doc.cats})
     summary = corpus_summary(docs, labels[0] if len(labels) == 1 else None)

@@ -7,6 +7,7 @@ The pipeline runs over the corpus once: `nlp.evaluate` scores it (the same score
 metrics.json also records what was evaluated (`anomaly_threshold`, `pipeline_fingerprint`),
 so `model-card` can refuse figures that are not those of the pipeline it describes.
 """
+
 import hashlib
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -28,11 +29,20 @@ NOT_FINGERPRINTED = ("README.md", "meta.json")
 @app.command("evaluate")
 def evaluate_cli(
     # fmt: off
-    pipeline: str = typer.Argument(..., help="Trained pipeline directory or installed package name"),
+    pipeline: str = typer.Argument(
+        ..., help="Trained pipeline directory or installed package name"
+    ),
     data_path: Path = typer.Argument(..., help="Evaluation corpus (.spacy)"),
-    output: Path = typer.Option(DEFAULT_OUTPUT_DIR, "--output", "-o", help="Directory (not a file, unlike `spacy evaluate`) for metrics.json, anomaly_roc.svg, anomaly_pr.svg and anomaly_curves.json"),
+    output: Path = typer.Option(
+        DEFAULT_OUTPUT_DIR,
+        "--output",
+        "-o",
+        help="Directory (not a file, unlike `spacy evaluate`) for metrics.json, anomaly_roc.svg, anomaly_pr.svg and anomaly_curves.json",
+    ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of a previous evaluate in --output"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the files of a previous evaluate in --output"
+    ),
     # fmt: on
 ) -> None:
     """Evaluate a pipeline: spaCy's metrics plus ROC and precision-recall curves of anomaly scores."""
@@ -104,7 +114,10 @@ def check_corpus(data_path: Path) -> None:
         try:
             DocBin().from_disk(path)
         except Exception as err:  # msgpack/zlib/DocBin raise assorted errors on garbage
-            msg.fail(f"{path} is not a readable .spacy corpus (DocBin): {type(err).__name__}: {err}", exits=1)
+            msg.fail(
+                f"{path} is not a readable .spacy corpus (DocBin): {type(err).__name__}: {err}",
+                exits=1,
+            )
 
 
 def evaluate(
@@ -163,11 +176,22 @@ def evaluate(
 
 
 def _print_table(scores: Dict[str, Any]) -> None:
-    rows = [("NER P", "ents_p"), ("NER R", "ents_r"), ("NER F", "ents_f"), ("ANOMALY AUC", "anomaly_auc"),
-            ("ANOMALY AP", "anomaly_ap"), ("ANOMALY P", "anomaly_p"), ("ANOMALY R", "anomaly_r"),
-            ("ANOMALY F", "anomaly_f"), ("ANOMALY FPR", "anomaly_fpr")]
-    table = {name: (f"{100 * scores[key]:.2f}" if isinstance(scores[key], (int, float)) else "-")
-             for name, key in rows if key in scores}
+    rows = [
+        ("NER P", "ents_p"),
+        ("NER R", "ents_r"),
+        ("NER F", "ents_f"),
+        ("ANOMALY AUC", "anomaly_auc"),
+        ("ANOMALY AP", "anomaly_ap"),
+        ("ANOMALY P", "anomaly_p"),
+        ("ANOMALY R", "anomaly_r"),
+        ("ANOMALY F", "anomaly_f"),
+        ("ANOMALY FPR", "anomaly_fpr"),
+    ]
+    table = {
+        name: (f"{100 * scores[key]:.2f}" if isinstance(scores[key], (int, float)) else "-")
+        for name, key in rows
+        if key in scores
+    }
     if "anomaly_threshold" in scores:
         table["THRESHOLD"] = f"{scores['anomaly_threshold']:.6f}"
     if isinstance(scores.get("speed"), (int, float)):
@@ -182,21 +206,42 @@ def _write_curves(output_dir: Path, examples: List, label: str, scores: Dict[str
 
     gold, predicted, _ = collect_gold_and_scores(examples, label)
     if gold.size == 0 or len(set(gold.tolist())) < 2:
-        msg.warn("The evaluation data needs both anomalous and normal labelled docs for curves"
-                 + (f" (false-positive rate at the threshold: {100 * scores['anomaly_fpr']:.2f}%)"
-                    if scores.get("anomaly_fpr") is not None else ""))
+        msg.warn(
+            "The evaluation data needs both anomalous and normal labelled docs for curves"
+            + (
+                f" (false-positive rate at the threshold: {100 * scores['anomaly_fpr']:.2f}%)"
+                if scores.get("anomaly_fpr") is not None
+                else ""
+            )
+        )
         return
     fpr, tpr, _ = roc_curve(gold, predicted)
     precision, recall, _ = precision_recall_curve(gold, predicted)
     auc: Optional[float] = scores.get("anomaly_auc")
-    write_curve_svg(output_dir / "anomaly_roc.svg", fpr, tpr, f"ROC (AUC {auc:.3f})" if auc is not None else "ROC",
-                    "false positive rate", "true positive rate", diagonal=True)
+    write_curve_svg(
+        output_dir / "anomaly_roc.svg",
+        fpr,
+        tpr,
+        f"ROC (AUC {auc:.3f})" if auc is not None else "ROC",
+        "false positive rate",
+        "true positive rate",
+        diagonal=True,
+    )
     ap = scores.get("anomaly_ap")
     ap = average_precision(gold, predicted) if ap is None else ap
     prevalence = float(gold.mean())
     recall_xs, precision_ys = pr_step_points(precision, recall)
-    write_curve_svg(output_dir / "anomaly_pr.svg", recall_xs, precision_ys, f"Precision-recall (AP {ap:.3f})", "recall",
-                    "precision", baseline=(prevalence, f"prevalence {prevalence:.3f}"))
-    curves = {"roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
-              "pr": {"precision": precision.tolist(), "recall": recall.tolist()}}
+    write_curve_svg(
+        output_dir / "anomaly_pr.svg",
+        recall_xs,
+        precision_ys,
+        f"Precision-recall (AP {ap:.3f})",
+        "recall",
+        "precision",
+        baseline=(prevalence, f"prevalence {prevalence:.3f}"),
+    )
+    curves = {
+        "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+        "pr": {"precision": precision.tolist(), "recall": recall.tolist()},
+    }
     srsly.write_json(output_dir / "anomaly_curves.json", curves)

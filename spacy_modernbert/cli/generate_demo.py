@@ -1,4 +1,5 @@
 """`python -m spacy_modernbert generate-demo`: regenerate the committed demo corpus."""
+
 from pathlib import Path
 from typing import Dict
 
@@ -16,9 +17,15 @@ DEFAULT_SEED = 0
 def generate_demo_cli(
     # fmt: off
     output_dir: Path = typer.Argument(..., help="Directory for train/dev/test JSONL"),
-    n_docs: int = typer.Option(DEFAULT_N_DOCS, "--n-docs", help="Number of reports, all splits together"),
-    anomaly_rate: float = typer.Option(DEFAULT_ANOMALY_RATE, "--anomaly-rate", help="Fraction of anomalous reports (0 < rate < 1)"),
-    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Random seed: the same options always give the same files"),
+    n_docs: int = typer.Option(
+        DEFAULT_N_DOCS, "--n-docs", help="Number of reports, all splits together"
+    ),
+    anomaly_rate: float = typer.Option(
+        DEFAULT_ANOMALY_RATE, "--anomaly-rate", help="Fraction of anomalous reports (0 < rate < 1)"
+    ),
+    seed: int = typer.Option(
+        DEFAULT_SEED, "--seed", help="Random seed: the same options always give the same files"
+    ),
     # fmt: on
 ) -> None:
     """Regenerate the demo corpus (IT incident reports) deterministically from a seed."""
@@ -26,7 +33,10 @@ def generate_demo_cli(
 
 
 def generate_demo(
-    output_dir: Path, n_docs: int = DEFAULT_N_DOCS, anomaly_rate: float = DEFAULT_ANOMALY_RATE, seed: int = DEFAULT_SEED
+    output_dir: Path,
+    n_docs: int = DEFAULT_N_DOCS,
+    anomaly_rate: float = DEFAULT_ANOMALY_RATE,
+    seed: int = DEFAULT_SEED,
 ) -> Dict[str, Path]:
     """Write the demo corpus (IT incident reports) to `output_dir/{train,dev,test}.jsonl`.
 
@@ -39,7 +49,9 @@ def generate_demo(
     from ..data.demo import generate_demo_splits
     from ..data.jsonl import write_jsonl
 
-    splits = run_or_exit(generate_demo_splits, n_docs=n_docs, anomaly_rate=anomaly_rate, seed=seed, what="Generation")
+    splits = run_or_exit(
+        generate_demo_splits, n_docs=n_docs, anomaly_rate=anomaly_rate, seed=seed, what="Generation"
+    )
     paths = {}
     for name, records in splits.items():
         paths[name] = write_jsonl(records, Path(output_dir) / f"{name}.jsonl")

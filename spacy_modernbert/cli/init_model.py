@@ -3,6 +3,7 @@
 The checkpoint's shape defaults are declared once, in `spacy_modernbert/tiny.py`, and shared by
 this command and the test fixtures.
 """
+
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -17,15 +18,27 @@ from ._util import app
 def init_model_cli(
     # fmt: off
     output_dir: Path = typer.Argument(..., help="Directory to write the checkpoint to"),
-    text: Optional[List[Path]] = typer.Option(None, "--text", "-t", help="Text, JSONL or .spacy files or dirs to train the tokenizer on"),
-    vocab_size: int = typer.Option(tiny.DEFAULT_VOCAB_SIZE, help="Tokenizer vocabulary size (upper bound)"),
+    text: Optional[List[Path]] = typer.Option(
+        None, "--text", "-t", help="Text, JSONL or .spacy files or dirs to train the tokenizer on"
+    ),
+    vocab_size: int = typer.Option(
+        tiny.DEFAULT_VOCAB_SIZE, help="Tokenizer vocabulary size (upper bound)"
+    ),
     hidden_size: int = typer.Option(tiny.DEFAULT_HIDDEN_SIZE, help="Hidden size"),
     num_hidden_layers: int = typer.Option(tiny.DEFAULT_NUM_HIDDEN_LAYERS, help="Number of layers"),
-    num_attention_heads: int = typer.Option(tiny.DEFAULT_NUM_ATTENTION_HEADS, help="Attention heads"),
-    intermediate_size: int = typer.Option(tiny.DEFAULT_INTERMEDIATE_SIZE, help="MLP intermediate size"),
-    local_attention: int = typer.Option(tiny.DEFAULT_LOCAL_ATTENTION, help="Sliding-window width of local layers"),
+    num_attention_heads: int = typer.Option(
+        tiny.DEFAULT_NUM_ATTENTION_HEADS, help="Attention heads"
+    ),
+    intermediate_size: int = typer.Option(
+        tiny.DEFAULT_INTERMEDIATE_SIZE, help="MLP intermediate size"
+    ),
+    local_attention: int = typer.Option(
+        tiny.DEFAULT_LOCAL_ATTENTION, help="Sliding-window width of local layers"
+    ),
     seed: int = typer.Option(tiny.DEFAULT_SEED, help="Random seed for the weights"),
-    for_base: Optional[str] = typer.Option(None, "--for-base", help="Only create it if this base model is OUTPUT_DIR"),
+    for_base: Optional[str] = typer.Option(
+        None, "--for-base", help="Only create it if this base model is OUTPUT_DIR"
+    ),
     # fmt: on
 ) -> None:
     """Create the tiny offline ModernBERT checkpoint (random weights + trained BPE tokenizer)."""
@@ -65,7 +78,9 @@ def init_model(
         msg.info(f"Base model is '{for_base}', not the embedded tiny default: nothing to create")
         return None
     vocab_size = shape.get("vocab_size", tiny.DEFAULT_VOCAB_SIZE)
-    msg.info(f"Training a byte-level BPE tokenizer (vocab <= {vocab_size}) and random ModernBERT weights")
+    msg.info(
+        f"Training a byte-level BPE tokenizer (vocab <= {vocab_size}) and random ModernBERT weights"
+    )
     out = tiny.create_tiny_checkpoint(output_dir, text, **shape)
     msg.good(f"Wrote tiny ModernBERT checkpoint to {out}")
     return out

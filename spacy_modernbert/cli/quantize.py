@@ -10,6 +10,7 @@ Before writing, the command loads the copy, runs both versions over a few texts 
 `.spacy` corpus) and prints how close the quantized encoder's outputs are to fp32 and
 whether entities / anomaly scores agree, so a user sees the accuracy cost on their data.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
@@ -45,19 +46,40 @@ class QuantizeReport:
 @app.command("quantize")
 def quantize_cli(
     # fmt: off
-    pipeline: str = typer.Argument(..., help="Trained pipeline directory or installed package name"),
-    output: Path = typer.Argument(..., help="Directory for the quantized copy (new or empty; --overwrite replaces a pipeline there)"),
-    mode: str = typer.Option(DEFAULT_MODE, "--mode", "-m", help="int8 (dynamic quantization, any x86-64 / ARM CPU) or bf16 (CPUs with native bf16 matmul)"),
-    check_path: Optional[Path] = typer.Option(None, "--check-path", help="A .spacy corpus whose texts are used to compare the copy with fp32 (default: a few built-in sentences)"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a pipeline already in OUTPUT"),
+    pipeline: str = typer.Argument(
+        ..., help="Trained pipeline directory or installed package name"
+    ),
+    output: Path = typer.Argument(
+        ...,
+        help="Directory for the quantized copy (new or empty; --overwrite replaces a pipeline there)",
+    ),
+    mode: str = typer.Option(
+        DEFAULT_MODE,
+        "--mode",
+        "-m",
+        help="int8 (dynamic quantization, any x86-64 / ARM CPU) or bf16 (CPUs with native bf16 matmul)",
+    ),
+    check_path: Optional[Path] = typer.Option(
+        None,
+        "--check-path",
+        help="A .spacy corpus whose texts are used to compare the copy with fp32 (default: a few built-in sentences)",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a pipeline already in OUTPUT"
+    ),
     # fmt: on
 ) -> None:
     """Write a copy of a pipeline whose encoder runs int8 (or bf16) on CPU, and compare it with fp32."""
     quantize(pipeline, output, mode=mode, check_path=check_path, overwrite=overwrite)
 
 
-def quantize(pipeline, output: Path, mode: str = DEFAULT_MODE, check_path: Optional[Path] = None,
-             overwrite: bool = False) -> QuantizeReport:
+def quantize(
+    pipeline,
+    output: Path,
+    mode: str = DEFAULT_MODE,
+    check_path: Optional[Path] = None,
+    overwrite: bool = False,
+) -> QuantizeReport:
     """Copy `pipeline` to `output` with `quantize = mode` in every ModernBERT encoder's config.
 
     pipeline: a trained pipeline directory or installed package name.
@@ -79,17 +101,24 @@ def quantize(pipeline, output: Path, mode: str = DEFAULT_MODE, check_path: Optio
         msg.fail(f"--mode must be one of {', '.join(MODES)}, got {mode!r}", exits=1)
     source, output = pipeline_location(pipeline), Path(output)
     if output.resolve() == source.resolve():
-        msg.fail("The output directory must differ from the pipeline (the fp32 pipeline is kept)", exits=1)
+        msg.fail(
+            "The output directory must differ from the pipeline (the fp32 pipeline is kept)",
+            exits=1,
+        )
     check_output(output, overwrite, kind="pipeline")
     config = load_config(source / "config.cfg", interpolate=False)
-    names = [n for n, c in config["components"].items() if c.get("model", {}).get("@architectures") == ARCHITECTURE]
+    names = [
+        n
+        for n, c in config["components"].items()
+        if c.get("model", {}).get("@architectures") == ARCHITECTURE
+    ]
     if not names:
         msg.fail(f"No component of {pipeline} uses {ARCHITECTURE}: nothing to quantize", exits=1)
     msg.info(f"Kernels here: {capability()}")
     try:
         runs_here = resolve_mode(mode) == mode  # bf16 without native bf16: a warning, then fp32
     except QuantizeError as err:
-        msg.fail(f"quantize = \"{mode}\" cannot run here", str(err), exits=1)
+        msg.fail(f'quantize = "{mode}" cannot run here', str(err), exits=1)
     texts = _check_texts(check_path)
     msg.info(f"Loading {pipeline} (fp32)")
     nlp = load_pipeline(pipeline)
@@ -101,7 +130,7 @@ def quantize(pipeline, output: Path, mode: str = DEFAULT_MODE, check_path: Optio
     config.to_disk(output / "config.cfg", interpolate=False)
     report = QuantizeReport(mode=mode, components=names, n_texts=len(texts))
     if not runs_here:
-        msg.warn(f"Wrote {output} with quantize = \"{mode}\", not checked: this CPU runs it in fp32")
+        msg.warn(f'Wrote {output} with quantize = "{mode}", not checked: this CPU runs it in fp32')
         return report
     quantized = spacy.load(output)
     for name in names:
@@ -109,10 +138,14 @@ def quantize(pipeline, output: Path, mode: str = DEFAULT_MODE, check_path: Optio
         if model.transformer.quantized != mode:
             msg.fail(f"The copy's component {name!r} did not load as {mode}", exits=1)
     _compare(report, reference, list(quantized.pipe(texts)), nlp)
-    msg.good(f"Wrote {output}: {', '.join(names)} with quantize = \"{mode}\" (weights stored fp32, quantized at load)")
+    msg.good(
+        f'Wrote {output}: {", ".join(names)} with quantize = "{mode}" (weights stored fp32, quantized at load)'
+    )
     if report.min_cosine is not None:
-        msg.text(f"encoder output vs fp32 on {report.n_texts} texts: cosine per piece mean {report.mean_cosine:.5f}, "
-                 f"min {report.min_cosine:.5f}")
+        msg.text(
+            f"encoder output vs fp32 on {report.n_texts} texts: cosine per piece mean {report.mean_cosine:.5f}, "
+            f"min {report.min_cosine:.5f}"
+        )
     if report.entity_agreement is not None:
         msg.text(f"docs with the same entities as fp32: {100 * report.entity_agreement:.1f}%")
     if report.max_anomaly_score_diff is not None:
@@ -131,7 +164,9 @@ def _check_texts(check_path: Optional[Path]) -> List[str]:
 
     require_file(check_path, "Check corpus")
     check_corpus(check_path)
-    texts = [doc.text for doc in DocBin().from_disk(check_path).get_docs(spacy.blank("xx").vocab)][:200]
+    texts = [doc.text for doc in DocBin().from_disk(check_path).get_docs(spacy.blank("xx").vocab)][
+        :200
+    ]
     return [t for t in texts if t.strip()] or list(CHECK_TEXTS)
 
 
@@ -142,7 +177,10 @@ def _compare(report: QuantizeReport, reference: list, quantized: list, nlp) -> N
     for a, b in zip(reference, quantized):
         if a._.trf_data is None or b._.trf_data is None:
             continue
-        x, y = a._.trf_data.model_output.last_hidden_state, b._.trf_data.model_output.last_hidden_state
+        x, y = (
+            a._.trf_data.model_output.last_hidden_state,
+            b._.trf_data.model_output.last_hidden_state,
+        )
         if not len(x) or not x.size:
             continue
         x, y = numpy.asarray(x).reshape(-1, x.shape[-1]), numpy.asarray(y).reshape(-1, y.shape[-1])
@@ -152,10 +190,16 @@ def _compare(report: QuantizeReport, reference: list, quantized: list, nlp) -> N
         allc = numpy.concatenate(cosines)
         report.min_cosine, report.mean_cosine = float(allc.min()), float(allc.mean())
     if "ner" in nlp.pipe_names:
-        same = [[(e.start, e.end, e.label_) for e in a.ents] == [(e.start, e.end, e.label_) for e in b.ents]
-                for a, b in zip(reference, quantized)]
+        same = [
+            [(e.start, e.end, e.label_) for e in a.ents]
+            == [(e.start, e.end, e.label_) for e in b.ents]
+            for a, b in zip(reference, quantized)
+        ]
         report.entity_agreement = sum(same) / max(1, len(same))
     if any(nlp.get_pipe_meta(name).factory == "anomaly_scorer" for name in nlp.pipe_names):
-        diffs = [abs(a._.anomaly_score - b._.anomaly_score) for a, b in zip(reference, quantized)
-                 if a._.anomaly_score is not None and b._.anomaly_score is not None]
+        diffs = [
+            abs(a._.anomaly_score - b._.anomaly_score)
+            for a, b in zip(reference, quantized)
+            if a._.anomaly_score is not None and b._.anomaly_score is not None
+        ]
         report.max_anomaly_score_diff = max(diffs) if diffs else None

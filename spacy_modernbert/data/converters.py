@@ -12,6 +12,7 @@ read from the reference docs during training):
 * Anomaly annotated: `doc.cats[label]` is 1.0 (anomaly) or 0.0 (normal).
 * Anomaly unannotated: `label` is not in `doc.cats`; `anomaly_scorer` skips the doc.
 """
+
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -74,7 +75,9 @@ def parse_anomaly(value: Any, where: str = "") -> Optional[float]:
 def _validate_entities(text: str, entities: Any, where: str) -> List[Tuple[int, int, str]]:
     """Check the shape, bounds and overlaps of `[[start, end, label], ...]`; return them sorted."""
     if not isinstance(entities, list):
-        raise ValueError(f"{where}: 'entities' must be a list of [start, end, label], got {type(entities).__name__}")
+        raise ValueError(
+            f"{where}: 'entities' must be a list of [start, end, label], got {type(entities).__name__}"
+        )
     spans = []
     for ent in entities:
         if (
@@ -84,7 +87,9 @@ def _validate_entities(text: str, entities: Any, where: str) -> List[Tuple[int, 
             or not isinstance(ent[2], str)
             or not ent[2]
         ):
-            raise ValueError(f"{where}: each entity must be [start, end, label] (int, int, non-empty str), got {ent!r}")
+            raise ValueError(
+                f"{where}: each entity must be [start, end, label] (int, int, non-empty str), got {ent!r}"
+            )
         start, end, label = ent
         if not 0 <= start < end <= len(text):
             raise ValueError(
@@ -116,7 +121,9 @@ def _entity_span(doc: Doc, start: int, end: int, label: str, where: str) -> Span
     while e > s and text[e - 1].isspace():
         e -= 1
     if s == e:
-        raise ValueError(f"{where}: entity [{start}, {end}, {label!r}] covers only whitespace: {_snippet(text, start, end)!r}")
+        raise ValueError(
+            f"{where}: entity [{start}, {end}, {label!r}] covers only whitespace: {_snippet(text, start, end)!r}"
+        )
     span = doc.char_span(s, e, label=label)
     if span is not None:
         return span
@@ -160,7 +167,9 @@ def record_to_doc(
         ents = [_entity_span(doc, start, end, ent_label, where) for start, end, ent_label in spans]
         for prev, cur in zip(ents, ents[1:]):
             if cur.start < prev.end:  # only possible after expanding to token boundaries
-                raise ValueError(f"{where}: entities {prev.text!r} and {cur.text!r} overlap after aligning to tokens")
+                raise ValueError(
+                    f"{where}: entities {prev.text!r} and {cur.text!r} overlap after aligning to tokens"
+                )
         doc.set_ents(ents, default="outside")
     if anomaly is not None:
         doc.cats[label] = anomaly
@@ -177,7 +186,10 @@ def jsonl_to_docs(path: PathLike, label: str = DEFAULT_LABEL, nlp=None) -> List[
     RAISES ValueError: a bad line (named by its line number) or a file without documents.
     """
     nlp = _blank_nlp(nlp)
-    docs = [record_to_doc(nlp, record, label, where=f"{path}: line {line_no}") for line_no, record in read_jsonl_records(path)]
+    docs = [
+        record_to_doc(nlp, record, label, where=f"{path}: line {line_no}")
+        for line_no, record in read_jsonl_records(path)
+    ]
     if not docs:
         raise ValueError(f"{path}: no documents (the file is empty)")
     return docs
@@ -192,7 +204,9 @@ def _is_tag(value: str) -> bool:
     return value == "O" or (value[:2] in IOB_PREFIXES and len(value) > 2)
 
 
-def read_conll_sentences(path: PathLike, limit: Optional[int] = None) -> Iterator[Optional[List[Tuple[str, str]]]]:
+def read_conll_sentences(
+    path: PathLike, limit: Optional[int] = None
+) -> Iterator[Optional[List[Tuple[str, str]]]]:
     """Yield the sentences of a CoNLL IOB file as lists of `(word, tag)`.
 
     Lines are `WORD TAG 0` (or `WORD TAG`, or CoNLL-2003's `WORD POS CHUNK TAG`: the NER
@@ -222,10 +236,14 @@ def read_conll_sentences(path: PathLike, limit: Optional[int] = None) -> Iterato
                     yield None
                 continue
             if len(parts) < 2:
-                raise ValueError(f"{path}: line {line_no}: expected 'WORD TAG', got {line.rstrip()!r}")
+                raise ValueError(
+                    f"{path}: line {line_no}: expected 'WORD TAG', got {line.rstrip()!r}"
+                )
             tag = parts[-1] if _is_tag(parts[-1]) else parts[1]
             if not _is_tag(tag):
-                raise ValueError(f"{path}: line {line_no}: {tag!r} is not an IOB tag (O, B-TYPE or I-TYPE) in {line.rstrip()!r}")
+                raise ValueError(
+                    f"{path}: line {line_no}: {tag!r} is not an IOB tag (O, B-TYPE or I-TYPE) in {line.rstrip()!r}"
+                )
             sentence.append((parts[0], tag))
     if sentence:
         yield sentence
@@ -269,7 +287,9 @@ def conll_sentences_to_doc(vocab: Vocab, sentences: Sequence[Sequence[Tuple[str,
     return Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts, ents=tags)
 
 
-def conll_to_docs(path: PathLike, n_sents: int = 1, limit: Optional[int] = None, vocab: Optional[Vocab] = None) -> List[Doc]:
+def conll_to_docs(
+    path: PathLike, n_sents: int = 1, limit: Optional[int] = None, vocab: Optional[Vocab] = None
+) -> List[Doc]:
     """Convert a CoNLL IOB file to Docs of `n_sents` sentences each (NER only, no cats).
 
     path (str | Path): the CoNLL file.
@@ -297,7 +317,9 @@ def conll_to_docs(path: PathLike, n_sents: int = 1, limit: Optional[int] = None,
     return docs
 
 
-def carve_tail(docs: Sequence[Doc], fraction: float, what: str = "--dev-frac") -> Tuple[List[Doc], List[Doc]]:
+def carve_tail(
+    docs: Sequence[Doc], fraction: float, what: str = "--dev-frac"
+) -> Tuple[List[Doc], List[Doc]]:
     """Split docs into (head, tail): the last `fraction` of them, in file order, as a dev split.
 
     A fixed tail, not a random draw, so that consecutive sentences of one article stay on one
@@ -308,7 +330,9 @@ def carve_tail(docs: Sequence[Doc], fraction: float, what: str = "--dev-frac") -
         raise ValueError(f"{what} must lie strictly between 0 and 1, got {fraction}")
     n_tail = round(fraction * len(docs))
     if n_tail < 1 or n_tail >= len(docs):
-        raise ValueError(f"{what} {fraction} of {len(docs)} docs leaves an empty split: use more docs or another fraction")
+        raise ValueError(
+            f"{what} {fraction} of {len(docs)} docs leaves an empty split: use more docs or another fraction"
+        )
     return list(docs[:-n_tail]), list(docs[-n_tail:])
 
 
@@ -335,11 +359,15 @@ def read_sms(path: PathLike, limit: Optional[int] = None) -> List[Tuple[str, boo
             if not line.strip():
                 continue
             if "\t" not in line:
-                raise ValueError(f"{path}: line {line_no}: expected 'ham<TAB>text' or 'spam<TAB>text', got {line[:60]!r}")
+                raise ValueError(
+                    f"{path}: line {line_no}: expected 'ham<TAB>text' or 'spam<TAB>text', got {line[:60]!r}"
+                )
             tag, text = line.split("\t", 1)
             tag = tag.strip().lower()
             if tag not in ("ham", "spam"):
-                raise ValueError(f"{path}: line {line_no}: label must be 'ham' or 'spam', got {tag!r}")
+                raise ValueError(
+                    f"{path}: line {line_no}: label must be 'ham' or 'spam', got {tag!r}"
+                )
             if not text.strip():
                 raise ValueError(f"{path}: line {line_no}: empty message")
             out.append((text, tag == "spam"))

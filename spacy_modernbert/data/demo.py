@@ -15,6 +15,7 @@ cleanup that removes the recent backups too; a restart by someone outside the on
 team; a timeline whose response comes before the alert; alerts muted for days instead of
 minutes...). A bag-of-words model can pick up some of these cues but not all of them.
 """
+
 import random
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -27,33 +28,146 @@ ENTITY_LABELS = ("HOST", "IP", "SERVICE", "PERSON", "ERROR", "TEAM", "TIME")
 
 ORG_DOMAIN = "acme.net"
 HOST_ROLES = (
-    "web", "api", "db", "cache", "worker", "queue", "auth", "search", "batch", "edge",
-    "lb", "bastion", "backup", "log", "mon", "k8s-node", "build", "etl",
+    "web",
+    "api",
+    "db",
+    "cache",
+    "worker",
+    "queue",
+    "auth",
+    "search",
+    "batch",
+    "edge",
+    "lb",
+    "bastion",
+    "backup",
+    "log",
+    "mon",
+    "k8s-node",
+    "build",
+    "etl",
 )
 HOST_ENVS = ("prod", "stage", "dc1", "dc2", "eu-west", "us-east")
 EXTERNAL_HOSTS = (
-    "registry-1.docker.io", "deb.debian.org", "api.github.com", "objects.githubusercontent.com",
-    "acme-v02.api.letsencrypt.org", "storage.googleapis.com", "s3.eu-west-1.amazonaws.com",
-    "sftp.partner-example.com", "files.example.org", "transfer.example.net", "cdn.example.com",
-    "pypi.org", "files.pythonhosted.org", "sync.example.io",
+    "registry-1.docker.io",
+    "deb.debian.org",
+    "api.github.com",
+    "objects.githubusercontent.com",
+    "acme-v02.api.letsencrypt.org",
+    "storage.googleapis.com",
+    "s3.eu-west-1.amazonaws.com",
+    "sftp.partner-example.com",
+    "files.example.org",
+    "transfer.example.net",
+    "cdn.example.com",
+    "pypi.org",
+    "files.pythonhosted.org",
+    "sync.example.io",
 )
 SERVICES = (
-    "nginx", "postgres", "kafka", "redis", "elasticsearch", "rabbitmq", "haproxy", "kubelet",
-    "etcd", "consul", "vault", "jenkins", "grafana", "prometheus", "mysql", "memcached",
-    "cassandra", "zookeeper", "payments-api", "auth-service", "checkout-service", "minio",
+    "nginx",
+    "postgres",
+    "kafka",
+    "redis",
+    "elasticsearch",
+    "rabbitmq",
+    "haproxy",
+    "kubelet",
+    "etcd",
+    "consul",
+    "vault",
+    "jenkins",
+    "grafana",
+    "prometheus",
+    "mysql",
+    "memcached",
+    "cassandra",
+    "zookeeper",
+    "payments-api",
+    "auth-service",
+    "checkout-service",
+    "minio",
 )
 FIRST_NAMES = (
-    "Priya", "Tomás", "Chen", "Aisha", "Lukas", "Maria", "Kwame", "Sara", "Daniel", "Yuki",
-    "Olga", "James", "Fatima", "Ravi", "Emma", "Noah", "Ines", "Mateo", "Hannah", "Omar",
-    "Lena", "Arjun", "Sofia", "Jonas", "Amara", "Pedro", "Mei", "Viktor", "Grace", "Samir",
+    "Priya",
+    "Tomás",
+    "Chen",
+    "Aisha",
+    "Lukas",
+    "Maria",
+    "Kwame",
+    "Sara",
+    "Daniel",
+    "Yuki",
+    "Olga",
+    "James",
+    "Fatima",
+    "Ravi",
+    "Emma",
+    "Noah",
+    "Ines",
+    "Mateo",
+    "Hannah",
+    "Omar",
+    "Lena",
+    "Arjun",
+    "Sofia",
+    "Jonas",
+    "Amara",
+    "Pedro",
+    "Mei",
+    "Viktor",
+    "Grace",
+    "Samir",
 )
 LAST_NAMES = (
-    "Nair", "Díaz", "Wei", "Bello", "Becker", "Rossi", "Mensah", "Lindqvist", "Okafor",
-    "Tanaka", "Petrova", "Carter", "Haddad", "Kumar", "Dubois", "Williams", "Silva", "Novak",
-    "Murphy", "Khan", "Jensen", "Moreau", "Kowalski", "Ahmed", "Fischer", "Costa", "Park",
+    "Nair",
+    "Díaz",
+    "Wei",
+    "Bello",
+    "Becker",
+    "Rossi",
+    "Mensah",
+    "Lindqvist",
+    "Okafor",
+    "Tanaka",
+    "Petrova",
+    "Carter",
+    "Haddad",
+    "Kumar",
+    "Dubois",
+    "Williams",
+    "Silva",
+    "Novak",
+    "Murphy",
+    "Khan",
+    "Jensen",
+    "Moreau",
+    "Kowalski",
+    "Ahmed",
+    "Fischer",
+    "Costa",
+    "Park",
 )
-INFRA_TEAMS = ("SRE", "Platform", "Database", "Networking", "Security", "Storage", "Identity", "Infrastructure")
-BUSINESS_TEAMS = ("Marketing", "Finance", "Sales", "Customer Support", "Legal", "Data Science", "Growth")
+INFRA_TEAMS = (
+    "SRE",
+    "Platform",
+    "Database",
+    "Networking",
+    "Security",
+    "Storage",
+    "Identity",
+    "Infrastructure",
+)
+BUSINESS_TEAMS = (
+    "Marketing",
+    "Finance",
+    "Sales",
+    "Customer Support",
+    "Legal",
+    "Data Science",
+    "Growth",
+)
 ERRORS = {
     "http": ("HTTP 500", "HTTP 502", "HTTP 503", "HTTP 504"),
     "net": ("ECONNRESET", "ETIMEDOUT", "ECONNREFUSED", "EHOSTUNREACH"),
@@ -217,11 +331,29 @@ class _Builder:
 _Scenario = Dict[str, object]
 
 
-def _scenario(name: str, parts: Sequence[Sequence[str]], required: Sequence[int] = (0,), weight: int = 1, night: bool = False) -> _Scenario:
-    return {"name": name, "parts": [tuple(p) for p in parts], "required": tuple(required), "weight": weight, "night": night}
+def _scenario(
+    name: str,
+    parts: Sequence[Sequence[str]],
+    required: Sequence[int] = (0,),
+    weight: int = 1,
+    night: bool = False,
+) -> _Scenario:
+    return {
+        "name": name,
+        "parts": [tuple(p) for p in parts],
+        "required": tuple(required),
+        "weight": weight,
+        "night": night,
+    }
 
 
-def _variant(twin: _Scenario, name: str, replace: Dict[int, Sequence[str]], required: Sequence[int], night: bool = False) -> _Scenario:
+def _variant(
+    twin: _Scenario,
+    name: str,
+    replace: Dict[int, Sequence[str]],
+    required: Sequence[int],
+    night: bool = False,
+) -> _Scenario:
     """An anomalous scenario: `twin`'s slots with the slots in `replace` swapped."""
     parts = [tuple(replace.get(i, alts)) for i, alts in enumerate(twin["parts"])]
     return _scenario(name, parts, required, weight=1, night=night)
@@ -510,8 +642,19 @@ MONITORING = _scenario(
 )
 
 NORMAL: List[_Scenario] = [
-    HTTP_ERRORS, ALERT_RESPONSE, CRASH, DISK, MAINTENANCE, ACCESS, TRANSFER,
-    REQUESTED_RESTART, FIREWALL, CERT, DATABASE, NETWORK, MONITORING,
+    HTTP_ERRORS,
+    ALERT_RESPONSE,
+    CRASH,
+    DISK,
+    MAINTENANCE,
+    ACCESS,
+    TRANSFER,
+    REQUESTED_RESTART,
+    FIREWALL,
+    CERT,
+    DATABASE,
+    NETWORK,
+    MONITORING,
 ]
 
 ANOMALOUS: List[_Scenario] = [
@@ -600,7 +743,11 @@ ANOMALOUS: List[_Scenario] = [
     _variant(
         DISK,
         "inconsistent_disk",
-        {3: ("After the cleanup usage changed from {highpct}% to {fullpct}% and the incident was closed as resolved.",)},
+        {
+            3: (
+                "After the cleanup usage changed from {highpct}% to {fullpct}% and the incident was closed as resolved.",
+            )
+        },
         required=(0, 3),
     ),
     # the firewall opened to everyone from an outside address
@@ -625,7 +772,9 @@ ANOMALOUS: List[_Scenario] = [
                 "Alerts for {HOST} were muted for {days} days by the {SERVICE} service account at {TIME} during the deploy.",
                 "{PERSON} muted the {ERR_HTTP} alerts for {SERVICE} for {days} days while {HOST} was rebuilt.",
             ),
-            1: ("The {SERVICE} config was changed from {EXT_IP} under {ticket} during that window.",),
+            1: (
+                "The {SERVICE} config was changed from {EXT_IP} under {ticket} during that window.",
+            ),
         },
         required=(0, 1),
     ),
@@ -670,7 +819,9 @@ def generate_report(rng: random.Random, anomalous: bool) -> Dict[str, object]:
     raise RuntimeError("could not generate a report of the required length")  # pragma: no cover
 
 
-def generate_demo_records(n_docs: int = 600, anomaly_rate: float = 0.1, seed: int = 0) -> List[Dict[str, object]]:
+def generate_demo_records(
+    n_docs: int = 600, anomaly_rate: float = 0.1, seed: int = 0
+) -> List[Dict[str, object]]:
     """Generate the demo corpus: `n_docs` reports, round(n_docs * anomaly_rate) of them anomalous.
 
     n_docs (int): number of reports (at least 1).
@@ -690,7 +841,11 @@ def generate_demo_records(n_docs: int = 600, anomaly_rate: float = 0.1, seed: in
 
 
 def generate_demo_splits(
-    n_docs: int = 600, anomaly_rate: float = 0.1, seed: int = 0, dev_frac: float = 0.15, test_frac: float = 0.15
+    n_docs: int = 600,
+    anomaly_rate: float = 0.1,
+    seed: int = 0,
+    dev_frac: float = 0.15,
+    test_frac: float = 0.15,
 ) -> Dict[str, List[Dict[str, object]]]:
     """Generate the demo corpus and split it 70/15/15 into train/dev/test, stratified by anomaly.
 

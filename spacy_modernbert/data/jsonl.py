@@ -3,6 +3,7 @@
 Reading names the line of a bad record; writing is compact, unescaped and deterministic,
 so a regenerated corpus is byte-identical to the committed one.
 """
+
 import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, Sequence, Tuple, Union
@@ -24,9 +25,13 @@ def read_jsonl_records(path: PathLike) -> Iterator[Tuple[int, Dict[str, Any]]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {line_no}: invalid JSON ({err.msg} at column {err.colno})") from None
+                raise ValueError(
+                    f"{path}: line {line_no}: invalid JSON ({err.msg} at column {err.colno})"
+                ) from None
             if not isinstance(record, dict):
-                raise ValueError(f"{path}: line {line_no}: expected a JSON object, got {type(record).__name__}")
+                raise ValueError(
+                    f"{path}: line {line_no}: expected a JSON object, got {type(record).__name__}"
+                )
             yield line_no, record
 
 

@@ -3,6 +3,7 @@
 Used by the SMS converter, the demo generator and the benchmarks: every split of this
 project keeps each label's share in every part, and the same seed gives the same split.
 """
+
 import random
 from typing import Dict, Hashable, List, Sequence, Tuple
 
@@ -24,7 +25,9 @@ def stratified_split(
     RAISES ValueError: fractions outside [0, 1) or summing to 1 or more.
     """
     if not (0.0 <= dev_frac < 1.0 and 0.0 <= test_frac < 1.0 and dev_frac + test_frac < 1.0):
-        raise ValueError(f"dev_frac and test_frac must be in [0, 1) with a sum below 1, got {dev_frac} and {test_frac}")
+        raise ValueError(
+            f"dev_frac and test_frac must be in [0, 1) with a sum below 1, got {dev_frac} and {test_frac}"
+        )
     rng = random.Random(seed)
     by_label: Dict[Hashable, List[int]] = {}
     for i, lab in enumerate(labels):

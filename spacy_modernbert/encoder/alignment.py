@@ -9,6 +9,7 @@ characters) falls back to the piece at its position, so every token gets a vecto
 
 The per-doc piece sequence is `[CLS] content... [SEP]`; alignment indices point into it.
 """
+
 import threading
 from dataclasses import dataclass
 from typing import Any, List, Sequence
@@ -40,9 +41,7 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], add_prefix_space: bool) -
 
     Returns `tokenizers.Encoding` objects whose offsets refer to the *original* text.
     """
-    prefixes = [
-        1 if add_prefix_space and text and not text[0].isspace() else 0 for text in texts
-    ]
+    prefixes = [1 if add_prefix_space and text and not text[0].isspace() else 0 for text in texts]
     inputs = [" " + text if prefix else text for text, prefix in zip(texts, prefixes)]
     # HF fast tokenizers are not thread-safe when their state is mutated ("Already
     # borrowed"); we serialise calls, and the mutations below happen under the lock.
@@ -104,7 +103,9 @@ def align_doc(doc: Doc, encoding: Any, prefix: int) -> DocPieces:
     return DocPieces(ids=ids, strings=list(encoding.tokens), align_lengths=lengths, align_data=data)
 
 
-def tokenize_docs(tokenizer: Any, docs: Sequence[Doc], add_prefix_space: bool = True) -> List[DocPieces]:
+def tokenize_docs(
+    tokenizer: Any, docs: Sequence[Doc], add_prefix_space: bool = True
+) -> List[DocPieces]:
     """Encode a batch of docs in one tokenizer call and align each to its spaCy tokens."""
     encoded = encode_texts(tokenizer, [doc.text for doc in docs], add_prefix_space)
     return [align_doc(doc, enc, prefix) for doc, (enc, prefix) in zip(docs, encoded)]
@@ -119,5 +120,7 @@ def sentence_piece_starts(doc: Doc, pieces: DocPieces) -> List[int]:
     for sent in doc.sents:
         n = int(pieces.align_lengths[sent.start])
         if n:
-            starts.append(int(pieces.align_data[offsets[sent.start]:offsets[sent.start] + n].min()) - 1)
+            starts.append(
+                int(pieces.align_data[offsets[sent.start] : offsets[sent.start] + n].min()) - 1
+            )
     return starts

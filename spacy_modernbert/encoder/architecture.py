@@ -7,6 +7,7 @@ per-doc pieces (output).
 Use it as the model of spacy-transformers' `transformer` component; any
 `spacy-transformers.TransformerListener.v1` (ner, anomaly_scorer, ...) listens to it.
 """
+
 from typing import Any, Callable, List, Optional, Tuple
 
 import numpy
@@ -59,14 +60,18 @@ class ModernBertEncoderModel(Model):
             ) from err
 
 
-def validate_settings(max_length: int, window_overlap: int, max_batch_tokens: int, attn_implementation: str) -> None:
+def validate_settings(
+    max_length: int, window_overlap: int, max_batch_tokens: int, attn_implementation: str
+) -> None:
     """Reject configs that mix incompatible settings, with a message naming the fix."""
     if attn_implementation not in ATTN_IMPLEMENTATIONS:
         raise ValueError(
             f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got '{attn_implementation}'."
         )
     if not MIN_LENGTH <= max_length <= MAX_MODERNBERT_LENGTH:
-        raise ValueError(f"max_length must be in [{MIN_LENGTH}, {MAX_MODERNBERT_LENGTH}], got {max_length}.")
+        raise ValueError(
+            f"max_length must be in [{MIN_LENGTH}, {MAX_MODERNBERT_LENGTH}], got {max_length}."
+        )
     if not 0 <= window_overlap <= (max_length - 2) // 2:
         raise ValueError(
             f"window_overlap must be in [0, (max_length - 2) // 2 = {(max_length - 2) // 2}], "
@@ -80,8 +85,16 @@ def validate_settings(max_length: int, window_overlap: int, max_batch_tokens: in
 
 
 # The attrs that come from the architecture's config settings (not from initialization).
-CONFIG_ATTRS = ("name", "max_length", "window_overlap", "max_batch_tokens", "add_prefix_space", "from_scratch", "output_hidden_states",
-                "sentence_windows")
+CONFIG_ATTRS = (
+    "name",
+    "max_length",
+    "window_overlap",
+    "max_batch_tokens",
+    "add_prefix_space",
+    "from_scratch",
+    "output_hidden_states",
+    "sentence_windows",
+)
 
 
 @registry.architectures("spacy-modernbert.ModernBertTransformer.v1")
@@ -141,8 +154,8 @@ def modernbert_transformer_v1(
         Needs sentence boundaries before the transformer (a `sentencizer` first in the
         pipeline, or a corpus with sentence starts); a doc without them is encoded whole.
     """
-    from .shim import ModernBertShim
     from .fork_safety import make_torch_fork_safe
+    from .shim import ModernBertShim
 
     make_torch_fork_safe()
     if window_overlap is None:
@@ -152,12 +165,22 @@ def modernbert_transformer_v1(
 
     check_mode(quantize)
     if grad_clip_norm is not None and not grad_clip_norm > 0:
-        raise ValueError(f"grad_clip_norm must be a positive number or null (no clipping), got {grad_clip_norm}.")
+        raise ValueError(
+            f"grad_clip_norm must be a positive number or null (no clipping), got {grad_clip_norm}."
+        )
     return ModernBertEncoderModel(
         "modernbert-transformer",
         forward,
         init=init,
-        shims=[ModernBertShim(attn_implementation, mixed_precision, gradient_checkpointing, quantize, grad_clip_norm)],
+        shims=[
+            ModernBertShim(
+                attn_implementation,
+                mixed_precision,
+                gradient_checkpointing,
+                quantize,
+                grad_clip_norm,
+            )
+        ],
         dims={"nO": None},
         attrs={
             "name": name,
@@ -201,8 +224,18 @@ def tok2vec_modernbert_v1(
     from spacy_transformers.layers.trfs2arrays import trfs2arrays
 
     encoder = modernbert_transformer_v1(
-        name, max_length, window_overlap, max_batch_tokens, attn_implementation, mixed_precision,
-        gradient_checkpointing, add_prefix_space, from_scratch, output_hidden_states, quantize, grad_clip_norm,
+        name,
+        max_length,
+        window_overlap,
+        max_batch_tokens,
+        attn_implementation,
+        mixed_precision,
+        gradient_checkpointing,
+        add_prefix_space,
+        from_scratch,
+        output_hidden_states,
+        quantize,
+        grad_clip_norm,
     )
     return chain(replace_listener(encoder), trfs2arrays(pooling, grad_factor))
 
@@ -214,7 +247,9 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
         from .checkpoint import load_checkpoint
 
         encoder, tokenizer = load_checkpoint(
-            model.attrs["name"], shim.attn_implementation, from_scratch=model.attrs.get("from_scratch", False)
+            model.attrs["name"],
+            shim.attn_implementation,
+            from_scratch=model.attrs.get("from_scratch", False),
         )
         max_positions = encoder.config.max_position_embeddings
         if model.attrs["max_length"] > max_positions:
@@ -274,8 +309,14 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     width = model.get_dim("nO")
     if not windows:
         hidden = model.ops.alloc2f(0, width)
-        states = [hidden] * (shim._model.config.num_hidden_layers + 1) if model.attrs.get("output_hidden_states") else None
-        return ModernBertBatch.from_docs(docs, doc_pieces, [None] * len(docs), hidden, states), lambda d: docs
+        states = (
+            [hidden] * (shim._model.config.num_hidden_layers + 1)
+            if model.attrs.get("output_hidden_states")
+            else None
+        )
+        return ModernBertBatch.from_docs(
+            docs, doc_pieces, [None] * len(docs), hidden, states
+        ), lambda d: docs
 
     packed = pack_windows(
         windows,
@@ -303,7 +344,8 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     hidden = _to_xp(model, output)
     cls_tok, sep_tok = tokenizer.cls_token, tokenizer.sep_token
     wordpieces = [
-        doc_wordpieces(p, cls_tok, sep_tok, cls_id, sep_id) if p is not None else None for p in doc_pieces
+        doc_wordpieces(p, cls_tok, sep_tok, cls_id, sep_id) if p is not None else None
+        for p in doc_pieces
     ]
     batch = ModernBertBatch.from_docs(docs, doc_pieces, wordpieces, hidden, all_states)
 

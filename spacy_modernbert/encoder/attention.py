@@ -23,6 +23,7 @@ Masks are additive (0 / dtype minimum), built once per micro-batch and dtype. Ke
 sequence's length are masked; padded *query* rows (discarded) always keep a key, so no row
 is fully masked (no NaN, even in backward).
 """
+
 import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -75,7 +76,9 @@ MIN_STREAM_BLOCK = 32
 
 def additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Boolean mask (True = attend) -> additive mask: 0 where allowed, dtype's minimum elsewhere."""
-    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, torch.finfo(dtype).min)
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(
+        ~allowed, torch.finfo(dtype).min
+    )
 
 
 class AttentionPlan:
@@ -86,13 +89,20 @@ class AttentionPlan:
         self.total = sum(self.lengths)
         self.longest = max(self.lengths)
         self.device = device
-        self.cu_seqlens = F.pad(torch.tensor(self.lengths).cumsum(0), (1, 0)).to(torch.int32).to(device)
+        self.cu_seqlens = (
+            F.pad(torch.tensor(self.lengths).cumsum(0), (1, 0)).to(torch.int32).to(device)
+        )
         self.buckets: List[Tuple[int, int, PackedLayout]] = []
         start = 0
         while start < len(self.lengths):
             end = start + 1
             if self.lengths[start] < SOLO_LENGTH:
-                while end < len(self.lengths) and BUCKET_FILL * self.lengths[start] <= self.lengths[end] <= self.lengths[start]:
+                while (
+                    end < len(self.lengths)
+                    and BUCKET_FILL * self.lengths[start]
+                    <= self.lengths[end]
+                    <= self.lengths[start]
+                ):
                     end += 1
             first, last = int(self.cu_seqlens[start]), int(self.cu_seqlens[end])
             self.buckets.append((first, last, PackedLayout(self.lengths[start:end], device)))
@@ -106,12 +116,17 @@ class AttentionPlan:
             return None
         if half_window not in self._streams:
             stream = StreamLayout(self.lengths, half_window, self.device)
-            padded_cost = sum(layout.batch * layout.longest ** 2 for _, _, layout in self.buckets)
+            padded_cost = sum(layout.batch * layout.longest**2 for _, _, layout in self.buckets)
             self._streams[half_window] = stream if stream.cost < padded_cost else None
         return self._streams[half_window]
 
     def buffer(
-        self, half_window: Optional[int], heads: int, dim: int, like: torch.Tensor, reuse: bool = False
+        self,
+        half_window: Optional[int],
+        heads: int,
+        dim: int,
+        like: torch.Tensor,
+        reuse: bool = False,
     ) -> Tuple[torch.Tensor, slice]:
         """A `(rows, 3, heads, dim)` buffer for one layer's q/k/v, and the rows of the tokens.
 
@@ -127,7 +142,7 @@ class AttentionPlan:
         buf = like.new_empty((rows, 3, heads, dim))
         if rows > self.total:
             buf[:halo].zero_()
-            buf[halo + self.total:].zero_()
+            buf[halo + self.total :].zero_()
         result = (buf, slice(halo, halo + self.total))
         if reuse:
             self._buffers[kind] = result
@@ -156,7 +171,9 @@ class PackedLayout:
             self.valid = (torch.arange(self.longest)[None, :] < lengths[:, None]).to(self.device)
             # padded grid cell -> packed row; padding cells repeat a real row of their own
             # sequence (any finite value: they are masked as keys, discarded as queries)
-            grid = starts[:, None] + torch.minimum(torch.arange(self.longest)[None, :], lengths[:, None] - 1)
+            grid = starts[:, None] + torch.minimum(
+                torch.arange(self.longest)[None, :], lengths[:, None] - 1
+            )
             self.grid_index = grid.reshape(-1).to(self.device)
         else:
             self.index = self.valid = self.grid_index = None
@@ -219,10 +236,12 @@ class StreamLayout:
         """Additive mask (n_blocks, 1, block, span): same sequence and within the band."""
         if dtype not in self._masks:
             seq = torch.full((self.rows,), -1, dtype=torch.int64)
-            seq[self.halo:self.halo + self.total] = torch.repeat_interleave(
+            seq[self.halo : self.halo + self.total] = torch.repeat_interleave(
                 torch.arange(len(self._lengths)), torch.tensor(self._lengths)
             )
-            q_seq = seq[self.halo:self.halo + self.n_blocks * self.block].view(self.n_blocks, self.block, 1)
+            q_seq = seq[self.halo : self.halo + self.n_blocks * self.block].view(
+                self.n_blocks, self.block, 1
+            )
             k_seq = seq.unfold(0, self.span, self.block)[:, None, :]  # (n_blocks, 1, span)
             a = torch.arange(self.block)[:, None]
             c = torch.arange(self.span)[None, :]
@@ -236,7 +255,7 @@ class StreamLayout:
         """q (n_blocks, H, block, D), k and v (n_blocks, H, span, D): strided views of `buf`."""
         n, block = self.n_blocks, self.block
         heads, dim = buf.shape[2], buf.shape[3]
-        q = buf[self.halo:self.halo + n * block, 0].view(n, block, heads, dim).transpose(1, 2)
+        q = buf[self.halo : self.halo + n * block, 0].view(n, block, heads, dim).transpose(1, 2)
         # unfold: (n, 3, H, D, span) -> (n, H, span, D) per k / v
         kv = buf.unfold(0, self.span, block)
         return q, kv[:, 1].transpose(-1, -2), kv[:, 2].transpose(-1, -2)
@@ -260,14 +279,20 @@ def attend(
     """
     stream = plan.stream(half_window)
     if backend == "varlen":
-        tokens = buf if stream is None else buf[stream.halo:stream.halo + plan.total]
+        tokens = buf if stream is None else buf[stream.halo : stream.halo + plan.total]
         q, k, v = tokens.unbind(1)
         window = (half_window, half_window) if half_window is not None else (-1, -1)
         dtype = q.dtype
         if dtype not in (torch.float16, torch.bfloat16):  # flash kernels: half precision only
             q, k, v = q.to(torch.bfloat16), k.to(torch.bfloat16), v.to(torch.bfloat16)
         out = _VARLEN(
-            q, k, v, plan.cu_seqlens, plan.cu_seqlens, plan.longest, plan.longest,
+            q,
+            k,
+            v,
+            plan.cu_seqlens,
+            plan.cu_seqlens,
+            plan.longest,
+            plan.longest,
             window_size=window,
         )
         return out.to(dtype)

@@ -4,12 +4,18 @@ The same `from_pretrained` calls serve a hub id (`answerdotai/ModernBERT-base`) 
 local checkpoint directory (our tiny offline checkpoint included): nothing here fakes
 the loading path.
 """
+
 import json
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
 
-from .errors import ATTN_IMPLEMENTATIONS, MAX_MODERNBERT_LENGTH, CheckpointError, UnsupportedConfigError
+from .errors import (
+    ATTN_IMPLEMENTATIONS,
+    MAX_MODERNBERT_LENGTH,
+    CheckpointError,
+    UnsupportedConfigError,
+)
 from .safe_load import check_checkpoint_size, check_finite_state, check_tokenizer_fits
 
 __all__ = ["ATTN_IMPLEMENTATIONS", "MAX_MODERNBERT_LENGTH", "CheckpointError", "load_checkpoint"]
@@ -70,7 +76,9 @@ def load_config(name: Union[str, Path]) -> Any:
         config = AutoConfig.from_pretrained(source, local_files_only=True, trust_remote_code=False)
     except OSError as err:
         if _is_local(name):
-            raise CheckpointError(f"Could not read the config of checkpoint '{name}': {err}") from err
+            raise CheckpointError(
+                f"Could not read the config of checkpoint '{name}': {err}"
+            ) from err
         if not _hub_reachable():
             raise _offline_error(name) from err
         try:
@@ -78,7 +86,9 @@ def load_config(name: Union[str, Path]) -> Any:
         except OSError as err2:
             raise _offline_error(name) from err2
     except Exception as err:  # ValueError, or transformers 5.x's config validation errors
-        raise CheckpointError(f"Checkpoint '{name}' has an unreadable or inconsistent config: {err}") from err
+        raise CheckpointError(
+            f"Checkpoint '{name}' has an unreadable or inconsistent config: {err}"
+        ) from err
     model_type = getattr(config, "model_type", None)
     if model_type != "modernbert":
         raise CheckpointError(
@@ -95,7 +105,9 @@ def load_tokenizer(name: Union[str, Path], config: Any) -> Any:
 
     source = str(Path(str(name)).expanduser()) if _is_local(name) else str(name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)  # never prompt
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, use_fast=True, trust_remote_code=False
+        )  # never prompt
     except Exception as err:  # transformers raises OSError, ValueError, or tokenizers errors
         if "trust_remote_code" in str(err):
             raise CheckpointError(
@@ -103,7 +115,9 @@ def load_tokenizer(name: Union[str, Path], config: Any) -> Any:
                 "(auto_map / a custom tokenizer_class). spacy-modernbert never runs checkpoint code: "
                 "use a checkpoint whose tokenizer is a plain tokenizer.json (PreTrainedTokenizerFast)."
             ) from err
-        raise CheckpointError(f"Could not load the tokenizer of checkpoint '{name}': {err}") from err
+        raise CheckpointError(
+            f"Could not load the tokenizer of checkpoint '{name}': {err}"
+        ) from err
     validate_tokenizer(tokenizer, config, name)
     return tokenizer
 
@@ -124,7 +138,10 @@ def validate_tokenizer(tokenizer: Any, config: Any, name: Union[str, Path]) -> N
             f"has only {config.vocab_size} embeddings: tokenizer and weights do not match."
         )
     check_tokenizer_fits(tokenizer, config, name)
-    cap = min(MAX_MODERNBERT_LENGTH, int(getattr(config, "max_position_embeddings", MAX_MODERNBERT_LENGTH)))
+    cap = min(
+        MAX_MODERNBERT_LENGTH,
+        int(getattr(config, "max_position_embeddings", MAX_MODERNBERT_LENGTH)),
+    )
     if tokenizer.model_max_length is None or tokenizer.model_max_length > cap:
         tokenizer.model_max_length = cap
 
@@ -150,9 +167,15 @@ def weight_files(path: Path, name: Union[str, Path]) -> List[Path]:
                 weight_map = json.loads((path / index).read_text(encoding="utf8"))["weight_map"]
                 shards = sorted(set(weight_map.values()))
             except (ValueError, KeyError, TypeError, AttributeError) as err:
-                raise CheckpointError(f"The shard index '{index}' of checkpoint '{name}' is unreadable ({err}).") from err
+                raise CheckpointError(
+                    f"The shard index '{index}' of checkpoint '{name}' is unreadable ({err})."
+                ) from err
             for shard in shards:
-                if not isinstance(shard, str) or Path(shard).name != shard or shard in ("", ".", ".."):
+                if (
+                    not isinstance(shard, str)
+                    or Path(shard).name != shard
+                    or shard in ("", ".", "..")
+                ):
                     raise CheckpointError(
                         f"The shard index '{index}' of checkpoint '{name}' names '{shard}', which is not "
                         "a file name inside the checkpoint directory; refusing to read it."
@@ -202,7 +225,7 @@ def encoder_state_dict(state: Dict[str, Any]) -> Tuple[Dict[str, Any], str, List
     (`ModernBertForMaskedLM`, ...) prefix them with `model.` and add head weights.
     """
     if any(k.startswith("model.") for k in state):
-        encoder = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+        encoder = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
         others = [k for k in state if not k.startswith("model.")]
         layout = "task model (model.* + head)"
     else:
@@ -210,11 +233,15 @@ def encoder_state_dict(state: Dict[str, Any]) -> Tuple[Dict[str, Any], str, List
         others = [k for k in state if k.startswith(HEAD_PREFIXES)]
         layout = "ModernBertModel"
     heads = [k for k in others if k.startswith(HEAD_PREFIXES)]
-    encoder.update({k: state[k] for k in others if k not in heads})  # unknown: reported as unexpected
+    encoder.update(
+        {k: state[k] for k in others if k not in heads}
+    )  # unknown: reported as unexpected
     return encoder, layout, heads
 
 
-def build_encoder(config: Any, state: Dict[str, Any], name: Union[str, Path], layout: str = "ModernBertModel") -> Any:
+def build_encoder(
+    config: Any, state: Dict[str, Any], name: Union[str, Path], layout: str = "ModernBertModel"
+) -> Any:
     """Our `ModernBertEncoder` from HF-named weights, refusing anything that does not fit.
 
     Missing weights and shape mismatches raise `CheckpointError` naming the first keys and
@@ -226,7 +253,9 @@ def build_encoder(config: Any, state: Dict[str, Any], name: Union[str, Path], la
     try:
         cfg = EncoderConfig.from_hf_config(config)
     except UnsupportedConfigError as err:
-        raise CheckpointError(f"Checkpoint '{name}' has a config this encoder cannot run: {err}") from err
+        raise CheckpointError(
+            f"Checkpoint '{name}' has a config this encoder cannot run: {err}"
+        ) from err
     problems = check_hf_state_dict(cfg, state)
     expected = len(problems.missing) + len(state) - len(problems.unexpected)
     if problems.missing:
@@ -247,9 +276,13 @@ def build_encoder(config: Any, state: Dict[str, Any], name: Union[str, Path], la
             f"{expected} encoder weights (first: {first}): {cause}. Refusing to fill them with random values."
         )
     if problems.mismatched:
-        shown = "; ".join(f"{k} is {got}, config needs {want}" for k, got, want in problems.mismatched[:3])
+        shown = "; ".join(
+            f"{k} is {got}, config needs {want}" for k, got, want in problems.mismatched[:3]
+        )
         cause = "config.json does not describe these weights"
-        emb = dict((k, (got, want)) for k, got, want in problems.mismatched).get("embeddings.tok_embeddings.weight")
+        emb = dict((k, (got, want)) for k, got, want in problems.mismatched).get(
+            "embeddings.tok_embeddings.weight"
+        )
         if emb is not None and emb[0][1:] == emb[1][1:]:
             cause = (
                 f"config.json's vocab_size ({cfg.vocab_size}) differs from the {emb[0][0]} rows of the "
@@ -305,7 +338,9 @@ def _hub_snapshot(name: Union[str, Path]) -> Path:
         raise CheckpointError(f"Could not download the weights of '{name}': {err}") from err
 
 
-def load_checkpoint(name: Union[str, Path], attn_implementation: str = "sdpa", from_scratch: bool = False) -> Tuple[Any, Any]:
+def load_checkpoint(
+    name: Union[str, Path], attn_implementation: str = "sdpa", from_scratch: bool = False
+) -> Tuple[Any, Any]:
     """Load (our ModernBertEncoder, fast tokenizer) from a hub id or local directory.
 
     The encoder carries the transformers config it was read with as `encoder.hf_config`

@@ -12,6 +12,7 @@ while forking, so no warning), and restore the parent's setting right after: the
 keeps its parallel tokenizer, every child runs single-threaded exactly as the library
 would make it.
 """
+
 import os
 import sys
 from typing import Optional

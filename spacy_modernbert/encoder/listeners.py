@@ -13,6 +13,7 @@ makes of a `TransformerListener.v1` (chain(chain(encoder, split_trf_batch), trfs
 so a component's weights load into the model its rewritten config builds.
 Light at import (spacy-transformers' layers are imported when a model is built).
 """
+
 from typing import Any, Dict
 
 from thinc.api import Model, chain
@@ -28,14 +29,17 @@ def replace_listener(model: Model) -> Model:
     return chain(model, split_trf_batch())
 
 
-def replace_listener_cfg(tok2vec_model_cfg: Dict[str, Any], listener_model_cfg: Dict[str, Any]) -> Dict[str, Any]:
+def replace_listener_cfg(
+    tok2vec_model_cfg: Dict[str, Any], listener_model_cfg: Dict[str, Any]
+) -> Dict[str, Any]:
     """The config of a component's own encoder: the encoder's settings plus the listener's
     pooling and grad_factor, under `spacy-modernbert.Tok2VecModernBert.v1`."""
     result = dict(tok2vec_model_cfg)
-    if result.get("@architectures") == ENCODER and "TransformerListener" in listener_model_cfg.get("@architectures", ""):
+    if result.get("@architectures") == ENCODER and "TransformerListener" in listener_model_cfg.get(
+        "@architectures", ""
+    ):
         result["@architectures"] = TOK2VEC
         for key in ("pooling", "grad_factor"):
             if key in listener_model_cfg:
                 result[key] = listener_model_cfg[key]
     return result
-

@@ -25,6 +25,7 @@ Public API (for colleagues):
     sd = enc.to_hf_state_dict()                                    # HF names, for save_file
     hidden = enc(input_ids)                                        # (B, L) -> (B, L, hidden)
 """
+
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -80,7 +81,9 @@ class EncoderConfig:
             layer_types = [FULL if i % every == 0 else SLIDING for i in range(n)]
         layer_types = tuple(layer_types)
         if len(layer_types) != n or set(layer_types) - {FULL, SLIDING}:
-            raise UnsupportedConfigError(f"layer_types {layer_types} do not describe {n} ModernBERT layers.")
+            raise UnsupportedConfigError(
+                f"layer_types {layer_types} do not describe {n} ModernBERT layers."
+            )
         params = getattr(config, "rope_parameters", None)
         thetas = {}
         for kind in (FULL, SLIDING):
@@ -102,7 +105,9 @@ class EncoderConfig:
             thetas[kind] = float(theta if theta is not None else thetas.get(FULL, 160000.0))
         heads, hidden = int(config.num_attention_heads), int(config.hidden_size)
         if hidden % heads:
-            raise UnsupportedConfigError(f"hidden_size {hidden} is not a multiple of num_attention_heads {heads}.")
+            raise UnsupportedConfigError(
+                f"hidden_size {hidden} is not a multiple of num_attention_heads {heads}."
+            )
         pad = getattr(config, "pad_token_id", None)
         return cls(
             vocab_size=int(config.vocab_size),
@@ -118,7 +123,9 @@ class EncoderConfig:
             embedding_dropout=float(getattr(config, "embedding_dropout", 0.0)),
             attention_dropout=float(getattr(config, "attention_dropout", 0.0)),
             mlp_dropout=float(getattr(config, "mlp_dropout", 0.0)),
-            pad_token_id=None if pad is None or not 0 <= int(pad) < int(config.vocab_size) else int(pad),
+            pad_token_id=None
+            if pad is None or not 0 <= int(pad) < int(config.vocab_size)
+            else int(pad),
             max_position_embeddings=int(getattr(config, "max_position_embeddings", 8192)),
             layer_types=layer_types,
             half_window=int(getattr(config, "local_attention", 128)) // 2,
@@ -136,7 +143,9 @@ def activation(name: str):
         return F.silu
     if name == "relu":
         return F.relu
-    raise UnsupportedConfigError(f"hidden_activation '{name}' is not supported (gelu, gelu_pytorch_tanh, silu, relu).")
+    raise UnsupportedConfigError(
+        f"hidden_activation '{name}' is not supported (gelu, gelu_pytorch_tanh, silu, relu)."
+    )
 
 
 def _norm(cfg: EncoderConfig) -> nn.LayerNorm:
@@ -156,8 +165,11 @@ class RotaryEmbedding:
 
     def cos_sin(self, positions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(T,) positions -> cos, sin of shape (T, head_dim), float32."""
-        exponents = torch.arange(0, self.head_dim, 2, dtype=torch.int64, device=positions.device).float() / self.head_dim
-        inv_freq = 1.0 / (self.theta ** exponents)
+        exponents = (
+            torch.arange(0, self.head_dim, 2, dtype=torch.int64, device=positions.device).float()
+            / self.head_dim
+        )
+        inv_freq = 1.0 / (self.theta**exponents)
         with torch.autocast(device_type=positions.device.type, enabled=False):
             freqs = positions.float()[:, None] * inv_freq[None, :]
             emb = torch.cat((freqs, freqs), dim=-1)
@@ -169,7 +181,9 @@ class Embeddings(nn.Module):
 
     def __init__(self, cfg: EncoderConfig):
         super().__init__()
-        self.piece_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
+        self.piece_embeddings = nn.Embedding(
+            cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id
+        )
         self.norm = _norm(cfg)
         self.dropout = nn.Dropout(cfg.embedding_dropout)
 
@@ -195,10 +209,14 @@ class SelfAttention(nn.Module):
         self.output = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=cfg.attention_bias)
         self.output_dropout = nn.Dropout(cfg.attention_dropout)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: Optional[torch.Tensor]
+    ) -> torch.Tensor:
         """x (B, L, hidden), cos/sin (L, head_dim), additive mask (B, 1, L, L) or None."""
         batch, length, _ = x.shape
-        q, k, v = self.qkv(x).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = (
+            self.qkv(x).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        )
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         dropout_p = self.dropout_p if self.training else 0.0
         context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
@@ -248,13 +266,17 @@ class ModernBertEncoder(nn.Module):
         self.embeddings = Embeddings(cfg)
         self.layers = nn.ModuleList(EncoderLayer(cfg, i) for i in range(cfg.num_hidden_layers))
         self.final_norm = _norm(cfg)
-        self.rotary = {kind: RotaryEmbedding(cfg.head_dim, cfg.theta(kind)) for kind in (FULL, SLIDING)}
+        self.rotary = {
+            kind: RotaryEmbedding(cfg.head_dim, cfg.theta(kind)) for kind in (FULL, SLIDING)
+        }
         # the transformers config the weights came with (serialized with pipelines), if any
         self.hf_config: Optional[Any] = None
 
     # -- Hugging Face state dicts ---------------------------------------------------------
     @classmethod
-    def from_hf_state_dict(cls, cfg: EncoderConfig, state_dict: Mapping[str, torch.Tensor]) -> "ModernBertEncoder":
+    def from_hf_state_dict(
+        cls, cfg: EncoderConfig, state_dict: Mapping[str, torch.Tensor]
+    ) -> "ModernBertEncoder":
         """Build from a `ModernBertModel` state dict (HF names), strictly; floats -> fp32.
 
         Raises `WeightsMismatch` listing missing, unexpected and wrongly shaped weights.
@@ -284,7 +306,9 @@ class ModernBertEncoder(nn.Module):
         return {ours_to_hf_name(k): v.detach().contiguous() for k, v in self.state_dict().items()}
 
     # -- padded reference forward ---------------------------------------------------------
-    def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """(B, L) ids (and 0/1 mask) -> (B, L, hidden): the plain padded forward."""
         batch, length = input_ids.shape
         if attention_mask is None:
@@ -363,13 +387,17 @@ def expected_hf_shapes(cfg: EncoderConfig) -> Dict[str, Tuple[int, ...]]:
 class WeightsMismatch(ValueError):
     """A state dict does not fit the config: what is missing, extra, or shaped differently."""
 
-    def __init__(self, missing: List[str], unexpected: List[str], mismatched: List[Tuple[str, tuple, tuple]]):
+    def __init__(
+        self, missing: List[str], unexpected: List[str], mismatched: List[Tuple[str, tuple, tuple]]
+    ):
         self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing (first: {', '.join(missing[:5])})")
         if mismatched:
-            shown = ", ".join(f"{k} {tuple(got)} != {tuple(want)}" for k, got, want in mismatched[:5])
+            shown = ", ".join(
+                f"{k} {tuple(got)} != {tuple(want)}" for k, got, want in mismatched[:5]
+            )
             parts.append(f"{len(mismatched)} with wrong shapes ({shown})")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected (first: {', '.join(unexpected[:5])})")

@@ -5,6 +5,7 @@ for the doc's merged `[CLS] content [SEP]` pieces, whatever windows were used, a
 `align` maps every spaCy token to those pieces. Listeners (`TransformerListener`) and
 `doc._.trf_data` see exactly what spacy-transformers would give them, with no padding.
 """
+
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
@@ -17,7 +18,9 @@ from transformers.utils import ModelOutput
 from .alignment import DocPieces
 
 
-def doc_wordpieces(pieces: DocPieces, cls: str, sep: str, cls_id: int, sep_id: int) -> WordpieceBatch:
+def doc_wordpieces(
+    pieces: DocPieces, cls: str, sep: str, cls_id: int, sep_id: int
+) -> WordpieceBatch:
     """The doc's `[CLS] content [SEP]` as a one-row WordpieceBatch."""
     n = pieces.n_content + 2
     ids = numpy.empty((1, n), dtype="int32")
@@ -44,7 +47,11 @@ class ModernBertBatch(FullTransformerBatch):
 
     @classmethod
     def from_docs(
-        cls, docs: List[Any], doc_pieces: List[Optional[DocPieces]], wordpieces: List[Optional[WordpieceBatch]], hidden: Any,
+        cls,
+        docs: List[Any],
+        doc_pieces: List[Optional[DocPieces]],
+        wordpieces: List[Optional[WordpieceBatch]],
+        hidden: Any,
         all_states: Optional[List[Any]] = None,
     ) -> "ModernBertBatch":
         """Split the merged (sum(n_pieces), width) output into per-doc TransformerData.

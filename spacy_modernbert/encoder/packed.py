@@ -9,6 +9,7 @@ checkpointing are applied here. Numerically it matches `transformers.ModernBertM
 `quantize` set ("int8" / "bf16", quantize.py), CPU inference runs the linear layers on
 low-precision copies of the weights; everything else, and every other path, is as above.
 """
+
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -32,7 +33,12 @@ class Rotary:
     def __init__(self, cos: torch.Tensor, sin: torch.Tensor):
         half = cos.shape[-1] // 2
         cos, sin = cos[:, None, None, :], sin[:, None, None, :]  # (T, 1, 1, D)
-        self.c1, self.c2, self.s1, self.s2 = cos[..., :half], cos[..., half:], sin[..., :half], sin[..., half:]
+        self.c1, self.c2, self.s1, self.s2 = (
+            cos[..., :half],
+            cos[..., half:],
+            sin[..., :half],
+            sin[..., half:],
+        )
 
     def apply(self, x: torch.Tensor, out: torch.Tensor) -> None:
         """out <- rotary(x), for x and out of shape (T, 2, H, D) (q and k)."""
@@ -64,7 +70,9 @@ class Workspace:
             self._flat[slot] = like.new_empty(n)
         return self._flat[slot][:n].view(rows, cols)
 
-    def linear(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], slot: int = 0) -> torch.Tensor:
+    def linear(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], slot: int = 0
+    ) -> torch.Tensor:
         """x @ weight.T + bias, written into storage `slot`."""
         out = self.take(x.shape[0], weight.shape[0], x, slot)
         if bias is None:
@@ -168,20 +176,33 @@ class PackedModernBert(nn.Module):
             )
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
             outputs = [
-                self._encode(input_ids[s:e], position_ids[s:e], AttentionPlan(lengths, device), backend, output_hidden_states)
+                self._encode(
+                    input_ids[s:e],
+                    position_ids[s:e],
+                    AttentionPlan(lengths, device),
+                    backend,
+                    output_hidden_states,
+                )
                 for s, e, lengths in groups
             ]
         if not output_hidden_states:
             packed = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=0)
             return packed.index_select(0, gather_index).float()
         per_layer = [
-            (states[0] if len(states) == 1 else torch.cat(states, dim=0)).index_select(0, gather_index).float()
+            (states[0] if len(states) == 1 else torch.cat(states, dim=0))
+            .index_select(0, gather_index)
+            .float()
             for states in zip(*outputs)
         ]
         return per_layer[-1], tuple(per_layer)
 
     def _encode(
-        self, ids: torch.Tensor, pos: torch.Tensor, plan: AttentionPlan, backend: str, all_states: bool = False
+        self,
+        ids: torch.Tensor,
+        pos: torch.Tensor,
+        plan: AttentionPlan,
+        backend: str,
+        all_states: bool = False,
     ):
         enc = self.encoder
         hidden = enc.embeddings(ids)
@@ -199,9 +220,13 @@ class PackedModernBert(nn.Module):
                 cos, sin = enc.rotary[kind].cos_sin(pos)
                 rope[kind] = Rotary(cos.to(hidden.dtype), sin.to(hidden.dtype))
             if self.gradient_checkpointing and self.training:
-                hidden = checkpoint(self._layer, layer, hidden, rope[kind], plan, backend, use_reentrant=False)
+                hidden = checkpoint(
+                    self._layer, layer, hidden, rope[kind], plan, backend, use_reentrant=False
+                )
             elif low is not None:
-                hidden = self._low_precision_layer(layer, low[index], hidden, rope[kind], plan, backend, ws)
+                hidden = self._low_precision_layer(
+                    layer, low[index], hidden, rope[kind], plan, backend, ws
+                )
             else:
                 hidden = self._layer(layer, hidden, rope[kind], plan, backend, ws)
             if states is not None:
@@ -212,7 +237,12 @@ class PackedModernBert(nn.Module):
         return hidden if states is None else [*states[:-1], hidden]
 
     def _layer(
-        self, layer: EncoderLayer, hidden: torch.Tensor, rope: Rotary, plan: AttentionPlan, backend: str,
+        self,
+        layer: EncoderLayer,
+        hidden: torch.Tensor,
+        rope: Rotary,
+        plan: AttentionPlan,
+        backend: str,
         ws: Optional[Workspace] = None,
     ) -> torch.Tensor:
         """One encoder layer: pre-norm attention and GLU MLP, each with a residual."""
@@ -234,7 +264,13 @@ class PackedModernBert(nn.Module):
         return ws.add_linear_(hidden, mlp.output, mlp.act(inp).mul_(gate))
 
     def _attention(
-        self, attn: nn.Module, qkv: torch.Tensor, rope: Rotary, plan: AttentionPlan, backend: str, reuse: bool,
+        self,
+        attn: nn.Module,
+        qkv: torch.Tensor,
+        rope: Rotary,
+        plan: AttentionPlan,
+        backend: str,
+        reuse: bool,
         like: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """(T, 3 * hidden) projections -> (T, hidden) context: rotary on q and k into the
@@ -246,11 +282,19 @@ class PackedModernBert(nn.Module):
         rope.apply(qkv[:, :2], out=buf[rows, :2])
         buf[rows, 2] = qkv[:, 2]
         dropout_p = attn.dropout_p if self.training else 0.0
-        return attend(backend, buf, plan, half_window, dropout_p).reshape(-1, attn.num_heads * attn.head_dim)
+        return attend(backend, buf, plan, half_window, dropout_p).reshape(
+            -1, attn.num_heads * attn.head_dim
+        )
 
     def _low_precision_layer(
-        self, layer: EncoderLayer, low: LayerLinears, hidden: torch.Tensor, rope: Rotary, plan: AttentionPlan,
-        backend: str, ws: Optional[Workspace],
+        self,
+        layer: EncoderLayer,
+        low: LayerLinears,
+        hidden: torch.Tensor,
+        rope: Rotary,
+        plan: AttentionPlan,
+        backend: str,
+        ws: Optional[Workspace],
     ) -> torch.Tensor:
         """`_layer` with the linears on int8 / bf16 copies (CPU inference, quantize.py);
         norms, rotary, attention and the residual stream stay fp32. Residual adds are in

@@ -14,6 +14,7 @@ then concatenated group after group into one stream of `T` tokens, with no paddi
 Invariant: every window lies whole inside one group, and `gather_index` points only at rows
 of the stream, whatever group a doc's windows landed in.
 """
+
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 

@@ -36,6 +36,7 @@ at prepack time (nothing else is), and if a torch build lacks the kernels, `quan
 `reduce_range` (7-bit activations) avoids int16 saturation in the non-VNNI x86 kernels; it
 is off where the CPU has VNNI (no intermediate int16) and on qnnpack.
 """
+
 import warnings
 from functools import lru_cache
 from typing import Any, Dict, List, Optional
@@ -124,17 +125,19 @@ def resolve_mode(mode: Optional[str]) -> Optional[str]:
     mode = check_mode(mode)
     if mode == "bf16" and not native_bf16():
         warnings.warn(
-            f"quantize = \"bf16\" needs a CPU with native bf16 matmul (AVX512-BF16, AMX or ARM BF16); "
+            f'quantize = "bf16" needs a CPU with native bf16 matmul (AVX512-BF16, AMX or ARM BF16); '
             f"this one has none ({capability()}), where bf16 is emulated and slower than fp32: the encoder "
-            "runs in fp32. Use quantize = \"int8\" or null.",
+            'runs in fp32. Use quantize = "int8" or null.',
             stacklevel=2,
         )
         return None
-    if mode == "int8" and (int8_engine() is None or not hasattr(torch.ops.quantized, "linear_dynamic")):
+    if mode == "int8" and (
+        int8_engine() is None or not hasattr(torch.ops.quantized, "linear_dynamic")
+    ):
         raise QuantizeError(
-            f"quantize = \"int8\" needs PyTorch's quantized CPU kernels (fbgemm/x86 or qnnpack), which this torch "
+            f'quantize = "int8" needs PyTorch\'s quantized CPU kernels (fbgemm/x86 or qnnpack), which this torch '
             f"build ({torch.__version__}, engines {torch.backends.quantized.supported_engines}) lacks. "
-            "Use quantize = \"bf16\" (CPUs with native bf16) or null."
+            'Use quantize = "bf16" (CPUs with native bf16) or null.'
         )
     return mode
 
@@ -148,15 +151,21 @@ class Int8Linear:
         zero = torch.zeros(weight.shape[0], dtype=torch.long)
         with _engine(engine):
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=_QTENSOR_DEPRECATION, category=UserWarning)
+                warnings.filterwarnings(
+                    "ignore", message=_QTENSOR_DEPRECATION, category=UserWarning
+                )
                 q = torch.quantize_per_channel(weight, scale, zero, 0, torch.qint8)
-            self.packed = torch.ops.quantized.linear_prepack(q, None if bias is None else bias.detach().float().contiguous())
+            self.packed = torch.ops.quantized.linear_prepack(
+                q, None if bias is None else bias.detach().float().contiguous()
+            )
         self.engine = engine
         self.reduce_range = engine != "qnnpack" and not has_vnni()
         self.dtype = torch.float32
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.quantized.linear_dynamic(x.float().contiguous(), self.packed, self.reduce_range)
+        return torch.ops.quantized.linear_dynamic(
+            x.float().contiguous(), self.packed, self.reduce_range
+        )
 
 
 class _engine:
@@ -183,7 +192,11 @@ class Bf16Linear:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(torch.bfloat16)
-        return torch.mm(x, self.weight_t) if self.bias is None else torch.addmm(self.bias, x, self.weight_t)
+        return (
+            torch.mm(x, self.weight_t)
+            if self.bias is None
+            else torch.addmm(self.bias, x, self.weight_t)
+        )
 
 
 class LayerLinears:
@@ -200,7 +213,9 @@ class LayerLinears:
         self.qkv = make(attn.qkv.weight, attn.qkv.bias)
         self.attn_out = make(attn.output.weight, attn.output.bias)
         self.mlp_in = make(mlp.input_gate.weight[:i], None if gate_bias is None else gate_bias[:i])
-        self.mlp_gate = make(mlp.input_gate.weight[i:], None if gate_bias is None else gate_bias[i:])
+        self.mlp_gate = make(
+            mlp.input_gate.weight[i:], None if gate_bias is None else gate_bias[i:]
+        )
         self.mlp_out = make(mlp.output.weight, mlp.output.bias)
 
 
@@ -214,10 +229,9 @@ def quantize_layers(layers: List[nn.Module], mode: str) -> List[LayerLinears]:
 def training_refusal(mode: str) -> str:
     """The message of a quantized encoder asked to train."""
     return (
-        f"This pipeline's encoder runs with quantize = \"{mode}\", an inference-only setting: it cannot be "
+        f'This pipeline\'s encoder runs with quantize = "{mode}", an inference-only setting: it cannot be '
         "updated. Its stored weights are fp32, so train (or resume training) with "
         "components.transformer.model.quantize = null, e.g. `spacy train ... "
         "--components.transformer.model.quantize null` or "
-        "spacy.load(path, config={\"components.transformer.model.quantize\": None})."
+        'spacy.load(path, config={"components.transformer.model.quantize": None}).'
     )
-

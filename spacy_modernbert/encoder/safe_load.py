@@ -17,6 +17,7 @@ Invariants, whatever the bytes say (issue 14):
 Every refusal is a `CheckpointError` naming the entry or field. No torch import at module
 level (this module is imported by light code paths).
 """
+
 import json
 import math
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -29,9 +30,24 @@ MAX_TOKENIZER_ENTRIES = len(TOKENIZER_FILES)
 # ModernBERT-base's tokenizer.json is 3.6 MB; the largest multilingual ones ~20 MB.
 MAX_TOKENIZER_FILE_BYTES = 64 * 1024 * 1024
 # Tokenizer settings that name files, code or objects: never taken from stored data.
-_REFUSED_TOKENIZER_KEYS = ("auto_map", "tokenizer_object", "__slow_tokenizer", "from_slow", "init_inputs", "trust_remote_code")
+_REFUSED_TOKENIZER_KEYS = (
+    "auto_map",
+    "tokenizer_object",
+    "__slow_tokenizer",
+    "from_slow",
+    "init_inputs",
+    "trust_remote_code",
+)
 _TOKENIZER_CLASSES = (None, "PreTrainedTokenizerFast")
-_SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+_SPECIAL_TOKEN_KEYS = (
+    "bos_token",
+    "eos_token",
+    "unk_token",
+    "sep_token",
+    "pad_token",
+    "cls_token",
+    "mask_token",
+)
 _ADDED_TOKEN_FIELDS = ("content", "single_word", "lstrip", "rstrip", "normalized", "special")
 
 # Upper bounds of the ModernBERT config fields that size tensors (ModernBERT-large: 28
@@ -48,19 +64,34 @@ CONFIG_BOUNDS = {
 }
 MAX_SAFETENSORS_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
 _DTYPE_BYTES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4,
-    "I64": 8, "U64": 8, "F64": 8,
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
 }
 
 WHERE = "the transformer model file of this pipeline"
 
 
-def check_entry_name(name: Any, allowed: Tuple[str, ...] = TOKENIZER_FILES, where: str = WHERE) -> str:
+def check_entry_name(
+    name: Any, allowed: Tuple[str, ...] = TOKENIZER_FILES, where: str = WHERE
+) -> str:
     """A stored file name must be one of `allowed`: never a path (no separator, `..`, NUL)."""
     if not isinstance(name, str) or not name:
-        raise CheckpointError(f"{where} holds a tokenizer entry with an empty or non-text name ({name!r}).")
+        raise CheckpointError(
+            f"{where} holds a tokenizer entry with an empty or non-text name ({name!r})."
+        )
     if "\x00" in name or "/" in name or "\\" in name or name in (".", "..") or ":" in name:
         raise CheckpointError(
             f"{where} holds a tokenizer entry named {name!r}, which is a path, not a file name: "
@@ -95,7 +126,9 @@ def check_tokenizer_entries(entries: Any, where: str = WHERE) -> Dict[str, bytes
             )
         checked[name] = bytes(data)
     if "tokenizer.json" not in checked:
-        raise CheckpointError(f"{where} has no tokenizer.json entry (a fast tokenizer is required).")
+        raise CheckpointError(
+            f"{where} has no tokenizer.json entry (a fast tokenizer is required)."
+        )
     return checked
 
 
@@ -105,7 +138,9 @@ def _json_entry(entries: Dict[str, bytes], name: str, where: str) -> Optional[Di
     try:
         value = json.loads(entries[name].decode("utf8"))
     except (UnicodeDecodeError, ValueError) as err:
-        raise CheckpointError(f"{where}: tokenizer entry {name!r} is not valid JSON ({err}).") from err
+        raise CheckpointError(
+            f"{where}: tokenizer entry {name!r} is not valid JSON ({err})."
+        ) from err
     if not isinstance(value, dict):
         raise CheckpointError(f"{where}: tokenizer entry {name!r} must hold a JSON object.")
     return value
@@ -120,8 +155,10 @@ def _added_token(value: Any, field: str, where: str, special: Optional[bool] = N
         fields = {k: v for k, v in value.items() if k != "__type"}
         if special is not None:
             fields["special"] = special
-        if set(fields) <= set(_ADDED_TOKEN_FIELDS) and isinstance(fields.get("content"), str) and all(
-            isinstance(fields[k], bool) for k in fields if k != "content"
+        if (
+            set(fields) <= set(_ADDED_TOKEN_FIELDS)
+            and isinstance(fields.get("content"), str)
+            and all(isinstance(fields[k], bool) for k in fields if k != "content")
         ):
             return AddedToken(**fields)
     raise CheckpointError(f"{where}: tokenizer setting {field!r} is not a token ({value!r:.80}).")
@@ -135,7 +172,11 @@ def _tokenizer_kwargs(entries: Dict[str, bytes], where: str) -> Dict[str, Any]:
     """
     config = _json_entry(entries, "tokenizer_config.json", where) or {}
     for key in config:
-        if key in _REFUSED_TOKENIZER_KEYS and (key != "init_inputs" or config[key]) or key.endswith("_file"):
+        if (
+            key in _REFUSED_TOKENIZER_KEYS
+            and (key != "init_inputs" or config[key])
+            or key.endswith("_file")
+        ):
             raise CheckpointError(
                 f"{where}: tokenizer_config.json sets {key!r}, which would make the loader read a file "
                 "or run code named by the pipeline: refused. Only load pipelines from sources you trust."
@@ -153,12 +194,16 @@ def _tokenizer_kwargs(entries: Dict[str, bytes], where: str) -> Dict[str, Any]:
     added_tokens_decoder: Dict[int, Any] = {}
     if decoder_entries is not None:
         if not isinstance(decoder_entries, dict):
-            raise CheckpointError(f"{where}: tokenizer_config.json's added_tokens_decoder must be an object.")
+            raise CheckpointError(
+                f"{where}: tokenizer_config.json's added_tokens_decoder must be an object."
+            )
         for idx, token in decoder_entries.items():
             try:
                 index = int(idx)
             except (TypeError, ValueError):
-                raise CheckpointError(f"{where}: added_tokens_decoder has a non-integer id {idx!r}.") from None
+                raise CheckpointError(
+                    f"{where}: added_tokens_decoder has a non-integer id {idx!r}."
+                ) from None
             if not isinstance(token, dict):
                 raise CheckpointError(f"{where}: added_tokens_decoder[{idx!r}] must be an object.")
             added = _added_token(token, f"added_tokens_decoder[{idx}]", where)
@@ -169,11 +214,19 @@ def _tokenizer_kwargs(entries: Dict[str, bytes], where: str) -> Dict[str, Any]:
         special_map = _json_entry(entries, "special_tokens_map.json", where) or {}
         for key, value in special_map.items():
             if key in _SPECIAL_TOKEN_KEYS:
-                config[key] = _added_token(value, key, where, special=True) if isinstance(value, dict) else value
+                config[key] = (
+                    _added_token(value, key, where, special=True)
+                    if isinstance(value, dict)
+                    else value
+                )
             elif key == "additional_special_tokens" and isinstance(value, list):
                 extra = list(config.get("additional_special_tokens") or [])
                 for token in value:
-                    token = _added_token(token, key, where, special=True) if isinstance(token, dict) else token
+                    token = (
+                        _added_token(token, key, where, special=True)
+                        if isinstance(token, dict)
+                        else token
+                    )
                     if token not in extra:
                         extra.append(token)
                 config[key] = extra
@@ -185,7 +238,9 @@ def _tokenizer_kwargs(entries: Dict[str, bytes], where: str) -> Dict[str, Any]:
         extra = config["additional_special_tokens"]
         if not isinstance(extra, list):
             raise CheckpointError(f"{where}: additional_special_tokens must be a list.")
-        config["additional_special_tokens"] = [_added_token(t, "additional_special_tokens", where) for t in extra]
+        config["additional_special_tokens"] = [
+            _added_token(t, "additional_special_tokens", where) for t in extra
+        ]
     config["added_tokens_decoder"] = added_tokens_decoder
     return config
 
@@ -204,7 +259,9 @@ def tokenizer_from_entries(entries: Any, where: str = WHERE) -> Any:
     try:
         return PreTrainedTokenizerFast(tokenizer_object=backend, name_or_path="", **kwargs)
     except (TypeError, ValueError, KeyError, AttributeError) as err:
-        raise CheckpointError(f"{where}: the stored tokenizer settings are invalid ({err}).") from err
+        raise CheckpointError(
+            f"{where}: the stored tokenizer settings are invalid ({err})."
+        ) from err
 
 
 def check_config_dict(config: Any, where: str = WHERE) -> Dict[str, Any]:
@@ -212,7 +269,9 @@ def check_config_dict(config: Any, where: str = WHERE) -> Dict[str, Any]:
     if not isinstance(config, dict):
         raise CheckpointError(f"{where} has no model config (found {type(config).__name__}).")
     if config.get("model_type") != "modernbert":
-        raise CheckpointError(f"{where}: the stored config is a {config.get('model_type')!r} model, not ModernBERT.")
+        raise CheckpointError(
+            f"{where}: the stored config is a {config.get('model_type')!r} model, not ModernBERT."
+        )
     for field, bound in CONFIG_BOUNDS.items():
         if field not in config:
             continue
@@ -221,12 +280,22 @@ def check_config_dict(config: Any, where: str = WHERE) -> Dict[str, Any]:
             raise CheckpointError(
                 f"{where}: config field {field!r} = {value!r:.40} is not an integer in [0, {bound}]."
             )
-    for field in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size", "intermediate_size"):
+    for field in (
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "vocab_size",
+        "intermediate_size",
+    ):
         if field in config and config[field] < 1:
-            raise CheckpointError(f"{where}: config field {field!r} must be at least 1, got {config[field]}.")
+            raise CheckpointError(
+                f"{where}: config field {field!r} must be at least 1, got {config[field]}."
+            )
     for field, value in config.items():
         if isinstance(value, float) and not math.isfinite(value):
-            raise CheckpointError(f"{where}: config field {field!r} is {value}, not a finite number.")
+            raise CheckpointError(
+                f"{where}: config field {field!r} is {value}, not a finite number."
+            )
     hidden, heads = config.get("hidden_size"), config.get("num_attention_heads")
     if hidden and heads and hidden % heads:
         raise CheckpointError(
@@ -235,7 +304,9 @@ def check_config_dict(config: Any, where: str = WHERE) -> Dict[str, Any]:
     return config
 
 
-def read_safetensors_header(data: Any, where: str = WHERE) -> Dict[str, Tuple[str, Tuple[int, ...]]]:
+def read_safetensors_header(
+    data: Any, where: str = WHERE
+) -> Dict[str, Tuple[str, Tuple[int, ...]]]:
     """{tensor name: (dtype, shape)} of a safetensors buffer, checked against its length.
 
     Nothing is allocated: every declared tensor must fit in the bytes that follow the header.
@@ -261,8 +332,17 @@ def read_safetensors_header(data: Any, where: str = WHERE) -> Dict[str, Tuple[st
         ok = isinstance(info, dict) and info.get("dtype") in _DTYPE_BYTES
         shape = info.get("shape") if ok else None
         offsets = info.get("data_offsets") if ok else None
-        ok = ok and isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-        ok = ok and isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
+        ok = (
+            ok
+            and isinstance(shape, list)
+            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        )
+        ok = (
+            ok
+            and isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(isinstance(o, int) for o in offsets)
+        )
         if not ok:
             raise CheckpointError(f"{where}: weight {name!r} has a malformed entry in the header.")
         start, end = offsets
@@ -289,7 +369,11 @@ def expected_state_shapes(config: Any) -> Dict[str, Tuple[int, ...]]:
         ) from err
 
 
-def check_state_matches(header: Dict[str, Tuple[str, Tuple[int, ...]]], expected: Dict[str, Tuple[int, ...]], where: str = WHERE) -> None:
+def check_state_matches(
+    header: Dict[str, Tuple[str, Tuple[int, ...]]],
+    expected: Dict[str, Tuple[int, ...]],
+    where: str = WHERE,
+) -> None:
     """The stored tensors must be exactly the ones the config implies, with the same shapes."""
     missing = sorted(set(expected) - set(header))
     unexpected = sorted(set(header) - set(expected))
@@ -356,7 +440,11 @@ def check_checkpoint_size(directory: Any, config: Any) -> None:
     path = Path(str(directory)).expanduser()
     if not path.is_dir():
         return  # a hub id: the files are not there yet
-    stored = sum(p.stat().st_size for p in path.iterdir() if p.is_file() and p.name.endswith(WEIGHT_FILE_SUFFIXES))
+    stored = sum(
+        p.stat().st_size
+        for p in path.iterdir()
+        if p.is_file() and p.name.endswith(WEIGHT_FILE_SUFFIXES)
+    )
     declared = sum(math.prod(shape) for shape in expected_state_shapes(config).values())
     if stored and declared * 2 > stored * 1.05 + (1 << 20):
         raise CheckpointError(

@@ -22,6 +22,7 @@ short-lived ones, which pins glibc's heap: resident memory grew by about one cop
 weights per update. Invariant: the parameter tensors (objects and storage) an update
 starts with are the ones it ends with, and no object made by an update outlives it.
 """
+
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
@@ -41,8 +42,12 @@ class ModernBertShim(PyTorchShim):
     """Holds a `PackedModernBert` (None until initialized) and its fast tokenizer."""
 
     def __init__(
-        self, attn_implementation: str, mixed_precision: bool, gradient_checkpointing: bool,
-        quantize: Optional[str] = None, grad_clip_norm: Optional[float] = None,
+        self,
+        attn_implementation: str,
+        mixed_precision: bool,
+        gradient_checkpointing: bool,
+        quantize: Optional[str] = None,
+        grad_clip_norm: Optional[float] = None,
     ):
         super().__init__(None, mixed_precision=False)  # bf16 autocast is done by PackedModernBert
         self.attn_implementation = attn_implementation
@@ -79,7 +84,9 @@ class ModernBertShim(PyTorchShim):
 
             grads = [p for p in self._model.parameters() if p.grad is not None]
             if grads:
-                self.last_grad_norm = float(torch.nn.utils.clip_grad_norm_(grads, self.grad_clip_norm))
+                self.last_grad_norm = float(
+                    torch.nn.utils.clip_grad_norm_(grads, self.grad_clip_norm)
+                )
         if self._model is not None:
             step_in_place(self, optimizer)
 
@@ -123,7 +130,9 @@ class ModernBertShim(PyTorchShim):
         except (TypeError, ValueError, AttributeError) as err:
             if isinstance(err, CheckpointError):
                 raise
-            raise CheckpointError(f"The model config stored in this pipeline is invalid ({err}).") from err
+            raise CheckpointError(
+                f"The model config stored in this pipeline is invalid ({err})."
+            ) from err
         config.reference_compile = False
         tokenizer = safe_load.tokenizer_from_entries(msg.get("tokenizer"))
         validate_tokenizer(tokenizer, config, "<pipeline>")
@@ -132,7 +141,9 @@ class ModernBertShim(PyTorchShim):
         try:
             state = load(msg["state"])
         except Exception as err:
-            raise CheckpointError(f"The encoder weights stored in this pipeline are corrupt: {err}") from err
+            raise CheckpointError(
+                f"The encoder weights stored in this pipeline are corrupt: {err}"
+            ) from err
         safe_load.check_finite_state(state)
         encoder = build_encoder(config, state, "<pipeline>")
         encoder.hf_config = config

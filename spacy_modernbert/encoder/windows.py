@@ -13,6 +13,7 @@ Windows then run in micro-batches (`group_by_budget`): sorted by length and grou
 token budget, so that linear layers see only real tokens (no padding at all) and attention
 pads each group to its longest window, which sorting keeps close to every member's length.
 """
+
 from dataclasses import dataclass
 from typing import List, Sequence
 
@@ -52,7 +53,9 @@ def plan_windows(doc: int, n_content: int, max_length: int, overlap: int) -> Lis
     return windows
 
 
-def plan_sentence_windows(doc: int, sent_starts: Sequence[int], n_content: int, max_length: int, overlap: int) -> List[Window]:
+def plan_sentence_windows(
+    doc: int, sent_starts: Sequence[int], n_content: int, max_length: int, overlap: int
+) -> List[Window]:
     """One window per sentence (`sentence_windows`): no piece attends across a sentence boundary.
 
     sent_starts: the content-piece index at which each sentence starts (any order; 0 and
@@ -67,7 +70,9 @@ def plan_sentence_windows(doc: int, sent_starts: Sequence[int], n_content: int, 
     return windows
 
 
-def window_input_ids(content_ids: numpy.ndarray, window: Window, cls_id: int, sep_id: int) -> numpy.ndarray:
+def window_input_ids(
+    content_ids: numpy.ndarray, window: Window, cls_id: int, sep_id: int
+) -> numpy.ndarray:
     """[CLS] + the window's content ids + [SEP]."""
     out = numpy.empty((window.length,), dtype="int64")
     out[0] = cls_id
@@ -76,7 +81,9 @@ def window_input_ids(content_ids: numpy.ndarray, window: Window, cls_id: int, se
     return out
 
 
-def merge_sources(windows: List[Window], window_offsets: List[int], n_content: int) -> numpy.ndarray:
+def merge_sources(
+    windows: List[Window], window_offsets: List[int], n_content: int
+) -> numpy.ndarray:
     """For each position of the doc's `[CLS] content [SEP]`, its row in the packed output.
 
     `window_offsets[k]` is where window k's first position ([CLS]) lies in the packed

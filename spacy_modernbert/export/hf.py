@@ -18,6 +18,7 @@ Invariants:
   head (`head_notes` says why for each component), and an approximate head would give
   different scores under the same name.
 """
+
 import copy
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
@@ -84,7 +85,12 @@ def head_notes(nlp: Any, component: str) -> List[Tuple[str, str, str]]:
     return notes
 
 
-def model_card(info: Dict[str, Any], notes: Sequence[Tuple[str, str, str]], files: Sequence[str], what: str = "hf") -> str:
+def model_card(
+    info: Dict[str, Any],
+    notes: Sequence[Tuple[str, str, str]],
+    files: Sequence[str],
+    what: str = "hf",
+) -> str:
     """The README.md of an exported directory: provenance, how to load it, what is not in it."""
     lines = [
         "---",
@@ -146,7 +152,9 @@ def model_card(info: Dict[str, Any], notes: Sequence[Tuple[str, str, str]], file
     return "\n".join(lines)
 
 
-def check_hf_dir(output: Path, pieces: Sequence[Tuple[str, numpy.ndarray, numpy.ndarray]]) -> Dict[str, Any]:
+def check_hf_dir(
+    output: Path, pieces: Sequence[Tuple[str, numpy.ndarray, numpy.ndarray]]
+) -> Dict[str, Any]:
     """Load `output` with AutoModel / AutoTokenizer (offline) and compare with the pipeline.
 
     pieces: (text, input_ids (n,), hidden (n, width)) of the pipeline, per doc.
@@ -156,17 +164,22 @@ def check_hf_dir(output: Path, pieces: Sequence[Tuple[str, numpy.ndarray, numpy.
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    model, info = AutoModel.from_pretrained(str(output), output_loading_info=True, local_files_only=True)
+    model, info = AutoModel.from_pretrained(
+        str(output), output_loading_info=True, local_files_only=True
+    )
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(str(output), local_files_only=True)
     worst = 0.0
     with torch.no_grad():
         for _, ids, hidden in pieces:
-            got = model(input_ids=torch.as_tensor(ids, dtype=torch.long)[None]).last_hidden_state[0].numpy()
+            got = (
+                model(input_ids=torch.as_tensor(ids, dtype=torch.long)[None])
+                .last_hidden_state[0]
+                .numpy()
+            )
             worst = max(worst, float(numpy.abs(got - hidden).max()))
     same = sum(
-        list(tokenizer(" " + text)["input_ids"]) == [int(i) for i in ids]
-        for text, ids, _ in pieces
+        list(tokenizer(" " + text)["input_ids"]) == [int(i) for i in ids] for text, ids, _ in pieces
     )
     return {
         "loading_info": {k: [str(x) for x in v] for k, v in info.items()},

@@ -17,6 +17,7 @@ Invariants:
 * int8 is ONNX Runtime's own `quantize_dynamic` (int8 weights, activations quantized per
   call), the way its users run it; the fp32 graph is kept beside it.
 """
+
 import warnings
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
@@ -51,7 +52,9 @@ def export_encoder(encoder: Any, path: Path, opset: int = DEFAULT_OPSET) -> Path
     import torch
 
     if opset < MIN_OPSET:
-        raise ValueError(f"--opset must be at least {MIN_OPSET} (attention with a mask), got {opset}.")
+        raise ValueError(
+            f"--opset must be at least {MIN_OPSET} (attention with a mask), got {opset}."
+        )
     axes = {"batch", "length"}
     dynamic = {name: {0: "batch", 1: "length"} for name in (*INPUTS, OUTPUT)}
     ids = torch.full((2, 16), int(encoder.config.pad_token_id or 0), dtype=torch.long)
@@ -65,8 +68,15 @@ def export_encoder(encoder: Any, path: Path, opset: int = DEFAULT_OPSET) -> Path
             warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             torch.onnx.export(
-                encoder, (ids, mask), str(path), input_names=list(INPUTS), output_names=[OUTPUT],
-                dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True, dynamo=False,
+                encoder,
+                (ids, mask),
+                str(path),
+                input_names=list(INPUTS),
+                output_names=[OUTPUT],
+                dynamic_axes=dynamic,
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
             )
     finally:
         encoder.train(was_training)
@@ -75,7 +85,9 @@ def export_encoder(encoder: Any, path: Path, opset: int = DEFAULT_OPSET) -> Path
     for value in model.graph.input:
         dims = {d.dim_param for d in value.type.tensor_type.shape.dim}
         if not axes <= dims:  # pragma: no cover - a tracer that froze a shape
-            raise RuntimeError(f"The exported input '{value.name}' has fixed dimensions {dims}, not (batch, length).")
+            raise RuntimeError(
+                f"The exported input '{value.name}' has fixed dimensions {dims}, not (batch, length)."
+            )
     return Path(path)
 
 
@@ -102,21 +114,23 @@ def session(path: Path, threads: int = 0, optimized_path: Optional[Path] = None)
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def run_padded(sess: Any, ids: Sequence[numpy.ndarray], pad_id: int, batch_size: int = 16) -> List[numpy.ndarray]:
+def run_padded(
+    sess: Any, ids: Sequence[numpy.ndarray], pad_id: int, batch_size: int = 16
+) -> List[numpy.ndarray]:
     """Each sequence's (n, width) output, run in length-sorted, right-padded batches."""
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out: List[Any] = [None] * len(ids)
     for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+        chunk = order[start : start + batch_size]
         longest = max(len(ids[i]) for i in chunk)
         batch = numpy.full((len(chunk), longest), pad_id, dtype=numpy.int64)
         mask = numpy.zeros((len(chunk), longest), dtype=numpy.int64)
         for row, i in enumerate(chunk):
-            batch[row, :len(ids[i])] = ids[i]
-            mask[row, :len(ids[i])] = 1
+            batch[row, : len(ids[i])] = ids[i]
+            mask[row, : len(ids[i])] = 1
         hidden = sess.run([OUTPUT], {"input_ids": batch, "attention_mask": mask})[0]
         for row, i in enumerate(chunk):
-            out[i] = hidden[row, :len(ids[i])]
+            out[i] = hidden[row, : len(ids[i])]
     return out
 
 
@@ -130,4 +144,8 @@ def compare(got: Sequence[numpy.ndarray], want: Sequence[numpy.ndarray]) -> dict
         norms = numpy.linalg.norm(a, axis=-1) * numpy.linalg.norm(b, axis=-1)
         cosines.append((a * b).sum(-1) / numpy.maximum(norms, 1e-12))
     allc = numpy.concatenate(cosines) if cosines else numpy.ones(1)
-    return {"max_abs_diff": max(diffs), "min_cosine": float(allc.min()), "mean_cosine": float(allc.mean())}
+    return {
+        "max_abs_diff": max(diffs),
+        "min_cosine": float(allc.min()),
+        "mean_cosine": float(allc.mean()),
+    }

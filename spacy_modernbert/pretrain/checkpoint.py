@@ -7,6 +7,7 @@ schedule, for `--resume`). A save writes everything into a sibling temporary dir
 and only then swaps it in with renames, so a crash or a full disk mid-save leaves the
 previous save in place; `recover` finishes a swap that a crash interrupted.
 """
+
 import json
 import os
 import shutil
@@ -69,8 +70,14 @@ def check_output(output: Path, resume: Optional[Path], force: bool) -> None:
     )
 
 
-def save_run(output: Path, hf_shell: Any, state_dict: Dict[str, torch.Tensor], tokenizer: Any,
-             state: Dict[str, Any], optimizer_state: Dict[str, Any]) -> None:
+def save_run(
+    output: Path,
+    hf_shell: Any,
+    state_dict: Dict[str, torch.Tensor],
+    tokenizer: Any,
+    state: Dict[str, Any],
+    optimizer_state: Dict[str, Any],
+) -> None:
     """Write a complete checkpoint next to `output`, then swap it in (atomic at the rename)."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -86,8 +93,14 @@ def save_run(output: Path, hf_shell: Any, state_dict: Dict[str, torch.Tensor], t
         shutil.rmtree(new, ignore_errors=True)
         if isinstance(err, OSError):
             last = read_state(output) if output.is_dir() else None
-            kept = f"the previous save (step {last['step']}) in '{output}' is intact" if last else "nothing was written"
-            raise RunDirError(f"Saving to '{output}' failed ({err}); {kept}. Free disk space and rerun with --resume {output}.") from err
+            kept = (
+                f"the previous save (step {last['step']}) in '{output}' is intact"
+                if last
+                else "nothing was written"
+            )
+            raise RunDirError(
+                f"Saving to '{output}' failed ({err}); {kept}. Free disk space and rerun with --resume {output}."
+            ) from err
         raise
     if output.exists():
         os.replace(output, old)
@@ -98,5 +111,7 @@ def save_run(output: Path, hf_shell: Any, state_dict: Dict[str, torch.Tensor], t
 def load_optimizer_state(path: Path) -> Dict[str, Any]:
     file = Path(path) / OPTIMIZER_FILE
     if not file.is_file():
-        raise RunDirError(f"--resume '{path}' has no {OPTIMIZER_FILE}: it is not a complete pretraining run.")
+        raise RunDirError(
+            f"--resume '{path}' has no {OPTIMIZER_FILE}: it is not a complete pretraining run."
+        )
     return torch.load(file, map_location="cpu", weights_only=True)

@@ -10,6 +10,7 @@ that are not UTF-8 raise an error naming the file and line, an empty file is ski
 warning, and a document longer than the window is split into several windows (never
 dropped or truncated). Every window is `[CLS] pieces [SEP]`.
 """
+
 import json
 import random
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ def find_files(paths: Sequence[Union[str, Path]]) -> List[Path]:
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES)
             if not found:
-                raise PretrainDataError(f"Directory '{path}' contains no .txt, .jsonl or .spacy files.")
+                raise PretrainDataError(
+                    f"Directory '{path}' contains no .txt, .jsonl or .spacy files."
+                )
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -48,13 +51,13 @@ def _lines(file: Path) -> Iterator[Tuple[int, str]]:
             if b"\x00" in raw:
                 raise PretrainDataError(
                     f"'{file}' line {number} contains NUL bytes: it looks like a binary file, not text. "
-                    "Pass .txt (one document per line), .jsonl (a \"text\" field) or .spacy files."
+                    'Pass .txt (one document per line), .jsonl (a "text" field) or .spacy files.'
                 )
             try:
                 yield number, raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 raise PretrainDataError(
-                    f"'{file}' line {number} is not valid UTF-8 (byte {err.start}: {raw[err.start:err.start + 1]!r}). "
+                    f"'{file}' line {number} is not valid UTF-8 (byte {err.start}: {raw[err.start : err.start + 1]!r}). "
                     "Re-encode the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 FILE > FILE.txt`."
                 ) from None
 
@@ -69,7 +72,9 @@ def read_file(file: Path) -> List[str]:
             docs = DocBin().from_disk(file).get_docs(Vocab())
             return [doc.text for doc in docs if doc.text.strip()]
         except Exception as err:  # msgpack / zlib errors on a corrupt file
-            raise PretrainDataError(f"'{file}' is not a readable .spacy (DocBin) corpus: {err}") from err
+            raise PretrainDataError(
+                f"'{file}' is not a readable .spacy (DocBin) corpus: {err}"
+            ) from err
     texts: List[str] = []
     for number, line in _lines(file):
         if not line.strip():
@@ -78,7 +83,9 @@ def read_file(file: Path) -> List[str]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise PretrainDataError(f"'{file}' line {number} is not valid JSON: {err}") from None
+                raise PretrainDataError(
+                    f"'{file}' line {number} is not valid JSON: {err}"
+                ) from None
             text = record.get("text") if isinstance(record, dict) else None
             if not isinstance(text, str):
                 raise PretrainDataError(f"'{file}' line {number} has no string \"text\" field.")
@@ -98,32 +105,51 @@ def read_texts(paths: Sequence[Union[str, Path]]) -> List[str]:
             msg.warn(f"'{file}' contains no text; skipped")
         texts.extend(found)
     if not texts:
-        raise PretrainDataError(f"No text found in {', '.join(map(str, paths))}: nothing to pretrain on.")
+        raise PretrainDataError(
+            f"No text found in {', '.join(map(str, paths))}: nothing to pretrain on."
+        )
     return texts
 
 
-def make_windows(token_ids: Sequence[Sequence[int]], window: int, cls_id: int, sep_id: int) -> List[List[int]]:
+def make_windows(
+    token_ids: Sequence[Sequence[int]], window: int, cls_id: int, sep_id: int
+) -> List[List[int]]:
     """`[CLS] chunk [SEP]` windows of at most `window` ids; long documents are split, not dropped."""
     if window < 3:
-        raise PretrainDataError(f"The window length must be at least 3 (CLS, one piece, SEP); got {window}.")
+        raise PretrainDataError(
+            f"The window length must be at least 3 (CLS, one piece, SEP); got {window}."
+        )
     step = window - 2
     windows = []
     for ids in token_ids:
         for start in range(0, len(ids), step):
-            windows.append([cls_id, *ids[start:start + step], sep_id])
+            windows.append([cls_id, *ids[start : start + step], sep_id])
     return windows
 
 
-def tokenize_windows(texts: Sequence[str], tokenizer, window: int, batch: int = 1000) -> List[List[int]]:
+def tokenize_windows(
+    texts: Sequence[str], tokenizer, window: int, batch: int = 1000
+) -> List[List[int]]:
     """Tokenize documents (no special tokens) and cut them into windows."""
     windows: List[List[int]] = []
     for start in range(0, len(texts), batch):
-        encoded = tokenizer(list(texts[start:start + batch]), add_special_tokens=False)["input_ids"]
-        windows.extend(make_windows([ids for ids in encoded if ids], window, tokenizer.cls_token_id, tokenizer.sep_token_id))
+        encoded = tokenizer(list(texts[start : start + batch]), add_special_tokens=False)[
+            "input_ids"
+        ]
+        windows.extend(
+            make_windows(
+                [ids for ids in encoded if ids],
+                window,
+                tokenizer.cls_token_id,
+                tokenizer.sep_token_id,
+            )
+        )
     return windows
 
 
-def split_held_out(windows: List[List[int]], fraction: float, seed: int) -> Tuple[List[List[int]], List[List[int]]]:
+def split_held_out(
+    windows: List[List[int]], fraction: float, seed: int
+) -> Tuple[List[List[int]], List[List[int]]]:
     """(train, held-out) windows: a seeded random `fraction` is held out (at least one window
     when fraction > 0 and there are two or more)."""
     if fraction <= 0 or len(windows) < 2:

@@ -7,6 +7,7 @@ GLOBAL number of masked pieces, times the world size; DDP averages the gradients
 processes take exactly the step one process takes on the same global batch. Rank 0 alone
 evaluates, logs and saves.
 """
+
 import hashlib
 import math
 import os
@@ -39,7 +40,11 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
 
 def _fmt_time(seconds: float) -> str:
     seconds = int(max(0, seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
 
 
 def _fingerprint(windows: Sequence[Sequence[int]]) -> str:
@@ -49,7 +54,9 @@ def _fingerprint(windows: Sequence[Sequence[int]]) -> str:
     return digest.hexdigest()
 
 
-def masked_step_inputs(collator, windows: List[List[int]], special: torch.Tensor, seed: int, rank: int, world: int):
+def masked_step_inputs(
+    collator, windows: List[List[int]], special: torch.Tensor, seed: int, rank: int, world: int
+):
     """This process's share of a masked global batch, and the global count of masked pieces."""
     windows = sorted(windows, key=len, reverse=True)
     ids, _, lengths = pack(windows)
@@ -70,11 +77,20 @@ def masked_step_inputs(collator, windows: List[List[int]], special: torch.Tensor
 
 def _forward(model, inputs, positions, lengths, labels, device) -> torch.Tensor:
     rows = (labels != -100).nonzero().flatten()
-    return model(inputs.to(device), positions.to(device), lengths, rows.to(device), labels[rows].to(device))
+    return model(
+        inputs.to(device), positions.to(device), lengths, rows.to(device), labels[rows].to(device)
+    )
 
 
 @torch.no_grad()
-def held_out_loss(model: MaskedLM, collator, windows: List[List[int]], special: torch.Tensor, batch_tokens: int, device) -> Optional[float]:
+def held_out_loss(
+    model: MaskedLM,
+    collator,
+    windows: List[List[int]],
+    special: torch.Tensor,
+    batch_tokens: int,
+    device,
+) -> Optional[float]:
     """Mean MLM loss per masked piece on the held-out windows (fixed masks, eval mode)."""
     if not windows:
         return None
@@ -84,7 +100,9 @@ def held_out_loss(model: MaskedLM, collator, windows: List[List[int]], special: 
     total, count, covered, step = 0.0, 0, 0, 0
     while covered < len(windows):
         batch = [windows[i] for i in plan.batch(step)]
-        inputs, positions, lengths, labels, n = masked_step_inputs(collator, batch, special, EVAL_SEED + step, 0, 1)
+        inputs, positions, lengths, labels, n = masked_step_inputs(
+            collator, batch, special, EVAL_SEED + step, 0, 1
+        )
         if n:
             total += float(_forward(model, inputs, positions, lengths, labels, device))
             count += n
@@ -123,9 +141,15 @@ def pretrain(
     """
     output = Path(output)
     if schedule not in SCHEDULES:
-        raise PretrainSettingsError(f"--schedule must be one of {', '.join(SCHEDULES)}; got '{schedule}'.")
-    for name, value, low in (("--steps", steps, 0), ("--save-every", save_every, 1), ("--log-every", log_every, 1),
-                             ("--batch-tokens", batch_tokens, 1)):
+        raise PretrainSettingsError(
+            f"--schedule must be one of {', '.join(SCHEDULES)}; got '{schedule}'."
+        )
+    for name, value, low in (
+        ("--steps", steps, 0),
+        ("--save-every", save_every, 1),
+        ("--log-every", log_every, 1),
+        ("--batch-tokens", batch_tokens, 1),
+    ):
         if value < low:
             raise PretrainSettingsError(f"{name} must be at least {low}; got {value}.")
     if not 0.0 <= eval_fraction < 1.0:
@@ -137,11 +161,15 @@ def pretrain(
         ckpt.check_output(output, resume, force)
     state = ckpt.read_state(resume) if resume is not None else None
     if resume is not None and state is None:
-        raise ckpt.RunDirError(f"--resume '{resume}' is not a pretraining run directory (no {ckpt.STATE_FILE}).")
+        raise ckpt.RunDirError(
+            f"--resume '{resume}' is not a pretraining run directory (no {ckpt.STATE_FILE})."
+        )
 
     if gpu_id >= 0 or (world > 1 and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise PretrainSettingsError(f"--gpu-id {gpu_id} was given but CUDA is not available to torch.")
+            raise PretrainSettingsError(
+                f"--gpu-id {gpu_id} was given but CUDA is not available to torch."
+            )
         device = torch.device("cuda", local_rank if world > 1 else gpu_id)
         torch.cuda.set_device(device)
     else:
@@ -151,9 +179,30 @@ def pretrain(
 
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     try:
-        return _run(base_model, texts, output, steps, lr, schedule, warmup_steps, weight_decay, mask_prob, window,
-                    batch_tokens, device, bf16, gradient_checkpointing, seed, save_every, eval_fraction, log_every,
-                    resume, state, rank, world)
+        return _run(
+            base_model,
+            texts,
+            output,
+            steps,
+            lr,
+            schedule,
+            warmup_steps,
+            weight_decay,
+            mask_prob,
+            window,
+            batch_tokens,
+            device,
+            bf16,
+            gradient_checkpointing,
+            seed,
+            save_every,
+            eval_fraction,
+            log_every,
+            resume,
+            state,
+            rank,
+            world,
+        )
     finally:
         if world > 1:
             import torch.distributed as dist
@@ -161,8 +210,30 @@ def pretrain(
             dist.destroy_process_group()
 
 
-def _run(base_model, texts, output, steps, lr, schedule, warmup_steps, weight_decay, mask_prob, window, batch_tokens,
-         device, bf16, gradient_checkpointing, seed, save_every, eval_fraction, log_every, resume, state, rank, world):
+def _run(
+    base_model,
+    texts,
+    output,
+    steps,
+    lr,
+    schedule,
+    warmup_steps,
+    weight_decay,
+    mask_prob,
+    window,
+    batch_tokens,
+    device,
+    bf16,
+    gradient_checkpointing,
+    seed,
+    save_every,
+    eval_fraction,
+    log_every,
+    resume,
+    state,
+    rank,
+    world,
+):
     log = msg if rank == 0 else None
     docs = read_texts(texts)  # bad text fails before a (possibly large) model is loaded
     source = resume if resume is not None else base_model
@@ -171,37 +242,65 @@ def _run(base_model, texts, output, steps, lr, schedule, warmup_steps, weight_de
     model, tokenizer, hf_shell, initialized = load_masked_lm(source, mixed, gradient_checkpointing)
     model.to(device)
     if log:
-        log.info(f"Loaded '{source}' ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)"
-                 + (f"; initialized the MLM head ({len(initialized)} tensors)" if initialized else "; kept its MLM head"))
-    settings = {"window": window, "batch_tokens": batch_tokens, "seed": seed, "mask_prob": mask_prob,
-                "eval_fraction": eval_fraction}
+        log.info(
+            f"Loaded '{source}' ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)"
+            + (
+                f"; initialized the MLM head ({len(initialized)} tensors)"
+                if initialized
+                else "; kept its MLM head"
+            )
+        )
+    settings = {
+        "window": window,
+        "batch_tokens": batch_tokens,
+        "seed": seed,
+        "mask_prob": mask_prob,
+        "eval_fraction": eval_fraction,
+    }
     collator = make_collator(tokenizer, mask_prob)
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
     windows = tokenize_windows(docs, tokenizer, min(window, tokenizer.model_max_length))
     train, held = split_held_out(windows, eval_fraction, seed)
     if not train:
-        raise PretrainSettingsError("All windows were held out; lower --eval-fraction or give more text.")
+        raise PretrainSettingsError(
+            "All windows were held out; lower --eval-fraction or give more text."
+        )
     fingerprint = _fingerprint(windows)
     if state is not None:
         changed = [k for k, v in settings.items() if state["settings"].get(k) != v]
         if changed:
             old = ", ".join(f"{k}={state['settings'][k]}" for k in changed)
-            raise ckpt.RunDirError(f"--resume '{resume}' was run with other settings ({old}); "
-                                   "resume with the same settings, or start a new run.")
+            raise ckpt.RunDirError(
+                f"--resume '{resume}' was run with other settings ({old}); "
+                "resume with the same settings, or start a new run."
+            )
         if state["data"]["fingerprint"] != fingerprint:
-            raise ckpt.RunDirError(f"--resume '{resume}' was trained on other text; resume with the same TEXT, or start a new run.")
+            raise ckpt.RunDirError(
+                f"--resume '{resume}' was trained on other text; resume with the same TEXT, or start a new run."
+            )
     n_tokens = sum(map(len, train))
     if log:
-        log.info(f"{len(docs)} documents -> {len(train)} training windows ({n_tokens:,} pieces), "
-                 f"{len(held)} held out; window {window}, {batch_tokens:,} pieces per step"
-                 + (f" over {world} processes" if world > 1 else ""))
+        log.info(
+            f"{len(docs)} documents -> {len(train)} training windows ({n_tokens:,} pieces), "
+            f"{len(held)} held out; window {window}, {batch_tokens:,} pieces per step"
+            + (f" over {world} processes" if world > 1 else "")
+        )
 
     warmup = warmup_steps if warmup_steps is not None else max(1, round(0.06 * steps))
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "norm" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "norm" not in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=lr, betas=(0.9, 0.98), eps=1e-6)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, warmup, schedule))
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=lr,
+        betas=(0.9, 0.98),
+        eps=1e-6,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, steps, warmup, schedule)
+    )
     start = 0
     history: List[Dict[str, Any]] = []
     if state is not None:
@@ -215,7 +314,9 @@ def _run(base_model, texts, output, steps, lr, schedule, warmup_steps, weight_de
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        train_model = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     plan = BatchPlan([len(w) for w in train], batch_tokens, seed)
 
     def save(step: int, tokens_per_s: Optional[float]) -> None:
@@ -223,12 +324,27 @@ def _run(base_model, texts, output, steps, lr, schedule, warmup_steps, weight_de
             loss = held_out_loss(model, collator, held, special, batch_tokens, device)
             if loss is not None:
                 history.append({"step": step, "loss": round(loss, 4)})
-            run_state = {"step": step, "steps": steps, "base_model": str(base_model if state is None else state["base_model"]),
-                         "settings": settings, "data": {"windows": len(windows), "fingerprint": fingerprint},
-                         "held_out": history, "tokens_per_s": tokens_per_s, "world_size": world,
-                         "initialized_head": initialized if state is None else state.get("initialized_head", [])}
-            ckpt.save_run(output, hf_shell, model.hf_state_dict(), tokenizer, run_state,
-                          {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
+            run_state = {
+                "step": step,
+                "steps": steps,
+                "base_model": str(base_model if state is None else state["base_model"]),
+                "settings": settings,
+                "data": {"windows": len(windows), "fingerprint": fingerprint},
+                "held_out": history,
+                "tokens_per_s": tokens_per_s,
+                "world_size": world,
+                "initialized_head": initialized
+                if state is None
+                else state.get("initialized_head", []),
+            }
+            ckpt.save_run(
+                output,
+                hf_shell,
+                model.hf_state_dict(),
+                tokenizer,
+                run_state,
+                {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+            )
             shown = f"held-out MLM loss {loss:.4f}" if loss is not None else "no held-out text"
             msg.good(f"Saved step {step} to {output} ({shown})")
         if world > 1:
@@ -248,7 +364,9 @@ def _run(base_model, texts, output, steps, lr, schedule, warmup_steps, weight_de
     for step in range(start, steps):
         torch.manual_seed(seed * 1_000_003 + step)
         batch = [train[i] for i in plan.batch(step)]
-        inputs, positions, lengths, labels, n_masked = masked_step_inputs(collator, batch, special, seed * 1_000_003 + step, rank, world)
+        inputs, positions, lengths, labels, n_masked = masked_step_inputs(
+            collator, batch, special, seed * 1_000_003 + step, rank, world
+        )
         loss_sum = _forward(train_model, inputs, positions, lengths, labels, device)
         (loss_sum * (world / max(n_masked, 1))).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -264,8 +382,11 @@ def _run(base_model, texts, output, steps, lr, schedule, warmup_steps, weight_de
             now = time.perf_counter()
             tokens_per_s = tokens_log / max(now - t_log, 1e-9)
             eta = (now - t0) / (done - start) * (steps - done)
-            msg.text(f"step {done}/{steps}  loss {sum(running) / len(running):.4f}  lr {scheduler.get_last_lr()[0]:.2e}  "
-                     f"{tokens_per_s:,.0f} tokens/s  ETA {_fmt_time(eta)}", show=True)
+            msg.text(
+                f"step {done}/{steps}  loss {sum(running) / len(running):.4f}  lr {scheduler.get_last_lr()[0]:.2e}  "
+                f"{tokens_per_s:,.0f} tokens/s  ETA {_fmt_time(eta)}",
+                show=True,
+            )
             t_log, tokens_log, running = now, 0, []
         if done % save_every == 0 and done != steps:
             save(done, tokens_per_s)

@@ -10,6 +10,7 @@ The encoder is touched only through the two adapter functions below (`packed_enc
 computed on the masked rows only (the encoder gathers them), like ModernBERT's
 `sparse_prediction`.
 """
+
 from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
@@ -19,14 +20,20 @@ HEAD_PREFIXES = ("head.", "decoder.")
 
 
 # --- adapter: the only code that knows how the encoder is built and named ------------------
-def packed_encoder(hf_model: nn.Module, mixed_precision: bool, gradient_checkpointing: bool) -> nn.Module:
+def packed_encoder(
+    hf_model: nn.Module, mixed_precision: bool, gradient_checkpointing: bool
+) -> nn.Module:
     """Our packed forward over our encoder modules, with the weights of a loaded `ModernBertModel`."""
     from ..encoder.modules import ModernBertEncoder
     from ..encoder.packed import PackedModernBert
 
-    return PackedModernBert(ModernBertEncoder.from_hf_model(hf_model), attn_implementation="sdpa",
-                            mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
-                            hf_config=hf_model.config)
+    return PackedModernBert(
+        ModernBertEncoder.from_hf_model(hf_model),
+        attn_implementation="sdpa",
+        mixed_precision=mixed_precision,
+        gradient_checkpointing=gradient_checkpointing,
+        hf_config=hf_model.config,
+    )
 
 
 def encoder_state_dict(encoder: nn.Module) -> Dict[str, torch.Tensor]:
@@ -34,6 +41,8 @@ def encoder_state_dict(encoder: nn.Module) -> Dict[str, torch.Tensor]:
     from ..encoder.modules import ours_to_hf_name
 
     return {ours_to_hf_name(k): v for k, v in encoder.encoder.state_dict(keep_vars=True).items()}
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -46,8 +55,14 @@ class MaskedLM(nn.Module):
         if getattr(config, "tie_word_embeddings", True):
             self.decoder.weight = encoder_state_dict(encoder)["embeddings.tok_embeddings.weight"]
 
-    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, lengths: List[int],
-                rows: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        lengths: List[int],
+        rows: torch.Tensor,
+        labels: torch.Tensor,
+    ) -> torch.Tensor:
         groups = [(0, int(input_ids.shape[0]), list(lengths))]
         hidden = self.encoder(input_ids, position_ids, groups, rows)
         use_bf16 = getattr(self.encoder, "mixed_precision", False) and hidden.device.type == "cuda"
@@ -63,7 +78,9 @@ class MaskedLM(nn.Module):
         return state
 
 
-def load_masked_lm(name: str, mixed_precision: bool = False, gradient_checkpointing: bool = False) -> Tuple[MaskedLM, Any, Any, List[str]]:
+def load_masked_lm(
+    name: str, mixed_precision: bool = False, gradient_checkpointing: bool = False
+) -> Tuple[MaskedLM, Any, Any, List[str]]:
     """(MaskedLM, tokenizer, the HF ForMaskedLM shell used to save, initialized head keys)."""
     from transformers import ModernBertForMaskedLM
 
@@ -73,17 +90,25 @@ def load_masked_lm(name: str, mixed_precision: bool = False, gradient_checkpoint
     config.reference_compile = False
     tokenizer = load_tokenizer(name, config)
     if tokenizer.mask_token_id is None:
-        raise CheckpointError(f"The tokenizer of '{name}' has no [MASK] token: it cannot be pretrained as a masked LM.")
+        raise CheckpointError(
+            f"The tokenizer of '{name}' has no [MASK] token: it cannot be pretrained as a masked LM."
+        )
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # we report an initialized head ourselves, below
     try:
         hf, info = ModernBertForMaskedLM.from_pretrained(
-            str(name), config=config, attn_implementation="sdpa", torch_dtype="float32", output_loading_info=True
+            str(name),
+            config=config,
+            attn_implementation="sdpa",
+            torch_dtype="float32",
+            output_loading_info=True,
         )
     except Exception as err:  # OSError, or safetensors' own errors on corrupt files
-        raise CheckpointError(f"Could not load the weights of checkpoint '{name}' ({type(err).__name__}: {err}).") from err
+        raise CheckpointError(
+            f"Could not load the weights of checkpoint '{name}' ({type(err).__name__}: {err})."
+        ) from err
     finally:
         hf_logging.set_verbosity(verbosity)
     missing = [k for k in info["missing_keys"] if not k.startswith(HEAD_PREFIXES)]

@@ -30,6 +30,7 @@ otherwise, with the same results).
 Imported only by `serve` (it imports FastAPI at module level): the rest of the package never
 imports it, so FastAPI stays an optional extra.
 """
+
 import asyncio
 import html as html_lib
 import json
@@ -53,14 +54,33 @@ except ImportError:  # pragma: no cover - exercised where orjson is absent
 
 STATIC = Path(__file__).parent / "static"
 # displaCy colours for labels it does not know (it greys them all otherwise), in label order.
-PALETTE = ("#7aecec", "#bfeeb7", "#feca74", "#ff9561", "#aa9cfc", "#c887fb", "#9cc9cc", "#ffeb80", "#ff8197", "#f0d0ff", "#bfe1d9", "#e4e7d2")
+PALETTE = (
+    "#7aecec",
+    "#bfeeb7",
+    "#feca74",
+    "#ff9561",
+    "#aa9cfc",
+    "#c887fb",
+    "#9cc9cc",
+    "#ffeb80",
+    "#ff8197",
+    "#f0d0ff",
+    "#bfe1d9",
+    "#e4e7d2",
+)
 
 
 class AnnotateRequest(BaseModel):
     """Give `text` (one string) or `texts` (a list of strings), not both."""
 
-    text: Optional[str] = Field(None, description="One text", examples=["Maria Lopez restarted payments-api on web-03.prod.acme.net."])
-    texts: Optional[List[str]] = Field(None, description="Several texts, annotated in order", min_length=1)
+    text: Optional[str] = Field(
+        None,
+        description="One text",
+        examples=["Maria Lopez restarted payments-api on web-03.prod.acme.net."],
+    )
+    texts: Optional[List[str]] = Field(
+        None, description="Several texts, annotated in order", min_length=1
+    )
     html: bool = Field(False, description="Also return displaCy's entity HTML of each text")
 
 
@@ -73,7 +93,9 @@ class Entity(BaseModel):
 
 class DocResult(BaseModel):
     entities: List[Entity]
-    anomaly_score: Optional[float] = Field(None, description="In [0, 1]; null without an anomaly_scorer")
+    anomaly_score: Optional[float] = Field(
+        None, description="In [0, 1]; null without an anomaly_scorer"
+    )
     is_anomaly: Optional[bool] = Field(None, description="anomaly_score >= anomaly_threshold")
     cats: Dict[str, float]
     html: Optional[str] = Field(None, description="displaCy entity HTML (only with html: true)")
@@ -85,7 +107,9 @@ class AnnotateResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    error: Dict[str, Any] = Field(description="limit: which limit or check; message: what to do; index: the text, if one")
+    error: Dict[str, Any] = Field(
+        description="limit: which limit or check; message: what to do; index: the text, if one"
+    )
 
 
 def anomaly_component(nlp: Language) -> Optional[Any]:
@@ -116,7 +140,10 @@ class DocSerializer:
 
     def __call__(self, doc: Doc, html: bool = False) -> Dict[str, Any]:
         result: Dict[str, Any] = {
-            "entities": [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents],
+            "entities": [
+                {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text}
+                for e in doc.ents
+            ],
             "anomaly_score": None,
             "is_anomaly": None,
             "cats": {label: float(value) for label, value in doc.cats.items()},
@@ -131,8 +158,13 @@ class DocSerializer:
     def render(self, doc: Doc) -> str:
         # built by hand rather than displacy.parse_ents: no W006 warning for docs without
         # entities, and labels (strings from a pipeline directory) are escaped too
-        ents = [{"start": e.start_char, "end": e.end_char, "label": html_lib.escape(e.label_)} for e in doc.ents]
-        return self.renderer.render([{"text": doc.text, "ents": ents, "title": None}], page=False, minify=True)
+        ents = [
+            {"start": e.start_char, "end": e.end_char, "label": html_lib.escape(e.label_)}
+            for e in doc.ents
+        ]
+        return self.renderer.render(
+            [{"text": doc.text, "ents": ents, "title": None}], page=False, minify=True
+        )
 
 
 def pipeline_metadata(nlp: Language, limits: Limits) -> Dict[str, Any]:
@@ -178,7 +210,12 @@ def create_app(
         docs = nlp.pipe(texts, batch_size=max(1, len(texts)))
         return [serialize(doc, html=bool(opt)) for doc, opt in zip(docs, options)]
 
-    batcher = MicroBatcher(process, max_batch_docs=max_batch_docs, max_wait_ms=batch_wait_ms, max_queued_chars=limits.max_queued_chars)
+    batcher = MicroBatcher(
+        process,
+        max_batch_docs=max_batch_docs,
+        max_wait_ms=batch_wait_ms,
+        max_queued_chars=limits.max_queued_chars,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -211,7 +248,9 @@ def create_app(
         except LimitError as err:
             return _error_parts(err)
         except QueueFull as err:
-            return _error_parts(LimitError(503, "max_queued_chars", str(err), retry_after=err.retry_after))
+            return _error_parts(
+                LimitError(503, "max_queued_chars", str(err), retry_after=err.retry_after)
+            )
         except Closed as err:
             return _error_parts(LimitError(503, "shutdown", str(err), retry_after=1))
         # the time budget: resolving the future from the loop makes the worker drop the job
@@ -220,15 +259,37 @@ def create_app(
         try:
             results = await future
         except _TimedOut:
-            return _error_parts(LimitError(503, "timeout", f"No answer within {limits.timeout:g} s (serve --timeout): the server is overloaded or the texts are too long", retry_after=int(max(1, limits.timeout))))
+            return _error_parts(
+                LimitError(
+                    503,
+                    "timeout",
+                    f"No answer within {limits.timeout:g} s (serve --timeout): the server is overloaded or the texts are too long",
+                    retry_after=int(max(1, limits.timeout)),
+                )
+            )
         except Exception as err:  # the pipeline raised on this request's texts
-            return 500, _encode_json({"error": {"limit": "pipeline", "message": f"{type(err).__name__}: {err}"}}), None
+            return (
+                500,
+                _encode_json(
+                    {"error": {"limit": "pipeline", "message": f"{type(err).__name__}: {err}"}}
+                ),
+                None,
+            )
         finally:
             timer.cancel()
         return 200, _encode_json({"docs": results, "anomaly_threshold": threshold}), None
 
-    @app.post("/annotate", response_model=AnnotateResponse, responses=errors,
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": AnnotateRequest.model_json_schema()}}}})
+    @app.post(
+        "/annotate",
+        response_model=AnnotateResponse,
+        responses=errors,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": AnnotateRequest.model_json_schema()}},
+            }
+        },
+    )
     async def annotate(request: Request):
         """Entities, anomaly score and cats of one text or a list of texts."""
         try:
@@ -256,9 +317,15 @@ def create_app(
             return
         else:
             status, data, headers = await annotate_body(body)
-        raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode("latin1"))]
+        raw_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(data)).encode("latin1")),
+        ]
         if headers:
-            raw_headers.extend((key.lower().encode("latin1"), value.encode("latin1")) for key, value in headers.items())
+            raw_headers.extend(
+                (key.lower().encode("latin1"), value.encode("latin1"))
+                for key, value in headers.items()
+            )
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": data})
 
@@ -297,25 +364,36 @@ def offline_docs_page(schema: Dict[str, Any]) -> str:
     """The API reference as one HTML page with no external assets, from the OpenAPI schema."""
     esc = html_lib.escape
     info = schema.get("info", {})
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(str(info.get('title', 'API')))} API</title>",
-             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{background:#f4f4f4;padding:.5em;"
-             "overflow:auto}</style></head><body>",
-             f"<h1>{esc(str(info.get('title', '')))} {esc(str(info.get('version', '')))}</h1>",
-             f"<p>{esc(str(info.get('description', '')))}</p>",
-             "<p>Rendered offline from <a href='/openapi.json'>/openapi.json</a> (load that file into any OpenAPI "
-             "viewer for an interactive page).</p>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(str(info.get('title', 'API')))} API</title>",
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{background:#f4f4f4;padding:.5em;"
+        "overflow:auto}</style></head><body>",
+        f"<h1>{esc(str(info.get('title', '')))} {esc(str(info.get('version', '')))}</h1>",
+        f"<p>{esc(str(info.get('description', '')))}</p>",
+        "<p>Rendered offline from <a href='/openapi.json'>/openapi.json</a> (load that file into any OpenAPI "
+        "viewer for an interactive page).</p>",
+    ]
     for path, methods in sorted(schema.get("paths", {}).items()):
         for method, operation in methods.items():
             parts.append(f"<h2><code>{esc(method.upper())} {esc(path)}</code></h2>")
             if operation.get("summary") or operation.get("description"):
-                parts.append(f"<p>{esc(str(operation.get('description') or operation.get('summary')))}</p>")
-            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+                parts.append(
+                    f"<p>{esc(str(operation.get('description') or operation.get('summary')))}</p>"
+                )
+            body = (
+                operation.get("requestBody", {})
+                .get("content", {})
+                .get("application/json", {})
+                .get("schema")
+            )
             if body:
                 parts.append(f"<h3>Request body</h3><pre>{esc(json.dumps(body, indent=2))}</pre>")
             codes = ", ".join(sorted(operation.get("responses", {})))
             parts.append(f"<p>Responses: {esc(codes)}</p>")
     if schema.get("components", {}).get("schemas"):
-        parts.append(f"<h2>Schemas</h2><pre>{esc(json.dumps(schema['components']['schemas'], indent=2))}</pre>")
+        parts.append(
+            f"<h2>Schemas</h2><pre>{esc(json.dumps(schema['components']['schemas'], indent=2))}</pre>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -326,7 +404,13 @@ class _ServeApp(FastAPI):
     fast_annotate = True  # False: the FastAPI route answers (the tests compare the two)
 
     async def __call__(self, scope, receive, send) -> None:
-        if self.fast_annotate and scope["type"] == "http" and scope["path"] == "/annotate" and scope["method"] == "POST" and not scope.get("root_path"):
+        if (
+            self.fast_annotate
+            and scope["type"] == "http"
+            and scope["path"] == "/annotate"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+        ):
             await self.state.annotate_asgi(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
@@ -342,7 +426,11 @@ async def _receive_body(scope, receive, max_bytes: int) -> bytes:
         if key == b"content-length":
             declared = value.decode("latin1")
             if declared.isdigit() and int(declared) > max_bytes:
-                raise LimitError(413, "max_request_bytes", f"The body has {declared} bytes; the limit is {max_bytes} (serve --max-request-bytes)")
+                raise LimitError(
+                    413,
+                    "max_request_bytes",
+                    f"The body has {declared} bytes; the limit is {max_bytes} (serve --max-request-bytes)",
+                )
             break
     chunks: List[bytes] = []
     size = 0
@@ -353,7 +441,11 @@ async def _receive_body(scope, receive, max_bytes: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
-            raise LimitError(413, "max_request_bytes", f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)")
+            raise LimitError(
+                413,
+                "max_request_bytes",
+                f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)",
+            )
         chunks.append(chunk)
         if not message.get("more_body", False):  # usually the first message: no copy then
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -372,7 +464,9 @@ def _encode_json(obj: Any) -> bytes:
     """Compact UTF-8 JSON, as Starlette's JSONResponse writes it (orjson writes NaN as null)."""
     if orjson is not None:
         return orjson.dumps(obj)
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf8")
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
+        "utf8"
+    )
 
 
 def _decode_json(body: bytes) -> Any:
@@ -386,13 +480,23 @@ def _decode_json(body: bytes) -> Any:
     try:
         text = body.decode("utf8")  # strict: also refuses UTF-8-encoded surrogates
     except UnicodeDecodeError as err:
-        raise LimitError(422, "unicode", f"The body is not valid UTF-8: byte {body[err.start]:#04x} at position {err.start}; send JSON encoded as UTF-8") from None
+        raise LimitError(
+            422,
+            "unicode",
+            f"The body is not valid UTF-8: byte {body[err.start]:#04x} at position {err.start}; send JSON encoded as UTF-8",
+        ) from None
     if not text.strip():
-        raise LimitError(422, "body", 'The body is empty: send JSON {"text": "..."} or {"texts": ["...", ...]}')
+        raise LimitError(
+            422, "body", 'The body is empty: send JSON {"text": "..."} or {"texts": ["...", ...]}'
+        )
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise LimitError(422, "json", f"The body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+        raise LimitError(
+            422,
+            "json",
+            f"The body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
+        ) from None
     except RecursionError:
         raise LimitError(422, "json", "The body's JSON is nested too deeply") from None
 

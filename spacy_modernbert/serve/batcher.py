@@ -25,6 +25,7 @@ Invariants:
 * `close()` stops accepting, finishes every accepted job, then joins the thread (graceful
   shutdown: nothing accepted is lost).
 """
+
 import asyncio
 import collections
 import math
@@ -51,7 +52,9 @@ class _Job:
 
     __slots__ = ("texts", "options", "future", "afuture", "loop", "chars")
 
-    def __init__(self, texts: List[str], options: Any, loop: Optional[asyncio.AbstractEventLoop] = None):
+    def __init__(
+        self, texts: List[str], options: Any, loop: Optional[asyncio.AbstractEventLoop] = None
+    ):
         self.texts = texts
         self.options = options
         self.loop = loop
@@ -81,9 +84,18 @@ ProcessFn = Callable[[List[str], List[Any]], List[Any]]
 
 
 class MicroBatcher:
-    def __init__(self, process: ProcessFn, *, max_batch_docs: int = 64, max_wait_ms: float = 2.0, max_queued_chars: int = 2_000_000):
+    def __init__(
+        self,
+        process: ProcessFn,
+        *,
+        max_batch_docs: int = 64,
+        max_wait_ms: float = 2.0,
+        max_queued_chars: int = 2_000_000,
+    ):
         if max_batch_docs < 1 or max_wait_ms < 0 or max_queued_chars < 1:
-            raise ValueError("max_batch_docs and max_queued_chars must be positive and max_wait_ms >= 0")
+            raise ValueError(
+                "max_batch_docs and max_queued_chars must be positive and max_wait_ms >= 0"
+            )
         self.process = process
         self.max_batch_docs = max_batch_docs
         self.max_wait = max_wait_ms / 1000.0
@@ -101,7 +113,9 @@ class MicroBatcher:
     # -- the event loop's side -------------------------------------------------------------
     def start(self) -> "MicroBatcher":
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="spacy-modernbert-batcher", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="spacy-modernbert-batcher", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -175,7 +189,9 @@ class MicroBatcher:
                 self.docs += _n_docs(batch)
                 if elapsed > 0 and chars:
                     rate = chars / elapsed
-                    self._chars_per_s = rate if self._chars_per_s == 0 else 0.8 * self._chars_per_s + 0.2 * rate
+                    self._chars_per_s = (
+                        rate if self._chars_per_s == 0 else 0.8 * self._chars_per_s + 0.2 * rate
+                    )
             by_loop: Dict[asyncio.AbstractEventLoop, List[Tuple[asyncio.Future, bool, Any]]] = {}
             for job, (ok, value) in zip(batch, outcomes):
                 if job.future is None:

@@ -19,6 +19,7 @@ Hugging Face tokenizer deep inside the pipeline.
 
 No FastAPI import here: the limits are plain Python, shared by the app and its tests.
 """
+
 import re
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
@@ -52,7 +53,14 @@ class Limits:
 class LimitError(Exception):
     """A request over a limit or with invalid content: HTTP `status`, and which `limit`."""
 
-    def __init__(self, status: int, limit: str, message: str, index: Optional[int] = None, retry_after: Optional[int] = None):
+    def __init__(
+        self,
+        status: int,
+        limit: str,
+        message: str,
+        index: Optional[int] = None,
+        retry_after: Optional[int] = None,
+    ):
         super().__init__(message)
         self.status = status
         self.limit = limit
@@ -70,43 +78,69 @@ class LimitError(Exception):
 def parse_texts(payload: Any, limits: Limits) -> List[str]:
     """The texts of an /annotate body: {"text": str} or {"texts": [str, ...]}; 422 otherwise."""
     if not isinstance(payload, dict):
-        raise LimitError(422, "body", f'The body must be a JSON object {{"text": ...}} or {{"texts": [...]}}, got {type(payload).__name__}')
+        raise LimitError(
+            422,
+            "body",
+            f'The body must be a JSON object {{"text": ...}} or {{"texts": [...]}}, got {type(payload).__name__}',
+        )
     unknown = sorted(set(payload) - {"text", "texts", "html"})
     if unknown:
-        raise LimitError(422, "body", f"Unknown field(s) {unknown}: use 'text' (one string) or 'texts' (a list of strings), and optionally 'html'")
+        raise LimitError(
+            422,
+            "body",
+            f"Unknown field(s) {unknown}: use 'text' (one string) or 'texts' (a list of strings), and optionally 'html'",
+        )
     if ("text" in payload) == ("texts" in payload):
-        raise LimitError(422, "body", "Give exactly one of 'text' (one string) or 'texts' (a list of strings)")
+        raise LimitError(
+            422, "body", "Give exactly one of 'text' (one string) or 'texts' (a list of strings)"
+        )
     if "html" in payload and not isinstance(payload["html"], bool):
         raise LimitError(422, "body", f"'html' must be true or false, got {payload['html']!r}")
     if "text" in payload:
         if not isinstance(payload["text"], str):
-            raise LimitError(422, "body", f"'text' must be a string, got {type(payload['text']).__name__}")
+            raise LimitError(
+                422, "body", f"'text' must be a string, got {type(payload['text']).__name__}"
+            )
         return [payload["text"]]
     texts = payload["texts"]
     if not isinstance(texts, list):
-        raise LimitError(422, "body", f"'texts' must be a list of strings, got {type(texts).__name__}")
+        raise LimitError(
+            422, "body", f"'texts' must be a list of strings, got {type(texts).__name__}"
+        )
     if not texts:
         raise LimitError(422, "body", "'texts' is empty: send at least one text")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise LimitError(422, "body", f"texts[{i}] must be a string, got {type(text).__name__}", index=i)
+            raise LimitError(
+                422, "body", f"texts[{i}] must be a string, got {type(text).__name__}", index=i
+            )
     return texts
 
 
 def check_texts(texts: List[str], limits: Limits) -> List[str]:
     """Refuse texts over the limits (413) or that cannot be processed safely (422)."""
     if len(texts) > limits.max_texts:
-        raise LimitError(413, "max_texts", f"{len(texts)} texts in one request; the limit is {limits.max_texts} (serve --max-texts)")
+        raise LimitError(
+            413,
+            "max_texts",
+            f"{len(texts)} texts in one request; the limit is {limits.max_texts} (serve --max-texts)",
+        )
     total = 0
     for i, text in enumerate(texts):
         n = len(text)
         if n > limits.max_text_chars:
-            raise LimitError(413, "max_text_chars", f"Text {i} has {n} characters; the limit is {limits.max_text_chars} (serve --max-text-chars): split it", index=i)
+            raise LimitError(
+                413,
+                "max_text_chars",
+                f"Text {i} has {n} characters; the limit is {limits.max_text_chars} (serve --max-text-chars): split it",
+                index=i,
+            )
         total += n
         surrogate = _SURROGATE.search(text)
         if surrogate is not None:
             raise LimitError(
-                422, "unicode",
+                422,
+                "unicode",
                 f"Text {i} has a lone surrogate U+{ord(surrogate.group()):04X} at character {surrogate.start()}: it is not valid Unicode text (send UTF-8)",
                 index=i,
             )
@@ -114,14 +148,19 @@ def check_texts(texts: List[str], limits: Limits) -> List[str]:
         if run is not None and run[1] - run[0] > limits.max_symbol_run:
             start, end = run
             raise LimitError(
-                422, "max_symbol_run",
+                422,
+                "max_symbol_run",
                 f"Text {i} has {end - start} consecutive symbols without a space or letter (characters {start}-{end}); "
                 f"the limit is {limits.max_symbol_run} (serve --max-symbol-run), because spaCy's tokenizer takes "
                 f"super-quadratic time on such runs",
                 index=i,
             )
     if total > limits.max_request_chars:
-        raise LimitError(413, "max_request_chars", f"The request has {total} characters in all; the limit is {limits.max_request_chars} (serve --max-request-chars): send fewer texts per request")
+        raise LimitError(
+            413,
+            "max_request_chars",
+            f"The request has {total} characters in all; the limit is {limits.max_request_chars} (serve --max-request-chars): send fewer texts per request",
+        )
     return texts
 
 

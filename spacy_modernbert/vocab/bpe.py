@@ -15,9 +15,10 @@ Invariants (checked by tests/vocab):
 * Each word is planned against all merges added before it, so its own merges can never be
   pre-empted by a later word's: every added word encodes to exactly one token.
 """
+
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import VocabError
@@ -65,9 +66,17 @@ class BpeExtension:
         self.data = json.loads(self.backend.to_str())
         model = self.data.get("model") or {}
         if model.get("type") != "BPE":
-            raise VocabError(f"The tokenizer of '{name}' is a {model.get('type')} model; extend-vocab grows byte-level BPE tokenizers (ModernBERT's).")
-        if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix") or not _has_byte_level(self.data.get("pre_tokenizer")):
-            raise VocabError(f"The tokenizer of '{name}' is not a byte-level BPE (ByteLevel pre-tokenizer, no subword prefix or suffix); extend-vocab supports ModernBERT-style tokenizers only.")
+            raise VocabError(
+                f"The tokenizer of '{name}' is a {model.get('type')} model; extend-vocab grows byte-level BPE tokenizers (ModernBERT's)."
+            )
+        if (
+            model.get("continuing_subword_prefix")
+            or model.get("end_of_word_suffix")
+            or not _has_byte_level(self.data.get("pre_tokenizer"))
+        ):
+            raise VocabError(
+                f"The tokenizer of '{name}' is not a byte-level BPE (ByteLevel pre-tokenizer, no subword prefix or suffix); extend-vocab supports ModernBERT-style tokenizers only."
+            )
         self.vocab: Dict[str, int] = dict(model["vocab"])
         merges = model.get("merges") or []
         self._merges_as_strings = bool(merges) and isinstance(merges[0], str)
@@ -130,7 +139,7 @@ class BpeExtension:
             if best is None:
                 break
             i = best[1]
-            pieces[i:i + 2] = [pieces[i] + pieces[i + 1]]
+            pieces[i : i + 2] = [pieces[i] + pieces[i + 1]]
         return pieces
 
     def current_pieces(self, token: str) -> List[str]:
@@ -171,7 +180,12 @@ class BpeExtension:
             self.new_tokens.append(NewToken(string, self.next_id, pieces, word=string == token))
             self.next_id += 1
 
-    def add_words(self, candidates: Iterable[str], max_new: int, progress: Optional[Callable[[int], None]] = None) -> List[str]:
+    def add_words(
+        self,
+        candidates: Iterable[str],
+        max_new: int,
+        progress: Optional[Callable[[int], None]] = None,
+    ) -> List[str]:
         """Add candidates in order while the new vocabulary entries fit in `max_new`; the words added."""
         added: List[str] = []
         for token in candidates:
@@ -192,17 +206,33 @@ class BpeExtension:
         """The pre-token that `term` is in running text (after a space), or a clear error."""
         stripped = term.strip()
         if not stripped or any(ch.isspace() for ch in stripped):
-            raise VocabError(f"Term {term!r} contains whitespace: a token cannot span words. List each word as its own term.")
-        if self.backend.normalizer is not None and self.backend.normalizer.normalize_str(stripped) != stripped:
-            raise VocabError(f"Term {stripped!r} is changed by the tokenizer's normalizer and can never appear as written: list it as {self.backend.normalizer.normalize_str(stripped)!r}.")
+            raise VocabError(
+                f"Term {term!r} contains whitespace: a token cannot span words. List each word as its own term."
+            )
+        if (
+            self.backend.normalizer is not None
+            and self.backend.normalizer.normalize_str(stripped) != stripped
+        ):
+            raise VocabError(
+                f"Term {stripped!r} is changed by the tokenizer's normalizer and can never appear as written: list it as {self.backend.normalizer.normalize_str(stripped)!r}."
+            )
         if any(content and content in stripped for content in self.added_contents):
-            raise VocabError(f"Term {stripped!r} contains a special or added token of the tokenizer; remove it from the terms.")
+            raise VocabError(
+                f"Term {stripped!r} contains a special or added token of the tokenizer; remove it from the terms."
+            )
         parts = self.pre_tokens(" " + stripped)
         if len(parts) != 1:
             shown = ", ".join(repr(readable(p, self._bytes)) for p in parts)
-            raise VocabError(f"Term {stripped!r} cannot be one token: the tokenizer's pre-tokenizer splits it into {shown}. List those parts as separate terms.")
-        if any(t.id is None or t.value == self.data["model"].get("unk_token") for t in self.backend.model.tokenize(parts[0])):
-            raise VocabError(f"Term {stripped!r} has characters the tokenizer cannot represent (they become the unknown token).")
+            raise VocabError(
+                f"Term {stripped!r} cannot be one token: the tokenizer's pre-tokenizer splits it into {shown}. List those parts as separate terms."
+            )
+        if any(
+            t.id is None or t.value == self.data["model"].get("unk_token")
+            for t in self.backend.model.tokenize(parts[0])
+        ):
+            raise VocabError(
+                f"Term {stripped!r} has characters the tokenizer cannot represent (they become the unknown token)."
+            )
         return parts[0]
 
     # --- output ---------------------------------------------------------------------------
@@ -219,7 +249,9 @@ class BpeExtension:
         for new in self.new_tokens:
             got = [t.id for t in backend.model.tokenize(new.token)] if new.word else [new.id]
             if got != [new.id]:
-                raise VocabError(f"Internal error: the new token {readable(new.token, self._bytes)!r} encodes to {got}, not [{new.id}]; please report it.")
+                raise VocabError(
+                    f"Internal error: the new token {readable(new.token, self._bytes)!r} encodes to {got}, not [{new.id}]; please report it."
+                )
 
 
 def pieces_per_word(tokenizer: Any, texts: Sequence[str]) -> Tuple[int, int]:

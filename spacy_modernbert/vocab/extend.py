@@ -12,6 +12,7 @@ spelled the same bytes, so the model starts from its own view of the term; "rand
 as Hugging Face initialises ModernBERT (truncated normal, `initializer_range`; bias 0).
 Rows of tokens that existed keep their values bit for bit.
 """
+
 import json
 import shutil
 from pathlib import Path
@@ -26,7 +27,10 @@ INITS = ("mean", "random")
 EMBEDDING_KEYS = ("model.embeddings.tok_embeddings.weight", "embeddings.tok_embeddings.weight")
 RECORD_FILE = "vocab_extension.json"
 TOKENIZER_FILES = ("tokenizer.json",)
-STALE_TOKENIZER_FILES = ("vocab.json", "merges.txt")  # slow-tokenizer copies the new merges would contradict
+STALE_TOKENIZER_FILES = (
+    "vocab.json",
+    "merges.txt",
+)  # slow-tokenizer copies the new merges would contradict
 
 
 def check_output(output: Path, overwrite: bool) -> None:
@@ -34,7 +38,9 @@ def check_output(output: Path, overwrite: bool) -> None:
     if output.exists() and not output.is_dir():
         raise VocabError(f"--output '{output}' is a file, not a directory.")
     if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise VocabError(f"--output '{output}' is not empty; choose a new directory or pass --overwrite to replace it.")
+        raise VocabError(
+            f"--output '{output}' is not empty; choose a new directory or pass --overwrite to replace it."
+        )
 
 
 def load_base(base: str):
@@ -43,17 +49,33 @@ def load_base(base: str):
 
     config = load_config(base)
     path = Path(str(base)).expanduser() if _is_local(base) else _hub_snapshot(base)
-    if not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json")):
-        raise VocabError(f"'{base}' has no tokenizer (no tokenizer.json): extend-vocab grows a checkpoint's own tokenizer. Save the tokenizer the model was trained with into '{base}' first.")
+    if not any(
+        (path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json")
+    ):
+        raise VocabError(
+            f"'{base}' has no tokenizer (no tokenizer.json): extend-vocab grows a checkpoint's own tokenizer. Save the tokenizer the model was trained with into '{base}' first."
+        )
     return config, load_tokenizer(base, config), path
 
 
-def grow_rows(matrix: Any, new_ids: Sequence[int], pieces: Sequence[Sequence[int]], init: str, std: float, size: int, generator: Any) -> Any:
+def grow_rows(
+    matrix: Any,
+    new_ids: Sequence[int],
+    pieces: Sequence[Sequence[int]],
+    init: str,
+    std: float,
+    size: int,
+    generator: Any,
+) -> Any:
     """`matrix` (rows = token ids, or a bias vector) with `size` rows and the rows of `new_ids` initialised."""
     import torch
 
     old = matrix.shape[0]
-    out = torch.cat([matrix, matrix.new_zeros((size - old,) + tuple(matrix.shape[1:]))]) if size > old else matrix.clone()
+    out = (
+        torch.cat([matrix, matrix.new_zeros((size - old,) + tuple(matrix.shape[1:]))])
+        if size > old
+        else matrix.clone()
+    )
     for new_id, ids in zip(new_ids, pieces):
         if init == "mean":
             out[new_id] = matrix[list(ids)].float().mean(0).to(matrix.dtype)
@@ -61,12 +83,23 @@ def grow_rows(matrix: Any, new_ids: Sequence[int], pieces: Sequence[Sequence[int
             out[new_id] = 0.0
         else:
             row = torch.empty(matrix.shape[1:], dtype=torch.float32)
-            torch.nn.init.trunc_normal_(row, mean=0.0, std=std, a=-2 * std, b=2 * std, generator=generator)
+            torch.nn.init.trunc_normal_(
+                row, mean=0.0, std=std, a=-2 * std, b=2 * std, generator=generator
+            )
             out[new_id] = row.to(matrix.dtype)
     return out
 
 
-def grow_state(state: Dict[str, Any], config: Any, new_ids: List[int], pieces: List[List[int]], init: str, size: int, seed: int, name: str) -> Dict[str, Any]:
+def grow_state(
+    state: Dict[str, Any],
+    config: Any,
+    new_ids: List[int],
+    pieces: List[List[int]],
+    init: str,
+    size: int,
+    seed: int,
+    name: str,
+) -> Dict[str, Any]:
     """The checkpoint's tensors with every token-indexed one grown to `size` rows."""
     import math
 
@@ -74,9 +107,13 @@ def grow_state(state: Dict[str, Any], config: Any, new_ids: List[int], pieces: L
 
     key = next((k for k in EMBEDDING_KEYS if k in state), None)
     if key is None:
-        raise VocabError(f"Checkpoint '{name}' has no token embedding matrix ({' or '.join(EMBEDDING_KEYS)}).")
+        raise VocabError(
+            f"Checkpoint '{name}' has no token embedding matrix ({' or '.join(EMBEDDING_KEYS)})."
+        )
     if state[key].shape[0] != config.vocab_size:
-        raise VocabError(f"Checkpoint '{name}': the embedding has {state[key].shape[0]} rows but config.json says vocab_size {config.vocab_size}.")
+        raise VocabError(
+            f"Checkpoint '{name}': the embedding has {state[key].shape[0]} rows but config.json says vocab_size {config.vocab_size}."
+        )
     generator = torch.Generator().manual_seed(seed)
     std = float(getattr(config, "initializer_range", 0.02))
     out = dict(state)
@@ -84,13 +121,21 @@ def grow_state(state: Dict[str, Any], config: Any, new_ids: List[int], pieces: L
     tied = bool(getattr(config, "tie_word_embeddings", True))
     if "decoder.weight" in state:
         out_std = std / math.sqrt(2.0 * config.num_hidden_layers)
-        out["decoder.weight"] = out[key].clone() if tied else grow_rows(state["decoder.weight"], new_ids, pieces, init, out_std, size, generator)
+        out["decoder.weight"] = (
+            out[key].clone()
+            if tied
+            else grow_rows(state["decoder.weight"], new_ids, pieces, init, out_std, size, generator)
+        )
     if "decoder.bias" in state:
-        out["decoder.bias"] = grow_rows(state["decoder.bias"], new_ids, pieces, init, std, size, generator)
+        out["decoder.bias"] = grow_rows(
+            state["decoder.bias"], new_ids, pieces, init, std, size, generator
+        )
     return out
 
 
-def select(ext: BpeExtension, texts: Sequence[str], terms: Sequence[str], max_new: int, min_freq: int) -> List[str]:
+def select(
+    ext: BpeExtension, texts: Sequence[str], terms: Sequence[str], max_new: int, min_freq: int
+) -> List[str]:
     """Add the user's terms (all of them, or an error) or else the mined words; the words added."""
     if terms:
         tokens = list(dict.fromkeys(ext.term_token(t) for t in terms))
@@ -99,13 +144,19 @@ def select(ext: BpeExtension, texts: Sequence[str], terms: Sequence[str], max_ne
             msg.info(f"{len(tokens) - len(todo)} term(s) are already one token; kept as they are")
         added = ext.add_words(todo, max_new)
         if len(added) < len(todo):
-            raise VocabError(f"The {len(todo)} terms need more than --max-new {max_new} new tokens (intermediate merges included); raise --max-new or shorten the list.")
+            raise VocabError(
+                f"The {len(todo)} terms need more than --max-new {max_new} new tokens (intermediate merges included); raise --max-new or shorten the list."
+            )
         return added
     msg.info(f"Counting words in {len(texts)} documents")
     counts = ext.count(texts)
     candidates = ext.mine(counts, min_freq)
-    msg.info(f"{len(counts)} distinct words, {len(candidates)} split into 2+ pieces and seen >= {min_freq} times")
-    return ext.add_words([c[0] for c in candidates], max_new, progress=lambda n: msg.text(f"  {n} words added"))
+    msg.info(
+        f"{len(counts)} distinct words, {len(candidates)} split into 2+ pieces and seen >= {min_freq} times"
+    )
+    return ext.add_words(
+        [c[0] for c in candidates], max_new, progress=lambda n: msg.text(f"  {n} words added")
+    )
 
 
 def extend_vocab(
@@ -130,9 +181,13 @@ def extend_vocab(
     if init not in INITS:
         raise VocabError(f"--init must be one of {', '.join(INITS)}, not {init!r}.")
     if max_new < 1 or min_freq < 1:
-        raise VocabError(f"--max-new and --min-freq must be at least 1 (got {max_new} and {min_freq}).")
+        raise VocabError(
+            f"--max-new and --min-freq must be at least 1 (got {max_new} and {min_freq})."
+        )
     if not texts and not terms:
-        raise VocabError("Nothing to mine: pass TEXT files, or a --terms file with one term per line.")
+        raise VocabError(
+            "Nothing to mine: pass TEXT files, or a --terms file with one term per line."
+        )
     output = Path(output)
     check_output(output, overwrite)
     config, tokenizer, path = load_base(base)
@@ -142,16 +197,24 @@ def extend_vocab(
     size = max(old_rows, ext.next_id)
     if max_vocab is not None and size > max_vocab:
         fits = max(0, max_vocab - ext.base_size)
-        raise VocabError(f"{len(ext.new_tokens)} new tokens give a vocabulary of {size} rows, beyond --max-vocab {max_vocab}; lower --max-new to at most {fits} or raise --max-vocab.")
+        raise VocabError(
+            f"{len(ext.new_tokens)} new tokens give a vocabulary of {size} rows, beyond --max-vocab {max_vocab}; lower --max-new to at most {fits} or raise --max-vocab."
+        )
     if not ext.new_tokens:
-        raise VocabError("No word qualifies: every word is already one token or rarer than --min-freq; lower --min-freq or pass --terms.")
+        raise VocabError(
+            "No word qualifies: every word is already one token or rarer than --min-freq; lower --min-freq or pass --terms."
+        )
     new_backend = Tokenizer.from_str(ext.to_json())
     ext.check(new_backend)
-    msg.info(f"Adding {len(ext.new_tokens)} tokens ({len(added)} words, {len(ext.new_tokens) - sum(t.word for t in ext.new_tokens)} intermediate merges); embedding rows {old_rows} -> {size}, init {init}")
+    msg.info(
+        f"Adding {len(ext.new_tokens)} tokens ({len(added)} words, {len(ext.new_tokens) - sum(t.word for t in ext.new_tokens)} intermediate merges); embedding rows {old_rows} -> {size}, init {init}"
+    )
 
     state = read_state_dict(weight_files(path, base), base)
     ids = [t.id for t in ext.new_tokens]
-    grown = grow_state(state, config, ids, [t.pieces for t in ext.new_tokens], init, size, seed, str(base))
+    grown = grow_state(
+        state, config, ids, [t.pieces for t in ext.new_tokens], init, size, seed, str(base)
+    )
     if output.exists():
         shutil.rmtree(output)
     output.mkdir(parents=True)
@@ -161,31 +224,70 @@ def extend_vocab(
     new_backend.save(str(output / "tokenizer.json"))
     config.vocab_size = size
     config.save_pretrained(str(output))
-    save_file({k: v.contiguous() for k, v in grown.items()}, str(output / "model.safetensors"), metadata={"format": "pt"})
+    save_file(
+        {k: v.contiguous() for k, v in grown.items()},
+        str(output / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
 
     # The output must load through the project's own loader, and the new tokens must be used.
     _, new_tok = load_checkpoint(str(output))
     summary = _summary(ext, tokenizer, new_tok, texts, base, init, old_rows, size, len(added))
-    (output / RECORD_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf8")
-    msg.good(f"Wrote {output}: {summary['pieces_per_word_after']} pieces per word on TEXT (was {summary['pieces_per_word_before']})" if texts else f"Wrote {output}")
+    (output / RECORD_FILE).write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf8"
+    )
+    msg.good(
+        f"Wrote {output}: {summary['pieces_per_word_after']} pieces per word on TEXT (was {summary['pieces_per_word_before']})"
+        if texts
+        else f"Wrote {output}"
+    )
     return summary
 
 
-def _summary(ext: BpeExtension, base_tok: Any, new_tok: Any, texts: Sequence[str], base: str, init: str, old_rows: int, size: int, n_words: int) -> Dict[str, Any]:
+def _summary(
+    ext: BpeExtension,
+    base_tok: Any,
+    new_tok: Any,
+    texts: Sequence[str],
+    base: str,
+    init: str,
+    old_rows: int,
+    size: int,
+    n_words: int,
+) -> Dict[str, Any]:
     sample = list(texts[:20000])
     before, words = pieces_per_word(base_tok, sample)
     after, _ = pieces_per_word(new_tok, sample)
     for text in sample[:2000]:
         ids = new_tok(text, add_special_tokens=False)["input_ids"]
-        if new_tok.decode(ids) != base_tok.decode(base_tok(text, add_special_tokens=False)["input_ids"]):
-            raise VocabError(f"Internal error: the extended tokenizer does not round-trip {text[:60]!r}; please report it.")
+        if new_tok.decode(ids) != base_tok.decode(
+            base_tok(text, add_special_tokens=False)["input_ids"]
+        ):
+            raise VocabError(
+                f"Internal error: the extended tokenizer does not round-trip {text[:60]!r}; please report it."
+            )
     first_new = ext.base_size
-    used = sum(i >= first_new for ids in new_tok(sample, add_special_tokens=False)["input_ids"] for i in ids) if sample else 0
+    used = (
+        sum(
+            i >= first_new
+            for ids in new_tok(sample, add_special_tokens=False)["input_ids"]
+            for i in ids
+        )
+        if sample
+        else 0
+    )
     return {
-        "base": str(base), "init": init, "embedding_rows": [old_rows, size], "new_tokens": len(ext.new_tokens),
-        "new_words": n_words, "new_merges": len(ext.new_merges),
+        "base": str(base),
+        "init": init,
+        "embedding_rows": [old_rows, size],
+        "new_tokens": len(ext.new_tokens),
+        "new_words": n_words,
+        "new_merges": len(ext.new_merges),
         "pieces_per_word_before": round(before / words, 4) if words else None,
         "pieces_per_word_after": round(after / words, 4) if words else None,
         "new_token_uses_in_text": used,
-        "tokens": [{"id": t.id, "text": readable(t.token), "pieces": t.pieces, "word": t.word} for t in ext.new_tokens],
+        "tokens": [
+            {"id": t.id, "text": readable(t.token), "pieces": t.pieces, "word": t.word}
+            for t in ext.new_tokens
+        ],
     }

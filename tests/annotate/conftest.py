@@ -3,6 +3,7 @@
 The pipeline trains for a few updates on templated incident reports, enough for `ner` to
 predict entities on similar text, so engine comparisons compare real entities and scores.
 """
+
 import json
 import random
 import shutil
@@ -17,8 +18,15 @@ HERE = Path(__file__).resolve().parent
 KILLER = HERE / "killer.py"
 NAMES = ["Maria Lopez", "Bob Stone", "Yuki Novak", "Ana Silva"]
 SERVICES = ["payments-api", "auth-service", "search-api", "billing-worker"]
-NORMAL = ["{name} restarted {service} after the deploy.", "{name} rolled back {service} at night.", "Disk usage on {service} hosts is fine, said {name}."]
-ANOMALOUS = ["Someone copied all customer passwords from {service} to a personal drive.", "{name} saw an unknown login exfiltrate data from {service}."]
+NORMAL = [
+    "{name} restarted {service} after the deploy.",
+    "{name} rolled back {service} at night.",
+    "Disk usage on {service} hosts is fine, said {name}.",
+]
+ANOMALOUS = [
+    "Someone copied all customer passwords from {service} to a personal drive.",
+    "{name} saw an unknown login exfiltrate data from {service}.",
+]
 
 
 def make_text(rng: random.Random, anomalous: bool) -> str:
@@ -32,12 +40,17 @@ def _example(nlp, text: str, anomalous: bool) -> Example:
         start = text.find(name)
         if start >= 0:
             ents.append((start, start + len(name), "PERSON" if name in NAMES else "SERVICE"))
-    return Example.from_dict(nlp.make_doc(text), {"entities": ents, "cats": {"ANOMALY": float(anomalous)}})
+    return Example.from_dict(
+        nlp.make_doc(text), {"entities": ents, "cats": {"ANOMALY": float(anomalous)}}
+    )
 
 
 def records(n: int, seed: int = 0) -> List[Dict]:
     rng = random.Random(seed)
-    return [{"id": f"doc-{i}", "text": make_text(rng, rng.random() < 0.2), "source": {"n": i}} for i in range(n)]
+    return [
+        {"id": f"doc-{i}", "text": make_text(rng, rng.random() < 0.2), "source": {"n": i}}
+        for i in range(n)
+    ]
 
 
 def write_jsonl(path: Path, rows: List[Dict]) -> Path:

@@ -4,6 +4,7 @@ It stands in for an OOM kill or a lost node: the first process that sees a docum
 containing `trigger` creates `marker` and dies by SIGKILL (no cleanup, no exception); every
 later process sees the marker and passes the documents through.
 """
+
 import os
 import signal
 

@@ -1,4 +1,5 @@
 """`annotate --engine ray` on a local Ray instance (2 CPUs): same rows as local, exactly once when an actor dies."""
+
 import builtins
 
 import pytest
@@ -17,7 +18,9 @@ def test_three_engines_give_the_same_rows(annotate_pipeline, tmp_path):
     common = dict(shard_size=6, batch_size=4, progress=False)
     annotate(str(annotate_pipeline), path, tmp_path / "local.jsonl", **common)
     annotate(str(annotate_pipeline), path, tmp_path / "local2.jsonl", n_process=2, **common)
-    summary = annotate(str(annotate_pipeline), path, tmp_path / "ray.jsonl", engine="ray", num_actors=2, **common)
+    summary = annotate(
+        str(annotate_pipeline), path, tmp_path / "ray.jsonl", engine="ray", num_actors=2, **common
+    )
     local = read_jsonl(tmp_path / "local.jsonl")
     assert summary["annotated"] == 36 and any(r["entities"] for r in local)
     _same(local, read_jsonl(tmp_path / "local2.jsonl"))
@@ -27,12 +30,28 @@ def test_three_engines_give_the_same_rows(annotate_pipeline, tmp_path):
 
 def test_killed_actor_rows_exactly_once(annotate_pipeline, kill_pipeline, tmp_path):
     rows, path, marker, armed = kill_run(kill_pipeline, tmp_path, 30, 13)
-    summary = annotate(str(armed), path, tmp_path / "ray.jsonl", engine="ray", num_actors=2, code=KILLER,
-                           shard_size=5, batch_size=4, progress=False)
+    summary = annotate(
+        str(armed),
+        path,
+        tmp_path / "ray.jsonl",
+        engine="ray",
+        num_actors=2,
+        code=KILLER,
+        shard_size=5,
+        batch_size=4,
+        progress=False,
+    )
     assert marker.exists(), "an actor should have been killed"
     out = read_jsonl(tmp_path / "ray.jsonl")
     assert summary["annotated"] == 30 and [r["id"] for r in out] == [r["id"] for r in rows]
-    annotate(str(annotate_pipeline), path, tmp_path / "local.jsonl", shard_size=5, batch_size=4, progress=False)
+    annotate(
+        str(annotate_pipeline),
+        path,
+        tmp_path / "local.jsonl",
+        shard_size=5,
+        batch_size=4,
+        progress=False,
+    )
     _same(read_jsonl(tmp_path / "local.jsonl"), out)
 
 

@@ -4,6 +4,7 @@ Unit tests use spaCy's own HashEmbed tok2vec (fast on CPU); the ModernBERT encod
 covered by the encoder and robustness tests. Normal and anomalous docs differ by their
 content words, so the task is separable.
 """
+
 import random
 from typing import List, Optional, Tuple
 
@@ -30,7 +31,9 @@ def make_records(n: int, anomaly_rate: float, seed: int) -> List[Record]:
     for _ in range(n):
         anomalous = rng.random() < anomaly_rate
         name = rng.choice(NAMES)
-        words = rng.sample(ANOMALY_WORDS if anomalous else NORMAL_WORDS, 3) + rng.sample(NORMAL_WORDS, 2)
+        words = rng.sample(ANOMALY_WORDS if anomalous else NORMAL_WORDS, 3) + rng.sample(
+            NORMAL_WORDS, 2
+        )
         text = f"{name} reported " + " ".join(words) + " today ."
         records.append((text, [(0, len(name), "PERSON")], 1.0 if anomalous else 0.0))
     return records
@@ -59,7 +62,10 @@ DETECTOR_SETTINGS = ("n_neighbors", "memory_bank_size", "token_neighbors", "toke
 def anomaly_config(mode: str = "supervised", tok2vec: Optional[dict] = None, **settings) -> dict:
     """The component's config; `detector` (a short name) and the detector settings become the
     `detector` sub-config, keeping only the settings that detector has."""
-    model = {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": tok2vec or tok2vec_config()}
+    model = {
+        "@architectures": "spacy-modernbert.AnomalyHead.v1",
+        "tok2vec": tok2vec or tok2vec_config(),
+    }
     model.update(settings.pop("model", {}))
     detector_settings = {key: settings.pop(key) for key in DETECTOR_SETTINGS if key in settings}
     if detector_settings and settings.get("detector") is None:
@@ -93,11 +99,15 @@ def shared_pipeline(mode: str = "supervised", **settings) -> Language:
             }
         },
     )
-    nlp.add_pipe("anomaly_scorer", config=anomaly_config(mode, tok2vec=listener_config(), **settings))
+    nlp.add_pipe(
+        "anomaly_scorer", config=anomaly_config(mode, tok2vec=listener_config(), **settings)
+    )
     return nlp
 
 
-def examples(nlp: Language, records: List[Record], *, anomaly_labels: bool = True, entities: bool = True) -> List[Example]:
+def examples(
+    nlp: Language, records: List[Record], *, anomaly_labels: bool = True, entities: bool = True
+) -> List[Example]:
     out = []
     for text, ents, gold in records:
         annotations = {}
@@ -109,7 +119,14 @@ def examples(nlp: Language, records: List[Record], *, anomaly_labels: bool = Tru
     return out
 
 
-def train(nlp: Language, egs: List[Example], epochs: int, batch_size: int = 16, seed: int = 0, optimizer=None):
+def train(
+    nlp: Language,
+    egs: List[Example],
+    epochs: int,
+    batch_size: int = 16,
+    seed: int = 0,
+    optimizer=None,
+):
     """Initialize (unless an optimizer is given) and train; returns the optimizer and per-epoch losses."""
     rng = random.Random(seed)
     if optimizer is None:

@@ -3,6 +3,7 @@
 Each refusal names the component, the file and the field; nothing returns a NaN score or
 a score computed from zero vectors.
 """
+
 import json
 import math
 import shutil
@@ -69,7 +70,9 @@ def test_saved_pipeline_loads_and_scores(saved):
 def test_lying_cfg_is_refused_naming_file_and_field(saved, tmp_path, field, value):
     path = _copy(saved, tmp_path)
     cfg_file = _edit_cfg(path, **{field: value})
-    with pytest.raises(ValueError, match=f"anomaly_scorer 'anomaly_scorer': {cfg_file}.* invalid '{field}'"):
+    with pytest.raises(
+        ValueError, match=f"anomaly_scorer 'anomaly_scorer': {cfg_file}.* invalid '{field}'"
+    ):
         spacy.load(path)
 
 
@@ -103,17 +106,24 @@ def test_non_finite_weights_are_refused_at_load(saved, tmp_path):
     param.flat[0] = numpy.nan
     out_layer.set_param(name, param)
     nlp.to_disk(tmp_path / "nan")
-    with pytest.raises(ValueError, match=r"anomaly_scorer/model holds non-finite weights .*learn_rate"):
+    with pytest.raises(
+        ValueError, match=r"anomaly_scorer/model holds non-finite weights .*learn_rate"
+    ):
         spacy.load(tmp_path / "nan")
     with pytest.raises(ValueError, match="non-finite weights"):
-        spacy.load(saved).get_pipe("anomaly_scorer").from_bytes(nlp.get_pipe("anomaly_scorer").to_bytes())
+        spacy.load(saved).get_pipe("anomaly_scorer").from_bytes(
+            nlp.get_pipe("anomaly_scorer").to_bytes()
+        )
 
 
-@pytest.mark.parametrize("mode,settings,layer", [
-    ("supervised", {}, "output_layer"),
-    ("one_class", {"detector": "svdd"}, "output_layer"),
-    ("one_class", {"detector": "knn"}, "tok2vec"),  # the detector reads the pooled embedding
-])
+@pytest.mark.parametrize(
+    "mode,settings,layer",
+    [
+        ("supervised", {}, "output_layer"),
+        ("one_class", {"detector": "svdd"}, "output_layer"),
+        ("one_class", {"detector": "knn"}, "tok2vec"),  # the detector reads the pooled embedding
+    ],
+)
 def test_nan_output_never_becomes_a_score(mode, settings, layer, seeded):
     nlp = standalone_pipeline(mode, **settings)
     train(nlp, examples(nlp, make_records(20, 0.3, seed=2), entities=False), epochs=1)
@@ -121,7 +131,9 @@ def test_nan_output_never_becomes_a_score(mode, settings, layer, seeded):
         for name in node.param_names:
             if node.has_param(name):
                 node.set_param(name, node.get_param(name) * numpy.nan)
-    with pytest.raises(ValueError, match="produced NaN for 1 document|non-finite document embeddings"):
+    with pytest.raises(
+        ValueError, match="produced NaN for 1 document|non-finite document embeddings"
+    ):
         nlp("Alice reported server restarted today .")
 
 
@@ -129,7 +141,10 @@ def _transformer_anomaly_pipeline(tiny_checkpoint, transformer_config, ner_confi
     from spacy.training import Example
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, max_length=64, max_batch_tokens=512))
+    nlp.add_pipe(
+        "transformer",
+        config=transformer_config(tiny_checkpoint, max_length=64, max_batch_tokens=512),
+    )
     if ner_config is not None:
         nlp.add_pipe("ner", config=ner_config)
     listener = {
@@ -137,7 +152,12 @@ def _transformer_anomaly_pipeline(tiny_checkpoint, transformer_config, ner_confi
         "grad_factor": 1.0,
         "pooling": {"@layers": "reduce_mean.v1"},
     }
-    nlp.add_pipe("anomaly_scorer", config={"model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener}})
+    nlp.add_pipe(
+        "anomaly_scorer",
+        config={
+            "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener}
+        },
+    )
     egs = [
         Example.from_dict(nlp.make_doc(t), {"cats": {"ANOMALY": a}, "entities": e})
         for t, a, e in [
@@ -155,10 +175,15 @@ def test_diverging_training_stops_naming_component_and_learning_rate(
 ):
     """learn_rate = 1000 with ner sharing the encoder (issue 14): a clear stop instead of
     `scores must be finite` at the first evaluation, and the diverged model does not load."""
-    nlp, egs = _transformer_anomaly_pipeline(tiny_checkpoint, transformer_config, listener_ner_config)
+    nlp, egs = _transformer_anomaly_pipeline(
+        tiny_checkpoint, transformer_config, listener_ner_config
+    )
     nlp.initialize(lambda: egs)
     optimizer = Adam(1000.0)
-    with pytest.raises(ValueError, match=r"anomaly_scorer 'anomaly_scorer': the training loss is .*not finite.*learning rate"):
+    with pytest.raises(
+        ValueError,
+        match=r"anomaly_scorer 'anomaly_scorer': the training loss is .*not finite.*learning rate",
+    ):
         for _ in range(30):
             nlp.update(egs, sgd=optimizer)
     nlp.to_disk(tmp_path / "model-last")  # what `spacy train` saves on the way out
@@ -173,7 +198,11 @@ def test_non_finite_loss_stops_before_the_update(seeded):
     optimizer = nlp.initialize(lambda: egs)
     model = nlp.get_pipe("anomaly_scorer").model
     out_layer = model.get_ref("output_layer")
-    name = next(n for n in out_layer.param_names if out_layer.has_param(n) and out_layer.get_param(n).size > 1)
+    name = next(
+        n
+        for n in out_layer.param_names
+        if out_layer.has_param(n) and out_layer.get_param(n).size > 1
+    )
     poisoned = out_layer.get_param(name).copy()
     poisoned.flat[0] = numpy.inf
     out_layer.set_param(name, poisoned)
@@ -185,7 +214,9 @@ def test_non_finite_loss_stops_before_the_update(seeded):
 
 
 def _params(model):
-    return [node.get_param(n) for node in model.walk() for n in node.param_names if node.has_param(n)]
+    return [
+        node.get_param(n) for node in model.walk() for n in node.param_names if node.has_param(n)
+    ]
 
 
 def test_disabled_tok2vec_is_an_error_not_zero_vectors(saved):
@@ -204,7 +235,9 @@ def test_disabled_transformer_is_an_error(tiny_checkpoint, transformer_config, t
     loaded = spacy.load(tmp_path / "p", disable=["transformer"])
     with pytest.raises(ValueError, match="listens to the encoder component.*disabled"):
         loaded("Disk usage reached 91 percent.")
-    assert 0.0 <= spacy.load(tmp_path / "p")("Disk usage reached 91 percent.")._.anomaly_score <= 1.0
+    assert (
+        0.0 <= spacy.load(tmp_path / "p")("Disk usage reached 91 percent.")._.anomaly_score <= 1.0
+    )
 
 
 def test_knn_state_with_zero_scale_is_refused(tmp_path):

@@ -1,4 +1,5 @@
 """Curves, AUC/AP and threshold calibration (numbers checked by hand), and the calibrate command."""
+
 import subprocess
 import sys
 
@@ -6,8 +7,18 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_modernbert.anomaly.calibration import best_f1_threshold, calibrate_pipeline, target_fpr_threshold
-from spacy_modernbert.anomaly.curves import average_precision, precision_recall_curve, prf_at_threshold, roc_auc, roc_curve
+from spacy_modernbert.anomaly.calibration import (
+    best_f1_threshold,
+    calibrate_pipeline,
+    target_fpr_threshold,
+)
+from spacy_modernbert.anomaly.curves import (
+    average_precision,
+    precision_recall_curve,
+    prf_at_threshold,
+    roc_auc,
+    roc_curve,
+)
 
 from .conftest import LABEL, examples, make_records, shared_pipeline, train
 
@@ -77,9 +88,13 @@ def trained_pipeline_dir(tmp_path_factory):
     return path
 
 
-def test_calibrate_pipeline_stores_threshold_in_component_and_config(trained_pipeline_dir, tmp_path):
+def test_calibrate_pipeline_stores_threshold_in_component_and_config(
+    trained_pipeline_dir, tmp_path
+):
     nlp = spacy.load(trained_pipeline_dir / "pipeline")
-    result = calibrate_pipeline(nlp, trained_pipeline_dir / "dev.spacy", method="target_fpr", target_fpr=0.1)
+    result = calibrate_pipeline(
+        nlp, trained_pipeline_dir / "dev.spacy", method="target_fpr", target_fpr=0.1
+    )
     assert result.fpr <= 0.1 and result.n_docs == 40
     pipe = nlp.get_pipe("anomaly_scorer")
     assert pipe.threshold == result.threshold
@@ -93,14 +108,26 @@ def test_calibrate_pipeline_stores_threshold_in_component_and_config(trained_pip
 
 def test_calibrate_command_writes_calibrated_pipeline(trained_pipeline_dir, tmp_path):
     out = tmp_path / "calibrated"
-    cmd = [sys.executable, "-m", "spacy_modernbert", "calibrate", str(trained_pipeline_dir / "pipeline"),
-           str(trained_pipeline_dir / "dev.spacy"), "--output", str(out), "--method", "best_f1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "spacy_modernbert",
+        "calibrate",
+        str(trained_pipeline_dir / "pipeline"),
+        str(trained_pipeline_dir / "dev.spacy"),
+        "--output",
+        str(out),
+        "--method",
+        "best_f1",
+    ]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Threshold" in run.stdout
     threshold = spacy.load(out).get_pipe("anomaly_scorer").threshold
     assert threshold != 0.5
-    bad = subprocess.run(cmd[:5] + [str(tmp_path / "missing.spacy")], capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        cmd[:5] + [str(tmp_path / "missing.spacy")], capture_output=True, text=True, timeout=300
+    )
     assert bad.returncode != 0 and "Calibration data not found" in bad.stdout
 
 

@@ -1,4 +1,5 @@
 """anomaly_scorer: config, both modes learning, partial labels, listener contract, edge inputs, serialization."""
+
 import math
 import subprocess
 import sys
@@ -38,7 +39,12 @@ def _scores(nlp, texts):
 
 def _tok2vec_weights(nlp):
     model = nlp.get_pipe("tok2vec").model
-    return [model.ops.to_numpy(node.get_param(name)).copy() for node in model.walk() for name in node.param_names if node.has_param(name)]
+    return [
+        model.ops.to_numpy(node.get_param(name)).copy()
+        for node in model.walk()
+        for name in node.param_names
+        if node.has_param(name)
+    ]
 
 
 # ---------------------------------------------------------------------------- config
@@ -144,7 +150,9 @@ def test_one_class_ignores_anomalies_in_loss_and_refits_statistics(seeded):
     median = float(numpy.median(_scores(nlp, [d.text for d in normal_docs])))
     assert median == pytest.approx(1 / (1 + math.exp(2.0)), abs=0.02)
     with pytest.raises(ValueError, match="one_class"):
-        standalone_pipeline("supervised").get_pipe("anomaly_scorer").fit_one_class_statistics(normal_docs)
+        standalone_pipeline("supervised").get_pipe("anomaly_scorer").fit_one_class_statistics(
+            normal_docs
+        )
 
 
 # ---------------------------------------------------------------------------- partial labels, bad labels
@@ -152,7 +160,9 @@ def test_one_class_ignores_anomalies_in_loss_and_refits_statistics(seeded):
 
 @pytest.mark.parametrize("mode", ["supervised", "one_class"])
 def test_partial_annotation_gives_no_loss_or_gradient(seeded, mode):
-    nlp = standalone_pipeline(mode, unlabelled_as_normal=False, **({"detector": "svdd"} if mode == "one_class" else {}))
+    nlp = standalone_pipeline(
+        mode, unlabelled_as_normal=False, **({"detector": "svdd"} if mode == "one_class" else {})
+    )
     records = make_records(40, 0.3, seed=2)
     nlp.initialize(lambda: examples(nlp, records))
     pipe = nlp.get_pipe("anomaly_scorer")
@@ -185,7 +195,11 @@ def test_labels_outside_0_1_raise_clear_errors(bad):
     bad_eg = Example.from_dict(nlp.make_doc("A very odd document ."), {"cats": {LABEL: bad}})
     with pytest.raises(ValueError) as err:
         nlp.initialize(lambda: good + [bad_eg])
-    assert LABEL in str(err.value) and "A very odd document" in str(err.value) and str(bad) in str(err.value)
+    assert (
+        LABEL in str(err.value)
+        and "A very odd document" in str(err.value)
+        and str(bad) in str(err.value)
+    )
     optimizer = nlp.initialize(lambda: good)
     with pytest.raises(ValueError, match="A very odd document"):
         nlp.update(good[:2] + [bad_eg], sgd=optimizer)
@@ -260,11 +274,15 @@ def test_ner_and_anomaly_train_together(seeded):
 # ---------------------------------------------------------------------------- edge inputs
 
 
-@pytest.mark.parametrize("mode", ["supervised", "one_class:svdd", "one_class:knn", "one_class:mahalanobis"])
+@pytest.mark.parametrize(
+    "mode", ["supervised", "one_class:svdd", "one_class:knn", "one_class:mahalanobis"]
+)
 @pytest.mark.parametrize("pooling", ["mean", "max"])
 def test_scores_finite_for_empty_and_very_long_docs(seeded, mode, pooling):
     mode, _, detector = mode.partition(":")
-    nlp = standalone_pipeline(mode, model={"pooling": pooling}, **({"detector": detector} if detector else {}))
+    nlp = standalone_pipeline(
+        mode, model={"pooling": pooling}, **({"detector": detector} if detector else {})
+    )
     train(nlp, examples(nlp, make_records(30, 0.2, seed=8)), epochs=2)
     long_text = " ".join(f"host{i % 17} restarted" for i in range(10000))
     texts = ["", "   ", "\n", "x", long_text, TEST_RECORDS[0][0]]
@@ -272,7 +290,10 @@ def test_scores_finite_for_empty_and_very_long_docs(seeded, mode, pooling):
     for text in texts:
         doc = nlp(text)
         score = doc._.anomaly_score
-        assert isinstance(score, float) and math.isfinite(score) and 0.0 <= score <= 1.0, (text[:20], score)
+        assert isinstance(score, float) and math.isfinite(score) and 0.0 <= score <= 1.0, (
+            text[:20],
+            score,
+        )
         assert isinstance(doc._.is_anomaly, bool)
         alone.append(score)
     assert len(nlp.make_doc(long_text)) == 20000
@@ -289,7 +310,10 @@ def test_predict_handles_no_docs_and_empty_batches(seeded):
     pipe = nlp.get_pipe("anomaly_scorer")
     assert pipe.predict([]).shape == (0,)
     assert list(nlp.pipe([])) == []
-    empty = [Example.from_dict(nlp.make_doc(""), {"cats": {LABEL: 1.0}}), Example.from_dict(nlp.make_doc(""), {})]
+    empty = [
+        Example.from_dict(nlp.make_doc(""), {"cats": {LABEL: 1.0}}),
+        Example.from_dict(nlp.make_doc(""), {}),
+    ]
     losses = nlp.update(empty, sgd=optimizer)
     assert math.isfinite(losses["anomaly_scorer"])
 
@@ -297,7 +321,9 @@ def test_predict_handles_no_docs_and_empty_batches(seeded):
 # ---------------------------------------------------------------------------- serialization
 
 
-@pytest.mark.parametrize("mode", ["supervised", "one_class:svdd", "one_class:knn", "one_class:mahalanobis"])
+@pytest.mark.parametrize(
+    "mode", ["supervised", "one_class:svdd", "one_class:knn", "one_class:mahalanobis"]
+)
 def test_round_trip_keeps_scores_threshold_and_statistics(seeded, mode, tmp_path):
     mode, _, detector = mode.partition(":")
     nlp = standalone_pipeline(mode, **({"detector": detector} if detector else {}))
@@ -342,7 +368,15 @@ def test_spacy_evaluate_reports_anomaly_metrics(seeded, tmp_path):
     dev.to_disk(tmp_path / "dev.spacy")
 
     def evaluate(*extra):
-        cmd = [sys.executable, "-m", "spacy", "evaluate", str(tmp_path / "pipeline"), str(tmp_path / "dev.spacy"), *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "spacy",
+            "evaluate",
+            str(tmp_path / "pipeline"),
+            str(tmp_path / "dev.spacy"),
+            *extra,
+        ]
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stdout + run.stderr
         return run.stdout

@@ -1,5 +1,6 @@
 """One-class detectors (knn, mahalanobis): length robustness, fitting with the right encoder,
 the memory bank's bound, serialization, refusals, calibration from unlabelled normal docs."""
+
 import math
 
 import numpy
@@ -12,7 +13,7 @@ from spacy_modernbert.anomaly.calibration import calibrate_pipeline
 from spacy_modernbert.anomaly.model import pooled_docs
 from spacy_modernbert.anomaly.scoring import roc_auc
 
-from .conftest import LABEL, examples, make_records, shared_pipeline, standalone_pipeline, train
+from .conftest import examples, make_records, shared_pipeline, standalone_pipeline, train
 
 TEST_RECORDS = make_records(100, 0.2, seed=123)
 
@@ -36,7 +37,9 @@ def _token_vectors(nlp, texts):
     """All token vectors the anomaly_scorer sees (docs in order), recomputed with the pipeline's encoder."""
     pipe = nlp.get_pipe("anomaly_scorer")
     docs = list(nlp.pipe(texts))
-    return numpy.concatenate([pipe.model.ops.to_numpy(t) for t in pipe.model.get_ref("tok2vec").predict(docs)])
+    return numpy.concatenate(
+        [pipe.model.ops.to_numpy(t) for t in pipe.model.get_ref("tok2vec").predict(docs)]
+    )
 
 
 # ---------------------------------------------------------------------------- numpy level
@@ -81,19 +84,28 @@ def test_subsample_is_uniform_not_the_first_n():
 
 
 def test_state_round_trip_and_bad_states_refused():
-    state = detectors.make_detector("knn", n_neighbors=3).fit(numpy.random.RandomState(3).normal(size=(30, 4)))
-    loaded = detectors.state_from_bytes(detectors.state_to_bytes(state), detectors.make_detector("knn"), width=4)
+    state = detectors.make_detector("knn", n_neighbors=3).fit(
+        numpy.random.RandomState(3).normal(size=(30, 4))
+    )
+    loaded = detectors.state_from_bytes(
+        detectors.state_to_bytes(state), detectors.make_detector("knn"), width=4
+    )
     for key in state:
         numpy.testing.assert_array_equal(loaded[key], state[key])
     with pytest.raises(ValueError, match="width"):
-        detectors.state_from_bytes(detectors.state_to_bytes(state), detectors.make_detector("knn"), width=5)
+        detectors.state_from_bytes(
+            detectors.state_to_bytes(state), detectors.make_detector("knn"), width=5
+        )
     with pytest.raises(ValueError, match="npz"):
         detectors.state_from_bytes(b"not an npz", detectors.make_detector("knn"))
     bad = dict(state, bank=numpy.full_like(state["bank"], numpy.nan))
     with pytest.raises(ValueError, match="non-finite"):
         detectors.state_from_bytes(detectors.state_to_bytes(bad), detectors.make_detector("knn"))
     with pytest.raises(ValueError, match="lacks"):
-        detectors.state_from_bytes(detectors.state_to_bytes({k: v for k, v in state.items() if k != "bank"}), detectors.make_detector("knn"))
+        detectors.state_from_bytes(
+            detectors.state_to_bytes({k: v for k, v in state.items() if k != "bank"}),
+            detectors.make_detector("knn"),
+        )
 
 
 def _token_docs(rng, n_docs, vocab, lengths=(3, 40), noise=0.02):
@@ -114,7 +126,9 @@ def test_token_detectors_find_one_unseen_token_that_pooling_averages_away(name):
     rng = numpy.random.RandomState(4)
     vocab = rng.normal(size=(30, 16))
     normal = _token_docs(rng, 300, vocab)
-    state = detectors.make_detector(name, n_neighbors=5, token_neighbors=3, token_bank_size=2000).fit(_pooled(normal, 16), normal)
+    state = detectors.make_detector(
+        name, n_neighbors=5, token_neighbors=3, token_bank_size=2000
+    ).fit(_pooled(normal, 16), normal)
     assert state["token_bank"].shape == (2000, 16)
     queries = _token_docs(rng, 60, vocab, lengths=(30, 40))
     odd = [d.copy() for d in queries[:30]]
@@ -128,7 +142,9 @@ def test_token_detectors_find_one_unseen_token_that_pooling_averages_away(name):
     # the pooled vector alone barely moves: one token of 30-40 is averaged away
     knn = detectors.make_detector("knn", n_neighbors=5).fit(_pooled(normal, 16))
     pooled_raw = detectors.make_detector("knn").raw_scores(knn, _pooled(docs, 16))
-    assert roc_auc([0] * 30 + [1] * 30, pooled_raw[:60]) < 0.9 < roc_auc([0] * 30 + [1] * 30, raw[:60])
+    assert (
+        roc_auc([0] * 30 + [1] * 30, pooled_raw[:60]) < 0.9 < roc_auc([0] * 30 + [1] * 30, raw[:60])
+    )
 
 
 def test_token_score_is_a_mean_over_tokens_so_length_does_not_drive_it():
@@ -177,15 +193,21 @@ def test_doc_and_token_state_round_trip_and_bad_states_refused():
     rng = numpy.random.RandomState(9)
     docs = [rng.normal(size=(rng.randint(1, 9), 4)) for _ in range(30)]
     state = detectors.make_detector("doc_and_token_knn").fit(_pooled(docs, 4), docs)
-    loaded = detectors.state_from_bytes(detectors.state_to_bytes(state), detectors.make_detector("doc_and_token_knn"), width=4)
+    loaded = detectors.state_from_bytes(
+        detectors.state_to_bytes(state), detectors.make_detector("doc_and_token_knn"), width=4
+    )
     assert set(loaded) == set(state)
     for key in state:
         numpy.testing.assert_array_equal(loaded[key], state[key])
-    for bad, message in ((dict(state, token_bank=state["token_bank"][:, :3]), "token_bank"),
-                         (dict(state, token_scale=numpy.asarray(0.0)), "token_scale"),
-                         ({k: v for k, v in state.items() if k != "token_bank"}, "lacks")):
+    for bad, message in (
+        (dict(state, token_bank=state["token_bank"][:, :3]), "token_bank"),
+        (dict(state, token_scale=numpy.asarray(0.0)), "token_scale"),
+        ({k: v for k, v in state.items() if k != "token_bank"}, "lacks"),
+    ):
         with pytest.raises(ValueError, match=message):
-            detectors.state_from_bytes(detectors.state_to_bytes(bad), detectors.make_detector("doc_and_token_knn"), width=4)
+            detectors.state_from_bytes(
+                detectors.state_to_bytes(bad), detectors.make_detector("doc_and_token_knn"), width=4
+            )
 
 
 # ---------------------------------------------------------------------------- component
@@ -236,13 +258,16 @@ def test_memory_bank_is_a_seeded_subsample_when_too_big(seeded):
     assert max(rows) >= 40  # not the first 20 docs
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"detector": "isolation_forest"}, "detector"),
-    ({"n_neighbors": 0}, "n_neighbors"),
-    ({"memory_bank_size": 1}, "memory_bank_size"),
-    ({"token_neighbors": 0}, "token_neighbors"),
-    ({"token_bank_size": 1.5}, "token_bank_size"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"detector": "isolation_forest"}, "detector"),
+        ({"n_neighbors": 0}, "n_neighbors"),
+        ({"memory_bank_size": 1}, "memory_bank_size"),
+        ({"token_neighbors": 0}, "token_neighbors"),
+        ({"token_bank_size": 1.5}, "token_bank_size"),
+    ],
+)
 def test_bad_detector_settings_are_refused(settings, message):
     with pytest.raises(Exception, match=message):
         standalone_pipeline("one_class", **settings)
@@ -270,7 +295,9 @@ def test_threshold_from_unlabelled_normal_docs(seeded):
     nlp = standalone_pipeline("one_class")
     train(nlp, examples(nlp, make_records(80, 0.0, seed=5), anomaly_labels=False), epochs=1)
     dev = examples(nlp, make_records(100, 0.0, seed=6), anomaly_labels=False)
-    result = calibrate_pipeline(nlp, dev, method="target_fpr", target_fpr=0.1, unlabelled_as_normal=True)
+    result = calibrate_pipeline(
+        nlp, dev, method="target_fpr", target_fpr=0.1, unlabelled_as_normal=True
+    )
     assert result.n_anomalous == 0 and result.n_docs == 100 and result.fpr <= 0.1
     flagged = [doc._.is_anomaly for doc in nlp.pipe([eg.reference.text for eg in dev])]
     assert 0 < sum(flagged) <= 10
@@ -285,7 +312,9 @@ def test_spacy_train_saves_detector_fitted_with_its_own_encoder(tmp_path):
     """model-best and model-last hold a memory bank computed with their own encoder weights."""
     from spacy.cli.train import train as spacy_train
 
-    nlp = shared_pipeline("one_class", token_bank_size=200)  # fewer than the docs' tokens: a subsample
+    nlp = shared_pipeline(
+        "one_class", token_bank_size=200
+    )  # fewer than the docs' tokens: a subsample
     records = make_records(60, 0.0, seed=7)
     for name, recs in (("train", records), ("dev", make_records(30, 0.3, seed=8))):
         db = DocBin()
@@ -311,8 +340,12 @@ def test_spacy_train_saves_detector_fitted_with_its_own_encoder(tmp_path):
         numpy.testing.assert_allclose(state["bank"], search.normalize(X), atol=1e-5)
         # the token bank: the same seeded subsample of the recomputed token vectors
         tokens = _token_vectors(loaded, texts)
-        keep = search.subsample_indices(len(tokens), loaded.get_pipe("anomaly_scorer").detector.token_bank_size, 0)
-        numpy.testing.assert_allclose(state["token_bank"], search.normalize(tokens[keep]), atol=1e-5)
+        keep = search.subsample_indices(
+            len(tokens), loaded.get_pipe("anomaly_scorer").detector.token_bank_size, 0
+        )
+        numpy.testing.assert_allclose(
+            state["token_bank"], search.normalize(tokens[keep]), atol=1e-5
+        )
 
 
 # ---------------------------------------------------------------------------- registry
@@ -340,7 +373,10 @@ def centroid_detector(memory_bank_size: int = 100) -> CentroidDetector:
 
 
 def test_a_registered_user_detector_fits_scores_saves_and_loads(seeded, tmp_path):
-    nlp = standalone_pipeline("one_class", detector={"@anomaly_detectors": "test.CentroidDetector.v1", "memory_bank_size": 50})
+    nlp = standalone_pipeline(
+        "one_class",
+        detector={"@anomaly_detectors": "test.CentroidDetector.v1", "memory_bank_size": 50},
+    )
     train(nlp, examples(nlp, make_records(80, 0.0, seed=11), anomaly_labels=False), epochs=1)
     pipe = nlp.get_pipe("anomaly_scorer")
     assert isinstance(pipe.detector, CentroidDetector) and pipe.cfg["detector"] == "centroid"
@@ -349,13 +385,23 @@ def test_a_registered_user_detector_fits_scores_saves_and_loads(seeded, tmp_path
     nlp.to_disk(tmp_path / "p")
     loaded = spacy.load(tmp_path / "p")
     texts = [t for t, _, _ in TEST_RECORDS]
-    assert [d._.anomaly_score for d in loaded.pipe(texts)] == [d._.anomaly_score for d in nlp.pipe(texts)]
-    assert nlp.config["components"]["anomaly_scorer"]["detector"]["@anomaly_detectors"] == "test.CentroidDetector.v1"
+    assert [d._.anomaly_score for d in loaded.pipe(texts)] == [
+        d._.anomaly_score for d in nlp.pipe(texts)
+    ]
+    assert (
+        nlp.config["components"]["anomaly_scorer"]["detector"]["@anomaly_detectors"]
+        == "test.CentroidDetector.v1"
+    )
 
 
 def test_detector_settings_appear_only_where_they_apply():
     with pytest.raises(Exception, match="n_neighbors"):  # mahalanobis has no n_neighbors
-        standalone_pipeline("one_class", detector={"@anomaly_detectors": detectors.DETECTORS["mahalanobis"], "n_neighbors": 3})
+        standalone_pipeline(
+            "one_class",
+            detector={"@anomaly_detectors": detectors.DETECTORS["mahalanobis"], "n_neighbors": 3},
+        )
     with pytest.raises(ValueError, match="one_class.* only"):  # supervised has no detector
         standalone_pipeline("supervised", detector="knn")
-    assert standalone_pipeline("supervised").config["components"]["anomaly_scorer"]["detector"] is None
+    assert (
+        standalone_pipeline("supervised").config["components"]["anomaly_scorer"]["detector"] is None
+    )

@@ -4,6 +4,7 @@
 tests/fixtures/make_anomaly_pipeline.py): a one-class scorer with that release's only
 one-class head, Deep-SVDD (its cfg has no `detector`), and a supervised one.
 """
+
 import json
 import shutil
 from pathlib import Path
@@ -25,7 +26,9 @@ def test_pipeline_saved_by_0_1_loads_to_the_same_scores(nlp):
     for record in json.loads((FIXTURE / "expected.json").read_text()):
         doc = nlp(record["text"])
         for name, expected in record["scores"].items():
-            assert float(nlp.get_pipe(name).predict([doc])[0]) == pytest.approx(expected, abs=1e-6), (name, record["text"])
+            assert float(nlp.get_pipe(name).predict([doc])[0]) == pytest.approx(
+                expected, abs=1e-6
+            ), (name, record["text"])
 
 
 def test_resaved_0_1_pipeline_names_its_detector_and_keeps_the_scores(nlp, tmp_path):
@@ -35,7 +38,9 @@ def test_resaved_0_1_pipeline_names_its_detector_and_keeps_the_scores(nlp, tmp_p
     again = spacy.load(tmp_path / "again")
     record = json.loads((FIXTURE / "expected.json").read_text())[2]
     doc = again(record["text"])
-    assert float(again.get_pipe("one_class").predict([doc])[0]) == pytest.approx(record["scores"]["one_class"], abs=1e-6)
+    assert float(again.get_pipe("one_class").predict([doc])[0]) == pytest.approx(
+        record["scores"]["one_class"], abs=1e-6
+    )
 
 
 def test_a_0_1_one_class_cfg_without_its_config_block_is_not_guessed(tmp_path):

@@ -1,4 +1,5 @@
 """Converters: JSONL / CoNLL / SMS -> Docs -> DocBin, merging, and the CLI wrappers."""
+
 import json
 import subprocess
 import sys
@@ -46,7 +47,11 @@ RECORDS = [
         "entities": [[0, 5, "SERVICE"], [9, 29, "HOST"], [39, 47, "ERROR"], [51, 60, "TIME"]],
         "anomaly": 0,
     },
-    {"text": "Root logged in from 185.220.101.4 and disabled audit logging.", "entities": [[20, 33, "IP"]], "anomaly": 1},
+    {
+        "text": "Root logged in from 185.220.101.4 and disabled audit logging.",
+        "entities": [[20, 33, "IP"]],
+        "anomaly": 1,
+    },
     {"text": "No entities in this one.", "entities": [], "anomaly": 0.0},
     {"text": "Entities unknown here; anomaly known.", "anomaly": True},
     {"text": "Priya Nair restarted kafka.", "entities": [[0, 10, "PERSON"], [21, 26, "SERVICE"]]},
@@ -78,7 +83,14 @@ def test_jsonl_round_trip(tmp_path):
     summary = corpus_summary(back, "ANOMALY")
     assert summary["n_docs"] == 5 and summary["n_ner_annotated"] == 4
     assert summary["n_anomaly_annotated"] == 4 and summary["n_anomalies"] == 2
-    assert summary["entity_labels"] == {"ERROR": 1, "HOST": 1, "IP": 1, "PERSON": 1, "SERVICE": 2, "TIME": 1}
+    assert summary["entity_labels"] == {
+        "ERROR": 1,
+        "HOST": 1,
+        "IP": 1,
+        "PERSON": 1,
+        "SERVICE": 2,
+        "TIME": 1,
+    }
 
 
 def test_jsonl_custom_label_and_blank_lines(tmp_path):
@@ -95,8 +107,14 @@ def test_offsets_with_whitespace_are_trimmed(nlp):
 @pytest.mark.parametrize(
     "record,expected",
     [
-        ({"text": "restart web-03 now", "entities": [[8, 11, "HOST"]]}, ["line 7", "[8, 11, 'HOST']", "'web'", "web-03"]),
-        ({"text": "nginx on web-03", "entities": [[0, 5, "SERVICE"], [3, 15, "HOST"]]}, ["line 7", "overlapping", "'nginx'", "'nx on web-03'"]),
+        (
+            {"text": "restart web-03 now", "entities": [[8, 11, "HOST"]]},
+            ["line 7", "[8, 11, 'HOST']", "'web'", "web-03"],
+        ),
+        (
+            {"text": "nginx on web-03", "entities": [[0, 5, "SERVICE"], [3, 15, "HOST"]]},
+            ["line 7", "overlapping", "'nginx'", "'nx on web-03'"],
+        ),
         ({"text": "abc", "entities": [[0, 9, "X"]]}, ["line 7", "out of bounds"]),
         ({"text": "abc", "entities": [[0, 1]]}, ["line 7", "[start, end, label]"]),
         ({"text": "abc", "anomaly": 2}, ["line 7", "anomaly", "2"]),
@@ -105,7 +123,9 @@ def test_offsets_with_whitespace_are_trimmed(nlp):
     ],
 )
 def test_jsonl_errors_name_the_line_and_problem(tmp_path, record, expected):
-    lines = [json.dumps({"text": f"fine {i}", "anomaly": 0}) for i in range(6)] + [json.dumps(record)]
+    lines = [json.dumps({"text": f"fine {i}", "anomaly": 0}) for i in range(6)] + [
+        json.dumps(record)
+    ]
     src = write_lines(tmp_path / "bad.jsonl", lines)
     with pytest.raises(ValueError) as excinfo:
         jsonl_to_docs(src)
@@ -131,7 +151,9 @@ def test_cli_errors_exit_with_message(tmp_path, capsys):
     with pytest.raises(SystemExit) as excinfo:
         convert_jsonl(src, tmp_path / "out.spacy")
     assert excinfo.value.code == 1
-    out = " ".join(capsys.readouterr().out.split())  # wasabi wraps long messages at the terminal width
+    out = " ".join(
+        capsys.readouterr().out.split()
+    )  # wasabi wraps long messages at the terminal width
     assert "line 2" in out and "invalid JSON" in out
     assert not (tmp_path / "out.spacy").exists()
     with pytest.raises(SystemExit):
@@ -143,8 +165,17 @@ def test_cli_subprocess_missing_file(tmp_path):
     """The real command line fails fast and clearly on a missing input (no spaCy import needed)."""
     for command in (["convert-jsonl"], ["convert-conll"], ["convert-sms"]):
         result = subprocess.run(
-            [sys.executable, "-m", "spacy_modernbert", *command, str(tmp_path / "nope.txt"), str(tmp_path / "x.spacy")],
-            capture_output=True, text=True, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "spacy_modernbert",
+                *command,
+                str(tmp_path / "nope.txt"),
+                str(tmp_path / "x.spacy"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
         )
         output = result.stdout + result.stderr
         assert result.returncode != 0
@@ -197,13 +228,23 @@ def test_conll_grouping_and_entities(tmp_path):
     # doc 1: sentences 1-2, doc 2: sentences 3-4, -DOCSTART- ends a doc, doc 3: sentence 5
     assert [len(list(doc.sents)) for doc in docs] == [2, 2, 1]
     assert docs[0].text == "EU rejects German call . Peter Blackburn"
-    assert [(e.text, e.label_) for e in docs[0].ents] == [("EU", "ORG"), ("German", "MISC"), ("Peter Blackburn", "PER")]
-    assert [(e.text, e.label_) for e in docs[1].ents] == [("BRUSSELS", "LOC"), ("European Commission", "ORG")]
+    assert [(e.text, e.label_) for e in docs[0].ents] == [
+        ("EU", "ORG"),
+        ("German", "MISC"),
+        ("Peter Blackburn", "PER"),
+    ]
+    assert [(e.text, e.label_) for e in docs[1].ents] == [
+        ("BRUSSELS", "LOC"),
+        ("European Commission", "ORG"),
+    ]
     # IOB1 I- at the start of an entity becomes B-
     assert [(e.text, e.label_) for e in docs[2].ents] == [("Japan", "LOC"), ("Syria", "LOC")]
     assert all(doc.cats == {} for doc in docs)
     assert all(t.ent_iob_ in ("B", "I", "O") for doc in docs for t in doc)
-    assert [s.text for s in docs[1].sents] == ["BRUSSELS 1996-08-22", "The European Commission said"]
+    assert [s.text for s in docs[1].sents] == [
+        "BRUSSELS 1996-08-22",
+        "The European Commission said",
+    ]
     # round trip keeps sentence starts and entities
     write_docbin(docs, tmp_path / "c.spacy")
     back = read_docbin(tmp_path / "c.spacy")
@@ -236,7 +277,13 @@ def test_conll_errors(tmp_path):
 
 def test_iob1_to_iob2():
     assert iob1_to_iob2(["I-PER", "I-PER", "O", "I-LOC", "I-ORG", "B-ORG", "I-ORG"]) == [
-        "B-PER", "I-PER", "O", "B-LOC", "B-ORG", "B-ORG", "I-ORG"
+        "B-PER",
+        "I-PER",
+        "O",
+        "B-LOC",
+        "B-ORG",
+        "B-ORG",
+        "I-ORG",
     ]
 
 
@@ -244,8 +291,12 @@ def test_iob1_to_iob2():
 
 
 def sms_file(tmp_path, n_ham=80, n_spam=20):
-    lines = [f"ham\tHey, see you at {i} ok" for i in range(n_ham)] + [f"spam\tWIN a prize now, call {i}" for i in range(n_spam)]
-    lines = [lines[(i * 37) % len(lines)] for i in range(len(lines))]  # interleave deterministically
+    lines = [f"ham\tHey, see you at {i} ok" for i in range(n_ham)] + [
+        f"spam\tWIN a prize now, call {i}" for i in range(n_spam)
+    ]
+    lines = [
+        lines[(i * 37) % len(lines)] for i in range(len(lines))
+    ]  # interleave deterministically
     return write_lines(tmp_path / "sms.tsv", lines)
 
 
@@ -260,7 +311,9 @@ def test_sms_labels_and_stratified_split(tmp_path):
             assert doc.cats["ANOMALY"] == (1.0 if doc.text.startswith("WIN") else 0.0)
             assert not doc.ents and all(t.ent_iob_ == "" for t in doc)  # NER unannotated
     texts = {name: [d.text for d in docs] for name, docs in splits.items()}
-    assert not set(texts["train"]) & set(texts["dev"]) and not set(texts["dev"]) & set(texts["test"])
+    assert not set(texts["train"]) & set(texts["dev"]) and not set(texts["dev"]) & set(
+        texts["test"]
+    )
     again = sms_to_docs(sms_file(tmp_path), seed=0)
     assert {k: [d.text for d in v] for k, v in again.items()} == texts
     other = sms_to_docs(sms_file(tmp_path), seed=1)
@@ -297,9 +350,14 @@ def test_merge_keeps_counts_and_annotations(tmp_path):
     splits = sms_to_docs(sms_file(tmp_path))
     write_docbin(splits["dev"], tmp_path / "anom.spacy")
     write_docbin(jsonl_to_docs(jsonl(tmp_path / "in.jsonl", RECORDS)), tmp_path / "both.spacy")
-    merged = merge_docbins([tmp_path / "ner.spacy", tmp_path / "anom.spacy", tmp_path / "both.spacy"])
+    merged = merge_docbins(
+        [tmp_path / "ner.spacy", tmp_path / "anom.spacy", tmp_path / "both.spacy"]
+    )
     assert len(merged) == 3 + 15 + 5
-    summary = merge_corpora(tmp_path / "merged.spacy", [tmp_path / "ner.spacy", tmp_path / "anom.spacy", tmp_path / "both.spacy"])
+    summary = merge_corpora(
+        tmp_path / "merged.spacy",
+        [tmp_path / "ner.spacy", tmp_path / "anom.spacy", tmp_path / "both.spacy"],
+    )
     assert summary["n_docs"] == 23
     back = read_docbin(tmp_path / "merged.spacy")
     ner, anom, both = back[:3], back[3:18], back[18:]
@@ -307,7 +365,13 @@ def test_merge_keeps_counts_and_annotations(tmp_path):
     assert all(all(t.ent_iob_ != "" for t in d) for d in ner)
     assert all(all(t.ent_iob_ == "" for t in d) for d in anom)
     assert sum(d.cats["ANOMALY"] for d in anom) == 3
-    assert [d.cats for d in both] == [{"ANOMALY": 0.0}, {"ANOMALY": 1.0}, {"ANOMALY": 0.0}, {"ANOMALY": 1.0}, {}]
+    assert [d.cats for d in both] == [
+        {"ANOMALY": 0.0},
+        {"ANOMALY": 1.0},
+        {"ANOMALY": 0.0},
+        {"ANOMALY": 1.0},
+        {},
+    ]
     assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in both] == [
         [tuple(e) for e in r.get("entities") or []] for r in RECORDS
     ]
@@ -321,11 +385,15 @@ def test_convert_conll_carves_the_last_docs_as_dev(tmp_path):
     path = tmp_path / "x.iob"
     path.write_text(CONLL, encoding="utf8")
     assert DEFAULT_N_SENTS == 1
-    summary = convert_conll(path, tmp_path / "train.spacy", dev_output=tmp_path / "dev.spacy", dev_frac=0.4)
+    summary = convert_conll(
+        path, tmp_path / "train.spacy", dev_output=tmp_path / "dev.spacy", dev_frac=0.4
+    )
     train, dev = read_docbin(tmp_path / "train.spacy"), read_docbin(tmp_path / "dev.spacy")
     everything = conll_to_docs(path)  # one sentence per doc by default
     assert [d.text for d in train] + [d.text for d in dev] == [d.text for d in everything]
     assert len(dev) == 2 and summary["n_docs"] == 3 and summary["dev"]["n_docs"] == 2
     for frac in (0.0, 1.0, 0.01):
         with pytest.raises(SystemExit):
-            convert_conll(path, tmp_path / "t.spacy", dev_output=tmp_path / "d.spacy", dev_frac=frac)
+            convert_conll(
+                path, tmp_path / "t.spacy", dev_output=tmp_path / "d.spacy", dev_frac=frac
+            )

@@ -1,4 +1,5 @@
 """The demo corpus generator and the committed assets/demo files."""
+
 import json
 import re
 import subprocess
@@ -25,7 +26,10 @@ DEMO = ROOT / "assets" / "demo"
 SPLITS = ("train", "dev", "test")
 
 ENTITY_PATTERNS = {
-    "HOST": re.compile(r"[a-z0-9-]+-\d\d(\.[a-z0-9-]+\.acme\.net)?|" + "|".join(re.escape(h) for h in EXTERNAL_HOSTS)),
+    "HOST": re.compile(
+        r"[a-z0-9-]+-\d\d(\.[a-z0-9-]+\.acme\.net)?|"
+        + "|".join(re.escape(h) for h in EXTERNAL_HOSTS)
+    ),
     "IP": re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"),
     "TIME": re.compile(r"[0-2]\d:[0-5]\d( UTC)?"),
     "PERSON": re.compile(r"[A-Z][a-zá-ú]+ [A-Z][a-zá-ú]+"),
@@ -37,7 +41,13 @@ ENTITY_PATTERNS = {
 
 @pytest.fixture(scope="module")
 def committed():
-    return {name: [json.loads(line) for line in (DEMO / f"{name}.jsonl").read_text(encoding="utf8").splitlines()] for name in SPLITS}
+    return {
+        name: [
+            json.loads(line)
+            for line in (DEMO / f"{name}.jsonl").read_text(encoding="utf8").splitlines()
+        ]
+        for name in SPLITS
+    }
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +58,25 @@ def generated():
 def test_committed_files_match_the_generator(generated):
     """assets/demo/*.jsonl are exactly `generate-demo` with the defaults, so they cannot drift."""
     for name in SPLITS:
-        assert (DEMO / f"{name}.jsonl").read_text(encoding="utf8") == dumps_jsonl(generated[name]), (
+        assert (DEMO / f"{name}.jsonl").read_text(encoding="utf8") == dumps_jsonl(
+            generated[name]
+        ), (
             f"assets/demo/{name}.jsonl is out of date: run `python -m spacy_modernbert generate-demo assets/demo`"
         )
 
 
 def test_cli_generates_the_same_files(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "spacy_modernbert", "generate-demo", str(tmp_path / "demo")], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "spacy_modernbert", "generate-demo", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     for name in SPLITS:
-        assert (tmp_path / "demo" / f"{name}.jsonl").read_bytes() == (DEMO / f"{name}.jsonl").read_bytes()
+        assert (tmp_path / "demo" / f"{name}.jsonl").read_bytes() == (
+            DEMO / f"{name}.jsonl"
+        ).read_bytes()
 
 
 def test_deterministic_per_seed():
@@ -69,7 +86,11 @@ def test_deterministic_per_seed():
 
 
 def test_split_sizes_and_anomaly_rate(committed):
-    assert {name: len(records) for name, records in committed.items()} == {"train": 420, "dev": 90, "test": 90}
+    assert {name: len(records) for name, records in committed.items()} == {
+        "train": 420,
+        "dev": 90,
+        "test": 90,
+    }
     for name, records in committed.items():
         rate = sum(r["anomaly"] for r in records) / len(records)
         assert 0.05 <= rate <= 0.15, (name, rate)

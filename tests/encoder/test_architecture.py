@@ -1,4 +1,5 @@
 """Parity of token vectors with transformers.ModernBertModel, and settings validation."""
+
 import numpy
 import pytest
 import spacy
@@ -60,7 +61,9 @@ def test_parity_with_hf_short_and_mixed(tiny_checkpoint, make_pipeline, attn, ma
 
 
 LONG_TEXTS = [
-    " ".join(f"Sentence {i} of document {d} talks about server{i * d} in rack {i % 7}." for i in range(n))
+    " ".join(
+        f"Sentence {i} of document {d} talks about server{i * d} in rack {i % 7}." for i in range(n)
+    )
     for d, n in enumerate([15, 3, 10, 6, 1])
 ]
 
@@ -77,7 +80,9 @@ def test_parity_with_hf_long_mixed_stream_blocked(tiny_checkpoint, make_pipeline
     half = nlp.get_pipe("transformer").model.shims[0]._model.config.half_window
     assert AttentionPlan([len(x) for x in ids], torch.device("cpu")).stream(half) is not None
     for doc, ref in zip(docs, _hf_reference(tiny_checkpoint, ids, attn)):
-        numpy.testing.assert_allclose(doc._.trf_data.model_output.last_hidden_state[0], ref, atol=ATOL, rtol=1e-4)
+        numpy.testing.assert_allclose(
+            doc._.trf_data.model_output.last_hidden_state[0], ref, atol=ATOL, rtol=1e-4
+        )
 
 
 def test_ids_match_hf_tokenizer_with_prefix_space(tiny_checkpoint, make_pipeline):
@@ -95,7 +100,9 @@ def test_parity_multi_window(tiny_checkpoint, make_pipeline):
     cls_id, sep_id, content = ids[0], ids[-1], ids[1:-1]
     windows = plan_windows(0, len(content), max_length, overlap)
     assert len(windows) > 2
-    refs = _hf_reference(tiny_checkpoint, [[cls_id, *content[w.start : w.end], sep_id] for w in windows])
+    refs = _hf_reference(
+        tiny_checkpoint, [[cls_id, *content[w.start : w.end], sep_id] for w in windows]
+    )
     ours = doc._.trf_data.model_output.last_hidden_state[0]
     assert ours.shape[0] == len(ids)
     for w, ref in zip(windows, refs):
@@ -104,7 +111,9 @@ def test_parity_multi_window(tiny_checkpoint, make_pipeline):
     numpy.testing.assert_allclose(ours[0], refs[0][0], atol=ATOL)
     numpy.testing.assert_allclose(ours[-1], refs[-1][-1], atol=ATOL)
     # one vector per token through the alignment
-    assert (doc._.trf_data.align.lengths >= 1).all() and len(doc._.trf_data.align.lengths) == len(doc)
+    assert (doc._.trf_data.align.lengths >= 1).all() and len(doc._.trf_data.align.lengths) == len(
+        doc
+    )
 
 
 def test_doc_alone_or_in_batch_gives_same_vectors(tiny_checkpoint, make_pipeline):

@@ -1,4 +1,5 @@
 """Packed attention (buckets and stream-blocked local layers) against dense per-sequence attention."""
+
 import pytest
 import torch
 
@@ -15,11 +16,13 @@ def _reference(qkv: torch.Tensor, lengths, half_window):
     """Each sequence on its own: softmax(q k^T / sqrt(d) + band mask) v, float64."""
     out, start = [], 0
     for n in lengths:
-        q, k, v = qkv[start:start + n].double().unbind(1)  # (n, H, D)
-        scores = torch.einsum("qhd,khd->hqk", q, k) / DIM ** 0.5
+        q, k, v = qkv[start : start + n].double().unbind(1)  # (n, H, D)
+        scores = torch.einsum("qhd,khd->hqk", q, k) / DIM**0.5
         if half_window is not None:
             pos = torch.arange(n)
-            scores = scores.masked_fill((pos[:, None] - pos[None, :]).abs() > half_window, float("-inf"))
+            scores = scores.masked_fill(
+                (pos[:, None] - pos[None, :]).abs() > half_window, float("-inf")
+            )
         out.append(torch.einsum("hqk,khd->qhd", scores.softmax(-1), v))
         start += n
     return torch.cat(out).float()
@@ -39,7 +42,11 @@ CASES = {
     "long mixed, local (stream)": ([150, 97, 40, 1, 63], 8, True),
     "long mixed, global (buckets)": ([150, 97, 40, 1, 63], None, False),
     "long and short, global (solo + buckets)": ([300, 150, 97, 280, 40, 1, 63], None, False),
-    "long and short, local in buckets (solo + buckets)": ([300, 150, 97, 280, 40, 1, 63], 200, False),
+    "long and short, local in buckets (solo + buckets)": (
+        [300, 150, 97, 280, 40, 1, 63],
+        200,
+        False,
+    ),
     "one long sequence (stream)": ([300], 16, True),
     "block-aligned sequences (stream)": ([64, 64, 64, 64], 4, True),
     "wide window over long sequences (stream)": ([300, 280, 250], 64, True),
@@ -59,10 +66,15 @@ def test_attend_matches_dense_attention(case, backend):
     torch.testing.assert_close(out, _reference(qkv, lengths, half_window), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("case", [
-    "long mixed, local (stream)", "long mixed, global (buckets)", "short mixed, local covers all",
-    "long and short, global (solo + buckets)",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "long mixed, local (stream)",
+        "long mixed, global (buckets)",
+        "short mixed, local covers all",
+        "long and short, global (solo + buckets)",
+    ],
+)
 def test_attend_gradients_match_dense_attention(case):
     lengths, half_window, _ = CASES[case]
     torch.manual_seed(1)
@@ -82,17 +94,22 @@ def test_stream_is_chosen_only_where_cheaper():
     plan = AttentionPlan([400] * 16, CPU)  # paragraphs: 400 x 400 per sequence vs ~400 x 192
     assert plan.stream(64) is not None and plan.stream(None) is None
     buf, rows = plan.buffer(64, HEADS, DIM, like=torch.empty(0))
-    assert rows == slice(64, 64 + 6400) and (buf[:64] == 0).all() and (buf[rows.stop:] == 0).all()
+    assert rows == slice(64, 64 + 6400) and (buf[:64] == 0).all() and (buf[rows.stop :] == 0).all()
 
 
 def test_long_sequences_attend_alone_and_short_ones_share_buckets():
     lengths = [SOLO_LENGTH + 40, SOLO_LENGTH, SOLO_LENGTH - 1, 230, 40, 38]
     plan = AttentionPlan(lengths, CPU)
     assert [layout.lengths for _, _, layout in plan.buckets] == [
-        [SOLO_LENGTH + 40], [SOLO_LENGTH], [SOLO_LENGTH - 1, 230], [40, 38]
+        [SOLO_LENGTH + 40],
+        [SOLO_LENGTH],
+        [SOLO_LENGTH - 1, 230],
+        [40, 38],
     ]
     # a bucket covers its sequences' packed rows, in order
-    bounds = [sum(lengths[:i]) for i in (0, 1, 2, 4, 6)]  # each bucket's first sequence, and the end
+    bounds = [
+        sum(lengths[:i]) for i in (0, 1, 2, 4, 6)
+    ]  # each bucket's first sequence, and the end
     assert [(s, e) for s, e, _ in plan.buckets] == list(zip(bounds[:-1], bounds[1:]))
     # a sequence alone needs no padding and no gather
     assert all(layout.grid_index is None for _, _, layout in plan.buckets[:2])

@@ -4,6 +4,7 @@ Every bad checkpoint is built from the tiny fixture: renamed keys, a removed lay
 shapes, a vocabulary larger than the embedding matrix, task-model (MLM) and base-model
 layouts, fp16/bf16 files, sharded safetensors, and .bin next to .safetensors.
 """
+
 import json
 import shutil
 import warnings
@@ -54,8 +55,14 @@ def test_base_model_checkpoint_loads_exactly(tiny_checkpoint):
 
 def test_renamed_keys_are_refused(copy_of):
     ckpt, state = copy_of
-    save_file({f"encoder.{k.replace('layers', 'blocks')}": v for k, v in state.items()}, str(ckpt / WEIGHTS))
-    with pytest.raises(CheckpointError, match=r"lacks .*embeddings\.tok_embeddings\.weight.*none of the encoder's weight names"):
+    save_file(
+        {f"encoder.{k.replace('layers', 'blocks')}": v for k, v in state.items()},
+        str(ckpt / WEIGHTS),
+    )
+    with pytest.raises(
+        CheckpointError,
+        match=r"lacks .*embeddings\.tok_embeddings\.weight.*none of the encoder's weight names",
+    ):
         load_checkpoint(ckpt)
 
 
@@ -63,7 +70,9 @@ def test_missing_layer_is_refused(copy_of):
     ckpt, state = copy_of
     del state["layers.1.attn.Wqkv.weight"], state["layers.1.attn.Wo.weight"]
     save_file(state, str(ckpt / WEIGHTS))
-    with pytest.raises(CheckpointError, match=r"lacks 2 of .*layers\.1\.attn\.Wqkv\.weight.*incomplete"):
+    with pytest.raises(
+        CheckpointError, match=r"lacks 2 of .*layers\.1\.attn\.Wqkv\.weight.*incomplete"
+    ):
         load_checkpoint(ckpt)
 
 
@@ -81,7 +90,10 @@ def test_wrong_shape_is_refused(copy_of):
     ckpt, state = copy_of
     state["layers.2.mlp.Wo.weight"] = state["layers.2.mlp.Wo.weight"][:, :-1].contiguous()
     save_file(state, str(ckpt / WEIGHTS))
-    with pytest.raises(CheckpointError, match=r"wrong shape .*layers\.2\.mlp\.Wo\.weight is \(64, 95\), config needs \(64, 96\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"wrong shape .*layers\.2\.mlp\.Wo\.weight is \(64, 95\), config needs \(64, 96\)",
+    ):
         load_checkpoint(ckpt)
 
 
@@ -90,7 +102,10 @@ def test_vocabulary_larger_than_embedding_matrix_is_refused(copy_of):
     config = json.loads((ckpt / "config.json").read_text())
     config["vocab_size"] += 100
     (ckpt / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"vocab_size \(\d+\) differs from the \d+ rows of the embedding matrix"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"vocab_size \(\d+\) differs from the \d+ rows of the embedding matrix",
+    ):
         load_checkpoint(ckpt)
 
 
@@ -101,7 +116,9 @@ def test_tokenizer_larger_than_embedding_matrix_is_refused(copy_of):
     config["vocab_size"] = rows - 50
     config["pad_token_id"] = min(config["pad_token_id"], rows - 51)
     (ckpt / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"tokenizer .* has \d+ tokens but the model's vocabulary"):
+    with pytest.raises(
+        CheckpointError, match=r"tokenizer .* has \d+ tokens but the model's vocabulary"
+    ):
         load_checkpoint(ckpt)
 
 
@@ -112,7 +129,9 @@ def test_masked_lm_checkpoint_loads_its_encoder(tiny_checkpoint, tmp_path):
     mlm.save_pretrained(str(tmp_path))
     _copy_tokenizer(tiny_checkpoint, tmp_path)
     file_keys = set(load_file(str(tmp_path / WEIGHTS)))
-    assert any(k.startswith("model.") for k in file_keys) and any(k.startswith("head.") for k in file_keys)
+    assert any(k.startswith("model.") for k in file_keys) and any(
+        k.startswith("head.") for k in file_keys
+    )
     _assert_same(_encoder_weights(tmp_path), mlm.model.state_dict())  # the head is dropped silently
 
 
@@ -124,7 +143,11 @@ def test_extra_weights_are_listed_in_one_warning(copy_of):
     with pytest.warns(UserWarning) as record:
         encoder, _ = load_checkpoint(ckpt)
     messages = [str(w.message) for w in record if "does not use" in str(w.message)]
-    assert len(messages) == 1 and "pooler.dense.weight" in messages[0] and "layers.0.attn.extra" in messages[0]
+    assert (
+        len(messages) == 1
+        and "pooler.dense.weight" in messages[0]
+        and "layers.0.attn.extra" in messages[0]
+    )
     assert "pooler.dense.weight" not in encoder.to_hf_state_dict()
 
 
@@ -149,7 +172,9 @@ def test_sharded_safetensors_with_index(tiny_checkpoint, tmp_path):
 def test_shard_index_naming_a_file_outside_the_checkpoint_is_refused(copy_of):
     ckpt, state = copy_of
     (ckpt / WEIGHTS).unlink()
-    (ckpt / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {k: "../elsewhere.safetensors" for k in state}}))
+    (ckpt / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {k: "../elsewhere.safetensors" for k in state}})
+    )
     with pytest.raises(CheckpointError, match=r"names '\.\./elsewhere\.safetensors'.*refusing"):
         load_checkpoint(ckpt)
 
@@ -157,8 +182,12 @@ def test_shard_index_naming_a_file_outside_the_checkpoint_is_refused(copy_of):
 def test_shard_missing_from_disk_is_refused(copy_of):
     ckpt, state = copy_of
     (ckpt / WEIGHTS).unlink()
-    (ckpt / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {k: "model-00001-of-00002.safetensors" for k in state}}))
-    with pytest.raises(CheckpointError, match=r"shard 'model-00001-of-00002\.safetensors'.*incomplete"):
+    (ckpt / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {k: "model-00001-of-00002.safetensors" for k in state}})
+    )
+    with pytest.raises(
+        CheckpointError, match=r"shard 'model-00001-of-00002\.safetensors'.*incomplete"
+    ):
         load_checkpoint(ckpt)
 
 

@@ -1,4 +1,5 @@
 """Fork safety: n_process children print no tokenizers warning; bf16 on CPU warns once."""
+
 import subprocess
 import sys
 import textwrap
@@ -28,7 +29,9 @@ def test_no_tokenizers_fork_warning_per_process(tiny_checkpoint):
         """
     )
     env = {"OMP_NUM_THREADS": "1", "PYTHONPATH": ":".join(sys.path)}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
     assert FORKED not in result.stderr

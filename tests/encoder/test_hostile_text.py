@@ -4,6 +4,7 @@ Without this, "[CLS] [SEP] [MASK] [PAD] [UNK]" was encoded as the real special i
 (1, 2, 4, 3, 0), and "[SEP][CLS][MASK]" x 20k put 60,000 special ids inside one doc: anyone
 could steer NER or the anomaly score by typing them. Checked by piece ids.
 """
+
 import pytest
 import spacy
 from transformers import AutoTokenizer
@@ -21,7 +22,10 @@ def tokenizer(tiny_checkpoint):
 @pytest.fixture(scope="module")
 def nlp(tiny_checkpoint, transformer_config):
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, max_length=128, max_batch_tokens=1024))
+    nlp.add_pipe(
+        "transformer",
+        config=transformer_config(tiny_checkpoint, max_length=128, max_batch_tokens=1024),
+    )
     nlp.initialize()
     return nlp
 
@@ -32,7 +36,9 @@ def test_tokenizer_alone_would_emit_special_ids(tokenizer):
     assert set(tokenizer.all_special_ids) <= set(ids)
 
 
-@pytest.mark.parametrize("text", [SPECIAL_TEXT, "[SEP][CLS][MASK]" * 200, "x[PAD]y [UNK]z", "<[CLS]>"])
+@pytest.mark.parametrize(
+    "text", [SPECIAL_TEXT, "[SEP][CLS][MASK]" * 200, "x[PAD]y [UNK]z", "<[CLS]>"]
+)
 def test_special_token_strings_are_plain_text(tokenizer, text):
     doc = spacy.blank("en")(text)
     (pieces,) = tokenize_docs(tokenizer, [doc])

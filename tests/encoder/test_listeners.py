@@ -4,6 +4,7 @@ Trained transformer + ner + textcat + anomaly_scorer pipeline on the tiny checkp
 component in turn gets its own encoder, the pipeline is saved and loaded, and the component
 is sourced into another pipeline: predictions stay the same everywhere.
 """
+
 import random
 
 import numpy
@@ -13,9 +14,16 @@ from spacy.training import Example
 
 import spacy_modernbert.encoder.architecture  # noqa: F401  (registers Tok2VecModernBert.v1 before install)
 
-TEXTS = ["Alice Smith moved to Paris in May .", "The server restarted after the backup .", "Bob met Carol in Berlin ."]
-LISTENER = {"@architectures": "spacy-transformers.TransformerListener.v1", "grad_factor": 1.0,
-            "pooling": {"@layers": "reduce_mean.v1"}}
+TEXTS = [
+    "Alice Smith moved to Paris in May .",
+    "The server restarted after the backup .",
+    "Bob met Carol in Berlin .",
+]
+LISTENER = {
+    "@architectures": "spacy-transformers.TransformerListener.v1",
+    "grad_factor": 1.0,
+    "pooling": {"@layers": "reduce_mean.v1"},
+}
 COMPONENTS = ("ner", "textcat", "anomaly_scorer")
 
 
@@ -26,7 +34,11 @@ def _train_data(nlp):
         name, city = rng.choice(["Alice", "Bob", "Carol"]), rng.choice(["Paris", "Berlin"])
         text = f"{name} went to {city} today ." if i % 2 else "The job finished at noon ."
         doc = nlp.make_doc(text)
-        ents = [(0, len(name), "PERSON"), (len(name) + 9, len(name) + 9 + len(city), "GPE")] if i % 2 else []
+        ents = (
+            [(0, len(name), "PERSON"), (len(name) + 9, len(name) + 9 + len(city), "GPE")]
+            if i % 2
+            else []
+        )
         cats = {"TRAVEL": float(i % 2), "OTHER": float(1 - i % 2), "ANOMALY": float(i % 6 == 0)}
         data.append(Example.from_dict(doc, {"entities": ents, "cats": cats}))
     return data
@@ -37,10 +49,22 @@ def trained(shared_encoder_pipeline, tmp_path_factory):
     """A trained pipeline, saved: every head listens to the one encoder."""
     spacy.util.fix_random_seed(0)
     nlp = shared_encoder_pipeline()
-    nlp.add_pipe("textcat_multilabel", name="textcat", before="anomaly_scorer", config={"model": {
-        "@architectures": "spacy.TextCatReduce.v1", "exclusive_classes": False, "use_reduce_first": False,
-        "use_reduce_last": False, "use_reduce_max": False, "use_reduce_mean": True, "tok2vec": LISTENER,
-    }})
+    nlp.add_pipe(
+        "textcat_multilabel",
+        name="textcat",
+        before="anomaly_scorer",
+        config={
+            "model": {
+                "@architectures": "spacy.TextCatReduce.v1",
+                "exclusive_classes": False,
+                "use_reduce_first": False,
+                "use_reduce_last": False,
+                "use_reduce_max": False,
+                "use_reduce_mean": True,
+                "tok2vec": LISTENER,
+            }
+        },
+    )
     data = _train_data(nlp)
     optimizer = nlp.initialize(lambda: data)
     for _ in range(3):
@@ -72,7 +96,10 @@ def test_replace_listeners_saves_loads_and_sources(trained, tmp_path, name):
     before = _outputs(nlp, name)
     nlp.replace_listeners("transformer", name, ["model.tok2vec"])
     assert name not in nlp.get_pipe("transformer").listening_components
-    assert nlp.config["components"][name]["model"]["tok2vec"]["@architectures"] == "spacy-modernbert.Tok2VecModernBert.v1"
+    assert (
+        nlp.config["components"][name]["model"]["tok2vec"]["@architectures"]
+        == "spacy-modernbert.Tok2VecModernBert.v1"
+    )
     _same(_outputs(nlp, name), before)
     nlp.to_disk(tmp_path / "own")
     loaded = spacy.load(tmp_path / "own")
@@ -88,7 +115,9 @@ def test_replace_listeners_saves_loads_and_sources(trained, tmp_path, name):
 def test_sourcing_with_replace_listeners_in_the_config(trained, tmp_path):
     """spaCy's config habit: [components.X] source = ..., replace_listeners = ["model.tok2vec"]."""
     config = spacy.blank("en").config
-    config["components"] = {"anomaly_scorer": {"source": str(trained), "replace_listeners": ["model.tok2vec"]}}
+    config["components"] = {
+        "anomaly_scorer": {"source": str(trained), "replace_listeners": ["model.tok2vec"]}
+    }
     config["nlp"]["pipeline"] = ["anomaly_scorer"]
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     expected = _outputs(spacy.load(trained), "anomaly_scorer")

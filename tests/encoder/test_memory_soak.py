@@ -12,6 +12,7 @@ heap). Our shim updates the parameters in place. Two checks, both at a small sca
   from the first N updates (a quarter of what they added, with a floor for allocator noise).
   No timings are asserted.
 """
+
 import gc
 import json
 import os
@@ -22,11 +23,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 SENTENCES = [
-    ("EU rejects German call to boycott British lamb .", [(0, 1, "ORG"), (2, 3, "MISC"), (6, 7, "MISC")]),
+    (
+        "EU rejects German call to boycott British lamb .",
+        [(0, 1, "ORG"), (2, 3, "MISC"), (6, 7, "MISC")],
+    ),
     ("Peter Blackburn flew to Paris on Monday .", [(0, 2, "PER"), (4, 5, "LOC")]),
-    ("The operations team in London reviewed the report from New York .", [(4, 5, "LOC"), (9, 11, "LOC")]),
+    (
+        "The operations team in London reviewed the report from New York .",
+        [(4, 5, "LOC"), (9, 11, "LOC")],
+    ),
     ("Maria Lopez joined Acme in 2021 .", [(0, 2, "PER"), (3, 4, "ORG")]),
-    ("Germany beat France 2-1 in Berlin on Sunday .", [(0, 1, "LOC"), (2, 3, "LOC"), (5, 6, "LOC")]),
+    (
+        "Germany beat France 2-1 in Berlin on Sunday .",
+        [(0, 1, "LOC"), (2, 3, "LOC"), (5, 6, "LOC")],
+    ),
     ("Shares of Siemens rose 3.5 percent , traders said .", [(2, 3, "ORG")]),
 ]
 
@@ -82,9 +92,19 @@ print("RSS " + json.dumps(probes))
 def soak(checkpoint: Path, n: int, batch_size: int = 4, upstream: bool = False) -> dict:
     """RSS (MiB) before the first update and after update n and 3n, in a fresh process."""
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(checkpoint), str(n), str(batch_size), "1" if upstream else "0",
-         json.dumps(SENTENCES)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(checkpoint),
+            str(n),
+            str(batch_size),
+            "1" if upstream else "0",
+            json.dumps(SENTENCES),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
     )
     assert out.returncode == 0, out.stderr[-2000:]
@@ -145,7 +165,11 @@ def test_update_keeps_parameter_tensors_and_leaves_no_tensor_behind(shared_encod
     live = _live_tensors()
     for _ in range(5):
         update()
-    assert _live_tensors() == live, "every update left torch tensors alive (thinc's finish_update chain)"
+    assert _live_tensors() == live, (
+        "every update left torch tensors alive (thinc's finish_update chain)"
+    )
     after = list(encoder.parameters())
     assert all(p is q and p.data_ptr() == ptr for (q, ptr), p in zip(before, after))
-    assert any(not (p.detach() == s).all() for p, s in zip(after, snapshot)), "the optimizer did not change the weights"
+    assert any(not (p.detach() == s).all() for p, s in zip(after, snapshot)), (
+        "the optimizer did not change the weights"
+    )

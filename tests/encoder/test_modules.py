@@ -3,6 +3,7 @@
 These tests import nothing of spaCy, so they also run against transformers 5.x in CI's
 second environment (`.ci/run`, step "transformers 5.x parity").
 """
+
 import pytest
 import torch
 from transformers import ModernBertConfig, ModernBertModel
@@ -25,9 +26,19 @@ pytestmark = pytest.mark.hf_compat  # no spacy-transformers: also runs against t
 
 def _config(**overrides):
     values = dict(
-        vocab_size=300, hidden_size=32, intermediate_size=48, num_hidden_layers=4, num_attention_heads=2,
-        local_attention=8, global_attn_every_n_layers=3, pad_token_id=3, bos_token_id=1, eos_token_id=2,
-        cls_token_id=1, sep_token_id=2, reference_compile=False,
+        vocab_size=300,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        local_attention=8,
+        global_attn_every_n_layers=3,
+        pad_token_id=3,
+        bos_token_id=1,
+        eos_token_id=2,
+        cls_token_id=1,
+        sep_token_id=2,
+        reference_compile=False,
     )
     values.update(overrides)
     return ModernBertConfig(**values)
@@ -40,7 +51,9 @@ def _hf(config, seed=0, biases=False):
         with torch.no_grad():
             for name, param in model.named_parameters():
                 if name.endswith(".bias") or "norm" in name:
-                    param.normal_(0, 0.5)  # HF initialises biases to zero, norms to one: make them count
+                    param.normal_(
+                        0, 0.5
+                    )  # HF initialises biases to zero, norms to one: make them count
     return model
 
 
@@ -96,7 +109,9 @@ def test_strict_loading_names_what_is_wrong():
 
 
 def test_config_layer_kinds_and_rope_thetas():
-    cfg = EncoderConfig.from_hf_config(_config(global_rope_theta=160000.0, local_rope_theta=10000.0))
+    cfg = EncoderConfig.from_hf_config(
+        _config(global_rope_theta=160000.0, local_rope_theta=10000.0)
+    )
     assert cfg.layer_types == (FULL, SLIDING, SLIDING, FULL)
     assert cfg.theta(FULL) == 160000.0 and cfg.theta(SLIDING) == 10000.0
     assert cfg.half_window == 4
@@ -107,8 +122,12 @@ def test_config_layer_kinds_and_rope_thetas():
 
 def test_unsupported_rope_scaling_is_refused():
     config = _config()
-    if hasattr(config, "rope_parameters") and isinstance(getattr(config, "rope_parameters"), dict):
-        config.rope_parameters[SLIDING] = {"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0}
+    if hasattr(config, "rope_parameters") and isinstance(config.rope_parameters, dict):
+        config.rope_parameters[SLIDING] = {
+            "rope_type": "linear",
+            "factor": 2.0,
+            "rope_theta": 10000.0,
+        }
     else:
         config.rope_scaling = {"rope_type": "linear", "factor": 2.0}
     with pytest.raises(UnsupportedConfigError, match="rope type 'linear'"):
@@ -119,7 +138,9 @@ def test_unsupported_rope_scaling_is_refused():
 @pytest.mark.parametrize("theta", [10000.0, 20000.0])
 def test_padded_and_packed_forward_match_hf(biases, theta):
     """fp32 parity with ModernBertModel on sequences of mixed length, past the window."""
-    config = _config(attention_bias=biases, mlp_bias=biases, norm_bias=biases, local_rope_theta=theta)
+    config = _config(
+        attention_bias=biases, mlp_bias=biases, norm_bias=biases, local_rope_theta=theta
+    )
     hf = _hf(config, seed=5, biases=biases)
     encoder = ModernBertEncoder.from_hf_model(hf).eval()
     lengths = [40, 23, 5]
@@ -140,7 +161,9 @@ def test_padded_and_packed_forward_match_hf(biases, theta):
         last, states = packed(flat_ids, pos, groups, every, output_hidden_states=True)
         plain = packed(flat_ids, pos, groups, every)
     for i, n in enumerate(lengths):
-        torch.testing.assert_close(padded[i, :n], reference.last_hidden_state[i, :n], atol=2e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            padded[i, :n], reference.last_hidden_state[i, :n], atol=2e-5, rtol=1e-4
+        )
     ref_packed = torch.cat([reference.last_hidden_state[i, :n] for i, n in enumerate(lengths)])
     torch.testing.assert_close(plain, ref_packed, atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(last, plain, atol=1e-6, rtol=1e-6)  # fused GEMMs off: ULPs apart

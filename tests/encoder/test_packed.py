@@ -1,4 +1,5 @@
 """The packed forward: its inference path (reused buffers) and autograd path agree with HF."""
+
 import pytest
 import torch
 from transformers import ModernBertModel
@@ -26,7 +27,9 @@ def _inputs(lengths, vocab, seed=0):
 @pytest.mark.parametrize("lengths", [[300, 170, 45, 3], [12, 9, 9, 2]])
 def test_inference_and_autograd_paths_match_hf(hf, lengths):
     half = hf.config.local_attention // 2
-    assert (AttentionPlan(lengths, torch.device("cpu")).stream(half) is not None) == (max(lengths) > 100)
+    assert (AttentionPlan(lengths, torch.device("cpu")).stream(half) is not None) == (
+        max(lengths) > 100
+    )
     seqs, ids, pos, groups = _inputs(lengths, hf.config.vocab_size)
     model = PackedModernBert(ModernBertEncoder.from_hf_model(hf), "sdpa").eval()
     every = torch.arange(ids.shape[0])
@@ -40,7 +43,9 @@ def test_inference_and_autograd_paths_match_hf(hf, lengths):
     torch.testing.assert_close(inference, refs, atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(trained.detach(), refs, atol=2e-5, rtol=1e-4)
     grads = [p.grad for p in model.parameters() if p.grad is not None]
-    assert len(grads) == len(list(model.parameters())) and all(torch.isfinite(g).all() for g in grads)
+    assert len(grads) == len(list(model.parameters())) and all(
+        torch.isfinite(g).all() for g in grads
+    )
 
 
 def test_workspace_reuses_one_storage():
@@ -53,7 +58,9 @@ def test_workspace_reuses_one_storage():
     x = torch.randn(7, 6)
     with torch.no_grad():
         torch.testing.assert_close(ws.linear(x, linear.weight, linear.bias), linear(x))
-        torch.testing.assert_close(ws.linear(x, linear.weight, None, slot=1), linear(x) - linear.bias)
+        torch.testing.assert_close(
+            ws.linear(x, linear.weight, None, slot=1), linear(x) - linear.bias
+        )
         hidden = torch.randn(7, 3)
         expected = hidden + linear(x)
         assert ws.add_linear_(hidden, linear, x) is hidden
@@ -63,7 +70,9 @@ def test_workspace_reuses_one_storage():
 def test_checkpoints_with_biases_match_hf(tiny_checkpoint):
     from transformers import ModernBertConfig
 
-    config = ModernBertConfig.from_pretrained(str(tiny_checkpoint), attention_bias=True, mlp_bias=True)
+    config = ModernBertConfig.from_pretrained(
+        str(tiny_checkpoint), attention_bias=True, mlp_bias=True
+    )
     torch.manual_seed(3)
     hf = ModernBertModel(config).eval()
     with torch.no_grad():
@@ -73,6 +82,8 @@ def test_checkpoints_with_biases_match_hf(tiny_checkpoint):
     lengths = [150, 60, 7]
     seqs, ids, pos, groups = _inputs(lengths, config.vocab_size, seed=4)
     with torch.no_grad():
-        ours = PackedModernBert(ModernBertEncoder.from_hf_model(hf), "sdpa").eval()(ids, pos, groups, torch.arange(ids.shape[0]))
+        ours = PackedModernBert(ModernBertEncoder.from_hf_model(hf), "sdpa").eval()(
+            ids, pos, groups, torch.arange(ids.shape[0])
+        )
         refs = torch.cat([hf(input_ids=s[None]).last_hidden_state[0] for s in seqs])
     torch.testing.assert_close(ours, refs, atol=2e-5, rtol=1e-4)

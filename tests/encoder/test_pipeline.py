@@ -1,4 +1,5 @@
 """The encoder inside spaCy pipelines: listeners, training, serialization, bad checkpoints."""
+
 import json
 import shutil
 
@@ -25,7 +26,10 @@ def _ner_pipeline(checkpoint, transformer_config, listener_ner_config, **overrid
 
 
 def _encoder_weights(nlp):
-    return {k: v.detach().clone() for k, v in nlp.get_pipe("transformer").model.shims[0]._model.state_dict().items()}
+    return {
+        k: v.detach().clone()
+        for k, v in nlp.get_pipe("transformer").model.shims[0]._model.state_dict().items()
+    }
 
 
 def test_ner_trains_through_listener(tiny_checkpoint, transformer_config, listener_ner_config):
@@ -40,7 +44,10 @@ def test_ner_trains_through_listener(tiny_checkpoint, transformer_config, listen
         losses.append(step["ner"])
     assert losses[-1] < losses[0] * 0.5
     # and the entities are learned: the training docs come out right
-    predicted = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(t for t, _ in TRAIN)]
+    predicted = [
+        [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+        for doc in nlp.pipe(t for t, _ in TRAIN)
+    ]
     assert predicted == [sorted(e) for _, e in TRAIN]
     after = _encoder_weights(nlp)
     changed = [k for k in before if not numpy.allclose(before[k].numpy(), after[k].numpy())]
@@ -54,12 +61,16 @@ def test_trf_data_shape_and_alignment(tiny_checkpoint, transformer_config, liste
     doc = nlp("Hello  there, 😀 world")
     data = doc._.trf_data
     hidden = data.model_output.last_hidden_state
-    assert hidden.shape[0] == 1 and hidden.shape[2] == nlp.get_pipe("transformer").model.get_dim("nO")
+    assert hidden.shape[0] == 1 and hidden.shape[2] == nlp.get_pipe("transformer").model.get_dim(
+        "nO"
+    )
     assert hidden.shape[1] == len(data.wordpieces.strings[0])
     assert len(data.align.lengths) == len(doc) and (data.align.lengths >= 1).all()
 
 
-def test_to_disk_load_without_checkpoint_or_network(tiny_checkpoint, tmp_path, transformer_config, listener_ner_config, monkeypatch):
+def test_to_disk_load_without_checkpoint_or_network(
+    tiny_checkpoint, tmp_path, transformer_config, listener_ner_config, monkeypatch
+):
     ckpt = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoint, ckpt)
     nlp, examples = _ner_pipeline(ckpt, transformer_config, listener_ner_config)
@@ -67,7 +78,10 @@ def test_to_disk_load_without_checkpoint_or_network(tiny_checkpoint, tmp_path, t
     for _ in range(3):
         nlp.update(examples, sgd=optimizer)
     texts = [t for t, _ in TRAIN] + ["", "a much longer text " * 30]
-    expected = [(d._.trf_data.model_output.last_hidden_state, [(e.start, e.end, e.label_) for e in d.ents]) for d in nlp.pipe(texts)]
+    expected = [
+        (d._.trf_data.model_output.last_hidden_state, [(e.start, e.end, e.label_) for e in d.ents])
+        for d in nlp.pipe(texts)
+    ]
     nlp.to_disk(tmp_path / "pipeline")
     shutil.rmtree(ckpt)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -83,7 +97,7 @@ def test_to_disk_load_without_checkpoint_or_network(tiny_checkpoint, tmp_path, t
     again.from_bytes(loaded.to_bytes())
     # the same batch as `expected` (a doc alone may take another attention layout: equal
     # to ~1e-7, not bit for bit)
-    for doc, (hidden, ents) in zip(again.pipe(texts), expected):
+    for doc, (hidden, _ents) in zip(again.pipe(texts), expected):
         if len(doc):
             numpy.testing.assert_array_equal(doc._.trf_data.model_output.last_hidden_state, hidden)
 
@@ -94,7 +108,9 @@ def test_missing_checkpoint_directory():
 
 
 def test_non_modernbert_checkpoint(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"model_type": "bert", "architectures": ["BertModel"]})
+    )
     with pytest.raises(CheckpointError, match="'bert' model, not ModernBERT"):
         load_checkpoint(tmp_path)
 
@@ -127,7 +143,9 @@ def test_truncated_weights(tiny_checkpoint, tmp_path):
         load_checkpoint(ckpt)
 
 
-def test_pipeline_directory_with_missing_file(tiny_checkpoint, tmp_path, transformer_config, listener_ner_config):
+def test_pipeline_directory_with_missing_file(
+    tiny_checkpoint, tmp_path, transformer_config, listener_ner_config
+):
     nlp, examples = _ner_pipeline(tiny_checkpoint, transformer_config, listener_ner_config)
     nlp.initialize(lambda: examples)
     nlp.to_disk(tmp_path / "pipeline")
@@ -136,7 +154,9 @@ def test_pipeline_directory_with_missing_file(tiny_checkpoint, tmp_path, transfo
         spacy.load(tmp_path / "pipeline")
 
 
-def test_config_override_at_load_wins_over_the_saved_settings(tiny_checkpoint, tmp_path, transformer_config, listener_ner_config):
+def test_config_override_at_load_wins_over_the_saved_settings(
+    tiny_checkpoint, tmp_path, transformer_config, listener_ner_config
+):
     """thinc restores attrs from the saved bytes: a load-time override must not be silently undone."""
     nlp, examples = _ner_pipeline(tiny_checkpoint, transformer_config, listener_ner_config)
     nlp.initialize(lambda: examples)
@@ -144,16 +164,27 @@ def test_config_override_at_load_wins_over_the_saved_settings(tiny_checkpoint, t
     plain = spacy.load(tmp_path / "pipeline")
     assert "hidden_states" not in plain("A short text here.")._.trf_data.model_output
     key = "components.transformer.model."
-    loaded = spacy.load(tmp_path / "pipeline", config={key + "output_hidden_states": True, key + "max_batch_tokens": 12345})
+    loaded = spacy.load(
+        tmp_path / "pipeline",
+        config={key + "output_hidden_states": True, key + "max_batch_tokens": 12345},
+    )
     model = loaded.get_pipe("transformer").model
     assert model.attrs["output_hidden_states"] is True and model.attrs["max_batch_tokens"] == 12345
     doc = loaded("A short text here.")
-    assert len(doc._.trf_data.model_output.hidden_states) == model.transformer.config.num_hidden_layers + 1
-    numpy.testing.assert_allclose(doc._.trf_data.model_output.last_hidden_state,
-                                  plain("A short text here.")._.trf_data.model_output.last_hidden_state, atol=1e-6)
+    assert (
+        len(doc._.trf_data.model_output.hidden_states)
+        == model.transformer.config.num_hidden_layers + 1
+    )
+    numpy.testing.assert_allclose(
+        doc._.trf_data.model_output.last_hidden_state,
+        plain("A short text here.")._.trf_data.model_output.last_hidden_state,
+        atol=1e-6,
+    )
 
 
-def test_pipeline_with_truncated_model_file(tiny_checkpoint, tmp_path, transformer_config, listener_ner_config):
+def test_pipeline_with_truncated_model_file(
+    tiny_checkpoint, tmp_path, transformer_config, listener_ner_config
+):
     nlp, examples = _ner_pipeline(tiny_checkpoint, transformer_config, listener_ner_config)
     nlp.initialize(lambda: examples)
     nlp.to_disk(tmp_path / "pipeline")
@@ -163,7 +194,9 @@ def test_pipeline_with_truncated_model_file(tiny_checkpoint, tmp_path, transform
         spacy.load(tmp_path / "pipeline")
 
 
-def test_pipeline_initialize_refuses_renamed_checkpoint(tiny_checkpoint, tmp_path, transformer_config):
+def test_pipeline_initialize_refuses_renamed_checkpoint(
+    tiny_checkpoint, tmp_path, transformer_config
+):
     """The silent path of the past: nlp.initialize() used to run on random weights."""
     import shutil
 
@@ -189,14 +222,20 @@ def test_spacy_transformers_habits(tiny_checkpoint, transformer_config):
     from transformers import ModernBertModel
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, output_hidden_states=True))
+    nlp.add_pipe(
+        "transformer", config=transformer_config(tiny_checkpoint, output_hidden_states=True)
+    )
     model = nlp.get_pipe("transformer").model
     assert model.transformer is None and model.tokenizer is None
     nlp.initialize()
     assert isinstance(model.transformer, torch.nn.Module)
     assert model.tokenizer("Hello")["input_ids"][0] == model.tokenizer.cls_token_id
-    assert set(model.transformer.to_hf_state_dict()) == set(ModernBertModel.from_pretrained(str(tiny_checkpoint)).state_dict())
-    docs = list(nlp.pipe(["A short text here.", "", "Another, somewhat longer text with more words in it."]))
+    assert set(model.transformer.to_hf_state_dict()) == set(
+        ModernBertModel.from_pretrained(str(tiny_checkpoint)).state_dict()
+    )
+    docs = list(
+        nlp.pipe(["A short text here.", "", "Another, somewhat longer text with more words in it."])
+    )
     layers = model.transformer.config.num_hidden_layers
     hf = ModernBertModel.from_pretrained(str(tiny_checkpoint)).eval()
     for doc in docs:

@@ -6,6 +6,7 @@ would hide a broken quantization. We compare the layers' contribution (last laye
 minus the embeddings, `output_hidden_states`): relative error <= 5% for int8 (measured
 ~1.1-1.6%), <= 2% for bf16 (~0.4%); and per-piece cosine of the final output >= 0.999.
 """
+
 import warnings
 
 import numpy
@@ -63,20 +64,24 @@ def _layers_contribution(nlp, text):
 
 def _min_cosine(a, b):
     a, b = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
-    return float(((a * b).sum(-1) / (numpy.linalg.norm(a, axis=-1) * numpy.linalg.norm(b, axis=-1))).min())
+    return float(
+        ((a * b).sum(-1) / (numpy.linalg.norm(a, axis=-1) * numpy.linalg.norm(b, axis=-1))).min()
+    )
 
 
 def _relative_error(a, b):
     return float(numpy.linalg.norm(a - b) / numpy.linalg.norm(a))
 
 
-
-
-
-@pytest.mark.parametrize("mode,tolerance", [("int8", 0.05), ("bf16", 0.02)][: 2 if q.native_bf16() else 1])
+@pytest.mark.parametrize(
+    "mode,tolerance", [("int8", 0.05), ("bf16", 0.02)][: 2 if q.native_bf16() else 1]
+)
 def test_outputs_close_to_fp32(saved_fp32, mode, tolerance):
     states = {"components.transformer.model.output_hidden_states": True}
-    fp32, low = spacy.load(saved_fp32, config=states), spacy.load(saved_fp32, config={KEY: mode, **states})
+    fp32, low = (
+        spacy.load(saved_fp32, config=states),
+        spacy.load(saved_fp32, config={KEY: mode, **states}),
+    )
     assert low.get_pipe("transformer").model.transformer.quantized == mode
     for text in TEXTS[:3]:
         a, b = _layers_contribution(fp32, text), _layers_contribution(low, text)
@@ -99,7 +104,9 @@ def test_int8_linear_matches_a_float_matmul():
 
 
 def test_update_refuses(tiny_checkpoint, transformer_config, listener_ner_config):
-    nlp, examples = _pipeline(tiny_checkpoint, transformer_config, listener_ner_config, quantize="int8")
+    nlp, examples = _pipeline(
+        tiny_checkpoint, transformer_config, listener_ner_config, quantize="int8"
+    )
     optimizer = nlp.initialize(lambda: examples)
     with pytest.raises(ValueError, match=r'quantize = "int8".*inference-only.*quantize = null'):
         nlp.update(examples, sgd=optimizer)
@@ -112,7 +119,9 @@ def test_unknown_mode_is_refused(tiny_checkpoint, transformer_config):
 
 
 def _stored_state(path):
-    msg = srsly.msgpack_loads(srsly.msgpack_loads((path / "transformer" / "model").read_bytes())["shims"][0][0])
+    msg = srsly.msgpack_loads(
+        srsly.msgpack_loads((path / "transformer" / "model").read_bytes())["shims"][0][0]
+    )
     return load_safetensors(msg["state"])
 
 
@@ -137,10 +146,14 @@ def test_save_reload_stores_fp32_and_requantizes(saved_fp32, tmp_path):
 def test_n_process_2(saved_fp32):
     nlp = spacy.load(saved_fp32, config={KEY: "int8"})
     texts = TEXTS * 2
-    one = [(d._.trf_data.model_output.last_hidden_state.tolist(), [e.text for e in d.ents])
-           for d in nlp.pipe(texts, n_process=1, batch_size=2)]
-    two = [(d._.trf_data.model_output.last_hidden_state.tolist(), [e.text for e in d.ents])
-           for d in nlp.pipe(texts, n_process=2, batch_size=2)]
+    one = [
+        (d._.trf_data.model_output.last_hidden_state.tolist(), [e.text for e in d.ents])
+        for d in nlp.pipe(texts, n_process=1, batch_size=2)
+    ]
+    two = [
+        (d._.trf_data.model_output.last_hidden_state.tolist(), [e.text for e in d.ents])
+        for d in nlp.pipe(texts, n_process=2, batch_size=2)
+    ]
     assert one == two
 
 
@@ -167,7 +180,9 @@ def test_quantize_command_writes_a_quantized_copy(saved_fp32, tmp_path):
     assert report.entity_agreement is not None
     config = spacy.util.load_config(tmp_path / "copy" / "config.cfg")
     assert config["components"]["transformer"]["model"]["quantize"] == "int8"
-    assert spacy.load(tmp_path / "copy").get_pipe("transformer").model.transformer.quantized == "int8"
+    assert (
+        spacy.load(tmp_path / "copy").get_pipe("transformer").model.transformer.quantized == "int8"
+    )
     with pytest.raises(SystemExit):
         quantize(saved_fp32, saved_fp32, mode="int8")
     with pytest.raises(SystemExit):

@@ -1,4 +1,5 @@
 """Hostile input through the full pipeline (transformer + ner + anomaly_scorer), on CPU."""
+
 import math
 
 import numpy
@@ -17,13 +18,22 @@ HOSTILE = {
     "control": "NUL\x00byte bell\x07 escape\x1b[31m vertical\x0btab form\x0cfeed del\x7f",
     "surrogates_replaced": b"bad \xed\xa0\x80 bytes \xff\xfe here".decode("utf8", errors="replace"),
     "html_json_code": '<div class="x">Hi</div> {"k": [1, 2, {"a": null}]} def f(x):\n    return x ** 2\n',
-    "log_lines": "2026-11-24T03:12:00Z ERROR payments-api[1234]: HTTP 502 upstream=10.0.0.12:8080 latency_ms=5021\n" * 3,
+    "log_lines": "2026-11-24T03:12:00Z ERROR payments-api[1234]: HTTP 502 upstream=10.0.0.12:8080 latency_ms=5021\n"
+    * 3,
     "mixed_scripts": "Tokyo 東京 Москва Αθήνα Seoul 서울 Mumbai मुंबई",
 }
 
 TRAIN = [
-    ("Maria Lopez restarted payments-api in eu-west-1.", [(0, 11, "PERSON"), (22, 34, "SERVICE")], 0.0),
-    ("Bob Stone rolled back auth-service at 03:12 UTC.", [(0, 9, "PERSON"), (22, 34, "SERVICE")], 0.0),
+    (
+        "Maria Lopez restarted payments-api in eu-west-1.",
+        [(0, 11, "PERSON"), (22, 34, "SERVICE")],
+        0.0,
+    ),
+    (
+        "Bob Stone rolled back auth-service at 03:12 UTC.",
+        [(0, 9, "PERSON"), (22, 34, "SERVICE")],
+        0.0,
+    ),
     ("Someone copied all customer passwords to a personal drive during maintenance.", [], 1.0),
     ("Disk usage on db-7 reached 91 percent.", [], 0.0),
 ]
@@ -33,7 +43,8 @@ TRAIN = [
 def nlp(shared_encoder_pipeline):
     nlp = shared_encoder_pipeline()
     examples = [
-        Example.from_dict(nlp.make_doc(t), {"entities": e, "cats": {"ANOMALY": a}}) for t, e, a in TRAIN
+        Example.from_dict(nlp.make_doc(t), {"entities": e, "cats": {"ANOMALY": a}})
+        for t, e, a in TRAIN
     ]
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(5):
@@ -80,7 +91,9 @@ def test_50000_token_document(nlp):
 
 
 def test_n_process_2_matches_n_process_1(nlp):
-    texts = [HOSTILE[k] for k in ("emoji_zwj", "rtl", "log_lines", "empty")] + [t for t, _, _ in TRAIN]
+    texts = [HOSTILE[k] for k in ("emoji_zwj", "rtl", "log_lines", "empty")] + [
+        t for t, _, _ in TRAIN
+    ]
     # same batches in both (another batch composition may pick another attention layout:
     # equal to ~1e-9, as the test above checks, not bit for bit)
     one = [_summary(d) for d in nlp.pipe(texts, n_process=1, batch_size=2)]
@@ -100,7 +113,9 @@ def test_deterministic_across_loads_and_bytes(nlp, tmp_path):
     assert sa == sb  # bit-identical
     restored = spacy.load(tmp_path / "p")
     restored.from_bytes(nlp.to_bytes())
-    assert [d._.anomaly_score for d in restored.pipe(texts)] == [d._.anomaly_score for d in nlp.pipe(texts)]
+    assert [d._.anomaly_score for d in restored.pipe(texts)] == [
+        d._.anomaly_score for d in nlp.pipe(texts)
+    ]
     numpy.testing.assert_array_equal(
         restored(texts[0])._.trf_data.model_output.last_hidden_state,
         nlp(texts[0])._.trf_data.model_output.last_hidden_state,

@@ -6,6 +6,7 @@ the way an attacker would. A Python audit hook records every file opened for wri
 every directory created while loading: the loads must record none (not even inside a
 temporary directory), and the attack's target paths must not exist afterwards.
 """
+
 import json
 import os
 import resource
@@ -27,7 +28,15 @@ from spacy_modernbert.encoder.checkpoint import CheckpointError
 _RECORDING = [False]
 _WRITES: list = []
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-_WRITE_EVENTS = ("os.mkdir", "os.rename", "os.symlink", "os.link", "os.truncate", "shutil.copyfile", "shutil.move")
+_WRITE_EVENTS = (
+    "os.mkdir",
+    "os.rename",
+    "os.symlink",
+    "os.link",
+    "os.truncate",
+    "shutil.copyfile",
+    "shutil.move",
+)
 
 
 def _audit(event, args):
@@ -68,7 +77,10 @@ def saved_pipeline(tiny_checkpoint, transformer_config, listener_ner_config, tmp
     from spacy.training import Example
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, max_length=64, max_batch_tokens=512))
+    nlp.add_pipe(
+        "transformer",
+        config=transformer_config(tiny_checkpoint, max_length=64, max_batch_tokens=512),
+    )
     nlp.add_pipe("ner", config=listener_ner_config)
     examples = [Example.from_dict(nlp.make_doc(TEXTS[0]), {"entities": [(0, 11, "PERSON")]})]
     nlp.initialize(lambda: examples)
@@ -105,7 +117,9 @@ def test_benign_pipeline_loads_without_writing(saved_pipeline):
     with no_file_writes():
         nlp = spacy.load(saved_pipeline)
     doc = nlp(TEXTS[0])
-    assert doc._.trf_data.model_output.last_hidden_state.shape[1] == len(doc._.trf_data.wordpieces.strings[0])
+    assert doc._.trf_data.model_output.last_hidden_state.shape[1] == len(
+        doc._.trf_data.wordpieces.strings[0]
+    )
 
 
 def test_audit_hook_sees_writes(tmp_path):
@@ -143,7 +157,12 @@ def test_tokenizer_entry_names_are_refused(saved_pipeline, tmp_path, kind):
         edit(shim)
 
     path = craft(saved_pipeline, tmp_path / "crafted", edit_replace)
-    load_refused(path, "path, not a file name|unexpected tokenizer entry" if kind != "nul" else "path, not a file name")
+    load_refused(
+        path,
+        "path, not a file name|unexpected tokenizer entry"
+        if kind != "nul"
+        else "path, not a file name",
+    )
     assert not (outside / f"pwned-{tag}.txt").exists()
     assert not (Path(tempfile.gettempdir()) / f"pwned-{tag}.txt").exists()
     assert not list(tmp_path.rglob(f"*pwned-{tag}*"))
@@ -155,7 +174,9 @@ def test_thousands_of_tokenizer_entries_are_refused(saved_pipeline, tmp_path):
         for i in range(5000):
             shim["tokenizer"][f"f{i}.json"] = b"{}"
 
-    load_refused(craft(saved_pipeline, tmp_path / "crafted", edit), "5003 tokenizer entries; at most 3")
+    load_refused(
+        craft(saved_pipeline, tmp_path / "crafted", edit), "5003 tokenizer entries; at most 3"
+    )
 
 
 def test_tokenizer_asking_for_remote_code_is_refused(saved_pipeline, tmp_path):
@@ -168,12 +189,17 @@ def test_tokenizer_asking_for_remote_code_is_refused(saved_pipeline, tmp_path):
     load_refused(craft(saved_pipeline, tmp_path / "crafted", edit), "sets 'auto_map'.*run code")
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("tokenizer_file", "/etc/passwd", "sets 'tokenizer_file'"),
-    ("gguf_file", "/etc/passwd", "sets 'gguf_file'"),
-    ("tokenizer_class", "BertTokenizerFast", "tokenizer_class 'BertTokenizerFast'"),
-])
-def test_tokenizer_config_naming_files_or_classes_is_refused(saved_pipeline, tmp_path, key, value, match):
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("tokenizer_file", "/etc/passwd", "sets 'tokenizer_file'"),
+        ("gguf_file", "/etc/passwd", "sets 'gguf_file'"),
+        ("tokenizer_class", "BertTokenizerFast", "tokenizer_class 'BertTokenizerFast'"),
+    ],
+)
+def test_tokenizer_config_naming_files_or_classes_is_refused(
+    saved_pipeline, tmp_path, key, value, match
+):
     def edit(shim):
         config = json.loads(shim["tokenizer"]["tokenizer_config.json"])
         config[key] = value
@@ -200,7 +226,10 @@ def test_absurd_config_sizes_are_refused(saved_pipeline, tmp_path):
     def edit(shim):
         shim["config"]["num_hidden_layers"] = 10**9
 
-    load_refused(craft(saved_pipeline, tmp_path / "crafted", edit), "'num_hidden_layers' = 1000000000 is not an integer in")
+    load_refused(
+        craft(saved_pipeline, tmp_path / "crafted", edit),
+        "'num_hidden_layers' = 1000000000 is not an integer in",
+    )
 
 
 def _rewrite_header(state: bytes, change) -> bytes:
@@ -219,7 +248,9 @@ def test_huge_declared_tensor_shape_in_safetensors_is_refused(saved_pipeline, tm
     def edit(shim):
         shim["state"] = _rewrite_header(shim["state"], change)
 
-    load_refused(craft(saved_pipeline, tmp_path / "crafted", edit), r"declares shape \[1048576, 1048576\]")
+    load_refused(
+        craft(saved_pipeline, tmp_path / "crafted", edit), r"declares shape \[1048576, 1048576\]"
+    )
 
 
 def test_safetensors_itself_checks_the_header_against_the_buffer(saved_pipeline):
@@ -252,7 +283,10 @@ def test_non_finite_weights_are_refused(saved_pipeline, tmp_path):
         state["layers.0.attn.Wqkv.weight"][0, 0] = float("nan")
         shim["state"] = save(state)
 
-    load_refused(craft(saved_pipeline, tmp_path / "crafted", edit), "'layers.0.attn.Wqkv.weight' contains NaN")
+    load_refused(
+        craft(saved_pipeline, tmp_path / "crafted", edit),
+        "'layers.0.attn.Wqkv.weight' contains NaN",
+    )
 
 
 def test_smaller_tokenizer_swapped_in_is_refused(saved_pipeline, tmp_path):
@@ -263,7 +297,10 @@ def test_smaller_tokenizer_swapped_in_is_refused(saved_pipeline, tmp_path):
     def edit(shim):
         shim["tokenizer"]["tokenizer.json"] = small.backend_tokenizer.to_str().encode()
 
-    load_refused(craft(saved_pipeline, tmp_path / "crafted", edit), "tokenizer and weights do not belong together")
+    load_refused(
+        craft(saved_pipeline, tmp_path / "crafted", edit),
+        "tokenizer and weights do not belong together",
+    )
 
 
 def test_in_memory_tokenizer_equals_from_pretrained(saved_pipeline, tmp_path):
@@ -275,8 +312,12 @@ def test_in_memory_tokenizer_equals_from_pretrained(saved_pipeline, tmp_path):
 
     entries = dict(_shim_message(saved_pipeline)["tokenizer"])
     config = json.loads(entries["tokenizer_config.json"])
-    variant = dict(config, clean_up_tokenization_spaces=True, model_max_length=1e30,
-                   model_input_names=["input_ids", "attention_mask"])
+    variant = dict(
+        config,
+        clean_up_tokenization_spaces=True,
+        model_max_length=1e30,
+        model_input_names=["input_ids", "attention_mask"],
+    )
     variant["added_tokens_decoder"] = dict(config["added_tokens_decoder"])
     variant["added_tokens_decoder"]["4"] = dict(config["added_tokens_decoder"]["4"], lstrip=True)
     texts = ["Hello [MASK] world", " [CLS]x[SEP] ", "naïve café 東京 ", "a  b\tc\n"]
@@ -300,7 +341,9 @@ def test_in_memory_tokenizer_equals_from_pretrained(saved_pipeline, tmp_path):
         assert len(ours) == len(reference)
         for text in texts:
             assert ours(text)["input_ids"] == reference(text)["input_ids"]
-            assert ours.decode(ours(text)["input_ids"]) == reference.decode(reference(text)["input_ids"])
+            assert ours.decode(ours(text)["input_ids"]) == reference.decode(
+                reference(text)["input_ids"]
+            )
         out_a, out_b = tmp_path / uuid.uuid4().hex, tmp_path / uuid.uuid4().hex
         ours.save_pretrained(out_a)
         reference.save_pretrained(out_b)
@@ -329,7 +372,9 @@ def test_checkpoint_with_non_finite_weights_is_refused(tiny_checkpoint, tmp_path
     name = next(k for k in state if k.endswith("Wo.weight"))
     state[name][0, 0] = float("inf")
     save_file(state, ckpt / "model.safetensors", metadata={"format": "pt"})
-    with pytest.raises(CheckpointError, match=f"checkpoint '{ckpt}': weight '{name}' contains NaN or infinite"):
+    with pytest.raises(
+        CheckpointError, match=f"checkpoint '{ckpt}': weight '{name}' contains NaN or infinite"
+    ):
         load_checkpoint(ckpt)
 
 
@@ -378,12 +423,15 @@ def test_package_never_unpickles_or_trusts_remote_code():
     assert patterns["torch.load"].search("x = torch.load(f)")  # the audit can fail
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("norm_eps", float("nan"), "'norm_eps' is nan, not a finite number"),
-    ("pad_token_id", 10**6, "pad_token_id 3 but the model was trained with 1000000"),
-    ("hidden_activation", "no_such_activation", "cannot build a ModernBERT model"),
-    ("hidden_size", "64", "'hidden_size' = '64' is not an integer"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("norm_eps", float("nan"), "'norm_eps' is nan, not a finite number"),
+        ("pad_token_id", 10**6, "pad_token_id 3 but the model was trained with 1000000"),
+        ("hidden_activation", "no_such_activation", "cannot build a ModernBERT model"),
+        ("hidden_size", "64", "'hidden_size' = '64' is not an integer"),
+    ],
+)
 def test_config_fields_that_lie_are_refused(saved_pipeline, tmp_path, field, value, match):
     def edit(shim):
         shim["config"][field] = value
@@ -391,7 +439,9 @@ def test_config_fields_that_lie_are_refused(saved_pipeline, tmp_path, field, val
     load_refused(craft(saved_pipeline, tmp_path / "crafted", edit), match)
 
 
-def test_checkpoint_config_declaring_a_huge_model_is_refused_before_allocation(tiny_checkpoint, tmp_path):
+def test_checkpoint_config_declaring_a_huge_model_is_refused_before_allocation(
+    tiny_checkpoint, tmp_path
+):
     from spacy_modernbert.encoder.checkpoint import load_checkpoint
 
     ckpt = tmp_path / "ckpt"
@@ -400,6 +450,8 @@ def test_checkpoint_config_declaring_a_huge_model_is_refused_before_allocation(t
     config.update(hidden_size=1 << 15, intermediate_size=1 << 17)
     (ckpt / "config.json").write_text(json.dumps(config))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with pytest.raises(CheckpointError, match="its config declares .* parameters .* but its weight files hold"):
+    with pytest.raises(
+        CheckpointError, match="its config declares .* parameters .* but its weight files hold"
+    ):
         load_checkpoint(ckpt)
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 500

@@ -3,14 +3,15 @@
 `tests/fixtures/pipeline_v0_1` was saved by release 0.1.0 (transformers' ModernBertModel
 inside); see tests/fixtures/make_saved_pipeline.py.
 """
+
 import json
 from pathlib import Path
 
 import numpy
 import pytest
 import spacy
-from safetensors.torch import load as load_safetensors
 import srsly
+from safetensors.torch import load as load_safetensors
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "pipeline_v0_1"
 
@@ -25,7 +26,9 @@ def test_pipeline_saved_by_0_1_loads_and_agrees(nlp):
         doc = nlp(record["text"])
         trf = doc._.trf_data
         assert [int(i) for i in trf.wordpieces.input_ids[0]] == record["input_ids"]
-        numpy.testing.assert_allclose(trf.model_output.last_hidden_state[0], record["last_hidden_state"], atol=2e-5, rtol=1e-4)
+        numpy.testing.assert_allclose(
+            trf.model_output.last_hidden_state[0], record["last_hidden_state"], atol=2e-5, rtol=1e-4
+        )
 
 
 def _shim_message(path):
@@ -46,7 +49,8 @@ def test_resaving_keeps_the_format(nlp, tmp_path):
     again = spacy.load(tmp_path)
     text = "The quick brown fox jumps over the lazy dog."
     numpy.testing.assert_array_equal(
-        again(text)._.trf_data.model_output.last_hidden_state, nlp(text)._.trf_data.model_output.last_hidden_state
+        again(text)._.trf_data.model_output.last_hidden_state,
+        nlp(text)._.trf_data.model_output.last_hidden_state,
     )
 
 
@@ -82,7 +86,9 @@ def test_saved_pipeline_loads_without_transformers_modeling_code(tmp_path):
     script.write_text(_LOAD_WITHOUT_MODELING)
     result = subprocess.run(
         [sys.executable, str(script), str(FIXTURE), str(FIXTURE / "expected.json")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "loaded without" in result.stdout

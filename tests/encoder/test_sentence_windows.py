@@ -1,4 +1,5 @@
 """`sentence_windows`: a paragraph's pieces get exactly the vectors its sentences get one by one (issue 33)."""
+
 import numpy
 import pytest
 import spacy
@@ -21,8 +22,12 @@ def encode(tiny_checkpoint, transformer_config):
         key = (sentence_windows, max_length)
         if key not in pipelines:
             nlp = spacy.blank("en")
-            nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, sentence_windows=sentence_windows,
-                                                                  max_length=max_length))
+            nlp.add_pipe(
+                "transformer",
+                config=transformer_config(
+                    tiny_checkpoint, sentence_windows=sentence_windows, max_length=max_length
+                ),
+            )
             nlp.initialize()
             pipelines[key] = nlp
         nlp = pipelines[key]

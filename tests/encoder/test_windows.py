@@ -1,11 +1,13 @@
 import numpy
 import pytest
 
-from spacy_modernbert.encoder.windows import group_by_budget
-from spacy_modernbert.encoder.windows import merge_sources, plan_windows
+from spacy_modernbert.encoder.windows import group_by_budget, merge_sources, plan_windows
 
 
-@pytest.mark.parametrize("n,max_length,overlap", [(0, 16, 4), (14, 16, 4), (15, 16, 4), (100, 16, 4), (1000, 64, 16), (57, 10, 0)])
+@pytest.mark.parametrize(
+    "n,max_length,overlap",
+    [(0, 16, 4), (14, 16, 4), (15, 16, 4), (100, 16, 4), (1000, 64, 16), (57, 10, 0)],
+)
 def test_windows_cover_and_own_every_piece_once(n, max_length, overlap):
     windows = plan_windows(0, n, max_length, overlap)
     for w in windows:

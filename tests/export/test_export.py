@@ -5,6 +5,7 @@ fine-tuning: the export must carry the pipeline's weights, not the base checkpoi
 saved to disk and exported by path. Docs: 100 generated demo reports of mixed length
 (one sentence to six reports joined), seed 34 (not the seed of the tokenizer's text).
 """
+
 import random
 import shutil
 from pathlib import Path
@@ -15,12 +16,15 @@ import spacy
 import torch
 from spacy.util import load_config
 
+import spacy_modernbert.anomaly  # noqa: F401  registers anomaly_scorer
 from spacy_modernbert.cli.export import ExportError, export_hf, export_onnx
 from spacy_modernbert.data.demo import generate_demo_records
-import spacy_modernbert.anomaly  # noqa: F401  registers anomaly_scorer
 
-LISTENER = {"@architectures": "spacy-transformers.TransformerListener.v1", "grad_factor": 1.0,
-            "pooling": {"@layers": "reduce_mean.v1"}}
+LISTENER = {
+    "@architectures": "spacy-transformers.TransformerListener.v1",
+    "grad_factor": 1.0,
+    "pooling": {"@layers": "reduce_mean.v1"},
+}
 
 
 def _texts(n: int = 100):
@@ -41,8 +45,16 @@ def texts():
 @pytest.fixture(scope="module")
 def pipeline_dir(tiny_checkpoint, transformer_config, tmp_path_factory) -> Path:
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, max_length=1024, max_batch_tokens=4096))
-    nlp.add_pipe("anomaly_scorer", config={"model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": LISTENER}})
+    nlp.add_pipe(
+        "transformer",
+        config=transformer_config(tiny_checkpoint, max_length=1024, max_batch_tokens=4096),
+    )
+    nlp.add_pipe(
+        "anomaly_scorer",
+        config={
+            "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": LISTENER}
+        },
+    )
     with pytest.warns(UserWarning):  # no labelled anomalies: fine, the head is not exported
         nlp.initialize()
     generator = torch.Generator().manual_seed(0)
@@ -61,9 +73,16 @@ def reference(pipeline_dir, texts):
     out = []
     for doc in nlp.pipe(texts):
         trf = doc._.trf_data
-        out.append((numpy.asarray(trf.wordpieces.input_ids[0], dtype=numpy.int64), trf.model_output.last_hidden_state[0]))
+        out.append(
+            (
+                numpy.asarray(trf.wordpieces.input_ids[0], dtype=numpy.int64),
+                trf.model_output.last_hidden_state[0],
+            )
+        )
     lengths = [len(ids) for ids, _ in out]
-    assert max(lengths) <= 1024 and min(lengths) < 40 < 400 < max(lengths)  # one window each, mixed lengths
+    assert max(lengths) <= 1024 and min(lengths) < 40 < 400 < max(
+        lengths
+    )  # one window each, mixed lengths
     return out
 
 
@@ -74,9 +93,13 @@ def test_export_hf_round_trip(pipeline_dir, texts, reference, tiny_checkpoint, t
     out = tmp_path / "hf"
     result = export_hf(str(pipeline_dir), out, texts=texts)
     assert result["check"]["n_docs"] == 100 and result["skipped"] == 0
-    model, info = AutoModel.from_pretrained(str(out), output_loading_info=True, local_files_only=True)
+    model, info = AutoModel.from_pretrained(
+        str(out), output_loading_info=True, local_files_only=True
+    )
     assert type(model).__name__ == "ModernBertModel"
-    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    assert (
+        not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    ), info
     tokenizer = AutoTokenizer.from_pretrained(str(out), local_files_only=True)
     model.eval()
     worst = 0.0
@@ -87,12 +110,18 @@ def test_export_hf_round_trip(pipeline_dir, texts, reference, tiny_checkpoint, t
             worst = max(worst, float(numpy.abs(got - hidden).max()))
     assert worst <= 1e-5, worst
     # the pipeline's weights, not the base checkpoint's
-    base, exported = load_file(str(tiny_checkpoint / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    base, exported = (
+        load_file(str(tiny_checkpoint / "model.safetensors")),
+        load_file(str(out / "model.safetensors")),
+    )
     key = "layers.1.attn.Wqkv.weight"
     assert set(exported) <= set(base) and not torch.equal(base[key], exported[key])
     card = (out / "README.md").read_text(encoding="utf8")
     assert str(pipeline_dir.resolve()) in card and str(tiny_checkpoint) in card
-    assert "`anomaly_scorer` (anomaly_scorer)" in card and "LayerNorm cannot act as the identity" in card
+    assert (
+        "`anomaly_scorer` (anomaly_scorer)" in card
+        and "LayerNorm cannot act as the identity" in card
+    )
 
 
 def test_export_onnx_matches_pipeline(pipeline_dir, texts, reference, tmp_path):
@@ -108,7 +137,12 @@ def test_export_onnx_matches_pipeline(pipeline_dir, texts, reference, tmp_path):
     ids = [i for i, _ in reference]
     want = [h for _, h in reference]
     for batch_size in (1, 7, 32):  # dynamic batch and length, padding inside batches
-        fp32 = compare(run_padded(session(out / "model.onnx", threads=1), ids, pad_id=3, batch_size=batch_size), want)
+        fp32 = compare(
+            run_padded(
+                session(out / "model.onnx", threads=1), ids, pad_id=3, batch_size=batch_size
+            ),
+            want,
+        )
         assert fp32["max_abs_diff"] <= 1e-4, (batch_size, fp32)
     int8 = compare(run_padded(session(out / "model.int8.onnx", threads=1), ids, pad_id=3), want)
     assert int8["mean_cosine"] > 0.99 and int8["max_abs_diff"] > 1e-4  # quantized: close, not equal
@@ -135,11 +169,18 @@ def test_refusals(pipeline_dir, tmp_path):
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     nlp.to_disk(blank)
-    with pytest.raises(ExportError, match=r"has no transformer component \(components: sentencizer\)"):
+    with pytest.raises(
+        ExportError, match=r"has no transformer component \(components: sentencizer\)"
+    ):
         export_hf(str(blank), tmp_path / "b")
-    with pytest.raises(ExportError, match=r"has no component 'trf'; its ModernBERT encoder is 'transformer': pass --component transformer"):
+    with pytest.raises(
+        ExportError,
+        match=r"has no component 'trf'; its ModernBERT encoder is 'transformer': pass --component transformer",
+    ):
         export_hf(str(pipeline_dir), tmp_path / "c", component="trf")
-    with pytest.raises(ExportError, match=r"Component 'anomaly_scorer' .* is not a spacy-modernbert encoder"):
+    with pytest.raises(
+        ExportError, match=r"Component 'anomaly_scorer' .* is not a spacy-modernbert encoder"
+    ):
         export_hf(str(pipeline_dir), tmp_path / "d", component="anomaly_scorer")
     with pytest.raises(ExportError, match=r"Could not load the pipeline"):
         export_hf(str(tmp_path / "missing"), tmp_path / "e")
@@ -159,7 +200,9 @@ def test_overwrite_replaces_export_files_only(pipeline_dir, tmp_path):
     (out / "notes.txt").write_text("keep me")
     (out / "model.safetensors").write_bytes(b"stale")
     export_hf(str(pipeline_dir), out, overwrite=True)
-    assert (out / "notes.txt").read_text() == "keep me" and (out / "model.safetensors").stat().st_size > 1000
+    assert (out / "notes.txt").read_text() == "keep me" and (
+        out / "model.safetensors"
+    ).stat().st_size > 1000
 
 
 def test_cli_refusal_is_one_line(tmp_path):
@@ -167,8 +210,14 @@ def test_cli_refusal_is_one_line(tmp_path):
 
     from spacy_modernbert.__main__ import app
 
-    result = CliRunner().invoke(app, ["export-hf", str(tmp_path / "missing"), str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        app, ["export-hf", str(tmp_path / "missing"), str(tmp_path / "out")]
+    )
     assert result.exit_code == 1
     # one message (wasabi wraps it at 80 columns), no traceback
     assert "Could not load the pipeline" in result.output and result.output.count("\u2718") == 1
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert (
+        "Traceback" not in result.output
+        and result.exception is None
+        or isinstance(result.exception, SystemExit)
+    )

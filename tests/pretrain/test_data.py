@@ -1,11 +1,18 @@
 """Reading pretraining text: formats, directories, windows, and refusals of bad input."""
+
 import json
 
 import pytest
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from spacy_modernbert.pretrain.data import BatchPlan, PretrainDataError, make_windows, read_texts, split_held_out
+from spacy_modernbert.pretrain.data import (
+    BatchPlan,
+    PretrainDataError,
+    make_windows,
+    read_texts,
+    split_held_out,
+)
 
 
 def test_formats_and_directories(tmp_path):
@@ -57,7 +64,9 @@ def test_long_documents_are_split_not_dropped():
 def test_held_out_split_and_batch_plan_are_deterministic():
     windows = [[1, i, 2] for i in range(50)]
     train, held = split_held_out(windows, 0.1, seed=3)
-    assert len(held) == 5 and len(train) == 45 and not set(map(tuple, held)) & set(map(tuple, train))
+    assert (
+        len(held) == 5 and len(train) == 45 and not set(map(tuple, held)) & set(map(tuple, train))
+    )
     plan = BatchPlan([len(w) for w in train], batch_tokens=30, seed=0)
     first_epoch = [i for step in range(5) for i in plan.batch(step)]
     assert sorted(first_epoch) == list(range(45))

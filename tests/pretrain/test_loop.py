@@ -1,5 +1,6 @@
 """The pretraining run: loss goes down, the output is a standard checkpoint, saves are atomic,
 resumed runs equal uninterrupted ones, and output directories are not overwritten by accident."""
+
 import errno
 import json
 import subprocess
@@ -19,12 +20,19 @@ def _weights(path):
     return load_file(str(path / "model.safetensors"))
 
 
-def test_pretraining_lowers_held_out_loss_and_writes_a_hf_checkpoint(tiny_checkpoint, pretrain_text, tmp_path, transformer_config):
+def test_pretraining_lowers_held_out_loss_and_writes_a_hf_checkpoint(
+    tiny_checkpoint, pretrain_text, tmp_path, transformer_config
+):
     import spacy
     from transformers import ModernBertForMaskedLM
 
     out = tmp_path / "run"
-    result = pretrain(tiny_checkpoint, [pretrain_text], out, **run_settings(steps=25, batch_tokens=2048, window=128, save_every=10, eval_fraction=0.1))
+    result = pretrain(
+        tiny_checkpoint,
+        [pretrain_text],
+        out,
+        **run_settings(steps=25, batch_tokens=2048, window=128, save_every=10, eval_fraction=0.1),
+    )
     losses = [h["loss"] for h in result["held_out"]]
     assert [h["step"] for h in result["held_out"]] == [0, 10, 20, 25]
     assert losses[-1] < losses[0] - 0.3
@@ -53,7 +61,9 @@ def test_resume_equals_an_uninterrupted_run(tiny_checkpoint, pretrain_text, tmp_
         pretrain(tiny_checkpoint, [pretrain_text], cut, **run_settings(steps=6, save_every=3))
     monkeypatch.setattr(ckpt, "save_run", real_save)
     assert ckpt.read_state(cut)["step"] == 3
-    pretrain(tiny_checkpoint, [pretrain_text], cut, resume=cut, **run_settings(steps=6, save_every=3))
+    pretrain(
+        tiny_checkpoint, [pretrain_text], cut, resume=cut, **run_settings(steps=6, save_every=3)
+    )
     a, b = _weights(whole), _weights(cut)
     assert a.keys() == b.keys()
     for key in a:
@@ -62,7 +72,9 @@ def test_resume_equals_an_uninterrupted_run(tiny_checkpoint, pretrain_text, tmp_
         pretrain(tiny_checkpoint, [pretrain_text], cut, resume=cut, **run_settings(steps=6, seed=1))
 
 
-def test_existing_output_directories_are_refused_unless_forced(tiny_checkpoint, pretrain_text, tmp_path):
+def test_existing_output_directories_are_refused_unless_forced(
+    tiny_checkpoint, pretrain_text, tmp_path
+):
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "notes.txt").write_text("mine", encoding="utf8")
@@ -75,7 +87,9 @@ def test_existing_output_directories_are_refused_unless_forced(tiny_checkpoint, 
         pretrain(tiny_checkpoint, [pretrain_text], precious, **run_settings(steps=1))
 
 
-def test_a_failed_save_keeps_the_previous_one(tiny_checkpoint, pretrain_text, tmp_path, monkeypatch):
+def test_a_failed_save_keeps_the_previous_one(
+    tiny_checkpoint, pretrain_text, tmp_path, monkeypatch
+):
     from transformers import ModernBertForMaskedLM
 
     out = tmp_path / "run"
@@ -111,8 +125,19 @@ def test_cli_reports_bad_input_clearly(tiny_checkpoint, tmp_path):
     binary = tmp_path / "weights.txt"
     binary.write_bytes(b"\x00\x01\x02")
     proc = subprocess.run(
-        [sys.executable, "-m", "spacy_modernbert", "pretrain", str(tiny_checkpoint), str(binary), "--output", str(tmp_path / "out")],
-        capture_output=True, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "spacy_modernbert",
+            "pretrain",
+            str(tiny_checkpoint),
+            str(binary),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert proc.returncode == 1
     assert "weights.txt' line 1 contains NUL bytes" in " ".join((proc.stdout + proc.stderr).split())

@@ -1,4 +1,5 @@
 """Masking: transformers' 80/10/10 rule on packed ids; special pieces are never masked."""
+
 import torch
 
 from spacy_modernbert.pretrain.masking import make_collator, mask_packed
@@ -12,7 +13,14 @@ def test_specials_never_masked_and_80_10_10(tiny_checkpoint):
     special = torch.tensor(sorted(set(tok.all_special_ids)))
     n_windows, width = 400, 50
     body = torch.randint(len(special) + 10, len(tok), (n_windows, width))
-    windows = torch.cat([torch.full((n_windows, 1), tok.cls_token_id), body, torch.full((n_windows, 1), tok.sep_token_id)], 1)
+    windows = torch.cat(
+        [
+            torch.full((n_windows, 1), tok.cls_token_id),
+            body,
+            torch.full((n_windows, 1), tok.sep_token_id),
+        ],
+        1,
+    )
     ids = windows.flatten()
     inputs, labels = mask_packed(collator, ids, special, seed=0)
     masked = labels != -100

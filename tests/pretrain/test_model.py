@@ -1,4 +1,5 @@
 """The masked LM: parity with Hugging Face's ModernBertForMaskedLM, head kept or initialized."""
+
 import pytest
 import torch
 
@@ -12,7 +13,11 @@ def test_loss_matches_hf_masked_lm(tiny_checkpoint):
     model, tok, _, initialized = load_masked_lm(tiny_checkpoint)
     assert sorted(initialized) == ["decoder.bias", "head.dense.weight", "head.norm.weight"]
     model.eval()
-    texts = ["The api gateway returned errors for seven minutes.", "Maria joined the payments group.", "x"]
+    texts = [
+        "The api gateway returned errors for seven minutes.",
+        "Maria joined the payments group.",
+        "x",
+    ]
     windows = [tok(t)["input_ids"] for t in texts]
     ids, pos, lengths = pack(windows)
     torch.manual_seed(0)
@@ -29,7 +34,11 @@ def test_loss_matches_hf_masked_lm(tiny_checkpoint):
     attention = torch.zeros((len(windows), longest), dtype=torch.long)
     start = 0
     for i, n in enumerate(lengths):
-        padded[i, :n], padded_labels[i, :n], attention[i, :n] = ids[start:start + n], labels[start:start + n], 1
+        padded[i, :n], padded_labels[i, :n], attention[i, :n] = (
+            ids[start : start + n],
+            labels[start : start + n],
+            1,
+        )
         start += n
     with torch.no_grad():
         theirs = hf(input_ids=padded, attention_mask=attention, labels=padded_labels).loss
@@ -45,12 +54,21 @@ def test_head_is_kept_from_a_masked_lm_checkpoint(tiny_checkpoint, tmp_path):
     again, _, _, initialized = load_masked_lm(tmp_path)
     assert initialized == []
     assert torch.equal(again.head.dense.weight, model.head.dense.weight)
-    assert again.decoder.weight is encoder_state_dict(again.encoder)["embeddings.tok_embeddings.weight"]
+    assert (
+        again.decoder.weight
+        is encoder_state_dict(again.encoder)["embeddings.tok_embeddings.weight"]
+    )
 
 
 def test_non_modernbert_base_is_refused(tmp_path):
     from transformers import BertConfig
 
-    BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8).save_pretrained(tmp_path)
+    BertConfig(
+        vocab_size=10,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        intermediate_size=8,
+    ).save_pretrained(tmp_path)
     with pytest.raises(CheckpointError, match="'bert' model, not ModernBERT"):
         load_masked_lm(tmp_path)

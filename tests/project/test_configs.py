@@ -1,4 +1,5 @@
 """The shipped configs: valid for `spacy debug config`, and the settings the README promises."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +17,18 @@ def test_all_three_configs_ship():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_spacy_debug_config_passes(path):
-    cmd = [sys.executable, "-m", "spacy", "debug", "config", str(path),
-           "--paths.train", "corpus/train.spacy", "--paths.dev", "corpus/dev.spacy"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "spacy",
+        "debug",
+        "config",
+        str(path),
+        "--paths.train",
+        "corpus/train.spacy",
+        "--paths.dev",
+        "corpus/dev.spacy",
+    ]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Config is valid" in run.stdout
@@ -30,7 +41,10 @@ def test_shared_encoder_and_balanced_score_weights(path):
     encoder = config["components"]["transformer"]["model"]
     assert encoder["@architectures"] == "spacy-modernbert.ModernBertTransformer.v1"
     for name in ("ner", "anomaly_scorer"):
-        assert config["components"][name]["model"]["tok2vec"]["@architectures"] == "spacy-transformers.TransformerListener.v1"
+        assert (
+            config["components"][name]["model"]["tok2vec"]["@architectures"]
+            == "spacy-transformers.TransformerListener.v1"
+        )
     weights = config["training"]["score_weights"]
     assert weights["ents_f"] == weights["anomaly_auc"] == 0.5
 
@@ -52,7 +66,10 @@ def _train_overrides() -> dict:
     project = srsly.read_yaml(ROOT / "project.yml")
     script = " ".join(next(c for c in project["commands"] if c["name"] == "train")["script"])
     script = re.sub(r"\$\{vars\.(\w+)\}", lambda m: str(project["vars"][m.group(1)]), script)
-    return {key: srsly.json_loads(value) for key, value in re.findall(r"--(training\.\w+) (\S+)", script)}
+    return {
+        key: srsly.json_loads(value)
+        for key, value in re.findall(r"--(training\.\w+) (\S+)", script)
+    }
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -61,7 +78,9 @@ def test_learning_rate_stays_positive_until_training_ends(path, via_project):
     """warmup_linear reaches rate 0 at total_steps whatever max_epochs says: the run must end first."""
     from spacy.util import registry
 
-    config = util.load_config(path, overrides=_train_overrides() if via_project else {}, interpolate=True)
+    config = util.load_config(
+        path, overrides=_train_overrides() if via_project else {}, interpolate=True
+    )
     training = config["training"]
     max_steps = training["max_steps"]
     assert max_steps > 0, (
@@ -73,10 +92,18 @@ def test_learning_rate_stays_positive_until_training_ends(path, via_project):
     schedule = registry.resolve({"lr": training["optimizer"]["learn_rate"]})["lr"]
     # thinc steps the schedule after every update: update k (0-based) uses its k-th value
     # (warmup_linear.v1 is a generator; a Schedule object is called with the step)
-    values = list(islice(schedule, max_steps)) if hasattr(schedule, "__next__") else [schedule(step=k) for k in range(max_steps)]
+    values = (
+        list(islice(schedule, max_steps))
+        if hasattr(schedule, "__next__")
+        else [schedule(step=k) for k in range(max_steps)]
+    )
     rates = values[1:]
-    assert min(rates) > 0, f"{path.name}: the learning rate reaches 0 at step {1 + rates.index(min(rates))} of {max_steps}"
-    assert training["optimizer"]["learn_rate"]["total_steps"] == max_steps, "the schedule should also cover the whole run"
+    assert min(rates) > 0, (
+        f"{path.name}: the learning rate reaches 0 at step {1 + rates.index(min(rates))} of {max_steps}"
+    )
+    assert training["optimizer"]["learn_rate"]["total_steps"] == max_steps, (
+        "the schedule should also cover the whole run"
+    )
 
 
 def test_cpu_config_trains_ner_with_the_benchmarks_tuned_recipe():
@@ -86,7 +113,9 @@ def test_cpu_config_trains_ner_with_the_benchmarks_tuned_recipe():
 
     from benchmarks.accuracy import TUNED_LR, WARMUP_FRACTION
 
-    config = load_config(Path(__file__).resolve().parents[2] / "configs" / "cpu_tiny.cfg", interpolate=True)
+    config = load_config(
+        Path(__file__).resolve().parents[2] / "configs" / "cpu_tiny.cfg", interpolate=True
+    )
     rate = config["training"]["optimizer"]["learn_rate"]
     assert rate["@schedules"] == "warmup_linear.v1"
     assert rate["initial_rate"] == TUNED_LR["ner"]["ours"]

@@ -6,6 +6,7 @@ recorded in `benchmarks/results/ner.json`, so a user who follows the defaults ge
 behind the published figure. (The rate is not tied here: the protocol runs 125 updates, the
 shipped config 300 of a larger batch, and the best rate moves with the budget; see docs/ner.md.)
 """
+
 import json
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def test_defaults_carry_the_recipe_the_dev_split_chose():
     from spacy_modernbert.cli.convert import DEFAULT_N_SENTS
 
     result = json.loads(RESULT.read_text(encoding="utf8"))
-    assert result["protocol"]["chooses"].startswith("dev"), "the recipe must be chosen on the dev split, not on test"
+    assert result["protocol"]["chooses"].startswith("dev"), (
+        "the recipe must be chosen on the dev split, not on test"
+    )
     chosen = result["chosen"]
     assert DEFAULT_N_SENTS == chosen["ours"]["docs_of"]

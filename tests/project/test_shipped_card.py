@@ -6,6 +6,7 @@ project's own commands after `train` run in the order of its `all` workflow (on 
 pipeline trained in the test, not the tiny encoder, to stay fast), the wheel is opened, and
 its card is compared with `spacy evaluate` of the pipeline the wheel holds.
 """
+
 import os
 import re
 import shutil
@@ -29,12 +30,20 @@ def _train_small_pipeline(path: Path) -> None:
     nlp = spacy.blank("en")
     nlp.add_pipe("ner")
     nlp.add_pipe("anomaly_scorer")
-    examples = [Example.from_dict(nlp.make_doc(r["text"]), {"entities": [tuple(e) for e in r["entities"]],
-                                                             "cats": {"ANOMALY": float(r["anomaly"])}}) for r in rows]
+    examples = [
+        Example.from_dict(
+            nlp.make_doc(r["text"]),
+            {
+                "entities": [tuple(e) for e in r["entities"]],
+                "cats": {"ANOMALY": float(r["anomaly"])},
+            },
+        )
+        for r in rows
+    ]
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(2):
         for start in range(0, len(examples), 16):
-            nlp.update(examples[start:start + 16], sgd=optimizer)
+            nlp.update(examples[start : start + 16], sgd=optimizer)
     nlp.to_disk(path)
 
 
@@ -51,23 +60,44 @@ def test_wheel_card_matches_spacy_evaluate_of_the_shipped_pipeline(tmp_path):
     project = tmp_path / "project"
     shutil.copytree(ROOT / "configs", project / "configs")
     shutil.copy(ROOT / "project.yml", project)
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     for split in ("dev", "test"):
         from spacy_modernbert.cli.convert import convert_jsonl
 
         (project / "corpus").mkdir(exist_ok=True)
-        convert_jsonl(ROOT / "assets" / "demo" / f"{split}.jsonl", project / "corpus" / f"{split}.spacy")
+        convert_jsonl(
+            ROOT / "assets" / "demo" / f"{split}.jsonl", project / "corpus" / f"{split}.spacy"
+        )
     (project / "training").mkdir()
     _train_small_pipeline(project / "training" / "model-best")
 
     workflow = srsly.read_yaml(project / "project.yml")["workflows"]["all"]
-    after_train = workflow[workflow.index("train") + 1:]
+    after_train = workflow[workflow.index("train") + 1 :]
     assert set(after_train) == {"calibrate", "evaluate", "package"}
     for command in after_train:
-        run = subprocess.run([sys.executable, "-m", "weasel", "run", command, ".", "--vars.plugin_source", str(ROOT)],
-                             cwd=project, env=env, capture_output=True, text=True)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "weasel",
+                "run",
+                command,
+                ".",
+                "--vars.plugin_source",
+                str(ROOT),
+            ],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert run.returncode == 0, f"{command}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
 
     wheels = list((project / "packages").glob(f"{PACKAGE}-*/dist/*.whl"))
@@ -87,4 +117,6 @@ def test_wheel_card_matches_spacy_evaluate_of_the_shipped_pipeline(tmp_path):
     figures = _card_figures(card)
     for key in ("ents_f", "anomaly_auc", "anomaly_p", "anomaly_r", "anomaly_f"):
         expected = "-" if scores.get(key) is None else f"{100 * scores[key]:.2f}"
-        assert figures.get(key) == expected, f"{key}: card {figures.get(key)}, spacy evaluate {expected}\n{card}"
+        assert figures.get(key) == expected, (
+            f"{key}: card {figures.get(key)}, spacy evaluate {expected}\n{card}"
+        )

@@ -1,4 +1,5 @@
 """End to end: `weasel run all` on the offline default, then its wheels installed offline in a fresh venv."""
+
 import json
 import os
 import shutil
@@ -14,7 +15,9 @@ PACKAGE = "en_modernbert_demo"
 
 def _run(cmd, cwd, env):
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{cmd} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    assert result.returncode == 0, (
+        f"{cmd} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
     return result
 
 
@@ -28,10 +31,31 @@ def test_weasel_run_all_offline_default(tmp_path):
     # One torch thread: the tiny encoder's ops are too small to gain from threads, and on a
     # loaded 2-core machine OpenMP threads spin-waiting on each other made a training step
     # take seconds instead of ~0.3 s (measured while developing).
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS="1",
+    )
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     # The offline default, with a smaller training budget to keep the suite fast.
-    _run([sys.executable, "-m", "weasel", "run", "all", ".", "--vars.max_epochs", "2", "--vars.plugin_source", str(ROOT)], project, env)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "weasel",
+            "run",
+            "all",
+            ".",
+            "--vars.max_epochs",
+            "2",
+            "--vars.plugin_source",
+            str(ROOT),
+        ],
+        project,
+        env,
+    )
 
     metrics = json.loads((project / "metrics" / "metrics.json").read_text())
     for key in ("ents_f", "anomaly_auc", "anomaly_ap", "anomaly_f"):
@@ -52,17 +76,67 @@ def test_weasel_run_all_offline_default(tmp_path):
     # itself comes with the linked dependencies
     _run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], tmp_path, fresh_env)
     fresh_python = fresh / "bin" / "python"
-    fresh_site = Path(_run([str(fresh_python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp_path, fresh_env).stdout.strip())
+    fresh_site = Path(
+        _run(
+            [str(fresh_python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            tmp_path,
+            fresh_env,
+        ).stdout.strip()
+    )
     deps = _dependencies_without_the_plugin(tmp_path / "deps")
     (fresh_site / "_deps.pth").write_text(f"import site; site.addsitedir({str(deps)!r})\n")
-    absent = subprocess.run([str(fresh_python), "-c", "import spacy_modernbert"], cwd=tmp_path, env=fresh_env, capture_output=True)
+    absent = subprocess.run(
+        [str(fresh_python), "-c", "import spacy_modernbert"],
+        cwd=tmp_path,
+        env=fresh_env,
+        capture_output=True,
+    )
     assert absent.returncode != 0, "the fresh venv must not see the plugin before the install"
-    _run([str(fresh_python), "-m", "pip", "install", "--no-index", "--find-links", str(project / "packages"), str(wheels[0])], tmp_path, fresh_env)
+    _run(
+        [
+            str(fresh_python),
+            "-m",
+            "pip",
+            "install",
+            "--no-index",
+            "--find-links",
+            str(project / "packages"),
+            str(wheels[0]),
+        ],
+        tmp_path,
+        fresh_env,
+    )
 
-    requires = _run([str(fresh_python), "-c", f"from importlib.metadata import requires; print(requires('{PACKAGE}'))"], tmp_path, fresh_env).stdout
+    requires = _run(
+        [
+            str(fresh_python),
+            "-c",
+            f"from importlib.metadata import requires; print(requires('{PACKAGE}'))",
+        ],
+        tmp_path,
+        fresh_env,
+    ).stdout
     assert "spacy-modernbert" in requires.replace("_", "-")
-    card = _run([str(fresh_python), "-c", f"from importlib.metadata import metadata; print(metadata('{PACKAGE}').get_payload())"], tmp_path, fresh_env).stdout
-    for expected in ("Base checkpoint", "assets/tiny-modernbert", "`ner`", "`HOST`", "doc._.anomaly_score", "doc._.is_anomaly", "ents_f", "anomaly_auc", "MIT"):
+    card = _run(
+        [
+            str(fresh_python),
+            "-c",
+            f"from importlib.metadata import metadata; print(metadata('{PACKAGE}').get_payload())",
+        ],
+        tmp_path,
+        fresh_env,
+    ).stdout
+    for expected in (
+        "Base checkpoint",
+        "assets/tiny-modernbert",
+        "`ner`",
+        "`HOST`",
+        "doc._.anomaly_score",
+        "doc._.is_anomaly",
+        "ents_f",
+        "anomaly_auc",
+        "MIT",
+    ):
         assert expected in card, f"{expected!r} missing from the model card:\n{card}"
     check = (
         "import spacy, math, spacy_modernbert\n"
@@ -85,9 +159,16 @@ def _dependencies_without_the_plugin(target: Path) -> Path:
     """
     target.mkdir()
     seen = set()
-    for directory in (Path(p) for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()):
+    for directory in (
+        Path(p) for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()
+    ):
         for entry in directory.iterdir():
-            if entry.name in seen or "modernbert" in entry.name or entry.suffix == ".pth" or entry.name == "__pycache__":
+            if (
+                entry.name in seen
+                or "modernbert" in entry.name
+                or entry.suffix == ".pth"
+                or entry.name == "__pycache__"
+            ):
                 continue
             seen.add(entry.name)
             (target / entry.name).symlink_to(entry)

@@ -4,6 +4,7 @@ The pipeline is trained for a few updates on demo reports, enough for entities a
 scores that differ between texts; it is saved once per session and loaded from disk as
 `serve` loads it. Live servers listen on 127.0.0.1 on a free port, in a thread.
 """
+
 import json
 import socket
 import threading
@@ -21,7 +22,11 @@ SERVE_EXTRA = 'the serve tests need pip install "spacy-modernbert[serve-test]"'
 
 
 def demo_records(split: str, n: int):
-    rows = [json.loads(line) for line in (DEMO / f"{split}.jsonl").read_text(encoding="utf8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line)
+        for line in (DEMO / f"{split}.jsonl").read_text(encoding="utf8").splitlines()
+        if line.strip()
+    ]
     normal = [r for r in rows if r["anomaly"] == 0]
     anomalous = [r for r in rows if r["anomaly"] == 1]
     k = max(2, n // 4)
@@ -33,7 +38,13 @@ def served_pipeline(shared_encoder_pipeline, tmp_path_factory) -> Path:
     spacy.util.fix_random_seed(0)
     nlp = shared_encoder_pipeline()
     examples = [
-        Example.from_dict(nlp.make_doc(r["text"]), {"entities": [tuple(e) for e in r["entities"]], "cats": {"ANOMALY": float(r["anomaly"])}})
+        Example.from_dict(
+            nlp.make_doc(r["text"]),
+            {
+                "entities": [tuple(e) for e in r["entities"]],
+                "cats": {"ANOMALY": float(r["anomaly"])},
+            },
+        )
         for r in demo_records("train", 32)
     ]
     optimizer = nlp.initialize(lambda: examples)
@@ -65,7 +76,9 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
 
     def start(self) -> "LiveServer":
         self.thread.start()

@@ -1,4 +1,5 @@
 """The HTTP API of a trained pipeline: endpoints, bad input, limits, micro-batching, shutdown."""
+
 import contextlib
 import json
 import threading
@@ -27,18 +28,28 @@ TEXTS = [r["text"] for r in demo_records("dev", 12)] + [
 
 @pytest.fixture(scope="module")
 def client(served_nlp):
-    limits = Limits(max_text_chars=5000, max_request_chars=8000, max_texts=16, max_request_bytes=20000)
+    limits = Limits(
+        max_text_chars=5000, max_request_chars=8000, max_texts=16, max_request_bytes=20000
+    )
     with TestClient(create_app(served_nlp, limits)) as client:
         yield client
 
 
 def _alone(nlp, text):
     doc = nlp(text)
-    return [(e.start_char, e.end_char, e.label_) for e in doc.ents], doc._.anomaly_score, doc._.is_anomaly
+    return (
+        [(e.start_char, e.end_char, e.label_) for e in doc.ents],
+        doc._.anomaly_score,
+        doc._.is_anomaly,
+    )
 
 
 def _summary(result):
-    return [(e["start"], e["end"], e["label"]) for e in result["entities"]], result["anomaly_score"], result["is_anomaly"]
+    return (
+        [(e["start"], e["end"], e["label"]) for e in result["entities"]],
+        result["anomaly_score"],
+        result["is_anomaly"],
+    )
 
 
 def test_annotate_one_text_matches_nlp(client, served_nlp):
@@ -117,7 +128,6 @@ def _held(batcher):
         batcher.process = process
 
 
-
 @pytest.mark.parametrize(
     "body,limit",
     [
@@ -136,7 +146,11 @@ def _held(batcher):
 )
 def test_bad_bodies_get_clear_errors(client, body, limit):
     status = 413 if limit == "max_request_bytes" else 422
-    error = _error(client.post("/annotate", content=body, headers={"Content-Type": "application/json"}), status, limit)
+    error = _error(
+        client.post("/annotate", content=body, headers={"Content-Type": "application/json"}),
+        status,
+        limit,
+    )
     assert error["message"]
 
 
@@ -167,7 +181,9 @@ def test_micro_batching_equals_nlp_alone(served_nlp):
     server = LiveServer(create_app(served_nlp, batch_wait_ms=50.0)).start()
     try:
         expected = [_alone(served_nlp, t) for t in TEXTS]
-        bodies = [{"text": t} for t in TEXTS] + [{"texts": TEXTS[i : i + 3]} for i in range(0, len(TEXTS), 3)]
+        bodies = [{"text": t} for t in TEXTS] + [
+            {"texts": TEXTS[i : i + 3]} for i in range(0, len(TEXTS), 3)
+        ]
         barrier = threading.Barrier(len(bodies))
 
         def post(body):
@@ -181,7 +197,9 @@ def test_micro_batching_equals_nlp_alone(served_nlp):
     finally:
         server.stop()
     stats = app.state.batcher.stats()
-    assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200]
+    assert all(r.status_code == 200 for r in responses), [
+        r.text for r in responses if r.status_code != 200
+    ]
     got = [_summary(d) for r in responses[: len(TEXTS)] for d in r.json()["docs"]]
     got_lists = [_summary(d) for r in responses[len(TEXTS) :] for d in r.json()["docs"]]
     for results in (got, got_lists):
@@ -192,7 +210,9 @@ def test_micro_batching_equals_nlp_alone(served_nlp):
             if abs(score_a - 0.5) > 1e-5:
                 assert flag_a == flag_b
     assert stats["docs"] == 2 * len(TEXTS)
-    assert stats["batches"] < len(bodies), f"{len(bodies)} concurrent requests ran as {stats['batches']} batches"
+    assert stats["batches"] < len(bodies), (
+        f"{len(bodies)} concurrent requests ran as {stats['batches']} batches"
+    )
 
 
 def test_full_queue_is_503_with_retry_after(served_nlp):
@@ -208,7 +228,10 @@ def test_full_queue_is_503_with_retry_after(served_nlp):
                     threading.Event().wait(0.01)
                 response = client.post("/annotate", json={"text": "y" * 200})
                 error = _error(response, 503, "max_queued_chars")
-                assert int(response.headers["Retry-After"]) >= 1 and "--max-queued-chars" in error["message"]
+                assert (
+                    int(response.headers["Retry-After"]) >= 1
+                    and "--max-queued-chars" in error["message"]
+                )
                 release.set()
                 assert held.result(30).status_code == 200
         assert client.post("/annotate", json={"text": "y" * 200}).status_code == 200
@@ -236,7 +259,9 @@ def test_a_pipeline_error_is_500_for_that_request_only(served_nlp):
 
         batcher.process = failing
         response = client.post("/annotate", json={"text": "poison"})
-        assert response.status_code == 500 and "poison document" in response.json()["error"]["message"]
+        assert (
+            response.status_code == 500 and "poison document" in response.json()["error"]["message"]
+        )
         assert client.post("/annotate", json={"text": "fine"}).status_code == 200
 
 
@@ -298,12 +323,28 @@ def test_the_serve_command_serves_and_stops_on_sigterm(served_pipeline, tmp_path
     root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     examples = tmp_path / "examples.jsonl"
-    examples.write_text('{"text": "First example."}\n{"text": "Second example."}\n', encoding="utf8")
+    examples.write_text(
+        '{"text": "First example."}\n{"text": "Second example."}\n', encoding="utf8"
+    )
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "spacy_modernbert", "serve", str(served_pipeline), "--port", str(port), "--max-texts", "3", "--examples", str(examples)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "spacy_modernbert",
+                "serve",
+                str(served_pipeline),
+                "--port",
+                str(port),
+                "--max-texts",
+                "3",
+                "--examples",
+                str(examples),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -319,8 +360,13 @@ def test_the_serve_command_serves_and_stops_on_sigterm(served_pipeline, tmp_path
             time.sleep(0.2)
         response = httpx.post(url + "/annotate", json={"texts": TEXTS[:2]}, timeout=60)
         assert response.status_code == 200 and len(response.json()["docs"]) == 2
-        assert httpx.post(url + "/annotate", json={"texts": ["a"] * 4}, timeout=60).status_code == 413  # --max-texts 3
-        assert httpx.get(url + "/examples", timeout=10).json()["texts"] == ["First example.", "Second example."]
+        assert (
+            httpx.post(url + "/annotate", json={"texts": ["a"] * 4}, timeout=60).status_code == 413
+        )  # --max-texts 3
+        assert httpx.get(url + "/examples", timeout=10).json()["texts"] == [
+            "First example.",
+            "Second example.",
+        ]
         proc.send_signal(signal.SIGTERM)
         # uvicorn re-raises the signal after its graceful shutdown, as process managers expect
         assert proc.wait(60) in (0, -signal.SIGTERM), log.read_text()

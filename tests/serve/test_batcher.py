@@ -1,4 +1,5 @@
 """MicroBatcher with a recording `process`: gathering, bounds, isolation, draining."""
+
 import threading
 import time
 
@@ -46,7 +47,9 @@ def test_batches_never_exceed_max_batch_docs_nor_split_a_job():
     batcher = MicroBatcher(rec, max_batch_docs=5, max_wait_ms=1).start()
     batcher.submit(["hold"])
     time.sleep(0.1)
-    futures = [batcher.submit([f"{i}-{j}" for j in range(3)]) for i in range(4)] + [batcher.submit(["x"] * 7)]
+    futures = [batcher.submit([f"{i}-{j}" for j in range(3)]) for i in range(4)] + [
+        batcher.submit(["x"] * 7)
+    ]
     rec.gate.set()
     for future in futures:
         assert len(future.result(10)) in (3, 7)
@@ -86,7 +89,9 @@ def test_a_failing_job_fails_alone():
     time.sleep(0.1)
     good, bad, good2 = batcher.submit(["a"]), batcher.submit(["boom", "b"]), batcher.submit(["c"])
     rec.gate.set()
-    assert hold.result(10) and good.result(10) == [("A", None)] and good2.result(10) == [("C", None)]
+    assert (
+        hold.result(10) and good.result(10) == [("A", None)] and good2.result(10) == [("C", None)]
+    )
     with pytest.raises(ValueError, match="boom"):
         bad.result(10)
     batcher.close(10)
@@ -151,7 +156,9 @@ def test_asyncio_jobs_of_a_batch_resolve_in_one_loop_callback():
         loop = asyncio.get_running_loop()
         rec = Recorder()
         rec.gate.clear()
-        batcher = MicroBatcher(rec, max_batch_docs=64, max_wait_ms=50, max_queued_chars=1000).start()
+        batcher = MicroBatcher(
+            rec, max_batch_docs=64, max_wait_ms=50, max_queued_chars=1000
+        ).start()
         hold = batcher.submit_async(["hold"])
         await asyncio.sleep(0.1)  # the worker holds the first batch
         futures = [batcher.submit_async([f"a{i}"], options=i) for i in range(8)]
@@ -160,7 +167,10 @@ def test_asyncio_jobs_of_a_batch_resolve_in_one_loop_callback():
         cancelled.cancel()
         calls = []
         original = loop.call_soon_threadsafe
-        loop.call_soon_threadsafe = lambda *args, **kwargs: (calls.append(args[0]), original(*args, **kwargs))[1]
+        loop.call_soon_threadsafe = lambda *args, **kwargs: (
+            calls.append(args[0]),
+            original(*args, **kwargs),
+        )[1]
         try:
             rec.gate.set()
             assert await hold == [("HOLD", None)]
@@ -168,7 +178,10 @@ def test_asyncio_jobs_of_a_batch_resolve_in_one_loop_callback():
         finally:
             loop.call_soon_threadsafe = original
             await loop.run_in_executor(None, batcher.close, 10)
-        assert [c.__name__ for c in calls] == ["_resolve", "_resolve"]  # one per batch, not one per job
+        assert [c.__name__ for c in calls] == [
+            "_resolve",
+            "_resolve",
+        ]  # one per batch, not one per job
         assert rec.calls == [["hold"], [f"a{i}" for i in range(8)]]
         assert batcher.stats()["queued_chars"] == 0
 

@@ -5,6 +5,7 @@ anomaly score with its threshold appear; then clicks an example button. A screen
 to the test's tmp dir. Skips with the reason when Selenium or the browser is missing (CI
 installs both: see .ci/run and the README).
 """
+
 import shutil
 
 import pytest
@@ -30,10 +31,18 @@ pytestmark = pytest.mark.skipif(
 def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1100,900"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1100,900",
+    ):
         options.add_argument(arg)
     # the Debian driver by path: Selenium Manager would try to download one
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver = webdriver.Chrome(
+        options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    )
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
@@ -47,7 +56,9 @@ def test_demo_page_annotates_in_a_browser(browser, live_server, served_nlp, tmp_
 
     browser.get(live_server.url + "/")
     wait = WebDriverWait(browser, 30)
-    wait.until(EC.text_to_be_present_in_element((By.ID, "pipeline"), "transformer, ner, anomaly_scorer"))
+    wait.until(
+        EC.text_to_be_present_in_element((By.ID, "pipeline"), "transformer, ner, anomaly_scorer")
+    )
     box = browser.find_element(By.ID, "text")
     box.clear()
     box.send_keys(text)
@@ -69,7 +80,9 @@ def test_demo_page_annotates_in_a_browser(browser, live_server, served_nlp, tmp_
     # an example button fills the box and annotates it
     example = browser.find_element(By.ID, "example-2")
     example.click()
-    wait.until(lambda d: d.find_element(By.ID, "text").get_attribute("value").startswith("At 03:14 UTC"))
+    wait.until(
+        lambda d: d.find_element(By.ID, "text").get_attribute("value").startswith("At 03:14 UTC")
+    )
     wait.until(EC.text_to_be_present_in_element((By.ID, "entities"), "firewall on bastion-17"))
     assert browser.find_element(By.ID, "anomaly").text.startswith("Anomaly score")
     browser.save_screenshot(str(tmp_path / "demo-page-example.png"))

@@ -1,4 +1,5 @@
 """/docs works offline (issue 26, item 7): no script, stylesheet or font from another host."""
+
 import re
 
 import pytest
@@ -15,7 +16,9 @@ def test_docs_page_has_no_external_assets_and_lists_the_endpoints(served_nlp):
     with TestClient(create_app(served_nlp, Limits())) as client:
         page = client.get("/docs")
         assert page.status_code == 200
-        assert not re.search(r"""(src|href)=["']?https?://""", page.text), "an asset from another host"
+        assert not re.search(r"""(src|href)=["']?https?://""", page.text), (
+            "an asset from another host"
+        )
         for endpoint in ("POST /annotate", "GET /health", "GET /metadata"):
             assert endpoint in page.text
         assert client.get("/openapi.json").status_code == 200

@@ -1,9 +1,12 @@
 """/annotate's JSON helpers give the same values and errors with orjson and without it."""
+
 import json
 
 import pytest
 
-pytest.importorskip("fastapi", reason='the serve tests need pip install "spacy-modernbert[serve-test]"')
+pytest.importorskip(
+    "fastapi", reason='the serve tests need pip install "spacy-modernbert[serve-test]"'
+)
 
 from spacy_modernbert.serve import app as app_module  # noqa: E402
 from spacy_modernbert.serve.limits import LimitError  # noqa: E402
@@ -24,8 +27,18 @@ REFUSED = [
     (b'{"text": "bad \xed\xa0\x80 surrogate"}', "unicode"),
     (b"[" * 5000 + b"]" * 5000, "json"),
 ]
-RESULT = {"docs": [{"entities": [{"start": 0, "end": 5, "label": "ORG", "text": "Tokyo"}], "anomaly_score": 0.25,
-                    "is_anomaly": False, "cats": {"ANOMALY": 0.25}, "html": "<div>東京 \"q\"</div>"}], "anomaly_threshold": None}
+RESULT = {
+    "docs": [
+        {
+            "entities": [{"start": 0, "end": 5, "label": "ORG", "text": "Tokyo"}],
+            "anomaly_score": 0.25,
+            "is_anomaly": False,
+            "cats": {"ANOMALY": 0.25},
+            "html": '<div>東京 "q"</div>',
+        }
+    ],
+    "anomaly_threshold": None,
+}
 
 
 @pytest.fixture(params=["orjson", "json"])
@@ -67,26 +80,53 @@ def _receiver(*messages):
     return receive
 
 
-@pytest.mark.parametrize("messages, expected", [
-    ([{"type": "http.request", "body": b"abc"}], b"abc"),
-    ([{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.request", "body": b""},], b"ab"),
-    ([{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.request", "body": b"cd", "more_body": True},
-      {"type": "http.request", "body": b"ef"}], b"abcdef"),
-])
+@pytest.mark.parametrize(
+    "messages, expected",
+    [
+        ([{"type": "http.request", "body": b"abc"}], b"abc"),
+        (
+            [
+                {"type": "http.request", "body": b"ab", "more_body": True},
+                {"type": "http.request", "body": b""},
+            ],
+            b"ab",
+        ),
+        (
+            [
+                {"type": "http.request", "body": b"ab", "more_body": True},
+                {"type": "http.request", "body": b"cd", "more_body": True},
+                {"type": "http.request", "body": b"ef"},
+            ],
+            b"abcdef",
+        ),
+    ],
+)
 def test_body_is_read_whole_from_one_or_many_asgi_messages(messages, expected):
     import asyncio
 
-    assert asyncio.run(app_module._receive_body({"headers": []}, _receiver(*messages), max_bytes=6)) == expected
+    assert (
+        asyncio.run(app_module._receive_body({"headers": []}, _receiver(*messages), max_bytes=6))
+        == expected
+    )
 
 
 def test_body_over_the_limit_is_refused_while_it_streams_and_a_disconnect_is_noticed():
     import asyncio
 
-    over = _receiver({"type": "http.request", "body": b"abcd", "more_body": True}, {"type": "http.request", "body": b"efg", "more_body": True})
+    over = _receiver(
+        {"type": "http.request", "body": b"abcd", "more_body": True},
+        {"type": "http.request", "body": b"efg", "more_body": True},
+    )
     with pytest.raises(LimitError, match="exceeds 6 bytes"):  # before the stream ends
         asyncio.run(app_module._receive_body({"headers": []}, over, max_bytes=6))
     with pytest.raises(LimitError, match="has 7 bytes"):  # from the declared length, nothing read
-        asyncio.run(app_module._receive_body({"headers": [(b"content-length", b"7")]}, _receiver(), max_bytes=6))
-    gone = _receiver({"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.disconnect"})
+        asyncio.run(
+            app_module._receive_body(
+                {"headers": [(b"content-length", b"7")]}, _receiver(), max_bytes=6
+            )
+        )
+    gone = _receiver(
+        {"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.disconnect"}
+    )
     with pytest.raises(app_module._Disconnected):
         asyncio.run(app_module._receive_body({"headers": []}, gone, max_bytes=6))

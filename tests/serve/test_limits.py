@@ -1,4 +1,5 @@
 """Limits and the time-bounding pre-check: plain Python, no server."""
+
 import pytest
 
 from spacy_modernbert.serve.limits import LimitError, Limits, check_texts, parse_texts

@@ -2,6 +2,7 @@
 keep their ids, every token-indexed tensor grows (tied and untied decoders), mean
 initialisation is the mean of the old pieces, the output loads through our own loaders, and
 bad input gets a one-line error."""
+
 import json
 import shutil
 from pathlib import Path
@@ -18,7 +19,11 @@ DEMO = ROOT / "assets" / "demo"
 
 
 def _texts(split):
-    return [json.loads(line)["text"] for line in (DEMO / f"{split}.jsonl").read_text(encoding="utf8").splitlines() if line.strip()]
+    return [
+        json.loads(line)["text"]
+        for line in (DEMO / f"{split}.jsonl").read_text(encoding="utf8").splitlines()
+        if line.strip()
+    ]
 
 
 def _tok(path):
@@ -86,7 +91,11 @@ def test_mean_init_is_the_mean_of_the_old_pieces_and_old_rows_are_kept(tiny_chec
     old = load_file(str(tiny_checkpoint / "model.safetensors"))["embeddings.tok_embeddings.weight"]
     new = load_file(str(out / "model.safetensors"))["embeddings.tok_embeddings.weight"]
     base = _tok(tiny_checkpoint)
-    assert new.shape[0] == summary["embedding_rows"][1] == json.loads((out / "config.json").read_text())["vocab_size"]
+    assert (
+        new.shape[0]
+        == summary["embedding_rows"][1]
+        == json.loads((out / "config.json").read_text())["vocab_size"]
+    )
     assert torch.equal(new[: old.shape[0]], old)
     for token in summary["tokens"]:
         pieces = base(token["text"], add_special_tokens=False)["input_ids"]
@@ -95,14 +104,24 @@ def test_mean_init_is_the_mean_of_the_old_pieces_and_old_rows_are_kept(tiny_chec
 
 
 def test_random_init_draws_new_rows(tiny_checkpoint, tmp_path):
-    out = extend_vocab(str(tiny_checkpoint), _texts("train"), tmp_path / "r", max_new=40, min_freq=3, init="random", seed=3)
+    out = extend_vocab(
+        str(tiny_checkpoint),
+        _texts("train"),
+        tmp_path / "r",
+        max_new=40,
+        min_freq=3,
+        init="random",
+        seed=3,
+    )
     new = load_file(str(tmp_path / "r" / "model.safetensors"))["embeddings.tok_embeddings.weight"]
     old = load_file(str(tiny_checkpoint / "model.safetensors"))["embeddings.tok_embeddings.weight"]
-    rows = new[old.shape[0]:]
+    rows = new[old.shape[0] :]
     assert rows.shape[0] == out["new_tokens"] == 40
     means = torch.stack([old[t["pieces"]].mean(0) for t in out["tokens"]])
     assert not torch.allclose(rows, means)
-    assert 0.01 < rows.std().item() < 0.03 and rows.abs().max().item() <= 0.04 + 1e-6  # trunc normal, std 0.02
+    assert (
+        0.01 < rows.std().item() < 0.03 and rows.abs().max().item() <= 0.04 + 1e-6
+    )  # trunc normal, std 0.02
 
 
 @pytest.mark.parametrize("tied", [True, False])
@@ -118,11 +137,17 @@ def test_mlm_decoder_grows_tied_or_untied(tiny_checkpoint, tmp_path, tied):
     assert new["decoder.bias"].shape == (size,)
     assert torch.equal(new["decoder.bias"][: old["decoder.bias"].shape[0]], old["decoder.bias"])
     for token in summary["tokens"]:
-        torch.testing.assert_close(new["decoder.bias"][token["id"]], old["decoder.bias"][token["pieces"]].mean())
+        torch.testing.assert_close(
+            new["decoder.bias"][token["id"]], old["decoder.bias"][token["pieces"]].mean()
+        )
         if not tied:
-            torch.testing.assert_close(new["decoder.weight"][token["id"]], old["decoder.weight"][token["pieces"]].mean(0))
+            torch.testing.assert_close(
+                new["decoder.weight"][token["id"]], old["decoder.weight"][token["pieces"]].mean(0)
+            )
     if not tied:
-        assert new["decoder.weight"].shape == emb.shape and not torch.equal(new["decoder.weight"], emb)
+        assert new["decoder.weight"].shape == emb.shape and not torch.equal(
+            new["decoder.weight"], emb
+        )
     # The project's pretraining loader takes it as is, head included, tie as configured.
     model, tok, hf, initialized = load_masked_lm(str(tmp_path / "out"))
     assert initialized == [] and len(tok) == size
@@ -144,23 +169,42 @@ def test_output_is_a_pipeline_checkpoint_and_pretrains(extended, transformer_con
     word = next(t["text"] for t in summary["tokens"] if t["word"] and t["text"].startswith(" "))
     doc = nlp("Today" + word + " was slow.")
     assert doc._.trf_data.model_output.last_hidden_state.shape[1] > 0
-    result = pretrain(str(out), [DEMO / "train.jsonl"], tmp_path / "run", steps=2, batch_tokens=1024, window=64, save_every=100, eval_fraction=0.05, log_every=1)
+    result = pretrain(
+        str(out),
+        [DEMO / "train.jsonl"],
+        tmp_path / "run",
+        steps=2,
+        batch_tokens=1024,
+        window=64,
+        save_every=100,
+        eval_fraction=0.05,
+        log_every=1,
+    )
     assert all(h["loss"] == h["loss"] for h in result["held_out"])
 
 
 def test_terms_become_single_tokens(tiny_checkpoint, tmp_path):
-    summary = extend_vocab(str(tiny_checkpoint), [], tmp_path / "t", terms=["payments", "eu", "kubernetes", "zyxwvut"], max_new=50)
+    summary = extend_vocab(
+        str(tiny_checkpoint),
+        [],
+        tmp_path / "t",
+        terms=["payments", "eu", "kubernetes", "zyxwvut"],
+        max_new=50,
+    )
     new = _tok(tmp_path / "t")
     for term in ["kubernetes", "zyxwvut"]:
         assert len(new(" " + term, add_special_tokens=False)["input_ids"]) == 1
     assert {t["text"] for t in summary["tokens"] if t["word"]} >= {" kubernetes", " zyxwvut"}
 
 
-@pytest.mark.parametrize("terms, match", [
-    (["payments-api"], "splits it into ' payments', '-', 'api'"),
-    (["two words"], "whitespace"),
-    (["x[MASK]"], "special or added token"),
-])
+@pytest.mark.parametrize(
+    "terms, match",
+    [
+        (["payments-api"], "splits it into ' payments', '-', 'api'"),
+        (["two words"], "whitespace"),
+        (["x[MASK]"], "special or added token"),
+    ],
+)
 def test_terms_the_tokenizer_cannot_represent_are_refused(tiny_checkpoint, tmp_path, terms, match):
     with pytest.raises(VocabError, match=match):
         extend_vocab(str(tiny_checkpoint), [], tmp_path / "t", terms=terms)
@@ -169,8 +213,17 @@ def test_terms_the_tokenizer_cannot_represent_are_refused(tiny_checkpoint, tmp_p
 
 def test_vocabulary_beyond_the_limit_is_refused(tiny_checkpoint, tmp_path):
     rows = json.loads((tiny_checkpoint / "config.json").read_text())["vocab_size"]
-    with pytest.raises(VocabError, match=f"beyond --max-vocab {rows}; lower --max-new to at most 0"):
-        extend_vocab(str(tiny_checkpoint), _texts("train"), tmp_path / "o", max_new=20, min_freq=3, max_vocab=rows)
+    with pytest.raises(
+        VocabError, match=f"beyond --max-vocab {rows}; lower --max-new to at most 0"
+    ):
+        extend_vocab(
+            str(tiny_checkpoint),
+            _texts("train"),
+            tmp_path / "o",
+            max_new=20,
+            min_freq=3,
+            max_vocab=rows,
+        )
     assert not (tmp_path / "o").exists()
 
 
@@ -192,9 +245,13 @@ def test_non_empty_output_needs_overwrite(tiny_checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         extend_vocab_cli(str(tiny_checkpoint), [DEMO / "train.jsonl"], out, max_new=10, min_freq=3)
     assert exit_info.value.code == 1
-    assert "is not empty; choose a new directory or pass --overwrite" in " ".join(capsys.readouterr().out.split())
+    assert "is not empty; choose a new directory or pass --overwrite" in " ".join(
+        capsys.readouterr().out.split()
+    )
     assert (out / "keep.txt").read_text() == "mine"
-    extend_vocab_cli(str(tiny_checkpoint), [DEMO / "train.jsonl"], out, max_new=10, min_freq=3, overwrite=True)
+    extend_vocab_cli(
+        str(tiny_checkpoint), [DEMO / "train.jsonl"], out, max_new=10, min_freq=3, overwrite=True
+    )
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").is_file()
 
 
@@ -233,16 +290,34 @@ def test_unused_embedding_rows_are_taken_first(tiny_checkpoint, tmp_path):
     torch.manual_seed(0)
     ModernBertModel(config).save_pretrained(str(tmp_path / "padded"), safe_serialization=True)
     _tok(tiny_checkpoint).save_pretrained(str(tmp_path / "padded"))
-    old = load_file(str(tmp_path / "padded" / "model.safetensors"))["embeddings.tok_embeddings.weight"]
-    summary = extend_vocab(str(tmp_path / "padded"), _texts("train"), tmp_path / "o", max_new=10, min_freq=3, max_vocab=n_tokens + 16)
+    old = load_file(str(tmp_path / "padded" / "model.safetensors"))[
+        "embeddings.tok_embeddings.weight"
+    ]
+    summary = extend_vocab(
+        str(tmp_path / "padded"),
+        _texts("train"),
+        tmp_path / "o",
+        max_new=10,
+        min_freq=3,
+        max_vocab=n_tokens + 16,
+    )
     new = load_file(str(tmp_path / "o" / "model.safetensors"))["embeddings.tok_embeddings.weight"]
     assert summary["embedding_rows"] == [n_tokens + 16, n_tokens + 16] and new.shape == old.shape
     assert [t["id"] for t in summary["tokens"]] == list(range(n_tokens, n_tokens + 10))
-    assert torch.equal(new[:n_tokens], old[:n_tokens]) and torch.equal(new[n_tokens + 10:], old[n_tokens + 10:])
+    assert torch.equal(new[:n_tokens], old[:n_tokens]) and torch.equal(
+        new[n_tokens + 10 :], old[n_tokens + 10 :]
+    )
     for token in summary["tokens"]:
         torch.testing.assert_close(new[token["id"]], old[token["pieces"]].mean(0))
     with pytest.raises(VocabError, match="lower --max-new to at most 16"):
-        extend_vocab(str(tmp_path / "padded"), _texts("train"), tmp_path / "o2", max_new=17, min_freq=3, max_vocab=n_tokens + 16)
+        extend_vocab(
+            str(tmp_path / "padded"),
+            _texts("train"),
+            tmp_path / "o2",
+            max_new=17,
+            min_freq=3,
+            max_vocab=n_tokens + 16,
+        )
 
 
 def test_cli_terms_file_refusal_is_one_line(tiny_checkpoint, tmp_path):
@@ -252,8 +327,23 @@ def test_cli_terms_file_refusal_is_one_line(tiny_checkpoint, tmp_path):
 
     terms = tmp_path / "terms.txt"
     terms.write_text("kubernetes\npayments-api\n", encoding="utf8")
-    result = CliRunner().invoke(app, ["extend-vocab", str(tiny_checkpoint), "--terms", str(terms), "--output", str(tmp_path / "o")], env={"COLUMNS": "400"})
+    result = CliRunner().invoke(
+        app,
+        [
+            "extend-vocab",
+            str(tiny_checkpoint),
+            "--terms",
+            str(terms),
+            "--output",
+            str(tmp_path / "o"),
+        ],
+        env={"COLUMNS": "400"},
+    )
     assert result.exit_code == 1
     text = " ".join(result.output.split())  # one message (wasabi wraps it at the terminal width)
-    assert text.count("✘") == 1 and "'payments-api' cannot be one token" in text and "Traceback" not in text
+    assert (
+        text.count("✘") == 1
+        and "'payments-api' cannot be one token" in text
+        and "Traceback" not in text
+    )
     assert not (tmp_path / "o").exists()
