@@ -1,4 +1,4 @@
-"""`python -m benchmarks speed|accuracy|one-class|quantized-accuracy`, from the root of a checkout.
+"""`python -m benchmarks speed|accuracy|one-class|quantized-accuracy|report`, from the root of a checkout.
 
 This module only mounts the commands; each lives beside its plain function.
 """
@@ -7,6 +7,7 @@ from . import accuracy  # noqa: E402,F401  accuracy
 from . import speed  # noqa: E402,F401  speed
 from . import one_class  # noqa: E402,F401  one-class
 from . import quantized  # noqa: E402,F401  quantized-accuracy
+from . import page  # noqa: E402,F401  report
 
 if __name__ == "__main__":
     app()
