@@ -115,8 +115,18 @@ def checkpoints_for(key: str, train: List[str], cache_dir: Path, data_dir: Path,
     return out
 
 
-def encoder_features(checkpoint: Path, texts: Sequence[str], seed: int) -> Tuple[numpy.ndarray, List[numpy.ndarray]]:
-    """Pooled embeddings and token vectors of `texts`, exactly as `anomaly_scorer` (one_class) sees them."""
+def encoder_features(checkpoint: Path, texts: Sequence[str], seed: int,
+                     memo: Optional[Dict[str, Any]] = None) -> Tuple[numpy.ndarray, List[numpy.ndarray]]:
+    """Pooled embeddings and token vectors of `texts`, exactly as `anomaly_scorer` (one_class) sees them.
+
+    memo: {text: (pooled row, token vectors)} of this checkpoint, filled and reused (the news
+    tasks of one seed share their normal documents; inference mode is deterministic)."""
+    if memo is not None:
+        todo = list(dict.fromkeys(t for t in texts if t not in memo))
+        if todo:
+            X, T = encoder_features(checkpoint, todo, seed)
+            memo.update({t: (x, tok) for t, x, tok in zip(todo, X, T)})
+        return numpy.stack([memo[t][0] for t in texts]), [memo[t][1] for t in texts]
     import spacy
     from spacy.training import Example
 
@@ -188,7 +198,10 @@ def run_one_class(
                     log(f"  encoding {len(s['train'])} training docs ({ckpt_name})")
                     features[key] = {"train": encoder_features(ckpt, s["train"], seed)}
                 log(f"  encoding {len(s['val']) + len(s['test'])} validation + test docs ({ckpt_name})")
-                X, T = encoder_features(ckpt, s["val"] + s["test"], seed)
+                memo = features[key].setdefault("memo", {}) if s["train_key"] == "conll2003-train" else None
+                if memo is not None and len(memo) > 20000:
+                    memo.clear()
+                X, T = encoder_features(ckpt, s["val"] + s["test"], seed, memo)
                 n_val = len(s["val"])
                 features[key]["val"] = (X[:n_val], T[:n_val])
                 features[key]["test"] = (X[n_val:], T[n_val:])
@@ -215,6 +228,9 @@ def run_one_class(
                 log(f"  {family:9s} chose {name:40s} val AUC {val_m['roc_auc']:.3f}  test AUC "
                     f"{run['families'][family]['test']['roc_auc']:.3f}")
             runs.append(run)
+            if output is not None:  # a partial result after every split: a run cut off keeps what it measured
+                write_json(output, summarize(runs, [t for t in wanted if any(r["task"] == t for r in runs)], len({r["split"] for r in runs}),
+                                             checkpoint, pretrain_steps, pretrain_batch_tokens))
     result = summarize(runs, wanted, splits, checkpoint, pretrain_steps, pretrain_batch_tokens)
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
     print("\n" + table(result["columns"], [[r[c] for c in result["columns"]] for r in result["rows"]]))

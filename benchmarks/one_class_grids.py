@@ -40,12 +40,15 @@ def ours_scores(cfg: Dict[str, Any], feats: Dict[str, Any]) -> Tuple[numpy.ndarr
     from spacy_modernbert.anomaly.component import MEMORY_BANK_SEED
 
     X, T = feats["train"]
-    keep = detectors.subsample_indices(len(X), MEMORY_BANK_SIZE, MEMORY_BANK_SEED)
     name = cfg["detector"]
     with_tokens = name in detectors.TOKEN_DETECTORS
-    state = detectors.fit_detector(name, X[keep], [T[i] for i in keep] if with_tokens else None,
-                                   n_neighbors=cfg["n_neighbors"], token_neighbors=cfg["token_neighbors"],
-                                   token_bank_size=TOKEN_BANK_SIZE, seed=MEMORY_BANK_SEED)
+    fitted = feats.setdefault("fitted", {})  # the training features' fits, reused by every split that shares them
+    if cfg["name"] not in fitted:
+        keep = detectors.subsample_indices(len(X), MEMORY_BANK_SIZE, MEMORY_BANK_SEED)
+        fitted[cfg["name"]] = detectors.fit_detector(name, X[keep], [T[i] for i in keep] if with_tokens else None,
+                                                     n_neighbors=cfg["n_neighbors"], token_neighbors=cfg["token_neighbors"],
+                                                     token_bank_size=TOKEN_BANK_SIZE, seed=MEMORY_BANK_SEED)
+    state = fitted[cfg["name"]]
     out = []
     for part in ("val", "test"):
         Q, QT = feats[part]
@@ -102,8 +105,11 @@ def _tfidf(cfg, split, feats):
 def _lof(cfg, split, feats):
     from sklearn.neighbors import LocalOutlierFactor
 
-    X = _unit(feats["train"][0])
-    lof = LocalOutlierFactor(n_neighbors=min(cfg["n_neighbors"], len(X) - 1), novelty=True).fit(X)
+    fitted = feats.setdefault("fitted", {})
+    if cfg["name"] not in fitted:
+        X = _unit(feats["train"][0])
+        fitted[cfg["name"]] = LocalOutlierFactor(n_neighbors=min(cfg["n_neighbors"], len(X) - 1), novelty=True).fit(X)
+    lof = fitted[cfg["name"]]
     return tuple(-lof.score_samples(_unit(feats[part][0])) for part in ("val", "test"))
 
 

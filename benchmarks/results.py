@@ -78,3 +78,16 @@ def record(benchmark: str, command: str, protocol: Dict[str, Any], columns: Sequ
         "summary": [dict(s) for s in summary],
         **extra,
     }
+
+
+def round_order(systems: Sequence[str], round_: int) -> List[str]:
+    """The speed protocol's order of round `round_`: as listed on even rounds, reversed on odd
+    ones (ABC, CBA, ABC, ...), so no system always runs first or last on a drifting machine."""
+    return list(systems) if round_ % 2 == 0 else list(reversed(systems))
+
+
+def median_range(values: Sequence[float]) -> Dict[str, Any]:
+    """{"median", "range": [min, max], "samples"} of repeated measurements."""
+    import statistics
+
+    return {"median": statistics.median(values), "range": [min(values), max(values)], "samples": list(values)}

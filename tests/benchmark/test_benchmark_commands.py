@@ -60,10 +60,21 @@ def test_speed_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
         "speed", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
         "--output", str(out), "--threads", "1", "--n-short", "4", "--n-paragraphs", "1",
         "--paragraph-words", "30", "--long-tokens", "120", "--train-batch", "2", "--train-updates", "1",
+        "--repeats", "3",
     ])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert data["benchmark"] == "speed"
+    assert data["benchmark"] == "speed" and data["protocol"]["seeds"] == 3 and data["load_avg"]
+    # every system timed once per round, 3 rounds; the figure is the median, inside the range of its samples
+    for regime in data["inference"]:
+        for m in regime["systems"].values():
+            assert len(m["seconds_samples"]) == 3 and m["seconds"] == sorted(m["seconds_samples"])[1]
+            assert m["words_per_s_range"][0] <= m["words_per_s"] <= m["words_per_s_range"][1]
+        paired = regime["paired_ratios"]["ours/spacy_transformers_baseline"]
+        assert paired["range"][0] <= paired["median"] <= paired["range"][1]
+    assert len(data["training"]["systems"]["ours"]["words_per_s_samples"]) == 3
+    assert {row["regime"] for row in data["rows"]} >= {"short", "training (ner + anomaly_scorer)"}
+    assert any(s["claim"].startswith("short: ours vs spacy_transformers_baseline") for s in data["summary"])
     assert data["matmul"]["flops_per_s"] > 0
     assert [r["name"].split()[0] for r in data["inference"]] == ["short", "paragraphs", "long"]
     for regime in data["inference"]:
@@ -109,6 +120,12 @@ def test_missing_data_dir_is_a_clear_error(tiny_checkpoint, tmp_path):
     ])
     assert result.exit_code != 0
     assert "not found" in str(result.exception)
+
+
+def test_speed_rounds_alternate_their_order():
+    from benchmarks.results import round_order
+
+    assert [round_order("abc", r) for r in range(4)] == [list("abc"), list("cba"), list("abc"), list("cba")]
 
 
 def test_flops_count_local_attention():

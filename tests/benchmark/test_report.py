@@ -60,3 +60,19 @@ def test_report_check_fails_on_a_stale_page_and_report_fixes_it(tmp_path):
     assert runner.invoke(app, ["report", "--page", str(page), "--results", str(results)]).exit_code == 0
     assert runner.invoke(app, ["report", "--page", str(page), "--results", str(results), "--check"]).exit_code == 0
     assert "0.912" in page.read_text()
+
+
+def test_ray_vs_local_claims_parity_unless_the_range_of_the_ratio_excludes_one(tmp_path):
+    from types import SimpleNamespace
+
+    from benchmarks.annotate import write_result
+
+    def runs(rates):
+        return [{"annotated": 100, "wall_seconds": 100 / r, "load_avg_1min": [1.0, 1.0]} for r in rates]
+
+    args = SimpleNamespace(result=tmp_path / "annotate_ray.json", repeats=3, pipeline="p", n_docs=100)
+    write_result(args, {"local, --n-process 2": runs([100, 100, 100]), "ray, 2 actors": runs([90, 105, 120])})
+    data = json.loads(args.result.read_text())
+    assert data["summary"][0]["claim"].endswith("parity") and data["summary"][0]["figure"] == "1.05x"
+    write_result(args, {"local, --n-process 2": runs([100, 100, 100]), "ray, 2 actors": runs([110, 115, 120])})
+    assert json.loads(args.result.read_text())["summary"][0]["claim"].endswith("ray faster")
