@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import data as bdata  # noqa: E402
 from benchmarks.results import median_range, record, round_order  # noqa: E402
 
-CHECKPOINT = "random-7m"
+CHECKPOINT = "random-7m-conll"
 PRETRAINED = "pretrained-7m"
 
 
