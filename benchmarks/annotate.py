@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.results import round_order  # noqa: E402
+from benchmarks.results import git_commit, round_order  # noqa: E402
 
 RAW_PIPE = """
 import json, sys, time, spacy
@@ -104,6 +104,7 @@ def main() -> None:
     if not (args.pipeline / "config.cfg").exists():
         sys.exit(f"No pipeline at {args.pipeline}: run `weasel run all` first, or pass --pipeline")
     args.work_dir.mkdir(parents=True, exist_ok=True)
+    git_commit()  # the code that runs: read now, not when the result is written
     small = write_corpus(args.work_dir / f"demo-{args.n_docs}.jsonl", args.n_docs, seed=1)
     big = write_corpus(args.work_dir / f"demo-{args.n_docs_memory}.jsonl", args.n_docs_memory, seed=1)
     out = args.work_dir / "out.jsonl"

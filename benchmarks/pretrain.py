@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import data as bdata  # noqa: E402
-from benchmarks.results import median_range, record, round_order  # noqa: E402
+from benchmarks.results import git_commit, median_range, record, round_order  # noqa: E402
 
 CHECKPOINT = "random-7m-conll"
 PRETRAINED = "pretrained-7m"
@@ -57,6 +57,7 @@ def speed(args) -> dict:
     from spacy_modernbert.pretrain.model import load_masked_lm
 
     torch.set_num_threads(args.threads)
+    git_commit()  # the code that runs: read now, not when the result is written
     ckpt = bdata.ensure_checkpoint(args.workdir / CHECKPOINT, "pretrain", args.data_dir)
     train, _ = texts(args.data_dir)
     ours, tok, _, _ = load_masked_lm(ckpt)

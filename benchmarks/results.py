@@ -27,7 +27,18 @@ SUMMARY_KEYS = ("claim", "figure", "range", "baseline", "split", "caveat")
 
 
 def git_commit() -> str:
-    """The checkout's HEAD (with `+dirty` when tracked files differ), or "unknown"."""
+    """The checkout's HEAD (with `+dirty` when tracked files differ), or "unknown"; read once,
+    when the benchmark starts (a commit made while it runs is not the code that ran)."""
+    global _COMMIT
+    if _COMMIT is None:
+        _COMMIT = _read_commit()
+    return _COMMIT
+
+
+_COMMIT = None
+
+
+def _read_commit() -> str:
     root = Path(__file__).resolve().parents[1]
     try:
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()

@@ -27,7 +27,7 @@ import typer
 from . import data as bdata
 from ._app import CacheDir, Checkpoint, DataDir, Output, Repeats, Seed, Threads, app, defaults
 from .report import PeakMemory, log, machine_info, ratio, speed_tables, write_json
-from .results import command_line, record, round_order
+from .results import command_line, git_commit, record, round_order
 
 SYSTEMS = ("ours", "spacy_transformers_baseline", "hf_baseline", "ours_int8", "ours_bf16")
 # ours with `quantize` set (CPU only; bf16 only where the CPU has native bf16 matmul)
@@ -58,6 +58,7 @@ def run_speed(
     from .flops import flops_per_token, matmul_rate
 
     t_start = time.perf_counter()
+    git_commit()  # the code that runs: read now, not when the result is written
     torch.set_num_threads(threads)
     device = f"cuda:{gpu_id}" if gpu_id >= 0 else "cpu"
     bf16 = gpu_id >= 0
