@@ -86,7 +86,7 @@ def render(name: str, results: Dict[str, Dict[str, Any]]) -> str:
         return markdown_table(list(SUMMARY_KEYS) + ["result"], rows)
     stems = [stem for stem in results if fnmatch.fnmatchcase(stem, name)]
     if not stems:
-        return (f"_Not measured yet: no `benchmarks/results/{name}.json`. Its benchmark command writes it; "
+        return (f"_Not measured yet: no `benchmarks/results/{name}.json` in this checkout. Its benchmark command writes it; "
                 "`python -m benchmarks report` then fills this section._")
     parts = []
     for stem in stems:
