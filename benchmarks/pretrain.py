@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import data as bdata  # noqa: E402
-from benchmarks.results import git_commit, median_range, record, round_order  # noqa: E402
+from benchmarks.results import git_commit, median_range, ratio_verdict, record, round_order  # noqa: E402
 
 CHECKPOINT = "random-7m-conll"
 PRETRAINED = "pretrained-7m"
@@ -140,10 +140,10 @@ def speed(args) -> dict:
     rows = [{"system": k, "pieces/s (median)": round(med[k]), "range": f"{min(v):,.0f}-{max(v):,.0f}",
              "ours / system per round: median (range)": "-" if k == "ours" else
              f"{paired[k]['median']:.2f}x ({paired[k]['range'][0]:.2f}-{paired[k]['range'][1]:.2f})"} for k, v in rates.items()]
-    summary = [{"claim": f"pretrain throughput: ours vs {k}", "figure": f"{paired[k]['median']:.2f}x",
+    summary = [{"claim": f"pretrain throughput: ours vs {k}: {ratio_verdict(*paired[k]['range'])}", "figure": f"{paired[k]['median']:.2f}x",
                 "range": f"{paired[k]['range'][0]:.2f}-{paired[k]['range'][1]:.2f}x", "baseline": k,
                 "split": f"{args.rounds} interleaved rounds of {args.steps} steps, median",
-                "caveat": f"CPU, {args.threads} threads, {args.batch_tokens} pieces per step, shared machine"}
+                "caveat": f"CPU, torch threads {args.threads}, {args.batch_tokens} pieces per step, shared machine"}
                for k in ("hf-grouped", "hf-blocks") if k in paired]
     result = record(
         "pretrain_speed", "python benchmarks/pretrain.py " + " ".join(sys.argv[1:]),

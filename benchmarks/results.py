@@ -102,3 +102,12 @@ def median_range(values: Sequence[float]) -> Dict[str, Any]:
     import statistics
 
     return {"median": statistics.median(values), "range": [min(values), max(values)], "samples": list(values)}
+
+
+def ratio_verdict(low: float, high: float) -> str:
+    """What a range of per-round ratios (ours / anchor) supports: a lead only when all of it is above 1."""
+    if low > 1.0:
+        return "ours faster"
+    if high < 1.0:
+        return "ours slower"
+    return "level: the range spans 1, no claim"

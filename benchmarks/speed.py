@@ -27,7 +27,7 @@ import typer
 from . import data as bdata
 from ._app import CacheDir, Checkpoint, DataDir, Output, Repeats, Seed, Threads, app, defaults
 from .report import PeakMemory, log, machine_info, ratio, speed_tables, write_json
-from .results import command_line, git_commit, record, round_order
+from .results import command_line, git_commit, ratio_verdict, record, round_order
 
 SYSTEMS = ("ours", "spacy_transformers_baseline", "hf_baseline", "ours_int8", "ours_bf16")
 # ours with `quantize` set (CPU only; bf16 only where the CPU has native bf16 matmul)
@@ -242,7 +242,7 @@ def speed_rows(inference: List[Dict[str, Any]], training: Optional[Dict[str, Any
             add(regime, system, m, key, paired.get(key, {}) if system != "ours" else {})
         for key, r in paired.items():
             if key.startswith("ours/") and r:
-                summary.append({"claim": f"{regime}: ours vs {key.split('/')[1]} (words/s)", "figure": f"{r['median']:.2f}x",
+                summary.append({"claim": f"{regime}: ours vs {key.split('/')[1]} (words/s): {ratio_verdict(*r['range'])}", "figure": f"{r['median']:.2f}x",
                                 "range": f"{r['range'][0]:.2f}-{r['range'][1]:.2f}x", "baseline": key.split("/")[1],
                                 "split": f"{repeats} interleaved repeats, median",
                                 "caveat": "shared 2-core CPU, random weights; see the run's load average"})
