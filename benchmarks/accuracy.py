@@ -29,7 +29,7 @@ import numpy
 import typer
 
 from . import data as bdata
-from ._app import app, defaults
+from ._app import CacheDir, Checkpoint, DataDir, Output, Seed, Threads, app, defaults
 from .report import accuracy_tables, log, machine_info, write_json
 from .systems import spacy_train_update
 
@@ -429,7 +429,7 @@ def run_accuracy(
         if not (data_dir / rel).exists():
             raise FileNotFoundError(f"{data_dir / rel} not found: pass --data-dir (the directory holding conll2003/ and sms_spam/)")
     if checkpoint is None:
-        checkpoint = bdata.ensure_checkpoint(Path(cache_dir) / "modernbert-small-random", "small", data_dir, log=log)
+        checkpoint = bdata.ensure_checkpoint(Path(cache_dir) / "modernbert-small-random-conll", "small", data_dir, log=log)
     checkpoint = Path(checkpoint)
     from transformers import AutoConfig
 
@@ -486,18 +486,18 @@ _D = defaults(run_accuracy)
 @app.command("accuracy")
 def accuracy_cli(
     # fmt: off
-    checkpoint: Optional[Path] = typer.Option(_D["checkpoint"], "--checkpoint", help="ModernBERT checkpoint (default: a small random one, created in --cache-dir)"),
-    cache_dir: Path = typer.Option(_D["cache_dir"], "--cache-dir", help="Where the generated checkpoint is cached"),
-    data_dir: Path = typer.Option(_D["data_dir"], "--data-dir", help="Directory with conll2003/ and sms_spam/ (default: ../shared/data beside the checkout)"),
-    output: Path = typer.Option(_D["output"], "--output", "-o", help="JSON results"),
-    threads: int = typer.Option(_D["threads"], "--threads", help="torch.set_num_threads for every system"),
+    checkpoint: Checkpoint = _D["checkpoint"],
+    cache_dir: CacheDir = _D["cache_dir"],
+    data_dir: DataDir = _D["data_dir"],
+    output: Output = _D["output"],
+    threads: Threads = _D["threads"],
     ner_train: int = typer.Option(_D["ner_train"], "--ner-train", help="CoNLL-2003 train sentences used"),
     ner_valid: Optional[int] = typer.Option(_D["ner_valid"], "--ner-valid", help="Validation sentences (default: all)"),
     sms_limit: Optional[int] = typer.Option(_D["sms_limit"], "--sms-limit", help="SMS messages read (default: all)"),
     test_frac: float = typer.Option(_D["test_frac"], "--test-frac", help="Held-out fraction of the SMS data"),
     epochs: int = typer.Option(_D["epochs"], "--epochs", help="Epochs, the same for every system"),
     batch_size: int = typer.Option(_D["batch_size"], "--batch-size", help="Training batch size, the same for every system"),
-    seed: int = typer.Option(_D["seed"], "--seed", help="Random seed of the data split, sampling and initialization"),
+    seed: Seed = _D["seed"],
     tasks: str = typer.Option(",".join(_D["tasks"]), "--tasks", help="Comma-separated: ner, anomaly"),
     lr_sweep: Optional[str] = typer.Option(None, "--lr-sweep", help="Comma-separated learning rates: every neural system is trained at each, every point reported, each system's best kept (default: each system's tuned rate, accuracy.TUNED_LR)"),
     # fmt: on

@@ -7,9 +7,12 @@ speed: masked-LM training throughput (real pieces per second, optimizer step inc
   `hf-padded` (the collator pads each batch: the issue's anchor), `hf-padded-sparse`
   (ModernBERT's own `sparse_prediction=True`, logits on masked rows only) and `hf-blocks`
   (run_mlm.py's default `group_texts`: the batch's pieces concatenated into full blocks,
-  no padding). Systems alternate in rounds; the median round is reported.
+  no padding) and `hf-grouped` (length-grouped batches, as HF Trainer's `group_by_length`:
+  the padded collator then pads little). Each round times every system in alternating
+  order (ABCD, DCBA, ...); `--rounds` (default 5); the median and range of the per-round
+  ratios are reported and written to benchmarks/results/pretrain_speed.json.
 value: (`ner` runs one of its two NER fine-tunings alone) the same random ~7M-parameter checkpoint (6 x 256, BPE 16k trained on CoNLL-2003
-  train + SMS) pretrained on CoNLL-2003 train + SMS (train split) text for a fixed number
+  train only) pretrained on CoNLL-2003 train + SMS (train split) text for a fixed number
   of steps; held-out MLM loss (CoNLL-2003 valid text, never pretrained on) before/after,
   and CoNLL-2003 valid NER F1 of our pipeline fine-tuned from each checkpoint with the same
   budget as `benchmark accuracy` (4000 sentences, 3 epochs, batch 32, spaCy Adam 1e-3).
@@ -29,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import data as bdata  # noqa: E402
+from benchmarks.results import git_commit, median_range, ratio_verdict, record, round_order  # noqa: E402
 
-CHECKPOINT = "random-7m"
+CHECKPOINT = "random-7m-conll"
 PRETRAINED = "pretrained-7m"
 
 
@@ -53,6 +57,7 @@ def speed(args) -> dict:
     from spacy_modernbert.pretrain.model import load_masked_lm
 
     torch.set_num_threads(args.threads)
+    git_commit()  # the code that runs: read now, not when the result is written
     ckpt = bdata.ensure_checkpoint(args.workdir / CHECKPOINT, "pretrain", args.data_dir)
     train, _ = texts(args.data_dir)
     ours, tok, _, _ = load_masked_lm(ckpt)
@@ -84,6 +89,22 @@ def speed(args) -> dict:
         blocks = [flat[i:i + args.window] for i in range(0, len(flat), args.window)]
         step_hf(model, opt, blocks, s)
 
+    def grouped(n: int):
+        """Length-grouped batches (HF Trainer's `group_by_length` idea): windows sorted by length,
+        cut at the same piece budget, batch order shuffled; the padded collator then pads little."""
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+        out, current, used = [], [], 0
+        for i in order:
+            if current and used + len(windows[i]) > args.batch_tokens:
+                out.append(current)
+                current, used = [], 0
+            current.append(windows[i])
+            used += len(windows[i])
+        if current:
+            out.append(current)
+        random.Random(args.seed).shuffle(out)
+        return [out[k % len(out)] for k in range(n)]
+
     def hf_model(sparse: bool):
         model = ModernBertForMaskedLM.from_pretrained(str(ckpt), attn_implementation="sdpa", torch_dtype="float32")
         model.config.sparse_prediction = sparse
@@ -95,28 +116,46 @@ def speed(args) -> dict:
         "hf-padded": (hf_model(False), step_hf),
         "hf-padded-sparse": (hf_model(True), step_hf),
         "hf-blocks": (hf_model(False), step_hf_blocks),
+        "hf-grouped": (hf_model(False), step_hf),
     }
+    # every system runs the same windows per step, except hf-grouped (the same piece budget, length-grouped)
+    batches_of = {name: (grouped(n_steps) if name == "hf-grouped" else batches) for name in systems}
     opts = {name: adamw(model) for name, (model, _) in systems.items()}
     for name, (model, fn) in systems.items():  # warm-up
-        fn(model, opts[name], batches[0], 0)
+        fn(model, opts[name], batches_of[name][0], 0)
         print(f"warmed up {name}", flush=True)
     rates = {name: [] for name in systems}
     for r in range(args.rounds):
         chunk = range(1 + r * args.steps, 1 + (r + 1) * args.steps)
-        n_tokens = sum(len(w) for s in chunk for w in batches[s])
-        for name, (model, fn) in systems.items():
+        for name in round_order(list(systems), r):  # alternating order, ABCD DCBA ...
+            model, fn = systems[name]
+            n_tokens = sum(len(w) for s in chunk for w in batches_of[name][s])
             t0 = time.perf_counter()
             for s in chunk:
-                fn(model, opts[name], batches[s], s)
+                fn(model, opts[name], batches_of[name][s], s)
             rates[name].append(n_tokens / (time.perf_counter() - t0))
         print(f"round {r + 1}/{args.rounds}: " + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()), flush=True)
     med = {name: statistics.median(v) for name, v in rates.items()}
-    result = {"benchmark": "pretrain-speed", "checkpoint": str(ckpt), "threads": args.threads,
-              "batch_tokens": args.batch_tokens, "window": args.window, "mask_prob": args.mask_prob,
-              "steps_per_round": args.steps, "rounds": args.rounds, "tokens_per_s": rates, "median_tokens_per_s": med,
-              "speedup_vs": {k: med["ours"] / v for k, v in med.items() if k != "ours"}}
+    paired = {k: median_range([a / b for a, b in zip(rates["ours"], rates[k])]) for k in rates if k != "ours"}
+    rows = [{"system": k, "pieces/s (median)": round(med[k]), "range": f"{min(v):,.0f}-{max(v):,.0f}",
+             "ours / system per round: median (range)": "-" if k == "ours" else
+             f"{paired[k]['median']:.2f}x ({paired[k]['range'][0]:.2f}-{paired[k]['range'][1]:.2f})"} for k, v in rates.items()]
+    summary = [{"claim": f"pretrain throughput: ours vs {k}: {ratio_verdict(*paired[k]['range'])}", "figure": f"{paired[k]['median']:.2f}x",
+                "range": f"{paired[k]['range'][0]:.2f}-{paired[k]['range'][1]:.2f}x", "baseline": k,
+                "split": f"{args.rounds} interleaved rounds of {args.steps} steps, median",
+                "caveat": f"CPU, torch threads {args.threads}, {args.batch_tokens} pieces per step, shared machine"}
+               for k in ("hf-grouped", "hf-blocks") if k in paired]
+    result = record(
+        "pretrain_speed", "python benchmarks/pretrain.py " + " ".join(sys.argv[1:]),
+        {"chooses": "nothing is tuned (the same AdamW settings, windows and piece budget for every system)",
+         "reports": f"{args.rounds} rounds in alternating order, median and range", "seeds": args.rounds,
+         "checkpoint": "random-7m: 6 x 256, random weights, BPE 16k on CoNLL-2003 train only; the same for every system"},
+        ["system", "pieces/s (median)", "range", "ours / system per round: median (range)"], rows, summary,
+        checkpoint=str(ckpt), threads=args.threads, batch_tokens=args.batch_tokens, window=args.window,
+        mask_prob=args.mask_prob, steps_per_round=args.steps, rounds=args.rounds, tokens_per_s=rates,
+        median_tokens_per_s=med, speedup_vs={k: med["ours"] / v for k, v in med.items() if k != "ours"})
     print("\npieces/s (median of rounds): " + "  ".join(f"{k} {v:,.0f}" for k, v in med.items()))
-    print("ours / anchor: " + "  ".join(f"{k} {v:.2f}x" for k, v in result["speedup_vs"].items()))
+    print("ours / anchor (median of rounds): " + "  ".join(f"{k} {v['median']:.2f}x" for k, v in paired.items()))
     return result
 
 
@@ -205,7 +244,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--mask-prob", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rounds", type=int, default=3, help="speed: rounds of alternating systems")
+    parser.add_argument("--rounds", type=int, default=5, help="speed: rounds, systems in alternating order (>= 5 for the page)")
     parser.add_argument("--steps", type=int, default=None, help="speed: steps per round (default 4); value: pretraining steps (default 120)")
     parser.add_argument("--lr", type=float, default=1e-3, help="value: peak pretraining learning rate")
     parser.add_argument("--ner-train", type=int, default=4000)
@@ -223,7 +262,7 @@ def main() -> None:
         result = speed(args) if args.what == "speed" else value(args)
     result["total_seconds"] = time.perf_counter() - t0
     result["utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-    output = args.output or ROOT / "benchmarks" / f"pretrain_{args.what}.json"
+    output = args.output or ROOT / "benchmarks" / "results" / f"pretrain_{args.what}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2), encoding="utf8")
     print(f"wrote {output}")

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import typer
 
 from . import data as bdata
-from ._app import app, defaults
+from ._app import CacheDir, Checkpoint, DataDir, Output, Seed, Threads, app, defaults
 from .report import fmt, log, machine_info, table, write_json
 
 KEY = "components.transformer.model.quantize"
@@ -80,7 +80,7 @@ def run_quantized_accuracy(
     torch.set_num_threads(threads)
     data_dir = Path(data_dir)
     if checkpoint is None:
-        checkpoint = bdata.ensure_checkpoint(Path(cache_dir) / "modernbert-small-random", "small", data_dir, log=log)
+        checkpoint = bdata.ensure_checkpoint(Path(cache_dir) / "modernbert-small-random-conll", "small", data_dir, log=log)
     precisions = _precisions(modes)
     result: Dict[str, Any] = {
         "benchmark": "quantized_accuracy", "machine": machine_info("cpu"), "cpu_kernels": capability(),
@@ -161,16 +161,16 @@ _D = defaults(run_quantized_accuracy)
 @app.command("quantized-accuracy")
 def quantized_accuracy_cli(
     # fmt: off
-    checkpoint: Optional[Path] = typer.Option(_D["checkpoint"], "--checkpoint", help="ModernBERT checkpoint (default: the small random one of `accuracy`, created in --cache-dir)"),
-    cache_dir: Path = typer.Option(_D["cache_dir"], "--cache-dir", help="Where the generated checkpoint is cached"),
-    data_dir: Path = typer.Option(_D["data_dir"], "--data-dir", help="Directory with conll2003/ and sms_spam/ (default: ../shared/data beside the checkout)"),
-    output: Path = typer.Option(_D["output"], "--output", "-o", help="JSON results"),
-    threads: int = typer.Option(_D["threads"], "--threads", help="torch.set_num_threads"),
+    checkpoint: Checkpoint = _D["checkpoint"],
+    cache_dir: CacheDir = _D["cache_dir"],
+    data_dir: DataDir = _D["data_dir"],
+    output: Output = _D["output"],
+    threads: Threads = _D["threads"],
     ner_train: int = typer.Option(_D["ner_train"], "--ner-train", help="CoNLL-2003 train sentences used"),
     ner_valid: Optional[int] = typer.Option(_D["ner_valid"], "--ner-valid", help="Validation sentences (default: all)"),
     sms_limit: Optional[int] = typer.Option(_D["sms_limit"], "--sms-limit", help="SMS messages read (default: all)"),
     epochs: int = typer.Option(_D["epochs"], "--epochs", help="Training epochs"),
-    seed: int = typer.Option(_D["seed"], "--seed", help="Random seed of the data split, sampling and initialization"),
+    seed: Seed = _D["seed"],
     # fmt: on
 ) -> None:
     """NER F1 and SMS ROC AUC of one trained pipeline each, evaluated in fp32, int8 and (native only) bf16."""

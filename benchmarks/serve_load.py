@@ -77,7 +77,7 @@ def build_base_shaped_pipeline(cache_dir: Path, data_dir: Path, checkpoint: Opti
     from benchmarks.data import ensure_checkpoint
 
     if checkpoint is None:
-        checkpoint = ensure_checkpoint(Path(cache_dir) / "modernbert-base-random", "base", data_dir)
+        checkpoint = ensure_checkpoint(Path(cache_dir) / "modernbert-base-random-conll", "base", data_dir)
     config = spacy.util.load_config(ROOT / "configs" / "cpu_tiny.cfg", overrides={"paths.base_model": str(checkpoint)})
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     rows = [json.loads(line) for line in (ROOT / "assets" / "demo" / "train.jsonl").read_text(encoding="utf8").splitlines() if line.strip()]

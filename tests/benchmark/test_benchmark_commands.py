@@ -43,7 +43,7 @@ def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench-data")
     (root / "conll2003").mkdir()
     (root / "conll2003" / "train.iob").write_text(CONLL * 6, encoding="utf8")
-    (root / "conll2003" / "valid.iob").write_text(CONLL * 2, encoding="utf8")
+    (root / "conll2003" / "valid.iob").write_text(CONLL * 6, encoding="utf8")
     (root / "sms_spam").mkdir()
     lines = [f"ham\t{t}" for t in SMS_HAM * 4] + [f"spam\t{t}" for t in SMS_SPAM * 4]
     (root / "sms_spam" / "SMSSpamCollection").write_text("\n".join(lines) + "\n", encoding="utf8")
@@ -60,10 +60,21 @@ def test_speed_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
         "speed", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
         "--output", str(out), "--threads", "1", "--n-short", "4", "--n-paragraphs", "1",
         "--paragraph-words", "30", "--long-tokens", "120", "--train-batch", "2", "--train-updates", "1",
+        "--repeats", "3",
     ])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert data["benchmark"] == "speed"
+    assert data["benchmark"] == "speed" and data["protocol"]["seeds"] == 3 and data["load_avg"]
+    # every system timed once per round, 3 rounds; the figure is the median, inside the range of its samples
+    for regime in data["inference"]:
+        for m in regime["systems"].values():
+            assert len(m["seconds_samples"]) == 3 and m["seconds"] == sorted(m["seconds_samples"])[1]
+            assert m["words_per_s_range"][0] <= m["words_per_s"] <= m["words_per_s_range"][1]
+        paired = regime["paired_ratios"]["ours/spacy_transformers_baseline"]
+        assert paired["range"][0] <= paired["median"] <= paired["range"][1]
+    assert len(data["training"]["systems"]["ours"]["words_per_s_samples"]) == 3
+    assert {row["regime"] for row in data["rows"]} >= {"short", "training (ner + anomaly_scorer)"}
+    assert any(s["claim"].startswith("short: ours vs spacy_transformers_baseline") for s in data["summary"])
     assert data["matmul"]["flops_per_s"] > 0
     assert [r["name"].split()[0] for r in data["inference"]] == ["short", "paragraphs", "long"]
     for regime in data["inference"]:
@@ -111,6 +122,12 @@ def test_missing_data_dir_is_a_clear_error(tiny_checkpoint, tmp_path):
     assert "not found" in str(result.exception)
 
 
+def test_speed_rounds_alternate_their_order():
+    from benchmarks.results import round_order
+
+    assert [round_order("abc", r) for r in range(4)] == [list("abc"), list("cba"), list("abc"), list("cba")]
+
+
 def test_flops_count_local_attention():
     from types import SimpleNamespace
 
@@ -142,23 +159,45 @@ def test_benchmarks_live_outside_the_package_and_default_to_the_checkouts_data()
     assert benchmarks.data.DEFAULT_DATA_DIR == root.parent / "shared" / "data"
 
 
-def test_one_class_command_runs_every_detector_and_the_anchors(tiny_checkpoint, data_dir, tmp_path):
+def test_one_class_command_chooses_on_validation_and_reports_test(tiny_checkpoint, data_dir, tmp_path):
     out = tmp_path / "one_class.json"
     result = CliRunner().invoke(app, [
         "one-class", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
-        "--output", str(out), "--news-test", "1", "--n-neighbors", "2",
+        "--output", str(out), "--news-eval", "2", "--splits", "3", "--pretrain-steps", "0",
     ])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert set(data["tasks"]) == {"sms", "news-vs-sms1", "news-vs-sms3"}
-    for task in data["tasks"].values():
-        systems = task["systems"]
-        assert {"ours_knn_random-init", "ours_mahalanobis_random-init", "ours_svdd_random-init"} <= set(systems)
-        assert any(name.startswith("tfidf_char_wb3-5_knn") for name in systems)
-        for m in systems.values():
-            assert m["finite_in_unit_interval"]
-            assert m["roc_auc"] is None or 0.0 <= m["roc_auc"] <= 1.0
-    assert "| system" in result.output
+    assert data["benchmark"] == "one_class" and data["protocol"]["seeds"] == 3
+    assert data["protocol"]["chooses"].startswith("validation") and data["protocol"]["reports"].startswith("test")
+    assert {r["task"] for r in data["runs"]} == {"sms", "news-vs-sms1", "news-vs-sms3"} and len(data["runs"]) == 9
+    for run in data["runs"]:
+        assert {"ours", "tfidf_knn", "emb_lof"} <= set(run["families"])
+        for fam in run["families"].values():
+            # the chosen configuration is the validation best of its grid
+            assert fam["val"]["roc_auc"] == max(v for v in fam["grid"].values() if v is not None)
+            assert 0.0 <= fam["test"]["roc_auc"] <= 1.0
+        assert len(run["families"]["tfidf_knn"]["grid"]) == 12 and len(run["families"]["ours"]["grid"]) == 6
+    assert [s["claim"].split(":")[0] for s in data["summary"]] == ["one-class sms", "one-class news-vs-sms1", "one-class news-vs-sms3"]
+
+
+def test_one_class_splits_keep_test_and_anomalies_out_of_training(data_dir):
+    from benchmarks.one_class import conll_docs, news_splits, sms_split
+    from benchmarks import data as bdata
+
+    rows = [(y, f"{'spam' if y else 'ham'} message {i}") for i, y in enumerate([0] * 40 + [1] * 10)]
+    for seed in range(3):
+        s = sms_split(rows, seed)
+        spam = {t for y, t in rows if y}
+        assert not spam & set(s["train"]) and not set(s["train"]) & set(s["test"]) and not set(s["val"]) & set(s["test"])
+        assert sum(s["test_gold"]) == 2 and sum(s["val_gold"]) == 2
+    train = [f"train doc {i}" for i in range(10)]
+    valid = [f"valid doc {i}" for i in range(10)]
+    sms = [f"sms {i}" for i in range(40)]
+    for task, s in news_splits(train, valid, sms, 4, 0).items():
+        assert s["train"] == train and not set(s["val"]) & set(s["test"])
+        assert s["val_gold"] == s["test_gold"] == [0] * 4 + [1] * 4
+
+
 def test_accuracy_lr_sweep_reports_every_point_and_keeps_each_systems_best(tiny_checkpoint, data_dir, tmp_path):
     out = tmp_path / "accuracy.json"
     result = CliRunner().invoke(app, [
