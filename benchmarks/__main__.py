@@ -2,15 +2,18 @@
 
 This module only mounts the commands; each lives beside its plain function.
 """
+
+from . import (
+    accuracy,  # noqa: E402,F401  accuracy
+    one_class,  # noqa: E402,F401  one-class
+    ort,  # noqa: E402,F401  ort
+    page,  # noqa: E402,F401  report
+    quantized,  # noqa: E402,F401  quantized-accuracy
+    soak,  # noqa: E402,F401  soak, soak-pretrain
+    speed,  # noqa: E402,F401  speed
+    vocab,  # noqa: E402,F401  vocab
+)
 from ._app import app
-from . import accuracy  # noqa: E402,F401  accuracy
-from . import speed  # noqa: E402,F401  speed
-from . import one_class  # noqa: E402,F401  one-class
-from . import quantized  # noqa: E402,F401  quantized-accuracy
-from . import soak  # noqa: E402,F401  soak, soak-pretrain
-from . import vocab  # noqa: E402,F401  vocab
-from . import ort  # noqa: E402,F401  ort
-from . import page  # noqa: E402,F401  report
 
 if __name__ == "__main__":
     app()

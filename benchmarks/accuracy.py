@@ -17,6 +17,7 @@ No pretrained weights exist offline, so every system starts from the same *rando
 checkpoint (created on the fly and cached): the scores compare the architectures and
 training set-ups under one budget, not ModernBERT's pretrained quality.
 """
+
 import math
 import random
 import re
@@ -36,7 +37,9 @@ from .systems import spacy_train_update
 LABEL = "ANOMALY"
 
 
-def span_prf(gold: Sequence[Sequence[Tuple[int, int, str]]], pred: Sequence[Sequence[Tuple[int, int, str]]]) -> Dict[str, float]:
+def span_prf(
+    gold: Sequence[Sequence[Tuple[int, int, str]]], pred: Sequence[Sequence[Tuple[int, int, str]]]
+) -> Dict[str, float]:
     """Exact-match entity precision / recall / F1 (as conlleval), micro-averaged."""
     tp = fp = fn = 0
     for g, p in zip(gold, pred):
@@ -69,8 +72,13 @@ def n_steps(n_items: int, epochs: int, batch_size: int) -> int:
     return epochs * math.ceil(n_items / batch_size)
 
 
-def spacy_optimizer(lr: float, total_steps: int, warmup: float = WARMUP_FRACTION, schedule: str = "warmup_linear",
-                    **adam: float):
+def spacy_optimizer(
+    lr: float,
+    total_steps: int,
+    warmup: float = WARMUP_FRACTION,
+    schedule: str = "warmup_linear",
+    **adam: float,
+):
     """Ours: thinc Adam as `configs/cpu_tiny.cfg` sets it (decoupled weight decay L2 0.01, grad
     clip 1.0, no averages; `adam` overrides any of L2, grad_clip, eps, beta1, beta2) under
     `warmup_linear.v1`: `warmup` of the run's steps, 0 at its last step (schedule="constant":
@@ -78,7 +86,9 @@ def spacy_optimizer(lr: float, total_steps: int, warmup: float = WARMUP_FRACTION
     from thinc.api import Adam, constant, warmup_linear
 
     if schedule == "warmup_linear":
-        rate = warmup_linear(initial_rate=lr, warmup_steps=int(round(warmup * total_steps)), total_steps=total_steps)
+        rate = warmup_linear(
+            initial_rate=lr, warmup_steps=int(round(warmup * total_steps)), total_steps=total_steps
+        )
     elif schedule == "constant":
         rate = constant(lr)
     else:
@@ -91,8 +101,14 @@ class ScheduledAdamW:
     """The HF baseline's optimizer as `transformers.Trainer` runs it: AdamW (weight decay 0.01),
     `warmup` of the steps linear warmup then linear decay to 0 (`get_linear_schedule_with_warmup`)."""
 
-    def __init__(self, model: Any, lr: float, total_steps: int, warmup: float = WARMUP_FRACTION,
-                 weight_decay: float = 0.01):
+    def __init__(
+        self,
+        model: Any,
+        lr: float,
+        total_steps: int,
+        warmup: float = WARMUP_FRACTION,
+        weight_decay: float = 0.01,
+    ):
         import torch
 
         self.opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, eps=1e-8)
@@ -113,8 +129,17 @@ class ScheduledAdamW:
         self.opt.zero_grad()
 
 
-def _train_spacy(nlp, examples: List[Any], epochs: int, batch_size: int, seed: int, component: str, what: str,
-                 lr: float, drop: float = 0.1) -> float:
+def _train_spacy(
+    nlp,
+    examples: List[Any],
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    component: str,
+    what: str,
+    lr: float,
+    drop: float = 0.1,
+) -> float:
     """Our training, as `spacy train` runs it: `nlp.initialize`, then `nlp.update` (dropout `drop`)
     on seeded shuffled batches, the schedule stepped after every update.
 
@@ -159,13 +184,21 @@ def _train_plain(model, optimizer, epochs: int, make_batches, what: str) -> floa
 def _batches(items: Sequence[Any], size: int, rng: random.Random) -> List[List[Any]]:
     order = list(items)
     rng.shuffle(order)
-    return [order[i:i + size] for i in range(0, len(order), size)]
+    return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 # ----------------------------------------------------------------------------- ours (spaCy)
 
-def train_ours_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdata.Sentence], epochs: int,
-                   batch_size: int, seed: int, lr: float = TUNED_LR["ner"]["ours"]) -> Dict[str, Any]:
+
+def train_ours_ner(
+    checkpoint: Path,
+    train: List[bdata.Sentence],
+    valid: List[bdata.Sentence],
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    lr: float = TUNED_LR["ner"]["ours"],
+) -> Dict[str, Any]:
     import spacy
     from spacy.tokens import Doc
     from spacy.training import Example, iob_to_biluo
@@ -176,7 +209,11 @@ def train_ours_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bd
     nlp = build_pipeline("ours", checkpoint, components=("ner",))
     examples = []
     for words, tags in train:
-        examples.append(Example.from_dict(Doc(nlp.vocab, words=words), {"words": words, "entities": iob_to_biluo(list(tags))}))
+        examples.append(
+            Example.from_dict(
+                Doc(nlp.vocab, words=words), {"words": words, "entities": iob_to_biluo(list(tags))}
+            )
+        )
     train_seconds = _train_spacy(nlp, examples, epochs, batch_size, seed, "ner", "ner", lr)
     docs = nlp.pipe((Doc(nlp.vocab, words=words) for words, _ in valid), batch_size=256)
     pred = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
@@ -184,30 +221,53 @@ def train_ours_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bd
     return {**span_prf(gold, pred), "train_seconds": train_seconds}
 
 
-def train_ours_anomaly(checkpoint: Path, train: List[Tuple[int, str]], test: List[Tuple[int, str]], epochs: int,
-                       batch_size: int, seed: int, lr: float = TUNED_LR["anomaly"]["ours"]) -> Dict[str, Any]:
+def train_ours_anomaly(
+    checkpoint: Path,
+    train: List[Tuple[int, str]],
+    test: List[Tuple[int, str]],
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    lr: float = TUNED_LR["anomaly"]["ours"],
+) -> Dict[str, Any]:
     import spacy
     from spacy.training import Example
 
     from spacy_modernbert.anomaly.curves import average_precision, roc_auc
+
     from .systems import build_pipeline
 
     spacy.util.fix_random_seed(seed)
     nlp = build_pipeline("ours", checkpoint, components=("anomaly_scorer",))
-    examples = [Example.from_dict(nlp.make_doc(text), {"cats": {LABEL: float(y)}}) for y, text in train]
-    train_seconds = _train_spacy(nlp, examples, epochs, batch_size, seed, "anomaly_scorer", "anomaly", lr)
+    examples = [
+        Example.from_dict(nlp.make_doc(text), {"cats": {LABEL: float(y)}}) for y, text in train
+    ]
+    train_seconds = _train_spacy(
+        nlp, examples, epochs, batch_size, seed, "anomaly_scorer", "anomaly", lr
+    )
     scores = [doc._.anomaly_score for doc in nlp.pipe((t for _, t in test), batch_size=256)]
     gold = [y for y, _ in test]
-    return {"roc_auc": roc_auc(gold, scores), "average_precision": average_precision(gold, scores),
-            "train_seconds": train_seconds}
+    return {
+        "roc_auc": roc_auc(gold, scores),
+        "average_precision": average_precision(gold, scores),
+        "train_seconds": train_seconds,
+    }
 
 
 # ------------------------------------------------------------------ the HF baseline (plain PyTorch)
 
-def _word_pieces(tokenizer: Any, words: Sequence[str], cache: Dict[str, List[int]]) -> List[List[int]]:
+
+def _word_pieces(
+    tokenizer: Any, words: Sequence[str], cache: Dict[str, List[int]]
+) -> List[List[int]]:
     missing = [w for w in set(words) if w not in cache]
     if missing:
-        for w, enc in zip(missing, tokenizer.backend_tokenizer.encode_batch([" " + w for w in missing], add_special_tokens=False)):
+        for w, enc in zip(
+            missing,
+            tokenizer.backend_tokenizer.encode_batch(
+                [" " + w for w in missing], add_special_tokens=False
+            ),
+        ):
             cache[w] = enc.ids or [tokenizer.unk_token_id]
     return [cache[w] for w in words]
 
@@ -215,14 +275,28 @@ def _word_pieces(tokenizer: Any, words: Sequence[str], cache: Dict[str, List[int
 def join_sentences(sentences: Sequence[bdata.Sentence], k: int) -> List[bdata.Sentence]:
     """Consecutive runs of `k` sentences as one (words, tags) doc: what a user's paragraph is.
     Entity spans never cross sentences in CoNLL, so the docs' spans are the sentences' spans."""
-    return [([w for ws, _ in sentences[i:i + k] for w in ws], [t for _, ts in sentences[i:i + k] for t in ts])
-            for i in range(0, len(sentences), k)]
+    return [
+        (
+            [w for ws, _ in sentences[i : i + k] for w in ws],
+            [t for _, ts in sentences[i : i + k] for t in ts],
+        )
+        for i in range(0, len(sentences), k)
+    ]
 
 
-def train_hf_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdata.Sentence], epochs: int,
-                 batch_size: int, seed: int, lr: float = TUNED_LR["ner"]["hf_baseline"], max_length: int = 512,
-                 warmup: float = WARMUP_FRACTION, weight_decay: float = 0.01,
-                 eval_docs_of: Sequence[int] = (1,)) -> Dict[str, Any]:
+def train_hf_ner(
+    checkpoint: Path,
+    train: List[bdata.Sentence],
+    valid: List[bdata.Sentence],
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    lr: float = TUNED_LR["ner"]["hf_baseline"],
+    max_length: int = 512,
+    warmup: float = WARMUP_FRACTION,
+    weight_decay: float = 0.01,
+    eval_docs_of: Sequence[int] = (1,),
+) -> Dict[str, Any]:
     """warmup, weight_decay: the HF loop's own knobs (ScheduledAdamW). eval_docs_of: score on
     sentences (1) and on docs of k consecutive sentences (k); the first is the headline F1,
     every one under `f1_by_doc_size`."""
@@ -239,14 +313,18 @@ def train_hf_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdat
     cache: Dict[str, List[int]] = {}
     cls, sep, pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
 
-    def encode(words: Sequence[str], labels: Optional[Sequence[str]]) -> Tuple[List[int], List[int], List[int]]:
+    def encode(
+        words: Sequence[str], labels: Optional[Sequence[str]]
+    ) -> Tuple[List[int], List[int], List[int]]:
         ids, lab, first = [cls], [-100], []
         for k, pieces in enumerate(_word_pieces(tokenizer, words, cache)):
             if len(ids) + len(pieces) >= max_length - 1:
                 break
             first.append(len(ids))
             ids.extend(pieces)
-            lab.extend([tag_id[labels[k]] if labels is not None else -100] + [-100] * (len(pieces) - 1))
+            lab.extend(
+                [tag_id[labels[k]] if labels is not None else -100] + [-100] * (len(pieces) - 1)
+            )
         return ids + [sep], lab + [-100], first
 
     def collate(rows: List[Tuple[List[int], List[int], List[int]]]):
@@ -261,7 +339,9 @@ def train_hf_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdat
         return ids, mask, labels
 
     data = [encode(w, t) for w, t in train]
-    optimizer = ScheduledAdamW(model, lr, n_steps(len(data), epochs, batch_size), warmup=warmup, weight_decay=weight_decay)
+    optimizer = ScheduledAdamW(
+        model, lr, n_steps(len(data), epochs, batch_size), warmup=warmup, weight_decay=weight_decay
+    )
     rng = random.Random(seed)
     model.train()
 
@@ -269,7 +349,9 @@ def train_hf_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdat
         ids, mask, labels = collate(batch)
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
-    train_seconds = _train_plain(model, optimizer, epochs, lambda: map(ner_inputs, _batches(data, batch_size, rng)), "ner")
+    train_seconds = _train_plain(
+        model, optimizer, epochs, lambda: map(ner_inputs, _batches(data, batch_size, rng)), "ner"
+    )
     model.eval()
 
     def score(docs: List[bdata.Sentence]) -> Dict[str, float]:
@@ -278,7 +360,7 @@ def train_hf_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdat
         out: Dict[int, List[Tuple[int, int, str]]] = {}
         with torch.inference_mode():
             for start in range(0, len(order), 64):
-                idx = order[start:start + 64]
+                idx = order[start : start + 64]
                 ids, mask, _ = collate([rows[i] for i in idx])
                 logits = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
                 for row, i in enumerate(idx):
@@ -288,12 +370,23 @@ def train_hf_ner(checkpoint: Path, train: List[bdata.Sentence], valid: List[bdat
         return span_prf([bdata.iob_spans(t) for _, t in docs], [out[i] for i in range(len(docs))])
 
     by_size = {k: score(join_sentences(valid, k)) for k in eval_docs_of}
-    return {**by_size[eval_docs_of[0]], "f1_by_doc_size": {k: m["f1"] for k, m in by_size.items()},
-            "train_seconds": train_seconds}
+    return {
+        **by_size[eval_docs_of[0]],
+        "f1_by_doc_size": {k: m["f1"] for k, m in by_size.items()},
+        "train_seconds": train_seconds,
+    }
 
 
-def train_hf_anomaly(checkpoint: Path, train: List[Tuple[int, str]], test: List[Tuple[int, str]], epochs: int,
-                     batch_size: int, seed: int, lr: float = TUNED_LR["anomaly"]["hf_baseline"], max_length: int = 512) -> Dict[str, Any]:
+def train_hf_anomaly(
+    checkpoint: Path,
+    train: List[Tuple[int, str]],
+    test: List[Tuple[int, str]],
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    lr: float = TUNED_LR["anomaly"]["hf_baseline"],
+    max_length: int = 512,
+) -> Dict[str, Any]:
     import torch
     from transformers import AutoTokenizer, ModernBertForSequenceClassification
 
@@ -306,7 +399,13 @@ def train_hf_anomaly(checkpoint: Path, train: List[Tuple[int, str]], test: List[
     )
 
     def collate(texts: List[str]):
-        enc = tokenizer([" " + t for t in texts], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        enc = tokenizer(
+            [" " + t for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
         return enc["input_ids"], enc["attention_mask"]
 
     optimizer = ScheduledAdamW(model, lr, n_steps(len(train), epochs, batch_size))
@@ -315,18 +414,33 @@ def train_hf_anomaly(checkpoint: Path, train: List[Tuple[int, str]], test: List[
 
     def anomaly_inputs(batch):
         ids, mask = collate([t for _, t in batch])
-        return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([y for y, _ in batch])}
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "labels": torch.tensor([y for y, _ in batch]),
+        }
 
-    train_seconds = _train_plain(model, optimizer, epochs, lambda: map(anomaly_inputs, _batches(train, batch_size, rng)), "anomaly")
+    train_seconds = _train_plain(
+        model,
+        optimizer,
+        epochs,
+        lambda: map(anomaly_inputs, _batches(train, batch_size, rng)),
+        "anomaly",
+    )
     model.eval()
     scores = []
     with torch.inference_mode():
         for start in range(0, len(test), 256):
-            ids, mask = collate([t for _, t in test[start:start + 256]])
-            scores.extend(model(input_ids=ids, attention_mask=mask).logits.softmax(-1)[:, 1].tolist())
+            ids, mask = collate([t for _, t in test[start : start + 256]])
+            scores.extend(
+                model(input_ids=ids, attention_mask=mask).logits.softmax(-1)[:, 1].tolist()
+            )
     gold = [y for y, _ in test]
-    return {"roc_auc": roc_auc(gold, scores), "average_precision": average_precision(gold, scores),
-            "train_seconds": train_seconds}
+    return {
+        "roc_auc": roc_auc(gold, scores),
+        "average_precision": average_precision(gold, scores),
+        "train_seconds": train_seconds,
+    }
 
 
 # ---------------------------------------------------------------- TF-IDF + logistic regression
@@ -339,8 +453,14 @@ def _features(text: str) -> List[str]:
     return words + [a + " " + b for a, b in zip(words, words[1:])]
 
 
-def tfidf_logreg(train: List[Tuple[int, str]], test: List[Tuple[int, str]], l2: float = 1e-4,
-                 steps: int = 300, lr: float = 0.1, min_df: int = 2) -> Dict[str, Any]:
+def tfidf_logreg(
+    train: List[Tuple[int, str]],
+    test: List[Tuple[int, str]],
+    l2: float = 1e-4,
+    steps: int = 300,
+    lr: float = 0.1,
+    min_df: int = 2,
+) -> Dict[str, Any]:
     """TF-IDF (sublinear tf, smooth idf, L2-normalized rows) + L2 logistic regression (full-batch Adam)."""
     from spacy_modernbert.anomaly.curves import average_precision, roc_auc
 
@@ -377,19 +497,26 @@ def tfidf_logreg(train: List[Tuple[int, str]], test: List[Tuple[int, str]], l2: 
         v_w = 0.999 * v_w + 0.001 * gw * gw
         m_b = 0.9 * m_b + 0.1 * gb
         v_b = 0.999 * v_b + 0.001 * gb * gb
-        c1, c2 = 1 - 0.9 ** step, 1 - 0.999 ** step
+        c1, c2 = 1 - 0.9**step, 1 - 0.999**step
         w -= lr * (m_w / c1) / (numpy.sqrt(v_w / c2) + 1e-8)
         b -= lr * (m_b / c1) / (math.sqrt(v_b / c2) + 1e-8)
     train_seconds = time.perf_counter() - t0
     scores = (matrix([_features(t) for _, t in test]) @ w + b).tolist()
     gold = [lab for lab, _ in test]
-    return {"roc_auc": roc_auc(gold, scores), "average_precision": average_precision(gold, scores),
-            "train_seconds": train_seconds, "n_features": len(vocab)}
+    return {
+        "roc_auc": roc_auc(gold, scores),
+        "average_precision": average_precision(gold, scores),
+        "train_seconds": train_seconds,
+        "n_features": len(vocab),
+    }
 
 
 # ------------------------------------------------------------------------------------- main
 
-def _sweep(task: str, system: str, rates: Optional[Sequence[float]], key: str, train) -> Dict[str, Any]:
+
+def _sweep(
+    task: str, system: str, rates: Optional[Sequence[float]], key: str, train
+) -> Dict[str, Any]:
     """Train `system` at each rate (or its tuned one); its best point by `key`, every point under "sweep"."""
     points = []
     for lr in rates or [TUNED_LR[task][system]]:
@@ -425,11 +552,17 @@ def run_accuracy(
     t_start = time.perf_counter()
     torch.set_num_threads(threads)
     data_dir = Path(data_dir)
-    for rel in ([bdata.CONLL_TRAIN, bdata.CONLL_VALID] if "ner" in tasks else []) + ([bdata.SMS] if "anomaly" in tasks else []):
+    for rel in ([bdata.CONLL_TRAIN, bdata.CONLL_VALID] if "ner" in tasks else []) + (
+        [bdata.SMS] if "anomaly" in tasks else []
+    ):
         if not (data_dir / rel).exists():
-            raise FileNotFoundError(f"{data_dir / rel} not found: pass --data-dir (the directory holding conll2003/ and sms_spam/)")
+            raise FileNotFoundError(
+                f"{data_dir / rel} not found: pass --data-dir (the directory holding conll2003/ and sms_spam/)"
+            )
     if checkpoint is None:
-        checkpoint = bdata.ensure_checkpoint(Path(cache_dir) / "modernbert-small-random-conll", "small", data_dir, log=log)
+        checkpoint = bdata.ensure_checkpoint(
+            Path(cache_dir) / "modernbert-small-random-conll", "small", data_dir, log=log
+        )
     checkpoint = Path(checkpoint)
     from transformers import AutoConfig
 
@@ -439,38 +572,69 @@ def run_accuracy(
         "machine": machine_info("cpu"),
         "checkpoint": str(checkpoint),
         "model": bdata.model_summary(config),
-        "settings": {"threads": threads, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-                     "lr_sweep": list(lr_sweep) if lr_sweep else None, "warmup_fraction": WARMUP_FRACTION,
-                     "schedules": {"ours": "thinc Adam, warmup_linear.v1", "hf_baseline": "AdamW, linear warmup + linear decay"},
-                     "weights": "random init (no pretrained weights offline), same checkpoint for every system"},
+        "settings": {
+            "threads": threads,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "seed": seed,
+            "lr_sweep": list(lr_sweep) if lr_sweep else None,
+            "warmup_fraction": WARMUP_FRACTION,
+            "schedules": {
+                "ours": "thinc Adam, warmup_linear.v1",
+                "hf_baseline": "AdamW, linear warmup + linear decay",
+            },
+            "weights": "random init (no pretrained weights offline), same checkpoint for every system",
+        },
     }
     if "ner" in tasks:
         train = [s for s in bdata.read_conll(data_dir / bdata.CONLL_TRAIN)]
         random.Random(seed).shuffle(train)
         train = train[:ner_train]
         valid = bdata.read_conll(data_dir / bdata.CONLL_VALID, limit=ner_valid)
-        log(f"NER: {len(train)} CoNLL-2003 train sentences, {len(valid)} validation sentences, {epochs} epochs")
+        log(
+            f"NER: {len(train)} CoNLL-2003 train sentences, {len(valid)} validation sentences, {epochs} epochs"
+        )
         n_words = sum(len(words) for words, _ in train)
         systems = {}
         for name, fn in (("ours", train_ours_ner), ("hf_baseline", train_hf_ner)):
-            systems[name] = _sweep("ner", name, lr_sweep, "f1",
-                                   lambda lr: fn(checkpoint, train, valid, epochs, batch_size, seed, lr=lr))
+            systems[name] = _sweep(
+                "ner",
+                name,
+                lr_sweep,
+                "f1",
+                lambda lr: fn(checkpoint, train, valid, epochs, batch_size, seed, lr=lr),  # noqa: B023 (called before the loop moves on)
+            )
             for m in [systems[name], *systems[name]["sweep"]]:
                 m["train_words_per_s"] = epochs * n_words / m["train_seconds"]
-        result["ner"] = {"n_train": len(train), "n_train_words": n_words, "n_valid": len(valid), "systems": systems,
-                         "f1_difference_points": 100 * (systems["ours"]["f1"] - systems["hf_baseline"]["f1"]),
-                         "train_words_per_s_ratio": systems["ours"]["train_words_per_s"] / systems["hf_baseline"]["train_words_per_s"]}
+        result["ner"] = {
+            "n_train": len(train),
+            "n_train_words": n_words,
+            "n_valid": len(valid),
+            "systems": systems,
+            "f1_difference_points": 100 * (systems["ours"]["f1"] - systems["hf_baseline"]["f1"]),
+            "train_words_per_s_ratio": systems["ours"]["train_words_per_s"]
+            / systems["hf_baseline"]["train_words_per_s"],
+        }
     if "anomaly" in tasks:
         rows = bdata.read_sms(data_dir / bdata.SMS, limit=sms_limit)
         train, test = bdata.stratified_split(rows, test_frac, seed)
-        log(f"anomaly: {len(train)} SMS train ({sum(y for y, _ in train)} spam), {len(test)} held-out test, {epochs} epochs")
+        log(
+            f"anomaly: {len(train)} SMS train ({sum(y for y, _ in train)} spam), {len(test)} held-out test, {epochs} epochs"
+        )
         systems = {}
         for name, fn in (("ours", train_ours_anomaly), ("hf_baseline", train_hf_anomaly)):
-            systems[name] = _sweep("anomaly", name, lr_sweep, "roc_auc",
-                                   lambda lr: fn(checkpoint, train, test, epochs, batch_size, seed, lr=lr))
+            systems[name] = _sweep(
+                "anomaly",
+                name,
+                lr_sweep,
+                "roc_auc",
+                lambda lr: fn(checkpoint, train, test, epochs, batch_size, seed, lr=lr),  # noqa: B023 (called before the loop moves on)
+            )
         log("anomaly: TF-IDF + logistic regression")
         systems["tfidf_logreg"] = tfidf_logreg(train, test)
-        log(f"  AUC {systems['tfidf_logreg']['roc_auc']:.4f} AP {systems['tfidf_logreg']['average_precision']:.4f}")
+        log(
+            f"  AUC {systems['tfidf_logreg']['roc_auc']:.4f} AP {systems['tfidf_logreg']['average_precision']:.4f}"
+        )
         result["anomaly"] = {"n_train": len(train), "n_test": len(test), "systems": systems}
     result["total_seconds"] = time.perf_counter() - t_start
     for t in accuracy_tables(result):
@@ -491,28 +655,60 @@ def accuracy_cli(
     data_dir: DataDir = _D["data_dir"],
     output: Output = _D["output"],
     threads: Threads = _D["threads"],
-    ner_train: int = typer.Option(_D["ner_train"], "--ner-train", help="CoNLL-2003 train sentences used"),
-    ner_valid: Optional[int] = typer.Option(_D["ner_valid"], "--ner-valid", help="Validation sentences (default: all)"),
-    sms_limit: Optional[int] = typer.Option(_D["sms_limit"], "--sms-limit", help="SMS messages read (default: all)"),
-    test_frac: float = typer.Option(_D["test_frac"], "--test-frac", help="Held-out fraction of the SMS data"),
+    ner_train: int = typer.Option(
+        _D["ner_train"], "--ner-train", help="CoNLL-2003 train sentences used"
+    ),
+    ner_valid: Optional[int] = typer.Option(
+        _D["ner_valid"], "--ner-valid", help="Validation sentences (default: all)"
+    ),
+    sms_limit: Optional[int] = typer.Option(
+        _D["sms_limit"], "--sms-limit", help="SMS messages read (default: all)"
+    ),
+    test_frac: float = typer.Option(
+        _D["test_frac"], "--test-frac", help="Held-out fraction of the SMS data"
+    ),
     epochs: int = typer.Option(_D["epochs"], "--epochs", help="Epochs, the same for every system"),
-    batch_size: int = typer.Option(_D["batch_size"], "--batch-size", help="Training batch size, the same for every system"),
+    batch_size: int = typer.Option(
+        _D["batch_size"], "--batch-size", help="Training batch size, the same for every system"
+    ),
     seed: Seed = _D["seed"],
-    tasks: str = typer.Option(",".join(_D["tasks"]), "--tasks", help="Comma-separated: ner, anomaly"),
-    lr_sweep: Optional[str] = typer.Option(None, "--lr-sweep", help="Comma-separated learning rates: every neural system is trained at each, every point reported, each system's best kept (default: each system's tuned rate, accuracy.TUNED_LR)"),
+    tasks: str = typer.Option(
+        ",".join(_D["tasks"]), "--tasks", help="Comma-separated: ner, anomaly"
+    ),
+    lr_sweep: Optional[str] = typer.Option(
+        None,
+        "--lr-sweep",
+        help="Comma-separated learning rates: every neural system is trained at each, every point reported, each system's best kept (default: each system's tuned rate, accuracy.TUNED_LR)",
+    ),
     # fmt: on
 ) -> None:
     """NER F1 (CoNLL-2003) and anomaly ROC AUC / AP (SMS spam): ours vs hf_baseline (token/sequence classification), plus TF-IDF."""
-    run_accuracy(checkpoint=checkpoint, cache_dir=cache_dir, data_dir=data_dir, output=output,
-                 threads=threads, ner_train=ner_train, ner_valid=ner_valid, sms_limit=sms_limit, test_frac=test_frac,
-                 epochs=epochs, batch_size=batch_size, seed=seed, tasks=_tasks(tasks), lr_sweep=_rates(lr_sweep))
+    run_accuracy(
+        checkpoint=checkpoint,
+        cache_dir=cache_dir,
+        data_dir=data_dir,
+        output=output,
+        threads=threads,
+        ner_train=ner_train,
+        ner_valid=ner_valid,
+        sms_limit=sms_limit,
+        test_frac=test_frac,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        tasks=_tasks(tasks),
+        lr_sweep=_rates(lr_sweep),
+    )
 
 
 def _tasks(text: str) -> List[str]:
     tasks = [t.strip() for t in text.split(",") if t.strip()]
     unknown = sorted(set(tasks) - {"ner", "anomaly"})
     if unknown or not tasks:
-        raise typer.BadParameter(f"unknown task(s) {unknown or text!r}: use ner, anomaly or both (--tasks ner,anomaly)", param_hint="--tasks")
+        raise typer.BadParameter(
+            f"unknown task(s) {unknown or text!r}: use ner, anomaly or both (--tasks ner,anomaly)",
+            param_hint="--tasks",
+        )
     return tasks
 
 
@@ -522,7 +718,12 @@ def _rates(text: Optional[str]) -> Optional[List[float]]:
     try:
         rates = [float(r) for r in text.split(",") if r.strip()]
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a comma-separated list of numbers (e.g. 5e-4,1e-3,2e-3)", param_hint="--lr-sweep")
+        raise typer.BadParameter(
+            f"{text!r} is not a comma-separated list of numbers (e.g. 5e-4,1e-3,2e-3)",
+            param_hint="--lr-sweep",
+        ) from None
     if not rates or any(not (0 < r < 1) for r in rates):
-        raise typer.BadParameter(f"learning rates must lie in (0, 1), got {text!r}", param_hint="--lr-sweep")
+        raise typer.BadParameter(
+            f"learning rates must lie in (0, 1), got {text!r}", param_hint="--lr-sweep"
+        )
     return rates

@@ -4,6 +4,7 @@ The real data lives beside the checkout in `../shared/data` (never copied into t
 `--data-dir` points elsewhere. When it is missing (CI, tests), speed texts fall back to
 built-in English sentences so the commands still run.
 """
+
 import json
 import random
 import re
@@ -36,7 +37,11 @@ _FALLBACK = [
 
 def read_conll(path: Path, limit: Optional[int] = None) -> List[Sentence]:
     """(words, tags) per sentence of a CoNLL IOB file (the data layer's reader; -DOCSTART- skipped)."""
-    return [([w for w, _ in sent], [t for _, t in sent]) for sent in read_conll_sentences(path, limit) if sent]
+    return [
+        ([w for w, _ in sent], [t for _, t in sent])
+        for sent in read_conll_sentences(path, limit)
+        if sent
+    ]
 
 
 def iob_spans(tags: Sequence[str]) -> List[Tuple[int, int, str]]:
@@ -58,9 +63,13 @@ def read_sms(path: Path, limit: Optional[int] = None) -> List[Tuple[int, str]]:
     return [(int(spam), text.strip()) for text, spam in read_sms_messages(path, limit)]
 
 
-def stratified_split(rows: Sequence[Tuple[int, str]], test_frac: float, seed: int) -> Tuple[list, list]:
+def stratified_split(
+    rows: Sequence[Tuple[int, str]], test_frac: float, seed: int
+) -> Tuple[list, list]:
     """Split (label, text) rows into train/test with the same spam rate in both (the demo's splitter)."""
-    train, _, test = stratified_indices([label for label, _ in rows], dev_frac=0.0, test_frac=test_frac, seed=seed)
+    train, _, test = stratified_indices(
+        [label for label, _ in rows], dev_frac=0.0, test_frac=test_frac, seed=seed
+    )
     return [rows[i] for i in train], [rows[i] for i in test]
 
 
@@ -72,8 +81,11 @@ def sentence_texts(data_dir: Path, limit: int = 5000) -> List[str]:
         texts = [t for t in texts if len(t.split()) >= 5]
         if texts:
             return texts
-    print(f"WARNING: {path} not found: the benchmark runs on built-in sentences, not CoNLL-2003 "
-          "(pass --data-dir DIR with conll2003/ and sms_spam/)", flush=True)
+    print(
+        f"WARNING: {path} not found: the benchmark runs on built-in sentences, not CoNLL-2003 "
+        "(pass --data-dir DIR with conll2003/ and sms_spam/)",
+        flush=True,
+    )
     rng = random.Random(0)
     return [rng.choice(_FALLBACK) for _ in range(limit)]
 
@@ -124,8 +136,11 @@ def tokenizer_texts(data_dir: Path) -> List[str]:
     if (data_dir / CONLL_TRAIN).exists():
         texts.extend(" ".join(w) for w, _ in read_conll(data_dir / CONLL_TRAIN))
     if not texts:
-        print(f"WARNING: no CoNLL-2003 train in {data_dir}: the checkpoint's tokenizer is trained on "
-              "built-in sentences (pass --data-dir DIR)", flush=True)
+        print(
+            f"WARNING: no CoNLL-2003 train in {data_dir}: the checkpoint's tokenizer is trained on "
+            "built-in sentences (pass --data-dir DIR)",
+            flush=True,
+        )
     return texts or list(_FALLBACK)
 
 
@@ -133,22 +148,56 @@ def tokenizer_texts(data_dir: Path) -> List[str]:
 
 SHAPES: Dict[str, Dict[str, int]] = {
     # ModernBERT-base's shape (random weights): what the speed benchmark runs.
-    "base": dict(hidden_size=768, num_hidden_layers=22, num_attention_heads=12, intermediate_size=1152,
-                 local_attention=128, global_attn_every_n_layers=3, vocab_size=50368),
+    "base": dict(
+        hidden_size=768,
+        num_hidden_layers=22,
+        num_attention_heads=12,
+        intermediate_size=1152,
+        local_attention=128,
+        global_attn_every_n_layers=3,
+        vocab_size=50368,
+    ),
     # A small model that trains from scratch in minutes on 2 CPU cores (accuracy benchmark).
-    "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256,
-                  local_attention=128, global_attn_every_n_layers=3, vocab_size=8192),
+    "small": dict(
+        hidden_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=256,
+        local_attention=128,
+        global_attn_every_n_layers=3,
+        vocab_size=8192,
+    ),
     # ~7M parameters (6 x 256, BPE 16k): the pretraining benchmark (benchmarks/pretrain.py).
-    "pretrain": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, intermediate_size=384,
-                     local_attention=128, global_attn_every_n_layers=3, vocab_size=16384),
+    "pretrain": dict(
+        hidden_size=256,
+        num_hidden_layers=6,
+        num_attention_heads=4,
+        intermediate_size=384,
+        local_attention=128,
+        global_attn_every_n_layers=3,
+        vocab_size=16384,
+    ),
     # Unit tests.
-    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
-                 local_attention=16, global_attn_every_n_layers=3, vocab_size=1024),
+    "tiny": dict(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=96,
+        local_attention=16,
+        global_attn_every_n_layers=3,
+        vocab_size=1024,
+    ),
 }
 
 
-def ensure_checkpoint(path: Path, shape: str, data_dir: Path, log=print, texts: Optional[Sequence[str]] = None,
-                      text_name: str = "conll2003-train") -> Path:
+def ensure_checkpoint(
+    path: Path,
+    shape: str,
+    data_dir: Path,
+    log=print,
+    texts: Optional[Sequence[str]] = None,
+    text_name: str = "conll2003-train",
+) -> Path:
     """Create a random-weight checkpoint of `shape` at `path`, or reuse the one already there.
 
     Its BPE tokenizer is trained on `texts` (default: `tokenizer_texts`, CoNLL-2003 train),
@@ -163,17 +212,24 @@ def ensure_checkpoint(path: Path, shape: str, data_dir: Path, log=print, texts: 
     if (path / "config.json").exists():
         stored = json.loads(marker.read_text()) if marker.exists() else {}
         if stored.get("shape") != shape or stored.get("tokenizer_text") != text_name:
-            raise ValueError(f"{path} holds a checkpoint of shape {stored.get('shape')!r} whose tokenizer saw "
-                             f"{stored.get('tokenizer_text', 'unrecorded text')!r}, not {shape!r} on {text_name!r}: "
-                             "delete it or pass another --cache-dir")
+            raise ValueError(
+                f"{path} holds a checkpoint of shape {stored.get('shape')!r} whose tokenizer saw "
+                f"{stored.get('tokenizer_text', 'unrecorded text')!r}, not {shape!r} on {text_name!r}: "
+                "delete it or pass another --cache-dir"
+            )
         return path
-    log(f"creating a {shape}-shaped random checkpoint at {path}, tokenizer trained on {text_name} (once; cached)")
+    log(
+        f"creating a {shape}-shaped random checkpoint at {path}, tokenizer trained on {text_name} (once; cached)"
+    )
     import tempfile
 
     vocab_size = spec.pop("vocab_size")
     with tempfile.TemporaryDirectory() as tmp:
         text_file = Path(tmp) / "text.txt"
-        lines = [t.replace("\n", " ") for t in (texts if texts is not None else tokenizer_texts(data_dir))]
+        lines = [
+            t.replace("\n", " ")
+            for t in (texts if texts is not None else tokenizer_texts(data_dir))
+        ]
         text_file.write_text("\n".join(lines), encoding="utf8")
         create_tiny_checkpoint(path, [text_file], vocab_size=vocab_size, **spec)
     marker.write_text(json.dumps({"shape": shape, "tokenizer_text": text_name}))
@@ -181,8 +237,15 @@ def ensure_checkpoint(path: Path, shape: str, data_dir: Path, log=print, texts: 
 
 
 def model_summary(config: Any) -> Dict[str, Any]:
-    keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-            "local_attention", "global_attn_every_n_layers", "vocab_size"]
+    keys = [
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "local_attention",
+        "global_attn_every_n_layers",
+        "vocab_size",
+    ]
     return {k: getattr(config, k) for k in keys}
 
 

@@ -7,6 +7,7 @@ layers, the +-local_attention/2 band (clipped at the sequence ends) in local lay
 Norms, activations, softmax and the embedding lookup are not counted (they are not matmuls).
 Only *useful* work is counted: padding, window overlap and masked-out keys are not.
 """
+
 import time
 from typing import Any, Dict, Sequence
 
@@ -49,7 +50,9 @@ def flops_per_token(config: Any, lengths: Sequence[int]) -> float:
     return forward_flops(config, lengths) / n if n else 0.0
 
 
-def matmul_rate(size: int = 2048, repeats: int = 5, device: str = "cpu", dtype: str = "float32") -> Dict[str, float]:
+def matmul_rate(
+    size: int = 2048, repeats: int = 5, device: str = "cpu", dtype: str = "float32"
+) -> Dict[str, float]:
     """Measured FLOP/s of a large square `torch.matmul` (best of `repeats`), with torch's threads as set."""
     import torch
 
@@ -67,5 +70,5 @@ def matmul_rate(size: int = 2048, repeats: int = 5, device: str = "cpu", dtype: 
             torch.matmul(a, b)
             sync()
             best = min(best, time.perf_counter() - t0)
-    flops = 2.0 * size ** 3
+    flops = 2.0 * size**3
     return {"size": size, "dtype": dtype, "seconds": best, "flops_per_s": flops / best}

@@ -15,6 +15,7 @@ Each run is one `benchmarks/ner_study.py` process (1 torch thread) appending one
 `benchmarks/ner_study_results.jsonl` with tag `TAG`; a run already there is not run again, so
 an interrupted phase resumes. Both systems start from the same random-init checkpoint.
 """
+
 import argparse
 import json
 import os
@@ -45,8 +46,11 @@ RECIPES: Dict[str, List[Dict[str, Any]]] = {
 }
 # Groups reported on test (each at its dev-best rate / knobs): ours per training-doc size,
 # so the shipped recipe's figure exists on test whichever recipe wins.
-GROUPS = {"ours, 1-sentence docs": ("ours", {"docs_of": 1}), "ours, 10-sentence docs": ("ours", {"docs_of": 10}),
-          "hf loop": ("hf", None)}
+GROUPS = {
+    "ours, 1-sentence docs": ("ours", {"docs_of": 1}),
+    "ours, 10-sentence docs": ("ours", {"docs_of": 10}),
+    "hf loop": ("hf", None),
+}
 
 Run = Tuple[str, float, Dict[str, Any], str, int]  # system, lr, settings, split, seed
 
@@ -58,26 +62,44 @@ def _key(system: str, lr: float, settings: Dict[str, Any], split: str, seed: int
 def read_runs(results: Path = RESULTS) -> List[Dict[str, Any]]:
     if not results.exists():
         return []
-    runs = [json.loads(line) for line in results.read_text(encoding="utf8").splitlines() if line.strip()]
+    runs = [
+        json.loads(line) for line in results.read_text(encoding="utf8").splitlines() if line.strip()
+    ]
     return [r for r in runs if r.get("tag") == TAG and r.get("n_train") == N_TRAIN]
 
 
 def grid_runs() -> List[Run]:
     """Every system x recipe x rate on dev (seed 0), the systems' recipes interleaved."""
-    pairs = [(system, recipe) for k in range(max(map(len, RECIPES.values())))
-             for system, recipes in RECIPES.items() if k < len(recipes) for recipe in [recipes[k]]]
+    pairs = [
+        (system, recipe)
+        for k in range(max(map(len, RECIPES.values())))
+        for system, recipes in RECIPES.items()
+        if k < len(recipes)
+        for recipe in [recipes[k]]
+    ]
     return [(system, lr, dict(recipe), "dev", 0) for system, recipe in pairs for lr in RATES]
 
 
 def select(runs: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     """Each group's best dev run (seed 0) by sentence-level F1; KeyError when the grid is incomplete."""
     chosen = {}
-    dev = [r for r in runs if r["split"] == "dev" and r["seed"] == 0 and r["settings"] in RECIPES[r["system"]]]  # grid points only
+    dev = [
+        r
+        for r in runs
+        if r["split"] == "dev" and r["seed"] == 0 and r["settings"] in RECIPES[r["system"]]
+    ]  # grid points only
     for group, (system, fixed) in GROUPS.items():
-        points = [r for r in dev if r["system"] == system and all(r["settings"].get(k) == v for k, v in (fixed or {}).items())]
+        points = [
+            r
+            for r in dev
+            if r["system"] == system
+            and all(r["settings"].get(k) == v for k, v in (fixed or {}).items())
+        ]
         expected = len(RATES) * (1 if fixed else len(RECIPES[system]))
         if len(points) < expected:
-            raise KeyError(f"{group}: {len(points)} of {expected} dev grid runs in the results: run the grid phase first")
+            raise KeyError(
+                f"{group}: {len(points)} of {expected} dev grid runs in the results: run the grid phase first"
+            )
         chosen[group] = max(points, key=lambda r: r["f1"])
     return chosen
 
@@ -94,8 +116,12 @@ CONTROLS = [({"docs_of": 1, "block_shuffle": 10}, 0), ({"sentence_windows": True
 
 def science_runs(runs: Sequence[Dict[str, Any]]) -> List[Run]:
     base = select(runs)["ours, 10-sentence docs"]
-    return [("ours", base["lr"], {**base["settings"], **change}, "dev", 0) for change in SCIENCE] + \
-        [("ours", base["lr"], {**base["settings"], **change}, "dev", seed) for change, seed in CONTROLS]
+    return [
+        ("ours", base["lr"], {**base["settings"], **change}, "dev", 0) for change in SCIENCE
+    ] + [
+        ("ours", base["lr"], {**base["settings"], **change}, "dev", seed)
+        for change, seed in CONTROLS
+    ]
 
 
 def test_runs(runs: Sequence[Dict[str, Any]], skip_other: bool = False) -> List[Run]:
@@ -104,26 +130,59 @@ def test_runs(runs: Sequence[Dict[str, Any]], skip_other: bool = False) -> List[
     chosen = select(runs)
     ours = [g for g in chosen if chosen[g]["system"] == "ours"]
     best = max(ours, key=lambda g: chosen[g]["f1"])
-    order = [best, *[g for g in chosen if chosen[g]["system"] != "ours"], *([] if skip_other else [g for g in ours if g != best])]
-    return [(chosen[g]["system"], chosen[g]["lr"], chosen[g]["settings"], "test", seed) for g in order for seed in SEEDS]
+    order = [
+        best,
+        *[g for g in chosen if chosen[g]["system"] != "ours"],
+        *([] if skip_other else [g for g in ours if g != best]),
+    ]
+    return [
+        (chosen[g]["system"], chosen[g]["lr"], chosen[g]["settings"], "test", seed)
+        for g in order
+        for seed in SEEDS
+    ]
 
 
 def execute(todo: Sequence[Run], jobs: int, results: Path, extra: Sequence[str] = ()) -> None:
-    done = {_key(r["system"], r["lr"], r["settings"], r["split"], r["seed"]) for r in read_runs(results)}
+    done = {
+        _key(r["system"], r["lr"], r["settings"], r["split"], r["seed"]) for r in read_runs(results)
+    }
     todo = [run for run in todo if _key(*run) not in done]
     print(f"{len(todo)} runs to do ({jobs} at a time)", flush=True)
 
     def one(run: Run) -> int:
         system, lr, settings, split, seed = run
-        cmd = [sys.executable, str(ROOT / "benchmarks" / "ner_study.py"), system, "--lr", repr(lr), "--split", split,
-               "--seed", str(seed), "--tag", TAG, "--results", str(results), "--n-train", str(N_TRAIN), *extra]
+        cmd = [
+            sys.executable,
+            str(ROOT / "benchmarks" / "ner_study.py"),
+            system,
+            "--lr",
+            repr(lr),
+            "--split",
+            split,
+            "--seed",
+            str(seed),
+            "--tag",
+            TAG,
+            "--results",
+            str(results),
+            "--n-train",
+            str(N_TRAIN),
+            *extra,
+        ]
         for k, v in settings.items():
             cmd += ["--set", f"{k}={v}"]
         t0 = time.time()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-        tail = [line for line in proc.stdout.splitlines() if "RESULT" in line] or proc.stderr.splitlines()[-3:]
-        print(f"[{time.strftime('%H:%M:%S')}] {system} {lr:g} {settings} {split} seed {seed}: "
-              f"rc {proc.returncode}, {time.time() - t0:.0f} s: {' | '.join(tail)}", flush=True)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        )
+        tail = [
+            line for line in proc.stdout.splitlines() if "RESULT" in line
+        ] or proc.stderr.splitlines()[-3:]
+        print(
+            f"[{time.strftime('%H:%M:%S')}] {system} {lr:g} {settings} {split} seed {seed}: "
+            f"rc {proc.returncode}, {time.time() - t0:.0f} s: {' | '.join(tail)}",
+            flush=True,
+        )
         return proc.returncode
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -133,8 +192,13 @@ def execute(todo: Sequence[Run], jobs: int, results: Path, extra: Sequence[str] 
 
 
 def _stats(values: Sequence[float]) -> Dict[str, float]:
-    return {"mean": round(statistics.mean(values), 2), "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values), "n": len(values)}
+    return {
+        "mean": round(statistics.mean(values), 2),
+        "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
 
 
 def summarize(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
@@ -142,26 +206,71 @@ def summarize(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     chosen = select(runs)
     rows = []
     for group, best in chosen.items():
-        test = [r for r in runs if r["split"] == "test" and r["system"] == best["system"] and r["lr"] == best["lr"]
-                and r["settings"] == best["settings"]]
-        row = {"system": group, "lr": best["lr"], "settings": best["settings"], "dev_f1_seed0": best["f1"],
-               "dev_f1_10sent_seed0": best["f1_by_doc_size"].get("10")}
+        test = [
+            r
+            for r in runs
+            if r["split"] == "test"
+            and r["system"] == best["system"]
+            and r["lr"] == best["lr"]
+            and r["settings"] == best["settings"]
+        ]
+        row = {
+            "system": group,
+            "lr": best["lr"],
+            "settings": best["settings"],
+            "dev_f1_seed0": best["f1"],
+            "dev_f1_10sent_seed0": best["f1_by_doc_size"].get("10"),
+        }
         if test:
-            row.update({"test_f1": _stats([r["f1"] for r in test]),
-                        "test_f1_10sent_docs": _stats([r["f1_by_doc_size"]["10"] for r in test]),
-                        # the same trained pipeline with `sentence_windows` switched on at inference
-                        **({"test_f1_10sent_docs_sentence_windows": _stats([r["f1_by_doc_size"]["10sw"] for r in test])}
-                           if all("10sw" in r["f1_by_doc_size"] for r in test) else {}),
-                        "train_words_per_s_median": statistics.median(r["train_words_per_s"] for r in test),
-                        "seeds": sorted(r["seed"] for r in test)})
+            row.update(
+                {
+                    "test_f1": _stats([r["f1"] for r in test]),
+                    "test_f1_10sent_docs": _stats([r["f1_by_doc_size"]["10"] for r in test]),
+                    # the same trained pipeline with `sentence_windows` switched on at inference
+                    **(
+                        {
+                            "test_f1_10sent_docs_sentence_windows": _stats(
+                                [r["f1_by_doc_size"]["10sw"] for r in test]
+                            )
+                        }
+                        if all("10sw" in r["f1_by_doc_size"] for r in test)
+                        else {}
+                    ),
+                    "train_words_per_s_median": statistics.median(
+                        r["train_words_per_s"] for r in test
+                    ),
+                    "seeds": sorted(r["seed"] for r in test),
+                }
+            )
         rows.append(row)
-    grid = [{"system": r["system"], "lr": r["lr"], "settings": r["settings"], "dev_f1": r["f1"],
-             "dev_f1_10sent_docs": r["f1_by_doc_size"].get("10"), "train_seconds": r["train_seconds"]}
-            for r in runs if r["split"] == "dev" and r["seed"] == 0 and r["settings"] in RECIPES[r["system"]]]
-    science = [{"lr": r["lr"], "settings": r["settings"], "seed": r["seed"], "dev_f1": r["f1"],
-                "dev_f1_by_doc_size": r["f1_by_doc_size"]}
-               for r in runs if r["split"] == "dev" and (r["settings"] not in RECIPES[r["system"]] or r["seed"] != 0)]
-    return {"rows": rows, "science": science, "dev_grid": sorted(grid, key=lambda g: (g["system"], json.dumps(g["settings"]), g["lr"]))}
+    grid = [
+        {
+            "system": r["system"],
+            "lr": r["lr"],
+            "settings": r["settings"],
+            "dev_f1": r["f1"],
+            "dev_f1_10sent_docs": r["f1_by_doc_size"].get("10"),
+            "train_seconds": r["train_seconds"],
+        }
+        for r in runs
+        if r["split"] == "dev" and r["seed"] == 0 and r["settings"] in RECIPES[r["system"]]
+    ]
+    science = [
+        {
+            "lr": r["lr"],
+            "settings": r["settings"],
+            "seed": r["seed"],
+            "dev_f1": r["f1"],
+            "dev_f1_by_doc_size": r["f1_by_doc_size"],
+        }
+        for r in runs
+        if r["split"] == "dev" and (r["settings"] not in RECIPES[r["system"]] or r["seed"] != 0)
+    ]
+    return {
+        "rows": rows,
+        "science": science,
+        "dev_grid": sorted(grid, key=lambda g: (g["system"], json.dumps(g["settings"]), g["lr"])),
+    }
 
 
 def markdown(summary: Dict[str, Any]) -> str:
@@ -173,20 +282,45 @@ def markdown(summary: Dict[str, Any]) -> str:
 
     cells: Dict[Tuple[str, str], Dict[float, str]] = {}
     for g in summary["dev_grid"]:
-        cells.setdefault((g["system"], knob(g["settings"])), {})[g["lr"]] = f"{g['dev_f1']:.1f} / {g['dev_f1_10sent_docs']:.1f}"
-    dev = table(["system", "knob", *[f"lr {r:g}" for r in RATES]],
-                [[system, k, *[row.get(r, "-") for r in RATES]] for (system, k), row in cells.items()])
+        cells.setdefault((g["system"], knob(g["settings"])), {})[g["lr"]] = (
+            f"{g['dev_f1']:.1f} / {g['dev_f1_10sent_docs']:.1f}"
+        )
+    dev = table(
+        ["system", "knob", *[f"lr {r:g}" for r in RATES]],
+        [[system, k, *[row.get(r, "-") for r in RATES]] for (system, k), row in cells.items()],
+    )
 
     def cell(row: Dict[str, Any], key: str) -> str:
         st = row.get(key)
-        return f"{st['mean']:.2f} ± {st['std']:.2f} [{st['min']:.1f}-{st['max']:.1f}]" if st else "-"
+        return (
+            f"{st['mean']:.2f} ± {st['std']:.2f} [{st['min']:.1f}-{st['max']:.1f}]" if st else "-"
+        )
 
-    test = table(["system (dev's choice)", "lr", "knob", "dev F1", "test F1, sentences", "test F1, 10-sentence docs",
-                  "same, sentence_windows", "train words/s"],
-                 [[r["system"], f"{r['lr']:g}", knob(r["settings"]), f"{r['dev_f1_seed0']:.1f}", cell(r, "test_f1"),
-                   cell(r, "test_f1_10sent_docs"), cell(r, "test_f1_10sent_docs_sentence_windows"),
-                   f"{r['train_words_per_s_median']:.0f}" if "train_words_per_s_median" in r else "-"]
-                  for r in summary["rows"]])
+    test = table(
+        [
+            "system (dev's choice)",
+            "lr",
+            "knob",
+            "dev F1",
+            "test F1, sentences",
+            "test F1, 10-sentence docs",
+            "same, sentence_windows",
+            "train words/s",
+        ],
+        [
+            [
+                r["system"],
+                f"{r['lr']:g}",
+                knob(r["settings"]),
+                f"{r['dev_f1_seed0']:.1f}",
+                cell(r, "test_f1"),
+                cell(r, "test_f1_10sent_docs"),
+                cell(r, "test_f1_10sent_docs_sentence_windows"),
+                f"{r['train_words_per_s_median']:.0f}" if "train_words_per_s_median" in r else "-",
+            ]
+            for r in summary["rows"]
+        ],
+    )
     return dev + "\n\n" + test
 
 
@@ -196,70 +330,123 @@ def write(results: Path, output: Path) -> Dict[str, Any]:
     runs = read_runs(results)
     summary = summarize(runs)
     by = {row["system"]: row for row in summary["rows"]}
-    ours_group = max(("ours, 1-sentence docs", "ours, 10-sentence docs"), key=lambda g: by[g]["dev_f1_seed0"])
+    ours_group = max(
+        ("ours, 1-sentence docs", "ours, 10-sentence docs"), key=lambda g: by[g]["dev_f1_seed0"]
+    )
     ours, hf = by[ours_group], by["hf loop"]
-    other = by["ours, 10-sentence docs" if ours_group == "ours, 1-sentence docs" else "ours, 1-sentence docs"]
+    other = by[
+        "ours, 10-sentence docs"
+        if ours_group == "ours, 1-sentence docs"
+        else "ours, 1-sentence docs"
+    ]
 
     def diff(a: Dict[str, Any], b: Dict[str, Any], key: str = "test_f1") -> str:
         return f"{a[key]['mean'] - b[key]['mean']:+.2f}"
 
     loads = [r["load_avg"][0] for r in runs if r["split"] == "test"]
-    budget = (f"{N_TRAIN:,} CoNLL-2003 train sentences ({N_TRAIN // 10} blocks of 10 consecutive), {EPOCHS} epochs of "
-              f"32 sentences per step ({EPOCHS * N_TRAIN // 32} updates), 1 torch thread per run, 2 runs at a time")
-    checkpoint = ("4 x 128 ModernBERT, random init, the same checkpoint for every system and seed; its BPE (8,192) "
-                  "was trained on CoNLL-2003 train (dev included) + SMS text, never on CoNLL valid")
+    budget = (
+        f"{N_TRAIN:,} CoNLL-2003 train sentences ({N_TRAIN // 10} blocks of 10 consecutive), {EPOCHS} epochs of "
+        f"32 sentences per step ({EPOCHS * N_TRAIN // 32} updates), 1 torch thread per run, 2 runs at a time"
+    )
+    checkpoint = (
+        "4 x 128 ModernBERT, random init, the same checkpoint for every system and seed; its BPE (8,192) "
+        "was trained on CoNLL-2003 train (dev included) + SMS text, never on CoNLL valid"
+    )
     result = {
         "benchmark": "ner",
         "command": "python benchmarks/ner_protocol.py grid --jobs 2 && python benchmarks/ner_protocol.py test --jobs 2 "
-                   "&& python benchmarks/ner_protocol.py write",
-        "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip(),
+        "&& python benchmarks/ner_protocol.py write",
+        "commit": subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info("cpu"),
         # 1-minute load average at the end of each test run: [lowest, highest]
         "load_avg": [min(loads), max(loads)],
-        "protocol": {"chooses": "dev: the last 10% of CoNLL-2003 train (1,404 sentences), seed 0 of each grid point",
-                     "reports": "test: CoNLL-2003 valid (3,250 sentences), once per final run",
-                     "checkpoint": checkpoint, "seeds": len(SEEDS), "budget": budget,
-                     "grid": {"rates": list(RATES), "ours": RECIPES["ours"], "hf": RECIPES["hf"]}},
-        "columns": ["system", "lr", "settings", "dev_f1_seed0", "test_f1 (mean/std/min/max)", "test_f1_10sent_docs",
-                    "train_words_per_s_median"],
+        "protocol": {
+            "chooses": "dev: the last 10% of CoNLL-2003 train (1,404 sentences), seed 0 of each grid point",
+            "reports": "test: CoNLL-2003 valid (3,250 sentences), once per final run",
+            "checkpoint": checkpoint,
+            "seeds": len(SEEDS),
+            "budget": budget,
+            "grid": {"rates": list(RATES), "ours": RECIPES["ours"], "hf": RECIPES["hf"]},
+        },
+        "columns": [
+            "system",
+            "lr",
+            "settings",
+            "dev_f1_seed0",
+            "test_f1",
+            "test_f1_10sent_docs",
+            "test_f1_10sent_docs_sentence_windows",
+            "train_words_per_s_median",
+        ],
         # what dev chose: the shipped defaults follow it (tests/project/test_ner_recipe.py)
-        "chosen": {"ours": {"docs_of": ours["settings"]["docs_of"], "lr": ours["lr"]},
-                   "hf": {"lr": hf["lr"], **{k: v for k, v in hf["settings"].items() if k != "epochs"}}},
+        "chosen": {
+            "ours": {"docs_of": ours["settings"]["docs_of"], "lr": ours["lr"]},
+            "hf": {"lr": hf["lr"], **{k: v for k, v in hf["settings"].items() if k != "epochs"}},
+        },
         "rows": summary["rows"],
         "dev_grid": summary["dev_grid"],
         "science_dev": summary["science"],
         "summary": [
-            {"claim": f"ours ({ours_group}, dev-chosen) vs the tuned HF loop, entity F1 on sentences",
-             "figure": f"{ours['test_f1']['mean']:.2f} vs {hf['test_f1']['mean']:.2f} ({diff(ours, hf)})",
-             "range": f"ours {ours['test_f1']['min']}-{ours['test_f1']['max']}, hf {hf['test_f1']['min']}-{hf['test_f1']['max']}",
-             "baseline": f"ModernBertForTokenClassification, AdamW, lr {hf['lr']:g}, {hf['settings']}",
-             "split": "test (CoNLL valid), mean of 3 seeds", "caveat": f"random-init checkpoint; {budget}"},
-            {"claim": "ours on 10-sentence docs at inference (a user's paragraph) vs the tuned HF loop on the same docs",
-             "figure": f"{ours['test_f1_10sent_docs']['mean']:.2f} vs {hf['test_f1_10sent_docs']['mean']:.2f} "
-                       f"({diff(ours, hf, 'test_f1_10sent_docs')})",
-             "range": f"ours {ours['test_f1_10sent_docs']['min']}-{ours['test_f1_10sent_docs']['max']}",
-             "baseline": "the same runs scored on 10 consecutive valid sentences per doc",
-             "split": "test (CoNLL valid), mean of 3 seeds", "caveat": "CoNLL valid has no document marks: 10 consecutive sentences"},
-        ] + ([] if "test_f1_10sent_docs_sentence_windows" not in ours else [
-            {"claim": "paragraphs read sentence by sentence: the same trained pipelines with sentence_windows at inference",
-             "figure": f"{ours['test_f1_10sent_docs_sentence_windows']['mean']:.2f} on 10-sentence docs "
-                       f"(whole docs: {ours['test_f1_10sent_docs']['mean']:.2f}; sentences: {ours['test_f1']['mean']:.2f})",
-             "range": f"{ours['test_f1_10sent_docs_sentence_windows']['min']}-{ours['test_f1_10sent_docs_sentence_windows']['max']}",
-             "baseline": "the same runs on whole 10-sentence docs", "split": "test (CoNLL valid), 3 seeds",
-             "caveat": "a config switch at inference, no retraining; needs sentence boundaries before the transformer"},
-        ]) + ([] if "test_f1" not in other else [
-            {"claim": f"training docs: {ours_group} (dev's choice) vs the other recipe",
-             "figure": f"{ours['test_f1']['mean']:.2f} vs {other['test_f1']['mean']:.2f} ({diff(ours, other)}) on sentences; "
-                       f"{ours['test_f1_10sent_docs']['mean']:.2f} vs {other['test_f1_10sent_docs']['mean']:.2f} on 10-sentence docs",
-             "range": f"{other['test_f1']['min']}-{other['test_f1']['max']} (other recipe, sentences)",
-             "baseline": f"{other['system']} at its dev-best rate {other['lr']:g}",
-             "split": "chosen on dev, reported on test, 3 seeds each", "caveat": "random-init encoder: context is not pretrained"},
-        ]) + [
-            {"claim": "training words/s, ours / HF loop (same runs)",
-             "figure": f"{ours['train_words_per_s_median'] / hf['train_words_per_s_median']:.2f}x",
-             "range": "medians of 3 test runs each", "baseline": "HF loop",
-             "split": "-", "caveat": "2 shared cores, load average in load_avg; a wall-time figure"},
+            {
+                "claim": f"ours ({ours_group}, dev-chosen) vs the tuned HF loop, entity F1 on sentences",
+                "figure": f"{ours['test_f1']['mean']:.2f} vs {hf['test_f1']['mean']:.2f} ({diff(ours, hf)})",
+                "range": f"ours {ours['test_f1']['min']}-{ours['test_f1']['max']}, hf {hf['test_f1']['min']}-{hf['test_f1']['max']}",
+                "baseline": f"ModernBertForTokenClassification, AdamW, lr {hf['lr']:g}, {hf['settings']}",
+                "split": "test (CoNLL valid), mean of 3 seeds",
+                "caveat": f"random-init checkpoint; {budget}",
+            },
+            {
+                "claim": "ours on 10-sentence docs at inference (a user's paragraph) vs the tuned HF loop on the same docs",
+                "figure": f"{ours['test_f1_10sent_docs']['mean']:.2f} vs {hf['test_f1_10sent_docs']['mean']:.2f} "
+                f"({diff(ours, hf, 'test_f1_10sent_docs')})",
+                "range": f"ours {ours['test_f1_10sent_docs']['min']}-{ours['test_f1_10sent_docs']['max']}",
+                "baseline": "the same runs scored on 10 consecutive valid sentences per doc",
+                "split": "test (CoNLL valid), mean of 3 seeds",
+                "caveat": "CoNLL valid has no document marks: 10 consecutive sentences",
+            },
+        ]
+        + (
+            []
+            if "test_f1_10sent_docs_sentence_windows" not in ours
+            else [
+                {
+                    "claim": "paragraphs read sentence by sentence: the same trained pipelines with sentence_windows at inference",
+                    "figure": f"{ours['test_f1_10sent_docs_sentence_windows']['mean']:.2f} on 10-sentence docs "
+                    f"(whole docs: {ours['test_f1_10sent_docs']['mean']:.2f}; sentences: {ours['test_f1']['mean']:.2f})",
+                    "range": f"{ours['test_f1_10sent_docs_sentence_windows']['min']}-{ours['test_f1_10sent_docs_sentence_windows']['max']}",
+                    "baseline": "the same runs on whole 10-sentence docs",
+                    "split": "test (CoNLL valid), 3 seeds",
+                    "caveat": "a config switch at inference, no retraining; needs sentence boundaries before the transformer",
+                },
+            ]
+        )
+        + (
+            []
+            if "test_f1" not in other
+            else [
+                {
+                    "claim": f"training docs: {ours_group} (dev's choice) vs the other recipe",
+                    "figure": f"{ours['test_f1']['mean']:.2f} vs {other['test_f1']['mean']:.2f} ({diff(ours, other)}) on sentences; "
+                    f"{ours['test_f1_10sent_docs']['mean']:.2f} vs {other['test_f1_10sent_docs']['mean']:.2f} on 10-sentence docs",
+                    "range": f"{other['test_f1']['min']}-{other['test_f1']['max']} (other recipe, sentences)",
+                    "baseline": f"{other['system']} at its dev-best rate {other['lr']:g}",
+                    "split": "chosen on dev, reported on test, 3 seeds each",
+                    "caveat": "random-init encoder: context is not pretrained",
+                },
+            ]
+        )
+        + [
+            {
+                "claim": "training words/s, ours / HF loop (same runs)",
+                "figure": f"{ours['train_words_per_s_median'] / hf['train_words_per_s_median']:.2f}x",
+                "range": "medians of 3 test runs each",
+                "baseline": "HF loop",
+                "split": "-",
+                "caveat": "2 shared cores, load average in load_avg; a wall-time figure",
+            },
         ],
     }
     write_json(output, result)
@@ -269,7 +456,11 @@ def write(results: Path, output: Path) -> Dict[str, Any]:
 def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("phase", choices=["grid", "test", "science", "write", "show"])
-    p.add_argument("--skip-other", action="store_true", help="test: only dev's best ours recipe and the HF loop")
+    p.add_argument(
+        "--skip-other",
+        action="store_true",
+        help="test: only dev's best ours recipe and the HF loop",
+    )
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (1 torch thread each)")
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "ner.json")

@@ -25,6 +25,7 @@ under study changed, and trains as `spacy train` does (`nlp.update(sgd=False)`, 
 pipe's `finish_update`, then the thinc schedule). Rows of the results file without a `loop`
 setting ran before that was fixed, with `loop=nlp_update` (see `ours_ner`).
 """
+
 import argparse
 import json
 import os
@@ -46,14 +47,24 @@ N_TRAIN, EPOCHS, BATCH, SEED = 4000, 3, 32, 0
 DEV_FRACTION, BLOCK = 0.1, 10
 
 
-def load(n_train: int = N_TRAIN, n_valid: Optional[int] = None, seed: int = SEED, data_dir: Path = bdata.DEFAULT_DATA_DIR):
+def load(
+    n_train: int = N_TRAIN,
+    n_valid: Optional[int] = None,
+    seed: int = SEED,
+    data_dir: Path = bdata.DEFAULT_DATA_DIR,
+):
     """The issue-19 data ("legacy" split): a seeded shuffle of single train sentences, scored on valid."""
     train = bdata.read_conll(data_dir / bdata.CONLL_TRAIN)
     random.Random(seed).shuffle(train)
     return train[:n_train], bdata.read_conll(data_dir / bdata.CONLL_VALID, limit=n_valid)
 
 
-def load_split(split: str, n_train: int = N_TRAIN, n_eval: Optional[int] = None, data_dir: Path = bdata.DEFAULT_DATA_DIR):
+def load_split(
+    split: str,
+    n_train: int = N_TRAIN,
+    n_eval: Optional[int] = None,
+    data_dir: Path = bdata.DEFAULT_DATA_DIR,
+):
     """The issue-33 protocol's data: (train, eval) sentences, in reading order.
 
     CoNLL-2003 train in file order (consecutive sentences come from one article) is cut in
@@ -66,13 +77,15 @@ def load_split(split: str, n_train: int = N_TRAIN, n_eval: Optional[int] = None,
     if split == "legacy":
         return load(n_train, n_eval, data_dir=data_dir)
     if split not in ("dev", "test"):
-        raise ValueError(f"unknown split {split!r}: dev (carved from train, for choices) | test (CoNLL valid) | legacy")
+        raise ValueError(
+            f"unknown split {split!r}: dev (carved from train, for choices) | test (CoNLL valid) | legacy"
+        )
     sents = bdata.read_conll(data_dir / bdata.CONLL_TRAIN)
     n_dev = round(DEV_FRACTION * len(sents))
     pool, dev = sents[:-n_dev], sents[-n_dev:]
-    blocks = [pool[i:i + BLOCK] for i in range(0, len(pool) - BLOCK + 1, BLOCK)]
+    blocks = [pool[i : i + BLOCK] for i in range(0, len(pool) - BLOCK + 1, BLOCK)]
     random.Random(0).shuffle(blocks)
-    train = [s for block in blocks[:max(1, n_train // BLOCK)] for s in block]
+    train = [s for block in blocks[: max(1, n_train // BLOCK)] for s in block]
     held = dev if split == "dev" else bdata.read_conll(data_dir / bdata.CONLL_VALID)
     return train, held[:n_eval] if n_eval else held
 
@@ -84,24 +97,70 @@ def load_split(split: str, n_train: int = N_TRAIN, n_eval: Optional[int] = None,
 EVAL_DOCS_OF = (1, 10)
 
 
-def hf_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, batch_size: int = BATCH, seed: int = SEED,
-           warmup: float = acc.WARMUP_FRACTION, weight_decay: float = 0.01, eval_docs_of=EVAL_DOCS_OF) -> Dict[str, Any]:
+def hf_ner(
+    checkpoint: Path,
+    train,
+    valid,
+    lr: float,
+    epochs: int = EPOCHS,
+    batch_size: int = BATCH,
+    seed: int = SEED,
+    warmup: float = acc.WARMUP_FRACTION,
+    weight_decay: float = 0.01,
+    eval_docs_of=EVAL_DOCS_OF,
+) -> Dict[str, Any]:
     """`accuracy.train_hf_ner`: ModernBertForTokenClassification (first piece labelled), AdamW
     (weight decay 0.01), `warmup` of the steps linear warmup then linear decay to 0, grad-norm clip 1.0."""
-    return acc.train_hf_ner(checkpoint, train, valid, epochs, batch_size, seed, lr=lr, warmup=warmup,
-                            weight_decay=weight_decay, eval_docs_of=eval_docs_of)
+    return acc.train_hf_ner(
+        checkpoint,
+        train,
+        valid,
+        epochs,
+        batch_size,
+        seed,
+        lr=lr,
+        warmup=warmup,
+        weight_decay=weight_decay,
+        eval_docs_of=eval_docs_of,
+    )
 
 
 # ------------------------------------------------------------------------------------ ours
 
-def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, batch_size: int = BATCH, seed: int = SEED,
-             warmup: float = 0.1, schedule: str = "warmup_linear", drop: float = 0.1, L2: float = 0.01,
-             grad_clip: float = 1.0, eps: float = 1e-8, beta1: float = 0.9, beta2: float = 0.999,
-             pooling: str = "mean", grad_factor: float = 1.0, hidden_width: int = 64, maxout_pieces: int = 2,
-             use_upper: bool = False, extra_state_tokens: bool = False, docs_of: int = 1, batch_words: int = 0, head: str = "ner",
-             max_length: int = 512, grad_clip_norm: Optional[float] = None, loop: str = "spacy_train",
-             eval_docs_of=EVAL_DOCS_OF, oracle_cut: int = 100, sentence_windows: bool = False,
-             block_shuffle: int = 0) -> Dict[str, Any]:
+
+def ours_ner(
+    checkpoint: Path,
+    train,
+    valid,
+    lr: float,
+    epochs: int = EPOCHS,
+    batch_size: int = BATCH,
+    seed: int = SEED,
+    warmup: float = 0.1,
+    schedule: str = "warmup_linear",
+    drop: float = 0.1,
+    L2: float = 0.01,
+    grad_clip: float = 1.0,
+    eps: float = 1e-8,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    pooling: str = "mean",
+    grad_factor: float = 1.0,
+    hidden_width: int = 64,
+    maxout_pieces: int = 2,
+    use_upper: bool = False,
+    extra_state_tokens: bool = False,
+    docs_of: int = 1,
+    batch_words: int = 0,
+    head: str = "ner",
+    max_length: int = 512,
+    grad_clip_norm: Optional[float] = None,
+    loop: str = "spacy_train",
+    eval_docs_of=EVAL_DOCS_OF,
+    oracle_cut: int = 100,
+    sentence_windows: bool = False,
+    block_shuffle: int = 0,
+) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
     lr/warmup/schedule: thinc Adam with `warmup_linear.v1` (warmup = fraction of the run's
@@ -146,17 +205,25 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
     listener["pooling"] = {"@layers": f"reduce_{pooling}.v1"}
     if head == "ner":
         model = systems.ner_config()["model"]
-        model.update(hidden_width=hidden_width, maxout_pieces=maxout_pieces, use_upper=use_upper,
-                     extra_state_tokens=extra_state_tokens, tok2vec=listener)
+        model.update(
+            hidden_width=hidden_width,
+            maxout_pieces=maxout_pieces,
+            use_upper=use_upper,
+            extra_state_tokens=extra_state_tokens,
+            tok2vec=listener,
+        )
         nlp.add_pipe("ner", config={"model": model, "update_with_oracle_cut_size": oracle_cut})
     else:
-        raise ValueError(f"unknown head {head!r}: ner (the token-level biluo_ner of commit d6dab72 was dropped, see BENCHMARKS.md)")
+        raise ValueError(
+            f"unknown head {head!r}: ner (the token-level biluo_ner of commit d6dab72 was dropped, see BENCHMARKS.md)"
+        )
 
     sents = []
     for words, tags in train:
         sents.append((list(words), iob_to_biluo(list(tags))))
-    groups = [sents[i:i + docs_of] for i in range(0, len(sents), docs_of)]
+    groups = [sents[i : i + docs_of] for i in range(0, len(sents), docs_of)]
     examples = []
+
     def make_doc(group, with_starts=sentence_windows):
         words = [w for ws, _ in group for w in ws]
         starts = [j == 0 for ws, _ in group for j in range(len(ws))] if with_starts else None
@@ -172,30 +239,38 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
 
     def batches() -> List[List[Any]]:
         if block_shuffle:
-            blocks = [examples[i:i + block_shuffle] for i in range(0, len(examples), block_shuffle)]
+            blocks = [
+                examples[i : i + block_shuffle] for i in range(0, len(examples), block_shuffle)
+            ]
             rng.shuffle(blocks)
             per = block_shuffle * max(1, round(batch_size / block_shuffle))
             order = [eg for block in blocks for eg in block]
-            return [order[i:i + per] for i in range(0, len(order), per)]
+            return [order[i : i + per] for i in range(0, len(order), per)]
         order = list(examples)
         rng.shuffle(order)
         if batch_words:
             from spacy.training.batchers import minibatch_by_words
 
-            return list(minibatch_by_words(order, size=batch_words, tolerance=0.2, discard_oversize=False))
+            return list(
+                minibatch_by_words(order, size=batch_words, tolerance=0.2, discard_oversize=False)
+            )
         per = max(1, round(batch_size / docs_of))
-        return [order[i:i + per] for i in range(0, len(order), per)]
+        return [order[i : i + per] for i in range(0, len(order), per)]
 
     steps_per_epoch = len(batches())
     rng = random.Random(seed)  # the same shuffles as if batches() had not been called
     total = epochs * steps_per_epoch
-    optimizer = acc.spacy_optimizer(lr, total, warmup, schedule, L2=L2, grad_clip=grad_clip, eps=eps, beta1=beta1, beta2=beta2)
+    optimizer = acc.spacy_optimizer(
+        lr, total, warmup, schedule, L2=L2, grad_clip=grad_clip, eps=eps, beta1=beta1, beta2=beta2
+    )
     nlp.initialize(lambda: examples, sgd=optimizer)
     t0 = time.perf_counter()
     history = []
     step = 0
     shim = nlp.get_pipe("transformer").model.shims[0]
-    max_norm = 0.0  # the encoder's largest global grad norm (before clipping) since the last history point
+    max_norm = (
+        0.0  # the encoder's largest global grad norm (before clipping) since the last history point
+    )
     for epoch in range(epochs):
         losses: Dict[str, float] = {}
         for batch in batches():
@@ -210,19 +285,26 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
             step += 1
             max_norm = max(max_norm, shim.last_grad_norm or 0.0)
             if step % 25 == 0 or step == 1:
-                point = {k: round(float(v - before.get(k, 0.0)), 3) for k, v in losses.items()} | {"step": step}
+                point = {k: round(float(v - before.get(k, 0.0)), 3) for k, v in losses.items()} | {
+                    "step": step
+                }
                 if grad_clip_norm is not None:
                     point["max_grad_norm"] = round(max_norm, 1)
                 history.append(point)
                 max_norm = 0.0
-        acc.log(f"  ours epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.1f}" for k, v in losses.items()))
+        acc.log(
+            f"  ours epoch {epoch + 1}/{epochs}: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in losses.items())
+        )
     train_seconds = time.perf_counter() - t0
 
     def score(k, with_starts=sentence_windows):
-        groups = [valid[i:i + k] for i in range(0, len(valid), k)]
+        groups = [valid[i : i + k] for i in range(0, len(valid), k)]
         docs = nlp.pipe((make_doc(group, with_starts) for group in groups), batch_size=64)
         pred = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
-        return acc.span_prf([bdata.iob_spans(tags) for _, tags in acc.join_sentences(valid, k)], pred)
+        return acc.span_prf(
+            [bdata.iob_spans(tags) for _, tags in acc.join_sentences(valid, k)], pred
+        )
 
     by_size = {k: score(k) for k in eval_docs_of}
     if not sentence_windows and max(eval_docs_of) > 1:
@@ -230,23 +312,40 @@ def ours_ner(checkpoint: Path, train, valid, lr: float, epochs: int = EPOCHS, ba
         # setting, no retraining): paragraphs read sentence by sentence ("10sw")
         nlp.get_pipe("transformer").model.attrs["sentence_windows"] = True
         by_size[f"{max(eval_docs_of)}sw"] = score(max(eval_docs_of), with_starts=True)
-    return {**by_size[eval_docs_of[0]], "f1_by_doc_size": {k: m["f1"] for k, m in by_size.items()},
-            "train_seconds": train_seconds, "steps": total,
-            "train_words_per_s": epochs * n_words / train_seconds, "loss_history": history}
+    return {
+        **by_size[eval_docs_of[0]],
+        "f1_by_doc_size": {k: m["f1"] for k, m in by_size.items()},
+        "train_seconds": train_seconds,
+        "steps": total,
+        "train_words_per_s": epochs * n_words / train_seconds,
+        "loss_history": history,
+    }
 
 
 # ------------------------------------------------------------------------------------ main
+
 
 def report(results: Path) -> str:
     """Markdown tables of every run in `results`: the sweep, then each ablation vs its base run."""
     from benchmarks.report import table
 
-    runs = [json.loads(line) for line in results.read_text(encoding="utf8").splitlines() if line.strip()]
+    runs = [
+        json.loads(line) for line in results.read_text(encoding="utf8").splitlines() if line.strip()
+    ]
 
     def row(r: Dict[str, Any]) -> List[Any]:
         change = ", ".join(f"{k}={v}" for k, v in r["settings"].items()) or "-"
-        return [r["system"], f"{r['lr']:g}", change, f"{r['f1']:.2f}", f"{r['p']:.2f}", f"{r['r']:.2f}",
-                f"{r['train_seconds']:.0f}", f"{r['train_words_per_s']:.0f}", r["utc"]]
+        return [
+            r["system"],
+            f"{r['lr']:g}",
+            change,
+            f"{r['f1']:.2f}",
+            f"{r['p']:.2f}",
+            f"{r['r']:.2f}",
+            f"{r['train_seconds']:.0f}",
+            f"{r['train_words_per_s']:.0f}",
+            r["utc"],
+        ]
 
     headers = ["system", "lr", "change", "F1", "P", "R", "train s", "words/s", "UTC"]
     out = []
@@ -254,7 +353,6 @@ def report(results: Path) -> str:
         rows = sorted((r for r in runs if r["tag"] == tag), key=lambda r: (r["system"], r["lr"]))
         out.append(f"{tag or 'untagged'}:\n\n" + table(headers, [row(r) for r in rows]))
     return "\n\n".join(out)
-
 
 
 def _value(text: str) -> Any:
@@ -270,20 +368,38 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     import torch
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("system", choices=["hf", "ours", "report"], help="report: print the tables of --results")
+    p.add_argument(
+        "system", choices=["hf", "ours", "report"], help="report: print the tables of --results"
+    )
     p.add_argument("--lr", type=float)
-    p.add_argument("--set", action="append", default=[], help="key=value: a keyword of hf_ner / ours_ner")
+    p.add_argument(
+        "--set", action="append", default=[], help="key=value: a keyword of hf_ner / ours_ner"
+    )
     p.add_argument("--tag", default="", help="sweep | ablation | ... (kept in the result line)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--split", choices=["dev", "test", "legacy"], default="dev",
-                   help="dev: score on the last 10%% of CoNLL train (every choice); test: CoNLL valid (report only); "
-                        "legacy: issue 19's data (shuffled train sentences, scored on valid)")
-    p.add_argument("--seed", type=int, default=SEED, help="the run's seed (initialization, shuffles, dropout)")
+    p.add_argument(
+        "--split",
+        choices=["dev", "test", "legacy"],
+        default="dev",
+        help="dev: score on the last 10%% of CoNLL train (every choice); test: CoNLL valid (report only); "
+        "legacy: issue 19's data (shuffled train sentences, scored on valid)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=SEED, help="the run's seed (initialization, shuffles, dropout)"
+    )
     p.add_argument("--n-train", type=int, default=N_TRAIN)
-    p.add_argument("--n-valid", type=int, default=None, help="score on the first N sentences of the split")
+    p.add_argument(
+        "--n-valid", type=int, default=None, help="score on the first N sentences of the split"
+    )
     p.add_argument("--cache-dir", type=Path, default=ROOT / ".benchmark_cache")
     p.add_argument("--checkpoint", type=Path, default=None)
-    p.add_argument("--data-dir", type=Path, default=bdata.DEFAULT_DATA_DIR if bdata.DEFAULT_DATA_DIR.exists() else Path("/work/shared/data"))
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=bdata.DEFAULT_DATA_DIR
+        if bdata.DEFAULT_DATA_DIR.exists()
+        else Path("/work/shared/data"),
+    )
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "ner_study_results.jsonl")
     args = p.parse_args(argv)
     if args.system == "report":
@@ -294,29 +410,49 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or bdata.ensure_checkpoint(
-        args.cache_dir / "modernbert-small-random", "small", args.data_dir, log=acc.log)
+        args.cache_dir / "modernbert-small-random", "small", args.data_dir, log=acc.log
+    )
     train, valid = load_split(args.split, args.n_train, args.n_valid, data_dir=args.data_dir)
     settings = dict(kv.split("=", 1) for kv in args.set)
     settings = {k: _value(v) for k, v in settings.items()}
-    acc.log(f"{args.system} lr {args.lr} {settings} seed {args.seed} ({len(train)} train, {len(valid)} {args.split})")
+    acc.log(
+        f"{args.system} lr {args.lr} {settings} seed {args.seed} ({len(train)} train, {len(valid)} {args.split})"
+    )
     t0 = time.perf_counter()
     run = hf_ner if args.system == "hf" else ours_ner
     result = run(checkpoint, train, valid, args.lr, seed=args.seed, **settings)
     if "train_words_per_s" not in result:
         n_words = sum(len(w) for w, _ in train)
-        result["train_words_per_s"] = settings.get("epochs", EPOCHS) * n_words / result["train_seconds"]
-    line = {"system": args.system, "lr": args.lr, "settings": settings, "tag": args.tag,
-            "f1": round(100 * result["f1"], 2), "p": round(100 * result["precision"], 2),
-            "r": round(100 * result["recall"], 2), "train_seconds": round(result["train_seconds"], 1),
-            "train_words_per_s": round(result["train_words_per_s"], 1), "wall_seconds": round(time.perf_counter() - t0, 1),
-            "n_train": len(train), "n_valid": len(valid), "threads": args.threads,
-            "split": args.split, "seed": args.seed,
-            "f1_by_doc_size": {str(k): round(100 * v, 2) for k, v in result.get("f1_by_doc_size", {}).items()},
-            "load_avg": [round(x, 2) for x in os.getloadavg()],
-            "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-            "loss_history": result.get("loss_history")}
-    acc.log(f"RESULT {args.system} lr {args.lr} {settings}: F1 {line['f1']} (P {line['p']} R {line['r']}), "
-            f"train {line['train_seconds']} s, {line['train_words_per_s']} words/s")
+        result["train_words_per_s"] = (
+            settings.get("epochs", EPOCHS) * n_words / result["train_seconds"]
+        )
+    line = {
+        "system": args.system,
+        "lr": args.lr,
+        "settings": settings,
+        "tag": args.tag,
+        "f1": round(100 * result["f1"], 2),
+        "p": round(100 * result["precision"], 2),
+        "r": round(100 * result["recall"], 2),
+        "train_seconds": round(result["train_seconds"], 1),
+        "train_words_per_s": round(result["train_words_per_s"], 1),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "n_train": len(train),
+        "n_valid": len(valid),
+        "threads": args.threads,
+        "split": args.split,
+        "seed": args.seed,
+        "f1_by_doc_size": {
+            str(k): round(100 * v, 2) for k, v in result.get("f1_by_doc_size", {}).items()
+        },
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "loss_history": result.get("loss_history"),
+    }
+    acc.log(
+        f"RESULT {args.system} lr {args.lr} {settings}: F1 {line['f1']} (P {line['p']} R {line['r']}), "
+        f"train {line['train_seconds']} s, {line['train_words_per_s']} words/s"
+    )
     args.results.parent.mkdir(parents=True, exist_ok=True)
     with args.results.open("a", encoding="utf8") as f:
         f.write(json.dumps(line) + "\n")

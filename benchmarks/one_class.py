@@ -29,6 +29,7 @@ Ours is scored with the component's own code: our pipeline's listener features
 as `anomaly_scorer` (mode "one_class") runs them, so one encoder pass per
 checkpoint serves every detector of the grid.
 """
+
 import random
 import statistics
 import time
@@ -51,31 +52,51 @@ Split = Dict[str, Any]  # train, val, val_gold, test, test_gold, train_key
 def sms_split(rows: Sequence[Tuple[int, str]], seed: int) -> Split:
     from spacy_modernbert.data.splits import stratified_split
 
-    train, val, test = stratified_split([y for y, _ in rows], dev_frac=0.2, test_frac=0.2, seed=seed)
-    return {"train": [rows[i][1] for i in train if rows[i][0] == 0], "train_key": f"sms-ham-seed{seed}",
-            "val": [rows[i][1] for i in val], "val_gold": [rows[i][0] for i in val],
-            "test": [rows[i][1] for i in test], "test_gold": [rows[i][0] for i in test]}
+    train, val, test = stratified_split(
+        [y for y, _ in rows], dev_frac=0.2, test_frac=0.2, seed=seed
+    )
+    return {
+        "train": [rows[i][1] for i in train if rows[i][0] == 0],
+        "train_key": f"sms-ham-seed{seed}",
+        "val": [rows[i][1] for i in val],
+        "val_gold": [rows[i][0] for i in val],
+        "test": [rows[i][1] for i in test],
+        "test_gold": [rows[i][0] for i in test],
+    }
 
 
 def conll_docs(path: Path, per_doc: int = 3) -> List[str]:
     sents = [" ".join(words) for words, _ in bdata.read_conll(path)]
-    return [" ".join(sents[i:i + per_doc]) for i in range(0, len(sents) - per_doc + 1, per_doc)]
+    return [" ".join(sents[i : i + per_doc]) for i in range(0, len(sents) - per_doc + 1, per_doc)]
 
 
-def news_splits(train: List[str], valid: List[str], sms: List[str], n: int, seed: int) -> Dict[str, Split]:
+def news_splits(
+    train: List[str], valid: List[str], sms: List[str], n: int, seed: int
+) -> Dict[str, Split]:
     """news-vs-sms1 / -sms3 of one seed: validation and test normals from CoNLL valid, SMS anomalies."""
     valid, sms = list(valid), list(sms)
     random.Random(seed).shuffle(valid)
     random.Random(seed).shuffle(sms)
     n = min(n, len(valid) // 2, len(sms) // 8)
     if n < 1:
-        raise SystemExit(f"too few CoNLL valid docs ({len(valid)}) or SMS messages ({len(sms)}) for the news tasks")
-    normal_val, normal_test = valid[:n], valid[n:2 * n]
-    three = [" ".join(sms[2 * n + 3 * i: 2 * n + 3 * i + 3]) for i in range(2 * n)]
+        raise SystemExit(
+            f"too few CoNLL valid docs ({len(valid)}) or SMS messages ({len(sms)}) for the news tasks"
+        )
+    normal_val, normal_test = valid[:n], valid[n : 2 * n]
+    three = [" ".join(sms[2 * n + 3 * i : 2 * n + 3 * i + 3]) for i in range(2 * n)]
     out = {}
-    for name, val_anom, test_anom in (("news-vs-sms1", sms[:n], sms[n:2 * n]), ("news-vs-sms3", three[:n], three[n:])):
-        out[name] = {"train": train, "train_key": "conll2003-train", "val": normal_val + val_anom,
-                     "val_gold": [0] * n + [1] * n, "test": normal_test + test_anom, "test_gold": [0] * n + [1] * n}
+    for name, val_anom, test_anom in (
+        ("news-vs-sms1", sms[:n], sms[n : 2 * n]),
+        ("news-vs-sms3", three[:n], three[n:]),
+    ):
+        out[name] = {
+            "train": train,
+            "train_key": "conll2003-train",
+            "val": normal_val + val_anom,
+            "val_gold": [0] * n + [1] * n,
+            "test": normal_test + test_anom,
+            "test_gold": [0] * n + [1] * n,
+        }
     return out
 
 
@@ -84,23 +105,46 @@ def metrics(gold: Sequence[int], scores: Sequence[float], words: Sequence[int]) 
 
     from spacy_modernbert.anomaly.curves import average_precision, roc_auc
 
-    gold_a, scores_a, words_a = numpy.asarray(gold), numpy.asarray(scores, dtype="float64"), numpy.asarray(words)
+    gold_a, scores_a, words_a = (
+        numpy.asarray(gold),
+        numpy.asarray(scores, dtype="float64"),
+        numpy.asarray(words),
+    )
     normal = gold_a == 0
-    rho = spearmanr(scores_a[normal], words_a[normal]).correlation if normal.sum() > 1 else float("nan")
-    return {"roc_auc": roc_auc(gold_a, scores_a), "average_precision": average_precision(gold_a, scores_a),
-            "abs_spearman_words": None if numpy.isnan(rho) else abs(float(rho))}
+    rho = (
+        spearmanr(scores_a[normal], words_a[normal]).correlation
+        if normal.sum() > 1
+        else float("nan")
+    )
+    return {
+        "roc_auc": roc_auc(gold_a, scores_a),
+        "average_precision": average_precision(gold_a, scores_a),
+        "abs_spearman_words": None if numpy.isnan(rho) else abs(float(rho)),
+    }
 
 
 # ---------------------------------------------------------------------------- checkpoints and features
 
 
-def checkpoints_for(key: str, train: List[str], cache_dir: Path, data_dir: Path, given: Optional[Path],
-                    pretrain_steps: int, pretrain_batch_tokens: int, seed: int) -> Dict[str, Path]:
+def checkpoints_for(
+    key: str,
+    train: List[str],
+    cache_dir: Path,
+    data_dir: Path,
+    given: Optional[Path],
+    pretrain_steps: int,
+    pretrain_batch_tokens: int,
+    seed: int,
+) -> Dict[str, Path]:
     """{"random-init": ..., "pretrained": ...} for one training set (cached under cache_dir/key)."""
     if given is not None:
         return {"random-init": Path(given)}
     root = Path(cache_dir) / "one_class" / key
-    out = {"random-init": bdata.ensure_checkpoint(root / "random-init", "small", data_dir, log=log, texts=train, text_name=key)}
+    out = {
+        "random-init": bdata.ensure_checkpoint(
+            root / "random-init", "small", data_dir, log=log, texts=train, text_name=key
+        )
+    }
     if pretrain_steps > 0:
         target = root / f"pretrained-{pretrain_steps}x{pretrain_batch_tokens}"
         if not (target / "config.json").exists():
@@ -108,15 +152,26 @@ def checkpoints_for(key: str, train: List[str], cache_dir: Path, data_dir: Path,
 
             text = root / "train.txt"
             text.write_text("\n".join(t.replace("\n", " ") for t in train) + "\n", encoding="utf8")
-            log(f"pretraining {key}: {pretrain_steps} steps of {pretrain_batch_tokens} pieces on its {len(train)} normal docs")
-            pretrain(out["random-init"], [text], target, steps=pretrain_steps, batch_tokens=pretrain_batch_tokens,
-                     seed=seed, save_every=pretrain_steps, log_every=max(1, pretrain_steps // 5))
+            log(
+                f"pretraining {key}: {pretrain_steps} steps of {pretrain_batch_tokens} pieces on its {len(train)} normal docs"
+            )
+            pretrain(
+                out["random-init"],
+                [text],
+                target,
+                steps=pretrain_steps,
+                batch_tokens=pretrain_batch_tokens,
+                seed=seed,
+                save_every=pretrain_steps,
+                log_every=max(1, pretrain_steps // 5),
+            )
         out["pretrained"] = target
     return out
 
 
-def encoder_features(checkpoint: Path, texts: Sequence[str], seed: int,
-                     memo: Optional[Dict[str, Any]] = None) -> Tuple[numpy.ndarray, List[numpy.ndarray]]:
+def encoder_features(
+    checkpoint: Path, texts: Sequence[str], seed: int, memo: Optional[Dict[str, Any]] = None
+) -> Tuple[numpy.ndarray, List[numpy.ndarray]]:
     """Pooled embeddings and token vectors of `texts`, exactly as `anomaly_scorer` (one_class) sees them.
 
     memo: {text: (pooled row, token vectors)} of this checkpoint, filled and reused (the news
@@ -138,13 +193,27 @@ def encoder_features(checkpoint: Path, texts: Sequence[str], seed: int,
     spacy.util.fix_random_seed(seed)
     nlp = spacy.blank("en")
     nlp.add_pipe("transformer", config=ours_transformer(checkpoint))
-    nlp.add_pipe("anomaly_scorer", config={"mode": "one_class", "detector": "knn",
-                                           "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener()}})
-    nlp.initialize(lambda: [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in list(texts[:8]) + ["a b", "c d"]])
+    nlp.add_pipe(
+        "anomaly_scorer",
+        config={
+            "mode": "one_class",
+            "detector": "knn",
+            "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener()},
+        },
+    )
+    nlp.initialize(
+        lambda: [
+            Example(nlp.make_doc(t), nlp.make_doc(t)) for t in list(texts[:8]) + ["a b", "c d"]
+        ]
+    )
     model = nlp.get_pipe("anomaly_scorer").model
     pooled, tokens = [], []
     for start in range(0, len(texts), 256):
-        docs = list(nlp.get_pipe("transformer").pipe((nlp.make_doc(t) for t in texts[start:start + 256]), batch_size=64))
+        docs = list(
+            nlp.get_pipe("transformer").pipe(
+                (nlp.make_doc(t) for t in texts[start : start + 256]), batch_size=64
+            )
+        )
         X, T = doc_features(model, docs, True)
         pooled.append(numpy.asarray(model.ops.to_numpy(X), dtype="float64"))
         tokens.extend(numpy.asarray(model.ops.to_numpy(t), dtype="float32") for t in T)
@@ -178,36 +247,70 @@ def run_one_class(
     wanted = [t.strip() for t in tasks.split(",") if t.strip()]
     unknown = [t for t in wanted if t not in TASKS]
     if unknown or not wanted:
-        raise typer.BadParameter(f"unknown tasks {unknown}; choose from {', '.join(TASKS)}", param_hint="--tasks")
+        raise typer.BadParameter(
+            f"unknown tasks {unknown}; choose from {', '.join(TASKS)}", param_hint="--tasks"
+        )
     sms_rows = bdata.read_sms(data_dir / bdata.SMS)
     news = None
     if any(t.startswith("news") for t in wanted):
-        news = (conll_docs(data_dir / bdata.CONLL_TRAIN), conll_docs(data_dir / bdata.CONLL_VALID), [t for _, t in sms_rows])
+        news = (
+            conll_docs(data_dir / bdata.CONLL_TRAIN),
+            conll_docs(data_dir / bdata.CONLL_VALID),
+            [t for _, t in sms_rows],
+        )
     runs: List[Dict[str, Any]] = []
     features: Dict[Tuple[str, str], Any] = {}
     for task in wanted:
         for seed in range(splits):
-            s = sms_split(sms_rows, seed) if task == "sms" else news_splits(*news, news_eval, seed)[task]
-            log(f"== {task}, split {seed}: {len(s['train'])} normal training docs, validation {len(s['val'])} "
-                f"({sum(s['val_gold'])} anomalous), test {len(s['test'])} ({sum(s['test_gold'])} anomalous)")
-            ckpts = checkpoints_for(s["train_key"], s["train"], cache_dir, data_dir, checkpoint, pretrain_steps,
-                                    pretrain_batch_tokens, seed)
-            features = {k: v for k, v in features.items() if k[0] == s["train_key"]}  # the news tasks share theirs
+            s = (
+                sms_split(sms_rows, seed)
+                if task == "sms"
+                else news_splits(*news, news_eval, seed)[task]
+            )
+            log(
+                f"== {task}, split {seed}: {len(s['train'])} normal training docs, validation {len(s['val'])} "
+                f"({sum(s['val_gold'])} anomalous), test {len(s['test'])} ({sum(s['test_gold'])} anomalous)"
+            )
+            ckpts = checkpoints_for(
+                s["train_key"],
+                s["train"],
+                cache_dir,
+                data_dir,
+                checkpoint,
+                pretrain_steps,
+                pretrain_batch_tokens,
+                seed,
+            )
+            features = {
+                k: v for k, v in features.items() if k[0] == s["train_key"]
+            }  # the news tasks share theirs
             for ckpt_name, ckpt in ckpts.items():
                 key = (s["train_key"], ckpt_name)
                 if key not in features:
                     log(f"  encoding {len(s['train'])} training docs ({ckpt_name})")
                     features[key] = {"train": encoder_features(ckpt, s["train"], seed)}
-                log(f"  encoding {len(s['val']) + len(s['test'])} validation + test docs ({ckpt_name})")
-                memo = features[key].setdefault("memo", {}) if s["train_key"] == "conll2003-train" else None
+                log(
+                    f"  encoding {len(s['val']) + len(s['test'])} validation + test docs ({ckpt_name})"
+                )
+                memo = (
+                    features[key].setdefault("memo", {})
+                    if s["train_key"] == "conll2003-train"
+                    else None
+                )
                 if memo is not None and len(memo) > 20000:
                     memo.clear()
                 X, T = encoder_features(ckpt, s["val"] + s["test"], seed, memo)
                 n_val = len(s["val"])
                 features[key]["val"] = (X[:n_val], T[:n_val])
                 features[key]["test"] = (X[n_val:], T[n_val:])
-            run = {"task": task, "split": seed, "n_train": len(s["train"]), "n_val": len(s["val"]), "n_test": len(s["test"]),
-                   "families": {}}
+            run = {
+                "task": task,
+                "split": seed,
+                "n_train": len(s["train"]),
+                "n_val": len(s["val"]),
+                "n_test": len(s["test"]),
+                "families": {},
+            }
             words = {part: [bdata.n_words(t) for t in s[part]] for part in ("val", "test")}
             candidates = {"ours": [(cfg, ckpt_name) for ckpt_name in ckpts for cfg in OURS_GRID]}
             candidates.update({family: grid(list(ckpts)) for family, grid in ANCHOR_GRIDS.items()})
@@ -223,18 +326,37 @@ def run_one_class(
                         val_s, test_s = ANCHOR_GRIDS[family].score(cfg, s, feats)
                     name = cfg["name"] + (f" @{ckpt_name}" if ckpt_name else "")
                     scored.append((metrics(s["val_gold"], val_s, words["val"]), name, test_s))
-                val_m, name, test_s = max(scored, key=lambda x: (x[0]["roc_auc"] or 0.0))
-                run["families"][family] = {"chosen": name, "val": val_m, "test": metrics(s["test_gold"], test_s, words["test"]),
-                                           "grid": {n: m["roc_auc"] for m, n, _ in scored}}
-                log(f"  {family:9s} chose {name:40s} val AUC {val_m['roc_auc']:.3f}  test AUC "
-                    f"{run['families'][family]['test']['roc_auc']:.3f}")
+                val_m, name, test_s = max(scored, key=lambda x: x[0]["roc_auc"] or 0.0)
+                run["families"][family] = {
+                    "chosen": name,
+                    "val": val_m,
+                    "test": metrics(s["test_gold"], test_s, words["test"]),
+                    "grid": {n: m["roc_auc"] for m, n, _ in scored},
+                }
+                log(
+                    f"  {family:9s} chose {name:40s} val AUC {val_m['roc_auc']:.3f}  test AUC "
+                    f"{run['families'][family]['test']['roc_auc']:.3f}"
+                )
             runs.append(run)
-            if output is not None:  # a partial result after every split: a run cut off keeps what it measured
-                write_json(output, summarize(runs, [t for t in wanted if any(r["task"] == t for r in runs)], len({r["split"] for r in runs}),
-                                             checkpoint, pretrain_steps, pretrain_batch_tokens))
+            if (
+                output is not None
+            ):  # a partial result after every split: a run cut off keeps what it measured
+                write_json(
+                    output,
+                    summarize(
+                        runs,
+                        [t for t in wanted if any(r["task"] == t for r in runs)],
+                        len({r["split"] for r in runs}),
+                        checkpoint,
+                        pretrain_steps,
+                        pretrain_batch_tokens,
+                    ),
+                )
     result = summarize(runs, wanted, splits, checkpoint, pretrain_steps, pretrain_batch_tokens)
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
-    print("\n" + table(result["columns"], [[r[c] for c in result["columns"]] for r in result["rows"]]))
+    print(
+        "\n" + table(result["columns"], [[r[c] for c in result["columns"]] for r in result["rows"]])
+    )
     write_json(output, result)
     return result
 
@@ -246,10 +368,25 @@ def _mean_range(values: Sequence[Optional[float]]) -> Tuple[Optional[float], str
     return statistics.mean(vals), f"{min(vals):.3f}-{max(vals):.3f}"
 
 
-def summarize(runs: List[Dict[str, Any]], tasks: Sequence[str], splits: int, checkpoint: Optional[Path],
-              pretrain_steps: int, pretrain_batch_tokens: int) -> Dict[str, Any]:
+def summarize(
+    runs: List[Dict[str, Any]],
+    tasks: Sequence[str],
+    splits: int,
+    checkpoint: Optional[Path],
+    pretrain_steps: int,
+    pretrain_batch_tokens: int,
+) -> Dict[str, Any]:
     families = ["ours"] + list(ANCHOR_GRIDS)
-    columns = ["task", "family", "splits", "test ROC AUC (mean)", "range", "AP (mean)", "|Spearman| (mean)", "chosen on validation"]
+    columns = [
+        "task",
+        "family",
+        "splits",
+        "test ROC AUC (mean)",
+        "range",
+        "AP (mean)",
+        "|Spearman| (mean)",
+        "chosen on validation",
+    ]
     rows, summary = [], []
     for task in tasks:
         task_runs = [r for r in runs if r["task"] == task]
@@ -262,35 +399,80 @@ def summarize(runs: List[Dict[str, Any]], tasks: Sequence[str], splits: int, che
             ap, _ = _mean_range([m["average_precision"] for m in tests])
             rho, _ = _mean_range([m["abs_spearman_words"] for m in tests])
             chosen = sorted({r["families"][family]["chosen"] for r in task_runs})
-            rows.append({"task": task, "family": family, "splits": len(tests), "test ROC AUC (mean)": auc, "range": span, "AP (mean)": ap,
-                         "|Spearman| (mean)": rho, "chosen on validation": "; ".join(chosen)})
-            if family != "ours" and auc is not None and (best_anchor is None or auc > best_anchor[1]):
+            rows.append(
+                {
+                    "task": task,
+                    "family": family,
+                    "splits": len(tests),
+                    "test ROC AUC (mean)": auc,
+                    "range": span,
+                    "AP (mean)": ap,
+                    "|Spearman| (mean)": rho,
+                    "chosen on validation": "; ".join(chosen),
+                }
+            )
+            if (
+                family != "ours"
+                and auc is not None
+                and (best_anchor is None or auc > best_anchor[1])
+            ):
                 best_anchor = (family, auc, span, [m["roc_auc"] for m in tests])
         ours = next(r for r in rows if r["task"] == task and r["family"] == "ours")
         if best_anchor and ours["test ROC AUC (mean)"] is not None:
             mine = [r["families"]["ours"]["test"]["roc_auc"] for r in task_runs]
             # above / below only when the ranges over the splits do not overlap
-            verdict = ("above" if min(mine) > max(best_anchor[3]) else "below" if max(mine) < min(best_anchor[3])
-                       else "level with")
-            summary.append({
-                "claim": f"one-class {task}: ours {verdict} the best anchor" + (" (ranges overlap)" if verdict == "level with" else ""),
-                "figure": f"ROC AUC {ours['test ROC AUC (mean)']:.3f}", "range": ours["range"],
-                "baseline": f"{best_anchor[0]} {best_anchor[1]:.3f} ({best_anchor[2]})",
-                "split": f"design chosen on validation, reported on test, {len(task_runs)} random splits",
-                "caveat": "small 4 x 128 encoder, random-init" + (f" or pretrained {pretrain_steps} x {pretrain_batch_tokens} pieces (chosen on validation)" if pretrain_steps else ""),
-            })
-    ckpt = (f"given checkpoint {checkpoint}" if checkpoint is not None else
-            "small 4 x 128 random-init, BPE 8k trained on each task's normal training docs only; also after pretrain "
-            f"{pretrain_steps} steps x {pretrain_batch_tokens} pieces on the same docs")
+            verdict = (
+                "above"
+                if min(mine) > max(best_anchor[3])
+                else "below"
+                if max(mine) < min(best_anchor[3])
+                else "level with"
+            )
+            summary.append(
+                {
+                    "claim": f"one-class {task}: ours {verdict} the best anchor"
+                    + (" (ranges overlap)" if verdict == "level with" else ""),
+                    "figure": f"ROC AUC {ours['test ROC AUC (mean)']:.3f}",
+                    "range": ours["range"],
+                    "baseline": f"{best_anchor[0]} {best_anchor[1]:.3f} ({best_anchor[2]})",
+                    "split": f"design chosen on validation, reported on test, {len(task_runs)} random splits",
+                    "caveat": "small 4 x 128 encoder, random-init"
+                    + (
+                        f" or pretrained {pretrain_steps} x {pretrain_batch_tokens} pieces (chosen on validation)"
+                        if pretrain_steps
+                        else ""
+                    ),
+                }
+            )
+    ckpt = (
+        f"given checkpoint {checkpoint}"
+        if checkpoint is not None
+        else "small 4 x 128 random-init, BPE 8k trained on each task's normal training docs only; also after pretrain "
+        f"{pretrain_steps} steps x {pretrain_batch_tokens} pieces on the same docs"
+    )
     return record(
-        "one_class", command_line("python -m benchmarks one-class"),
-        {"chooses": "validation split (20% SMS / half of the CoNLL valid docs + disjoint SMS)",
-         "reports": "test split (the other 20% / half), touched once per family and split",
-         "checkpoint": ckpt, "seeds": splits},
-        columns, rows, summary, machine=machine_info("cpu"),
-        settings={"tasks": list(tasks), "splits": splits, "pretrain_steps": pretrain_steps,
-                  "pretrain_batch_tokens": pretrain_batch_tokens,
-                  "grids": {"ours": [c["name"] for c in OURS_GRID], **{f: ANCHOR_GRIDS[f].describe() for f in ANCHOR_GRIDS}}},
+        "one_class",
+        command_line("python -m benchmarks one-class"),
+        {
+            "chooses": "validation split (20% SMS / half of the CoNLL valid docs + disjoint SMS)",
+            "reports": "test split (the other 20% / half), touched once per family and split",
+            "checkpoint": ckpt,
+            "seeds": splits,
+        },
+        columns,
+        rows,
+        summary,
+        machine=machine_info("cpu"),
+        settings={
+            "tasks": list(tasks),
+            "splits": splits,
+            "pretrain_steps": pretrain_steps,
+            "pretrain_batch_tokens": pretrain_batch_tokens,
+            "grids": {
+                "ours": [c["name"] for c in OURS_GRID],
+                **{f: ANCHOR_GRIDS[f].describe() for f in ANCHOR_GRIDS},
+            },
+        },
         runs=runs,
     )
 
@@ -306,14 +488,37 @@ def one_class_cli(
     data_dir: DataDir = _D["data_dir"],
     output: Output = _D["output"],
     threads: Threads = _D["threads"],
-    tasks: str = typer.Option(_D["tasks"], "--tasks", help="Comma-separated: sms, news-vs-sms1, news-vs-sms3"),
-    splits: int = typer.Option(_D["splits"], "--splits", help="Random splits (seeds 0..N-1); mean and range reported"),
-    news_eval: int = typer.Option(_D["news_eval"], "--news-eval", help="Normal (and anomalous) docs per validation and per test set of the news tasks"),
-    pretrain_steps: int = typer.Option(_D["pretrain_steps"], "--pretrain-steps", help="`pretrain` steps of the second checkpoint per training set (0: random-init only)"),
-    pretrain_batch_tokens: int = typer.Option(_D["pretrain_batch_tokens"], "--pretrain-batch-tokens", help="Pieces per pretrain step"),
+    tasks: str = typer.Option(
+        _D["tasks"], "--tasks", help="Comma-separated: sms, news-vs-sms1, news-vs-sms3"
+    ),
+    splits: int = typer.Option(
+        _D["splits"], "--splits", help="Random splits (seeds 0..N-1); mean and range reported"
+    ),
+    news_eval: int = typer.Option(
+        _D["news_eval"],
+        "--news-eval",
+        help="Normal (and anomalous) docs per validation and per test set of the news tasks",
+    ),
+    pretrain_steps: int = typer.Option(
+        _D["pretrain_steps"],
+        "--pretrain-steps",
+        help="`pretrain` steps of the second checkpoint per training set (0: random-init only)",
+    ),
+    pretrain_batch_tokens: int = typer.Option(
+        _D["pretrain_batch_tokens"], "--pretrain-batch-tokens", help="Pieces per pretrain step"
+    ),
     # fmt: on
 ) -> None:
     """One-class anomaly detection, clean protocol: design chosen on validation, reported on test, ours vs anchors."""
-    run_one_class(checkpoint=checkpoint, cache_dir=cache_dir, data_dir=data_dir, output=output, threads=threads,
-                  tasks=tasks, splits=splits, news_eval=news_eval, pretrain_steps=pretrain_steps,
-                  pretrain_batch_tokens=pretrain_batch_tokens)
+    run_one_class(
+        checkpoint=checkpoint,
+        cache_dir=cache_dir,
+        data_dir=data_dir,
+        output=output,
+        threads=threads,
+        tasks=tasks,
+        splits=splits,
+        news_eval=news_eval,
+        pretrain_steps=pretrain_steps,
+        pretrain_batch_tokens=pretrain_batch_tokens,
+    )

@@ -17,14 +17,25 @@ family's grid is listed here once, so the page can print it and a reader can cou
 Invariant: a scorer sees the normal training docs (fit) and returns (validation scores,
 test scores); it never sees a label.
 """
+
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 
 # Ours: the detector settings (the checkpoint is the second axis of the grid).
 OURS_GRID: List[Dict[str, Any]] = [
-    {"name": "doc_and_token_knn k10 tk3", "detector": "doc_and_token_knn", "n_neighbors": 10, "token_neighbors": 3},
-    {"name": "doc_and_token_knn k5 tk1", "detector": "doc_and_token_knn", "n_neighbors": 5, "token_neighbors": 1},
+    {
+        "name": "doc_and_token_knn k10 tk3",
+        "detector": "doc_and_token_knn",
+        "n_neighbors": 10,
+        "token_neighbors": 3,
+    },
+    {
+        "name": "doc_and_token_knn k5 tk1",
+        "detector": "doc_and_token_knn",
+        "n_neighbors": 5,
+        "token_neighbors": 1,
+    },
     {"name": "knn k10", "detector": "knn", "n_neighbors": 10, "token_neighbors": 3},
     {"name": "knn k20", "detector": "knn", "n_neighbors": 20, "token_neighbors": 3},
     {"name": "token_knn tk3", "detector": "token_knn", "n_neighbors": 10, "token_neighbors": 3},
@@ -40,14 +51,22 @@ def ours_scores(cfg: Dict[str, Any], feats: Dict[str, Any]) -> Tuple[numpy.ndarr
     from spacy_modernbert.anomaly import detectors, search
 
     X, T = feats["train"]
-    detector = detectors.make_detector(cfg["detector"], n_neighbors=cfg["n_neighbors"],
-                                       token_neighbors=cfg["token_neighbors"], token_bank_size=TOKEN_BANK_SIZE,
-                                       memory_bank_size=MEMORY_BANK_SIZE)
+    detector = detectors.make_detector(
+        cfg["detector"],
+        n_neighbors=cfg["n_neighbors"],
+        token_neighbors=cfg["token_neighbors"],
+        token_bank_size=TOKEN_BANK_SIZE,
+        memory_bank_size=MEMORY_BANK_SIZE,
+    )
     with_tokens = detector.needs_tokens
-    fitted = feats.setdefault("fitted", {})  # the training features' fits, reused by every split that shares them
+    fitted = feats.setdefault(
+        "fitted", {}
+    )  # the training features' fits, reused by every split that shares them
     if cfg["name"] not in fitted:
         keep = search.subsample_indices(len(X), detector.memory_bank_size, detectors.SEED)
-        fitted[cfg["name"]] = detector.fit(X[keep], [T[i] for i in keep] if with_tokens else None, seed=detectors.SEED)
+        fitted[cfg["name"]] = detector.fit(
+            X[keep], [T[i] for i in keep] if with_tokens else None, seed=detectors.SEED
+        )
     state = fitted[cfg["name"]]
     out = []
     for part in ("val", "test"):
@@ -56,7 +75,9 @@ def ours_scores(cfg: Dict[str, Any], feats: Dict[str, Any]) -> Tuple[numpy.ndarr
     return out[0], out[1]
 
 
-def tfidf_knn_scores(train: Sequence[str], queries: Sequence[Sequence[str]], k: int, **vectorizer) -> List[numpy.ndarray]:
+def tfidf_knn_scores(
+    train: Sequence[str], queries: Sequence[Sequence[str]], k: int, **vectorizer
+) -> List[numpy.ndarray]:
     """Mean cosine distance of each query doc to its k nearest training docs (TF-IDF), per query set."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -67,7 +88,7 @@ def tfidf_knn_scores(train: Sequence[str], queries: Sequence[Sequence[str]], k: 
         B = vec.transform(texts)
         parts = []
         for start in range(0, B.shape[0], 512):
-            sims = (B[start:start + 512] @ A.T).toarray()
+            sims = (B[start : start + 512] @ A.T).toarray()
             parts.append(1.0 - -numpy.sort(-sims, axis=1)[:, :k].mean(axis=1))
         out.append(numpy.concatenate(parts) if parts else numpy.zeros(0))
     return out
@@ -80,8 +101,19 @@ def _unit(X: numpy.ndarray) -> numpy.ndarray:
 class Family:
     """A grid of configurations (x checkpoints when `per_checkpoint`) and how to score one."""
 
-    def __init__(self, configs: List[Dict[str, Any]], score: Callable, per_checkpoint: bool, available: Callable[[], Optional[str]] = lambda: None):
-        self.configs, self._score, self.per_checkpoint, self.available = configs, score, per_checkpoint, available
+    def __init__(
+        self,
+        configs: List[Dict[str, Any]],
+        score: Callable,
+        per_checkpoint: bool,
+        available: Callable[[], Optional[str]] = lambda: None,
+    ):
+        self.configs, self._score, self.per_checkpoint, self.available = (
+            configs,
+            score,
+            per_checkpoint,
+            available,
+        )
 
     def __call__(self, checkpoints: Sequence[str]) -> List[Tuple[Dict[str, Any], Optional[str]]]:
         if self.available() is not None:
@@ -95,11 +127,19 @@ class Family:
 
     def describe(self) -> Any:
         missing = self.available()
-        return missing if missing else [c["name"] + (" x checkpoint" if self.per_checkpoint else "") for c in self.configs]
+        return (
+            missing
+            if missing
+            else [
+                c["name"] + (" x checkpoint" if self.per_checkpoint else "") for c in self.configs
+            ]
+        )
 
 
 def _tfidf(cfg, split, feats):
-    return tfidf_knn_scores(split["train"], [split["val"], split["test"]], cfg["k"], **cfg["vectorizer"])
+    return tfidf_knn_scores(
+        split["train"], [split["val"], split["test"]], cfg["k"], **cfg["vectorizer"]
+    )
 
 
 def _lof(cfg, split, feats):
@@ -108,7 +148,9 @@ def _lof(cfg, split, feats):
     fitted = feats.setdefault("fitted", {})
     if cfg["name"] not in fitted:
         X = _unit(feats["train"][0])
-        fitted[cfg["name"]] = LocalOutlierFactor(n_neighbors=min(cfg["n_neighbors"], len(X) - 1), novelty=True).fit(X)
+        fitted[cfg["name"]] = LocalOutlierFactor(
+            n_neighbors=min(cfg["n_neighbors"], len(X) - 1), novelty=True
+        ).fit(X)
     lof = fitted[cfg["name"]]
     return tuple(-lof.score_samples(_unit(feats[part][0])) for part in ("val", "test"))
 
@@ -129,14 +171,25 @@ def _pyod_missing() -> Optional[str]:
 
 
 _TFIDF = [
-    {"name": f"tfidf {label}{'' if lower else ' cased'} k{k}", "k": k,
-     "vectorizer": dict(vec, lowercase=lower)}
-    for label, vec in (("word1", dict(ngram_range=(1, 1))), ("char_wb3-5", dict(analyzer="char_wb", ngram_range=(3, 5))))
-    for lower in (True, False) for k in (5, 10, 20)
+    {
+        "name": f"tfidf {label}{'' if lower else ' cased'} k{k}",
+        "k": k,
+        "vectorizer": dict(vec, lowercase=lower),
+    }
+    for label, vec in (
+        ("word1", dict(ngram_range=(1, 1))),
+        ("char_wb3-5", dict(analyzer="char_wb", ngram_range=(3, 5))),
+    )
+    for lower in (True, False)
+    for k in (5, 10, 20)
 ]
 
 ANCHOR_GRIDS: Dict[str, Family] = {
     "tfidf_knn": Family(_TFIDF, _tfidf, per_checkpoint=False),
-    "emb_lof": Family([{"name": f"LOF k{k}", "n_neighbors": k} for k in (5, 10, 20, 50, 100, 200)], _lof, per_checkpoint=True),
+    "emb_lof": Family(
+        [{"name": f"LOF k{k}", "n_neighbors": k} for k in (5, 10, 20, 50, 100, 200)],
+        _lof,
+        per_checkpoint=True,
+    ),
     "emb_ecod": Family([{"name": "ECOD"}], _ecod, per_checkpoint=True, available=_pyod_missing),
 }

@@ -10,6 +10,7 @@ same random-init checkpoint family (no pretrained weights exist offline).
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/one_class_study.py [--cache /tmp/oc]
 """
+
 import argparse
 import random
 import sys
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import numpy
 
-from spacy_modernbert.anomaly.curves import average_precision, roc_auc
 from benchmarks import data as bdata
+from spacy_modernbert.anomaly.curves import average_precision, roc_auc
 
 
 def sms_protocol(data_dir):
@@ -34,7 +35,7 @@ def sms_protocol(data_dir):
 
 def conll_docs(path, per_doc=3):
     sents = [" ".join(w) for w, _ in bdata.read_conll(path)]
-    return [" ".join(sents[i:i + per_doc]) for i in range(0, len(sents) - per_doc + 1, per_doc)]
+    return [" ".join(sents[i : i + per_doc]) for i in range(0, len(sents) - per_doc + 1, per_doc)]
 
 
 def tfidf_knn(train, test, k=10, **vec):
@@ -53,8 +54,14 @@ def embed(nlp, texts, batch_size=64):
     pipe = nlp.get_pipe("anomaly_scorer")
     out = []
     for i in range(0, len(texts), 256):
-        docs = list(nlp.get_pipe("transformer").pipe((nlp.make_doc(t) for t in texts[i:i + 256]), batch_size=batch_size))
-        out.append(numpy.asarray(pipe.model.ops.to_numpy(_pooled(pipe.model, docs)), dtype="float64"))
+        docs = list(
+            nlp.get_pipe("transformer").pipe(
+                (nlp.make_doc(t) for t in texts[i : i + 256]), batch_size=batch_size
+            )
+        )
+        out.append(
+            numpy.asarray(pipe.model.ops.to_numpy(_pooled(pipe.model, docs)), dtype="float64")
+        )
         print(f"  embedded {i + len(docs)}/{len(texts)}", file=sys.stderr, flush=True)
     return numpy.concatenate(out)
 
@@ -82,7 +89,9 @@ def report(name, gold, scores, words=None, normal_mask=None):
 
     line = f"{name:40s} AUC {roc_auc(gold, scores):.3f}  AP {average_precision(gold, scores):.3f}"
     if words is not None:
-        rho = spearmanr(numpy.asarray(scores)[normal_mask], numpy.asarray(words)[normal_mask]).correlation
+        rho = spearmanr(
+            numpy.asarray(scores)[normal_mask], numpy.asarray(words)[normal_mask]
+        ).correlation
         line += f"  rho(len) {rho:+.2f}"
     print(line, flush=True)
 
@@ -92,7 +101,11 @@ def token_vectors(nlp, texts):
     t2v = nlp.get_pipe("anomaly_scorer").model.get_ref("tok2vec")
     out = []
     for i in range(0, len(texts), 256):
-        docs = list(nlp.get_pipe("transformer").pipe((nlp.make_doc(t) for t in texts[i:i + 256]), batch_size=64))
+        docs = list(
+            nlp.get_pipe("transformer").pipe(
+                (nlp.make_doc(t) for t in texts[i : i + 256]), batch_size=64
+            )
+        )
         out += [numpy.asarray(x, dtype="float32") for x in t2v.predict(docs)]
     return out
 
@@ -100,12 +113,19 @@ def token_vectors(nlp, texts):
 def token_study(name, nlp, train, test, gold, words, normal_mask):
     """Token-level kNN variants (see the module docstring), on one task."""
     cut = int(0.9 * len(train))
-    fit_t, cal_t, test_t = token_vectors(nlp, train[:cut]), token_vectors(nlp, train[cut:]), token_vectors(nlp, test)
+    fit_t, cal_t, test_t = (
+        token_vectors(nlp, train[:cut]),
+        token_vectors(nlp, train[cut:]),
+        token_vectors(nlp, test),
+    )
     flat = numpy.concatenate([x for x in fit_t if len(x)])
     doc_bank = normalize(numpy.stack([x.mean(0) for x in fit_t]), 0.0)
 
     def doc_scores(docs):
-        Q = normalize(numpy.stack([x.mean(0) if len(x) else numpy.zeros(doc_bank.shape[1]) for x in docs]), 0.0)
+        Q = normalize(
+            numpy.stack([x.mean(0) if len(x) else numpy.zeros(doc_bank.shape[1]) for x in docs]),
+            0.0,
+        )
         return knn_scores(doc_bank, Q, 10)
 
     def tok_scores(docs, bank, k, agg):
@@ -126,15 +146,25 @@ def token_study(name, nlp, train, test, gold, words, normal_mask):
     sd, cd = doc_scores(test_t), doc_scores(cal_t)
     report(f"{name} doc knn10", gold, sd, words, normal_mask)
     for size in (20000, 60000):
-        keep = numpy.sort(numpy.random.RandomState(0).choice(len(flat), min(size, len(flat)), replace=False))
+        keep = numpy.sort(
+            numpy.random.RandomState(0).choice(len(flat), min(size, len(flat)), replace=False)
+        )
         bank = normalize(flat[keep], 0.0)
         for k in (1, 3, 10) if size == 20000 else (3,):
             for agg in ("mean", "p90"):
                 st, ct = tok_scores(test_t, bank, k, agg), tok_scores(cal_t, bank, k, agg)
                 report(f"{name} token bank {size} k{k} {agg}", gold, st, words, normal_mask)
-                report(f"{name}   + doc knn: sum of z", gold, z(sd, cd) + z(st, ct), words, normal_mask)
+                report(
+                    f"{name}   + doc knn: sum of z", gold, z(sd, cd) + z(st, ct), words, normal_mask
+                )
                 if agg == "mean":
-                    report(f"{name}   + doc knn: max of z", gold, numpy.maximum(z(sd, cd), z(st, ct)), words, normal_mask)
+                    report(
+                        f"{name}   + doc knn: max of z",
+                        gold,
+                        numpy.maximum(z(sd, cd), z(st, ct)),
+                        words,
+                        normal_mask,
+                    )
 
 
 def main():
@@ -147,7 +177,11 @@ def main():
     args = ap.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    ckpt = Path(args.checkpoint) if args.checkpoint else bdata.ensure_checkpoint(cache / f"ckpt-{args.shape}", args.shape, Path(args.data_dir))
+    ckpt = (
+        Path(args.checkpoint)
+        if args.checkpoint
+        else bdata.ensure_checkpoint(cache / f"ckpt-{args.shape}", args.shape, Path(args.data_dir))
+    )
     import spacy
     import torch
     from spacy.training import Example
@@ -158,8 +192,12 @@ def main():
     spacy.util.fix_random_seed(0)
     nlp = build_pipeline("ours", ckpt, components=("anomaly_scorer",))
     nlp.get_pipe("anomaly_scorer").cfg["mode"] = "supervised"
-    nlp.initialize(lambda: [Example.from_dict(nlp.make_doc("a b c"), {"cats": {"ANOMALY": 0.0}}),
-                            Example.from_dict(nlp.make_doc("d e"), {"cats": {"ANOMALY": 1.0}})])
+    nlp.initialize(
+        lambda: [
+            Example.from_dict(nlp.make_doc("a b c"), {"cats": {"ANOMALY": 0.0}}),
+            Example.from_dict(nlp.make_doc("d e"), {"cats": {"ANOMALY": 1.0}}),
+        ]
+    )
     tasks = []
     if "sms" in args.what or args.what == "tokens":
         train, test, gold = sms_protocol(args.data_dir)
@@ -173,9 +211,11 @@ def main():
         rng.shuffle(sms)
         normal = valid[:500]
         single = sms[:500]
-        grouped = [" ".join(sms[500 + 3 * i: 503 + 3 * i]) for i in range(500)]
+        grouped = [" ".join(sms[500 + 3 * i : 503 + 3 * i]) for i in range(500)]
         tasks.append(("news-vs-sms1", news, normal + single, [0] * len(normal) + [1] * len(single)))
-        tasks.append(("news-vs-sms3", news, normal + grouped, [0] * len(normal) + [1] * len(grouped)))
+        tasks.append(
+            ("news-vs-sms3", news, normal + grouped, [0] * len(normal) + [1] * len(grouped))
+        )
     for name, train, test, gold in tasks:
         words = [bdata.n_words(t) for t in test]
         normal_mask = numpy.asarray(gold) == 0
@@ -183,8 +223,10 @@ def main():
         if "tokens" in args.what:
             token_study(name, nlp, train, test, gold, words, normal_mask)
             continue
-        for label, vec in [("tfidf word1 knn10", dict(ngram_range=(1, 1))),
-                           ("tfidf char_wb3-5 knn10", dict(analyzer="char_wb", ngram_range=(3, 5)))]:
+        for label, vec in [
+            ("tfidf word1 knn10", dict(ngram_range=(1, 1))),
+            ("tfidf char_wb3-5 knn10", dict(analyzer="char_wb", ngram_range=(3, 5))),
+        ]:
             report(label, gold, tfidf_knn(train, test, **vec), words, normal_mask)
         f = cache / f"{ckpt.name}-{name.split('-')[0]}-train.npy"
         if not f.exists():
@@ -206,6 +248,7 @@ def main():
         report("emb centered-l2 mahalanobis LW", gold, maha_scores(bank, q), words, normal_mask)
         # whitened knn
         from sklearn.covariance import LedoitWolf
+
         lw = LedoitWolf().fit(bank)
         w, V = numpy.linalg.eigh(lw.covariance_)
         W = V / numpy.sqrt(w)

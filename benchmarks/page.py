@@ -13,11 +13,12 @@ Invariant: `update_page(text, results)` changes only the inside of the regions, 
 idempotent; `report --check` exits 1 when the page differs from what the results give
 (the test suite runs that check on the committed page).
 """
+
 import fnmatch
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Sequence
 
 import typer
 
@@ -26,12 +27,16 @@ from .results import RESULTS_DIR, SUMMARY_KEYS
 
 PAGE = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 # A marker is a line of its own (a marker quoted inside prose or code is not one).
-REGION = re.compile(r"^<!-- report:(?P<name>[\w*?.-]+) -->\n(?P<body>.*?)^<!-- /report:(?P=name) -->$", re.DOTALL | re.MULTILINE)
+REGION = re.compile(
+    r"^<!-- report:(?P<name>[\w*?.-]+) -->\n(?P<body>.*?)^<!-- /report:(?P=name) -->$",
+    re.DOTALL | re.MULTILINE,
+)
 OPEN = re.compile(r"^<!-- report:([\w*?.-]+) -->$", re.MULTILINE)
 
 
 def cell(value: Any) -> str:
-    """One table cell: floats to 3 decimals below 1, 2 below 100, thousands separators above."""
+    """One table cell: floats to 3 decimals below 1, 2 below 100, thousands separators above;
+    a {mean, std, min, max} summary as `mean ± std (min-max)`, other dicts as `key=value` pairs."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -42,11 +47,19 @@ def cell(value: Any) -> str:
         return f"{value:.2f}" if abs(value) < 100 else f"{value:,.0f}"
     if isinstance(value, (list, tuple)):
         return ", ".join(cell(v) for v in value)
+    if isinstance(value, dict) and {"mean", "min", "max"} <= set(value):
+        spread = f" ± {cell(value['std'])}" if value.get("std") is not None else ""
+        return f"{cell(value['mean'])}{spread} ({cell(value['min'])}-{cell(value['max'])})"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={cell(v)}" for k, v in value.items())
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown_table(columns: Sequence[str], rows: Sequence[Dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines = [
+        "| " + " | ".join(cell(c) for c in columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+    ]
     lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -58,7 +71,9 @@ def load_results(results_dir: Path) -> Dict[str, Dict[str, Any]]:
         try:
             out[path.stem] = json.loads(path.read_text(encoding="utf8"))
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON ({err}): rerun its benchmark command") from None
+            raise ValueError(
+                f"{path} is not valid JSON ({err}): rerun its benchmark command"
+            ) from None
     return out
 
 
@@ -71,23 +86,31 @@ def provenance(stem: str, result: Dict[str, Any]) -> str:
     if m.get("gpu"):
         machine += f", {m['gpu']}"
     commit = str(result.get("commit", "?"))
-    return (f"Protocol: settings chosen on {p.get('chooses', '?')}; reported on {p.get('reports', '?')}; "
-            f"checkpoint: {p.get('checkpoint', '?')}; seeds/repeats: {p.get('seeds', '?')}.\n"
-            f"Run: `{result.get('command', '?')}` on {result.get('date', '?')}, commit {commit[:7] + commit[40:]}, "
-            f"{machine}, load average {load}; result file [`benchmarks/results/{stem}.json`](benchmarks/results/{stem}.json).")
+    return (
+        f"Protocol: settings chosen on {p.get('chooses', '?')}; reported on {p.get('reports', '?')}; "
+        f"checkpoint: {p.get('checkpoint', '?')}; seeds/repeats: {p.get('seeds', '?')}.\n"
+        f"Run: `{result.get('command', '?')}` on {result.get('date', '?')}, commit {commit[:7] + commit[40:]}, "
+        f"{machine}, load average {load}; result file [`benchmarks/results/{stem}.json`](benchmarks/results/{stem}.json)."
+    )
 
 
 def render(name: str, results: Dict[str, Dict[str, Any]]) -> str:
     """The body of region `name`."""
     if name == "summary":
-        rows = [{**s, "result": f"[{stem}](benchmarks/results/{stem}.json)"} for stem, r in results.items() for s in r.get("summary", [])]
+        rows = [
+            {**s, "result": f"[{stem}](benchmarks/results/{stem}.json)"}
+            for stem, r in results.items()
+            for s in r.get("summary", [])
+        ]
         if not rows:
             return "_No result files yet: run the benchmark commands below, then `python -m benchmarks report`._"
         return markdown_table(list(SUMMARY_KEYS) + ["result"], rows)
     stems = [stem for stem in results if fnmatch.fnmatchcase(stem, name)]
     if not stems:
-        return (f"_Not measured yet: no `benchmarks/results/{name}.json` in this checkout. Its benchmark command writes it; "
-                "`python -m benchmarks report` then fills this section._")
+        return (
+            f"_Not measured yet: no `benchmarks/results/{name}.json` in this checkout. Its benchmark command writes it; "
+            "`python -m benchmarks report` then fills this section._"
+        )
     parts = []
     for stem in stems:
         r = results[stem]
@@ -104,8 +127,15 @@ def update_page(text: str, results: Dict[str, Dict[str, Any]]) -> str:
     closed = [m.group("name") for m in REGION.finditer(text)]
     unclosed = [n for n in opened if n not in closed]
     if unclosed:
-        raise ValueError(f"BENCHMARKS.md: region 'report:{unclosed[0]}' has no closing '<!-- /report:{unclosed[0]} -->'")
-    return REGION.sub(lambda m: f"<!-- report:{m.group('name')} -->\n{render(m.group('name'), results)}\n<!-- /report:{m.group('name')} -->", text)
+        raise ValueError(
+            f"BENCHMARKS.md: region 'report:{unclosed[0]}' has no closing '<!-- /report:{unclosed[0]} -->'"
+        )
+    return REGION.sub(
+        lambda m: (
+            f"<!-- report:{m.group('name')} -->\n{render(m.group('name'), results)}\n<!-- /report:{m.group('name')} -->"
+        ),
+        text,
+    )
 
 
 def run_report(page: Path = PAGE, results_dir: Path = RESULTS_DIR, check: bool = False) -> bool:
@@ -117,7 +147,9 @@ def run_report(page: Path = PAGE, results_dir: Path = RESULTS_DIR, check: bool =
         print(f"{page}: generated regions are current ({len(REGION.findall(text))} regions)")
         return True
     if check:
-        print(f"{page}: generated regions differ from {results_dir}: run `python -m benchmarks report`")
+        print(
+            f"{page}: generated regions differ from {results_dir}: run `python -m benchmarks report`"
+        )
         return False
     page.write_text(new, encoding="utf8")
     print(f"{page}: regenerated {len(REGION.findall(text))} regions from {results_dir}")
@@ -126,9 +158,17 @@ def run_report(page: Path = PAGE, results_dir: Path = RESULTS_DIR, check: bool =
 
 @app.command("report")
 def report_cli(
-    page: Path = typer.Option(PAGE, "--page", help="The Markdown page with <!-- report:NAME --> regions"),
-    results_dir: Path = typer.Option(RESULTS_DIR, "--results", help="Directory of result JSON files"),
-    check: bool = typer.Option(False, "--check", help="Only compare: exit 1 if the page's regions are not what the results give"),
+    page: Path = typer.Option(
+        PAGE, "--page", help="The Markdown page with <!-- report:NAME --> regions"
+    ),
+    results_dir: Path = typer.Option(
+        RESULTS_DIR, "--results", help="Directory of result JSON files"
+    ),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Only compare: exit 1 if the page's regions are not what the results give",
+    ),
 ) -> None:
     """Regenerate the tables of BENCHMARKS.md from benchmarks/results/*.json (prose stays as written)."""
     current = run_report(page, results_dir, check)

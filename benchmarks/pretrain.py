@@ -19,6 +19,7 @@ value: (`ner` runs one of its two NER fine-tunings alone) the same random ~7M-pa
 No pretrained weights exist offline: both NER runs start from the same random checkpoint,
 one of them after our pretraining.
 """
+
 import argparse
 import json
 import random
@@ -43,7 +44,10 @@ def texts(data_dir: Path, seed: int = 0, held_out: Optional[int] = None):
     train = [" ".join(words) for words, _ in bdata.read_conll(data_dir / bdata.CONLL_TRAIN)]
     sms_train, _ = bdata.stratified_split(bdata.read_sms(data_dir / bdata.SMS), 0.3, seed)
     train += [text for _, text in sms_train]
-    held = [" ".join(words) for words, _ in bdata.read_conll(data_dir / bdata.CONLL_VALID, limit=held_out)]
+    held = [
+        " ".join(words)
+        for words, _ in bdata.read_conll(data_dir / bdata.CONLL_VALID, limit=held_out)
+    ]
     return train, held
 
 
@@ -67,14 +71,22 @@ def speed(args) -> dict:
     batches = [[windows[i] for i in plan.batch(s)] for s in range(n_steps)]
     collator = make_collator(tok, args.mask_prob)
     special = torch.tensor(sorted(set(tok.all_special_ids)))
-    hf_collator = DataCollatorForLanguageModeling(tok, mlm_probability=args.mask_prob, return_tensors="pt")
+    hf_collator = DataCollatorForLanguageModeling(
+        tok, mlm_probability=args.mask_prob, return_tensors="pt"
+    )
 
     def adamw(model):
-        return torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
+        return torch.optim.AdamW(
+            model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01
+        )
 
     def step_ours(model, opt, batch, s):
-        inputs, positions, lengths, labels, n = masked_step_inputs(collator, batch, special, s, 0, 1)
-        (_forward(model, inputs, positions, lengths, labels, torch.device("cpu")) / max(n, 1)).backward()
+        inputs, positions, lengths, labels, n = masked_step_inputs(
+            collator, batch, special, s, 0, 1
+        )
+        (
+            _forward(model, inputs, positions, lengths, labels, torch.device("cpu")) / max(n, 1)
+        ).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
@@ -86,7 +98,7 @@ def speed(args) -> dict:
 
     def step_hf_blocks(model, opt, batch, s):
         flat = [t for w in batch for t in w]
-        blocks = [flat[i:i + args.window] for i in range(0, len(flat), args.window)]
+        blocks = [flat[i : i + args.window] for i in range(0, len(flat), args.window)]
         step_hf(model, opt, blocks, s)
 
     def grouped(n: int):
@@ -106,7 +118,9 @@ def speed(args) -> dict:
         return [out[k % len(out)] for k in range(n)]
 
     def hf_model(sparse: bool):
-        model = ModernBertForMaskedLM.from_pretrained(str(ckpt), attn_implementation="sdpa", torch_dtype="float32")
+        model = ModernBertForMaskedLM.from_pretrained(
+            str(ckpt), attn_implementation="sdpa", torch_dtype="float32"
+        )
         model.config.sparse_prediction = sparse
         model.sparse_prediction = sparse
         return model.train()
@@ -134,28 +148,68 @@ def speed(args) -> dict:
             for s in chunk:
                 fn(model, opts[name], batches_of[name][s], s)
             rates[name].append(n_tokens / (time.perf_counter() - t0))
-        print(f"round {r + 1}/{args.rounds}: " + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()), flush=True)
+        print(
+            f"round {r + 1}/{args.rounds}: "
+            + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()),
+            flush=True,
+        )
     med = {name: statistics.median(v) for name, v in rates.items()}
-    paired = {k: median_range([a / b for a, b in zip(rates["ours"], rates[k])]) for k in rates if k != "ours"}
-    rows = [{"system": k, "pieces/s (median)": round(med[k]), "range": f"{min(v):,.0f}-{max(v):,.0f}",
-             "ours / system per round: median (range)": "-" if k == "ours" else
-             f"{paired[k]['median']:.2f}x ({paired[k]['range'][0]:.2f}-{paired[k]['range'][1]:.2f})"} for k, v in rates.items()]
-    summary = [{"claim": f"pretrain throughput: ours vs {k}: {ratio_verdict(*paired[k]['range'])}", "figure": f"{paired[k]['median']:.2f}x",
-                "range": f"{paired[k]['range'][0]:.2f}-{paired[k]['range'][1]:.2f}x", "baseline": k,
-                "split": f"{args.rounds} interleaved rounds of {args.steps} steps, median",
-                "caveat": f"CPU, torch threads {args.threads}, {args.batch_tokens} pieces per step, shared machine"}
-               for k in ("hf-grouped", "hf-blocks") if k in paired]
+    paired = {
+        k: median_range([a / b for a, b in zip(rates["ours"], rates[k])])
+        for k in rates
+        if k != "ours"
+    }
+    rows = [
+        {
+            "system": k,
+            "pieces/s (median)": round(med[k]),
+            "range": f"{min(v):,.0f}-{max(v):,.0f}",
+            "ours / system per round: median (range)": "-"
+            if k == "ours"
+            else f"{paired[k]['median']:.2f}x ({paired[k]['range'][0]:.2f}-{paired[k]['range'][1]:.2f})",
+        }
+        for k, v in rates.items()
+    ]
+    summary = [
+        {
+            "claim": f"pretrain throughput: ours vs {k}: {ratio_verdict(*paired[k]['range'])}",
+            "figure": f"{paired[k]['median']:.2f}x",
+            "range": f"{paired[k]['range'][0]:.2f}-{paired[k]['range'][1]:.2f}x",
+            "baseline": k,
+            "split": f"{args.rounds} interleaved rounds of {args.steps} steps, median",
+            "caveat": f"CPU, torch threads {args.threads}, {args.batch_tokens} pieces per step, shared machine",
+        }
+        for k in ("hf-grouped", "hf-blocks")
+        if k in paired
+    ]
     result = record(
-        "pretrain_speed", "python benchmarks/pretrain.py " + " ".join(sys.argv[1:]),
-        {"chooses": "nothing is tuned (the same AdamW settings, windows and piece budget for every system)",
-         "reports": f"{args.rounds} rounds in alternating order, median and range", "seeds": args.rounds,
-         "checkpoint": "random-7m: 6 x 256, random weights, BPE 16k on CoNLL-2003 train only; the same for every system"},
-        ["system", "pieces/s (median)", "range", "ours / system per round: median (range)"], rows, summary,
-        checkpoint=str(ckpt), threads=args.threads, batch_tokens=args.batch_tokens, window=args.window,
-        mask_prob=args.mask_prob, steps_per_round=args.steps, rounds=args.rounds, tokens_per_s=rates,
-        median_tokens_per_s=med, speedup_vs={k: med["ours"] / v for k, v in med.items() if k != "ours"})
+        "pretrain_speed",
+        "python benchmarks/pretrain.py " + " ".join(sys.argv[1:]),
+        {
+            "chooses": "nothing is tuned (the same AdamW settings, windows and piece budget for every system)",
+            "reports": f"{args.rounds} rounds in alternating order, median and range",
+            "seeds": args.rounds,
+            "checkpoint": "random-7m: 6 x 256, random weights, BPE 16k on CoNLL-2003 train only; the same for every system",
+        },
+        ["system", "pieces/s (median)", "range", "ours / system per round: median (range)"],
+        rows,
+        summary,
+        checkpoint=str(ckpt),
+        threads=args.threads,
+        batch_tokens=args.batch_tokens,
+        window=args.window,
+        mask_prob=args.mask_prob,
+        steps_per_round=args.steps,
+        rounds=args.rounds,
+        tokens_per_s=rates,
+        median_tokens_per_s=med,
+        speedup_vs={k: med["ours"] / v for k, v in med.items() if k != "ours"},
+    )
     print("\npieces/s (median of rounds): " + "  ".join(f"{k} {v:,.0f}" for k, v in med.items()))
-    print("ours / anchor (median of rounds): " + "  ".join(f"{k} {v['median']:.2f}x" for k, v in paired.items()))
+    print(
+        "ours / anchor (median of rounds): "
+        + "  ".join(f"{k} {v['median']:.2f}x" for k, v in paired.items())
+    )
     return result
 
 
@@ -171,7 +225,14 @@ def held_out(checkpoint: Path, held, args) -> float:
     model, tok, _, _ = load_masked_lm(checkpoint)
     windows = tokenize_windows(held, tok, args.window)
     special = torch.tensor(sorted(set(tok.all_special_ids)))
-    return held_out_loss(model, make_collator(tok, args.mask_prob), windows, special, args.batch_tokens, torch.device("cpu"))
+    return held_out_loss(
+        model,
+        make_collator(tok, args.mask_prob),
+        windows,
+        special,
+        args.batch_tokens,
+        torch.device("cpu"),
+    )
 
 
 def ner(checkpoint: Path, args) -> dict:
@@ -183,9 +244,18 @@ def ner(checkpoint: Path, args) -> dict:
     torch.set_num_threads(args.threads)
     conll = bdata.read_conll(args.data_dir / bdata.CONLL_TRAIN)
     random.Random(args.seed).shuffle(conll)
-    ner_train, ner_valid = conll[:args.ner_train], bdata.read_conll(args.data_dir / bdata.CONLL_VALID, limit=args.ner_valid)
+    ner_train, ner_valid = (
+        conll[: args.ner_train],
+        bdata.read_conll(args.data_dir / bdata.CONLL_VALID, limit=args.ner_valid),
+    )
     scores = train_ours_ner(Path(checkpoint), ner_train, ner_valid, args.epochs, 32, args.seed)
-    scores.update(checkpoint=str(checkpoint), n_train=len(ner_train), n_valid=len(ner_valid), epochs=args.epochs, batch_size=32)
+    scores.update(
+        checkpoint=str(checkpoint),
+        n_train=len(ner_train),
+        n_valid=len(ner_valid),
+        epochs=args.epochs,
+        batch_size=32,
+    )
     print(f"NER F1 from {checkpoint}: {100 * scores['f1']:.2f}", flush=True)
     return scores
 
@@ -201,16 +271,50 @@ def value(args) -> dict:
     train_text, held = texts(args.data_dir, args.seed, args.held_out)
     text_file = args.workdir / "pretrain_text.txt"
     text_file.write_text("\n".join(t.replace("\n", " ") for t in train_text), encoding="utf8")
-    result = {"benchmark": "pretrain-value", "checkpoint": str(ckpt), "pretrained": str(out), "threads": args.threads,
-              "settings": {k: v for k, v in vars(args).items() if k in ("steps", "lr", "batch_tokens", "window", "mask_prob", "seed", "ner_train", "ner_valid", "held_out", "epochs")},
-              "n_pretrain_docs": len(train_text), "n_held_out_docs": len(held)}
+    result = {
+        "benchmark": "pretrain-value",
+        "checkpoint": str(ckpt),
+        "pretrained": str(out),
+        "threads": args.threads,
+        "settings": {
+            k: v
+            for k, v in vars(args).items()
+            if k
+            in (
+                "steps",
+                "lr",
+                "batch_tokens",
+                "window",
+                "mask_prob",
+                "seed",
+                "ner_train",
+                "ner_valid",
+                "held_out",
+                "epochs",
+            )
+        },
+        "n_pretrain_docs": len(train_text),
+        "n_held_out_docs": len(held),
+    }
     result["held_out_loss_before"] = held_out(ckpt, held, args)
     print(f"held-out MLM loss before: {result['held_out_loss_before']:.4f}", flush=True)
     if not args.reuse:
         t0 = time.perf_counter()
-        run = pretrain(ckpt, [text_file], out, steps=args.steps, lr=args.lr, batch_tokens=args.batch_tokens, window=args.window,
-                       mask_prob=args.mask_prob, seed=args.seed, save_every=max(1, args.steps // 4), eval_fraction=0.005,
-                       log_every=10, force=True)
+        run = pretrain(
+            ckpt,
+            [text_file],
+            out,
+            steps=args.steps,
+            lr=args.lr,
+            batch_tokens=args.batch_tokens,
+            window=args.window,
+            mask_prob=args.mask_prob,
+            seed=args.seed,
+            save_every=max(1, args.steps // 4),
+            eval_fraction=0.005,
+            log_every=10,
+            force=True,
+        )
         result["pretrain_seconds"] = time.perf_counter() - t0
         result["pretrain_tokens_per_s"] = run["tokens_per_s"]
     result["held_out_loss_after"] = held_out(out, held, args)
@@ -223,35 +327,87 @@ def value(args) -> dict:
     result["ner"] = {}
     for name, path in (("without_pretraining", ckpt), ("with_pretraining", out)):
         result["ner"][name] = ner(path, args)
-    result["ner"]["f1_gain_points"] = 100 * (result["ner"]["with_pretraining"]["f1"] - result["ner"]["without_pretraining"]["f1"])
-    print(f"\nheld-out MLM loss {result['held_out_loss_before']:.4f} -> {result['held_out_loss_after']:.4f}; "
-          f"NER F1 {100 * result['ner']['without_pretraining']['f1']:.2f} -> {100 * result['ner']['with_pretraining']['f1']:.2f} "
-          f"({result['ner']['f1_gain_points']:+.2f} points)")
+    result["ner"]["f1_gain_points"] = 100 * (
+        result["ner"]["with_pretraining"]["f1"] - result["ner"]["without_pretraining"]["f1"]
+    )
+    print(
+        f"\nheld-out MLM loss {result['held_out_loss_before']:.4f} -> {result['held_out_loss_after']:.4f}; "
+        f"NER F1 {100 * result['ner']['without_pretraining']['f1']:.2f} -> {100 * result['ner']['with_pretraining']['f1']:.2f} "
+        f"({result['ner']['f1_gain_points']:+.2f} points)"
+    )
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=["speed", "value", "ner"])
-    parser.add_argument("--checkpoint", type=Path, default=None, help="ner: the checkpoint to fine-tune from")
-    parser.add_argument("--pretrained", type=Path, default=None, help="value: where the pretrained checkpoint is written / reused (default: WORKDIR/pretrained-7m)")
-    parser.add_argument("--no-ner", dest="ner", action="store_false", help="value: skip the two NER runs (run `ner` for each)")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="ner: the checkpoint to fine-tune from"
+    )
+    parser.add_argument(
+        "--pretrained",
+        type=Path,
+        default=None,
+        help="value: where the pretrained checkpoint is written / reused (default: WORKDIR/pretrained-7m)",
+    )
+    parser.add_argument(
+        "--no-ner",
+        dest="ner",
+        action="store_false",
+        help="value: skip the two NER runs (run `ner` for each)",
+    )
     parser.add_argument("--data-dir", type=Path, default=bdata.DEFAULT_DATA_DIR)
-    parser.add_argument("--workdir", type=Path, default=ROOT / ".benchmark_cache" / "pretrain", help="Checkpoints are created / written here")
-    parser.add_argument("--output", type=Path, default=None, help="JSON results (default: benchmarks/pretrain_WHAT.json)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=ROOT / ".benchmark_cache" / "pretrain",
+        help="Checkpoints are created / written here",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="JSON results (default: benchmarks/pretrain_WHAT.json)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-tokens", type=int, default=8192)
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--mask-prob", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rounds", type=int, default=5, help="speed: rounds, systems in alternating order (>= 5 for the page)")
-    parser.add_argument("--steps", type=int, default=None, help="speed: steps per round (default 4); value: pretraining steps (default 120)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="value: peak pretraining learning rate")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="speed: rounds, systems in alternating order (>= 5 for the page)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="speed: steps per round (default 4); value: pretraining steps (default 120)",
+    )
+    parser.add_argument(
+        "--lr", type=float, default=1e-3, help="value: peak pretraining learning rate"
+    )
     parser.add_argument("--ner-train", type=int, default=4000)
-    parser.add_argument("--ner-valid", type=int, default=None, help="value: CoNLL valid sentences for NER F1 (default: all)")
-    parser.add_argument("--held-out", type=int, default=None, help="value: CoNLL valid sentences for the held-out MLM loss (default: all)")
+    parser.add_argument(
+        "--ner-valid",
+        type=int,
+        default=None,
+        help="value: CoNLL valid sentences for NER F1 (default: all)",
+    )
+    parser.add_argument(
+        "--held-out",
+        type=int,
+        default=None,
+        help="value: CoNLL valid sentences for the held-out MLM loss (default: all)",
+    )
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--reuse", action="store_true", help="value: reuse the pretrained checkpoint already in --workdir")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="value: reuse the pretrained checkpoint already in --workdir",
+    )
     args = parser.parse_args()
     args.steps = args.steps or (4 if args.what == "speed" else 120)
     args.workdir.mkdir(parents=True, exist_ok=True)

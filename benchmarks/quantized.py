@@ -9,6 +9,7 @@ CoNLL valid NER F1 and SMS held-out ROC AUC / AP per precision, and the differen
 
 No pretrained weights exist offline: every figure starts from the same random checkpoint.
 """
+
 import tempfile
 import time
 from pathlib import Path
@@ -43,7 +44,10 @@ def _evaluate(saved: Path, precisions: List[Optional[str]], score) -> Dict[str, 
             raise RuntimeError(f"the pipeline did not load with quantize = {mode!r}")
         t0 = time.perf_counter()
         out[mode or "fp32"] = {**score(nlp), "eval_seconds": time.perf_counter() - t0}
-        log(f"  {mode or 'fp32'}: " + ", ".join(f"{k} {v:.4f}" for k, v in out[mode or "fp32"].items()))
+        log(
+            f"  {mode or 'fp32'}: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in out[mode or "fp32"].items())
+        )
     return out
 
 
@@ -80,14 +84,23 @@ def run_quantized_accuracy(
     torch.set_num_threads(threads)
     data_dir = Path(data_dir)
     if checkpoint is None:
-        checkpoint = bdata.ensure_checkpoint(Path(cache_dir) / "modernbert-small-random-conll", "small", data_dir, log=log)
+        checkpoint = bdata.ensure_checkpoint(
+            Path(cache_dir) / "modernbert-small-random-conll", "small", data_dir, log=log
+        )
     precisions = _precisions(modes)
     result: Dict[str, Any] = {
-        "benchmark": "quantized_accuracy", "machine": machine_info("cpu"), "cpu_kernels": capability(),
+        "benchmark": "quantized_accuracy",
+        "machine": machine_info("cpu"),
+        "cpu_kernels": capability(),
         "checkpoint": str(checkpoint),
-        "settings": {"threads": threads, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-                     "weights": "random init (no pretrained weights offline); one trained pipeline per task, "
-                                "evaluated in each precision"},
+        "settings": {
+            "threads": threads,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "seed": seed,
+            "weights": "random init (no pretrained weights offline); one trained pipeline per task, "
+            "evaluated in each precision",
+        },
     }
     log(f"CPU kernels: {result['cpu_kernels']}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,9 +112,15 @@ def run_quantized_accuracy(
             log(f"NER: training ours (fp32) on {len(train)} sentences, {epochs} epochs")
             spacy.util.fix_random_seed(seed)
             nlp = build_pipeline("ours", Path(checkpoint), components=("ner",))
-            examples = [Example.from_dict(Doc(nlp.vocab, words=w), {"words": w, "entities": iob_to_biluo(list(t))})
-                        for w, t in train]
-            _train_spacy(nlp, examples, epochs, batch_size, seed, "ner", "ner", TUNED_LR["ner"]["ours"])
+            examples = [
+                Example.from_dict(
+                    Doc(nlp.vocab, words=w), {"words": w, "entities": iob_to_biluo(list(t))}
+                )
+                for w, t in train
+            ]
+            _train_spacy(
+                nlp, examples, epochs, batch_size, seed, "ner", "ner", TUNED_LR["ner"]["ours"]
+            )
             nlp.to_disk(Path(tmp) / "ner")
             gold = [bdata.iob_spans(tags) for _, tags in valid]
 
@@ -111,27 +130,54 @@ def run_quantized_accuracy(
 
             log(f"NER: evaluating the saved pipeline on {len(valid)} validation sentences")
             systems = _evaluate(Path(tmp) / "ner", precisions, ner_score)
-            result["ner"] = {"n_train": len(train), "n_valid": len(valid), "precisions": systems,
-                             "f1_difference_points": {k: 100 * (v["f1"] - systems["fp32"]["f1"]) for k, v in systems.items()}}
+            result["ner"] = {
+                "n_train": len(train),
+                "n_valid": len(valid),
+                "precisions": systems,
+                "f1_difference_points": {
+                    k: 100 * (v["f1"] - systems["fp32"]["f1"]) for k, v in systems.items()
+                },
+            }
         if "anomaly" in tasks:
             rows = bdata.read_sms(data_dir / bdata.SMS, limit=sms_limit)
             train, test = bdata.stratified_split(rows, test_frac, seed)
             log(f"anomaly: training ours (fp32) on {len(train)} SMS, {epochs} epochs")
             spacy.util.fix_random_seed(seed)
             nlp = build_pipeline("ours", Path(checkpoint), components=("anomaly_scorer",))
-            examples = [Example.from_dict(nlp.make_doc(text), {"cats": {LABEL: float(y)}}) for y, text in train]
-            _train_spacy(nlp, examples, epochs, batch_size, seed, "anomaly_scorer", "anomaly", TUNED_LR["anomaly"]["ours"])
+            examples = [
+                Example.from_dict(nlp.make_doc(text), {"cats": {LABEL: float(y)}})
+                for y, text in train
+            ]
+            _train_spacy(
+                nlp,
+                examples,
+                epochs,
+                batch_size,
+                seed,
+                "anomaly_scorer",
+                "anomaly",
+                TUNED_LR["anomaly"]["ours"],
+            )
             nlp.to_disk(Path(tmp) / "anomaly")
             labels = [y for y, _ in test]
 
             def anomaly_score(nlp) -> Dict[str, float]:
                 scores = [d._.anomaly_score for d in nlp.pipe((t for _, t in test), batch_size=256)]
-                return {"roc_auc": roc_auc(labels, scores), "average_precision": average_precision(labels, scores)}
+                return {
+                    "roc_auc": roc_auc(labels, scores),
+                    "average_precision": average_precision(labels, scores),
+                }
 
             log(f"anomaly: evaluating the saved pipeline on {len(test)} held-out messages")
             systems = _evaluate(Path(tmp) / "anomaly", precisions, anomaly_score)
-            result["anomaly"] = {"n_train": len(train), "n_test": len(test), "precisions": systems,
-                                 "auc_difference": {k: v["roc_auc"] - systems["fp32"]["roc_auc"] for k, v in systems.items()}}
+            result["anomaly"] = {
+                "n_train": len(train),
+                "n_test": len(test),
+                "precisions": systems,
+                "auc_difference": {
+                    k: v["roc_auc"] - systems["fp32"]["roc_auc"] for k, v in systems.items()
+                },
+            }
     result["total_seconds"] = time.perf_counter() - t_start
     for t in quantized_tables(result):
         print("\n" + t)
@@ -144,14 +190,41 @@ def quantized_tables(result: Dict[str, Any]) -> List[str]:
     out = []
     if result.get("ner"):
         ner = result["ner"]
-        rows = [[k, fmt(100 * m["f1"], 2), fmt(ner["f1_difference_points"][k], 2), fmt(m["eval_seconds"], 1)]
-                for k, m in ner["precisions"].items()]
-        out.append(table([f"NER, CoNLL-2003 valid ({result['cpu_kernels']})", "F1", "vs fp32 (points)", "eval s"], rows))
+        rows = [
+            [
+                k,
+                fmt(100 * m["f1"], 2),
+                fmt(ner["f1_difference_points"][k], 2),
+                fmt(m["eval_seconds"], 1),
+            ]
+            for k, m in ner["precisions"].items()
+        ]
+        out.append(
+            table(
+                [
+                    f"NER, CoNLL-2003 valid ({result['cpu_kernels']})",
+                    "F1",
+                    "vs fp32 (points)",
+                    "eval s",
+                ],
+                rows,
+            )
+        )
     if result.get("anomaly"):
         an = result["anomaly"]
-        rows = [[k, fmt(m["roc_auc"], 4), fmt(an["auc_difference"][k], 4), fmt(m["average_precision"], 4), fmt(m["eval_seconds"], 1)]
-                for k, m in an["precisions"].items()]
-        out.append(table(["anomaly, SMS spam held-out", "ROC AUC", "vs fp32", "AP", "eval s"], rows))
+        rows = [
+            [
+                k,
+                fmt(m["roc_auc"], 4),
+                fmt(an["auc_difference"][k], 4),
+                fmt(m["average_precision"], 4),
+                fmt(m["eval_seconds"], 1),
+            ]
+            for k, m in an["precisions"].items()
+        ]
+        out.append(
+            table(["anomaly, SMS spam held-out", "ROC AUC", "vs fp32", "AP", "eval s"], rows)
+        )
     return out
 
 
@@ -166,13 +239,29 @@ def quantized_accuracy_cli(
     data_dir: DataDir = _D["data_dir"],
     output: Output = _D["output"],
     threads: Threads = _D["threads"],
-    ner_train: int = typer.Option(_D["ner_train"], "--ner-train", help="CoNLL-2003 train sentences used"),
-    ner_valid: Optional[int] = typer.Option(_D["ner_valid"], "--ner-valid", help="Validation sentences (default: all)"),
-    sms_limit: Optional[int] = typer.Option(_D["sms_limit"], "--sms-limit", help="SMS messages read (default: all)"),
+    ner_train: int = typer.Option(
+        _D["ner_train"], "--ner-train", help="CoNLL-2003 train sentences used"
+    ),
+    ner_valid: Optional[int] = typer.Option(
+        _D["ner_valid"], "--ner-valid", help="Validation sentences (default: all)"
+    ),
+    sms_limit: Optional[int] = typer.Option(
+        _D["sms_limit"], "--sms-limit", help="SMS messages read (default: all)"
+    ),
     epochs: int = typer.Option(_D["epochs"], "--epochs", help="Training epochs"),
     seed: Seed = _D["seed"],
     # fmt: on
 ) -> None:
     """NER F1 and SMS ROC AUC of one trained pipeline each, evaluated in fp32, int8 and (native only) bf16."""
-    run_quantized_accuracy(checkpoint=checkpoint, cache_dir=cache_dir, data_dir=data_dir, output=output, threads=threads,
-                           ner_train=ner_train, ner_valid=ner_valid, sms_limit=sms_limit, epochs=epochs, seed=seed)
+    run_quantized_accuracy(
+        checkpoint=checkpoint,
+        cache_dir=cache_dir,
+        data_dir=data_dir,
+        output=output,
+        threads=threads,
+        ner_train=ner_train,
+        ner_valid=ner_valid,
+        sms_limit=sms_limit,
+        epochs=epochs,
+        seed=seed,
+    )

@@ -1,4 +1,5 @@
 """Tables for the terminal / BENCHMARKS.md, JSON output, machine description, memory sampling."""
+
 import json
 import os
 import platform
@@ -30,7 +31,7 @@ def machine_info(device: str = "cpu") -> Dict[str, Any]:
                 break
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
-                info["memory_gib"] = round(int(line.split()[1]) / 2 ** 20, 1)
+                info["memory_gib"] = round(int(line.split()[1]) / 2**20, 1)
                 break
     except OSError:
         pass
@@ -95,14 +96,14 @@ class PeakMemory:
             import torch
 
             torch.cuda.synchronize()
-            self.peak_mib = torch.cuda.max_memory_allocated() / 2 ** 20
+            self.peak_mib = torch.cuda.max_memory_allocated() / 2**20
             return
         self._stop.set()
         self._thread.join()
         rss = _rss_bytes() or 0
         self._peak = max(self._peak, rss)
         if self._base is not None:
-            self.peak_mib = (self._peak - self._base) / 2 ** 20
+            self.peak_mib = (self._peak - self._base) / 2**20
 
 
 def fmt(value: Any, digits: int = 1) -> str:
@@ -117,7 +118,9 @@ def fmt(value: Any, digits: int = 1) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A Markdown table (also readable in a terminal)."""
-    cells = [[str(h) for h in headers]] + [[fmt(c, 2) if isinstance(c, float) else str(c) for c in row] for row in rows]
+    cells = [[str(h) for h in headers]] + [
+        [fmt(c, 2) if isinstance(c, float) else str(c) for c in row] for row in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -129,7 +132,9 @@ def write_json(path: Optional[Path], data: Dict[str, Any]) -> None:
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=_default) + "\n", encoding="utf8")
+    path.write_text(
+        json.dumps(data, indent=2, sort_keys=False, default=_default) + "\n", encoding="utf8"
+    )
     log(f"wrote {path}")
 
 
@@ -157,27 +162,79 @@ def speed_tables(result: Dict[str, Any]) -> List[str]:
     rows = []
     for regime in result["inference"]:
         for system, m in regime["systems"].items():
-            rows.append([
-                regime["name"], system, fmt(m["words_per_s"]), fmt(m["tokens_per_s"]),
-                fmt(m.get("flop_limit_fraction") and 100 * m["flop_limit_fraction"]) + "%",
-                fmt(m["peak_memory_mib"]), fmt(m["seconds"], 2),
-            ])
-    out.append(table(["regime", "system", "words/s", "tokens/s", "of FLOP limit", "peak MiB", "seconds"], rows))
+            rows.append(
+                [
+                    regime["name"],
+                    system,
+                    fmt(m["words_per_s"]),
+                    fmt(m["tokens_per_s"]),
+                    fmt(m.get("flop_limit_fraction") and 100 * m["flop_limit_fraction"]) + "%",
+                    fmt(m["peak_memory_mib"]),
+                    fmt(m["seconds"], 2),
+                ]
+            )
+    out.append(
+        table(
+            ["regime", "system", "words/s", "tokens/s", "of FLOP limit", "peak MiB", "seconds"],
+            rows,
+        )
+    )
     rows = []
     for regime in result["inference"]:
         r = regime["ratios"]
-        rows.append([regime["name"], regime["n_docs"], regime["n_words"], regime["n_tokens"],
-                     fmt(r.get("ours/spacy_transformers_baseline"), 2) + "x", fmt(r.get("ours/hf_baseline"), 2) + "x"])
-    out.append(table(["regime", "docs", "words", "tokens", "ours/spacy_transformers_baseline", "ours/hf_baseline"], rows))
-    quantized = [k for k in ("ours_int8/ours", "ours_bf16/ours") if any(k in r["ratios"] for r in result["inference"])]
+        rows.append(
+            [
+                regime["name"],
+                regime["n_docs"],
+                regime["n_words"],
+                regime["n_tokens"],
+                fmt(r.get("ours/spacy_transformers_baseline"), 2) + "x",
+                fmt(r.get("ours/hf_baseline"), 2) + "x",
+            ]
+        )
+    out.append(
+        table(
+            [
+                "regime",
+                "docs",
+                "words",
+                "tokens",
+                "ours/spacy_transformers_baseline",
+                "ours/hf_baseline",
+            ],
+            rows,
+        )
+    )
+    quantized = [
+        k
+        for k in ("ours_int8/ours", "ours_bf16/ours")
+        if any(k in r["ratios"] for r in result["inference"])
+    ]
     if quantized:
-        rows = [[r["name"]] + [fmt(r["ratios"].get(k), 2) + "x" for k in quantized] for r in result["inference"]]
-        out.append(table(["regime (" + result["settings"].get("cpu_kernels", "") + ")"] + quantized, rows))
+        rows = [
+            [r["name"]] + [fmt(r["ratios"].get(k), 2) + "x" for k in quantized]
+            for r in result["inference"]
+        ]
+        out.append(
+            table(["regime (" + result["settings"].get("cpu_kernels", "") + ")"] + quantized, rows)
+        )
     if result.get("training"):
         t = result["training"]
-        rows = [[s, fmt(m["words_per_s"]), fmt(m["seconds"], 2), m["updates"]] for s, m in t["systems"].items()]
-        rows.append(["ours/spacy_transformers_baseline", fmt(t["ratios"].get("ours/spacy_transformers_baseline"), 2) + "x", "", ""])
-        out.append(table(["training (ner + anomaly_scorer)", "words/s", "seconds", "updates"], rows))
+        rows = [
+            [s, fmt(m["words_per_s"]), fmt(m["seconds"], 2), m["updates"]]
+            for s, m in t["systems"].items()
+        ]
+        rows.append(
+            [
+                "ours/spacy_transformers_baseline",
+                fmt(t["ratios"].get("ours/spacy_transformers_baseline"), 2) + "x",
+                "",
+                "",
+            ]
+        )
+        out.append(
+            table(["training (ner + anomaly_scorer)", "words/s", "seconds", "updates"], rows)
+        )
     return out
 
 
@@ -185,20 +242,48 @@ def accuracy_tables(result: Dict[str, Any]) -> List[str]:
     out = []
     ner = result.get("ner")
     if ner:
-        rows = [[s, (f"{m['lr']:g}" if m.get("lr") else "-"), fmt(100 * m["f1"], 2), fmt(100 * m["precision"], 2), fmt(100 * m["recall"], 2),
-                 fmt(m["train_seconds"], 1), fmt(m.get("train_words_per_s"), 1)]
-                for s, m in ner["systems"].items()]
-        out.append(table(["NER (CoNLL-2003 valid)", "lr", "F1", "P", "R", "train s", "train words/s"], rows))
-        rows = [[s, f"{p['lr']:g}", fmt(100 * p["f1"], 2)] for s, m in ner["systems"].items() for p in m.get("sweep", [])]
+        rows = [
+            [
+                s,
+                (f"{m['lr']:g}" if m.get("lr") else "-"),
+                fmt(100 * m["f1"], 2),
+                fmt(100 * m["precision"], 2),
+                fmt(100 * m["recall"], 2),
+                fmt(m["train_seconds"], 1),
+                fmt(m.get("train_words_per_s"), 1),
+            ]
+            for s, m in ner["systems"].items()
+        ]
+        out.append(
+            table(
+                ["NER (CoNLL-2003 valid)", "lr", "F1", "P", "R", "train s", "train words/s"], rows
+            )
+        )
+        rows = [
+            [s, f"{p['lr']:g}", fmt(100 * p["f1"], 2)]
+            for s, m in ner["systems"].items()
+            for p in m.get("sweep", [])
+        ]
         if len(rows) > len(ner["systems"]):
             out.append(table(["NER sweep", "lr", "F1"], rows))
     anomaly = result.get("anomaly")
     if anomaly:
-        rows = [[s, (f"{m['lr']:g}" if m.get("lr") else "-"), fmt(m["roc_auc"], 4), fmt(m["average_precision"], 4), fmt(m.get("train_seconds"), 1)]
-                for s, m in anomaly["systems"].items()]
+        rows = [
+            [
+                s,
+                (f"{m['lr']:g}" if m.get("lr") else "-"),
+                fmt(m["roc_auc"], 4),
+                fmt(m["average_precision"], 4),
+                fmt(m.get("train_seconds"), 1),
+            ]
+            for s, m in anomaly["systems"].items()
+        ]
         out.append(table(["anomaly (SMS spam, held-out)", "lr", "ROC AUC", "AP", "train s"], rows))
-        rows = [[s, f"{p['lr']:g}", fmt(p["roc_auc"], 4), fmt(p["average_precision"], 4)]
-                for s, m in anomaly["systems"].items() for p in m.get("sweep", [])]
+        rows = [
+            [s, f"{p['lr']:g}", fmt(p["roc_auc"], 4), fmt(p["average_precision"], 4)]
+            for s, m in anomaly["systems"].items()
+            for p in m.get("sweep", [])
+        ]
         if len(rows) > 2:
             out.append(table(["anomaly sweep", "lr", "ROC AUC", "AP"], rows))
     return out

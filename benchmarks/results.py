@@ -13,6 +13,7 @@ for an accuracy figure is the benchmark's job (the page prints both beside each 
      "columns": [...], "rows": [{column: value}], "summary": [{claim, figure, range, baseline, split, caveat}],
      ...any extra keys (raw per-run detail)}
 """
+
 import datetime
 import os
 import shlex
@@ -41,8 +42,28 @@ _COMMIT = None
 def _read_commit() -> str:
     root = Path(__file__).resolve().parents[1]
     try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "diff", "--quiet", "HEAD", "--", ".", ":!benchmarks/results"]).returncode != 0
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = (
+            subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    str(root),
+                    "diff",
+                    "--quiet",
+                    "HEAD",
+                    "--",
+                    ".",
+                    ":!benchmarks/results",
+                ]
+            ).returncode
+            != 0
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return sha + ("+dirty" if dirty else "")
@@ -57,13 +78,25 @@ def load_avg() -> List[float]:
 
 def command_line(default: str) -> str:
     """The command that is running, as a user would type it (`default` when called from Python)."""
-    if sys.argv and Path(sys.argv[0]).name == "__main__.py" and Path(sys.argv[0]).parent.name == "benchmarks":
+    if (
+        sys.argv
+        and Path(sys.argv[0]).name == "__main__.py"
+        and Path(sys.argv[0]).parent.name == "benchmarks"
+    ):
         return "python -m benchmarks " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     return default
 
 
-def record(benchmark: str, command: str, protocol: Dict[str, Any], columns: Sequence[str], rows: Sequence[Dict[str, Any]],
-           summary: Sequence[Dict[str, Any]], machine: Optional[Dict[str, Any]] = None, **extra: Any) -> Dict[str, Any]:
+def record(
+    benchmark: str,
+    command: str,
+    protocol: Dict[str, Any],
+    columns: Sequence[str],
+    rows: Sequence[Dict[str, Any]],
+    summary: Sequence[Dict[str, Any]],
+    machine: Optional[Dict[str, Any]] = None,
+    **extra: Any,
+) -> Dict[str, Any]:
     """A result in the schema of the module docstring."""
     missing = [k for k in PROTOCOL_KEYS if k not in protocol]
     if missing:
@@ -71,7 +104,9 @@ def record(benchmark: str, command: str, protocol: Dict[str, Any], columns: Sequ
     for row in summary:
         lacking = [k for k in SUMMARY_KEYS if k not in row]
         if lacking:
-            raise ValueError(f"result {benchmark!r}: summary row {row.get('claim')!r} lacks {lacking}")
+            raise ValueError(
+                f"result {benchmark!r}: summary row {row.get('claim')!r} lacks {lacking}"
+            )
     if machine is None:
         from .report import machine_info
 
@@ -101,7 +136,11 @@ def median_range(values: Sequence[float]) -> Dict[str, Any]:
     """{"median", "range": [min, max], "samples"} of repeated measurements."""
     import statistics
 
-    return {"median": statistics.median(values), "range": [min(values), max(values)], "samples": list(values)}
+    return {
+        "median": statistics.median(values),
+        "range": [min(values), max(values)],
+        "samples": list(values),
+    }
 
 
 def ratio_verdict(low: float, high: float) -> str:

@@ -5,6 +5,7 @@ tests/serve/test_browser.py; the server listens on 127.0.0.1 and is stopped at t
 
     python benchmarks/serve_screenshot.py training/model-calibrated docs/serve-demo.png
 """
+
 import argparse
 import shutil
 import sys
@@ -21,7 +22,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pipeline", type=Path)
     parser.add_argument("output", type=Path)
-    parser.add_argument("--example", type=int, default=1, help="Which example button to click (1 or 2)")
+    parser.add_argument(
+        "--example", type=int, default=1, help="Which example button to click (1 or 2)"
+    )
     args = parser.parse_args()
 
     from selenium import webdriver
@@ -31,13 +34,23 @@ def main() -> None:
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1000,780", "--hide-scrollbars"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1000,780",
+        "--hide-scrollbars",
+    ):
         options.add_argument(arg)
     server = Server(args.pipeline)
     driver = None
     try:
         server.wait_ready()
-        driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")))
+        driver = webdriver.Chrome(
+            options=options,
+            service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")),
+        )
         driver.get(f"http://127.0.0.1:{server.port}/")
         wait = WebDriverWait(driver, 60)
         button = wait.until(EC.element_to_be_clickable((By.ID, f"example-{args.example}")))

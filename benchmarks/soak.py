@@ -15,6 +15,7 @@ the RSS after k updates. Each variant runs in a fresh process:
 The goal of the issue: RSS after 1,000 updates <= 1.1 x RSS after 100. No evaluation runs
 after step 0 (eval_frequency is past the last update), so the figures are training alone.
 """
+
 import multiprocessing
 import tempfile
 from pathlib import Path
@@ -36,7 +37,7 @@ _LAST_STEP = [0]
 def _probe(nlp: Any, args: Dict[str, Any]) -> None:
     step = args["step"]
     if step % PROBE_EVERY == 0 or step == _LAST_STEP[0]:
-        _PROBES[step] = round((_rss_bytes() or 0) / 2 ** 20, 1)
+        _PROBES[step] = round((_rss_bytes() or 0) / 2**20, 1)
         if step % (PROBE_EVERY * 10) == 0:
             log(f"  update {step}: RSS {_PROBES[step]:.0f} MiB")
 
@@ -51,18 +52,24 @@ def _commit() -> Optional[str]:
     import subprocess
 
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         return None
 
 
-def _summary(system: str, probes: Dict[int, float], threads: int, baseline: str, split: str) -> Dict[str, Any]:
+def _summary(
+    system: str, probes: Dict[int, float], threads: int, baseline: str, split: str
+) -> Dict[str, Any]:
     """RSS after the last update over RSS after update 100 (the issue's goal: <= 1.1)."""
     last = max(probes)
     at = [k for k in (100, 200, 300, 500, 1000) if k in probes and k < last] + [last]
     ratio = probes[last] / probes[100] if 100 in probes and last > 100 else None
-    log(f"{system}: RSS after update {' / '.join(map(str, at))}: {' / '.join(str(probes[k]) for k in at)} MiB"
-        + (f"; ratio {last}/100 = {ratio:.3f}" if ratio else ""))
+    log(
+        f"{system}: RSS after update {' / '.join(map(str, at))}: {' / '.join(str(probes[k]) for k in at)} MiB"
+        + (f"; ratio {last}/100 = {ratio:.3f}" if ratio else "")
+    )
     return {
         "claim": f"{system}: RSS after update {last} / RSS after update 100 (goal <= 1.1)",
         "figure": round(ratio, 3) if ratio else None,
@@ -73,19 +80,28 @@ def _summary(system: str, probes: Dict[int, float], threads: int, baseline: str,
     }
 
 
-def soak_config(config_path: Path, checkpoint: Path, train: Path, dev: Path, updates: int, batch_words: int):
+def soak_config(
+    config_path: Path, checkpoint: Path, train: Path, dev: Path, updates: int, batch_words: int
+):
     """The CPU config cut to transformer + ner, `updates` steps, RSS probe, no evaluation after step 0."""
     from spacy import util
 
     config = util.load_config(config_path, interpolate=False)
     config["nlp"]["pipeline"] = ["transformer", "ner"]
     config["components"].pop("anomaly_scorer", None)
-    config["training"]["score_weights"] = {k: v for k, v in config["training"]["score_weights"].items()
-                                           if not k.startswith("anomaly")}
+    config["training"]["score_weights"] = {
+        k: v for k, v in config["training"]["score_weights"].items() if not k.startswith("anomaly")
+    }
     config["paths"].update({"train": str(train), "dev": str(dev), "base_model": str(checkpoint)})
     training = config["training"]
-    training.update({"max_steps": updates, "max_epochs": 0, "eval_frequency": updates + 1,
-                     "before_update": {"@callbacks": "benchmarks.soak_probe.v1"}})
+    training.update(
+        {
+            "max_steps": updates,
+            "max_epochs": 0,
+            "eval_frequency": updates + 1,
+            "before_update": {"@callbacks": "benchmarks.soak_probe.v1"},
+        }
+    )
     training["batcher"]["size"] = batch_words
     training["optimizer"]["learn_rate"]["total_steps"] = updates
     training["optimizer"]["learn_rate"]["warmup_steps"] = max(1, updates // 10)
@@ -118,7 +134,9 @@ def _train_variant(variant: str, config_text: str, threads: int, updates: int) -
     return dict(_PROBES)
 
 
-def _in_fresh_process(variant: str, config_text: str, threads: int, updates: int) -> Dict[int, float]:
+def _in_fresh_process(
+    variant: str, config_text: str, threads: int, updates: int
+) -> Dict[int, float]:
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(_train_variant, (variant, config_text, threads, updates))
 
@@ -141,28 +159,56 @@ def run_soak(
 
     from spacy_modernbert.data.converters import conll_to_docs, write_docbin
 
-    checkpoint = checkpoint or bdata.ensure_checkpoint(cache_dir / f"modernbert-{shape}-random", shape, data_dir, log=log)
+    checkpoint = checkpoint or bdata.ensure_checkpoint(
+        cache_dir / f"modernbert-{shape}-random", shape, data_dir, log=log
+    )
     conll = Path(data_dir) / bdata.CONLL_TRAIN
     if not conll.exists():
-        raise FileNotFoundError(f"no CoNLL-2003 train file at {conll}: pass --data-dir DIR holding conll2003/train.iob")
+        raise FileNotFoundError(
+            f"no CoNLL-2003 train file at {conll}: pass --data-dir DIR holding conll2003/train.iob"
+        )
     rows: List[Dict[str, Any]] = []
     result_probes: Dict[str, Dict[int, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         docs = conll_to_docs(conll, n_sents=1, limit=train_docs)
-        train_path, dev_path = write_docbin(docs, Path(tmp) / "train.spacy"), write_docbin(docs[:50], Path(tmp) / "dev.spacy")
+        train_path, dev_path = (
+            write_docbin(docs, Path(tmp) / "train.spacy"),
+            write_docbin(docs[:50], Path(tmp) / "dev.spacy"),
+        )
         for variant in variants:
             n = updates if variant == "ours" else min(updates, contrast_updates)
-            log(f"soak: {variant}, {n} updates of ~{batch_words} words, {len(docs)} one-sentence CoNLL docs, "
-                f"checkpoint {checkpoint}")
-            text = soak_config(Path(config), Path(checkpoint), train_path, dev_path, n, batch_words).to_str()
+            log(
+                f"soak: {variant}, {n} updates of ~{batch_words} words, {len(docs)} one-sentence CoNLL docs, "
+                f"checkpoint {checkpoint}"
+            )
+            text = soak_config(
+                Path(config), Path(checkpoint), train_path, dev_path, n, batch_words
+            ).to_str()
             probes = _in_fresh_process(variant, text, threads, n)
             result_probes[variant] = probes
-            rows.extend({"system": variant, "update": k, "rss_mib": v} for k, v in sorted(probes.items()))
-    summary = [_summary(variant, probes, threads, "thinc's own finish_update (the code before the fix)"
-                        if variant == "ours" else "-", "CoNLL-2003 train (training only; no evaluation after step 0)")
-               for variant, probes in result_probes.items()]
-    print(table(["system", "update", "RSS MiB"], [[r["system"], r["update"], r["rss_mib"]] for r in rows
-                                                   if r["update"] in (0, 100, 200, 300, 500, 1000)]))
+            rows.extend(
+                {"system": variant, "update": k, "rss_mib": v} for k, v in sorted(probes.items())
+            )
+    summary = [
+        _summary(
+            variant,
+            probes,
+            threads,
+            "thinc's own finish_update (the code before the fix)" if variant == "ours" else "-",
+            "CoNLL-2003 train (training only; no evaluation after step 0)",
+        )
+        for variant, probes in result_probes.items()
+    ]
+    print(
+        table(
+            ["system", "update", "RSS MiB"],
+            [
+                [r["system"], r["update"], r["rss_mib"]]
+                for r in rows
+                if r["update"] in (0, 100, 200, 300, 500, 1000)
+            ],
+        )
+    )
     from datetime import datetime, timezone
 
     result = {
@@ -178,8 +224,8 @@ def run_soak(
             "checkpoint": f"{shape} shape, random init; its tokenizer saw CoNLL-2003 train + SMS (benchmarks/data.py)",
             "seeds": 1,
             "config": f"{Path(config).name} cut to transformer + ner; batch_by_words size {batch_words}; "
-                      f"{updates} updates (ours), {min(updates, contrast_updates)} (thinc_finish_update); "
-                      f"spacy.cli.train.train; RSS read in training.before_update every {PROBE_EVERY} updates",
+            f"{updates} updates (ours), {min(updates, contrast_updates)} (thinc_finish_update); "
+            f"spacy.cli.train.train; RSS read in training.before_update every {PROBE_EVERY} updates",
         },
         "columns": ["system", "update", "rss_mib"],
         "rows": rows,
@@ -195,27 +241,62 @@ _D = defaults(run_soak)
 @app.command("soak")
 def soak_cli(
     # fmt: off
-    checkpoint: Optional[Path] = typer.Option(_D["checkpoint"], "--checkpoint", help="ModernBERT checkpoint (default: a random one of --shape, created in --cache-dir)"),
-    shape: str = typer.Option(_D["shape"], "--shape", help="Shape of the generated checkpoint (benchmarks/data.py SHAPES)"),
-    cache_dir: Path = typer.Option(_D["cache_dir"], "--cache-dir", help="Where the generated checkpoint is cached"),
-    data_dir: Path = typer.Option(_D["data_dir"], "--data-dir", help="Directory with conll2003/ (default: ../shared/data beside the checkout)"),
-    config: Path = typer.Option(_D["config"], "--config", help="Training config, cut to transformer + ner"),
+    checkpoint: Optional[Path] = typer.Option(
+        _D["checkpoint"],
+        "--checkpoint",
+        help="ModernBERT checkpoint (default: a random one of --shape, created in --cache-dir)",
+    ),
+    shape: str = typer.Option(
+        _D["shape"], "--shape", help="Shape of the generated checkpoint (benchmarks/data.py SHAPES)"
+    ),
+    cache_dir: Path = typer.Option(
+        _D["cache_dir"], "--cache-dir", help="Where the generated checkpoint is cached"
+    ),
+    data_dir: Path = typer.Option(
+        _D["data_dir"],
+        "--data-dir",
+        help="Directory with conll2003/ (default: ../shared/data beside the checkout)",
+    ),
+    config: Path = typer.Option(
+        _D["config"], "--config", help="Training config, cut to transformer + ner"
+    ),
     output: Path = typer.Option(_D["output"], "--output", "-o", help="JSON results"),
     updates: int = typer.Option(_D["updates"], "--updates", help="Updates of the shipped code"),
-    contrast_updates: int = typer.Option(_D["contrast_updates"], "--contrast-updates", help="Updates of the thinc_finish_update contrast run"),
-    train_docs: int = typer.Option(_D["train_docs"], "--train-docs", help="CoNLL-2003 train sentences (one doc each)"),
+    contrast_updates: int = typer.Option(
+        _D["contrast_updates"],
+        "--contrast-updates",
+        help="Updates of the thinc_finish_update contrast run",
+    ),
+    train_docs: int = typer.Option(
+        _D["train_docs"], "--train-docs", help="CoNLL-2003 train sentences (one doc each)"
+    ),
     batch_words: int = typer.Option(_D["batch_words"], "--batch-words", help="batch_by_words size"),
     threads: int = typer.Option(_D["threads"], "--threads", help="torch.set_num_threads"),
-    variants: List[str] = typer.Option(list(VARIANTS), "--variant", help="Variants to run (repeat the option)"),
+    variants: List[str] = typer.Option(
+        list(VARIANTS), "--variant", help="Variants to run (repeat the option)"
+    ),
     # fmt: on
 ) -> None:
     """RSS of `spacy train` (CPU config, transformer + ner) after update 100, 500 and 1,000."""
-    run_soak(checkpoint=checkpoint, shape=shape, cache_dir=cache_dir, data_dir=data_dir, config=config, output=output,
-             updates=updates, contrast_updates=contrast_updates, train_docs=train_docs, batch_words=batch_words,
-             threads=threads, variants=variants)
+    run_soak(
+        checkpoint=checkpoint,
+        shape=shape,
+        cache_dir=cache_dir,
+        data_dir=data_dir,
+        config=config,
+        output=output,
+        updates=updates,
+        contrast_updates=contrast_updates,
+        train_docs=train_docs,
+        batch_words=batch_words,
+        threads=threads,
+        variants=variants,
+    )
 
 
-def _pretrain_variant(checkpoint: str, text_file: str, steps: int, threads: int) -> Dict[int, float]:
+def _pretrain_variant(
+    checkpoint: str, text_file: str, steps: int, threads: int
+) -> Dict[int, float]:
     """One `pretrain` run in this (fresh) process; returns {step: RSS MiB}. The RSS is read
     when the loop zeroes the gradients, once per step (the loop has no callback)."""
     import torch
@@ -232,10 +313,19 @@ def _pretrain_variant(checkpoint: str, text_file: str, steps: int, threads: int)
         return zero_grad(self, *args, **kwargs)
 
     torch.optim.Optimizer.zero_grad = probing_zero_grad
-    _PROBES[0] = round((_rss_bytes() or 0) / 2 ** 20, 1)
+    _PROBES[0] = round((_rss_bytes() or 0) / 2**20, 1)
     with tempfile.TemporaryDirectory() as tmp:
-        pretrain(checkpoint, [text_file], Path(tmp) / "out", steps=steps, window=128, batch_tokens=2048,
-                 bf16=False, save_every=steps + 1, log_every=max(1, steps // 10))
+        pretrain(
+            checkpoint,
+            [text_file],
+            Path(tmp) / "out",
+            steps=steps,
+            window=128,
+            batch_tokens=2048,
+            bf16=False,
+            save_every=steps + 1,
+            log_every=max(1, steps // 10),
+        )
     return dict(_PROBES)
 
 
@@ -251,15 +341,21 @@ def run_soak_pretrain(
     import os
     from datetime import datetime, timezone
 
-    checkpoint = checkpoint or bdata.ensure_checkpoint(cache_dir / f"modernbert-{shape}-random", shape, data_dir, log=log)
+    checkpoint = checkpoint or bdata.ensure_checkpoint(
+        cache_dir / f"modernbert-{shape}-random", shape, data_dir, log=log
+    )
     from .pretrain import texts
 
     with tempfile.TemporaryDirectory() as tmp:
         text_file = Path(tmp) / "train.txt"
         text_file.write_text("\n".join(texts(Path(data_dir))[0]), encoding="utf8")
-        log(f"soak-pretrain: {steps} steps of 2,048 pieces (windows of 128), checkpoint {checkpoint}")
+        log(
+            f"soak-pretrain: {steps} steps of 2,048 pieces (windows of 128), checkpoint {checkpoint}"
+        )
         with multiprocessing.get_context("spawn").Pool(1) as pool:
-            probes = pool.apply(_pretrain_variant, (str(checkpoint), str(text_file), steps, threads))
+            probes = pool.apply(
+                _pretrain_variant, (str(checkpoint), str(text_file), steps, threads)
+            )
     rows = [{"system": "pretrain", "update": k, "rss_mib": v} for k, v in sorted(probes.items())]
     result = {
         "benchmark": "soak_pretrain",
@@ -274,7 +370,7 @@ def run_soak_pretrain(
             "checkpoint": f"{shape} shape, random init; its tokenizer saw CoNLL-2003 train + SMS (benchmarks/data.py)",
             "seeds": 1,
             "config": f"spacy_modernbert.pretrain.loop.pretrain, {steps} steps, window 128, 2,048 pieces per step, "
-                      f"fp32, {threads} thread(s); RSS read once per step (at zero_grad) every {PROBE_EVERY} steps",
+            f"fp32, {threads} thread(s); RSS read once per step (at zero_grad) every {PROBE_EVERY} steps",
         },
         "columns": ["system", "update", "rss_mib"],
         "rows": rows,
@@ -290,15 +386,34 @@ _DP = defaults(run_soak_pretrain)
 @app.command("soak-pretrain")
 def soak_pretrain_cli(
     # fmt: off
-    checkpoint: Optional[Path] = typer.Option(_DP["checkpoint"], "--checkpoint", help="ModernBERT checkpoint (default: a random one of --shape, created in --cache-dir)"),
-    shape: str = typer.Option(_DP["shape"], "--shape", help="Shape of the generated checkpoint (benchmarks/data.py SHAPES)"),
-    cache_dir: Path = typer.Option(_DP["cache_dir"], "--cache-dir", help="Where the generated checkpoint is cached"),
-    data_dir: Path = typer.Option(_DP["data_dir"], "--data-dir", help="Directory with conll2003/ and sms_spam/"),
+    checkpoint: Optional[Path] = typer.Option(
+        _DP["checkpoint"],
+        "--checkpoint",
+        help="ModernBERT checkpoint (default: a random one of --shape, created in --cache-dir)",
+    ),
+    shape: str = typer.Option(
+        _DP["shape"],
+        "--shape",
+        help="Shape of the generated checkpoint (benchmarks/data.py SHAPES)",
+    ),
+    cache_dir: Path = typer.Option(
+        _DP["cache_dir"], "--cache-dir", help="Where the generated checkpoint is cached"
+    ),
+    data_dir: Path = typer.Option(
+        _DP["data_dir"], "--data-dir", help="Directory with conll2003/ and sms_spam/"
+    ),
     output: Path = typer.Option(_DP["output"], "--output", "-o", help="JSON results"),
     steps: int = typer.Option(_DP["steps"], "--steps", help="Pretraining steps"),
     threads: int = typer.Option(_DP["threads"], "--threads", help="torch.set_num_threads"),
     # fmt: on
 ) -> None:
     """RSS of `pretrain` (masked LM) after step 100, 500 and 1,000."""
-    run_soak_pretrain(checkpoint=checkpoint, shape=shape, cache_dir=cache_dir, data_dir=data_dir, output=output,
-                      steps=steps, threads=threads)
+    run_soak_pretrain(
+        checkpoint=checkpoint,
+        shape=shape,
+        cache_dir=cache_dir,
+        data_dir=data_dir,
+        output=output,
+        steps=steps,
+        threads=threads,
+    )

@@ -11,6 +11,7 @@
 Both spaCy pipelines get the same listener components (ner + anomaly_scorer) and sdpa
 attention, so the comparison is apples to apples.
 """
+
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
@@ -29,12 +30,17 @@ def ours_transformer(checkpoint: Path, mixed_precision: bool = False, **settings
     return {"model": model}
 
 
-def spacy_transformers_baseline_transformer(checkpoint: Path, mixed_precision: bool = False) -> Dict[str, Any]:
+def spacy_transformers_baseline_transformer(
+    checkpoint: Path, mixed_precision: bool = False
+) -> Dict[str, Any]:
     return {
         "model": {
             "@architectures": "spacy-transformers.TransformerModel.v3",
             "name": str(checkpoint),
-            "tokenizer_config": {"use_fast": True, "model_input_names": ["input_ids", "attention_mask"]},
+            "tokenizer_config": {
+                "use_fast": True,
+                "model_input_names": ["input_ids", "attention_mask"],
+            },
             "transformer_config": {"attn_implementation": "sdpa", "reference_compile": False},
             "mixed_precision": mixed_precision,
             "get_spans": {
@@ -70,11 +76,19 @@ def ner_config() -> Dict[str, Any]:
 
 
 def anomaly_config() -> Dict[str, Any]:
-    return {"mode": "supervised", "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener()}}
+    return {
+        "mode": "supervised",
+        "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener()},
+    }
 
 
-def build_pipeline(system: str, checkpoint: Path, components: Sequence[str] = ("ner", "anomaly_scorer"),
-                   mixed_precision: bool = False, **settings):
+def build_pipeline(
+    system: str,
+    checkpoint: Path,
+    components: Sequence[str] = ("ner", "anomaly_scorer"),
+    mixed_precision: bool = False,
+    **settings,
+):
     """A blank English pipeline: transformer (ours or the spacy-transformers baseline) + listener components."""
     import spacy
 
@@ -82,9 +96,14 @@ def build_pipeline(system: str, checkpoint: Path, components: Sequence[str] = ("
 
     nlp = spacy.blank("en")
     if system == "ours":
-        nlp.add_pipe("transformer", config=ours_transformer(checkpoint, mixed_precision, **settings))
+        nlp.add_pipe(
+            "transformer", config=ours_transformer(checkpoint, mixed_precision, **settings)
+        )
     elif system == "spacy_transformers_baseline":
-        nlp.add_pipe("transformer", config=spacy_transformers_baseline_transformer(checkpoint, mixed_precision))
+        nlp.add_pipe(
+            "transformer",
+            config=spacy_transformers_baseline_transformer(checkpoint, mixed_precision),
+        )
     else:
         raise ValueError(f"unknown system {system!r}")
     for name in components:
@@ -105,7 +124,11 @@ def toy_examples(nlp, texts: Iterable[str], label: str = "ANOMALY") -> List[Any]
     examples = []
     for i, text in enumerate(texts):
         doc = nlp.make_doc(text)
-        ents = [(t.idx, t.idx + len(t), "ORG" if i % 2 else "PER") for t in doc if t.text[:1].isupper() and t.i > 0][:3]
+        ents = [
+            (t.idx, t.idx + len(t), "ORG" if i % 2 else "PER")
+            for t in doc
+            if t.text[:1].isupper() and t.i > 0
+        ][:3]
         cats = {label: 1.0 if i % 4 == 0 else 0.0}
         examples.append(Example.from_dict(doc, {"entities": ents, "cats": cats}))
     return examples
@@ -114,14 +137,27 @@ def toy_examples(nlp, texts: Iterable[str], label: str = "ANOMALY") -> List[Any]
 class RawHF:
     """transformers.ModernBertModel with length-sorted batches under inference_mode."""
 
-    def __init__(self, checkpoint: Path, device: str = "cpu", bf16: bool = False, max_batch_tokens: int = 16384):
+    def __init__(
+        self,
+        checkpoint: Path,
+        device: str = "cpu",
+        bf16: bool = False,
+        max_batch_tokens: int = 16384,
+    ):
         import torch
         from transformers import AutoTokenizer, ModernBertModel
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), use_fast=True)
-        self.model = ModernBertModel.from_pretrained(
-            str(checkpoint), attn_implementation="sdpa", reference_compile=False, torch_dtype=torch.float32
-        ).to(device).eval()
+        self.model = (
+            ModernBertModel.from_pretrained(
+                str(checkpoint),
+                attn_implementation="sdpa",
+                reference_compile=False,
+                torch_dtype=torch.float32,
+            )
+            .to(device)
+            .eval()
+        )
         self.device = device
         self.bf16 = bf16
         self.max_batch_tokens = max_batch_tokens
@@ -130,18 +166,26 @@ class RawHF:
         """Encode texts; returns the number of (unpadded) tokens processed."""
         import torch
 
-        enc = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=8192)["input_ids"]
+        enc = self.tokenizer(
+            list(texts), add_special_tokens=True, truncation=True, max_length=8192
+        )["input_ids"]
         order = sorted(range(len(enc)), key=lambda i: -len(enc[i]))
         batches: List[List[int]] = []
         for i in order:
-            if batches and (len(batches[-1]) + 1) * len(enc[batches[-1][0]]) <= self.max_batch_tokens:
+            if (
+                batches
+                and (len(batches[-1]) + 1) * len(enc[batches[-1][0]]) <= self.max_batch_tokens
+            ):
                 batches[-1].append(i)
             else:
                 batches.append([i])
         pad = self.tokenizer.pad_token_id
         n_tokens = 0
-        with torch.inference_mode(), torch.autocast(
-            device_type=torch.device(self.device).type, dtype=torch.bfloat16, enabled=self.bf16
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                device_type=torch.device(self.device).type, dtype=torch.bfloat16, enabled=self.bf16
+            ),
         ):
             for batch in batches:
                 longest = len(enc[batch[0]])
@@ -156,7 +200,13 @@ class RawHF:
         return n_tokens
 
 
-def spacy_train_update(nlp, batch: List[Any], optimizer: Any, drop: float = 0.1, losses: Optional[Dict[str, float]] = None) -> None:
+def spacy_train_update(
+    nlp,
+    batch: List[Any],
+    optimizer: Any,
+    drop: float = 0.1,
+    losses: Optional[Dict[str, float]] = None,
+) -> None:
     """One update as `spacy train` (train_while_improving) makes it: `nlp.update` without an
     optimizer, then every trainable pipe's `finish_update`. `nlp.update(sgd=optimizer)` would
     step the transformer right after its own update, before the listeners' backward reaches

@@ -18,6 +18,7 @@ mlm: the small checkpoint is first pretrained on the general text (`--general-st
   word's other pieces, so it is conservative for the extension).
 No pretrained weights exist offline: every system starts from the same random checkpoint.
 """
+
 import json
 import os
 import statistics
@@ -37,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _commit() -> str:
-    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
     return out.stdout.strip()
 
 
@@ -46,7 +49,9 @@ def domains(data_dir: Path, demo_docs: int) -> Dict[str, Tuple[List[str], List[s
     from spacy_modernbert.data.demo import generate_demo_splits
 
     splits = generate_demo_splits(n_docs=demo_docs, seed=0)
-    out = {"demo-reports": ([r["text"] for r in splits["train"]], [r["text"] for r in splits["dev"]])}
+    out = {
+        "demo-reports": ([r["text"] for r in splits["train"]], [r["text"] for r in splits["dev"]])
+    }
     clinc = Path(data_dir) / "clinc150" / "clinc150_train_val.json"
     if clinc.exists():
         data = json.loads(clinc.read_text(encoding="utf8"))
@@ -66,7 +71,9 @@ def _tok(path: Path):
     return AutoTokenizer.from_pretrained(str(path))
 
 
-def pieces_rows(bases: Dict[str, Path], doms, cache: Path, max_new: int, min_freq: int) -> Tuple[List[dict], Dict[str, Path]]:
+def pieces_rows(
+    bases: Dict[str, Path], doms, cache: Path, max_new: int, min_freq: int
+) -> Tuple[List[dict], Dict[str, Path]]:
     from spacy_modernbert.vocab.bpe import pieces_per_word
     from spacy_modernbert.vocab.extend import extend_vocab
 
@@ -75,7 +82,9 @@ def pieces_rows(bases: Dict[str, Path], doms, cache: Path, max_new: int, min_fre
         for dom, (train, held) in doms.items():
             out = cache / f"ext-{base_name}-{dom}"
             log(f"extend-vocab {base_name} on {dom} train ({len(train)} docs)")
-            summary = extend_vocab(str(base), train, out, max_new=max_new, min_freq=min_freq, overwrite=True)
+            summary = extend_vocab(
+                str(base), train, out, max_new=max_new, min_freq=min_freq, overwrite=True
+            )
             extended[f"{base_name}/{dom}"] = out
             before, words = pieces_per_word(_tok(base), held)
             pre = _tok(base).backend_tokenizer.pre_tokenizer
@@ -83,13 +92,30 @@ def pieces_rows(bases: Dict[str, Path], doms, cache: Path, max_new: int, min_fre
             new_tok = _tok(out)
             ids = new_tok(list(held), add_special_tokens=False)["input_ids"]
             after = sum(len(x) for x in ids)
-            rows.append({"system": f"{base_name} + extend-vocab", "domain": dom, "metric": "pieces per word (held out)",
-                         "before": round(before / words, 4), "after": round(after / words, 4),
-                         "drop_pct": round(100 * (1 - after / before), 1), "floor_pre_tokens_per_word": round(floor / words, 4),
-                         "max_drop_pct": round(100 * (1 - floor / before), 1), "new_tokens": summary["new_tokens"],
-                         "new_words": summary["new_words"], "held_out_words": words,
-                         "held_out_new_token_share_pct": round(100 * sum(i >= summary["embedding_rows"][0] for x in ids for i in x) / after, 1)})
-            log(f"  {dom}: {rows[-1]['before']} -> {rows[-1]['after']} pieces/word ({rows[-1]['drop_pct']}% fewer), {summary['new_tokens']} new tokens")
+            rows.append(
+                {
+                    "system": f"{base_name} + extend-vocab",
+                    "domain": dom,
+                    "metric": "pieces per word (held out)",
+                    "before": round(before / words, 4),
+                    "after": round(after / words, 4),
+                    "drop_pct": round(100 * (1 - after / before), 1),
+                    "floor_pre_tokens_per_word": round(floor / words, 4),
+                    "max_drop_pct": round(100 * (1 - floor / before), 1),
+                    "new_tokens": summary["new_tokens"],
+                    "new_words": summary["new_words"],
+                    "held_out_words": words,
+                    "held_out_new_token_share_pct": round(
+                        100
+                        * sum(i >= summary["embedding_rows"][0] for x in ids for i in x)
+                        / after,
+                        1,
+                    ),
+                }
+            )
+            log(
+                f"  {dom}: {rows[-1]['before']} -> {rows[-1]['after']} pieces/word ({rows[-1]['drop_pct']}% fewer), {summary['new_tokens']} new tokens"
+            )
     return rows, extended
 
 
@@ -99,7 +125,15 @@ def speed_rows(base: Path, ext: Path, texts: Sequence[str], rounds: int) -> List
     pipes = {}
     for name, ckpt in (("base", base), ("extended", ext)):
         nlp = spacy.blank("en")
-        nlp.add_pipe("transformer", config={"model": {"@architectures": "spacy-modernbert.ModernBertTransformer.v1", "name": str(ckpt)}})
+        nlp.add_pipe(
+            "transformer",
+            config={
+                "model": {
+                    "@architectures": "spacy-modernbert.ModernBertTransformer.v1",
+                    "name": str(ckpt),
+                }
+            },
+        )
         nlp.initialize()
         list(nlp.pipe(texts[:20]))
         pipes[name] = nlp
@@ -107,7 +141,7 @@ def speed_rows(base: Path, ext: Path, texts: Sequence[str], rounds: int) -> List
     timings: Dict[str, List[float]] = {n: [] for n in pipes}
     loads = [os.getloadavg()[0]]
     for r in range(rounds):
-        for name in (("base", "extended") if r % 2 == 0 else ("extended", "base")):
+        for name in ("base", "extended") if r % 2 == 0 else ("extended", "base"):
             t0 = time.perf_counter()
             for _ in pipes[name].pipe(texts, batch_size=32):
                 pass
@@ -115,8 +149,17 @@ def speed_rows(base: Path, ext: Path, texts: Sequence[str], rounds: int) -> List
     loads.append(os.getloadavg()[0])
     rows = []
     for name, values in timings.items():
-        rows.append({"system": name, "domain": "demo-reports", "metric": "nlp.pipe words/s", "median": round(statistics.median(values), 1),
-                     "range": [round(min(values), 1), round(max(values), 1)], "rounds": rounds, "load_avg_1min": [round(x, 2) for x in loads]})
+        rows.append(
+            {
+                "system": name,
+                "domain": "demo-reports",
+                "metric": "nlp.pipe words/s",
+                "median": round(statistics.median(values), 1),
+                "range": [round(min(values), 1), round(max(values), 1)],
+                "rounds": rounds,
+                "load_avg_1min": [round(x, 2) for x in loads],
+            }
+        )
         log(f"  {name}: {rows[-1]['median']} words/s (range {rows[-1]['range']}), load {loads}")
     return rows
 
@@ -134,39 +177,95 @@ def _held_out(ckpt: Path, texts: Sequence[str], window: int) -> Tuple[float, flo
     model, tok, _, _ = load_masked_lm(str(ckpt))
     windows = tokenize_windows(list(texts), tok, window)
     special = torch.tensor(sorted(set(tok.all_special_ids)))
-    loss = held_out_loss(model, make_collator(tok, 0.3), windows, special, 4096, torch.device("cpu"))
+    loss = held_out_loss(
+        model, make_collator(tok, 0.3), windows, special, 4096, torch.device("cpu")
+    )
     pieces, words = pieces_per_word(tok, texts)
     return loss, pieces / words
 
 
-def mlm_rows(small: Path, general: List[str], train: List[str], held: List[str], cache: Path, seeds: int, general_steps: int,
-             domain_steps: int, max_new: int, min_freq: int, lr: float, batch_tokens: int, window: int) -> List[dict]:
+def mlm_rows(
+    small: Path,
+    general: List[str],
+    train: List[str],
+    held: List[str],
+    cache: Path,
+    seeds: int,
+    general_steps: int,
+    domain_steps: int,
+    max_new: int,
+    min_freq: int,
+    lr: float,
+    batch_tokens: int,
+    window: int,
+) -> List[dict]:
     from spacy_modernbert.pretrain.checkpoint import read_state
     from spacy_modernbert.pretrain.loop import pretrain
     from spacy_modernbert.vocab.extend import extend_vocab
 
-    settings = dict(lr=lr, batch_tokens=batch_tokens, window=window, eval_fraction=0.0, log_every=50)
+    settings = dict(
+        lr=lr, batch_tokens=batch_tokens, window=window, eval_fraction=0.0, log_every=50
+    )
     gen = cache / f"general-{general_steps}"
     if (read_state(gen) or {}).get("step") != general_steps:
         log(f"pretraining the small checkpoint on general text ({general_steps} steps)")
-        pretrain(str(small), [_write_jsonl(general, cache / "general.jsonl")], gen, steps=general_steps, save_every=general_steps, seed=0, force=True, **settings)
+        pretrain(
+            str(small),
+            [_write_jsonl(general, cache / "general.jsonl")],
+            gen,
+            steps=general_steps,
+            save_every=general_steps,
+            seed=0,
+            force=True,
+            **settings,
+        )
     train_file = _write_jsonl(train, cache / "demo-train.jsonl")
     rows = []
     for seed in range(seeds):
         starts = {"no extension": gen}
         for init in ("mean", "random"):
             out = cache / f"mlm-ext-{init}-{seed}"
-            extend_vocab(str(gen), train, out, max_new=max_new, min_freq=min_freq, init=init, seed=seed, overwrite=True)
+            extend_vocab(
+                str(gen),
+                train,
+                out,
+                max_new=max_new,
+                min_freq=min_freq,
+                init=init,
+                seed=seed,
+                overwrite=True,
+            )
             starts[f"extend-vocab, {init} init"] = out
         for system, start in starts.items():
             loss0, ppw = _held_out(start, held, window)
             run = cache / f"mlm-run-{system.split(',')[-1].strip().replace(' ', '-')}-{seed}"
-            pretrain(str(start), [train_file], run, steps=domain_steps, save_every=domain_steps, seed=seed, force=True, **settings)
+            pretrain(
+                str(start),
+                [train_file],
+                run,
+                steps=domain_steps,
+                save_every=domain_steps,
+                seed=seed,
+                force=True,
+                **settings,
+            )
             loss, _ = _held_out(run, held, window)
-            rows.append({"system": system, "domain": "demo-reports", "metric": "held-out MLM loss", "seed": seed,
-                         "pieces_per_word": round(ppw, 4), "loss_per_piece_before": round(loss0, 4), "loss_per_piece": round(loss, 4),
-                         "loss_per_word_before": round(loss0 * ppw, 4), "loss_per_word": round(loss * ppw, 4)})
-            log(f"  seed {seed} {system}: loss/piece {loss0:.3f} -> {loss:.3f}, loss/word {loss0 * ppw:.3f} -> {loss * ppw:.3f}")
+            rows.append(
+                {
+                    "system": system,
+                    "domain": "demo-reports",
+                    "metric": "held-out MLM loss",
+                    "seed": seed,
+                    "pieces_per_word": round(ppw, 4),
+                    "loss_per_piece_before": round(loss0, 4),
+                    "loss_per_piece": round(loss, 4),
+                    "loss_per_word_before": round(loss0 * ppw, 4),
+                    "loss_per_word": round(loss * ppw, 4),
+                }
+            )
+            log(
+                f"  seed {seed} {system}: loss/piece {loss0:.3f} -> {loss:.3f}, loss/word {loss0 * ppw:.3f} -> {loss * ppw:.3f}"
+            )
     return rows
 
 
@@ -174,36 +273,56 @@ def _mean_range(values: Sequence[float]) -> str:
     return f"{statistics.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})"
 
 
-PART_OF = {"pieces per word (held out)": "pieces", "nlp.pipe words/s": "speed", "held-out MLM loss": "mlm"}
+PART_OF = {
+    "pieces per word (held out)": "pieces",
+    "nlp.pipe words/s": "speed",
+    "held-out MLM loss": "mlm",
+}
 
 
 def summarize(rows: Sequence[dict], general_steps: int, domain_steps: int) -> List[dict]:
     summary = []
     for r in rows:
         if PART_OF[r["metric"]] == "pieces":
-            summary.append({"claim": f"extend-vocab ({r['new_tokens']} tokens mined from {r['domain']} train) cuts pieces per held-out word",
-                            "figure": f"{r['drop_pct']}% ({r['before']} -> {r['after']})", "range": "deterministic (one mining)",
-                            "baseline": f"{r['system'].split()[0]} base tokenizer", "split": f"{r['domain']} held out",
-                            "caveat": f"base tokenizer trained on CoNLL-2003 + SMS, not ModernBERT-base's 50k one; no merge can go below "
-                                      f"{r['floor_pre_tokens_per_word']} (pre-tokens per word, a {r['max_drop_pct']}% drop)"})
+            summary.append(
+                {
+                    "claim": f"extend-vocab ({r['new_tokens']} tokens mined from {r['domain']} train) cuts pieces per held-out word",
+                    "figure": f"{r['drop_pct']}% ({r['before']} -> {r['after']})",
+                    "range": "deterministic (one mining)",
+                    "baseline": f"{r['system'].split()[0]} base tokenizer",
+                    "split": f"{r['domain']} held out",
+                    "caveat": f"base tokenizer trained on CoNLL-2003 + SMS, not ModernBERT-base's 50k one; no merge can go below "
+                    f"{r['floor_pre_tokens_per_word']} (pre-tokens per word, a {r['max_drop_pct']}% drop)",
+                }
+            )
     speed = {r["system"]: r for r in rows if PART_OF[r["metric"]] == "speed"}
     if {"base", "extended"} <= set(speed):
         b, e = speed["base"], speed["extended"]
-        summary.append({"claim": "nlp.pipe words/s, extended vs base checkpoint (bpe8k, demo dev reports)",
-                        "figure": f"{e['median'] / b['median']:.2f}x ({e['median']} vs {b['median']} words/s)",
-                        "range": f"extended {e['range']}, base {b['range']} ({b['rounds']} interleaved rounds)",
-                        "baseline": "base checkpoint", "split": "demo-reports dev",
-                        "caveat": f"small 128x4 random checkpoint, 1 thread, load average {b['load_avg_1min']} on a shared 2-core machine"})
+        summary.append(
+            {
+                "claim": "nlp.pipe words/s, extended vs base checkpoint (bpe8k, demo dev reports)",
+                "figure": f"{e['median'] / b['median']:.2f}x ({e['median']} vs {b['median']} words/s)",
+                "range": f"extended {e['range']}, base {b['range']} ({b['rounds']} interleaved rounds)",
+                "baseline": "base checkpoint",
+                "split": "demo-reports dev",
+                "caveat": f"small 128x4 random checkpoint, 1 thread, load average {b['load_avg_1min']} on a shared 2-core machine",
+            }
+        )
     by: Dict[str, List[dict]] = {}
     for r in rows:
         if PART_OF[r["metric"]] == "mlm":
             by.setdefault(r["system"], []).append(r)
     for system, rs in by.items():
-        summary.append({"claim": f"held-out MLM loss per word after {domain_steps} domain pretrain steps: {system}",
-                        "figure": _mean_range([r["loss_per_word"] for r in rs]),
-                        "range": f"mean (min-max) over {len(rs)} seeds; per piece {_mean_range([r['loss_per_piece'] for r in rs])}",
-                        "baseline": "no extension", "split": "demo-reports dev",
-                        "caveat": f"small random checkpoint pretrained {general_steps} steps on CoNLL+SMS first; loss per word = loss per masked piece x pieces per word"})
+        summary.append(
+            {
+                "claim": f"held-out MLM loss per word after {domain_steps} domain pretrain steps: {system}",
+                "figure": _mean_range([r["loss_per_word"] for r in rs]),
+                "range": f"mean (min-max) over {len(rs)} seeds; per piece {_mean_range([r['loss_per_piece'] for r in rs])}",
+                "baseline": "no extension",
+                "split": "demo-reports dev",
+                "caveat": f"small random checkpoint pretrained {general_steps} steps on CoNLL+SMS first; loss per word = loss per masked piece x pieces per word",
+            }
+        )
     return summary
 
 
@@ -229,37 +348,95 @@ def run_vocab(
     torch.set_num_threads(threads)
     cache = Path(cache_dir) / "vocab"
     wanted = set(parts.split(","))
-    bases = {"bpe8k": bdata.ensure_checkpoint(Path(cache_dir) / "random-small", "small", data_dir, log=log),
-             "bpe16k": bdata.ensure_checkpoint(Path(cache_dir) / "random-7m", "pretrain", data_dir, log=log)}
+    bases = {
+        "bpe8k": bdata.ensure_checkpoint(
+            Path(cache_dir) / "random-small", "small", data_dir, log=log
+        ),
+        "bpe16k": bdata.ensure_checkpoint(
+            Path(cache_dir) / "random-7m", "pretrain", data_dir, log=log
+        ),
+    }
     doms = domains(data_dir, demo_docs)
     # A run of some parts keeps the other parts' rows of an earlier run in `output`.
     rows: List[dict] = []
     if output is not None and Path(output).exists():
-        rows = [r for r in json.loads(Path(output).read_text())["rows"] if PART_OF[r["metric"]] not in wanted]
+        rows = [
+            r
+            for r in json.loads(Path(output).read_text())["rows"]
+            if PART_OF[r["metric"]] not in wanted
+        ]
     extended: Dict[str, Path] = {}
     if "pieces" in wanted or "speed" in wanted:
         piece_rows, extended = pieces_rows(bases, doms, cache, max_new, min_freq)
         rows += piece_rows
     if "speed" in wanted:
         log("nlp.pipe speed, base vs extended (bpe8k, demo reports)")
-        rows += speed_rows(bases["bpe8k"], extended["bpe8k/demo-reports"], doms["demo-reports"][1], speed_rounds)
+        rows += speed_rows(
+            bases["bpe8k"], extended["bpe8k/demo-reports"], doms["demo-reports"][1], speed_rounds
+        )
     if "mlm" in wanted:
         train, held = doms["demo-reports"]
-        rows += mlm_rows(bases["bpe8k"], bdata.tokenizer_texts(data_dir), train, held, cache, seeds, general_steps, domain_steps,
-                         max_new, min_freq, lr, batch_tokens, window)
+        rows += mlm_rows(
+            bases["bpe8k"],
+            bdata.tokenizer_texts(data_dir),
+            train,
+            held,
+            cache,
+            seeds,
+            general_steps,
+            domain_steps,
+            max_new,
+            min_freq,
+            lr,
+            batch_tokens,
+            window,
+        )
     summary = summarize(rows, general_steps, domain_steps)
-    result = {"benchmark": "vocab", "command": "python -m benchmarks vocab", "commit": _commit(),
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(),
-              "load_avg": list(os.getloadavg()),
-              "protocol": {"chooses": "nothing is tuned: --max-new, --min-freq and the pretrain budget are fixed in advance",
-                           "reports": "demo reports dev split (generator seed 0), CLINC150 val; mined on the train splits only",
-                           "checkpoint": "random-init small (128x4, BPE 8k) and 7M (256x6, BPE 16k); tokenizers trained on CoNLL-2003 train + SMS",
-                           "seeds": seeds},
-              "settings": {"max_new": max_new, "min_freq": min_freq, "demo_docs": demo_docs, "general_steps": general_steps,
-                           "domain_steps": domain_steps, "lr": lr, "batch_tokens": batch_tokens, "window": window, "threads": threads},
-              "columns": ["system", "domain", "metric"], "rows": rows, "summary": summary}
+    result = {
+        "benchmark": "vocab",
+        "command": "python -m benchmarks vocab",
+        "commit": _commit(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "load_avg": list(os.getloadavg()),
+        "protocol": {
+            "chooses": "nothing is tuned: --max-new, --min-freq and the pretrain budget are fixed in advance",
+            "reports": "demo reports dev split (generator seed 0), CLINC150 val; mined on the train splits only",
+            "checkpoint": "random-init small (128x4, BPE 8k) and 7M (256x6, BPE 16k); tokenizers trained on CoNLL-2003 train + SMS",
+            "seeds": seeds,
+        },
+        "settings": {
+            "max_new": max_new,
+            "min_freq": min_freq,
+            "demo_docs": demo_docs,
+            "general_steps": general_steps,
+            "domain_steps": domain_steps,
+            "lr": lr,
+            "batch_tokens": batch_tokens,
+            "window": window,
+            "threads": threads,
+        },
+        "columns": ["system", "domain", "metric"],
+        "rows": rows,
+        "summary": summary,
+    }
     headers = ["system", "domain", "metric", "figures"]
-    print(table(headers, [[r["system"], r["domain"], r["metric"], ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("system", "domain", "metric"))] for r in rows]))
+    print(
+        table(
+            headers,
+            [
+                [
+                    r["system"],
+                    r["domain"],
+                    r["metric"],
+                    ", ".join(
+                        f"{k} {v}" for k, v in r.items() if k not in ("system", "domain", "metric")
+                    ),
+                ]
+                for r in rows
+            ],
+        )
+    )
     write_json(output, result)
     return result
 
@@ -270,17 +447,33 @@ _D = defaults(run_vocab)
 @app.command("vocab")
 def vocab_cli(
     # fmt: off
-    cache_dir: Path = typer.Option(_D["cache_dir"], "--cache-dir", help="Where checkpoints and runs are cached"),
-    data_dir: Path = typer.Option(_D["data_dir"], "--data-dir", help="Directory with conll2003/, sms_spam/, clinc150/"),
+    cache_dir: Path = typer.Option(
+        _D["cache_dir"], "--cache-dir", help="Where checkpoints and runs are cached"
+    ),
+    data_dir: Path = typer.Option(
+        _D["data_dir"], "--data-dir", help="Directory with conll2003/, sms_spam/, clinc150/"
+    ),
     output: Path = typer.Option(_D["output"], "--output", "-o", help="JSON results"),
     threads: int = typer.Option(_D["threads"], "--threads", help="torch.set_num_threads"),
     max_new: int = typer.Option(_D["max_new"], "--max-new", help="extend-vocab --max-new"),
     min_freq: int = typer.Option(_D["min_freq"], "--min-freq", help="extend-vocab --min-freq"),
-    demo_docs: int = typer.Option(_D["demo_docs"], "--demo-docs", help="Demo reports generated (70/15/15 train/dev/test)"),
-    speed_rounds: int = typer.Option(_D["speed_rounds"], "--speed-rounds", help="Interleaved nlp.pipe rounds per system"),
+    demo_docs: int = typer.Option(
+        _D["demo_docs"], "--demo-docs", help="Demo reports generated (70/15/15 train/dev/test)"
+    ),
+    speed_rounds: int = typer.Option(
+        _D["speed_rounds"], "--speed-rounds", help="Interleaved nlp.pipe rounds per system"
+    ),
     seeds: int = typer.Option(_D["seeds"], "--seeds", help="Seeds of the MLM comparison"),
-    general_steps: int = typer.Option(_D["general_steps"], "--general-steps", help="Pretrain steps on general text before the comparison"),
-    domain_steps: int = typer.Option(_D["domain_steps"], "--domain-steps", help="Pretrain steps on the demo train reports per system"),
+    general_steps: int = typer.Option(
+        _D["general_steps"],
+        "--general-steps",
+        help="Pretrain steps on general text before the comparison",
+    ),
+    domain_steps: int = typer.Option(
+        _D["domain_steps"],
+        "--domain-steps",
+        help="Pretrain steps on the demo train reports per system",
+    ),
     lr: float = typer.Option(_D["lr"], "--lr"),
     batch_tokens: int = typer.Option(_D["batch_tokens"], "--batch-tokens"),
     window: int = typer.Option(_D["window"], "--window"),
@@ -288,6 +481,20 @@ def vocab_cli(
     # fmt: on
 ) -> None:
     """Pieces per word, nlp.pipe speed and held-out MLM loss with and without extend-vocab."""
-    run_vocab(cache_dir=cache_dir, data_dir=data_dir, output=output, threads=threads, max_new=max_new, min_freq=min_freq,
-              demo_docs=demo_docs, speed_rounds=speed_rounds, seeds=seeds, general_steps=general_steps,
-              domain_steps=domain_steps, lr=lr, batch_tokens=batch_tokens, window=window, parts=parts)
+    run_vocab(
+        cache_dir=cache_dir,
+        data_dir=data_dir,
+        output=output,
+        threads=threads,
+        max_new=max_new,
+        min_freq=min_freq,
+        demo_docs=demo_docs,
+        speed_rounds=speed_rounds,
+        seeds=seeds,
+        general_steps=general_steps,
+        domain_steps=domain_steps,
+        lr=lr,
+        batch_tokens=batch_tokens,
+        window=window,
+        parts=parts,
+    )

@@ -9,6 +9,7 @@ exactly, nothing else, and the right anomaly decision at its stored threshold); 
 how many such documents there are, so the choice is not mistaken for the accuracy (that is
 `evaluate`'s metrics.json). If none is fully right, the page says so and shows the closest.
 """
+
 import argparse
 import json
 import subprocess
@@ -27,17 +28,28 @@ def judge(doc: Any, row: Dict[str, Any]) -> Dict[str, Any]:
     anomaly_right = None
     if "anomaly" in row and doc._.is_anomaly is not None:
         anomaly_right = bool(doc._.is_anomaly) == bool(row["anomaly"])
-    return {"entities_right": predicted == gold, "n_correct": len(predicted & gold), "n_gold": len(gold),
-            "n_predicted": len(predicted), "anomaly_right": anomaly_right,
-            "fully_right": predicted == gold and anomaly_right is not False}
+    return {
+        "entities_right": predicted == gold,
+        "n_correct": len(predicted & gold),
+        "n_gold": len(gold),
+        "n_predicted": len(predicted),
+        "anomaly_right": anomaly_right,
+        "fully_right": predicted == gold and anomaly_right is not False,
+    }
 
 
-def choose(docs: List[Any], rows: List[Dict[str, Any]], anomalous: bool) -> Tuple[Optional[int], bool]:
+def choose(
+    docs: List[Any], rows: List[Dict[str, Any]], anomalous: bool
+) -> Tuple[Optional[int], bool]:
     """(index of the example to show, whether it is fully right) among rows with this gold anomaly label.
 
     Fully right first, then the most entity labels of distinct kinds, then the shortest text.
     """
-    candidates = [i for i, row in enumerate(rows) if bool(row.get("anomaly")) == anomalous and len(row["text"]) <= MAX_HEADLINE_CHARS]
+    candidates = [
+        i
+        for i, row in enumerate(rows)
+        if bool(row.get("anomaly")) == anomalous and len(row["text"]) <= MAX_HEADLINE_CHARS
+    ]
     if not candidates:
         candidates = [i for i, row in enumerate(rows) if bool(row.get("anomaly")) == anomalous]
     if not candidates:
@@ -45,7 +57,9 @@ def choose(docs: List[Any], rows: List[Dict[str, Any]], anomalous: bool) -> Tupl
     verdicts = {i: judge(docs[i], rows[i]) for i in candidates}
     right = [i for i in candidates if verdicts[i]["fully_right"]]
     if right:
-        best = max(right, key=lambda i: (len({e.label_ for e in docs[i].ents}), -len(rows[i]["text"])))
+        best = max(
+            right, key=lambda i: (len({e.label_ for e in docs[i].ents}), -len(rows[i]["text"]))
+        )
         return best, True
 
     def closeness(i: int) -> float:
@@ -75,8 +89,13 @@ def _serve_answer(nlp: Any, text: str) -> Optional[str]:
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -108,8 +127,11 @@ def render(pipeline: str, data: Path, nlp: Any, rows: List[Dict[str, Any]], docs
         f"Of the {len(rows)} documents of `{data}`, the pipeline gets {n_right} fully right (every entity exact, nothing",
         f"extra, and the right anomaly decision), {n_entities} with every entity exact, and {n_anomaly} with the right",
         "anomaly decision. The examples below are chosen among the fully right ones"
-        + (" (the headline: the one with the most entity types)." if headline_right else
-           ": there is none, so the closest is shown, with its errors."),
+        + (
+            " (the headline: the one with the most entity types)."
+            if headline_right
+            else ": there is none, so the closest is shown, with its errors."
+        ),
         "",
     ]
     if headline is not None:
@@ -121,7 +143,7 @@ def render(pipeline: str, data: Path, nlp: Any, rows: List[Dict[str, Any]], docs
             "```python",
             "import spacy",
             "",
-            f"nlp = spacy.load(\"{pipeline}\")",
+            f'nlp = spacy.load("{pipeline}")',
             f"doc = nlp({row['text']!r})",
             "print([(ent.text, ent.label_) for ent in doc.ents])",
             "print(round(doc._.anomaly_score, 4), doc._.is_anomaly)",
@@ -135,22 +157,49 @@ def render(pipeline: str, data: Path, nlp: Any, rows: List[Dict[str, Any]], docs
         ]
         if not headline_right:
             gold = [(row["text"][s:e], label) for s, e, label in row.get("entities", [])]
-            lines += [f"Not fully right: the gold entities are `{gold}` and the gold anomaly label is "
-                      f"`{bool(row.get('anomaly'))}` ({verdict['n_correct']} of {verdict['n_gold']} entities found).", ""]
+            lines += [
+                f"Not fully right: the gold entities are `{gold}` and the gold anomaly label is "
+                f"`{bool(row.get('anomaly'))}` ({verdict['n_correct']} of {verdict['n_gold']} entities found).",
+                "",
+            ]
         answer = _serve_answer(nlp, row["text"])
         if answer is not None:
-            lines += ["## `serve`", "", "`POST /annotate` with `{\"texts\": [...]}` of the same text answers:", "",
-                      "```json", answer, "```", ""]
+            lines += [
+                "## `serve`",
+                "",
+                '`POST /annotate` with `{"texts": [...]}` of the same text answers:',
+                "",
+                "```json",
+                answer,
+                "```",
+                "",
+            ]
         record = {"id": "report-1", "text": row["text"]}
-        lines += ["## `annotate`", "", "One output row of `python -m spacy_modernbert annotate PIPELINE in.jsonl out.jsonl`",
-                  "for the input row `{\"id\": \"report-1\", \"text\": ...}`:", "", "```json",
-                  json.dumps(output_row(record, doc), ensure_ascii=False), "```", ""]
+        lines += [
+            "## `annotate`",
+            "",
+            "One output row of `python -m spacy_modernbert annotate PIPELINE in.jsonl out.jsonl`",
+            'for the input row `{"id": "report-1", "text": ...}`:',
+            "",
+            "```json",
+            json.dumps(output_row(record, doc), ensure_ascii=False),
+            "```",
+            "",
+        ]
     if flagged is not None:
         doc, row = docs[flagged], rows[flagged]
-        lines += ["## An anomalous report", "", "```text", row["text"], "```", "",
-                  f"`doc._.anomaly_score` = {float(doc._.anomaly_score):.4f}, `doc._.is_anomaly` = {doc._.is_anomaly} "
-                  f"(threshold {threshold:.6f}); gold: anomalous."
-                  + ("" if flagged_right else " Not fully right (see the entities or the decision)."), ""]
+        lines += [
+            "## An anomalous report",
+            "",
+            "```text",
+            row["text"],
+            "```",
+            "",
+            f"`doc._.anomaly_score` = {float(doc._.anomaly_score):.4f}, `doc._.is_anomaly` = {doc._.is_anomaly} "
+            f"(threshold {threshold:.6f}); gold: anomalous."
+            + ("" if flagged_right else " Not fully right (see the entities or the decision)."),
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -163,7 +212,11 @@ def make_examples(pipeline: str, data: Path, output: Path) -> str:
     nlp = load_pipeline(pipeline)
     if "anomaly_scorer" not in nlp.pipe_names:
         raise SystemExit(f"{pipeline} has no anomaly_scorer: the examples show one")
-    rows = [row for row in srsly.read_jsonl(data) if isinstance(row, dict) and isinstance(row.get("text"), str)]
+    rows = [
+        row
+        for row in srsly.read_jsonl(data)
+        if isinstance(row, dict) and isinstance(row.get("text"), str)
+    ]
     docs = list(nlp.pipe(row["text"] for row in rows))
     text = render(pipeline, data, nlp, rows, docs)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -173,9 +226,15 @@ def make_examples(pipeline: str, data: Path, output: Path) -> str:
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("pipeline", help="the pipeline directory or package (e.g. training/model-calibrated)")
-    parser.add_argument("--data", type=Path, default=ROOT / "assets" / "demo" / "test.jsonl",
-                        help="labelled JSONL (text, entities, anomaly) to choose the examples from")
+    parser.add_argument(
+        "pipeline", help="the pipeline directory or package (e.g. training/model-calibrated)"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=ROOT / "assets" / "demo" / "test.jsonl",
+        help="labelled JSONL (text, entities, anomaly) to choose the examples from",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "examples.md")
     args = parser.parse_args(argv)
     make_examples(args.pipeline, args.data, args.output)

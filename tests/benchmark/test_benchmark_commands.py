@@ -2,6 +2,7 @@
 
 No timing assertions: only that every system ran and the numbers are finite and sane.
 """
+
 import json
 import math
 from pathlib import Path
@@ -9,7 +10,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import benchmarks
 from benchmarks.__main__ import app
 from spacy_modernbert.encoder.quantize import capability, native_bf16
 
@@ -34,8 +34,15 @@ Monday O 0
 
 """
 
-SMS_HAM = ["Ok see you at six then", "Are you coming home for dinner tonight", "I will call you later when I am free"]
-SMS_SPAM = ["WINNER! Claim your free prize now, text WIN to 80086", "Free entry in a weekly comp, text FA to 87121"]
+SMS_HAM = [
+    "Ok see you at six then",
+    "Are you coming home for dinner tonight",
+    "I will call you later when I am free",
+]
+SMS_SPAM = [
+    "WINNER! Claim your free prize now, text WIN to 80086",
+    "Free entry in a weekly comp, text FA to 87121",
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,36 +63,69 @@ def _finite(x):
 
 def test_speed_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
     out = tmp_path / "speed.json"
-    result = CliRunner().invoke(app, [
-        "speed", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
-        "--output", str(out), "--threads", "1", "--n-short", "4", "--n-paragraphs", "1",
-        "--paragraph-words", "30", "--long-tokens", "120", "--train-batch", "2", "--train-updates", "1",
-        "--repeats", "3",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "speed",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(out),
+            "--threads",
+            "1",
+            "--n-short",
+            "4",
+            "--n-paragraphs",
+            "1",
+            "--paragraph-words",
+            "30",
+            "--long-tokens",
+            "120",
+            "--train-batch",
+            "2",
+            "--train-updates",
+            "1",
+            "--repeats",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["benchmark"] == "speed" and data["protocol"]["seeds"] == 3 and data["load_avg"]
     # every system timed once per round, 3 rounds; the figure is the median, inside the range of its samples
     for regime in data["inference"]:
         for m in regime["systems"].values():
-            assert len(m["seconds_samples"]) == 3 and m["seconds"] == sorted(m["seconds_samples"])[1]
+            assert (
+                len(m["seconds_samples"]) == 3 and m["seconds"] == sorted(m["seconds_samples"])[1]
+            )
             assert m["words_per_s_range"][0] <= m["words_per_s"] <= m["words_per_s_range"][1]
         paired = regime["paired_ratios"]["ours/spacy_transformers_baseline"]
         assert paired["range"][0] <= paired["median"] <= paired["range"][1]
     assert len(data["training"]["systems"]["ours"]["words_per_s_samples"]) == 3
     assert {row["regime"] for row in data["rows"]} >= {"short", "training (ner + anomaly_scorer)"}
-    assert any(s["claim"].startswith("short: ours vs spacy_transformers_baseline") for s in data["summary"])
+    assert any(
+        s["claim"].startswith("short: ours vs spacy_transformers_baseline") for s in data["summary"]
+    )
     assert data["matmul"]["flops_per_s"] > 0
     assert [r["name"].split()[0] for r in data["inference"]] == ["short", "paragraphs", "long"]
     for regime in data["inference"]:
         assert regime["n_words"] > 0 and regime["n_tokens"] > 0 and regime["flops_per_token"] > 0
-        expected = {"ours", "spacy_transformers_baseline", "hf_baseline", "ours_int8"} | ({"ours_bf16"} if native_bf16() else set())
+        expected = {"ours", "spacy_transformers_baseline", "hf_baseline", "ours_int8"} | (
+            {"ours_bf16"} if native_bf16() else set()
+        )
         assert set(regime["systems"]) == expected
         assert _finite(regime["ratios"]["ours_int8/ours"])
         for m in regime["systems"].values():
-            assert all(_finite(m[k]) and m[k] > 0 for k in ("seconds", "words_per_s", "tokens_per_s", "flop_limit_fraction"))
+            assert all(
+                _finite(m[k]) and m[k] > 0
+                for k in ("seconds", "words_per_s", "tokens_per_s", "flop_limit_fraction")
+            )
             assert m["peak_memory_mib"] is None or _finite(m["peak_memory_mib"])
-        assert _finite(regime["ratios"]["ours/spacy_transformers_baseline"]) and _finite(regime["ratios"]["ours/hf_baseline"])
+        assert _finite(regime["ratios"]["ours/spacy_transformers_baseline"]) and _finite(
+            regime["ratios"]["ours/hf_baseline"]
+        )
     assert data["inference"][2]["n_tokens"] <= 120 and data["inference"][2]["ours_windows"] == 1
     assert set(data["training"]["systems"]) == {"ours", "spacy_transformers_baseline"}
     assert _finite(data["training"]["ratios"]["ours/spacy_transformers_baseline"])
@@ -95,11 +135,28 @@ def test_speed_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
 
 def test_accuracy_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
     out = tmp_path / "accuracy.json"
-    result = CliRunner().invoke(app, [
-        "accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
-        "--output", str(out), "--threads", "1", "--ner-train", "8", "--epochs", "1", "--batch-size", "4",
-        "--test-frac", "0.5",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "accuracy",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(out),
+            "--threads",
+            "1",
+            "--ner-train",
+            "8",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--test-frac",
+            "0.5",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["benchmark"] == "accuracy"
@@ -114,10 +171,18 @@ def test_accuracy_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
 
 
 def test_missing_data_dir_is_a_clear_error(tiny_checkpoint, tmp_path):
-    result = CliRunner().invoke(app, [
-        "accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(tmp_path / "nowhere"),
-        "--output", str(tmp_path / "a.json"),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "accuracy",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+            "--output",
+            str(tmp_path / "a.json"),
+        ],
+    )
     assert result.exit_code != 0
     assert "not found" in str(result.exception)
 
@@ -125,7 +190,12 @@ def test_missing_data_dir_is_a_clear_error(tiny_checkpoint, tmp_path):
 def test_speed_rounds_alternate_their_order():
     from benchmarks.results import round_order
 
-    assert [round_order("abc", r) for r in range(4)] == [list("abc"), list("cba"), list("abc"), list("cba")]
+    assert [round_order("abc", r) for r in range(4)] == [
+        list("abc"),
+        list("cba"),
+        list("abc"),
+        list("cba"),
+    ]
 
 
 def test_flops_count_local_attention():
@@ -133,8 +203,13 @@ def test_flops_count_local_attention():
 
     from benchmarks.flops import attention_flops, linear_flops_per_token
 
-    cfg = SimpleNamespace(hidden_size=8, intermediate_size=12, num_hidden_layers=3, local_attention=4,
-                          global_attn_every_n_layers=3)
+    cfg = SimpleNamespace(
+        hidden_size=8,
+        intermediate_size=12,
+        num_hidden_layers=3,
+        local_attention=4,
+        global_attn_every_n_layers=3,
+    )
     assert linear_flops_per_token(cfg) == 2 * 3 * (8 * 24 + 64 + 8 * 24 + 12 * 8)
     # 10 tokens: layer 0 global (10 keys each), layers 1-2 local (+-2 keys, clipped at the ends)
     local_keys = sum(min(i + 2, 9) - max(i - 2, 0) + 1 for i in range(10))
@@ -145,7 +220,12 @@ def test_iob_spans_and_f1():
     from benchmarks.accuracy import span_prf
     from benchmarks.data import iob_spans
 
-    assert iob_spans(["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "B-ORG"]) == [(0, 2, "PER"), (3, 4, "LOC"), (4, 5, "LOC"), (5, 6, "ORG")]
+    assert iob_spans(["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "B-ORG"]) == [
+        (0, 2, "PER"),
+        (3, 4, "LOC"),
+        (4, 5, "LOC"),
+        (5, 6, "ORG"),
+    ]
     scores = span_prf([[(0, 2, "PER"), (3, 4, "LOC")]], [[(0, 2, "PER"), (3, 5, "LOC")]])
     assert scores["precision"] == scores["recall"] == scores["f1"] == 0.5
 
@@ -159,52 +239,103 @@ def test_benchmarks_live_outside_the_package_and_default_to_the_checkouts_data()
     assert benchmarks.data.DEFAULT_DATA_DIR == root.parent / "shared" / "data"
 
 
-def test_one_class_command_chooses_on_validation_and_reports_test(tiny_checkpoint, data_dir, tmp_path):
+def test_one_class_command_chooses_on_validation_and_reports_test(
+    tiny_checkpoint, data_dir, tmp_path
+):
     out = tmp_path / "one_class.json"
-    result = CliRunner().invoke(app, [
-        "one-class", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
-        "--output", str(out), "--news-eval", "2", "--splits", "3", "--pretrain-steps", "0",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "one-class",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(out),
+            "--news-eval",
+            "2",
+            "--splits",
+            "3",
+            "--pretrain-steps",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["benchmark"] == "one_class" and data["protocol"]["seeds"] == 3
-    assert data["protocol"]["chooses"].startswith("validation") and data["protocol"]["reports"].startswith("test")
-    assert {r["task"] for r in data["runs"]} == {"sms", "news-vs-sms1", "news-vs-sms3"} and len(data["runs"]) == 9
+    assert data["protocol"]["chooses"].startswith("validation") and data["protocol"][
+        "reports"
+    ].startswith("test")
+    assert {r["task"] for r in data["runs"]} == {"sms", "news-vs-sms1", "news-vs-sms3"} and len(
+        data["runs"]
+    ) == 9
     for run in data["runs"]:
         assert {"ours", "tfidf_knn", "emb_lof"} <= set(run["families"])
         for fam in run["families"].values():
             # the chosen configuration is the validation best of its grid
             assert fam["val"]["roc_auc"] == max(v for v in fam["grid"].values() if v is not None)
             assert 0.0 <= fam["test"]["roc_auc"] <= 1.0
-        assert len(run["families"]["tfidf_knn"]["grid"]) == 12 and len(run["families"]["ours"]["grid"]) == 6
-    assert [s["claim"].split(":")[0] for s in data["summary"]] == ["one-class sms", "one-class news-vs-sms1", "one-class news-vs-sms3"]
+        assert (
+            len(run["families"]["tfidf_knn"]["grid"]) == 12
+            and len(run["families"]["ours"]["grid"]) == 6
+        )
+    assert [s["claim"].split(":")[0] for s in data["summary"]] == [
+        "one-class sms",
+        "one-class news-vs-sms1",
+        "one-class news-vs-sms3",
+    ]
 
 
 def test_one_class_splits_keep_test_and_anomalies_out_of_training(data_dir):
-    from benchmarks.one_class import conll_docs, news_splits, sms_split
-    from benchmarks import data as bdata
+    from benchmarks.one_class import news_splits, sms_split
 
     rows = [(y, f"{'spam' if y else 'ham'} message {i}") for i, y in enumerate([0] * 40 + [1] * 10)]
     for seed in range(3):
         s = sms_split(rows, seed)
         spam = {t for y, t in rows if y}
-        assert not spam & set(s["train"]) and not set(s["train"]) & set(s["test"]) and not set(s["val"]) & set(s["test"])
+        assert (
+            not spam & set(s["train"])
+            and not set(s["train"]) & set(s["test"])
+            and not set(s["val"]) & set(s["test"])
+        )
         assert sum(s["test_gold"]) == 2 and sum(s["val_gold"]) == 2
     train = [f"train doc {i}" for i in range(10)]
     valid = [f"valid doc {i}" for i in range(10)]
     sms = [f"sms {i}" for i in range(40)]
-    for task, s in news_splits(train, valid, sms, 4, 0).items():
+    for _task, s in news_splits(train, valid, sms, 4, 0).items():
         assert s["train"] == train and not set(s["val"]) & set(s["test"])
         assert s["val_gold"] == s["test_gold"] == [0] * 4 + [1] * 4
 
 
-def test_accuracy_lr_sweep_reports_every_point_and_keeps_each_systems_best(tiny_checkpoint, data_dir, tmp_path):
+def test_accuracy_lr_sweep_reports_every_point_and_keeps_each_systems_best(
+    tiny_checkpoint, data_dir, tmp_path
+):
     out = tmp_path / "accuracy.json"
-    result = CliRunner().invoke(app, [
-        "accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir), "--tasks", "ner",
-        "--output", str(out), "--threads", "1", "--ner-train", "8", "--epochs", "1", "--batch-size", "4",
-        "--lr-sweep", "1e-3,5e-3",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "accuracy",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--data-dir",
+            str(data_dir),
+            "--tasks",
+            "ner",
+            "--output",
+            str(out),
+            "--threads",
+            "1",
+            "--ner-train",
+            "8",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--lr-sweep",
+            "1e-3,5e-3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert "anomaly" not in data and data["settings"]["lr_sweep"] == [1e-3, 5e-3]
@@ -215,10 +346,23 @@ def test_accuracy_lr_sweep_reports_every_point_and_keeps_each_systems_best(tiny_
     assert "NER sweep" in result.output
 
 
-@pytest.mark.parametrize("option", [["--lr-sweep", "fast"], ["--lr-sweep", "2"], ["--tasks", "pos"]])
+@pytest.mark.parametrize(
+    "option", [["--lr-sweep", "fast"], ["--lr-sweep", "2"], ["--tasks", "pos"]]
+)
 def test_accuracy_refuses_bad_sweep_and_task_options(tiny_checkpoint, data_dir, tmp_path, option):
-    result = CliRunner().invoke(app, ["accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
-                                      "--output", str(tmp_path / "a.json"), *option])
+    result = CliRunner().invoke(
+        app,
+        [
+            "accuracy",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(tmp_path / "a.json"),
+            *option,
+        ],
+    )
     assert result.exit_code == 2 and option[0] in result.output
 
 
@@ -241,18 +385,41 @@ def test_both_schedules_warm_up_then_decay_to_zero_at_the_runs_last_step():
         hf_rates.append(hf.opt.param_groups[0]["lr"])
         hf.step()
     assert hf_rates[0] < hf_rates[1] == pytest.approx(1e-3)
-    assert all(a >= b for a, b in zip(hf_rates[1:], hf_rates[2:])) and hf_rates[3] < hf_rates[2] and 0 < hf_rates[-1] < 1e-4
+    assert (
+        all(a >= b for a, b in zip(hf_rates[1:], hf_rates[2:]))
+        and hf_rates[3] < hf_rates[2]
+        and 0 < hf_rates[-1] < 1e-4
+    )
 
 
 def test_quantized_accuracy_command_writes_json(tiny_checkpoint, data_dir, tmp_path):
     out = tmp_path / "quantized.json"
-    result = CliRunner().invoke(app, [
-        "quantized-accuracy", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir),
-        "--output", str(out), "--threads", "1", "--ner-train", "8", "--epochs", "1",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "quantized-accuracy",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(out),
+            "--threads",
+            "1",
+            "--ner-train",
+            "8",
+            "--epochs",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     expected = {"fp32", "int8"} | ({"bf16"} if native_bf16() else set())
-    assert set(data["ner"]["precisions"]) == expected and set(data["anomaly"]["precisions"]) == expected
-    assert data["ner"]["f1_difference_points"]["fp32"] == 0.0 and _finite(data["anomaly"]["auc_difference"]["int8"])
+    assert (
+        set(data["ner"]["precisions"]) == expected
+        and set(data["anomaly"]["precisions"]) == expected
+    )
+    assert data["ner"]["f1_difference_points"]["fp32"] == 0.0 and _finite(
+        data["anomaly"]["auc_difference"]["int8"]
+    )
     assert data["cpu_kernels"] == capability()

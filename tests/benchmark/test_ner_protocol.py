@@ -1,5 +1,6 @@
 """The held-out NER protocol (issue 33): dev is carved from train and never trained on, the
 test split is CoNLL valid, and choices read only the dev grid."""
+
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,9 @@ from benchmarks.ner_study import load_split
 
 
 def _write(path: Path, n: int, prefix: str) -> None:
-    path.write_text("".join(f"{prefix}{i} B-PER 0\nsaid O 0\n\n" for i in range(n)), encoding="utf8")
+    path.write_text(
+        "".join(f"{prefix}{i} B-PER 0\nsaid O 0\n\n" for i in range(n)), encoding="utf8"
+    )
 
 
 @pytest.fixture()
@@ -29,17 +32,31 @@ def test_dev_is_the_last_tenth_of_train_and_never_trained_on(data_dir):
     # blocks of 10 consecutive sentences, in reading order inside each block
     firsts = [int(w[0][2:]) for w, _ in train]
     for k in range(0, 100, 10):
-        assert firsts[k:k + 10] == list(range(firsts[k], firsts[k] + 10))
-    assert load_split("dev", n_train=100, data_dir=data_dir)[0] == train  # the same data for every run
+        assert firsts[k : k + 10] == list(range(firsts[k], firsts[k] + 10))
+    assert (
+        load_split("dev", n_train=100, data_dir=data_dir)[0] == train
+    )  # the same data for every run
 
 
 def _run(system, lr, settings, f1, split="dev", seed=0):
-    return {"system": system, "lr": lr, "settings": settings, "split": split, "seed": seed, "f1": f1,
-            "f1_by_doc_size": {"1": f1, "10": f1}}
+    return {
+        "system": system,
+        "lr": lr,
+        "settings": settings,
+        "split": split,
+        "seed": seed,
+        "f1": f1,
+        "f1_by_doc_size": {"1": f1, "10": f1},
+    }
 
 
 def test_choices_read_only_the_complete_dev_grid():
-    runs = [_run(s, lr, dict(r), 40 + 10 * lr) for s, recipes in proto.RECIPES.items() for r in recipes for lr in proto.RATES]
+    runs = [
+        _run(s, lr, dict(r), 40 + 10 * lr)
+        for s, recipes in proto.RECIPES.items()
+        for r in recipes
+        for lr in proto.RATES
+    ]
     best_lr = max(proto.RATES)
     ten = {"docs_of": 10, "epochs": proto.EPOCHS}
     # a science run and a test run with better scores must not steer the choice

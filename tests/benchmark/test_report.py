@@ -1,4 +1,5 @@
 """`python -m benchmarks report`: the page's tables are generated from the committed result files."""
+
 import json
 
 import pytest
@@ -10,10 +11,24 @@ from benchmarks.results import RESULTS_DIR, record
 
 
 def _result(**over):
-    r = record("demo", "python -m benchmarks demo", {"chooses": "dev", "reports": "test", "checkpoint": "tiny", "seeds": 3},
-               ["system", "auc"], [{"system": "ours", "auc": 0.91234}, {"system": "anchor", "auc": 0.8}],
-               [{"claim": "ours wins", "figure": "0.912", "range": "0.90-0.92", "baseline": "anchor 0.800", "split": "test",
-                 "caveat": "tiny"}], machine={"cpu": "x", "cpu_count": 2, "torch_threads": 1})
+    r = record(
+        "demo",
+        "python -m benchmarks demo",
+        {"chooses": "dev", "reports": "test", "checkpoint": "tiny", "seeds": 3},
+        ["system", "auc"],
+        [{"system": "ours", "auc": 0.91234}, {"system": "anchor", "auc": 0.8}],
+        [
+            {
+                "claim": "ours wins",
+                "figure": "0.912",
+                "range": "0.90-0.92",
+                "baseline": "anchor 0.800",
+                "split": "test",
+                "caveat": "tiny",
+            }
+        ],
+        machine={"cpu": "x", "cpu_count": 2, "torch_threads": 1},
+    )
     r.update(over)
     return r
 
@@ -21,7 +36,9 @@ def _result(**over):
 def test_the_committed_page_equals_what_report_generates_from_the_committed_results():
     text = PAGE.read_text(encoding="utf8")
     assert "<!-- report:summary -->" in text
-    assert update_page(text, load_results(RESULTS_DIR)) == text, "run `python -m benchmarks report` and commit BENCHMARKS.md"
+    assert update_page(text, load_results(RESULTS_DIR)) == text, (
+        "run `python -m benchmarks report` and commit BENCHMARKS.md"
+    )
 
 
 def test_regions_are_rewritten_prose_kept_and_rewriting_is_idempotent():
@@ -29,7 +46,10 @@ def test_regions_are_rewritten_prose_kept_and_rewriting_is_idempotent():
     new = update_page(page, {"demo": _result()})
     assert "stale" not in new and "prose stays" in new and "more prose" in new
     assert "| ours | 0.912 |" in new and "chosen on dev; reported on test" in new
-    assert "| ours wins | 0.912 | 0.90-0.92 | anchor 0.800 | test | tiny | [demo](benchmarks/results/demo.json) |" in new
+    assert (
+        "| ours wins | 0.912 | 0.90-0.92 | anchor 0.800 | test | tiny | [demo](benchmarks/results/demo.json) |"
+        in new
+    )
     assert update_page(new, {"demo": _result()}) == new
 
 
@@ -56,9 +76,22 @@ def test_report_check_fails_on_a_stale_page_and_report_fixes_it(tmp_path):
     page = tmp_path / "PAGE.md"
     page.write_text("<!-- report:demo -->\nold\n<!-- /report:demo -->\n")
     runner = CliRunner()
-    assert runner.invoke(app, ["report", "--page", str(page), "--results", str(results), "--check"]).exit_code == 1
-    assert runner.invoke(app, ["report", "--page", str(page), "--results", str(results)]).exit_code == 0
-    assert runner.invoke(app, ["report", "--page", str(page), "--results", str(results), "--check"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["report", "--page", str(page), "--results", str(results), "--check"]
+        ).exit_code
+        == 1
+    )
+    assert (
+        runner.invoke(app, ["report", "--page", str(page), "--results", str(results)]).exit_code
+        == 0
+    )
+    assert (
+        runner.invoke(
+            app, ["report", "--page", str(page), "--results", str(results), "--check"]
+        ).exit_code
+        == 0
+    )
     assert "0.912" in page.read_text()
 
 
@@ -68,11 +101,22 @@ def test_ray_vs_local_claims_parity_unless_the_range_of_the_ratio_excludes_one(t
     from benchmarks.annotate import write_result
 
     def runs(rates):
-        return [{"annotated": 100, "wall_seconds": 100 / r, "load_avg_1min": [1.0, 1.0]} for r in rates]
+        return [
+            {"annotated": 100, "wall_seconds": 100 / r, "load_avg_1min": [1.0, 1.0]} for r in rates
+        ]
 
-    args = SimpleNamespace(result=tmp_path / "annotate_ray.json", repeats=3, pipeline="p", n_docs=100)
-    write_result(args, {"local, --n-process 2": runs([100, 100, 100]), "ray, 2 actors": runs([90, 105, 120])})
+    args = SimpleNamespace(
+        result=tmp_path / "annotate_ray.json", repeats=3, pipeline="p", n_docs=100
+    )
+    write_result(
+        args, {"local, --n-process 2": runs([100, 100, 100]), "ray, 2 actors": runs([90, 105, 120])}
+    )
     data = json.loads(args.result.read_text())
-    assert data["summary"][0]["claim"].endswith("parity") and data["summary"][0]["figure"] == "1.05x"
-    write_result(args, {"local, --n-process 2": runs([100, 100, 100]), "ray, 2 actors": runs([110, 115, 120])})
+    assert (
+        data["summary"][0]["claim"].endswith("parity") and data["summary"][0]["figure"] == "1.05x"
+    )
+    write_result(
+        args,
+        {"local, --n-process 2": runs([100, 100, 100]), "ray, 2 actors": runs([110, 115, 120])},
+    )
     assert json.loads(args.result.read_text())["summary"][0]["claim"].endswith("ray faster")

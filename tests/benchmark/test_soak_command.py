@@ -2,6 +2,7 @@
 
 No timing or memory assertions here (tests/encoder/test_memory_soak.py holds the memory check).
 """
+
 import json
 
 from typer.testing import CliRunner
@@ -35,10 +36,24 @@ def test_soak_command_writes_json(tiny_checkpoint, tmp_path):
     (data / "conll2003").mkdir(parents=True)
     (data / "conll2003" / "train.iob").write_text(CONLL * 10, encoding="utf8")
     out = tmp_path / "soak.json"
-    result = CliRunner().invoke(app, [
-        "soak", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data), "--output", str(out),
-        "--updates", "3", "--batch-words", "30", "--variant", "ours",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "soak",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--data-dir",
+            str(data),
+            "--output",
+            str(out),
+            "--updates",
+            "3",
+            "--batch-words",
+            "30",
+            "--variant",
+            "ours",
+        ],
+    )
     assert result.exit_code == 0, result.output
     res = json.loads(out.read_text())
     assert res["benchmark"] == "soak" and res["columns"] == ["system", "update", "rss_mib"]
