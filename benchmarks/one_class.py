@@ -197,7 +197,7 @@ def encoder_features(
         "anomaly_scorer",
         config={
             "mode": "one_class",
-            "detector": "knn",
+            "detector": {"@anomaly_detectors": "spacy-modernbert.KnnDetector.v1"},
             "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": listener()},
         },
     )
