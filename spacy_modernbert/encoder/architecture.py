@@ -214,6 +214,7 @@ def tok2vec_modernbert_v1(
     output_hidden_states: bool = False,
     quantize: Optional[str] = None,
     grad_clip_norm: Optional[float] = None,
+    sentence_windows: bool = False,
 ) -> Model[List[Doc], List[Any]]:
     """A component's own ModernBERT encoder, as `nlp.replace_listeners` leaves it (listeners.py):
     the encoder of `ModernBertTransformer.v1` (same settings), split per doc, pooled per token.
@@ -236,6 +237,7 @@ def tok2vec_modernbert_v1(
         output_hidden_states,
         quantize,
         grad_clip_norm,
+        sentence_windows,
     )
     return chain(replace_listener(encoder), trfs2arrays(pooling, grad_factor))
 

@@ -124,3 +124,21 @@ def test_sourcing_with_replace_listeners_in_the_config(trained, tmp_path):
     _same(_outputs(nlp, "anomaly_scorer"), expected)
     nlp.to_disk(tmp_path / "sourced")
     _same(_outputs(spacy.load(tmp_path / "sourced"), "anomaly_scorer"), expected)
+
+
+def test_tok2vec_architecture_takes_every_encoder_setting():
+    """replace_listeners copies the transformer's settings into Tok2VecModernBert.v1: a setting
+    added to ModernBertTransformer.v1 alone would make the rewritten config fail to load."""
+    import inspect
+
+    from spacy_modernbert.encoder.architecture import (
+        modernbert_transformer_v1,
+        tok2vec_modernbert_v1,
+    )
+
+    encoder = inspect.signature(modernbert_transformer_v1).parameters
+    tok2vec = inspect.signature(tok2vec_modernbert_v1).parameters
+    missing = [name for name in encoder if name not in tok2vec]
+    assert not missing, f"Tok2VecModernBert.v1 lacks {missing}"
+    for name, parameter in encoder.items():
+        assert tok2vec[name].default == parameter.default, name
