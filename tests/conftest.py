@@ -80,3 +80,29 @@ def shared_encoder_pipeline(tiny_checkpoint, transformer_config, listener_ner_co
         return nlp
 
     return make
+
+
+@pytest.fixture(scope="session")
+def trained_pipeline(shared_encoder_pipeline, tmp_path_factory):
+    """Factory: a `shared_encoder_pipeline` trained for a few updates and saved; returns its path.
+
+    `make_examples(nlp)` builds the examples (with the pipeline's tokenizer); the pipeline is
+    initialized on them and updated `epochs` times over minibatches of `batch_size` (default:
+    all at once), seeded, so the same arguments give the same weights. Used by the annotate
+    and serve tests, which train on different data because they assert different label sets.
+    """
+
+    def train(make_examples, epochs, name, batch_size=None, meta=None):
+        spacy.util.fix_random_seed(0)
+        nlp = shared_encoder_pipeline()
+        examples = make_examples(nlp)
+        optimizer = nlp.initialize(lambda: examples)
+        for _ in range(epochs):
+            for batch in spacy.util.minibatch(examples, batch_size or len(examples)):
+                nlp.update(batch, sgd=optimizer, drop=0.0)
+        nlp.meta.update(meta or {})
+        path = tmp_path_factory.mktemp(name) / "pipeline"
+        nlp.to_disk(path)
+        return path
+
+    return train

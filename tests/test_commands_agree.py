@@ -339,6 +339,102 @@ def test_evaluate_replaces_its_own_output_only_with_overwrite(setup, tmp_path):
     )
 
 
+def _writer_args(command, setup, tmp_path):
+    """(args, output) of one run of a command that writes, on small inputs made here."""
+    _, dev, _ = setup
+    if command == "convert-conll":
+        iob = tmp_path / "in.iob"
+        sentences = [f"Peter B-PER 0\nspoke O 0\nin O 0\nParis{i} B-LOC 0\n" for i in range(12)]
+        iob.write_text("\n".join(sentences) + "\n")
+        return [
+            "convert-conll",
+            iob,
+            tmp_path / "c.spacy",
+            "--dev-output",
+            tmp_path / "d.spacy",
+            "--dev-frac",
+            "0.25",
+        ]
+    if command == "convert-sms":
+        sms = tmp_path / "sms.tsv"
+        lines = [f"spam\tWIN {i} now" if i % 5 == 0 else f"ham\tsee you at {i}" for i in range(20)]
+        sms.write_text("\n".join(lines) + "\n")
+        return ["convert-sms", sms, tmp_path / "sms"]
+    out = tmp_path / "out"
+    return {
+        "convert-jsonl": ["convert-jsonl", ROOT / "assets" / "demo" / "dev.jsonl", out],
+        "merge-corpora": ["merge-corpora", out, dev, dev],
+        "generate-demo": ["generate-demo", out, "--n-docs", "20"],
+        "init-model": ["init-model", out, "--vocab-size", "300", "--hidden-size", "32"]
+        + ["--num-hidden-layers", "1", "--num-attention-heads", "2", "--intermediate-size", "48"],
+    }[command]
+
+
+WRITERS = [
+    "convert-jsonl",
+    "convert-conll",
+    "convert-sms",
+    "merge-corpora",
+    "generate-demo",
+    "init-model",
+]
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_writers_refuse_an_existing_output_unless_overwrite(setup, tmp_path, command):
+    """Every command that writes: a second run is one line asking for --overwrite, which works."""
+    args = _writer_args(command, setup, tmp_path)
+    result, text = _invoke(args)
+    assert result.exit_code == 0, text
+    written = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    result, text = _invoke(args)
+    _one_line_failure(result, text, "pass --overwrite")
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == written
+    result, text = _invoke(args + ["--overwrite"])
+    assert result.exit_code == 0, text
+
+
+@pytest.mark.parametrize("command", ["convert-sms", "generate-demo", "init-model"])
+def test_writers_never_write_beside_files_they_did_not_create(setup, tmp_path, command):
+    args = _writer_args(command, setup, tmp_path)
+    out = Path(args[2] if command != "generate-demo" and command != "init-model" else args[1])
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's own file")
+    result, text = _invoke(args + ["--overwrite"])
+    _one_line_failure(result, text, "Not replacing")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_generate_demo_leaves_the_corpus_readme_alone(tmp_path):
+    """assets/demo holds the data card beside the corpus: regenerating there keeps it."""
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "README.md").write_text("card")
+    assert _invoke(["generate-demo", out, "--n-docs", "20"])[0].exit_code == 0
+    result, text = _invoke(["generate-demo", out, "--n-docs", "20", "--overwrite"])
+    assert result.exit_code == 0, text
+    assert (out / "README.md").read_text() == "card"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md",
+        "dev.jsonl",
+        "test.jsonl",
+        "train.jsonl",
+    ]
+
+
+def test_project_steps_that_rerun_pass_overwrite():
+    """weasel reruns a step when its deps or outputs change: each writing command must pass --overwrite."""
+    project = srsly.read_yaml(ROOT / "project.yml")
+    lines = [
+        line
+        for command in project["commands"]
+        for line in command["script"]
+        if any(f"spacy_modernbert {w} " in line for w in WRITERS)
+    ]
+    assert len(lines) >= 11
+    assert [line for line in lines if "--overwrite" not in line] == []
+
+
 # --- evaluate: scored once, and a false-positive rate on normal-only corpora ---------------------
 
 

@@ -46,12 +46,15 @@ def run_or_exit(
 #
 # Loading: a PIPELINE argument is a pipeline directory or the name of an installed package,
 # in every command; anything else, or a pipeline spaCy cannot load, is one line naming it.
-# Writing: a command refuses a non-empty output unless --overwrite; with --overwrite it
-# replaces only an output of its own kind (a pipeline directory, or the files it writes),
-# never a directory holding files it did not create.
+# Writing: a command refuses a non-empty output (or an existing output file) unless
+# --overwrite; with --overwrite it replaces only an output of its own kind (a pipeline or
+# checkpoint directory, or the files it writes), never a directory holding files it did not
+# create.
 # ---------------------------------------------------------------------------------------------
 
 PIPELINE_PARTS = ("config.cfg", "meta.json")
+# The files that mark an output directory of a kind replaced as a whole.
+OUTPUT_PARTS = {"pipeline": PIPELINE_PARTS, "checkpoint": ("config.json",)}
 from ..pipeline_location import PipelineNotFound, find_pipeline  # noqa: E402  (re-exported)
 
 
@@ -84,33 +87,40 @@ def is_installed_package(pipeline: Any) -> bool:
 
 
 def check_output(
-    path: Path, overwrite: bool, *, kind: str = "files", own_files: tuple = ()
+    path: Path,
+    overwrite: bool,
+    *,
+    kind: str = "files",
+    own_files: tuple = (),
+    keep: tuple = (),
 ) -> list:
     """The overwrite rule, checked before any work (`prepare_output` applies it); the entries to replace.
 
     An absent or empty directory is fine. A non-empty one needs `overwrite`, and even then is
     replaced only when it holds this command's kind of output: `kind="pipeline"`: a pipeline
-    directory (config.cfg and meta.json), replaced as a whole; `kind="files"`: only names in
-    `own_files`.
+    directory (config.cfg and meta.json), `kind="checkpoint"`: a Hugging Face checkpoint
+    directory (config.json), each replaced as a whole; `kind="files"`: only names in
+    `own_files`. Names in `keep` (a corpus's README) may sit beside them and are left alone.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         msg.fail(f"Output {path} is a file, not a directory", exits=1)
-    entries = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    entries = sorted(p.name for p in path.iterdir() if p.name not in keep) if path.is_dir() else []
     if entries:
         if not overwrite:
             msg.fail(
                 f"Output {path} exists and is not empty: pass --overwrite to replace it, or choose a new directory",
                 exits=1,
             )
-        if kind == "pipeline" and not all((path / part).is_file() for part in PIPELINE_PARTS):
+        parts = OUTPUT_PARTS.get(kind)
+        if parts and not all((path / part).is_file() for part in parts):
             msg.fail(
-                f"Not replacing {path}: it is not a pipeline directory (no config.cfg and meta.json), so it "
+                f"Not replacing {path}: it is not a {kind} directory (no {' and '.join(parts)}), so it "
                 "holds files this command did not write. Choose a new directory.",
                 exits=1,
             )
         foreign = [name for name in entries if name not in own_files]
-        if kind != "pipeline" and foreign:
+        if not parts and foreign:
             msg.fail(
                 f"Not replacing {path}: it holds files this command does not write ({', '.join(foreign[:5])}). "
                 "Choose a new directory.",
@@ -119,16 +129,33 @@ def check_output(
     return entries
 
 
+def check_output_file(path: Path, overwrite: bool) -> Path:
+    """The overwrite rule for a command that writes one file: an existing file needs `overwrite`."""
+    path = Path(path)
+    if path.is_dir():
+        msg.fail(f"Output {path} is a directory, not a file: name the file to write", exits=1)
+    if path.exists() and not overwrite:
+        msg.fail(
+            f"Output {path} exists: pass --overwrite to replace it, or choose a new file", exits=1
+        )
+    return path
+
+
 def prepare_output(
-    path: Path, overwrite: bool, *, kind: str = "files", own_files: tuple = ()
+    path: Path,
+    overwrite: bool,
+    *,
+    kind: str = "files",
+    own_files: tuple = (),
+    keep: tuple = (),
 ) -> Path:
     """Apply the overwrite rule (`check_output`) to the output directory `path`; return it, created."""
     import shutil
 
     path = Path(path)
-    entries = check_output(path, overwrite, kind=kind, own_files=own_files)
+    entries = check_output(path, overwrite, kind=kind, own_files=own_files, keep=keep)
     if entries:
-        if kind == "pipeline":
+        if kind in OUTPUT_PARTS:
             shutil.rmtree(path)
         else:
             for name in entries:

@@ -2,6 +2,8 @@
 
 Corpora in, `.spacy` files out. The logic lives in `spacy_modernbert/data/converters.py`;
 here we only check paths, print a summary and turn `ValueError`s into clean exits.
+Outputs follow the one overwrite rule (`_util.check_output`): an existing output file, or
+convert-sms's non-empty directory, is refused unless --overwrite, checked before any reading.
 """
 
 from pathlib import Path
@@ -11,7 +13,7 @@ import typer
 from wasabi import msg
 
 from ..anomaly import DEFAULT_LABEL
-from ._util import app, require_file, run_or_exit
+from ._util import app, check_output, check_output_file, prepare_output, require_file, run_or_exit
 
 # One sentence per doc: on a dev split carved from CoNLL-2003 train, 1-sentence training docs
 # beat 10-sentence docs (benchmarks/ner_protocol.py, benchmarks/results/ner.json, docs/ner.md).
@@ -20,6 +22,8 @@ DEFAULT_CONLL_DEV_FRAC = 0.1
 DEFAULT_DEV_FRAC = 0.15
 DEFAULT_TEST_FRAC = 0.15
 DEFAULT_SEED = 0
+# The files convert-sms writes in its OUTPUT_DIR (what --overwrite replaces).
+SMS_FILES = ("train.spacy", "dev.spacy", "test.spacy")
 
 
 def _report(path: Path, summary: Dict[str, Any]) -> None:
@@ -42,23 +46,26 @@ def convert_jsonl_cli(
     ),
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
     label: str = typer.Option(DEFAULT_LABEL, "--label", help="doc.cats label for the anomaly flag"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT_PATH"),
     # fmt: on
 ) -> None:
     """Convert JSONL (text, entity offsets, anomaly label) to a .spacy corpus."""
-    convert_jsonl(input_path, output_path, label=label)
+    convert_jsonl(input_path, output_path, label=label, overwrite=overwrite)
 
 
 def convert_jsonl(
-    input_path: Path, output_path: Path, label: str = DEFAULT_LABEL
+    input_path: Path, output_path: Path, label: str = DEFAULT_LABEL, overwrite: bool = False
 ) -> Dict[str, Any]:
     """Convert a JSONL corpus (text, entity offsets, anomaly 0/1) to a `.spacy` file.
 
     input_path (Path): the JSONL file; see `spacy_modernbert.data.converters.record_to_doc`.
     output_path (Path): the `.spacy` file to write.
     label (str): the doc.cats label for the anomaly flag.
+    overwrite (bool): replace an existing `output_path`.
     RETURNS (dict): the corpus summary (see `corpus_summary`).
     """
     require_file(input_path, "JSONL input")
+    check_output_file(output_path, overwrite)
     from ..data.converters import corpus_summary, jsonl_to_docs, write_docbin
 
     docs = run_or_exit(jsonl_to_docs, input_path, label=label)
@@ -85,6 +92,9 @@ def convert_conll_cli(
         "--dev-frac",
         help="Fraction of the docs (the last ones, in file order) for --dev-output",
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing OUTPUT_PATH (and --dev-output)"
+    ),
     # fmt: on
 ) -> None:
     """Convert CoNLL-2003 style IOB data to a .spacy corpus for NER (one sentence per doc by default)."""
@@ -95,6 +105,7 @@ def convert_conll_cli(
         limit=limit,
         dev_output=dev_output,
         dev_frac=dev_frac,
+        overwrite=overwrite,
     )
 
 
@@ -105,6 +116,7 @@ def convert_conll(
     limit: Optional[int] = None,
     dev_output: Optional[Path] = None,
     dev_frac: float = DEFAULT_CONLL_DEV_FRAC,
+    overwrite: bool = False,
 ) -> Dict[str, Any]:
     """Convert a CoNLL IOB file (`WORD TAG 0`) to a `.spacy` NER corpus of `n_sents`-sentence docs.
 
@@ -115,12 +127,16 @@ def convert_conll(
     dev_output (Optional[Path]): if set, the last `dev_frac` of the docs are written there
         instead of to `output_path` (a fixed dev split carved from the input).
     dev_frac (float): the fraction for `dev_output`.
+    overwrite (bool): replace an existing `output_path` / `dev_output`.
     RETURNS (dict): the corpus summary (of `output_path`; with `dev_output`, "dev" holds the
         dev split's).
     """
     require_file(input_path, "CoNLL input")
     if n_sents < 1:
         msg.fail(f"--n-sents must be at least 1, got {n_sents}", exits=1)
+    check_output_file(output_path, overwrite)
+    if dev_output is not None:
+        check_output_file(dev_output, overwrite)
     from ..data.converters import carve_tail, conll_to_docs, corpus_summary, write_docbin
 
     docs = run_or_exit(conll_to_docs, input_path, n_sents=n_sents, limit=limit)
@@ -159,6 +175,11 @@ def convert_sms_cli(
     label: str = typer.Option(
         DEFAULT_LABEL, "--label", help="doc.cats label for spam (the anomaly)"
     ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace the .spacy files of an earlier convert-sms in OUTPUT_DIR",
+    ),
     # fmt: on
 ) -> None:
     """Convert the SMS Spam Collection (spam = anomaly) into stratified train/dev/test splits."""
@@ -170,6 +191,7 @@ def convert_sms_cli(
         seed=seed,
         limit=limit,
         label=label,
+        overwrite=overwrite,
     )
 
 
@@ -181,6 +203,7 @@ def convert_sms(
     seed: int = DEFAULT_SEED,
     limit: Optional[int] = None,
     label: str = DEFAULT_LABEL,
+    overwrite: bool = False,
 ) -> Dict[str, Dict[str, Any]]:
     """Convert the SMS Spam Collection into `output_dir/{train,dev,test}.spacy` (spam = anomaly).
 
@@ -191,9 +214,11 @@ def convert_sms(
     seed (int): the seed of the stratified split.
     limit (Optional[int]): read at most this many messages.
     label (str): the doc.cats label.
+    overwrite (bool): replace the files of an earlier convert-sms in `output_dir`.
     RETURNS (dict): split name -> corpus summary.
     """
     require_file(input_path, "SMS input")
+    check_output(output_dir, overwrite, own_files=SMS_FILES)
     from ..data.converters import corpus_summary, sms_to_docs, write_docbin
 
     splits = run_or_exit(
@@ -205,9 +230,10 @@ def convert_sms(
         limit=limit,
         label=label,
     )
+    output_dir = prepare_output(output_dir, overwrite, own_files=SMS_FILES)
     out = {}
     for name, docs in splits.items():
-        path = Path(output_dir) / f"{name}.spacy"
+        path = output_dir / f"{name}.spacy"
         write_docbin(docs, path)
         out[name] = corpus_summary(docs, label)
         _report(path, out[name])
@@ -221,17 +247,21 @@ def merge_corpora_cli(
     inputs: List[Path] = typer.Argument(
         ..., help="Input .spacy files (e.g. an NER corpus and an anomaly corpus)"
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT_PATH"),
     # fmt: on
 ) -> None:
     """Merge .spacy corpora: NER-only and anomaly-only docs train together on one encoder."""
-    merge_corpora(output_path, inputs)
+    merge_corpora(output_path, inputs, overwrite=overwrite)
 
 
-def merge_corpora(output_path: Path, inputs: Sequence[Path]) -> Dict[str, Any]:
+def merge_corpora(
+    output_path: Path, inputs: Sequence[Path], overwrite: bool = False
+) -> Dict[str, Any]:
     """Concatenate `.spacy` corpora into one, keeping entities, missing NER status and cats.
 
     output_path (Path): the `.spacy` file to write.
     inputs (Sequence[Path]): the input `.spacy` files.
+    overwrite (bool): replace an existing `output_path`.
     RETURNS (dict): the summary of the merged corpus (anomaly counts for any cats label).
     """
     inputs = list(inputs or [])
@@ -239,6 +269,7 @@ def merge_corpora(output_path: Path, inputs: Sequence[Path]) -> Dict[str, Any]:
         msg.fail("No input corpora given", exits=1)
     for path in inputs:
         require_file(path, "Input corpus")
+    check_output_file(output_path, overwrite)
     from ..data.converters import corpus_summary, merge_docbins, write_docbin
 
     try:

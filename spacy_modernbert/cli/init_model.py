@@ -1,7 +1,9 @@
 """`python -m spacy_modernbert init-model`: write the tiny offline ModernBERT checkpoint.
 
 The checkpoint's shape defaults are declared once, in `spacy_modernbert/tiny.py`, and shared by
-this command and the test fixtures.
+this command and the test fixtures. The output follows the one overwrite rule
+(`_util.check_output`): a non-empty OUTPUT_DIR needs --overwrite, and is replaced (as a whole)
+only when it is a checkpoint directory (config.json), never one holding other files.
 """
 
 from pathlib import Path
@@ -11,7 +13,7 @@ import typer
 from wasabi import msg
 
 from .. import tiny
-from ._util import app
+from ._util import app, prepare_output
 
 
 @app.command("init-model")
@@ -39,6 +41,9 @@ def init_model_cli(
     for_base: Optional[str] = typer.Option(
         None, "--for-base", help="Only create it if this base model is OUTPUT_DIR"
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the checkpoint in OUTPUT_DIR"
+    ),
     # fmt: on
 ) -> None:
     """Create the tiny offline ModernBERT checkpoint (random weights + trained BPE tokenizer)."""
@@ -46,6 +51,7 @@ def init_model_cli(
         output_dir,
         text,
         for_base=for_base,
+        overwrite=overwrite,
         vocab_size=vocab_size,
         hidden_size=hidden_size,
         num_hidden_layers=num_hidden_layers,
@@ -61,6 +67,7 @@ def init_model(
     text: Optional[List[Path]] = None,
     *,
     for_base: Optional[str] = None,
+    overwrite: bool = False,
     **shape: Any,
 ) -> Optional[Path]:
     """Create a random-weight ModernBERT checkpoint with a BPE tokenizer trained on `text`.
@@ -71,12 +78,14 @@ def init_model(
         always added.
     for_base (Optional[str]): the pipeline's base model (a weasel var); when it is not
         `output_dir`, the tiny checkpoint is not needed and nothing is written.
+    overwrite (bool): replace a checkpoint directory at `output_dir`.
     **shape: `create_tiny_checkpoint`'s keyword settings (vocab_size, hidden_size, ...).
     RETURNS (Optional[Path]): the checkpoint directory, or None when nothing was written.
     """
     if for_base is not None and Path(for_base).resolve() != Path(output_dir).resolve():
         msg.info(f"Base model is '{for_base}', not the embedded tiny default: nothing to create")
         return None
+    prepare_output(Path(output_dir), overwrite, kind="checkpoint")
     vocab_size = shape.get("vocab_size", tiny.DEFAULT_VOCAB_SIZE)
     msg.info(
         f"Training a byte-level BPE tokenizer (vocab <= {vocab_size}) and random ModernBERT weights"

@@ -63,17 +63,12 @@ def read_jsonl(path: Path) -> List[Dict]:
 
 
 @pytest.fixture(scope="session")
-def annotate_pipeline(tmp_path_factory, shared_encoder_pipeline) -> Path:
-    spacy.util.fix_random_seed(0)
-    nlp = shared_encoder_pipeline()
-    rng = random.Random(1)
-    examples = [_example(nlp, make_text(rng, i % 4 == 0), i % 4 == 0) for i in range(16)]
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(12):
-        nlp.update(examples, sgd=optimizer)
-    path = tmp_path_factory.mktemp("annotate") / "pipeline"
-    nlp.to_disk(path)
-    return path
+def annotate_pipeline(trained_pipeline) -> Path:
+    def examples(nlp):
+        rng = random.Random(1)
+        return [_example(nlp, make_text(rng, i % 4 == 0), i % 4 == 0) for i in range(16)]
+
+    return trained_pipeline(examples, epochs=12, name="annotate")
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,7 @@ def test_committed_files_match_the_generator(generated):
         assert (DEMO / f"{name}.jsonl").read_text(encoding="utf8") == dumps_jsonl(
             generated[name]
         ), (
-            f"assets/demo/{name}.jsonl is out of date: run `python -m spacy_modernbert generate-demo assets/demo`"
+            f"assets/demo/{name}.jsonl is out of date: run `python -m spacy_modernbert generate-demo assets/demo --overwrite`"
         )
 
 

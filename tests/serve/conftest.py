@@ -34,28 +34,21 @@ def demo_records(split: str, n: int):
 
 
 @pytest.fixture(scope="session")
-def served_pipeline(shared_encoder_pipeline, tmp_path_factory) -> Path:
-    spacy.util.fix_random_seed(0)
-    nlp = shared_encoder_pipeline()
-    examples = [
-        Example.from_dict(
-            nlp.make_doc(r["text"]),
-            {
-                "entities": [tuple(e) for e in r["entities"]],
-                "cats": {"ANOMALY": float(r["anomaly"])},
-            },
-        )
-        for r in demo_records("train", 32)
-    ]
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(16):
-        for batch in spacy.util.minibatch(examples, 8):
-            nlp.update(batch, sgd=optimizer, drop=0.0)
-    nlp.meta["name"] = "serve_test"
-    nlp.meta["version"] = "0.0.1"
-    out = tmp_path_factory.mktemp("serve-pipeline") / "pipeline"
-    nlp.to_disk(out)
-    return out
+def served_pipeline(trained_pipeline) -> Path:
+    def examples(nlp):
+        return [
+            Example.from_dict(
+                nlp.make_doc(r["text"]),
+                {
+                    "entities": [tuple(e) for e in r["entities"]],
+                    "cats": {"ANOMALY": float(r["anomaly"])},
+                },
+            )
+            for r in demo_records("train", 32)
+        ]
+
+    meta = {"name": "serve_test", "version": "0.0.1"}
+    return trained_pipeline(examples, epochs=16, name="serve-pipeline", batch_size=8, meta=meta)
 
 
 @pytest.fixture(scope="session")
