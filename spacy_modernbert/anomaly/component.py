@@ -9,7 +9,8 @@ and `doc.cats[label]` (the same score). Gold labels and the loss: loss.py.
   `anomaly_detectors`, detectors.py; null: `DocAndTokenKnnDetector.v1`) scores the doc. A
   fitted detector is delegated to `FittedDetector` (fitted.py: fitted on normal training
   docs, re-fitted when the encoder changed, saved as `detector`); `SvddDetector.v1` keeps
-  the trained Deep-SVDD head (model.py), its statistics in cfg (one_class.py).
+  the trained Deep-SVDD head (model.py), its statistics in cfg (one_class.py). Fitting
+  on normal training docs, for either: one_class_fit.py.
 
 Why one component for both: one head architecture and one listener serve every mode, and
 the settings a mode lacks are refused instead of ignored. Invariants: `update` always
@@ -34,10 +35,11 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats1d, Floats2d
 
 from . import checks, detectors, loss, one_class
-from .detectors import DETECTORS, EmbeddingDetector, SvddDetector
-from .fitted import FittedDetector, annotate_upstream
+from .detectors import EmbeddingDetector, SvddDetector
+from .fitted import FittedDetector
 from .logistic import sigmoid
 from .model import head_begin_update, head_predict, set_head_mode
+from .one_class_fit import OneClassFitting
 from .scoring import DEFAULT_LABEL, anomaly_score
 from .serialization import JsonCfgSerialization
 
@@ -135,7 +137,7 @@ def register_extensions() -> None:
             Doc.set_extension(attr, default=None)
 
 
-class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
+class AnomalyScorer(OneClassFitting, JsonCfgSerialization, TrainablePipe):
     """Score each doc for being anomalous; trainable, supervised or one-class."""
 
     def __init__(
@@ -314,17 +316,6 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
             trained=self._fitted is None,
         )
 
-    def _track_one_class_stats(self, raw: Floats2d, mask: numpy.ndarray) -> None:
-        """Moving average of the one-class location/scale over this batch's normal docs."""
-        if self.cfg.get("one_class_location") is None:
-            return
-        raw = self.model.ops.to_numpy(raw)
-        stats = one_class.track(
-            float(self.cfg["one_class_location"]), float(self.cfg["one_class_scale"]), raw, mask > 0
-        )
-        if stats is not None:
-            self.cfg["one_class_location"], self.cfg["one_class_scale"] = stats
-
     def rehearse(
         self,
         examples: Iterable[Example],
@@ -390,92 +381,6 @@ class AnomalyScorer(JsonCfgSerialization, TrainablePipe):
             "initialize from. Point [paths.train] (or the corpus given to initialize) at a corpus "
             'with documents; in mode = "one_class" normal documents alone are enough.'
         )
-
-    def _initialize_one_class(
-        self, get_examples: Callable[[], Iterable[Example]], nlp: Optional[Language]
-    ) -> None:
-        limit = (
-            self._fitted.detector.memory_bank_size
-            if self._fitted is not None
-            else one_class.INIT_DOCS
-        )
-        normal_egs, _ = loss.sample_normal_examples(
-            get_examples,
-            self.label,
-            self.name,
-            unlabelled_as_normal=self.cfg["unlabelled_as_normal"],
-            limit=limit,
-            seed=detectors.SEED,
-        )
-        if not normal_egs:
-            raise ValueError(
-                f"anomaly_scorer '{self.name}' (mode = \"one_class\"): no normal training document to "
-                f"learn from: every training doc has doc.cats[{self.label!r}] == 1.0"
-                + (
-                    ""
-                    if self.cfg["unlabelled_as_normal"]
-                    else " or no label (unlabelled_as_normal = false)"
-                )
-                + ". Add normal documents (doc.cats[label] = 0.0, or no label with unlabelled_as_normal = true) "
-                'to the training corpus; to learn from labelled anomalies use mode = "supervised".'
-            )
-        if self._fitted is not None:
-            self._sync_mode()
-            self._fitted.fit_on_training_docs(
-                [eg.predicted for eg in normal_egs], nlp, self._annotate_upstream
-            )
-            return
-        docs = self._annotate_upstream([eg.predicted.copy() for eg in normal_egs], nlp)
-        checks.check_listener_input(
-            self.model, docs, self.name
-        )  # a center of zero vectors otherwise
-        one_class.fit_center(self.model, docs)
-        self.fit_one_class_statistics(docs)
-
-    def _annotate_upstream(self, docs: List[Doc], nlp: Optional[Language]) -> List[Doc]:
-        return annotate_upstream(self, docs, nlp)
-
-    def fit_detector(self, docs: Iterable[Doc]) -> Dict[str, numpy.ndarray]:
-        """Fit the one-class embedding detector on normal documents; returns the fitted state.
-
-        docs (Iterable[Doc]): normal documents already processed by the upstream components
-            (e.g. the output of `nlp.pipe`), so that a listener finds the encoder's output.
-            More than `memory_bank_size` docs: a seeded uniform subsample of them is kept.
-        """
-        if self._fitted is None:
-            raise ValueError(
-                f"anomaly_scorer '{self.name}': fit_detector needs mode = \"one_class\" with a fitted detector "
-                f"(one of {tuple(n for n in DETECTORS if n != 'svdd')}; got mode {self.cfg['mode']!r}, "
-                f"detector {self.cfg.get('detector')!r})"
-            )
-        self._sync_mode()
-        return self._fitted.fit(list(docs))
-
-    def fit_one_class_statistics(self, docs: Iterable[Doc]) -> Tuple[float, float]:
-        """Fit the one-class location/scale (median, scaled MAD of distances) on normal docs.
-
-        docs (Iterable[Doc]): normal documents already processed by the upstream components
-            (e.g. the output of `nlp.pipe`), so that a listener finds the encoder's output.
-        RETURNS (Tuple[float, float]): the location and scale stored in cfg.
-        """
-        if self.cfg["mode"] != "one_class":
-            raise ValueError(
-                f"anomaly_scorer '{self.name}': one-class statistics need mode = \"one_class\""
-            )
-        if self._fitted is not None:
-            state = self.fit_detector(docs)
-            return float(state["location"]), float(state["scale"])
-        docs = list(docs)
-        if not docs:
-            raise ValueError(
-                f"anomaly_scorer '{self.name}': fit_one_class_statistics needs at least one document"
-            )
-        self._sync_mode()
-        checks.check_listener_input(self.model, docs, self.name)
-        location, scale = one_class.fit_statistics(self.model, docs)
-        self.cfg["one_class_location"] = location
-        self.cfg["one_class_scale"] = scale
-        return location, scale
 
     # ------------------------------------------------------------------ serialization (serialization.py)
 

@@ -8,11 +8,9 @@ page, plain HTML from `static/index.html`), the OpenAPI schema at `/openapi.json
 self-contained API reference at `/docs` (rendered here from that schema: FastAPI's Swagger UI
 loads its scripts from a CDN and is blank offline, so it is turned off).
 
-The body of /annotate is read and decoded here, not by FastAPI, so that every bad input
-gets its own clear JSON error `{"error": {"limit": ..., "message": ...}}`: a body over
-`max_request_bytes` is refused while it streams in (413), non-UTF-8 bytes and invalid JSON
-are 422 (FastAPI's own parser would accept UTF-8-encoded surrogates), then
-`limits.parse_texts` / `limits.check_texts` apply. Accepted texts go to the `MicroBatcher`;
+The body of /annotate is read and decoded by wire.py, not by FastAPI, so that every bad
+input gets its own clear JSON error (413 over `max_request_bytes`, 422 for bad UTF-8 or
+JSON), then `limits.parse_texts` / `limits.check_texts` apply. Accepted texts go to the `MicroBatcher`;
 a full queue is 503 with Retry-After; a request not answered within `timeout` seconds is 503
 too (its job is dropped if the worker has not started it). Only the worker thread touches
 `nlp`.
@@ -24,8 +22,7 @@ route with the same implementation stays, for the OpenAPI docs), the handler awa
 the batcher's asyncio future directly (the batcher resolves a whole batch's futures in one
 event-loop callback), the time budget is one `loop.call_later` timer (not `wait_for` +
 `shield`, which create several objects and callbacks per request), and JSON goes through
-`orjson` when it is installed (the `serve` extra installs it; the standard library's `json`
-otherwise, with the same results).
+`orjson` when it is installed (wire.py).
 
 Imported only by `serve` (it imports FastAPI at module level): the rest of the package never
 imports it, so FastAPI stays an optional extra.
@@ -46,11 +43,7 @@ from spacy.tokens import Doc
 
 from .batcher import Closed, MicroBatcher, QueueFull
 from .limits import LimitError, Limits, check_texts, parse_texts
-
-try:  # optional: several times faster than json for our bodies; the serve extra installs it
-    import orjson
-except ImportError:  # pragma: no cover - exercised where orjson is absent
-    orjson = None
+from .wire import Disconnected, decode_json, encode_json, error_parts, receive_body
 
 STATIC = Path(__file__).parent / "static"
 # displaCy colours for labels it does not know (it greys them all otherwise), in label order.
@@ -242,24 +235,24 @@ def create_app(
     async def annotate_body(body: bytes) -> Tuple[int, bytes, Optional[Dict[str, str]]]:
         """A read /annotate body -> (status, JSON bytes, extra headers): the one implementation."""
         try:
-            payload = _decode_json(body)
+            payload = decode_json(body)
             texts = check_texts(parse_texts(payload, limits), limits)
             future = batcher.submit_async(texts, bool(payload.get("html", False)))
         except LimitError as err:
-            return _error_parts(err)
+            return error_parts(err)
         except QueueFull as err:
-            return _error_parts(
+            return error_parts(
                 LimitError(503, "max_queued_chars", str(err), retry_after=err.retry_after)
             )
         except Closed as err:
-            return _error_parts(LimitError(503, "shutdown", str(err), retry_after=1))
+            return error_parts(LimitError(503, "shutdown", str(err), retry_after=1))
         # the time budget: resolving the future from the loop makes the worker drop the job
         # if it has not started it (and ignore its results if it has)
         timer = asyncio.get_running_loop().call_later(limits.timeout, _expire, future)
         try:
             results = await future
         except _TimedOut:
-            return _error_parts(
+            return error_parts(
                 LimitError(
                     503,
                     "timeout",
@@ -270,14 +263,14 @@ def create_app(
         except Exception as err:  # the pipeline raised on this request's texts
             return (
                 500,
-                _encode_json(
+                encode_json(
                     {"error": {"limit": "pipeline", "message": f"{type(err).__name__}: {err}"}}
                 ),
                 None,
             )
         finally:
             timer.cancel()
-        return 200, _encode_json({"docs": results, "anomaly_threshold": threshold}), None
+        return 200, encode_json({"docs": results, "anomaly_threshold": threshold}), None
 
     @app.post(
         "/annotate",
@@ -293,10 +286,10 @@ def create_app(
     async def annotate(request: Request):
         """Entities, anomaly score and cats of one text or a list of texts."""
         try:
-            body = await _receive_body(request.scope, request.receive, limits.max_request_bytes)
+            body = await receive_body(request.scope, request.receive, limits.max_request_bytes)
         except LimitError as err:
-            status, data, headers = _error_parts(err)
-        except _Disconnected:
+            status, data, headers = error_parts(err)
+        except Disconnected:
             return Response(status_code=400)  # nobody reads it
         else:
             status, data, headers = await annotate_body(body)
@@ -310,10 +303,10 @@ def create_app(
         more per request than the tiny pipeline does per sentence.
         """
         try:
-            body = await _receive_body(scope, receive, limits.max_request_bytes)
+            body = await receive_body(scope, receive, limits.max_request_bytes)
         except LimitError as err:
-            status, data, headers = _error_parts(err)
-        except _Disconnected:
+            status, data, headers = error_parts(err)
+        except Disconnected:
             return
         else:
             status, data, headers = await annotate_body(body)
@@ -416,41 +409,6 @@ class _ServeApp(FastAPI):
             await super().__call__(scope, receive, send)
 
 
-class _Disconnected(Exception):
-    """The client went away before its body was read."""
-
-
-async def _receive_body(scope, receive, max_bytes: int) -> bytes:
-    """The body, refused (413) as soon as it is known to exceed `max_bytes`."""
-    for key, value in scope["headers"]:
-        if key == b"content-length":
-            declared = value.decode("latin1")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise LimitError(
-                    413,
-                    "max_request_bytes",
-                    f"The body has {declared} bytes; the limit is {max_bytes} (serve --max-request-bytes)",
-                )
-            break
-    chunks: List[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise _Disconnected()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > max_bytes:
-            raise LimitError(
-                413,
-                "max_request_bytes",
-                f"The body exceeds {max_bytes} bytes (serve --max-request-bytes)",
-            )
-        chunks.append(chunk)
-        if not message.get("more_body", False):  # usually the first message: no copy then
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
 class _TimedOut(Exception):
     """A request's time budget ran out before its results came."""
 
@@ -458,49 +416,3 @@ class _TimedOut(Exception):
 def _expire(future: "asyncio.Future") -> None:
     if not future.done():
         future.set_exception(_TimedOut())
-
-
-def _encode_json(obj: Any) -> bytes:
-    """Compact UTF-8 JSON, as Starlette's JSONResponse writes it (orjson writes NaN as null)."""
-    if orjson is not None:
-        return orjson.dumps(obj)
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
-        "utf8"
-    )
-
-
-def _decode_json(body: bytes) -> Any:
-    if body.startswith(b"\xef\xbb\xbf"):
-        body = body[3:]
-    if orjson is not None:
-        try:  # the fast path for valid bodies; every refusal is explained by the path below
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass  # also what json accepts and orjson does not (NaN, "\ud800" escapes, deep nesting)
-    try:
-        text = body.decode("utf8")  # strict: also refuses UTF-8-encoded surrogates
-    except UnicodeDecodeError as err:
-        raise LimitError(
-            422,
-            "unicode",
-            f"The body is not valid UTF-8: byte {body[err.start]:#04x} at position {err.start}; send JSON encoded as UTF-8",
-        ) from None
-    if not text.strip():
-        raise LimitError(
-            422, "body", 'The body is empty: send JSON {"text": "..."} or {"texts": ["...", ...]}'
-        )
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise LimitError(
-            422,
-            "json",
-            f"The body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
-        ) from None
-    except RecursionError:
-        raise LimitError(422, "json", "The body's JSON is nested too deeply") from None
-
-
-def _error_parts(err: LimitError) -> Tuple[int, bytes, Optional[Dict[str, str]]]:
-    headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
-    return err.status, _encode_json(err.to_dict()), headers

@@ -8,7 +8,7 @@ pytest.importorskip(
     "fastapi", reason='the serve tests need pip install "spacy-modernbert[serve-test]"'
 )
 
-from spacy_modernbert.serve import app as app_module  # noqa: E402
+from spacy_modernbert.serve import wire  # noqa: E402
 from spacy_modernbert.serve.limits import LimitError  # noqa: E402
 
 BODIES = [
@@ -44,29 +44,29 @@ RESULT = {
 @pytest.fixture(params=["orjson", "json"])
 def json_impl(request, monkeypatch):
     if request.param == "orjson":
-        if app_module.orjson is None:
+        if wire.orjson is None:
             pytest.skip("orjson is not installed")
     else:
-        monkeypatch.setattr(app_module, "orjson", None)
+        monkeypatch.setattr(wire, "orjson", None)
     return request.param
 
 
 @pytest.mark.parametrize("body", BODIES)
 def test_decode_accepts_what_json_accepts(json_impl, body):
     expected = json.loads(body.decode("utf-8-sig"))
-    got = app_module._decode_json(body)
+    got = wire.decode_json(body)
     assert repr(got) == repr(expected)  # repr: NaN != NaN
 
 
 @pytest.mark.parametrize("body,limit", REFUSED)
 def test_decode_refusals_are_the_same(json_impl, body, limit):
     with pytest.raises(LimitError) as info:
-        app_module._decode_json(body)
+        wire.decode_json(body)
     assert info.value.status == 422 and info.value.limit == limit
 
 
 def test_encode_is_compact_utf8_json(json_impl):
-    data = app_module._encode_json(RESULT)
+    data = wire.encode_json(RESULT)
     assert json.loads(data.decode("utf8")) == RESULT
     assert data == json.dumps(RESULT, ensure_ascii=False, separators=(",", ":")).encode("utf8")
 
@@ -105,7 +105,7 @@ def test_body_is_read_whole_from_one_or_many_asgi_messages(messages, expected):
     import asyncio
 
     assert (
-        asyncio.run(app_module._receive_body({"headers": []}, _receiver(*messages), max_bytes=6))
+        asyncio.run(wire.receive_body({"headers": []}, _receiver(*messages), max_bytes=6))
         == expected
     )
 
@@ -118,15 +118,13 @@ def test_body_over_the_limit_is_refused_while_it_streams_and_a_disconnect_is_not
         {"type": "http.request", "body": b"efg", "more_body": True},
     )
     with pytest.raises(LimitError, match="exceeds 6 bytes"):  # before the stream ends
-        asyncio.run(app_module._receive_body({"headers": []}, over, max_bytes=6))
+        asyncio.run(wire.receive_body({"headers": []}, over, max_bytes=6))
     with pytest.raises(LimitError, match="has 7 bytes"):  # from the declared length, nothing read
         asyncio.run(
-            app_module._receive_body(
-                {"headers": [(b"content-length", b"7")]}, _receiver(), max_bytes=6
-            )
+            wire.receive_body({"headers": [(b"content-length", b"7")]}, _receiver(), max_bytes=6)
         )
     gone = _receiver(
         {"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.disconnect"}
     )
-    with pytest.raises(app_module._Disconnected):
-        asyncio.run(app_module._receive_body({"headers": []}, gone, max_bytes=6))
+    with pytest.raises(wire.Disconnected):
+        asyncio.run(wire.receive_body({"headers": []}, gone, max_bytes=6))
