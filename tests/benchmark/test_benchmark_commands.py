@@ -423,3 +423,36 @@ def test_quantized_accuracy_command_writes_json(tiny_checkpoint, data_dir, tmp_p
         data["anomaly"]["auc_difference"]["int8"]
     )
     assert data["cpu_kernels"] == capability()
+
+
+# `python -m benchmarks soak` runs `spacy train` end to end on tiny inputs and writes well-formed
+# JSON; no timing or memory assertion here (tests/encoder/test_memory_soak.py holds the memory check).
+def test_soak_command_writes_json(tiny_checkpoint, tmp_path):
+    data = tmp_path / "data"
+    (data / "conll2003").mkdir(parents=True)
+    (data / "conll2003" / "train.iob").write_text(CONLL * 10, encoding="utf8")
+    out = tmp_path / "soak.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "soak",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--data-dir",
+            str(data),
+            "--output",
+            str(out),
+            "--updates",
+            "3",
+            "--batch-words",
+            "30",
+            "--variant",
+            "ours",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    res = json.loads(out.read_text())
+    assert res["benchmark"] == "soak" and res["columns"] == ["system", "update", "rss_mib"]
+    assert [(r["system"], r["update"]) for r in res["rows"]] == [("ours", 0), ("ours", 3)]
+    assert all(r["rss_mib"] > 0 for r in res["rows"])
+    assert res["summary"][0]["figure"] is None  # no update 100 in a 3-update run: no ratio claimed
