@@ -32,7 +32,7 @@ DataDir = Annotated[
     Path,
     typer.Option(
         "--data-dir",
-        help="Directory with conll2003/ and sms_spam/ (default: ../shared/data beside the checkout)",
+        help="The shared data directory (conll2003/, sms_spam/, clinc150/; default: ../shared/data beside the checkout)",
     ),
 ]
 Output = Annotated[

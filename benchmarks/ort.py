@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional
 import typer
 
 from . import data as bdata
-from ._app import app, defaults
+from ._app import CacheDir, Checkpoint, DataDir, Output, Threads, app, defaults
 from .report import log, machine_info, write_json
 
 SYSTEMS = ("ours", "ort", "ours_int8", "ort_int8")
@@ -305,13 +305,11 @@ _D = defaults(run_ort)
 @app.command("ort")
 def ort_cli(
     # fmt: off
-    checkpoint: Optional[Path] = typer.Option(
-        None, "--checkpoint", help="Checkpoint (default: a cached base-shaped random one)"
-    ),
-    cache_dir: Path = typer.Option(_D["cache_dir"], "--cache-dir"),
-    data_dir: Path = typer.Option(_D["data_dir"], "--data-dir"),
-    output: Optional[Path] = typer.Option(_D["output"], "--output"),
-    threads: int = typer.Option(_D["threads"], "--threads"),
+    checkpoint: Checkpoint = _D["checkpoint"],
+    cache_dir: CacheDir = _D["cache_dir"],
+    data_dir: DataDir = _D["data_dir"],
+    output: Output = _D["output"],
+    threads: Threads = _D["threads"],
     n_short: int = typer.Option(_D["n_short"], "--n-short"),
     n_paragraphs: int = typer.Option(_D["n_paragraphs"], "--n-paragraphs"),
     repeats: int = typer.Option(_D["repeats"], "--repeats"),

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import typer
 
 from . import data as bdata
-from ._app import app, defaults
+from ._app import CacheDir, Checkpoint, DataDir, Output, Threads, app, defaults
 from .report import _rss_bytes, log, machine_info, table, write_json
 
 VARIANTS = ("ours", "thinc_finish_update")
@@ -241,26 +241,16 @@ _D = defaults(run_soak)
 @app.command("soak")
 def soak_cli(
     # fmt: off
-    checkpoint: Optional[Path] = typer.Option(
-        _D["checkpoint"],
-        "--checkpoint",
-        help="ModernBERT checkpoint (default: a random one of --shape, created in --cache-dir)",
-    ),
+    checkpoint: Checkpoint = _D["checkpoint"],
     shape: str = typer.Option(
         _D["shape"], "--shape", help="Shape of the generated checkpoint (benchmarks/data.py SHAPES)"
     ),
-    cache_dir: Path = typer.Option(
-        _D["cache_dir"], "--cache-dir", help="Where the generated checkpoint is cached"
-    ),
-    data_dir: Path = typer.Option(
-        _D["data_dir"],
-        "--data-dir",
-        help="Directory with conll2003/ (default: ../shared/data beside the checkout)",
-    ),
+    cache_dir: CacheDir = _D["cache_dir"],
+    data_dir: DataDir = _D["data_dir"],
     config: Path = typer.Option(
         _D["config"], "--config", help="Training config, cut to transformer + ner"
     ),
-    output: Path = typer.Option(_D["output"], "--output", "-o", help="JSON results"),
+    output: Output = _D["output"],
     updates: int = typer.Option(_D["updates"], "--updates", help="Updates of the shipped code"),
     contrast_updates: int = typer.Option(
         _D["contrast_updates"],
@@ -271,7 +261,7 @@ def soak_cli(
         _D["train_docs"], "--train-docs", help="CoNLL-2003 train sentences (one doc each)"
     ),
     batch_words: int = typer.Option(_D["batch_words"], "--batch-words", help="batch_by_words size"),
-    threads: int = typer.Option(_D["threads"], "--threads", help="torch.set_num_threads"),
+    threads: Threads = _D["threads"],
     variants: List[str] = typer.Option(
         list(VARIANTS), "--variant", help="Variants to run (repeat the option)"
     ),
@@ -386,25 +376,17 @@ _DP = defaults(run_soak_pretrain)
 @app.command("soak-pretrain")
 def soak_pretrain_cli(
     # fmt: off
-    checkpoint: Optional[Path] = typer.Option(
-        _DP["checkpoint"],
-        "--checkpoint",
-        help="ModernBERT checkpoint (default: a random one of --shape, created in --cache-dir)",
-    ),
+    checkpoint: Checkpoint = _DP["checkpoint"],
     shape: str = typer.Option(
         _DP["shape"],
         "--shape",
         help="Shape of the generated checkpoint (benchmarks/data.py SHAPES)",
     ),
-    cache_dir: Path = typer.Option(
-        _DP["cache_dir"], "--cache-dir", help="Where the generated checkpoint is cached"
-    ),
-    data_dir: Path = typer.Option(
-        _DP["data_dir"], "--data-dir", help="Directory with conll2003/ and sms_spam/"
-    ),
-    output: Path = typer.Option(_DP["output"], "--output", "-o", help="JSON results"),
+    cache_dir: CacheDir = _DP["cache_dir"],
+    data_dir: DataDir = _DP["data_dir"],
+    output: Output = _DP["output"],
     steps: int = typer.Option(_DP["steps"], "--steps", help="Pretraining steps"),
-    threads: int = typer.Option(_DP["threads"], "--threads", help="torch.set_num_threads"),
+    threads: Threads = _DP["threads"],
     # fmt: on
 ) -> None:
     """RSS of `pretrain` (masked LM) after step 100, 500 and 1,000."""

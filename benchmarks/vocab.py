@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import typer
 
 from . import data as bdata
-from ._app import app, defaults
+from ._app import CacheDir, DataDir, Output, Threads, app, defaults
 from .report import log, machine_info, table, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -447,14 +447,10 @@ _D = defaults(run_vocab)
 @app.command("vocab")
 def vocab_cli(
     # fmt: off
-    cache_dir: Path = typer.Option(
-        _D["cache_dir"], "--cache-dir", help="Where checkpoints and runs are cached"
-    ),
-    data_dir: Path = typer.Option(
-        _D["data_dir"], "--data-dir", help="Directory with conll2003/, sms_spam/, clinc150/"
-    ),
-    output: Path = typer.Option(_D["output"], "--output", "-o", help="JSON results"),
-    threads: int = typer.Option(_D["threads"], "--threads", help="torch.set_num_threads"),
+    cache_dir: CacheDir = _D["cache_dir"],
+    data_dir: DataDir = _D["data_dir"],
+    output: Output = _D["output"],
+    threads: Threads = _D["threads"],
     max_new: int = typer.Option(_D["max_new"], "--max-new", help="extend-vocab --max-new"),
     min_freq: int = typer.Option(_D["min_freq"], "--min-freq", help="extend-vocab --min-freq"),
     demo_docs: int = typer.Option(
