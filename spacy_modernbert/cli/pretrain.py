@@ -81,6 +81,15 @@ def pretrain_cli(
         help="Fraction of the windows held out for the MLM loss reported at each save",
     ),
     log_every: int = typer.Option(10, "--log-every", help="Print a progress line every N steps"),
+    objective: str = typer.Option(
+        "mlm",
+        "--objective",
+        help="mlm, or mlm+contrastive: also InfoNCE on two random crops of each doc "
+        "(positives) against the step's other docs, for the one-class anomaly detectors",
+    ),
+    contrastive_weight: float = typer.Option(
+        1.0, "--contrastive-weight", help="Weight of the contrastive loss (mlm+contrastive)"
+    ),
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue the run saved in this directory (from its last save)"
     ),
@@ -111,6 +120,8 @@ def pretrain_cli(
         save_every=save_every,
         eval_fraction=eval_fraction,
         log_every=log_every,
+        objective=objective,
+        contrastive_weight=contrastive_weight,
         resume=resume,
         overwrite=overwrite,
     )

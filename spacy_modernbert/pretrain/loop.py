@@ -20,6 +20,7 @@ from wasabi import msg
 
 from . import PretrainSettingsError
 from . import checkpoint as ckpt
+from .contrastive import OBJECTIVES, contrastive_loss
 from .data import BatchPlan, read_texts, split_held_out, tokenize_windows
 from .masking import make_collator, mask_packed
 from .model import MaskedLM, load_masked_lm, pack
@@ -134,11 +135,16 @@ def pretrain(
     log_every: int = 10,
     resume: Optional[Path] = None,
     force: bool = False,
+    objective: str = "mlm",
+    contrastive_weight: float = 1.0,
 ) -> Dict[str, Any]:
     """Train `base_model` as a masked LM on `texts`; write a HF checkpoint to `output`.
 
     Returns the final run state (step, held-out losses, throughput).
+    objective "mlm+contrastive" adds the InfoNCE loss of `contrastive.py` (two random crops
+    of each doc are positives), times `contrastive_weight`, to the MLM loss per masked piece.
     """
+
     output = Path(output)
     if schedule not in SCHEDULES:
         raise PretrainSettingsError(
@@ -152,9 +158,20 @@ def pretrain(
     ):
         if value < low:
             raise PretrainSettingsError(f"{name} must be at least {low}; got {value}.")
+    if objective not in OBJECTIVES:
+        raise PretrainSettingsError(
+            f"--objective must be one of {', '.join(OBJECTIVES)}; got '{objective}'."
+        )
+    if not contrastive_weight > 0.0:
+        raise PretrainSettingsError(f"--contrastive-weight must be > 0; got {contrastive_weight}.")
     if not 0.0 <= eval_fraction < 1.0:
         raise PretrainSettingsError(f"--eval-fraction must be in [0, 1); got {eval_fraction}.")
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and objective != "mlm":
+        raise PretrainSettingsError(
+            f"--objective {objective} runs in one process only; run it without torchrun, "
+            "or use --objective mlm."
+        )
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if rank == 0:
@@ -202,6 +219,8 @@ def pretrain(
             state,
             rank,
             world,
+            objective,
+            contrastive_weight,
         )
     finally:
         if world > 1:
@@ -233,6 +252,8 @@ def _run(
     state,
     rank,
     world,
+    objective="mlm",
+    contrastive_weight=1.0,
 ):
     log = msg if rank == 0 else None
     docs = read_texts(texts)  # bad text fails before a (possibly large) model is loaded
@@ -257,6 +278,8 @@ def _run(
         "mask_prob": mask_prob,
         "eval_fraction": eval_fraction,
     }
+    if objective != "mlm":  # runs of the plain objective keep the settings they always had
+        settings.update(objective=objective, contrastive_weight=contrastive_weight)
     collator = make_collator(tokenizer, mask_prob)
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
     windows = tokenize_windows(docs, tokenizer, min(window, tokenizer.model_max_length))
@@ -267,9 +290,13 @@ def _run(
         )
     fingerprint = _fingerprint(windows)
     if state is not None:
-        changed = [k for k, v in settings.items() if state["settings"].get(k) != v]
+        changed = sorted(
+            k
+            for k in {*settings, *state["settings"]}
+            if state["settings"].get(k) != settings.get(k)
+        )
         if changed:
-            old = ", ".join(f"{k}={state['settings'][k]}" for k in changed)
+            old = ", ".join(f"{k}={state['settings'].get(k, 'unset')}" for k in changed)
             raise ckpt.RunDirError(
                 f"--resume '{resume}' was run with other settings ({old}); "
                 "resume with the same settings, or start a new run."
@@ -359,7 +386,7 @@ def _run(
             msg.info(f"Held-out MLM loss before training: {loss:.4f} ({len(held)} windows)")
     model.train()
     t0 = time.perf_counter()
-    t_log, tokens_log, tokens_all, running = t0, 0, 0, []
+    t_log, tokens_log, tokens_all, running, running_nce = t0, 0, 0, [], []
     tokens_per_s = None
     for step in range(start, steps):
         torch.manual_seed(seed * 1_000_003 + step)
@@ -368,7 +395,14 @@ def _run(
             collator, batch, special, seed * 1_000_003 + step, rank, world
         )
         loss_sum = _forward(train_model, inputs, positions, lengths, labels, device)
-        (loss_sum * (world / max(n_masked, 1))).backward()
+        loss = loss_sum * (world / max(n_masked, 1))
+        if objective == "mlm+contrastive":
+            info_nce, _ = contrastive_loss(
+                model.encoder, batch, seed * 1_000_003 + step, rank, world, device
+            )
+            loss = loss + contrastive_weight * info_nce
+            running_nce.append(float(info_nce.detach()))
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
@@ -383,11 +417,17 @@ def _run(
             tokens_per_s = tokens_log / max(now - t_log, 1e-9)
             eta = (now - t0) / (done - start) * (steps - done)
             msg.text(
-                f"step {done}/{steps}  loss {sum(running) / len(running):.4f}  lr {scheduler.get_last_lr()[0]:.2e}  "
+                f"step {done}/{steps}  loss {sum(running) / len(running):.4f}  "
+                + (
+                    f"contrastive {sum(running_nce) / len(running_nce):.4f}  "
+                    if running_nce
+                    else ""
+                )
+                + f"lr {scheduler.get_last_lr()[0]:.2e}  "
                 f"{tokens_per_s:,.0f} tokens/s  ETA {_fmt_time(eta)}",
                 show=True,
             )
-            t_log, tokens_log, running = now, 0, []
+            t_log, tokens_log, running, running_nce = now, 0, [], []
         if done % save_every == 0 and done != steps:
             save(done, tokens_per_s)
     overall = tokens_all / max(time.perf_counter() - t0, 1e-9) if steps > start else None
