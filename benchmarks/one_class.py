@@ -15,7 +15,11 @@ The protocol (invariants):
   - `news-vs-sms1`, `news-vs-sms3`: normal docs are 3 consecutive CoNLL-2003 sentences; the
     training set is CoNLL train (the same for every seed); CoNLL valid docs are shuffled and
     cut into `--news-eval` validation and `--news-eval` test normals; the anomalies are
-    SMS messages, one or three per doc, disjoint between validation and test.
+    SMS messages, one or three per doc, disjoint between validation and test;
+  - `news-mixed`: the same normals; an anomaly is another CoNLL valid doc with one of its
+    3 sentences replaced by an SMS message (a hidden passage: issue 32).
+* **Objectives** (`--objectives`): one pretrained checkpoint per pretrain objective, `mlm`
+  ("pretrained") and `mlm+contrastive` ("contrastive"), each a grid axis of its own.
 * **Design frozen on validation.** Each family of systems has a grid of at most 12
   configurations (`grids.py`); per family, task and split, the configuration with the best
   validation ROC AUC is chosen, then scored once on the test split. The families:
@@ -45,7 +49,9 @@ from .one_class_grids import ANCHOR_GRIDS, OURS_GRID, ours_scores
 from .report import log, machine_info, table, write_json
 from .results import command_line, git_commit, record
 
-TASKS = ("sms", "news-vs-sms1", "news-vs-sms3")
+TASKS = ("sms", "news-vs-sms1", "news-vs-sms3", "news-mixed")
+# `--objectives`: the pretrain objective of each pretrained checkpoint, and its name in the grids.
+OBJECTIVE_CHECKPOINTS = {"mlm": "pretrained", "mlm+contrastive": "contrastive"}
 Split = Dict[str, Any]  # train, val, val_gold, test, test_gold, train_key
 
 
@@ -65,37 +71,51 @@ def sms_split(rows: Sequence[Tuple[int, str]], seed: int) -> Split:
     }
 
 
-def conll_docs(path: Path, per_doc: int = 3) -> List[str]:
+def conll_docs(path: Path, per_doc: int = 3) -> List[List[str]]:
+    """Documents of `per_doc` consecutive CoNLL sentences, each a list of its sentences."""
     sents = [" ".join(words) for words, _ in bdata.read_conll(path)]
-    return [" ".join(sents[i : i + per_doc]) for i in range(0, len(sents) - per_doc + 1, per_doc)]
+    return [sents[i : i + per_doc] for i in range(0, len(sents) - per_doc + 1, per_doc)]
 
 
 def news_splits(
-    train: List[str], valid: List[str], sms: List[str], n: int, seed: int
+    train: List[str], valid: List[List[str]], sms: List[str], n: int, seed: int
 ) -> Dict[str, Split]:
-    """news-vs-sms1 / -sms3 of one seed: validation and test normals from CoNLL valid, SMS anomalies."""
+    """The news tasks of one seed: validation and test normals from CoNLL valid docs (lists of
+    sentences), SMS anomalies. `news-mixed`: an anomaly is a CoNLL valid doc (none of the
+    normal ones) with one sentence, at a random position, replaced by an SMS message: one
+    anomalous passage hidden among normal ones; at most `n` per set (fewer when CoNLL valid
+    has too few docs left)."""
     valid, sms = list(valid), list(sms)
-    random.Random(seed).shuffle(valid)
+    rng = random.Random(seed)
+    rng.shuffle(valid)
     random.Random(seed).shuffle(sms)
     n = min(n, len(valid) // 2, len(sms) // 8)
     if n < 1:
         raise SystemExit(
             f"too few CoNLL valid docs ({len(valid)}) or SMS messages ({len(sms)}) for the news tasks"
         )
-    normal_val, normal_test = valid[:n], valid[n : 2 * n]
+    joined = [" ".join(d) for d in valid]
+    normal_val, normal_test = joined[:n], joined[n : 2 * n]
     three = [" ".join(sms[2 * n + 3 * i : 2 * n + 3 * i + 3]) for i in range(2 * n)]
+    rest, spare = valid[2 * n :], sms[8 * n :]
+    m = min(n, len(rest) // 2, len(spare) // 2)
+    mixed = []
+    for doc, message in zip(rest[: 2 * m], spare):
+        at = rng.randrange(len(doc))
+        mixed.append(" ".join(doc[:at] + [message] + doc[at + 1 :]))
     out = {}
     for name, val_anom, test_anom in (
         ("news-vs-sms1", sms[:n], sms[n : 2 * n]),
         ("news-vs-sms3", three[:n], three[n:]),
+        ("news-mixed", mixed[:m], mixed[m:]),
     ):
         out[name] = {
             "train": train,
             "train_key": "conll2003-train",
             "val": normal_val + val_anom,
-            "val_gold": [0] * n + [1] * n,
+            "val_gold": [0] * n + [1] * len(val_anom),
             "test": normal_test + test_anom,
-            "test_gold": [0] * n + [1] * n,
+            "test_gold": [0] * n + [1] * len(test_anom),
         }
     return out
 
@@ -135,8 +155,10 @@ def checkpoints_for(
     pretrain_steps: int,
     pretrain_batch_tokens: int,
     seed: int,
+    objectives: Sequence[str] = ("mlm",),
 ) -> Dict[str, Path]:
-    """{"random-init": ..., "pretrained": ...} for one training set (cached under cache_dir/key)."""
+    """{"random-init": ..., "pretrained": ..., "contrastive": ...} for one training set (cached
+    under cache_dir/key): one pretrained checkpoint per objective of `objectives`."""
     if given is not None:
         return {"random-init": Path(given)}
     root = Path(cache_dir) / "one_class" / key
@@ -145,15 +167,16 @@ def checkpoints_for(
             root / "random-init", "small", data_dir, log=log, texts=train, text_name=key
         )
     }
-    if pretrain_steps > 0:
-        target = root / f"pretrained-{pretrain_steps}x{pretrain_batch_tokens}"
+    for objective in objectives if pretrain_steps > 0 else ():
+        name = OBJECTIVE_CHECKPOINTS[objective]
+        target = root / f"{name}-{pretrain_steps}x{pretrain_batch_tokens}"
         if not (target / "config.json").exists():
             from spacy_modernbert.pretrain.loop import pretrain
 
             text = root / "train.txt"
             text.write_text("\n".join(t.replace("\n", " ") for t in train) + "\n", encoding="utf8")
             log(
-                f"pretraining {key}: {pretrain_steps} steps of {pretrain_batch_tokens} pieces on its {len(train)} normal docs"
+                f"pretraining {key} ({objective}): {pretrain_steps} steps of {pretrain_batch_tokens} pieces on its {len(train)} normal docs"
             )
             pretrain(
                 out["random-init"],
@@ -164,8 +187,9 @@ def checkpoints_for(
                 seed=seed,
                 save_every=pretrain_steps,
                 log_every=max(1, pretrain_steps // 5),
+                objective=objective,
             )
-        out["pretrained"] = target
+        out[name] = target
     return out
 
 
@@ -234,6 +258,7 @@ def run_one_class(
     news_eval: int = 500,
     pretrain_steps: int = 200,
     pretrain_batch_tokens: int = 2048,
+    objectives: str = "mlm",
 ) -> Dict[str, Any]:
     """Every family's validation-chosen configuration, scored on the test split of each seed."""
     import torch
@@ -250,11 +275,18 @@ def run_one_class(
         raise typer.BadParameter(
             f"unknown tasks {unknown}; choose from {', '.join(TASKS)}", param_hint="--tasks"
         )
+    chosen_objectives = [o.strip() for o in objectives.split(",") if o.strip()]
+    bad = [o for o in chosen_objectives if o not in OBJECTIVE_CHECKPOINTS]
+    if bad or not chosen_objectives:
+        raise typer.BadParameter(
+            f"unknown objectives {bad}; choose from {', '.join(OBJECTIVE_CHECKPOINTS)}",
+            param_hint="--objectives",
+        )
     sms_rows = bdata.read_sms(data_dir / bdata.SMS)
     news = None
     if any(t.startswith("news") for t in wanted):
         news = (
-            conll_docs(data_dir / bdata.CONLL_TRAIN),
+            [" ".join(d) for d in conll_docs(data_dir / bdata.CONLL_TRAIN)],
             conll_docs(data_dir / bdata.CONLL_VALID),
             [t for _, t in sms_rows],
         )
@@ -267,6 +299,11 @@ def run_one_class(
                 if task == "sms"
                 else news_splits(*news, news_eval, seed)[task]
             )
+            if not sum(s["val_gold"]) or not sum(s["test_gold"]):
+                raise SystemExit(
+                    f"{task}: no anomalies left for validation or test (CoNLL valid has too few docs "
+                    "beyond the normal ones); lower --news-eval"
+                )
             log(
                 f"== {task}, split {seed}: {len(s['train'])} normal training docs, validation {len(s['val'])} "
                 f"({sum(s['val_gold'])} anomalous), test {len(s['test'])} ({sum(s['test_gold'])} anomalous)"
@@ -280,6 +317,7 @@ def run_one_class(
                 pretrain_steps,
                 pretrain_batch_tokens,
                 seed,
+                chosen_objectives,
             )
             features = {
                 k: v for k, v in features.items() if k[0] == s["train_key"]
@@ -350,9 +388,12 @@ def run_one_class(
                         checkpoint,
                         pretrain_steps,
                         pretrain_batch_tokens,
+                        chosen_objectives,
                     ),
                 )
-    result = summarize(runs, wanted, splits, checkpoint, pretrain_steps, pretrain_batch_tokens)
+    result = summarize(
+        runs, wanted, splits, checkpoint, pretrain_steps, pretrain_batch_tokens, chosen_objectives
+    )
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
     print(
         "\n" + table(result["columns"], [[r[c] for c in result["columns"]] for r in result["rows"]])
@@ -375,6 +416,7 @@ def summarize(
     checkpoint: Optional[Path],
     pretrain_steps: int,
     pretrain_batch_tokens: int,
+    objectives: Sequence[str] = ("mlm",),
 ) -> Dict[str, Any]:
     families = ["ours"] + list(ANCHOR_GRIDS)
     columns = [
@@ -438,7 +480,7 @@ def summarize(
                     "split": f"design chosen on validation, reported on test, {len(task_runs)} random splits",
                     "caveat": "small 4 x 128 encoder, random-init"
                     + (
-                        f" or pretrained {pretrain_steps} x {pretrain_batch_tokens} pieces (chosen on validation)"
+                        f" or pretrained ({'/'.join(objectives)}) {pretrain_steps} x {pretrain_batch_tokens} pieces (chosen on validation)"
                         if pretrain_steps
                         else ""
                     ),
@@ -448,7 +490,8 @@ def summarize(
         f"given checkpoint {checkpoint}"
         if checkpoint is not None
         else "small 4 x 128 random-init, BPE 8k trained on each task's normal training docs only; also after pretrain "
-        f"{pretrain_steps} steps x {pretrain_batch_tokens} pieces on the same docs"
+        f"{pretrain_steps} steps x {pretrain_batch_tokens} pieces on the same docs, objective "
+        + " / ".join(f"{o} ({OBJECTIVE_CHECKPOINTS[o]})" for o in objectives)
     )
     return record(
         "one_class",
@@ -468,6 +511,7 @@ def summarize(
             "splits": splits,
             "pretrain_steps": pretrain_steps,
             "pretrain_batch_tokens": pretrain_batch_tokens,
+            "objectives": list(objectives),
             "grids": {
                 "ours": [c["name"] for c in OURS_GRID],
                 **{f: ANCHOR_GRIDS[f].describe() for f in ANCHOR_GRIDS},
@@ -489,7 +533,7 @@ def one_class_cli(
     output: Output = _D["output"],
     threads: Threads = _D["threads"],
     tasks: str = typer.Option(
-        _D["tasks"], "--tasks", help="Comma-separated: sms, news-vs-sms1, news-vs-sms3"
+        _D["tasks"], "--tasks", help="Comma-separated: sms, news-vs-sms1, news-vs-sms3, news-mixed"
     ),
     splits: int = typer.Option(
         _D["splits"], "--splits", help="Random splits (seeds 0..N-1); mean and range reported"
@@ -507,6 +551,12 @@ def one_class_cli(
     pretrain_batch_tokens: int = typer.Option(
         _D["pretrain_batch_tokens"], "--pretrain-batch-tokens", help="Pieces per pretrain step"
     ),
+    objectives: str = typer.Option(
+        _D["objectives"],
+        "--objectives",
+        help="Comma-separated pretrain objectives, one pretrained checkpoint each: mlm "
+        "(named 'pretrained'), mlm+contrastive ('contrastive')",
+    ),
     # fmt: on
 ) -> None:
     """One-class anomaly detection, clean protocol: design chosen on validation, reported on test, ours vs anchors."""
@@ -521,4 +571,5 @@ def one_class_cli(
         news_eval=news_eval,
         pretrain_steps=pretrain_steps,
         pretrain_batch_tokens=pretrain_batch_tokens,
+        objectives=objectives,
     )

@@ -38,7 +38,11 @@ and stays the zero vector: cosine similarity 0 to every normal doc, a finite, hi
   `token_bank_size`, a seeded uniform subsample of all of them), and the doc's raw score is
   the *mean* over its tokens. A mean of per-token distances does not grow or shrink with the
   number of tokens (a max or a sum would); a doc without tokens gets distance 1 (cosine
-  similarity 0). Why tokens: a pooled vector averages away the few tokens that make a doc
+  similarity 0). `top_k_tokens = k > 0` averages the doc's k most distant tokens instead (a
+  robust max: one unusual passage hidden among normal ones is not diluted by them, issue 32)
+  and removes the length trend such a top-k has (more tokens, larger maximum): the raw score
+  less `slope * log(tokens)`, the slope fitted by least squares on the normal fit docs
+  (`length_slope` of the state). Why tokens: a pooled vector averages away the few tokens that make a doc
   unusual (a phone number, "£1000", "txt" in an otherwise ordinary message), while a token
   that no normal doc has stays far from the whole token bank.
 * `doc_and_token_knn` (the default): both, each standardized by its own robust statistics
@@ -225,15 +229,26 @@ class TokenKnnDetector(EmbeddingDetector):
     needs_tokens = True
 
     def __init__(
-        self, token_neighbors: int = 3, token_bank_size: int = 20000, memory_bank_size: int = 10000
+        self,
+        token_neighbors: int = 3,
+        token_bank_size: int = 20000,
+        memory_bank_size: int = 10000,
+        top_k_tokens: int = 0,
     ):
         super().__init__(memory_bank_size)
         self.token_neighbors = _whole("token_neighbors", token_neighbors, 1)
         self.token_bank_size = _whole("token_bank_size", token_bank_size, 2)
+        self.top_k_tokens = _whole("top_k_tokens", top_k_tokens, 0)
 
     def fit_tokens(self, X, tokens, seed):
         return search.fit_token_bank(
-            self.name, tokens, X.shape, self.token_neighbors, self.token_bank_size, seed
+            self.name,
+            tokens,
+            X.shape,
+            self.token_neighbors,
+            self.token_bank_size,
+            seed,
+            self.top_k_tokens,
         )
 
     def fit_raw(self, X, tokens, seed):
@@ -243,9 +258,14 @@ class TokenKnnDetector(EmbeddingDetector):
     def raw_scores(self, state, X, tokens=None, xp=numpy):
         if tokens is None or len(tokens) != len(X):
             raise ValueError(f"the {self.name} detector needs the token vectors of each document")
-        return search.token_knn_scores(
-            tokens, xp.asarray(state["token_bank"]), int(state["token_neighbors"]), xp
+        top_k = int(state.get("top_k_tokens", 0))
+        raw = search.token_knn_scores(
+            tokens, xp.asarray(state["token_bank"]), int(state["token_neighbors"]), xp, top_k=top_k
         )
+        if top_k > 0:
+            host = getattr(xp, "asnumpy", numpy.asarray)(raw)
+            raw = xp.asarray(search.detrended(state, host, [len(t) for t in tokens]))
+        return raw
 
 
 class DocAndTokenKnnDetector(TokenKnnDetector):
@@ -265,8 +285,9 @@ class DocAndTokenKnnDetector(TokenKnnDetector):
         token_neighbors: int = 3,
         token_bank_size: int = 20000,
         memory_bank_size: int = 10000,
+        top_k_tokens: int = 0,
     ):
-        super().__init__(token_neighbors, token_bank_size, memory_bank_size)
+        super().__init__(token_neighbors, token_bank_size, memory_bank_size, top_k_tokens)
         self.knn = KnnDetector(n_neighbors, memory_bank_size)
 
     def fit_raw(self, X, tokens, seed):
@@ -322,9 +343,12 @@ def doc_and_token_knn_detector(
     token_neighbors: int = 3,
     token_bank_size: int = 20000,
     memory_bank_size: int = 10000,
+    top_k_tokens: int = 0,
 ) -> DocAndTokenKnnDetector:
     """The default: pooled-doc kNN plus token kNN, each standardized, summed."""
-    return DocAndTokenKnnDetector(n_neighbors, token_neighbors, token_bank_size, memory_bank_size)
+    return DocAndTokenKnnDetector(
+        n_neighbors, token_neighbors, token_bank_size, memory_bank_size, top_k_tokens
+    )
 
 
 @registry.anomaly_detectors("spacy-modernbert.KnnDetector.v1")
@@ -335,10 +359,13 @@ def knn_detector(n_neighbors: int = 10, memory_bank_size: int = 10000) -> KnnDet
 
 @registry.anomaly_detectors("spacy-modernbert.TokenKnnDetector.v1")
 def token_knn_detector(
-    token_neighbors: int = 3, token_bank_size: int = 20000, memory_bank_size: int = 10000
+    token_neighbors: int = 3,
+    token_bank_size: int = 20000,
+    memory_bank_size: int = 10000,
+    top_k_tokens: int = 0,
 ) -> TokenKnnDetector:
-    """kNN over each doc's token vectors, averaged per doc."""
-    return TokenKnnDetector(token_neighbors, token_bank_size, memory_bank_size)
+    """kNN over each doc's token vectors, averaged per doc (or over its top_k_tokens most distant)."""
+    return TokenKnnDetector(token_neighbors, token_bank_size, memory_bank_size, top_k_tokens)
 
 
 @registry.anomaly_detectors("spacy-modernbert.MahalanobisDetector.v1")

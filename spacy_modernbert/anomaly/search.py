@@ -36,9 +36,12 @@ def subsample_indices(n: int, size: int, seed: int = 0) -> numpy.ndarray:
     return numpy.sort(numpy.random.RandomState(seed).choice(n, size=size, replace=False))
 
 
-def fit_token_bank(name: str, tokens, shape, k: int, size: int, seed: int):
+def fit_token_bank(name: str, tokens, shape, k: int, size: int, seed: int, top_k: int = 0):
     """The token bank (a seeded uniform sample of all normal tokens, never the first N) and the
-    leave-one-doc-out raw scores of up to STATS_DOCS docs: (state, those docs' indices, scores)."""
+    leave-one-doc-out raw scores of up to STATS_DOCS docs: (state, those docs' indices, scores).
+
+    top_k > 0: a doc's score is the mean of its `top_k` largest token distances, less the
+    length trend of the fit docs (`length_trend`), stored as `length_slope`."""
     if tokens is None or len(tokens) != shape[0]:
         raise ValueError(
             f"the {name} detector needs the token vectors of each of the {shape[0]} documents"
@@ -63,9 +66,40 @@ def fit_token_bank(name: str, tokens, shape, k: int, size: int, seed: int):
     with_tokens = numpy.flatnonzero(lengths > 0)
     stats_docs = with_tokens[subsample_indices(len(with_tokens), STATS_DOCS, seed)]
     fit = token_knn_scores(
-        [tokens[i] for i in stats_docs], bank, k, numpy, query_docs=stats_docs, bank_docs=doc_of
+        [tokens[i] for i in stats_docs],
+        bank,
+        k,
+        numpy,
+        query_docs=stats_docs,
+        bank_docs=doc_of,
+        top_k=top_k,
     )
+    if top_k > 0:
+        state["top_k_tokens"] = numpy.asarray(top_k)
+        state["length_slope"] = numpy.asarray(length_trend(fit, lengths[stats_docs]))
+        fit = detrended(state, fit, lengths[stats_docs])
     return state, stats_docs, fit
+
+
+def length_trend(scores, lengths) -> float:
+    """The least-squares slope of `scores` on log(tokens) (0 when the lengths do not vary).
+
+    Why: a top-k mean of token distances grows with the number of tokens it picks from (the
+    maximum of more draws), so long normal docs would look more anomalous; subtracting
+    `slope * log(tokens)` (`detrended`) removes that trend as the normal docs show it."""
+    x = numpy.log(numpy.maximum(numpy.asarray(lengths, dtype="float64"), 1.0))
+    y = numpy.asarray(scores, dtype="float64")
+    var = float(((x - x.mean()) ** 2).sum())
+    return 0.0 if var <= 1e-12 else float(((x - x.mean()) * (y - y.mean())).sum() / var)
+
+
+def detrended(state: Dict[str, Any], scores, lengths):
+    """Token scores less the length trend fitted on normal docs (`state["length_slope"]`)."""
+    slope = float(state.get("length_slope", 0.0))
+    if not slope:
+        return scores
+    x = numpy.log(numpy.maximum(numpy.asarray(lengths, dtype="float64"), 1.0))
+    return scores - slope * x
 
 
 def sum_of_z(state: Dict[str, Any], doc, token):
@@ -113,10 +147,14 @@ def top_k(sims, k: int, xp):
     return -xp.partition(-sims, k - 1, axis=1)[:, :k]
 
 
-def token_knn_scores(tokens: Sequence[Any], bank, k: int, xp, query_docs=None, bank_docs=None):
-    """Per doc, the mean over its tokens of the mean cosine distance to the `k` nearest bank
-    tokens (float64; EMPTY_DOC_DISTANCE for a doc without tokens). With `query_docs` (one id
-    per doc) and `bank_docs` (one id per bank token), a doc's own tokens are left out."""
+def token_knn_scores(
+    tokens: Sequence[Any], bank, k: int, xp, query_docs=None, bank_docs=None, top_k: int = 0
+):
+    """Per doc, the mean over its tokens (over its `top_k` most distant tokens when top_k > 0:
+    a robust max, which one unusual passage in a long doc cannot dilute) of the mean cosine
+    distance to the `k` nearest bank tokens (float64; EMPTY_DOC_DISTANCE for a doc without
+    tokens). With `query_docs` (one id per doc) and `bank_docs` (one id per bank token), a
+    doc's own tokens are left out."""
     lengths = [int(len(t)) for t in tokens]
     out = numpy.full(len(tokens), EMPTY_DOC_DISTANCE, dtype="float64")
     if not sum(lengths):
@@ -140,7 +178,13 @@ def token_knn_scores(tokens: Sequence[Any], bank, k: int, xp, query_docs=None, b
     starts = (numpy.cumsum(lengths) - lengths)[
         nonempty
     ]  # where each doc's tokens begin in per_token
-    out[nonempty] = numpy.add.reduceat(per_token, starts) / lengths[nonempty]
+    if top_k > 0:
+        out[nonempty] = [
+            numpy.sort(per_token[s : s + n])[-top_k:].mean()
+            for s, n in zip(starts, lengths[nonempty])
+        ]
+    else:
+        out[nonempty] = numpy.add.reduceat(per_token, starts) / lengths[nonempty]
     return xp.asarray(out)
 
 

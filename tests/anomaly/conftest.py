@@ -56,7 +56,13 @@ def listener_config() -> dict:
     return {"@architectures": "spacy.Tok2VecListener.v1", "width": WIDTH, "upstream": "*"}
 
 
-DETECTOR_SETTINGS = ("n_neighbors", "memory_bank_size", "token_neighbors", "token_bank_size")
+DETECTOR_SETTINGS = (
+    "n_neighbors",
+    "memory_bank_size",
+    "token_neighbors",
+    "token_bank_size",
+    "top_k_tokens",
+)
 
 
 def anomaly_config(mode: str = "supervised", tok2vec: Optional[dict] = None, **settings) -> dict:

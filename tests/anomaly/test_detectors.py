@@ -160,6 +160,51 @@ def test_token_score_is_a_mean_over_tokens_so_length_does_not_drive_it():
         assert abs(spearmanr(raw, [len(q) for q in queries]).correlation) < 0.3, name
 
 
+def _noisy_docs(rng, n_docs, vocab, lengths):
+    """Token docs whose noise level varies from doc to doc (so their mean distance varies too)."""
+    return [
+        d + rng.uniform(0.0, 0.6) * rng.normal(size=d.shape)
+        for d in _token_docs(rng, n_docs, vocab, lengths)
+    ]
+
+
+@pytest.mark.parametrize("name", ("doc_and_token_knn", "token_knn"))
+def test_top_k_tokens_finds_one_hidden_passage_that_the_mean_dilutes(name):
+    rng = numpy.random.RandomState(11)
+    vocab = rng.normal(size=(30, 16))
+    normal = _noisy_docs(rng, 300, vocab, (60, 80))
+    queries = _noisy_docs(rng, 80, vocab, (60, 80))
+    for d in queries[40:]:  # a passage of 4 tokens no normal doc has, among 60-80 normal ones
+        d[10:14] = rng.normal(size=(4, 16)) * 3
+    gold = [0] * 40 + [1] * 40
+    auc = {}
+    for top_k in (0, 4):
+        det = detectors.make_detector(name, token_bank_size=4000, top_k_tokens=top_k)
+        state = det.fit(_pooled(normal, 16), normal)
+        auc[top_k] = roc_auc(gold, det.raw_scores(state, _pooled(queries, 16), queries))
+    assert auc[0] < 0.85 and auc[4] > 0.95, auc
+
+
+def test_top_k_tokens_removes_its_length_trend():
+    from scipy.stats import spearmanr
+
+    rng = numpy.random.RandomState(12)
+    vocab = rng.normal(size=(40, 16))
+    normal = _token_docs(rng, 400, vocab, (2, 80), noise=0.3)
+    queries = _token_docs(rng, 200, vocab, (2, 80), noise=0.3)
+    lengths = [len(q) for q in queries]
+    det = detectors.make_detector("token_knn", token_bank_size=4000, top_k_tokens=5)
+    state = det.fit(_pooled(normal, 16), normal)
+    assert float(state["length_slope"]) > 0 and int(state["top_k_tokens"]) == 5
+    loaded = detectors.state_from_bytes(detectors.state_to_bytes(state), det, width=16)
+    raw = det.raw_scores(loaded, _pooled(queries, 16), queries)
+    trended = det.raw_scores(
+        dict(loaded, length_slope=numpy.asarray(0.0)), _pooled(queries, 16), queries
+    )
+    assert abs(spearmanr(raw, lengths).correlation) < 0.2
+    assert abs(spearmanr(trended, lengths).correlation) > 0.4
+
+
 def test_token_fit_statistics_leave_the_doc_s_own_tokens_out():
     # Every doc has its own token directions: a doc's nearest tokens would be its own (distance 0).
     rng = numpy.random.RandomState(6)
@@ -266,6 +311,7 @@ def test_memory_bank_is_a_seeded_subsample_when_too_big(seeded):
         ({"memory_bank_size": 1}, "memory_bank_size"),
         ({"token_neighbors": 0}, "token_neighbors"),
         ({"token_bank_size": 1.5}, "token_bank_size"),
+        ({"top_k_tokens": -1}, "top_k_tokens"),
     ],
 )
 def test_bad_detector_settings_are_refused(settings, message):

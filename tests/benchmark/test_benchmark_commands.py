@@ -254,7 +254,7 @@ def test_one_class_command_chooses_on_validation_and_reports_test(
             "--output",
             str(out),
             "--news-eval",
-            "2",
+            "1",
             "--splits",
             "3",
             "--pretrain-steps",
@@ -267,9 +267,12 @@ def test_one_class_command_chooses_on_validation_and_reports_test(
     assert data["protocol"]["chooses"].startswith("validation") and data["protocol"][
         "reports"
     ].startswith("test")
-    assert {r["task"] for r in data["runs"]} == {"sms", "news-vs-sms1", "news-vs-sms3"} and len(
-        data["runs"]
-    ) == 9
+    assert {r["task"] for r in data["runs"]} == {
+        "sms",
+        "news-vs-sms1",
+        "news-vs-sms3",
+        "news-mixed",
+    } and len(data["runs"]) == 12
     for run in data["runs"]:
         assert {"ours", "tfidf_knn", "emb_lof"} <= set(run["families"])
         for fam in run["families"].values():
@@ -284,7 +287,12 @@ def test_one_class_command_chooses_on_validation_and_reports_test(
         "one-class sms",
         "one-class news-vs-sms1",
         "one-class news-vs-sms3",
+        "one-class news-mixed",
     ]
+    bad = CliRunner().invoke(
+        app, ["one-class", "--data-dir", str(data_dir), "--objectives", "mlm,electra"]
+    )
+    assert bad.exit_code != 0 and "electra" in bad.output
 
 
 def test_one_class_splits_keep_test_and_anomalies_out_of_training(data_dir):
@@ -301,11 +309,25 @@ def test_one_class_splits_keep_test_and_anomalies_out_of_training(data_dir):
         )
         assert sum(s["test_gold"]) == 2 and sum(s["val_gold"]) == 2
     train = [f"train doc {i}" for i in range(10)]
-    valid = [f"valid doc {i}" for i in range(10)]
-    sms = [f"sms {i}" for i in range(40)]
-    for _task, s in news_splits(train, valid, sms, 4, 0).items():
+    valid = [[f"valid doc {i} sentence {j}" for j in range(3)] for i in range(16)]
+    sms = [f"sms {i}" for i in range(48)]
+    splits = news_splits(train, valid, sms, 4, 0)
+    assert set(splits) == {"news-vs-sms1", "news-vs-sms3", "news-mixed"}
+    for _task, s in splits.items():
         assert s["train"] == train and not set(s["val"]) & set(s["test"])
         assert s["val_gold"] == s["test_gold"] == [0] * 4 + [1] * 4
+    # news-mixed: a normal doc from none of the normal ones, one sentence an SMS message
+    mixed = splits["news-mixed"]
+    normal_docs = {
+        t
+        for t, y in zip(mixed["val"] + mixed["test"], [0] * 4 + [1] * 4 + [0] * 4 + [1] * 4)
+        if not y
+    }
+    used = {d.split(" sentence")[0] for t in normal_docs for d in [t]}
+    for text in mixed["val"][4:] + mixed["test"][4:]:
+        assert text.count("sms ") == 1 and text.count("sentence") == 2
+        doc = text[text.index("valid doc") :].split(" sentence")[0]
+        assert doc not in used
 
 
 def test_accuracy_lr_sweep_reports_every_point_and_keeps_each_systems_best(
