@@ -16,7 +16,11 @@ The protocol (invariants):
     training set is CoNLL train (the same for every seed); CoNLL valid docs are shuffled and
     cut into `--news-eval` validation and `--news-eval` test normals; the anomalies are
     SMS messages, one or three per doc, disjoint between validation and test;
-  - `news-mixed`: the same normals; an anomaly is another CoNLL valid doc with one of its
+  - `clinc-oos`: CLINC150, fitted on `--clinc-train` in-scope training utterances (a seeded
+    sample, the same for every split); validation and test are disjoint halves of
+    `--news-eval` in-scope `val` utterances each and of the 200 out-of-scope utterances
+    (`oos_train` + `oos_val`; the release's test split is not used);
+  - `news-mixed`: the same normals as the other news tasks; an anomaly is another CoNLL valid doc with one of its
     3 sentences replaced by an SMS message (a hidden passage: issue 32).
 * **Objectives** (`--objectives`): one pretrained checkpoint per pretrain objective, `mlm`
   ("pretrained") and `mlm+contrastive` ("contrastive"), each a grid axis of its own.
@@ -49,7 +53,8 @@ from .one_class_grids import ANCHOR_GRIDS, OURS_GRID, ours_scores
 from .report import log, machine_info, table, write_json
 from .results import command_line, git_commit, record
 
-TASKS = ("sms", "news-vs-sms1", "news-vs-sms3", "news-mixed")
+TASKS = ("sms", "news-vs-sms1", "news-vs-sms3", "news-mixed", "clinc-oos")
+CLINC = Path("clinc150") / "clinc150_train_val.json"
 # `--objectives`: the pretrain objective of each pretrained checkpoint, and its name in the grids.
 OBJECTIVE_CHECKPOINTS = {"mlm": "pretrained", "mlm+contrastive": "contrastive"}
 Split = Dict[str, Any]  # train, val, val_gold, test, test_gold, train_key
@@ -118,6 +123,29 @@ def news_splits(
             "test_gold": [0] * n + [1] * len(test_anom),
         }
     return out
+
+
+def clinc_split(data: Dict[str, Any], n_train: int, n: int, seed: int) -> Split:
+    """clinc-oos of one seed: in-scope training utterances, in-scope val + out-of-scope anomalies."""
+    train = [t for t, _ in data["train"]]
+    random.Random(0).shuffle(train)  # the same training sample (and checkpoint) for every split
+    inscope = [t for t, _ in data["val"]]
+    oos = [t for t, _ in data["oos_train"] + data["oos_val"]]
+    random.Random(seed).shuffle(inscope)
+    random.Random(seed).shuffle(oos)
+    n, m = min(n, len(inscope) // 2), len(oos) // 2
+    if n < 1 or m < 1:
+        raise SystemExit(
+            f"too few CLINC150 val ({len(inscope)}) or out-of-scope ({len(oos)}) utterances"
+        )
+    return {
+        "train": train[:n_train],
+        "train_key": f"clinc150-train{n_train}",
+        "val": inscope[:n] + oos[:m],
+        "val_gold": [0] * n + [1] * m,
+        "test": inscope[n : 2 * n] + oos[m : 2 * m],
+        "test_gold": [0] * n + [1] * m,
+    }
 
 
 def metrics(gold: Sequence[int], scores: Sequence[float], words: Sequence[int]) -> Dict[str, Any]:
@@ -259,6 +287,7 @@ def run_one_class(
     pretrain_steps: int = 200,
     pretrain_batch_tokens: int = 2048,
     objectives: str = "mlm",
+    clinc_train: int = 3000,
 ) -> Dict[str, Any]:
     """Every family's validation-chosen configuration, scored on the test split of each seed."""
     import torch
@@ -290,15 +319,23 @@ def run_one_class(
             conll_docs(data_dir / bdata.CONLL_VALID),
             [t for _, t in sms_rows],
         )
+    clinc = None
+    if "clinc-oos" in wanted:
+        import json
+
+        if not (data_dir / CLINC).exists():
+            raise SystemExit(f"CLINC150 not found under {data_dir}: pass --data-dir")
+        clinc = json.loads((data_dir / CLINC).read_text(encoding="utf8"))
     runs: List[Dict[str, Any]] = []
     features: Dict[Tuple[str, str], Any] = {}
     for task in wanted:
         for seed in range(splits):
-            s = (
-                sms_split(sms_rows, seed)
-                if task == "sms"
-                else news_splits(*news, news_eval, seed)[task]
-            )
+            if task == "sms":
+                s = sms_split(sms_rows, seed)
+            elif task == "clinc-oos":
+                s = clinc_split(clinc, clinc_train, news_eval, seed)
+            else:
+                s = news_splits(*news, news_eval, seed)[task]
             if not sum(s["val_gold"]) or not sum(s["test_gold"]):
                 raise SystemExit(
                     f"{task}: no anomalies left for validation or test (CoNLL valid has too few docs "
@@ -332,7 +369,7 @@ def run_one_class(
                 )
                 memo = (
                     features[key].setdefault("memo", {})
-                    if s["train_key"] == "conll2003-train"
+                    if s["train_key"] != f"sms-ham-seed{seed}"
                     else None
                 )
                 if memo is not None and len(memo) > 20000:
@@ -497,7 +534,8 @@ def summarize(
         "one_class",
         command_line("python -m benchmarks one-class"),
         {
-            "chooses": "validation split (20% SMS / half of the CoNLL valid docs + disjoint SMS)",
+            "chooses": "validation split (20% SMS / half of the CoNLL valid docs + disjoint SMS / "
+            "half of the CLINC150 val + out-of-scope utterances)",
             "reports": "test split (the other 20% / half), touched once per family and split",
             "checkpoint": ckpt,
             "seeds": splits,
@@ -533,7 +571,9 @@ def one_class_cli(
     output: Output = _D["output"],
     threads: Threads = _D["threads"],
     tasks: str = typer.Option(
-        _D["tasks"], "--tasks", help="Comma-separated: sms, news-vs-sms1, news-vs-sms3, news-mixed"
+        _D["tasks"],
+        "--tasks",
+        help="Comma-separated: sms, news-vs-sms1, news-vs-sms3, news-mixed, clinc-oos",
     ),
     splits: int = typer.Option(
         _D["splits"], "--splits", help="Random splits (seeds 0..N-1); mean and range reported"
@@ -541,7 +581,11 @@ def one_class_cli(
     news_eval: int = typer.Option(
         _D["news_eval"],
         "--news-eval",
-        help="Normal (and anomalous) docs per validation and per test set of the news tasks",
+        help="Normal (and anomalous) docs per validation and per test set of the news tasks "
+        "(normal docs of clinc-oos)",
+    ),
+    clinc_train: int = typer.Option(
+        _D["clinc_train"], "--clinc-train", help="In-scope CLINC150 training utterances (clinc-oos)"
     ),
     pretrain_steps: int = typer.Option(
         _D["pretrain_steps"],
@@ -572,4 +616,5 @@ def one_class_cli(
         pretrain_steps=pretrain_steps,
         pretrain_batch_tokens=pretrain_batch_tokens,
         objectives=objectives,
+        clinc_train=clinc_train,
     )

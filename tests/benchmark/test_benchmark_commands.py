@@ -54,6 +54,14 @@ def data_dir(tmp_path_factory):
     (root / "sms_spam").mkdir()
     lines = [f"ham\t{t}" for t in SMS_HAM * 4] + [f"spam\t{t}" for t in SMS_SPAM * 4]
     (root / "sms_spam" / "SMSSpamCollection").write_text("\n".join(lines) + "\n", encoding="utf8")
+    (root / "clinc150").mkdir()
+    clinc = {
+        "train": [[f"{t} please {i}", "intent"] for i, t in enumerate(SMS_HAM * 2)],
+        "val": [[f"{t} now {i}", "intent"] for i, t in enumerate(SMS_HAM)],
+        "oos_train": [[f"{t} {i}", "oos"] for i, t in enumerate(SMS_SPAM)],
+        "oos_val": [[f"{t} again {i}", "oos"] for i, t in enumerate(SMS_SPAM)],
+    }
+    (root / "clinc150" / "clinc150_train_val.json").write_text(json.dumps(clinc), encoding="utf8")
     return root
 
 
@@ -272,7 +280,8 @@ def test_one_class_command_chooses_on_validation_and_reports_test(
         "news-vs-sms1",
         "news-vs-sms3",
         "news-mixed",
-    } and len(data["runs"]) == 12
+        "clinc-oos",
+    } and len(data["runs"]) == 15
     for run in data["runs"]:
         assert {"ours", "tfidf_knn", "emb_lof"} <= set(run["families"])
         for fam in run["families"].values():
@@ -288,6 +297,7 @@ def test_one_class_command_chooses_on_validation_and_reports_test(
         "one-class news-vs-sms1",
         "one-class news-vs-sms3",
         "one-class news-mixed",
+        "one-class clinc-oos",
     ]
     bad = CliRunner().invoke(
         app, ["one-class", "--data-dir", str(data_dir), "--objectives", "mlm,electra"]
@@ -296,7 +306,7 @@ def test_one_class_command_chooses_on_validation_and_reports_test(
 
 
 def test_one_class_splits_keep_test_and_anomalies_out_of_training(data_dir):
-    from benchmarks.one_class import news_splits, sms_split
+    from benchmarks.one_class import clinc_split, news_splits, sms_split
 
     rows = [(y, f"{'spam' if y else 'ham'} message {i}") for i, y in enumerate([0] * 40 + [1] * 10)]
     for seed in range(3):
@@ -328,6 +338,20 @@ def test_one_class_splits_keep_test_and_anomalies_out_of_training(data_dir):
         assert text.count("sms ") == 1 and text.count("sentence") == 2
         doc = text[text.index("valid doc") :].split(" sentence")[0]
         assert doc not in used
+    clinc = {
+        "train": [[f"in {i}", "a"] for i in range(30)],
+        "val": [[f"val {i}", "a"] for i in range(12)],
+        "oos_train": [[f"oos {i}", "oos"] for i in range(4)],
+        "oos_val": [[f"oos val {i}", "oos"] for i in range(4)],
+    }
+    first = clinc_split(clinc, 20, 5, 0)
+    for seed in range(3):
+        s = clinc_split(clinc, 20, 5, seed)
+        assert s["train"] == first["train"] and len(s["train"]) == 20
+        assert all(t.startswith("in ") for t in s["train"])
+        assert not set(s["val"]) & set(s["test"]) and not set(s["train"]) & set(s["test"])
+        assert s["val_gold"] == s["test_gold"] == [0] * 5 + [1] * 4
+        assert all(t.startswith("oos") for t in s["test"][5:] + s["val"][5:])
 
 
 def test_accuracy_lr_sweep_reports_every_point_and_keeps_each_systems_best(
