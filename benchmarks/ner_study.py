@@ -44,6 +44,7 @@ from benchmarks import data as bdata  # noqa: E402
 from benchmarks import systems  # noqa: E402
 
 N_TRAIN, EPOCHS, BATCH, SEED = 4000, 3, 32, 0
+DATA_DIR = bdata.DEFAULT_DATA_DIR if bdata.DEFAULT_DATA_DIR.exists() else Path("/work/shared/data")
 DEV_FRACTION, BLOCK = 0.1, 10
 
 
@@ -57,6 +58,14 @@ def load(
     train = bdata.read_conll(data_dir / bdata.CONLL_TRAIN)
     random.Random(seed).shuffle(train)
     return train[:n_train], bdata.read_conll(data_dir / bdata.CONLL_VALID, limit=n_valid)
+
+
+def train_pool(data_dir: Path = bdata.DEFAULT_DATA_DIR):
+    """(pool, dev): CoNLL-2003 train in file order cut in two, fixed; dev is the last
+    `DEV_FRACTION`. Nothing of dev may be trained on (labelled or as pretraining text)."""
+    sents = bdata.read_conll(Path(data_dir) / bdata.CONLL_TRAIN)
+    n_dev = round(DEV_FRACTION * len(sents))
+    return sents[:-n_dev], sents[-n_dev:]
 
 
 def load_split(
@@ -80,9 +89,7 @@ def load_split(
         raise ValueError(
             f"unknown split {split!r}: dev (carved from train, for choices) | test (CoNLL valid) | legacy"
         )
-    sents = bdata.read_conll(data_dir / bdata.CONLL_TRAIN)
-    n_dev = round(DEV_FRACTION * len(sents))
-    pool, dev = sents[:-n_dev], sents[-n_dev:]
+    pool, dev = train_pool(data_dir)
     blocks = [pool[i : i + BLOCK] for i in range(0, len(pool) - BLOCK + 1, BLOCK)]
     random.Random(0).shuffle(blocks)
     train = [s for block in blocks[: max(1, n_train // BLOCK)] for s in block]
@@ -396,9 +403,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     p.add_argument(
         "--data-dir",
         type=Path,
-        default=bdata.DEFAULT_DATA_DIR
-        if bdata.DEFAULT_DATA_DIR.exists()
-        else Path("/work/shared/data"),
+        default=DATA_DIR,
     )
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "ner_study_results.jsonl")
     args = p.parse_args(argv)
