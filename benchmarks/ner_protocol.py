@@ -119,7 +119,7 @@ def read_runs(results: Path = RESULTS, tag: str = TAG) -> List[Dict[str, Any]]:
 def pretrain_texts(data_dir: Path) -> List[str]:
     """The pretraining text: the training pool (CoNLL train minus the dev split) in documents
     of `PRETRAIN_DOC` consecutive sentences, then CLINC150's wiki sentences when present."""
-    from benchmarks.ner_study import train_pool
+    from benchmarks.data import train_pool
 
     pool, _ = train_pool(data_dir)
     docs = [

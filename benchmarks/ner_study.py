@@ -45,7 +45,7 @@ from benchmarks import systems  # noqa: E402
 
 N_TRAIN, EPOCHS, BATCH, SEED = 4000, 3, 32, 0
 DATA_DIR = bdata.DEFAULT_DATA_DIR if bdata.DEFAULT_DATA_DIR.exists() else Path("/work/shared/data")
-DEV_FRACTION, BLOCK = 0.1, 10
+BLOCK = 10
 
 
 def load(
@@ -60,14 +60,6 @@ def load(
     return train[:n_train], bdata.read_conll(data_dir / bdata.CONLL_VALID, limit=n_valid)
 
 
-def train_pool(data_dir: Path = bdata.DEFAULT_DATA_DIR):
-    """(pool, dev): CoNLL-2003 train in file order cut in two, fixed; dev is the last
-    `DEV_FRACTION`. Nothing of dev may be trained on (labelled or as pretraining text)."""
-    sents = bdata.read_conll(Path(data_dir) / bdata.CONLL_TRAIN)
-    n_dev = round(DEV_FRACTION * len(sents))
-    return sents[:-n_dev], sents[-n_dev:]
-
-
 def load_split(
     split: str,
     n_train: int = N_TRAIN,
@@ -77,7 +69,7 @@ def load_split(
     """The issue-33 protocol's data: (train, eval) sentences, in reading order.
 
     CoNLL-2003 train in file order (consecutive sentences come from one article) is cut in
-    two, fixed: the last `DEV_FRACTION` is the dev split that makes every choice ("dev"), the
+    two, fixed (`data.train_pool`): the last `data.DEV_FRACTION` is the dev split that makes every choice ("dev"), the
     rest the training pool. Training data: `n_train // BLOCK` blocks of `BLOCK` consecutive
     pool sentences, drawn with seed 0 whatever the run's seed (every run trains on the same
     sentences), kept in reading order so that `docs_of` joins real neighbours. "test" scores
@@ -89,7 +81,7 @@ def load_split(
         raise ValueError(
             f"unknown split {split!r}: dev (carved from train, for choices) | test (CoNLL valid) | legacy"
         )
-    pool, dev = train_pool(data_dir)
+    pool, dev = bdata.train_pool(data_dir)
     blocks = [pool[i : i + BLOCK] for i in range(0, len(pool) - BLOCK + 1, BLOCK)]
     random.Random(0).shuffle(blocks)
     train = [s for block in blocks[: max(1, n_train // BLOCK)] for s in block]
