@@ -44,6 +44,19 @@ def read_conll(path: Path, limit: Optional[int] = None) -> List[Sentence]:
     ]
 
 
+# The dev split of every NER choice (issue 33): the last tenth of CoNLL-2003 train, fixed.
+DEV_FRACTION = 0.1
+
+
+def train_pool(data_dir: Path) -> Tuple[List[Sentence], List[Sentence]]:
+    """(pool, dev): CoNLL-2003 train in file order cut in two, fixed; dev is the last
+    `DEV_FRACTION`. Nothing of dev may be trained on (labelled or as pretraining text);
+    CoNLL valid, the test split, chooses nothing."""
+    sents = read_conll(Path(data_dir) / CONLL_TRAIN)
+    n_dev = round(DEV_FRACTION * len(sents))
+    return sents[:-n_dev], sents[-n_dev:]
+
+
 def iob_spans(tags: Sequence[str]) -> List[Tuple[int, int, str]]:
     """(start, end, label) word spans of IOB2 tags; a stray I- opens a span (as conlleval)."""
     spans = []
@@ -67,10 +80,18 @@ def stratified_split(
     rows: Sequence[Tuple[int, str]], test_frac: float, seed: int
 ) -> Tuple[list, list]:
     """Split (label, text) rows into train/test with the same spam rate in both (the demo's splitter)."""
-    train, _, test = stratified_indices(
-        [label for label, _ in rows], dev_frac=0.0, test_frac=test_frac, seed=seed
+    train, _, test = stratified_split3(rows, 0.0, test_frac, seed)
+    return train, test
+
+
+def stratified_split3(
+    rows: Sequence[Tuple[int, str]], dev_frac: float, test_frac: float, seed: int
+) -> Tuple[list, list, list]:
+    """(train, dev, test) of (label, text) rows, each with the same spam rate."""
+    parts = stratified_indices(
+        [label for label, _ in rows], dev_frac=dev_frac, test_frac=test_frac, seed=seed
     )
-    return [rows[i] for i in train], [rows[i] for i in test]
+    return tuple([rows[i] for i in part] for part in parts)
 
 
 def sentence_texts(data_dir: Path, limit: int = 5000) -> List[str]:

@@ -11,9 +11,16 @@ picks from dev results; `write` reads the results file and never trains.
     python benchmarks/ner_protocol.py test --jobs 2    # each system's dev-best, seeds 0-2, on test
     python benchmarks/ner_protocol.py write            # benchmarks/results/ner.json
 
+`--protocol pretrained` runs the same phases from a `pretrain`ed checkpoint instead (issue 33
+item 4): the random-init checkpoint after `PRETRAIN` masked-LM steps of
+`spacy_modernbert.pretrain` on the training pool's text (CoNLL train minus dev, in
+`PRETRAIN_DOC`-sentence documents) plus `clinc150/wiki_sents.txt`; never dev or test text.
+It is made once (cached beside the random one) and every system and seed starts from it;
+its result is benchmarks/results/ner_pretrained.json.
+
 Each run is one `benchmarks/ner_study.py` process (1 torch thread) appending one line to
-`benchmarks/ner_study_results.jsonl` with tag `TAG`; a run already there is not run again, so
-an interrupted phase resumes. Both systems start from the same random-init checkpoint.
+`benchmarks/ner_study_results.jsonl` with its protocol's tag; a run already there is not run
+again, so an interrupted phase resumes. Both systems start from the same checkpoint.
 """
 
 import argparse
@@ -22,8 +29,10 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -33,6 +42,45 @@ if str(ROOT) not in sys.path:
 
 RESULTS = ROOT / "benchmarks" / "ner_study_results.jsonl"
 TAG = "protocol33"
+CACHE = ROOT / ".benchmark_cache"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Which checkpoint every run starts from, the tag of its runs and its result file."""
+
+    name: str
+    tag: str
+    output: str  # benchmarks/results/<output>.json
+    checkpoint: str  # described under the tables
+    claim_prefix: str  # summary claims of two protocols must not read alike
+
+
+_BPE = "its BPE (8,192) was trained on CoNLL-2003 train (dev included), never on CoNLL valid"
+PROTOCOLS = {
+    "random": Protocol(
+        "random",
+        TAG,
+        "ner",
+        "4 x 128 ModernBERT, random init, the same checkpoint for every system and seed; " + _BPE,
+        "",
+    ),
+    "pretrained": Protocol(
+        "pretrained",
+        TAG + "-pretrained",
+        "ner_pretrained",
+        "the random-init 4 x 128 ModernBERT after a short masked-LM pretraining (`spacy_modernbert.pretrain`) "
+        "on CoNLL-2003 train minus dev + CLINC150 wiki_sents, the same checkpoint for every system and seed; "
+        + _BPE,
+        "pretrained checkpoint: ",
+    ),
+}
+# The pretraining phase of `--protocol pretrained`: a budget 2 shared CPU cores finish in
+# minutes (steps of `batch_tokens` pieces in windows of `window`), documents of `PRETRAIN_DOC`
+# consecutive pool sentences so that the encoder sees sentences next to their neighbours.
+PRETRAIN = {"steps": 400, "lr": 1e-3, "window": 256, "batch_tokens": 4096, "mask_prob": 0.3}
+PRETRAIN_DOC = 10
+WIKI = Path("clinc150") / "wiki_sents.txt"
 RATES = (1e-3, 2e-3, 4e-3, 8e-3)
 SEEDS = (0, 1, 2)
 # The budget (2 CPU cores shared by several jobs): 2,000 sentences, 2 epochs of 32 sentences
@@ -59,13 +107,77 @@ def _key(system: str, lr: float, settings: Dict[str, Any], split: str, seed: int
     return json.dumps([system, float(lr), sorted(settings.items()), split, seed])
 
 
-def read_runs(results: Path = RESULTS) -> List[Dict[str, Any]]:
+def read_runs(results: Path = RESULTS, tag: str = TAG) -> List[Dict[str, Any]]:
     if not results.exists():
         return []
     runs = [
         json.loads(line) for line in results.read_text(encoding="utf8").splitlines() if line.strip()
     ]
-    return [r for r in runs if r.get("tag") == TAG and r.get("n_train") == N_TRAIN]
+    return [r for r in runs if r.get("tag") == tag and r.get("n_train") == N_TRAIN]
+
+
+def pretrain_texts(data_dir: Path) -> List[str]:
+    """The pretraining text: the training pool (CoNLL train minus the dev split) in documents
+    of `PRETRAIN_DOC` consecutive sentences, then CLINC150's wiki sentences when present."""
+    from benchmarks.data import train_pool
+
+    pool, _ = train_pool(data_dir)
+    docs = [
+        " ".join(w for words, _ in pool[i : i + PRETRAIN_DOC] for w in words)
+        for i in range(0, len(pool), PRETRAIN_DOC)
+    ]
+    wiki = Path(data_dir) / WIKI
+    if wiki.exists():
+        docs += [
+            line.strip() for line in wiki.read_text(encoding="utf8").splitlines() if line.strip()
+        ]
+    return docs
+
+
+def ensure_pretrained(cache_dir: Path, data_dir: Path, log=print) -> Tuple[Path, Dict[str, Any]]:
+    """(checkpoint, its record): the random-init checkpoint after `PRETRAIN`, made once and
+    cached; a cached one made with other settings or text is made again."""
+    from benchmarks import data as bdata
+    from spacy_modernbert.pretrain.loop import pretrain
+
+    base = bdata.ensure_checkpoint(
+        Path(cache_dir) / "modernbert-small-random", "small", data_dir, log=log
+    )
+    out = Path(cache_dir) / "modernbert-small-pretrained-33"
+    texts = pretrain_texts(data_dir)
+    record = {
+        "base": base.name,
+        **PRETRAIN,
+        "documents": len(texts),
+        "wiki_sents": (Path(data_dir) / WIKI).exists(),
+    }
+    marker = out / "protocol_pretrain.json"
+    if marker.exists():
+        stored = json.loads(marker.read_text(encoding="utf8"))
+        if {k: stored.get(k) for k in record} == record:
+            return out, stored
+    log(f"pretraining {base} for {PRETRAIN['steps']} steps on {len(texts):,} documents -> {out}")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        text = Path(tmp) / "pretrain.txt"
+        text.write_text("\n".join(t.replace("\n", " ") for t in texts), encoding="utf8")
+        state = pretrain(
+            base,
+            [text],
+            out,
+            steps=PRETRAIN["steps"],
+            lr=PRETRAIN["lr"],
+            window=PRETRAIN["window"],
+            batch_tokens=PRETRAIN["batch_tokens"],
+            mask_prob=PRETRAIN["mask_prob"],
+            bf16=False,
+            save_every=PRETRAIN["steps"],
+            log_every=20,
+            force=True,
+        )
+    record.update(held_out_mlm_loss=state.get("held_out"), seconds=round(time.perf_counter() - t0))
+    marker.write_text(json.dumps(record, indent=1), encoding="utf8")
+    return out, record
 
 
 def grid_runs() -> List[Run]:
@@ -142,9 +254,12 @@ def test_runs(runs: Sequence[Dict[str, Any]], skip_other: bool = False) -> List[
     ]
 
 
-def execute(todo: Sequence[Run], jobs: int, results: Path, extra: Sequence[str] = ()) -> None:
+def execute(
+    todo: Sequence[Run], jobs: int, results: Path, extra: Sequence[str] = (), tag: str = TAG
+) -> None:
     done = {
-        _key(r["system"], r["lr"], r["settings"], r["split"], r["seed"]) for r in read_runs(results)
+        _key(r["system"], r["lr"], r["settings"], r["split"], r["seed"])
+        for r in read_runs(results, tag)
     }
     todo = [run for run in todo if _key(*run) not in done]
     print(f"{len(todo)} runs to do ({jobs} at a time)", flush=True)
@@ -162,7 +277,7 @@ def execute(todo: Sequence[Run], jobs: int, results: Path, extra: Sequence[str] 
             "--seed",
             str(seed),
             "--tag",
-            TAG,
+            tag,
             "--results",
             str(results),
             "--n-train",
@@ -324,10 +439,15 @@ def markdown(summary: Dict[str, Any]) -> str:
     return dev + "\n\n" + test
 
 
-def write(results: Path, output: Path) -> Dict[str, Any]:
+def write(
+    results: Path,
+    output: Path,
+    protocol: Protocol = PROTOCOLS["random"],
+    pretraining: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
     from benchmarks.report import machine_info, write_json
 
-    runs = read_runs(results)
+    runs = read_runs(results, protocol.tag)
     summary = summarize(runs)
     by = {row["system"]: row for row in summary["rows"]}
     ours_group = max(
@@ -348,14 +468,20 @@ def write(results: Path, output: Path) -> Dict[str, Any]:
         f"{N_TRAIN:,} CoNLL-2003 train sentences ({N_TRAIN // 10} blocks of 10 consecutive), {EPOCHS} epochs of "
         f"32 sentences per step ({EPOCHS * N_TRAIN // 32} updates), 1 torch thread per run, 2 runs at a time"
     )
-    checkpoint = (
-        "4 x 128 ModernBERT, random init, the same checkpoint for every system and seed; its BPE (8,192) "
-        "was trained on CoNLL-2003 train (dev included) + SMS text, never on CoNLL valid"
-    )
+    checkpoint = protocol.checkpoint
+    if pretraining:
+        checkpoint += (
+            f"; pretraining: {pretraining['steps']} steps of {pretraining['batch_tokens']:,} pieces "
+            f"(windows of {pretraining['window']}, rate {pretraining['lr']:g}) on {pretraining['documents']:,} documents"
+        )
+    prefix = protocol.claim_prefix
+    flag = f" --protocol {protocol.name}" if protocol.name != "random" else ""
     result = {
-        "benchmark": "ner",
-        "command": "python benchmarks/ner_protocol.py grid --jobs 2 && python benchmarks/ner_protocol.py test --jobs 2 "
-        "&& python benchmarks/ner_protocol.py write",
+        "benchmark": protocol.output,
+        "command": " && ".join(
+            f"python benchmarks/ner_protocol.py {phase}{flag}{' --jobs 2' if phase != 'write' else ''}"
+            for phase in ("grid", "test", "write")
+        ),
         "commit": subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
         ).stdout.strip(),
@@ -367,6 +493,7 @@ def write(results: Path, output: Path) -> Dict[str, Any]:
             "chooses": "dev: the last 10% of CoNLL-2003 train (1,404 sentences), seed 0 of each grid point",
             "reports": "test: CoNLL-2003 valid (3,250 sentences), once per final run",
             "checkpoint": checkpoint,
+            **({"pretraining": pretraining} if pretraining else {}),
             "seeds": len(SEEDS),
             "budget": budget,
             "grid": {"rates": list(RATES), "ours": RECIPES["ours"], "hf": RECIPES["hf"]},
@@ -391,15 +518,15 @@ def write(results: Path, output: Path) -> Dict[str, Any]:
         "science_dev": summary["science"],
         "summary": [
             {
-                "claim": f"ours ({ours_group}, dev-chosen) vs the tuned HF loop, entity F1 on sentences",
+                "claim": f"{prefix}ours ({ours_group}, dev-chosen) vs the tuned HF loop, entity F1 on sentences",
                 "figure": f"{ours['test_f1']['mean']:.2f} vs {hf['test_f1']['mean']:.2f} ({diff(ours, hf)})",
                 "range": f"ours {ours['test_f1']['min']}-{ours['test_f1']['max']}, hf {hf['test_f1']['min']}-{hf['test_f1']['max']}",
                 "baseline": f"ModernBertForTokenClassification, AdamW, lr {hf['lr']:g}, {hf['settings']}",
                 "split": "test (CoNLL valid), mean of 3 seeds",
-                "caveat": f"random-init checkpoint; {budget}",
+                "caveat": f"{protocol.name} checkpoint; {budget}",
             },
             {
-                "claim": "ours on 10-sentence docs at inference (a user's paragraph) vs the tuned HF loop on the same docs",
+                "claim": f"{prefix}ours on 10-sentence docs at inference (a user's paragraph) vs the tuned HF loop on the same docs",
                 "figure": f"{ours['test_f1_10sent_docs']['mean']:.2f} vs {hf['test_f1_10sent_docs']['mean']:.2f} "
                 f"({diff(ours, hf, 'test_f1_10sent_docs')})",
                 "range": f"ours {ours['test_f1_10sent_docs']['min']}-{ours['test_f1_10sent_docs']['max']}",
@@ -413,7 +540,7 @@ def write(results: Path, output: Path) -> Dict[str, Any]:
             if "test_f1_10sent_docs_sentence_windows" not in ours
             else [
                 {
-                    "claim": "paragraphs read sentence by sentence: the same trained pipelines with sentence_windows at inference",
+                    "claim": f"{prefix}paragraphs read sentence by sentence: the same trained pipelines with sentence_windows at inference",
                     "figure": f"{ours['test_f1_10sent_docs_sentence_windows']['mean']:.2f} on 10-sentence docs "
                     f"(whole docs: {ours['test_f1_10sent_docs']['mean']:.2f}; sentences: {ours['test_f1']['mean']:.2f})",
                     "range": f"{ours['test_f1_10sent_docs_sentence_windows']['min']}-{ours['test_f1_10sent_docs_sentence_windows']['max']}",
@@ -428,19 +555,21 @@ def write(results: Path, output: Path) -> Dict[str, Any]:
             if "test_f1" not in other
             else [
                 {
-                    "claim": f"training docs: {ours_group} (dev's choice) vs the other recipe",
+                    "claim": f"{prefix}training docs: {ours_group} (dev's choice) vs the other recipe",
                     "figure": f"{ours['test_f1']['mean']:.2f} vs {other['test_f1']['mean']:.2f} ({diff(ours, other)}) on sentences; "
                     f"{ours['test_f1_10sent_docs']['mean']:.2f} vs {other['test_f1_10sent_docs']['mean']:.2f} on 10-sentence docs",
                     "range": f"{other['test_f1']['min']}-{other['test_f1']['max']} (other recipe, sentences)",
                     "baseline": f"{other['system']} at its dev-best rate {other['lr']:g}",
                     "split": "chosen on dev, reported on test, 3 seeds each",
-                    "caveat": "random-init encoder: context is not pretrained",
+                    "caveat": "random-init encoder: context is not pretrained"
+                    if protocol.name == "random"
+                    else f"encoder pretrained briefly ({pretraining and pretraining['steps']} steps)",
                 },
             ]
         )
         + [
             {
-                "claim": "training words/s, ours / HF loop (same runs)",
+                "claim": f"{prefix}training words/s, ours / HF loop (same runs)",
                 "figure": f"{ours['train_words_per_s_median'] / hf['train_words_per_s_median']:.2f}x",
                 "range": "medians of 3 test runs each",
                 "baseline": "HF loop",
@@ -462,19 +591,43 @@ def main(argv: Optional[List[str]] = None) -> None:
         help="test: only dev's best ours recipe and the HF loop",
     )
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (1 torch thread each)")
+    p.add_argument(
+        "--protocol",
+        choices=sorted(PROTOCOLS),
+        default="random",
+        help="random: every run starts from the random-init checkpoint; pretrained: from it after "
+        "the PRETRAIN masked-LM phase (made once, cached in --cache-dir)",
+    )
     p.add_argument("--results", type=Path, default=RESULTS)
-    p.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "ner.json")
+    p.add_argument("--cache-dir", type=Path, default=CACHE)
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="default: benchmarks/results/ner.json (random) or ner_pretrained.json (pretrained)",
+    )
     args = p.parse_args(argv)
+    protocol = PROTOCOLS[args.protocol]
+    output = args.output or ROOT / "benchmarks" / "results" / f"{protocol.output}.json"
+    extra: List[str] = []
+    pretraining = None
+    if protocol.name == "pretrained" and args.phase in ("grid", "test", "science", "write"):
+        from benchmarks.ner_study import DATA_DIR
+
+        checkpoint, pretraining = ensure_pretrained(args.cache_dir, DATA_DIR)
+        extra = ["--checkpoint", str(checkpoint)]
+    runs = read_runs(args.results, protocol.tag)
     if args.phase == "grid":
-        execute(grid_runs(), args.jobs, args.results)
+        execute(grid_runs(), args.jobs, args.results, extra, protocol.tag)
     elif args.phase == "test":
-        execute(test_runs(read_runs(args.results), args.skip_other), args.jobs, args.results)
+        execute(test_runs(runs, args.skip_other), args.jobs, args.results, extra, protocol.tag)
     elif args.phase == "science":
-        execute(science_runs(read_runs(args.results)), args.jobs, args.results)
+        execute(science_runs(runs), args.jobs, args.results, extra, protocol.tag)
     elif args.phase == "write":
-        print(json.dumps(write(args.results, args.output)["summary"], indent=1))
+        result = write(args.results, output, protocol, pretraining)
+        print(json.dumps(result["summary"], indent=1))
     else:
-        print(markdown(summarize(read_runs(args.results))))
+        print(markdown(summarize(runs)))
 
 
 if __name__ == "__main__":

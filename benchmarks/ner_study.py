@@ -44,7 +44,8 @@ from benchmarks import data as bdata  # noqa: E402
 from benchmarks import systems  # noqa: E402
 
 N_TRAIN, EPOCHS, BATCH, SEED = 4000, 3, 32, 0
-DEV_FRACTION, BLOCK = 0.1, 10
+DATA_DIR = bdata.DEFAULT_DATA_DIR if bdata.DEFAULT_DATA_DIR.exists() else Path("/work/shared/data")
+BLOCK = 10
 
 
 def load(
@@ -68,7 +69,7 @@ def load_split(
     """The issue-33 protocol's data: (train, eval) sentences, in reading order.
 
     CoNLL-2003 train in file order (consecutive sentences come from one article) is cut in
-    two, fixed: the last `DEV_FRACTION` is the dev split that makes every choice ("dev"), the
+    two, fixed (`data.train_pool`): the last `data.DEV_FRACTION` is the dev split that makes every choice ("dev"), the
     rest the training pool. Training data: `n_train // BLOCK` blocks of `BLOCK` consecutive
     pool sentences, drawn with seed 0 whatever the run's seed (every run trains on the same
     sentences), kept in reading order so that `docs_of` joins real neighbours. "test" scores
@@ -80,9 +81,7 @@ def load_split(
         raise ValueError(
             f"unknown split {split!r}: dev (carved from train, for choices) | test (CoNLL valid) | legacy"
         )
-    sents = bdata.read_conll(data_dir / bdata.CONLL_TRAIN)
-    n_dev = round(DEV_FRACTION * len(sents))
-    pool, dev = sents[:-n_dev], sents[-n_dev:]
+    pool, dev = bdata.train_pool(data_dir)
     blocks = [pool[i : i + BLOCK] for i in range(0, len(pool) - BLOCK + 1, BLOCK)]
     random.Random(0).shuffle(blocks)
     train = [s for block in blocks[: max(1, n_train // BLOCK)] for s in block]
@@ -396,9 +395,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     p.add_argument(
         "--data-dir",
         type=Path,
-        default=bdata.DEFAULT_DATA_DIR
-        if bdata.DEFAULT_DATA_DIR.exists()
-        else Path("/work/shared/data"),
+        default=DATA_DIR,
     )
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "ner_study_results.jsonl")
     args = p.parse_args(argv)

@@ -15,7 +15,7 @@ value: (`ner` runs one of its two NER fine-tunings alone) the same random ~7M-pa
   train only) pretrained on CoNLL-2003 train + SMS (train split) text for a fixed number
   of steps; held-out MLM loss (CoNLL-2003 valid text, never pretrained on) before/after,
   and CoNLL-2003 valid NER F1 of our pipeline fine-tuned from each checkpoint with the same
-  budget as `benchmark accuracy` (4000 sentences, 3 epochs, batch 32, spaCy Adam 1e-3).
+  budget as `benchmark accuracy` (4000 sentences, 3 epochs, batch 32, spaCy Adam at its TUNED_LR).
 No pretrained weights exist offline: both NER runs start from the same random checkpoint,
 one of them after our pretraining.
 """

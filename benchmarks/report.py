@@ -265,7 +265,7 @@ def accuracy_tables(result: Dict[str, Any]) -> List[str]:
             for p in m.get("sweep", [])
         ]
         if len(rows) > len(ner["systems"]):
-            out.append(table(["NER sweep", "lr", "F1"], rows))
+            out.append(table(["NER sweep (dev split)", "lr", "F1"], rows))
     anomaly = result.get("anomaly")
     if anomaly:
         rows = [
@@ -285,5 +285,5 @@ def accuracy_tables(result: Dict[str, Any]) -> List[str]:
             for p in m.get("sweep", [])
         ]
         if len(rows) > 2:
-            out.append(table(["anomaly sweep", "lr", "ROC AUC", "AP"], rows))
+            out.append(table(["anomaly sweep (dev split)", "lr", "ROC AUC", "AP"], rows))
     return out

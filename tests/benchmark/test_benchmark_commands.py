@@ -385,11 +385,49 @@ def test_accuracy_lr_sweep_reports_every_point_and_keeps_each_systems_best(
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert "anomaly" not in data and data["settings"]["lr_sweep"] == [1e-3, 5e-3]
+    assert data["ner"]["n_dev"] > 0 and "dev split" in data["settings"]["sweep_chooses_on"]
     for m in data["ner"]["systems"].values():
         assert [p["lr"] for p in m["sweep"]] == [1e-3, 5e-3]
-        assert m["f1"] == max(p["f1"] for p in m["sweep"]) and m["lr"] in (1e-3, 5e-3)
+        # the dev split chose the rate; the reported F1 is the test run at that rate
+        assert m["chosen_on"] == "dev"
+        assert m["lr"] == max(m["sweep"], key=lambda p: p["f1"])["lr"]
         assert _finite(m["train_words_per_s"]) and m["train_words_per_s"] > 0
-    assert "NER sweep" in result.output
+    assert "NER sweep (dev split)" in result.output
+
+
+def test_lr_sweep_chooses_on_dev_and_scores_test_once_at_the_choice():
+    """No sweep point reads the test split; a test score that would pick another rate cannot
+    steer the choice."""
+    from benchmarks.accuracy import TUNED_LR, _sweep
+
+    calls = []
+
+    def train(lr, split):
+        calls.append((lr, split))
+        # dev prefers 2e-3; test would prefer 1e-3
+        return {"f1": {"dev": {1e-3: 0.5, 2e-3: 0.7}, "test": {1e-3: 0.9, 2e-3: 0.6}}[split][lr]}
+
+    m = _sweep("ner", "ours", [1e-3, 2e-3], "f1", train)
+    assert calls == [(1e-3, "dev"), (2e-3, "dev"), (2e-3, "test")]
+    assert m["lr"] == 2e-3 and m["f1"] == 0.6 and m["chosen_on"] == "dev"
+    calls.clear()
+    m = _sweep(
+        "ner", "ours", None, "f1", lambda lr, split: calls.append((lr, split)) or {"f1": 0.1}
+    )
+    assert calls == [(TUNED_LR["ner"]["ours"], "test")] and "sweep" not in m
+
+
+def test_ner_dev_split_is_the_last_tenth_of_train_and_anomaly_dev_is_held_out(data_dir):
+    from benchmarks import data as bdata
+
+    rows = bdata.read_sms(data_dir / bdata.SMS)
+    train, dev, test = bdata.stratified_split3(rows, 0.1, 0.3, 0)
+    assert dev and len(train) + len(dev) + len(test) == len(rows)
+    # the test split is the one the plain train/test split gives: carving dev leaves it alone
+    assert test == bdata.stratified_split(rows, 0.3, 0)[1]
+    pool, ner_dev = bdata.train_pool(data_dir)
+    sents = bdata.read_conll(data_dir / bdata.CONLL_TRAIN)
+    assert pool + ner_dev == sents and len(ner_dev) == round(0.1 * len(sents))
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The held-out NER protocol (issue 33): dev is carved from train and never trained on, the
 test split is CoNLL valid, and choices read only the dev grid."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,60 @@ def test_choices_read_only_the_complete_dev_grid():
     assert chosen["ours, 10-sentence docs"]["settings"] == ten
     with pytest.raises(KeyError, match="grid"):
         proto.select(runs[1:])
+
+
+def test_pretraining_text_is_the_training_pool_and_wiki_never_dev_or_test(data_dir):
+    (data_dir / "clinc150").mkdir()
+    (data_dir / "clinc150" / "wiki_sents.txt").write_text("a wiki line\n\nanother one\n")
+    texts = proto.pretrain_texts(data_dir)
+    words = {w for t in texts for w in t.split()}
+    assert {f"tr{i}" for i in range(180)} <= words  # the pool (train minus dev)
+    assert not {f"tr{i}" for i in range(180, 200)} & words  # dev
+    assert not any(w.startswith("va") for w in words)  # test
+    # the pool in documents of PRETRAIN_DOC consecutive sentences, then the wiki sentences
+    assert texts[0].split()[::2] == [f"tr{i}" for i in range(proto.PRETRAIN_DOC)]
+    assert texts[-2:] == ["a wiki line", "another one"]
+
+
+def _complete_runs(tag):
+    """A dev grid and 3 test seeds of each group's choice, as ner_study writes them."""
+    runs = []
+    for s, recipes in proto.RECIPES.items():
+        for r in recipes:
+            for lr in proto.RATES:
+                runs.append(_run(s, lr, dict(r), 40 + 1000 * lr))
+    for run in proto.test_runs(runs):
+        system, lr, settings, split, seed = run
+        runs.append(_run(system, lr, settings, 50 + seed, split=split, seed=seed))
+    for r in runs:
+        r.update(
+            tag=tag,
+            n_train=proto.N_TRAIN,
+            train_seconds=10.0,
+            train_words_per_s=100.0,
+            load_avg=[1.0, 1.0, 1.0],
+        )
+        r["f1_by_doc_size"]["10sw"] = r["f1"]
+    return runs
+
+
+def test_each_protocol_reads_only_its_own_runs(tmp_path):
+    results = tmp_path / "runs.jsonl"
+    pretrained = proto.PROTOCOLS["pretrained"]
+    runs = _complete_runs(pretrained.tag) + [
+        dict(r, f1=0.0) for r in _complete_runs(proto.PROTOCOLS["random"].tag)
+    ]
+    results.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    assert {r["tag"] for r in proto.read_runs(results, pretrained.tag)} == {pretrained.tag}
+    out = tmp_path / "ner_pretrained.json"
+    record = {"steps": 400, "batch_tokens": 4096, "window": 256, "lr": 1e-3, "documents": 10}
+    result = proto.write(results, out, pretrained, record)
+    assert json.loads(out.read_text())["benchmark"] == "ner_pretrained"
+    assert "--protocol pretrained" in result["command"]
+    assert (
+        result["protocol"]["pretraining"] == record
+        and "400 steps" in result["protocol"]["checkpoint"]
+    )
+    # the random protocol's runs (F1 0) did not reach the pretrained figures
+    assert all(row["test_f1"]["min"] >= 50 for row in result["rows"])
+    assert all(c["claim"].startswith("pretrained checkpoint: ") for c in result["summary"])
