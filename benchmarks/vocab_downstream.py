@@ -231,6 +231,7 @@ def run_vocab_downstream(
         "ner_batch": ner_batch,
         "ner_rate": NER_RATE,
         "ner_updates": ner_epochs * -(-ner_docs // ner_batch),
+        "command": f"python -m benchmarks vocab-downstream --domains {domains_run} --output {output} --seeds {seeds}",
         "clinc_fit_per_intent": clinc_fit,
         "clinc_val_per_intent": clinc_val,
         "detector": "KnnDetector (10 neighbours, cosine, pooled embeddings)",
@@ -296,7 +297,7 @@ def _write(output: Optional[Path], runs: List[dict], config: Dict[str, Any]) -> 
     rows = aggregate(runs)
     result = {
         "benchmark": "vocab_downstream",
-        "command": "python -m benchmarks vocab-downstream",
+        "command": config["command"],
         "commit": _commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
