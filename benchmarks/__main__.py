@@ -1,4 +1,4 @@
-"""`python -m benchmarks speed|accuracy|one-class|quantized-accuracy|soak|soak-pretrain|vocab|ort|report`, from the root of a checkout.
+"""`python -m benchmarks speed|accuracy|one-class|quantized-accuracy|soak|soak-pretrain|vocab|vocab-downstream|ort|report`, from the root of a checkout.
 
 This module only mounts the commands; each lives beside its plain function.
 """
@@ -12,6 +12,7 @@ from . import (
     soak,  # noqa: E402,F401  soak, soak-pretrain
     speed,  # noqa: E402,F401  speed
     vocab,  # noqa: E402,F401  vocab
+    vocab_downstream,  # noqa: E402,F401  vocab-downstream
 )
 from ._app import app
 

@@ -10,9 +10,9 @@ speed: `nlp.pipe` words/s of a transformer-only pipeline on the demo dev reports
   extended checkpoint (same weights but the new rows), interleaved ABAB rounds, median and
   range, with the load average.
 mlm: the small checkpoint is first pretrained on the general text (`--general-steps`, the
-  stand-in for "what the model knows"); then for each seed, three systems get the same
-  `pretrain` budget on the demo train reports: no extension, extension with mean init,
-  extension with random init. Reported: held-out MLM loss on the demo dev reports per
+  stand-in for "what the model knows"); then for each seed, four systems get the same
+  `pretrain` budget on the demo train reports: no extension, and the extension with each
+  init (mean, contextual, random). Reported: held-out MLM loss on the demo dev reports per
   masked piece and per word (loss per piece x pieces per word: the expected loss of
   predicting every piece once; it favours finer tokenizations, whose pieces see their own
   word's other pieces, so it is conservative for the extension).
@@ -184,6 +184,113 @@ def _held_out(ckpt: Path, texts: Sequence[str], window: int) -> Tuple[float, flo
     return loss, pieces / words
 
 
+INITS = ("mean", "contextual", "random")  # every --init of extend-vocab, compared
+
+
+def _settings(lr: float, batch_tokens: int, window: int) -> Dict[str, Any]:
+    return dict(lr=lr, batch_tokens=batch_tokens, window=window, eval_fraction=0.0, log_every=50)
+
+
+def general_checkpoint(
+    small: Path, general: List[str], cache: Path, steps: int, settings: Dict[str, Any]
+) -> Path:
+    """The small random checkpoint pretrained `steps` on general text (cached): the stand-in
+    for "what the model knows" that every system of the comparisons starts from."""
+    from spacy_modernbert.pretrain.checkpoint import read_state
+    from spacy_modernbert.pretrain.loop import pretrain
+
+    gen = cache / f"general-{steps}"
+    if (read_state(gen) or {}).get("step") != steps:
+        log(f"pretraining the small checkpoint on general text ({steps} steps)")
+        pretrain(
+            str(small),
+            [_write_jsonl(general, cache / "general.jsonl")],
+            gen,
+            steps=steps,
+            save_every=steps,
+            seed=0,
+            force=True,
+            **settings,
+        )
+    return gen
+
+
+def domain_runs(
+    gen: Path,
+    train: List[str],
+    domain: str,
+    cache: Path,
+    seed: int,
+    steps: int,
+    max_new: int,
+    min_freq: int,
+    settings: Dict[str, Any],
+) -> Dict[str, Tuple[Path, Path]]:
+    """system -> (start checkpoint, after `steps` of domain pretraining): no extension and
+    extend-vocab (mined on `train`) with each init, all given the same budget on `train`.
+    A run already at `steps` (same seed and settings: the cache directory names them) is reused."""
+    from spacy_modernbert.pretrain.checkpoint import read_state
+    from spacy_modernbert.pretrain.loop import pretrain
+    from spacy_modernbert.vocab.extend import extend_vocab
+
+    tag = f"{domain}-s{seed}-{steps}x{settings['batch_tokens']}-lr{settings['lr']:g}"
+    starts = {"no extension": gen}
+    for init in INITS:
+        out = cache / f"ext-{domain}-{init}-s{seed}-{max_new}-{min_freq}"
+        if not (out / "vocab_extension.json").is_file():
+            extend_vocab(
+                str(gen),
+                train,
+                out,
+                max_new=max_new,
+                min_freq=min_freq,
+                init=init,
+                seed=seed,
+                overwrite=True,
+            )
+        starts[f"extend-vocab, {init} init"] = out
+    train_file = _write_jsonl(train, cache / f"{domain}-train.jsonl")
+    runs = {}
+    for system, start in starts.items():
+        run = cache / f"run-{system.split(',')[-1].strip().replace(' ', '-')}-{tag}"
+        if (read_state(run) or {}).get("step") != steps:
+            log(f"  {domain} seed {seed}: {steps} pretrain steps for {system}")
+            pretrain(
+                str(start),
+                [train_file],
+                run,
+                steps=steps,
+                save_every=steps,
+                seed=seed,
+                force=True,
+                **settings,
+            )
+        runs[system] = (start, run)
+    return runs
+
+
+def mlm_row(
+    system: str, domain: str, seed: int, start: Path, run: Path, held: List[str], window: int
+) -> dict:
+    """Held-out MLM loss of one system before and after its domain pretraining."""
+    loss0, ppw = _held_out(start, held, window)
+    loss, _ = _held_out(run, held, window)
+    log(
+        f"  seed {seed} {system}: loss/piece {loss0:.3f} -> {loss:.3f}, loss/word {loss0 * ppw:.3f} -> {loss * ppw:.3f}"
+    )
+    return {
+        "system": system,
+        "domain": domain,
+        "metric": "held-out MLM loss",
+        "seed": seed,
+        "pieces_per_word": round(ppw, 4),
+        "loss_per_piece_before": round(loss0, 4),
+        "loss_per_piece": round(loss, 4),
+        "loss_per_word_before": round(loss0 * ppw, 4),
+        "loss_per_word": round(loss * ppw, 4),
+    }
+
+
 def mlm_rows(
     small: Path,
     general: List[str],
@@ -199,73 +306,15 @@ def mlm_rows(
     batch_tokens: int,
     window: int,
 ) -> List[dict]:
-    from spacy_modernbert.pretrain.checkpoint import read_state
-    from spacy_modernbert.pretrain.loop import pretrain
-    from spacy_modernbert.vocab.extend import extend_vocab
-
-    settings = dict(
-        lr=lr, batch_tokens=batch_tokens, window=window, eval_fraction=0.0, log_every=50
-    )
-    gen = cache / f"general-{general_steps}"
-    if (read_state(gen) or {}).get("step") != general_steps:
-        log(f"pretraining the small checkpoint on general text ({general_steps} steps)")
-        pretrain(
-            str(small),
-            [_write_jsonl(general, cache / "general.jsonl")],
-            gen,
-            steps=general_steps,
-            save_every=general_steps,
-            seed=0,
-            force=True,
-            **settings,
-        )
-    train_file = _write_jsonl(train, cache / "demo-train.jsonl")
+    settings = _settings(lr, batch_tokens, window)
+    gen = general_checkpoint(small, general, cache, general_steps, settings)
     rows = []
     for seed in range(seeds):
-        starts = {"no extension": gen}
-        for init in ("mean", "random"):
-            out = cache / f"mlm-ext-{init}-{seed}"
-            extend_vocab(
-                str(gen),
-                train,
-                out,
-                max_new=max_new,
-                min_freq=min_freq,
-                init=init,
-                seed=seed,
-                overwrite=True,
-            )
-            starts[f"extend-vocab, {init} init"] = out
-        for system, start in starts.items():
-            loss0, ppw = _held_out(start, held, window)
-            run = cache / f"mlm-run-{system.split(',')[-1].strip().replace(' ', '-')}-{seed}"
-            pretrain(
-                str(start),
-                [train_file],
-                run,
-                steps=domain_steps,
-                save_every=domain_steps,
-                seed=seed,
-                force=True,
-                **settings,
-            )
-            loss, _ = _held_out(run, held, window)
-            rows.append(
-                {
-                    "system": system,
-                    "domain": "demo-reports",
-                    "metric": "held-out MLM loss",
-                    "seed": seed,
-                    "pieces_per_word": round(ppw, 4),
-                    "loss_per_piece_before": round(loss0, 4),
-                    "loss_per_piece": round(loss, 4),
-                    "loss_per_word_before": round(loss0 * ppw, 4),
-                    "loss_per_word": round(loss * ppw, 4),
-                }
-            )
-            log(
-                f"  seed {seed} {system}: loss/piece {loss0:.3f} -> {loss:.3f}, loss/word {loss0 * ppw:.3f} -> {loss * ppw:.3f}"
-            )
+        runs = domain_runs(
+            gen, train, "demo-reports", cache, seed, domain_steps, max_new, min_freq, settings
+        )
+        for system, (start, run) in runs.items():
+            rows.append(mlm_row(system, "demo-reports", seed, start, run, held, window))
     return rows
 
 

@@ -12,7 +12,7 @@ import typer
 
 from ._util import app
 
-Init = Enum("Init", {"mean": "mean", "random": "random"}, type=str)
+Init = Enum("Init", {"mean": "mean", "contextual": "contextual", "random": "random"}, type=str)
 
 
 @app.command("extend-vocab")
@@ -40,7 +40,7 @@ def extend_vocab_command(
     init: Init = typer.Option(
         "mean",
         "--init",
-        help="New embedding rows: mean of the term's old pieces, or random (HF's initialisation)",
+        help="New embedding rows: mean of the term's old pieces, contextual (the base encoder's output for the term in TEXT), or random (HF's initialisation)",
     ),
     max_vocab: Optional[int] = typer.Option(
         None,

@@ -8,8 +8,10 @@ every tensor indexed by token id grows: the input embeddings, and the MLM decode
 weight (its own rows when untied, the embedding's when tied) and bias.
 
 Initialisation of a new row: "mean" (default) averages the rows of the base pieces that
-spelled the same bytes, so the model starts from its own view of the term; "random" draws
-as Hugging Face initialises ModernBERT (truncated normal, `initializer_range`; bias 0).
+spelled the same bytes, so the model starts from its own view of the term; "contextual"
+takes the base encoder's final hidden states for the term where it occurs in TEXT, mapped
+onto the rows' distribution (contextual.py; the decoder bias is the pieces' mean); "random"
+draws as Hugging Face initialises ModernBERT (truncated normal, `initializer_range`; bias 0).
 Rows of tokens that existed keep their values bit for bit.
 """
 
@@ -22,8 +24,9 @@ from wasabi import msg
 
 from . import VocabError
 from .bpe import BpeExtension, pieces_per_word, readable
+from .contextual import ContextualStates, contextual_states, to_rows
 
-INITS = ("mean", "random")
+INITS = ("mean", "contextual", "random")
 EMBEDDING_KEYS = ("model.embeddings.tok_embeddings.weight", "embeddings.tok_embeddings.weight")
 RECORD_FILE = "vocab_extension.json"
 TOKENIZER_FILES = ("tokenizer.json",)
@@ -66,8 +69,13 @@ def grow_rows(
     std: float,
     size: int,
     generator: Any,
+    contextual: Optional[ContextualStates] = None,
 ) -> Any:
-    """`matrix` (rows = token ids, or a bias vector) with `size` rows and the rows of `new_ids` initialised."""
+    """`matrix` (rows = token ids, or a bias vector) with `size` rows and the rows of `new_ids` initialised.
+
+    init "contextual" needs `contextual` (the states of `new_ids`, in order); a bias vector has
+    no hidden-state counterpart and takes the mean of its pieces.
+    """
     import torch
 
     old = matrix.shape[0]
@@ -76,8 +84,13 @@ def grow_rows(
         if size > old
         else matrix.clone()
     )
+    if init == "contextual" and matrix.dim() == 2:
+        if contextual is None:
+            raise ValueError("init 'contextual' needs the contextual states of the new tokens")
+        out[list(new_ids)] = to_rows(contextual, matrix)
+        return out
     for new_id, ids in zip(new_ids, pieces):
-        if init == "mean":
+        if init in ("mean", "contextual"):
             out[new_id] = matrix[list(ids)].float().mean(0).to(matrix.dtype)
         elif matrix.dim() == 1:
             out[new_id] = 0.0
@@ -99,6 +112,7 @@ def grow_state(
     size: int,
     seed: int,
     name: str,
+    contextual: Optional[ContextualStates] = None,
 ) -> Dict[str, Any]:
     """The checkpoint's tensors with every token-indexed one grown to `size` rows."""
     import math
@@ -117,14 +131,16 @@ def grow_state(
     generator = torch.Generator().manual_seed(seed)
     std = float(getattr(config, "initializer_range", 0.02))
     out = dict(state)
-    out[key] = grow_rows(state[key], new_ids, pieces, init, std, size, generator)
+    out[key] = grow_rows(state[key], new_ids, pieces, init, std, size, generator, contextual)
     tied = bool(getattr(config, "tie_word_embeddings", True))
     if "decoder.weight" in state:
         out_std = std / math.sqrt(2.0 * config.num_hidden_layers)
         out["decoder.weight"] = (
             out[key].clone()
             if tied
-            else grow_rows(state["decoder.weight"], new_ids, pieces, init, out_std, size, generator)
+            else grow_rows(
+                state["decoder.weight"], new_ids, pieces, init, out_std, size, generator, contextual
+            )
         )
     if "decoder.bias" in state:
         out["decoder.bias"] = grow_rows(
@@ -210,10 +226,27 @@ def extend_vocab(
         f"Adding {len(ext.new_tokens)} tokens ({len(added)} words, {len(ext.new_tokens) - sum(t.word for t in ext.new_tokens)} intermediate merges); embedding rows {old_rows} -> {size}, init {init}"
     )
 
+    contextual = None
+    if init == "contextual":
+        encoder, _ = load_checkpoint(base)
+        msg.info(f"Encoding the {len(ext.new_tokens)} new tokens in context with '{base}'")
+        contextual = contextual_states(encoder, tokenizer, ext.new_tokens, texts)
+        msg.text(
+            f"  {contextual.from_text} read where they occur in TEXT, {len(ext.new_tokens) - contextual.from_text} alone"
+        )
+        del encoder
     state = read_state_dict(weight_files(path, base), base)
     ids = [t.id for t in ext.new_tokens]
     grown = grow_state(
-        state, config, ids, [t.pieces for t in ext.new_tokens], init, size, seed, str(base)
+        state,
+        config,
+        ids,
+        [t.pieces for t in ext.new_tokens],
+        init,
+        size,
+        seed,
+        str(base),
+        contextual,
     )
     if output.exists():
         shutil.rmtree(output)

@@ -5,7 +5,6 @@ bad input gets a one-line error."""
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,22 +13,10 @@ from safetensors.torch import load_file
 from spacy_modernbert.vocab import VocabError
 from spacy_modernbert.vocab.extend import extend_vocab
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "assets" / "demo"
-
-
-def _texts(split):
-    return [
-        json.loads(line)["text"]
-        for line in (DEMO / f"{split}.jsonl").read_text(encoding="utf8").splitlines()
-        if line.strip()
-    ]
-
-
-def _tok(path):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(path))
+from .util import DEMO
+from .util import demo_texts as _texts
+from .util import mlm_base as _mlm_base
+from .util import tokenizer as _tok
 
 
 @pytest.fixture(scope="module")
@@ -37,21 +24,6 @@ def extended(tiny_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("ext") / "out"
     summary = extend_vocab(str(tiny_checkpoint), _texts("train"), out, max_new=120, min_freq=3)
     return out, summary
-
-
-def _mlm_base(tiny_checkpoint, path, tied):
-    """The tiny checkpoint as a ModernBertForMaskedLM with a tied or untied decoder."""
-    from transformers import ModernBertConfig, ModernBertForMaskedLM
-
-    config = ModernBertConfig.from_pretrained(str(tiny_checkpoint))
-    config.tie_word_embeddings = tied
-    torch.manual_seed(1)
-    model = ModernBertForMaskedLM(config)
-    with torch.no_grad():
-        model.decoder.bias.normal_()
-    model.save_pretrained(str(path), safe_serialization=True)
-    _tok(tiny_checkpoint).save_pretrained(str(path))
-    return path
 
 
 def test_text_round_trips_and_new_tokens_are_used(tiny_checkpoint, extended):

@@ -1,0 +1,369 @@
+"""`python -m benchmarks vocab-downstream`: does `extend-vocab` help the tasks, after the same pretraining?
+
+For each seed, the systems of `benchmarks/vocab.py`'s MLM comparison (no extension; extend-vocab
+with mean, contextual and random init of the new rows) start from the same small checkpoint
+(random init, pretrained `--general-steps` on CoNLL-2003 + SMS) and get the same `pretrain`
+budget on the domain's training text; then, on each domain:
+
+* demo reports (the project's generator, `--demo-docs` reports, seed 0): held-out MLM loss per
+  word on the dev reports, and NER: `--ner-docs` train reports, `--ner-epochs` epochs of
+  `--ner-batch` docs, rate 1e-3 (configs/cpu_tiny.cfg's `initial_rate`, warmup_linear, 10%
+  warmup), the project's NER recipe (benchmarks/systems.py); F1 on the dev reports.
+* CLINC150: held-out MLM loss per word on in-scope val utterances, and out-of-scope AUROC: the
+  one-class `KnnDetector` (10 neighbours, its default) fitted on the pooled embeddings of
+  `--clinc-fit` in-scope train utterances (the first of each intent), scored on the first
+  `--clinc-val` in-scope val utterances of each intent against the 100 `oos_val` ones.
+
+Nothing is chosen: every setting is fixed above, before any run; the dev / val splits only report.
+No text of the reporting splits reaches a tokenizer or a checkpoint (extensions are mined and
+pretrained on train text only; `oos_*` never). No pretrained weights exist offline.
+"""
+
+import json
+import os
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import typer
+
+from . import data as bdata
+from ._app import CacheDir, DataDir, Output, Threads, app, defaults
+from .report import log, machine_info, table, write_json
+from .vocab import (
+    _commit,
+    _settings,
+    domain_runs,
+    domains,
+    general_checkpoint,
+    mlm_row,
+)
+
+NER_RATE = 1e-3  # configs/cpu_tiny.cfg [training.optimizer.learn_rate] initial_rate
+NO_EXTENSION = "no extension"
+
+
+def ner_f1(
+    checkpoint: Path, train: Sequence[dict], dev: Sequence[dict], epochs: int, batch: int, seed: int
+) -> Dict[str, float]:
+    """Train the project's NER recipe on `train` demo records from `checkpoint`; scores on `dev`."""
+    import spacy
+    from spacy.training import Example
+
+    from spacy_modernbert.data.from_jsonl import record_to_doc
+
+    from .accuracy import _train_spacy
+    from .systems import build_pipeline
+
+    spacy.util.fix_random_seed(seed)
+    nlp = build_pipeline("ours", checkpoint, components=("ner",))
+
+    def examples(records):
+        return [
+            Example(
+                nlp.make_doc(r["text"]),
+                record_to_doc(nlp, {"text": r["text"], "entities": r["entities"]}),
+            )
+            for r in records
+        ]
+
+    seconds = _train_spacy(nlp, examples(train), epochs, batch, seed, "ner", "ner", NER_RATE)
+    scores = nlp.evaluate(examples(dev))
+    return {
+        "ents_f": round(100 * scores["ents_f"], 2),
+        "ents_p": round(100 * scores["ents_p"], 2),
+        "ents_r": round(100 * scores["ents_r"], 2),
+        "train_seconds": round(seconds, 1),
+    }
+
+
+def clinc_splits(data_dir: Path, n_fit: int, n_val: int) -> Dict[str, List[str]]:
+    """train (all in-scope), fit (first n_fit per intent), val (first n_val per intent), oos (oos_val)."""
+    data = json.loads((Path(data_dir) / "clinc150" / "clinc150_train_val.json").read_text("utf8"))
+
+    def first(rows, n):
+        seen: Dict[str, int] = {}
+        out = []
+        for text, intent in rows:
+            if seen.get(intent, 0) < n:
+                seen[intent] = seen.get(intent, 0) + 1
+                out.append(text)
+        return out
+
+    return {
+        "train": [t for t, _ in data["train"]],
+        "fit": first(data["train"], n_fit),
+        "val": first(data["val"], n_val),
+        "oos": [t for t, _ in data["oos_val"]],
+    }
+
+
+def oos_auroc(checkpoint: Path, splits: Dict[str, List[str]], seed: int) -> float:
+    """Out-of-scope AUROC of the KnnDetector fitted on in-scope utterances (pooled embeddings)."""
+    import numpy
+
+    from spacy_modernbert.anomaly.curves import roc_auc
+    from spacy_modernbert.anomaly.detectors import KnnDetector
+
+    from .one_class import encoder_features
+
+    fit, _ = encoder_features(checkpoint, splits["fit"], seed)
+    X, _ = encoder_features(checkpoint, splits["val"] + splits["oos"], seed)
+    detector = KnnDetector()
+    scores = detector.scores(detector.fit(fit), X)
+    gold = numpy.asarray([0] * len(splits["val"]) + [1] * len(splits["oos"]))
+    return round(float(roc_auc(gold, numpy.asarray(scores, dtype="float64"))), 4)
+
+
+METRICS = {  # metric -> (per-seed field, better)
+    "held-out MLM loss per word": ("loss_per_word", "lower"),
+    "NER F1 (dev)": ("ents_f", "higher"),
+    "out-of-scope AUROC (val)": ("auroc", "higher"),
+}
+
+
+def aggregate(runs: Sequence[dict]) -> List[dict]:
+    """One row per (domain, metric, system): mean and range over seeds, and the per-seed
+    difference to no extension (same seed, same budget)."""
+    rows = []
+    keys = list(dict.fromkeys((r["domain"], r["metric"], r["system"]) for r in runs))
+    for domain, metric, system in keys:
+        field, better = METRICS[metric]
+        mine = {
+            r["seed"]: r[field]
+            for r in runs
+            if (r["domain"], r["metric"], r["system"]) == (domain, metric, system)
+        }
+        base = {
+            r["seed"]: r[field]
+            for r in runs
+            if (r["domain"], r["metric"], r["system"]) == (domain, metric, NO_EXTENSION)
+        }
+        values = [mine[s] for s in sorted(mine)]
+        diffs = [mine[s] - base[s] for s in sorted(mine) if s in base]
+        rows.append(
+            {
+                "domain": domain,
+                "metric": f"{metric} ({better} is better)",
+                "system": system,
+                "mean": round(statistics.mean(values), 4),
+                "range": f"{min(values):.4g}-{max(values):.4g}",
+                "vs no extension": (
+                    "-"
+                    if system == NO_EXTENSION or not diffs
+                    else f"{statistics.mean(diffs):+.4g} ({min(diffs):+.4g} to {max(diffs):+.4g})"
+                ),
+                "seeds": len(values),
+            }
+        )
+    return rows
+
+
+def summarize(rows: Sequence[dict], settings: Dict[str, Any]) -> List[dict]:
+    """Summary rows of the task figures (NER F1, AUROC); the MLM losses stay in the region's table."""
+    out = []
+    for r in rows:
+        if r["system"] == NO_EXTENSION or r["metric"].startswith("held-out MLM"):
+            continue
+        out.append(
+            {
+                "claim": f"{r['domain']}: {r['metric'].split(' (')[0]} after the same pretrain budget, {r['system']} vs no extension",
+                "figure": f"{r['mean']:g} (difference {r['vs no extension']})",
+                "range": f"{r['range']} over {r['seeds']} seeds",
+                "baseline": NO_EXTENSION,
+                "split": "demo-reports dev"
+                if r["domain"] == "demo-reports"
+                else "clinc150 val (+ oos_val)",
+                "caveat": f"small 128x4 random checkpoint pretrained {settings['general_steps']} steps on CoNLL+SMS, then {settings['domain_steps']} domain steps per system; nothing tuned",
+            }
+        )
+    return out
+
+
+def run_vocab_downstream(
+    cache_dir: Path = Path(".benchmark_cache"),
+    data_dir: Path = bdata.DEFAULT_DATA_DIR,
+    output: Optional[Path] = Path("benchmarks/results/vocab_downstream.json"),
+    threads: int = 1,
+    seeds: int = 3,
+    max_new: int = 2000,
+    min_freq: int = 5,
+    demo_docs: int = 3000,
+    general_steps: int = 200,
+    domain_steps: int = 100,
+    lr: float = 1e-3,
+    batch_tokens: int = 2048,
+    window: int = 128,
+    ner_docs: int = 600,
+    ner_epochs: int = 3,
+    ner_batch: int = 8,
+    clinc_fit: int = 10,
+    clinc_val: int = 5,
+    domains_run: str = "demo-reports,clinc150",
+) -> Dict[str, Any]:
+    import torch
+
+    from spacy_modernbert.data.demo import generate_demo_splits
+
+    torch.set_num_threads(threads)
+    cache = Path(cache_dir) / "vocab"
+    settings = _settings(lr, batch_tokens, window)
+    small = bdata.ensure_checkpoint(Path(cache_dir) / "random-small", "small", data_dir, log=log)
+    gen = general_checkpoint(small, bdata.tokenizer_texts(data_dir), cache, general_steps, settings)
+    wanted = domains_run.split(",")
+    demo = generate_demo_splits(n_docs=demo_docs, seed=0)
+    texts = domains(data_dir, demo_docs)
+    clinc = clinc_splits(data_dir, clinc_fit, clinc_val) if "clinc150" in wanted else None
+    config = {
+        "seeds": seeds,
+        "max_new": max_new,
+        "min_freq": min_freq,
+        "demo_docs": demo_docs,
+        "general_steps": general_steps,
+        "domain_steps": domain_steps,
+        "lr": lr,
+        "batch_tokens": batch_tokens,
+        "window": window,
+        "threads": threads,
+        "ner_docs": ner_docs,
+        "ner_epochs": ner_epochs,
+        "ner_batch": ner_batch,
+        "ner_rate": NER_RATE,
+        "ner_updates": ner_epochs * -(-ner_docs // ner_batch),
+        "command": f"python -m benchmarks vocab-downstream --domains {domains_run} --output {output} --seeds {seeds}",
+        "clinc_fit_per_intent": clinc_fit,
+        "clinc_val_per_intent": clinc_val,
+        "detector": "KnnDetector (10 neighbours, cosine, pooled embeddings)",
+    }
+    runs: List[dict] = []
+    for seed in range(seeds):
+        if "demo-reports" in wanted:
+            train, held = texts["demo-reports"]
+            systems = domain_runs(
+                gen, train, "demo-reports", cache, seed, domain_steps, max_new, min_freq, settings
+            )
+            for system, (start, run) in systems.items():
+                row = mlm_row(system, "demo-reports", seed, start, run, held, window)
+                runs.append({**row, "metric": "held-out MLM loss per word"})
+                ner = ner_f1(
+                    run, demo["train"][:ner_docs], demo["dev"], ner_epochs, ner_batch, seed
+                )
+                log(f"  seed {seed} {system}: NER F1 {ner['ents_f']} ({ner['train_seconds']} s)")
+                runs.append(
+                    {
+                        "system": system,
+                        "domain": "demo-reports",
+                        "metric": "NER F1 (dev)",
+                        "seed": seed,
+                        **ner,
+                    }
+                )
+                _write(output, runs, config)
+        if clinc is not None:
+            systems = domain_runs(
+                gen,
+                clinc["train"],
+                "clinc150",
+                cache,
+                seed,
+                domain_steps,
+                max_new,
+                min_freq,
+                settings,
+            )
+            for system, (start, run) in systems.items():
+                row = mlm_row(system, "clinc150", seed, start, run, texts["clinc150"][1], window)
+                runs.append({**row, "metric": "held-out MLM loss per word"})
+                auroc = oos_auroc(run, clinc, seed)
+                log(f"  seed {seed} {system}: out-of-scope AUROC {auroc}")
+                runs.append(
+                    {
+                        "system": system,
+                        "domain": "clinc150",
+                        "metric": "out-of-scope AUROC (val)",
+                        "seed": seed,
+                        "auroc": auroc,
+                    }
+                )
+                _write(output, runs, config)
+    result = _write(output, runs, config)
+    print(table(result["columns"], [[r[c] for c in result["columns"]] for r in result["rows"]]))
+    return result
+
+
+def _write(output: Optional[Path], runs: List[dict], config: Dict[str, Any]) -> Dict[str, Any]:
+    """The result so far (written after every system: a run cut off keeps what it measured)."""
+    rows = aggregate(runs)
+    result = {
+        "benchmark": "vocab_downstream",
+        "command": config["command"],
+        "commit": _commit(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "load_avg": list(os.getloadavg()),
+        "protocol": {
+            "chooses": "nothing: extension size, pretrain budget, NER rate (configs/cpu_tiny.cfg) and detector fixed in advance",
+            "reports": "demo reports dev split (generator seed 0); CLINC150 val in-scope vs oos_val; mined and pretrained on train text only",
+            "checkpoint": "random-init small (128x4, BPE 8k trained on CoNLL-2003 train + SMS), pretrained on CoNLL + SMS first, the same for every system",
+            "seeds": config["seeds"],
+        },
+        "settings": config,
+        "columns": ["domain", "metric", "system", "mean", "range", "vs no extension", "seeds"],
+        "rows": rows,
+        "runs": runs,
+        "summary": summarize(rows, config),
+    }
+    write_json(output, result)
+    return result
+
+
+_D = defaults(run_vocab_downstream)
+
+
+@app.command("vocab-downstream")
+def vocab_downstream_cli(
+    # fmt: off
+    cache_dir: CacheDir = _D["cache_dir"],
+    data_dir: DataDir = _D["data_dir"],
+    output: Output = _D["output"],
+    threads: Threads = _D["threads"],
+    seeds: int = typer.Option(
+        _D["seeds"], "--seeds", help="Seeds (extension init, pretraining, NER)"
+    ),
+    max_new: int = typer.Option(_D["max_new"], "--max-new", help="extend-vocab --max-new"),
+    min_freq: int = typer.Option(_D["min_freq"], "--min-freq", help="extend-vocab --min-freq"),
+    demo_docs: int = typer.Option(
+        _D["demo_docs"], "--demo-docs", help="Demo reports generated (70/15/15)"
+    ),
+    general_steps: int = typer.Option(
+        _D["general_steps"], "--general-steps", help="Pretrain steps on general text first"
+    ),
+    domain_steps: int = typer.Option(
+        _D["domain_steps"],
+        "--domain-steps",
+        help="Pretrain steps on the domain's train text per system",
+    ),
+    lr: float = typer.Option(_D["lr"], "--lr", help="Pretraining rate"),
+    batch_tokens: int = typer.Option(_D["batch_tokens"], "--batch-tokens"),
+    window: int = typer.Option(_D["window"], "--window"),
+    ner_docs: int = typer.Option(
+        _D["ner_docs"], "--ner-docs", help="Demo train reports the NER trains on"
+    ),
+    ner_epochs: int = typer.Option(_D["ner_epochs"], "--ner-epochs"),
+    ner_batch: int = typer.Option(_D["ner_batch"], "--ner-batch", help="Docs per NER update"),
+    clinc_fit: int = typer.Option(
+        _D["clinc_fit"],
+        "--clinc-fit",
+        help="In-scope train utterances per intent the detector is fitted on",
+    ),
+    clinc_val: int = typer.Option(
+        _D["clinc_val"], "--clinc-val", help="In-scope val utterances per intent scored"
+    ),
+    domains_run: str = typer.Option(
+        _D["domains_run"], "--domains", help="Comma-separated: demo-reports, clinc150"
+    ),
+    # fmt: on
+) -> None:
+    """NER F1 and out-of-scope AUROC with and without extend-vocab, after the same pretrain budget."""
+    run_vocab_downstream(**locals())
