@@ -12,7 +12,7 @@ from wasabi import msg
 
 from ..charts import Panel, Series, write_svg
 from ..training_logger import read_metrics
-from ._util import app
+from ._util import app, check_output_file
 
 METRICS_NAME = "metrics.jsonl"
 
@@ -29,14 +29,16 @@ def plot_training_cli(
         "-o",
         help="SVG file to write (default: curves.svg beside the metrics file)",
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file"),
     # fmt: on
 ) -> None:
     """Draw the loss and score curves of a training run (one SVG, two panels)."""
-    path = plot_training(metrics, output)
+    path = plot_training(metrics, output, overwrite=overwrite)
     msg.good(f"Wrote {path}")
 
 
-def plot_training(metrics: Path, output: Optional[Path] = None) -> Path:
+def plot_training(metrics: Path, output: Optional[Path] = None, overwrite: bool = False) -> Path:
+    """Write the curves of a metrics file (or a directory holding metrics.jsonl) as one SVG."""
     metrics = Path(metrics)
     if metrics.is_dir():
         metrics = metrics / METRICS_NAME
@@ -50,7 +52,7 @@ def plot_training(metrics: Path, output: Optional[Path] = None) -> Path:
     records = read_metrics(metrics)
     if not records:
         msg.fail(f"{metrics} holds no evaluation yet", exits=1)
-    output = Path(output) if output else metrics.parent / "curves.svg"
+    output = check_output_file(Path(output) if output else metrics.parent / "curves.svg", overwrite)
     return write_svg(output, training_panels(records), columns=2)
 
 

@@ -2,6 +2,7 @@
 after kill -9, storage errors, the Ray engine; and once with the real `spacy train`."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -211,3 +212,39 @@ def test_ray_engine_gives_the_local_engine_s_trials(tmp_path):
         results[engine] = [(r["number"], r[RATE], r["score"], r["state"]) for r in _rows(out)]
     ray.shutdown()
     assert results["ray"] == results["local"] and len(results["ray"]) == 3
+
+
+@pytest.mark.slow
+def test_sweep_over_real_spacy_train_on_the_demo_corpus(tmp_path, tiny_checkpoint):
+    """Two real trials (tiny checkpoint, 4 updates, demo corpus slices): the logger's metrics
+    reach the sweep, and best.cfg trains as it is."""
+    from spacy_modernbert.cli.convert import convert_jsonl
+
+    for split in ("train", "dev"):
+        convert_jsonl(ROOT / "assets" / "demo" / f"{split}.jsonl", tmp_path / f"{split}.spacy")
+    overrides = {
+        "paths.train": str(tmp_path / "train.spacy"),
+        "paths.dev": str(tmp_path / "dev.spacy"),
+        "paths.base_model": str(tiny_checkpoint),
+        "corpora.train.limit": 16,
+        "corpora.dev.limit": 16,
+        "training.max_steps": 4,
+        "training.optimizer.learn_rate.total_steps": 4,
+        "training.optimizer.learn_rate.warmup_steps": 1,
+        "training.eval_frequency": 2,
+    }
+    space = _space(tmp_path, f"{RATE}: {{log_uniform: [1.0e-4, 1.0e-2]}}\n")
+    out = tmp_path / "sweep"
+    summary = sweep(CONFIG, space, out, trials=2, n_jobs=2, pruner="none", overrides=overrides)
+    rows = _rows(out)
+    assert [r["state"] for r in rows] == ["complete", "complete"], rows
+    assert all(int(r["steps"]) == 4 for r in rows)
+    curve = [json.loads(line) for line in (out / "trials" / "trial_0000" / "metrics.jsonl").open()]
+    assert [r["step"] for r in curve] == [0, 2, 4] and "ner" in curve[-1]["losses"]
+    assert (out / "trials" / "trial_0000" / "model" / "model-best").is_dir()
+    best = load_config(out / "best.cfg", interpolate=False)
+    assert best["paths"]["base_model"] == str(tiny_checkpoint)
+    assert (
+        best["training"]["optimizer"]["learn_rate"]["initial_rate"]
+        == summary["best"]["params"][RATE]
+    )
