@@ -16,9 +16,11 @@ from .cli import (
     generate_demo,  # noqa: E402,F401  generate-demo
     init_model,  # noqa: E402,F401  init-model
     model_card,  # noqa: E402,F401  model-card
+    plot_training,  # noqa: E402,F401  plot-training
     pretrain,  # noqa: E402,F401  pretrain
     quantize,  # noqa: E402,F401  quantize
     serve,  # noqa: E402,F401  serve
+    sweep,  # noqa: E402,F401  sweep
 )
 from .cli._util import app
 

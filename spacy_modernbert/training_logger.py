@@ -11,9 +11,15 @@ It also sees both training lengths: `[training] max_steps` and the learning-rate
 `total_steps`. When they disagree (e.g. `--training.max_steps 20` on a config whose schedule
 runs 300 steps) it warns once, at the start: the run would end inside warm-up or long before
 the rate decays (or, the other way round, train on at rate 0).
+
+With `metrics_file` set it also writes one JSON line per evaluation (step, epoch, seconds
+since the start, the losses since the previous evaluation, the weighted score and every
+score), the file `plot-training` draws and `sweep` reads its trials' scores from.
 """
 
+import json
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple, Union
 
@@ -66,12 +72,15 @@ def console_logger(
     progress_bar: Optional[str] = None,
     console_output: bool = True,
     output_file: Optional[Union[str, Path]] = None,
+    metrics_file: Optional[Union[str, Path]] = None,
 ) -> Callable:
     """spaCy's `ConsoleLogger.v3` printing "-" for scores that are None.
 
     progress_bar (Optional[str]): None, "eval" or "train", as in spaCy's ConsoleLogger.v3.
     console_output (bool): print the table to the console.
     output_file (Optional[Union[str, Path]]): also write the logs to this JSONL file.
+    metrics_file (Optional[Union[str, Path]]): write one JSON line per evaluation to this file
+        (replaced at the start of the run), flushed at once so a reader can follow the run.
     """
     from spacy.training.loggers import console_logger_v3
 
@@ -86,7 +95,8 @@ def console_logger(
         if warning:
             stderr.write(f"\u26a0 {warning}\n")
         table = _BlankCells(stdout)
-        log_step, finalize = spacy_setup(nlp, table, stderr)
+        log_step, spacy_finalize = spacy_setup(nlp, table, stderr)
+        write_metrics = metrics_writer(metrics_file)
         # the columns as spaCy lays them out: epoch, step, one loss per trainable pipe, scores
         n_losses = sum(1 for _, proc in nlp.pipeline if getattr(proc, "is_trainable", False))
         weights = nlp.config["training"]["score_weights"]
@@ -98,14 +108,68 @@ def console_logger(
                 table.blank = [
                     2 + n_losses + k for k, col in enumerate(score_cols) if scores.get(col) is None
                 ]
+                write_metrics(info)
             try:
                 log_step(info)
             finally:
                 table.blank = []
 
+        def finalize() -> None:
+            spacy_finalize()
+            write_metrics(None)
+
         return step, finalize
 
     return setup_printer
+
+
+def metrics_writer(path: Optional[Union[str, Path]]) -> Callable[[Optional[Dict[str, Any]]], None]:
+    """A function writing an evaluation's info as one JSON line to `path` (None: to nowhere).
+
+    Called with None, it closes the file.
+    """
+    if path is None:
+        return lambda info: None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = path.open("w", encoding="utf8")
+    start = time.perf_counter()
+
+    def write(info: Optional[Dict[str, Any]]) -> None:
+        if info is None:
+            stream.close()
+            return
+        record = {
+            "step": info.get("step"),
+            "epoch": info.get("epoch"),
+            "seconds": round(time.perf_counter() - start, 3),
+            "losses": {name: float(loss) for name, loss in info.get("losses", {}).items()},
+            "score": _number(info.get("score")),
+            "scores": {
+                name: _number(value)
+                for name, value in info.get("other_scores", {}).items()
+                if value is None or isinstance(value, (int, float))
+            },
+        }
+        stream.write(json.dumps(record) + "\n")
+        stream.flush()
+
+    return write
+
+
+def read_metrics(path: Union[str, Path]) -> List[Dict[str, Any]]:
+    """The records of a metrics file, in order; a last line cut short (a run still writing) is skipped."""
+    records = []
+    for line in Path(path).read_text(encoding="utf8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records
+
+
+def _number(value: Any) -> Optional[float]:
+    return None if value is None else float(value)
 
 
 def schedule_mismatch(config: Any) -> Optional[str]:

@@ -62,6 +62,9 @@ def test_weasel_run_all_offline_default(tmp_path):
         assert key in metrics
     for image in ("anomaly_roc.svg", "anomaly_pr.svg"):
         assert (project / "metrics" / image).read_text().startswith("<svg")
+    # the training curves: one JSON line per evaluation, drawn by plot-training
+    assert (project / "training" / "metrics.jsonl").read_text().count("\n") >= 2
+    assert (project / "training" / "curves.svg").read_text().startswith("<svg")
     wheels = list((project / "packages").glob(f"{PACKAGE}-*/dist/*.whl"))
     assert len(wheels) == 1
     plugin_wheels = list((project / "packages").glob("spacy_modernbert-*.whl"))
