@@ -34,7 +34,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats1d, Floats2d
 
-from . import checks, detectors, loss, one_class
+from . import checks, detectors, intent_confidence, loss, one_class, shared_cats  # noqa: F401
 from .detectors import EmbeddingDetector, SvddDetector
 from .fitted import FittedDetector
 from .logistic import sigmoid
@@ -169,6 +169,8 @@ class AnomalyScorer(OneClassFitting, JsonCfgSerialization, TrainablePipe):
         """Take `detector`; a fitted one gets a `FittedDetector` to hold its state."""
         self.detector = detector
         self.cfg["detector"] = None if detector is None else detector.name
+        if hasattr(detector, "bind_label"):  # a detector that reads doc.cats skips our label
+            detector.bind_label(self.cfg["label"])
         fitted = isinstance(detector, EmbeddingDetector)
         self._fitted = FittedDetector(detector, self.model, self.name) if fitted else None
 
@@ -346,6 +348,7 @@ class AnomalyScorer(OneClassFitting, JsonCfgSerialization, TrainablePipe):
         """
         if callable(get_examples) and next(iter(get_examples()), None) is None:
             self._refuse_empty_corpus()
+        shared_cats.check_label_not_shared(nlp, self, self.label, self.name)
         validate_get_examples(get_examples, "AnomalyScorer.initialize")
         n_pos, n_neg, n_unlabelled = loss.count_labels(get_examples(), self.label, self.name)
         self.cfg.update(

@@ -95,7 +95,7 @@ class FittedDetector:
         tokens: List[numpy.ndarray] = []
         ops = self.model.ops
         for start in range(0, len(docs), batch_size):
-            X, T = doc_features(self.model, docs[start : start + batch_size], with_tokens)
+            X, T = self._features(docs[start : start + batch_size], with_tokens)
             pooled.append(ops.to_numpy(X))
             tokens.extend(numpy.asarray(ops.to_numpy(t), dtype="float32") for t in T or ())
         return numpy.concatenate(pooled), (tokens if with_tokens else None)
@@ -117,8 +117,17 @@ class FittedDetector:
                     {key: xp.asarray(value) for key, value in state.items()},
                 )
             state = self._device_state[1]
-        pooled, tokens = doc_features(self.model, docs, self.detector.needs_tokens)
+        pooled, tokens = self._features(docs, self.detector.needs_tokens)
         return self.detector.scores(state, pooled, tokens, xp)
+
+    def _features(self, docs: List[Doc], with_tokens: bool) -> Tuple[Any, Optional[List[Any]]]:
+        """The detector's features of `docs`: the pooled embeddings (and token vectors) of the
+        listener, unless the detector reads its own (`doc_features(model, docs)`, e.g. the
+        class probabilities of IntentConfidenceDetector.v1)."""
+        own = getattr(self.detector, "doc_features", None)
+        if own is not None:
+            return own(self.model, docs), None
+        return doc_features(self.model, docs, with_tokens)
 
     def to_bytes(self) -> bytes:
         """The state as `.npz` bytes (re-fitted first if the encoder changed)."""

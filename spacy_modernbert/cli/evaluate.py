@@ -163,6 +163,11 @@ def evaluate(
     pipe = nlp.get_pipe(component) if component in nlp.pipe_names else None
     if pipe is not None:
         scores["anomaly_threshold"] = float(pipe.cfg.get("threshold", 0.5))
+    if any(type(proc).__name__ == "TextCategorizer" for _, proc in nlp.pipeline):
+        from ..intent_metrics import intent_scores  # in-scope accuracy beside out-of-scope
+
+        label = pipe.cfg.get("label", DEFAULT_LABEL) if pipe is not None else DEFAULT_LABEL
+        scores.update(intent_scores(kept["examples"], label))
     scores["pipeline_fingerprint"] = pipeline_fingerprint(pipeline)
     _print_table(scores)
     handle_scores_per_type(scores, silent=False)
@@ -180,6 +185,7 @@ def _print_table(scores: Dict[str, Any]) -> None:
         ("NER P", "ents_p"),
         ("NER R", "ents_r"),
         ("NER F", "ents_f"),
+        ("INTENT ACC", "intent_acc"),
         ("ANOMALY AUC", "anomaly_auc"),
         ("ANOMALY AP", "anomaly_ap"),
         ("ANOMALY P", "anomaly_p"),
