@@ -11,6 +11,7 @@ from .cli import (
     calibrate,  # noqa: E402,F401  calibrate
     convert,  # noqa: E402,F401  convert-jsonl, convert-conll, convert-sms, merge-corpora
     convert_clinc,  # noqa: E402,F401  convert-clinc
+    distill,  # noqa: E402,F401  distill
     evaluate,  # noqa: E402,F401  evaluate
     export,  # noqa: E402,F401  export-hf, export-onnx
     extend_vocab,  # noqa: E402,F401  extend-vocab

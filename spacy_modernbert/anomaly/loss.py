@@ -6,6 +6,9 @@ give loss:
 * supervised: labelled docs (and unlabelled ones as 0.0 if unlabelled_as_normal);
 * one_class, Deep-SVDD: docs labelled 0.0 (and unlabelled ones if unlabelled_as_normal);
 * one_class, a fitted detector: none (fitted, not trained; the listener still gets zeros).
+A reference doc may also carry a soft target, `doc.user_data[SOFT_TARGETS][label]` in [0, 1]
+(a teacher's anomaly probability, set by `distill`): in supervised mode it replaces the 0/1
+label as the cross-entropy target, and the doc gives loss.
 The loss is summed over the docs of a batch (not averaged), as spaCy's own components sum
 over their tokens/docs: averaging made the anomaly gradient reaching a shared encoder
 ~batch-size times weaker than ner's, and the head never learned.
@@ -21,6 +24,23 @@ from spacy.training import Example
 from thinc.types import Floats2d
 
 from .logistic import sigmoid, softplus
+
+# The user_data key of soft targets ({label: probability}) on reference docs (see above).
+SOFT_TARGETS = "spacy_modernbert.soft_cats"
+
+
+def soft_target(doc: Doc, label: str) -> Optional[float]:
+    """The soft target of `label` on a reference doc, or None; refused outside [0, 1]."""
+    value = (doc.user_data.get(SOFT_TARGETS) or {}).get(label)
+    if value is None:
+        return None
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(
+            f"doc.user_data[{SOFT_TARGETS!r}][{label!r}] must be a probability in [0, 1]; "
+            f"got {value!r} in the document {doc.text[:80]!r}"
+        )
+    return number
 
 
 def gold_label(doc: Doc, label: str, name: str) -> Optional[float]:
@@ -63,7 +83,10 @@ def truths_and_mask(
     mask = numpy.zeros((len(examples),), dtype="f")
     for i, eg in enumerate(examples):
         gold = gold_label(eg.reference, label, name)  # validates every label, even unused
-        if gold is None:
+        soft = None if one_class else soft_target(eg.reference, label)
+        if soft is not None:
+            truths[i], mask[i] = soft, 1.0
+        elif gold is None:
             mask[i] = 1.0 if unlabelled_as_normal else 0.0
         else:
             truths[i] = gold

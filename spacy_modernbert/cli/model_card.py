@@ -256,6 +256,7 @@ def model_card_text(
     for pipe_name, pipe in nlp.pipeline:
         if nlp.get_pipe_meta(pipe_name).factory == ANOMALY_FACTORY:
             lines += _anomaly_section(pipe_name, pipe)
+    lines += _distillation_section(meta.get("distillation"))
     lines += _metrics_section(scores, meta.get("performance") or {})
     lines += [
         "## Install offline",
@@ -282,6 +283,32 @@ def _anomaly_section(pipe_name: str, pipe: Any) -> List[str]:
         f"- `doc._.is_anomaly`: `doc._.anomaly_score >= {float(cfg.get('threshold', 0.5)):.6f}`, the threshold stored "
         "in the pipeline (set by `python -m spacy_modernbert calibrate`; 0.5 if it was never calibrated).",
         f'- `doc.cats["{label}"]`: the same score.',
+        "",
+    ]
+
+
+def _distillation_section(run: Optional[Dict[str, Any]]) -> List[str]:
+    """What `distill` recorded in meta["distillation"]: the teacher and how the student learnt."""
+    if not run:
+        return []
+
+    def shape(enc: Dict[str, Any]) -> str:
+        return f"{enc.get('layers')} layers x {enc.get('hidden_size')}" if enc else "n/a"
+
+    layers = run.get("init_from_teacher_layers")
+    return [
+        "## Distillation",
+        "",
+        f"This pipeline is a student distilled from the teacher `{run.get('teacher')}` "
+        "(`python -m spacy_modernbert distill`).",
+        "",
+        f"- Teacher encoder: {shape(run.get('teacher_encoder'))}; student encoder: {shape(run.get('student_encoder'))}.",
+        f"- Signals: {', '.join(run.get('signals') or [])}"
+        + (f" (token vectors: {run['hidden_loss']})" if run.get("hidden_loss") else "")
+        + ".",
+        f"- Data: {run.get('silver_docs', 0)} documents annotated by the teacher, "
+        f"{run.get('gold_docs', 0)} gold documents; {run.get('steps')} updates.",
+        f"- Student initialization: {'teacher layers ' + str(layers) if layers else 'its own checkpoint'}.",
         "",
     ]
 
