@@ -247,6 +247,16 @@ class TokenKnnDetector(EmbeddingDetector):
             tokens, xp.asarray(state["token_bank"]), int(state["token_neighbors"]), xp
         )
 
+    def token_raw_scores(self, state, X, tokens, xp=numpy):
+        """(raw doc scores as `raw_scores` gives them, per doc the raw score of each token: a
+        numpy array whose mean is the doc's raw score) from one token search (explain.py)."""
+        if tokens is None or len(tokens) != len(X):
+            raise ValueError(f"the {self.name} detector needs the token vectors of each document")
+        per_token = search.token_distances(
+            tokens, xp.asarray(state["token_bank"]), int(state["token_neighbors"]), xp
+        )
+        return xp.asarray(search.mean_token_distances(per_token)), per_token
+
 
 class DocAndTokenKnnDetector(TokenKnnDetector):
     """`z_knn + z_token_knn`: both scores, each standardized by its own robust statistics."""
@@ -284,6 +294,17 @@ class DocAndTokenKnnDetector(TokenKnnDetector):
     def raw_scores(self, state, X, tokens=None, xp=numpy):
         token = TokenKnnDetector.raw_scores(self, state, X, tokens, xp)
         return search.sum_of_z(state, self.knn.raw_scores(state, X, tokens, xp), token)
+
+    def token_raw_scores(self, state, X, tokens, xp=numpy):
+        token, per_token = TokenKnnDetector.token_raw_scores(self, state, X, tokens, xp)
+        doc = self.knn.raw_scores(state, X, tokens, xp)
+        # each token's raw score is z_knn + its own z_token: their mean is the doc's raw score
+        doc_z = (getattr(xp, "asnumpy", numpy.asarray)(doc) - float(state["doc_location"])) / float(
+            state["doc_scale"]
+        )
+        location, scale = float(state["token_location"]), float(state["token_scale"])
+        per_token = [z + (d - location) / scale for z, d in zip(doc_z, per_token)]
+        return search.sum_of_z(state, doc, token), per_token
 
 
 class MahalanobisDetector(EmbeddingDetector):
