@@ -29,6 +29,9 @@ OUTPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", 
 # Fields the annotation writes; an input field of the same name would be overwritten.
 ANNOTATION_FIELDS = ("entities", "anomaly_score", "is_anomaly")
 CATS_FIELD = "cats"
+# --explain: the passages that made a row anomalous; --vectors: its float32 doc vector.
+EXPLAIN_FIELD = "anomaly_spans"
+VECTOR_FIELD = "vector"
 # Parquet rows are checked in batches of this many (only the text column is read).
 _PARQUET_CHECK_BATCH = 65536
 
@@ -71,11 +74,16 @@ class InputSpec:
     reserved: Tuple[str, ...] = ANNOTATION_FIELDS
     extra: Dict[str, Any] = field(default_factory=dict)
     prefix: str = ""  # --output-prefix: the annotation fields are written as prefix + name
+    explain: bool = False  # --explain: also write EXPLAIN_FIELD
+    vectors: bool = False  # --vectors: also write VECTOR_FIELD
 
 
-def output_fields(prefix: str, cats: bool) -> Tuple[str, ...]:
+def output_fields(
+    prefix: str, cats: bool, explain: bool = False, vectors: bool = False
+) -> Tuple[str, ...]:
     """The names of the fields the annotation adds to a row (an input field must not have them)."""
-    return tuple(prefix + name for name in ANNOTATION_FIELDS + ((CATS_FIELD,) if cats else ()))
+    optional = (CATS_FIELD, cats), (EXPLAIN_FIELD, explain), (VECTOR_FIELD, vectors)
+    return tuple(prefix + name for name in ANNOTATION_FIELDS + tuple(n for n, on in optional if on))
 
 
 def file_format(path: Path, formats: Dict[str, str], what: str) -> str:
@@ -211,6 +219,8 @@ def _json_safe(value: Any) -> Any:
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, decimal.Decimal):
         return str(value)
+    if hasattr(value, "tolist"):  # a --vectors vector (numpy float32)
+        return value.tolist()
     return str(value)
 
 

@@ -2,7 +2,9 @@
 
 An output row is the input record unchanged (the text and every carried field, e.g. an `id`)
 plus `entities` (character offsets, end exclusive, label, text), `anomaly_score`, `is_anomaly`
-(None when the pipeline has no `anomaly_scorer`) and, with `cats=True`, `doc.cats`.
+(None when the pipeline has no `anomaly_scorer`), with `cats=True` `doc.cats`, with the input
+spec's `explain` the `anomaly_spans` (doc.spans["anomaly"]: start, end, text, score) and with
+its `vectors` the doc's float32 encoder `vector` (a fixed-size list column in Parquet).
 Every engine runs its shards through `annotate_shard`, so their outputs can only differ by the
 numbers the pipeline computes.
 """
@@ -40,7 +42,9 @@ def load_pipeline(pipeline: str, code: Optional[str] = None, gpu_id: int = -1) -
     return spacy.load(find_pipeline(pipeline))
 
 
-def annotation(doc: Doc, cats: bool = False, prefix: str = "") -> Dict[str, Any]:
+def annotation(
+    doc: Doc, cats: bool = False, prefix: str = "", explain: bool = False, vectors: bool = False
+) -> Dict[str, Any]:
     row: Dict[str, Any] = {
         "entities": [
             {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text}
@@ -54,13 +58,32 @@ def annotation(doc: Doc, cats: bool = False, prefix: str = "") -> Dict[str, Any]
         row["is_anomaly"] = bool(doc._.is_anomaly)
     if cats:
         row["cats"] = {label: float(score) for label, score in doc.cats.items()}
+    if explain:
+        from ..anomaly.explain import span_records
+
+        row["anomaly_spans"] = span_records(doc)
+    if vectors:
+        from ..vectors import doc_vector
+
+        row["vector"] = doc_vector(doc)
     return {prefix + name: value for name, value in row.items()} if prefix else row
 
 
 def output_row(
-    record: Dict[str, Any], doc: Doc, cats: bool = False, prefix: str = ""
+    record: Dict[str, Any], doc: Doc, cats: bool = False, prefix: str = "", **extra: bool
 ) -> Dict[str, Any]:
-    return {**record, **annotation(doc, cats, prefix)}
+    return {**record, **annotation(doc, cats, prefix, **extra)}
+
+
+def explain_docs(nlp: Language, docs: Any) -> Any:
+    """The docs, each explained by the pipeline's anomaly_scorer unless it already was (a
+    pipeline without an anomaly_scorer: unchanged, no spans)."""
+    scorers = [p for n, p in nlp.pipeline if nlp.get_pipe_meta(n).factory == "anomaly_scorer"]
+    docs = list(docs)
+    todo = [doc for doc in docs if "anomaly" not in doc.spans]
+    if scorers and todo:
+        scorers[-1].explain(todo)
+    return docs
 
 
 def annotate_shard(nlp: Language, spec, run_dir, shard, batch_size: int, cats: bool = False) -> int:
@@ -77,6 +100,11 @@ def annotate_shard(nlp: Language, spec, run_dir, shard, batch_size: int, cats: b
     # so a long run does not grow the vocab: the rows are plain data, built inside the zone
     with nlp.memory_zone():
         docs = nlp.pipe((row.text for row in rows), batch_size=batch_size)
-        out = [output_row(row.record, doc, cats, spec.prefix) for row, doc in zip(rows, docs)]
+        if spec.explain:
+            docs = explain_docs(nlp, docs)
+        extra = {"explain": spec.explain, "vectors": spec.vectors}
+        out = [
+            output_row(row.record, doc, cats, spec.prefix, **extra) for row, doc in zip(rows, docs)
+        ]
     run_dir.write_shard(shard.index, out)
     return len(out)

@@ -114,7 +114,7 @@ class RunDir:
                 if rows
                 else pa.table({})
             )
-            pq.write_table(table, str(tmp))
+            pq.write_table(fixed_size_vectors(table), str(tmp))
         os.replace(tmp, path)
         return path
 
@@ -165,6 +165,23 @@ class RunDir:
         with pq.ParquetWriter(str(tmp), schema) as writer:
             for path in paths:
                 writer.write_table(_conform(pq.read_table(path), schema))
+
+
+def fixed_size_vectors(table):
+    """`table` with each column of float32 lists of one length (--vectors) as a fixed-size list
+    column, the layout vector indexes read."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, field in enumerate(table.schema):
+        if not (pa.types.is_list(field.type) and field.type.value_type == pa.float32()):
+            continue
+        column = table.column(i)
+        lengths = pc.unique(pc.list_value_length(column)).to_pylist()
+        if len(lengths) == 1 and lengths[0] and column.null_count == 0:
+            fixed = column.cast(pa.list_(pa.float32(), lengths[0]))
+            table = table.set_column(i, pa.field(field.name, fixed.type), fixed)
+    return table
 
 
 def _conform(table, schema):

@@ -34,7 +34,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats1d, Floats2d
 
-from . import checks, detectors, intent_confidence, loss, one_class, shared_cats  # noqa: F401
+from . import checks, detectors, explain, intent_confidence, loss, one_class, shared_cats  # noqa: F401
 from .detectors import EmbeddingDetector, SvddDetector
 from .fitted import FittedDetector
 from .logistic import sigmoid
@@ -70,12 +70,19 @@ DEFAULT_SETTINGS: Dict[str, Any] = {
     "threshold": 0.5,
     "unlabelled_as_normal": None,
     "pos_weight": None,
+    **explain.EXPLAIN_SETTINGS,
 }
 
 
 @Language.factory(
     "anomaly_scorer",
-    assigns=["doc.cats", "doc._.anomaly_score", "doc._.is_anomaly"],
+    assigns=[
+        "doc.cats",
+        "doc._.anomaly_score",
+        "doc._.is_anomaly",
+        "token._.anomaly_score",
+        "doc.spans",
+    ],
     default_config={
         "model": DEFAULT_ANOMALY_MODEL,
         **DEFAULT_SETTINGS,
@@ -100,6 +107,9 @@ def make_anomaly_scorer(
     unlabelled_as_normal: Optional[bool],
     pos_weight: Optional[float],
     scorer: Optional[Callable],
+    explain: bool = False,
+    explain_spans: int = 1,
+    explain_method: str = "auto",
 ) -> "AnomalyScorer":
     """Create an `anomaly_scorer` component.
 
@@ -115,6 +125,9 @@ def make_anomaly_scorer(
     pos_weight (Optional[float]): supervised weight of anomalous docs in the loss; None
         computes n_normal / n_anomalous from the training labels at initialize.
     scorer (Optional[Callable]): the scoring method (anomaly_auc, anomaly_ap, anomaly_p/r/f).
+    explain (bool): also set `token._.anomaly_score` and `doc.spans["anomaly"]` (explain.py).
+    explain_spans (int): the highest-scoring passages kept in `doc.spans["anomaly"]`.
+    explain_method (str): "auto", "tokens", "occlusion" or "alone" (explain.py).
     """
     return AnomalyScorer(
         nlp.vocab,
@@ -127,6 +140,9 @@ def make_anomaly_scorer(
         unlabelled_as_normal=unlabelled_as_normal,
         pos_weight=pos_weight,
         scorer=scorer,
+        explain=explain,
+        explain_spans=explain_spans,
+        explain_method=explain_method,
     )
 
 
@@ -135,6 +151,7 @@ def register_extensions() -> None:
     for attr in ("anomaly_score", "is_anomaly"):
         if not Doc.has_extension(attr):
             Doc.set_extension(attr, default=None)
+    explain.register_token_extension()
 
 
 class AnomalyScorer(OneClassFitting, JsonCfgSerialization, TrainablePipe):
@@ -161,6 +178,9 @@ class AnomalyScorer(OneClassFitting, JsonCfgSerialization, TrainablePipe):
         self._rehearsal_model = None
         self.cfg: Dict[str, Any] = checks.initial_cfg(settings, name)
         self._detector_from_null = settings["detector"] is None
+        # not in cfg: the config, not the saved pipeline, says whether to explain
+        self.explain_settings = explain.check_settings(settings, name)
+        self._explained: Optional[Tuple[List[Doc], List[explain.Explanation]]] = None
         self._set_detector(detectors.resolve_detector(self.cfg["mode"], settings["detector"], name))
         register_extensions()
         set_head_mode(self.model, self.cfg["mode"])
@@ -222,6 +242,10 @@ class AnomalyScorer(OneClassFitting, JsonCfgSerialization, TrainablePipe):
         if not docs:
             return self.model.ops.alloc1f(0)
         checks.check_listener_input(self.model, docs, self.name)
+        if self.explain_settings["explain"]:
+            scores, explanations = explain.explain_docs(self, docs)
+            self._explained = (docs, explanations)
+            return scores
         if self._fitted is not None:
             return self._fitted.scores(docs)
         return self._raw_to_scores(head_predict(self.model, docs))
@@ -249,6 +273,23 @@ class AnomalyScorer(OneClassFitting, JsonCfgSerialization, TrainablePipe):
             doc._.anomaly_score = value
             doc._.is_anomaly = bool(value >= threshold)
             doc.cats[label] = value
+        explanations = explain.stashed(self._explained, docs)
+        self._explained = None
+        for doc, explanation in zip(docs, explanations or ()):
+            explain.annotate(doc, explanation)
+
+    def explain(self, docs: Union[Doc, Iterable[Doc]]) -> Union[Doc, List[Doc]]:
+        """Score and explain docs processed by the components before this one (e.g. by
+        `nlp(text)` with `explain` off): sets what `explain = true` sets; returns the doc(s)."""
+        single = isinstance(docs, Doc)
+        batch = [docs] if single else list(docs)
+        previous = self.explain_settings["explain"]
+        self.explain_settings["explain"] = True
+        try:
+            self.set_annotations(batch, self.predict(batch))
+        finally:
+            self.explain_settings["explain"] = previous
+        return batch[0] if single else batch
 
     # ------------------------------------------------------------------ training
 

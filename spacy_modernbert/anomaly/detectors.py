@@ -256,16 +256,23 @@ class TokenKnnDetector(EmbeddingDetector):
         return state, fit_scores
 
     def raw_scores(self, state, X, tokens=None, xp=numpy):
+        return self.token_raw_scores(state, X, tokens, xp)[0]
+
+    def token_raw_scores(self, state, X, tokens, xp=numpy):
+        """(raw doc scores, per doc the raw distance of each token: a numpy array) from one
+        token search (explain.py reuses the per-token distances). A doc's raw score is the mean
+        of its token distances, or with `top_k_tokens` the mean of its k largest with the
+        length trend removed."""
         if tokens is None or len(tokens) != len(X):
             raise ValueError(f"the {self.name} detector needs the token vectors of each document")
-        top_k = int(state.get("top_k_tokens", 0))
-        raw = search.token_knn_scores(
-            tokens, xp.asarray(state["token_bank"]), int(state["token_neighbors"]), xp, top_k=top_k
+        per_token = search.token_distances(
+            tokens, xp.asarray(state["token_bank"]), int(state["token_neighbors"]), xp
         )
+        top_k = int(state.get("top_k_tokens", 0))
+        raw = search.mean_token_distances(per_token, top_k)
         if top_k > 0:
-            host = getattr(xp, "asnumpy", numpy.asarray)(raw)
-            raw = xp.asarray(search.detrended(state, host, [len(t) for t in tokens]))
-        return raw
+            raw = search.detrended(state, raw, [len(t) for t in tokens])
+        return xp.asarray(raw), per_token
 
 
 class DocAndTokenKnnDetector(TokenKnnDetector):
@@ -305,6 +312,17 @@ class DocAndTokenKnnDetector(TokenKnnDetector):
     def raw_scores(self, state, X, tokens=None, xp=numpy):
         token = TokenKnnDetector.raw_scores(self, state, X, tokens, xp)
         return search.sum_of_z(state, self.knn.raw_scores(state, X, tokens, xp), token)
+
+    def token_raw_scores(self, state, X, tokens, xp=numpy):
+        token, per_token = TokenKnnDetector.token_raw_scores(self, state, X, tokens, xp)
+        doc = self.knn.raw_scores(state, X, tokens, xp)
+        # each token's raw score is z_knn + its own z_token: their mean is the doc's raw score
+        doc_z = (getattr(xp, "asnumpy", numpy.asarray)(doc) - float(state["doc_location"])) / float(
+            state["doc_scale"]
+        )
+        location, scale = float(state["token_location"]), float(state["token_scale"])
+        per_token = [z + (d - location) / scale for z, d in zip(doc_z, per_token)]
+        return search.sum_of_z(state, doc, token), per_token
 
 
 class MahalanobisDetector(EmbeddingDetector):

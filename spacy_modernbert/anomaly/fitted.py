@@ -102,6 +102,11 @@ class FittedDetector:
 
     def scores(self, docs: List[Doc]) -> Floats1d:
         """Scores in [0, 1] of docs processed by the upstream components (on the model's device)."""
+        pooled, tokens = self._features(docs, self.detector.needs_tokens)
+        return self.detector.scores(self.ready_state(), pooled, tokens, self.model.ops.xp)
+
+    def ready_state(self) -> Dict[str, Any]:
+        """The fitted state, re-fitted if the encoder changed, on the model's device."""
         self.refit_if_encoder_changed()
         if self.state is None:
             raise ValueError(
@@ -117,8 +122,7 @@ class FittedDetector:
                     {key: xp.asarray(value) for key, value in state.items()},
                 )
             state = self._device_state[1]
-        pooled, tokens = self._features(docs, self.detector.needs_tokens)
-        return self.detector.scores(state, pooled, tokens, xp)
+        return state
 
     def _features(self, docs: List[Doc], with_tokens: bool) -> Tuple[Any, Optional[List[Any]]]:
         """The detector's features of `docs`: the pooled embeddings (and token vectors) of the

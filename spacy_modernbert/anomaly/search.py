@@ -3,11 +3,11 @@
 Why a module of its own: `detectors.py` says *what* each registered detector computes; the
 arithmetic they share lives here, written once: the length-robust embedding (`normalize`),
 the exact kNN search by one matrix product per chunk of queries (`nearest_distances`, with
-owners to leave a doc's own rows out of its fit), the per-token search (`token_knn_scores`,
-`fit_token_bank`) and the Mahalanobis distance.
+owners to leave a doc's own rows out of its fit), the per-token search (`token_distances`,
+`token_knn_scores`, `fit_token_bank`) and the Mahalanobis distance.
 Invariants: float64 results; every function takes the array module `xp` (numpy or cupy) of
-the arrays it gets and never moves them between devices, except `token_knn_scores`' float64
-per-doc result; leave-one-out fits never count a doc as its own neighbour.
+the arrays it gets and never moves them between devices, except the per-token distances (numpy, one
+array per doc) and `token_knn_scores`' float64 per-doc result; leave-one-out fits never count a doc as its own neighbour.
 """
 
 from typing import Any, Dict, Sequence
@@ -147,18 +147,13 @@ def top_k(sims, k: int, xp):
     return -xp.partition(-sims, k - 1, axis=1)[:, :k]
 
 
-def token_knn_scores(
-    tokens: Sequence[Any], bank, k: int, xp, query_docs=None, bank_docs=None, top_k: int = 0
-):
-    """Per doc, the mean over its tokens (over its `top_k` most distant tokens when top_k > 0:
-    a robust max, which one unusual passage in a long doc cannot dilute) of the mean cosine
-    distance to the `k` nearest bank tokens (float64; EMPTY_DOC_DISTANCE for a doc without
-    tokens). With `query_docs` (one id per doc) and `bank_docs` (one id per bank token), a
-    doc's own tokens are left out."""
-    lengths = [int(len(t)) for t in tokens]
-    out = numpy.full(len(tokens), EMPTY_DOC_DISTANCE, dtype="float64")
-    if not sum(lengths):
-        return xp.asarray(out)
+def token_distances(tokens: Sequence[Any], bank, k: int, xp, query_docs=None, bank_docs=None):
+    """Per doc, each token's mean cosine distance to its `k` nearest bank tokens (a list of
+    float64 numpy arrays, one per doc; empty for a doc without tokens). With `query_docs` (one
+    id per doc) and `bank_docs` (one id per bank token), a doc's own tokens are left out."""
+    lengths = numpy.asarray([int(len(t)) for t in tokens], dtype="int64")
+    if not lengths.sum():
+        return [numpy.zeros((0,), dtype="float64") for _ in tokens]
     width = int(bank.shape[1])
     Q = normalize(
         xp.concatenate(
@@ -173,19 +168,32 @@ def token_knn_scores(
             "bank_owner": xp.asarray(bank_docs),
         }
     per_token = getattr(xp, "asnumpy", numpy.asarray)(nearest_distances(Q, bank, k, xp, **owners))
-    lengths = numpy.asarray(lengths)
-    nonempty = lengths > 0
-    starts = (numpy.cumsum(lengths) - lengths)[
-        nonempty
-    ]  # where each doc's tokens begin in per_token
-    if top_k > 0:
-        out[nonempty] = [
-            numpy.sort(per_token[s : s + n])[-top_k:].mean()
-            for s, n in zip(starts, lengths[nonempty])
-        ]
-    else:
-        out[nonempty] = numpy.add.reduceat(per_token, starts) / lengths[nonempty]
-    return xp.asarray(out)
+    return numpy.split(per_token, numpy.cumsum(lengths)[:-1])
+
+
+def mean_token_distances(per_doc: Sequence[numpy.ndarray], top_k: int = 0) -> numpy.ndarray:
+    """Each doc's mean token distance, over its `top_k` most distant tokens when top_k > 0 (a
+    robust max, which one unusual passage in a long doc cannot dilute); EMPTY_DOC_DISTANCE for
+    a doc without tokens."""
+    return numpy.asarray(
+        [
+            float((numpy.sort(d)[-top_k:] if top_k > 0 else d).mean())
+            if len(d)
+            else EMPTY_DOC_DISTANCE
+            for d in per_doc
+        ],
+        dtype="float64",
+    )
+
+
+def token_knn_scores(
+    tokens: Sequence[Any], bank, k: int, xp, query_docs=None, bank_docs=None, top_k: int = 0
+):
+    """Per doc, the mean over its tokens (over its `top_k` most distant tokens when top_k > 0)
+    of the mean cosine distance to the `k` nearest bank tokens (float64; EMPTY_DOC_DISTANCE for
+    a doc without tokens; see `token_distances`)."""
+    per_doc = token_distances(tokens, bank, k, xp, query_docs, bank_docs)
+    return xp.asarray(mean_token_distances(per_doc, top_k))
 
 
 def mahalanobis_scores(Z, state, xp):

@@ -68,6 +68,16 @@ def annotate_cli(
     ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="engine local: GPU id, or -1 for CPU"),
     cats: bool = typer.Option(False, "--cats", help="Also write doc.cats"),
+    explain: bool = typer.Option(
+        False,
+        "--explain",
+        help='Also write anomaly_spans: the passages that made each row anomalous (doc.spans["anomaly"])',
+    ),
+    vectors: bool = typer.Option(
+        False,
+        "--vectors",
+        help="Also write vector: each row's float32 doc vector from the encoder (Parquet: a fixed-size list)",
+    ),
     output_prefix: str = typer.Option(
         "",
         "--output-prefix",
@@ -113,6 +123,8 @@ def annotate_cli(
             address=address,
             gpu_id=gpu_id,
             cats=cats,
+            explain=explain,
+            vectors=vectors,
             output_prefix=output_prefix,
             on_error=on_error,
             rejects=rejects,
@@ -144,6 +156,8 @@ def annotate(
     address: Optional[str] = None,
     gpu_id: int = -1,
     cats: bool = False,
+    explain: bool = False,
+    vectors: bool = False,
     output_prefix: str = "",
     on_error: str = "stop",
     rejects: Optional[Path] = None,
@@ -214,12 +228,20 @@ def annotate(
         raise ValueError(
             f"--output-prefix must be letters, digits, '_', '-' or '.', got {output_prefix!r}"
         )
-    reserved = output_fields(output_prefix, cats)
+    reserved = output_fields(output_prefix, cats, explain, vectors)
     if text_field in reserved:
         raise ValueError(
             f"--text-field {text_field!r} is one of the annotation's output fields: pass --output-prefix"
         )
-    spec = InputSpec(input_path, in_format, text_field, reserved, prefix=output_prefix)
+    spec = InputSpec(
+        input_path,
+        in_format,
+        text_field,
+        reserved,
+        prefix=output_prefix,
+        explain=explain,
+        vectors=vectors,
+    )
     run_dir = RunDir(output_path, out_format)
     settings = {
         **input_identity(input_path),
@@ -227,6 +249,8 @@ def annotate(
         "text_field": text_field,
         "shard_size": shard_size,
         "cats": cats,
+        "explain": explain,
+        "vectors": vectors,
         "output_prefix": output_prefix,
         "output_format": out_format,
         "on_error": on_error,

@@ -1,0 +1,299 @@
+"""Explanations of `anomaly_scorer`: which passages of a doc made it anomalous.
+
+Outputs, when the component's `explain` setting is true (or through its `explain(docs)`):
+`token._.anomaly_score` (in [0, 1]) for every token, and the span group `doc.spans["anomaly"]`
+of the `explain_spans` highest-scoring passages (label "ANOMALY", their scores in
+`doc.spans["anomaly"].attrs["scores"]`), which displaCy's span view renders.
+
+Passages are sentences where the doc has them, else lines and sentence-final punctuation
+(`segments`). `explain_method`:
+* "tokens" (token detectors: token_knn, doc_and_token_knn): each token's own distance to its
+  nearest normal tokens, the number the detector averages into the doc score; a passage
+  scores the mean of its tokens. The same search as plain scoring: nearly free.
+* "occlusion" (every detector and the supervised head): a passage scores how much the doc's
+  score drops without it, the doc re-pooled from the token vectors of the rest.
+* "alone": a passage scores as a doc of its own tokens only.
+* "auto" (the default): "tokens" for the token detectors, else "occlusion".
+Occlusion and "alone" re-pool the token vectors the encoder already computed for the whole
+doc (the passage keeps its context): no extra encoder pass, one more detector/head row per
+passage. Why not gradient x input: the fitted detectors have no gradient, and a second
+backward pass would cost more than scoring.
+
+Invariants: with `explain` off, scoring runs no code from here; the explanation of a doc is
+the same alone or in a batch, and after a save and load. Numpy/thinc only (no torch).
+"""
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.tokens import Doc, Span, SpanGroup, Token
+
+from .detectors import unit_scores
+from .model import doc_features
+
+SPAN_KEY = "anomaly"
+SPAN_LABEL = "ANOMALY"
+EXPLAIN_METHODS = ("auto", "tokens", "occlusion", "alone")
+# The component's explanation settings and their defaults.
+EXPLAIN_SETTINGS: Dict[str, Any] = {"explain": False, "explain_spans": 1, "explain_method": "auto"}
+# A passage longer than this (tokens) is cut into windows of this size.
+MAX_SEGMENT_TOKENS = 64
+SENTENCE_END = frozenset({".", "!", "?", "..."})
+
+
+@dataclass
+class Explanation:
+    """One doc's explanation: a score per token and the passages (start, end, score), best first."""
+
+    token_scores: numpy.ndarray
+    spans: List[Tuple[int, int, float]]
+
+
+def register_token_extension() -> None:
+    """Register `token._.anomaly_score` (idempotent, never forced)."""
+    if not Token.has_extension("anomaly_score"):
+        Token.set_extension("anomaly_score", default=None)
+
+
+def check_settings(settings: Dict[str, Any], name: str) -> Dict[str, Any]:
+    """The explanation settings, checked (a refusal names the setting and its values)."""
+    if not isinstance(settings["explain"], bool):
+        raise ValueError(
+            f"anomaly_scorer '{name}': explain must be true or false, got {settings['explain']!r}"
+        )
+    n = settings["explain_spans"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(
+            f"anomaly_scorer '{name}': explain_spans (the passages kept in doc.spans[{SPAN_KEY!r}]) "
+            f"must be an integer >= 1, got {n!r}"
+        )
+    if settings["explain_method"] not in EXPLAIN_METHODS:
+        raise ValueError(
+            f"anomaly_scorer '{name}': explain_method must be one of {EXPLAIN_METHODS}, got "
+            f"{settings['explain_method']!r}"
+        )
+    return {key: settings[key] for key in EXPLAIN_SETTINGS}
+
+
+def resolve_method(method: str, detector: Any, name: str) -> str:
+    """The method "auto" stands for; "tokens" is refused for a detector without token scores."""
+    has_tokens = hasattr(detector, "token_raw_scores")
+    if method == "auto":
+        return "tokens" if has_tokens else "occlusion"
+    if method == "tokens" and not has_tokens:
+        detector_name = getattr(detector, "name", None) or "the supervised head"
+        raise ValueError(
+            f"anomaly_scorer '{name}': explain_method = \"tokens\" needs a token detector "
+            f'(token_knn or doc_and_token_knn), not {detector_name}; use "occlusion" or "auto".'
+        )
+    return method
+
+
+def segments(doc: Doc) -> List[Tuple[int, int]]:
+    """The passages of `doc` as token ranges: its sentences if set, else the runs ending at a
+    line break or sentence-final punctuation; runs over MAX_SEGMENT_TOKENS are cut into windows."""
+    if not len(doc):
+        return []
+    if doc.has_annotation("SENT_START"):
+        runs = [(sent.start, sent.end) for sent in doc.sents]
+    else:
+        runs, start = [], 0
+        for token in doc:
+            end_here = "\n" in token.text or "\n" in token.whitespace_
+            if token.text in SENTENCE_END:
+                nxt = doc[token.i + 1] if token.i + 1 < len(doc) else None
+                end_here = end_here or nxt is None or nxt.text not in SENTENCE_END
+            if end_here:
+                runs.append((start, token.i + 1))
+                start = token.i + 1
+        if start < len(doc):
+            runs.append((start, len(doc)))
+        runs = _merge_blank(doc, runs)
+    out = []
+    for start, end in runs:
+        out.extend(
+            (s, min(s + MAX_SEGMENT_TOKENS, end)) for s in range(start, end, MAX_SEGMENT_TOKENS)
+        )
+    return out
+
+
+def _merge_blank(doc: Doc, runs: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    """Runs of whitespace tokens only join the run before them (or after, at the start)."""
+    merged: List[Tuple[int, int]] = []
+    for start, end in runs:
+        blank = all(t.is_space for t in doc[start:end])
+        if blank and merged:
+            merged[-1] = (merged[-1][0], end)
+        elif merged and all(t.is_space for t in doc[merged[-1][0] : merged[-1][1]]):
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def pool(X: numpy.ndarray, pooling: str) -> numpy.ndarray:
+    """The pooled vector of token vectors `X` (zeros for no token), as the head pools them."""
+    if not len(X):
+        return numpy.zeros((X.shape[1],), dtype="float32")
+    return X.max(axis=0) if pooling == "max" else X.mean(axis=0)
+
+
+def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation]]:
+    """The scores of `docs` (as `component.predict` gives them) and their explanations, from
+    one encoder pass. `docs` were processed by the components upstream of `component`."""
+    model = component.model
+    ops = model.ops
+    fitted = component._fitted
+    method = resolve_method(
+        component.explain_settings["explain_method"], fitted and fitted.detector, component.name
+    )
+    pooled, tokens = doc_features(model, docs, True)
+    token_arrays = [numpy.asarray(ops.to_numpy(t), dtype="float32") for t in tokens]
+    n_spans = int(component.explain_settings["explain_spans"])
+    if method == "tokens":
+        state = fitted.ready_state()
+        raw, per_token = fitted.detector.token_raw_scores(state, pooled, tokens, ops.xp)
+        scores = unit_scores(state, raw, ops.xp)
+        return scores, [
+            from_token_scores(doc, unit_scores(state, t), n_spans)
+            for doc, t in zip(docs, per_token)
+        ]
+    score_rows = _row_scorer(component)
+    scores = score_rows(ops.to_numpy(pooled), token_arrays)
+    pooling = model.attrs.get("pooling", "mean")
+    explanations = passage_explanations(
+        docs, token_arrays, ops.to_numpy(scores), score_rows, pooling, method, n_spans
+    )
+    return ops.xp.asarray(scores), explanations
+
+
+def _row_scorer(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray]:
+    """A function: (pooled rows, their token vectors) -> scores in [0, 1] (numpy), as the
+    component scores a doc with those pooled and token vectors."""
+    model, fitted = component.model, component._fitted
+    xp = model.ops.xp
+    if fitted is not None:
+        state = fitted.ready_state()
+        needs_tokens = fitted.detector.needs_tokens
+
+        def fitted_rows(rows, tokens):
+            toks = [xp.asarray(t) for t in tokens] if needs_tokens else None
+            return model.ops.to_numpy(fitted.detector.scores(state, xp.asarray(rows), toks, xp))
+
+        return fitted_rows
+    output_layer = model.get_ref("output_layer")
+
+    def head_rows(rows, tokens):
+        raw = output_layer.predict(model.ops.asarray2f(rows))
+        return model.ops.to_numpy(component._raw_to_scores(raw))
+
+    return head_rows
+
+
+def passage_explanations(
+    docs: Sequence[Doc],
+    tokens: Sequence[numpy.ndarray],
+    scores: numpy.ndarray,
+    score_rows: Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray],
+    pooling: str,
+    method: str,
+    n_spans: int,
+) -> List[Explanation]:
+    """Occlusion ("occlusion") or passage-alone ("alone") explanations of a batch: all
+    passages of all docs scored in one call of `score_rows`."""
+    rows: List[numpy.ndarray] = []
+    row_tokens: List[numpy.ndarray] = []
+    per_doc: List[List[Tuple[int, int]]] = []
+    for doc, X in zip(docs, tokens):
+        segs = segments(doc) if len(X) == len(doc) else []
+        per_doc.append(segs)
+        for start, end in segs:
+            keep = numpy.zeros(len(X), dtype=bool)
+            keep[start:end] = True
+            if method == "occlusion":
+                keep = ~keep
+            rows.append(pool(X[keep], pooling))
+            row_tokens.append(X[keep])
+    row_scores = score_rows(numpy.stack(rows), row_tokens) if rows else numpy.zeros(0)
+    out, at = [], 0
+    for doc, segs, score in zip(docs, per_doc, scores):
+        values = numpy.asarray(row_scores[at : at + len(segs)], dtype="float64")
+        at += len(segs)
+        if method == "occlusion":  # the drop in score without the passage, in [0, 1]
+            values = (
+                numpy.clip(float(score) - values, 0.0, 1.0)
+                if len(segs) > 1
+                else numpy.full(len(segs), float(score))
+            )
+        token_scores = numpy.zeros(len(doc), dtype="float64")
+        for (start, end), value in zip(segs, values):
+            token_scores[start:end] = value
+        out.append(Explanation(token_scores, top_spans(segs, values, n_spans)))
+    return out
+
+
+def from_token_scores(doc: Doc, token_scores: Any, n_spans: int) -> Explanation:
+    """A token-level explanation: each passage scores the mean of its tokens' scores."""
+    token_scores = numpy.asarray(token_scores, dtype="float64").reshape(-1)
+    if len(token_scores) != len(doc):  # a doc without tokens
+        return Explanation(numpy.zeros(len(doc)), [])
+    segs = segments(doc)
+    values = numpy.asarray([token_scores[s:e].mean() for s, e in segs])
+    return Explanation(token_scores, top_spans(segs, values, n_spans))
+
+
+def top_spans(
+    segs: Sequence[Tuple[int, int]], values: numpy.ndarray, n_spans: int
+) -> List[Tuple[int, int, float]]:
+    """The `n_spans` best passages, best first (ties: the earlier passage)."""
+    order = sorted(range(len(segs)), key=lambda i: (-float(values[i]), i))[:n_spans]
+    return [(segs[i][0], segs[i][1], float(values[i])) for i in order]
+
+
+def annotate(doc: Doc, explanation: Explanation) -> None:
+    """Set `token._.anomaly_score` and `doc.spans["anomaly"]` (scores in its attrs)."""
+    for token, value in zip(doc, explanation.token_scores):
+        token._.anomaly_score = float(value)
+    doc.spans[SPAN_KEY] = SpanGroup(
+        doc,
+        name=SPAN_KEY,
+        spans=[
+            Span(doc, *_trimmed(doc, start, end), label=SPAN_LABEL)
+            for start, end, _ in explanation.spans
+        ],
+        attrs={"scores": [score for _, _, score in explanation.spans]},
+    )
+
+
+def _trimmed(doc: Doc, start: int, end: int) -> Tuple[int, int]:
+    """The token range without its leading and trailing whitespace tokens (if any is left)."""
+    s, e = start, end
+    while s < e and doc[s].is_space:
+        s += 1
+    while e > s and doc[e - 1].is_space:
+        e -= 1
+    return (s, e) if s < e else (start, end)
+
+
+def span_records(doc: Doc) -> List[Dict[str, Any]]:
+    """`doc.spans["anomaly"]` as plain records (start/end chars, text, score), best first."""
+    if SPAN_KEY not in doc.spans:
+        return []
+    group = doc.spans[SPAN_KEY]
+    scores = list(group.attrs.get("scores", [None] * len(group)))
+    return [
+        {"start": span.start_char, "end": span.end_char, "text": span.text, "score": score}
+        for span, score in zip(group, scores)
+    ]
+
+
+def stashed(
+    cache: Optional[Tuple[List[Doc], List[Explanation]]], docs: Sequence[Doc]
+) -> Optional[List[Explanation]]:
+    """The explanations computed by `predict` for exactly these docs (by identity), else None."""
+    if cache is None or len(cache[0]) != len(docs):
+        return None
+    if all(a is b for a, b in zip(cache[0], docs)):
+        return cache[1]
+    return None

@@ -1,0 +1,179 @@
+"""Explanations of anomaly_scorer (explain.py): token scores, doc.spans["anomaly"], settings."""
+
+import numpy
+import pytest
+import spacy
+from spacy import displacy
+
+from spacy_modernbert.anomaly import explain, search
+
+from .conftest import examples, make_records, standalone_pipeline, train
+
+NORMAL_LINE = "Alice reported server restarted deploy finished today ."
+ANOMALOUS_LINE = "Bob reported breach stolen rootkit leaked today ."
+TEXT = f"{NORMAL_LINE}\n{ANOMALOUS_LINE}\nCarol reported backup completed cache warmed today ."
+SYSTEMS = [
+    ("supervised", None),
+    ("one_class", "doc_and_token_knn"),
+    ("one_class", "token_knn"),
+    ("one_class", "knn"),
+    ("one_class", "mahalanobis"),
+]
+
+
+def trained(mode, detector, **settings):
+    spacy.util.fix_random_seed(0)
+    if detector is not None:
+        settings["detector"] = detector
+    nlp = standalone_pipeline(mode, **settings)
+    records = make_records(80, 0.25 if mode == "supervised" else 0.0, 0)
+    train(nlp, examples(nlp, records, entities=False), 3 if mode == "supervised" else 1)
+    return nlp
+
+
+@pytest.fixture(scope="module", params=SYSTEMS, ids=lambda s: s[1] or s[0])
+def system(request):
+    return trained(*request.param)
+
+
+def spans(doc):
+    group = doc.spans[explain.SPAN_KEY]
+    return [(s.start, s.end, s.label_) for s in group], list(group.attrs["scores"])
+
+
+def test_off_by_default_sets_nothing(system):
+    pipe = system.get_pipe("anomaly_scorer")
+    assert pipe.explain_settings["explain"] is False
+    doc = system(TEXT)
+    assert explain.SPAN_KEY not in doc.spans
+    assert all(token._.anomaly_score is None for token in doc)
+
+
+def test_explain_points_at_the_anomalous_line_and_keeps_the_score(system):
+    pipe = system.get_pipe("anomaly_scorer")
+    plain = system(TEXT)._.anomaly_score
+    doc = pipe.explain(system(TEXT))
+    assert doc._.anomaly_score == pytest.approx(plain, abs=1e-9)
+    group = doc.spans[explain.SPAN_KEY]
+    assert len(group) == 1 and group[0].label_ == explain.SPAN_LABEL
+    assert group[0].text == ANOMALOUS_LINE
+    assert all(0.0 <= token._.anomaly_score <= 1.0 for token in doc)
+    assert 0.0 <= group.attrs["scores"][0] <= 1.0
+
+
+def test_setting_on_equals_the_method_batch_and_single():
+    nlp = trained("one_class", "knn", explain=True, explain_spans=2)
+    texts = [TEXT, NORMAL_LINE, "", ANOMALOUS_LINE + " " + NORMAL_LINE]
+    batch = list(nlp.pipe(texts, batch_size=4))
+    for text, doc in zip(texts, batch):
+        alone = nlp(text)
+        assert spans(alone)[0] == spans(doc)[0]
+        assert spans(alone)[1] == pytest.approx(spans(doc)[1], abs=1e-6)
+        assert [t._.anomaly_score for t in alone] == pytest.approx(
+            [t._.anomaly_score for t in doc], abs=1e-6
+        )
+    assert len(batch[0].spans["anomaly"]) == 2 and not batch[2].spans["anomaly"]
+    assert batch[0].spans["anomaly"][0].text == ANOMALOUS_LINE
+    nlp.get_pipe("anomaly_scorer").explain_settings["explain"] = False
+    plain = nlp(TEXT)
+    assert plain._.anomaly_score == pytest.approx(batch[0]._.anomaly_score, abs=1e-9)
+    assert "anomaly" not in plain.spans
+
+
+@pytest.mark.parametrize("mode,detector", [("supervised", None), ("one_class", "token_knn")])
+def test_saved_and_reloaded_pipeline_gives_the_same_spans(tmp_path, mode, detector):
+    nlp = trained(mode, detector, explain=True, explain_spans=3)
+    before = nlp(TEXT)
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    assert loaded.get_pipe("anomaly_scorer").explain_settings == {
+        "explain": True,
+        "explain_spans": 3,
+        "explain_method": "auto",
+    }
+    after = loaded(TEXT)
+    assert spans(after)[0] == spans(before)[0]
+    assert spans(after)[1] == pytest.approx(spans(before)[1], abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["occlusion", "alone"])
+def test_passage_methods_for_a_token_detector(method):
+    nlp = trained("one_class", "doc_and_token_knn", explain=True, explain_method=method)
+    doc = nlp(TEXT)
+    assert doc.spans["anomaly"][0].text == ANOMALOUS_LINE
+    # a passage's tokens carry the passage's score
+    scores = {t._.anomaly_score for t in doc.spans["anomaly"][0]}
+    assert len(scores) == 1
+
+
+def test_token_explanation_reuses_the_scoring_search(monkeypatch):
+    """The token method adds no nearest-neighbour search to plain scoring."""
+    nlp = trained("one_class", "token_knn")
+    nlp(TEXT)  # the first call re-fits the detector after training
+    calls = []
+    real = search.nearest_distances
+
+    def counting(Q, *args, **kwargs):
+        calls.append(int(Q.shape[0]))
+        return real(Q, *args, **kwargs)
+
+    monkeypatch.setattr(search, "nearest_distances", counting)
+    nlp(TEXT)
+    plain = list(calls)
+    calls.clear()
+    nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))
+    assert plain and calls == plain + plain  # nlp() once more, then the explanation's one search
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"explain_spans": 0}, "explain_spans"),
+        ({"explain_method": "gradient"}, "explain_method"),
+        ({"explain": "yes"}, "explain"),
+    ],
+)
+def test_bad_settings_are_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        standalone_pipeline("supervised", **settings)
+
+
+def test_tokens_method_needs_a_token_detector():
+    nlp = trained("one_class", "knn", explain_method="tokens")
+    with pytest.raises(ValueError, match="token detector"):
+        nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))
+
+
+def test_segments_follow_sentences_lines_and_punctuation():
+    nlp = spacy.blank("en")
+    doc = nlp("Disk full. Backup failed!\nRestart scheduled")
+    assert [doc[s:e].text.strip() for s, e in explain.segments(doc)] == [
+        "Disk full.",
+        "Backup failed!",
+        "Restart scheduled",
+    ]
+    doc[3].is_sent_start = True  # "Backup" starts a sentence; the rest follows sentence rules
+    for token in doc:
+        if token.i not in (0, 3):
+            token.is_sent_start = False
+    assert [doc[s:e].text for s, e in explain.segments(doc)] == [
+        "Disk full.",
+        "Backup failed!\nRestart scheduled",
+    ]
+    long_doc = nlp(" ".join(["word"] * (explain.MAX_SEGMENT_TOKENS + 5)))
+    assert explain.segments(long_doc) == [
+        (0, explain.MAX_SEGMENT_TOKENS),
+        (explain.MAX_SEGMENT_TOKENS, explain.MAX_SEGMENT_TOKENS + 5),
+    ]
+
+
+def test_displacy_renders_the_span_group():
+    nlp = trained("one_class", "knn", explain=True)
+    html = displacy.render(nlp(TEXT), style="span", options={"spans_key": "anomaly"})
+    assert explain.SPAN_LABEL in html and "rootkit" in html
+    records = explain.span_records(nlp(TEXT))
+    assert (
+        records[0]["text"] == ANOMALOUS_LINE
+        and TEXT[records[0]["start"] : records[0]["end"]] == ANOMALOUS_LINE
+    )
+    assert numpy.isfinite(records[0]["score"])
