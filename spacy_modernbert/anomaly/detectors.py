@@ -256,13 +256,13 @@ class TokenKnnDetector(EmbeddingDetector):
         return state, fit_scores
 
     def raw_scores(self, state, X, tokens=None, xp=numpy):
-        return self.token_raw_scores(state, X, tokens, xp)[0]
+        return TokenKnnDetector.token_raw_scores(self, state, X, tokens, xp)[0]
 
     def token_raw_scores(self, state, X, tokens, xp=numpy):
         """(raw doc scores, per doc the raw distance of each token: a numpy array) from one
         token search (explain.py reuses the per-token distances). A doc's raw score is the mean
         of its token distances, or with `top_k_tokens` the mean of its k largest with the
-        length trend removed."""
+        length trend removed. Subclasses call it as `TokenKnnDetector.token_raw_scores`."""
         if tokens is None or len(tokens) != len(X):
             raise ValueError(f"the {self.name} detector needs the token vectors of each document")
         per_token = search.token_distances(
