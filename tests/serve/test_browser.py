@@ -74,6 +74,8 @@ def test_demo_page_annotates_in_a_browser(browser, live_server, served_nlp, tmp_
     anomaly = browser.find_element(By.ID, "anomaly")
     assert f"Anomaly score {score:.3f} (threshold 0.500)" in anomaly.text
     assert float(anomaly.get_attribute("data-score")) == pytest.approx(score, abs=1e-5)
+    # no textcat in this pipeline: no intent line (doc.cats holds the anomaly label only)
+    assert not browser.find_element(By.ID, "intent").is_displayed()
     path = tmp_path / "demo-page.png"
     assert browser.save_screenshot(str(path)) and path.stat().st_size > 10_000
 
