@@ -1,4 +1,4 @@
-"""`python -m benchmarks speed|accuracy|one-class|quantized-accuracy|soak|soak-pretrain|vocab|ort|report`, from the root of a checkout.
+"""`python -m benchmarks speed|accuracy|one-class|quantized-accuracy|soak|soak-pretrain|sweep|vocab|ort|report`, from the root of a checkout.
 
 This module only mounts the commands; each lives beside its plain function.
 """
@@ -11,6 +11,7 @@ from . import (
     quantized,  # noqa: E402,F401  quantized-accuracy
     soak,  # noqa: E402,F401  soak, soak-pretrain
     speed,  # noqa: E402,F401  speed
+    sweep,  # noqa: E402,F401  sweep
     vocab,  # noqa: E402,F401  vocab
 )
 from ._app import app
