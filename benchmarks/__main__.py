@@ -1,4 +1,4 @@
-"""`python -m benchmarks speed|accuracy|intents|one-class|quantized-accuracy|soak|soak-pretrain|vocab|vocab-downstream|ort|report`, from the root of a checkout.
+"""`python -m benchmarks COMMAND`, from the root of a checkout (`python -m benchmarks --help` lists the commands).
 
 This module only mounts the commands; each lives beside its plain function.
 """
@@ -12,6 +12,7 @@ from . import (
     quantized,  # noqa: E402,F401  quantized-accuracy
     soak,  # noqa: E402,F401  soak, soak-pretrain
     speed,  # noqa: E402,F401  speed
+    sweep,  # noqa: E402,F401  sweep
     vocab,  # noqa: E402,F401  vocab
     vocab_downstream,  # noqa: E402,F401  vocab-downstream
 )
