@@ -198,6 +198,16 @@ SHAPES: Dict[str, Dict[str, int]] = {
         global_attn_every_n_layers=3,
         vocab_size=16384,
     ),
+    # The distillation benchmark's student (benchmarks/distill.py): 2 x 64, small's tokenizer size.
+    "distill_student": dict(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        local_attention=128,
+        global_attn_every_n_layers=3,
+        vocab_size=8192,
+    ),
     # Unit tests.
     "tiny": dict(
         hidden_size=64,

@@ -149,7 +149,7 @@ def _teacher_docs(
     marker = cache.with_suffix(".json")
     if cache.is_file() and marker.is_file() and json.loads(marker.read_text()).get("key") == key:
         msg.info(f"Teacher outputs read from {cache}")
-        return list(DocBin().from_disk(cache).get_docs(student.vocab))
+        return list(DocBin().from_disk(cache).get_docs(student.vocab)), None
     t0 = time.perf_counter()
     silver = teach(teacher, (student.make_doc(t) for t in texts), signals, batch_size=batch_size)
     refs = list(silver)
@@ -168,7 +168,7 @@ def _teacher_docs(
     )
     DocBin(store_user_data=True, docs=refs).to_disk(cache)
     marker.write_text(json.dumps({"key": key, "docs": len(refs), "silver": len(texts)}))
-    return refs
+    return refs, seconds
 
 
 def distill(
@@ -245,7 +245,7 @@ def distill(
                 f"--resume: {output} was run with other settings or data ({what}); resume with the same ones, or start a new run."
             )
     output.mkdir(parents=True, exist_ok=True)
-    refs = _teacher_docs(
+    refs, teacher_seconds = _teacher_docs(
         teacher,
         student,
         unlabelled,
@@ -385,6 +385,8 @@ def distill(
         "steps": steps,
         "signals": chosen,
         "docs_per_s": docs_seen / max(seconds, 1e-9),
+        "train_seconds": seconds,
+        "teacher_seconds": teacher_seconds,
         "best_dev_score": best,
         "history": history,
         "init_from_teacher_layers": (layers or {}).get("teacher_layers"),

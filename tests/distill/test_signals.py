@@ -71,3 +71,46 @@ def test_soft_anomaly_targets_replace_the_label():
         truths_and_mask(
             [bad], "ANOMALY", "a", one_class=False, unlabelled_as_normal=False, trained=True
         )
+
+
+def test_textcat_teacher_gives_soft_cats_and_gold_docs_keep_their_labels(
+    tiny_checkpoint, transformer_config
+):
+    from spacy_modernbert.distill.teacher import available_signals, teach
+
+    teacher = spacy.blank("en")
+    teacher.add_pipe("transformer", config=transformer_config(tiny_checkpoint, max_length=64))
+    listener = {
+        "@architectures": "spacy-transformers.TransformerListener.v1",
+        "pooling": {"@layers": "reduce_mean.v1"},
+    }
+    teacher.add_pipe(
+        "textcat",
+        config={
+            "model": {
+                "@architectures": "spacy.TextCatReduce.v1",
+                "tok2vec": listener,
+                "exclusive_classes": True,
+                "use_reduce_first": False,
+                "use_reduce_last": False,
+                "use_reduce_max": False,
+                "use_reduce_mean": True,
+            }
+        },
+    )
+    examples = [
+        Example.from_dict(teacher.make_doc(t), {"cats": {"A": float(a), "B": float(not a)}})
+        for t, a in [("good morning", True), ("server down", False)]
+    ]
+    teacher.initialize(lambda: examples)
+    assert available_signals(teacher) == ["hidden", "textcat"]
+    student = spacy.blank("en")
+    [silver] = teach(teacher, [student.make_doc("server is down again")], ["hidden", "textcat"])
+    said = teacher("server is down again")
+    assert silver.cats == pytest.approx({k: said.cats[k] for k in ("A", "B")}, abs=1e-5)
+    assert 0.0 < silver.cats["A"] < 1.0
+    gold = student.make_doc("good morning")
+    gold.cats = {"A": 1.0, "B": 0.0}
+    [kept] = teach(teacher, [gold], ["hidden"], gold=True)
+    assert kept.cats == {"A": 1.0, "B": 0.0}
+    assert read_vectors(kept).shape == (2, 64)

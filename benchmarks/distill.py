@@ -1,0 +1,387 @@
+"""`python -m benchmarks distill`: a distilled student against the same student trained on gold alone.
+
+The protocol (invariants):
+* **Checkpoints.** Teacher: the random-init `small` checkpoint (4 x 128, BPE 8k trained on
+  CoNLL-2003 train); student: the random-init `distill_student` checkpoint (2 x 64, the same
+  tokenizer text). No pretrained weights: every system starts from random init.
+* **Data.** Gold: the first `--gold` sentences of CoNLL-2003 train. Unlabelled: the next
+  `--unlabelled` sentences of CoNLL train, their tags dropped (the text `distill` reads).
+  Reported on the first `--valid` sentences of CoNLL-2003 valid, which nothing chooses on:
+  every system runs the NER recipe of `configs/cpu_tiny.cfg` at its tuned rate (1e-3, issue 19)
+  for a fixed budget and is scored once at its last step (no checkpoint selection).
+* **Systems.** `teacher`: the 4 x 128 pipeline trained on the gold sentences (`--teacher-epochs`);
+  `distilled`: `distill` with every signal (silver NER on the unlabelled + gold text, the gold
+  sentences mixed in, token vectors through a 64 -> 128 projection, MSE) for `--steps` updates;
+  `gold_only_steps`: the student trained on the gold sentences alone for the same updates;
+  `gold_only_time`: the same, for as many updates as fit in the distilled run's training time
+  (the teacher's one pass over the text is reported apart). `--seeds` seeds per student.
+* **Speed.** `nlp.pipe` words/s of the teacher and the seed-0 distilled student on the valid
+  sentences, `--repeats` interleaved rounds (median, range), `--threads` torch threads; forward
+  FLOPs per token (benchmarks/flops.py) at the valid sentences' piece lengths.
+"""
+
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import typer
+
+from . import data as bdata
+from ._app import CacheDir, DataDir, Output, Threads, app, defaults
+from .accuracy import TUNED_LR, _train_spacy, span_prf
+from .report import log, machine_info, write_json
+from .results import command_line, median_range, record, round_order
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cpu_tiny.cfg"
+
+
+def student_config(path: Path, checkpoint: Path, lr: float) -> Path:
+    """configs/cpu_tiny.cfg with ner only, on `checkpoint`, at rate `lr`."""
+    from spacy import util
+
+    config = util.load_config(CONFIG, interpolate=False)
+    config["nlp"]["pipeline"] = ["transformer", "ner"]
+    del config["components"]["anomaly_scorer"]
+    config["paths"]["base_model"] = str(checkpoint)
+    config["training"]["optimizer"]["learn_rate"]["initial_rate"] = lr
+    config["training"]["score_weights"] = {"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config.to_disk(path)
+    return path
+
+
+def _docs(nlp, sentences, gold: bool):
+    from spacy.tokens import Doc
+    from spacy.training import iob_to_biluo
+
+    out = []
+    for words, tags in sentences:
+        doc = Doc(nlp.vocab, words=words)
+        if gold:
+            from spacy.training import biluo_tags_to_spans
+
+            doc.ents = biluo_tags_to_spans(doc, iob_to_biluo(list(tags)))
+        out.append(doc)
+    return out
+
+
+def ner_f1(nlp, valid) -> float:
+    docs = nlp.pipe(_docs(nlp, valid, gold=False), batch_size=256)
+    pred = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
+    gold = [bdata.iob_spans(tags) for _, tags in valid]
+    return 100.0 * span_prf(gold, pred)["f1"]
+
+
+def train_teacher(checkpoint: Path, gold, epochs: int, path: Path) -> float:
+    """Train (once; cached at `path`) the teacher pipeline; its training seconds (0 if cached)."""
+    import spacy
+    from spacy.training import Example
+
+    from .systems import build_pipeline
+
+    if (path / "meta.json").exists():
+        return 0.0
+    spacy.util.fix_random_seed(0)
+    nlp = build_pipeline("ours", checkpoint, components=("ner",))
+    examples = [
+        Example(Doc, ref) for Doc, ref in zip(_docs(nlp, gold, False), _docs(nlp, gold, True))
+    ]
+    seconds = _train_spacy(
+        nlp, examples, epochs, 32, 0, "ner", "teacher ner", TUNED_LR["ner"]["ours"]
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(path)
+    return seconds
+
+
+def gold_only(config: Path, gold_path: Path, steps: int, seed: int) -> Dict[str, Any]:
+    """The student trained on the gold sentences alone, as `distill` trains (same batcher, optimizer, dropout)."""
+    from spacy.util import fix_random_seed
+
+    from spacy_modernbert.distill.loop import _batches, _examples, _optimizer, read_corpus
+    from spacy_modernbert.distill.student import load_student
+
+    fix_random_seed(seed)
+    nlp, cfg = load_student(config)
+    examples = _examples(nlp, read_corpus(nlp, gold_path))
+    optimizer = _optimizer(cfg, steps)
+    nlp.initialize(lambda: examples, sgd=optimizer)
+    batches = _batches(cfg, examples, seed)
+    drop = float(cfg["training"]["dropout"])
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        nlp.update(next(batches), sgd=optimizer, drop=drop)
+        optimizer.step_schedules()
+    return {"nlp": nlp, "train_seconds": time.perf_counter() - t0}
+
+
+def pipe_speed(systems: Dict[str, Any], texts: List[List[str]], repeats: int) -> Dict[str, Any]:
+    from spacy.tokens import Doc
+
+    n_words = sum(len(w) for w in texts)
+    times: Dict[str, List[float]] = {name: [] for name in systems}
+    for nlp in systems.values():  # warm-up
+        list(nlp.pipe((Doc(nlp.vocab, words=w) for w in texts[:64]), batch_size=64))
+    for r in range(repeats):
+        for name in round_order(list(systems), r):
+            nlp = systems[name]
+            docs = [Doc(nlp.vocab, words=w) for w in texts]
+            t0 = time.perf_counter()
+            for _ in nlp.pipe(docs, batch_size=64):
+                pass
+            times[name].append(n_words / (time.perf_counter() - t0))
+    return {name: median_range(v) for name, v in times.items()}
+
+
+def _flops(nlp, texts) -> float:
+    from spacy_modernbert.distill.student import encoder_of
+
+    from .flops import flops_per_token
+
+    model = encoder_of(nlp)
+    tok = model.tokenizer
+    lengths = [len(tok(" ".join(w))["input_ids"]) for w in texts]
+    return flops_per_token(model.transformer.hf_config, lengths)
+
+
+def _stats(values: List[float]) -> Dict[str, Any]:
+    return {"mean": statistics.mean(values), "range": [min(values), max(values)], "runs": values}
+
+
+def run_distill(
+    cache_dir: Path = Path(".benchmark_cache"),
+    data_dir: Path = bdata.DEFAULT_DATA_DIR,
+    output: Optional[Path] = None,
+    threads: int = 1,
+    gold: int = 2000,
+    unlabelled: int = 8000,
+    valid: int = 1000,
+    teacher_epochs: int = 3,
+    steps: int = 300,
+    seeds: int = 3,
+    repeats: int = 3,
+) -> Dict[str, Any]:
+    import spacy
+    import torch
+    from spacy.tokens import DocBin
+
+    from spacy_modernbert.distill.loop import distill
+
+    torch.set_num_threads(threads)
+    cache_dir = Path(cache_dir)
+    sentences = bdata.read_conll(Path(data_dir) / bdata.CONLL_TRAIN)
+    gold_s = sentences[:gold]
+    unl_s = sentences[gold : gold + unlabelled]
+    valid_s = bdata.read_conll(Path(data_dir) / bdata.CONLL_VALID)[:valid]
+    t_ckpt = bdata.ensure_checkpoint(cache_dir / "small", "small", data_dir, log=log)
+    s_ckpt = bdata.ensure_checkpoint(
+        cache_dir / "distill_student", "distill_student", data_dir, log=log
+    )
+    work = cache_dir / f"distill-g{gold}-u{unlabelled}-e{teacher_epochs}"
+    teacher_path = work / "teacher"
+    log(f"teacher: 4 x 128 on {gold} gold sentences x {teacher_epochs} epochs")
+    teacher_seconds = train_teacher(t_ckpt, gold_s, teacher_epochs, teacher_path)
+    teacher = spacy.load(teacher_path)
+    teacher_f1 = ner_f1(teacher, valid_s)
+    log(f"teacher F1 {teacher_f1:.2f}")
+    config = student_config(work / "student.cfg", s_ckpt, TUNED_LR["ner"]["ours"])
+    gold_path = work / "gold.spacy"
+    DocBin(docs=_docs(teacher, gold_s, gold=True)).to_disk(gold_path)
+    text_path = work / "unlabelled.txt"
+    text_path.write_text("\n".join(" ".join(w) for w, _ in unl_s) + "\n", encoding="utf8")
+
+    runs: Dict[str, List[Dict[str, Any]]] = {
+        "distilled": [],
+        "gold_only_steps": [],
+        "gold_only_time": [],
+    }
+    student0 = None
+    for seed in range(seeds):
+        out = work / f"run-seed{seed}"
+        if out.exists():
+            shutil.rmtree(out)
+        if seed > 0:  # the teacher's outputs do not depend on the seed: reuse seed 0's
+            out.mkdir(parents=True)
+            for name in ("teacher.spacy", "teacher.json"):
+                shutil.copy(work / "run-seed0" / name, out / name)
+        log(f"seed {seed}: distilled, {steps} steps")
+        summary = distill(
+            teacher_path,
+            config,
+            [text_path],
+            out,
+            gold=gold_path,
+            steps=steps,
+            seed=seed,
+            eval_every=steps,
+            log_every=50,
+        )
+        student = spacy.load(out / "model-last")
+        runs["distilled"].append(
+            {
+                "f1": ner_f1(student, valid_s),
+                "steps": steps,
+                "train_seconds": summary["train_seconds"],
+                "teacher_seconds": summary["teacher_seconds"],
+            }
+        )
+        if seed == 0:
+            student0 = student
+        log(
+            f"seed {seed}: distilled F1 {runs['distilled'][-1]['f1']:.2f} ({summary['train_seconds']:.0f}s)"
+        )
+        trained = gold_only(config, gold_path, steps, seed)
+        runs["gold_only_steps"].append(
+            {
+                "f1": ner_f1(trained["nlp"], valid_s),
+                "steps": steps,
+                "train_seconds": trained["train_seconds"],
+            }
+        )
+        log(
+            f"seed {seed}: gold-only (equal steps) F1 {runs['gold_only_steps'][-1]['f1']:.2f} ({trained['train_seconds']:.0f}s)"
+        )
+        equal = max(
+            steps, round(steps * summary["train_seconds"] / max(trained["train_seconds"], 1e-9))
+        )
+        timed = gold_only(config, gold_path, equal, seed)
+        runs["gold_only_time"].append(
+            {
+                "f1": ner_f1(timed["nlp"], valid_s),
+                "steps": equal,
+                "train_seconds": timed["train_seconds"],
+            }
+        )
+        log(
+            f"seed {seed}: gold-only (equal time, {equal} steps) F1 {runs['gold_only_time'][-1]['f1']:.2f}"
+        )
+
+    texts = [w for w, _ in valid_s]
+    speed = pipe_speed({"teacher": teacher, "distilled": student0}, texts, repeats)
+    flops = {"teacher": _flops(teacher, texts), "distilled": _flops(student0, texts)}
+    stats = {name: _stats([r["f1"] for r in rs]) for name, rs in runs.items()}
+    rows = [
+        {
+            "system": "teacher (4 x 128)",
+            "NER F1 (valid)": round(teacher_f1, 2),
+            "range": "-",
+            "updates": teacher_epochs * -(-gold // 32),
+            "train s": round(teacher_seconds, 1) if teacher_seconds else "cached",
+            "words/s": round(speed["teacher"]["median"]),
+            "GFLOPs/token": round(flops["teacher"] / 1e9, 5),
+        }
+    ]
+    names = {
+        "distilled": "student (2 x 64), distilled",
+        "gold_only_steps": "student (2 x 64), gold only, equal updates",
+        "gold_only_time": "student (2 x 64), gold only, equal training time",
+    }
+    for name, label in names.items():
+        rs = runs[name]
+        rows.append(
+            {
+                "system": label,
+                "NER F1 (valid)": round(stats[name]["mean"], 2),
+                "range": f"{stats[name]['range'][0]:.2f}-{stats[name]['range'][1]:.2f}",
+                "updates": "/".join(str(r["steps"]) for r in rs),
+                "train s": round(statistics.mean(r["train_seconds"] for r in rs), 1),
+                "words/s": round(speed["distilled"]["median"]) if name == "distilled" else "-",
+                "GFLOPs/token": round(flops["distilled"] / 1e9, 5),
+            }
+        )
+    gain = stats["distilled"]["mean"] - stats["gold_only_time"]["mean"]
+    ratio = speed["distilled"]["median"] / speed["teacher"]["median"]
+    lows = [a / b for a, b in zip(speed["distilled"]["samples"], speed["teacher"]["samples"])]
+    summary_rows = [
+        {
+            "claim": "distilled student vs gold-only student at equal training time (NER F1, CoNLL valid)",
+            "figure": f"{gain:+.2f} F1",
+            "range": f"distilled {stats['distilled']['range'][0]:.2f}-{stats['distilled']['range'][1]:.2f}, gold-only {stats['gold_only_time']['range'][0]:.2f}-{stats['gold_only_time']['range'][1]:.2f}",
+            "baseline": "the same 2 x 64 student, gold sentences only",
+            "split": f"CoNLL-2003 valid, first {valid} sentences",
+            "caveat": f"random-init checkpoints; {gold} gold + {unlabelled} unlabelled sentences; {seeds} seeds; teacher pass {runs['distilled'][0]['teacher_seconds'] or 0:.0f}s not in the time",
+        },
+        {
+            "claim": "student vs teacher nlp.pipe speed (words/s)",
+            "figure": f"{ratio:.2f}x",
+            "range": f"{min(lows):.2f}-{max(lows):.2f}x per round",
+            "baseline": "the 4 x 128 teacher",
+            "split": f"CoNLL-2003 valid, first {valid} sentences",
+            "caveat": f"CPU, {threads} torch thread(s), shared machine (load average with the run); FLOPs ratio {flops['distilled'] / flops['teacher']:.3f}",
+        },
+    ]
+    result = record(
+        "distill",
+        command_line("python -m benchmarks distill"),
+        {
+            "chooses": "nothing (fixed recipe of configs/cpu_tiny.cfg, rate 1e-3 tuned in issue 19; last step reported)",
+            "reports": f"CoNLL-2003 valid, first {valid} sentences",
+            "checkpoint": "random-init: teacher small (4 x 128), student distill_student (2 x 64), BPE 8k on CoNLL train",
+            "seeds": seeds,
+        },
+        ["system", "NER F1 (valid)", "range", "updates", "train s", "words/s", "GFLOPs/token"],
+        rows,
+        summary_rows,
+        machine=machine_info("cpu"),
+        runs=runs,
+        speed=speed,
+        flops=flops,
+        teacher_f1=teacher_f1,
+        settings={
+            "gold": gold,
+            "unlabelled": unlabelled,
+            "valid": valid,
+            "teacher_epochs": teacher_epochs,
+            "steps": steps,
+            "threads": threads,
+        },
+    )
+    write_json(output, result)
+    log(json.dumps(result["summary"], indent=1))
+    return result
+
+
+_D = defaults(run_distill)
+
+
+@app.command("distill")
+def distill_cli(
+    cache_dir: CacheDir = _D["cache_dir"],
+    data_dir: DataDir = _D["data_dir"],
+    output: Output = None,
+    threads: Threads = _D["threads"],
+    gold: int = typer.Option(
+        _D["gold"], "--gold", help="Gold CoNLL train sentences (teacher and students)"
+    ),
+    unlabelled: int = typer.Option(
+        _D["unlabelled"], "--unlabelled", help="Further CoNLL train sentences, tags dropped"
+    ),
+    valid: int = typer.Option(_D["valid"], "--valid", help="CoNLL valid sentences reported on"),
+    teacher_epochs: int = typer.Option(
+        _D["teacher_epochs"], "--teacher-epochs", help="Teacher epochs over the gold sentences"
+    ),
+    steps: int = typer.Option(
+        _D["steps"],
+        "--steps",
+        help="Updates of the distilled student (and of the equal-updates baseline)",
+    ),
+    seeds: int = typer.Option(_D["seeds"], "--seeds", help="Seeds per student system"),
+    repeats: int = typer.Option(_D["repeats"], "--repeats", help="Interleaved speed rounds"),
+) -> None:
+    """Distilled student vs the same student on gold alone (NER F1 at equal time) and vs the teacher (speed)."""
+    run_distill(
+        cache_dir,
+        data_dir,
+        output,
+        threads,
+        gold,
+        unlabelled,
+        valid,
+        teacher_epochs,
+        steps,
+        seeds,
+        repeats,
+    )
