@@ -1,10 +1,11 @@
-"""`python -m benchmarks speed|accuracy|one-class|quantized-accuracy|soak|soak-pretrain|vocab|ort|report`, from the root of a checkout.
+"""`python -m benchmarks speed|accuracy|one-class|explain|quantized-accuracy|soak|soak-pretrain|vocab|ort|report`, from the root of a checkout.
 
 This module only mounts the commands; each lives beside its plain function.
 """
 
 from . import (
     accuracy,  # noqa: E402,F401  accuracy
+    explain,  # noqa: E402,F401  explain
     one_class,  # noqa: E402,F401  one-class
     ort,  # noqa: E402,F401  ort
     page,  # noqa: E402,F401  report
