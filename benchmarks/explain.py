@@ -261,6 +261,7 @@ def run_pointing_task(
     seed: int,
     epochs: int,
     repeats: int,
+    cost_docs: int,
 ) -> Dict[str, Any]:
     ckpt = bdata.ensure_checkpoint(
         Path(cache_dir) / "one_class" / spec["key"] / "random-init",
@@ -270,7 +271,7 @@ def run_pointing_task(
         texts=spec["tokenizer_texts"],
         text_name=spec["key"],
     )
-    texts = [d["text"] for d in spec["docs"]]
+    texts = [d["text"] for d in spec["docs"]][:cost_docs]
     log(f"  fitting {len(DETECTORS)} detectors on {len(spec['normal'])} normal docs")
     nlp = one_class_pipeline(ckpt, spec["normal"])
     result = {
@@ -463,6 +464,7 @@ def run_explain(
     n_train: int = 600,
     epochs: int = 3,
     repeats: int = 3,
+    cost_docs: int = 30,
     retrieval_subset: int = 1000,
     pretrain_steps: int = 300,
     finetune_docs: int = 3000,
@@ -485,25 +487,28 @@ def run_explain(
     retrieval = None
     makers = {"sms": sms_task, "report": report_task}
 
+    settings = {
+        "seeds": seeds,
+        "n_docs": n_docs,
+        "n_train": n_train,
+        "epochs": epochs,
+        "repeats": repeats,
+        "cost_docs": cost_docs,
+        "retrieval_subset": retrieval_subset,
+        "pretrain_steps": pretrain_steps,
+        "finetune_docs": finetune_docs,
+    }
+
     def partial_result() -> Dict[str, Any]:
-        return summarize(
-            pointing_runs,
-            retrieval,
-            seeds,
-            n_docs,
-            n_train,
-            epochs,
-            repeats,
-            retrieval_subset,
-            pretrain_steps,
-            finetune_docs,
-        )
+        return summarize(pointing_runs, retrieval, settings)
 
     for task in [t for t in wanted if t in makers]:
         for seed in range(seeds):
             log(f"== {task}, seed {seed}")
             spec = makers[task](data_dir, seed, n_docs, n_train)
-            run = run_pointing_task(task, spec, cache_dir, data_dir, seed, epochs, repeats)
+            run = run_pointing_task(
+                task, spec, cache_dir, data_dir, seed, epochs, repeats, cost_docs
+            )
             pointing_runs.append({"task": task, "seed": seed, "n_docs": len(spec["docs"]), **run})
             write_json(output, partial_result())
     if "retrieval" in wanted:
@@ -536,17 +541,12 @@ COLUMNS = [
 
 
 def summarize(
-    pointing_runs,
-    retrieval,
-    seeds,
-    n_docs,
-    n_train,
-    epochs,
-    repeats,
-    retrieval_subset,
-    pretrain_steps,
-    finetune_docs,
+    pointing_runs: List[Dict[str, Any]],
+    retrieval: Optional[Dict[str, Any]],
+    settings: Dict[str, Any],
 ) -> Dict[str, Any]:
+    """The result file of a (possibly partial) run."""
+    repeats, retrieval_subset = settings["repeats"], settings["retrieval_subset"]
     rows: List[Dict[str, Any]] = []
     summary: List[Dict[str, Any]] = []
     for task in dict.fromkeys(r["task"] for r in pointing_runs):
@@ -665,22 +665,15 @@ def summarize(
             "chooses": "nothing: every method reported, defaults fixed in the code",
             "reports": "held-out docs (SMS test split, demo test+dev reports with CoNLL valid sentences; CLINC150 val)",
             "checkpoint": "small 4 x 128 random-init (BPE on the task's normal training docs); MLM-pretrained "
-            f"{pretrain_steps} steps and intent-fine-tuned ({finetune_docs} utterances) for retrieval",
-            "seeds": seeds,
+            f"{settings['pretrain_steps']} steps and intent-fine-tuned ({settings['finetune_docs']} utterances) "
+            "for retrieval",
+            "seeds": settings["seeds"],
         },
         COLUMNS,
         rows,
         summary,
         machine=machine_info("cpu"),
-        settings={
-            "n_docs": n_docs,
-            "n_train": n_train,
-            "epochs": epochs,
-            "repeats": repeats,
-            "retrieval_subset": retrieval_subset,
-            "pretrain_steps": pretrain_steps,
-            "finetune_docs": finetune_docs,
-        },
+        settings=settings,
         runs=pointing_runs,
         retrieval_runs=retrieval["runs"] if retrieval else [],
     )
@@ -718,6 +711,9 @@ def explain_cli(
     repeats: int = typer.Option(
         _D["repeats"], "--repeats", help="Interleaved timing repeats (explain off/on)"
     ),
+    cost_docs: int = typer.Option(
+        _D["cost_docs"], "--cost-docs", help="Test docs timed with explain off and on"
+    ),
     retrieval_subset: int = typer.Option(
         _D["retrieval_subset"],
         "--retrieval-subset",
@@ -747,6 +743,7 @@ def explain_cli(
         n_train=n_train,
         epochs=epochs,
         repeats=repeats,
+        cost_docs=cost_docs,
         retrieval_subset=retrieval_subset,
         pretrain_steps=pretrain_steps,
         finetune_docs=finetune_docs,
