@@ -1,7 +1,8 @@
 """Explanations of `anomaly_scorer`: which passages of a doc made it anomalous.
 
 Outputs, when the component's `explain` setting is true (or through its `explain(docs)`):
-`token._.anomaly_score` (in [0, 1]) for every token, and the span group `doc.spans["anomaly"]`
+`token._.anomaly_score` (in [0, 1]) for every token (a getter of the doc's array
+`doc._.anomaly_token_scores`), and the span group `doc.spans["anomaly"]`
 of the `explain_spans` highest-scoring passages (label "ANOMALY", their scores in
 `doc.spans["anomaly"].attrs["scores"]`), which displaCy's span view renders.
 
@@ -40,6 +41,8 @@ EXPLAIN_SETTINGS: Dict[str, Any] = {"explain": False, "explain_spans": 1, "expla
 # A passage longer than this (tokens) is cut into windows of this size.
 MAX_SEGMENT_TOKENS = 64
 SENTENCE_END = frozenset({".", "!", "?", "..."})
+# The Doc extension holding every token's score (float64 array), read by token._.anomaly_score.
+TOKEN_SCORES = "anomaly_token_scores"
 
 
 @dataclass
@@ -51,9 +54,18 @@ class Explanation:
 
 
 def register_token_extension() -> None:
-    """Register `token._.anomaly_score` (idempotent, never forced)."""
+    """Register `token._.anomaly_score`, read from the doc's `doc._.anomaly_token_scores`
+    array (one assignment per doc, not one per token); idempotent, never forced."""
+    if not Doc.has_extension(TOKEN_SCORES):
+        Doc.set_extension(TOKEN_SCORES, default=None)
     if not Token.has_extension("anomaly_score"):
-        Token.set_extension("anomaly_score", default=None)
+        Token.set_extension("anomaly_score", getter=token_score)
+
+
+def token_score(token: Token) -> Optional[float]:
+    """`token._.anomaly_score`: the token's explanation score, None where the doc has none."""
+    scores = token.doc._.get(TOKEN_SCORES)
+    return None if scores is None or token.i >= len(scores) else float(scores[token.i])
 
 
 def check_settings(settings: Dict[str, Any], name: str) -> Dict[str, Any]:
@@ -252,9 +264,9 @@ def top_spans(
 
 
 def annotate(doc: Doc, explanation: Explanation) -> None:
-    """Set `token._.anomaly_score` and `doc.spans["anomaly"]` (scores in its attrs)."""
-    for token, value in zip(doc, explanation.token_scores):
-        token._.anomaly_score = float(value)
+    """Set `token._.anomaly_score` (through `doc._.anomaly_token_scores`) and
+    `doc.spans["anomaly"]` (scores in its attrs)."""
+    doc._.set(TOKEN_SCORES, numpy.asarray(explanation.token_scores, dtype="float64"))
     doc.spans[SPAN_KEY] = SpanGroup(
         doc,
         name=SPAN_KEY,

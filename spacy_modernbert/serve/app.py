@@ -2,7 +2,7 @@
 
 Endpoints: `POST /annotate` (one text or a list -> entities with character offsets and
 labels, `anomaly_score`, `is_anomaly`, `cats`; with `"html": true` also displaCy's entity
-HTML), `GET /health`, `GET /metadata` (pipeline name, version, components, labels, anomaly
+HTML; with `"explain": true` also `anomaly_spans`, the passages that made it anomalous), `GET /health`, `GET /metadata` (pipeline name, version, components, labels, anomaly
 threshold, limits), `GET /examples` (the demo page's example texts), `GET /` (the demo
 page, plain HTML from `static/index.html`), the OpenAPI schema at `/openapi.json` and a
 self-contained API reference at `/docs` (rendered here from that schema: FastAPI's Swagger UI
@@ -41,6 +41,7 @@ from pydantic import BaseModel, Field
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from ..anomaly.explain import span_records
 from .batcher import Closed, MicroBatcher, QueueFull
 from .limits import LimitError, Limits, check_texts, parse_texts
 from .wire import Disconnected, decode_json, encode_json, error_parts, receive_body
@@ -75,6 +76,10 @@ class AnnotateRequest(BaseModel):
         None, description="Several texts, annotated in order", min_length=1
     )
     html: bool = Field(False, description="Also return displaCy's entity HTML of each text")
+    explain: bool = Field(
+        False,
+        description="Also return the passages that made each text anomalous (anomaly_spans)",
+    )
 
 
 class Entity(BaseModel):
@@ -82,6 +87,13 @@ class Entity(BaseModel):
     end: int = Field(description="Character offset after the last character")
     label: str
     text: str
+
+
+class AnomalySpan(BaseModel):
+    start: int = Field(description="Character offset of the first character")
+    end: int = Field(description="Character offset after the last character")
+    text: str
+    score: Optional[float] = Field(None, description="The passage's anomaly score, in [0, 1]")
 
 
 class DocResult(BaseModel):
@@ -92,6 +104,10 @@ class DocResult(BaseModel):
     is_anomaly: Optional[bool] = Field(None, description="anomaly_score >= anomaly_threshold")
     cats: Dict[str, float]
     html: Optional[str] = Field(None, description="displaCy entity HTML (only with html: true)")
+    anomaly_spans: Optional[List[AnomalySpan]] = Field(
+        None,
+        description='doc.spans["anomaly"], best first (with explain: true, or a pipeline that explains)',
+    )
 
 
 class AnnotateResponse(BaseModel):
@@ -146,6 +162,8 @@ class DocSerializer:
             result["is_anomaly"] = bool(doc._.is_anomaly)
         if html:
             result["html"] = self.render(doc)
+        if "anomaly" in doc.spans:
+            result["anomaly_spans"] = span_records(doc)
         return result
 
     def render(self, doc: Doc) -> str:
@@ -200,8 +218,11 @@ def create_app(
     threshold = scorer.threshold if scorer is not None else None
 
     def process(texts: List[str], options: List[Any]) -> List[Dict[str, Any]]:
-        docs = nlp.pipe(texts, batch_size=max(1, len(texts)))
-        return [serialize(doc, html=bool(opt)) for doc, opt in zip(docs, options)]
+        docs = list(nlp.pipe(texts, batch_size=max(1, len(texts))))
+        unexplained = [d for d, (_, why) in zip(docs, options) if why and "anomaly" not in d.spans]
+        if scorer is not None and unexplained:
+            scorer.explain(unexplained)
+        return [serialize(doc, html=html) for doc, (html, _) in zip(docs, options)]
 
     batcher = MicroBatcher(
         process,
@@ -237,7 +258,8 @@ def create_app(
         try:
             payload = decode_json(body)
             texts = check_texts(parse_texts(payload, limits), limits)
-            future = batcher.submit_async(texts, bool(payload.get("html", False)))
+            option = (bool(payload.get("html", False)), bool(payload.get("explain", False)))
+            future = batcher.submit_async(texts, option)
         except LimitError as err:
             return error_parts(err)
         except QueueFull as err:

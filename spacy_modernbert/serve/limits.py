@@ -83,19 +83,20 @@ def parse_texts(payload: Any, limits: Limits) -> List[str]:
             "body",
             f'The body must be a JSON object {{"text": ...}} or {{"texts": [...]}}, got {type(payload).__name__}',
         )
-    unknown = sorted(set(payload) - {"text", "texts", "html"})
+    unknown = sorted(set(payload) - {"text", "texts", "html", "explain"})
     if unknown:
         raise LimitError(
             422,
             "body",
-            f"Unknown field(s) {unknown}: use 'text' (one string) or 'texts' (a list of strings), and optionally 'html'",
+            f"Unknown field(s) {unknown}: use 'text' (one string) or 'texts' (a list of strings), and optionally 'html' and 'explain'",
         )
     if ("text" in payload) == ("texts" in payload):
         raise LimitError(
             422, "body", "Give exactly one of 'text' (one string) or 'texts' (a list of strings)"
         )
-    if "html" in payload and not isinstance(payload["html"], bool):
-        raise LimitError(422, "body", f"'html' must be true or false, got {payload['html']!r}")
+    for flag in ("html", "explain"):
+        if flag in payload and not isinstance(payload[flag], bool):
+            raise LimitError(422, "body", f"'{flag}' must be true or false, got {payload[flag]!r}")
     if "text" in payload:
         if not isinstance(payload["text"], str):
             raise LimitError(

@@ -177,3 +177,13 @@ def test_displacy_renders_the_span_group():
         and TEXT[records[0]["start"] : records[0]["end"]] == ANOMALOUS_LINE
     )
     assert numpy.isfinite(records[0]["score"])
+
+
+def test_explanations_survive_doc_serialization():
+    from spacy.tokens import Doc
+
+    nlp = trained("one_class", "token_knn", explain=True, explain_spans=2)
+    doc = nlp(TEXT)
+    copy = Doc(nlp.vocab).from_bytes(doc.to_bytes())
+    assert spans(copy) == spans(doc)
+    assert [t._.anomaly_score for t in copy] == [t._.anomaly_score for t in doc]

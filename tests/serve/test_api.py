@@ -89,6 +89,25 @@ def test_html_is_displacy_markup_and_escapes_the_text(client):
     assert with_ents["html"].count("<mark") == len(with_ents["entities"]) > 0
 
 
+def test_explain_returns_the_anomalous_passages(client, served_nlp):
+    text = (
+        "Maria Lopez restarted nginx.\nSomeone exfiltrated the database 😀.\nThe deploy finished."
+    )
+    doc = served_nlp.get_pipe("anomaly_scorer").explain(served_nlp(text))
+    expected = [(s.start_char, s.end_char, s.text) for s in doc.spans["anomaly"]]
+    plain = client.post("/annotate", json={"texts": [text]}).json()["docs"][0]
+    assert "anomaly_spans" not in plain or plain["anomaly_spans"] is None
+    result = client.post("/annotate", json={"texts": [text, TEXTS[0]], "explain": True}).json()
+    for got in result["docs"]:
+        assert got["anomaly_spans"], "every explained doc has its top passage"
+    spans = result["docs"][0]["anomaly_spans"]
+    assert [(s["start"], s["end"], s["text"]) for s in spans] == expected
+    assert spans[0]["score"] == pytest.approx(doc.spans["anomaly"].attrs["scores"][0], abs=1e-5)
+    assert result["docs"][0]["anomaly_score"] == pytest.approx(doc._.anomaly_score, abs=1e-5)
+    bad = client.post("/annotate", json={"text": text, "explain": "yes"})
+    assert bad.status_code == 422 and "'explain' must be true or false" in bad.text
+
+
 def test_health_metadata_examples_and_docs(client, served_nlp):
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["queued_chars"] == 0

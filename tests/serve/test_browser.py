@@ -100,3 +100,29 @@ def test_demo_page_shows_limit_errors(browser, live_server):
     browser.find_element(By.ID, "annotate").click()
     wait.until(EC.visibility_of_element_located((By.ID, "error")))
     assert "422 (max_symbol_run)" in browser.find_element(By.ID, "error").text
+
+
+def test_demo_page_highlights_the_anomalous_passage(browser, live_server, served_nlp):
+    text = (
+        "Maria Lopez restarted nginx on web-03.prod.acme.net at 03:12 UTC.\n"
+        "Someone exfiltrated the customer database through an unknown tunnel 😀.\n"
+        "The deploy finished and the cache was warmed."
+    )
+    doc = served_nlp.get_pipe("anomaly_scorer").explain(served_nlp(text))
+    top = doc.spans["anomaly"][0]
+
+    browser.get(live_server.url + "/")
+    wait = WebDriverWait(browser, 30)
+    wait.until(EC.text_to_be_present_in_element((By.ID, "pipeline"), "anomaly threshold"))
+    browser.execute_script("document.getElementById('text').value = arguments[0];", text)
+    browser.find_element(By.ID, "annotate").click()
+    wait.until(
+        EC.visibility_of_element_located((By.CSS_SELECTOR, "#explanation mark.anomaly-span"))
+    )
+    mark = browser.find_element(By.CSS_SELECTOR, "#explanation mark.anomaly-span")
+    assert mark.text == top.text.strip()
+    assert float(mark.get_attribute("data-score")) == pytest.approx(
+        doc.spans["anomaly"].attrs["scores"][0], abs=1e-5
+    )
+    # the whole text is shown, the passage marked inside it
+    assert browser.find_element(By.ID, "explanation").text.endswith("the cache was warmed.")
