@@ -271,7 +271,7 @@ def run_distill(
             "updates": teacher_epochs * -(-gold // 32),
             "train s": round(teacher_seconds, 1) if teacher_seconds else "cached",
             "words/s": round(speed["teacher"]["median"]),
-            "GFLOPs/token": round(flops["teacher"] / 1e9, 5),
+            "MFLOPs/token": round(flops["teacher"] / 1e6, 3),
         }
     ]
     names = {
@@ -289,7 +289,7 @@ def run_distill(
                 "updates": "/".join(str(r["steps"]) for r in rs),
                 "train s": round(statistics.mean(r["train_seconds"] for r in rs), 1),
                 "words/s": round(speed["distilled"]["median"]) if name == "distilled" else "-",
-                "GFLOPs/token": round(flops["distilled"] / 1e9, 5),
+                "MFLOPs/token": round(flops["distilled"] / 1e6, 3),
             }
         )
     gain = stats["distilled"]["mean"] - stats["gold_only_time"]["mean"]
@@ -322,7 +322,7 @@ def run_distill(
             "checkpoint": "random-init: teacher small (4 x 128), student distill_student (2 x 64), BPE 8k on CoNLL train",
             "seeds": seeds,
         },
-        ["system", "NER F1 (valid)", "range", "updates", "train s", "words/s", "GFLOPs/token"],
+        ["system", "NER F1 (valid)", "range", "updates", "train s", "words/s", "MFLOPs/token"],
         rows,
         summary_rows,
         machine=machine_info("cpu"),
