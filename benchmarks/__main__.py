@@ -5,7 +5,7 @@ This module only mounts the commands; each lives beside its plain function.
 
 from . import (
     accuracy,  # noqa: E402,F401  accuracy
-    distill,  # noqa: E402,F401  distill
+    distill,  # noqa: E402,F401  distill, distill-signals
     one_class,  # noqa: E402,F401  one-class
     ort,  # noqa: E402,F401  ort
     page,  # noqa: E402,F401  report
