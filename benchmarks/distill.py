@@ -151,26 +151,13 @@ def _stats(values: List[float]) -> Dict[str, Any]:
     return {"mean": statistics.mean(values), "range": [min(values), max(values)], "runs": values}
 
 
-def run_distill(
-    cache_dir: Path = Path(".benchmark_cache"),
-    data_dir: Path = bdata.DEFAULT_DATA_DIR,
-    output: Optional[Path] = None,
-    threads: int = 1,
-    gold: int = 2000,
-    unlabelled: int = 8000,
-    valid: int = 1000,
-    teacher_epochs: int = 3,
-    steps: int = 300,
-    seeds: int = 3,
-    repeats: int = 3,
+def prepare(
+    cache_dir, data_dir, gold: int, unlabelled: int, valid: int, teacher_epochs: int
 ) -> Dict[str, Any]:
+    """Checkpoints, the trained teacher (cached), the student config, gold corpus, unlabelled text."""
     import spacy
-    import torch
     from spacy.tokens import DocBin
 
-    from spacy_modernbert.distill.loop import distill
-
-    torch.set_num_threads(threads)
     cache_dir = Path(cache_dir)
     sentences = bdata.read_conll(Path(data_dir) / bdata.CONLL_TRAIN)
     gold_s = sentences[:gold]
@@ -193,6 +180,78 @@ def run_distill(
     text_path = work / "unlabelled.txt"
     text_path.write_text("\n".join(" ".join(w) for w, _ in unl_s) + "\n", encoding="utf8")
 
+    return {
+        "work": work,
+        "teacher_path": teacher_path,
+        "teacher": teacher,
+        "teacher_f1": teacher_f1,
+        "teacher_seconds": teacher_seconds,
+        "config": config,
+        "gold_path": gold_path,
+        "text_path": text_path,
+        "valid_s": valid_s,
+    }
+
+
+def distill_seed(prep: Dict[str, Any], name: str, seed: int, steps: int, signals: List[str]):
+    """One `distill` run (the teacher's outputs of seed 0's run reused); (student, row)."""
+    import spacy
+
+    from spacy_modernbert.distill.loop import distill
+
+    work = prep["work"]
+    out = work / f"{name}-seed{seed}"
+    if out.exists():
+        shutil.rmtree(out)
+    if seed > 0:  # the teacher's outputs do not depend on the seed: reuse seed 0's
+        out.mkdir(parents=True)
+        for file in ("teacher.spacy", "teacher.json"):
+            shutil.copy(work / f"{name}-seed0" / file, out / file)
+    summary = distill(
+        prep["teacher_path"],
+        prep["config"],
+        [prep["text_path"]],
+        out,
+        gold=prep["gold_path"],
+        steps=steps,
+        seed=seed,
+        signals=signals,
+        eval_every=steps,
+        log_every=50,
+    )
+    student = spacy.load(out / "model-last")
+    row = {
+        "f1": ner_f1(student, prep["valid_s"]),
+        "steps": steps,
+        "train_seconds": summary["train_seconds"],
+        "teacher_seconds": summary["teacher_seconds"],
+    }
+    log(f"seed {seed}: {name} {'+'.join(signals)} F1 {row['f1']:.2f} ({row['train_seconds']:.0f}s)")
+    return student, row
+
+
+def run_distill(
+    cache_dir: Path = Path(".benchmark_cache"),
+    data_dir: Path = bdata.DEFAULT_DATA_DIR,
+    output: Optional[Path] = None,
+    threads: int = 1,
+    gold: int = 2000,
+    unlabelled: int = 8000,
+    valid: int = 1000,
+    teacher_epochs: int = 3,
+    steps: int = 300,
+    seeds: int = 3,
+    repeats: int = 3,
+) -> Dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(threads)
+    prep = prepare(cache_dir, data_dir, gold, unlabelled, valid, teacher_epochs)
+    teacher, teacher_f1, teacher_seconds = (
+        prep[k] for k in ("teacher", "teacher_f1", "teacher_seconds")
+    )
+    config, gold_path, valid_s = (prep[k] for k in ("config", "gold_path", "valid_s"))
+
     runs: Dict[str, List[Dict[str, Any]]] = {
         "distilled": [],
         "gold_only_steps": [],
@@ -200,39 +259,11 @@ def run_distill(
     }
     student0 = None
     for seed in range(seeds):
-        out = work / f"run-seed{seed}"
-        if out.exists():
-            shutil.rmtree(out)
-        if seed > 0:  # the teacher's outputs do not depend on the seed: reuse seed 0's
-            out.mkdir(parents=True)
-            for name in ("teacher.spacy", "teacher.json"):
-                shutil.copy(work / "run-seed0" / name, out / name)
         log(f"seed {seed}: distilled, {steps} steps")
-        summary = distill(
-            teacher_path,
-            config,
-            [text_path],
-            out,
-            gold=gold_path,
-            steps=steps,
-            seed=seed,
-            eval_every=steps,
-            log_every=50,
-        )
-        student = spacy.load(out / "model-last")
-        runs["distilled"].append(
-            {
-                "f1": ner_f1(student, valid_s),
-                "steps": steps,
-                "train_seconds": summary["train_seconds"],
-                "teacher_seconds": summary["teacher_seconds"],
-            }
-        )
+        student, row = distill_seed(prep, "run", seed, steps, ["hidden", "ner"])
+        runs["distilled"].append(row)
         if seed == 0:
             student0 = student
-        log(
-            f"seed {seed}: distilled F1 {runs['distilled'][-1]['f1']:.2f} ({summary['train_seconds']:.0f}s)"
-        )
         trained = gold_only(config, gold_path, steps, seed)
         runs["gold_only_steps"].append(
             {
@@ -245,7 +276,7 @@ def run_distill(
             f"seed {seed}: gold-only (equal steps) F1 {runs['gold_only_steps'][-1]['f1']:.2f} ({trained['train_seconds']:.0f}s)"
         )
         equal = max(
-            steps, round(steps * summary["train_seconds"] / max(trained["train_seconds"], 1e-9))
+            steps, round(steps * row["train_seconds"] / max(trained["train_seconds"], 1e-9))
         )
         timed = gold_only(config, gold_path, equal, seed)
         runs["gold_only_time"].append(
@@ -271,7 +302,7 @@ def run_distill(
             "updates": teacher_epochs * -(-gold // 32),
             "train s": round(teacher_seconds, 1) if teacher_seconds else "cached",
             "words/s": round(speed["teacher"]["median"]),
-            "GFLOPs/token": round(flops["teacher"] / 1e9, 5),
+            "MFLOPs/token": round(flops["teacher"] / 1e6, 3),
         }
     ]
     names = {
@@ -289,7 +320,7 @@ def run_distill(
                 "updates": "/".join(str(r["steps"]) for r in rs),
                 "train s": round(statistics.mean(r["train_seconds"] for r in rs), 1),
                 "words/s": round(speed["distilled"]["median"]) if name == "distilled" else "-",
-                "GFLOPs/token": round(flops["distilled"] / 1e9, 5),
+                "MFLOPs/token": round(flops["distilled"] / 1e6, 3),
             }
         )
     gain = stats["distilled"]["mean"] - stats["gold_only_time"]["mean"]
@@ -322,7 +353,7 @@ def run_distill(
             "checkpoint": "random-init: teacher small (4 x 128), student distill_student (2 x 64), BPE 8k on CoNLL train",
             "seeds": seeds,
         },
-        ["system", "NER F1 (valid)", "range", "updates", "train s", "words/s", "GFLOPs/token"],
+        ["system", "NER F1 (valid)", "range", "updates", "train s", "words/s", "MFLOPs/token"],
         rows,
         summary_rows,
         machine=machine_info("cpu"),
@@ -384,4 +415,104 @@ def distill_cli(
         steps,
         seeds,
         repeats,
+    )
+
+
+def run_signals(
+    cache_dir: Path = Path(".benchmark_cache"),
+    data_dir: Path = bdata.DEFAULT_DATA_DIR,
+    output: Optional[Path] = None,
+    threads: int = 1,
+    gold: int = 2000,
+    unlabelled: int = 8000,
+    valid: int = 1000,
+    teacher_epochs: int = 3,
+    steps: int = 300,
+    seeds: int = 3,
+) -> Dict[str, Any]:
+    """The token-vector signal measured: `distill` with silver NER alone vs with the token vectors too."""
+    import torch
+
+    torch.set_num_threads(threads)
+    prep = prepare(cache_dir, data_dir, gold, unlabelled, valid, teacher_epochs)
+    variants = {"ner": ["ner"], "hidden+ner": ["hidden", "ner"]}
+    runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in variants}
+    for seed in range(seeds):
+        for name, signals in variants.items():
+            runs[name].append(distill_seed(prep, f"signals-{name}", seed, steps, signals)[1])
+    stats = {name: _stats([r["f1"] for r in rs]) for name, rs in runs.items()}
+    rows = [
+        {
+            "signals": name,
+            "NER F1 (valid)": round(stats[name]["mean"], 2),
+            "range": f"{stats[name]['range'][0]:.2f}-{stats[name]['range'][1]:.2f}",
+            "updates": steps,
+            "train s": round(statistics.mean(r["train_seconds"] for r in runs[name]), 1),
+        }
+        for name in variants
+    ]
+    gain = stats["hidden+ner"]["mean"] - stats["ner"]["mean"]
+    result = record(
+        "distill_signals",
+        command_line("python -m benchmarks distill-signals"),
+        {
+            "chooses": "nothing (the recipe of `python -m benchmarks distill`; last step reported)",
+            "reports": f"CoNLL-2003 valid, first {valid} sentences",
+            "checkpoint": "random-init: teacher small (4 x 128), student distill_student (2 x 64)",
+            "seeds": seeds,
+        },
+        ["signals", "NER F1 (valid)", "range", "updates", "train s"],
+        rows,
+        [
+            {
+                "claim": "the token-vector signal: distilled with token vectors + silver NER vs silver NER alone",
+                "figure": f"{gain:+.2f} F1",
+                "range": f"with {stats['hidden+ner']['range'][0]:.2f}-{stats['hidden+ner']['range'][1]:.2f}, without {stats['ner']['range'][0]:.2f}-{stats['ner']['range'][1]:.2f}",
+                "baseline": "the same distillation without the token-vector loss",
+                "split": f"CoNLL-2003 valid, first {valid} sentences",
+                "caveat": f"random-init checkpoints; {gold} gold + {unlabelled} unlabelled sentences; {seeds} seeds; equal updates",
+            }
+        ],
+        machine=machine_info("cpu"),
+        runs=runs,
+        teacher_f1=prep["teacher_f1"],
+        settings={
+            "gold": gold,
+            "unlabelled": unlabelled,
+            "valid": valid,
+            "teacher_epochs": teacher_epochs,
+            "steps": steps,
+            "threads": threads,
+        },
+    )
+    write_json(output, result)
+    log(json.dumps(result["summary"], indent=1))
+    return result
+
+
+_S = defaults(run_signals)
+
+
+@app.command("distill-signals")
+def distill_signals_cli(
+    cache_dir: CacheDir = _S["cache_dir"],
+    data_dir: DataDir = _S["data_dir"],
+    output: Output = None,
+    threads: Threads = _S["threads"],
+    gold: int = typer.Option(
+        _S["gold"], "--gold", help="Gold CoNLL train sentences (teacher and students)"
+    ),
+    unlabelled: int = typer.Option(
+        _S["unlabelled"], "--unlabelled", help="Further CoNLL train sentences, tags dropped"
+    ),
+    valid: int = typer.Option(_S["valid"], "--valid", help="CoNLL valid sentences reported on"),
+    teacher_epochs: int = typer.Option(
+        _S["teacher_epochs"], "--teacher-epochs", help="Teacher epochs over the gold sentences"
+    ),
+    steps: int = typer.Option(_S["steps"], "--steps", help="Updates of each distilled student"),
+    seeds: int = typer.Option(_S["seeds"], "--seeds", help="Seeds per variant"),
+) -> None:
+    """The token-vector signal measured: distill with silver NER alone vs with the token vectors too."""
+    run_signals(
+        cache_dir, data_dir, output, threads, gold, unlabelled, valid, teacher_epochs, steps, seeds
     )
