@@ -46,7 +46,7 @@ class IntentConfidenceDetector(EmbeddingDetector):
     vectors = "mean_probs"
 
     def __init__(
-        self, score: str = "energy", temperature: float = 0.5, memory_bank_size: int = 1000
+        self, score: str = "energy", temperature: float = 2.0, memory_bank_size: int = 1000
     ):
         super().__init__(memory_bank_size)
         if score not in SCORES:
@@ -134,7 +134,7 @@ def renyi_entropy(P: Any, alpha: float, xp: Any = numpy) -> Any:
 
 @registry.anomaly_detectors("spacy-modernbert.IntentConfidenceDetector.v1")
 def intent_confidence_detector(
-    score: str = "energy", temperature: float = 0.5, memory_bank_size: int = 1000
+    score: str = "energy", temperature: float = 2.0, memory_bank_size: int = 1000
 ) -> IntentConfidenceDetector:
     """Out-of-scope from the confidence of the textcat before anomaly_scorer (energy or max_prob)."""
     return IntentConfidenceDetector(
