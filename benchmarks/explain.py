@@ -562,7 +562,7 @@ def summarize(
                         "result (mean)": mean,
                         "range": span,
                         "random-span baseline": baseline,
-                        "explain cost (median over seeds)": f"+{100 * statistics.median(costs):.0f}%"
+                        "explain cost (median over seeds)": f"{100 * statistics.median(costs):+.0f}%"
                         if default and costs
                         else "",
                     }
@@ -598,9 +598,9 @@ def summarize(
         summary.append(
             {
                 "claim": "explanation cost, token detectors (method tokens): time with explain on vs off",
-                "figure": f"+{100 * statistics.median(token_costs):.0f}% (median)",
+                "figure": f"{100 * statistics.median(token_costs):+.0f}% (median)",
                 "range": f"{100 * min(token_costs):+.0f}% to {100 * max(token_costs):+.0f}%",
-                "baseline": f"occlusion (knn, mahalanobis, supervised): +{100 * statistics.median(other_costs):.0f}% median",
+                "baseline": f"occlusion (knn, mahalanobis, supervised): {100 * statistics.median(other_costs):+.0f}% median",
                 "split": f"{repeats} interleaved repeats per seed and task",
                 "caveat": "2 shared CPU cores under load (see load average): no claim within the noise",
             }
@@ -660,8 +660,13 @@ def summarize(
         {
             "chooses": "nothing: every method reported, defaults fixed in the code",
             "reports": "held-out docs (SMS test split, demo test+dev reports with CoNLL valid sentences; CLINC150 val)",
-            "checkpoint": "small 4 x 128 random-init (BPE on the task's normal training docs), and the same "
-            f"after pretrain {settings['pretrain_steps']} x 2048 pieces on them; retrieval also intent-fine-tuned "
+            "checkpoint": "small 4 x 128 random-init (BPE on the task's normal training docs)"
+            + (
+                f", and the same after pretrain {settings['pretrain_steps']} x 2048 pieces on them"
+                if settings["pretrain_steps"]
+                else ""
+            )
+            + "; retrieval also intent-fine-tuned "
             f"({settings['finetune_docs']} CLINC train utterances)",
             "seeds": settings["seeds"],
         },
