@@ -90,6 +90,11 @@ def pretrain_cli(
     contrastive_weight: float = typer.Option(
         1.0, "--contrastive-weight", help="Weight of the contrastive loss (mlm+contrastive)"
     ),
+    contrastive_temperature: float = typer.Option(
+        0.05,
+        "--contrastive-temperature",
+        help="InfoNCE temperature (mlm+contrastive); higher pushes normal docs apart less",
+    ),
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue the run saved in this directory (from its last save)"
     ),
@@ -122,6 +127,7 @@ def pretrain_cli(
         log_every=log_every,
         objective=objective,
         contrastive_weight=contrastive_weight,
+        contrastive_temperature=contrastive_temperature,
         resume=resume,
         overwrite=overwrite,
     )

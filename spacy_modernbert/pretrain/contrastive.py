@@ -5,7 +5,7 @@ mean-pooled embedding (and token vectors) to those of normal docs, but masked-LM
 alone does not shape that geometry (more MLM steps lowered the loss without raising the
 one-class AUROC). A SimCSE-style objective does: two random crops of the same doc are
 positives, the other docs of the step are negatives (InfoNCE on the L2-normalized
-mean-pooled last hidden states, symmetric, temperature `TEMPERATURE`).
+mean-pooled last hidden states, symmetric, temperature `TEMPERATURE` unless set).
 
 Invariants: the views depend only on the seed they get (`crop_views`); each view keeps
 its `[CLS]`/`[SEP]` and at least one content piece; the loss is added to the MLM loss per
@@ -74,6 +74,7 @@ def contrastive_loss(
     rank: int,
     world: int,
     device,
+    temperature: float = TEMPERATURE,
 ) -> Tuple[torch.Tensor, int]:
     """(InfoNCE loss, docs contrasted) of this process's share of the step's windows.
 
@@ -83,4 +84,4 @@ def contrastive_loss(
         mine = random.Random(seed).sample(mine, MAX_DOCS)
     if len(mine) < 2:
         return torch.zeros((), device=device), len(mine)
-    return info_nce(mean_pooled(encoder, crop_views(mine, seed), device)), len(mine)
+    return info_nce(mean_pooled(encoder, crop_views(mine, seed), device), temperature), len(mine)

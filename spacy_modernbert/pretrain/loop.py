@@ -137,12 +137,14 @@ def pretrain(
     force: bool = False,
     objective: str = "mlm",
     contrastive_weight: float = 1.0,
+    contrastive_temperature: float = 0.05,
 ) -> Dict[str, Any]:
     """Train `base_model` as a masked LM on `texts`; write a HF checkpoint to `output`.
 
     Returns the final run state (step, held-out losses, throughput).
     objective "mlm+contrastive" adds the InfoNCE loss of `contrastive.py` (two random crops
-    of each doc are positives), times `contrastive_weight`, to the MLM loss per masked piece.
+    of each doc are positives; temperature `contrastive_temperature`), times
+    `contrastive_weight`, to the MLM loss per masked piece.
     """
 
     output = Path(output)
@@ -162,8 +164,12 @@ def pretrain(
         raise PretrainSettingsError(
             f"--objective must be one of {', '.join(OBJECTIVES)}; got '{objective}'."
         )
-    if not contrastive_weight > 0.0:
-        raise PretrainSettingsError(f"--contrastive-weight must be > 0; got {contrastive_weight}.")
+    for name, value in (
+        ("--contrastive-weight", contrastive_weight),
+        ("--contrastive-temperature", contrastive_temperature),
+    ):
+        if not value > 0.0:
+            raise PretrainSettingsError(f"{name} must be > 0; got {value}.")
     if not 0.0 <= eval_fraction < 1.0:
         raise PretrainSettingsError(f"--eval-fraction must be in [0, 1); got {eval_fraction}.")
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -221,6 +227,7 @@ def pretrain(
             world,
             objective,
             contrastive_weight,
+            contrastive_temperature,
         )
     finally:
         if world > 1:
@@ -254,6 +261,7 @@ def _run(
     world,
     objective="mlm",
     contrastive_weight=1.0,
+    contrastive_temperature=0.05,
 ):
     log = msg if rank == 0 else None
     docs = read_texts(texts)  # bad text fails before a (possibly large) model is loaded
@@ -279,7 +287,11 @@ def _run(
         "eval_fraction": eval_fraction,
     }
     if objective != "mlm":  # runs of the plain objective keep the settings they always had
-        settings.update(objective=objective, contrastive_weight=contrastive_weight)
+        settings.update(
+            objective=objective,
+            contrastive_weight=contrastive_weight,
+            contrastive_temperature=contrastive_temperature,
+        )
     collator = make_collator(tokenizer, mask_prob)
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
     windows = tokenize_windows(docs, tokenizer, min(window, tokenizer.model_max_length))
@@ -398,7 +410,13 @@ def _run(
         loss = loss_sum * (world / max(n_masked, 1))
         if objective == "mlm+contrastive":
             info_nce, _ = contrastive_loss(
-                model.encoder, batch, seed * 1_000_003 + step, rank, world, device
+                model.encoder,
+                batch,
+                seed * 1_000_003 + step,
+                rank,
+                world,
+                device,
+                contrastive_temperature,
             )
             loss = loss + contrastive_weight * info_nce
             running_nce.append(float(info_nce.detach()))

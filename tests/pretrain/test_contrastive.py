@@ -73,6 +73,7 @@ def test_contrastive_pretraining_lowers_the_contrastive_loss(
     [
         (dict(objective="electra"), "--objective must be one of mlm, mlm\\+contrastive"),
         (dict(objective="mlm+contrastive", contrastive_weight=0.0), "--contrastive-weight"),
+        (dict(objective="mlm+contrastive", contrastive_temperature=-1.0), "--contrastive-temp"),
     ],
 )
 def test_bad_objective_settings_are_refused(tiny_checkpoint, pretrain_text, tmp_path, bad, match):
