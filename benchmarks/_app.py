@@ -18,6 +18,16 @@ app = typer.Typer(
     help="Speed and accuracy benchmarks against spacy-transformers, raw Hugging Face and classic anchors (run from a checkout).",
 )
 
+
+@app.callback()
+def _commit_at_start() -> None:
+    # Every command's result records the commit that runs: read it now, before the run, not when
+    # the result is written (a commit made meanwhile is not the code that ran).
+    from .results import git_commit
+
+    git_commit()
+
+
 Checkpoint = Annotated[
     Optional[Path],
     typer.Option(
