@@ -10,6 +10,7 @@ picks from dev results; `write` reads the results file and never trains.
     python benchmarks/ner_protocol.py grid --jobs 2    # every system x recipe x rate on dev, seed 0
     python benchmarks/ner_protocol.py test --jobs 2    # each system's dev-best, seeds 0-2, on test
     python benchmarks/ner_protocol.py write            # benchmarks/results/ner.json
+    python benchmarks/ner_protocol.py config --jobs 2  # configs/cpu_tiny.cfg's rate, at its budget
 
 `--protocol pretrained` runs the same phases from a `pretrain`ed checkpoint instead (issue 33
 item 4): the random-init checkpoint after `PRETRAIN` masked-LM steps of
@@ -107,13 +108,15 @@ def _key(system: str, lr: float, settings: Dict[str, Any], split: str, seed: int
     return json.dumps([system, float(lr), sorted(settings.items()), split, seed])
 
 
-def read_runs(results: Path = RESULTS, tag: str = TAG) -> List[Dict[str, Any]]:
+def read_runs(
+    results: Path = RESULTS, tag: str = TAG, n_train: int = N_TRAIN
+) -> List[Dict[str, Any]]:
     if not results.exists():
         return []
     runs = [
         json.loads(line) for line in results.read_text(encoding="utf8").splitlines() if line.strip()
     ]
-    return [r for r in runs if r.get("tag") == tag and r.get("n_train") == N_TRAIN]
+    return [r for r in runs if r.get("tag") == tag and r.get("n_train") == n_train]
 
 
 def pretrain_texts(data_dir: Path) -> List[str]:
@@ -236,6 +239,26 @@ def science_runs(runs: Sequence[Dict[str, Any]]) -> List[Run]:
     ]
 
 
+# The shipped config's own budget (configs/cpu_tiny.cfg: 300 updates of about 800 words, 6 state
+# tokens), ours on 1-sentence docs from the random-init checkpoint, the same rates, on dev:
+# 8,000 pool sentences x 2 epochs in batches of 800 words is about 290 updates. Its best rate
+# is the config's `initial_rate` (tests/project/test_configs.py).
+CONFIG_TAG, CONFIG_N_TRAIN = "cpu_tiny_budget33", 8000
+CONFIG_SETTINGS = {"batch_words": 800, "epochs": 2, "extra_state_tokens": True}
+
+
+def config_runs() -> List[Run]:
+    return [("ours", lr, dict(CONFIG_SETTINGS), "dev", 0) for lr in RATES]
+
+
+def config_choice(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """The best dev run at the config's budget; KeyError until every rate has run."""
+    points = [r for r in runs if r["split"] == "dev" and r["settings"] == CONFIG_SETTINGS]
+    if {r["lr"] for r in points} < set(RATES):
+        raise KeyError(f"{len(points)} of {len(RATES)} config-budget runs: run the config phase")
+    return max(points, key=lambda r: r["f1"])
+
+
 def test_runs(runs: Sequence[Dict[str, Any]], skip_other: bool = False) -> List[Run]:
     """Seeds x each group's dev choice; dev's best ours recipe and the HF loop first, the other
     ours recipe last (the order only matters when the budget runs out)."""
@@ -255,11 +278,16 @@ def test_runs(runs: Sequence[Dict[str, Any]], skip_other: bool = False) -> List[
 
 
 def execute(
-    todo: Sequence[Run], jobs: int, results: Path, extra: Sequence[str] = (), tag: str = TAG
+    todo: Sequence[Run],
+    jobs: int,
+    results: Path,
+    extra: Sequence[str] = (),
+    tag: str = TAG,
+    n_train: int = N_TRAIN,
 ) -> None:
     done = {
         _key(r["system"], r["lr"], r["settings"], r["split"], r["seed"])
-        for r in read_runs(results, tag)
+        for r in read_runs(results, tag, n_train)
     }
     todo = [run for run in todo if _key(*run) not in done]
     print(f"{len(todo)} runs to do ({jobs} at a time)", flush=True)
@@ -281,7 +309,7 @@ def execute(
             "--results",
             str(results),
             "--n-train",
-            str(N_TRAIN),
+            str(n_train),
             *extra,
         ]
         for k, v in settings.items():
@@ -584,7 +612,7 @@ def write(
 
 def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("phase", choices=["grid", "test", "science", "write", "show"])
+    p.add_argument("phase", choices=["grid", "test", "science", "write", "show", "config"])
     p.add_argument(
         "--skip-other",
         action="store_true",
@@ -617,7 +645,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         checkpoint, pretraining = ensure_pretrained(args.cache_dir, DATA_DIR)
         extra = ["--checkpoint", str(checkpoint)]
     runs = read_runs(args.results, protocol.tag)
-    if args.phase == "grid":
+    if args.phase == "config":
+        # the rate of configs/cpu_tiny.cfg, chosen on dev at the config's own budget
+        execute(config_runs(), args.jobs, args.results, tag=CONFIG_TAG, n_train=CONFIG_N_TRAIN)
+        done = read_runs(args.results, CONFIG_TAG, CONFIG_N_TRAIN)
+        for r in sorted(done, key=lambda r: r["lr"]):
+            print(f"lr {r['lr']:g}: dev F1 {r['f1']:.2f}")
+        print(f"dev's choice: {config_choice(done)['lr']:g}")
+    elif args.phase == "grid":
         execute(grid_runs(), args.jobs, args.results, extra, protocol.tag)
     elif args.phase == "test":
         execute(test_runs(runs, args.skip_other), args.jobs, args.results, extra, protocol.tag)

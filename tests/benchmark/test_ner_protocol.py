@@ -125,3 +125,16 @@ def test_each_protocol_reads_only_its_own_runs(tmp_path):
     # the random protocol's runs (F1 0) did not reach the pretrained figures
     assert all(row["test_f1"]["min"] >= 50 for row in result["rows"])
     assert all(c["claim"].startswith("pretrained checkpoint: ") for c in result["summary"])
+
+
+def test_the_config_rate_is_the_best_dev_run_of_a_complete_config_sweep():
+    runs = [
+        _run("ours", lr, dict(proto.CONFIG_SETTINGS), 60 - abs(lr - proto.RATES[1]) * 1000)
+        for lr in proto.RATES
+    ]
+    # a better test run or a run of other settings does not count
+    runs.append(_run("ours", proto.RATES[0], dict(proto.CONFIG_SETTINGS), 99.0, split="test"))
+    runs.append(_run("ours", proto.RATES[0], {"docs_of": 1}, 99.0))
+    assert proto.config_choice(runs)["lr"] == proto.RATES[1]
+    with pytest.raises(KeyError, match="config"):
+        proto.config_choice(runs[1:])
