@@ -3,7 +3,7 @@
 Outputs, when the component's `explain` setting is true (or through its `explain(docs)`):
 `token._.anomaly_score` (in [0, 1]) for every token (a getter of the doc's array
 `doc._.anomaly_token_scores`), and the span group `doc.spans["anomaly"]`
-of the `explain_spans` highest-scoring passages (label "ANOMALY", their scores in
+of the `explain_spans` highest-scoring passages (label DEFAULT_LABEL, their scores in
 `doc.spans["anomaly"].attrs["scores"]`), which displaCy's span view renders.
 
 Passages are sentences where the doc has them, else lines and sentence-final punctuation
@@ -30,11 +30,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy
 from spacy.tokens import Doc, Span, SpanGroup, Token
 
+from . import DEFAULT_LABEL
 from .detectors import unit_scores
 from .model import doc_features
 
 SPAN_KEY = "anomaly"
-SPAN_LABEL = "ANOMALY"
+SPAN_LABEL = DEFAULT_LABEL
 EXPLAIN_METHODS = ("auto", "tokens", "occlusion", "alone")
 # The component's explanation settings and their defaults.
 EXPLAIN_SETTINGS: Dict[str, Any] = {"explain": False, "explain_spans": 1, "explain_method": "auto"}
