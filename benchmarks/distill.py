@@ -25,7 +25,7 @@ import shutil
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Annotated, Any, Dict, List, Optional
 
 import typer
 
@@ -34,6 +34,18 @@ from ._app import CacheDir, DataDir, Output, Threads, app, defaults
 from .accuracy import TUNED_LR, _train_spacy, span_prf
 from .report import log, machine_info, write_json
 from .results import command_line, median_range, record, round_order
+
+# The options both commands (distill, distill-signals) share: one flag and help each.
+Gold = Annotated[
+    int, typer.Option("--gold", help="Gold CoNLL train sentences (teacher and students)")
+]
+Unlabelled = Annotated[
+    int, typer.Option("--unlabelled", help="Further CoNLL train sentences, tags dropped")
+]
+Valid = Annotated[int, typer.Option("--valid", help="CoNLL valid sentences reported on")]
+TeacherEpochs = Annotated[
+    int, typer.Option("--teacher-epochs", help="Teacher epochs over the gold sentences")
+]
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cpu_tiny.cfg"
 
@@ -361,18 +373,22 @@ def run_distill(
         speed=speed,
         flops=flops,
         teacher_f1=teacher_f1,
-        settings={
-            "gold": gold,
-            "unlabelled": unlabelled,
-            "valid": valid,
-            "teacher_epochs": teacher_epochs,
-            "steps": steps,
-            "threads": threads,
-        },
+        settings=_settings(gold, unlabelled, valid, teacher_epochs, steps, threads),
     )
     write_json(output, result)
     log(json.dumps(result["summary"], indent=1))
     return result
+
+
+def _settings(gold, unlabelled, valid, teacher_epochs, steps, threads) -> Dict[str, int]:
+    return {
+        "gold": gold,
+        "unlabelled": unlabelled,
+        "valid": valid,
+        "teacher_epochs": teacher_epochs,
+        "steps": steps,
+        "threads": threads,
+    }
 
 
 _D = defaults(run_distill)
@@ -384,16 +400,10 @@ def distill_cli(
     data_dir: DataDir = _D["data_dir"],
     output: Output = None,
     threads: Threads = _D["threads"],
-    gold: int = typer.Option(
-        _D["gold"], "--gold", help="Gold CoNLL train sentences (teacher and students)"
-    ),
-    unlabelled: int = typer.Option(
-        _D["unlabelled"], "--unlabelled", help="Further CoNLL train sentences, tags dropped"
-    ),
-    valid: int = typer.Option(_D["valid"], "--valid", help="CoNLL valid sentences reported on"),
-    teacher_epochs: int = typer.Option(
-        _D["teacher_epochs"], "--teacher-epochs", help="Teacher epochs over the gold sentences"
-    ),
+    gold: Gold = _D["gold"],
+    unlabelled: Unlabelled = _D["unlabelled"],
+    valid: Valid = _D["valid"],
+    teacher_epochs: TeacherEpochs = _D["teacher_epochs"],
     steps: int = typer.Option(
         _D["steps"],
         "--steps",
@@ -476,14 +486,7 @@ def run_signals(
         machine=machine_info("cpu"),
         runs=runs,
         teacher_f1=prep["teacher_f1"],
-        settings={
-            "gold": gold,
-            "unlabelled": unlabelled,
-            "valid": valid,
-            "teacher_epochs": teacher_epochs,
-            "steps": steps,
-            "threads": threads,
-        },
+        settings=_settings(gold, unlabelled, valid, teacher_epochs, steps, threads),
     )
     write_json(output, result)
     log(json.dumps(result["summary"], indent=1))
@@ -499,16 +502,10 @@ def distill_signals_cli(
     data_dir: DataDir = _S["data_dir"],
     output: Output = None,
     threads: Threads = _S["threads"],
-    gold: int = typer.Option(
-        _S["gold"], "--gold", help="Gold CoNLL train sentences (teacher and students)"
-    ),
-    unlabelled: int = typer.Option(
-        _S["unlabelled"], "--unlabelled", help="Further CoNLL train sentences, tags dropped"
-    ),
-    valid: int = typer.Option(_S["valid"], "--valid", help="CoNLL valid sentences reported on"),
-    teacher_epochs: int = typer.Option(
-        _S["teacher_epochs"], "--teacher-epochs", help="Teacher epochs over the gold sentences"
-    ),
+    gold: Gold = _S["gold"],
+    unlabelled: Unlabelled = _S["unlabelled"],
+    valid: Valid = _S["valid"],
+    teacher_epochs: TeacherEpochs = _S["teacher_epochs"],
     steps: int = typer.Option(_S["steps"], "--steps", help="Updates of each distilled student"),
     seeds: int = typer.Option(_S["seeds"], "--seeds", help="Seeds per variant"),
 ) -> None:
