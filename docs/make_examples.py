@@ -19,6 +19,15 @@ from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_HEADLINE_CHARS = 260
+LINE_LENGTH = 100  # pyproject.toml [tool.ruff] line-length
+
+
+def _call_lines(head: str, text: str) -> List[str]:
+    """`head` + the text as a double-quoted literal + `)`, wrapped as `ruff format` wraps it, so the
+    generated page passes `ruff format --check` as written."""
+    literal = json.dumps(text, ensure_ascii=False)
+    one_line = f"{head}{literal})"
+    return [one_line] if len(one_line) <= LINE_LENGTH else [head, f"    {literal}", ")"]
 
 
 def judge(doc: Any, row: Dict[str, Any]) -> Dict[str, Any]:
@@ -144,7 +153,7 @@ def render(pipeline: str, data: Path, nlp: Any, rows: List[Dict[str, Any]], docs
             "import spacy",
             "",
             f'nlp = spacy.load("{pipeline}")',
-            f"doc = nlp({row['text']!r})",
+            *_call_lines("doc = nlp(", row["text"]),
             "print([(ent.text, ent.label_) for ent in doc.ents])",
             "print(round(doc._.anomaly_score, 4), doc._.is_anomaly)",
             "```",
