@@ -61,7 +61,8 @@ def test_headline_is_a_document_the_pipeline_gets_right_and_the_page_shows_its_o
     page = make_examples.make_examples(str(tmp_path / "pipeline"), data, tmp_path / "examples.md")
 
     assert (tmp_path / "examples.md").read_text() == page
-    assert f"doc = nlp({rows[pick]['text']!r})" in page
+    assert "\n".join(make_examples._call_lines("doc = nlp(", rows[pick]["text"])) in page
+    assert json.dumps(rows[pick]["text"], ensure_ascii=False) in page
     shipped = spacy.load(tmp_path / "pipeline")
     doc = shipped(rows[pick]["text"])
     assert repr([(e.text, e.label_) for e in doc.ents]) in page
