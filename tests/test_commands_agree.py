@@ -159,6 +159,7 @@ def test_model_card_refuses_an_installed_package_in_one_line(installed_package):
         ["model-card", "{missing}"],
         ["serve", "{missing}", "--port", "0"],
         ["annotate", "{missing}", "{jsonl}", "{out}.jsonl"],
+        ["distill", "{missing}", "{config}", "{jsonl}", "--output", "{out}"],
     ],
     ids=lambda c: c[0],
 )
@@ -172,6 +173,7 @@ def test_a_missing_pipeline_is_one_line_in_every_command(setup, tmp_path, comman
         "dev": dev,
         "out": tmp_path / "out",
         "jsonl": jsonl,
+        "config": ROOT / "configs" / "cpu_tiny.cfg",
     }
     result, text = _invoke([part.format(**values) for part in command])
     assert result.exit_code == 1 and "Traceback" not in text
@@ -184,9 +186,19 @@ def test_a_damaged_pipeline_is_one_line(setup, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.cfg").write_text("[nlp\nnot a config")
+    text_file = tmp_path / "unlabelled.txt"
+    text_file.write_text("server is down again\n")
     for args in (
         ["evaluate", broken, dev, "--output", tmp_path / "m"],
         ["calibrate", broken, dev, "--output", tmp_path / "c"],
+        [
+            "distill",
+            broken,
+            ROOT / "configs" / "cpu_tiny.cfg",
+            text_file,
+            "--output",
+            tmp_path / "d",
+        ],
     ):
         result, text = _invoke(args)
         _one_line_failure(result, text, f"Cannot load the pipeline {broken}")

@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from ._util import app, check_output, pipeline_location
+from ._util import app, check_output, load_pipeline, pipeline_location
 from .pretrain import TEXT_HELP
 
 
@@ -126,6 +126,14 @@ def distill(
     from ..distill.loop import distill as run_distillation
 
     try:
-        return run_distillation(location, student_config, text, output, resume=resume, **settings)
+        return run_distillation(
+            location,
+            student_config,
+            text,
+            output,
+            resume=resume,
+            load_teacher=load_pipeline,
+            **settings,
+        )
     except (DistillSettingsError, CheckpointError, PretrainDataError) as err:
         msg.fail(str(err), exits=1)

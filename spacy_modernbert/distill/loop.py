@@ -22,7 +22,7 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from wasabi import msg
 
@@ -191,8 +191,12 @@ def distill(
     teacher_batch_size: int = 64,
     resume: bool = False,
     overrides: Optional[Dict[str, Any]] = None,
+    load_teacher: Optional[Callable[[Any], Any]] = None,
 ) -> Dict[str, Any]:
     """Distill the teacher pipeline into the student config's pipeline; see the module docstring.
+
+    `load_teacher` loads `teacher_path` (default `spacy.load`; the CLI passes its one pipeline
+    loader, which takes a directory or an installed package and fails with one line).
 
     RETURNS: the run's summary (steps, signals, losses, dev scores, throughput, paths).
     """
@@ -218,7 +222,7 @@ def distill(
         )
     unlabelled = read_texts(texts) if texts else []
     fix_random_seed(seed)
-    teacher = spacy.load(teacher_path)
+    teacher = (load_teacher or spacy.load)(teacher_path)
     student, config = load_student(student_config, overrides)
     gold_docs = read_corpus(student, gold) if gold else []
     dev_docs = read_corpus(student, dev) if dev else []
