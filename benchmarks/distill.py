@@ -87,7 +87,7 @@ def ner_f1(nlp, valid) -> float:
     return 100.0 * span_prf(gold, pred)["f1"]
 
 
-def train_teacher(checkpoint: Path, gold, epochs: int, path: Path) -> float:
+def train_teacher(checkpoint: Path, gold, epochs: int, path: Path, lr: float) -> float:
     """Train (once; cached at `path`) the teacher pipeline; its training seconds (0 if cached)."""
     import spacy
     from spacy.training import Example
@@ -101,9 +101,7 @@ def train_teacher(checkpoint: Path, gold, epochs: int, path: Path) -> float:
     examples = [
         Example(Doc, ref) for Doc, ref in zip(_docs(nlp, gold, False), _docs(nlp, gold, True))
     ]
-    seconds = _train_spacy(
-        nlp, examples, epochs, 32, 0, "ner", "teacher ner", TUNED_LR["ner"]["ours"]
-    )
+    seconds = _train_spacy(nlp, examples, epochs, 32, 0, "ner", "teacher ner", lr)
     path.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(path)
     return seconds
@@ -164,12 +162,19 @@ def _stats(values: List[float]) -> Dict[str, Any]:
 
 
 def prepare(
-    cache_dir, data_dir, gold: int, unlabelled: int, valid: int, teacher_epochs: int, dev: int = 0
+    cache_dir,
+    data_dir,
+    gold: int,
+    unlabelled: int,
+    valid: int,
+    teacher_epochs: int,
+    dev: int = 0,
+    lr: Optional[float] = None,
 ) -> Dict[str, Any]:
     """Checkpoints, the trained teacher (cached), gold corpus, unlabelled text, valid (and dev) sentences.
 
-    The teacher depends on the gold sentences, its epochs and its rate only (one cache directory
-    for every `--unlabelled`); `dev` > 0 carves a dev split from the end of CoNLL train, outside
+    The teacher (at rate `lr`, default the tuned NER rate) depends on the gold sentences, its
+    epochs and its rate only (one cache directory for every `--unlabelled`); `dev` > 0 carves a dev split from the end of CoNLL train, outside
     the gold and unlabelled sentences (refused when they would overlap).
     """
     import spacy
@@ -184,11 +189,11 @@ def prepare(
     gold_s = sentences[:gold]
     valid_s = bdata.read_conll(Path(data_dir) / bdata.CONLL_VALID)[:valid]
     t_ckpt = bdata.ensure_checkpoint(cache_dir / "small", "small", data_dir, log=log)
-    lr = TUNED_LR["ner"]["ours"]
+    lr = TUNED_LR["ner"]["ours"] if lr is None else lr
     work = cache_dir / f"distill-g{gold}-e{teacher_epochs}-lr{lr:g}"
     teacher_path = work / "teacher"
     log(f"teacher: 4 x 128 on {gold} gold sentences x {teacher_epochs} epochs, rate {lr:g}")
-    teacher_seconds = train_teacher(t_ckpt, gold_s, teacher_epochs, teacher_path)
+    teacher_seconds = train_teacher(t_ckpt, gold_s, teacher_epochs, teacher_path, lr)
     teacher = spacy.load(teacher_path)
     teacher_f1 = ner_f1(teacher, valid_s)
     log(f"teacher F1 {teacher_f1:.2f}")
@@ -221,15 +226,19 @@ def text_file(prep: Dict[str, Any], unlabelled: int) -> Path:
     return path
 
 
-def student_file(prep: Dict[str, Any], shape: str) -> Path:
-    """The student config (NER recipe of configs/cpu_tiny.cfg) on a random checkpoint of `shape`."""
+def student_file(prep: Dict[str, Any], shape: str, lr: Optional[float] = None) -> Path:
+    """The student config (NER recipe of configs/cpu_tiny.cfg) on a random checkpoint of `shape`,
+    at rate `lr` (default: the teacher's)."""
+    lr = prep["lr"] if lr is None else lr
     ckpt = bdata.ensure_checkpoint(prep["cache_dir"] / shape, shape, prep["data_dir"], log=log)
-    return student_config(prep["work"] / f"student-{shape}.cfg", ckpt, prep["lr"])
+    return student_config(prep["work"] / f"student-{shape}-lr{lr:g}.cfg", ckpt, lr)
 
 
-# The distilled student's setting: what `python -m benchmarks distill-dev` chooses among.
+# The distilled student's setting: what `python -m benchmarks distill-dev` chooses among
+# (lr None: the teacher's rate).
 BASE_SETTING: Dict[str, Any] = {
     "student": "distill_student",
+    "lr": None,
     "steps": 400,
     "unlabelled": 8000,
     "hidden_loss": "mse",
@@ -258,7 +267,7 @@ def distill_seed(
             shutil.copy(kept.with_suffix(suffix), cache.with_suffix(suffix))
     summary = distill(
         prep["teacher_path"],
-        student_file(prep, setting["student"]),
+        student_file(prep, setting["student"], setting.get("lr")),
         [text_file(prep, setting["unlabelled"])],
         out,
         gold=prep["gold_path"],
@@ -301,19 +310,22 @@ def run_distill(
 
     torch.set_num_threads(threads)
     setting = dict(BASE_SETTING, steps=steps, unlabelled=unlabelled)
-    dev_choice = None
-    if choice is not None:  # the setting `distill-dev` chose on its dev split
+    dev_choice, rates = None, {"teacher": None, "gold_only": None}
+    if choice is not None:  # the rates and setting `distill-dev` chose on its dev split
         chosen = json.loads(Path(choice).read_text())
         setting.update(chosen["chosen"]["setting"])
-        dev_choice = {"file": str(choice), **chosen["chosen"]}
-        log(f"setting chosen on the dev split ({choice}): {setting}")
+        rates = chosen["rates"]
+        dev_choice = {"file": str(choice), "rates": rates, **chosen["chosen"]}
+        log(f"chosen on the dev split ({choice}): rates {rates}, setting {setting}")
     steps, unlabelled = setting["steps"], setting["unlabelled"]
-    prep = prepare(cache_dir, data_dir, gold, unlabelled, valid, teacher_epochs)
+    prep = prepare(
+        cache_dir, data_dir, gold, unlabelled, valid, teacher_epochs, lr=rates["teacher"]
+    )
     teacher, teacher_f1, teacher_seconds = (
         prep[k] for k in ("teacher", "teacher_f1", "teacher_seconds")
     )
     gold_path, valid_s = prep["gold_path"], prep["valid_s"]
-    config = student_file(prep, setting["student"])
+    config = student_file(prep, setting["student"], rates["gold_only"])
     shape = shape_name(setting["student"])
 
     runs: Dict[str, List[Dict[str, Any]]] = {
@@ -417,7 +429,7 @@ def run_distill(
                 if choice
                 else "nothing"
             )
-            + f"; recipe of configs/cpu_tiny.cfg at the tuned NER rate {prep['lr']:g} (TUNED_LR); last step reported",
+            + f"; recipe of configs/cpu_tiny.cfg; rates: teacher {prep['lr']:g}, distilled {setting['lr'] or prep['lr']:g}, gold-only {rates['gold_only'] or prep['lr']:g}; last step reported",
             "reports": f"CoNLL-2003 valid, first {valid} sentences",
             "checkpoint": f"random-init: teacher small (4 x 128), student {setting['student']} ({shape}), BPE 8k on CoNLL train; all systems from random init (no pretrained weights offline)",
             "seeds": seeds,
