@@ -122,11 +122,15 @@ def run_throughput(
     texts: int = 400,
     steps: int = 16,
     repeats: int = 3,
+    choice: Optional[Path] = None,
 ) -> Dict[str, Any]:
+    import json
+
     import torch
 
     torch.set_num_threads(threads)
-    prep = prepare(cache_dir, data_dir, gold, texts, 10, teacher_epochs)
+    rate = json.loads(Path(choice).read_text())["rates"]["teacher"] if choice else None
+    prep = prepare(cache_dir, data_dir, gold, texts, 10, teacher_epochs, lr=rate)
     config = student_file(prep, BASE_SETTING["student"])
     text_path = text_file(prep, texts)
     systems = {
@@ -185,6 +189,7 @@ def run_throughput(
         machine=machine_info("cpu"),
         runs=runs,
         speed=speed,
+        teacher_rate=prep["lr"],
         settings={
             "gold": gold,
             "teacher_epochs": teacher_epochs,
@@ -211,6 +216,9 @@ def distill_throughput_cli(
     texts: int = typer.Option(_T["texts"], "--texts", help="Unlabelled sentences distilled on"),
     steps: int = typer.Option(_T["steps"], "--steps", help="Optimizer updates of each system"),
     repeats: Repeats = _T["repeats"],
+    choice: Optional[Path] = typer.Option(
+        None, "--choice", help="A distill-dev result: the teacher at its chosen rate"
+    ),
 ) -> None:
     """Distillation throughput: distill (teacher cached, packed updates) vs a plain unpacked loop, texts/s."""
     run_throughput(
