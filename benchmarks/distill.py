@@ -197,8 +197,9 @@ def prepare(
     teacher = spacy.load(teacher_path)
     teacher_f1 = ner_f1(teacher, valid_s)
     log(f"teacher F1 {teacher_f1:.2f}")
-    gold_path = work / "gold.spacy"
-    DocBin(docs=_docs(teacher, gold_s, gold=True)).to_disk(gold_path)
+    gold_path = work / "gold.spacy"  # written once: runs sharing the cache read it
+    if not gold_path.exists():
+        DocBin(docs=_docs(teacher, gold_s, gold=True)).to_disk(gold_path)
     return {
         "cache_dir": cache_dir,
         "data_dir": data_dir,
