@@ -158,8 +158,7 @@ def report_task(data_dir: Path, seed: int, n_docs: int, n_train: int) -> Dict[st
 
     def docs_of(reports: Sequence[str], news: Sequence[str], rng: random.Random) -> List[Doc]:
         return [
-            insert_sentence(reports[i % len(reports)], rng.choice(news), rng)
-            for i in range(n_docs)
+            insert_sentence(reports[i % len(reports)], rng.choice(news), rng) for i in range(n_docs)
         ]
 
     return {
@@ -343,9 +342,7 @@ def run_pointing_task(
             f"  {task} seed {seed} {name:18s} random {rates['random']:.2f}  "
             + "  ".join(
                 f"{m} dev/test "
-                + " ".join(
-                    f"{result['dev'][name][m][w]:.2f}/{v:.2f}" for w, v in rates[m].items()
-                )
+                + " ".join(f"{result['dev'][name][m][w]:.2f}/{v:.2f}" for w, v in rates[m].items())
                 for m in METHODS
                 if m in rates
             )
@@ -680,9 +677,7 @@ def summarize(
         )
     if pointing_runs:
         token_costs = [c for d in ("doc_and_token_knn", "token_knn") for c in chosen_costs[d]]
-        other_costs = [
-            c for d in ("knn", "mahalanobis", SUPERVISED) for c in chosen_costs[d]
-        ]
+        other_costs = [c for d in ("knn", "mahalanobis", SUPERVISED) for c in chosen_costs[d]]
         summary.append(
             {
                 "claim": "explanation cost, token detectors (auto method): time with explain on vs off",

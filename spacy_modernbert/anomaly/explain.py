@@ -58,7 +58,10 @@ LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX = -2.0, 2.0
 # weight, chosen on the dev pointing docs of `python -m benchmarks explain` (both tasks, all
 # seeds; benchmarks/results/explain.json "choices"; tests/benchmark checks they agree).
 AUTO: Dict[Optional[str], Dict[str, Any]] = {
-    "doc_and_token_knn": {"method": "tokens", "weights": {"tokens": 0.0, "occlusion": 0.0, "alone": 0.0}},
+    "doc_and_token_knn": {
+        "method": "tokens",
+        "weights": {"tokens": 0.0, "occlusion": 0.0, "alone": 0.0},
+    },
     "token_knn": {"method": "tokens", "weights": {"tokens": 0.0, "occlusion": 0.0, "alone": 0.0}},
     "knn": {"method": "occlusion", "weights": {"occlusion": 0.0, "alone": 0.0}},
     "mahalanobis": {"method": "occlusion", "weights": {"occlusion": 0.0, "alone": 0.0}},
@@ -216,9 +219,7 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
     model = component.model
     ops = model.ops
     fitted = component._fitted
-    method, weight = resolve(
-        component.explain_settings, fitted and fitted.detector, component.name
-    )
+    method, weight = resolve(component.explain_settings, fitted and fitted.detector, component.name)
     pooled, tokens = doc_features(model, docs, True)
     token_arrays = [numpy.asarray(ops.to_numpy(t), dtype="float32") for t in tokens]
     n_spans = int(component.explain_settings["explain_spans"])
