@@ -110,6 +110,7 @@ def make_anomaly_scorer(
     explain: bool = False,
     explain_spans: int = 1,
     explain_method: str = "auto",
+    explain_length_weight: Optional[float] = None,
 ) -> "AnomalyScorer":
     """Create an `anomaly_scorer` component.
 
@@ -128,6 +129,8 @@ def make_anomaly_scorer(
     explain (bool): also set `token._.anomaly_score` and `doc.spans["anomaly"]` (explain.py).
     explain_spans (int): the highest-scoring passages kept in `doc.spans["anomaly"]`.
     explain_method (str): "auto", "tokens", "occlusion" or "alone" (explain.py).
+    explain_length_weight (Optional[float]): passages rank by value x n_tokens ** weight;
+        null: the weight chosen for the method (explain.AUTO).
     """
     return AnomalyScorer(
         nlp.vocab,
@@ -143,6 +146,7 @@ def make_anomaly_scorer(
         explain=explain,
         explain_spans=explain_spans,
         explain_method=explain_method,
+        explain_length_weight=explain_length_weight,
     )
 
 
