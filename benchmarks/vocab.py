@@ -405,7 +405,7 @@ def summarize(rows: Sequence[dict], general_steps: int, domain_steps: int) -> Li
                 "range": f"mean (min-max) over {len(rs)} seeds; per piece {_mean_range([r['loss_per_piece'] for r in rs])}",
                 "baseline": "no extension",
                 "split": "demo-reports dev",
-                "caveat": f"small random checkpoint pretrained {general_steps} steps on CoNLL+SMS first; loss per word = loss per masked piece x pieces per word",
+                "caveat": f"small random checkpoint pretrained {general_steps} steps on CoNLL-2003 train (general text) first; loss per word = loss per masked piece x pieces per word",
             }
         )
     return summary

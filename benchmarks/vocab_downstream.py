@@ -176,7 +176,7 @@ def summarize(rows: Sequence[dict], settings: Dict[str, Any]) -> List[dict]:
                 "split": "demo-reports dev"
                 if r["domain"] == "demo-reports"
                 else "clinc150 val (+ oos_val)",
-                "caveat": f"small 128x4 random checkpoint pretrained {settings['general_steps']} steps on CoNLL+SMS, then {settings['domain_steps']} domain steps per system; nothing tuned",
+                "caveat": f"small 128x4 random checkpoint pretrained {settings['general_steps']} steps on CoNLL-2003 train (general text), then {settings['domain_steps']} domain steps per system; nothing tuned",
             }
         )
     return out
@@ -322,7 +322,7 @@ def _write(output: Optional[Path], runs: List[dict], config: Dict[str, Any]) -> 
         "protocol": {
             "chooses": "nothing: extension size, pretrain budget, NER rate (configs/cpu_tiny.cfg) and detector fixed in advance",
             "reports": "demo reports dev split (generator seed 0); CLINC150 val in-scope vs oos_val; mined and pretrained on train text only",
-            "checkpoint": "random-init small (128x4, BPE 8k trained on CoNLL-2003 train + SMS), pretrained on CoNLL + SMS first, the same for every system",
+            "checkpoint": "random-init small (128x4, BPE 8k trained on CoNLL-2003 train: general text), pretrained on CoNLL-2003 train first, the same for every system",
             "seeds": config["seeds"],
         },
         "settings": config,
