@@ -234,3 +234,23 @@ def test_contextual_init_reads_a_multi_word_term_where_it_occurs(tiny_checkpoint
     ]
     rows = load_file(str(tmp_path / "o" / "model.safetensors"))["embeddings.tok_embeddings.weight"]
     assert torch.isfinite(rows[token["id"]]).all()
+
+
+def test_a_saved_pipeline_keeps_the_multi_word_tokenizer(with_terms, transformer_config, tmp_path):
+    import spacy
+
+    from spacy_modernbert.encoder.alignment import tokenize_docs
+
+    out, summary = with_terms
+    ids = {t["text"]: t["id"] for t in summary["tokens"] if t["word"]}
+    nlp = spacy.blank("en")
+    nlp.add_pipe("transformer", config=transformer_config(out))
+    nlp.initialize()
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    text = "what is my credit score? my credit scores"
+    doc = loaded(text)
+    assert doc._.trf_data.model_output.last_hidden_state.shape[1] > 0
+    (pieces,) = tokenize_docs(loaded.get_pipe("transformer").model.tokenizer, [doc])
+    assert list(pieces.ids).count(ids[" credit score"]) == 1
+    assert ids[" what is my"] in list(pieces.ids)
