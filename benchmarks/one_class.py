@@ -456,6 +456,17 @@ def run_one_class(
                     f"  {family:9s} chose {name:40s} val AUC {val_m['roc_auc']:.3f}  test AUC "
                     f"{run['families'][family]['test']['roc_auc']:.3f}"
                 )
+                if family in OURS and len(ckpts) > 1:
+                    # one row per checkpoint (objective): its own validation choice, on test
+                    for ckpt_name in ckpts:
+                        mine = [x for x in scored if x[1].endswith(f" @{ckpt_name}")]
+                        c_val, c_name, c_test = max(mine, key=lambda x: x[0]["roc_auc"] or 0.0)
+                        run["families"][f"{family} @{ckpt_name}"] = {
+                            "chosen": c_name,
+                            "val": c_val,
+                            "test": metrics(s["test_gold"], c_test, words["test"]),
+                            "grid": {n: m["roc_auc"] for m, n, _ in mine},
+                        }
             runs.append(run)
             if (
                 output is not None
@@ -508,7 +519,11 @@ def summarize(
     objectives: Sequence[str] = ("mlm",),
     outlier_exposure: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
-    families = list(OURS) + list(ANCHOR_GRIDS)
+    # ours, ours_oe, then per checkpoint (objective) "ours @pretrained"..., then the anchors
+    seen = dict.fromkeys(f for r in runs for f in r["families"])
+    families = [f for f in OURS if f in seen]
+    families += [f for f in seen if f.split(" @")[0] in OURS and f not in OURS]
+    families += list(ANCHOR_GRIDS)
     columns = [
         "task",
         "family",
@@ -544,7 +559,7 @@ def summarize(
                 }
             )
             if (
-                family not in OURS
+                family.split(" @")[0] not in OURS
                 and auc is not None
                 and (best_anchor is None or auc > best_anchor[1])
             ):

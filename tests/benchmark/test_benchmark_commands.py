@@ -342,6 +342,37 @@ def test_one_class_outlier_exposure_is_a_family_and_never_the_anomaly_source(
     assert missing.exit_code != 0 and "none.txt" in missing.output
 
 
+def test_one_class_summary_rows_per_checkpoint_are_ours_not_anchors():
+    from benchmarks.one_class import summarize
+
+    def fam(val, test):
+        m = {"roc_auc": val, "average_precision": val, "abs_spearman_words": 0.1}
+        return {"chosen": "x", "val": m, "test": dict(m, roc_auc=test), "grid": {"x": val}}
+
+    runs = [
+        {
+            "task": "sms",
+            "split": seed,
+            "families": {
+                "ours": fam(0.9, 0.90 + seed / 100),
+                "ours @pretrained": fam(0.9, 0.99),
+                "ours @random-init": fam(0.8, 0.80),
+                "tfidf_knn": fam(0.85, 0.85),
+            },
+        }
+        for seed in range(3)
+    ]
+    result = summarize(runs, ["sms"], 3, None, 200, 2048)
+    assert [r["family"] for r in result["rows"]][:3] == [
+        "ours",
+        "ours @pretrained",
+        "ours @random-init",
+    ]
+    # the per-checkpoint rows are ours: the claim compares ours with tfidf_knn, the one anchor
+    assert len(result["summary"]) == 1 and result["summary"][0]["baseline"].startswith("tfidf_knn")
+    assert "ours above" in result["summary"][0]["claim"]
+
+
 def test_one_class_splits_keep_test_and_anomalies_out_of_training(data_dir):
     from benchmarks.one_class import clinc_split, news_splits, sms_split
 
