@@ -24,6 +24,11 @@ The protocol (invariants):
     3 sentences replaced by an SMS message (a hidden passage: issue 32).
 * **Objectives** (`--objectives`): one pretrained checkpoint per pretrain objective, `mlm`
   ("pretrained") and `mlm+contrastive` ("contrastive"), each a grid axis of its own.
+* **Outlier exposure** (`--outlier-exposure FILE`, e.g. CLINC150's `wiki_sents.txt`): a
+  family `ours_oe`, ours' grid with the component's `outlier_exposure` setting (a seeded
+  sample of `--outlier-exposure-n` lines of FILE as pseudo-anomalies). The file must never
+  hold the anomalies a task is measured on: a split whose validation or test texts appear in
+  it is refused.
 * **Design frozen on validation.** Each family of systems has a grid of at most 12
   configurations (`grids.py`); per family, task and split, the configuration with the best
   validation ROC AUC is chosen, then scored once on the test split. The families:
@@ -58,6 +63,8 @@ CLINC = Path("clinc150") / "clinc150_train_val.json"
 # `--objectives`: the pretrain objective of each pretrained checkpoint, and its name in the grids.
 OBJECTIVE_CHECKPOINTS = {"mlm": "pretrained", "mlm+contrastive": "contrastive"}
 Split = Dict[str, Any]  # train, val, val_gold, test, test_gold, train_key
+# Our families and their names in the summary's claims (ours_oe: with --outlier-exposure).
+OURS = {"ours": "ours", "ours_oe": "ours + outlier exposure"}
 
 
 def sms_split(rows: Sequence[Tuple[int, str]], seed: int) -> Split:
@@ -146,6 +153,20 @@ def clinc_split(data: Dict[str, Any], n_train: int, n: int, seed: int) -> Split:
         "test": inscope[n : 2 * n] + oos[m : 2 * m],
         "test_gold": [0] * n + [1] * m,
     }
+
+
+def check_outlier_texts(texts: Sequence[str], split: Split, task: str) -> None:
+    """Refuse outlier-exposure texts that hold a validation or test text of the split (the
+    pseudo-anomalies must never come from the anomalies a task is measured on)."""
+    if not texts:
+        return
+    held_out = {t.strip().lower() for t in split["val"] + split["test"]}
+    shared = [t for t in texts if t.strip().lower() in held_out]
+    if shared:
+        raise SystemExit(
+            f"--outlier-exposure holds {len(shared)} validation/test texts of {task} "
+            f"(e.g. {shared[0][:60]!r}): use out-of-domain text that is not the task's anomaly source"
+        )
 
 
 def metrics(gold: Sequence[int], scores: Sequence[float], words: Sequence[int]) -> Dict[str, Any]:
@@ -288,6 +309,8 @@ def run_one_class(
     pretrain_batch_tokens: int = 2048,
     objectives: str = "mlm",
     clinc_train: int = 3000,
+    outlier_exposure: Optional[Path] = None,
+    outlier_exposure_n: int = 1000,
 ) -> Dict[str, Any]:
     """Every family's validation-chosen configuration, scored on the test split of each seed."""
     import torch
@@ -326,6 +349,21 @@ def run_one_class(
         if not (data_dir / CLINC).exists():
             raise SystemExit(f"CLINC150 not found under {data_dir}: pass --data-dir")
         clinc = json.loads((data_dir / CLINC).read_text(encoding="utf8"))
+    oe_texts: List[str] = []
+    if outlier_exposure is not None:
+        from spacy_modernbert.anomaly.outlier_exposure import read_texts
+
+        try:
+            oe_texts = read_texts(
+                {"path": str(outlier_exposure), "n": outlier_exposure_n}, "ours_oe"
+            )
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--outlier-exposure") from None
+    oe_setting = (
+        {"path": str(outlier_exposure), "n": len(oe_texts)}
+        if outlier_exposure is not None
+        else None
+    )
     runs: List[Dict[str, Any]] = []
     features: Dict[Tuple[str, str], Any] = {}
     for task in wanted:
@@ -341,6 +379,7 @@ def run_one_class(
                     f"{task}: no anomalies left for validation or test (CoNLL valid has too few docs "
                     "beyond the normal ones); lower --news-eval"
                 )
+            check_outlier_texts(oe_texts, s, task)
             log(
                 f"== {task}, split {seed}: {len(s['train'])} normal training docs, validation {len(s['val'])} "
                 f"({sum(s['val_gold'])} anomalous), test {len(s['test'])} ({sum(s['test_gold'])} anomalous)"
@@ -364,6 +403,9 @@ def run_one_class(
                 if key not in features:
                     log(f"  encoding {len(s['train'])} training docs ({ckpt_name})")
                     features[key] = {"train": encoder_features(ckpt, s["train"], seed)}
+                    if oe_texts:
+                        log(f"  encoding {len(oe_texts)} outlier-exposure texts ({ckpt_name})")
+                        features[key]["outliers"] = encoder_features(ckpt, oe_texts, seed)
                 log(
                     f"  encoding {len(s['val']) + len(s['test'])} validation + test docs ({ckpt_name})"
                 )
@@ -388,6 +430,8 @@ def run_one_class(
             }
             words = {part: [bdata.n_words(t) for t in s[part]] for part in ("val", "test")}
             candidates = {"ours": [(cfg, ckpt_name) for ckpt_name in ckpts for cfg in OURS_GRID]}
+            if oe_texts:
+                candidates["ours_oe"] = candidates["ours"]
             candidates.update({family: grid(list(ckpts)) for family, grid in ANCHOR_GRIDS.items()})
             for family, configs in candidates.items():
                 if not configs:  # e.g. pyod not installed: the result's settings say so
@@ -395,8 +439,8 @@ def run_one_class(
                 scored = []
                 for cfg, ckpt_name in configs:
                     feats = features.get((s["train_key"], ckpt_name))
-                    if family == "ours":
-                        val_s, test_s = ours_scores(cfg, feats)
+                    if family in OURS:
+                        val_s, test_s = ours_scores(cfg, feats, family == "ours_oe")
                     else:
                         val_s, test_s = ANCHOR_GRIDS[family].score(cfg, s, feats)
                     name = cfg["name"] + (f" @{ckpt_name}" if ckpt_name else "")
@@ -412,6 +456,17 @@ def run_one_class(
                     f"  {family:9s} chose {name:40s} val AUC {val_m['roc_auc']:.3f}  test AUC "
                     f"{run['families'][family]['test']['roc_auc']:.3f}"
                 )
+                if family in OURS and len(ckpts) > 1:
+                    # one row per checkpoint (objective): its own validation choice, on test
+                    for ckpt_name in ckpts:
+                        mine = [x for x in scored if x[1].endswith(f" @{ckpt_name}")]
+                        c_val, c_name, c_test = max(mine, key=lambda x: x[0]["roc_auc"] or 0.0)
+                        run["families"][f"{family} @{ckpt_name}"] = {
+                            "chosen": c_name,
+                            "val": c_val,
+                            "test": metrics(s["test_gold"], c_test, words["test"]),
+                            "grid": {n: m["roc_auc"] for m, n, _ in mine},
+                        }
             runs.append(run)
             if (
                 output is not None
@@ -426,10 +481,18 @@ def run_one_class(
                         pretrain_steps,
                         pretrain_batch_tokens,
                         chosen_objectives,
+                        oe_setting,
                     ),
                 )
     result = summarize(
-        runs, wanted, splits, checkpoint, pretrain_steps, pretrain_batch_tokens, chosen_objectives
+        runs,
+        wanted,
+        splits,
+        checkpoint,
+        pretrain_steps,
+        pretrain_batch_tokens,
+        chosen_objectives,
+        oe_setting,
     )
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
     print(
@@ -454,8 +517,13 @@ def summarize(
     pretrain_steps: int,
     pretrain_batch_tokens: int,
     objectives: Sequence[str] = ("mlm",),
+    outlier_exposure: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
-    families = ["ours"] + list(ANCHOR_GRIDS)
+    # ours, ours_oe, then per checkpoint (objective) "ours @pretrained"..., then the anchors
+    seen = dict.fromkeys(f for r in runs for f in r["families"])
+    families = [f for f in OURS if f in seen]
+    families += [f for f in seen if f.split(" @")[0] in OURS and f not in OURS]
+    families += list(ANCHOR_GRIDS)
     columns = [
         "task",
         "family",
@@ -491,14 +559,16 @@ def summarize(
                 }
             )
             if (
-                family != "ours"
+                family.split(" @")[0] not in OURS
                 and auc is not None
                 and (best_anchor is None or auc > best_anchor[1])
             ):
                 best_anchor = (family, auc, span, [m["roc_auc"] for m in tests])
-        ours = next(r for r in rows if r["task"] == task and r["family"] == "ours")
-        if best_anchor and ours["test ROC AUC (mean)"] is not None:
-            mine = [r["families"]["ours"]["test"]["roc_auc"] for r in task_runs]
+        for family, label in OURS.items():
+            ours = next((r for r in rows if r["task"] == task and r["family"] == family), None)
+            if not best_anchor or ours is None or ours["test ROC AUC (mean)"] is None:
+                continue
+            mine = [r["families"][family]["test"]["roc_auc"] for r in task_runs]
             # above / below only when the ranges over the splits do not overlap
             verdict = (
                 "above"
@@ -509,7 +579,7 @@ def summarize(
             )
             summary.append(
                 {
-                    "claim": f"one-class {task}: ours {verdict} the best anchor"
+                    "claim": f"one-class {task}: {label} {verdict} the best anchor"
                     + (" (ranges overlap)" if verdict == "level with" else ""),
                     "figure": f"ROC AUC {ours['test ROC AUC (mean)']:.3f}",
                     "range": ours["range"],
@@ -550,8 +620,10 @@ def summarize(
             "pretrain_steps": pretrain_steps,
             "pretrain_batch_tokens": pretrain_batch_tokens,
             "objectives": list(objectives),
+            "outlier_exposure": outlier_exposure,
             "grids": {
                 "ours": [c["name"] for c in OURS_GRID],
+                **({"ours_oe": [c["name"] for c in OURS_GRID]} if outlier_exposure else {}),
                 **{f: ANCHOR_GRIDS[f].describe() for f in ANCHOR_GRIDS},
             },
         },
@@ -601,6 +673,18 @@ def one_class_cli(
         help="Comma-separated pretrain objectives, one pretrained checkpoint each: mlm "
         "(named 'pretrained'), mlm+contrastive ('contrastive')",
     ),
+    outlier_exposure: Optional[Path] = typer.Option(
+        _D["outlier_exposure"],
+        "--outlier-exposure",
+        help="A file of out-of-domain texts, one per line (e.g. clinc150/wiki_sents.txt): adds "
+        "the family ours_oe, ours with the component's outlier_exposure setting; never the "
+        "tasks' anomaly source",
+    ),
+    outlier_exposure_n: int = typer.Option(
+        _D["outlier_exposure_n"],
+        "--outlier-exposure-n",
+        help="Outlier-exposure texts read (a seeded sample)",
+    ),
     # fmt: on
 ) -> None:
     """One-class anomaly detection, clean protocol: design chosen on validation, reported on test, ours vs anchors."""
@@ -617,4 +701,6 @@ def one_class_cli(
         pretrain_batch_tokens=pretrain_batch_tokens,
         objectives=objectives,
         clinc_train=clinc_train,
+        outlier_exposure=outlier_exposure,
+        outlier_exposure_n=outlier_exposure_n,
     )

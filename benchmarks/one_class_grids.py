@@ -9,6 +9,10 @@ family's grid is listed here once, so the page can print it and a reader can cou
   the robust max of issue 32; `knn` k20 and `mahalanobis`, never chosen on validation in
   round one, left the grid) x checkpoints (random-init and one per pretrain objective: 12
   with one objective, 18 with two, as LOF gets).
+* `ours_oe` (with `--outlier-exposure FILE`): the same grid, each detector with outlier
+  exposure (`anomaly/outlier_exposure.py`: a regression telling the normal training docs
+  from the file's texts, added to the detector's score), as the component's
+  `outlier_exposure` setting runs it.
 * `tfidf_knn`: scikit-learn TF-IDF (word 1-grams or char_wb 3-5-grams, lowercase or not) +
   mean cosine distance to the k nearest normal training docs, k in {5, 10, 20}: 12.
 * `emb_lof`: scikit-learn LocalOutlierFactor (novelty=True) on our L2-normalized pooled
@@ -59,9 +63,13 @@ TOKEN_BANK_SIZE = 20000  # anomaly_scorer's default token_bank_size
 MEMORY_BANK_SIZE = 10000  # anomaly_scorer's default memory_bank_size
 
 
-def ours_scores(cfg: Dict[str, Any], feats: Dict[str, Any]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+def ours_scores(
+    cfg: Dict[str, Any], feats: Dict[str, Any], outlier_exposure: bool = False
+) -> Tuple[numpy.ndarray, numpy.ndarray]:
     """Fit the detector on the training features as `anomaly_scorer`'s fitted detector does
-    (`anomaly.fitted`: a seeded memory-bank subsample, then `detector.fit`); score validation and test."""
+    (`anomaly.fitted`: a seeded memory-bank subsample, then `detector.fit`, with the
+    outlier-exposure docs' features `feats["outliers"]` when `outlier_exposure`); score
+    validation and test."""
     from spacy_modernbert.anomaly import detectors, search
 
     X, T = feats["train"]
@@ -77,12 +85,16 @@ def ours_scores(cfg: Dict[str, Any], feats: Dict[str, Any]) -> Tuple[numpy.ndarr
     fitted = feats.setdefault(
         "fitted", {}
     )  # the training features' fits, reused by every split that shares them
-    if cfg["name"] not in fitted:
+    key = cfg["name"] + (" +oe" if outlier_exposure else "")
+    if key not in fitted:
         keep = search.subsample_indices(len(X), detector.memory_bank_size, detectors.SEED)
-        fitted[cfg["name"]] = detector.fit(
-            X[keep], [T[i] for i in keep] if with_tokens else None, seed=detectors.SEED
+        fitted[key] = detector.fit(
+            X[keep],
+            [T[i] for i in keep] if with_tokens else None,
+            seed=detectors.SEED,
+            outliers=feats["outliers"] if outlier_exposure else None,
         )
-    state = fitted[cfg["name"]]
+    state = fitted[key]
     out = []
     for part in ("val", "test"):
         Q, QT = feats[part]

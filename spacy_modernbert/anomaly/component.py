@@ -34,7 +34,16 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats1d, Floats2d
 
-from . import checks, detectors, explain, intent_confidence, loss, one_class, shared_cats  # noqa: F401
+from . import (  # noqa: F401
+    checks,
+    detectors,
+    explain,
+    intent_confidence,
+    loss,
+    one_class,
+    outlier_exposure,
+    shared_cats,
+)
 from .detectors import EmbeddingDetector, SvddDetector
 from .fitted import FittedDetector
 from .logistic import sigmoid
@@ -70,6 +79,7 @@ DEFAULT_SETTINGS: Dict[str, Any] = {
     "threshold": 0.5,
     "unlabelled_as_normal": None,
     "pos_weight": None,
+    "outlier_exposure": None,
     **explain.EXPLAIN_SETTINGS,
 }
 
@@ -107,6 +117,7 @@ def make_anomaly_scorer(
     unlabelled_as_normal: Optional[bool],
     pos_weight: Optional[float],
     scorer: Optional[Callable],
+    outlier_exposure: Optional[Dict[str, Any]] = None,
     explain: bool = False,
     explain_spans: int = 1,
     explain_method: str = "auto",
@@ -126,6 +137,10 @@ def make_anomaly_scorer(
     pos_weight (Optional[float]): supervised weight of anomalous docs in the loss; None
         computes n_normal / n_anomalous from the training labels at initialize.
     scorer (Optional[Callable]): the scoring method (anomaly_auc, anomaly_ap, anomaly_p/r/f).
+    outlier_exposure (Optional[Dict[str, Any]]): one_class with a fitted detector only:
+        {"path": file of out-of-domain texts, one per line; "n": at most that many, default
+        1000}, read at initialize; a regression on top of the detector learns to tell them
+        from the normal docs (outlier_exposure.py). null: off.
     explain (bool): also set `token._.anomaly_score` and `doc.spans["anomaly"]` (explain.py).
     explain_spans (int): the highest-scoring passages kept in `doc.spans["anomaly"]`.
     explain_method (str): "auto", "tokens", "occlusion" or "alone" (explain.py).
@@ -143,6 +158,7 @@ def make_anomaly_scorer(
         unlabelled_as_normal=unlabelled_as_normal,
         pos_weight=pos_weight,
         scorer=scorer,
+        outlier_exposure=outlier_exposure,
         explain=explain,
         explain_spans=explain_spans,
         explain_method=explain_method,
@@ -186,6 +202,15 @@ class AnomalyScorer(OneClassFitting, JsonCfgSerialization, TrainablePipe):
         self.explain_settings = explain.check_settings(settings, name)
         self._explained: Optional[Tuple[List[Doc], List[explain.Explanation]]] = None
         self._set_detector(detectors.resolve_detector(self.cfg["mode"], settings["detector"], name))
+        # not in cfg either: a training-time setting, read at initialize (the weights are saved)
+        self.outlier_exposure = outlier_exposure.check_setting(settings["outlier_exposure"], name)
+        if self.outlier_exposure is not None and self._fitted is None:
+            raise ValueError(
+                f"anomaly_scorer '{name}': outlier_exposure needs mode = \"one_class\" with a fitted "
+                f"detector (one of {detectors.EMBEDDING_DETECTORS}); got mode {self.cfg['mode']!r}, "
+                f"detector {self.cfg['detector']!r}. Remove [components.{name}.outlier_exposure] or "
+                "change the mode / detector."
+            )
         register_extensions()
         set_head_mode(self.model, self.cfg["mode"])
 

@@ -72,7 +72,7 @@ import catalogue
 import numpy
 from spacy.util import registry
 
-from . import search
+from . import outlier_exposure, search
 from .logistic import sigmoid
 from .one_class import Z_AT_HALF, robust_location_scale
 
@@ -127,9 +127,11 @@ class EmbeddingDetector:
 
     def fit_raw(
         self, X: numpy.ndarray, tokens: Optional[Sequence[numpy.ndarray]], seed: int
-    ) -> Tuple[State, numpy.ndarray]:
+    ) -> Tuple[Any, ...]:
         """The state and the raw scores of the fit docs themselves (leave-one-out where a doc
-        would be its own neighbour), from their pooled embeddings `X` (checked finite)."""
+        would be its own neighbour), from their pooled embeddings `X` (checked finite);
+        optionally a third item, the rows of `X` those scores belong to when they are not all
+        of them (the token detectors score a sample of at most `search.STATS_DOCS`)."""
         raise NotImplementedError
 
     def raw_scores(
@@ -139,10 +141,17 @@ class EmbeddingDetector:
         raise NotImplementedError
 
     def fit(
-        self, X: numpy.ndarray, tokens: Optional[Sequence[numpy.ndarray]] = None, seed: int = SEED
+        self,
+        X: numpy.ndarray,
+        tokens: Optional[Sequence[numpy.ndarray]] = None,
+        seed: int = SEED,
+        outliers: Optional[Tuple[numpy.ndarray, Optional[Sequence[numpy.ndarray]]]] = None,
     ) -> State:
         """Fit on normal docs: `X` their pooled embeddings (n_docs, width), `tokens` their token
-        vectors (one (n_tokens, width) array per doc; needed when `needs_tokens`)."""
+        vectors (one (n_tokens, width) array per doc; needed when `needs_tokens`).
+        `outliers`: (pooled embeddings, token vectors) of outlier-exposure docs: a regression
+        added to the detector learns to tell them from the normal docs (outlier_exposure.py;
+        it reads the pooled embeddings only)."""
         X = numpy.asarray(X, dtype="float64")
         if X.ndim != 2 or X.shape[0] < 2:
             raise ValueError(
@@ -152,16 +161,23 @@ class EmbeddingDetector:
             raise ValueError(
                 f"the {self.name} detector got non-finite document embeddings: the encoder's output is not finite"
             )
-        state, fit_scores = self.fit_raw(X, tokens, seed)
+        state, fit_scores, *rows = self.fit_raw(X, tokens, seed)
         location, scale = robust_location_scale(fit_scores)
         state["location"], state["scale"] = numpy.asarray(location), numpy.asarray(scale)
+        if outliers is not None:
+            fit_rows = rows[0] if rows else numpy.arange(len(fit_scores))
+            outlier_exposure.fit(state, X[fit_rows], fit_scores, outliers[0])
         return state
 
     def scores(
         self, state: Dict[str, Any], X: Any, tokens: Optional[Sequence[Any]] = None, xp: Any = numpy
     ) -> Any:
-        """Scores in [0, 1]: `sigmoid((raw - location) / scale - 2)`."""
-        return unit_scores(state, self.raw_scores(state, X, tokens, xp), xp)
+        """Scores in [0, 1]: `sigmoid((raw - location) / scale - 2)`; under outlier exposure
+        the raw score is the detector's plus the regression's, standardized (outlier_exposure.py)."""
+        raw = self.raw_scores(state, X, tokens, xp)
+        if outlier_exposure.active(state):
+            raw = outlier_exposure.raw_scores(state, X, raw, xp)
+        return unit_scores(state, raw, xp)
 
     def check_state(self, state: State, width: Optional[int] = None) -> None:
         """Refuse a stored state with missing arrays, wrong shapes or non-finite values."""
@@ -194,6 +210,7 @@ class EmbeddingDetector:
         for key in ("scale", "doc_scale", "token_scale"):
             if key in state and float(state[key]) <= 0:
                 raise ValueError(f"the {name} detector state has a non-positive {key}")
+        outlier_exposure.check_state(state, d, name)
 
 
 class KnnDetector(EmbeddingDetector):
@@ -252,8 +269,8 @@ class TokenKnnDetector(EmbeddingDetector):
         )
 
     def fit_raw(self, X, tokens, seed):
-        state, _, fit_scores = self.fit_tokens(X, tokens, seed)
-        return state, fit_scores
+        state, stats_docs, fit_scores = self.fit_tokens(X, tokens, seed)
+        return state, fit_scores, stats_docs
 
     def raw_scores(self, state, X, tokens=None, xp=numpy):
         return TokenKnnDetector.token_raw_scores(self, state, X, tokens, xp)[0]
@@ -307,7 +324,7 @@ class DocAndTokenKnnDetector(TokenKnnDetector):
                 numpy.asarray(location),
                 numpy.asarray(scale),
             )
-        return state, search.sum_of_z(state, doc_fit[stats_docs], token_fit)
+        return state, search.sum_of_z(state, doc_fit[stats_docs], token_fit), stats_docs
 
     def raw_scores(self, state, X, tokens=None, xp=numpy):
         token = TokenKnnDetector.raw_scores(self, state, X, tokens, xp)

@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy
 from spacy.tokens import Doc, Span, SpanGroup, Token
 
-from . import DEFAULT_LABEL
+from . import DEFAULT_LABEL, outlier_exposure
 from .detectors import unit_scores
 from .model import doc_features
 
@@ -226,9 +226,13 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
     if method == "tokens":
         state = fitted.ready_state()
         raw, per_token = fitted.detector.token_raw_scores(state, pooled, tokens, ops.xp)
-        scores = unit_scores(state, raw, ops.xp)
+        if outlier_exposure.active(state):  # the doc's score as predict gives it
+            scores = fitted.detector.scores(state, pooled, tokens, ops.xp)
+        else:
+            scores = unit_scores(state, raw, ops.xp)
+        token_stats = outlier_exposure.base_statistics(state)  # the detector's own scale
         return scores, [
-            from_token_scores(doc, unit_scores(state, t), n_spans, weight)
+            from_token_scores(doc, unit_scores(token_stats, t), n_spans, weight)
             for doc, t in zip(docs, per_token)
         ]
     score_rows = _row_scorer(component)

@@ -55,6 +55,8 @@ class FittedDetector:
         self._fit_nlp: Optional[Callable[[], Any]] = None
         self._annotate: Optional[Annotate] = None
         self._device_state: Optional[Tuple[Dict[str, Any], Dict[str, Any]]] = None
+        # outlier exposure (outlier_exposure.py): unannotated docs, annotated at every fit
+        self.outlier_docs: Optional[List[Doc]] = None
 
     def fit_on_training_docs(self, docs: List[Doc], nlp: Any, annotate: Annotate) -> None:
         """Keep copies of normal training docs (and a weak reference to the pipeline that
@@ -73,16 +75,26 @@ class FittedDetector:
         if self.encoder_changed and self._fit_docs:
             self._refit()
 
-    def fit(self, docs: List[Doc]) -> Dict[str, numpy.ndarray]:
+    def fit(
+        self, docs: List[Doc], outlier_docs: Optional[List[Doc]] = None
+    ) -> Dict[str, numpy.ndarray]:
         """Fit on normal docs already processed by the upstream components (at most
-        `memory_bank_size` of them: a seeded uniform subsample); returns the state."""
+        `memory_bank_size` of them: a seeded uniform subsample); returns the state.
+        `outlier_docs`: outlier-exposure docs processed upstream; None: those of the
+        component's `outlier_exposure` setting (`self.outlier_docs`), if any."""
         if len(docs) < 2:
             raise ValueError(
                 f"anomaly_scorer '{self.owner}': the {self.detector.name} detector needs at least 2 normal documents, got {len(docs)}"
             )
         keep = search.subsample_indices(len(docs), self.detector.memory_bank_size, detectors.SEED)
         pooled, tokens = self._numpy_features([docs[i] for i in keep])
-        self.state = self.detector.fit(pooled, tokens, seed=detectors.SEED)
+        if outlier_docs is None and self.outlier_docs:
+            nlp = self._fit_nlp() if self._fit_nlp is not None else None
+            outlier_docs = [doc.copy() for doc in self.outlier_docs]
+            if self._annotate is not None:
+                outlier_docs = self._annotate(outlier_docs, nlp)
+        outliers = self._numpy_features(outlier_docs) if outlier_docs else None
+        self.state = self.detector.fit(pooled, tokens, seed=detectors.SEED, outliers=outliers)
         self.encoder_changed = False
         return self.state
 

@@ -19,7 +19,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from thinc.types import Floats2d
 
-from . import checks, detectors, loss, one_class
+from . import checks, detectors, loss, one_class, outlier_exposure
 from .detectors import DETECTORS
 from .fitted import annotate_upstream
 
@@ -57,6 +57,10 @@ class OneClassFitting:
             )
         if self._fitted is not None:
             self._sync_mode()
+            if self.outlier_exposure is not None:
+                texts = outlier_exposure.read_texts(self.outlier_exposure, self.name)
+                make_doc = nlp.make_doc if nlp is not None else self._whitespace_doc
+                self._fitted.outlier_docs = [make_doc(text) for text in texts]
             self._fitted.fit_on_training_docs(
                 [eg.predicted for eg in normal_egs], nlp, self._annotate_upstream
             )
@@ -68,15 +72,23 @@ class OneClassFitting:
         one_class.fit_center(self.model, docs)
         self.fit_one_class_statistics(docs)
 
+    def _whitespace_doc(self, text: str) -> Doc:
+        return Doc(self.vocab, words=text.split())
+
     def _annotate_upstream(self, docs: List[Doc], nlp: Optional[Language]) -> List[Doc]:
         return annotate_upstream(self, docs, nlp)
 
-    def fit_detector(self, docs: Iterable[Doc]) -> Dict[str, numpy.ndarray]:
+    def fit_detector(
+        self, docs: Iterable[Doc], outlier_docs: Optional[Iterable[Doc]] = None
+    ) -> Dict[str, numpy.ndarray]:
         """Fit the one-class embedding detector on normal documents; returns the fitted state.
 
         docs (Iterable[Doc]): normal documents already processed by the upstream components
             (e.g. the output of `nlp.pipe`), so that a listener finds the encoder's output.
             More than `memory_bank_size` docs: a seeded uniform subsample of them is kept.
+        outlier_docs (Optional[Iterable[Doc]]): outlier-exposure docs (out-of-domain text,
+            never the anomalies you evaluate on), processed the same way; None: those of the
+            `outlier_exposure` setting read at initialize in this process, if any.
         """
         if self._fitted is None:
             raise ValueError(
@@ -85,7 +97,7 @@ class OneClassFitting:
                 f"detector {self.cfg.get('detector')!r})"
             )
         self._sync_mode()
-        return self._fitted.fit(list(docs))
+        return self._fitted.fit(list(docs), None if outlier_docs is None else list(outlier_docs))
 
     def fit_one_class_statistics(self, docs: Iterable[Doc]) -> Tuple[float, float]:
         """Fit the one-class location/scale (median, scaled MAD of distances) on normal docs.

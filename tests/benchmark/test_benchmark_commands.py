@@ -305,6 +305,74 @@ def test_one_class_command_chooses_on_validation_and_reports_test(
     assert bad.exit_code != 0 and "electra" in bad.output
 
 
+def test_one_class_outlier_exposure_is_a_family_and_never_the_anomaly_source(
+    tiny_checkpoint, data_dir, tmp_path
+):
+    wiki = tmp_path / "wiki.txt"
+    wiki.write_text(
+        "\n".join(f"the river flows past the old town number {i}" for i in range(30)) + "\n",
+        encoding="utf8",
+    )
+    out = tmp_path / "oe.json"
+    args = ["one-class", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir)]
+    args += ["--tasks", "clinc-oos", "--splits", "1", "--news-eval", "4", "--pretrain-steps", "0"]
+    result = CliRunner().invoke(
+        app,
+        args
+        + ["--output", str(out), "--outlier-exposure", str(wiki), "--outlier-exposure-n", "20"],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["settings"]["outlier_exposure"] == {"path": str(wiki), "n": 20}
+    run = data["runs"][0]
+    assert len(run["families"]["ours_oe"]["grid"]) == len(run["families"]["ours"]["grid"]) == 6
+    # ours_oe is scored, and is not an anchor: the best anchor is one of the anchors
+    assert [s["claim"].split(": ")[1][:5] for s in data["summary"]] == ["ours ", "ours "]
+    assert "outlier exposure" in data["summary"][1]["claim"]
+    assert all(
+        s["baseline"].split()[0] in ("tfidf_knn", "emb_lof", "emb_ecod") for s in data["summary"]
+    )
+    # a file that holds the task's out-of-scope utterances is refused
+    clinc = json.loads((data_dir / "clinc150" / "clinc150_train_val.json").read_text())
+    leaky = tmp_path / "leaky.txt"
+    leaky.write_text("\n".join(t for t, _ in clinc["oos_val"]) + "\n", encoding="utf8")
+    bad = CliRunner().invoke(app, args + ["--output", str(out), "--outlier-exposure", str(leaky)])
+    assert bad.exit_code != 0 and "not the task's anomaly source" in bad.output
+    missing = CliRunner().invoke(app, args + ["--outlier-exposure", str(tmp_path / "none.txt")])
+    assert missing.exit_code != 0 and "none.txt" in missing.output
+
+
+def test_one_class_summary_rows_per_checkpoint_are_ours_not_anchors():
+    from benchmarks.one_class import summarize
+
+    def fam(val, test):
+        m = {"roc_auc": val, "average_precision": val, "abs_spearman_words": 0.1}
+        return {"chosen": "x", "val": m, "test": dict(m, roc_auc=test), "grid": {"x": val}}
+
+    runs = [
+        {
+            "task": "sms",
+            "split": seed,
+            "families": {
+                "ours": fam(0.9, 0.90 + seed / 100),
+                "ours @pretrained": fam(0.9, 0.99),
+                "ours @random-init": fam(0.8, 0.80),
+                "tfidf_knn": fam(0.85, 0.85),
+            },
+        }
+        for seed in range(3)
+    ]
+    result = summarize(runs, ["sms"], 3, None, 200, 2048)
+    assert [r["family"] for r in result["rows"]][:3] == [
+        "ours",
+        "ours @pretrained",
+        "ours @random-init",
+    ]
+    # the per-checkpoint rows are ours: the claim compares ours with tfidf_knn, the one anchor
+    assert len(result["summary"]) == 1 and result["summary"][0]["baseline"].startswith("tfidf_knn")
+    assert "ours above" in result["summary"][0]["claim"]
+
+
 def test_one_class_splits_keep_test_and_anomalies_out_of_training(data_dir):
     from benchmarks.one_class import clinc_split, news_splits, sms_split
 
