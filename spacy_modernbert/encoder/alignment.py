@@ -111,16 +111,14 @@ def tokenize_docs(
     return [align_doc(doc, enc, prefix) for doc, (enc, prefix) in zip(docs, encoded)]
 
 
-def sentence_piece_starts(doc: Doc, pieces: DocPieces) -> List[int]:
-    """The content-piece index (no [CLS]) of the first piece of each sentence of `doc`
-    (its sentence boundaries must be set); a piece shared by two tokens across a boundary
-    goes with the later sentence."""
+def sentence_piece_starts(token_starts: Sequence[int], pieces: DocPieces) -> List[int]:
+    """The content-piece index (no [CLS]) of the first piece of each sentence, given the token
+    index of each sentence's first token (`sentences.sentence_token_starts`); a piece shared by
+    two tokens across a boundary goes with the later sentence."""
     offsets = numpy.cumsum(pieces.align_lengths) - pieces.align_lengths
     starts = []
-    for sent in doc.sents:
-        n = int(pieces.align_lengths[sent.start])
+    for t in token_starts:
+        n = int(pieces.align_lengths[t])
         if n:
-            starts.append(
-                int(pieces.align_data[offsets[sent.start] : offsets[sent.start] + n].min()) - 1
-            )
+            starts.append(int(pieces.align_data[offsets[t] : offsets[t] + n].min()) - 1)
     return starts

@@ -151,8 +151,10 @@ def modernbert_transformer_v1(
     sentence_windows (bool): Encode each sentence of a doc in its own window, so that no
         piece attends across a sentence boundary: a paragraph gets the vectors its sentences
         get one by one (a model trained on sentences keeps its accuracy on paragraphs).
-        Needs sentence boundaries before the transformer (a `sentencizer` first in the
-        pipeline, or a corpus with sentence starts); a doc without them is encoded whole.
+        The sentences are the doc's own (a `sentencizer`/`senter` before the transformer,
+        or a corpus with sentence starts); a doc without any is split by spaCy's
+        `sentencizer` rules (encoder/sentences.py), and at inference those sentences are
+        set on the doc (`doc.sents`), so that the `ner` does not open an entity across one.
     """
     from .fork_safety import make_torch_fork_safe
     from .shim import ModernBertShim
@@ -300,10 +302,13 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     windows = []
     for i, p in zip(live, pieces):
         doc_pieces[i] = p
-        if model.attrs.get("sentence_windows") and docs[i].has_annotation("SENT_START"):
+        if model.attrs.get("sentence_windows"):
             from .alignment import sentence_piece_starts
+            from .sentences import sentence_token_starts
 
-            starts = sentence_piece_starts(docs[i], p)
+            # at inference, a doc read by the sentencizer's rules keeps those sentences
+            # (doc.sents), so that the ner after the encoder does not cross them
+            starts = sentence_piece_starts(sentence_token_starts(docs[i], not is_train), p)
             windows.extend(plan_sentence_windows(i, starts, p.n_content, max_length, overlap))
         else:
             windows.extend(plan_windows(i, p.n_content, max_length, overlap))

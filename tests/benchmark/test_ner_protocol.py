@@ -127,6 +127,30 @@ def test_each_protocol_reads_only_its_own_runs(tmp_path):
     assert all(c["claim"].startswith("pretrained checkpoint: ") for c in result["summary"])
 
 
+def test_a_test_rerun_on_newer_code_reads_the_earlier_grid_and_only_its_own_test_runs(tmp_path):
+    """`test --tag NEW --grid-tag OLD`: the choice comes from OLD's dev grid, the figures from
+    NEW's test runs alone (OLD's test runs, made on older code, do not count)."""
+    results = tmp_path / "runs.jsonl"
+    old = proto.PROTOCOLS["random"].tag
+    new = old + "-rerun"
+    earlier = _complete_runs(old)
+    rerun = [dict(r, tag=new, f1=r["f1"] + 5) for r in earlier if r["split"] == "test"]
+    for r in rerun:
+        r["f1_by_doc_size"] = dict(r["f1_by_doc_size"], **{"10sz": r["f1"] - 1})
+    # a stray dev run under the new tag must not steer the choice
+    stray = dict(earlier[0], tag=new, f1=99.0)
+    results.write_text("".join(json.dumps(r) + "\n" for r in earlier + rerun + [stray]))
+    runs = proto.protocol_runs(results, new, old)
+    assert proto.select(runs) == proto.select(earlier)
+    assert proto.test_runs(runs) == proto.test_runs(earlier)
+    result = proto.write(results, tmp_path / "ner.json", tag=new, grid_tag=old)
+    assert all(row["test_f1"]["min"] >= 55 for row in result["rows"])  # the rerun's seeds only
+    assert all("test_f1_10sent_docs_shipped" in row for row in result["rows"])
+    assert result["protocol"]["tag"] == new and result["protocol"]["grid_tag"] == old
+    assert f"--tag {new} --grid-tag {old}" in result["command"]
+    assert result["command"].startswith("python benchmarks/ner_protocol.py test")
+
+
 def test_the_config_rate_is_the_best_dev_run_of_a_complete_config_sweep():
     runs = [
         _run("ours", lr, dict(proto.CONFIG_SETTINGS), 60 - abs(lr - proto.RATES[1]) * 1000)

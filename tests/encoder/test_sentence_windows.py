@@ -66,9 +66,29 @@ def test_without_the_option_the_paragraph_attends_across_sentences(encode):
     assert not numpy.allclose(whole[1:-1], content, atol=1e-3)
 
 
-def test_doc_without_sentence_boundaries_is_encoded_whole(encode):
-    words, _ = _paragraph()
+def test_doc_without_sentence_boundaries_is_split_by_the_sentencizer_rules(encode):
+    """`nlp("a paragraph")` sets no boundaries: the encoder splits where spaCy's sentencizer
+    would (here: after each "."), so the paragraph still equals its sentences alone."""
+    words, starts = _paragraph()
+    numpy.testing.assert_allclose(encode(words, None, True), encode(words, starts, True), atol=1e-6)
+    _, content = _alone(encode)
+    numpy.testing.assert_allclose(encode(words, None, True)[1:-1], content, atol=2e-5, rtol=1e-4)
+
+
+def test_doc_without_sentence_punctuation_is_one_window(encode):
+    words = [w for s in SENTS for w in s if w != "."]
     numpy.testing.assert_allclose(encode(words, None, True), encode(words, None, False), atol=1e-6)
+
+
+def test_sentence_token_starts_prefer_the_docs_own_boundaries():
+    from spacy_modernbert.encoder.sentences import sentence_token_starts
+
+    vocab = spacy.blank("en").vocab
+    words, _ = _paragraph()
+    assert sentence_token_starts(Doc(vocab, words=words)) == [0, 9, 19]
+    own = [i in (0, 4) for i in range(len(words))]  # boundaries that no rule would set
+    assert sentence_token_starts(Doc(vocab, words=words, sent_starts=own)) == [0, 4]
+    assert sentence_token_starts(Doc(vocab, words=[])) == []
 
 
 def test_sentence_longer_than_a_window_is_cut_inside_it(encode):
