@@ -103,18 +103,17 @@ def sms_task(data_dir: Path, seed: int, n_docs: int, n_train: int) -> Dict[str, 
         ]
 
     docs = docs_of(test, n_docs, rng)
-    # training docs have the test docs' shape: HAM_PER_DOC + 1 messages, one a line
+    # the detectors' normal docs have the test docs' shape: HAM_PER_DOC + 1 messages a doc
     normal = ["\n".join(rng.sample(ham, HAM_PER_DOC + 1)) for _ in range(n_train)]
-    rng.shuffle(spam)
-    anomalous = [
-        insert(rng.sample(ham, HAM_PER_DOC), spam[i % len(spam)], rng, "\n")["text"]
-        for i in range(n_train)
-    ]
+    # the head learns from the labelled messages (trained on docs of 6 messages, it learned
+    # which docs hold spam, not from which line: it pointed below the random baseline)
+    labelled = [(t, 0.0) for t in rng.sample(ham, min(n_train, len(ham)))]
+    labelled += [(t, 1.0) for t in rng.sample(spam, min(n_train // 2, len(spam)))]
     return {
         "key": f"sms-ham-seed{seed}",
         "tokenizer_texts": ham,
         "normal": normal,
-        "labelled": [(t, 0.0) for t in normal] + [(t, 1.0) for t in anomalous],
+        "labelled": labelled,
         "docs": docs,
         "dev_docs": docs_of(val, n_docs, random.Random(DEV_SEED + seed)),
     }

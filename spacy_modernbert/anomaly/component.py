@@ -280,17 +280,18 @@ class AnomalyScorer(OneClassFitting, JsonCfgSerialization, TrainablePipe):
         return self._raw_to_scores(head_predict(self.model, docs))
 
     def _raw_to_scores(self, raw: Floats2d) -> Floats1d:
+        return sigmoid(self.model.ops.xp, self._raw_to_logits(raw))
+
+    def _raw_to_logits(self, raw: Floats2d) -> Floats1d:
+        """The head's raw scores -> the logits of the scores (float64, one per doc)."""
         xp = self.model.ops.xp
         # float64: sigmoid saturation and ties come much later than in float32
         raw = xp.asarray(raw, dtype="float64").reshape(-1)
         checks.check_finite_raw(xp, raw, self.name)
         if self.cfg["mode"] == "supervised":
-            return sigmoid(xp, raw)
-        return sigmoid(
-            xp,
-            one_class.standardized(
-                xp, raw, self.cfg.get("one_class_location"), self.cfg.get("one_class_scale")
-            ),
+            return raw
+        return one_class.standardized(
+            xp, raw, self.cfg.get("one_class_location"), self.cfg.get("one_class_scale")
         )
 
     def set_annotations(self, docs: Iterable[Doc], scores: Floats1d) -> None:

@@ -417,7 +417,12 @@ def svdd_detector() -> SvddDetector:
 
 def unit_scores(state: Dict[str, Any], raw: Any, xp: Any = numpy) -> Any:
     """Raw scores -> [0, 1]: `sigmoid((raw - location) / scale - 2)`."""
-    return sigmoid(xp, (raw - float(state["location"])) / float(state["scale"]) - Z_AT_HALF)
+    return sigmoid(xp, unit_logits(state, raw))
+
+
+def unit_logits(state: Dict[str, Any], raw: Any) -> Any:
+    """Raw scores -> the logits of `unit_scores`: `(raw - location) / scale - 2`."""
+    return (raw - float(state["location"])) / float(state["scale"]) - Z_AT_HALF
 
 
 def detector_config(name: str, **settings: Any) -> Dict[str, Any]:

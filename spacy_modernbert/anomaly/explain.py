@@ -12,7 +12,8 @@ Passages are sentences where the doc has them, else lines and sentence-final pun
   nearest normal tokens, the number the detector averages into the doc score; a passage
   scores the mean of its tokens. The same search as plain scoring: nearly free.
 * "occlusion" (every detector and the supervised head): a passage scores how much the doc's
-  score drops without it, the doc re-pooled from the token vectors of the rest.
+  score drops without it, the doc re-pooled from the token vectors of the rest (the drop of
+  the score's logit d, as tanh(d / 2) in [0, 1]: no ties when a score saturates).
 * "alone": a passage scores as a doc of its own tokens only.
 * "auto" (the default): per detector, the method chosen on the dev pointing docs of
   `python -m benchmarks explain` (AUTO below; "tokens" / "occlusion" for a detector it has no
@@ -37,7 +38,8 @@ import numpy
 from spacy.tokens import Doc, Span, SpanGroup, Token
 
 from . import DEFAULT_LABEL, outlier_exposure
-from .detectors import unit_scores
+from .detectors import unit_logits, unit_scores
+from .logistic import sigmoid
 from .model import doc_features
 
 SPAN_KEY = "anomaly"
@@ -235,18 +237,18 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
             from_token_scores(doc, unit_scores(token_stats, t), n_spans, weight)
             for doc, t in zip(docs, per_token)
         ]
-    score_rows = _row_scorer(component)
-    scores = score_rows(ops.to_numpy(pooled), token_arrays)
+    logit_rows = _row_logits(component)
+    logits = logit_rows(ops.to_numpy(pooled), token_arrays)
     pooling = model.attrs.get("pooling", "mean")
     explanations = passage_explanations(
-        docs, token_arrays, ops.to_numpy(scores), score_rows, pooling, method, n_spans, weight
+        docs, token_arrays, logits, logit_rows, pooling, method, n_spans, weight
     )
-    return ops.xp.asarray(scores), explanations
+    return ops.xp.asarray(sigmoid(numpy, logits)), explanations
 
 
-def _row_scorer(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray]:
-    """A function: (pooled rows, their token vectors) -> scores in [0, 1] (numpy), as the
-    component scores a doc with those pooled and token vectors."""
+def _row_logits(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray]:
+    """A function: (pooled rows, their token vectors) -> the logits of the scores (float64
+    numpy; the score is their sigmoid), as the component scores a doc with those vectors."""
     model, fitted = component.model, component._fitted
     xp = model.ops.xp
     if fitted is not None:
@@ -255,14 +257,15 @@ def _row_scorer(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]]
 
         def fitted_rows(rows, tokens):
             toks = [xp.asarray(t) for t in tokens] if needs_tokens else None
-            return model.ops.to_numpy(fitted.detector.scores(state, xp.asarray(rows), toks, xp))
+            raw = fitted.detector.raw_scores(state, xp.asarray(rows), toks, xp)
+            return numpy.asarray(model.ops.to_numpy(unit_logits(state, raw)), dtype="float64")
 
         return fitted_rows
     output_layer = model.get_ref("output_layer")
 
     def head_rows(rows, tokens):
         raw = output_layer.predict(model.ops.asarray2f(rows))
-        return model.ops.to_numpy(component._raw_to_scores(raw))
+        return numpy.asarray(model.ops.to_numpy(component._raw_to_logits(raw)), dtype="float64")
 
     return head_rows
 
@@ -270,15 +273,20 @@ def _row_scorer(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]]
 def passage_explanations(
     docs: Sequence[Doc],
     tokens: Sequence[numpy.ndarray],
-    scores: numpy.ndarray,
-    score_rows: Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray],
+    logits: numpy.ndarray,
+    logit_rows: Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray],
     pooling: str,
     method: str,
     n_spans: int,
     weight: float = 0.0,
 ) -> List[Explanation]:
     """Occlusion ("occlusion") or passage-alone ("alone") explanations of a batch: all
-    passages of all docs scored in one call of `score_rows`."""
+    passages of all docs scored in one call of `logit_rows`. `logits`: the docs' score logits.
+
+    "alone": a passage's value is its score as a doc. "occlusion": `tanh(d / 2)` of the drop
+    `d` of the score's logit without the passage (0 if it rises), i.e. `2 sigmoid(d) - 1`:
+    in [0, 1] and monotone in `d`. The drop in the score itself would tie every passage of a
+    doc whose score saturates at 1.0 (a confident head), pointing at the first passage."""
     rows: List[numpy.ndarray] = []
     row_tokens: List[numpy.ndarray] = []
     per_doc: List[List[Tuple[int, int]]] = []
@@ -292,17 +300,17 @@ def passage_explanations(
                 keep = ~keep
             rows.append(pool(X[keep], pooling))
             row_tokens.append(X[keep])
-    row_scores = score_rows(numpy.stack(rows), row_tokens) if rows else numpy.zeros(0)
+    row_logits = logit_rows(numpy.stack(rows), row_tokens) if rows else numpy.zeros(0)
     out, at = [], 0
-    for doc, segs, score in zip(docs, per_doc, scores):
-        values = numpy.asarray(row_scores[at : at + len(segs)], dtype="float64")
+    for doc, segs, logit in zip(docs, per_doc, logits):
+        values = numpy.asarray(row_logits[at : at + len(segs)], dtype="float64")
         at += len(segs)
-        if method == "occlusion":  # the drop in score without the passage, in [0, 1]
-            values = (
-                numpy.clip(float(score) - values, 0.0, 1.0)
-                if len(segs) > 1
-                else numpy.full(len(segs), float(score))
-            )
+        if method == "alone":
+            values = sigmoid(numpy, values)
+        elif len(segs) > 1:
+            values = numpy.tanh(numpy.maximum(float(logit) - values, 0.0) / 2.0)
+        else:  # the only passage: the doc's own score
+            values = sigmoid(numpy, numpy.full(len(segs), float(logit)))
         token_scores = numpy.zeros(len(doc), dtype="float64")
         for (start, end), value in zip(segs, values):
             token_scores[start:end] = value

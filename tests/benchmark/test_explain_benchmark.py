@@ -49,10 +49,10 @@ def test_sms_docs_keep_training_text_out(tmp_path):
             assert doc["text"][doc["start"] : doc["end"]].startswith("spam offer")
             seen.update(lines_of_doc)
     assert test_lines and dev_lines and not test_lines & dev_lines  # dev docs choose, test report
-    # training docs have the test docs' shape; the anomalous ones hold one spam line
-    assert all(len(t.split("\n")) == 6 for t, _ in task["labelled"])
-    for text, y in task["labelled"]:
-        assert sum(line.startswith("spam") for line in text.split("\n")) == y
+    # the detectors' normal docs have the test docs' shape; the head learns from messages
+    assert all(len(t.split("\n")) == 6 for t in task["normal"])
+    assert not any(line.startswith("spam") for t in task["normal"] for line in t.split("\n"))
+    assert all(t.startswith("spam") == (y == 1.0) for t, y in task["labelled"])
 
 
 def _run(dev, test=None):
