@@ -358,13 +358,15 @@ PART_OF = {
 }
 
 
-def summarize(rows: Sequence[dict], general_steps: int, domain_steps: int) -> List[dict]:
+def summarize(
+    rows: Sequence[dict], general_steps: int, domain_steps: int, min_freq: int = 5
+) -> List[dict]:
     summary = []
     for r in rows:
         if PART_OF[r["metric"]] == "pieces":
             summary.append(
                 {
-                    "claim": f"extend-vocab ({r['new_tokens']} tokens mined from {r['domain']} train) cuts pieces per held-out word",
+                    "claim": f"{r['system'].split(' + ', 1)[1]} ({r['new_tokens']} tokens mined from {r['domain']} train, min-freq {min_freq}) cuts pieces per held-out word",
                     "figure": f"{r['drop_pct']}% ({r['before']} -> {r['after']})",
                     "range": "deterministic (one mining)",
                     "baseline": f"{r['system'].split()[0]} base tokenizer",
@@ -481,7 +483,7 @@ def run_vocab(
             batch_tokens,
             window,
         )
-    summary = summarize(rows, general_steps, domain_steps)
+    summary = summarize(rows, general_steps, domain_steps, min_freq)
     result = {
         "benchmark": "vocab",
         "command": "python -m benchmarks vocab",

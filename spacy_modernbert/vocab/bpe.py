@@ -155,6 +155,7 @@ class BpeExtension:
         self.n_base_merges = len(self.ranks)
         self.new_merges: List[Pair] = []
         self.new_tokens: List[NewToken] = []
+        self._new_by_token: Dict[str, NewToken] = {}
         ids = list(self.vocab.values()) + [t["id"] for t in self.data.get("added_tokens", [])]
         self.next_id = max(ids) + 1 if ids else 0
         self.base_size = self.next_id
@@ -280,6 +281,7 @@ class BpeExtension:
             self.vocab[string] = self.next_id
             pieces = [i for _, i in self.base_pieces(string)]
             self.new_tokens.append(NewToken(string, self.next_id, pieces, word=string == token))
+            self._new_by_token[string] = self.new_tokens[-1]
             self.next_id += 1
 
     def _mark_term(self, token: str) -> None:
@@ -291,12 +293,12 @@ class BpeExtension:
     def promote(self, token: str) -> bool:
         """A term that an earlier term's intermediate merge already made one token ("what is"
         on the way to "what is my") becomes a term itself; False if it is no new token."""
-        for new in self.new_tokens:
-            if new.token == token:
-                new.word = True
-                self._mark_term(token)
-                return True
-        return False
+        new = self._new_by_token.get(token)
+        if new is None:
+            return False
+        new.word = True
+        self._mark_term(token)
+        return True
 
     def add_words(
         self,
