@@ -415,9 +415,23 @@ def svdd_detector() -> SvddDetector:
     return SvddDetector()
 
 
+# Logits above this are compressed logarithmically before the sigmoid (`unit_scores`).
+LOGIT_KNEE = 10.0
+
+
 def unit_scores(state: Dict[str, Any], raw: Any, xp: Any = numpy) -> Any:
-    """Raw scores -> [0, 1]: `sigmoid((raw - location) / scale - 2)`."""
-    return sigmoid(xp, (raw - float(state["location"])) / float(state["scale"]) - Z_AT_HALF)
+    """Raw scores -> [0, 1]: `sigmoid((raw - location) / scale - 2)`, the logit compressed
+    above LOGIT_KNEE (`knee + log1p(logit - knee)`).
+
+    Why the knee: in float64 a sigmoid is exactly 1.0 above a logit of about 37, and a
+    detector with a small scale (e.g. token_neighbors = 1) puts far docs at robust z-scores
+    of hundreds: they all scored 1.0, tied, and lost their order (measured on CLINC150
+    validation: ROC AUC 0.78 from the scores against 0.89 from the raw distances). Below
+    the knee (scores up to 0.99995) nothing changes; above it the score stays strictly
+    increasing in the raw score."""
+    logit = (raw - float(state["location"])) / float(state["scale"]) - Z_AT_HALF
+    over = xp.maximum(logit - LOGIT_KNEE, 0.0)
+    return sigmoid(xp, logit - over + xp.log1p(over))
 
 
 def detector_config(name: str, **settings: Any) -> Dict[str, Any]:
