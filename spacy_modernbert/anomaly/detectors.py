@@ -172,12 +172,18 @@ class EmbeddingDetector:
     def scores(
         self, state: Dict[str, Any], X: Any, tokens: Optional[Sequence[Any]] = None, xp: Any = numpy
     ) -> Any:
-        """Scores in [0, 1]: `sigmoid((raw - location) / scale - 2)`; under outlier exposure
+        """Scores in [0, 1]: the sigmoid of `logits`."""
+        return sigmoid(xp, self.logits(state, X, tokens, xp))
+
+    def logits(
+        self, state: Dict[str, Any], X: Any, tokens: Optional[Sequence[Any]] = None, xp: Any = numpy
+    ) -> Any:
+        """The logits of the scores (`unit_logits` of the raw scores); under outlier exposure
         the raw score is the detector's plus the regression's, standardized (outlier_exposure.py)."""
         raw = self.raw_scores(state, X, tokens, xp)
         if outlier_exposure.active(state):
             raw = outlier_exposure.raw_scores(state, X, raw, xp)
-        return unit_scores(state, raw, xp)
+        return unit_logits(state, raw, xp)
 
     def check_state(self, state: State, width: Optional[int] = None) -> None:
         """Refuse a stored state with missing arrays, wrong shapes or non-finite values."""
@@ -415,14 +421,28 @@ def svdd_detector() -> SvddDetector:
     return SvddDetector()
 
 
+# Logits above this are compressed logarithmically before the sigmoid (`unit_scores`).
+LOGIT_KNEE = 10.0
+
+
 def unit_scores(state: Dict[str, Any], raw: Any, xp: Any = numpy) -> Any:
-    """Raw scores -> [0, 1]: `sigmoid((raw - location) / scale - 2)`."""
-    return sigmoid(xp, unit_logits(state, raw))
+    """Raw scores -> [0, 1]: the sigmoid of `unit_logits`."""
+    return sigmoid(xp, unit_logits(state, raw, xp))
 
 
-def unit_logits(state: Dict[str, Any], raw: Any) -> Any:
-    """Raw scores -> the logits of `unit_scores`: `(raw - location) / scale - 2`."""
-    return (raw - float(state["location"])) / float(state["scale"]) - Z_AT_HALF
+def unit_logits(state: Dict[str, Any], raw: Any, xp: Any = numpy) -> Any:
+    """Raw scores -> the logits of `unit_scores`: `(raw - location) / scale - 2`, compressed
+    above LOGIT_KNEE (`knee + log1p(logit - knee)`).
+
+    Why the knee: in float64 a sigmoid is exactly 1.0 above a logit of about 37, and a
+    detector with a small scale (e.g. token_neighbors = 1) puts far docs at robust z-scores
+    of hundreds: they all scored 1.0, tied, and lost their order (measured on CLINC150
+    validation: ROC AUC 0.78 from the scores against 0.89 from the raw distances). Below
+    the knee (scores up to 0.99995) nothing changes; above it the score stays strictly
+    increasing in the raw score."""
+    logit = (raw - float(state["location"])) / float(state["scale"]) - Z_AT_HALF
+    over = xp.maximum(logit - LOGIT_KNEE, 0.0)
+    return logit - over + xp.log1p(over)
 
 
 def detector_config(name: str, **settings: Any) -> Dict[str, Any]:

@@ -38,7 +38,7 @@ import numpy
 from spacy.tokens import Doc, Span, SpanGroup, Token
 
 from . import DEFAULT_LABEL, outlier_exposure
-from .detectors import unit_logits, unit_scores
+from .detectors import unit_scores
 from .logistic import sigmoid
 from .model import doc_features
 
@@ -257,8 +257,8 @@ def _row_logits(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]]
 
         def fitted_rows(rows, tokens):
             toks = [xp.asarray(t) for t in tokens] if needs_tokens else None
-            raw = fitted.detector.raw_scores(state, xp.asarray(rows), toks, xp)
-            return numpy.asarray(model.ops.to_numpy(unit_logits(state, raw)), dtype="float64")
+            logits = fitted.detector.logits(state, xp.asarray(rows), toks, xp)
+            return numpy.asarray(model.ops.to_numpy(logits), dtype="float64")
 
         return fitted_rows
     output_layer = model.get_ref("output_layer")

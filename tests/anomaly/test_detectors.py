@@ -451,3 +451,13 @@ def test_detector_settings_appear_only_where_they_apply():
     assert (
         standalone_pipeline("supervised").config["components"]["anomaly_scorer"]["detector"] is None
     )
+
+
+def test_unit_scores_keep_the_order_of_far_documents():
+    # z-scores of hundreds (a small scale): a plain sigmoid gives 1.0 to all of them, tied
+    state = {"location": numpy.asarray(0.0), "scale": numpy.asarray(0.01)}
+    raw = numpy.asarray([0.0, 0.02, 0.1, 1.0, 2.0, 5.0, 50.0])
+    unit = detectors.unit_scores(state, raw)
+    assert (numpy.diff(unit) > 0).all() and (unit < 1.0).all()
+    # below the knee the score is the plain sigmoid: 0.5 at two robust deviations
+    assert unit[1] == pytest.approx(0.5) and unit[0] == pytest.approx(1 / (1 + math.exp(2)))
