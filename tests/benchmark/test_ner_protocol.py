@@ -162,3 +162,33 @@ def test_the_config_rate_is_the_best_dev_run_of_a_complete_config_sweep():
     assert proto.config_choice(runs)["lr"] == proto.RATES[1]
     with pytest.raises(KeyError, match="config"):
         proto.config_choice(runs[1:])
+
+
+@pytest.mark.parametrize("docs_of, mix", [(1, 0), (10, 0), (1, 10), (1, 3)])
+def test_training_docs_join_consecutive_sentences_in_order(docs_of, mix):
+    from benchmarks.ner_study import group_sentences
+
+    sents = list(range(95))
+    groups = group_sentences(sents, docs_of, mix, seed=0)
+    assert [s for g in groups for s in g] == sents
+    sizes = [len(g) for g in groups]
+    if mix:
+        assert max(sizes[:-1]) <= mix and min(sizes) >= 1 and len(set(sizes)) > 1
+        assert groups == group_sentences(sents, docs_of, mix, seed=0)  # the seed fixes the mix
+        assert groups != group_sentences(sents, docs_of, mix, seed=1)
+    else:
+        assert set(sizes[:-1]) == {docs_of}
+
+
+def test_the_readme_path_runs_at_the_shipped_configs_budget():
+    from spacy.util import load_config
+
+    from benchmarks.ner_readme_path import CONFIG, config_budget
+
+    training = load_config(CONFIG, interpolate=True)["training"]
+    budget = config_budget(None)
+    assert budget["lr"] == training["optimizer"]["learn_rate"]["initial_rate"]
+    assert budget["max_steps"] == training["max_steps"]
+    assert budget["batch_words"] == training["batcher"]["size"]
+    reduced = config_budget(100)
+    assert reduced["max_steps"] == 100 and reduced["warmup_steps"] == 10

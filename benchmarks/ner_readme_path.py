@@ -1,0 +1,217 @@
+"""The README's real-data NER path, run as a user runs it, against the benchmark at its budget (issue 33).
+
+Why: the protocol's figures come from `benchmarks/ner_study.py`, which builds the pipeline in
+Python; a user follows the README instead: `convert-conll` at its defaults, `spacy train` with
+a shipped config, `spacy.load`, `nlp(text)`. This runs that path on CoNLL-2003 and the
+benchmark's `ours` at the same budget (updates, words per update, rate, seed, checkpoint), both
+scored on CoNLL valid (the test split, which chooses nothing here), so the gap between what the
+benchmark reports and what a user gets is a measured figure.
+
+The README path (the NER half of `weasel run all-real`: the SMS half is left out):
+
+    python -m spacy_modernbert convert-conll train.iob train.spacy --dev-output dev.spacy   # defaults
+    python -m spacy_modernbert convert-conll valid.iob test.spacy
+    python -m spacy train configs/cpu_tiny.cfg --nlp.pipeline '["transformer","ner"]' ...
+
+scored as `training/model-best` (what `weasel run` evaluates and packages) and `model-last`,
+on the test docs (one sentence each) and on 10 consecutive test docs joined into one doc
+without sentence boundaries (what `nlp("a paragraph")` gets). The benchmark side is one
+`ner_study.py ours` run on the training pool with the config's settings (800 words per update,
+6 state tokens, the config's rate and `max_steps`). Both start from the protocol's random-init
+checkpoint (not `init-model-real`'s), so that they differ only in the path.
+
+    python benchmarks/ner_readme_path.py            # -> benchmarks/results/ner_readme_path.json
+    python benchmarks/ner_readme_path.py --max-steps 100   # a reduced budget, both sides alike
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+CONFIG = ROOT / "configs" / "cpu_tiny.cfg"
+TAG = "readme_path33"
+PARAGRAPH = 10  # test docs joined per paragraph
+
+
+def _run(cmd: List[str], log) -> None:
+    log("$ " + " ".join(str(c) for c in cmd))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise SystemExit(
+            f"failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{proc.stderr[-3000:]}"
+        )
+
+
+def config_budget(max_steps: Optional[int]) -> Dict[str, Any]:
+    """The shipped config's rate, batch size and updates (`max_steps` overrides the updates)."""
+    from spacy.util import load_config
+
+    config = load_config(CONFIG, interpolate=True)
+    steps = max_steps or config["training"]["max_steps"]
+    return {
+        "lr": config["training"]["optimizer"]["learn_rate"]["initial_rate"],
+        "batch_words": config["training"]["batcher"]["size"],
+        "max_steps": steps,
+        "warmup_steps": round(0.1 * steps),
+    }
+
+
+def score(model: Path, test: Path) -> Dict[str, float]:
+    """Entity F1 of a trained pipeline on the test docs and on paragraphs of PARAGRAPH docs
+    (text joined, no sentence boundaries: a user's `nlp(paragraph)`), as `spacy evaluate` scores."""
+    import spacy
+    from spacy.tokens import Doc, DocBin
+    from spacy.training import Example
+
+    nlp = spacy.load(model)
+    refs = list(DocBin().from_disk(test).get_docs(nlp.vocab))
+    out = {}
+    for name, docs in (
+        ("sentences", refs),
+        (
+            f"paragraphs_of_{PARAGRAPH}",
+            [Doc.from_docs(refs[i : i + PARAGRAPH]) for i in range(0, len(refs), PARAGRAPH)],
+        ),
+    ):
+        examples = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
+        out[name] = round(100 * nlp.evaluate(examples, batch_size=64)["ents_f"], 2)
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+    from benchmarks import data as bdata
+    from benchmarks import ner_protocol as proto
+    from benchmarks.ner_study import DATA_DIR
+    from benchmarks.report import machine_info, write_json
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    p.add_argument("--cache-dir", type=Path, default=proto.CACHE)
+    p.add_argument("--work", type=Path, default=proto.CACHE / "readme-path")
+    p.add_argument("--max-steps", type=int, default=0, help="0: the config's max_steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--results", type=Path, default=proto.RESULTS)
+    p.add_argument(
+        "--output", type=Path, default=ROOT / "benchmarks" / "results" / "ner_readme_path.json"
+    )
+    args = p.parse_args(argv)
+    log = lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True)  # noqa: E731
+    checkpoint = bdata.ensure_checkpoint(
+        args.cache_dir / "modernbert-small-random", "small", args.data_dir, log=log
+    )
+    budget = config_budget(args.max_steps)
+    work = args.work / f"steps{budget['max_steps']}-seed{args.seed}"
+    work.mkdir(parents=True, exist_ok=True)
+    conll = args.data_dir / "conll2003"
+    cli = [sys.executable, "-m", "spacy_modernbert"]
+    # 1. the README path, as a user types it
+    t0 = time.perf_counter()
+    _run(
+        cli
+        + ["convert-conll", conll / "train.iob", work / "train.spacy"]
+        + ["--dev-output", work / "dev.spacy", "--overwrite"],
+        log,
+    )
+    _run(cli + ["convert-conll", conll / "valid.iob", work / "test.spacy", "--overwrite"], log)
+    train = [sys.executable, "-m", "spacy", "train", CONFIG, "--output", work / "training"]
+    train += ["--paths.train", work / "train.spacy", "--paths.dev", work / "dev.spacy"]
+    train += ["--paths.base_model", checkpoint, "--system.seed", str(args.seed)]
+    # the NER half of all-real: no anomaly_scorer, so its score weight goes
+    train += [
+        "--nlp.pipeline",
+        '["transformer","ner"]',
+        "--training.score_weights.anomaly_auc",
+        "0",
+    ]
+    if args.max_steps:
+        train += ["--training.max_steps", str(budget["max_steps"])]
+        train += ["--training.optimizer.learn_rate.total_steps", str(budget["max_steps"])]
+        train += ["--training.optimizer.learn_rate.warmup_steps", str(budget["warmup_steps"])]
+        train += ["--training.eval_frequency", str(max(1, budget["max_steps"] // 8))]
+    _run(train, log)
+    readme_seconds = time.perf_counter() - t0
+    readme = {
+        which: score(work / "training" / f"model-{which}", work / "test.spacy")
+        for which in ("best", "last")
+    }
+    log(f"README path: {readme}")
+    # 2. the benchmark's `ours` at the same budget, on the same pool (ner_study.py, test split)
+    settings = {
+        "batch_words": budget["batch_words"],
+        "epochs": 10,  # max_steps ends the run first
+        "max_steps": budget["max_steps"],
+        "extra_state_tokens": True,
+    }
+    pool = len(bdata.train_pool(args.data_dir)[0])
+    proto.execute(
+        [("ours", budget["lr"], settings, "test", args.seed)],
+        1,
+        args.results,
+        ["--checkpoint", str(checkpoint)],
+        tag=TAG,
+        n_train=pool // 10 * 10,
+    )
+    bench = [
+        r
+        for r in proto.read_runs(args.results, TAG, pool // 10 * 10)
+        if r["settings"] == settings and r["seed"] == args.seed and r["lr"] == budget["lr"]
+    ][-1]
+    f1 = {"sentences": bench["f1"], f"paragraphs_of_{PARAGRAPH}": bench["f1_by_doc_size"]["10sz"]}
+    rows = [
+        {"path": f"README (spacy train {CONFIG.name}), model-{w}", **readme[w]}
+        for w in ("best", "last")
+    ] + [{"path": "benchmark (ner_study.py ours, same budget), last", **f1}]
+    result = {
+        "benchmark": "ner_readme_path",
+        "command": "python benchmarks/ner_readme_path.py"
+        + (f" --max-steps {args.max_steps}" if args.max_steps else ""),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_info("cpu"),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "protocol": {
+            "chooses": "nothing: the shipped config's settings; model-best is chosen on the dev split "
+            "that convert-conll --dev-output carves (the last 10% of CoNLL-2003 train)",
+            "reports": "test: CoNLL-2003 valid (3,250 sentences), converted by convert-conll",
+            "checkpoint": "4 x 128 ModernBERT, random init (benchmarks' modernbert-small-random), "
+            "the same for both paths",
+            "seeds": 1,
+            "budget": f"{budget['max_steps']} updates of about {budget['batch_words']} words, rate "
+            f"{budget['lr']:g}, warmup {budget['warmup_steps']} steps, on the training pool "
+            f"(CoNLL-2003 train minus dev, {pool:,} sentences); the NER half of all-real (no SMS)",
+        },
+        "columns": ["path", "sentences", f"paragraphs_of_{PARAGRAPH}"],
+        "rows": rows,
+        "readme_seconds": round(readme_seconds),
+        "summary": [
+            {
+                "claim": "the README's real-data path (defaults) vs the benchmark's figure at the same budget, entity F1 on test sentences",
+                "figure": f"{readme['best']['sentences']:.2f} (model-best) / {readme['last']['sentences']:.2f} (model-last) "
+                f"vs {f1['sentences']:.2f} ({readme['best']['sentences'] - f1['sentences']:+.2f} / "
+                f"{readme['last']['sentences'] - f1['sentences']:+.2f})",
+                "range": "one seed each",
+                "baseline": "benchmarks/ner_study.py ours, the config's settings",
+                "split": "test (CoNLL valid)",
+                "caveat": f"one seed; {budget['max_steps']} updates",
+            }
+        ],
+    }
+    write_json(args.output, result)
+    print(json.dumps(result["summary"], indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
