@@ -32,8 +32,9 @@ Protocol (invariants):
 * Every encoder is the `small` (4 x 128) random-init checkpoint of its task (BPE trained on
   the task's normal training docs; no pretrained weights exist), and the same after MLM
   `pretrain` (`--pretrain-steps` x 2,048 pieces) on those docs (CLINC150: its train texts):
-  the one-class benchmark's checkpoints, built and cached alike. The pointing game and its
-  cost run on the pretrained one (`--pretrain-steps 0`: the random-init one).
+  the one-class benchmark's checkpoints, built and cached alike. The pointing game runs on
+  both (systems `NAME @random-init`, `NAME @pretrained`), the dev docs choose each system's
+  checkpoint too; the cost is timed on the pretrained one (weights do not change it).
 """
 
 import random
@@ -318,27 +319,35 @@ def run_pointing_task(
     pretrain_steps: int,
 ) -> Dict[str, Any]:
     """Pointing game of every system on the dev docs (which choose) and the test docs (which
-    report), on the MLM-pretrained checkpoint (pretrain_steps > 0; the one-class benchmark's,
-    cached alike) or else the random-init one; the cost of every method on the test docs."""
+    report), on the random-init checkpoint and (pretrain_steps > 0) the same after MLM
+    pretraining on the normal training text (the one-class benchmark's, cached alike): systems
+    "NAME @CHECKPOINT". The cost of every method on the test docs, on the last checkpoint
+    (the weights do not change it), under the system's NAME."""
     from .one_class import checkpoints_for
 
     ckpts = checkpoints_for(
         spec["key"], spec["tokenizer_texts"], cache_dir, data_dir, None, pretrain_steps, 2048, seed
     )
-    ckpt_name = "pretrained" if pretrain_steps > 0 else "random-init"
     texts = [d["text"] for d in spec["docs"]][:cost_docs]
-    result: Dict[str, Any] = {"checkpoint": ckpt_name, "dev": {}, "test": {}, "cost": {}}
-    log(f"  fitting {len(DETECTORS)} detectors on {len(spec['normal'])} normal docs ({ckpt_name})")
-    nlp = one_class_pipeline(ckpts[ckpt_name], spec["normal"])
-    log(f"  training the supervised head on {len(spec['labelled'])} labelled docs ({ckpt_name})")
-    sup = supervised_pipeline(ckpts[ckpt_name], spec["labelled"], epochs, seed)
-    for pipeline, names in ((nlp, DETECTORS), (sup, [SUPERVISED])):
-        result["dev"].update(pointing(pipeline, names, spec["dev_docs"]))
-        result["test"].update(pointing(pipeline, names, spec["docs"]))
-        result["cost"].update(explain_cost(pipeline, names, texts, repeats))
+    result: Dict[str, Any] = {"checkpoints": list(ckpts), "dev": {}, "test": {}, "cost": {}}
+    for i, (ckpt_name, ckpt) in enumerate(ckpts.items()):
+        log(
+            f"  fitting {len(DETECTORS)} detectors on {len(spec['normal'])} normal docs ({ckpt_name})"
+        )
+        nlp = one_class_pipeline(ckpt, spec["normal"])
+        log(
+            f"  training the supervised head on {len(spec['labelled'])} labelled docs ({ckpt_name})"
+        )
+        sup = supervised_pipeline(ckpt, spec["labelled"], epochs, seed)
+        for pipeline, names in ((nlp, DETECTORS), (sup, [SUPERVISED])):
+            for split, docs in (("dev", spec["dev_docs"]), ("test", spec["docs"])):
+                for name, rates in pointing(pipeline, names, docs).items():
+                    result[split][f"{name} @{ckpt_name}"] = rates
+            if i == len(ckpts) - 1:
+                result["cost"].update(explain_cost(pipeline, names, texts, repeats))
     for name, rates in result["test"].items():
         log(
-            f"  {task} seed {seed} {name:18s} random {rates['random']:.2f}  "
+            f"  {task} seed {seed} {name:30s} random {rates['random']:.2f}  "
             + "  ".join(
                 f"{m} dev/test "
                 + " ".join(f"{result['dev'][name][m][w]:.2f}/{v:.2f}" for w, v in rates[m].items())
@@ -545,8 +554,8 @@ def run_explain(
             cache_dir, data_dir, seeds, retrieval_subset, pretrain_steps, finetune_docs, epochs
         )
         write_json(output, partial_result())
-    for task in [t for t in wanted if t in makers]:
-        for seed in range(seeds):
+    for seed in range(seeds):  # seed by seed: a run cut off keeps both tasks of its seeds
+        for task in [t for t in wanted if t in makers]:
             log(f"== {task}, seed {seed}")
             spec = makers[task](data_dir, seed, n_docs, n_train)
             run = run_pointing_task(
@@ -608,6 +617,30 @@ def choose(runs: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     return out
 
 
+def base_name(system: str) -> str:
+    """The system without its " @checkpoint"."""
+    return system.split(" @")[0]
+
+
+def choose_checkpoints(choices: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Per base system, the checkpoint whose chosen method has the best mean dev hit rate (ties:
+    the later checkpoint, the pretrained one) and that method and weights: the "auto" of the
+    component (explain.AUTO) and the figure the summary reports."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for system, choice in choices.items():
+        best = choice["dev"][choice["method"]]
+        current = out.get(base_name(system))
+        if current is None or best >= current["dev"]:
+            out[base_name(system)] = {
+                "system": system,
+                "checkpoint": system.split(" @")[1] if " @" in system else "",
+                "method": choice["method"],
+                "weights": choice["weights"],
+                "dev": best,
+            }
+    return out
+
+
 def summarize(
     pointing_runs: List[Dict[str, Any]],
     retrieval: Optional[Dict[str, Any]],
@@ -618,6 +651,8 @@ def summarize(
     rows: List[Dict[str, Any]] = []
     summary: List[Dict[str, Any]] = []
     choices = choose(pointing_runs) if pointing_runs else {}
+    auto = choose_checkpoints(choices)
+    chosen_systems = {a["system"] for a in auto.values()}
     chosen_costs: Dict[str, List[float]] = {}
     for task in dict.fromkeys(r["task"] for r in pointing_runs):
         runs = [r for r in pointing_runs if r["task"] == task]
@@ -628,15 +663,15 @@ def summarize(
                 w = str(weight)
                 mean, span = _mean_range([r["test"][system][method][w] for r in runs])
                 dev, _ = _mean_range([r["dev"][system][method][w] for r in runs])
-                costs = [r["cost"][system][method]["overhead"] for r in runs]
+                costs = [r["cost"][base_name(system)][method]["overhead"] for r in runs]
                 chosen = method == choice["method"]
-                if chosen:
-                    chosen_costs.setdefault(system, []).extend(costs)
+                if chosen and system in chosen_systems:
+                    chosen_costs.setdefault(base_name(system), []).extend(costs)
                     hits_of_task.append((mean, span, system, method, weight, baseline))
                 rows.append(
                     {
                         "task": f"pointing game: {task}",
-                        "system": system,
+                        "system": system + (" (dev-chosen)" if system in chosen_systems else ""),
                         "method": f"{method}, length weight {weight:g}"
                         + (" (auto)" if chosen else ""),
                         "seeds": len(runs),
@@ -648,7 +683,7 @@ def summarize(
                     }
                 )
         for mean, span, system, method, weight, baseline in hits_of_task:
-            if system not in SUMMARY_SYSTEMS:
+            if base_name(system) not in SUMMARY_SYSTEMS:
                 continue
             summary.append(
                 {
@@ -659,8 +694,8 @@ def summarize(
                     "range": span,
                     "baseline": f"random span {baseline:.2f}",
                     "split": "auto chosen on dev docs (training/validation text); test docs report",
-                    "caveat": f"small 4 x 128 encoder, random init + MLM on normal text "
-                    f"({pointing_runs[0]['checkpoint']}); every system in the table",
+                    "caveat": "small 4 x 128 encoder from random init (@pretrained: + MLM on the "
+                    "normal training text), checkpoint chosen on dev; every system in the table",
                 }
             )
         worst = min(hits_of_task)
@@ -671,7 +706,7 @@ def summarize(
                 "range": f"lowest {worst[0]:.2f} ({worst[2]})",
                 "baseline": f"random span {worst[5]:.2f}",
                 "split": "auto chosen on dev docs; test docs report",
-                "caveat": "the 4 one-class detectors and the supervised head",
+                "caveat": "the 4 one-class detectors and the supervised head, each on its dev-chosen checkpoint",
             }
         )
     if pointing_runs:
@@ -738,18 +773,18 @@ def summarize(
                     + ("; fine-tuned on the train intents" if "intent" in system else ""),
                 }
             )
-    checkpoint = (
-        f"small 4 x 128, random init + MLM pretrain {settings['pretrain_steps']} x 2048 pieces on "
-        "the task's normal training text (BPE trained on it too)"
+    checkpoint = "small 4 x 128 random-init (BPE on the task's normal training text)" + (
+        f", and the same after MLM pretrain {settings['pretrain_steps']} x 2048 pieces on that "
+        "text (@pretrained); each system's checkpoint chosen on the dev docs"
         if settings["pretrain_steps"]
-        else "small 4 x 128 random-init (BPE on the task's normal training docs)"
+        else ""
     )
     return record(
         "explain",
         command_line("python -m benchmarks explain"),
         {
             "chooses": "dev pointing docs (SMS validation split; demo dev reports + CoNLL train "
-            "sentences the head never saw): each system's method and passage-length weight",
+            "sentences the head never saw): each system's checkpoint, method and passage-length weight",
             "reports": "test pointing docs (SMS test split; demo test reports + CoNLL valid "
             "sentences); CLINC150 val for retrieval",
             "checkpoint": checkpoint
@@ -763,6 +798,7 @@ def summarize(
         machine=machine_info("cpu"),
         settings=settings,
         choices=choices,
+        auto=auto,
         runs=pointing_runs,
         retrieval_runs=retrieval["runs"] if retrieval else [],
     )

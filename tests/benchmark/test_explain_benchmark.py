@@ -8,8 +8,10 @@ import numpy
 import pytest
 
 from benchmarks.explain import (
+    DETECTORS,
     SUPERVISED,
     choose,
+    choose_checkpoints,
     insert,
     insert_sentence,
     retrieval_metrics,
@@ -79,12 +81,33 @@ def test_choose_picks_on_dev_only():
 def test_auto_is_what_the_committed_run_chose():
     """explain.AUTO (the component's "auto") holds the choices of the committed result file."""
     result = json.loads(RESULT.read_text(encoding="utf8"))
-    if "choices" not in result:
+    if "auto" not in result:
         pytest.skip("the committed explain.json predates the dev choice")
-    for system, choice in result["choices"].items():
+    assert set(result["auto"]) == {SUPERVISED, *DETECTORS}
+    for system, choice in result["auto"].items():
         auto = AUTO[None if system == SUPERVISED else system]
         assert auto["method"] == choice["method"], system
         assert auto["weights"] == choice["weights"], system
+
+
+def test_the_checkpoint_is_chosen_on_dev():
+    choices = {
+        "knn @random-init": {"method": "alone", "weights": {"alone": 1.0}, "dev": {"alone": 0.9}},
+        "knn @pretrained": {
+            "method": "occlusion",
+            "weights": {"occlusion": 0.0},
+            "dev": {"occlusion": 0.7},
+        },
+        "supervised @random-init": {
+            "method": "occlusion",
+            "weights": {},
+            "dev": {"occlusion": 0.5},
+        },
+        "supervised @pretrained": {"method": "occlusion", "weights": {}, "dev": {"occlusion": 0.5}},
+    }
+    auto = choose_checkpoints(choices)
+    assert auto["knn"]["checkpoint"] == "random-init" and auto["knn"]["method"] == "alone"
+    assert auto["supervised"]["checkpoint"] == "pretrained"  # a tie: the pretrained one
 
 
 def test_retrieval_metrics():
