@@ -153,7 +153,7 @@ def modernbert_transformer_v1(
         get one by one (a model trained on sentences keeps its accuracy on paragraphs).
         The sentences are the doc's own (a `sentencizer`/`senter` before the transformer,
         or a corpus with sentence starts); a doc without any is split by spaCy's
-        `sentencizer` rules (encoder/sentences.py), and at inference those sentences are
+        `sentencizer` rules and at line breaks (encoder/sentences.py); at inference those are
         set on the doc (`doc.sents`), so that the `ner` does not open an entity across one.
     """
     from .fork_safety import make_torch_fork_safe

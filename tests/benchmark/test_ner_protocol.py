@@ -192,3 +192,31 @@ def test_the_readme_path_runs_at_the_shipped_configs_budget():
     assert budget["batch_words"] == training["batcher"]["size"]
     reduced = config_budget(100)
     assert reduced["max_steps"] == 100 and reduced["warmup_steps"] == 10
+
+
+def test_readme_path_paragraphs_keep_the_gold_entities_and_break_lines_after_headlines():
+    import spacy
+    from spacy.tokens import Doc
+
+    from benchmarks.ner_readme_path import paragraphs
+
+    vocab = spacy.blank("en").vocab
+
+    def sentence(words, ents):
+        return Doc(vocab, words=words, spaces=[True] * (len(words) - 1) + [False], ents=ents)
+
+    sents = [
+        sentence(["LONDON", "1996-08-30"], ["B-LOC", "O"]),
+        sentence(["Phil", "Simmons", "took", "four", "."], ["B-PER", "I-PER"] + ["O"] * 3),
+        sentence(["Leicestershire", "won"], ["B-ORG", "O"]),
+    ]
+    spaced, lined = paragraphs(sents)[0], paragraphs(sents, with_lines=True)[0]
+    assert spaced.text == "LONDON 1996-08-30 Phil Simmons took four . Leicestershire won"
+    assert lined.text == "LONDON 1996-08-30\nPhil Simmons took four . Leicestershire won"
+    for doc in (spaced, lined):
+        assert [(e.text, e.label_) for e in doc.ents] == [
+            ("LONDON", "LOC"),
+            ("Phil Simmons", "PER"),
+            ("Leicestershire", "ORG"),
+        ]
+        assert not doc.has_annotation("SENT_START")

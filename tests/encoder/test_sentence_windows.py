@@ -106,3 +106,37 @@ def test_sentence_windows_own_every_piece_once_and_never_cross_a_boundary(starts
     for w in windows:
         assert w.length <= 12
         assert not any(w.start < s < w.end for s in starts), (w, starts)
+
+
+@pytest.mark.parametrize(
+    "text, sentences",
+    [
+        (
+            "Peter Blackburn\nBRUSSELS 1996-08-22\nThe EU said so. It did.",
+            ["Peter Blackburn\n", "BRUSSELS 1996-08-22\n", "The EU said so.", "It did."],
+        ),
+        ("Hi.\n\nThere", ["Hi.\n\n", "There"]),  # a sentence never starts at whitespace
+        ("\nA. B", ["\nA. B"]),  # nor is leading whitespace a sentence; "A." is one token
+        ("no punctuation at all", ["no punctuation at all"]),
+    ],
+)
+def test_rule_sentences_end_at_punctuation_and_line_breaks(text, sentences):
+    from spacy_modernbert.encoder.sentences import sentence_token_starts
+
+    doc = spacy.blank("en").make_doc(text)
+    starts = sentence_token_starts(doc, record=True)
+    assert [s.text for s in doc.sents] == sentences
+    assert starts == [s.start for s in doc.sents]
+
+
+def test_without_line_breaks_the_rules_are_spacys_sentencizer():
+    from spacy.pipeline import Sentencizer
+
+    from spacy_modernbert.encoder.sentences import sentence_token_starts
+
+    nlp = spacy.blank("en")
+    text = 'It disagreed. Germany said so! He reported ( from Brussels ). Yes...  "No." Ok'
+    expected = [t.i for t in Sentencizer()(nlp.make_doc(text)) if t.is_sent_start]
+    doc = nlp.make_doc(text)
+    assert sentence_token_starts(doc) == expected
+    assert not doc.has_annotation("SENT_START")  # record=False leaves the doc as it was
