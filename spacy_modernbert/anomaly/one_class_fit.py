@@ -7,8 +7,10 @@ job with its own refusals; the component only calls it. A mixin, like serializat
 Invariants: only normal documents are fitted on (`loss.sample_normal_examples`, seeded), after
 the components before this one annotated them (a listener needs its upstream's output); the
 statistics live in `self.cfg` (`one_class_location`, `one_class_scale`), a fitted detector's
-state in `self._fitted`. The host class provides `cfg`, `model`, `name`, `label`, `_fitted`
-and `_sync_mode`. No torch import here (the component imports this module).
+state in `self._fitted`; outlier-exposure texts (the `outlier_exposure` setting,
+outlier_exposure.py) are read at initialize and kept by `self._fitted` to fit with. The host
+class provides `cfg`, `model`, `name`, `label`, `vocab`, `outlier_exposure`, `_fitted` and
+`_sync_mode`. No torch import here (the component imports this module).
 """
 
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
