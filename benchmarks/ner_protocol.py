@@ -498,6 +498,7 @@ def write(
     pretraining: Optional[Dict[str, Any]] = None,
     tag: Optional[str] = None,
     grid_tag: Optional[str] = None,
+    grid_note: str = "",
 ) -> Dict[str, Any]:
     from benchmarks.report import machine_info, write_json
 
@@ -550,7 +551,8 @@ def write(
         # 1-minute load average at the end of each test run: [lowest, highest]
         "load_avg": [min(loads), max(loads)],
         "protocol": {
-            "chooses": "dev: the last 10% of CoNLL-2003 train (1,404 sentences), seed 0 of each grid point",
+            "chooses": "dev: the last 10% of CoNLL-2003 train (1,404 sentences), seed 0 of each grid point"
+            + (f" ({grid_note})" if grid_note else ""),
             "reports": "test: CoNLL-2003 valid (3,250 sentences), once per final run",
             "checkpoint": checkpoint,
             **({"pretraining": pretraining} if pretraining else {}),
@@ -612,7 +614,7 @@ def write(
                     "range": f"{ours['test_f1_10sent_docs_sentence_windows']['min']}-{ours['test_f1_10sent_docs_sentence_windows']['max']}",
                     "baseline": "the same runs on whole 10-sentence docs",
                     "split": "test (CoNLL valid), 3 seeds",
-                    "caveat": "a config switch at inference, no retraining; needs sentence boundaries before the transformer",
+                    "caveat": "a config switch at inference, no retraining; at CoNLL's gold sentence starts",
                 },
             ]
         )
@@ -691,6 +693,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         default=None,
         help="test/write: choose from the dev grid of this tag (default: --tag's own grid)",
     )
+    p.add_argument(
+        "--grid-note",
+        default="",
+        help="write: what to say of that grid under the table (when it ran, on which checkpoint)",
+    )
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--cache-dir", type=Path, default=CACHE)
     p.add_argument(
@@ -725,7 +732,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     elif args.phase == "science":
         execute(science_runs(runs), args.jobs, args.results, extra, tag)
     elif args.phase == "write":
-        result = write(args.results, output, protocol, pretraining, tag, args.grid_tag)
+        result = write(
+            args.results, output, protocol, pretraining, tag, args.grid_tag, args.grid_note
+        )
         print(json.dumps(result["summary"], indent=1))
     else:
         print(markdown(summarize(runs)))

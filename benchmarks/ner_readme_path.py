@@ -20,7 +20,7 @@ without sentence boundaries (what `nlp("a paragraph")` gets). The benchmark side
 6 state tokens, the config's rate and `max_steps`). Both start from the protocol's random-init
 checkpoint (not `init-model-real`'s), so that they differ only in the path.
 
-    python benchmarks/ner_readme_path.py            # -> benchmarks/results/ner_readme_path.json
+    python benchmarks/ner_readme_path.py --seeds 0,1   # -> benchmarks/results/ner_readme_path.json
     python benchmarks/ner_readme_path.py --max-steps 100   # a reduced budget, both sides alike
 """
 
@@ -39,6 +39,11 @@ if str(ROOT) not in sys.path:
 
 CONFIG = ROOT / "configs" / "cpu_tiny.cfg"
 TAG = "readme_path33"
+PATHS = {
+    "best": f"README (spacy train {CONFIG.name}), model-best",
+    "last": f"README (spacy train {CONFIG.name}), model-last",
+    "benchmark": "benchmark (ner_study.py ours, same budget), last",
+}
 PARAGRAPH = 10  # test docs joined per paragraph
 
 
@@ -154,9 +159,11 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     p.add_argument("--cache-dir", type=Path, default=proto.CACHE)
     p.add_argument("--work", type=Path, default=proto.CACHE / "readme-path")
     p.add_argument("--max-steps", type=int, default=0, help="0: the config's max_steps")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default="0", help="comma-separated seeds, each for both paths")
     p.add_argument(
-        "--reuse", action="store_true", help="score the trained pipelines already in --work again"
+        "--reuse",
+        action="store_true",
+        help="a seed already trained (and scored) in --work is read back, not run again",
     )
     p.add_argument("--results", type=Path, default=proto.RESULTS)
     p.add_argument(
@@ -168,48 +175,70 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         args.cache_dir / "modernbert-small-random", "small", args.data_dir, log=log
     )
     budget = config_budget(args.max_steps)
-    work = args.work / f"steps{budget['max_steps']}-seed{args.seed}"
-    work.mkdir(parents=True, exist_ok=True)
-    # 1. the README path, as a user types it (--reuse: only score what is already trained)
-    t0, readme_seconds = time.perf_counter(), None
-    if not (args.reuse and (work / "training" / "model-last" / "meta.json").exists()):
-        readme_path(work, args.data_dir / "conll2003", checkpoint, budget, args.seed, log)
-        readme_seconds = round(time.perf_counter() - t0)
-    readme = {
-        which: score(work / "training" / f"model-{which}", work / "test.spacy")
-        for which in ("best", "last")
-    }
-    log(f"README path: {readme}")
-    # 2. the benchmark's `ours` at the same budget, on the same pool (ner_study.py, test split)
+    seeds = [int(x) for x in args.seeds.split(",")]
+    pool = len(bdata.train_pool(args.data_dir)[0])
+    # the benchmark's `ours` at the same budget, on the same pool (ner_study.py, test split)
     settings = {
         "batch_words": budget["batch_words"],
         "epochs": 10,  # max_steps ends the run first
         "max_steps": budget["max_steps"],
         "extra_state_tokens": True,
     }
-    pool = len(bdata.train_pool(args.data_dir)[0])
-    proto.execute(
-        [("ours", budget["lr"], settings, "test", args.seed)],
-        1,
-        args.results,
-        ["--checkpoint", str(checkpoint)],
-        tag=TAG,
-        n_train=pool // 10 * 10,
-    )
-    bench = [
-        r
-        for r in proto.read_runs(args.results, TAG, pool // 10 * 10)
-        if r["settings"] == settings and r["seed"] == args.seed and r["lr"] == budget["lr"]
-    ][-1]
-    f1 = {"sentences": bench["f1"], f"paragraphs_of_{PARAGRAPH}": bench["f1_by_doc_size"]["10sz"]}
-    rows = [
-        {"path": f"README (spacy train {CONFIG.name}), model-{w}", **readme[w]}
-        for w in ("best", "last")
-    ] + [{"path": "benchmark (ner_study.py ours, same budget), last", **f1}]
+    rows, per_seed = [], {}
+    for seed in seeds:
+        work = args.work / f"steps{budget['max_steps']}-seed{seed}"
+        work.mkdir(parents=True, exist_ok=True)
+        scores = work / "scores.json"
+        # 1. the README path, as a user types it
+        if not (args.reuse and scores.exists()):
+            t0 = time.perf_counter()
+            if not (args.reuse and (work / "training" / "model-last" / "meta.json").exists()):
+                readme_path(work, args.data_dir / "conll2003", checkpoint, budget, seed, log)
+            readme = {
+                which: score(work / "training" / f"model-{which}", work / "test.spacy")
+                for which in ("best", "last")
+            }
+            readme["seconds"] = round(time.perf_counter() - t0)
+            scores.write_text(json.dumps(readme), encoding="utf8")
+        readme = json.loads(scores.read_text(encoding="utf8"))
+        log(f"README path, seed {seed}: {readme}")
+        # 2. the benchmark
+        proto.execute(
+            [("ours", budget["lr"], settings, "test", seed)],
+            1,
+            args.results,
+            ["--checkpoint", str(checkpoint)],
+            tag=TAG,
+            n_train=pool // 10 * 10,
+        )
+        bench = [
+            r
+            for r in proto.read_runs(args.results, TAG, pool // 10 * 10)
+            if r["settings"] == settings and r["seed"] == seed and r["lr"] == budget["lr"]
+        ][-1]
+        per_seed[seed] = {
+            "best": readme["best"],
+            "last": readme["last"],
+            "benchmark": {
+                "sentences": bench["f1"],
+                f"paragraphs_of_{PARAGRAPH}": bench["f1_by_doc_size"]["10sz"],
+            },
+        }
+        for key, name in PATHS.items():
+            rows.append({"path": name, "seed": seed, **per_seed[seed][key]})
+
+    def mean(key: str, column: str = "sentences") -> float:
+        return round(sum(per_seed[s][key][column] for s in seeds) / len(seeds), 2)
+
+    for key, name in PATHS.items():
+        means = {c: mean(key, c) for c in per_seed[seeds[0]][key]}
+        rows.append({"path": name, "seed": "mean", **means})
+    readme_best, readme_last, bench = mean("best"), mean("last"), mean("benchmark")
     result = {
         "benchmark": "ner_readme_path",
         "command": "python benchmarks/ner_readme_path.py"
-        + (f" --max-steps {args.max_steps}" if args.max_steps else ""),
+        + (f" --max-steps {args.max_steps}" if args.max_steps else "")
+        + (f" --seeds {args.seeds}" if seeds != [0] else ""),
         "commit": subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
         ).stdout.strip(),
@@ -222,29 +251,32 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             "reports": "test: CoNLL-2003 valid (3,250 sentences), converted by convert-conll",
             "checkpoint": "4 x 128 ModernBERT, random init (benchmarks' modernbert-small-random), "
             "the same for both paths",
-            "seeds": 1,
+            "seeds": len(seeds),
             "budget": f"{budget['max_steps']} updates of about {budget['batch_words']} words, rate "
             f"{budget['lr']:g}, warmup {budget['warmup_steps']} steps, on the training pool "
             f"(CoNLL-2003 train minus dev, {pool:,} sentences); the NER half of all-real (no SMS)",
         },
         "columns": [
             "path",
+            "seed",
             "sentences",
             f"paragraphs_of_{PARAGRAPH}",
             f"paragraphs_of_{PARAGRAPH}_with_line_breaks",
         ],
         "rows": rows,
-        "readme_seconds": readme_seconds,  # convert + train (None: scored with --reuse)
         "summary": [
             {
                 "claim": "the README's real-data path (defaults) vs the benchmark's figure at the same budget, entity F1 on test sentences",
-                "figure": f"{readme['best']['sentences']:.2f} (model-best) / {readme['last']['sentences']:.2f} (model-last) "
-                f"vs {f1['sentences']:.2f} ({readme['best']['sentences'] - f1['sentences']:+.2f} / "
-                f"{readme['last']['sentences'] - f1['sentences']:+.2f})",
-                "range": "one seed each",
+                "figure": f"{readme_best:.2f} (model-best) / {readme_last:.2f} (model-last) vs {bench:.2f} "
+                f"({readme_best - bench:+.2f} / {readme_last - bench:+.2f})",
+                "range": "; ".join(
+                    f"seed {s}: {per_seed[s]['best']['sentences']} / {per_seed[s]['last']['sentences']} "
+                    f"vs {per_seed[s]['benchmark']['sentences']}"
+                    for s in seeds
+                ),
                 "baseline": "benchmarks/ner_study.py ours, the config's settings",
-                "split": "test (CoNLL valid)",
-                "caveat": f"one seed; {budget['max_steps']} updates",
+                "split": f"test (CoNLL valid), mean of {len(seeds)} seed(s)",
+                "caveat": f"{budget['max_steps']} updates; the NER half of all-real",
             }
         ],
     }

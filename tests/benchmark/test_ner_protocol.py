@@ -219,4 +219,3 @@ def test_readme_path_paragraphs_keep_the_gold_entities_and_break_lines_after_hea
             ("Phil Simmons", "PER"),
             ("Leicestershire", "ORG"),
         ]
-        assert not doc.has_annotation("SENT_START")
