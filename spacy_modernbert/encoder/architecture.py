@@ -297,7 +297,13 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     max_length, overlap = model.attrs["max_length"], model.attrs["window_overlap"]
 
     live = [i for i, doc in enumerate(docs) if len(doc)]
-    pieces = tokenize_docs(tokenizer, [docs[i] for i in live], model.attrs["add_prefix_space"])
+    pieces = tokenize_docs(
+        tokenizer,
+        [docs[i] for i in live],
+        model.attrs["add_prefix_space"],
+        # each sentence as it reads alone: its first word after a line break keeps its "Ġ"
+        breaks_as_spaces=bool(model.attrs.get("sentence_windows")),
+    )
     doc_pieces: List[Any] = [None] * len(docs)
     windows = []
     for i, p in zip(live, pieces):
