@@ -277,7 +277,8 @@ def domain_runs(
                 max_words=words,
             )
         terms = "" if words < 2 else f" (terms of up to {words} words)"
-        starts[f"extend-vocab{terms}, {init} init"] = (out, f"{variant}-init")
+        # the run's name carries the extension's settings: a run of another extension is never reused
+        starts[f"extend-vocab{terms}, {init} init"] = (out, f"{variant}-init-{max_new}-{min_freq}")
     train_file = _write_jsonl(train, cache / f"{domain}-train.jsonl")
     runs = {}
     for system, (start, variant) in starts.items():

@@ -238,7 +238,7 @@ def run_vocab_downstream(
         "max_words_per_term": variants["max_words"],
         "inits": variants["inits"],
         "command": f"python -m benchmarks vocab-downstream --domains {domains_run} --output {output} --seeds {seeds}"
-        f" --max-words-per-term {max_words} --inits {inits}",
+        f" --max-words-per-term {max_words} --inits {inits} --max-new {max_new} --min-freq {min_freq}",
         "clinc_fit_per_intent": clinc_fit,
         "clinc_val_per_intent": clinc_val,
         "detector": "KnnDetector (10 neighbours, cosine, pooled embeddings)",
