@@ -6,6 +6,8 @@ This module only mounts the commands; each lives beside its plain function.
 from . import (
     accuracy,  # noqa: E402,F401  accuracy
     distill,  # noqa: E402,F401  distill, distill-signals
+    distill_dev,  # noqa: E402,F401  distill-dev
+    distill_throughput,  # noqa: E402,F401  distill-throughput
     explain,  # noqa: E402,F401  explain
     intents,  # noqa: E402,F401  intents
     one_class,  # noqa: E402,F401  one-class

@@ -87,7 +87,7 @@ def ner_f1(nlp, valid) -> float:
     return 100.0 * span_prf(gold, pred)["f1"]
 
 
-def train_teacher(checkpoint: Path, gold, epochs: int, path: Path) -> float:
+def train_teacher(checkpoint: Path, gold, epochs: int, path: Path, lr: float) -> float:
     """Train (once; cached at `path`) the teacher pipeline; its training seconds (0 if cached)."""
     import spacy
     from spacy.training import Example
@@ -101,9 +101,7 @@ def train_teacher(checkpoint: Path, gold, epochs: int, path: Path) -> float:
     examples = [
         Example(Doc, ref) for Doc, ref in zip(_docs(nlp, gold, False), _docs(nlp, gold, True))
     ]
-    seconds = _train_spacy(
-        nlp, examples, epochs, 32, 0, "ner", "teacher ner", TUNED_LR["ner"]["ours"]
-    )
+    seconds = _train_spacy(nlp, examples, epochs, 32, 0, "ner", "teacher ner", lr)
     path.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(path)
     return seconds
@@ -164,77 +162,130 @@ def _stats(values: List[float]) -> Dict[str, Any]:
 
 
 def prepare(
-    cache_dir, data_dir, gold: int, unlabelled: int, valid: int, teacher_epochs: int
+    cache_dir,
+    data_dir,
+    gold: int,
+    unlabelled: int,
+    valid: int,
+    teacher_epochs: int,
+    dev: int = 0,
+    lr: Optional[float] = None,
 ) -> Dict[str, Any]:
-    """Checkpoints, the trained teacher (cached), the student config, gold corpus, unlabelled text."""
+    """Checkpoints, the trained teacher (cached), gold corpus, unlabelled text, valid (and dev) sentences.
+
+    The teacher (at rate `lr`, default the tuned NER rate) depends on the gold sentences, its
+    epochs and its rate only (one cache directory for every `--unlabelled`); `dev` > 0 carves a dev split from the end of CoNLL train, outside
+    the gold and unlabelled sentences (refused when they would overlap).
+    """
     import spacy
     from spacy.tokens import DocBin
 
     cache_dir = Path(cache_dir)
     sentences = bdata.read_conll(Path(data_dir) / bdata.CONLL_TRAIN)
+    if dev and gold + unlabelled > len(sentences) - dev:
+        raise ValueError(
+            f"--gold {gold} + --unlabelled {unlabelled} would overlap the dev split (the last {dev} of {len(sentences)} CoNLL train sentences)"
+        )
     gold_s = sentences[:gold]
-    unl_s = sentences[gold : gold + unlabelled]
     valid_s = bdata.read_conll(Path(data_dir) / bdata.CONLL_VALID)[:valid]
     t_ckpt = bdata.ensure_checkpoint(cache_dir / "small", "small", data_dir, log=log)
-    s_ckpt = bdata.ensure_checkpoint(
-        cache_dir / "distill_student", "distill_student", data_dir, log=log
-    )
-    work = cache_dir / f"distill-g{gold}-u{unlabelled}-e{teacher_epochs}"
+    lr = TUNED_LR["ner"]["ours"] if lr is None else lr
+    work = cache_dir / f"distill-g{gold}-e{teacher_epochs}-lr{lr:g}"
     teacher_path = work / "teacher"
-    log(f"teacher: 4 x 128 on {gold} gold sentences x {teacher_epochs} epochs")
-    teacher_seconds = train_teacher(t_ckpt, gold_s, teacher_epochs, teacher_path)
+    log(f"teacher: 4 x 128 on {gold} gold sentences x {teacher_epochs} epochs, rate {lr:g}")
+    teacher_seconds = train_teacher(t_ckpt, gold_s, teacher_epochs, teacher_path, lr)
     teacher = spacy.load(teacher_path)
     teacher_f1 = ner_f1(teacher, valid_s)
     log(f"teacher F1 {teacher_f1:.2f}")
-    config = student_config(work / "student.cfg", s_ckpt, TUNED_LR["ner"]["ours"])
-    gold_path = work / "gold.spacy"
-    DocBin(docs=_docs(teacher, gold_s, gold=True)).to_disk(gold_path)
-    text_path = work / "unlabelled.txt"
-    text_path.write_text("\n".join(" ".join(w) for w, _ in unl_s) + "\n", encoding="utf8")
-
+    gold_path = work / "gold.spacy"  # written once: runs sharing the cache read it
+    if not gold_path.exists():
+        DocBin(docs=_docs(teacher, gold_s, gold=True)).to_disk(gold_path)
     return {
+        "cache_dir": cache_dir,
+        "data_dir": data_dir,
+        "sentences": sentences,
+        "gold": gold,
         "work": work,
         "teacher_path": teacher_path,
         "teacher": teacher,
         "teacher_f1": teacher_f1,
         "teacher_seconds": teacher_seconds,
-        "config": config,
+        "lr": lr,
         "gold_path": gold_path,
-        "text_path": text_path,
         "valid_s": valid_s,
+        "dev_s": sentences[len(sentences) - dev :] if dev else [],
     }
 
 
-def distill_seed(prep: Dict[str, Any], name: str, seed: int, steps: int, signals: List[str]):
-    """One `distill` run (the teacher's outputs of seed 0's run reused); (student, row)."""
+def text_file(prep: Dict[str, Any], unlabelled: int) -> Path:
+    """The `unlabelled` CoNLL train sentences after the gold ones, tags dropped, one per line."""
+    gold = prep["gold"]
+    path = prep["work"] / f"unlabelled-{unlabelled}.txt"
+    if not path.exists():
+        lines = [" ".join(w) for w, _ in prep["sentences"][gold : gold + unlabelled]]
+        path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    return path
+
+
+def student_file(prep: Dict[str, Any], shape: str, lr: Optional[float] = None) -> Path:
+    """The student config (NER recipe of configs/cpu_tiny.cfg) on a random checkpoint of `shape`,
+    at rate `lr` (default: the teacher's)."""
+    lr = prep["lr"] if lr is None else lr
+    ckpt = bdata.ensure_checkpoint(prep["cache_dir"] / shape, shape, prep["data_dir"], log=log)
+    return student_config(prep["work"] / f"student-{shape}-lr{lr:g}.cfg", ckpt, lr)
+
+
+# The distilled student's setting: what `python -m benchmarks distill-dev` chooses among
+# (lr None: the teacher's rate).
+BASE_SETTING: Dict[str, Any] = {
+    "student": "distill_student",
+    "lr": None,
+    "steps": 400,
+    "unlabelled": 8000,
+    "hidden_loss": "mse",
+    "hidden_weight": 1.0,
+}
+
+
+def distill_seed(
+    prep: Dict[str, Any], name: str, seed: int, setting: Dict[str, Any], signals: List[str]
+):
+    """One `distill` run of `setting` (the teacher's outputs on the same text reused); (student, row)."""
     import spacy
 
-    from spacy_modernbert.distill.loop import distill
+    from spacy_modernbert.distill.loop import TEACHER_CACHE, distill
 
     work = prep["work"]
     out = work / f"{name}-seed{seed}"
     if out.exists():
         shutil.rmtree(out)
-    if seed > 0:  # the teacher's outputs do not depend on the seed: reuse seed 0's
-        out.mkdir(parents=True)
-        for file in ("teacher.spacy", "teacher.json"):
-            shutil.copy(work / f"{name}-seed0" / file, out / file)
+    out.mkdir(parents=True)
+    # the teacher's outputs depend on the text and signals only (distill checks their key)
+    kept = work / f"teacher-u{setting['unlabelled']}-{'+'.join(signals)}"
+    cache = out / TEACHER_CACHE
+    for suffix in (".spacy", ".json"):
+        if kept.with_suffix(suffix).exists():
+            shutil.copy(kept.with_suffix(suffix), cache.with_suffix(suffix))
     summary = distill(
         prep["teacher_path"],
-        prep["config"],
-        [prep["text_path"]],
+        student_file(prep, setting["student"], setting.get("lr")),
+        [text_file(prep, setting["unlabelled"])],
         out,
         gold=prep["gold_path"],
-        steps=steps,
+        steps=setting["steps"],
         seed=seed,
         signals=signals,
-        eval_every=steps,
+        hidden_loss=setting["hidden_loss"],
+        hidden_weight=setting["hidden_weight"],
+        eval_every=setting["steps"],
         log_every=50,
     )
+    for suffix in (".spacy", ".json"):
+        shutil.copy(cache.with_suffix(suffix), kept.with_suffix(suffix))
     student = spacy.load(out / "model-last")
     row = {
         "f1": ner_f1(student, prep["valid_s"]),
-        "steps": steps,
+        "steps": setting["steps"],
         "train_seconds": summary["train_seconds"],
         "teacher_seconds": summary["teacher_seconds"],
     }
@@ -254,15 +305,29 @@ def run_distill(
     steps: int = 300,
     seeds: int = 3,
     repeats: int = 3,
+    choice: Optional[Path] = None,
 ) -> Dict[str, Any]:
     import torch
 
     torch.set_num_threads(threads)
-    prep = prepare(cache_dir, data_dir, gold, unlabelled, valid, teacher_epochs)
+    setting = dict(BASE_SETTING, steps=steps, unlabelled=unlabelled)
+    dev_choice, rates = None, {"teacher": None, "gold_only": None}
+    if choice is not None:  # the rates and setting `distill-dev` chose on its dev split
+        chosen = json.loads(Path(choice).read_text())
+        setting.update(chosen["chosen"]["setting"])
+        rates = chosen["rates"]
+        dev_choice = {"file": str(choice), "rates": rates, **chosen["chosen"]}
+        log(f"chosen on the dev split ({choice}): rates {rates}, setting {setting}")
+    steps, unlabelled = setting["steps"], setting["unlabelled"]
+    prep = prepare(
+        cache_dir, data_dir, gold, unlabelled, valid, teacher_epochs, lr=rates["teacher"]
+    )
     teacher, teacher_f1, teacher_seconds = (
         prep[k] for k in ("teacher", "teacher_f1", "teacher_seconds")
     )
-    config, gold_path, valid_s = (prep[k] for k in ("config", "gold_path", "valid_s"))
+    gold_path, valid_s = prep["gold_path"], prep["valid_s"]
+    config = student_file(prep, setting["student"], rates["gold_only"])
+    shape = shape_name(setting["student"])
 
     runs: Dict[str, List[Dict[str, Any]]] = {
         "distilled": [],
@@ -272,7 +337,7 @@ def run_distill(
     student0 = None
     for seed in range(seeds):
         log(f"seed {seed}: distilled, {steps} steps")
-        student, row = distill_seed(prep, "run", seed, steps, ["hidden", "ner"])
+        student, row = distill_seed(prep, "run", seed, setting, ["hidden", "ner"])
         runs["distilled"].append(row)
         if seed == 0:
             student0 = student
@@ -318,9 +383,9 @@ def run_distill(
         }
     ]
     names = {
-        "distilled": "student (2 x 64), distilled",
-        "gold_only_steps": "student (2 x 64), gold only, equal updates",
-        "gold_only_time": "student (2 x 64), gold only, equal training time",
+        "distilled": f"student ({shape}), distilled",
+        "gold_only_steps": f"student ({shape}), gold only, equal updates",
+        "gold_only_time": f"student ({shape}), gold only, equal training time",
     }
     for name, label in names.items():
         rs = runs[name]
@@ -343,9 +408,17 @@ def run_distill(
             "claim": "distilled student vs gold-only student at equal training time (NER F1, CoNLL valid)",
             "figure": f"{gain:+.2f} F1",
             "range": f"distilled {stats['distilled']['range'][0]:.2f}-{stats['distilled']['range'][1]:.2f}, gold-only {stats['gold_only_time']['range'][0]:.2f}-{stats['gold_only_time']['range'][1]:.2f}",
-            "baseline": "the same 2 x 64 student, gold sentences only",
+            "baseline": f"the same {shape} student, gold sentences only",
             "split": f"CoNLL-2003 valid, first {valid} sentences",
-            "caveat": f"random-init checkpoints; {gold} gold + {unlabelled} unlabelled sentences; {seeds} seeds; teacher pass {runs['distilled'][0]['teacher_seconds'] or 0:.0f}s not in the time",
+            "caveat": f"random-init checkpoints; {gold} gold + {unlabelled} unlabelled sentences; {seeds} seeds; {_teacher_pass(runs['distilled'][0]['teacher_seconds'])}",
+        },
+        {
+            "claim": "distilled student vs its teacher (NER F1, CoNLL valid)",
+            "figure": f"{stats['distilled']['mean'] - teacher_f1:+.2f} F1",
+            "range": f"distilled {stats['distilled']['range'][0]:.2f}-{stats['distilled']['range'][1]:.2f}, teacher {teacher_f1:.2f}",
+            "baseline": "the 4 x 128 teacher",
+            "split": f"CoNLL-2003 valid, first {valid} sentences",
+            "caveat": f"random-init checkpoints; student {shape} at {flops['distilled'] / flops['teacher']:.3f} of the teacher's encoder FLOPs per token; {seeds} seeds; setting chosen on a dev split of CoNLL train",
         },
         {
             "claim": "student vs teacher nlp.pipe speed (words/s)",
@@ -360,9 +433,14 @@ def run_distill(
         "distill",
         command_line("python -m benchmarks distill"),
         {
-            "chooses": "nothing (fixed recipe of configs/cpu_tiny.cfg, rate 1e-3 tuned in issue 19; last step reported)",
+            "chooses": (
+                f"the student's setting: distill-dev on its dev split ({choice})"
+                if choice
+                else "nothing"
+            )
+            + f"; recipe of configs/cpu_tiny.cfg; rates: teacher {prep['lr']:g}, distilled {setting['lr'] or prep['lr']:g}, gold-only {rates['gold_only'] or prep['lr']:g}; last step reported",
             "reports": f"CoNLL-2003 valid, first {valid} sentences",
-            "checkpoint": "random-init: teacher small (4 x 128), student distill_student (2 x 64), BPE 8k on CoNLL train",
+            "checkpoint": f"random-init: teacher small (4 x 128), student {setting['student']} ({shape}), BPE 8k on CoNLL train; all systems from random init (no pretrained weights offline)",
             "seeds": seeds,
         },
         ["system", "NER F1 (valid)", "range", "updates", "train s", "words/s", "MFLOPs/token"],
@@ -373,11 +451,26 @@ def run_distill(
         speed=speed,
         flops=flops,
         teacher_f1=teacher_f1,
-        settings=_settings(gold, unlabelled, valid, teacher_epochs, steps, threads),
+        settings=dict(
+            _settings(gold, unlabelled, valid, teacher_epochs, steps, threads), student=setting
+        ),
+        dev_choice=dev_choice,
     )
     write_json(output, result)
     log(json.dumps(result["summary"], indent=1))
     return result
+
+
+def _teacher_pass(seconds: Optional[float]) -> str:
+    if seconds is None:  # distill read the outputs an earlier run of the same text cached
+        return "the teacher's one pass over the text (cached by an earlier run) is not in the time"
+    return f"the teacher's one pass over the text ({seconds:.0f}s) is not in the time"
+
+
+def shape_name(shape: str) -> str:
+    """ "2 x 64" for a benchmark checkpoint shape (data.SHAPES)."""
+    spec = bdata.SHAPES[shape]
+    return f"{spec['num_hidden_layers']} x {spec['hidden_size']}"
 
 
 def _settings(gold, unlabelled, valid, teacher_epochs, steps, threads) -> Dict[str, int]:
@@ -411,6 +504,11 @@ def distill_cli(
     ),
     seeds: int = typer.Option(_D["seeds"], "--seeds", help="Seeds per student system"),
     repeats: int = typer.Option(_D["repeats"], "--repeats", help="Interleaved speed rounds"),
+    choice: Optional[Path] = typer.Option(
+        None,
+        "--choice",
+        help="A distill-dev result (benchmarks/results/distill_dev.json): its chosen student setting (shape, steps, unlabelled, hidden loss and weight) replaces --steps/--unlabelled and the defaults",
+    ),
 ) -> None:
     """Distilled student vs the same student on gold alone (NER F1 at equal time) and vs the teacher (speed)."""
     run_distill(
@@ -425,6 +523,7 @@ def distill_cli(
         steps,
         seeds,
         repeats,
+        choice,
     )
 
 
@@ -439,17 +538,20 @@ def run_signals(
     teacher_epochs: int = 3,
     steps: int = 300,
     seeds: int = 3,
+    rate: Optional[float] = None,
 ) -> Dict[str, Any]:
-    """The token-vector signal measured: `distill` with silver NER alone vs with the token vectors too."""
+    """The token-vector signal measured: `distill` with silver NER alone vs with the token vectors
+    too (BASE_SETTING: weight 1), teacher and students at `rate` (default the tuned NER rate)."""
     import torch
 
     torch.set_num_threads(threads)
-    prep = prepare(cache_dir, data_dir, gold, unlabelled, valid, teacher_epochs)
+    prep = prepare(cache_dir, data_dir, gold, unlabelled, valid, teacher_epochs, lr=rate)
     variants = {"ner": ["ner"], "hidden+ner": ["hidden", "ner"]}
     runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in variants}
     for seed in range(seeds):
         for name, signals in variants.items():
-            runs[name].append(distill_seed(prep, f"signals-{name}", seed, steps, signals)[1])
+            setting = dict(BASE_SETTING, steps=steps, unlabelled=unlabelled)
+            runs[name].append(distill_seed(prep, f"signals-{name}", seed, setting, signals)[1])
     stats = {name: _stats([r["f1"] for r in rs]) for name, rs in runs.items()}
     rows = [
         {
@@ -508,8 +610,21 @@ def distill_signals_cli(
     teacher_epochs: TeacherEpochs = _S["teacher_epochs"],
     steps: int = typer.Option(_S["steps"], "--steps", help="Updates of each distilled student"),
     seeds: int = typer.Option(_S["seeds"], "--seeds", help="Seeds per variant"),
+    rate: Optional[float] = typer.Option(
+        None, "--rate", help="Rate of teacher and students (default: the tuned NER rate)"
+    ),
 ) -> None:
     """The token-vector signal measured: distill with silver NER alone vs with the token vectors too."""
     run_signals(
-        cache_dir, data_dir, output, threads, gold, unlabelled, valid, teacher_epochs, steps, seeds
+        cache_dir,
+        data_dir,
+        output,
+        threads,
+        gold,
+        unlabelled,
+        valid,
+        teacher_epochs,
+        steps,
+        seeds,
+        rate,
     )

@@ -127,6 +127,19 @@ def hf_ner(
 # ------------------------------------------------------------------------------------ ours
 
 
+def group_sentences(sents: List[Any], docs_of: int = 1, docs_of_mix: int = 0, seed: int = SEED):
+    """Consecutive sentences joined into training docs, in order: `docs_of` per doc, or with
+    `docs_of_mix` a size drawn from 1..docs_of_mix (with `seed`) for each doc."""
+    if not docs_of_mix:
+        return [sents[i : i + docs_of] for i in range(0, len(sents), docs_of)]
+    groups, start, draw = [], 0, random.Random(seed)
+    while start < len(sents):
+        size = draw.randint(1, docs_of_mix)
+        groups.append(sents[start : start + size])
+        start += size
+    return groups
+
+
 def ours_ner(
     checkpoint: Path,
     train,
@@ -159,6 +172,8 @@ def ours_ner(
     oracle_cut: int = 100,
     sentence_windows: bool = False,
     block_shuffle: int = 0,
+    max_steps: int = 0,
+    docs_of_mix: int = 0,
 ) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
@@ -184,6 +199,10 @@ def ours_ner(
         10-sentence docs make (a few articles per step), the control for docs_of=10.
     sentence_windows: the encoder's `sentence_windows` (one window per sentence); every
         training and scored doc then carries its sentence starts.
+    docs_of_mix: training docs of a mix of sizes, 1..docs_of_mix consecutive sentences each
+        (drawn with the run's seed), instead of `docs_of`: sentences and paragraphs both seen.
+    max_steps: stop after this many updates (0: `epochs` whole epochs), the schedule ending
+        with them, as `spacy train`'s `max_steps` (the README path's budget, ner_readme_path.py).
     head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
         (`head=biluo_ner`, `head_hidden`) was tried at commit d6dab72 and dropped (BENCHMARKS.md).
     """
@@ -220,7 +239,9 @@ def ours_ner(
     sents = []
     for words, tags in train:
         sents.append((list(words), iob_to_biluo(list(tags))))
-    groups = [sents[i : i + docs_of] for i in range(0, len(sents), docs_of)]
+    groups = group_sentences(sents, docs_of, docs_of_mix, seed)
+    if docs_of_mix:
+        docs_of = max(1, round(len(sents) / len(groups)))  # docs per step: ~batch_size sentences
     examples = []
 
     def make_doc(group, with_starts=sentence_windows):
@@ -259,6 +280,8 @@ def ours_ner(
     steps_per_epoch = len(batches())
     rng = random.Random(seed)  # the same shuffles as if batches() had not been called
     total = epochs * steps_per_epoch
+    if max_steps:
+        total = min(total, max_steps)
     optimizer = acc.spacy_optimizer(
         lr, total, warmup, schedule, L2=L2, grad_clip=grad_clip, eps=eps, beta1=beta1, beta2=beta2
     )
@@ -273,6 +296,8 @@ def ours_ner(
     for epoch in range(epochs):
         losses: Dict[str, float] = {}
         for batch in batches():
+            if step >= total:
+                break
             before = dict(losses)
             if loop == "spacy_train":
                 systems.spacy_train_update(nlp, batch, optimizer, drop=drop, losses=losses)
@@ -308,15 +333,18 @@ def ours_ner(
     by_size = {k: score(k) for k in eval_docs_of}
     if not sentence_windows and max(eval_docs_of) > 1:
         # the same trained pipeline, switched to sentence windows at inference only (config
-        # setting, no retraining): paragraphs read sentence by sentence ("10sw")
+        # setting, no retraining): paragraphs read sentence by sentence, at the gold sentence
+        # starts ("10sw") and, as the shipped configs read `nlp("a paragraph")`, at the
+        # sentences spaCy's sentencizer rules find in a doc without boundaries ("10sz")
         nlp.get_pipe("transformer").model.attrs["sentence_windows"] = True
         by_size[f"{max(eval_docs_of)}sw"] = score(max(eval_docs_of), with_starts=True)
+        by_size[f"{max(eval_docs_of)}sz"] = score(max(eval_docs_of), with_starts=False)
     return {
         **by_size[eval_docs_of[0]],
         "f1_by_doc_size": {k: m["f1"] for k, m in by_size.items()},
         "train_seconds": train_seconds,
         "steps": total,
-        "train_words_per_s": epochs * n_words / train_seconds,
+        "train_words_per_s": n_words * step / (steps_per_epoch * train_seconds),
         "loss_history": history,
     }
 

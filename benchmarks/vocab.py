@@ -2,13 +2,15 @@
 
 pieces: pieces per word (whitespace words) on held-out domain text before/after up to
   `--max-new` tokens mined from the domain's training text only, for the base tokenizers
-  of two cached random checkpoints (BPE 8k and 16k trained on CoNLL-2003 train + SMS, the
+  of two cached random checkpoints (BPE 8k and 16k trained on CoNLL-2003 train, the
   general text the benchmarks' checkpoints use). Domains: the demo reports (the project's
   generator, `--demo-docs` reports, seed 0: mined on train, reported on dev; test unused)
-  and CLINC150 (mined on train utterances, reported on val).
-speed: `nlp.pipe` words/s of a transformer-only pipeline on the demo dev reports, base vs
-  extended checkpoint (same weights but the new rows), interleaved ABAB rounds, median and
-  range, with the load average.
+  and CLINC150 (mined on train utterances, reported on val). Each `--max-words-per-term`
+  variant is one extension: 1 (single words, the default of extend-vocab) and e.g. 3
+  (multi-word tokens as well: "credit score", "what is my"; no pre-token floor).
+speed: `nlp.pipe` words/s of a transformer-only pipeline on held-out text, base vs each
+  bpe8k extension (same weights but the new rows): the demo dev reports and CLINC150 val,
+  interleaved ABAB rounds, median and range, with the load average.
 mlm: the small checkpoint is first pretrained on the general text (`--general-steps`, the
   stand-in for "what the model knows"); then for each seed, four systems get the same
   `pretrain` budget on the demo train reports: no extension, and the extension with each
@@ -71,59 +73,79 @@ def _tok(path: Path):
     return AutoTokenizer.from_pretrained(str(path))
 
 
+def extension_name(base_name: str, max_words: int) -> str:
+    words = "" if max_words < 2 else f", terms of up to {max_words} words"
+    return f"{base_name} + extend-vocab{words}"
+
+
 def pieces_rows(
-    bases: Dict[str, Path], doms, cache: Path, max_new: int, min_freq: int
+    bases: Dict[str, Path],
+    doms,
+    cache: Path,
+    max_new: int,
+    min_freq: int,
+    max_words: Sequence[int] = (1,),
 ) -> Tuple[List[dict], Dict[str, Path]]:
     from spacy_modernbert.vocab.bpe import pieces_per_word
     from spacy_modernbert.vocab.extend import extend_vocab
 
     rows, extended = [], {}
-    for base_name, base in bases.items():
-        for dom, (train, held) in doms.items():
-            out = cache / f"ext-{base_name}-{dom}"
-            log(f"extend-vocab {base_name} on {dom} train ({len(train)} docs)")
-            summary = extend_vocab(
-                str(base), train, out, max_new=max_new, min_freq=min_freq, overwrite=True
-            )
-            extended[f"{base_name}/{dom}"] = out
-            before, words = pieces_per_word(_tok(base), held)
-            pre = _tok(base).backend_tokenizer.pre_tokenizer
-            floor = sum(len(pre.pre_tokenize_str(t)) for t in held)  # no merge can span pre-tokens
-            new_tok = _tok(out)
-            ids = new_tok(list(held), add_special_tokens=False)["input_ids"]
-            after = sum(len(x) for x in ids)
-            rows.append(
-                {
-                    "system": f"{base_name} + extend-vocab",
-                    "domain": dom,
-                    "metric": "pieces per word (held out)",
-                    "before": round(before / words, 4),
-                    "after": round(after / words, 4),
-                    "drop_pct": round(100 * (1 - after / before), 1),
-                    "floor_pre_tokens_per_word": round(floor / words, 4),
-                    "max_drop_pct": round(100 * (1 - floor / before), 1),
-                    "new_tokens": summary["new_tokens"],
-                    "new_words": summary["new_words"],
-                    "held_out_words": words,
-                    "held_out_new_token_share_pct": round(
-                        100
-                        * sum(i >= summary["embedding_rows"][0] for x in ids for i in x)
-                        / after,
-                        1,
-                    ),
-                }
-            )
-            log(
-                f"  {dom}: {rows[-1]['before']} -> {rows[-1]['after']} pieces/word ({rows[-1]['drop_pct']}% fewer), {summary['new_tokens']} new tokens"
-            )
+    for (base_name, base), (dom, (train, held)), words in (
+        (b, d, w) for b in bases.items() for d in doms.items() for w in max_words
+    ):
+        name = extension_name(base_name, words)
+        out = cache / (f"ext-{base_name}-{dom}" + ("" if words < 2 else f"-w{words}"))
+        log(f"extend-vocab {name} on {dom} train ({len(train)} docs)")
+        summary = extend_vocab(
+            str(base),
+            train,
+            out,
+            max_new=max_new,
+            min_freq=min_freq,
+            max_words=words,
+            overwrite=True,
+        )
+        extended[f"{name}/{dom}"] = out
+        before, n_words = pieces_per_word(_tok(base), held)
+        pre = _tok(base).backend_tokenizer.pre_tokenizer
+        floor = sum(len(pre.pre_tokenize_str(t)) for t in held)  # no merge can span pre-tokens
+        new_tok = _tok(out)
+        ids = new_tok(list(held), add_special_tokens=False)["input_ids"]
+        after = sum(len(x) for x in ids)
+        rows.append(
+            {
+                "system": name,
+                "domain": dom,
+                "metric": "pieces per word (held out)",
+                "before": round(before / n_words, 4),
+                "after": round(after / n_words, 4),
+                "drop_pct": round(100 * (1 - after / before), 1),
+                "floor_pre_tokens_per_word": round(floor / n_words, 4),
+                "max_drop_pct": round(100 * (1 - floor / before), 1),
+                "new_tokens": summary["new_tokens"],
+                "new_words": summary["new_words"],
+                "multi_word_terms": summary["multi_word_terms"],
+                "held_out_words": n_words,
+                "held_out_new_token_share_pct": round(
+                    100 * sum(i >= summary["embedding_rows"][0] for x in ids for i in x) / after,
+                    1,
+                ),
+            }
+        )
+        log(
+            f"  {dom}: {rows[-1]['before']} -> {rows[-1]['after']} pieces/word ({rows[-1]['drop_pct']}% fewer), {summary['new_tokens']} new tokens"
+        )
     return rows, extended
 
 
-def speed_rows(base: Path, ext: Path, texts: Sequence[str], rounds: int) -> List[dict]:
+def speed_rows(
+    base: Path, exts: Dict[str, Path], texts: Sequence[str], domain: str, rounds: int
+) -> List[dict]:
+    """nlp.pipe words/s of the base checkpoint and each extension, in rotated rounds."""
     import spacy
 
     pipes = {}
-    for name, ckpt in (("base", base), ("extended", ext)):
+    for name, ckpt in (("base", base), *exts.items()):
         nlp = spacy.blank("en")
         nlp.add_pipe(
             "transformer",
@@ -140,8 +162,9 @@ def speed_rows(base: Path, ext: Path, texts: Sequence[str], rounds: int) -> List
     words = sum(len(t.split()) for t in texts)
     timings: Dict[str, List[float]] = {n: [] for n in pipes}
     loads = [os.getloadavg()[0]]
+    names = list(pipes)
     for r in range(rounds):
-        for name in ("base", "extended") if r % 2 == 0 else ("extended", "base"):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
             for _ in pipes[name].pipe(texts, batch_size=32):
                 pass
@@ -152,7 +175,7 @@ def speed_rows(base: Path, ext: Path, texts: Sequence[str], rounds: int) -> List
         rows.append(
             {
                 "system": name,
-                "domain": "demo-reports",
+                "domain": domain,
                 "metric": "nlp.pipe words/s",
                 "median": round(statistics.median(values), 1),
                 "range": [round(min(values), 1), round(max(values), 1)],
@@ -225,18 +248,22 @@ def domain_runs(
     max_new: int,
     min_freq: int,
     settings: Dict[str, Any],
+    max_words: Sequence[int] = (1,),
+    inits: Sequence[str] = INITS,
 ) -> Dict[str, Tuple[Path, Path]]:
     """system -> (start checkpoint, after `steps` of domain pretraining): no extension and
-    extend-vocab (mined on `train`) with each init, all given the same budget on `train`.
-    A run already at `steps` (same seed and settings: the cache directory names them) is reused."""
+    extend-vocab (mined on `train`) with each init and each --max-words-per-term, all given
+    the same budget on `train`. A run already at `steps` (same seed and settings: the cache
+    directory names them) is reused."""
     from spacy_modernbert.pretrain.checkpoint import read_state
     from spacy_modernbert.pretrain.loop import pretrain
     from spacy_modernbert.vocab.extend import extend_vocab
 
     tag = f"{domain}-s{seed}-{steps}x{settings['batch_tokens']}-lr{settings['lr']:g}"
-    starts = {"no extension": gen}
-    for init in INITS:
-        out = cache / f"ext-{domain}-{init}-s{seed}-{max_new}-{min_freq}"
+    starts = {"no extension": (gen, "no-extension")}
+    for words, init in ((w, i) for w in max_words for i in inits):
+        variant = f"{init}" + ("" if words < 2 else f"-w{words}")
+        out = cache / f"ext-{domain}-{variant}-s{seed}-{max_new}-{min_freq}"
         if not (out / "vocab_extension.json").is_file():
             extend_vocab(
                 str(gen),
@@ -247,12 +274,14 @@ def domain_runs(
                 init=init,
                 seed=seed,
                 overwrite=True,
+                max_words=words,
             )
-        starts[f"extend-vocab, {init} init"] = out
+        terms = "" if words < 2 else f" (terms of up to {words} words)"
+        starts[f"extend-vocab{terms}, {init} init"] = (out, f"{variant}-init")
     train_file = _write_jsonl(train, cache / f"{domain}-train.jsonl")
     runs = {}
-    for system, start in starts.items():
-        run = cache / f"run-{system.split(',')[-1].strip().replace(' ', '-')}-{tag}"
+    for system, (start, variant) in starts.items():
+        run = cache / f"run-{variant}-{tag}"
         if (read_state(run) or {}).get("step") != steps:
             log(f"  {domain} seed {seed}: {steps} pretrain steps for {system}")
             pretrain(
@@ -329,31 +358,40 @@ PART_OF = {
 }
 
 
-def summarize(rows: Sequence[dict], general_steps: int, domain_steps: int) -> List[dict]:
+def summarize(
+    rows: Sequence[dict], general_steps: int, domain_steps: int, min_freq: int = 5
+) -> List[dict]:
     summary = []
     for r in rows:
         if PART_OF[r["metric"]] == "pieces":
             summary.append(
                 {
-                    "claim": f"extend-vocab ({r['new_tokens']} tokens mined from {r['domain']} train) cuts pieces per held-out word",
+                    "claim": f"{r['system'].split(' + ', 1)[1]} ({r['new_tokens']} tokens mined from {r['domain']} train, min-freq {min_freq}) cuts pieces per held-out word",
                     "figure": f"{r['drop_pct']}% ({r['before']} -> {r['after']})",
                     "range": "deterministic (one mining)",
                     "baseline": f"{r['system'].split()[0]} base tokenizer",
                     "split": f"{r['domain']} held out",
-                    "caveat": f"base tokenizer trained on CoNLL-2003 + SMS, not ModernBERT-base's 50k one; no merge can go below "
-                    f"{r['floor_pre_tokens_per_word']} (pre-tokens per word, a {r['max_drop_pct']}% drop)",
+                    "caveat": f"base tokenizer trained on CoNLL-2003 train, not ModernBERT-base's 50k one; single-word merges cannot go below "
+                    f"{r['floor_pre_tokens_per_word']} (pre-tokens per word, a {r['max_drop_pct']}% drop)"
+                    + (
+                        ""
+                        if not r.get("multi_word_terms")
+                        else f"; {r['multi_word_terms']} multi-word tokens cross it"
+                    ),
                 }
             )
-    speed = {r["system"]: r for r in rows if PART_OF[r["metric"]] == "speed"}
-    if {"base", "extended"} <= set(speed):
-        b, e = speed["base"], speed["extended"]
+    speed = {(r["domain"], r["system"]): r for r in rows if PART_OF[r["metric"]] == "speed"}
+    for (domain, system), e in speed.items():
+        b = speed.get((domain, "base"))
+        if system == "base" or b is None:
+            continue
         summary.append(
             {
-                "claim": "nlp.pipe words/s, extended vs base checkpoint (bpe8k, demo dev reports)",
+                "claim": f"nlp.pipe words/s, {system} vs base checkpoint ({domain} held out)",
                 "figure": f"{e['median'] / b['median']:.2f}x ({e['median']} vs {b['median']} words/s)",
-                "range": f"extended {e['range']}, base {b['range']} ({b['rounds']} interleaved rounds)",
+                "range": f"extended {e['range']}, base {b['range']} ({b['rounds']} rotated rounds)",
                 "baseline": "base checkpoint",
-                "split": "demo-reports dev",
+                "split": f"{domain} held out",
                 "caveat": f"small 128x4 random checkpoint, 1 thread, load average {b['load_avg_1min']} on a shared 2-core machine",
             }
         )
@@ -369,7 +407,7 @@ def summarize(rows: Sequence[dict], general_steps: int, domain_steps: int) -> Li
                 "range": f"mean (min-max) over {len(rs)} seeds; per piece {_mean_range([r['loss_per_piece'] for r in rs])}",
                 "baseline": "no extension",
                 "split": "demo-reports dev",
-                "caveat": f"small random checkpoint pretrained {general_steps} steps on CoNLL+SMS first; loss per word = loss per masked piece x pieces per word",
+                "caveat": f"small random checkpoint pretrained {general_steps} steps on CoNLL-2003 train (general text) first; loss per word = loss per masked piece x pieces per word",
             }
         )
     return summary
@@ -391,6 +429,7 @@ def run_vocab(
     batch_tokens: int = 2048,
     window: int = 128,
     parts: str = "pieces,speed,mlm",
+    max_words: str = "1,3",
 ) -> Dict[str, Any]:
     import torch
 
@@ -415,14 +454,18 @@ def run_vocab(
             if PART_OF[r["metric"]] not in wanted
         ]
     extended: Dict[str, Path] = {}
+    variants = [int(w) for w in max_words.split(",")]
     if "pieces" in wanted or "speed" in wanted:
-        piece_rows, extended = pieces_rows(bases, doms, cache, max_new, min_freq)
+        piece_rows, extended = pieces_rows(bases, doms, cache, max_new, min_freq, variants)
         rows += piece_rows
     if "speed" in wanted:
-        log("nlp.pipe speed, base vs extended (bpe8k, demo reports)")
-        rows += speed_rows(
-            bases["bpe8k"], extended["bpe8k/demo-reports"], doms["demo-reports"][1], speed_rounds
-        )
+        for dom, (_, held) in doms.items():
+            log(f"nlp.pipe speed, base vs extended (bpe8k, {dom})")
+            exts = {
+                extension_name("bpe8k", w): extended[f"{extension_name('bpe8k', w)}/{dom}"]
+                for w in variants
+            }
+            rows += speed_rows(bases["bpe8k"], exts, held, dom, speed_rounds)
     if "mlm" in wanted:
         train, held = doms["demo-reports"]
         rows += mlm_rows(
@@ -440,7 +483,7 @@ def run_vocab(
             batch_tokens,
             window,
         )
-    summary = summarize(rows, general_steps, domain_steps)
+    summary = summarize(rows, general_steps, domain_steps, min_freq)
     result = {
         "benchmark": "vocab",
         "command": "python -m benchmarks vocab",
@@ -451,12 +494,13 @@ def run_vocab(
         "protocol": {
             "chooses": "nothing is tuned: --max-new, --min-freq and the pretrain budget are fixed in advance",
             "reports": "demo reports dev split (generator seed 0), CLINC150 val; mined on the train splits only",
-            "checkpoint": "random-init small (128x4, BPE 8k) and 7M (256x6, BPE 16k); tokenizers trained on CoNLL-2003 train + SMS",
+            "checkpoint": "random-init small (128x4, BPE 8k) and 7M (256x6, BPE 16k); tokenizers trained on CoNLL-2003 train (general text)",
             "seeds": seeds,
         },
         "settings": {
             "max_new": max_new,
             "min_freq": min_freq,
+            "max_words_per_term": variants,
             "demo_docs": demo_docs,
             "general_steps": general_steps,
             "domain_steps": domain_steps,
@@ -523,6 +567,11 @@ def vocab_cli(
     batch_tokens: int = typer.Option(_D["batch_tokens"], "--batch-tokens"),
     window: int = typer.Option(_D["window"], "--window"),
     parts: str = typer.Option(_D["parts"], "--parts", help="Comma-separated: pieces, speed, mlm"),
+    max_words: str = typer.Option(
+        _D["max_words"],
+        "--max-words-per-term",
+        help="Comma-separated extend-vocab --max-words-per-term variants (pieces and speed)",
+    ),
     # fmt: on
 ) -> None:
     """Pieces per word, nlp.pipe speed and held-out MLM loss with and without extend-vocab."""
@@ -542,4 +591,5 @@ def vocab_cli(
         batch_tokens=batch_tokens,
         window=window,
         parts=parts,
+        max_words=max_words,
     )

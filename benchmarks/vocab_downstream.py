@@ -2,8 +2,9 @@
 
 For each seed, the systems of `benchmarks/vocab.py`'s MLM comparison (no extension; extend-vocab
 with mean, contextual and random init of the new rows) start from the same small checkpoint
-(random init, pretrained `--general-steps` on CoNLL-2003 + SMS) and get the same `pretrain`
-budget on the domain's training text; then, on each domain:
+(random init, pretrained `--general-steps` on CoNLL-2003 train) and get the same `pretrain`
+budget on the domain's training text (`--max-words-per-term 1,3` adds the extensions with
+multi-word tokens; `--inits` picks the inits compared); then, on each domain:
 
 * demo reports (the project's generator, `--demo-docs` reports, seed 0): held-out MLM loss per
   word on the dev reports, and NER: `--ner-docs` train reports, `--ner-epochs` epochs of
@@ -175,7 +176,7 @@ def summarize(rows: Sequence[dict], settings: Dict[str, Any]) -> List[dict]:
                 "split": "demo-reports dev"
                 if r["domain"] == "demo-reports"
                 else "clinc150 val (+ oos_val)",
-                "caveat": f"small 128x4 random checkpoint pretrained {settings['general_steps']} steps on CoNLL+SMS, then {settings['domain_steps']} domain steps per system; nothing tuned",
+                "caveat": f"small 128x4 random checkpoint pretrained {settings['general_steps']} steps on CoNLL-2003 train (general text), then {settings['domain_steps']} domain steps per system; nothing tuned",
             }
         )
     return out
@@ -201,6 +202,8 @@ def run_vocab_downstream(
     clinc_fit: int = 10,
     clinc_val: int = 5,
     domains_run: str = "demo-reports,clinc150",
+    max_words: str = "1",
+    inits: str = "mean,contextual,random",
 ) -> Dict[str, Any]:
     import torch
 
@@ -212,6 +215,7 @@ def run_vocab_downstream(
     small = bdata.ensure_checkpoint(Path(cache_dir) / "random-small", "small", data_dir, log=log)
     gen = general_checkpoint(small, bdata.tokenizer_texts(data_dir), cache, general_steps, settings)
     wanted = domains_run.split(",")
+    variants = dict(max_words=[int(w) for w in max_words.split(",")], inits=inits.split(","))
     demo = generate_demo_splits(n_docs=demo_docs, seed=0)
     texts = domains(data_dir, demo_docs)
     clinc = clinc_splits(data_dir, clinc_fit, clinc_val) if "clinc150" in wanted else None
@@ -231,7 +235,10 @@ def run_vocab_downstream(
         "ner_batch": ner_batch,
         "ner_rate": NER_RATE,
         "ner_updates": ner_epochs * -(-ner_docs // ner_batch),
-        "command": f"python -m benchmarks vocab-downstream --domains {domains_run} --output {output} --seeds {seeds}",
+        "max_words_per_term": variants["max_words"],
+        "inits": variants["inits"],
+        "command": f"python -m benchmarks vocab-downstream --domains {domains_run} --output {output} --seeds {seeds}"
+        f" --max-words-per-term {max_words} --inits {inits}",
         "clinc_fit_per_intent": clinc_fit,
         "clinc_val_per_intent": clinc_val,
         "detector": "KnnDetector (10 neighbours, cosine, pooled embeddings)",
@@ -241,7 +248,16 @@ def run_vocab_downstream(
         if "demo-reports" in wanted:
             train, held = texts["demo-reports"]
             systems = domain_runs(
-                gen, train, "demo-reports", cache, seed, domain_steps, max_new, min_freq, settings
+                gen,
+                train,
+                "demo-reports",
+                cache,
+                seed,
+                domain_steps,
+                max_new,
+                min_freq,
+                settings,
+                **variants,
             )
             for system, (start, run) in systems.items():
                 row = mlm_row(system, "demo-reports", seed, start, run, held, window)
@@ -271,6 +287,7 @@ def run_vocab_downstream(
                 max_new,
                 min_freq,
                 settings,
+                **variants,
             )
             for system, (start, run) in systems.items():
                 row = mlm_row(system, "clinc150", seed, start, run, texts["clinc150"][1], window)
@@ -305,7 +322,7 @@ def _write(output: Optional[Path], runs: List[dict], config: Dict[str, Any]) -> 
         "protocol": {
             "chooses": "nothing: extension size, pretrain budget, NER rate (configs/cpu_tiny.cfg) and detector fixed in advance",
             "reports": "demo reports dev split (generator seed 0); CLINC150 val in-scope vs oos_val; mined and pretrained on train text only",
-            "checkpoint": "random-init small (128x4, BPE 8k trained on CoNLL-2003 train + SMS), pretrained on CoNLL + SMS first, the same for every system",
+            "checkpoint": "random-init small (128x4, BPE 8k trained on CoNLL-2003 train: general text), pretrained on CoNLL-2003 train first, the same for every system",
             "seeds": config["seeds"],
         },
         "settings": config,
@@ -362,6 +379,14 @@ def vocab_downstream_cli(
     ),
     domains_run: str = typer.Option(
         _D["domains_run"], "--domains", help="Comma-separated: demo-reports, clinc150"
+    ),
+    max_words: str = typer.Option(
+        _D["max_words"],
+        "--max-words-per-term",
+        help="Comma-separated extend-vocab --max-words-per-term variants (3: multi-word tokens)",
+    ),
+    inits: str = typer.Option(
+        _D["inits"], "--inits", help="Comma-separated extend-vocab --init values compared"
     ),
     # fmt: on
 ) -> None:

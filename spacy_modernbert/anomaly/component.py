@@ -121,6 +121,7 @@ def make_anomaly_scorer(
     explain: bool = False,
     explain_spans: int = 1,
     explain_method: str = "auto",
+    explain_length_weight: Optional[float] = None,
 ) -> "AnomalyScorer":
     """Create an `anomaly_scorer` component.
 
@@ -143,6 +144,8 @@ def make_anomaly_scorer(
     explain (bool): also set `token._.anomaly_score` and `doc.spans["anomaly"]` (explain.py).
     explain_spans (int): the highest-scoring passages kept in `doc.spans["anomaly"]`.
     explain_method (str): "auto", "tokens", "occlusion" or "alone" (explain.py).
+    explain_length_weight (Optional[float]): passages rank by value x n_tokens ** weight;
+        null: the weight chosen for the method (explain.AUTO).
     """
     return AnomalyScorer(
         nlp.vocab,
@@ -159,6 +162,7 @@ def make_anomaly_scorer(
         explain=explain,
         explain_spans=explain_spans,
         explain_method=explain_method,
+        explain_length_weight=explain_length_weight,
     )
 
 
@@ -276,17 +280,18 @@ class AnomalyScorer(OneClassFitting, JsonCfgSerialization, TrainablePipe):
         return self._raw_to_scores(head_predict(self.model, docs))
 
     def _raw_to_scores(self, raw: Floats2d) -> Floats1d:
+        return sigmoid(self.model.ops.xp, self._raw_to_logits(raw))
+
+    def _raw_to_logits(self, raw: Floats2d) -> Floats1d:
+        """The head's raw scores -> the logits of the scores (float64, one per doc)."""
         xp = self.model.ops.xp
         # float64: sigmoid saturation and ties come much later than in float32
         raw = xp.asarray(raw, dtype="float64").reshape(-1)
         checks.check_finite_raw(xp, raw, self.name)
         if self.cfg["mode"] == "supervised":
-            return sigmoid(xp, raw)
-        return sigmoid(
-            xp,
-            one_class.standardized(
-                xp, raw, self.cfg.get("one_class_location"), self.cfg.get("one_class_scale")
-            ),
+            return raw
+        return one_class.standardized(
+            xp, raw, self.cfg.get("one_class_location"), self.cfg.get("one_class_scale")
         )
 
     def set_annotations(self, docs: Iterable[Doc], scores: Floats1d) -> None:

@@ -172,12 +172,18 @@ class EmbeddingDetector:
     def scores(
         self, state: Dict[str, Any], X: Any, tokens: Optional[Sequence[Any]] = None, xp: Any = numpy
     ) -> Any:
-        """Scores in [0, 1]: `sigmoid((raw - location) / scale - 2)`; under outlier exposure
+        """Scores in [0, 1]: the sigmoid of `logits`."""
+        return sigmoid(xp, self.logits(state, X, tokens, xp))
+
+    def logits(
+        self, state: Dict[str, Any], X: Any, tokens: Optional[Sequence[Any]] = None, xp: Any = numpy
+    ) -> Any:
+        """The logits of the scores (`unit_logits` of the raw scores); under outlier exposure
         the raw score is the detector's plus the regression's, standardized (outlier_exposure.py)."""
         raw = self.raw_scores(state, X, tokens, xp)
         if outlier_exposure.active(state):
             raw = outlier_exposure.raw_scores(state, X, raw, xp)
-        return unit_scores(state, raw, xp)
+        return unit_logits(state, raw, xp)
 
     def check_state(self, state: State, width: Optional[int] = None) -> None:
         """Refuse a stored state with missing arrays, wrong shapes or non-finite values."""
@@ -420,7 +426,12 @@ LOGIT_KNEE = 10.0
 
 
 def unit_scores(state: Dict[str, Any], raw: Any, xp: Any = numpy) -> Any:
-    """Raw scores -> [0, 1]: `sigmoid((raw - location) / scale - 2)`, the logit compressed
+    """Raw scores -> [0, 1]: the sigmoid of `unit_logits`."""
+    return sigmoid(xp, unit_logits(state, raw, xp))
+
+
+def unit_logits(state: Dict[str, Any], raw: Any, xp: Any = numpy) -> Any:
+    """Raw scores -> the logits of `unit_scores`: `(raw - location) / scale - 2`, compressed
     above LOGIT_KNEE (`knee + log1p(logit - knee)`).
 
     Why the knee: in float64 a sigmoid is exactly 1.0 above a logit of about 37, and a
@@ -431,7 +442,7 @@ def unit_scores(state: Dict[str, Any], raw: Any, xp: Any = numpy) -> Any:
     increasing in the raw score."""
     logit = (raw - float(state["location"])) / float(state["scale"]) - Z_AT_HALF
     over = xp.maximum(logit - LOGIT_KNEE, 0.0)
-    return sigmoid(xp, logit - over + xp.log1p(over))
+    return logit - over + xp.log1p(over)
 
 
 def detector_config(name: str, **settings: Any) -> Dict[str, Any]:

@@ -12,9 +12,16 @@ Passages are sentences where the doc has them, else lines and sentence-final pun
   nearest normal tokens, the number the detector averages into the doc score; a passage
   scores the mean of its tokens. The same search as plain scoring: nearly free.
 * "occlusion" (every detector and the supervised head): a passage scores how much the doc's
-  score drops without it, the doc re-pooled from the token vectors of the rest.
+  score drops without it, the doc re-pooled from the token vectors of the rest (the drop of
+  the score's logit d, as tanh(d / 2) in [0, 1]: no ties when a score saturates).
 * "alone": a passage scores as a doc of its own tokens only.
-* "auto" (the default): "tokens" for the token detectors, else "occlusion".
+* "auto" (the default): per detector, the method chosen on the dev pointing docs of
+  `python -m benchmarks explain` (AUTO below; "tokens" / "occlusion" for a detector it has no
+  choice for).
+Passages are ranked by `value x n_tokens ** explain_length_weight` (the stored span score is the
+value itself, in [0, 1]): weight 0 ranks by the value, 0.5 and 1 favour longer passages (a
+token detector's passage value is a mean: with 1 its rank is the sum of its token scores).
+null: the weight chosen with the method (AUTO).
 Occlusion and "alone" re-pool the token vectors the encoder already computed for the whole
 doc (the passage keeps its context): no extra encoder pass, one more detector/head row per
 passage. Why not gradient x input: the fitted detectors have no gradient, and a second
@@ -32,13 +39,36 @@ from spacy.tokens import Doc, Span, SpanGroup, Token
 
 from . import DEFAULT_LABEL, outlier_exposure
 from .detectors import unit_scores
+from .logistic import sigmoid
 from .model import doc_features
 
 SPAN_KEY = "anomaly"
 SPAN_LABEL = DEFAULT_LABEL
 EXPLAIN_METHODS = ("auto", "tokens", "occlusion", "alone")
 # The component's explanation settings and their defaults.
-EXPLAIN_SETTINGS: Dict[str, Any] = {"explain": False, "explain_spans": 1, "explain_method": "auto"}
+EXPLAIN_SETTINGS: Dict[str, Any] = {
+    "explain": False,
+    "explain_spans": 1,
+    "explain_method": "auto",
+    "explain_length_weight": None,
+}
+# The passage-length weights the benchmark chooses from (explain_length_weight accepts any
+# number in [LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX]).
+LENGTH_WEIGHTS = (-0.5, 0.0, 0.5, 1.0)
+LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX = -2.0, 2.0
+# "auto", per detector name (None: the supervised head): the method, and each method's length
+# weight, chosen on the dev pointing docs of `python -m benchmarks explain` (both tasks, all
+# seeds; benchmarks/results/explain.json "choices"; tests/benchmark checks they agree).
+AUTO: Dict[Optional[str], Dict[str, Any]] = {
+    "doc_and_token_knn": {
+        "method": "tokens",
+        "weights": {"tokens": 0.0, "occlusion": 0.0, "alone": 0.0},
+    },
+    "token_knn": {"method": "tokens", "weights": {"tokens": 0.0, "occlusion": 0.0, "alone": 0.0}},
+    "knn": {"method": "occlusion", "weights": {"occlusion": 0.0, "alone": 0.0}},
+    "mahalanobis": {"method": "occlusion", "weights": {"occlusion": 0.0, "alone": 0.0}},
+    None: {"method": "occlusion", "weights": {"occlusion": 0.0, "alone": 0.0}},
+}
 # A passage longer than this (tokens) is cut into windows of this size.
 MAX_SEGMENT_TOKENS = 64
 SENTENCE_END = frozenset({".", "!", "?", "..."})
@@ -48,10 +78,12 @@ TOKEN_SCORES = "anomaly_token_scores"
 
 @dataclass
 class Explanation:
-    """One doc's explanation: a score per token and the passages (start, end, score), best first."""
+    """One doc's explanation: a score per token, the passages kept (start, end, score) best
+    first, and every passage (start, end, score) in doc order."""
 
     token_scores: numpy.ndarray
     spans: List[Tuple[int, int, float]]
+    passages: List[Tuple[int, int, float]]
 
 
 def register_token_extension() -> None:
@@ -86,14 +118,45 @@ def check_settings(settings: Dict[str, Any], name: str) -> Dict[str, Any]:
             f"anomaly_scorer '{name}': explain_method must be one of {EXPLAIN_METHODS}, got "
             f"{settings['explain_method']!r}"
         )
-    return {key: settings[key] for key in EXPLAIN_SETTINGS}
+    weight = settings.get("explain_length_weight")
+    if weight is not None and (
+        isinstance(weight, bool)
+        or not isinstance(weight, (int, float))
+        or not LENGTH_WEIGHT_MIN <= weight <= LENGTH_WEIGHT_MAX
+    ):
+        raise ValueError(
+            f"anomaly_scorer '{name}': explain_length_weight (passages rank by value x "
+            f"n_tokens ** weight) must be null or a number in [{LENGTH_WEIGHT_MIN}, "
+            f"{LENGTH_WEIGHT_MAX}], got {weight!r}"
+        )
+    return {key: settings.get(key, EXPLAIN_SETTINGS[key]) for key in EXPLAIN_SETTINGS}
+
+
+def auto_choice(detector: Any) -> Dict[str, Any]:
+    """AUTO's entry for `detector` (None: the supervised head); a detector AUTO does not
+    name: "tokens" if it has token scores, else "occlusion", weight 0."""
+    key = None if detector is None else getattr(detector, "name", "")
+    if key in AUTO:
+        return AUTO[key]
+    method = "tokens" if hasattr(detector, "token_raw_scores") else "occlusion"
+    return {"method": method, "weights": {}}
+
+
+def resolve(settings: Dict[str, Any], detector: Any, name: str) -> Tuple[str, float]:
+    """(method, length weight) of the explanation settings for `detector` ("auto" and a
+    null weight resolved through AUTO)."""
+    method = resolve_method(settings["explain_method"], detector, name)
+    weight = settings.get("explain_length_weight")
+    if weight is None:
+        weight = auto_choice(detector)["weights"].get(method, 0.0)
+    return method, float(weight)
 
 
 def resolve_method(method: str, detector: Any, name: str) -> str:
     """The method "auto" stands for; "tokens" is refused for a detector without token scores."""
     has_tokens = hasattr(detector, "token_raw_scores")
     if method == "auto":
-        return "tokens" if has_tokens else "occlusion"
+        return auto_choice(detector)["method"]
     if method == "tokens" and not has_tokens:
         detector_name = getattr(detector, "name", None) or "the supervised head"
         raise ValueError(
@@ -158,9 +221,7 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
     model = component.model
     ops = model.ops
     fitted = component._fitted
-    method = resolve_method(
-        component.explain_settings["explain_method"], fitted and fitted.detector, component.name
-    )
+    method, weight = resolve(component.explain_settings, fitted and fitted.detector, component.name)
     pooled, tokens = doc_features(model, docs, True)
     token_arrays = [numpy.asarray(ops.to_numpy(t), dtype="float32") for t in tokens]
     n_spans = int(component.explain_settings["explain_spans"])
@@ -173,21 +234,21 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
             scores = unit_scores(state, raw, ops.xp)
         token_stats = outlier_exposure.base_statistics(state)  # the detector's own scale
         return scores, [
-            from_token_scores(doc, unit_scores(token_stats, t), n_spans)
+            from_token_scores(doc, unit_scores(token_stats, t), n_spans, weight)
             for doc, t in zip(docs, per_token)
         ]
-    score_rows = _row_scorer(component)
-    scores = score_rows(ops.to_numpy(pooled), token_arrays)
+    logit_rows = _row_logits(component)
+    logits = logit_rows(ops.to_numpy(pooled), token_arrays)
     pooling = model.attrs.get("pooling", "mean")
     explanations = passage_explanations(
-        docs, token_arrays, ops.to_numpy(scores), score_rows, pooling, method, n_spans
+        docs, token_arrays, logits, logit_rows, pooling, method, n_spans, weight
     )
-    return ops.xp.asarray(scores), explanations
+    return ops.xp.asarray(sigmoid(numpy, logits)), explanations
 
 
-def _row_scorer(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray]:
-    """A function: (pooled rows, their token vectors) -> scores in [0, 1] (numpy), as the
-    component scores a doc with those pooled and token vectors."""
+def _row_logits(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray]:
+    """A function: (pooled rows, their token vectors) -> the logits of the scores (float64
+    numpy; the score is their sigmoid), as the component scores a doc with those vectors."""
     model, fitted = component.model, component._fitted
     xp = model.ops.xp
     if fitted is not None:
@@ -196,14 +257,15 @@ def _row_scorer(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]]
 
         def fitted_rows(rows, tokens):
             toks = [xp.asarray(t) for t in tokens] if needs_tokens else None
-            return model.ops.to_numpy(fitted.detector.scores(state, xp.asarray(rows), toks, xp))
+            logits = fitted.detector.logits(state, xp.asarray(rows), toks, xp)
+            return numpy.asarray(model.ops.to_numpy(logits), dtype="float64")
 
         return fitted_rows
     output_layer = model.get_ref("output_layer")
 
     def head_rows(rows, tokens):
         raw = output_layer.predict(model.ops.asarray2f(rows))
-        return model.ops.to_numpy(component._raw_to_scores(raw))
+        return numpy.asarray(model.ops.to_numpy(component._raw_to_logits(raw)), dtype="float64")
 
     return head_rows
 
@@ -211,14 +273,20 @@ def _row_scorer(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]]
 def passage_explanations(
     docs: Sequence[Doc],
     tokens: Sequence[numpy.ndarray],
-    scores: numpy.ndarray,
-    score_rows: Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray],
+    logits: numpy.ndarray,
+    logit_rows: Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray],
     pooling: str,
     method: str,
     n_spans: int,
+    weight: float = 0.0,
 ) -> List[Explanation]:
     """Occlusion ("occlusion") or passage-alone ("alone") explanations of a batch: all
-    passages of all docs scored in one call of `score_rows`."""
+    passages of all docs scored in one call of `logit_rows`. `logits`: the docs' score logits.
+
+    "alone": a passage's value is its score as a doc. "occlusion": `tanh(d / 2)` of the drop
+    `d` of the score's logit without the passage (0 if it rises), i.e. `2 sigmoid(d) - 1`:
+    in [0, 1] and monotone in `d`. The drop in the score itself would tie every passage of a
+    doc whose score saturates at 1.0 (a confident head), pointing at the first passage."""
     rows: List[numpy.ndarray] = []
     row_tokens: List[numpy.ndarray] = []
     per_doc: List[List[Tuple[int, int]]] = []
@@ -232,40 +300,58 @@ def passage_explanations(
                 keep = ~keep
             rows.append(pool(X[keep], pooling))
             row_tokens.append(X[keep])
-    row_scores = score_rows(numpy.stack(rows), row_tokens) if rows else numpy.zeros(0)
+    row_logits = logit_rows(numpy.stack(rows), row_tokens) if rows else numpy.zeros(0)
     out, at = [], 0
-    for doc, segs, score in zip(docs, per_doc, scores):
-        values = numpy.asarray(row_scores[at : at + len(segs)], dtype="float64")
+    for doc, segs, logit in zip(docs, per_doc, logits):
+        values = numpy.asarray(row_logits[at : at + len(segs)], dtype="float64")
         at += len(segs)
-        if method == "occlusion":  # the drop in score without the passage, in [0, 1]
-            values = (
-                numpy.clip(float(score) - values, 0.0, 1.0)
-                if len(segs) > 1
-                else numpy.full(len(segs), float(score))
-            )
+        if method == "alone":
+            values = sigmoid(numpy, values)
+        elif len(segs) > 1:
+            values = numpy.tanh(numpy.maximum(float(logit) - values, 0.0) / 2.0)
+        else:  # the only passage: the doc's own score
+            values = sigmoid(numpy, numpy.full(len(segs), float(logit)))
         token_scores = numpy.zeros(len(doc), dtype="float64")
         for (start, end), value in zip(segs, values):
             token_scores[start:end] = value
-        out.append(Explanation(token_scores, top_spans(segs, values, n_spans)))
+        out.append(explanation(token_scores, segs, values, n_spans, weight))
     return out
 
 
-def from_token_scores(doc: Doc, token_scores: Any, n_spans: int) -> Explanation:
+def from_token_scores(
+    doc: Doc, token_scores: Any, n_spans: int, weight: float = 0.0
+) -> Explanation:
     """A token-level explanation: each passage scores the mean of its tokens' scores."""
     token_scores = numpy.asarray(token_scores, dtype="float64").reshape(-1)
     if len(token_scores) != len(doc):  # a doc without tokens
-        return Explanation(numpy.zeros(len(doc)), [])
+        return Explanation(numpy.zeros(len(doc)), [], [])
     segs = segments(doc)
     values = numpy.asarray([token_scores[s:e].mean() for s, e in segs])
-    return Explanation(token_scores, top_spans(segs, values, n_spans))
+    return explanation(token_scores, segs, values, n_spans, weight)
+
+
+def explanation(
+    token_scores: numpy.ndarray,
+    segs: Sequence[Tuple[int, int]],
+    values: numpy.ndarray,
+    n_spans: int,
+    weight: float,
+) -> Explanation:
+    passages = [(s, e, float(v)) for (s, e), v in zip(segs, values)]
+    return Explanation(token_scores, top_spans(passages, n_spans, weight), passages)
 
 
 def top_spans(
-    segs: Sequence[Tuple[int, int]], values: numpy.ndarray, n_spans: int
+    passages: Sequence[Tuple[int, int, float]], n_spans: int, weight: float = 0.0
 ) -> List[Tuple[int, int, float]]:
-    """The `n_spans` best passages, best first (ties: the earlier passage)."""
-    order = sorted(range(len(segs)), key=lambda i: (-float(values[i]), i))[:n_spans]
-    return [(segs[i][0], segs[i][1], float(values[i])) for i in order]
+    """The `n_spans` best passages, best first by value x n_tokens ** weight (ties: the
+    earlier passage)."""
+
+    def rank(i: int) -> Tuple[float, int]:
+        start, end, value = passages[i]
+        return (-value * float(max(end - start, 1)) ** weight, i)
+
+    return [passages[i] for i in sorted(range(len(passages)), key=rank)[:n_spans]]
 
 
 def annotate(doc: Doc, explanation: Explanation) -> None:

@@ -144,6 +144,7 @@ def evaluate(
     from spacy.util import fix_random_seed
 
     check_corpus(data_path)  # before anything is loaded or written
+    pipeline_location(pipeline)  # a missing pipeline is named before any output rule
     check_output(output_dir, overwrite, own_files=OUTPUT_FILES)
     fix_random_seed()
     nlp = load_pipeline(pipeline, gpu_id=gpu_id)

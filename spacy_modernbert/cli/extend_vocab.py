@@ -37,6 +37,11 @@ def extend_vocab_command(
     terms: Optional[Path] = typer.Option(
         None, "--terms", help="Add these terms (one per line) instead of mining TEXT"
     ),
+    max_words: int = typer.Option(
+        1,
+        "--max-words-per-term",
+        help="Terms of up to this many words (multi-word tokens such as 'credit score', kept whole by the pre-tokenizer); 1: single words",
+    ),
     init: Init = typer.Option(
         "mean",
         "--init",
@@ -65,6 +70,7 @@ def extend_vocab_command(
         max_vocab=max_vocab,
         seed=seed,
         overwrite=overwrite,
+        max_words=max_words,
     )
 
 

@@ -10,6 +10,7 @@ characters) falls back to the piece at its position, so every token gets a vecto
 The per-doc piece sequence is `[CLS] content... [SEP]`; alignment indices point into it.
 """
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any, List, Sequence
@@ -18,6 +19,7 @@ import numpy
 from spacy.tokens import Doc
 
 _ENCODE_LOCK = threading.Lock()
+_WHITESPACE = re.compile(r"\s")
 
 
 @dataclass
@@ -104,23 +106,32 @@ def align_doc(doc: Doc, encoding: Any, prefix: int) -> DocPieces:
 
 
 def tokenize_docs(
-    tokenizer: Any, docs: Sequence[Doc], add_prefix_space: bool = True
+    tokenizer: Any,
+    docs: Sequence[Doc],
+    add_prefix_space: bool = True,
+    breaks_as_spaces: bool = False,
 ) -> List[DocPieces]:
-    """Encode a batch of docs in one tokenizer call and align each to its spaCy tokens."""
-    encoded = encode_texts(tokenizer, [doc.text for doc in docs], add_prefix_space)
+    """Encode a batch of docs in one tokenizer call and align each to its spaCy tokens.
+
+    breaks_as_spaces: read every whitespace character as a space (`sentence_windows`): a
+    sentence that starts after a line break then begins with the "Ġword" piece it has when it
+    is encoded alone, not a bare "word" piece. Offsets are unchanged (one character for one).
+    """
+    texts = [doc.text for doc in docs]
+    if breaks_as_spaces:
+        texts = [_WHITESPACE.sub(" ", text) for text in texts]
+    encoded = encode_texts(tokenizer, texts, add_prefix_space)
     return [align_doc(doc, enc, prefix) for doc, (enc, prefix) in zip(docs, encoded)]
 
 
-def sentence_piece_starts(doc: Doc, pieces: DocPieces) -> List[int]:
-    """The content-piece index (no [CLS]) of the first piece of each sentence of `doc`
-    (its sentence boundaries must be set); a piece shared by two tokens across a boundary
-    goes with the later sentence."""
+def sentence_piece_starts(token_starts: Sequence[int], pieces: DocPieces) -> List[int]:
+    """The content-piece index (no [CLS]) of the first piece of each sentence, given the token
+    index of each sentence's first token (`sentences.sentence_token_starts`); a piece shared by
+    two tokens across a boundary goes with the later sentence."""
     offsets = numpy.cumsum(pieces.align_lengths) - pieces.align_lengths
     starts = []
-    for sent in doc.sents:
-        n = int(pieces.align_lengths[sent.start])
+    for t in token_starts:
+        n = int(pieces.align_lengths[t])
         if n:
-            starts.append(
-                int(pieces.align_data[offsets[sent.start] : offsets[sent.start] + n].min()) - 1
-            )
+            starts.append(int(pieces.align_data[offsets[t] : offsets[t] + n].min()) - 1)
     return starts

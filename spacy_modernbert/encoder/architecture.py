@@ -151,8 +151,10 @@ def modernbert_transformer_v1(
     sentence_windows (bool): Encode each sentence of a doc in its own window, so that no
         piece attends across a sentence boundary: a paragraph gets the vectors its sentences
         get one by one (a model trained on sentences keeps its accuracy on paragraphs).
-        Needs sentence boundaries before the transformer (a `sentencizer` first in the
-        pipeline, or a corpus with sentence starts); a doc without them is encoded whole.
+        The sentences are the doc's own (a `sentencizer`/`senter` before the transformer,
+        or a corpus with sentence starts); a doc without any is split by spaCy's
+        `sentencizer` rules and at line breaks (encoder/sentences.py); at inference those are
+        set on the doc (`doc.sents`), so that the `ner` does not open an entity across one.
     """
     from .fork_safety import make_torch_fork_safe
     from .shim import ModernBertShim
@@ -295,15 +297,24 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
     max_length, overlap = model.attrs["max_length"], model.attrs["window_overlap"]
 
     live = [i for i, doc in enumerate(docs) if len(doc)]
-    pieces = tokenize_docs(tokenizer, [docs[i] for i in live], model.attrs["add_prefix_space"])
+    pieces = tokenize_docs(
+        tokenizer,
+        [docs[i] for i in live],
+        model.attrs["add_prefix_space"],
+        # each sentence as it reads alone: its first word after a line break keeps its "Ġ"
+        breaks_as_spaces=bool(model.attrs.get("sentence_windows")),
+    )
     doc_pieces: List[Any] = [None] * len(docs)
     windows = []
     for i, p in zip(live, pieces):
         doc_pieces[i] = p
-        if model.attrs.get("sentence_windows") and docs[i].has_annotation("SENT_START"):
+        if model.attrs.get("sentence_windows"):
             from .alignment import sentence_piece_starts
+            from .sentences import sentence_token_starts
 
-            starts = sentence_piece_starts(docs[i], p)
+            # at inference, a doc read by the sentencizer's rules keeps those sentences
+            # (doc.sents), so that the ner after the encoder does not cross them
+            starts = sentence_piece_starts(sentence_token_starts(docs[i], not is_train), p)
             windows.extend(plan_sentence_windows(i, starts, p.n_content, max_length, overlap))
         else:
             windows.extend(plan_windows(i, p.n_content, max_length, overlap))

@@ -33,17 +33,24 @@ class ContextualStates:
 
 
 def find_occurrences(
-    tokenizer: Any, texts: Sequence[str], tokens: Sequence[str], contexts: int
+    tokenizer: Any,
+    texts: Sequence[str],
+    tokens: Sequence[str],
+    contexts: int,
+    pre_tokenizer: Any = None,
 ) -> Dict[str, List[Tuple[str, int, int]]]:
-    """byte-level token -> up to `contexts` (normalized text, start, end) where it is a whole pre-token."""
+    """byte-level token -> up to `contexts` (normalized text, start, end) where it is a whole
+    pre-token (of `pre_tokenizer`, the extended tokenizer's, which keeps multi-word terms whole;
+    default the base tokenizer's)."""
     backend = tokenizer.backend_tokenizer
+    pre_tokenizer = pre_tokenizer or backend.pre_tokenizer
     wanted = set(tokens)
     found: Dict[str, List[Tuple[str, int, int]]] = {}
     full = 0
     for text in texts:
         if backend.normalizer is not None:
             text = backend.normalizer.normalize_str(text)
-        for piece, (start, end) in backend.pre_tokenizer.pre_tokenize_str(text):
+        for piece, (start, end) in pre_tokenizer.pre_tokenize_str(text):
             if piece in wanted:
                 spots = found.setdefault(piece, [])
                 if len(spots) < contexts:
@@ -85,11 +92,14 @@ def contextual_states(
     contexts: int = 4,
     side: int = 32,
     batch_size: int = 32,
+    pre_tokenizer: Any = None,
 ) -> ContextualStates:
     """Encode each new token's contexts with the base `encoder` (ids -> final hidden states)."""
     import torch
 
-    found = find_occurrences(tokenizer, texts, [t.token for t in new_tokens], contexts)
+    found = find_occurrences(
+        tokenizer, texts, [t.token for t in new_tokens], contexts, pre_tokenizer
+    )
     seqs = _sequences(tokenizer, new_tokens, found, side)
     seqs.sort(key=lambda s: len(s[1]))  # similar lengths per batch: less padding
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

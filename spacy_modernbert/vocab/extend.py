@@ -150,11 +150,17 @@ def grow_state(
 
 
 def select(
-    ext: BpeExtension, texts: Sequence[str], terms: Sequence[str], max_new: int, min_freq: int
+    ext: BpeExtension,
+    texts: Sequence[str],
+    terms: Sequence[str],
+    max_new: int,
+    min_freq: int,
+    max_words: int = 1,
 ) -> List[str]:
-    """Add the user's terms (all of them, or an error) or else the mined words; the words added."""
+    """Add the user's terms (all of them, or an error) or else the mined words (and with
+    `max_words` > 1 runs of up to that many words); the terms added."""
     if terms:
-        tokens = list(dict.fromkeys(ext.term_token(t) for t in terms))
+        tokens = list(dict.fromkeys(ext.term_token(t, max_words) for t in terms))
         todo = [t for t in tokens if len(ext.current_pieces(t)) > 1]
         if len(todo) < len(tokens):
             msg.info(f"{len(tokens) - len(todo)} term(s) are already one token; kept as they are")
@@ -165,10 +171,11 @@ def select(
             )
         return added
     msg.info(f"Counting words in {len(texts)} documents")
-    counts = ext.count(texts)
+    counts = ext.count(texts, max_words)
     candidates = ext.mine(counts, min_freq)
+    unit = "words" if max_words < 2 else f"terms of up to {max_words} words"
     msg.info(
-        f"{len(counts)} distinct words, {len(candidates)} split into 2+ pieces and seen >= {min_freq} times"
+        f"{len(counts)} distinct {unit}, {len(candidates)} split into 2+ pieces and seen >= {min_freq} times"
     )
     return ext.add_words(
         [c[0] for c in candidates], max_new, progress=lambda n: msg.text(f"  {n} words added")
@@ -187,6 +194,7 @@ def extend_vocab(
     max_vocab: Optional[int] = None,
     seed: int = 0,
     overwrite: bool = False,
+    max_words: int = 1,
 ) -> Dict[str, Any]:
     """Write BASE with up to `max_new` new tokens to `output`; returns the summary (also in vocab_extension.json)."""
     from safetensors.torch import save_file
@@ -196,9 +204,9 @@ def extend_vocab(
 
     if init not in INITS:
         raise VocabError(f"--init must be one of {', '.join(INITS)}, not {init!r}.")
-    if max_new < 1 or min_freq < 1:
+    if max_new < 1 or min_freq < 1 or max_words < 1:
         raise VocabError(
-            f"--max-new and --min-freq must be at least 1 (got {max_new} and {min_freq})."
+            f"--max-new, --min-freq and --max-words-per-term must be at least 1 (got {max_new}, {min_freq} and {max_words})."
         )
     if not texts and not terms:
         raise VocabError(
@@ -209,7 +217,8 @@ def extend_vocab(
     config, tokenizer, path = load_base(base)
     ext = BpeExtension(tokenizer, base)
     old_rows = int(config.vocab_size)
-    added = select(ext, texts, terms, max_new, min_freq)
+    ext.require_multi_word(max_words)
+    added = select(ext, texts, terms, max_new, min_freq, max_words)
     size = max(old_rows, ext.next_id)
     if max_vocab is not None and size > max_vocab:
         fits = max(0, max_vocab - ext.base_size)
@@ -223,14 +232,16 @@ def extend_vocab(
     new_backend = Tokenizer.from_str(ext.to_json())
     ext.check(new_backend)
     msg.info(
-        f"Adding {len(ext.new_tokens)} tokens ({len(added)} words, {len(ext.new_tokens) - sum(t.word for t in ext.new_tokens)} intermediate merges); embedding rows {old_rows} -> {size}, init {init}"
+        f"Adding {len(ext.new_tokens)} tokens ({len(added)} terms, {len(ext.superwords)} of them multi-word; {len(ext.new_tokens) - sum(t.word for t in ext.new_tokens)} intermediate merges); embedding rows {old_rows} -> {size}, init {init}"
     )
 
     contextual = None
     if init == "contextual":
         encoder, _ = load_checkpoint(base)
         msg.info(f"Encoding the {len(ext.new_tokens)} new tokens in context with '{base}'")
-        contextual = contextual_states(encoder, tokenizer, ext.new_tokens, texts)
+        contextual = contextual_states(
+            encoder, tokenizer, ext.new_tokens, texts, pre_tokenizer=new_backend.pre_tokenizer
+        )
         msg.text(
             f"  {contextual.from_text} read where they occur in TEXT, {len(ext.new_tokens) - contextual.from_text} alone"
         )
@@ -266,6 +277,7 @@ def extend_vocab(
     # The output must load through the project's own loader, and the new tokens must be used.
     _, new_tok = load_checkpoint(str(output))
     summary = _summary(ext, tokenizer, new_tok, texts, base, init, old_rows, size, len(added))
+    summary["max_words_per_term"] = max_words
     (output / RECORD_FILE).write_text(
         json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf8"
     )
@@ -315,6 +327,7 @@ def _summary(
         "embedding_rows": [old_rows, size],
         "new_tokens": len(ext.new_tokens),
         "new_words": n_words,
+        "multi_word_terms": len(ext.superwords),
         "new_merges": len(ext.new_merges),
         "pieces_per_word_before": round(before / words, 4) if words else None,
         "pieces_per_word_after": round(after / words, 4) if words else None,

@@ -82,7 +82,7 @@ def test_setting_on_equals_the_method_batch_and_single():
 
 @pytest.mark.parametrize("mode,detector", [("supervised", None), ("one_class", "token_knn")])
 def test_saved_and_reloaded_pipeline_gives_the_same_spans(tmp_path, mode, detector):
-    nlp = trained(mode, detector, explain=True, explain_spans=3)
+    nlp = trained(mode, detector, explain=True, explain_spans=3, explain_length_weight=0.5)
     before = nlp(TEXT)
     nlp.to_disk(tmp_path / "p")
     loaded = spacy.load(tmp_path / "p")
@@ -90,6 +90,7 @@ def test_saved_and_reloaded_pipeline_gives_the_same_spans(tmp_path, mode, detect
         "explain": True,
         "explain_spans": 3,
         "explain_method": "auto",
+        "explain_length_weight": 0.5,
     }
     after = loaded(TEXT)
     assert spans(after)[0] == spans(before)[0]
@@ -131,11 +132,37 @@ def test_token_explanation_reuses_the_scoring_search(monkeypatch):
         ({"explain_spans": 0}, "explain_spans"),
         ({"explain_method": "gradient"}, "explain_method"),
         ({"explain": "yes"}, "explain"),
+        ({"explain_length_weight": 5}, "explain_length_weight"),
+        ({"explain_length_weight": "long"}, "explain_length_weight"),
     ],
 )
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
         standalone_pipeline("supervised", **settings)
+
+
+def test_length_weight_ranks_by_value_times_length():
+    passages = [(0, 2, 0.5), (2, 10, 0.3), (10, 11, 0.6)]
+    assert explain.top_spans(passages, 1, 0.0) == [(10, 11, 0.6)]
+    assert explain.top_spans(passages, 1, 1.0) == [(2, 10, 0.3)]  # 2.4 > 1.0 > 0.6
+    assert explain.top_spans(passages, 3, 0.5)[0] == (2, 10, 0.3)
+    assert explain.top_spans(passages, 2, -0.5) == [(10, 11, 0.6), (0, 2, 0.5)]
+
+
+def test_auto_and_a_null_weight_follow_the_table(monkeypatch):
+    class Knn:
+        name = "knn"
+
+    choice = {"method": "alone", "weights": {"alone": 1.0, "occlusion": -0.5}}
+    monkeypatch.setitem(explain.AUTO, "knn", choice)
+    settings = dict(explain.EXPLAIN_SETTINGS)
+    assert explain.resolve(settings, Knn(), "x") == ("alone", 1.0)
+    settings["explain_method"] = "occlusion"
+    assert explain.resolve(settings, Knn(), "x") == ("occlusion", -0.5)
+    settings["explain_length_weight"] = 0.5
+    assert explain.resolve(settings, Knn(), "x") == ("occlusion", 0.5)
+    # a detector the table does not name: tokens if it has token scores, weight 0
+    assert explain.resolve(dict(explain.EXPLAIN_SETTINGS), object(), "x") == ("occlusion", 0.0)
 
 
 def test_tokens_method_needs_a_token_detector():

@@ -144,6 +144,11 @@ def test_component_with_outlier_exposure_scores_saves_and_loads(tmp_path, seeded
     plain.initialize(lambda: egs)
     plain_scores = [doc._.anomaly_score for doc in plain.pipe(texts)]
     assert roc_auc(gold, scores) > roc_auc(gold, plain_scores) + 0.05
+    # explaining gives the scores predict gives (occlusion re-scores with the regression too)
+    pipe.explain_settings["explain_method"] = "occlusion"
+    explained = pipe.explain(list(nlp.pipe(texts)))
+    numpy.testing.assert_allclose([doc._.anomaly_score for doc in explained], scores, rtol=1e-6)
+    assert all(len(doc.spans["anomaly"]) >= 1 for doc in explained)
     # the file is read at initialize only: the saved pipeline keeps the weights
     nlp.to_disk(tmp_path / "pipe")
     path.unlink()

@@ -1,11 +1,25 @@
 """`python -m benchmarks explain`: its test docs, held-out text and retrieval metrics (no run)."""
 
+import json
 import random
+from pathlib import Path
 
 import numpy
 import pytest
 
-from benchmarks.explain import insert, insert_sentence, retrieval_metrics, sms_task
+from benchmarks.explain import (
+    DETECTORS,
+    SUPERVISED,
+    choose,
+    choose_checkpoints,
+    insert,
+    insert_sentence,
+    retrieval_metrics,
+    sms_task,
+)
+from spacy_modernbert.anomaly.explain import AUTO
+
+RESULT = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "explain.json"
 
 
 def test_insert_records_where_the_passage_lies():
@@ -26,12 +40,74 @@ def test_sms_docs_keep_training_text_out(tmp_path):
     ]
     (root / "sms_spam" / "SMSSpamCollection").write_text("\n".join(lines) + "\n", encoding="utf8")
     task = sms_task(root, seed=0, n_docs=5, n_train=100)
-    trained = {t for t, _ in task["labelled"]} | set(task["tokenizer_texts"])
-    for doc in task["docs"]:
-        lines_of_doc = doc["text"].split("\n")
-        assert len(lines_of_doc) == 6 and not set(lines_of_doc) & trained
-        assert doc["text"][doc["start"] : doc["end"]].startswith("spam offer")
-    assert {y for _, y in task["labelled"]} == {0.0, 1.0}
+    trained = {line for t, _ in task["labelled"] for line in t.split("\n")}
+    trained |= set(task["tokenizer_texts"])
+    assert {line for t in task["normal"] for line in t.split("\n")} <= trained
+    test_lines, dev_lines = set(), set()
+    for docs, seen in ((task["docs"], test_lines), (task["dev_docs"], dev_lines)):
+        for doc in docs:
+            lines_of_doc = doc["text"].split("\n")
+            assert len(lines_of_doc) == 6 and not set(lines_of_doc) & trained
+            assert doc["text"][doc["start"] : doc["end"]].startswith("spam offer")
+            seen.update(lines_of_doc)
+    assert test_lines and dev_lines and not test_lines & dev_lines  # dev docs choose, test report
+    # the detectors' normal docs have the test docs' shape; the head learns from messages
+    assert all(len(t.split("\n")) == 6 for t in task["normal"])
+    assert not any(line.startswith("spam") for t in task["normal"] for line in t.split("\n"))
+    assert all(t.startswith("spam") == (y == 1.0) for t, y in task["labelled"])
+
+
+def _run(dev, test=None):
+    """A pointing run of one system: {method: {weight: hit rate}} on dev (and test)."""
+    return {"dev": {"s": {"random": 0.2, **dev}}, "test": {"s": {"random": 0.2, **(test or dev)}}}
+
+
+def test_choose_picks_on_dev_only():
+    runs = [
+        _run(
+            {"tokens": {"0.0": 0.5, "0.5": 0.7}, "occlusion": {"0.0": 0.6, "1.0": 0.6}},
+            test={"tokens": {"0.0": 1.0, "0.5": 0.0}, "occlusion": {"0.0": 1.0, "1.0": 1.0}},
+        ),
+        _run({"tokens": {"0.0": 0.5, "0.5": 0.9}, "occlusion": {"0.0": 0.8, "1.0": 0.8}}),
+    ]
+    choice = choose(runs)["s"]
+    assert choice["method"] == "tokens" and choice["weights"] == {"tokens": 0.5, "occlusion": 0.0}
+    assert choice["dev"] == {"tokens": 0.8, "occlusion": 0.7}
+    # a tie goes to the earlier method
+    tie = choose([_run({"tokens": {"0.0": 0.5}, "occlusion": {"0.0": 0.5}})])["s"]
+    assert tie["method"] == "tokens"
+
+
+def test_auto_is_what_the_committed_run_chose():
+    """explain.AUTO (the component's "auto") holds the choices of the committed result file."""
+    result = json.loads(RESULT.read_text(encoding="utf8"))
+    if "auto" not in result:
+        pytest.skip("the committed explain.json predates the dev choice")
+    assert set(result["auto"]) == {SUPERVISED, *DETECTORS}
+    for system, choice in result["auto"].items():
+        auto = AUTO[None if system == SUPERVISED else system]
+        assert auto["method"] == choice["method"], system
+        assert auto["weights"] == choice["weights"], system
+
+
+def test_the_checkpoint_is_chosen_on_dev():
+    choices = {
+        "knn @random-init": {"method": "alone", "weights": {"alone": 1.0}, "dev": {"alone": 0.9}},
+        "knn @pretrained": {
+            "method": "occlusion",
+            "weights": {"occlusion": 0.0},
+            "dev": {"occlusion": 0.7},
+        },
+        "supervised @random-init": {
+            "method": "occlusion",
+            "weights": {},
+            "dev": {"occlusion": 0.5},
+        },
+        "supervised @pretrained": {"method": "occlusion", "weights": {}, "dev": {"occlusion": 0.5}},
+    }
+    auto = choose_checkpoints(choices)
+    assert auto["knn"]["checkpoint"] == "random-init" and auto["knn"]["method"] == "alone"
+    assert auto["supervised"]["checkpoint"] == "pretrained"  # a tie: the pretrained one
 
 
 def test_retrieval_metrics():

@@ -127,6 +127,30 @@ def test_each_protocol_reads_only_its_own_runs(tmp_path):
     assert all(c["claim"].startswith("pretrained checkpoint: ") for c in result["summary"])
 
 
+def test_a_test_rerun_on_newer_code_reads_the_earlier_grid_and_only_its_own_test_runs(tmp_path):
+    """`test --tag NEW --grid-tag OLD`: the choice comes from OLD's dev grid, the figures from
+    NEW's test runs alone (OLD's test runs, made on older code, do not count)."""
+    results = tmp_path / "runs.jsonl"
+    old = proto.PROTOCOLS["random"].tag
+    new = old + "-rerun"
+    earlier = _complete_runs(old)
+    rerun = [dict(r, tag=new, f1=r["f1"] + 5) for r in earlier if r["split"] == "test"]
+    for r in rerun:
+        r["f1_by_doc_size"] = dict(r["f1_by_doc_size"], **{"10sz": r["f1"] - 1})
+    # a stray dev run under the new tag must not steer the choice
+    stray = dict(earlier[0], tag=new, f1=99.0)
+    results.write_text("".join(json.dumps(r) + "\n" for r in earlier + rerun + [stray]))
+    runs = proto.protocol_runs(results, new, old)
+    assert proto.select(runs) == proto.select(earlier)
+    assert proto.test_runs(runs) == proto.test_runs(earlier)
+    result = proto.write(results, tmp_path / "ner.json", tag=new, grid_tag=old)
+    assert all(row["test_f1"]["min"] >= 55 for row in result["rows"])  # the rerun's seeds only
+    assert all("test_f1_10sent_docs_shipped" in row for row in result["rows"])
+    assert result["protocol"]["tag"] == new and result["protocol"]["grid_tag"] == old
+    assert f"--tag {new} --grid-tag {old}" in result["command"]
+    assert result["command"].startswith("python benchmarks/ner_protocol.py test")
+
+
 def test_the_config_rate_is_the_best_dev_run_of_a_complete_config_sweep():
     runs = [
         _run("ours", lr, dict(proto.CONFIG_SETTINGS), 60 - abs(lr - proto.RATES[1]) * 1000)
@@ -138,3 +162,60 @@ def test_the_config_rate_is_the_best_dev_run_of_a_complete_config_sweep():
     assert proto.config_choice(runs)["lr"] == proto.RATES[1]
     with pytest.raises(KeyError, match="config"):
         proto.config_choice(runs[1:])
+
+
+@pytest.mark.parametrize("docs_of, mix", [(1, 0), (10, 0), (1, 10), (1, 3)])
+def test_training_docs_join_consecutive_sentences_in_order(docs_of, mix):
+    from benchmarks.ner_study import group_sentences
+
+    sents = list(range(95))
+    groups = group_sentences(sents, docs_of, mix, seed=0)
+    assert [s for g in groups for s in g] == sents
+    sizes = [len(g) for g in groups]
+    if mix:
+        assert max(sizes[:-1]) <= mix and min(sizes) >= 1 and len(set(sizes)) > 1
+        assert groups == group_sentences(sents, docs_of, mix, seed=0)  # the seed fixes the mix
+        assert groups != group_sentences(sents, docs_of, mix, seed=1)
+    else:
+        assert set(sizes[:-1]) == {docs_of}
+
+
+def test_the_readme_path_runs_at_the_shipped_configs_budget():
+    from spacy.util import load_config
+
+    from benchmarks.ner_readme_path import CONFIG, config_budget
+
+    training = load_config(CONFIG, interpolate=True)["training"]
+    budget = config_budget(None)
+    assert budget["lr"] == training["optimizer"]["learn_rate"]["initial_rate"]
+    assert budget["max_steps"] == training["max_steps"]
+    assert budget["batch_words"] == training["batcher"]["size"]
+    reduced = config_budget(100)
+    assert reduced["max_steps"] == 100 and reduced["warmup_steps"] == 10
+
+
+def test_readme_path_paragraphs_keep_the_gold_entities_and_break_lines_after_headlines():
+    import spacy
+    from spacy.tokens import Doc
+
+    from benchmarks.ner_readme_path import paragraphs
+
+    vocab = spacy.blank("en").vocab
+
+    def sentence(words, ents):
+        return Doc(vocab, words=words, spaces=[True] * (len(words) - 1) + [False], ents=ents)
+
+    sents = [
+        sentence(["LONDON", "1996-08-30"], ["B-LOC", "O"]),
+        sentence(["Phil", "Simmons", "took", "four", "."], ["B-PER", "I-PER"] + ["O"] * 3),
+        sentence(["Leicestershire", "won"], ["B-ORG", "O"]),
+    ]
+    spaced, lined = paragraphs(sents)[0], paragraphs(sents, with_lines=True)[0]
+    assert spaced.text == "LONDON 1996-08-30 Phil Simmons took four . Leicestershire won"
+    assert lined.text == "LONDON 1996-08-30\nPhil Simmons took four . Leicestershire won"
+    for doc in (spaced, lined):
+        assert [(e.text, e.label_) for e in doc.ents] == [
+            ("LONDON", "LOC"),
+            ("Phil Simmons", "PER"),
+            ("Leicestershire", "ORG"),
+        ]

@@ -105,3 +105,26 @@ def test_batch_and_single_agree(nlp, tokenizer):
         (single,) = tokenize_docs(tokenizer, [doc])
         numpy.testing.assert_array_equal(single.ids, b.ids)
         numpy.testing.assert_array_equal(single.align_data, b.align_data)
+
+
+def test_multi_word_piece_is_shared_by_its_tokens(nlp, tiny_checkpoint, tmp_path):
+    """A token spanning words (extend-vocab --max-words-per-term) lands on every spaCy token
+    it covers, with its leading space as any word piece, and on no other."""
+    from spacy_modernbert.vocab.extend import extend_vocab
+
+    out = tmp_path / "extended"
+    extend_vocab(str(tiny_checkpoint), [], out, terms=["what is my", "credit score"], max_words=3)
+    extended = load_checkpoint(str(out))[1]
+    doc = nlp("What is my credit score? what is my credit scores")
+    (pieces,) = tokenize_docs(extended, [doc])
+    _check_invariants(doc, pieces)
+    strings = ["[CLS]", *pieces.strings, "[SEP]"]
+    shared = {}
+    for token in doc:
+        for j in _pieces_of(pieces, token.i).tolist():
+            shared.setdefault(j, []).append(token.text)
+    by_string = {strings[j]: words for j, words in shared.items() if "Ġ" in strings[j][1:]}
+    # the first word gets its prefix space; "What" is capitalised, so no term there
+    assert by_string == {"ĠcreditĠscore": ["credit", "score"], "ĠwhatĠisĠmy": ["what", "is", "my"]}
+    assert strings.count("ĠcreditĠscore") == 1  # "credit scores" is no "credit score"
+    assert extended.decode(pieces.ids) == " " + doc.text
