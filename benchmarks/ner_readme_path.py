@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -101,7 +101,10 @@ def paragraphs(refs: List[Any], with_lines: bool = False) -> List[Any]:
     return out
 
 
-def score(model: Path, test: Path) -> Dict[str, float]:
+VIEWS = ("sentences", f"paragraphs_of_{PARAGRAPH}", f"paragraphs_of_{PARAGRAPH}_with_line_breaks")
+
+
+def score(model: Path, test: Path, views: Sequence[str] = VIEWS) -> Dict[str, float]:
     """Entity F1 of a trained pipeline on the test docs and on paragraphs of PARAGRAPH docs
     (no sentence boundaries: a user's `nlp(paragraph)`), as `spacy evaluate` scores."""
     import spacy
@@ -110,13 +113,14 @@ def score(model: Path, test: Path) -> Dict[str, float]:
 
     nlp = spacy.load(model)
     refs = list(DocBin().from_disk(test).get_docs(nlp.vocab))
+    make = {
+        VIEWS[0]: lambda: refs,
+        VIEWS[1]: lambda: paragraphs(refs),
+        VIEWS[2]: lambda: paragraphs(refs, with_lines=True),
+    }
     out = {}
-    for name, docs in (
-        ("sentences", refs),
-        (f"paragraphs_of_{PARAGRAPH}", paragraphs(refs)),
-        (f"paragraphs_of_{PARAGRAPH}_with_line_breaks", paragraphs(refs, with_lines=True)),
-    ):
-        examples = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
+    for name in views:
+        examples = [Example(nlp.make_doc(doc.text), doc) for doc in make[name]()]
         out[name] = round(100 * nlp.evaluate(examples, batch_size=64)["ents_f"], 2)
     return out
 
@@ -201,6 +205,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             readme["seconds"] = round(time.perf_counter() - t0)
             scores.write_text(json.dumps(readme), encoding="utf8")
         readme = json.loads(scores.read_text(encoding="utf8"))
+        for which in ("best", "last"):  # a view added since (or dropped from) the cache
+            missing = [v for v in VIEWS if v not in readme[which]]
+            if missing:
+                model = work / "training" / f"model-{which}"
+                readme[which].update(score(model, work / "test.spacy", missing))
+                scores.write_text(json.dumps(readme), encoding="utf8")
         log(f"README path, seed {seed}: {readme}")
         # 2. the benchmark
         proto.execute(
