@@ -58,7 +58,7 @@ LENGTH_WEIGHTS = (-0.5, 0.0, 0.5, 1.0)
 LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX = -2.0, 2.0
 # "auto", per detector name (None: the supervised head): the method, and each method's length
 # weight, chosen on the dev pointing docs of `python -m benchmarks explain` (both tasks, all
-# seeds; benchmarks/results/explain.json "choices"; tests/benchmark checks they agree).
+# seeds; benchmarks/results/explain.json "auto"; tests/benchmark checks they agree).
 AUTO: Dict[Optional[str], Dict[str, Any]] = {
     "doc_and_token_knn": {
         "method": "tokens",
