@@ -58,16 +58,16 @@ LENGTH_WEIGHTS = (-0.5, 0.0, 0.5, 1.0)
 LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX = -2.0, 2.0
 # "auto", per detector name (None: the supervised head): the method, and each method's length
 # weight, chosen on the dev pointing docs of `python -m benchmarks explain` (both tasks, all
-# seeds; benchmarks/results/explain.json "choices"; tests/benchmark checks they agree).
+# seeds; benchmarks/results/explain.json "auto"; tests/benchmark checks they agree).
 AUTO: Dict[Optional[str], Dict[str, Any]] = {
     "doc_and_token_knn": {
         "method": "tokens",
-        "weights": {"tokens": 0.0, "occlusion": 0.0, "alone": 0.0},
+        "weights": {"tokens": 0.5, "occlusion": 0.5, "alone": 0.0},
     },
-    "token_knn": {"method": "tokens", "weights": {"tokens": 0.0, "occlusion": 0.0, "alone": 0.0}},
-    "knn": {"method": "occlusion", "weights": {"occlusion": 0.0, "alone": 0.0}},
-    "mahalanobis": {"method": "occlusion", "weights": {"occlusion": 0.0, "alone": 0.0}},
-    None: {"method": "occlusion", "weights": {"occlusion": 0.0, "alone": 0.0}},
+    "token_knn": {"method": "tokens", "weights": {"tokens": 0.5, "occlusion": -0.5, "alone": 0.0}},
+    "knn": {"method": "occlusion", "weights": {"occlusion": 0.5, "alone": 0.0}},
+    "mahalanobis": {"method": "occlusion", "weights": {"occlusion": 1.0, "alone": 0.0}},
+    None: {"method": "alone", "weights": {"occlusion": -0.5, "alone": 0.0}},
 }
 # A passage longer than this (tokens) is cut into windows of this size.
 MAX_SEGMENT_TOKENS = 64

@@ -109,7 +109,7 @@ def test_passage_methods_for_a_token_detector(method):
 
 def test_token_explanation_reuses_the_scoring_search(monkeypatch):
     """The token method adds no nearest-neighbour search to plain scoring."""
-    nlp = trained("one_class", "token_knn")
+    nlp = trained("one_class", "token_knn", explain_method="tokens")
     nlp(TEXT)  # the first call re-fits the detector after training
     calls = []
     real = search.nearest_distances
