@@ -68,3 +68,22 @@ def test_ner_and_oos_stages_score_a_checkpoint(tiny_checkpoint, tmp_path):
     splits = clinc_splits(_clinc(tmp_path), n_fit=4, n_val=3)
     auroc = oos_auroc(tiny_checkpoint, splits, 0)
     assert 0.0 <= auroc <= 1.0
+
+
+def test_a_checkpoints_ner_f1_is_the_mean_over_its_own_ner_seeds(monkeypatch):
+    import benchmarks.vocab_downstream as vd
+
+    calls = []
+
+    def fake_ner_f1(run, train, dev, epochs, batch, seed):
+        calls.append(seed)
+        return {"ents_f": 90.0 + seed, "ents_p": 1.0, "ents_r": 1.0, "train_seconds": 1.0}
+
+    monkeypatch.setattr(vd, "ner_f1", fake_ner_f1)
+    demo = {"train": [{"text": "a", "entities": []}] * 4, "dev": []}
+    got = vd.ner_over_seeds("ckpt", demo, 2, 1, 1, 1, 3, lambda *_: None, "x")
+    assert calls == [3, 4, 5]  # checkpoint seed 1: NER seeds 3..5, apart from seed 0's 0..2
+    assert got["ents_f"] == 94.0 and got["ner_runs"] == [93.0, 94.0, 95.0]
+    calls.clear()
+    assert vd.ner_over_seeds("ckpt", demo, 2, 1, 1, 2, 1, lambda *_: None, "x")["ents_f"] == 92.0
+    assert calls == [2]  # one NER seed: the checkpoint's own (the earlier runs' protocol)
