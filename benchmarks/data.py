@@ -209,7 +209,7 @@ SHAPES: Dict[str, Dict[str, int]] = {
         vocab_size=8192,
     ),
     # A wider distillation student within 1/4 of small's encoder FLOPs per token (0.246 on CoNLL
-    # valid; benchmarks/flops.py): 3 x 72, chosen among on the dev split (benchmarks/distill_dev.py).
+    # valid; benchmarks/flops.py): 3 x 72, chosen on the dev split (benchmarks/distill_dev.py).
     "distill_student_3x72": dict(
         hidden_size=72,
         num_hidden_layers=3,

@@ -178,9 +178,13 @@ class EmbeddingDetector:
     def logits(
         self, state: Dict[str, Any], X: Any, tokens: Optional[Sequence[Any]] = None, xp: Any = numpy
     ) -> Any:
-        """The logits of the scores (`unit_logits` of the raw scores); under outlier exposure
-        the raw score is the detector's plus the regression's, standardized (outlier_exposure.py)."""
-        raw = self.raw_scores(state, X, tokens, xp)
+        """The logits of the scores (`logits_of_raw` of the raw scores)."""
+        return self.logits_of_raw(state, X, self.raw_scores(state, X, tokens, xp), xp)
+
+    def logits_of_raw(self, state: Dict[str, Any], X: Any, raw: Any, xp: Any = numpy) -> Any:
+        """The logits of the scores of pooled rows `X` whose raw scores are `raw`: `unit_logits`;
+        under outlier exposure the raw score is the detector's plus the regression's,
+        standardized (outlier_exposure.py)."""
         if outlier_exposure.active(state):
             raw = outlier_exposure.raw_scores(state, X, raw, xp)
         return unit_logits(state, raw, xp)

@@ -228,10 +228,8 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
     if method == "tokens":
         state = fitted.ready_state()
         raw, per_token = fitted.detector.token_raw_scores(state, pooled, tokens, ops.xp)
-        if outlier_exposure.active(state):  # the doc's score as predict gives it
-            scores = fitted.detector.scores(state, pooled, tokens, ops.xp)
-        else:
-            scores = unit_scores(state, raw, ops.xp)
+        # the doc's score as predict gives it, from the same token search
+        scores = sigmoid(ops.xp, fitted.detector.logits_of_raw(state, pooled, raw, ops.xp))
         token_stats = outlier_exposure.base_statistics(state)  # the detector's own scale
         return scores, [
             from_token_scores(doc, unit_scores(token_stats, t), n_spans, weight)
