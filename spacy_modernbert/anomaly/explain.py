@@ -71,12 +71,29 @@ LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX = -2.0, 2.0
 AUTO: Dict[Optional[str], Dict[str, Any]] = {
     "doc_and_token_knn": {
         "method": "tokens",
-        "weights": {"tokens": 0.5, "occlusion": 0.5, "alone": 0.0},
+        "weights": {"tokens": 0.5, "occlusion": 1.0, "alone": 0.0},
+        "passages": {"tokens": "lines", "occlusion": "lines", "alone": "sentences"},
     },
-    "token_knn": {"method": "tokens", "weights": {"tokens": 0.5, "occlusion": -0.5, "alone": 0.0}},
-    "knn": {"method": "occlusion", "weights": {"occlusion": 0.5, "alone": 0.0}},
-    "mahalanobis": {"method": "occlusion", "weights": {"occlusion": 1.0, "alone": 0.0}},
-    None: {"method": "alone", "weights": {"occlusion": -0.5, "alone": 0.0}},
+    "token_knn": {
+        "method": "occlusion",
+        "weights": {"tokens": 0.5, "occlusion": 0.0, "alone": 0.5},
+        "passages": {"tokens": "lines", "occlusion": "lines", "alone": "lines"},
+    },
+    "knn": {
+        "method": "occlusion",
+        "weights": {"occlusion": 0.5, "alone": 0.0},
+        "passages": {"occlusion": "lines", "alone": "sentences"},
+    },
+    "mahalanobis": {
+        "method": "alone",
+        "weights": {"occlusion": 0.5, "alone": 0.0},
+        "passages": {"occlusion": "sentences", "alone": "sentences"},
+    },
+    None: {
+        "method": "alone",
+        "weights": {"occlusion": -0.5, "alone": 0.0},
+        "passages": {"occlusion": "lines", "alone": "sentences"},
+    },
 }
 # A passage longer than this (tokens) is cut into windows of this size.
 MAX_SEGMENT_TOKENS = 64
