@@ -70,7 +70,7 @@ def ours_scores(
     (`anomaly.fitted`: a seeded memory-bank subsample, then `detector.fit`, with the
     outlier-exposure docs' features `feats["outliers"]` when `outlier_exposure`); score
     validation and test."""
-    from spacy_modernbert.anomaly import detectors, search
+    from spacy_modernbert.anomaly import detectors, idf_pooling, search
 
     X, T = feats["train"]
     detector = detectors.make_detector(
@@ -80,26 +80,57 @@ def ours_scores(
         top_k_tokens=cfg.get("top_k_tokens", 0),
         token_bank_size=TOKEN_BANK_SIZE,
         memory_bank_size=MEMORY_BANK_SIZE,
+        pooling=cfg.get("pooling", "mean"),
     )
     with_tokens = detector.needs_tokens
+    idf = detector.pooling == "idf"  # the doc vector IDF-pools the token vectors (feats["keys"])
     fitted = feats.setdefault(
         "fitted", {}
     )  # the training features' fits, reused by every split that shares them
     key = cfg["name"] + (" +oe" if outlier_exposure else "")
     if key not in fitted:
         keep = search.subsample_indices(len(X), detector.memory_bank_size, detectors.SEED)
+        X_fit, T_fit = X[keep], [T[i] for i in keep]
+        outliers = feats["outliers"] if outlier_exposure else None
+        table = {}
+        if idf:  # as FittedDetector.fit: the IDF table of the kept docs, then pool with it
+            K_fit = [feats["keys"]["train"][i] for i in keep]
+            table = idf_pooling.fit(K_fit)
+            X_fit = idf_pooling.pooled(table, T_fit, K_fit)
+            if outliers is not None:
+                outliers = (
+                    idf_pooling.pooled(table, outliers[1], feats["keys"]["outliers"]),
+                    outliers[1],
+                )
         fitted[key] = detector.fit(
-            X[keep],
-            [T[i] for i in keep] if with_tokens else None,
+            X_fit,
+            T_fit if with_tokens else None,
             seed=detectors.SEED,
-            outliers=feats["outliers"] if outlier_exposure else None,
+            outliers=outliers,
         )
+        fitted[key].update(table)
     state = fitted[key]
     out = []
     for part in ("val", "test"):
         Q, QT = feats[part]
+        if idf:
+            Q = idf_pooling.pooled(state, QT, feats["keys"][part])
         out.append(numpy.asarray(detector.scores(state, Q, QT if with_tokens else None)))
     return out[0], out[1]
+
+
+def text_keys(texts: Sequence[str]) -> List[numpy.ndarray]:
+    """Per text, its tokens' keys for IDF pooling (`idf_pooling.doc_keys`), tokenized as
+    `encoder_features` tokenizes (spacy.blank("en")): one key per token vector."""
+    import spacy
+
+    from spacy_modernbert.anomaly import idf_pooling
+
+    nlp = _BLANK.setdefault("en", spacy.blank("en"))
+    return idf_pooling.doc_keys([nlp.make_doc(t) for t in texts])
+
+
+_BLANK: Dict[str, Any] = {}
 
 
 def tfidf_knn_scores(
