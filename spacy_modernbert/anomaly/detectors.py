@@ -53,6 +53,10 @@ and stays the zero vector: cosine similarity 0 to every normal doc, a finite, hi
 * `mahalanobis`: a Gaussian fit of the normalized embeddings with Ledoit-Wolf shrinkage
   covariance (scikit-learn); the raw score is the squared Mahalanobis distance.
 
+`pooling = "idf"` (knn, doc_and_token_knn, mahalanobis): the doc vector is the IDF-weighted
+mean of the doc's unit token vectors instead of the listener's mean (idf_pooling.py; the IDF
+table is fitted by `FittedDetector` on the same normal docs and kept in the state).
+
 Raw scores map to [0, 1] as the Deep-SVDD scores do: `sigmoid((raw - location) / scale - 2)`,
 location/scale the median and scaled MAD of the raw scores of the bank's own docs
 (leave-one-out: a doc is not its own neighbour, nor are its own tokens; the token detectors
