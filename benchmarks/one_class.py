@@ -54,7 +54,7 @@ import typer
 
 from . import data as bdata
 from ._app import CacheDir, Checkpoint, DataDir, Output, Threads, app, defaults
-from .one_class_grids import ANCHOR_GRIDS, OURS_GRID, ours_scores
+from .one_class_grids import ANCHOR_GRIDS, OURS_GRID, ours_scores, text_keys
 from .report import log, machine_info, table, write_json
 from .results import command_line, git_commit, record
 
@@ -403,9 +403,11 @@ def run_one_class(
                 if key not in features:
                     log(f"  encoding {len(s['train'])} training docs ({ckpt_name})")
                     features[key] = {"train": encoder_features(ckpt, s["train"], seed)}
+                    features[key]["keys"] = {"train": text_keys(s["train"])}  # pooling = "idf"
                     if oe_texts:
                         log(f"  encoding {len(oe_texts)} outlier-exposure texts ({ckpt_name})")
                         features[key]["outliers"] = encoder_features(ckpt, oe_texts, seed)
+                        features[key]["keys"]["outliers"] = text_keys(oe_texts)
                 log(
                     f"  encoding {len(s['val']) + len(s['test'])} validation + test docs ({ckpt_name})"
                 )
@@ -420,6 +422,7 @@ def run_one_class(
                 n_val = len(s["val"])
                 features[key]["val"] = (X[:n_val], T[:n_val])
                 features[key]["test"] = (X[n_val:], T[n_val:])
+                features[key]["keys"].update(val=text_keys(s["val"]), test=text_keys(s["test"]))
             run = {
                 "task": task,
                 "split": seed,
