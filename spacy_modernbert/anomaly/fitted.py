@@ -23,7 +23,7 @@ from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats1d
 
-from . import detectors, search
+from . import detectors, replaced_tokens, search
 from .detectors import EmbeddingDetector
 from .model import doc_features
 
@@ -87,16 +87,31 @@ class FittedDetector:
                 f"anomaly_scorer '{self.owner}': the {self.detector.name} detector needs at least 2 normal documents, got {len(docs)}"
             )
         keep = search.subsample_indices(len(docs), self.detector.memory_bank_size, detectors.SEED)
-        pooled, tokens = self._numpy_features([docs[i] for i in keep])
+        kept = [docs[i] for i in keep]
+        pooled, tokens = self._numpy_features(kept)
         if outlier_docs is None and self.outlier_docs:
             nlp = self._fit_nlp() if self._fit_nlp is not None else None
             outlier_docs = [doc.copy() for doc in self.outlier_docs]
             if self._annotate is not None:
                 outlier_docs = self._annotate(outlier_docs, nlp)
         outliers = self._numpy_features(outlier_docs) if outlier_docs else None
-        self.state = self.detector.fit(pooled, tokens, seed=detectors.SEED, outliers=outliers)
+        extra = {}
+        if getattr(self.detector, "needs_corrupted", False):  # replaced_tokens.py
+            extra["corrupted"] = replaced_tokens.corrupted_fit_features(
+                self.detector, kept, self._annotate_now(), self._numpy_features, self.owner
+            )
+        self.state = self.detector.fit(
+            pooled, tokens, seed=detectors.SEED, outliers=outliers, **extra
+        )
         self.encoder_changed = False
         return self.state
+
+    def _annotate_now(self) -> Optional[Callable[[List[Doc]], List[Doc]]]:
+        """docs -> docs annotated by the pipeline's upstream components (None: no pipeline)."""
+        if self._annotate is None:
+            return None
+        nlp = self._fit_nlp() if self._fit_nlp is not None else None
+        return lambda docs: self._annotate(docs, nlp)
 
     def _numpy_features(
         self, docs: List[Doc], batch_size: int = 256
