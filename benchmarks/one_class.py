@@ -23,7 +23,11 @@ The protocol (invariants):
   - `news-mixed`: the same normals as the other news tasks; an anomaly is another CoNLL valid doc with one of its
     3 sentences replaced by an SMS message (a hidden passage: issue 32).
 * **Objectives** (`--objectives`): one pretrained checkpoint per pretrain objective, `mlm`
-  ("pretrained") and `mlm+contrastive` ("contrastive"), each a grid axis of its own.
+  ("pretrained"), `mlm+contrastive` ("contrastive"), `rtd` ("rtd-pretrained": replaced-token
+  detection, pretrain/rtd.py) and `mlm+rtd` ("mlm-rtd"), each a grid axis of its own.
+* **Replaced-token detection** (`--replaced-tokens`): ours' grid gains the `replaced_tokens`
+  detector (one_class_rtd.py: fitted on encoded corrupted copies of the normal training docs),
+  with a row of its own (`ours @replaced_tokens`).
 * **Outlier exposure** (`--outlier-exposure FILE`, e.g. CLINC150's `wiki_sents.txt`): a
   family `ours_oe`, ours' grid with the component's `outlier_exposure` setting (a seeded
   sample of `--outlier-exposure-n` lines of FILE as pseudo-anomalies). The file must never
@@ -55,13 +59,20 @@ import typer
 from . import data as bdata
 from ._app import CacheDir, Checkpoint, DataDir, Output, Threads, app, defaults
 from .one_class_grids import ANCHOR_GRIDS, OURS_GRID, ours_scores
+from .one_class_rtd import ROW as RTD_ROW
+from .one_class_rtd import RTD_GRID, corrupted_features
 from .report import log, machine_info, table, write_json
 from .results import command_line, git_commit, record
 
 TASKS = ("sms", "news-vs-sms1", "news-vs-sms3", "news-mixed", "clinc-oos")
 CLINC = Path("clinc150") / "clinc150_train_val.json"
 # `--objectives`: the pretrain objective of each pretrained checkpoint, and its name in the grids.
-OBJECTIVE_CHECKPOINTS = {"mlm": "pretrained", "mlm+contrastive": "contrastive"}
+OBJECTIVE_CHECKPOINTS = {
+    "mlm": "pretrained",
+    "mlm+contrastive": "contrastive",
+    "rtd": "rtd-pretrained",
+    "mlm+rtd": "mlm-rtd",
+}
 Split = Dict[str, Any]  # train, val, val_gold, test, test_gold, train_key
 # Our families and their names in the summary's claims (ours_oe: with --outlier-exposure).
 OURS = {"ours": "ours", "ours_oe": "ours + outlier exposure"}
@@ -311,6 +322,7 @@ def run_one_class(
     clinc_train: int = 3000,
     outlier_exposure: Optional[Path] = None,
     outlier_exposure_n: int = 1000,
+    replaced_tokens: bool = False,
 ) -> Dict[str, Any]:
     """Every family's validation-chosen configuration, scored on the test split of each seed."""
     import torch
@@ -403,6 +415,11 @@ def run_one_class(
                 if key not in features:
                     log(f"  encoding {len(s['train'])} training docs ({ckpt_name})")
                     features[key] = {"train": encoder_features(ckpt, s["train"], seed)}
+                    if replaced_tokens:
+                        log(f"  encoding corrupted copies of the training docs ({ckpt_name})")
+                        features[key]["corrupted"] = corrupted_features(
+                            ckpt, s["train"], seed, encoder_features, log
+                        )
                     if oe_texts:
                         log(f"  encoding {len(oe_texts)} outlier-exposure texts ({ckpt_name})")
                         features[key]["outliers"] = encoder_features(ckpt, oe_texts, seed)
@@ -429,7 +446,8 @@ def run_one_class(
                 "families": {},
             }
             words = {part: [bdata.n_words(t) for t in s[part]] for part in ("val", "test")}
-            candidates = {"ours": [(cfg, ckpt_name) for ckpt_name in ckpts for cfg in OURS_GRID]}
+            ours_grid = OURS_GRID + (RTD_GRID if replaced_tokens else [])
+            candidates = {"ours": [(cfg, ckpt_name) for ckpt_name in ckpts for cfg in ours_grid]}
             if oe_texts:
                 candidates["ours_oe"] = candidates["ours"]
             candidates.update({family: grid(list(ckpts)) for family, grid in ANCHOR_GRIDS.items()})
@@ -456,12 +474,20 @@ def run_one_class(
                     f"  {family:9s} chose {name:40s} val AUC {val_m['roc_auc']:.3f}  test AUC "
                     f"{run['families'][family]['test']['roc_auc']:.3f}"
                 )
+                rows_of = {}
                 if family in OURS and len(ckpts) > 1:
                     # one row per checkpoint (objective): its own validation choice, on test
-                    for ckpt_name in ckpts:
-                        mine = [x for x in scored if x[1].endswith(f" @{ckpt_name}")]
+                    rows_of = {
+                        f"{family} @{c}": [x for x in scored if x[1].endswith(f" @{c}")]
+                        for c in ckpts
+                    }
+                if family == "ours" and replaced_tokens:  # the replaced_tokens detector alone
+                    rtd_names = tuple(f"{c['name']} @" for c in RTD_GRID)
+                    rows_of[RTD_ROW] = [x for x in scored if x[1].startswith(rtd_names)]
+                if rows_of:
+                    for row, mine in rows_of.items():
                         c_val, c_name, c_test = max(mine, key=lambda x: x[0]["roc_auc"] or 0.0)
-                        run["families"][f"{family} @{ckpt_name}"] = {
+                        run["families"][row] = {
                             "chosen": c_name,
                             "val": c_val,
                             "test": metrics(s["test_gold"], c_test, words["test"]),
@@ -482,6 +508,7 @@ def run_one_class(
                         pretrain_batch_tokens,
                         chosen_objectives,
                         oe_setting,
+                        replaced_tokens,
                     ),
                 )
     result = summarize(
@@ -493,6 +520,7 @@ def run_one_class(
         pretrain_batch_tokens,
         chosen_objectives,
         oe_setting,
+        replaced_tokens,
     )
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
     print(
@@ -518,6 +546,7 @@ def summarize(
     pretrain_batch_tokens: int,
     objectives: Sequence[str] = ("mlm",),
     outlier_exposure: Optional[Dict[str, Any]] = None,
+    replaced_tokens: bool = False,
 ) -> Dict[str, Any]:
     # ours, ours_oe, then per checkpoint (objective) "ours @pretrained"..., then the anchors
     seen = dict.fromkeys(f for r in runs for f in r["families"])
@@ -621,8 +650,9 @@ def summarize(
             "pretrain_batch_tokens": pretrain_batch_tokens,
             "objectives": list(objectives),
             "outlier_exposure": outlier_exposure,
+            "replaced_tokens": replaced_tokens,
             "grids": {
-                "ours": [c["name"] for c in OURS_GRID],
+                "ours": [c["name"] for c in OURS_GRID + (RTD_GRID if replaced_tokens else [])],
                 **({"ours_oe": [c["name"] for c in OURS_GRID]} if outlier_exposure else {}),
                 **{f: ANCHOR_GRIDS[f].describe() for f in ANCHOR_GRIDS},
             },
@@ -671,7 +701,8 @@ def one_class_cli(
         _D["objectives"],
         "--objectives",
         help="Comma-separated pretrain objectives, one pretrained checkpoint each: mlm "
-        "(named 'pretrained'), mlm+contrastive ('contrastive')",
+        "(named 'pretrained'), mlm+contrastive ('contrastive'), rtd ('rtd-pretrained'), "
+        "mlm+rtd ('mlm-rtd')",
     ),
     outlier_exposure: Optional[Path] = typer.Option(
         _D["outlier_exposure"],
@@ -684,6 +715,12 @@ def one_class_cli(
         _D["outlier_exposure_n"],
         "--outlier-exposure-n",
         help="Outlier-exposure texts read (a seeded sample)",
+    ),
+    replaced_tokens: bool = typer.Option(
+        _D["replaced_tokens"],
+        "--replaced-tokens",
+        help="Add the replaced_tokens detector (a head fitted on corrupted copies of the "
+        "normal training docs) to ours' grid, and its own row",
     ),
     # fmt: on
 ) -> None:
@@ -703,4 +740,5 @@ def one_class_cli(
         clinc_train=clinc_train,
         outlier_exposure=outlier_exposure,
         outlier_exposure_n=outlier_exposure_n,
+        replaced_tokens=replaced_tokens,
     )

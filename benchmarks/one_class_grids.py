@@ -72,14 +72,22 @@ def ours_scores(
     validation and test."""
     from spacy_modernbert.anomaly import detectors, search
 
+    from .one_class_rtd import detector_and_extra
+
     X, T = feats["train"]
-    detector = detectors.make_detector(
-        cfg["detector"],
-        n_neighbors=cfg["n_neighbors"],
-        token_neighbors=cfg["token_neighbors"],
-        top_k_tokens=cfg.get("top_k_tokens", 0),
-        token_bank_size=TOKEN_BANK_SIZE,
-        memory_bank_size=MEMORY_BANK_SIZE,
+    keep = search.subsample_indices(len(X), MEMORY_BANK_SIZE, detectors.SEED)
+    detector, extra = detector_and_extra(
+        cfg,
+        feats,
+        keep,
+        lambda: detectors.make_detector(
+            cfg["detector"],
+            n_neighbors=cfg["n_neighbors"],
+            token_neighbors=cfg["token_neighbors"],
+            top_k_tokens=cfg.get("top_k_tokens", 0),
+            token_bank_size=TOKEN_BANK_SIZE,
+            memory_bank_size=MEMORY_BANK_SIZE,
+        ),
     )
     with_tokens = detector.needs_tokens
     fitted = feats.setdefault(
@@ -87,12 +95,12 @@ def ours_scores(
     )  # the training features' fits, reused by every split that shares them
     key = cfg["name"] + (" +oe" if outlier_exposure else "")
     if key not in fitted:
-        keep = search.subsample_indices(len(X), detector.memory_bank_size, detectors.SEED)
         fitted[key] = detector.fit(
             X[keep],
             [T[i] for i in keep] if with_tokens else None,
             seed=detectors.SEED,
             outliers=feats["outliers"] if outlier_exposure else None,
+            **extra,
         )
     state = fitted[key]
     out = []
