@@ -435,7 +435,14 @@ def _run(
         loss = held_out_loss(model, collator, held, special, batch_tokens, device)
         if loss is not None:
             history.append({"step": 0, "loss": round(loss, 4), **rtd_held_out(0)})
-            msg.info(f"Held-out MLM loss before training: {loss:.4f} ({len(held)} windows)")
+            msg.info(
+                f"Held-out MLM loss before training: {loss:.4f} ({len(held)} windows)"
+                + (
+                    f"; RTD loss {history[-1]['rtd_loss']:.4f} (accuracy {history[-1]['rtd_accuracy']:.3f})"
+                    if "rtd_loss" in history[-1]
+                    else ""
+                )
+            )
     model.train()
     t0 = time.perf_counter()
     t_log, tokens_log, tokens_all, running, running_nce, running_rtd = t0, 0, 0, [], [], []

@@ -87,3 +87,24 @@ def test_mlm_plus_rtd_trains_both(tiny_checkpoint, pretrain_text, tmp_path):
 def test_bad_rtd_settings_are_refused(tiny_checkpoint, pretrain_text, tmp_path, bad, match):
     with pytest.raises(PretrainSettingsError, match=match):
         pretrain(tiny_checkpoint, [pretrain_text], tmp_path / "x", **run_settings(**bad))
+
+
+def test_cli_passes_the_rtd_settings_and_refuses_bad_ones(tiny_checkpoint, pretrain_text, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_modernbert.__main__ import app
+
+    args = ["pretrain", str(tiny_checkpoint), str(pretrain_text), "--output", str(tmp_path / "o")]
+    bad = CliRunner().invoke(app, args + ["--objective", "rtd", "--rtd-rate", "1.5"])
+    assert bad.exit_code == 1 and "--rtd-rate must be between 0 and 1" in bad.output
+    assert "Traceback" not in bad.output
+    ok = CliRunner().invoke(
+        app,
+        args
+        + ["--objective", "mlm+rtd", "--rtd-rate", "0.2", "--rtd-weight", "2", "--steps", "2"]
+        + ["--batch-tokens", "512", "--window", "64", "--eval-fraction", "0.05"],
+    )
+    assert ok.exit_code == 0, ok.output
+    settings = ckpt.read_state(tmp_path / "o")["settings"]
+    assert (settings["rtd_rate"], settings["rtd_weight"]) == (0.2, 2.0)
+    assert "RTD loss" in ok.output
