@@ -258,6 +258,8 @@ def encoder_features(
 ) -> Tuple[numpy.ndarray, List[numpy.ndarray]]:
     """Pooled embeddings and token vectors of `texts`, exactly as `anomaly_scorer` (one_class) sees them.
 
+    texts may hold spaCy Docs instead (their tokenization kept; no memo).
+
     memo: {text: (pooled row, token vectors)} of this checkpoint, filled and reused (the news
     tasks of one seed share their normal documents; inference mode is deterministic)."""
     if memo is not None:
@@ -287,7 +289,8 @@ def encoder_features(
     )
     nlp.initialize(
         lambda: [
-            Example(nlp.make_doc(t), nlp.make_doc(t)) for t in list(texts[:8]) + ["a b", "c d"]
+            Example(nlp.make_doc(t), nlp.make_doc(t))
+            for t in [str(t) for t in texts[:8]] + ["a b", "c d"]
         ]
     )
     model = nlp.get_pipe("anomaly_scorer").model
@@ -295,13 +298,23 @@ def encoder_features(
     for start in range(0, len(texts), 256):
         docs = list(
             nlp.get_pipe("transformer").pipe(
-                (nlp.make_doc(t) for t in texts[start : start + 256]), batch_size=64
+                (_as_doc(nlp, t) for t in texts[start : start + 256]), batch_size=64
             )
         )
         X, T = doc_features(model, docs, True)
         pooled.append(numpy.asarray(model.ops.to_numpy(X), dtype="float64"))
         tokens.extend(numpy.asarray(model.ops.to_numpy(t), dtype="float32") for t in T)
     return numpy.concatenate(pooled), tokens
+
+
+def _as_doc(nlp: Any, text: Any) -> Any:
+    """A doc of `nlp` from a text, or from a Doc's words and spaces (its tokenization kept:
+    the corrupted copies of one_class_rtd.py)."""
+    if isinstance(text, str):
+        return nlp.make_doc(text)
+    from spacy.tokens import Doc
+
+    return Doc(nlp.vocab, words=[t.text for t in text], spaces=[bool(t.whitespace_) for t in text])
 
 
 # ---------------------------------------------------------------------------- the run
@@ -418,7 +431,7 @@ def run_one_class(
                     if replaced_tokens:
                         log(f"  encoding corrupted copies of the training docs ({ckpt_name})")
                         features[key]["corrupted"] = corrupted_features(
-                            ckpt, s["train"], seed, encoder_features, log
+                            ckpt, s["train"], seed, encoder_features
                         )
                     if oe_texts:
                         log(f"  encoding {len(oe_texts)} outlier-exposure texts ({ckpt_name})")

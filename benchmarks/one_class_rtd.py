@@ -6,10 +6,10 @@ same encoder; the component builds and encodes them itself (fitted.py), the benc
 fits every detector of its grid from one encoder pass, encodes them once per checkpoint here.
 
 Invariants: the copies are the component's own (`corrupt_docs` of the training docs as spaCy's
-blank English tokenizer makes them, seed `detectors.SEED`, the detector's default rate); they
-are encoded from their text, so a copy whose text re-tokenizes into a different number of
-tokens cannot keep its mask: it is left out of the head's fit (the count is logged). The
-grid's configurations are `RTD_GRID`, added to ours' grid (x checkpoint) when the option is on.
+blank English tokenizer makes them, seed `detectors.SEED`, the detector's default rate),
+encoded as Docs (their tokenization kept, so each token keeps its mask), as fitted.py
+encodes them. The grid's configurations are `RTD_GRID`, added to ours' grid (x checkpoint)
+when the option is on.
 """
 
 from pathlib import Path
@@ -30,8 +30,7 @@ def corrupted_features(
     checkpoint: Path,
     texts: Sequence[str],
     seed: int,
-    encode: Callable[[Path, Sequence[str], int], Tuple[numpy.ndarray, List[numpy.ndarray]]],
-    log: Callable[[str], None] = print,
+    encode: Callable[[Path, Sequence[Any], int], Tuple[numpy.ndarray, List[numpy.ndarray]]],
 ) -> Tuple[List[numpy.ndarray], List[numpy.ndarray]]:
     """(token vectors, replaced masks) of the corrupted copies of `texts` (see the module)."""
     import spacy
@@ -41,11 +40,10 @@ def corrupted_features(
 
     nlp = spacy.blank("en")
     copies, masks = corrupt_docs([nlp.make_doc(t) for t in texts], REPLACE_RATE, detectors.SEED)
-    _, tokens = encode(checkpoint, [d.text for d in copies], seed)
-    kept = [i for i, (t, m) in enumerate(zip(tokens, masks)) if len(t) == len(m)]
-    if len(kept) < len(texts):
-        log(f"  {len(texts) - len(kept)} corrupted copies re-tokenized differently: left out")
-    return [tokens[i] for i in kept], [masks[i] for i in kept]
+    _, tokens = encode(checkpoint, copies, seed)
+    if any(len(t) != len(m) for t, m in zip(tokens, masks)):
+        raise AssertionError("a corrupted copy lost its tokenization")
+    return tokens, masks
 
 
 def detector_and_extra(cfg: Dict[str, Any], feats: Dict[str, Any], keep: numpy.ndarray, make):
