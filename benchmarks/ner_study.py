@@ -338,6 +338,10 @@ def ours_ner(
         )
 
     by_size = {k: score(k) for k in eval_docs_of}
+    if sentence_context and max(eval_docs_of) > 1:
+        # paragraphs as `nlp("a paragraph")` gives them: no sentence starts, so the encoder
+        # splits them by the sentencizer rules, each sentence with its context
+        by_size[f"{max(eval_docs_of)}sz"] = score(max(eval_docs_of), with_starts=False)
     if not sentence_windows and max(eval_docs_of) > 1:
         # the same trained pipeline, switched to sentence windows at inference only (config
         # setting, no retraining): paragraphs read sentence by sentence, at the gold sentence
