@@ -300,16 +300,28 @@ class TokenKnnDetector(EmbeddingDetector):
         token search (explain.py reuses the per-token distances). A doc's raw score is the mean
         of its token distances, or with `top_k_tokens` the mean of its k largest with the
         length trend removed. Subclasses call it as `TokenKnnDetector.token_raw_scores`."""
+        per_token = self.token_distances(state, X, tokens, xp)
+        return TokenKnnDetector.raw_of_distances(self, state, X, per_token, xp), per_token
+
+    def token_distances(self, state, X, tokens, xp=numpy):
+        """Per doc, each token's distance to its nearest bank tokens (numpy arrays): the one
+        token search of scoring."""
         if tokens is None or len(tokens) != len(X):
             raise ValueError(f"the {self.name} detector needs the token vectors of each document")
-        per_token = search.token_distances(
+        return search.token_distances(
             tokens, xp.asarray(state["token_bank"]), int(state["token_neighbors"]), xp
         )
+
+    def raw_of_distances(self, state, X, per_token, xp=numpy):
+        """The raw scores of docs whose pooled embeddings are `X` and whose tokens have the
+        distances `per_token` (one numpy array per doc, as `token_distances` gives them):
+        what `raw_scores` gives for their token vectors, without a token search (explain.py
+        scores a doc less a passage, or a passage alone, from its tokens' distances)."""
         top_k = int(state.get("top_k_tokens", 0))
         raw = search.mean_token_distances(per_token, top_k)
         if top_k > 0:
-            raw = search.detrended(state, raw, [len(t) for t in tokens])
-        return xp.asarray(raw), per_token
+            raw = search.detrended(state, raw, [len(t) for t in per_token])
+        return xp.asarray(raw)
 
 
 class DocAndTokenKnnDetector(TokenKnnDetector):
@@ -351,6 +363,10 @@ class DocAndTokenKnnDetector(TokenKnnDetector):
     def raw_scores(self, state, X, tokens=None, xp=numpy):
         token = TokenKnnDetector.raw_scores(self, state, X, tokens, xp)
         return search.sum_of_z(state, self.knn.raw_scores(state, X, tokens, xp), token)
+
+    def raw_of_distances(self, state, X, per_token, xp=numpy):
+        token = TokenKnnDetector.raw_of_distances(self, state, X, per_token, xp)
+        return search.sum_of_z(state, self.knn.raw_scores(state, X, None, xp), token)
 
     def token_raw_scores(self, state, X, tokens, xp=numpy):
         token, per_token = TokenKnnDetector.token_raw_scores(self, state, X, tokens, xp)
