@@ -345,7 +345,8 @@ def run_vocab_downstream(
         "inits": variants["inits"],
         "command": f"python -m benchmarks vocab-downstream --domains {domains_run} --output {output} --seeds {seeds}"
         f" --max-words-per-term {max_words} --inits {inits} --max-new {max_new} --min-freq {min_freq}"
-        f" --ner-seeds {ner_seeds}" + (f" --ner-rates {ner_rates}" if len(rates) > 1 else ""),
+        f" --ner-seeds {ner_seeds} --ner-epochs {ner_epochs} --ner-docs {ner_docs} --ner-batch {ner_batch}"
+        + (f" --ner-rates {ner_rates}" if len(rates) > 1 else ""),
         "clinc_fit_per_intent": clinc_fit,
         "clinc_val_per_intent": clinc_val,
         "detector": "KnnDetector (10 neighbours, cosine, pooled embeddings)",
