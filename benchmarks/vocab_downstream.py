@@ -9,8 +9,9 @@ multi-word tokens; `--inits` picks the inits compared); then, on each domain:
 * demo reports (the project's generator, `--demo-docs` reports, seed 0): held-out MLM loss per
   word on the dev reports, and NER: `--ner-docs` train reports, `--ner-epochs` epochs of
   `--ner-batch` docs, warmup_linear (10% warmup), the project's NER recipe
-  (benchmarks/systems.py); F1 on the dev reports. The rate: 1e-3 (configs/cpu_tiny.cfg's
-  `initial_rate`), or with `--ner-rates` a grid from which each system gets its own rate,
+  (benchmarks/systems.py); F1 on the dev reports. The rate: 1e-3 (the earlier runs' rate), or
+  with `--ner-rates` a grid (1e-3,2e-3,4e-3: the rates the project's NER recipes have used)
+  from which each system gets its own rate,
   the one with the best mean F1 on a choosing split (the last `--ner-choose-docs` demo *train*
   reports, never trained on) over all its seeds; the dev reports only report. Why: at 1e-3,
   225 updates, a NER run sometimes diverges after the warmup (the loss returns to its start)
@@ -48,7 +49,7 @@ from .vocab import (
     mlm_row,
 )
 
-NER_RATE = 1e-3  # configs/cpu_tiny.cfg [training.optimizer.learn_rate] initial_rate
+NER_RATE = 1e-3  # the rate of the earlier runs (configs/cpu_tiny.cfg had it then; it has 2e-3 now)
 NO_EXTENSION = "no extension"
 
 
@@ -344,7 +345,8 @@ def run_vocab_downstream(
         "inits": variants["inits"],
         "command": f"python -m benchmarks vocab-downstream --domains {domains_run} --output {output} --seeds {seeds}"
         f" --max-words-per-term {max_words} --inits {inits} --max-new {max_new} --min-freq {min_freq}"
-        f" --ner-seeds {ner_seeds}" + (f" --ner-rates {ner_rates}" if len(rates) > 1 else ""),
+        f" --ner-seeds {ner_seeds} --ner-epochs {ner_epochs} --ner-docs {ner_docs} --ner-batch {ner_batch}"
+        + (f" --ner-rates {ner_rates}" if len(rates) > 1 else ""),
         "clinc_fit_per_intent": clinc_fit,
         "clinc_val_per_intent": clinc_val,
         "detector": "KnnDetector (10 neighbours, cosine, pooled embeddings)",
