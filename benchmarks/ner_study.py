@@ -174,6 +174,7 @@ def ours_ner(
     block_shuffle: int = 0,
     max_steps: int = 0,
     docs_of_mix: int = 0,
+    sentence_context: int = 0,
 ) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
@@ -199,6 +200,10 @@ def ours_ner(
         10-sentence docs make (a few articles per step), the control for docs_of=10.
     sentence_windows: the encoder's `sentence_windows` (one window per sentence); every
         training and scored doc then carries its sentence starts.
+    sentence_context: the encoder's `sentence_context` (needs sentence_windows): each sentence's
+        window also holds this many pieces of its doc on each side. Its vectors read the
+        neighbouring sentences only in multi-sentence docs: the "10" view (10 consecutive
+        sentences per doc, gold starts); the headline view (sentences) has no neighbours.
     docs_of_mix: training docs of a mix of sizes, 1..docs_of_mix consecutive sentences each
         (drawn with the run's seed), instead of `docs_of`: sentences and paragraphs both seen.
     max_steps: stop after this many updates (0: `epochs` whole epochs), the schedule ending
@@ -217,6 +222,8 @@ def ours_ner(
     trf = systems.ours_transformer(checkpoint, max_length=max_length, grad_clip_norm=grad_clip_norm)
     if sentence_windows:
         trf["model"]["sentence_windows"] = True
+    if sentence_context:
+        trf["model"]["sentence_context"] = sentence_context
     nlp.add_pipe("transformer", config=trf)
     listener = systems.listener()
     listener["grad_factor"] = grad_factor
@@ -331,6 +338,10 @@ def ours_ner(
         )
 
     by_size = {k: score(k) for k in eval_docs_of}
+    if sentence_context and max(eval_docs_of) > 1:
+        # paragraphs as `nlp("a paragraph")` gives them: no sentence starts, so the encoder
+        # splits them by the sentencizer rules, each sentence with its context
+        by_size[f"{max(eval_docs_of)}sz"] = score(max(eval_docs_of), with_starts=False)
     if not sentence_windows and max(eval_docs_of) > 1:
         # the same trained pipeline, switched to sentence windows at inference only (config
         # setting, no retraining): paragraphs read sentence by sentence, at the gold sentence

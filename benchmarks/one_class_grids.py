@@ -81,18 +81,28 @@ def ours_scores(
     validation and test."""
     from spacy_modernbert.anomaly import detectors, idf_pooling, search
 
+    from .one_class_rtd import detector_and_extra
+
     X, T = feats["train"]
-    detector = detectors.make_detector(
-        cfg["detector"],
-        n_neighbors=cfg["n_neighbors"],
-        token_neighbors=cfg["token_neighbors"],
-        top_k_tokens=cfg.get("top_k_tokens", 0),
-        token_bank_size=TOKEN_BANK_SIZE,
-        memory_bank_size=MEMORY_BANK_SIZE,
-        pooling=cfg.get("pooling", "mean"),
+    keep = search.subsample_indices(len(X), MEMORY_BANK_SIZE, detectors.SEED)
+    detector, extra = detector_and_extra(
+        cfg,
+        feats,
+        keep,
+        lambda: detectors.make_detector(
+            cfg["detector"],
+            n_neighbors=cfg["n_neighbors"],
+            token_neighbors=cfg["token_neighbors"],
+            top_k_tokens=cfg.get("top_k_tokens", 0),
+            token_bank_size=TOKEN_BANK_SIZE,
+            memory_bank_size=MEMORY_BANK_SIZE,
+            pooling=cfg.get("pooling", "mean"),
+        ),
     )
     with_tokens = detector.needs_tokens
-    idf = detector.pooling == "idf"  # the doc vector IDF-pools the token vectors (feats["keys"])
+    idf = (
+        getattr(detector, "pooling", "mean") == "idf"
+    )  # the doc vector IDF-pools the token vectors (feats["keys"])
     fitted = feats.setdefault(
         "fitted", {}
     )  # the training features' fits, reused by every split that shares them
@@ -116,6 +126,7 @@ def ours_scores(
             T_fit if with_tokens else None,
             seed=detectors.SEED,
             outliers=outliers,
+            **extra,
         )
         fitted[key].update(table)
     state = fitted[key]

@@ -23,7 +23,7 @@ from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats1d
 
-from . import detectors, idf_pooling, search
+from . import detectors, idf_pooling, replaced_tokens, search
 from .detectors import EmbeddingDetector
 from .model import doc_features
 
@@ -96,7 +96,12 @@ class FittedDetector:
             if self._annotate is not None:
                 outlier_docs = self._annotate(outlier_docs, nlp)
         outliers = self._numpy_features(outlier_docs, table) if outlier_docs else None
-        state = self.detector.fit(pooled, tokens, seed=detectors.SEED, outliers=outliers)
+        extra = {}
+        if getattr(self.detector, "needs_corrupted", False):  # replaced_tokens.py
+            extra["corrupted"] = replaced_tokens.corrupted_fit_features(
+                self.detector, kept, self._annotate_now(), self._numpy_features, self.owner
+            )
+        state = self.detector.fit(pooled, tokens, seed=detectors.SEED, outliers=outliers, **extra)
         state.update(table or {})
         self.state = state
         self.encoder_changed = False
@@ -106,6 +111,13 @@ class FittedDetector:
     def idf(self) -> bool:
         """Whether the detector reads IDF-pooled doc vectors (its `pooling` setting)."""
         return getattr(self.detector, "pooling", "mean") == "idf"
+
+    def _annotate_now(self) -> Optional[Callable[[List[Doc]], List[Doc]]]:
+        """docs -> docs annotated by the pipeline's upstream components (None: no pipeline)."""
+        if self._annotate is None:
+            return None
+        nlp = self._fit_nlp() if self._fit_nlp is not None else None
+        return lambda docs: self._annotate(docs, nlp)
 
     def _numpy_features(
         self, docs: List[Doc], table: Optional[Dict[str, Any]] = None, batch_size: int = 256

@@ -642,3 +642,30 @@ def test_one_class_ours_idf_pooling_reads_the_keys_of_each_text():
         state, idf_pooling.pooled(state, f["val"][1], keys["val"])
     )
     numpy.testing.assert_allclose(val_s, expected)
+
+
+def test_one_class_replaced_tokens_adds_the_detector_to_ours_and_a_row_of_its_own(
+    tiny_checkpoint, data_dir, tmp_path
+):
+    out = tmp_path / "rtd.json"
+    args = ["one-class", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir)]
+    args += ["--tasks", "clinc-oos", "--splits", "1", "--news-eval", "4", "--pretrain-steps", "0"]
+    result = CliRunner().invoke(app, args + ["--output", str(out), "--replaced-tokens"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["settings"]["replaced_tokens"] is True
+    assert "replaced_tokens top5" in data["settings"]["grids"]["ours"]
+    run = data["runs"][0]
+    assert len(run["families"]["ours"]["grid"]) == 8
+    row = run["families"]["ours @replaced_tokens"]
+    assert sorted(row["grid"]) == [
+        "replaced_tokens @random-init",
+        "replaced_tokens top5 @random-init",
+    ]
+    assert row["val"]["roc_auc"] == max(row["grid"].values())
+    assert any(r["family"] == "ours @replaced_tokens" for r in data["rows"])
+    # the restricted row is ours, never the anchor ours is compared with
+    assert all(
+        s["baseline"].split()[0] in ("tfidf_knn", "emb_lof", "emb_ecod") for s in data["summary"]
+    )
+    assert "--objectives" in CliRunner().invoke(app, ["one-class", "--help"]).output
