@@ -128,3 +128,25 @@ def test_a_mean_pooled_pipeline_loaded_with_idf_pooling_is_refused(tmp_path):
             tmp_path / "pipe",
             config={"components": {"anomaly_scorer": {"detector": {"pooling": "idf"}}}},
         )
+
+
+def test_doc_and_token_knn_with_idf_pooling_explains_with_the_scores_it_predicts():
+    egs = examples(standalone_pipeline(), _one_word_records(60, 0.0, seed=4), entities=False)
+    spacy.util.fix_random_seed(0)
+    nlp = standalone_pipeline(
+        "one_class", detector="doc_and_token_knn", n_neighbors=3, token_neighbors=1, pooling="idf"
+    )
+    nlp.initialize(lambda: egs)
+    pipe = nlp.get_pipe("anomaly_scorer")
+    texts = [t for t, _, _ in _one_word_records(10, 0.5, seed=5)]
+    scores = [d._.anomaly_score for d in nlp.pipe(texts)]
+    pipe.explain_settings["explain_method"] = "tokens"
+    explained = pipe.explain(list(nlp.pipe(texts)))
+    numpy.testing.assert_allclose([d._.anomaly_score for d in explained], scores, rtol=1e-6)
+    # the doc part reads the IDF-pooled vector: the same encoder with mean pooling scores otherwise
+    spacy.util.fix_random_seed(0)
+    mean = standalone_pipeline(
+        "one_class", detector="doc_and_token_knn", n_neighbors=3, token_neighbors=1
+    )
+    mean.initialize(lambda: egs)
+    assert not numpy.allclose([d._.anomaly_score for d in mean.pipe(texts)], scores)
