@@ -176,3 +176,26 @@ def test_top_k_removes_the_length_trend_of_normal_docs():
     )
     # the head found the replaced direction
     assert state["rtd_weights"][0] > 3 * numpy.abs(state["rtd_weights"][1:]).max()
+
+
+def test_detrend_length_removes_a_length_trend_of_the_mean():
+    from scipy.stats import spearmanr
+
+    rng = numpy.random.RandomState(1)
+    lengths = rng.randint(2, 40, size=300)
+    shift = numpy.eye(8)[1]
+    # the token vectors of short normal docs lean towards the replaced direction (as on SMS)
+    tokens = [rng.normal(size=(n, 8)) + (3.0 / n) * numpy.eye(8)[0] + shift for n in lengths]
+    masks = [(rng.random_sample(n) < 0.3).astype("float32") for n in lengths]
+    corrupted = [t + 2.0 * m[:, None] * numpy.eye(8)[0] for t, m in zip(tokens, masks)]
+    X = numpy.stack([t.mean(0) for t in tokens])
+    scores = {}
+    for detrend in (False, True):
+        detector = ReplacedTokensDetector(detrend_length=detrend)
+        state = detector.fit(X, tokens, corrupted=(corrupted, masks))
+        assert ("length_slope" in state) == detrend
+        scores[detrend] = detector.raw_scores(state, X, tokens)
+    assert abs(spearmanr(scores[False], lengths).correlation) > 0.4
+    assert abs(spearmanr(scores[True], lengths).correlation) < 0.2
+    with pytest.raises(ValueError, match="detrend_length must be true or false"):
+        ReplacedTokensDetector(detrend_length="yes")
