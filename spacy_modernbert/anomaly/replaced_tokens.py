@@ -16,9 +16,11 @@ MAX_FIT_TOKENS token rows, a seeded sample). The head is stored as arrays (`rtd_
 `rtd_bias`) and checked at load like every detector's state.
 
 A token's score is its replaced-logit `w . t + b`; a doc's raw score is the *mean* over its
-tokens (a mean does not drift with the number of tokens), or with `top_k_tokens = k > 0` the
-mean of its k highest, less the length trend of the normal docs (as `token_knn`'s top-k,
-search.py). A doc without tokens gets EMPTY_DOC_LOGIT (undecided). Raw scores map to [0, 1]
+tokens, or with `top_k_tokens = k > 0` the mean of its k highest, less the length trend of
+the normal docs (as `token_knn`'s top-k, search.py). `detrend_length = true` removes that
+trend from the mean too: the mean replaced-logit is not length-free (measured on SMS spam:
+|Spearman(score, words)| 0.42 among normal test docs from an RTD-pretrained encoder,
+BENCHMARKS.md), because a token's logit depends on where it sits in a short or long doc. A doc without tokens gets EMPTY_DOC_LOGIT (undecided). Raw scores map to [0, 1]
 as every fitted detector's (`detectors.unit_logits`), from the normal fit docs' raw scores.
 Explanations per token come for free (`token_raw_scores`).
 
@@ -125,6 +127,7 @@ class ReplacedTokensDetector(EmbeddingDetector):
         replace_rate: float = REPLACE_RATE,
         top_k_tokens: int = 0,
         memory_bank_size: int = 10000,
+        detrend_length: bool = False,
     ):
         super().__init__(memory_bank_size)
         if (
@@ -138,6 +141,12 @@ class ReplacedTokensDetector(EmbeddingDetector):
             )
         self.replace_rate = float(replace_rate)
         self.top_k_tokens = _whole("top_k_tokens", top_k_tokens, 0)
+        if not isinstance(detrend_length, bool):
+            raise ValueError(
+                "[components.anomaly_scorer.detector] detrend_length must be true or false, got "
+                f"{detrend_length!r}"
+            )
+        self.detrend_length = detrend_length
         self._corrupted: Optional[Tuple[Sequence[numpy.ndarray], Sequence[numpy.ndarray]]] = None
 
     def corrupt(
@@ -191,6 +200,7 @@ class ReplacedTokensDetector(EmbeddingDetector):
         fit = numpy.where(numpy.asarray(lengths) > 0, fit, EMPTY_DOC_LOGIT)
         if self.top_k_tokens > 0:
             state["top_k_tokens"] = numpy.asarray(self.top_k_tokens)
+        if self.top_k_tokens > 0 or self.detrend_length:
             state["length_slope"] = numpy.asarray(search.length_trend(fit, lengths))
             fit = search.detrended(state, fit, lengths)
         return state, fit
@@ -218,8 +228,7 @@ class ReplacedTokensDetector(EmbeddingDetector):
         lengths = [len(t) for t in per_token]
         raw = search.mean_token_distances(per_token, top_k)
         raw = numpy.where(numpy.asarray(lengths) > 0, raw, EMPTY_DOC_LOGIT)
-        if top_k > 0:
-            raw = search.detrended(state, raw, lengths)
+        raw = search.detrended(state, raw, lengths)  # a no-op without length_slope
         return xp.asarray(raw), per_token
 
     def check_state(self, state, width=None):
@@ -258,8 +267,11 @@ def corrupted_fit_features(
 
 @registry.anomaly_detectors("spacy-modernbert.ReplacedTokensDetector.v1")
 def replaced_tokens_detector(
-    replace_rate: float = REPLACE_RATE, top_k_tokens: int = 0, memory_bank_size: int = 10000
+    replace_rate: float = REPLACE_RATE,
+    top_k_tokens: int = 0,
+    memory_bank_size: int = 10000,
+    detrend_length: bool = False,
 ) -> ReplacedTokensDetector:
     """The mean (or top-k) replaced-token logit of a doc's tokens (a head fitted on corrupted
     copies of the normal docs; DATE-style)."""
-    return ReplacedTokensDetector(replace_rate, top_k_tokens, memory_bank_size)
+    return ReplacedTokensDetector(replace_rate, top_k_tokens, memory_bank_size, detrend_length)

@@ -79,7 +79,7 @@ def _pipeline():
 def test_detector_ranks_corrupted_and_foreign_docs_above_normal_ones(seeded):
     nlp = _pipeline()
     normal = grammar_texts(60, seed=1)
-    corrupted, _ = corrupt_docs([nlp.make_doc(t) for t in normal], 0.4, seed=9)
+    corrupted, masks = corrupt_docs([nlp.make_doc(t) for t in normal], 0.4, seed=9)
     foreign = [
         " ".join(numpy.random.RandomState(i).permutation(ANOMALY_WORDS)[:6]) for i in range(30)
     ]
@@ -89,9 +89,17 @@ def test_detector_ranks_corrupted_and_foreign_docs_above_normal_ones(seeded):
     gold = [0] * len(s_normal)
     assert roc_auc(gold + [1] * len(s_corrupted), s_normal + s_corrupted) > 0.8
     assert roc_auc(gold + [1] * len(s_foreign), s_normal + s_foreign) > 0.8
-    # per-token explanations: the detector's token logits
+    # explanations by token (the detector's token logits) keep the doc scores predict gives,
+    # and point at the replaced words of a corrupted doc more often than not
     pipe = nlp.get_pipe("anomaly_scorer")
-    assert hasattr(pipe._fitted.detector, "token_raw_scores")
+    explained = pipe.explain(list(nlp.pipe(d.text for d in corrupted)))
+    numpy.testing.assert_allclose([d._.anomaly_score for d in explained], s_corrupted, rtol=1e-6)
+    hits = [
+        float(numpy.mean([m[s.start : s.end].max() for s in list(doc.spans["anomaly"])[:1]]))
+        for doc, m in zip(explained, masks)
+        if m.any() and len(doc.spans["anomaly"])
+    ]
+    assert len(hits) > 20 and numpy.mean(hits) > 0.5, numpy.mean(hits)
 
 
 def test_state_round_trips_and_a_loaded_pipeline_cannot_refit(tmp_path, seeded):
@@ -176,3 +184,26 @@ def test_top_k_removes_the_length_trend_of_normal_docs():
     )
     # the head found the replaced direction
     assert state["rtd_weights"][0] > 3 * numpy.abs(state["rtd_weights"][1:]).max()
+
+
+def test_detrend_length_removes_a_length_trend_of_the_mean():
+    from scipy.stats import spearmanr
+
+    rng = numpy.random.RandomState(1)
+    lengths = rng.randint(2, 40, size=300)
+    shift = numpy.eye(8)[1]
+    # the token vectors of short normal docs lean towards the replaced direction (as on SMS)
+    tokens = [rng.normal(size=(n, 8)) + (3.0 / n) * numpy.eye(8)[0] + shift for n in lengths]
+    masks = [(rng.random_sample(n) < 0.3).astype("float32") for n in lengths]
+    corrupted = [t + 2.0 * m[:, None] * numpy.eye(8)[0] for t, m in zip(tokens, masks)]
+    X = numpy.stack([t.mean(0) for t in tokens])
+    scores = {}
+    for detrend in (False, True):
+        detector = ReplacedTokensDetector(detrend_length=detrend)
+        state = detector.fit(X, tokens, corrupted=(corrupted, masks))
+        assert ("length_slope" in state) == detrend
+        scores[detrend] = detector.raw_scores(state, X, tokens)
+    assert abs(spearmanr(scores[False], lengths).correlation) > 0.4
+    assert abs(spearmanr(scores[True], lengths).correlation) < 0.2
+    with pytest.raises(ValueError, match="detrend_length must be true or false"):
+        ReplacedTokensDetector(detrend_length="yes")
