@@ -71,6 +71,8 @@ def test_write_reports_test_figures_with_the_split_that_chose(tmp_path, monkeypa
         "".join(json.dumps(dict(r, tag=ctx.TAG, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs)
     )
     out = ctx.write(results, tmp_path / "ner_context.json", None)
+    dev = json.loads((tmp_path / "ner_context_dev.json").read_text())
+    assert len(dev["rows"]) == len(ctx.GRID) and "test" not in " ".join(dev["columns"])
     assert out["summary"][0]["figure"] == "59.00 vs 57.00 (+2.00)"
     assert "dev" in out["protocol"]["chooses"] and "valid" in out["protocol"]["reports"]
     assert out["chosen"]["sentence_context"] == best["settings"]["sentence_context"]
