@@ -53,6 +53,17 @@ GRID = [("ours", lr, {**RECIPE, "sentence_context": c}) for lr in RATES for c in
     ("ours", SENTENCES[1], {**FLERT, "sentence_context": c}) for c in FLERT_CONTEXTS
 ]
 VIEW = "10"  # dev/test docs of 10 consecutive sentences with their gold sentence starts
+# The views of every run (ner_study's f1_by_doc_size) -> column names. "10": 10 consecutive
+# sentences per doc, read as the system's encoder reads a doc (the context system: each sentence
+# in its window with its neighbours, at the gold starts; the sentence system: whole); "10sw":
+# the sentence system with sentence_windows at inference (sentence by sentence, gold starts);
+# "10sz": no sentence starts given, split by the sentencizer rules (what nlp(paragraph) gets).
+VIEWS = (
+    ("1", "sentences"),
+    ("10", "10-sentence docs"),
+    ("10sw", "10-sentence docs, sentence by sentence"),
+    ("10sz", "shipped"),
+)
 
 
 def grid_runs() -> List[proto.Run]:
@@ -109,7 +120,7 @@ def summarize(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
             done = [r for r in runs if r["split"] == split and _same(r, system, lr, settings)]
             if not done:
                 continue
-            for view, key in (("1", "sentences"), ("10", "10-sentence docs"), ("10sz", "shipped")):
+            for view, key in VIEWS:
                 values = [r["f1_by_doc_size"][view] for r in done if view in r["f1_by_doc_size"]]
                 if len(values) == len(done):
                     row[f"{split} F1, {key}"] = proto._stats(values)
@@ -209,6 +220,7 @@ def write(results: Path, output: Path, pretraining: Optional[Dict[str, Any]]) ->
             "dev F1, 10-sentence docs",
             "test F1, sentences",
             "test F1, 10-sentence docs",
+            "test F1, 10-sentence docs, sentence by sentence",
             "test F1, shipped",
             "train words/s",
         ],
