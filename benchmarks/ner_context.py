@@ -9,7 +9,8 @@ pretrained protocol's dev choice: one sentence per training doc, scored on sente
 
 Protocol: every run starts from the `--protocol pretrained` checkpoint of ner_protocol.py
 (made once; the same for every system and seed). Choices read the dev split only (the last 10%
-of CoNLL train): the grid (`GRID`, seed 0) picks the context setting and rate by F1 on dev
+of CoNLL train): the grid (`GRID`, seed 0; two recipes: 1..10-sentence docs, and one
+sentence per doc with its block's text around it) picks the context setting and rate by F1 on dev
 docs of 10 consecutive sentences with their gold starts (the view in which neighbours exist);
 the choice and the sentence system then run seeds 1-2 on dev too. The test phase (CoNLL valid)
 runs both at seeds 0-2, once each.
@@ -43,8 +44,26 @@ SENTENCES = ("ours", 2e-3, {"docs_of": 1, "epochs": proto.EPOCHS})
 RECIPE = {"docs_of_mix": 10, "epochs": proto.EPOCHS, "sentence_windows": True}
 CONTEXTS = (0, 32, 64)  # pieces on each side; 0: the same training docs without context
 RATES = (2e-3, 1e-3)
-GRID = [("ours", lr, {**RECIPE, "sentence_context": c}) for lr in RATES for c in CONTEXTS]
+# Round 2 (added after round 1's dev runs showed the 1..10 mix itself costs ~2 F1): FLERT's
+# training, the sentence recipe's docs and batches (one sentence per doc, 32 per step) with the
+# text of the sentence's block of 10 consecutive sentences recorded around it as context.
+FLERT = {"docs_of": 1, "epochs": proto.EPOCHS, "sentence_windows": True, "context_block": 10}
+FLERT_CONTEXTS = (32, 64)
+GRID = [("ours", lr, {**RECIPE, "sentence_context": c}) for lr in RATES for c in CONTEXTS] + [
+    ("ours", SENTENCES[1], {**FLERT, "sentence_context": c}) for c in FLERT_CONTEXTS
+]
 VIEW = "10"  # dev/test docs of 10 consecutive sentences with their gold sentence starts
+# The views of every run (ner_study's f1_by_doc_size) -> column names. "10": 10 consecutive
+# sentences per doc, read as the system's encoder reads a doc (the context system: each sentence
+# in its window with its neighbours, at the gold starts; the sentence system: whole); "10sw":
+# the sentence system with sentence_windows at inference (sentence by sentence, gold starts);
+# "10sz": no sentence starts given, split by the sentencizer rules (what nlp(paragraph) gets).
+VIEWS = (
+    ("1", "sentences"),
+    ("10", "10-sentence docs"),
+    ("10sw", "10-sentence docs, sentence by sentence"),
+    ("10sz", "shipped"),
+)
 
 
 def grid_runs() -> List[proto.Run]:
@@ -81,8 +100,13 @@ def _same(r: Dict[str, Any], system: str, lr: float, settings: Dict[str, Any]) -
 def summarize(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     """Per system and split: mean/std/range over seeds of each view."""
     best = choose(runs)
+    recipe = (
+        "1-sentence training docs with their neighbours as context"
+        if best["settings"].get("context_block")
+        else "1..10-sentence training docs"
+    )
     systems = {
-        f"context {best['settings']['sentence_context']} pieces, 1..10-sentence training docs": (
+        f"context {best['settings']['sentence_context']} pieces, {recipe}": (
             best["system"],
             best["lr"],
             best["settings"],
@@ -96,7 +120,7 @@ def summarize(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
             done = [r for r in runs if r["split"] == split and _same(r, system, lr, settings)]
             if not done:
                 continue
-            for view, key in (("1", "sentences"), ("10", "10-sentence docs"), ("10sz", "shipped")):
+            for view, key in VIEWS:
                 values = [r["f1_by_doc_size"][view] for r in done if view in r["f1_by_doc_size"]]
                 if len(values) == len(done):
                     row[f"{split} F1, {key}"] = proto._stats(values)
@@ -108,6 +132,9 @@ def summarize(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         {
             "lr": r["lr"],
             "sentence_context": r["settings"]["sentence_context"],
+            "training docs": "1 sentence + block context"
+            if r["settings"].get("context_block")
+            else "1..10 sentences",
             "dev F1, sentences": r["f1"],
             "dev F1, 10-sentence docs": r["f1_by_doc_size"][VIEW],
             "dev F1, shipped": r["f1_by_doc_size"].get("10sz"),
@@ -119,7 +146,7 @@ def summarize(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     return {
         "chosen": best,
         "rows": rows,
-        "dev_grid": sorted(grid, key=lambda g: (-g["lr"], g["sentence_context"])),
+        "dev_grid": grid,
     }
 
 
@@ -175,7 +202,14 @@ def write(results: Path, output: Path, pretraining: Optional[Dict[str, Any]]) ->
             "budget": f"{proto.N_TRAIN:,} CoNLL-2003 train sentences, {proto.EPOCHS} epochs of about 32 sentences "
             "per step, 1 torch thread per run, 2 runs at a time",
             "tag": TAG,
-            "grid": {"rates": list(RATES), "sentence_context": list(CONTEXTS), "recipe": RECIPE},
+            "grid": {
+                "mix": {"rates": list(RATES), "sentence_context": list(CONTEXTS), "recipe": RECIPE},
+                "flert": {
+                    "rates": [SENTENCES[1]],
+                    "sentence_context": list(FLERT_CONTEXTS),
+                    "recipe": FLERT,
+                },
+            },
             **({"pretraining": pretraining} if pretraining else {}),
         },
         "chosen": {"lr": summary["chosen"]["lr"], **summary["chosen"]["settings"]},
@@ -186,6 +220,7 @@ def write(results: Path, output: Path, pretraining: Optional[Dict[str, Any]]) ->
             "dev F1, 10-sentence docs",
             "test F1, sentences",
             "test F1, 10-sentence docs",
+            "test F1, 10-sentence docs, sentence by sentence",
             "test F1, shipped",
             "train words/s",
         ],
@@ -194,6 +229,21 @@ def write(results: Path, output: Path, pretraining: Optional[Dict[str, Any]]) ->
         "summary": summary_rows,
     }
     write_json(output, result)
+    # the grid that chose, as its own table (BENCHMARKS.md region ner_context_dev)
+    write_json(
+        output.with_name(output.stem + "_dev.json"),
+        {
+            **{k: result[k] for k in ("benchmark", "command", "commit", "date", "machine")},
+            "load_avg": [r["load_avg"][0] for r in runs if r["split"] == "dev"][-1:] or [0.0],
+            "protocol": {
+                **result["protocol"],
+                "reports": "dev (this table chooses; nothing here is a test figure)",
+                "seeds": 1,
+            },
+            "columns": list(summary["dev_grid"][0]) if summary["dev_grid"] else [],
+            "rows": summary["dev_grid"],
+        },
+    )
     return result
 
 

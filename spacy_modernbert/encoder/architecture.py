@@ -15,6 +15,7 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, chain, torch2xp
 
+from .context import CONTEXT_KEY
 from .errors import ATTN_IMPLEMENTATIONS, MAX_MODERNBERT_LENGTH, CheckpointError
 from .listeners import TOK2VEC, replace_listener, replace_listener_cfg
 
@@ -184,7 +185,9 @@ def modernbert_transformer_v1(
         piece has one vector and entities stay inside sentences. 0 (default): no context.
         Training and inference read context the same way; cost grows with the window,
         about (sentence + 2 * sentence_context) pieces per sentence. At most
-        (max_length - 2) // 4; needs sentence_windows = true.
+        (max_length - 2) // 4; needs sentence_windows = true. A doc that is one sentence of
+        a longer text may carry the text around it (`encoder.context.set_context`): the
+        context then reaches into that text, as it would inside the whole paragraph.
     """
     from .fork_safety import make_torch_fork_safe
     from .shim import ModernBertShim
@@ -344,6 +347,23 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
         # each sentence as it reads alone: its first word after a line break keeps its "Ġ"
         breaks_as_spaces=bool(model.attrs.get("sentence_windows")),
     )
+    context = model.attrs.get("sentence_context", 0) if model.attrs.get("sentence_windows") else 0
+    around = {}  # doc index -> (ids before, ids after): context text given with the doc
+    if context and any(CONTEXT_KEY in docs[i].user_data for i in live):
+        from .context import context_piece_ids
+
+        around = dict(
+            zip(
+                live,
+                context_piece_ids(
+                    tokenizer,
+                    [docs[i] for i in live],
+                    context,
+                    model.attrs["add_prefix_space"],
+                    breaks_as_spaces=True,
+                ),
+            )
+        )
     doc_pieces: List[Any] = [None] * len(docs)
     windows = []
     for i, p in zip(live, pieces):
@@ -355,14 +375,10 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
             # at inference, a doc read by the sentencizer's rules keeps those sentences
             # (doc.sents), so that the ner after the encoder does not cross them
             starts = sentence_piece_starts(sentence_token_starts(docs[i], not is_train), p)
+            before, after = around.get(i, ((), ()))
             windows.extend(
                 plan_sentence_windows(
-                    i,
-                    starts,
-                    p.n_content,
-                    max_length,
-                    overlap,
-                    model.attrs.get("sentence_context", 0),
+                    i, starts, p.n_content, max_length, overlap, context, len(before), len(after)
                 )
             )
         else:
@@ -380,13 +396,17 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
             docs, doc_pieces, [None] * len(docs), hidden, states
         ), lambda d: docs
 
+    content_ids = {i: doc_pieces[i].ids for i in live}
+    for i, (before, after) in around.items():
+        content_ids[i] = numpy.concatenate([before, content_ids[i], after])
     packed = pack_windows(
         windows,
-        {i: doc_pieces[i].ids for i in live},
+        content_ids,
         {i: doc_pieces[i].n_content for i in live},
         model.attrs["max_batch_tokens"],
         cls_id,
         sep_id,
+        {i: len(before) for i, (before, _) in around.items()},
     )
     device = shim.device
     kwargs = {

@@ -71,6 +71,18 @@ def test_write_reports_test_figures_with_the_split_that_chose(tmp_path, monkeypa
         "".join(json.dumps(dict(r, tag=ctx.TAG, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs)
     )
     out = ctx.write(results, tmp_path / "ner_context.json", None)
+    dev = json.loads((tmp_path / "ner_context_dev.json").read_text())
+    assert len(dev["rows"]) == len(ctx.GRID) and "test" not in " ".join(dev["columns"])
     assert out["summary"][0]["figure"] == "59.00 vs 57.00 (+2.00)"
     assert "dev" in out["protocol"]["chooses"] and "valid" in out["protocol"]["reports"]
     assert out["chosen"]["sentence_context"] == best["settings"]["sentence_context"]
+
+
+def test_a_training_sentence_reads_only_its_own_blocks_neighbours():
+    from benchmarks.ner_study import block_context
+
+    texts = [f"s{i} ." for i in range(25)]
+    assert block_context(texts, 0, 10) == ("", " ".join(texts[1:10]))
+    assert block_context(texts, 13, 10) == ("s10 . s11 . s12 .", " ".join(texts[14:20]))
+    assert block_context(texts, 19, 10) == (" ".join(texts[10:19]), "")
+    assert block_context(texts, 24, 10) == (" ".join(texts[20:24]), "")  # a short last block

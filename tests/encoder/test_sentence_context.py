@@ -45,10 +45,12 @@ def _hidden(nlp, sents):
 
 
 def _rows_of_sentence(doc, k):
-    """The [CLS]-based rows of sentence k's pieces, from the token -> piece alignment."""
+    """The [CLS]-based rows of sentence k's pieces (from its first token's first piece to its last
+    token's last one, whitespace pieces between them included)."""
     sent = list(doc.sents)[k]
     align = doc._.trf_data.align
-    return sorted({int(i) for t in range(sent.start, sent.end) for i in align[t].data.ravel()})
+    rows = {int(i) for t in range(sent.start, sent.end) for i in align[t].data.ravel()}
+    return list(range(min(rows), max(rows) + 1))
 
 
 @pytest.mark.parametrize("context", [0, 1, 3, 5])
@@ -185,3 +187,59 @@ def test_bad_sentence_context_is_refused_with_the_fix(settings, message, tiny_ch
 
     with pytest.raises(ValueError, match=message):
         modernbert_transformer_v1(str(tiny_checkpoint), **settings)
+
+
+@pytest.mark.parametrize("context", [2, 16])
+def test_a_sentence_doc_with_its_text_around_reads_as_inside_its_paragraph(make_nlp, context):
+    """One sentence per doc, with the text before and after it recorded (set_context): its
+    vectors equal those its pieces get inside the whole paragraph, at every context size."""
+    from spacy_modernbert.encoder.context import set_context
+
+    nlp = make_nlp(sentence_windows=True, sentence_context=context)
+    para_doc, para = _hidden(nlp, SENTS)
+    texts = [" ".join(s) for s in SENTS]
+    for k in range(len(SENTS)):
+        doc = _doc(nlp.vocab, [SENTS[k]])
+        set_context(doc, " ".join(texts[:k]), " ".join(texts[k + 1 :]))
+        alone = nlp(doc)._.trf_data.model_output.last_hidden_state[0]
+        rows = _rows_of_sentence(para_doc, k)
+        numpy.testing.assert_allclose(alone[1:-1], para[rows], atol=2e-5, rtol=1e-4)
+    # the control: without the recorded text the first and last sentences read differently
+    bare = nlp(_doc(nlp.vocab, [SENTS[1]]))._.trf_data.model_output.last_hidden_state[0]
+    assert not numpy.allclose(bare[1:-1], para[_rows_of_sentence(para_doc, 1)], atol=1e-3)
+
+
+def test_recorded_context_is_ignored_without_sentence_context(make_nlp):
+    from spacy_modernbert.encoder.context import set_context
+
+    nlp = make_nlp(sentence_windows=True)
+    doc = set_context(_doc(nlp.vocab, [SENTS[1]]), "Rain fell all day .", "Nobody went out .")
+    plain = nlp(_doc(nlp.vocab, [SENTS[1]]))._.trf_data.model_output.last_hidden_state[0]
+    numpy.testing.assert_array_equal(nlp(doc)._.trf_data.model_output.last_hidden_state[0], plain)
+
+
+def test_malformed_recorded_context_is_refused_with_the_fix(make_nlp):
+    from spacy_modernbert.encoder.context import CONTEXT_KEY, set_context
+
+    nlp = make_nlp(sentence_windows=True, sentence_context=16)
+    doc = _doc(nlp.vocab, [SENTS[1]])
+    doc.user_data[CONTEXT_KEY] = "just one string"
+    with pytest.raises(ValueError, match="set_context"):
+        nlp(doc)
+    with pytest.raises(TypeError, match="two strings"):
+        set_context(doc, None, "x")
+
+
+def test_recorded_context_survives_docbin_with_user_data(make_nlp):
+    from spacy.tokens import DocBin
+
+    from spacy_modernbert.encoder.context import get_context, set_context
+
+    nlp = make_nlp(sentence_windows=True, sentence_context=16)
+    doc = set_context(_doc(nlp.vocab, [SENTS[1]]), "before it .", "after it .")
+    (back,) = (
+        DocBin(docs=[doc], store_user_data=True)
+        .from_bytes(DocBin(docs=[doc], store_user_data=True).to_bytes())
+        .get_docs(nlp.vocab)
+    )
+    assert get_context(back) == ("before it .", "after it .")
