@@ -108,8 +108,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             "reports": f"dev: the first {len(sents)} sentences of the last 10% of CoNLL-2003 train "
             "(never pretrained on), 15% of each sentence's pieces masked (seed 0), the same "
             "pieces in both readings",
-            "checkpoint": "the ner_protocol checkpoints: random init, and after its 400-step "
-            "pretraining (benchmarks/ner_protocol.py PRETRAIN)",
+            "checkpoint": "as named in the table: benchmarks/ner_protocol.py's checkpoints "
+            "(modernbert-small-pretrained-33: its random-init 4 x 128 after the 400-step "
+            "PRETRAIN; a random-init checkpoint has no trained MLM head to read)",
             "seeds": 1,
         },
         "columns": list(rows[0]),
