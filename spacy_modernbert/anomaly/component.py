@@ -42,6 +42,7 @@ from . import (  # noqa: F401
     loss,
     one_class,
     outlier_exposure,
+    replaced_tokens,
     shared_cats,
 )
 from .detectors import EmbeddingDetector, SvddDetector

@@ -43,7 +43,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy
 from spacy.tokens import Doc, Span, SpanGroup, Token
 
-from . import DEFAULT_LABEL, outlier_exposure
+from . import DEFAULT_LABEL, idf_pooling, outlier_exposure
 from .detectors import unit_scores
 from .logistic import sigmoid
 from .model import doc_features
@@ -270,7 +270,8 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
     method, weight, passages = resolve(
         component.explain_settings, fitted and fitted.detector, component.name
     )
-    pooled, tokens = doc_features(model, docs, True)
+    # a fitted detector's own features (IDF-pooled under its pooling = "idf")
+    pooled, tokens = fitted.features(docs, True) if fitted else doc_features(model, docs, True)
     token_arrays = [numpy.asarray(ops.to_numpy(t), dtype="float32") for t in tokens]
     n_spans = int(component.explain_settings["explain_spans"])
     if method == "tokens":
@@ -290,6 +291,7 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
         logit_rows, row_values = _row_logits(component), token_arrays
     logits = logit_rows(ops.to_numpy(pooled), row_values)
     pooling = model.attrs.get("pooling", "mean")
+    weights = fitted.token_weights(docs) if fitted else None
     explanations = passage_explanations(
         docs,
         token_arrays,
@@ -301,6 +303,7 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
         weight,
         row_values,
         passages,
+        weights,
     )
     return ops.xp.asarray(sigmoid(numpy, logits)), explanations
 
@@ -361,11 +364,14 @@ def passage_explanations(
     weight: float = 0.0,
     row_values: Optional[Sequence[numpy.ndarray]] = None,
     passages: str = "sentences",
+    token_weights: Optional[Sequence[numpy.ndarray]] = None,
 ) -> List[Explanation]:
     """Occlusion ("occlusion") or passage-alone ("alone") explanations of a batch: all
     passages of all docs scored in one call of `logit_rows` (with the pooled row, the rows
     of `row_values` (default: `tokens`) of the tokens kept: the token vectors, or a token
-    detector's token distances). `logits`: the docs' score logits.
+    detector's token distances). `logits`: the docs' score logits. `token_weights` (per
+    doc, per token): re-pool with IDF weights (idf_pooling.py), as a detector with
+    pooling = "idf" pools a doc.
 
     "alone": a passage's value is its score as a doc. "occlusion": `tanh(d / 2)` of the drop
     `d` of the score's logit without the passage (0 if it rises), i.e. `2 sigmoid(d) - 1`:
@@ -374,7 +380,9 @@ def passage_explanations(
     rows: List[numpy.ndarray] = []
     row_tokens: List[numpy.ndarray] = []
     per_doc: List[List[Tuple[int, int]]] = []
-    for doc, X, V in zip(docs, tokens, tokens if row_values is None else row_values):
+    for i, (doc, X, V) in enumerate(
+        zip(docs, tokens, tokens if row_values is None else row_values)
+    ):
         segs = segments(doc, passages) if len(X) == len(doc) else []
         per_doc.append(segs)
         for start, end in segs:
@@ -382,7 +390,11 @@ def passage_explanations(
             keep[start:end] = True
             if method == "occlusion":
                 keep = ~keep
-            rows.append(pool(X[keep], pooling))
+            rows.append(
+                pool(X[keep], pooling)
+                if token_weights is None
+                else idf_pooling.pool_tokens(X[keep], token_weights[i][keep])
+            )
             row_tokens.append(V[keep])
     row_logits = logit_rows(numpy.stack(rows), row_tokens) if rows else numpy.zeros(0)
     out, at = [], 0
