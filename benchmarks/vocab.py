@@ -86,9 +86,11 @@ def pieces_rows(
     min_freq: int,
     max_words: Sequence[int] = (1,),
 ) -> Tuple[List[dict], Dict[str, Path]]:
+    from spacy_modernbert.encoder.leading_space import as_the_pipeline_reads
     from spacy_modernbert.vocab.bpe import pieces_per_word
     from spacy_modernbert.vocab.extend import extend_vocab
 
+    doms = {d: (train, as_the_pipeline_reads(held)) for d, (train, held) in doms.items()}
     rows, extended = [], {}
     for (base_name, base), (dom, (train, held)), words in (
         (b, d, w) for b in bases.items() for d in doms.items() for w in max_words
