@@ -140,6 +140,14 @@ def group_sentences(sents: List[Any], docs_of: int = 1, docs_of_mix: int = 0, se
     return groups
 
 
+def block_context(texts: List[str], k: int, block: int):
+    """(text before, text after) sentence k inside its block of `block` consecutive sentences
+    (`context_block`): the block's other sentences, never a sentence of another block."""
+    first = k - k % block
+    inside = texts[first : first + block]
+    return " ".join(inside[: k - first]), " ".join(inside[k - first + 1 :])
+
+
 def ours_ner(
     checkpoint: Path,
     train,
@@ -174,6 +182,8 @@ def ours_ner(
     block_shuffle: int = 0,
     max_steps: int = 0,
     docs_of_mix: int = 0,
+    sentence_context: int = 0,
+    context_block: int = 0,
 ) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
@@ -199,6 +209,15 @@ def ours_ner(
         10-sentence docs make (a few articles per step), the control for docs_of=10.
     sentence_windows: the encoder's `sentence_windows` (one window per sentence); every
         training and scored doc then carries its sentence starts.
+    sentence_context: the encoder's `sentence_context` (needs sentence_windows): each sentence's
+        window also holds this many pieces of its doc on each side. Its vectors read the
+        neighbouring sentences only in multi-sentence docs: the "10" view (10 consecutive
+        sentences per doc, gold starts); the headline view (sentences) has no neighbours.
+    context_block: with `sentence_context`, every training doc (one sentence, docs_of=1) carries
+        the text of the other sentences of its block of this many consecutive training
+        sentences as the text around it (`encoder.context.set_context`; the training data is
+        blocks of `BLOCK` consecutive sentences): FLERT's training, one sentence per example
+        with its neighbours as context, batched as the sentence recipe is.
     docs_of_mix: training docs of a mix of sizes, 1..docs_of_mix consecutive sentences each
         (drawn with the run's seed), instead of `docs_of`: sentences and paragraphs both seen.
     max_steps: stop after this many updates (0: `epochs` whole epochs), the schedule ending
@@ -217,6 +236,8 @@ def ours_ner(
     trf = systems.ours_transformer(checkpoint, max_length=max_length, grad_clip_norm=grad_clip_norm)
     if sentence_windows:
         trf["model"]["sentence_windows"] = True
+    if sentence_context:
+        trf["model"]["sentence_context"] = sentence_context
     nlp.add_pipe("transformer", config=trf)
     listener = systems.listener()
     listener["grad_factor"] = grad_factor
@@ -249,8 +270,15 @@ def ours_ner(
         starts = [j == 0 for ws, _ in group for j in range(len(ws))] if with_starts else None
         return Doc(nlp.vocab, words=words, sent_starts=starts)
 
-    for group in groups:
+    if context_block and (docs_of != 1 or docs_of_mix or not sentence_context):
+        raise ValueError("context_block needs docs_of=1 and sentence_context > 0")
+    texts = [" ".join(ws) for ws, _ in sents]
+    for k, group in enumerate(groups):
         doc = make_doc(group)
+        if context_block:
+            from spacy_modernbert.encoder.context import set_context
+
+            set_context(doc, *block_context(texts, k, context_block))
         ents = [t for _, ts in group for t in ts]
         examples.append(Example.from_dict(doc, {"words": [t.text for t in doc], "entities": ents}))
     n_words = sum(len(ws) for ws, _ in sents)
@@ -331,6 +359,10 @@ def ours_ner(
         )
 
     by_size = {k: score(k) for k in eval_docs_of}
+    if sentence_context and max(eval_docs_of) > 1:
+        # paragraphs as `nlp("a paragraph")` gives them: no sentence starts, so the encoder
+        # splits them by the sentencizer rules, each sentence with its context
+        by_size[f"{max(eval_docs_of)}sz"] = score(max(eval_docs_of), with_starts=False)
     if not sentence_windows and max(eval_docs_of) > 1:
         # the same trained pipeline, switched to sentence windows at inference only (config
         # setting, no retraining): paragraphs read sentence by sentence, at the gold sentence

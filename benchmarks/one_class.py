@@ -58,7 +58,7 @@ import typer
 
 from . import data as bdata
 from ._app import CacheDir, Checkpoint, DataDir, Output, Threads, app, defaults
-from .one_class_grids import ANCHOR_GRIDS, OURS_GRID, ours_scores
+from .one_class_grids import ANCHOR_GRIDS, OURS_GRID, ours_scores, text_keys
 from .one_class_rtd import ROW as RTD_ROW
 from .one_class_rtd import RTD_GRID, corrupted_features
 from .report import log, machine_info, table, write_json
@@ -428,6 +428,7 @@ def run_one_class(
                 if key not in features:
                     log(f"  encoding {len(s['train'])} training docs ({ckpt_name})")
                     features[key] = {"train": encoder_features(ckpt, s["train"], seed)}
+                    features[key]["keys"] = {"train": text_keys(s["train"])}  # pooling = "idf"
                     if replaced_tokens:
                         log(f"  encoding corrupted copies of the training docs ({ckpt_name})")
                         features[key]["corrupted"] = corrupted_features(
@@ -436,6 +437,7 @@ def run_one_class(
                     if oe_texts:
                         log(f"  encoding {len(oe_texts)} outlier-exposure texts ({ckpt_name})")
                         features[key]["outliers"] = encoder_features(ckpt, oe_texts, seed)
+                        features[key]["keys"]["outliers"] = text_keys(oe_texts)
                 log(
                     f"  encoding {len(s['val']) + len(s['test'])} validation + test docs ({ckpt_name})"
                 )
@@ -450,6 +452,7 @@ def run_one_class(
                 n_val = len(s["val"])
                 features[key]["val"] = (X[:n_val], T[:n_val])
                 features[key]["test"] = (X[n_val:], T[n_val:])
+                features[key]["keys"].update(val=text_keys(s["val"]), test=text_keys(s["test"]))
             run = {
                 "task": task,
                 "split": seed,

@@ -15,6 +15,7 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, chain, torch2xp
 
+from .context import CONTEXT_KEY
 from .errors import ATTN_IMPLEMENTATIONS, MAX_MODERNBERT_LENGTH, CheckpointError
 from .listeners import TOK2VEC, replace_listener, replace_listener_cfg
 
@@ -61,7 +62,12 @@ class ModernBertEncoderModel(Model):
 
 
 def validate_settings(
-    max_length: int, window_overlap: int, max_batch_tokens: int, attn_implementation: str
+    max_length: int,
+    window_overlap: int,
+    max_batch_tokens: int,
+    attn_implementation: str,
+    sentence_windows: bool = False,
+    sentence_context: int = 0,
 ) -> None:
     """Reject configs that mix incompatible settings, with a message naming the fix."""
     if attn_implementation not in ATTN_IMPLEMENTATIONS:
@@ -82,6 +88,22 @@ def validate_settings(
             f"max_batch_tokens ({max_batch_tokens}) must be at least max_length ({max_length}), "
             "so that one full window fits in a batch."
         )
+    limit = (max_length - 2) // 4
+    if isinstance(sentence_context, bool) or not isinstance(sentence_context, int):
+        raise ValueError(
+            f"sentence_context must be a whole number of pieces (0 = off), got {sentence_context!r}."
+        )
+    if not 0 <= sentence_context <= limit:
+        raise ValueError(
+            f"sentence_context must be in [0, (max_length - 2) // 4 = {limit}] pieces on each side "
+            f"of a sentence, got {sentence_context}; lower it or raise max_length."
+        )
+    if sentence_context and not sentence_windows:
+        raise ValueError(
+            f"sentence_context = {sentence_context} needs sentence_windows = true: the context is "
+            "what each sentence's own window holds around it. Set sentence_windows = true, or "
+            "sentence_context = 0 (without sentence windows a doc is read whole anyway)."
+        )
 
 
 # The attrs that come from the architecture's config settings (not from initialization).
@@ -94,6 +116,7 @@ CONFIG_ATTRS = (
     "from_scratch",
     "output_hidden_states",
     "sentence_windows",
+    "sentence_context",
 )
 
 
@@ -112,6 +135,7 @@ def modernbert_transformer_v1(
     quantize: Optional[str] = None,
     grad_clip_norm: Optional[float] = None,
     sentence_windows: bool = False,
+    sentence_context: int = 0,
 ) -> Model[List[Doc], Any]:
     """A ModernBERT encoder for spacy-transformers' `transformer` component.
 
@@ -155,6 +179,15 @@ def modernbert_transformer_v1(
         or a corpus with sentence starts); a doc without any is split by spaCy's
         `sentencizer` rules and at line breaks (encoder/sentences.py); at inference those are
         set on the doc (`doc.sents`), so that the `ner` does not open an entity across one.
+    sentence_context (int): With `sentence_windows`, each sentence's window also holds up to
+        this many pieces of the doc on each side (its neighbouring sentences), as context its
+        pieces attend to; the sentence's vectors still come from its own window only, so every
+        piece has one vector and entities stay inside sentences. 0 (default): no context.
+        Training and inference read context the same way; cost grows with the window,
+        about (sentence + 2 * sentence_context) pieces per sentence. At most
+        (max_length - 2) // 4; needs sentence_windows = true. A doc that is one sentence of
+        a longer text may carry the text around it (`encoder.context.set_context`): the
+        context then reaches into that text, as it would inside the whole paragraph.
     """
     from .fork_safety import make_torch_fork_safe
     from .shim import ModernBertShim
@@ -162,7 +195,14 @@ def modernbert_transformer_v1(
     make_torch_fork_safe()
     if window_overlap is None:
         window_overlap = min(256, max(0, (max_length - 2) // 4))
-    validate_settings(max_length, window_overlap, max_batch_tokens, attn_implementation)
+    validate_settings(
+        max_length,
+        window_overlap,
+        max_batch_tokens,
+        attn_implementation,
+        sentence_windows,
+        sentence_context,
+    )
     from .quantize import check_mode
 
     check_mode(quantize)
@@ -193,6 +233,7 @@ def modernbert_transformer_v1(
             "from_scratch": from_scratch,
             "output_hidden_states": output_hidden_states,
             "sentence_windows": sentence_windows,
+            "sentence_context": sentence_context,
             "has_transformer": False,
             "replace_listener": replace_listener,
             "replace_listener_cfg": replace_listener_cfg,
@@ -217,6 +258,7 @@ def tok2vec_modernbert_v1(
     quantize: Optional[str] = None,
     grad_clip_norm: Optional[float] = None,
     sentence_windows: bool = False,
+    sentence_context: int = 0,
 ) -> Model[List[Doc], List[Any]]:
     """A component's own ModernBERT encoder, as `nlp.replace_listeners` leaves it (listeners.py):
     the encoder of `ModernBertTransformer.v1` (same settings), split per doc, pooled per token.
@@ -240,6 +282,7 @@ def tok2vec_modernbert_v1(
         quantize,
         grad_clip_norm,
         sentence_windows,
+        sentence_context,
     )
     return chain(replace_listener(encoder), trfs2arrays(pooling, grad_factor))
 
@@ -304,6 +347,23 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
         # each sentence as it reads alone: its first word after a line break keeps its "Ġ"
         breaks_as_spaces=bool(model.attrs.get("sentence_windows")),
     )
+    context = model.attrs.get("sentence_context", 0) if model.attrs.get("sentence_windows") else 0
+    around = {}  # doc index -> (ids before, ids after): context text given with the doc
+    if context and any(CONTEXT_KEY in docs[i].user_data for i in live):
+        from .context import context_piece_ids
+
+        around = dict(
+            zip(
+                live,
+                context_piece_ids(
+                    tokenizer,
+                    [docs[i] for i in live],
+                    context,
+                    model.attrs["add_prefix_space"],
+                    breaks_as_spaces=True,
+                ),
+            )
+        )
     doc_pieces: List[Any] = [None] * len(docs)
     windows = []
     for i, p in zip(live, pieces):
@@ -315,7 +375,12 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
             # at inference, a doc read by the sentencizer's rules keeps those sentences
             # (doc.sents), so that the ner after the encoder does not cross them
             starts = sentence_piece_starts(sentence_token_starts(docs[i], not is_train), p)
-            windows.extend(plan_sentence_windows(i, starts, p.n_content, max_length, overlap))
+            before, after = around.get(i, ((), ()))
+            windows.extend(
+                plan_sentence_windows(
+                    i, starts, p.n_content, max_length, overlap, context, len(before), len(after)
+                )
+            )
         else:
             windows.extend(plan_windows(i, p.n_content, max_length, overlap))
 
@@ -331,13 +396,17 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
             docs, doc_pieces, [None] * len(docs), hidden, states
         ), lambda d: docs
 
+    content_ids = {i: doc_pieces[i].ids for i in live}
+    for i, (before, after) in around.items():
+        content_ids[i] = numpy.concatenate([before, content_ids[i], after])
     packed = pack_windows(
         windows,
-        {i: doc_pieces[i].ids for i in live},
+        content_ids,
         {i: doc_pieces[i].n_content for i in live},
         model.attrs["max_batch_tokens"],
         cls_id,
         sep_id,
+        {i: len(before) for i, (before, _) in around.items()},
     )
     device = shim.device
     kwargs = {

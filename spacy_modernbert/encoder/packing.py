@@ -16,7 +16,7 @@ of the stream, whatever group a doc's windows landed in.
 """
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
 
@@ -40,6 +40,7 @@ def pack_windows(
     max_batch_tokens: int,
     cls_id: int,
     sep_id: int,
+    shifts: Optional[Dict[int, int]] = None,
 ) -> PackedInput:
     """Pack `windows` (of docs `window.doc`, in doc order) into one flat input.
 
@@ -48,6 +49,9 @@ def pack_windows(
     n_content (Dict[int, int]): doc index -> its number of content pieces.
     max_batch_tokens (int): the token budget of one micro-batch.
     cls_id, sep_id (int): the tokenizer's [CLS] and [SEP] ids.
+    shifts (Optional[Dict[int, int]]): doc index -> where its first content piece lies in
+        `content_ids[doc]`, when context pieces precede it there (`sentence_context` with
+        context text given with the doc); default 0.
     RETURNS (PackedInput): ids, positions, groups and the gather index (docs in the order
         of their first window).
     """
@@ -62,7 +66,8 @@ def pack_windows(
         for k in group:
             w = windows[k]
             packed_at[k] = cursor
-            ids.append(window_input_ids(content_ids[w.doc], w, cls_id, sep_id))
+            shift = shifts.get(w.doc, 0) if shifts else 0
+            ids.append(window_input_ids(content_ids[w.doc], w, cls_id, sep_id, shift))
             positions.append(numpy.arange(w.length, dtype="int64"))
             cursor += w.length
         group_specs.append((start, cursor, [windows[k].length for k in group]))

@@ -7,7 +7,13 @@ every window is full. In an overlap, each piece takes its vector from the window
 it sits furthest from an edge (the overlap is split at its middle), so every piece, and
 hence every spaCy token, gets exactly one vector, computed with context on both sides.
 With `sentence_windows`, each sentence is its own window (`plan_sentence_windows`), so a
-paragraph's pieces get the vectors its sentences would get one by one.
+paragraph's pieces get the vectors its sentences would get one by one. With `sentence_context`
+(C > 0), a sentence's window also holds up to C pieces of the doc on each side of it, but the
+window owns only the sentence's pieces: every piece still gets exactly one vector, computed in
+its own sentence's window, with its neighbours as context (FLERT, Schweter & Akbik 2020).
+Context may reach past the doc's own edges into text given with it (`encoder/context.py`):
+such a window's `start` is then negative, or its `end` past the doc's content, in the doc's
+own piece coordinates, and its ids come from the doc's pieces with that text's around them.
 
 Windows then run in micro-batches (`group_by_budget`): sorted by length and grouped under a
 token budget, so that linear layers see only real tokens (no padding at all) and attention
@@ -54,29 +60,47 @@ def plan_windows(doc: int, n_content: int, max_length: int, overlap: int) -> Lis
 
 
 def plan_sentence_windows(
-    doc: int, sent_starts: Sequence[int], n_content: int, max_length: int, overlap: int
+    doc: int,
+    sent_starts: Sequence[int],
+    n_content: int,
+    max_length: int,
+    overlap: int,
+    context: int = 0,
+    before: int = 0,
+    after: int = 0,
 ) -> List[Window]:
-    """One window per sentence (`sentence_windows`): no piece attends across a sentence boundary.
+    """One window per sentence (`sentence_windows`), which owns exactly that sentence's pieces.
 
     sent_starts: the content-piece index at which each sentence starts (any order; 0 and
-    indices outside (0, n_content) are ignored). A sentence longer than a window is cut as
-    `plan_windows` cuts a doc. Every piece is owned by exactly one window, as there.
+    indices outside (0, n_content) are ignored). context: pieces of the doc on each side of
+    the sentence that its window also holds (`sentence_context`, clipped at the doc's edges);
+    0: no piece attends across a sentence boundary. A sentence whose context span is longer
+    than a window is cut as `plan_windows` cuts a doc, and each cut owns its share of the
+    sentence only. Every piece is owned by exactly one window, as there. before / after: pieces
+    of context text given with the doc before its first / after its last piece, which context
+    may reach into (window starts down to -before, ends up to n_content + after).
     """
+    if not n_content:
+        return plan_windows(doc, 0, max_length, overlap)
     edges = [0] + sorted({int(s) for s in sent_starts if 0 < s < n_content}) + [n_content]
     windows = []
     for a, b in zip(edges, edges[1:]):
-        for w in plan_windows(doc, b - a, max_length, overlap):
-            windows.append(Window(doc, w.start + a, w.end + a, w.own_start + a, w.own_end + a))
+        lo, hi = max(-before, a - context), min(n_content + after, b + context)
+        for w in plan_windows(doc, hi - lo, max_length, overlap):
+            own_start, own_end = max(w.own_start + lo, a), min(w.own_end + lo, b)
+            if own_start < own_end:
+                windows.append(Window(doc, w.start + lo, w.end + lo, own_start, own_end))
     return windows
 
 
 def window_input_ids(
-    content_ids: numpy.ndarray, window: Window, cls_id: int, sep_id: int
+    content_ids: numpy.ndarray, window: Window, cls_id: int, sep_id: int, shift: int = 0
 ) -> numpy.ndarray:
-    """[CLS] + the window's content ids + [SEP]."""
+    """[CLS] + the window's content ids + [SEP]; `shift`: where the doc's first piece lies in
+    `content_ids` (the pieces of context text before it)."""
     out = numpy.empty((window.length,), dtype="int64")
     out[0] = cls_id
-    out[1:-1] = content_ids[window.start : window.end]
+    out[1:-1] = content_ids[window.start + shift : window.end + shift]
     out[-1] = sep_id
     return out
 

@@ -1,0 +1,68 @@
+"""Text around a doc that its sentences read as context (`sentence_context`), when the doc is one
+sentence cut from a longer text (a corpus of one sentence per doc, as `convert-conll` writes).
+
+With `sentence_context = C`, each sentence's window holds up to C pieces on each side of it
+(encoder/windows.py). Inside a doc those are its neighbouring sentences. A doc may also carry the
+text before and after it (`set_context`, kept in `doc.user_data`, which `DocBin(store_user_data=
+True)` saves): the context then continues into that text, so a sentence trained as its own doc
+reads the same neighbours it has inside its paragraph. The vectors of the context text are never
+output; only the doc's own pieces get vectors. Without `sentence_context` the text is ignored.
+"""
+
+from typing import Any, List, Sequence, Tuple
+
+import numpy
+from spacy.tokens import Doc
+
+CONTEXT_KEY = "spacy_modernbert.context"
+
+
+def set_context(doc: Doc, before: str = "", after: str = "") -> Doc:
+    """Record the text before and after `doc` (e.g. the previous and next sentences)."""
+    if not isinstance(before, str) or not isinstance(after, str):
+        raise TypeError(
+            f"set_context(doc, before, after) takes two strings, got {type(before).__name__} and "
+            f"{type(after).__name__}."
+        )
+    doc.user_data[CONTEXT_KEY] = (before, after)
+    return doc
+
+
+def get_context(doc: Doc) -> Tuple[str, str]:
+    """The (before, after) text recorded on `doc`, ("", "") if none; a malformed entry is refused."""
+    value = doc.user_data.get(CONTEXT_KEY, ("", ""))
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(v, str) for v in value)
+    ):
+        raise ValueError(
+            f"doc.user_data[{CONTEXT_KEY!r}] must be (text before, text after), two strings; got "
+            f"{value!r} on the doc starting {doc.text[:40]!r}. Set it with "
+            "spacy_modernbert.encoder.context.set_context(doc, before, after)."
+        )
+    return value[0], value[1]
+
+
+def context_piece_ids(
+    tokenizer: Any,
+    docs: Sequence[Doc],
+    n_pieces: int,
+    add_prefix_space: bool,
+    breaks_as_spaces: bool,
+) -> List[Tuple[numpy.ndarray, numpy.ndarray]]:
+    """For each doc, the last `n_pieces` (> 0) pieces of its text before and the first `n_pieces`
+    of its text after (empty arrays where none was given), encoded as the doc itself is."""
+    from .alignment import _WHITESPACE, encode_texts
+
+    pairs = [get_context(doc) for doc in docs]
+    texts = [t.rstrip() for before, _ in pairs for t in [before]] + [a.lstrip() for _, a in pairs]
+    if breaks_as_spaces:
+        texts = [_WHITESPACE.sub(" ", t) for t in texts]
+    # text after the doc follows a space (a new word); text before starts as a doc would
+    n = len(docs)
+    encoded = encode_texts(tokenizer, texts[:n], add_prefix_space) + encode_texts(
+        tokenizer, texts[n:], True
+    )
+    ids = [numpy.asarray(enc.ids, dtype="int64") for enc, _ in encoded]
+    return [(ids[i][max(0, len(ids[i]) - n_pieces) :], ids[n + i][:n_pieces]) for i in range(n)]

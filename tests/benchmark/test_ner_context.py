@@ -1,0 +1,88 @@
+"""The document-context comparison (issue 33): chosen on dev by the view that has neighbours,
+reported on test against the sentence system, every run from the same checkpoint."""
+
+import pytest
+
+from benchmarks import ner_context as ctx
+
+
+def _run(lr, settings, f1_sent, f1_docs, split="dev", seed=0, system="ours"):
+    return {
+        "system": system,
+        "lr": lr,
+        "settings": dict(settings),
+        "split": split,
+        "seed": seed,
+        "f1": f1_sent,
+        "f1_by_doc_size": {"1": f1_sent, "10": f1_docs, "10sz": f1_docs - 1},
+        "train_seconds": 1.0,
+        "train_words_per_s": 100.0,
+        "load_avg": [1.0, 1.0, 1.0],
+    }
+
+
+def _grid():
+    runs = [_run(ctx.SENTENCES[1], ctx.SENTENCES[2], 52.0, 51.0)]
+    for _, lr, settings in ctx.GRID:
+        c = settings["sentence_context"]
+        # the sentence view prefers context 32, the 10-sentence view (the one that chooses) 64;
+        # context 0 scores highest of all but is the control, never the choice
+        runs.append(_run(lr, settings, 60.0 - c / 10, 40.0 + c / 10 + (30 if c == 0 else 0)))
+    return runs
+
+
+def test_the_choice_is_the_best_context_point_on_the_view_with_neighbours():
+    best = ctx.choose(_grid())
+    assert best["settings"]["sentence_context"] == max(ctx.CONTEXTS)
+    assert best["settings"]["sentence_windows"] is True
+
+
+def test_no_choice_before_the_grid_is_complete_and_none_from_test_runs():
+    runs = _grid()
+    with pytest.raises(KeyError, match="dev grid"):
+        ctx.choose(runs[:-1])
+    # a test run never chooses, whatever its score
+    test_only = [dict(r, split="test") for r in runs]
+    with pytest.raises(KeyError):
+        ctx.choose(test_only)
+
+
+def test_seed_runs_cover_the_choice_and_the_sentence_system():
+    runs = _grid()
+    dev = ctx.seed_runs(runs, "dev")
+    test = ctx.seed_runs(runs, "test")
+    assert {r[4] for r in dev} == {1, 2} and {r[4] for r in test} == {0, 1, 2}
+    assert {r[3] for r in test} == {"test"}
+    assert {(r[0], r[1]) for r in test} == {("ours", ctx.choose(runs)["lr"]), ctx.SENTENCES[:2]}
+    grid_points = {(s, lr, str(sorted(st.items()))) for s, lr, st, _, _ in ctx.grid_runs()}
+    assert len(grid_points) == len(ctx.GRID) + 1  # the sentence system runs on dev too
+
+
+def test_write_reports_test_figures_with_the_split_that_chose(tmp_path, monkeypatch):
+    import json
+
+    runs = _grid()
+    best = ctx.choose(runs)
+    for seed in (0, 1, 2):
+        runs.append(_run(best["lr"], best["settings"], 50.0, 58.0 + seed, "test", seed))
+        runs.append(_run(ctx.SENTENCES[1], ctx.SENTENCES[2], 56.0 + seed, 55.0, "test", seed))
+    results = tmp_path / "runs.jsonl"
+    results.write_text(
+        "".join(json.dumps(dict(r, tag=ctx.TAG, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs)
+    )
+    out = ctx.write(results, tmp_path / "ner_context.json", None)
+    dev = json.loads((tmp_path / "ner_context_dev.json").read_text())
+    assert len(dev["rows"]) == len(ctx.GRID) and "test" not in " ".join(dev["columns"])
+    assert out["summary"][0]["figure"] == "59.00 vs 57.00 (+2.00)"
+    assert "dev" in out["protocol"]["chooses"] and "valid" in out["protocol"]["reports"]
+    assert out["chosen"]["sentence_context"] == best["settings"]["sentence_context"]
+
+
+def test_a_training_sentence_reads_only_its_own_blocks_neighbours():
+    from benchmarks.ner_study import block_context
+
+    texts = [f"s{i} ." for i in range(25)]
+    assert block_context(texts, 0, 10) == ("", " ".join(texts[1:10]))
+    assert block_context(texts, 13, 10) == ("s10 . s11 . s12 .", " ".join(texts[14:20]))
+    assert block_context(texts, 19, 10) == (" ".join(texts[10:19]), "")
+    assert block_context(texts, 24, 10) == (" ".join(texts[20:24]), "")  # a short last block
