@@ -287,6 +287,23 @@ def test_detector_is_refit_after_the_encoder_changed(seeded):
     assert not numpy.allclose(bank_at_init, expected, atol=1e-3)  # the encoder did change
 
 
+def test_null_detector_is_the_measured_default_and_a_named_block_keeps_its_own(seeded):
+    """`detector = null` fits DocAndTokenKnnDetector with DEFAULT_DETECTOR_SETTINGS (k5 tk1,
+    the best mean validation AUC of BENCHMARKS.md's one-class protocols); a config naming the
+    function without settings gets the function's defaults (k10 tk3); the state stores them."""
+    records = make_records(40, 0.0, seed=3)
+    fitted = {}
+    for key, settings in (("null", {}), ("named", {"detector": detectors.DEFAULT_DETECTOR})):
+        nlp = standalone_pipeline("one_class", **settings)
+        nlp.initialize(lambda nlp=nlp: examples(nlp, records, anomaly_labels=False))
+        fitted[key] = nlp.get_pipe("anomaly_scorer")._fitted.state
+    assert detectors.DEFAULT_DETECTOR_SETTINGS == {"n_neighbors": 5, "token_neighbors": 1}
+    assert int(fitted["null"]["n_neighbors"]) == 5
+    assert int(fitted["null"]["token_neighbors"]) == 1
+    assert int(fitted["named"]["n_neighbors"]) == 10
+    assert int(fitted["named"]["token_neighbors"]) == 3
+
+
 def test_memory_bank_is_a_seeded_subsample_when_too_big(seeded):
     records = make_records(80, 0.0, seed=2)
     texts = [t for t, _, _ in records]

@@ -669,3 +669,29 @@ def test_one_class_replaced_tokens_adds_the_detector_to_ours_and_a_row_of_its_ow
         s["baseline"].split()[0] in ("tfidf_knn", "emb_lof", "emb_ecod") for s in data["summary"]
     )
     assert "--objectives" in CliRunner().invoke(app, ["one-class", "--help"]).output
+
+
+def test_the_null_detector_is_the_best_mean_validation_configuration_of_the_committed_runs():
+    """`detector = null` (DEFAULT_DETECTOR with DEFAULT_DETECTOR_SETTINGS) is the configuration
+    of ours' grid with the best validation ROC AUC averaged over the five one-class protocols
+    of the committed round-three runs (each protocol's splits averaged first): validation
+    chooses the default, the test split never does."""
+    from spacy_modernbert.anomaly import detectors
+
+    results = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    per: dict = {}
+    for name in ("one_class_clinc_r3", "one_class_sms_r3", "one_class_news_r3"):
+        for run in json.loads((results / f"{name}.json").read_text())["runs"]:
+            for config, auc in run["families"]["ours"]["grid"].items():
+                per.setdefault(config, {}).setdefault(run["task"], []).append(auc)
+    tasks = {task for by_task in per.values() for task in by_task}
+    assert len(tasks) == 5
+    mean = {
+        config: sum(sum(v) / len(v) for v in by_task.values()) / len(by_task)
+        for config, by_task in per.items()
+        if set(by_task) == tasks
+    }
+    best = max(mean, key=mean.get)
+    s = detectors.DEFAULT_DETECTOR_SETTINGS
+    expected = f"{detectors.DEFAULT_DETECTOR} k{s['n_neighbors']} tk{s['token_neighbors']}"
+    assert best.split(" @")[0] == expected, (best, round(mean[best], 4))
