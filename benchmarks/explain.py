@@ -6,17 +6,20 @@ Protocol (invariants):
   message a line; `report`: a demo incident report (test split) plus 1 CoNLL-2003 valid
   sentence between two of its sentences. The top span of `doc.spans["anomaly"]` must overlap
   the inserted passage. Beside each figure, the random-span baseline: the expected hit rate
-  of a passage drawn uniformly from the same passages (`anomaly.explain.segments`).
+  of a passage drawn uniformly from the same passages (`anomaly.explain.segments`, of the
+  figure's passage unit). Every pipeline reads docs as the shipped configs do: the encoder's
+  `sentence_windows` (each sentence and line encoded in its own window).
 * **Systems**: every detector that explains, as `anomaly_scorer` runs it: the one-class
-  detectors fitted on normal training docs of the test docs' shape (`sms`: 6 ham messages of
-  the train split a doc; `report`: demo train reports), each with every method it has; the
+  detectors fitted on normal training docs of the test docs' shape (`sms`: every ham message
+  of the train split once, 6 a doc; `report`: demo train reports), each with every method it has; the
   supervised head trained on labelled training docs (those normal docs, and as anomalies the
   same shape with a passage inserted: a train-split spam message / a CoNLL *train* sentence),
   as `spacy train` trains (`supervised_pipeline`). The test docs, the dev docs and their
   inserted passages are never trained or fitted on.
 * **Chosen on dev docs**: dev pointing docs are built the same way from the SMS validation
   split / the demo dev reports + the half of the CoNLL train sentences the head never sees.
-  Per system, the method and the passage-length weight (`explain_length_weight`, ranking by
+  Per system, the method, the passage unit (`explain_passages`: sentences, or lines where a
+  doc has several) and the passage-length weight (`explain_length_weight`, ranking by
   value x n_tokens ** weight, from `explain.LENGTH_WEIGHTS`) with the best mean dev hit rate
   over both tasks and all seeds (`choose`) is the system's "auto" (`explain.AUTO` holds it;
   a test checks they agree). Every method is reported on the test docs, at its dev weight.
@@ -59,12 +62,18 @@ SUPERVISED = "supervised"
 SUMMARY_SYSTEMS = ("doc_and_token_knn", SUPERVISED)
 METHODS = ("tokens", "occlusion", "alone")
 SUPERVISED_BATCH = 16
+# Passage units in tie order (explain.PASSAGE_UNITS; `choose` prefers the earlier).
+PASSAGE_ORDER = ("sentences", "lines")
 DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo"
 CLINC = Path("clinc150") / "clinc150_train_val.json"
 # A doc of the sms task: this many ham messages around the spam one.
 HAM_PER_DOC = 5
 # The dev docs' random streams (and the CoNLL train halves): apart from the test docs'.
 DEV_SEED = 1000
+# Every pointing pipeline reads a doc as the shipped configs do (configs/*.cfg):
+# `sentence_windows`, each sentence and line encoded in its own window, so a passage's token
+# vectors are those of the passage alone and no passage leaks into its neighbours' vectors.
+SENTENCE_WINDOWS = True
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 Doc = Dict[str, Any]  # text, start, end (the inserted passage's characters)
 
@@ -104,8 +113,11 @@ def sms_task(data_dir: Path, seed: int, n_docs: int, n_train: int) -> Dict[str, 
         ]
 
     docs = docs_of(test, n_docs, rng)
-    # the detectors' normal docs have the test docs' shape: HAM_PER_DOC + 1 messages a doc
-    normal = ["\n".join(rng.sample(ham, HAM_PER_DOC + 1)) for _ in range(n_train)]
+    # the detectors' normal docs have the test docs' shape, HAM_PER_DOC + 1 messages a doc:
+    # every train-split ham message once (a shuffled partition)
+    shuffled = rng.sample(ham, len(ham))
+    size = HAM_PER_DOC + 1
+    normal = ["\n".join(shuffled[i : i + size]) for i in range(0, len(shuffled) - size + 1, size)]
     # the head learns from the labelled messages (trained on docs of 6 messages, it learned
     # which docs hold spam, not from which line: it pointed below the random baseline)
     labelled = [(t, 0.0) for t in rng.sample(ham, min(n_train, len(ham)))]
@@ -193,7 +205,9 @@ def one_class_pipeline(checkpoint: Path, normal: Sequence[str]):
     from .systems import ours_transformer
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=ours_transformer(checkpoint))
+    nlp.add_pipe(
+        "transformer", config=ours_transformer(checkpoint, sentence_windows=SENTENCE_WINDOWS)
+    )
     for detector in DETECTORS:
         nlp.add_pipe("anomaly_scorer", name=detector, config=scorer_config(detector))
     nlp.initialize(lambda: [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in normal])
@@ -216,7 +230,9 @@ def supervised_pipeline(
 
     spacy.util.fix_random_seed(seed)
     nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=ours_transformer(checkpoint))
+    nlp.add_pipe(
+        "transformer", config=ours_transformer(checkpoint, sentence_windows=SENTENCE_WINDOWS)
+    )
     nlp.add_pipe("anomaly_scorer", name=SUPERVISED, config=scorer_config(None))
     examples = [Example.from_dict(nlp.make_doc(t), {"cats": {"ANOMALY": y}}) for t, y in labelled]
     optimizer = spacy_optimizer(
@@ -244,37 +260,50 @@ def _hit(doc, start: int, end: int, d: Doc) -> float:
     return float(doc[start].idx < d["end"] and doc[end - 1].idx + len(doc[end - 1]) > d["start"])
 
 
+def random_rate(encoded, docs: Sequence[Doc], passages: str) -> float:
+    """The random-span baseline: the mean hit rate of a passage drawn uniformly."""
+    from spacy_modernbert.anomaly.explain import segments
+
+    return statistics.mean(
+        statistics.mean(_hit(doc, s, e, d) for s, e in segments(doc, passages))
+        for doc, d in zip(encoded, docs)
+    )
+
+
 def pointing(nlp, names: Sequence[str], docs: Sequence[Doc]) -> Dict[str, Dict[str, Any]]:
-    """{system: {"random": the random-span baseline, method: {length weight: hit rate}}} on
-    `docs` (encoded once): the top passage by value x n_tokens ** weight, for every weight of
-    LENGTH_WEIGHTS (one explanation per method; only the ranking changes with the weight)."""
+    """{system: {"random": the random-span baseline (sentences), "random_lines": (lines),
+    method: {passage unit: {length weight: hit rate}}}} on `docs` (encoded once): the top
+    passage by value x n_tokens ** weight, for every unit of PASSAGE_UNITS and weight of
+    LENGTH_WEIGHTS (one explanation per method and unit; the weight only changes the ranking)."""
     from spacy_modernbert.anomaly.explain import (
         LENGTH_WEIGHTS,
+        PASSAGE_UNITS,
         explain_docs,
-        segments,
         top_spans,
     )
 
     encoded = list(nlp.get_pipe("transformer").pipe(nlp.make_doc(d["text"]) for d in docs))
-    random_rate = statistics.mean(
-        statistics.mean(_hit(doc, s, e, d) for s, e in segments(doc))
-        for doc, d in zip(encoded, docs)
-    )
+    baselines = {
+        "random": random_rate(encoded, docs, "sentences"),
+        "random_lines": random_rate(encoded, docs, "lines"),
+    }
     out: Dict[str, Dict[str, Any]] = {}
     for name in names:
         scorer = nlp.get_pipe(name)
-        rates: Dict[str, Any] = {"random": random_rate}
+        rates: Dict[str, Any] = dict(baselines)
         for method in methods_of(scorer):
-            scorer.explain_settings["explain_method"] = method
-            _, explanations = explain_docs(scorer, encoded)
-            rates[method] = {
-                str(w): statistics.mean(
-                    _hit(doc, *top_spans(ex.passages, 1, w)[0][:2], d) if ex.passages else 0.0
-                    for doc, d, ex in zip(encoded, docs, explanations)
-                )
-                for w in LENGTH_WEIGHTS
-            }
-        scorer.explain_settings["explain_method"] = "auto"
+            rates[method] = {}
+            for unit in PASSAGE_UNITS:
+                scorer.explain_settings.update(explain_method=method, explain_passages=unit)
+                _, explanations = explain_docs(scorer, encoded)
+                rates[method][unit] = {
+                    str(w): statistics.mean(
+                        _hit(doc, *top_spans(ex.passages, 1, w)[0][:2], d) if ex.passages else 0.0
+                        for doc, d, ex in zip(encoded, docs, explanations)
+                    )
+                    for w in LENGTH_WEIGHTS
+                }
+        scorer.explain_settings.update(explain_method="auto", explain_passages=None)
         out[name] = rates
     return out
 
@@ -349,10 +378,13 @@ def run_pointing_task(
         log(
             f"  {task} seed {seed} {name:30s} random {rates['random']:.2f}  "
             + "  ".join(
-                f"{m} dev/test "
-                + " ".join(f"{result['dev'][name][m][w]:.2f}/{v:.2f}" for w, v in rates[m].items())
+                f"{m} {unit} dev/test "
+                + " ".join(
+                    f"{result['dev'][name][m][unit][w]:.2f}/{v:.2f}" for w, v in by_w.items()
+                )
                 for m in METHODS
                 if m in rates
+                for unit, by_w in rates[m].items()
             )
         )
     return result
@@ -588,31 +620,36 @@ COLUMNS = [
 ]
 
 
-def _weight_key(weight: str) -> Tuple[float, float]:
-    return (abs(float(weight)), float(weight))
+def _setting_key(setting: Tuple[str, str]) -> Tuple[int, float, float]:
+    """Tie order of (passage unit, weight): sentences first, then the weight nearest 0."""
+    unit, weight = setting
+    return (PASSAGE_ORDER.index(unit), abs(float(weight)), float(weight))
 
 
 def choose(runs: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     """Per system, on the dev docs of all `runs` (both tasks, all seeds): for each method the
-    length weight with the best mean hit rate, then the method with the best; ties go to the
-    earlier method of METHODS and the weight nearest 0. The test docs choose nothing."""
+    passage unit and length weight with the best mean hit rate, then the method with the
+    best; ties go to the earlier method of METHODS, sentences, and the weight nearest 0. The
+    test docs choose nothing."""
     out: Dict[str, Dict[str, Any]] = {}
     for system in runs[0]["dev"]:
-        dev_means: Dict[str, Dict[str, float]] = {}
+        dev_means: Dict[str, Dict[Tuple[str, str], float]] = {}
         for method in [m for m in METHODS if m in runs[0]["dev"][system]]:
             dev_means[method] = {
-                w: statistics.mean(r["dev"][system][method][w] for r in runs)
-                for w in runs[0]["dev"][system][method]
+                (unit, w): statistics.mean(r["dev"][system][method][unit][w] for r in runs)
+                for unit, by_w in runs[0]["dev"][system][method].items()
+                for w in by_w
             }
-        weights = {
-            m: max(sorted(v, key=_weight_key), key=lambda w, v=v: v[w])
+        best = {
+            m: max(sorted(v, key=_setting_key), key=lambda k, v=v: v[k])
             for m, v in dev_means.items()
         }
-        method = max(dev_means, key=lambda m: dev_means[m][weights[m]])
+        method = max(dev_means, key=lambda m: dev_means[m][best[m]])
         out[system] = {
             "method": method,
-            "weights": {m: float(w) for m, w in weights.items()},
-            "dev": {m: round(dev_means[m][weights[m]], 4) for m in dev_means},
+            "weights": {m: float(w) for m, (_, w) in best.items()},
+            "passages": {m: unit for m, (unit, _) in best.items()},
+            "dev": {m: round(dev_means[m][best[m]], 4) for m in dev_means},
         }
     return out
 
@@ -636,6 +673,7 @@ def choose_checkpoints(choices: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str
                 "checkpoint": system.split(" @")[1] if " @" in system else "",
                 "method": choice["method"],
                 "weights": choice["weights"],
+                "passages": choice["passages"],
                 "dev": best,
             }
     return out
@@ -658,21 +696,23 @@ def summarize(
         runs = [r for r in pointing_runs if r["task"] == task]
         hits_of_task = []
         for system, choice in choices.items():
-            baseline, _ = _mean_range([r["test"][system]["random"] for r in runs])
             for method, weight in choice["weights"].items():
-                w = str(weight)
-                mean, span = _mean_range([r["test"][system][method][w] for r in runs])
-                dev, _ = _mean_range([r["dev"][system][method][w] for r in runs])
+                w, unit = str(weight), choice["passages"][method]
+                # the random-span baseline of the same passages
+                key = "random" if unit == "sentences" else "random_lines"
+                baseline, _ = _mean_range([r["test"][system][key] for r in runs])
+                mean, span = _mean_range([r["test"][system][method][unit][w] for r in runs])
+                dev, _ = _mean_range([r["dev"][system][method][unit][w] for r in runs])
                 costs = [r["cost"][base_name(system)][method]["overhead"] for r in runs]
                 chosen = method == choice["method"]
                 if chosen and system in chosen_systems:
                     chosen_costs.setdefault(base_name(system), []).extend(costs)
-                    hits_of_task.append((mean, span, system, method, weight, baseline))
+                    hits_of_task.append((mean, span, system, method, weight, baseline, unit))
                 rows.append(
                     {
                         "task": f"pointing game: {task}",
                         "system": system + (" (dev-chosen)" if system in chosen_systems else ""),
-                        "method": f"{method}, length weight {weight:g}"
+                        "method": f"{method}, {unit}, length weight {weight:g}"
                         + (" (auto)" if chosen else ""),
                         "seeds": len(runs),
                         "dev (mean)": dev,
@@ -682,13 +722,13 @@ def summarize(
                         "explain cost (median over seeds)": f"{100 * statistics.median(costs):+.0f}%",
                     }
                 )
-        for mean, span, system, method, weight, baseline in hits_of_task:
+        for mean, span, system, method, weight, baseline, unit in hits_of_task:
             if base_name(system) not in SUMMARY_SYSTEMS:
                 continue
             summary.append(
                 {
-                    "claim": f"pointing game {task}, {system} (auto: {method}, length weight "
-                    f"{weight:g}): the top span hits the inserted passage"
+                    "claim": f"pointing game {task}, {system} (auto: {method}, {unit}, length "
+                    f"weight {weight:g}): the top span hits the inserted passage"
                     + (" in >= 80% of docs" if mean >= 0.8 else ": below the 80% goal"),
                     "figure": f"{mean:.2f}",
                     "range": span,

@@ -23,7 +23,11 @@ The protocol (invariants):
   - `news-mixed`: the same normals as the other news tasks; an anomaly is another CoNLL valid doc with one of its
     3 sentences replaced by an SMS message (a hidden passage: issue 32).
 * **Objectives** (`--objectives`): one pretrained checkpoint per pretrain objective, `mlm`
-  ("pretrained") and `mlm+contrastive` ("contrastive"), each a grid axis of its own.
+  ("pretrained"), `mlm+contrastive` ("contrastive"), `rtd` ("rtd-pretrained": replaced-token
+  detection, pretrain/rtd.py) and `mlm+rtd` ("mlm-rtd"), each a grid axis of its own.
+* **Replaced-token detection** (`--replaced-tokens`): ours' grid gains the `replaced_tokens`
+  detector (one_class_rtd.py: fitted on encoded corrupted copies of the normal training docs),
+  with a row of its own (`ours @replaced_tokens`).
 * **Outlier exposure** (`--outlier-exposure FILE`, e.g. CLINC150's `wiki_sents.txt`): a
   family `ours_oe`, ours' grid with the component's `outlier_exposure` setting (a seeded
   sample of `--outlier-exposure-n` lines of FILE as pseudo-anomalies). The file must never
@@ -54,14 +58,21 @@ import typer
 
 from . import data as bdata
 from ._app import CacheDir, Checkpoint, DataDir, Output, Threads, app, defaults
-from .one_class_grids import ANCHOR_GRIDS, OURS_GRID, ours_scores
+from .one_class_grids import ANCHOR_GRIDS, OURS_GRID, ours_scores, text_keys
+from .one_class_rtd import ROW as RTD_ROW
+from .one_class_rtd import RTD_GRID, corrupted_features
 from .report import log, machine_info, table, write_json
 from .results import command_line, git_commit, record
 
 TASKS = ("sms", "news-vs-sms1", "news-vs-sms3", "news-mixed", "clinc-oos")
 CLINC = Path("clinc150") / "clinc150_train_val.json"
 # `--objectives`: the pretrain objective of each pretrained checkpoint, and its name in the grids.
-OBJECTIVE_CHECKPOINTS = {"mlm": "pretrained", "mlm+contrastive": "contrastive"}
+OBJECTIVE_CHECKPOINTS = {
+    "mlm": "pretrained",
+    "mlm+contrastive": "contrastive",
+    "rtd": "rtd-pretrained",
+    "mlm+rtd": "mlm-rtd",
+}
 Split = Dict[str, Any]  # train, val, val_gold, test, test_gold, train_key
 # Our families and their names in the summary's claims (ours_oe: with --outlier-exposure).
 OURS = {"ours": "ours", "ours_oe": "ours + outlier exposure"}
@@ -247,6 +258,8 @@ def encoder_features(
 ) -> Tuple[numpy.ndarray, List[numpy.ndarray]]:
     """Pooled embeddings and token vectors of `texts`, exactly as `anomaly_scorer` (one_class) sees them.
 
+    texts may hold spaCy Docs instead (their tokenization kept; no memo).
+
     memo: {text: (pooled row, token vectors)} of this checkpoint, filled and reused (the news
     tasks of one seed share their normal documents; inference mode is deterministic)."""
     if memo is not None:
@@ -276,7 +289,8 @@ def encoder_features(
     )
     nlp.initialize(
         lambda: [
-            Example(nlp.make_doc(t), nlp.make_doc(t)) for t in list(texts[:8]) + ["a b", "c d"]
+            Example(nlp.make_doc(t), nlp.make_doc(t))
+            for t in [str(t) for t in texts[:8]] + ["a b", "c d"]
         ]
     )
     model = nlp.get_pipe("anomaly_scorer").model
@@ -284,13 +298,23 @@ def encoder_features(
     for start in range(0, len(texts), 256):
         docs = list(
             nlp.get_pipe("transformer").pipe(
-                (nlp.make_doc(t) for t in texts[start : start + 256]), batch_size=64
+                (_as_doc(nlp, t) for t in texts[start : start + 256]), batch_size=64
             )
         )
         X, T = doc_features(model, docs, True)
         pooled.append(numpy.asarray(model.ops.to_numpy(X), dtype="float64"))
         tokens.extend(numpy.asarray(model.ops.to_numpy(t), dtype="float32") for t in T)
     return numpy.concatenate(pooled), tokens
+
+
+def _as_doc(nlp: Any, text: Any) -> Any:
+    """A doc of `nlp` from a text, or from a Doc's words and spaces (its tokenization kept:
+    the corrupted copies of one_class_rtd.py)."""
+    if isinstance(text, str):
+        return nlp.make_doc(text)
+    from spacy.tokens import Doc
+
+    return Doc(nlp.vocab, words=[t.text for t in text], spaces=[bool(t.whitespace_) for t in text])
 
 
 # ---------------------------------------------------------------------------- the run
@@ -311,6 +335,7 @@ def run_one_class(
     clinc_train: int = 3000,
     outlier_exposure: Optional[Path] = None,
     outlier_exposure_n: int = 1000,
+    replaced_tokens: bool = False,
 ) -> Dict[str, Any]:
     """Every family's validation-chosen configuration, scored on the test split of each seed."""
     import torch
@@ -403,9 +428,16 @@ def run_one_class(
                 if key not in features:
                     log(f"  encoding {len(s['train'])} training docs ({ckpt_name})")
                     features[key] = {"train": encoder_features(ckpt, s["train"], seed)}
+                    features[key]["keys"] = {"train": text_keys(s["train"])}  # pooling = "idf"
+                    if replaced_tokens:
+                        log(f"  encoding corrupted copies of the training docs ({ckpt_name})")
+                        features[key]["corrupted"] = corrupted_features(
+                            ckpt, s["train"], seed, encoder_features
+                        )
                     if oe_texts:
                         log(f"  encoding {len(oe_texts)} outlier-exposure texts ({ckpt_name})")
                         features[key]["outliers"] = encoder_features(ckpt, oe_texts, seed)
+                        features[key]["keys"]["outliers"] = text_keys(oe_texts)
                 log(
                     f"  encoding {len(s['val']) + len(s['test'])} validation + test docs ({ckpt_name})"
                 )
@@ -420,6 +452,7 @@ def run_one_class(
                 n_val = len(s["val"])
                 features[key]["val"] = (X[:n_val], T[:n_val])
                 features[key]["test"] = (X[n_val:], T[n_val:])
+                features[key]["keys"].update(val=text_keys(s["val"]), test=text_keys(s["test"]))
             run = {
                 "task": task,
                 "split": seed,
@@ -429,7 +462,8 @@ def run_one_class(
                 "families": {},
             }
             words = {part: [bdata.n_words(t) for t in s[part]] for part in ("val", "test")}
-            candidates = {"ours": [(cfg, ckpt_name) for ckpt_name in ckpts for cfg in OURS_GRID]}
+            ours_grid = OURS_GRID + (RTD_GRID if replaced_tokens else [])
+            candidates = {"ours": [(cfg, ckpt_name) for ckpt_name in ckpts for cfg in ours_grid]}
             if oe_texts:
                 candidates["ours_oe"] = candidates["ours"]
             candidates.update({family: grid(list(ckpts)) for family, grid in ANCHOR_GRIDS.items()})
@@ -456,12 +490,20 @@ def run_one_class(
                     f"  {family:9s} chose {name:40s} val AUC {val_m['roc_auc']:.3f}  test AUC "
                     f"{run['families'][family]['test']['roc_auc']:.3f}"
                 )
+                rows_of = {}
                 if family in OURS and len(ckpts) > 1:
                     # one row per checkpoint (objective): its own validation choice, on test
-                    for ckpt_name in ckpts:
-                        mine = [x for x in scored if x[1].endswith(f" @{ckpt_name}")]
+                    rows_of = {
+                        f"{family} @{c}": [x for x in scored if x[1].endswith(f" @{c}")]
+                        for c in ckpts
+                    }
+                if family == "ours" and replaced_tokens:  # the replaced_tokens detector alone
+                    rtd_names = tuple(f"{c['name']} @" for c in RTD_GRID)
+                    rows_of[RTD_ROW] = [x for x in scored if x[1].startswith(rtd_names)]
+                if rows_of:
+                    for row, mine in rows_of.items():
                         c_val, c_name, c_test = max(mine, key=lambda x: x[0]["roc_auc"] or 0.0)
-                        run["families"][f"{family} @{ckpt_name}"] = {
+                        run["families"][row] = {
                             "chosen": c_name,
                             "val": c_val,
                             "test": metrics(s["test_gold"], c_test, words["test"]),
@@ -482,6 +524,7 @@ def run_one_class(
                         pretrain_batch_tokens,
                         chosen_objectives,
                         oe_setting,
+                        replaced_tokens,
                     ),
                 )
     result = summarize(
@@ -493,6 +536,7 @@ def run_one_class(
         pretrain_batch_tokens,
         chosen_objectives,
         oe_setting,
+        replaced_tokens,
     )
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
     print(
@@ -518,6 +562,7 @@ def summarize(
     pretrain_batch_tokens: int,
     objectives: Sequence[str] = ("mlm",),
     outlier_exposure: Optional[Dict[str, Any]] = None,
+    replaced_tokens: bool = False,
 ) -> Dict[str, Any]:
     # ours, ours_oe, then per checkpoint (objective) "ours @pretrained"..., then the anchors
     seen = dict.fromkeys(f for r in runs for f in r["families"])
@@ -621,8 +666,9 @@ def summarize(
             "pretrain_batch_tokens": pretrain_batch_tokens,
             "objectives": list(objectives),
             "outlier_exposure": outlier_exposure,
+            "replaced_tokens": replaced_tokens,
             "grids": {
-                "ours": [c["name"] for c in OURS_GRID],
+                "ours": [c["name"] for c in OURS_GRID + (RTD_GRID if replaced_tokens else [])],
                 **({"ours_oe": [c["name"] for c in OURS_GRID]} if outlier_exposure else {}),
                 **{f: ANCHOR_GRIDS[f].describe() for f in ANCHOR_GRIDS},
             },
@@ -671,7 +717,8 @@ def one_class_cli(
         _D["objectives"],
         "--objectives",
         help="Comma-separated pretrain objectives, one pretrained checkpoint each: mlm "
-        "(named 'pretrained'), mlm+contrastive ('contrastive')",
+        "(named 'pretrained'), mlm+contrastive ('contrastive'), rtd ('rtd-pretrained'), "
+        "mlm+rtd ('mlm-rtd')",
     ),
     outlier_exposure: Optional[Path] = typer.Option(
         _D["outlier_exposure"],
@@ -684,6 +731,12 @@ def one_class_cli(
         _D["outlier_exposure_n"],
         "--outlier-exposure-n",
         help="Outlier-exposure texts read (a seeded sample)",
+    ),
+    replaced_tokens: bool = typer.Option(
+        _D["replaced_tokens"],
+        "--replaced-tokens",
+        help="Add the replaced_tokens detector (a head fitted on corrupted copies of the "
+        "normal training docs) to ours' grid, and its own row",
     ),
     # fmt: on
 ) -> None:
@@ -703,4 +756,5 @@ def one_class_cli(
         clinc_train=clinc_train,
         outlier_exposure=outlier_exposure,
         outlier_exposure_n=outlier_exposure_n,
+        replaced_tokens=replaced_tokens,
     )

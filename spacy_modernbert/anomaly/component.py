@@ -42,6 +42,7 @@ from . import (  # noqa: F401
     loss,
     one_class,
     outlier_exposure,
+    replaced_tokens,
     shared_cats,
 )
 from .detectors import EmbeddingDetector, SvddDetector
@@ -122,6 +123,7 @@ def make_anomaly_scorer(
     explain_spans: int = 1,
     explain_method: str = "auto",
     explain_length_weight: Optional[float] = None,
+    explain_passages: Optional[str] = None,
 ) -> "AnomalyScorer":
     """Create an `anomaly_scorer` component.
 
@@ -146,6 +148,9 @@ def make_anomaly_scorer(
     explain_method (str): "auto", "tokens", "occlusion" or "alone" (explain.py).
     explain_length_weight (Optional[float]): passages rank by value x n_tokens ** weight;
         null: the weight chosen for the method (explain.AUTO).
+    explain_passages (Optional[str]): the passages explained: "sentences" or "lines" (a doc's
+        lines where it has several, else its sentences); null: the unit chosen for the method
+        (explain.AUTO).
     """
     return AnomalyScorer(
         nlp.vocab,
@@ -163,6 +168,7 @@ def make_anomaly_scorer(
         explain_spans=explain_spans,
         explain_method=explain_method,
         explain_length_weight=explain_length_weight,
+        explain_passages=explain_passages,
     )
 
 

@@ -53,6 +53,10 @@ and stays the zero vector: cosine similarity 0 to every normal doc, a finite, hi
 * `mahalanobis`: a Gaussian fit of the normalized embeddings with Ledoit-Wolf shrinkage
   covariance (scikit-learn); the raw score is the squared Mahalanobis distance.
 
+`pooling = "idf"` (knn, doc_and_token_knn, mahalanobis): the doc vector is the IDF-weighted
+mean of the doc's unit token vectors instead of the listener's mean (idf_pooling.py; the IDF
+table is fitted by `FittedDetector` on the same normal docs and kept in the state).
+
 Raw scores map to [0, 1] as the Deep-SVDD scores do: `sigmoid((raw - location) / scale - 2)`,
 location/scale the median and scaled MAD of the raw scores of the bank's own docs
 (leave-one-out: a doc is not its own neighbour, nor are its own tokens; the token detectors
@@ -72,7 +76,7 @@ import catalogue
 import numpy
 from spacy.util import registry
 
-from . import outlier_exposure, search
+from . import idf_pooling, outlier_exposure, search
 from .logistic import sigmoid
 from .one_class import Z_AT_HALF, robust_location_scale
 
@@ -121,9 +125,13 @@ class EmbeddingDetector:
     required: Tuple[str, ...] = ()
     vectors = "bank"
     needs_tokens = False
+    # the doc vector it reads: "mean" (the listener's pooling) or "idf" (idf_pooling.py; the
+    # fitted state then holds the IDF table, which `FittedDetector` fits and pools with)
+    pooling = "mean"
 
-    def __init__(self, memory_bank_size: int = 10000):
+    def __init__(self, memory_bank_size: int = 10000, pooling: str = "mean"):
         self.memory_bank_size = _whole("memory_bank_size", memory_bank_size, 2)
+        self.pooling = idf_pooling.check_pooling(pooling)
 
     def fit_raw(
         self, X: numpy.ndarray, tokens: Optional[Sequence[numpy.ndarray]], seed: int
@@ -221,6 +229,8 @@ class EmbeddingDetector:
             if key in state and float(state[key]) <= 0:
                 raise ValueError(f"the {name} detector state has a non-positive {key}")
         outlier_exposure.check_state(state, d, name)
+        if self.pooling == "idf":
+            idf_pooling.check_state(state, name)
 
 
 class KnnDetector(EmbeddingDetector):
@@ -229,8 +239,8 @@ class KnnDetector(EmbeddingDetector):
     name = "knn"
     required = ("bank", "n_neighbors")
 
-    def __init__(self, n_neighbors: int = 10, memory_bank_size: int = 10000):
-        super().__init__(memory_bank_size)
+    def __init__(self, n_neighbors: int = 10, memory_bank_size: int = 10000, pooling: str = "mean"):
+        super().__init__(memory_bank_size, pooling)
         self.n_neighbors = _whole("n_neighbors", n_neighbors, 1)
 
     def fit_raw(self, X, tokens, seed):
@@ -290,16 +300,28 @@ class TokenKnnDetector(EmbeddingDetector):
         token search (explain.py reuses the per-token distances). A doc's raw score is the mean
         of its token distances, or with `top_k_tokens` the mean of its k largest with the
         length trend removed. Subclasses call it as `TokenKnnDetector.token_raw_scores`."""
+        per_token = self.token_distances(state, X, tokens, xp)
+        return TokenKnnDetector.raw_of_distances(self, state, X, per_token, xp), per_token
+
+    def token_distances(self, state, X, tokens, xp=numpy):
+        """Per doc, each token's distance to its nearest bank tokens (numpy arrays): the one
+        token search of scoring."""
         if tokens is None or len(tokens) != len(X):
             raise ValueError(f"the {self.name} detector needs the token vectors of each document")
-        per_token = search.token_distances(
+        return search.token_distances(
             tokens, xp.asarray(state["token_bank"]), int(state["token_neighbors"]), xp
         )
+
+    def raw_of_distances(self, state, X, per_token, xp=numpy):
+        """The raw scores of docs whose pooled embeddings are `X` and whose tokens have the
+        distances `per_token` (one numpy array per doc, as `token_distances` gives them):
+        what `raw_scores` gives for their token vectors, without a token search (explain.py
+        scores a doc less a passage, or a passage alone, from its tokens' distances)."""
         top_k = int(state.get("top_k_tokens", 0))
         raw = search.mean_token_distances(per_token, top_k)
         if top_k > 0:
-            raw = search.detrended(state, raw, [len(t) for t in tokens])
-        return xp.asarray(raw), per_token
+            raw = search.detrended(state, raw, [len(t) for t in per_token])
+        return xp.asarray(raw)
 
 
 class DocAndTokenKnnDetector(TokenKnnDetector):
@@ -320,9 +342,11 @@ class DocAndTokenKnnDetector(TokenKnnDetector):
         token_bank_size: int = 20000,
         memory_bank_size: int = 10000,
         top_k_tokens: int = 0,
+        pooling: str = "mean",
     ):
         super().__init__(token_neighbors, token_bank_size, memory_bank_size, top_k_tokens)
-        self.knn = KnnDetector(n_neighbors, memory_bank_size)
+        self.knn = KnnDetector(n_neighbors, memory_bank_size, pooling)
+        self.pooling = self.knn.pooling
 
     def fit_raw(self, X, tokens, seed):
         state, doc_fit = self.knn.fit_raw(X, tokens, seed)
@@ -339,6 +363,10 @@ class DocAndTokenKnnDetector(TokenKnnDetector):
     def raw_scores(self, state, X, tokens=None, xp=numpy):
         token = TokenKnnDetector.raw_scores(self, state, X, tokens, xp)
         return search.sum_of_z(state, self.knn.raw_scores(state, X, tokens, xp), token)
+
+    def raw_of_distances(self, state, X, per_token, xp=numpy):
+        token = TokenKnnDetector.raw_of_distances(self, state, X, per_token, xp)
+        return search.sum_of_z(state, self.knn.raw_scores(state, X, None, xp), token)
 
     def token_raw_scores(self, state, X, tokens, xp=numpy):
         token, per_token = TokenKnnDetector.token_raw_scores(self, state, X, tokens, xp)
@@ -389,17 +417,20 @@ def doc_and_token_knn_detector(
     token_bank_size: int = 20000,
     memory_bank_size: int = 10000,
     top_k_tokens: int = 0,
+    pooling: str = "mean",
 ) -> DocAndTokenKnnDetector:
     """The default: pooled-doc kNN plus token kNN, each standardized, summed."""
     return DocAndTokenKnnDetector(
-        n_neighbors, token_neighbors, token_bank_size, memory_bank_size, top_k_tokens
+        n_neighbors, token_neighbors, token_bank_size, memory_bank_size, top_k_tokens, pooling
     )
 
 
 @registry.anomaly_detectors("spacy-modernbert.KnnDetector.v1")
-def knn_detector(n_neighbors: int = 10, memory_bank_size: int = 10000) -> KnnDetector:
-    """kNN on the length-robust pooled doc embedding."""
-    return KnnDetector(n_neighbors, memory_bank_size)
+def knn_detector(
+    n_neighbors: int = 10, memory_bank_size: int = 10000, pooling: str = "mean"
+) -> KnnDetector:
+    """kNN on the length-robust pooled doc embedding ("idf": IDF-weighted pooling)."""
+    return KnnDetector(n_neighbors, memory_bank_size, pooling)
 
 
 @registry.anomaly_detectors("spacy-modernbert.TokenKnnDetector.v1")
@@ -414,9 +445,11 @@ def token_knn_detector(
 
 
 @registry.anomaly_detectors("spacy-modernbert.MahalanobisDetector.v1")
-def mahalanobis_detector(memory_bank_size: int = 10000) -> MahalanobisDetector:
+def mahalanobis_detector(
+    memory_bank_size: int = 10000, pooling: str = "mean"
+) -> MahalanobisDetector:
     """Ledoit-Wolf Gaussian of the pooled doc embedding."""
-    return MahalanobisDetector(memory_bank_size)
+    return MahalanobisDetector(memory_bank_size, pooling)
 
 
 @registry.anomaly_detectors("spacy-modernbert.SvddDetector.v1")

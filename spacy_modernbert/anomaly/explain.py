@@ -6,8 +6,11 @@ Outputs, when the component's `explain` setting is true (or through its `explain
 of the `explain_spans` highest-scoring passages (label DEFAULT_LABEL, their scores in
 `doc.spans["anomaly"].attrs["scores"]`), which displaCy's span view renders.
 
-Passages are sentences where the doc has them, else lines and sentence-final punctuation
-(`segments`). `explain_method`:
+Passages (`segments`, setting `explain_passages`): "sentences": the doc's sentences where it
+has them, else the runs ending at a line break or sentence-final punctuation; "lines": the
+doc's lines (a line break ends a passage: a message, a list item, a paragraph) where it has
+more than one, else its sentences as above; null: the unit chosen with the method (AUTO).
+`explain_method`:
 * "tokens" (token detectors: token_knn, doc_and_token_knn): each token's own distance to its
   nearest normal tokens, the number the detector averages into the doc score; a passage
   scores the mean of its tokens. The same search as plain scoring: nearly free.
@@ -23,8 +26,11 @@ value itself, in [0, 1]): weight 0 ranks by the value, 0.5 and 1 favour longer p
 token detector's passage value is a mean: with 1 its rank is the sum of its token scores).
 null: the weight chosen with the method (AUTO).
 Occlusion and "alone" re-pool the token vectors the encoder already computed for the whole
-doc (the passage keeps its context): no extra encoder pass, one more detector/head row per
-passage. Why not gradient x input: the fitted detectors have no gradient, and a second
+doc: no extra encoder pass, one more detector/head row per passage (with the encoder's
+`sentence_windows`, as the shipped configs set it, each sentence and line is encoded alone:
+a passage's vectors are those of the passage by itself). A token detector's rows need no
+token search of their own: a token's distance to the normal tokens does not depend on the
+other tokens, so a row's score comes from the distances of its tokens, of the one search. Why not gradient x input: the fitted detectors have no gradient, and a second
 backward pass would cost more than scoring.
 
 Invariants: with `explain` off, scoring runs no code from here; the explanation of a doc is
@@ -37,7 +43,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy
 from spacy.tokens import Doc, Span, SpanGroup, Token
 
-from . import DEFAULT_LABEL, outlier_exposure
+from . import DEFAULT_LABEL, idf_pooling, outlier_exposure
 from .detectors import unit_scores
 from .logistic import sigmoid
 from .model import doc_features
@@ -51,23 +57,43 @@ EXPLAIN_SETTINGS: Dict[str, Any] = {
     "explain_spans": 1,
     "explain_method": "auto",
     "explain_length_weight": None,
+    "explain_passages": None,
 }
+# The passage units of `explain_passages` (segments).
+PASSAGE_UNITS = ("sentences", "lines")
 # The passage-length weights the benchmark chooses from (explain_length_weight accepts any
 # number in [LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX]).
 LENGTH_WEIGHTS = (-0.5, 0.0, 0.5, 1.0)
 LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX = -2.0, 2.0
 # "auto", per detector name (None: the supervised head): the method, and each method's length
-# weight, chosen on the dev pointing docs of `python -m benchmarks explain` (both tasks, all
+# weight and passage unit ("passages"; absent: "sentences"), chosen on the dev pointing docs of `python -m benchmarks explain` (both tasks, all
 # seeds; benchmarks/results/explain.json "auto"; tests/benchmark checks they agree).
 AUTO: Dict[Optional[str], Dict[str, Any]] = {
     "doc_and_token_knn": {
         "method": "tokens",
-        "weights": {"tokens": 0.5, "occlusion": 0.5, "alone": 0.0},
+        "weights": {"tokens": 0.5, "occlusion": 1.0, "alone": 0.0},
+        "passages": {"tokens": "lines", "occlusion": "lines", "alone": "sentences"},
     },
-    "token_knn": {"method": "tokens", "weights": {"tokens": 0.5, "occlusion": -0.5, "alone": 0.0}},
-    "knn": {"method": "occlusion", "weights": {"occlusion": 0.5, "alone": 0.0}},
-    "mahalanobis": {"method": "occlusion", "weights": {"occlusion": 1.0, "alone": 0.0}},
-    None: {"method": "alone", "weights": {"occlusion": -0.5, "alone": 0.0}},
+    "token_knn": {
+        "method": "occlusion",
+        "weights": {"tokens": 0.5, "occlusion": 0.0, "alone": 0.5},
+        "passages": {"tokens": "lines", "occlusion": "lines", "alone": "lines"},
+    },
+    "knn": {
+        "method": "occlusion",
+        "weights": {"occlusion": 0.5, "alone": 0.0},
+        "passages": {"occlusion": "lines", "alone": "sentences"},
+    },
+    "mahalanobis": {
+        "method": "alone",
+        "weights": {"occlusion": 0.5, "alone": 0.0},
+        "passages": {"occlusion": "sentences", "alone": "sentences"},
+    },
+    None: {
+        "method": "alone",
+        "weights": {"occlusion": -0.5, "alone": 0.0},
+        "passages": {"occlusion": "lines", "alone": "sentences"},
+    },
 }
 # A passage longer than this (tokens) is cut into windows of this size.
 MAX_SEGMENT_TOKENS = 64
@@ -129,6 +155,12 @@ def check_settings(settings: Dict[str, Any], name: str) -> Dict[str, Any]:
             f"n_tokens ** weight) must be null or a number in [{LENGTH_WEIGHT_MIN}, "
             f"{LENGTH_WEIGHT_MAX}], got {weight!r}"
         )
+    passages = settings.get("explain_passages")
+    if passages is not None and passages not in PASSAGE_UNITS:
+        raise ValueError(
+            f"anomaly_scorer '{name}': explain_passages must be null or one of {PASSAGE_UNITS}, "
+            f"got {passages!r}"
+        )
     return {key: settings.get(key, EXPLAIN_SETTINGS[key]) for key in EXPLAIN_SETTINGS}
 
 
@@ -142,14 +174,18 @@ def auto_choice(detector: Any) -> Dict[str, Any]:
     return {"method": method, "weights": {}}
 
 
-def resolve(settings: Dict[str, Any], detector: Any, name: str) -> Tuple[str, float]:
-    """(method, length weight) of the explanation settings for `detector` ("auto" and a
-    null weight resolved through AUTO)."""
+def resolve(settings: Dict[str, Any], detector: Any, name: str) -> Tuple[str, float, str]:
+    """(method, length weight, passage unit) of the explanation settings for `detector`
+    ("auto", a null weight and null passages resolved through AUTO)."""
     method = resolve_method(settings["explain_method"], detector, name)
+    choice = auto_choice(detector)
     weight = settings.get("explain_length_weight")
     if weight is None:
-        weight = auto_choice(detector)["weights"].get(method, 0.0)
-    return method, float(weight)
+        weight = choice["weights"].get(method, 0.0)
+    passages = settings.get("explain_passages")
+    if passages is None:
+        passages = choice.get("passages", {}).get(method, "sentences")
+    return method, float(weight), passages
 
 
 def resolve_method(method: str, detector: Any, name: str) -> str:
@@ -166,32 +202,42 @@ def resolve_method(method: str, detector: Any, name: str) -> str:
     return method
 
 
-def segments(doc: Doc) -> List[Tuple[int, int]]:
-    """The passages of `doc` as token ranges: its sentences if set, else the runs ending at a
-    line break or sentence-final punctuation; runs over MAX_SEGMENT_TOKENS are cut into windows."""
+def segments(doc: Doc, passages: str = "sentences") -> List[Tuple[int, int]]:
+    """The passages of `doc` as token ranges. "sentences": its sentences if set, else the runs
+    ending at a line break or sentence-final punctuation; "lines": its lines (runs ending at a
+    line break) if it has more than one, else as "sentences". Runs over MAX_SEGMENT_TOKENS
+    are cut into windows."""
     if not len(doc):
         return []
-    if doc.has_annotation("SENT_START"):
-        runs = [(sent.start, sent.end) for sent in doc.sents]
-    else:
-        runs, start = [], 0
-        for token in doc:
-            end_here = "\n" in token.text or "\n" in token.whitespace_
-            if token.text in SENTENCE_END:
-                nxt = doc[token.i + 1] if token.i + 1 < len(doc) else None
-                end_here = end_here or nxt is None or nxt.text not in SENTENCE_END
-            if end_here:
-                runs.append((start, token.i + 1))
-                start = token.i + 1
-        if start < len(doc):
-            runs.append((start, len(doc)))
-        runs = _merge_blank(doc, runs)
+    runs = _runs(doc, sentences=False) if passages == "lines" else []
+    if len(runs) < 2:
+        if doc.has_annotation("SENT_START"):
+            runs = [(sent.start, sent.end) for sent in doc.sents]
+        else:
+            runs = _runs(doc, sentences=True)
     out = []
     for start, end in runs:
         out.extend(
             (s, min(s + MAX_SEGMENT_TOKENS, end)) for s in range(start, end, MAX_SEGMENT_TOKENS)
         )
     return out
+
+
+def _runs(doc: Doc, sentences: bool) -> List[Tuple[int, int]]:
+    """The runs of tokens ending at a line break (and, `sentences`, at sentence-final
+    punctuation), whitespace-only runs joined to a neighbour."""
+    runs, start = [], 0
+    for token in doc:
+        end_here = "\n" in token.text or "\n" in token.whitespace_
+        if sentences and token.text in SENTENCE_END:
+            nxt = doc[token.i + 1] if token.i + 1 < len(doc) else None
+            end_here = end_here or nxt is None or nxt.text not in SENTENCE_END
+        if end_here:
+            runs.append((start, token.i + 1))
+            start = token.i + 1
+    if start < len(doc):
+        runs.append((start, len(doc)))
+    return _merge_blank(doc, runs)
 
 
 def _merge_blank(doc: Doc, runs: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
@@ -221,8 +267,11 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
     model = component.model
     ops = model.ops
     fitted = component._fitted
-    method, weight = resolve(component.explain_settings, fitted and fitted.detector, component.name)
-    pooled, tokens = doc_features(model, docs, True)
+    method, weight, passages = resolve(
+        component.explain_settings, fitted and fitted.detector, component.name
+    )
+    # a fitted detector's own features (IDF-pooled under its pooling = "idf")
+    pooled, tokens = fitted.features(docs, True) if fitted else doc_features(model, docs, True)
     token_arrays = [numpy.asarray(ops.to_numpy(t), dtype="float32") for t in tokens]
     n_spans = int(component.explain_settings["explain_spans"])
     if method == "tokens":
@@ -232,14 +281,29 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
         scores = sigmoid(ops.xp, fitted.detector.logits_of_raw(state, pooled, raw, ops.xp))
         token_stats = outlier_exposure.base_statistics(state)  # the detector's own scale
         return scores, [
-            from_token_scores(doc, unit_scores(token_stats, t), n_spans, weight)
+            from_token_scores(doc, unit_scores(token_stats, t), n_spans, weight, passages)
             for doc, t in zip(docs, per_token)
         ]
-    logit_rows = _row_logits(component)
-    logits = logit_rows(ops.to_numpy(pooled), token_arrays)
+    if fitted is not None and hasattr(fitted.detector, "raw_of_distances"):
+        # a token detector: every row from its tokens' distances, of one token search
+        logit_rows, row_values = _distance_row_logits(component, pooled, tokens)
+    else:
+        logit_rows, row_values = _row_logits(component), token_arrays
+    logits = logit_rows(ops.to_numpy(pooled), row_values)
     pooling = model.attrs.get("pooling", "mean")
+    weights = fitted.token_weights(docs) if fitted else None
     explanations = passage_explanations(
-        docs, token_arrays, logits, logit_rows, pooling, method, n_spans, weight
+        docs,
+        token_arrays,
+        logits,
+        logit_rows,
+        pooling,
+        method,
+        n_spans,
+        weight,
+        row_values,
+        passages,
+        weights,
     )
     return ops.xp.asarray(sigmoid(numpy, logits)), explanations
 
@@ -268,6 +332,27 @@ def _row_logits(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]]
     return head_rows
 
 
+def _distance_row_logits(
+    component: Any, pooled: Any, tokens: Sequence[Any]
+) -> Tuple[Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray], List[numpy.ndarray]]:
+    """A token detector's row function (pooled rows, their tokens' distances) -> logits, and
+    the distances of the tokens of the docs (`pooled`, `tokens`): one token search, as the
+    detector scores them; a row of some of a doc's tokens needs no search of its own (the
+    same numbers: a token's distance to the bank does not depend on the other tokens)."""
+    model, fitted = component.model, component._fitted
+    xp = model.ops.xp
+    state, detector = fitted.ready_state(), fitted.detector
+    distances = detector.token_distances(state, pooled, tokens, xp)
+
+    def distance_rows(rows, row_distances):
+        X = xp.asarray(rows)
+        raw = detector.raw_of_distances(state, X, list(row_distances), xp)
+        logits = detector.logits_of_raw(state, X, raw, xp)
+        return numpy.asarray(model.ops.to_numpy(logits), dtype="float64")
+
+    return distance_rows, distances
+
+
 def passage_explanations(
     docs: Sequence[Doc],
     tokens: Sequence[numpy.ndarray],
@@ -277,9 +362,16 @@ def passage_explanations(
     method: str,
     n_spans: int,
     weight: float = 0.0,
+    row_values: Optional[Sequence[numpy.ndarray]] = None,
+    passages: str = "sentences",
+    token_weights: Optional[Sequence[numpy.ndarray]] = None,
 ) -> List[Explanation]:
     """Occlusion ("occlusion") or passage-alone ("alone") explanations of a batch: all
-    passages of all docs scored in one call of `logit_rows`. `logits`: the docs' score logits.
+    passages of all docs scored in one call of `logit_rows` (with the pooled row, the rows
+    of `row_values` (default: `tokens`) of the tokens kept: the token vectors, or a token
+    detector's token distances). `logits`: the docs' score logits. `token_weights` (per
+    doc, per token): re-pool with IDF weights (idf_pooling.py), as a detector with
+    pooling = "idf" pools a doc.
 
     "alone": a passage's value is its score as a doc. "occlusion": `tanh(d / 2)` of the drop
     `d` of the score's logit without the passage (0 if it rises), i.e. `2 sigmoid(d) - 1`:
@@ -288,16 +380,22 @@ def passage_explanations(
     rows: List[numpy.ndarray] = []
     row_tokens: List[numpy.ndarray] = []
     per_doc: List[List[Tuple[int, int]]] = []
-    for doc, X in zip(docs, tokens):
-        segs = segments(doc) if len(X) == len(doc) else []
+    for i, (doc, X, V) in enumerate(
+        zip(docs, tokens, tokens if row_values is None else row_values)
+    ):
+        segs = segments(doc, passages) if len(X) == len(doc) else []
         per_doc.append(segs)
         for start, end in segs:
             keep = numpy.zeros(len(X), dtype=bool)
             keep[start:end] = True
             if method == "occlusion":
                 keep = ~keep
-            rows.append(pool(X[keep], pooling))
-            row_tokens.append(X[keep])
+            rows.append(
+                pool(X[keep], pooling)
+                if token_weights is None
+                else idf_pooling.pool_tokens(X[keep], token_weights[i][keep])
+            )
+            row_tokens.append(V[keep])
     row_logits = logit_rows(numpy.stack(rows), row_tokens) if rows else numpy.zeros(0)
     out, at = [], 0
     for doc, segs, logit in zip(docs, per_doc, logits):
@@ -317,13 +415,13 @@ def passage_explanations(
 
 
 def from_token_scores(
-    doc: Doc, token_scores: Any, n_spans: int, weight: float = 0.0
+    doc: Doc, token_scores: Any, n_spans: int, weight: float = 0.0, passages: str = "sentences"
 ) -> Explanation:
     """A token-level explanation: each passage scores the mean of its tokens' scores."""
     token_scores = numpy.asarray(token_scores, dtype="float64").reshape(-1)
     if len(token_scores) != len(doc):  # a doc without tokens
         return Explanation(numpy.zeros(len(doc)), [], [])
-    segs = segments(doc)
+    segs = segments(doc, passages)
     values = numpy.asarray([token_scores[s:e].mean() for s, e in segs])
     return explanation(token_scores, segs, values, n_spans, weight)
 

@@ -23,7 +23,7 @@ from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats1d
 
-from . import detectors, search
+from . import detectors, idf_pooling, replaced_tokens, search
 from .detectors import EmbeddingDetector
 from .model import doc_features
 
@@ -87,35 +87,72 @@ class FittedDetector:
                 f"anomaly_scorer '{self.owner}': the {self.detector.name} detector needs at least 2 normal documents, got {len(docs)}"
             )
         keep = search.subsample_indices(len(docs), self.detector.memory_bank_size, detectors.SEED)
-        pooled, tokens = self._numpy_features([docs[i] for i in keep])
+        kept = [docs[i] for i in keep]
+        table = idf_pooling.fit(idf_pooling.doc_keys(kept)) if self.idf else None
+        pooled, tokens = self._numpy_features(kept, table)
         if outlier_docs is None and self.outlier_docs:
             nlp = self._fit_nlp() if self._fit_nlp is not None else None
             outlier_docs = [doc.copy() for doc in self.outlier_docs]
             if self._annotate is not None:
                 outlier_docs = self._annotate(outlier_docs, nlp)
-        outliers = self._numpy_features(outlier_docs) if outlier_docs else None
-        self.state = self.detector.fit(pooled, tokens, seed=detectors.SEED, outliers=outliers)
+        outliers = self._numpy_features(outlier_docs, table) if outlier_docs else None
+        extra = {}
+        if getattr(self.detector, "needs_corrupted", False):  # replaced_tokens.py
+            extra["corrupted"] = replaced_tokens.corrupted_fit_features(
+                self.detector, kept, self._annotate_now(), self._numpy_features, self.owner
+            )
+        state = self.detector.fit(pooled, tokens, seed=detectors.SEED, outliers=outliers, **extra)
+        state.update(table or {})
+        self.state = state
         self.encoder_changed = False
         return self.state
 
+    @property
+    def idf(self) -> bool:
+        """Whether the detector reads IDF-pooled doc vectors (its `pooling` setting)."""
+        return getattr(self.detector, "pooling", "mean") == "idf"
+
+    def _annotate_now(self) -> Optional[Callable[[List[Doc]], List[Doc]]]:
+        """docs -> docs annotated by the pipeline's upstream components (None: no pipeline)."""
+        if self._annotate is None:
+            return None
+        nlp = self._fit_nlp() if self._fit_nlp is not None else None
+        return lambda docs: self._annotate(docs, nlp)
+
     def _numpy_features(
-        self, docs: List[Doc], batch_size: int = 256
+        self, docs: List[Doc], table: Optional[Dict[str, Any]] = None, batch_size: int = 256
     ) -> Tuple[numpy.ndarray, Optional[List[numpy.ndarray]]]:
-        """The pooled vectors and (token detectors) the float32 token vectors of `docs`, on the CPU."""
+        """The pooled vectors and (token detectors) the float32 token vectors of `docs`, on
+        the CPU; `table`: the IDF table to pool with (pooling = "idf")."""
         with_tokens = self.detector.needs_tokens
         pooled: List[numpy.ndarray] = []
         tokens: List[numpy.ndarray] = []
         ops = self.model.ops
         for start in range(0, len(docs), batch_size):
-            X, T = self._features(docs[start : start + batch_size], with_tokens)
+            X, T = self._features(docs[start : start + batch_size], with_tokens, table)
             pooled.append(ops.to_numpy(X))
             tokens.extend(numpy.asarray(ops.to_numpy(t), dtype="float32") for t in T or ())
         return numpy.concatenate(pooled), (tokens if with_tokens else None)
 
     def scores(self, docs: List[Doc]) -> Floats1d:
         """Scores in [0, 1] of docs processed by the upstream components (on the model's device)."""
-        pooled, tokens = self._features(docs, self.detector.needs_tokens)
-        return self.detector.scores(self.ready_state(), pooled, tokens, self.model.ops.xp)
+        state = self.ready_state()
+        pooled, tokens = self.features(docs, self.detector.needs_tokens)
+        return self.detector.scores(state, pooled, tokens, self.model.ops.xp)
+
+    def features(self, docs: List[Doc], with_tokens: bool) -> Tuple[Any, Optional[List[Any]]]:
+        """The (pooled vectors, token vectors if `with_tokens`) the fitted detector scores
+        `docs` by, on the model's device (IDF-pooled with the fitted table under pooling = "idf")."""
+        if self.idf:
+            self.refit_if_encoder_changed()
+        return self._features(docs, with_tokens, self.state if self.idf else None)
+
+    def token_weights(self, docs: List[Doc]) -> Optional[List[numpy.ndarray]]:
+        """Per doc, each token's weight in its pooled vector under pooling = "idf" (None: the
+        listener's pooling)."""
+        if not self.idf or self.state is None:
+            return None
+        return idf_pooling.weights(self.state, idf_pooling.doc_keys(docs))
 
     def ready_state(self) -> Dict[str, Any]:
         """The fitted state, re-fitted if the encoder changed, on the model's device."""
@@ -136,14 +173,22 @@ class FittedDetector:
             state = self._device_state[1]
         return state
 
-    def _features(self, docs: List[Doc], with_tokens: bool) -> Tuple[Any, Optional[List[Any]]]:
+    def _features(
+        self, docs: List[Doc], with_tokens: bool, table: Optional[Dict[str, Any]] = None
+    ) -> Tuple[Any, Optional[List[Any]]]:
         """The detector's features of `docs`: the pooled embeddings (and token vectors) of the
         listener, unless the detector reads its own (`doc_features(model, docs)`, e.g. the
-        class probabilities of IntentConfidenceDetector.v1)."""
+        class probabilities of IntentConfidenceDetector.v1); `table`: IDF-pool the tokens
+        with it (pooling = "idf", idf_pooling.py) instead of the listener's pooling."""
         own = getattr(self.detector, "doc_features", None)
         if own is not None:
             return own(self.model, docs), None
-        return doc_features(self.model, docs, with_tokens)
+        if table is None:
+            return doc_features(self.model, docs, with_tokens)
+        _, tokens = doc_features(self.model, docs, True)
+        xp = self.model.ops.xp
+        pooled = idf_pooling.pooled(table, tokens, idf_pooling.doc_keys(docs), xp)
+        return self.model.ops.asarray2f(pooled), (tokens if with_tokens else None)
 
     def to_bytes(self) -> bytes:
         """The state as `.npz` bytes (re-fitted first if the encoder changed)."""

@@ -85,7 +85,9 @@ def pretrain_cli(
         "mlm",
         "--objective",
         help="mlm, or mlm+contrastive: also InfoNCE on two random crops of each doc "
-        "(positives) against the step's other docs, for the one-class anomaly detectors",
+        "(positives) against the step's other docs, for the one-class anomaly detectors; rtd: "
+        "replaced-token detection (pieces replaced from the text's unigram distribution, a head "
+        "finds them; ELECTRA/DATE) instead of MLM; mlm+rtd: both",
     ),
     contrastive_weight: float = typer.Option(
         1.0, "--contrastive-weight", help="Weight of the contrastive loss (mlm+contrastive)"
@@ -94,6 +96,12 @@ def pretrain_cli(
         0.05,
         "--contrastive-temperature",
         help="InfoNCE temperature (mlm+contrastive); higher pushes normal docs apart less",
+    ),
+    rtd_rate: float = typer.Option(
+        0.15, "--rtd-rate", help="Share of pieces replaced (rtd, mlm+rtd)"
+    ),
+    rtd_weight: float = typer.Option(
+        1.0, "--rtd-weight", help="Weight of the replaced-token loss (rtd, mlm+rtd)"
     ),
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue the run saved in this directory (from its last save)"
@@ -128,6 +136,8 @@ def pretrain_cli(
         objective=objective,
         contrastive_weight=contrastive_weight,
         contrastive_temperature=contrastive_temperature,
+        rtd_rate=rtd_rate,
+        rtd_weight=rtd_weight,
         resume=resume,
         overwrite=overwrite,
     )

@@ -18,6 +18,8 @@ from typing import Any, List, Sequence
 import numpy
 from spacy.tokens import Doc
 
+from .leading_space import needs_leading_space
+
 _ENCODE_LOCK = threading.Lock()
 _WHITESPACE = re.compile(r"\s")
 
@@ -43,7 +45,7 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], add_prefix_space: bool) -
 
     Returns `tokenizers.Encoding` objects whose offsets refer to the *original* text.
     """
-    prefixes = [1 if add_prefix_space and text and not text[0].isspace() else 0 for text in texts]
+    prefixes = [1 if add_prefix_space and needs_leading_space(text) else 0 for text in texts]
     inputs = [" " + text if prefix else text for text, prefix in zip(texts, prefixes)]
     # HF fast tokenizers are not thread-safe when their state is mutated ("Already
     # borrowed"); we serialise calls, and the mutations below happen under the lock.

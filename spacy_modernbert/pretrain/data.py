@@ -19,6 +19,8 @@ from typing import Iterator, List, Sequence, Tuple, Union
 
 from wasabi import msg
 
+from ..encoder.leading_space import as_the_pipeline_reads
+
 TEXT_SUFFIXES = (".txt", ".jsonl", ".spacy")
 
 
@@ -130,12 +132,14 @@ def make_windows(
 def tokenize_windows(
     texts: Sequence[str], tokenizer, window: int, batch: int = 1000
 ) -> List[List[int]]:
-    """Tokenize documents (no special tokens) and cut them into windows."""
+    """Tokenize documents (no special tokens) as the pipeline's transformer reads them (a
+    leading space before a document that does not start with whitespace, `add_prefix_space`
+    in encoder/alignment.py: its first word is "Ġword" as every other word, in pretraining as
+    at inference), and cut them into windows."""
     windows: List[List[int]] = []
     for start in range(0, len(texts), batch):
-        encoded = tokenizer(list(texts[start : start + batch]), add_special_tokens=False)[
-            "input_ids"
-        ]
+        chunk = as_the_pipeline_reads(texts[start : start + batch])
+        encoded = tokenizer(chunk, add_special_tokens=False)["input_ids"]
         windows.extend(
             make_windows(
                 [ids for ids in encoded if ids],

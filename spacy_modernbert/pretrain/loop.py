@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 from wasabi import msg
 
-from . import PretrainSettingsError
+from . import PretrainSettingsError, rtd
 from . import checkpoint as ckpt
 from .contrastive import OBJECTIVES, contrastive_loss
 from .data import BatchPlan, read_texts, split_held_out, tokenize_windows
@@ -138,13 +138,18 @@ def pretrain(
     objective: str = "mlm",
     contrastive_weight: float = 1.0,
     contrastive_temperature: float = 0.05,
+    rtd_rate: float = rtd.RATE,
+    rtd_weight: float = 1.0,
 ) -> Dict[str, Any]:
     """Train `base_model` as a masked LM on `texts`; write a HF checkpoint to `output`.
 
     Returns the final run state (step, held-out losses, throughput).
     objective "mlm+contrastive" adds the InfoNCE loss of `contrastive.py` (two random crops
     of each doc are positives; temperature `contrastive_temperature`), times
-    `contrastive_weight`, to the MLM loss per masked piece.
+    `contrastive_weight`, to the MLM loss per masked piece. Objective "rtd" trains replaced-token
+    detection only (`rtd.py`: `rtd_rate` of the pieces replaced from the training text's
+    unigram distribution, a head finds them; its mean binary cross-entropy is the loss);
+    "mlm+rtd" adds it, times `rtd_weight`, to the MLM loss.
     """
 
     output = Path(output)
@@ -160,10 +165,12 @@ def pretrain(
     ):
         if value < low:
             raise PretrainSettingsError(f"{name} must be at least {low}; got {value}.")
-    if objective not in OBJECTIVES:
+    if objective not in OBJECTIVES + rtd.OBJECTIVES:
         raise PretrainSettingsError(
-            f"--objective must be one of {', '.join(OBJECTIVES)}; got '{objective}'."
+            f"--objective must be one of {', '.join(OBJECTIVES + rtd.OBJECTIVES)}; got '{objective}'."
         )
+    if objective in rtd.OBJECTIVES:
+        rtd.check_settings(rtd_rate, rtd_weight)
     for name, value in (
         ("--contrastive-weight", contrastive_weight),
         ("--contrastive-temperature", contrastive_temperature),
@@ -228,6 +235,8 @@ def pretrain(
             objective,
             contrastive_weight,
             contrastive_temperature,
+            rtd_rate,
+            rtd_weight,
         )
     finally:
         if world > 1:
@@ -262,6 +271,8 @@ def _run(
     objective="mlm",
     contrastive_weight=1.0,
     contrastive_temperature=0.05,
+    rtd_rate=rtd.RATE,
+    rtd_weight=1.0,
 ):
     log = msg if rank == 0 else None
     docs = read_texts(texts)  # bad text fails before a (possibly large) model is loaded
@@ -286,12 +297,14 @@ def _run(
         "mask_prob": mask_prob,
         "eval_fraction": eval_fraction,
     }
-    if objective != "mlm":  # runs of the plain objective keep the settings they always had
+    if objective in OBJECTIVES[1:]:  # runs of the plain objective keep the settings they had
         settings.update(
             objective=objective,
             contrastive_weight=contrastive_weight,
             contrastive_temperature=contrastive_temperature,
         )
+    elif objective in rtd.OBJECTIVES:
+        settings.update(objective=objective, rtd_rate=rtd_rate, rtd_weight=rtd_weight)
     collator = make_collator(tokenizer, mask_prob)
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
     windows = tokenize_windows(docs, tokenizer, min(window, tokenizer.model_max_length))
@@ -318,6 +331,21 @@ def _run(
                 f"--resume '{resume}' was trained on other text; resume with the same TEXT, or start a new run."
             )
     n_tokens = sum(map(len, train))
+    rtd_head, generator = None, None
+    if objective in rtd.OBJECTIVES:  # the head is trained (and clipped, decayed) with the model
+        rtd_head = model.rtd_head = rtd.RtdHead(model.config.hidden_size).to(device)
+        generator = rtd.unigram(train, len(tokenizer), special)
+
+    def rtd_held_out(step: int) -> Dict[str, float]:
+        if rtd_head is None or not held:
+            return {}
+        return {
+            k: round(v, 4)
+            for k, v in rtd.held_out(
+                model.encoder, rtd_head, held, generator, special, rtd_rate, EVAL_SEED, device
+            ).items()
+        }
+
     if log:
         log.info(
             f"{len(docs)} documents -> {len(train)} training windows ({n_tokens:,} pieces), "
@@ -345,6 +373,12 @@ def _run(
     if state is not None:
         saved = ckpt.load_optimizer_state(resume)
         optimizer.load_state_dict(saved["optimizer"])
+        if rtd_head is not None:
+            if rtd.STATE_KEY not in saved:
+                raise ckpt.RunDirError(
+                    f"--resume '{resume}' has no replaced-token detection head; start a new run."
+                )
+            rtd_head.load_state_dict(saved[rtd.STATE_KEY])
         scheduler.load_state_dict(saved["scheduler"])
         start, history = int(state["step"]), list(state.get("held_out", []))
         if log:
@@ -362,7 +396,7 @@ def _run(
         if rank == 0:
             loss = held_out_loss(model, collator, held, special, batch_tokens, device)
             if loss is not None:
-                history.append({"step": step, "loss": round(loss, 4)})
+                history.append({"step": step, "loss": round(loss, 4), **rtd_held_out(step)})
             run_state = {
                 "step": step,
                 "steps": steps,
@@ -382,9 +416,15 @@ def _run(
                 model.hf_state_dict(),
                 tokenizer,
                 run_state,
-                {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+                {
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    **({rtd.STATE_KEY: rtd_head.state_dict()} if rtd_head is not None else {}),
+                },
             )
             shown = f"held-out MLM loss {loss:.4f}" if loss is not None else "no held-out text"
+            if history and "rtd_loss" in history[-1] and history[-1]["step"] == step:
+                shown += f", RTD loss {history[-1]['rtd_loss']:.4f} (accuracy {history[-1]['rtd_accuracy']:.3f})"
             msg.good(f"Saved step {step} to {output} ({shown})")
         if world > 1:
             import torch.distributed as dist
@@ -394,11 +434,18 @@ def _run(
     if rank == 0 and start == 0:
         loss = held_out_loss(model, collator, held, special, batch_tokens, device)
         if loss is not None:
-            history.append({"step": 0, "loss": round(loss, 4)})
-            msg.info(f"Held-out MLM loss before training: {loss:.4f} ({len(held)} windows)")
+            history.append({"step": 0, "loss": round(loss, 4), **rtd_held_out(0)})
+            msg.info(
+                f"Held-out MLM loss before training: {loss:.4f} ({len(held)} windows)"
+                + (
+                    f"; RTD loss {history[-1]['rtd_loss']:.4f} (accuracy {history[-1]['rtd_accuracy']:.3f})"
+                    if "rtd_loss" in history[-1]
+                    else ""
+                )
+            )
     model.train()
     t0 = time.perf_counter()
-    t_log, tokens_log, tokens_all, running, running_nce = t0, 0, 0, [], []
+    t_log, tokens_log, tokens_all, running, running_nce, running_rtd = t0, 0, 0, [], [], []
     tokens_per_s = None
     for step in range(start, steps):
         torch.manual_seed(seed * 1_000_003 + step)
@@ -406,8 +453,24 @@ def _run(
         inputs, positions, lengths, labels, n_masked = masked_step_inputs(
             collator, batch, special, seed * 1_000_003 + step, rank, world
         )
-        loss_sum = _forward(train_model, inputs, positions, lengths, labels, device)
-        loss = loss_sum * (world / max(n_masked, 1))
+        if objective == "rtd":  # no MLM forward: the replaced-token loss alone
+            loss_sum = loss = torch.zeros((), device=device)
+        else:
+            loss_sum = _forward(train_model, inputs, positions, lengths, labels, device)
+            loss = loss_sum * (world / max(n_masked, 1))
+        if rtd_head is not None:
+            rtd_term, rtd_info = rtd.rtd_loss(
+                model.encoder,
+                rtd_head,
+                batch,
+                generator,
+                special,
+                rtd_rate,
+                seed * 1_000_003 + step,
+                device,
+            )
+            loss = loss + rtd_weight * rtd_term
+            running_rtd.append((float(rtd_term.detach()), rtd_info["accuracy"]))
         if objective == "mlm+contrastive":
             info_nce, _ = contrastive_loss(
                 model.encoder,
@@ -435,17 +498,24 @@ def _run(
             tokens_per_s = tokens_log / max(now - t_log, 1e-9)
             eta = (now - t0) / (done - start) * (steps - done)
             msg.text(
-                f"step {done}/{steps}  loss {sum(running) / len(running):.4f}  "
+                f"step {done}/{steps}  "
+                + (f"loss {sum(running) / len(running):.4f}  " if objective != "rtd" else "")
                 + (
                     f"contrastive {sum(running_nce) / len(running_nce):.4f}  "
                     if running_nce
+                    else ""
+                )
+                + (
+                    f"rtd {sum(r[0] for r in running_rtd) / len(running_rtd):.4f} "
+                    f"(accuracy {sum(r[1] for r in running_rtd) / len(running_rtd):.3f})  "
+                    if running_rtd
                     else ""
                 )
                 + f"lr {scheduler.get_last_lr()[0]:.2e}  "
                 f"{tokens_per_s:,.0f} tokens/s  ETA {_fmt_time(eta)}",
                 show=True,
             )
-            t_log, tokens_log, running, running_nce = now, 0, [], []
+            t_log, tokens_log, running, running_nce, running_rtd = now, 0, [], [], []
         if done % save_every == 0 and done != steps:
             save(done, tokens_per_s)
     overall = tokens_all / max(time.perf_counter() - t0, 1e-9) if steps > start else None

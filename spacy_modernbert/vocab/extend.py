@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from wasabi import msg
 
+from ..encoder.leading_space import as_the_pipeline_reads
 from . import VocabError
 from .bpe import BpeExtension, pieces_per_word, readable
 from .contextual import ContextualStates, contextual_states, to_rows
@@ -214,6 +215,8 @@ def extend_vocab(
         )
     output = Path(output)
     check_output(output, overwrite)
+    # mined, read in context and measured as the pipeline reads each document
+    texts = as_the_pipeline_reads(texts)
     config, tokenizer, path = load_base(base)
     ext = BpeExtension(tokenizer, base)
     old_rows = int(config.vocab_size)

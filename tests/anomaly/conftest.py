@@ -62,6 +62,7 @@ DETECTOR_SETTINGS = (
     "token_neighbors",
     "token_bank_size",
     "top_k_tokens",
+    "pooling",
 )
 
 

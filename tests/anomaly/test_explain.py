@@ -82,7 +82,14 @@ def test_setting_on_equals_the_method_batch_and_single():
 
 @pytest.mark.parametrize("mode,detector", [("supervised", None), ("one_class", "token_knn")])
 def test_saved_and_reloaded_pipeline_gives_the_same_spans(tmp_path, mode, detector):
-    nlp = trained(mode, detector, explain=True, explain_spans=3, explain_length_weight=0.5)
+    nlp = trained(
+        mode,
+        detector,
+        explain=True,
+        explain_spans=3,
+        explain_length_weight=0.5,
+        explain_passages="lines",
+    )
     before = nlp(TEXT)
     nlp.to_disk(tmp_path / "p")
     loaded = spacy.load(tmp_path / "p")
@@ -91,6 +98,7 @@ def test_saved_and_reloaded_pipeline_gives_the_same_spans(tmp_path, mode, detect
         "explain_spans": 3,
         "explain_method": "auto",
         "explain_length_weight": 0.5,
+        "explain_passages": "lines",
     }
     after = loaded(TEXT)
     assert spans(after)[0] == spans(before)[0]
@@ -107,9 +115,35 @@ def test_passage_methods_for_a_token_detector(method):
     assert len(scores) == 1
 
 
-def test_token_explanation_reuses_the_scoring_search(monkeypatch):
-    """The token method adds no nearest-neighbour search to plain scoring."""
-    nlp = trained("one_class", "token_knn", explain_method="tokens")
+@pytest.mark.parametrize("detector", ["token_knn", "doc_and_token_knn"])
+@pytest.mark.parametrize("method", ["occlusion", "alone"])
+def test_token_detector_passages_score_as_their_token_vectors(detector, method):
+    """A token detector's occlusion/alone rows, from the distances of the one token search,
+    equal the rows scored from their token vectors (a search per row)."""
+    from spacy_modernbert.anomaly.model import doc_features
+
+    nlp = trained("one_class", detector, explain_method=method, explain_spans=5)
+    pipe = nlp.get_pipe("anomaly_scorer")
+    docs = [nlp.make_doc(t) for t in (TEXT, NORMAL_LINE + " " + ANOMALOUS_LINE)]
+    for name, proc in nlp.pipeline:
+        if name != "anomaly_scorer":
+            docs = list(proc.pipe(docs))
+    scores, fast = explain.explain_docs(pipe, docs)
+    assert numpy.asarray(scores) == pytest.approx(numpy.asarray(pipe.predict(docs)), abs=1e-9)
+    pooled, tokens = doc_features(pipe.model, docs, True)
+    arrays = [numpy.asarray(t, dtype="float32") for t in tokens]
+    rows = explain._row_logits(pipe)
+    logits = rows(numpy.asarray(pooled), arrays)
+    slow = explain.passage_explanations(docs, arrays, logits, rows, "mean", method, 5)
+    for a, b in zip(fast, slow):
+        assert [p[:2] for p in a.passages] == [p[:2] for p in b.passages]
+        assert [p[2] for p in a.passages] == pytest.approx([p[2] for p in b.passages], abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["tokens", "occlusion", "alone"])
+def test_token_explanation_reuses_the_scoring_search(monkeypatch, method):
+    """Every method of a token detector adds one token search (no search per passage)."""
+    nlp = trained("one_class", "token_knn", explain_method=method)
     nlp(TEXT)  # the first call re-fits the detector after training
     calls = []
     real = search.nearest_distances
@@ -134,6 +168,7 @@ def test_token_explanation_reuses_the_scoring_search(monkeypatch):
         ({"explain": "yes"}, "explain"),
         ({"explain_length_weight": 5}, "explain_length_weight"),
         ({"explain_length_weight": "long"}, "explain_length_weight"),
+        ({"explain_passages": "paragraphs"}, "explain_passages"),
     ],
 )
 def test_bad_settings_are_refused(settings, message):
@@ -153,16 +188,25 @@ def test_auto_and_a_null_weight_follow_the_table(monkeypatch):
     class Knn:
         name = "knn"
 
-    choice = {"method": "alone", "weights": {"alone": 1.0, "occlusion": -0.5}}
+    choice = {
+        "method": "alone",
+        "weights": {"alone": 1.0, "occlusion": -0.5},
+        "passages": {"alone": "lines"},
+    }
     monkeypatch.setitem(explain.AUTO, "knn", choice)
     settings = dict(explain.EXPLAIN_SETTINGS)
-    assert explain.resolve(settings, Knn(), "x") == ("alone", 1.0)
+    assert explain.resolve(settings, Knn(), "x") == ("alone", 1.0, "lines")
     settings["explain_method"] = "occlusion"
-    assert explain.resolve(settings, Knn(), "x") == ("occlusion", -0.5)
+    assert explain.resolve(settings, Knn(), "x") == ("occlusion", -0.5, "sentences")
     settings["explain_length_weight"] = 0.5
-    assert explain.resolve(settings, Knn(), "x") == ("occlusion", 0.5)
-    # a detector the table does not name: tokens if it has token scores, weight 0
-    assert explain.resolve(dict(explain.EXPLAIN_SETTINGS), object(), "x") == ("occlusion", 0.0)
+    settings["explain_passages"] = "lines"
+    assert explain.resolve(settings, Knn(), "x") == ("occlusion", 0.5, "lines")
+    # a detector the table does not name: tokens if it has token scores, weight 0, sentences
+    assert explain.resolve(dict(explain.EXPLAIN_SETTINGS), object(), "x") == (
+        "occlusion",
+        0.0,
+        "sentences",
+    )
 
 
 def test_tokens_method_needs_a_token_detector():
@@ -186,6 +230,16 @@ def test_segments_follow_sentences_lines_and_punctuation():
     assert [doc[s:e].text for s, e in explain.segments(doc)] == [
         "Disk full.",
         "Backup failed!\nRestart scheduled",
+    ]
+    # lines: a doc's lines where it has several (sentence starts or not), else its sentences
+    assert [doc[s:e].text.strip() for s, e in explain.segments(doc, "lines")] == [
+        "Disk full. Backup failed!",
+        "Restart scheduled",
+    ]
+    one_line = nlp("Disk full. Backup failed!")
+    assert [one_line[s:e].text for s, e in explain.segments(one_line, "lines")] == [
+        "Disk full.",
+        "Backup failed!",
     ]
     long_doc = nlp(" ".join(["word"] * (explain.MAX_SEGMENT_TOKENS + 5)))
     assert explain.segments(long_doc) == [

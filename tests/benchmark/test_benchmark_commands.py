@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy
 import pytest
 from typer.testing import CliRunner
 
@@ -608,3 +609,63 @@ def test_soak_command_writes_json(tiny_checkpoint, tmp_path):
     assert [(r["system"], r["update"]) for r in res["rows"]] == [("ours", 0), ("ours", 3)]
     assert all(r["rss_mib"] > 0 for r in res["rows"])
     assert res["summary"][0]["figure"] is None  # no update 100 in a 3-update run: no ratio claimed
+
+
+def test_one_class_ours_idf_pooling_reads_the_keys_of_each_text():
+    """`pooling = "idf"` in ours' grid: the doc vectors are IDF-pooled with the table of the
+    training texts' keys (one key per token, as encoder_features tokenizes), as the component
+    pools them; a text of unseen words outranks one of training words."""
+    from benchmarks.one_class_grids import ours_scores, text_keys
+    from spacy_modernbert.anomaly import detectors, idf_pooling
+
+    train = ["reset my password", "reset the password", "my card is lost", "lost my card"] * 3
+    val, test = ["reset my card", "volcano eruption tonight"], ["lost password"]
+    keys = {"train": text_keys(train), "val": text_keys(val), "test": text_keys(test)}
+    assert [len(k) for k in keys["val"]] == [3, 3]
+    rng = numpy.random.RandomState(0)
+    vectors = {}  # one random vector per word: a bag of words
+
+    def feats(texts):
+        T = [
+            numpy.stack([vectors.setdefault(w, rng.normal(size=8)) for w in t.split()])
+            for t in texts
+        ]
+        return numpy.stack([t.mean(axis=0) for t in T]), T
+
+    f = {"train": feats(train), "val": feats(val), "test": feats(test), "keys": keys}
+    cfg = {"name": "knn k2 idf", "detector": "knn", "n_neighbors": 2, "token_neighbors": 1}
+    val_s, _ = ours_scores(dict(cfg, pooling="idf"), f)
+    assert val_s[1] > val_s[0]
+    state = f["fitted"]["knn k2 idf"]
+    assert set(idf_pooling.KEYS) <= set(state)
+    expected = detectors.make_detector("knn", n_neighbors=2, pooling="idf").scores(
+        state, idf_pooling.pooled(state, f["val"][1], keys["val"])
+    )
+    numpy.testing.assert_allclose(val_s, expected)
+
+
+def test_one_class_replaced_tokens_adds_the_detector_to_ours_and_a_row_of_its_own(
+    tiny_checkpoint, data_dir, tmp_path
+):
+    out = tmp_path / "rtd.json"
+    args = ["one-class", "--checkpoint", str(tiny_checkpoint), "--data-dir", str(data_dir)]
+    args += ["--tasks", "clinc-oos", "--splits", "1", "--news-eval", "4", "--pretrain-steps", "0"]
+    result = CliRunner().invoke(app, args + ["--output", str(out), "--replaced-tokens"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["settings"]["replaced_tokens"] is True
+    assert "replaced_tokens top5" in data["settings"]["grids"]["ours"]
+    run = data["runs"][0]
+    assert len(run["families"]["ours"]["grid"]) == 8
+    row = run["families"]["ours @replaced_tokens"]
+    assert sorted(row["grid"]) == [
+        "replaced_tokens @random-init",
+        "replaced_tokens top5 @random-init",
+    ]
+    assert row["val"]["roc_auc"] == max(row["grid"].values())
+    assert any(r["family"] == "ours @replaced_tokens" for r in data["rows"])
+    # the restricted row is ours, never the anchor ours is compared with
+    assert all(
+        s["baseline"].split()[0] in ("tfidf_knn", "emb_lof", "emb_ecod") for s in data["summary"]
+    )
+    assert "--objectives" in CliRunner().invoke(app, ["one-class", "--help"]).output

@@ -53,13 +53,26 @@ def test_sms_docs_keep_training_text_out(tmp_path):
     assert test_lines and dev_lines and not test_lines & dev_lines  # dev docs choose, test report
     # the detectors' normal docs have the test docs' shape; the head learns from messages
     assert all(len(t.split("\n")) == 6 for t in task["normal"])
+    fitted = [line for t in task["normal"] for line in t.split("\n")]  # every train ham once
+    assert len(fitted) == len(set(fitted)) > len(task["tokenizer_texts"]) - 6
     assert not any(line.startswith("spam") for t in task["normal"] for line in t.split("\n"))
     assert all(t.startswith("spam") == (y == 1.0) for t, y in task["labelled"])
 
 
 def _run(dev, test=None):
-    """A pointing run of one system: {method: {weight: hit rate}} on dev (and test)."""
-    return {"dev": {"s": {"random": 0.2, **dev}}, "test": {"s": {"random": 0.2, **(test or dev)}}}
+    """A pointing run of one system: {method: {unit: {weight: hit rate}}} on dev (and test);
+    a method given as {weight: rate} has those rates for sentences and 0 for lines."""
+
+    def units(rates):
+        return {
+            m: v if "sentences" in v else {"sentences": v, "lines": {w: 0.0 for w in v}}
+            for m, v in rates.items()
+        }
+
+    return {
+        "dev": {"s": {"random": 0.2, **units(dev)}},
+        "test": {"s": {"random": 0.2, **units(test or dev)}},
+    }
 
 
 def test_choose_picks_on_dev_only():
@@ -72,10 +85,20 @@ def test_choose_picks_on_dev_only():
     ]
     choice = choose(runs)["s"]
     assert choice["method"] == "tokens" and choice["weights"] == {"tokens": 0.5, "occlusion": 0.0}
+    assert choice["passages"] == {"tokens": "sentences", "occlusion": "sentences"}
     assert choice["dev"] == {"tokens": 0.8, "occlusion": 0.7}
     # a tie goes to the earlier method
     tie = choose([_run({"tokens": {"0.0": 0.5}, "occlusion": {"0.0": 0.5}})])["s"]
     assert tie["method"] == "tokens"
+
+
+def test_choose_picks_the_passage_unit_on_dev():
+    by_unit = {"sentences": {"0.0": 0.6, "1.0": 0.7}, "lines": {"0.0": 0.9, "1.0": 0.9}}
+    choice = choose([_run({"occlusion": by_unit}, test={"occlusion": {"0.0": 1.0, "1.0": 0.0}})])
+    assert choice["s"]["passages"] == {"occlusion": "lines"}
+    assert choice["s"]["weights"] == {"occlusion": 0.0}  # a tie: the weight nearest 0
+    tie = {"sentences": {"0.0": 0.9}, "lines": {"0.0": 0.9}}
+    assert choose([_run({"occlusion": tie})])["s"]["passages"] == {"occlusion": "sentences"}
 
 
 def test_auto_is_what_the_committed_run_chose():
@@ -88,25 +111,39 @@ def test_auto_is_what_the_committed_run_chose():
         auto = AUTO[None if system == SUPERVISED else system]
         assert auto["method"] == choice["method"], system
         assert auto["weights"] == choice["weights"], system
+        assert auto.get("passages", {}) == choice.get("passages", {}), system
 
 
 def test_the_checkpoint_is_chosen_on_dev():
     choices = {
-        "knn @random-init": {"method": "alone", "weights": {"alone": 1.0}, "dev": {"alone": 0.9}},
+        "knn @random-init": {
+            "method": "alone",
+            "weights": {"alone": 1.0},
+            "passages": {"alone": "lines"},
+            "dev": {"alone": 0.9},
+        },
         "knn @pretrained": {
             "method": "occlusion",
             "weights": {"occlusion": 0.0},
+            "passages": {"occlusion": "sentences"},
             "dev": {"occlusion": 0.7},
         },
         "supervised @random-init": {
             "method": "occlusion",
             "weights": {},
+            "passages": {},
             "dev": {"occlusion": 0.5},
         },
-        "supervised @pretrained": {"method": "occlusion", "weights": {}, "dev": {"occlusion": 0.5}},
+        "supervised @pretrained": {
+            "method": "occlusion",
+            "weights": {},
+            "passages": {},
+            "dev": {"occlusion": 0.5},
+        },
     }
     auto = choose_checkpoints(choices)
     assert auto["knn"]["checkpoint"] == "random-init" and auto["knn"]["method"] == "alone"
+    assert auto["knn"]["passages"] == {"alone": "lines"}
     assert auto["supervised"]["checkpoint"] == "pretrained"  # a tie: the pretrained one
 
 

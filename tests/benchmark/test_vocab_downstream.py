@@ -75,7 +75,7 @@ def test_a_checkpoints_ner_f1_is_the_mean_over_its_own_ner_seeds(monkeypatch):
 
     calls = []
 
-    def fake_ner_f1(run, train, dev, epochs, batch, seed):
+    def fake_ner_f1(run, train, dev, epochs, batch, seed, rate, choose):
         calls.append(seed)
         return {"ents_f": 90.0 + seed, "ents_p": 1.0, "ents_r": 1.0, "train_seconds": 1.0}
 
@@ -87,3 +87,69 @@ def test_a_checkpoints_ner_f1_is_the_mean_over_its_own_ner_seeds(monkeypatch):
     calls.clear()
     assert vd.ner_over_seeds("ckpt", demo, 2, 1, 1, 2, 1, lambda *_: None, "x")["ents_f"] == 92.0
     assert calls == [2]  # one NER seed: the checkpoint's own (the earlier runs' protocol)
+
+
+def _ner(system, seed, rate, dev, choose):
+    return {**_run(system, seed, dev), "rate": rate, "choose_f": choose}
+
+
+def test_each_systems_ner_rate_is_chosen_on_the_choosing_split_never_on_dev():
+    import benchmarks.vocab_downstream as vd
+
+    runs = [
+        # no extension: 1e-3 is best on the choosing split, 5e-4 on dev
+        _ner("no extension", 0, 1e-3, 90.0, 95.0),
+        _ner("no extension", 1, 1e-3, 92.0, 97.0),
+        _ner("no extension", 0, 5e-4, 99.0, 94.0),
+        _ner("no extension", 1, 5e-4, 99.0, 94.0),
+        # mean init: 5e-4 wins on the mean over seeds although 1e-3 wins seed 0
+        _ner("extend-vocab, mean init", 0, 1e-3, 80.0, 96.0),
+        _ner("extend-vocab, mean init", 1, 1e-3, 80.0, 80.0),
+        _ner("extend-vocab, mean init", 0, 5e-4, 85.0, 95.0),
+        _ner("extend-vocab, mean init", 1, 5e-4, 87.0, 95.0),
+        # a seed not run at every rate yet does not count
+        _ner("extend-vocab, mean init", 2, 1e-3, 80.0, 100.0),
+        _run("no extension", 0, 10.0, "held-out MLM loss per word", "loss_per_word"),
+    ]
+    chosen = vd.chosen_rates(runs)
+    assert chosen == {
+        ("demo-reports", "no extension"): 1e-3,
+        ("demo-reports", "extend-vocab, mean init"): 5e-4,
+    }
+    kept = vd.at_chosen_rates(runs, chosen)
+    assert len(kept) == 5  # 2 + 2 NER runs at the chosen rates, and the MLM row
+    rows = {(r["metric"], r["system"]): r for r in vd.aggregate(kept)}
+    mean = rows[("NER F1 (dev) (higher is better)", "extend-vocab, mean init")]
+    assert mean["mean"] == 86.0 and mean["vs no extension"] == "-5 (-5 to -5)"
+    # ties go to the lower rate; a system run at one rate keeps it (the earlier protocol)
+    tie = [_ner("x", 0, 2e-3, 1.0, 90.0), _ner("x", 0, 1e-3, 2.0, 90.0), _run("y", 0, 3.0)]
+    assert vd.chosen_rates(tie) == {("demo-reports", "x"): 1e-3, ("demo-reports", "y"): 1e-3}
+
+
+def test_the_choosing_split_is_the_last_train_reports_apart_from_the_ner_training_ones():
+    import pytest
+
+    import benchmarks.vocab_downstream as vd
+
+    train = [{"text": str(i), "entities": []} for i in range(10)]
+    assert [r["text"] for r in vd.choose_split(train, 6, 3)] == ["7", "8", "9"]
+    assert vd.choose_split(train, 6, 0) == []
+    with pytest.raises(ValueError, match="overlap"):
+        vd.choose_split(train, 8, 3)
+
+
+def test_ner_over_seeds_trains_at_the_rate_given_and_scores_the_choosing_split(monkeypatch):
+    import benchmarks.vocab_downstream as vd
+
+    seen = []
+
+    def fake_ner_f1(run, train, dev, epochs, batch, seed, rate, choose):
+        seen.append((rate, len(choose)))
+        return {"ents_f": 90.0, "choose_f": 80.0 + seed}
+
+    monkeypatch.setattr(vd, "ner_f1", fake_ner_f1)
+    demo = {"train": [{"text": "a", "entities": []}] * 4, "dev": []}
+    choose = [{"text": "b", "entities": []}] * 2
+    got = vd.ner_over_seeds("ckpt", demo, 2, 1, 1, 0, 2, lambda *_: None, "x", 5e-4, choose)
+    assert seen == [(5e-4, 2), (5e-4, 2)]
+    assert got["rate"] == 5e-4 and got["choose_f"] == 80.5

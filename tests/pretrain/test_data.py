@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
@@ -72,3 +73,23 @@ def test_held_out_split_and_batch_plan_are_deterministic():
     assert sorted(first_epoch) == list(range(45))
     assert all(sum(3 for _ in plan.batch(s)) <= 30 for s in range(12))
     assert BatchPlan([3] * 45, 30, 0).batch(7) == plan.batch(7)
+
+
+def test_windows_read_each_document_as_the_pipeline_does(tiny_checkpoint):
+    """The first word of a document is pretrained as the "Ġword" the transformer component
+    encodes (add_prefix_space), not as a bare "word" the pipeline never produces."""
+    from transformers import AutoTokenizer
+
+    from spacy_modernbert.encoder.alignment import tokenize_docs
+    from spacy_modernbert.pretrain.data import tokenize_windows
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_checkpoint))
+    texts = ["Monitoring alerts fired.", "  already spaced", "\nafter a break"]
+    windows = tokenize_windows(texts, tok, 64)
+    nlp = spacy.blank("en")
+    for text, window in zip(texts, windows):
+        pieces = tokenize_docs(tok, [nlp.make_doc(text)])[0]
+        assert window[1:-1] == list(pieces.ids)
+    first = tok.convert_ids_to_tokens(windows[0][1:2])[0]
+    assert first.startswith("Ġ")
+    assert windows[1][1:-1] == tok("  already spaced", add_special_tokens=False)["input_ids"]

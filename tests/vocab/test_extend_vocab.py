@@ -319,3 +319,23 @@ def test_cli_terms_file_refusal_is_one_line(tiny_checkpoint, tmp_path):
         and "Traceback" not in text
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_a_word_only_seen_at_document_starts_is_mined_as_the_pipeline_reads_it(
+    tiny_checkpoint, tmp_path
+):
+    """The transformer reads a document's first word as "Ġword" (add_prefix_space): that is
+    the form mined and added, never a bare "word" the pipeline would not produce."""
+    import spacy
+
+    from spacy_modernbert.encoder.alignment import tokenize_docs
+
+    texts = [f"Zorblaxian pumps {i} failed." for i in range(12)]
+    out = tmp_path / "out"
+    summary = extend_vocab(str(tiny_checkpoint), texts, out, max_new=20, min_freq=3)
+    added = {t["text"]: t["id"] for t in summary["tokens"] if t["word"]}
+    assert " Zorblaxian" in added and "Zorblaxian" not in added
+    doc = spacy.blank("en").make_doc("Zorblaxian pumps failed.")
+    pieces = tokenize_docs(_tok(out), [doc])[0]
+    assert pieces.ids[0] == added[" Zorblaxian"]
+    assert summary["pieces_per_word_after"] < summary["pieces_per_word_before"]
