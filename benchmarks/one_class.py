@@ -320,6 +320,21 @@ def _as_doc(nlp: Any, text: Any) -> Any:
 # ---------------------------------------------------------------------------- the run
 
 
+def chosen_on_validation(
+    scored: List[Tuple[Dict[str, Any], str, Any]], test_gold: Any, test_words: Any
+) -> Dict[str, Any]:
+    """A family's (or a row's) entry from its grid `scored` = [(validation metrics, name,
+    test scores)]: the configuration with the best validation ROC AUC, its test metrics
+    (the test split touched once, for the chosen one), and every configuration's validation AUC."""
+    val_m, name, test_s = max(scored, key=lambda x: x[0]["roc_auc"] or 0.0)
+    return {
+        "chosen": name,
+        "val": val_m,
+        "test": metrics(test_gold, test_s, test_words),
+        "grid": {n: m["roc_auc"] for m, n, _ in scored},
+    }
+
+
 def run_one_class(
     checkpoint: Optional[Path] = None,
     cache_dir: Path = Path(".benchmark_cache"),
@@ -479,13 +494,10 @@ def run_one_class(
                         val_s, test_s = ANCHOR_GRIDS[family].score(cfg, s, feats)
                     name = cfg["name"] + (f" @{ckpt_name}" if ckpt_name else "")
                     scored.append((metrics(s["val_gold"], val_s, words["val"]), name, test_s))
-                val_m, name, test_s = max(scored, key=lambda x: x[0]["roc_auc"] or 0.0)
-                run["families"][family] = {
-                    "chosen": name,
-                    "val": val_m,
-                    "test": metrics(s["test_gold"], test_s, words["test"]),
-                    "grid": {n: m["roc_auc"] for m, n, _ in scored},
-                }
+                run["families"][family] = chosen_on_validation(
+                    scored, s["test_gold"], words["test"]
+                )
+                name, val_m = run["families"][family]["chosen"], run["families"][family]["val"]
                 log(
                     f"  {family:9s} chose {name:40s} val AUC {val_m['roc_auc']:.3f}  test AUC "
                     f"{run['families'][family]['test']['roc_auc']:.3f}"
@@ -502,13 +514,9 @@ def run_one_class(
                     rows_of[RTD_ROW] = [x for x in scored if x[1].startswith(rtd_names)]
                 if rows_of:
                     for row, mine in rows_of.items():
-                        c_val, c_name, c_test = max(mine, key=lambda x: x[0]["roc_auc"] or 0.0)
-                        run["families"][row] = {
-                            "chosen": c_name,
-                            "val": c_val,
-                            "test": metrics(s["test_gold"], c_test, words["test"]),
-                            "grid": {n: m["roc_auc"] for m, n, _ in mine},
-                        }
+                        run["families"][row] = chosen_on_validation(
+                            mine, s["test_gold"], words["test"]
+                        )
             runs.append(run)
             if (
                 output is not None
