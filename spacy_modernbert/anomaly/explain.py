@@ -18,6 +18,12 @@ more than one, else its sentences as above; null: the unit chosen with the metho
   score drops without it, the doc re-pooled from the token vectors of the rest (the drop of
   the score's logit d, as tanh(d / 2) in [0, 1]: no ties when a score saturates).
 * "alone": a passage scores as a doc of its own tokens only.
+* "decompose" (pooled-vector detectors: knn, mahalanobis, with mean or IDF pooling): the
+  detector's raw score split exactly into one term per token (decomposition.py: the pooled
+  vector is a weighted sum of token vectors, and the score is linear (knn, given the doc's
+  neighbours) or quadratic (mahalanobis) in it); a passage's value is its tokens' mean term
+  times the doc's token count (the raw score the doc would have if every token weighed like
+  the passage's), through the detector's own map to [0, 1]. One pass: no extra rows.
 * "auto" (the default): per detector, the method chosen on the dev pointing docs of
   `python -m benchmarks explain` (AUTO below; "tokens" / "occlusion" for a detector it has no
   choice for).
@@ -50,7 +56,7 @@ from .model import doc_features
 
 SPAN_KEY = "anomaly"
 SPAN_LABEL = DEFAULT_LABEL
-EXPLAIN_METHODS = ("auto", "tokens", "occlusion", "alone")
+EXPLAIN_METHODS = ("auto", "tokens", "occlusion", "alone", "decompose")
 # The component's explanation settings and their defaults.
 EXPLAIN_SETTINGS: Dict[str, Any] = {
     "explain": False,
@@ -193,6 +199,13 @@ def resolve_method(method: str, detector: Any, name: str) -> str:
     has_tokens = hasattr(detector, "token_raw_scores")
     if method == "auto":
         return auto_choice(detector)["method"]
+    if method == "decompose" and not hasattr(detector, "raw_terms"):
+        detector_name = getattr(detector, "name", None) or "the supervised head"
+        raise ValueError(
+            f"anomaly_scorer '{name}': explain_method = \"decompose\" needs a detector that "
+            f"scores one pooled vector (knn or mahalanobis), not {detector_name}; use "
+            f'"occlusion" or "auto".'
+        )
     if method == "tokens" and not has_tokens:
         detector_name = getattr(detector, "name", None) or "the supervised head"
         raise ValueError(
@@ -274,6 +287,8 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
     pooled, tokens = fitted.features(docs, True) if fitted else doc_features(model, docs, True)
     token_arrays = [numpy.asarray(ops.to_numpy(t), dtype="float32") for t in tokens]
     n_spans = int(component.explain_settings["explain_spans"])
+    if method == "decompose":
+        return _decomposed(component, docs, pooled, token_arrays, n_spans, weight, passages)
     if method == "tokens":
         state = fitted.ready_state()
         raw, per_token = fitted.detector.token_raw_scores(state, pooled, tokens, ops.xp)
@@ -306,6 +321,42 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
         weights,
     )
     return ops.xp.asarray(sigmoid(numpy, logits)), explanations
+
+
+def _decomposed(
+    component: Any,
+    docs: Sequence[Doc],
+    pooled: Any,
+    token_arrays: Sequence[numpy.ndarray],
+    n_spans: int,
+    weight: float,
+    passages: str,
+) -> Tuple[Any, List[Explanation]]:
+    """The scores (as predict gives them) and "decompose" explanations: each token's term of
+    the raw score (decomposition.py), a passage valued by its mean term x the doc's tokens."""
+    model, fitted = component.model, component._fitted
+    pooling = model.attrs.get("pooling", "mean")
+    if pooling != "mean":
+        raise ValueError(
+            f"anomaly_scorer '{component.name}': explain_method = \"decompose\" needs a doc "
+            f'vector that is a weighted sum of token vectors (pooling "mean", or the detector\'s '
+            f'pooling = "idf"), not the model\'s pooling = "{pooling}"; use "occlusion".'
+        )
+    ops, xp = model.ops, model.ops.xp
+    state = fitted.ready_state()
+    scores = fitted.detector.scores(state, pooled, None, xp)
+    X = numpy.asarray(ops.to_numpy(pooled), dtype="float64")
+    terms = fitted.detector.raw_terms(fitted.state, X, token_arrays, fitted.token_weights(docs))
+    stats = outlier_exposure.base_statistics(fitted.state)  # the detector's own scale
+    out = []
+    for doc, t in zip(docs, terms):
+        if len(t) != len(doc):  # a doc without tokens
+            out.append(Explanation(numpy.zeros(len(doc)), [], []))
+            continue
+        segs = segments(doc, passages)
+        values = unit_scores(stats, numpy.asarray([len(t) * t[s:e].mean() for s, e in segs]))
+        out.append(explanation(unit_scores(stats, len(t) * t), segs, values, n_spans, weight))
+    return scores, out
 
 
 def _row_logits(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray]:

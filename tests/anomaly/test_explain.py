@@ -80,13 +80,22 @@ def test_setting_on_equals_the_method_batch_and_single():
     assert "anomaly" not in plain.spans
 
 
-@pytest.mark.parametrize("mode,detector", [("supervised", None), ("one_class", "token_knn")])
-def test_saved_and_reloaded_pipeline_gives_the_same_spans(tmp_path, mode, detector):
+@pytest.mark.parametrize(
+    "mode,detector,method",
+    [
+        ("supervised", None, "auto"),
+        ("one_class", "token_knn", "auto"),
+        ("one_class", "knn", "decompose"),
+        ("one_class", "mahalanobis", "decompose"),
+    ],
+)
+def test_saved_and_reloaded_pipeline_gives_the_same_spans(tmp_path, mode, detector, method):
     nlp = trained(
         mode,
         detector,
         explain=True,
         explain_spans=3,
+        explain_method=method,
         explain_length_weight=0.5,
         explain_passages="lines",
     )
@@ -96,13 +105,16 @@ def test_saved_and_reloaded_pipeline_gives_the_same_spans(tmp_path, mode, detect
     assert loaded.get_pipe("anomaly_scorer").explain_settings == {
         "explain": True,
         "explain_spans": 3,
-        "explain_method": "auto",
+        "explain_method": method,
         "explain_length_weight": 0.5,
         "explain_passages": "lines",
     }
     after = loaded(TEXT)
     assert spans(after)[0] == spans(before)[0]
     assert spans(after)[1] == pytest.approx(spans(before)[1], abs=1e-6)
+    assert [t._.anomaly_score for t in after] == pytest.approx(
+        [t._.anomaly_score for t in before], abs=1e-6
+    )
 
 
 @pytest.mark.parametrize("method", ["occlusion", "alone"])
@@ -165,6 +177,7 @@ def test_token_explanation_reuses_the_scoring_search(monkeypatch, method):
     [
         ({"explain_spans": 0}, "explain_spans"),
         ({"explain_method": "gradient"}, "explain_method"),
+        ({"explain_method": "decomposed"}, "explain_method"),
         ({"explain": "yes"}, "explain"),
         ({"explain_length_weight": 5}, "explain_length_weight"),
         ({"explain_length_weight": "long"}, "explain_length_weight"),
@@ -268,3 +281,75 @@ def test_explanations_survive_doc_serialization():
     copy = Doc(nlp.vocab).from_bytes(doc.to_bytes())
     assert spans(copy) == spans(doc)
     assert [t._.anomaly_score for t in copy] == [t._.anomaly_score for t in doc]
+
+
+@pytest.mark.parametrize("detector", ["knn", "mahalanobis"])
+@pytest.mark.parametrize("pooling", ["mean", "idf"])
+def test_decompose_terms_sum_to_the_raw_score(detector, pooling):
+    """ "decompose": each token's term of a pooled-vector detector's raw score; the terms of a
+    doc sum to the raw score the detector gives it, and the explanation keeps predict's score."""
+    nlp = trained("one_class", detector, pooling=pooling, explain_method="decompose")
+    pipe = nlp.get_pipe("anomaly_scorer")
+    texts = [TEXT, NORMAL_LINE, ANOMALOUS_LINE + " " + NORMAL_LINE, "x"]
+    docs = [nlp.make_doc(t) for t in texts]
+    fitted = pipe._fitted
+    state = fitted.ready_state()
+    pooled, tokens = fitted.features(docs, True)
+    raw = fitted.detector.raw_scores(state, pooled)
+    arrays = [numpy.asarray(t) for t in tokens]
+    terms = fitted.detector.raw_terms(
+        fitted.state, numpy.asarray(pooled), arrays, fitted.token_weights(docs)
+    )
+    assert [len(t) for t in terms] == [len(d) for d in docs]
+    assert [float(t.sum()) for t in terms] == pytest.approx(list(raw), rel=1e-4, abs=1e-5)
+    assert len({round(float(x), 6) for x in terms[0]}) > 1  # the tokens differ
+    scores, explanations = explain.explain_docs(pipe, docs)
+    assert numpy.asarray(scores) == pytest.approx(numpy.asarray(pipe.predict(docs)), abs=1e-9)
+    for ex, t in zip(explanations, terms):
+        assert ex.token_scores == pytest.approx(
+            numpy.asarray(
+                explain.unit_scores(fitted.state, len(t) * numpy.asarray(t, dtype="float64"))
+            )
+        )
+    doc = pipe.explain(nlp(TEXT))
+    assert doc.spans["anomaly"][0].text == ANOMALOUS_LINE
+
+
+def test_decompose_terms_are_exact_on_known_vectors():
+    """The decomposition on hand-made vectors: knn terms c_t - a_t . b, mahalanobis terms
+    (a_t - c_t mu)^T P (z - mu), both summing to the detectors' own raw scores."""
+    from spacy_modernbert.anomaly import decomposition, detectors
+
+    rng = numpy.random.RandomState(0)
+    normal = rng.normal(size=(40, 6)) + 2.0
+    tokens = [rng.normal(size=(n, 6)) + 2.0 for n in (1, 3, 7)]
+    pooled = numpy.stack([t.mean(axis=0) for t in tokens])
+    for name in ("knn", "mahalanobis"):
+        detector = detectors.make_detector(name, n_neighbors=4)
+        state = detector.fit(normal)
+        raw = detector.raw_scores(state, pooled)
+        terms = detector.raw_terms(state, pooled, tokens)
+        assert [t.sum() for t in terms] == pytest.approx(
+            list(raw), rel=1e-5, abs=1e-6
+        )  # float32 search
+        idf = [rng.uniform(1, 3, size=len(t)) for t in tokens]
+        idf_pooled = numpy.stack([search.normalize(t).T @ w / w.sum() for t, w in zip(tokens, idf)])
+        terms = detector.raw_terms(state, idf_pooled, tokens, idf)
+        assert [t.sum() for t in terms] == pytest.approx(
+            list(detector.raw_scores(state, idf_pooled)), rel=1e-5, abs=1e-6
+        )
+    # one token: its term is the whole score
+    ((a, c, z),) = decomposition.pooling_terms(pooled[:1], tokens[:1])
+    assert c.tolist() == [1.0] and numpy.allclose(a[0], z)
+
+
+def test_decompose_needs_a_pooled_vector_detector_and_mean_pooling():
+    nlp = trained("one_class", "token_knn", explain_method="decompose")
+    with pytest.raises(ValueError, match="decompose.*knn or mahalanobis"):
+        nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))
+    nlp = trained("supervised", None, explain_method="decompose")
+    with pytest.raises(ValueError, match="decompose.*supervised head"):
+        nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))
+    nlp = trained("one_class", "knn", explain_method="decompose", model={"pooling": "max"})
+    with pytest.raises(ValueError, match='decompose.*pooling = "max"'):
+        nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))
