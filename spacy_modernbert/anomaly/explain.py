@@ -21,9 +21,11 @@ more than one, else its sentences as above; null: the unit chosen with the metho
 * "decompose" (pooled-vector detectors: knn, mahalanobis, with mean or IDF pooling): the
   detector's raw score split exactly into one term per token (decomposition.py: the pooled
   vector is a weighted sum of token vectors, and the score is linear (knn, given the doc's
-  neighbours) or quadratic (mahalanobis) in it); a passage's value is its tokens' mean term
-  times the doc's token count (the raw score the doc would have if every token weighed like
-  the passage's), through the detector's own map to [0, 1]. One pass: no extra rows.
+  neighbours) or quadratic (mahalanobis) in it); a passage's value is its share (the sum of
+  its tokens' terms) times the doc's number of passages, through the detector's own map to
+  [0, 1]: the doc's raw score is the mean of these (as a token detector's is the mean of its
+  tokens'), and with length weight 0 passages rank by their share of the score. A token's
+  score is its term times the doc's number of tokens, mapped alike. One pass: no extra rows.
 * "auto" (the default): per detector, the method chosen on the dev pointing docs of
   `python -m benchmarks explain` (AUTO below; "tokens" / "occlusion" for a detector it has no
   choice for).
@@ -71,7 +73,8 @@ PASSAGE_UNITS = ("sentences", "lines")
 # number in [LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX]).
 LENGTH_WEIGHTS = (-0.5, 0.0, 0.5, 1.0)
 LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX = -2.0, 2.0
-# "auto", per detector name (None: the supervised head): the method, and each method's length
+# "auto", per detector name ("NAME_idf": the detector with pooling = "idf"; None: the
+# supervised head): the method, and each method's length
 # weight and passage unit ("passages"; absent: "sentences"), chosen on the dev pointing docs of `python -m benchmarks explain` (both tasks, all
 # seeds; benchmarks/results/explain.json "auto"; tests/benchmark checks they agree).
 AUTO: Dict[Optional[str], Dict[str, Any]] = {
@@ -170,10 +173,22 @@ def check_settings(settings: Dict[str, Any], name: str) -> Dict[str, Any]:
     return {key: settings.get(key, EXPLAIN_SETTINGS[key]) for key in EXPLAIN_SETTINGS}
 
 
+def auto_key(detector: Any) -> Optional[str]:
+    """The key of `detector` in AUTO: None for the supervised head, the detector's name, and
+    "NAME_idf" for a detector with pooling = "idf" where AUTO has an entry for it (the
+    decomposition of an IDF-pooled vector differs from a mean-pooled one)."""
+    if detector is None:
+        return None
+    name = getattr(detector, "name", "")
+    if getattr(detector, "pooling", "mean") == "idf" and f"{name}_idf" in AUTO:
+        return f"{name}_idf"
+    return name
+
+
 def auto_choice(detector: Any) -> Dict[str, Any]:
-    """AUTO's entry for `detector` (None: the supervised head); a detector AUTO does not
-    name: "tokens" if it has token scores, else "occlusion", weight 0."""
-    key = None if detector is None else getattr(detector, "name", "")
+    """AUTO's entry for `detector` (None: the supervised head; auto_key); a detector AUTO
+    does not name: "tokens" if it has token scores, else "occlusion", weight 0."""
+    key = auto_key(detector)
     if key in AUTO:
         return AUTO[key]
     method = "tokens" if hasattr(detector, "token_raw_scores") else "occlusion"
@@ -333,7 +348,8 @@ def _decomposed(
     passages: str,
 ) -> Tuple[Any, List[Explanation]]:
     """The scores (as predict gives them) and "decompose" explanations: each token's term of
-    the raw score (decomposition.py), a passage valued by its mean term x the doc's tokens."""
+    the raw score (decomposition.py); a passage valued by its share of the raw score (its
+    tokens' terms summed) x the doc's passages, a token by its term x the doc's tokens."""
     model, fitted = component.model, component._fitted
     pooling = model.attrs.get("pooling", "mean")
     if pooling != "mean":
@@ -354,7 +370,7 @@ def _decomposed(
             out.append(Explanation(numpy.zeros(len(doc)), [], []))
             continue
         segs = segments(doc, passages)
-        values = unit_scores(stats, numpy.asarray([len(t) * t[s:e].mean() for s, e in segs]))
+        values = unit_scores(stats, numpy.asarray([len(segs) * t[s:e].sum() for s, e in segs]))
         out.append(explanation(unit_scores(stats, len(t) * t), segs, values, n_spans, weight))
     return scores, out
 

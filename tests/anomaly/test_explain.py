@@ -311,6 +311,11 @@ def test_decompose_terms_sum_to_the_raw_score(detector, pooling):
                 explain.unit_scores(fitted.state, len(t) * numpy.asarray(t, dtype="float64"))
             )
         )
+        # a passage ranks by its share of the raw score: the sum of its tokens' terms
+        shares = [float(t[s:e].sum()) for s, e, _ in ex.passages]
+        assert (
+            numpy.argsort(shares).tolist() == numpy.argsort([v for *_, v in ex.passages]).tolist()
+        )
     doc = pipe.explain(nlp(TEXT))
     assert doc.spans["anomaly"][0].text == ANOMALOUS_LINE
 
@@ -353,3 +358,22 @@ def test_decompose_needs_a_pooled_vector_detector_and_mean_pooling():
     nlp = trained("one_class", "knn", explain_method="decompose", model={"pooling": "max"})
     with pytest.raises(ValueError, match='decompose.*pooling = "max"'):
         nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))
+
+
+def test_auto_is_chosen_per_detector_and_pooling(monkeypatch):
+    """AUTO's "NAME_idf" entry serves a detector with pooling = "idf"; without one, the
+    detector's own entry does."""
+    from spacy_modernbert.anomaly import detectors
+
+    mean_choice = {"method": "occlusion", "weights": {"occlusion": 0.5}}
+    idf_choice = {"method": "decompose", "weights": {"decompose": 1.0}, "passages": {}}
+    monkeypatch.setitem(explain.AUTO, "knn", mean_choice)
+    monkeypatch.setitem(explain.AUTO, "knn_idf", idf_choice)
+    settings = dict(explain.EXPLAIN_SETTINGS)
+    knn_idf = detectors.make_detector("knn", pooling="idf")
+    assert explain.auto_key(knn_idf) == "knn_idf"
+    assert explain.resolve(settings, knn_idf, "x") == ("decompose", 1.0, "sentences")
+    assert explain.resolve(settings, detectors.make_detector("knn"), "x")[:2] == ("occlusion", 0.5)
+    monkeypatch.delitem(explain.AUTO, "knn_idf")
+    assert explain.auto_key(knn_idf) == "knn"
+    assert explain.auto_key(None) is None
