@@ -21,11 +21,11 @@ more than one, else its sentences as above; null: the unit chosen with the metho
 * "decompose" (pooled-vector detectors: knn, mahalanobis, with mean or IDF pooling): the
   detector's raw score split exactly into one term per token (decomposition.py: the pooled
   vector is a weighted sum of token vectors, and the score is linear (knn, given the doc's
-  neighbours) or quadratic (mahalanobis) in it); a passage's value is its share (the sum of
-  its tokens' terms) times the doc's number of passages, through the detector's own map to
-  [0, 1]: the doc's raw score is the mean of these (as a token detector's is the mean of its
-  tokens'), and with length weight 0 passages rank by their share of the score. A token's
-  score is its term times the doc's number of tokens, mapped alike. One pass: no extra rows.
+  neighbours) or quadratic (mahalanobis) in it); a token's value is its term times the doc's
+  number of tokens, a passage's the mean of its tokens' (the raw score the doc would have if
+  every token weighed like the passage's), through the detector's own map to [0, 1]; the doc's
+  raw score is the mean of its tokens' values, as a token detector's is. One pass: no extra
+  rows.
 * "auto" (the default): per detector, the method chosen on the dev pointing docs of
   `python -m benchmarks explain` (AUTO below; "tokens" / "occlusion" for a detector it has no
   choice for).
@@ -348,8 +348,8 @@ def _decomposed(
     passages: str,
 ) -> Tuple[Any, List[Explanation]]:
     """The scores (as predict gives them) and "decompose" explanations: each token's term of
-    the raw score (decomposition.py); a passage valued by its share of the raw score (its
-    tokens' terms summed) x the doc's passages, a token by its term x the doc's tokens."""
+    the raw score (decomposition.py); a token valued by its term x the doc's tokens, a
+    passage by the mean of its tokens' values."""
     model, fitted = component.model, component._fitted
     pooling = model.attrs.get("pooling", "mean")
     if pooling != "mean":
@@ -370,7 +370,7 @@ def _decomposed(
             out.append(Explanation(numpy.zeros(len(doc)), [], []))
             continue
         segs = segments(doc, passages)
-        values = unit_scores(stats, numpy.asarray([len(segs) * t[s:e].sum() for s, e in segs]))
+        values = unit_scores(stats, numpy.asarray([len(t) * t[s:e].mean() for s, e in segs]))
         out.append(explanation(unit_scores(stats, len(t) * t), segs, values, n_spans, weight))
     return scores, out
 
