@@ -94,14 +94,44 @@ AUTO: Dict[Optional[str], Dict[str, Any]] = {
         "passages": {"tokens": "lines", "occlusion": "lines", "alone": "lines"},
     },
     "knn": {
-        "method": "occlusion",
-        "weights": {"occlusion": 0.5, "alone": 0.0},
-        "passages": {"occlusion": "lines", "alone": "sentences"},
+        "method": "decompose",
+        "weights": {"occlusion": 0.5, "alone": 0.0, "decompose": 0.0, "decompose_projected": 1.0},
+        "passages": {
+            "occlusion": "lines",
+            "alone": "sentences",
+            "decompose": "sentences",
+            "decompose_projected": "lines",
+        },
     },
     "mahalanobis": {
         "method": "alone",
-        "weights": {"occlusion": 0.5, "alone": 0.0},
-        "passages": {"occlusion": "sentences", "alone": "sentences"},
+        "weights": {"occlusion": 0.5, "alone": 0.0, "decompose": 0.0, "decompose_projected": 0.0},
+        "passages": {
+            "occlusion": "sentences",
+            "alone": "sentences",
+            "decompose": "sentences",
+            "decompose_projected": "sentences",
+        },
+    },
+    "knn_idf": {
+        "method": "decompose_projected",
+        "weights": {"occlusion": 0.0, "alone": 0.0, "decompose": 0.5, "decompose_projected": 0.5},
+        "passages": {
+            "occlusion": "sentences",
+            "alone": "sentences",
+            "decompose": "lines",
+            "decompose_projected": "lines",
+        },
+    },
+    "mahalanobis_idf": {
+        "method": "decompose",
+        "weights": {"occlusion": -0.5, "alone": 0.0, "decompose": 0.0, "decompose_projected": 0.0},
+        "passages": {
+            "occlusion": "sentences",
+            "alone": "sentences",
+            "decompose": "sentences",
+            "decompose_projected": "sentences",
+        },
     },
     None: {
         "method": "alone",
