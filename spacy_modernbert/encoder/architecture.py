@@ -68,8 +68,12 @@ def validate_settings(
     attn_implementation: str,
     sentence_windows: bool = False,
     sentence_context: int = 0,
+    sentence_rules: str = "news",
 ) -> None:
     """Reject configs that mix incompatible settings, with a message naming the fix."""
+    from .sentences import check_rules
+
+    check_rules(sentence_rules)
     if attn_implementation not in ATTN_IMPLEMENTATIONS:
         raise ValueError(
             f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got '{attn_implementation}'."
@@ -117,6 +121,7 @@ CONFIG_ATTRS = (
     "output_hidden_states",
     "sentence_windows",
     "sentence_context",
+    "sentence_rules",
 )
 
 
@@ -136,6 +141,7 @@ def modernbert_transformer_v1(
     grad_clip_norm: Optional[float] = None,
     sentence_windows: bool = False,
     sentence_context: int = 0,
+    sentence_rules: str = "news",
 ) -> Model[List[Doc], Any]:
     """A ModernBERT encoder for spacy-transformers' `transformer` component.
 
@@ -176,9 +182,16 @@ def modernbert_transformer_v1(
         piece attends across a sentence boundary: a paragraph gets the vectors its sentences
         get one by one (a model trained on sentences keeps its accuracy on paragraphs).
         The sentences are the doc's own (a `sentencizer`/`senter` before the transformer,
-        or a corpus with sentence starts); a doc without any is split by spaCy's
-        `sentencizer` rules and at line breaks (encoder/sentences.py); at inference those are
+        or a corpus with sentence starts); a doc without any is split by the rules of
+        `sentence_rules` and at line breaks (encoder/sentences.py); at inference those are
         set on the doc (`doc.sents`), so that the `ner` does not open an entity across one.
+    sentence_rules (str): How `sentence_windows` splits a doc that has no sentence
+        boundaries of its own (`nlp("a paragraph")` without a senter): "news" (default:
+        spaCy's `sentencizer` punctuation, an opening quote or dash after it starting the
+        next sentence, and news datelines such as `LONDON 1996-08-30` as sentences of their
+        own) or "sentencizer" (spaCy's `sentencizer` rules alone, the behaviour before
+        "news"). Both also split at line breaks. A doc with sentence boundaries (a
+        `sentencizer`/`senter`/`parser` before the transformer) is split where they say.
     sentence_context (int): With `sentence_windows`, each sentence's window also holds up to
         this many pieces of the doc on each side (its neighbouring sentences), as context its
         pieces attend to; the sentence's vectors still come from its own window only, so every
@@ -202,6 +215,7 @@ def modernbert_transformer_v1(
         attn_implementation,
         sentence_windows,
         sentence_context,
+        sentence_rules,
     )
     from .quantize import check_mode
 
@@ -234,6 +248,7 @@ def modernbert_transformer_v1(
             "output_hidden_states": output_hidden_states,
             "sentence_windows": sentence_windows,
             "sentence_context": sentence_context,
+            "sentence_rules": sentence_rules,
             "has_transformer": False,
             "replace_listener": replace_listener,
             "replace_listener_cfg": replace_listener_cfg,
@@ -259,6 +274,7 @@ def tok2vec_modernbert_v1(
     grad_clip_norm: Optional[float] = None,
     sentence_windows: bool = False,
     sentence_context: int = 0,
+    sentence_rules: str = "news",
 ) -> Model[List[Doc], List[Any]]:
     """A component's own ModernBERT encoder, as `nlp.replace_listeners` leaves it (listeners.py):
     the encoder of `ModernBertTransformer.v1` (same settings), split per doc, pooled per token.
@@ -283,6 +299,7 @@ def tok2vec_modernbert_v1(
         grad_clip_norm,
         sentence_windows,
         sentence_context,
+        sentence_rules,
     )
     return chain(replace_listener(encoder), trfs2arrays(pooling, grad_factor))
 
@@ -374,7 +391,10 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
 
             # at inference, a doc read by the sentencizer's rules keeps those sentences
             # (doc.sents), so that the ner after the encoder does not cross them
-            starts = sentence_piece_starts(sentence_token_starts(docs[i], not is_train), p)
+            token_starts = sentence_token_starts(
+                docs[i], not is_train, model.attrs.get("sentence_rules", "news")
+            )
+            starts = sentence_piece_starts(token_starts, p)
             before, after = around.get(i, ((), ()))
             windows.extend(
                 plan_sentence_windows(
