@@ -80,6 +80,11 @@ def _news_guesses(doc: Doc) -> List[bool]:
             seen_final = True
         elif text == _STRAIGHT_QUOTE:
             quote_open = not quote_open
+    # punctuation that ends the doc stays with the last sentence (`... he said . "`)
+    for token in reversed(doc):
+        if not (token.is_punct or token.is_space):
+            break
+        guesses[token.i] = False
     for token in doc:
         if not _ISO_DATE.match(token.text):
             continue

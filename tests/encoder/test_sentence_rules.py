@@ -50,6 +50,9 @@ def _sents(words, rules="news", **kw):
         ("Talks began on 1996-08-29 in Paris .", ["Talks began on 1996-08-29 in Paris ."]),
         ("The EU met on 1996-08-29 Brussels said .", ["The EU met on 1996-08-29 Brussels said ."]),
         ("no punctuation at all", ["no punctuation at all"]),
+        # punctuation that ends the doc never starts a sentence of its own
+        ('They do not want to talk . "', ['They do not want to talk . "']),
+        ('" It is valid , " he said . " --', ['" It is valid , " he said . " --']),
     ],
 )
 def test_news_rules(words, sentences):
