@@ -12,12 +12,19 @@ score splits *exactly* into one term per token, from the one pooled vector score
   unit vector ("idf"), `c_t` its pooling weight (`1 / n`, or `w_t / sum w` for IDF), `m` the
   pooled vector before normalization (`z = m / ||m||`).
 * knn: raw = the mean cosine distance to the doc's `k` nearest normal vectors `b_j`
-  = `1 - z . b`, `b` their mean, so `raw = sum_t (c_t - a_t . b)` (the constant 1 shared in
-  proportion to the pooling weights, which sum to 1).
-* mahalanobis: raw = `(z - mu)^T P (z - mu)` = `sum_t (a_t - c_t mu)^T P (z - mu)`. This is
-  also each token's Shapley value in the quadratic form `||sum_S e_t||^2` of the whitened
-  terms `e_t = L (a_t - c_t mu)` (`P = L^T L`): a pairwise term `e_s . e_t` is split evenly
-  between its two tokens.
+  = `1 - z . b`, `b` their mean, so `raw = sum_t (s_t - a_t . b)`;
+* mahalanobis: raw = `(z - mu)^T P (z - mu)` = `sum_t (a_t - s_t mu)^T P (z - mu)`, also each
+  token's Shapley value in the quadratic form `||sum_S e_t||^2` of the whitened terms
+  `e_t = L (a_t - s_t mu)` (`P = L^T L`: a pairwise term `e_s . e_t` split evenly between
+  its two tokens);
+
+where `s_t` shares the constant (1, or the reference `mu`) among the tokens, any shares
+summing to 1 giving an exact split. Two are offered (`SPLITS`; explain methods "decompose"
+and "decompose_projected", chosen per detector on dev docs): "weights", `s_t = c_t`, the
+pooling weights; "projection", `s_t = a_t . z`, each token's part of the unit direction
+(`sum_t a_t . z = z . z = 1`), so that for knn `raw = z . (z - b) = sum_t a_t . (z - b)`: a
+token counts by how far its part of the doc direction leans away from the normal
+neighbours, and a token orthogonal to `z` shares none of the constant.
 
 Faithful: the terms sum to the raw score the detector gave the doc (same neighbours, same
 fitted state; float rounding aside: a test checks it), and a passage's share is the sum of
@@ -33,6 +40,15 @@ Numpy only (the component imports this module).
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy
+
+SPLITS = ("weights", "projection")
+
+
+def _shares(a: numpy.ndarray, c: numpy.ndarray, z: numpy.ndarray, split: str) -> numpy.ndarray:
+    """Each token's share of the constant (they sum to 1 for a doc with tokens)."""
+    if split not in SPLITS:
+        raise ValueError(f"decomposition split must be one of {SPLITS}, got {split!r}")
+    return c if split == "weights" else a @ z
 
 
 def pooling_terms(
@@ -67,9 +83,10 @@ def knn_terms(
     pooled: numpy.ndarray,
     tokens: Sequence[numpy.ndarray],
     token_weights: Optional[Sequence[numpy.ndarray]] = None,
+    split: str = "weights",
 ) -> List[numpy.ndarray]:
     """Per doc, each token's term of the knn raw score (1 - z . mean of the doc's k nearest
-    bank vectors): `c_t - a_t . b`; they sum to the raw score."""
+    bank vectors): `s_t - a_t . b`; they sum to the raw score."""
     bank = numpy.asarray(state["bank"], dtype="float64")
     k = max(1, min(int(state["n_neighbors"]), len(bank)))
     out = []
@@ -77,7 +94,7 @@ def knn_terms(
         sims = bank @ z
         nearest = numpy.argpartition(-sims, k - 1)[:k] if k < len(bank) else numpy.arange(k)
         b = bank[nearest].mean(axis=0)
-        out.append(c - a @ b)
+        out.append(_shares(a, c, z, split) - a @ b)
     return out
 
 
@@ -86,13 +103,14 @@ def mahalanobis_terms(
     pooled: numpy.ndarray,
     tokens: Sequence[numpy.ndarray],
     token_weights: Optional[Sequence[numpy.ndarray]] = None,
+    split: str = "weights",
 ) -> List[numpy.ndarray]:
     """Per doc, each token's term of the squared Mahalanobis distance:
-    `(a_t - c_t mu)^T P (z - mu)`; they sum to the raw score."""
+    `(a_t - s_t mu)^T P (z - mu)`; they sum to the raw score."""
     mu = numpy.asarray(state["center"], dtype="float64")
     P = numpy.asarray(state["precision"], dtype="float64")
     out = []
     for a, c, z in pooling_terms(pooled, tokens, token_weights):
         g = P @ (z - mu)
-        out.append(a @ g - c * float(mu @ g))
+        out.append(a @ g - _shares(a, c, z, split) * float(mu @ g))
     return out

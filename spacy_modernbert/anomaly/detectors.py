@@ -263,10 +263,10 @@ class KnnDetector(EmbeddingDetector):
             search.normalize(X, xp), xp.asarray(state["bank"]), int(state["n_neighbors"]), xp
         )
 
-    def raw_terms(self, state, X, tokens, token_weights=None):
+    def raw_terms(self, state, X, tokens, token_weights=None, split="weights"):
         """Per doc, each token's term of the raw score (numpy; they sum to it): the
-        explanation method "decompose" (decomposition.py)."""
-        return decomposition.knn_terms(state, X, tokens, token_weights)
+        explanation methods "decompose" / "decompose_projected" (decomposition.py)."""
+        return decomposition.knn_terms(state, X, tokens, token_weights, split)
 
 
 class TokenKnnDetector(EmbeddingDetector):
@@ -414,10 +414,10 @@ class MahalanobisDetector(EmbeddingDetector):
     def raw_scores(self, state, X, tokens=None, xp=numpy):
         return search.mahalanobis_scores(search.normalize(X, xp), state, xp)
 
-    def raw_terms(self, state, X, tokens, token_weights=None):
+    def raw_terms(self, state, X, tokens, token_weights=None, split="weights"):
         """Per doc, each token's term of the raw score (numpy; they sum to it): the
-        explanation method "decompose" (decomposition.py)."""
-        return decomposition.mahalanobis_terms(state, X, tokens, token_weights)
+        explanation methods "decompose" / "decompose_projected" (decomposition.py)."""
+        return decomposition.mahalanobis_terms(state, X, tokens, token_weights, split)
 
     def check_state(self, state, width=None):
         super().check_state(state, width)

@@ -21,11 +21,13 @@ more than one, else its sentences as above; null: the unit chosen with the metho
 * "decompose" (pooled-vector detectors: knn, mahalanobis, with mean or IDF pooling): the
   detector's raw score split exactly into one term per token (decomposition.py: the pooled
   vector is a weighted sum of token vectors, and the score is linear (knn, given the doc's
-  neighbours) or quadratic (mahalanobis) in it); a passage's value is its share (the sum of
-  its tokens' terms) times the doc's number of passages, through the detector's own map to
-  [0, 1]: the doc's raw score is the mean of these (as a token detector's is the mean of its
-  tokens'), and with length weight 0 passages rank by their share of the score. A token's
-  score is its term times the doc's number of tokens, mapped alike. One pass: no extra rows.
+  neighbours) or quadratic (mahalanobis) in it); a token's value is its term times the doc's
+  number of tokens, a passage's the mean of its tokens' (the raw score the doc would have if
+  every token weighed like the passage's), through the detector's own map to [0, 1]; the doc's
+  raw score is the mean of its tokens' values, as a token detector's is. One pass: no extra
+  rows. "decompose_projected": the same with the score's constant shared among the tokens by
+  their projection on the doc direction instead of their pooling weight (decomposition.py:
+  both exact, they rank passages differently).
 * "auto" (the default): per detector, the method chosen on the dev pointing docs of
   `python -m benchmarks explain` (AUTO below; "tokens" / "occlusion" for a detector it has no
   choice for).
@@ -58,7 +60,10 @@ from .model import doc_features
 
 SPAN_KEY = "anomaly"
 SPAN_LABEL = DEFAULT_LABEL
-EXPLAIN_METHODS = ("auto", "tokens", "occlusion", "alone", "decompose")
+EXPLAIN_METHODS = ("auto", "tokens", "occlusion", "alone", "decompose", "decompose_projected")
+# The decomposition methods and how each shares the score's constant among the tokens
+# (decomposition.SPLITS: by pooling weight, or by each token's projection on the doc direction).
+DECOMPOSE_SPLITS = {"decompose": "weights", "decompose_projected": "projection"}
 # The component's explanation settings and their defaults.
 EXPLAIN_SETTINGS: Dict[str, Any] = {
     "explain": False,
@@ -214,10 +219,10 @@ def resolve_method(method: str, detector: Any, name: str) -> str:
     has_tokens = hasattr(detector, "token_raw_scores")
     if method == "auto":
         return auto_choice(detector)["method"]
-    if method == "decompose" and not hasattr(detector, "raw_terms"):
+    if method in DECOMPOSE_SPLITS and not hasattr(detector, "raw_terms"):
         detector_name = getattr(detector, "name", None) or "the supervised head"
         raise ValueError(
-            f"anomaly_scorer '{name}': explain_method = \"decompose\" needs a detector that "
+            f"anomaly_scorer '{name}': explain_method = \"{method}\" needs a detector that "
             f"scores one pooled vector (knn or mahalanobis), not {detector_name}; use "
             f'"occlusion" or "auto".'
         )
@@ -302,8 +307,8 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
     pooled, tokens = fitted.features(docs, True) if fitted else doc_features(model, docs, True)
     token_arrays = [numpy.asarray(ops.to_numpy(t), dtype="float32") for t in tokens]
     n_spans = int(component.explain_settings["explain_spans"])
-    if method == "decompose":
-        return _decomposed(component, docs, pooled, token_arrays, n_spans, weight, passages)
+    if method in DECOMPOSE_SPLITS:
+        return _decomposed(component, docs, pooled, token_arrays, n_spans, weight, passages, method)
     if method == "tokens":
         state = fitted.ready_state()
         raw, per_token = fitted.detector.token_raw_scores(state, pooled, tokens, ops.xp)
@@ -346,15 +351,17 @@ def _decomposed(
     n_spans: int,
     weight: float,
     passages: str,
+    method: str = "decompose",
 ) -> Tuple[Any, List[Explanation]]:
-    """The scores (as predict gives them) and "decompose" explanations: each token's term of
-    the raw score (decomposition.py); a passage valued by its share of the raw score (its
-    tokens' terms summed) x the doc's passages, a token by its term x the doc's tokens."""
+    """The scores (as predict gives them) and decomposition explanations (`method`, one of
+    DECOMPOSE_SPLITS): each token's term of
+    the raw score (decomposition.py); a token valued by its term x the doc's tokens, a
+    passage by the mean of its tokens' values."""
     model, fitted = component.model, component._fitted
     pooling = model.attrs.get("pooling", "mean")
     if pooling != "mean":
         raise ValueError(
-            f"anomaly_scorer '{component.name}': explain_method = \"decompose\" needs a doc "
+            f"anomaly_scorer '{component.name}': explain_method = \"{method}\" needs a doc "
             f'vector that is a weighted sum of token vectors (pooling "mean", or the detector\'s '
             f'pooling = "idf"), not the model\'s pooling = "{pooling}"; use "occlusion".'
         )
@@ -362,7 +369,9 @@ def _decomposed(
     state = fitted.ready_state()
     scores = fitted.detector.scores(state, pooled, None, xp)
     X = numpy.asarray(ops.to_numpy(pooled), dtype="float64")
-    terms = fitted.detector.raw_terms(fitted.state, X, token_arrays, fitted.token_weights(docs))
+    weights = fitted.token_weights(docs)
+    split = DECOMPOSE_SPLITS[method]
+    terms = fitted.detector.raw_terms(fitted.state, X, token_arrays, weights, split)
     stats = outlier_exposure.base_statistics(fitted.state)  # the detector's own scale
     out = []
     for doc, t in zip(docs, terms):
@@ -370,7 +379,7 @@ def _decomposed(
             out.append(Explanation(numpy.zeros(len(doc)), [], []))
             continue
         segs = segments(doc, passages)
-        values = unit_scores(stats, numpy.asarray([len(segs) * t[s:e].sum() for s, e in segs]))
+        values = unit_scores(stats, numpy.asarray([len(t) * t[s:e].mean() for s, e in segs]))
         out.append(explanation(unit_scores(stats, len(t) * t), segs, values, n_spans, weight))
     return scores, out
 

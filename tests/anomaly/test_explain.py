@@ -285,10 +285,11 @@ def test_explanations_survive_doc_serialization():
 
 @pytest.mark.parametrize("detector", ["knn", "mahalanobis"])
 @pytest.mark.parametrize("pooling", ["mean", "idf"])
-def test_decompose_terms_sum_to_the_raw_score(detector, pooling):
+@pytest.mark.parametrize("method", ["decompose", "decompose_projected"])
+def test_decompose_terms_sum_to_the_raw_score(detector, pooling, method):
     """ "decompose": each token's term of a pooled-vector detector's raw score; the terms of a
     doc sum to the raw score the detector gives it, and the explanation keeps predict's score."""
-    nlp = trained("one_class", detector, pooling=pooling, explain_method="decompose")
+    nlp = trained("one_class", detector, pooling=pooling, explain_method=method)
     pipe = nlp.get_pipe("anomaly_scorer")
     texts = [TEXT, NORMAL_LINE, ANOMALOUS_LINE + " " + NORMAL_LINE, "x"]
     docs = [nlp.make_doc(t) for t in texts]
@@ -297,8 +298,9 @@ def test_decompose_terms_sum_to_the_raw_score(detector, pooling):
     pooled, tokens = fitted.features(docs, True)
     raw = fitted.detector.raw_scores(state, pooled)
     arrays = [numpy.asarray(t) for t in tokens]
+    split = explain.DECOMPOSE_SPLITS[method]
     terms = fitted.detector.raw_terms(
-        fitted.state, numpy.asarray(pooled), arrays, fitted.token_weights(docs)
+        fitted.state, numpy.asarray(pooled), arrays, fitted.token_weights(docs), split
     )
     assert [len(t) for t in terms] == [len(d) for d in docs]
     assert [float(t.sum()) for t in terms] == pytest.approx(list(raw), rel=1e-4, abs=1e-5)
@@ -311,8 +313,8 @@ def test_decompose_terms_sum_to_the_raw_score(detector, pooling):
                 explain.unit_scores(fitted.state, len(t) * numpy.asarray(t, dtype="float64"))
             )
         )
-        # a passage ranks by its share of the raw score: the sum of its tokens' terms
-        shares = [float(t[s:e].sum()) for s, e, _ in ex.passages]
+        # a passage ranks by its tokens' mean term
+        shares = [float(t[s:e].mean()) for s, e, _ in ex.passages]
         assert (
             numpy.argsort(shares).tolist() == numpy.argsort([v for *_, v in ex.passages]).tolist()
         )
@@ -321,8 +323,8 @@ def test_decompose_terms_sum_to_the_raw_score(detector, pooling):
 
 
 def test_decompose_terms_are_exact_on_known_vectors():
-    """The decomposition on hand-made vectors: knn terms c_t - a_t . b, mahalanobis terms
-    (a_t - c_t mu)^T P (z - mu), both summing to the detectors' own raw scores."""
+    """The decomposition on hand-made vectors: knn terms s_t - a_t . b, mahalanobis terms
+    (a_t - s_t mu)^T P (z - mu), under both splits summing to the detectors' own raw scores."""
     from spacy_modernbert.anomaly import decomposition, detectors
 
     rng = numpy.random.RandomState(0)
@@ -333,24 +335,29 @@ def test_decompose_terms_are_exact_on_known_vectors():
         detector = detectors.make_detector(name, n_neighbors=4)
         state = detector.fit(normal)
         raw = detector.raw_scores(state, pooled)
-        terms = detector.raw_terms(state, pooled, tokens)
-        assert [t.sum() for t in terms] == pytest.approx(
-            list(raw), rel=1e-5, abs=1e-6
-        )  # float32 search
         idf = [rng.uniform(1, 3, size=len(t)) for t in tokens]
         idf_pooled = numpy.stack([search.normalize(t).T @ w / w.sum() for t, w in zip(tokens, idf)])
-        terms = detector.raw_terms(state, idf_pooled, tokens, idf)
-        assert [t.sum() for t in terms] == pytest.approx(
-            list(detector.raw_scores(state, idf_pooled)), rel=1e-5, abs=1e-6
+        idf_raw = detector.raw_scores(state, idf_pooled)
+        for split in decomposition.SPLITS:  # (float32 search: 1e-6)
+            terms = detector.raw_terms(state, pooled, tokens, None, split)
+            assert [t.sum() for t in terms] == pytest.approx(list(raw), rel=1e-5, abs=1e-6)
+            terms = detector.raw_terms(state, idf_pooled, tokens, idf, split)
+            assert [t.sum() for t in terms] == pytest.approx(list(idf_raw), rel=1e-5, abs=1e-6)
+        # the splits share the constant differently: the same sum, other terms
+        weights, projection = (
+            detector.raw_terms(state, pooled, tokens, None, s)[2] for s in decomposition.SPLITS
         )
+        assert not numpy.allclose(weights, projection)
+        with pytest.raises(ValueError, match="split must be one of"):
+            detector.raw_terms(state, pooled, tokens, None, "even")
     # one token: its term is the whole score
     ((a, c, z),) = decomposition.pooling_terms(pooled[:1], tokens[:1])
     assert c.tolist() == [1.0] and numpy.allclose(a[0], z)
 
 
 def test_decompose_needs_a_pooled_vector_detector_and_mean_pooling():
-    nlp = trained("one_class", "token_knn", explain_method="decompose")
-    with pytest.raises(ValueError, match="decompose.*knn or mahalanobis"):
+    nlp = trained("one_class", "token_knn", explain_method="decompose_projected")
+    with pytest.raises(ValueError, match="decompose_projected.*knn or mahalanobis"):
         nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))
     nlp = trained("supervised", None, explain_method="decompose")
     with pytest.raises(ValueError, match="decompose.*supervised head"):

@@ -166,8 +166,9 @@ def test_every_method_a_detector_has_is_measured():
         detector = make_detector(name, **settings) if name else None
         return SimpleNamespace(_fitted=detector and SimpleNamespace(detector=detector))
 
-    assert methods_of(scorer("knn", pooling="idf")) == ["occlusion", "alone", "decompose"]
-    assert methods_of(scorer("mahalanobis")) == ["occlusion", "alone", "decompose"]
+    decompose = ["decompose", "decompose_projected"]
+    assert methods_of(scorer("knn", pooling="idf")) == ["occlusion", "alone", *decompose]
+    assert methods_of(scorer("mahalanobis")) == ["occlusion", "alone", *decompose]
     assert methods_of(scorer("token_knn")) == ["tokens", "occlusion", "alone"]
     assert methods_of(scorer(None)) == ["occlusion", "alone"]
     assert ONE_CLASS["knn_idf"] == ("knn", {"pooling": "idf"})
