@@ -221,6 +221,7 @@ def _held_out(ckpt: Path, texts: Sequence[str], window: int) -> Tuple[float, flo
     """(MLM loss per masked piece, pieces per word) on `texts` (fixed masks)."""
     import torch
 
+    from spacy_modernbert.encoder.leading_space import as_the_pipeline_reads
     from spacy_modernbert.pretrain.data import tokenize_windows
     from spacy_modernbert.pretrain.loop import held_out_loss
     from spacy_modernbert.pretrain.masking import make_collator
@@ -233,7 +234,7 @@ def _held_out(ckpt: Path, texts: Sequence[str], window: int) -> Tuple[float, flo
     loss = held_out_loss(
         model, make_collator(tok, 0.3), windows, special, 4096, torch.device("cpu")
     )
-    pieces, words = pieces_per_word(tok, texts)
+    pieces, words = pieces_per_word(tok, as_the_pipeline_reads(texts))  # as windows read them
     return loss, pieces / words
 
 
