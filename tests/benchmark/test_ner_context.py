@@ -89,8 +89,15 @@ def test_a_training_sentence_reads_only_its_own_blocks_neighbours():
 
 
 def _dropout_grid(scores):
-    """The dropout study's dev runs: for each grid point its 10-sentence F1 per seed."""
+    """The dropout study (with a second grid point, context 32) and its dev runs: for each grid
+    point its 10-sentence F1 per seed."""
+    import dataclasses
+
     study = ctx.STUDIES["dropout"]
+    (system, lr, settings), *_ = study.grid
+    study = dataclasses.replace(
+        study, grid=[(system, lr, settings), (system, lr, {**settings, "sentence_context": 32})]
+    )
     runs = [
         _run(ctx.SENTENCES[1], ctx.SENTENCES[2], 52.0, 51.0, seed=seed) for seed in ctx.proto.SEEDS
     ]
@@ -104,7 +111,7 @@ def test_the_dropout_study_chooses_by_the_mean_of_three_dev_seeds():
     study, runs = _dropout_grid([(60.0, 40.0, 40.0), (50.0, 50.0, 50.0)])
     best = ctx.choose(runs, study)
     assert best["settings"] == study.grid[1][2] and best["choice_f1"] == 50.0
-    assert best["settings"]["sentence_context_dropout"] > 0
+    assert ctx.STUDIES["dropout"].grid[0][2]["sentence_context_dropout"] > 0
     with pytest.raises(KeyError, match="dev grid"):
         ctx.choose(runs[:-1], study)
     # every point and the sentence system run on each choosing seed; no extra dev seeds after
