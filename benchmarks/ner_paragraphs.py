@@ -29,6 +29,7 @@ Views (docs of `BLOCK` consecutive sentences, as `ner_study`'s "10" views):
 """
 
 import argparse
+import json
 import re
 import statistics
 import subprocess
@@ -268,6 +269,10 @@ def _record(
     from benchmarks.results import record
 
     checkpoint = proto.PROTOCOLS[protocol].checkpoint if protocol else "none: no model is read"
+    marker = Path(extra.pop("cache_dir", proto.CACHE)) / "modernbert-small-pretrained-33"
+    if protocol == "pretrained" and (marker / "protocol_pretrain.json").exists():
+        # which pretraining run the models start from (its held-out MLM loss tells them apart)
+        extra["pretraining"] = json.loads((marker / "protocol_pretrain.json").read_text("utf8"))
     result = record(
         name,
         command,
@@ -380,6 +385,7 @@ def phase_views(protocol: str, split: str, cache_dir: Path, data_dir: Path) -> D
         ["view", "F1", "vs gold starts"],
         rows,
         summary=summary,
+        cache_dir=cache_dir,
     )
 
 
