@@ -14,6 +14,7 @@ rule was chosen there); `test` reads CoNLL valid once per final run and chooses 
 
     python benchmarks/ner_paragraphs.py train --protocol pretrained   # 3 seed models (saved)
     python benchmarks/ner_paragraphs.py splits                        # rules vs gold boundaries on dev
+    python benchmarks/ner_paragraphs.py splits --split test           # the same on test (descriptive)
     python benchmarks/ner_paragraphs.py dev --protocol pretrained     # every view on dev
     python benchmarks/ner_paragraphs.py test --protocol pretrained    # the reported views on test
 
@@ -28,6 +29,7 @@ Views (docs of `BLOCK` consecutive sentences, as `ner_study`'s "10" views):
 """
 
 import argparse
+import json
 import re
 import statistics
 import subprocess
@@ -157,6 +159,23 @@ def load_model(path: Path):
     return spacy.load(path)
 
 
+def view_starts(view: str, vocab, group: Sequence[Any]) -> Optional[Set[int]]:
+    """The sentence starts a scored doc of `group` carries under `view`; None: none (the
+    encoder splits it by its `sentence_rules`, or reads it whole)."""
+    words = [w for ws, _ in group for w in ws]
+    gold = set(gold_starts(group))
+    kind, _, rules = view.partition(":")
+    if view in ("sentences", "gold"):
+        return gold
+    if view in RULE_SETS or view == "whole":
+        return None
+    if kind == "merges" and rules in RULE_SETS:
+        return gold & set(rule_starts(vocab, words, rules))
+    if kind == "cuts" and rules in RULE_SETS:
+        return gold | set(rule_starts(vocab, words, rules))
+    raise ValueError(f"unknown view {view!r}: {DEV_VIEWS}")
+
+
 def score_view(nlp, sents: Sequence[Any], view: str) -> float:
     """Entity F1 (x100) of `nlp` on `sents` read as `view` (module docstring)."""
     from spacy.tokens import Doc
@@ -166,25 +185,13 @@ def score_view(nlp, sents: Sequence[Any], view: str) -> float:
 
     trf = nlp.get_pipe("transformer").model
     trf.attrs["sentence_windows"] = view != "whole"
+    if view in RULE_SETS:
+        trf.attrs["sentence_rules"] = view
     groups = [[s] for s in sents] if view == "sentences" else blocks(sents)
     docs = []
     for group in groups:
         words = [w for ws, _ in group for w in ws]
-        gold = gold_starts(group)
-        kind, _, rules = view.partition(":")
-        starts: Optional[Set[int]]
-        if view in ("sentences", "gold"):
-            starts = set(gold)
-        elif view in RULE_SETS or view == "whole":
-            starts = None  # the encoder splits (or, "whole", reads the doc in one window)
-            if view in RULE_SETS:
-                trf.attrs["sentence_rules"] = view
-        elif kind == "merges":
-            starts = set(gold) & set(rule_starts(nlp.vocab, words, rules))
-        elif kind == "cuts":
-            starts = set(gold) | set(rule_starts(nlp.vocab, words, rules))
-        else:
-            raise ValueError(f"unknown view {view!r}: {DEV_VIEWS}")
+        starts = view_starts(view, nlp.vocab, group)
         flags = None if starts is None else [i in starts for i in range(len(words))]
         docs.append(Doc(nlp.vocab, words=words, sent_starts=flags))
     pred = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(docs, batch_size=64)]
@@ -262,6 +269,10 @@ def _record(
     from benchmarks.results import record
 
     checkpoint = proto.PROTOCOLS[protocol].checkpoint if protocol else "none: no model is read"
+    marker = Path(extra.pop("cache_dir", proto.CACHE)) / "modernbert-small-pretrained-33"
+    if protocol == "pretrained" and (marker / "protocol_pretrain.json").exists():
+        # which pretraining run the models start from (its held-out MLM loss tells them apart)
+        extra["pretraining"] = json.loads((marker / "protocol_pretrain.json").read_text("utf8"))
     result = record(
         name,
         command,
@@ -286,17 +297,24 @@ def _record(
 CHOOSES = 'dev: the last 10% of CoNLL-2003 train (the rules of `sentence_rules = "news"` were chosen on it)'
 
 
-def phase_splits(data_dir: Path) -> Dict[str, Any]:
-    from benchmarks import data as bdata
+def phase_splits(data_dir: Path, split: str = "dev") -> Dict[str, Any]:
+    """The rules against the gold sentence starts (no model): on dev, where they were chosen,
+    or on test, descriptive only (it explains the test figures and chooses nothing)."""
+    from benchmarks.ner_study import load_split
 
-    _, dev = bdata.train_pool(data_dir)
-    rows = [boundary_stats(dev, rules) for rules in RULE_SETS]
+    _, sents = load_split(split, proto.N_TRAIN, data_dir=data_dir)
+    rows = [boundary_stats(sents, rules) for rules in RULE_SETS]
+    where = (
+        "dev (this table chooses; no test figure)"
+        if split == "dev"
+        else "test: CoNLL-2003 valid, descriptive (no model; read after the rules were fixed)"
+    )
     return _record(
-        "ner_splitter",
-        "python benchmarks/ner_paragraphs.py splits",
+        "ner_splitter" + ("" if split == "dev" else "_test"),
+        f"python benchmarks/ner_paragraphs.py splits --split {split}",
         CHOOSES,
-        "dev (this table chooses; no test figure): sentence starts after the first of each doc of "
-        f"{BLOCK} consecutive dev sentences joined by spaces",
+        f"{where}: sentence starts after the first of each doc of "
+        f"{BLOCK} consecutive sentences joined by spaces",
         "",
         [
             "rules",
@@ -367,6 +385,7 @@ def phase_views(protocol: str, split: str, cache_dir: Path, data_dir: Path) -> D
         ["view", "F1", "vs gold starts"],
         rows,
         summary=summary,
+        cache_dir=cache_dir,
     )
 
 
@@ -381,12 +400,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--cache-dir", type=Path, default=proto.CACHE)
     p.add_argument("--data-dir", type=Path, default=DATA_DIR)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--split", choices=["dev", "test"], default="dev", help="splits: which split's boundaries"
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.phase == "train":
         train(args.protocol, args.cache_dir, args.data_dir, args.threads)
     elif args.phase == "splits":
-        phase_splits(args.data_dir)
+        phase_splits(args.data_dir, args.split)
     else:
         phase_views(args.protocol, args.phase, args.cache_dir, args.data_dir)
 

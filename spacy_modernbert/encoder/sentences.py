@@ -86,16 +86,32 @@ def _news_guesses(doc: Doc) -> List[bool]:
             break
         guesses[token.i] = False
     for token in doc:
-        if not _ISO_DATE.match(token.text):
+        end = _date_end(doc, token.i)
+        if end is None:
             continue
         first = _dateline_start(doc, token.i)
         if first is None:
             continue
         if first > 0:
             guesses[first] = True
-        if token.i + 1 < n:
-            guesses[token.i + 1] = True
+        if end + 1 < n:
+            guesses[end + 1] = True
     return guesses
+
+
+def _date_end(doc: Doc, i: int):
+    """The last token of an ISO date (`1996-08-30`) that starts at token i: one token, as in
+    corpora such as CoNLL, or the five that spaCy's tokenizer makes of it; None if none."""
+    if _ISO_DATE.match(doc[i].text):
+        return i
+    parts = [t.text for t in doc[i : i + 5]]
+    if (
+        len(parts) == 5
+        and _ISO_DATE.match("".join(parts))
+        and not any(t.whitespace_ for t in doc[i : i + 4])
+    ):
+        return i + 4
+    return None
 
 
 def _dateline_start(doc: Doc, date: int):

@@ -59,6 +59,21 @@ def test_news_rules(words, sentences):
     assert _sents(words) == sentences
 
 
+def test_a_dateline_as_spacys_tokenizer_splits_it():
+    """`nlp.make_doc` cuts an ISO date in five tokens: the dateline is still found."""
+    doc = spacy.blank("en").make_doc(
+        "Peter Blackburn BRUSSELS 1996-08-22 The EU said so. NICE, France 1996-08-29 Nice lost."
+    )
+    sentence_token_starts(doc, record=True)
+    assert [s.text for s in doc.sents] == [
+        "Peter Blackburn",
+        "BRUSSELS 1996-08-22",
+        "The EU said so.",
+        "NICE, France 1996-08-29",
+        "Nice lost.",
+    ]
+
+
 def test_sentencizer_rules_are_spacys_sentencizer():
     """The "sentencizer" rule set is exactly spaCy's Sentencizer on a doc without line breaks,
     where the news rules differ (a quote after a period, a dateline)."""
