@@ -463,6 +463,7 @@ def run_vocab(
     window: int = 128,
     parts: str = "pieces,speed,mlm",
     max_words: str = "1,3",
+    domains_run: str = "demo-reports,clinc150",
 ) -> Dict[str, Any]:
     import torch
 
@@ -477,7 +478,9 @@ def run_vocab(
             Path(cache_dir) / "random-7m", "pretrain", data_dir, log=log
         ),
     }
-    doms = domains(data_dir, demo_docs)
+    doms = {
+        d: texts for d, texts in domains(data_dir, demo_docs).items() if d in domains_run.split(",")
+    }
     # A run of some parts keeps the other parts' rows of an earlier run in `output`.
     rows: List[dict] = []
     if output is not None and Path(output).exists():
@@ -520,7 +523,8 @@ def run_vocab(
     result = {
         "benchmark": "vocab",
         "command": f"python -m benchmarks vocab --parts {parts} --max-new {max_new} --min-freq {min_freq}"
-        f" --max-words-per-term {max_words} --output {output}",
+        f" --max-words-per-term {max_words} --speed-rounds {speed_rounds} --domains {domains_run}"
+        f" --output {output}",
         "commit": _commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
@@ -606,6 +610,9 @@ def vocab_cli(
         "--max-words-per-term",
         help="Comma-separated extend-vocab --max-words-per-term variants (pieces and speed); W/S: with --multi-word-share S",
     ),
+    domains_run: str = typer.Option(
+        _D["domains_run"], "--domains", help="Comma-separated: demo-reports, clinc150"
+    ),
     # fmt: on
 ) -> None:
     """Pieces per word, nlp.pipe speed and held-out MLM loss with and without extend-vocab."""
@@ -626,4 +633,5 @@ def vocab_cli(
         window=window,
         parts=parts,
         max_words=max_words,
+        domains_run=domains_run,
     )
