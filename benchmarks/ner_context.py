@@ -234,6 +234,24 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
     }
 
 
+def per_seed(runs: Sequence[Dict[str, Any]], chosen: Dict[str, Any]) -> str:
+    """Test F1 of the context system on 10-sentence docs minus the sentence system's on
+    sentences, seed by seed (the two systems share each seed's shuffles and initialization)."""
+
+    def by_seed(point, view):
+        return {
+            r["seed"]: r["f1_by_doc_size"][view]
+            for r in runs
+            if r["split"] == "test" and _same(r, *point)
+        }
+
+    ctx_f1 = by_seed((chosen["system"], chosen["lr"], chosen["settings"]), VIEW)
+    sent_f1 = by_seed(SENTENCES, "1")
+    return ", ".join(
+        f"seed {k} {ctx_f1[k] - sent_f1[k]:+.2f}" for k in sorted(ctx_f1) if k in sent_f1
+    )
+
+
 def write(
     results: Path,
     output: Path,
@@ -271,7 +289,12 @@ def write(
                 "baseline": "ours trained on 1-sentence docs, scored on sentences (the pretrained protocol's dev choice)",
                 "split": "chosen on dev (last 10% of CoNLL train), reported on test (CoNLL valid), 3 seeds",
                 "caveat": "context view: 10 consecutive valid sentences per doc with gold sentence starts; "
-                "4 x 128 encoder after 400 MLM steps",
+                "4 x 128 encoder after 400 MLM steps"
+                + (
+                    f"; per seed (context - sentences): {per_seed(runs, summary['chosen'])}"
+                    if study.name != "flert"
+                    else ""
+                ),
             }
         )
     result = {

@@ -140,6 +140,7 @@ def test_the_dropout_study_writes_its_own_files_and_claim(tmp_path):
     assert len(dev["rows"]) == len(study.grid) * 3 and dev["protocol"]["seeds"] == 3
     assert out["summary"][0]["figure"] == "54.00 vs 55.00 (-1.00)"
     assert "context dropout" in out["summary"][0]["claim"]
+    assert "seed 0 -1.00, seed 1 -1.00, seed 2 -1.00" in out["summary"][0]["caveat"]
     assert "mean of seeds 0, 1, 2" in out["protocol"]["chooses"]
     assert out["protocol"]["tag"] == study.tag != ctx.TAG
 
