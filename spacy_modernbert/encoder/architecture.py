@@ -69,8 +69,12 @@ def validate_settings(
     sentence_windows: bool = False,
     sentence_context: int = 0,
     sentence_context_dropout: float = 0.0,
+    sentence_rules: str = "news",
 ) -> None:
     """Reject configs that mix incompatible settings, with a message naming the fix."""
+    from .sentences import check_rules
+
+    check_rules(sentence_rules)
     if attn_implementation not in ATTN_IMPLEMENTATIONS:
         raise ValueError(
             f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got '{attn_implementation}'."
@@ -131,6 +135,7 @@ CONFIG_ATTRS = (
     "sentence_windows",
     "sentence_context",
     "sentence_context_dropout",
+    "sentence_rules",
 )
 
 
@@ -151,6 +156,7 @@ def modernbert_transformer_v1(
     sentence_windows: bool = False,
     sentence_context: int = 0,
     sentence_context_dropout: float = 0.0,
+    sentence_rules: str = "news",
 ) -> Model[List[Doc], Any]:
     """A ModernBERT encoder for spacy-transformers' `transformer` component.
 
@@ -191,9 +197,16 @@ def modernbert_transformer_v1(
         piece attends across a sentence boundary: a paragraph gets the vectors its sentences
         get one by one (a model trained on sentences keeps its accuracy on paragraphs).
         The sentences are the doc's own (a `sentencizer`/`senter` before the transformer,
-        or a corpus with sentence starts); a doc without any is split by spaCy's
-        `sentencizer` rules and at line breaks (encoder/sentences.py); at inference those are
+        or a corpus with sentence starts); a doc without any is split by the rules of
+        `sentence_rules` and at line breaks (encoder/sentences.py); at inference those are
         set on the doc (`doc.sents`), so that the `ner` does not open an entity across one.
+    sentence_rules (str): How `sentence_windows` splits a doc that has no sentence
+        boundaries of its own (`nlp("a paragraph")` without a senter): "news" (default:
+        spaCy's `sentencizer` punctuation, an opening quote or dash after it starting the
+        next sentence, and news datelines such as `LONDON 1996-08-30` as sentences of their
+        own) or "sentencizer" (spaCy's `sentencizer` rules alone, the behaviour before
+        "news"). Both also split at line breaks. A doc with sentence boundaries (a
+        `sentencizer`/`senter`/`parser` before the transformer) is split where they say.
     sentence_context (int): With `sentence_windows`, each sentence's window also holds up to
         this many pieces of the doc on each side (its neighbouring sentences), as context its
         pieces attend to; the sentence's vectors still come from its own window only, so every
@@ -224,6 +237,7 @@ def modernbert_transformer_v1(
         sentence_windows,
         sentence_context,
         sentence_context_dropout,
+        sentence_rules,
     )
     from .quantize import check_mode
 
@@ -257,6 +271,7 @@ def modernbert_transformer_v1(
             "sentence_windows": sentence_windows,
             "sentence_context": sentence_context,
             "sentence_context_dropout": sentence_context_dropout,
+            "sentence_rules": sentence_rules,
             "has_transformer": False,
             "replace_listener": replace_listener,
             "replace_listener_cfg": replace_listener_cfg,
@@ -283,6 +298,7 @@ def tok2vec_modernbert_v1(
     sentence_windows: bool = False,
     sentence_context: int = 0,
     sentence_context_dropout: float = 0.0,
+    sentence_rules: str = "news",
 ) -> Model[List[Doc], List[Any]]:
     """A component's own ModernBERT encoder, as `nlp.replace_listeners` leaves it (listeners.py):
     the encoder of `ModernBertTransformer.v1` (same settings), split per doc, pooled per token.
@@ -308,6 +324,7 @@ def tok2vec_modernbert_v1(
         sentence_windows,
         sentence_context,
         sentence_context_dropout,
+        sentence_rules,
     )
     return chain(replace_listener(encoder), trfs2arrays(pooling, grad_factor))
 
@@ -401,7 +418,10 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
 
             # at inference, a doc read by the sentencizer's rules keeps those sentences
             # (doc.sents), so that the ner after the encoder does not cross them
-            starts = sentence_piece_starts(sentence_token_starts(docs[i], not is_train), p)
+            token_starts = sentence_token_starts(
+                docs[i], not is_train, model.attrs.get("sentence_rules", "news")
+            )
+            starts = sentence_piece_starts(token_starts, p)
             before, after = around.get(i, ((), ()))
             windows.extend(
                 plan_sentence_windows(
