@@ -184,6 +184,7 @@ def ours_ner(
     docs_of_mix: int = 0,
     sentence_context: int = 0,
     context_block: int = 0,
+    sentence_context_dropout: float = 0.0,
     save_to: Optional[Path] = None,
 ) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
@@ -219,6 +220,8 @@ def ours_ner(
         sentences as the text around it (`encoder.context.set_context`; the training data is
         blocks of `BLOCK` consecutive sentences): FLERT's training, one sentence per example
         with its neighbours as context, batched as the sentence recipe is.
+    sentence_context_dropout: the encoder's `sentence_context_dropout`: in training, each
+        sentence is read without its context with this probability (inference always reads it).
     docs_of_mix: training docs of a mix of sizes, 1..docs_of_mix consecutive sentences each
         (drawn with the run's seed), instead of `docs_of`: sentences and paragraphs both seen.
     max_steps: stop after this many updates (0: `epochs` whole epochs), the schedule ending
@@ -241,6 +244,8 @@ def ours_ner(
         trf["model"]["sentence_windows"] = True
     if sentence_context:
         trf["model"]["sentence_context"] = sentence_context
+    if sentence_context_dropout:
+        trf["model"]["sentence_context_dropout"] = sentence_context_dropout
     nlp.add_pipe("transformer", config=trf)
     listener = systems.listener()
     listener["grad_factor"] = grad_factor
