@@ -17,7 +17,8 @@ extra component. Two rule sets (the encoder's `sentence_rules` setting):
   - a dateline, an all-caps place (with `, Region` parts) and an ISO date
     (`BUCHAREST 1996-08-29`, `NICE , France 1996-08-29`), is a sentence of its own: one
     starts before it and after it.
-  Every rule only adds a boundary where a cue is strong; where in doubt two sentences stay
+  No "news" boundary falls inside a word that spaCy's tokenizer cut (a token with no space
+  before it, as the hyphen of `ALKHAN-YURT`). Every rule only adds a boundary where a cue is strong; where in doubt two sentences stay
   in one window (a merged window costs little, a cut inside an entity would lose it).
 
 At inference the encoder records the sentences on the doc (`doc.sents`, as a `sentencizer`
@@ -80,6 +81,10 @@ def _news_guesses(doc: Doc) -> List[bool]:
             seen_final = True
         elif text == _STRAIGHT_QUOTE:
             quote_open = not quote_open
+    # a sentence never starts inside a word that spaCy's tokenizer cut (no space before it)
+    for token in doc[1:]:
+        if guesses[token.i] and _inside_word(doc, token.i):
+            guesses[token.i] = False
     # punctuation that ends the doc stays with the last sentence (`... he said . "`)
     for token in reversed(doc):
         if not (token.is_punct or token.is_space):
@@ -97,6 +102,11 @@ def _news_guesses(doc: Doc) -> List[bool]:
         if end + 1 < n:
             guesses[end + 1] = True
     return guesses
+
+
+def _inside_word(doc: Doc, i: int) -> bool:
+    """Token i continues the token before it, with no whitespace between (`ALKHAN-YURT`)."""
+    return i > 0 and not doc[i - 1].whitespace_ and not doc[i - 1].is_space
 
 
 def _date_end(doc: Doc, i: int):
@@ -121,8 +131,8 @@ def _dateline_start(doc: Doc, date: int):
     first = None
     for i in range(date - 1, max(-1, date - 1 - _DATELINE_REACH), -1):
         text = doc[i].text
-        if text == ",":
-            continue
+        if text == "," or (text == "-" and _inside_word(doc, i)):
+            continue  # `NICE , France`; the hyphen of `ALKHAN-YURT` as spaCy's tokenizer cuts it
         if not (text[:1].isupper() and text.replace(".", "").replace("-", "").isalpha()):
             break
         if text.isupper() and len(text) > 1:

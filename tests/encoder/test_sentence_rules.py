@@ -72,6 +72,12 @@ def test_a_dateline_as_spacys_tokenizer_splits_it():
         "NICE, France 1996-08-29",
         "Nice lost.",
     ]
+    # a hyphenated place, cut in three by the tokenizer, stays whole (it is an entity)
+    doc = spacy.blank("en").make_doc("AL-RAM, West Bank 1996-08-30 Police said so.")
+    sentence_token_starts(doc, record=True)
+    assert [s.text for s in doc.sents] == ["AL-RAM, West Bank 1996-08-30", "Police said so."]
+    doc = spacy.blank("en").make_doc("ALKHAN-YURT, Russia 1996-08-22")
+    assert sentence_token_starts(doc) == [0]
 
 
 def test_sentencizer_rules_are_spacys_sentencizer():
