@@ -73,9 +73,36 @@ def _tok(path: Path):
     return AutoTokenizer.from_pretrained(str(path))
 
 
-def extension_name(base_name: str, max_words: int) -> str:
-    words = "" if max_words < 2 else f", terms of up to {max_words} words"
-    return f"{base_name} + extend-vocab{words}"
+Variant = Tuple[int, float]  # (--max-words-per-term, --multi-word-share)
+
+
+def parse_variants(spec: str) -> List[Variant]:
+    """'1,3,3/0.25' -> [(1, 1.0), (3, 1.0), (3, 0.25)]: each extension variant is
+    --max-words-per-term W, optionally /S: --multi-word-share S."""
+    out = []
+    for part in spec.split(","):
+        words, _, share = part.strip().partition("/")
+        out.append((int(words), float(share) if share else 1.0))
+    return out
+
+
+def variant_label(words: int, share: float = 1.0) -> str:
+    """', terms of up to 3 words on at most 25% of the new tokens' for (3, 0.25); '' for single words."""
+    if words < 2:
+        return ""
+    cap = "" if share >= 1 else f" on at most {share:.0%} of the new tokens"
+    return f", terms of up to {words} words{cap}"
+
+
+def variant_tag(words: int, share: float = 1.0) -> str:
+    """The cache name's suffix of a variant: '', '-w3', '-w3-mw0.25'."""
+    if words < 2:
+        return ""
+    return f"-w{words}" + ("" if share >= 1 else f"-mw{share:g}")
+
+
+def extension_name(base_name: str, max_words: int, share: float = 1.0) -> str:
+    return f"{base_name} + extend-vocab{variant_label(max_words, share)}"
 
 
 def pieces_rows(
@@ -84,7 +111,7 @@ def pieces_rows(
     cache: Path,
     max_new: int,
     min_freq: int,
-    max_words: Sequence[int] = (1,),
+    max_words: Sequence[Variant] = ((1, 1.0),),
 ) -> Tuple[List[dict], Dict[str, Path]]:
     from spacy_modernbert.encoder.leading_space import as_the_pipeline_reads
     from spacy_modernbert.vocab.bpe import pieces_per_word
@@ -92,11 +119,11 @@ def pieces_rows(
 
     doms = {d: (train, as_the_pipeline_reads(held)) for d, (train, held) in doms.items()}
     rows, extended = [], {}
-    for (base_name, base), (dom, (train, held)), words in (
+    for (base_name, base), (dom, (train, held)), (words, share) in (
         (b, d, w) for b in bases.items() for d in doms.items() for w in max_words
     ):
-        name = extension_name(base_name, words)
-        out = cache / (f"ext-{base_name}-{dom}" + ("" if words < 2 else f"-w{words}"))
+        name = extension_name(base_name, words, share)
+        out = cache / f"ext-{base_name}-{dom}{variant_tag(words, share)}"
         log(f"extend-vocab {name} on {dom} train ({len(train)} docs)")
         summary = extend_vocab(
             str(base),
@@ -105,6 +132,7 @@ def pieces_rows(
             max_new=max_new,
             min_freq=min_freq,
             max_words=words,
+            multi_word_share=share,
             overwrite=True,
         )
         extended[f"{name}/{dom}"] = out
@@ -193,6 +221,7 @@ def _held_out(ckpt: Path, texts: Sequence[str], window: int) -> Tuple[float, flo
     """(MLM loss per masked piece, pieces per word) on `texts` (fixed masks)."""
     import torch
 
+    from spacy_modernbert.encoder.leading_space import as_the_pipeline_reads
     from spacy_modernbert.pretrain.data import tokenize_windows
     from spacy_modernbert.pretrain.loop import held_out_loss
     from spacy_modernbert.pretrain.masking import make_collator
@@ -205,7 +234,7 @@ def _held_out(ckpt: Path, texts: Sequence[str], window: int) -> Tuple[float, flo
     loss = held_out_loss(
         model, make_collator(tok, 0.3), windows, special, 4096, torch.device("cpu")
     )
-    pieces, words = pieces_per_word(tok, texts)
+    pieces, words = pieces_per_word(tok, as_the_pipeline_reads(texts))  # as windows read them
     return loss, pieces / words
 
 
@@ -250,7 +279,7 @@ def domain_runs(
     max_new: int,
     min_freq: int,
     settings: Dict[str, Any],
-    max_words: Sequence[int] = (1,),
+    max_words: Sequence[Variant] = ((1, 1.0),),
     inits: Sequence[str] = INITS,
 ) -> Dict[str, Tuple[Path, Path]]:
     """system -> (start checkpoint, after `steps` of domain pretraining): no extension and
@@ -263,8 +292,8 @@ def domain_runs(
 
     tag = f"{domain}-s{seed}-{steps}x{settings['batch_tokens']}-lr{settings['lr']:g}"
     starts = {"no extension": (gen, "no-extension")}
-    for words, init in ((w, i) for w in max_words for i in inits):
-        variant = f"{init}" + ("" if words < 2 else f"-w{words}")
+    for (words, share), init in ((w, i) for w in max_words for i in inits):
+        variant = f"{init}{variant_tag(words, share)}"
         out = cache / f"ext-{domain}-{variant}-s{seed}-{max_new}-{min_freq}"
         if not (out / "vocab_extension.json").is_file():
             extend_vocab(
@@ -277,8 +306,9 @@ def domain_runs(
                 seed=seed,
                 overwrite=True,
                 max_words=words,
+                multi_word_share=share,
             )
-        terms = "" if words < 2 else f" (terms of up to {words} words)"
+        terms = "" if words < 2 else f" ({variant_label(words, share)[2:]})"
         # the run's name carries the extension's settings: a run of another extension is never reused
         starts[f"extend-vocab{terms}, {init} init"] = (out, f"{variant}-init-{max_new}-{min_freq}")
     train_file = _write_jsonl(train, cache / f"{domain}-train.jsonl")
@@ -433,6 +463,7 @@ def run_vocab(
     window: int = 128,
     parts: str = "pieces,speed,mlm",
     max_words: str = "1,3",
+    domains_run: str = "demo-reports,clinc150",
 ) -> Dict[str, Any]:
     import torch
 
@@ -447,7 +478,9 @@ def run_vocab(
             Path(cache_dir) / "random-7m", "pretrain", data_dir, log=log
         ),
     }
-    doms = domains(data_dir, demo_docs)
+    doms = {
+        d: texts for d, texts in domains(data_dir, demo_docs).items() if d in domains_run.split(",")
+    }
     # A run of some parts keeps the other parts' rows of an earlier run in `output`.
     rows: List[dict] = []
     if output is not None and Path(output).exists():
@@ -457,7 +490,7 @@ def run_vocab(
             if PART_OF[r["metric"]] not in wanted
         ]
     extended: Dict[str, Path] = {}
-    variants = [int(w) for w in max_words.split(",")]
+    variants = parse_variants(max_words)
     if "pieces" in wanted or "speed" in wanted:
         piece_rows, extended = pieces_rows(bases, doms, cache, max_new, min_freq, variants)
         rows += piece_rows
@@ -465,7 +498,7 @@ def run_vocab(
         for dom, (_, held) in doms.items():
             log(f"nlp.pipe speed, base vs extended (bpe8k, {dom})")
             exts = {
-                extension_name("bpe8k", w): extended[f"{extension_name('bpe8k', w)}/{dom}"]
+                extension_name("bpe8k", *w): extended[f"{extension_name('bpe8k', *w)}/{dom}"]
                 for w in variants
             }
             rows += speed_rows(bases["bpe8k"], exts, held, dom, speed_rounds)
@@ -490,7 +523,8 @@ def run_vocab(
     result = {
         "benchmark": "vocab",
         "command": f"python -m benchmarks vocab --parts {parts} --max-new {max_new} --min-freq {min_freq}"
-        f" --max-words-per-term {max_words} --output {output}",
+        f" --max-words-per-term {max_words} --speed-rounds {speed_rounds} --domains {domains_run}"
+        f" --output {output}",
         "commit": _commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
@@ -574,7 +608,10 @@ def vocab_cli(
     max_words: str = typer.Option(
         _D["max_words"],
         "--max-words-per-term",
-        help="Comma-separated extend-vocab --max-words-per-term variants (pieces and speed)",
+        help="Comma-separated extend-vocab --max-words-per-term variants (pieces and speed); W/S: with --multi-word-share S",
+    ),
+    domains_run: str = typer.Option(
+        _D["domains_run"], "--domains", help="Comma-separated: demo-reports, clinc150"
     ),
     # fmt: on
 ) -> None:
@@ -596,4 +633,5 @@ def vocab_cli(
         window=window,
         parts=parts,
         max_words=max_words,
+        domains_run=domains_run,
     )

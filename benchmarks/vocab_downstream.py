@@ -51,6 +51,7 @@ from .vocab import (
     domains,
     general_checkpoint,
     mlm_row,
+    parse_variants,
 )
 
 NER_RATE = 1e-3  # the rate of the earlier runs (configs/cpu_tiny.cfg had it then; it has 2e-3 now)
@@ -177,8 +178,18 @@ def at_chosen_rates(runs: Sequence[dict], chosen: Dict[tuple, float]) -> List[di
     ]
 
 
-def clinc_splits(data_dir: Path, n_fit: int, n_val: int) -> Dict[str, List[str]]:
-    """train (all in-scope), fit (first n_fit per intent), val (first n_val per intent), oos (oos_val)."""
+CLINC_CHOOSE = "clinc150-choose"
+
+
+def clinc_splits(data_dir: Path, n_fit: int, n_val: int, choose: int = 0) -> Dict[str, List[str]]:
+    """train (in-scope text mined and pretrained on), fit (first n_fit train utterances per
+    intent), val (first n_val per intent of the scored in-scope split), oos, held (the MLM's
+    held-out text).
+
+    choose 0: the reporting split: all in-scope train; val / held: CLINC150 val; oos: oos_val.
+    choose N: the choosing split, carved from train alone: the last N train utterances of each
+    intent are held out of train (never mined or pretrained on) and are val / held; oos:
+    oos_train. Nothing of CLINC150 val or oos_val is read."""
     data = json.loads((Path(data_dir) / "clinc150" / "clinc150_train_val.json").read_text("utf8"))
 
     def first(rows, n):
@@ -190,11 +201,33 @@ def clinc_splits(data_dir: Path, n_fit: int, n_val: int) -> Dict[str, List[str]]
                 out.append(text)
         return out
 
+    if choose:
+        per_intent: Dict[str, int] = {}
+        for _, intent in data["train"]:
+            per_intent[intent] = per_intent.get(intent, 0) + 1
+        if min(per_intent.values()) <= n_fit + choose:
+            raise ValueError(
+                f"--clinc-fit {n_fit} + --clinc-choose {choose} leave no CLINC150 train utterances "
+                "of some intent to pretrain on; lower one of them."
+            )
+        seen: Dict[str, int] = {}
+        kept, held = [], []
+        for text, intent in data["train"]:
+            seen[intent] = seen.get(intent, 0) + 1
+            (held if seen[intent] > per_intent[intent] - choose else kept).append((text, intent))
+        return {
+            "train": [t for t, _ in kept],
+            "fit": first(kept, n_fit),
+            "val": first(held, n_val),
+            "oos": [t for t, _ in data["oos_train"]],
+            "held": [t for t, _ in held],
+        }
     return {
         "train": [t for t, _ in data["train"]],
         "fit": first(data["train"], n_fit),
         "val": first(data["val"], n_val),
         "oos": [t for t, _ in data["oos_val"]],
+        "held": [t for t, _ in data["val"]],
     }
 
 
@@ -271,9 +304,10 @@ def summarize(rows: Sequence[dict], settings: Dict[str, Any]) -> List[dict]:
                 "figure": f"{r['mean']:g} (difference {r['vs no extension']})",
                 "range": f"{r['range']} over {r['seeds']} seeds",
                 "baseline": NO_EXTENSION,
-                "split": "demo-reports dev"
-                if r["domain"] == "demo-reports"
-                else "clinc150 val (+ oos_val)",
+                "split": {
+                    "demo-reports": "demo-reports dev",
+                    CLINC_CHOOSE: f"choosing split: the last {settings.get('clinc_choose_per_intent')} clinc150 train utterances per intent, held out of mining and pretraining (+ oos_train)",
+                }.get(r["domain"], "clinc150 val (+ oos_val)"),
                 "caveat": f"small 128x4 random checkpoint pretrained {settings['general_steps']} steps on CoNLL-2003 train (general text), then {settings['domain_steps']} domain steps per system; "
                 + (
                     f"each system's NER rate chosen from {settings['ner_rates']} on demo train reports"
@@ -307,6 +341,7 @@ def run_vocab_downstream(
     ner_choose_docs: int = 300,
     clinc_fit: int = 10,
     clinc_val: int = 5,
+    clinc_choose: int = 0,
     domains_run: str = "demo-reports,clinc150",
     max_words: str = "1",
     inits: str = "mean,contextual,random",
@@ -321,12 +356,15 @@ def run_vocab_downstream(
     small = bdata.ensure_checkpoint(Path(cache_dir) / "random-small", "small", data_dir, log=log)
     gen = general_checkpoint(small, bdata.tokenizer_texts(data_dir), cache, general_steps, settings)
     wanted = domains_run.split(",")
-    variants = dict(max_words=[int(w) for w in max_words.split(",")], inits=inits.split(","))
+    variants = dict(max_words=parse_variants(max_words), inits=inits.split(","))
     demo = generate_demo_splits(n_docs=demo_docs, seed=0)
     rates = [float(r) for r in ner_rates.split(",")]
     choose = choose_split(demo["train"], ner_docs, ner_choose_docs if len(rates) > 1 else 0)
     texts = domains(data_dir, demo_docs)
-    clinc = clinc_splits(data_dir, clinc_fit, clinc_val) if "clinc150" in wanted else None
+    clinc = (
+        clinc_splits(data_dir, clinc_fit, clinc_val, clinc_choose) if "clinc150" in wanted else None
+    )
+    clinc_name = CLINC_CHOOSE if clinc_choose else "clinc150"
     config = {
         "seeds": seeds,
         "max_new": max_new,
@@ -350,9 +388,11 @@ def run_vocab_downstream(
         "command": f"python -m benchmarks vocab-downstream --domains {domains_run} --output {output} --seeds {seeds}"
         f" --max-words-per-term {max_words} --inits {inits} --max-new {max_new} --min-freq {min_freq}"
         f" --ner-seeds {ner_seeds} --ner-epochs {ner_epochs} --ner-docs {ner_docs} --ner-batch {ner_batch}"
-        + (f" --ner-rates {ner_rates}" if len(rates) > 1 else ""),
+        + (f" --ner-rates {ner_rates}" if len(rates) > 1 else "")
+        + (f" --clinc-choose {clinc_choose}" if clinc_choose else ""),
         "clinc_fit_per_intent": clinc_fit,
         "clinc_val_per_intent": clinc_val,
+        "clinc_choose_per_intent": clinc_choose,
         "detector": "KnnDetector (10 neighbours, cosine, pooled embeddings)",
     }
     runs: List[dict] = []
@@ -402,7 +442,7 @@ def run_vocab_downstream(
             systems = domain_runs(
                 gen,
                 clinc["train"],
-                "clinc150",
+                clinc_name,
                 cache,
                 seed,
                 domain_steps,
@@ -412,14 +452,14 @@ def run_vocab_downstream(
                 **variants,
             )
             for system, (start, run) in systems.items():
-                row = mlm_row(system, "clinc150", seed, start, run, texts["clinc150"][1], window)
+                row = mlm_row(system, clinc_name, seed, start, run, clinc["held"], window)
                 runs.append({**row, "metric": "held-out MLM loss per word"})
                 auroc = oos_auroc(run, clinc, seed)
                 log(f"  seed {seed} {system}: out-of-scope AUROC {auroc}")
                 runs.append(
                     {
                         "system": system,
-                        "domain": "clinc150",
+                        "domain": clinc_name,
                         "metric": "out-of-scope AUROC (val)",
                         "seed": seed,
                         "auroc": auroc,
@@ -448,7 +488,11 @@ def _write(output: Optional[Path], runs: List[dict], config: Dict[str, Any]) -> 
                 if len(config["ner_rates"]) == 1
                 else f"each system's NER rate from {config['ner_rates']}: the best mean F1 over its seeds on the last {config['ner_choose_docs']} demo train reports (never trained on); extension size, pretrain budget and detector fixed in advance"
             ),
-            "reports": "demo reports dev split (generator seed 0); CLINC150 val in-scope vs oos_val; mined and pretrained on train text only",
+            "reports": (
+                f"nothing: CLINC150's choosing split (the last {config['clinc_choose_per_intent']} train utterances per intent, held out of mining and pretraining, vs oos_train); val and oos_val unread"
+                if config.get("clinc_choose_per_intent")
+                else "demo reports dev split (generator seed 0); CLINC150 val in-scope vs oos_val; mined and pretrained on train text only"
+            ),
             "checkpoint": "random-init small (128x4, BPE 8k trained on CoNLL-2003 train: general text), pretrained on CoNLL-2003 train first, the same for every system",
             "seeds": config["seeds"]
             if config.get("ner_seeds", 1) == 1
@@ -522,13 +566,19 @@ def vocab_downstream_cli(
     clinc_val: int = typer.Option(
         _D["clinc_val"], "--clinc-val", help="In-scope val utterances per intent scored"
     ),
+    clinc_choose: int = typer.Option(
+        _D["clinc_choose"],
+        "--clinc-choose",
+        help="CLINC150's choosing split instead of val: hold the last N train utterances per "
+        "intent out of mining and pretraining and score them against oos_train (0: report on val)",
+    ),
     domains_run: str = typer.Option(
         _D["domains_run"], "--domains", help="Comma-separated: demo-reports, clinc150"
     ),
     max_words: str = typer.Option(
         _D["max_words"],
         "--max-words-per-term",
-        help="Comma-separated extend-vocab --max-words-per-term variants (3: multi-word tokens)",
+        help="Comma-separated extend-vocab --max-words-per-term variants (3: multi-word tokens; 3/0.25: with --multi-word-share 0.25)",
     ),
     inits: str = typer.Option(
         _D["inits"], "--inits", help="Comma-separated extend-vocab --init values compared"

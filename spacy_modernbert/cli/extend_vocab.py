@@ -42,6 +42,11 @@ def extend_vocab_command(
         "--max-words-per-term",
         help="Terms of up to this many words (multi-word tokens such as 'credit score', kept whole by the pre-tokenizer); 1: single words",
     ),
+    multi_word_share: float = typer.Option(
+        1.0,
+        "--multi-word-share",
+        help="With --max-words-per-term above 1: at most this fraction of --max-new new tokens goes to mined multi-word terms (the rest to single words); 1: no cap",
+    ),
     init: Init = typer.Option(
         "mean",
         "--init",
@@ -71,6 +76,7 @@ def extend_vocab_command(
         seed=seed,
         overwrite=overwrite,
         max_words=max_words,
+        multi_word_share=multi_word_share,
     )
 
 

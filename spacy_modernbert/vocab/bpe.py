@@ -84,6 +84,12 @@ def is_letter_word(text: str, leading_space: Optional[bool] = None) -> bool:
     return bool(word) and word.isalpha()
 
 
+def is_multi_word(token: str) -> bool:
+    """Whether a byte-level token string spans several words ("ĠcreditĠscore"; a run of
+    spaces "ĠĠ" is one pre-token of the base tokenizer)."""
+    return re.search("[^Ġ]Ġ", token) is not None
+
+
 def _trie_pattern(node: Dict[str, Any]) -> str:
     """A regex matching the strings of a character trie, longest first ("" marks an end)."""
     alts = [re.escape(ch) + _trie_pattern(child) for ch, child in sorted(node.items()) if ch]
@@ -305,19 +311,31 @@ class BpeExtension:
         candidates: Iterable[str],
         max_new: int,
         progress: Optional[Callable[[int], None]] = None,
+        multi_word_rows: Optional[int] = None,
     ) -> List[str]:
-        """Add candidates in order while the new vocabulary entries fit in `max_new`; the words added."""
+        """Add candidates in order while the new vocabulary entries fit in `max_new`; the words added.
+
+        multi_word_rows: at most this many of the new entries go to multi-word terms (each such
+        term's whole plan counts, intermediates included); None: no cap."""
         added: List[str] = []
+        multi_used = 0
         for token in candidates:
             room = max_new - len(self.new_tokens)
             if room <= 0:
                 break
+            multi = is_multi_word(token)
+            if multi and multi_word_rows is not None and multi_used >= multi_word_rows:
+                continue
             merges, new = self.plan(token)
             if not merges and self.promote(token):
                 added.append(token)
                 continue
             if not merges or len(new) > room:
                 continue  # already one token, or too dear for what is left
+            if multi and multi_word_rows is not None:
+                if multi_used + len(new) > multi_word_rows:
+                    continue
+                multi_used += len(new)
             self.add(token, merges, new)
             added.append(token)
             if progress is not None and len(added) % 500 == 0:

@@ -157,9 +157,11 @@ def select(
     max_new: int,
     min_freq: int,
     max_words: int = 1,
+    multi_word_share: float = 1.0,
 ) -> List[str]:
     """Add the user's terms (all of them, or an error) or else the mined words (and with
-    `max_words` > 1 runs of up to that many words); the terms added."""
+    `max_words` > 1 runs of up to that many words, on at most `multi_word_share` of the
+    `max_new` new entries); the terms added."""
     if terms:
         tokens = list(dict.fromkeys(ext.term_token(t, max_words) for t in terms))
         todo = [t for t in tokens if len(ext.current_pieces(t)) > 1]
@@ -178,8 +180,12 @@ def select(
     msg.info(
         f"{len(counts)} distinct {unit}, {len(candidates)} split into 2+ pieces and seen >= {min_freq} times"
     )
+    cap = None if multi_word_share >= 1 or max_words < 2 else int(multi_word_share * max_new)
     return ext.add_words(
-        [c[0] for c in candidates], max_new, progress=lambda n: msg.text(f"  {n} words added")
+        [c[0] for c in candidates],
+        max_new,
+        progress=lambda n: msg.text(f"  {n} words added"),
+        multi_word_rows=cap,
     )
 
 
@@ -196,6 +202,7 @@ def extend_vocab(
     seed: int = 0,
     overwrite: bool = False,
     max_words: int = 1,
+    multi_word_share: float = 1.0,
 ) -> Dict[str, Any]:
     """Write BASE with up to `max_new` new tokens to `output`; returns the summary (also in vocab_extension.json)."""
     from safetensors.torch import save_file
@@ -209,6 +216,10 @@ def extend_vocab(
         raise VocabError(
             f"--max-new, --min-freq and --max-words-per-term must be at least 1 (got {max_new}, {min_freq} and {max_words})."
         )
+    if not 0.0 <= multi_word_share <= 1.0:
+        raise VocabError(
+            f"--multi-word-share must be between 0 and 1 (the fraction of --max-new rows multi-word terms may take), not {multi_word_share}."
+        )
     if not texts and not terms:
         raise VocabError(
             "Nothing to mine: pass TEXT files, or a --terms file with one term per line."
@@ -221,7 +232,7 @@ def extend_vocab(
     ext = BpeExtension(tokenizer, base)
     old_rows = int(config.vocab_size)
     ext.require_multi_word(max_words)
-    added = select(ext, texts, terms, max_new, min_freq, max_words)
+    added = select(ext, texts, terms, max_new, min_freq, max_words, multi_word_share)
     size = max(old_rows, ext.next_id)
     if max_vocab is not None and size > max_vocab:
         fits = max(0, max_vocab - ext.base_size)
@@ -281,6 +292,7 @@ def extend_vocab(
     _, new_tok = load_checkpoint(str(output))
     summary = _summary(ext, tokenizer, new_tok, texts, base, init, old_rows, size, len(added))
     summary["max_words_per_term"] = max_words
+    summary["multi_word_share"] = multi_word_share
     (output / RECORD_FILE).write_text(
         json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf8"
     )

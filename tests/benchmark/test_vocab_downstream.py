@@ -4,6 +4,8 @@ rows compare each system with no extension seed by seed, and the NER and AUROC s
 import json
 import math
 
+import pytest
+
 from benchmarks.vocab_downstream import aggregate, clinc_splits, ner_f1, oos_auroc, summarize
 from spacy_modernbert.data.demo import generate_demo_splits
 
@@ -15,7 +17,7 @@ def _clinc(tmp_path):
         "oos_train": [["never used", "oos"]],
         "oos_val": [[f"out of scope {i}", "oos"] for i in range(3)],
     }
-    (tmp_path / "clinc150").mkdir()
+    (tmp_path / "clinc150").mkdir(exist_ok=True)
     (tmp_path / "clinc150" / "clinc150_train_val.json").write_text(json.dumps(data))
     return tmp_path
 
@@ -27,6 +29,21 @@ def test_clinc_splits_take_the_first_of_each_intent_and_keep_oos_out_of_training
     assert splits["oos"] == ["out of scope 0", "out of scope 1", "out of scope 2"]
     assert len(splits["train"]) == 8
     assert not {t for t in splits["train"] + splits["fit"] if "scope" in t or "never" in t}
+
+
+def test_the_clinc_choosing_split_is_carved_from_train_and_never_reads_val(tmp_path):
+    splits = clinc_splits(_clinc(tmp_path), n_fit=2, n_val=1, choose=1)
+    # the last train utterance of each intent is held out of mining / pretraining and scored
+    assert splits["held"] == ["train a 3", "train b 3"] and splits["val"] == splits["held"]
+    assert splits["train"] == [f"train {i} {k}" for i in "ab" for k in range(3)]
+    assert not set(splits["held"]) & set(splits["train"] + splits["fit"])
+    assert splits["oos"] == ["never used"]  # oos_train; oos_val and val are not read
+    everything = sum(splits.values(), [])
+    assert not [t for t in everything if t.startswith(("val", "out of scope"))]
+    reporting = clinc_splits(_clinc(tmp_path), n_fit=2, n_val=1)
+    assert len(reporting["held"]) == 6 and reporting["oos"][0] == "out of scope 0"
+    with pytest.raises(ValueError, match="--clinc-choose"):
+        clinc_splits(_clinc(tmp_path), n_fit=2, n_val=1, choose=2)
 
 
 def _run(system, seed, value, metric="NER F1 (dev)", field="ents_f"):

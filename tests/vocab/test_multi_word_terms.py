@@ -254,3 +254,58 @@ def test_a_saved_pipeline_keeps_the_multi_word_tokenizer(with_terms, transformer
     (pieces,) = tokenize_docs(loaded.get_pipe("transformer").model.tokenizer, [doc])
     assert list(pieces.ids).count(ids[" credit score"]) == 1
     assert ids[" what is my"] in list(pieces.ids)
+
+
+def _multi_word_rows(summary):
+    """New entries on the way to (or being) a multi-word term: tokens whose text spans words."""
+    return sum(" " in t["text"].strip() for t in summary["tokens"])
+
+
+def _single_words(summary):
+    return {t["text"] for t in summary["tokens"] if t["word"] and " " not in t["text"].strip()}
+
+
+@pytest.mark.parametrize("share", [0.0, 0.2])
+def test_multi_word_share_caps_the_rows_multi_word_terms_take(
+    tiny_checkpoint, mined, tmp_path, share
+):
+    _, uncapped = mined
+    assert _multi_word_rows(uncapped) > 0.2 * 150  # the cap binds on this text
+    summary = extend_vocab(
+        str(tiny_checkpoint),
+        _texts("train"),
+        tmp_path / "o",
+        max_new=150,
+        min_freq=3,
+        max_words=3,
+        multi_word_share=share,
+    )
+    assert summary["multi_word_share"] == share
+    assert _multi_word_rows(summary) <= int(share * 150)
+    assert summary["multi_word_terms"] <= _multi_word_rows(summary)
+    if share:
+        assert summary["multi_word_terms"] > 0
+    # the rows the cap frees go to single words: the budget is still spent
+    assert summary["new_tokens"] == uncapped["new_tokens"] == 150
+    assert _single_words(summary) > _single_words(uncapped)
+
+
+def test_multi_word_share_outside_0_1_is_refused(tiny_checkpoint, tmp_path):
+    with pytest.raises(VocabError, match="--multi-word-share"):
+        extend_vocab(
+            str(tiny_checkpoint), _texts("train"), tmp_path / "o", max_words=3, multi_word_share=1.5
+        )
+
+
+def test_cli_takes_multi_word_share(tiny_checkpoint, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_modernbert.__main__ import app
+
+    args = ["extend-vocab", str(tiny_checkpoint), str(DEMO / "train.jsonl"), "--min-freq", "3"]
+    args += ["--max-new", "150", "--max-words-per-term", "3", "--multi-word-share", "0.1"]
+    result = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "o" / "vocab_extension.json").read_text(encoding="utf8"))
+    assert record["multi_word_share"] == 0.1
+    assert 0 < sum(" " in t["text"].strip() for t in record["tokens"]) <= 15
