@@ -83,6 +83,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     longer = None
+    given = list(args.checkpoint)
     if args.pretrain_steps:
         from benchmarks.ner_protocol import CACHE, ensure_pretrained_longer
 
@@ -113,7 +114,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     result = {
         "benchmark": "context_mlm",
         "command": "python benchmarks/context_mlm.py "
-        + " ".join(f"--checkpoint .benchmark_cache/{c.name}" for c in args.checkpoint)
+        + " ".join(f"--checkpoint .benchmark_cache/{c.name}" for c in given)
         + f" --context {args.context} --n-sents {args.n_sents}"
         + (f" --pretrain-steps {args.pretrain_steps}" if args.pretrain_steps else ""),
         "commit": subprocess.run(
