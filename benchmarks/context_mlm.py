@@ -8,6 +8,10 @@ each side in the same window (as `sentence_context` reads it). Lower with contex
 uses it.
 
     python benchmarks/context_mlm.py --checkpoint .benchmark_cache/modernbert-small-pretrained-33
+
+`--pretrain-steps N` also makes (once) and scores the protocol's checkpoint continued to N
+pretraining steps on the same text (`ner_protocol.ensure_pretrained_longer`): does a longer
+pretraining make the encoder read its neighbours more?
 """
 
 import argparse
@@ -64,7 +68,13 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     from benchmarks.ner_study import DATA_DIR
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--checkpoint", type=Path, action="append", required=True)
+    p.add_argument("--checkpoint", type=Path, action="append", default=[])
+    p.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=0,
+        help="also score the protocol checkpoint continued to this many steps (made once)",
+    )
     p.add_argument("--context", type=int, default=64)
     p.add_argument("--n-sents", type=int, default=600, help="the first N dev sentences")
     p.add_argument(
@@ -72,6 +82,15 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    longer = None
+    given = list(args.checkpoint)
+    if args.pretrain_steps:
+        from benchmarks.ner_protocol import CACHE, ensure_pretrained_longer
+
+        path, longer = ensure_pretrained_longer(CACHE, DATA_DIR, args.pretrain_steps)
+        args.checkpoint.append(path)
+    if not args.checkpoint:
+        p.error("give --checkpoint and/or --pretrain-steps")
     _, dev = bdata.train_pool(DATA_DIR)
     sents = [list(words) for words, _ in dev[: args.n_sents]]
     rows = []
@@ -95,8 +114,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     result = {
         "benchmark": "context_mlm",
         "command": "python benchmarks/context_mlm.py "
-        + " ".join(f"--checkpoint .benchmark_cache/{c.name}" for c in args.checkpoint)
-        + f" --context {args.context} --n-sents {args.n_sents}",
+        + " ".join(f"--checkpoint .benchmark_cache/{c.name}" for c in given)
+        + f" --context {args.context} --n-sents {args.n_sents}"
+        + (f" --pretrain-steps {args.pretrain_steps}" if args.pretrain_steps else ""),
         "commit": subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
         ).stdout.strip(),
@@ -110,7 +130,15 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             "pieces in both readings",
             "checkpoint": "as named in the table: benchmarks/ner_protocol.py's checkpoints "
             "(modernbert-small-pretrained-33: its random-init 4 x 128 after the 400-step "
-            "PRETRAIN; a random-init checkpoint has no trained MLM head to read)",
+            "PRETRAIN; a random-init checkpoint has no trained MLM head to read)"
+            + (
+                f"; {args.checkpoint[-1].name}: that checkpoint continued on the same text to "
+                f"{longer['steps']} steps in all (held-out MLM loss "
+                + " -> ".join(str(h["loss"]) for h in longer["held_out_mlm_loss"])
+                + ")"
+                if longer
+                else ""
+            ),
             "seeds": 1,
         },
         "columns": list(rows[0]),

@@ -183,6 +183,56 @@ def ensure_pretrained(cache_dir: Path, data_dir: Path, log=print) -> Tuple[Path,
     return out, record
 
 
+def ensure_pretrained_longer(
+    cache_dir: Path, data_dir: Path, steps: int, log=print
+) -> Tuple[Path, Dict[str, Any]]:
+    """(checkpoint, its record): the protocol's pretrained checkpoint (`ensure_pretrained`)
+    continued on the same text with the same settings to `steps` steps in all (`pretrain
+    --resume`: the linear schedule is re-planned for `steps`, so the rate rises back to where
+    that schedule is at step `PRETRAIN["steps"]` and decays to 0 at `steps`). Saved every 400
+    steps: an interrupted run resumes from its last save. A separate checkpoint
+    (`modernbert-small-pretrained-33-<steps>`); the protocol's own is unchanged."""
+    from spacy_modernbert.pretrain.loop import pretrain
+
+    first, record = ensure_pretrained(cache_dir, data_dir, log)
+    out = Path(cache_dir) / f"{first.name}-{steps}"
+    marker = out / "protocol_pretrain.json"
+    if marker.exists():
+        return out, json.loads(marker.read_text(encoding="utf8"))
+    state = out / "pretrain_state.json"
+    resume = out if state.exists() else first
+    log(f"continuing {resume} to {steps} steps -> {out}")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        text = Path(tmp) / "pretrain.txt"
+        texts = pretrain_texts(data_dir)
+        text.write_text("\n".join(t.replace("\n", " ") for t in texts), encoding="utf8")
+        result = pretrain(
+            Path(cache_dir) / record["base"],
+            [text],
+            out,
+            steps=steps,
+            lr=PRETRAIN["lr"],
+            window=PRETRAIN["window"],
+            batch_tokens=PRETRAIN["batch_tokens"],
+            mask_prob=PRETRAIN["mask_prob"],
+            bf16=False,
+            save_every=400,
+            log_every=20,
+            resume=resume,
+            force=resume is first,
+        )
+    longer = {
+        **record,
+        "steps": steps,
+        "continued_from": f"{first.name} (step {PRETRAIN['steps']})",
+        "held_out_mlm_loss": result.get("held_out"),
+        "seconds": round(time.perf_counter() - t0),
+    }
+    marker.write_text(json.dumps(longer, indent=1), encoding="utf8")
+    return out, longer
+
+
 def grid_runs() -> List[Run]:
     """Every system x recipe x rate on dev (seed 0), the systems' recipes interleaved."""
     pairs = [

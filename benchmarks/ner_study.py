@@ -184,6 +184,8 @@ def ours_ner(
     docs_of_mix: int = 0,
     sentence_context: int = 0,
     context_block: int = 0,
+    sentence_context_dropout: float = 0.0,
+    save_to: Optional[Path] = None,
 ) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
 
@@ -218,10 +220,14 @@ def ours_ner(
         sentences as the text around it (`encoder.context.set_context`; the training data is
         blocks of `BLOCK` consecutive sentences): FLERT's training, one sentence per example
         with its neighbours as context, batched as the sentence recipe is.
+    sentence_context_dropout: the encoder's `sentence_context_dropout`: in training, each
+        sentence is read without its context with this probability (inference always reads it).
     docs_of_mix: training docs of a mix of sizes, 1..docs_of_mix consecutive sentences each
         (drawn with the run's seed), instead of `docs_of`: sentences and paragraphs both seen.
     max_steps: stop after this many updates (0: `epochs` whole epochs), the schedule ending
         with them, as `spacy train`'s `max_steps` (the README path's budget, ner_readme_path.py).
+    save_to: save the trained pipeline there (before scoring, as trained), so that other
+        views of the same model are scored without training again (`ner_paragraphs.py`).
     head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
         (`head=biluo_ner`, `head_hidden`) was tried at commit d6dab72 and dropped (BENCHMARKS.md).
     """
@@ -238,6 +244,8 @@ def ours_ner(
         trf["model"]["sentence_windows"] = True
     if sentence_context:
         trf["model"]["sentence_context"] = sentence_context
+    if sentence_context_dropout:
+        trf["model"]["sentence_context_dropout"] = sentence_context_dropout
     nlp.add_pipe("transformer", config=trf)
     listener = systems.listener()
     listener["grad_factor"] = grad_factor
@@ -349,6 +357,9 @@ def ours_ner(
             + ", ".join(f"{k} {v:.1f}" for k, v in losses.items())
         )
     train_seconds = time.perf_counter() - t0
+    if save_to is not None:
+        Path(save_to).parent.mkdir(parents=True, exist_ok=True)
+        nlp.to_disk(save_to)
 
     def score(k, with_starts=sentence_windows):
         groups = [valid[i : i + k] for i in range(0, len(valid), k)]
@@ -458,6 +469,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         default=DATA_DIR,
     )
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "ner_study_results.jsonl")
+    p.add_argument(
+        "--save-model",
+        type=Path,
+        default=None,
+        help="ours: save the trained pipeline to this directory (scored again by ner_paragraphs.py)",
+    )
     args = p.parse_args(argv)
     if args.system == "report":
         print(report(args.results))
@@ -477,7 +494,13 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     )
     t0 = time.perf_counter()
     run = hf_ner if args.system == "hf" else ours_ner
-    result = run(checkpoint, train, valid, args.lr, seed=args.seed, **settings)
+    if args.save_model is not None:
+        if args.system != "ours":
+            p.error("--save-model saves our pipeline: use it with `ours`")
+        settings_run = {**settings, "save_to": args.save_model}
+    else:
+        settings_run = settings
+    result = run(checkpoint, train, valid, args.lr, seed=args.seed, **settings_run)
     if "train_words_per_s" not in result:
         n_words = sum(len(w) for w, _ in train)
         result["train_words_per_s"] = (

@@ -76,7 +76,7 @@ import catalogue
 import numpy
 from spacy.util import registry
 
-from . import idf_pooling, outlier_exposure, search
+from . import decomposition, idf_pooling, outlier_exposure, search
 from .logistic import sigmoid
 from .one_class import Z_AT_HALF, robust_location_scale
 
@@ -263,6 +263,11 @@ class KnnDetector(EmbeddingDetector):
             search.normalize(X, xp), xp.asarray(state["bank"]), int(state["n_neighbors"]), xp
         )
 
+    def raw_terms(self, state, X, tokens, token_weights=None, split="weights"):
+        """Per doc, each token's term of the raw score (numpy; they sum to it): the
+        explanation methods "decompose" / "decompose_projected" (decomposition.py)."""
+        return decomposition.knn_terms(state, X, tokens, token_weights, split)
+
 
 class TokenKnnDetector(EmbeddingDetector):
     """The mean over a doc's tokens of each token's distance to its `token_neighbors` nearest
@@ -408,6 +413,11 @@ class MahalanobisDetector(EmbeddingDetector):
 
     def raw_scores(self, state, X, tokens=None, xp=numpy):
         return search.mahalanobis_scores(search.normalize(X, xp), state, xp)
+
+    def raw_terms(self, state, X, tokens, token_weights=None, split="weights"):
+        """Per doc, each token's term of the raw score (numpy; they sum to it): the
+        explanation methods "decompose" / "decompose_projected" (decomposition.py)."""
+        return decomposition.mahalanobis_terms(state, X, tokens, token_weights, split)
 
     def check_state(self, state, width=None):
         super().check_state(state, width)

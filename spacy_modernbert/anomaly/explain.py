@@ -18,6 +18,16 @@ more than one, else its sentences as above; null: the unit chosen with the metho
   score drops without it, the doc re-pooled from the token vectors of the rest (the drop of
   the score's logit d, as tanh(d / 2) in [0, 1]: no ties when a score saturates).
 * "alone": a passage scores as a doc of its own tokens only.
+* "decompose" (pooled-vector detectors: knn, mahalanobis, with mean or IDF pooling): the
+  detector's raw score split exactly into one term per token (decomposition.py: the pooled
+  vector is a weighted sum of token vectors, and the score is linear (knn, given the doc's
+  neighbours) or quadratic (mahalanobis) in it); a token's value is its term times the doc's
+  number of tokens, a passage's the mean of its tokens' (the raw score the doc would have if
+  every token weighed like the passage's), through the detector's own map to [0, 1]; the doc's
+  raw score is the mean of its tokens' values, as a token detector's is. One pass: no extra
+  rows. "decompose_projected": the same with the score's constant shared among the tokens by
+  their projection on the doc direction instead of their pooling weight (decomposition.py:
+  both exact, they rank passages differently).
 * "auto" (the default): per detector, the method chosen on the dev pointing docs of
   `python -m benchmarks explain` (AUTO below; "tokens" / "occlusion" for a detector it has no
   choice for).
@@ -50,7 +60,10 @@ from .model import doc_features
 
 SPAN_KEY = "anomaly"
 SPAN_LABEL = DEFAULT_LABEL
-EXPLAIN_METHODS = ("auto", "tokens", "occlusion", "alone")
+EXPLAIN_METHODS = ("auto", "tokens", "occlusion", "alone", "decompose", "decompose_projected")
+# The decomposition methods and how each shares the score's constant among the tokens
+# (decomposition.SPLITS: by pooling weight, or by each token's projection on the doc direction).
+DECOMPOSE_SPLITS = {"decompose": "weights", "decompose_projected": "projection"}
 # The component's explanation settings and their defaults.
 EXPLAIN_SETTINGS: Dict[str, Any] = {
     "explain": False,
@@ -65,7 +78,8 @@ PASSAGE_UNITS = ("sentences", "lines")
 # number in [LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX]).
 LENGTH_WEIGHTS = (-0.5, 0.0, 0.5, 1.0)
 LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX = -2.0, 2.0
-# "auto", per detector name (None: the supervised head): the method, and each method's length
+# "auto", per detector name ("NAME_idf": the detector with pooling = "idf"; None: the
+# supervised head): the method, and each method's length
 # weight and passage unit ("passages"; absent: "sentences"), chosen on the dev pointing docs of `python -m benchmarks explain` (both tasks, all
 # seeds; benchmarks/results/explain.json "auto"; tests/benchmark checks they agree).
 AUTO: Dict[Optional[str], Dict[str, Any]] = {
@@ -80,14 +94,44 @@ AUTO: Dict[Optional[str], Dict[str, Any]] = {
         "passages": {"tokens": "lines", "occlusion": "lines", "alone": "lines"},
     },
     "knn": {
-        "method": "occlusion",
-        "weights": {"occlusion": 0.5, "alone": 0.0},
-        "passages": {"occlusion": "lines", "alone": "sentences"},
+        "method": "decompose",
+        "weights": {"occlusion": 0.5, "alone": 0.0, "decompose": 0.0, "decompose_projected": 1.0},
+        "passages": {
+            "occlusion": "lines",
+            "alone": "sentences",
+            "decompose": "sentences",
+            "decompose_projected": "lines",
+        },
     },
     "mahalanobis": {
         "method": "alone",
-        "weights": {"occlusion": 0.5, "alone": 0.0},
-        "passages": {"occlusion": "sentences", "alone": "sentences"},
+        "weights": {"occlusion": 0.5, "alone": 0.0, "decompose": 0.0, "decompose_projected": 0.0},
+        "passages": {
+            "occlusion": "sentences",
+            "alone": "sentences",
+            "decompose": "sentences",
+            "decompose_projected": "sentences",
+        },
+    },
+    "knn_idf": {
+        "method": "decompose_projected",
+        "weights": {"occlusion": 0.0, "alone": 0.0, "decompose": 0.5, "decompose_projected": 0.5},
+        "passages": {
+            "occlusion": "sentences",
+            "alone": "sentences",
+            "decompose": "lines",
+            "decompose_projected": "lines",
+        },
+    },
+    "mahalanobis_idf": {
+        "method": "decompose",
+        "weights": {"occlusion": -0.5, "alone": 0.0, "decompose": 0.0, "decompose_projected": 0.0},
+        "passages": {
+            "occlusion": "sentences",
+            "alone": "sentences",
+            "decompose": "sentences",
+            "decompose_projected": "sentences",
+        },
     },
     None: {
         "method": "alone",
@@ -164,10 +208,22 @@ def check_settings(settings: Dict[str, Any], name: str) -> Dict[str, Any]:
     return {key: settings.get(key, EXPLAIN_SETTINGS[key]) for key in EXPLAIN_SETTINGS}
 
 
+def auto_key(detector: Any) -> Optional[str]:
+    """The key of `detector` in AUTO: None for the supervised head, the detector's name, and
+    "NAME_idf" for a detector with pooling = "idf" where AUTO has an entry for it (the
+    decomposition of an IDF-pooled vector differs from a mean-pooled one)."""
+    if detector is None:
+        return None
+    name = getattr(detector, "name", "")
+    if getattr(detector, "pooling", "mean") == "idf" and f"{name}_idf" in AUTO:
+        return f"{name}_idf"
+    return name
+
+
 def auto_choice(detector: Any) -> Dict[str, Any]:
-    """AUTO's entry for `detector` (None: the supervised head); a detector AUTO does not
-    name: "tokens" if it has token scores, else "occlusion", weight 0."""
-    key = None if detector is None else getattr(detector, "name", "")
+    """AUTO's entry for `detector` (None: the supervised head; auto_key); a detector AUTO
+    does not name: "tokens" if it has token scores, else "occlusion", weight 0."""
+    key = auto_key(detector)
     if key in AUTO:
         return AUTO[key]
     method = "tokens" if hasattr(detector, "token_raw_scores") else "occlusion"
@@ -193,6 +249,13 @@ def resolve_method(method: str, detector: Any, name: str) -> str:
     has_tokens = hasattr(detector, "token_raw_scores")
     if method == "auto":
         return auto_choice(detector)["method"]
+    if method in DECOMPOSE_SPLITS and not hasattr(detector, "raw_terms"):
+        detector_name = getattr(detector, "name", None) or "the supervised head"
+        raise ValueError(
+            f"anomaly_scorer '{name}': explain_method = \"{method}\" needs a detector that "
+            f"scores one pooled vector (knn or mahalanobis), not {detector_name}; use "
+            f'"occlusion" or "auto".'
+        )
     if method == "tokens" and not has_tokens:
         detector_name = getattr(detector, "name", None) or "the supervised head"
         raise ValueError(
@@ -274,6 +337,8 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
     pooled, tokens = fitted.features(docs, True) if fitted else doc_features(model, docs, True)
     token_arrays = [numpy.asarray(ops.to_numpy(t), dtype="float32") for t in tokens]
     n_spans = int(component.explain_settings["explain_spans"])
+    if method in DECOMPOSE_SPLITS:
+        return _decomposed(component, docs, pooled, token_arrays, n_spans, weight, passages, method)
     if method == "tokens":
         state = fitted.ready_state()
         raw, per_token = fitted.detector.token_raw_scores(state, pooled, tokens, ops.xp)
@@ -306,6 +371,47 @@ def explain_docs(component: Any, docs: List[Doc]) -> Tuple[Any, List[Explanation
         weights,
     )
     return ops.xp.asarray(sigmoid(numpy, logits)), explanations
+
+
+def _decomposed(
+    component: Any,
+    docs: Sequence[Doc],
+    pooled: Any,
+    token_arrays: Sequence[numpy.ndarray],
+    n_spans: int,
+    weight: float,
+    passages: str,
+    method: str = "decompose",
+) -> Tuple[Any, List[Explanation]]:
+    """The scores (as predict gives them) and decomposition explanations (`method`, one of
+    DECOMPOSE_SPLITS): each token's term of
+    the raw score (decomposition.py); a token valued by its term x the doc's tokens, a
+    passage by the mean of its tokens' values."""
+    model, fitted = component.model, component._fitted
+    pooling = model.attrs.get("pooling", "mean")
+    if pooling != "mean":
+        raise ValueError(
+            f"anomaly_scorer '{component.name}': explain_method = \"{method}\" needs a doc "
+            f'vector that is a weighted sum of token vectors (pooling "mean", or the detector\'s '
+            f'pooling = "idf"), not the model\'s pooling = "{pooling}"; use "occlusion".'
+        )
+    ops, xp = model.ops, model.ops.xp
+    state = fitted.ready_state()
+    scores = fitted.detector.scores(state, pooled, None, xp)
+    X = numpy.asarray(ops.to_numpy(pooled), dtype="float64")
+    weights = fitted.token_weights(docs)
+    split = DECOMPOSE_SPLITS[method]
+    terms = fitted.detector.raw_terms(fitted.state, X, token_arrays, weights, split)
+    stats = outlier_exposure.base_statistics(fitted.state)  # the detector's own scale
+    out = []
+    for doc, t in zip(docs, terms):
+        if len(t) != len(doc):  # a doc without tokens
+            out.append(Explanation(numpy.zeros(len(doc)), [], []))
+            continue
+        segs = segments(doc, passages)
+        values = unit_scores(stats, numpy.asarray([len(t) * t[s:e].mean() for s, e in segs]))
+        out.append(explanation(unit_scores(stats, len(t) * t), segs, values, n_spans, weight))
+    return scores, out
 
 
 def _row_logits(component: Any) -> Callable[[numpy.ndarray, List[numpy.ndarray]], numpy.ndarray]:

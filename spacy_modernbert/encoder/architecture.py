@@ -68,8 +68,13 @@ def validate_settings(
     attn_implementation: str,
     sentence_windows: bool = False,
     sentence_context: int = 0,
+    sentence_context_dropout: float = 0.0,
+    sentence_rules: str = "news",
 ) -> None:
     """Reject configs that mix incompatible settings, with a message naming the fix."""
+    from .sentences import check_rules
+
+    check_rules(sentence_rules)
     if attn_implementation not in ATTN_IMPLEMENTATIONS:
         raise ValueError(
             f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got '{attn_implementation}'."
@@ -104,6 +109,18 @@ def validate_settings(
             "what each sentence's own window holds around it. Set sentence_windows = true, or "
             "sentence_context = 0 (without sentence windows a doc is read whole anyway)."
         )
+    p = sentence_context_dropout
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(
+            "sentence_context_dropout must be a probability in [0, 1] (the share of training "
+            f"sentences read without their context; 0 = off), got {p!r}."
+        )
+    if p and not sentence_context:
+        raise ValueError(
+            f"sentence_context_dropout = {p} needs sentence_context > 0: it drops the context "
+            "of some training sentences. Set sentence_context (e.g. 64), or "
+            "sentence_context_dropout = 0."
+        )
 
 
 # The attrs that come from the architecture's config settings (not from initialization).
@@ -117,6 +134,8 @@ CONFIG_ATTRS = (
     "output_hidden_states",
     "sentence_windows",
     "sentence_context",
+    "sentence_context_dropout",
+    "sentence_rules",
 )
 
 
@@ -136,6 +155,8 @@ def modernbert_transformer_v1(
     grad_clip_norm: Optional[float] = None,
     sentence_windows: bool = False,
     sentence_context: int = 0,
+    sentence_context_dropout: float = 0.0,
+    sentence_rules: str = "news",
 ) -> Model[List[Doc], Any]:
     """A ModernBERT encoder for spacy-transformers' `transformer` component.
 
@@ -176,9 +197,16 @@ def modernbert_transformer_v1(
         piece attends across a sentence boundary: a paragraph gets the vectors its sentences
         get one by one (a model trained on sentences keeps its accuracy on paragraphs).
         The sentences are the doc's own (a `sentencizer`/`senter` before the transformer,
-        or a corpus with sentence starts); a doc without any is split by spaCy's
-        `sentencizer` rules and at line breaks (encoder/sentences.py); at inference those are
+        or a corpus with sentence starts); a doc without any is split by the rules of
+        `sentence_rules` and at line breaks (encoder/sentences.py); at inference those are
         set on the doc (`doc.sents`), so that the `ner` does not open an entity across one.
+    sentence_rules (str): How `sentence_windows` splits a doc that has no sentence
+        boundaries of its own (`nlp("a paragraph")` without a senter): "news" (default:
+        spaCy's `sentencizer` punctuation, an opening quote or dash after it starting the
+        next sentence, and news datelines such as `LONDON 1996-08-30` as sentences of their
+        own) or "sentencizer" (spaCy's `sentencizer` rules alone, the behaviour before
+        "news"). Both also split at line breaks. A doc with sentence boundaries (a
+        `sentencizer`/`senter`/`parser` before the transformer) is split where they say.
     sentence_context (int): With `sentence_windows`, each sentence's window also holds up to
         this many pieces of the doc on each side (its neighbouring sentences), as context its
         pieces attend to; the sentence's vectors still come from its own window only, so every
@@ -188,6 +216,12 @@ def modernbert_transformer_v1(
         (max_length - 2) // 4; needs sentence_windows = true. A doc that is one sentence of
         a longer text may carry the text around it (`encoder.context.set_context`): the
         context then reaches into that text, as it would inside the whole paragraph.
+    sentence_context_dropout (float): In training only, the probability that a sentence is
+        read without its context (its window is the sentence alone, as with
+        sentence_context = 0), drawn per sentence from numpy's global generator (seeded by
+        spaCy's `fix_random_seed`). The model then keeps working on sentences read alone and
+        learns to use context where it is there. Inference always reads the context.
+        0 (default): off. Needs sentence_context > 0.
     """
     from .fork_safety import make_torch_fork_safe
     from .shim import ModernBertShim
@@ -202,6 +236,8 @@ def modernbert_transformer_v1(
         attn_implementation,
         sentence_windows,
         sentence_context,
+        sentence_context_dropout,
+        sentence_rules,
     )
     from .quantize import check_mode
 
@@ -234,6 +270,8 @@ def modernbert_transformer_v1(
             "output_hidden_states": output_hidden_states,
             "sentence_windows": sentence_windows,
             "sentence_context": sentence_context,
+            "sentence_context_dropout": sentence_context_dropout,
+            "sentence_rules": sentence_rules,
             "has_transformer": False,
             "replace_listener": replace_listener,
             "replace_listener_cfg": replace_listener_cfg,
@@ -259,6 +297,8 @@ def tok2vec_modernbert_v1(
     grad_clip_norm: Optional[float] = None,
     sentence_windows: bool = False,
     sentence_context: int = 0,
+    sentence_context_dropout: float = 0.0,
+    sentence_rules: str = "news",
 ) -> Model[List[Doc], List[Any]]:
     """A component's own ModernBERT encoder, as `nlp.replace_listeners` leaves it (listeners.py):
     the encoder of `ModernBertTransformer.v1` (same settings), split per doc, pooled per token.
@@ -283,6 +323,8 @@ def tok2vec_modernbert_v1(
         grad_clip_norm,
         sentence_windows,
         sentence_context,
+        sentence_context_dropout,
+        sentence_rules,
     )
     return chain(replace_listener(encoder), trfs2arrays(pooling, grad_factor))
 
@@ -364,6 +406,8 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
                 ),
             )
         )
+    dropout = model.attrs.get("sentence_context_dropout", 0.0) if is_train and context else 0.0
+    keep_context = (lambda: numpy.random.random() >= dropout) if dropout else None
     doc_pieces: List[Any] = [None] * len(docs)
     windows = []
     for i, p in zip(live, pieces):
@@ -374,11 +418,22 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
 
             # at inference, a doc read by the sentencizer's rules keeps those sentences
             # (doc.sents), so that the ner after the encoder does not cross them
-            starts = sentence_piece_starts(sentence_token_starts(docs[i], not is_train), p)
+            token_starts = sentence_token_starts(
+                docs[i], not is_train, model.attrs.get("sentence_rules", "news")
+            )
+            starts = sentence_piece_starts(token_starts, p)
             before, after = around.get(i, ((), ()))
             windows.extend(
                 plan_sentence_windows(
-                    i, starts, p.n_content, max_length, overlap, context, len(before), len(after)
+                    i,
+                    starts,
+                    p.n_content,
+                    max_length,
+                    overlap,
+                    context,
+                    len(before),
+                    len(after),
+                    keep_context,
                 )
             )
         else:

@@ -11,6 +11,7 @@ paragraph's pieces get the vectors its sentences would get one by one. With `sen
 (C > 0), a sentence's window also holds up to C pieces of the doc on each side of it, but the
 window owns only the sentence's pieces: every piece still gets exactly one vector, computed in
 its own sentence's window, with its neighbours as context (FLERT, Schweter & Akbik 2020).
+In training, `sentence_context_dropout` reads a random share of sentences without context.
 Context may reach past the doc's own edges into text given with it (`encoder/context.py`):
 such a window's `start` is then negative, or its `end` past the doc's content, in the doc's
 own piece coordinates, and its ids come from the doc's pieces with that text's around them.
@@ -21,7 +22,7 @@ pads each group to its longest window, which sorting keeps close to every member
 """
 
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy
 
@@ -68,6 +69,7 @@ def plan_sentence_windows(
     context: int = 0,
     before: int = 0,
     after: int = 0,
+    keep_context: Optional[Callable[[], bool]] = None,
 ) -> List[Window]:
     """One window per sentence (`sentence_windows`), which owns exactly that sentence's pieces.
 
@@ -79,13 +81,17 @@ def plan_sentence_windows(
     sentence only. Every piece is owned by exactly one window, as there. before / after: pieces
     of context text given with the doc before its first / after its last piece, which context
     may reach into (window starts down to -before, ends up to n_content + after).
+    keep_context: called once per sentence, in order, when context > 0; a sentence for which it
+    returns False gets no context (its window is the sentence alone), as with context 0
+    (`sentence_context_dropout` in training).
     """
     if not n_content:
         return plan_windows(doc, 0, max_length, overlap)
     edges = [0] + sorted({int(s) for s in sent_starts if 0 < s < n_content}) + [n_content]
     windows = []
     for a, b in zip(edges, edges[1:]):
-        lo, hi = max(-before, a - context), min(n_content + after, b + context)
+        reach = context if context and (keep_context is None or keep_context()) else 0
+        lo, hi = max(-before, a - reach), min(n_content + after, b + reach)
         for w in plan_windows(doc, hi - lo, max_length, overlap):
             own_start, own_end = max(w.own_start + lo, a), min(w.own_end + lo, b)
             if own_start < own_end:

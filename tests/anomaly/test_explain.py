@@ -80,13 +80,22 @@ def test_setting_on_equals_the_method_batch_and_single():
     assert "anomaly" not in plain.spans
 
 
-@pytest.mark.parametrize("mode,detector", [("supervised", None), ("one_class", "token_knn")])
-def test_saved_and_reloaded_pipeline_gives_the_same_spans(tmp_path, mode, detector):
+@pytest.mark.parametrize(
+    "mode,detector,method",
+    [
+        ("supervised", None, "auto"),
+        ("one_class", "token_knn", "auto"),
+        ("one_class", "knn", "decompose"),
+        ("one_class", "mahalanobis", "decompose"),
+    ],
+)
+def test_saved_and_reloaded_pipeline_gives_the_same_spans(tmp_path, mode, detector, method):
     nlp = trained(
         mode,
         detector,
         explain=True,
         explain_spans=3,
+        explain_method=method,
         explain_length_weight=0.5,
         explain_passages="lines",
     )
@@ -96,13 +105,16 @@ def test_saved_and_reloaded_pipeline_gives_the_same_spans(tmp_path, mode, detect
     assert loaded.get_pipe("anomaly_scorer").explain_settings == {
         "explain": True,
         "explain_spans": 3,
-        "explain_method": "auto",
+        "explain_method": method,
         "explain_length_weight": 0.5,
         "explain_passages": "lines",
     }
     after = loaded(TEXT)
     assert spans(after)[0] == spans(before)[0]
     assert spans(after)[1] == pytest.approx(spans(before)[1], abs=1e-6)
+    assert [t._.anomaly_score for t in after] == pytest.approx(
+        [t._.anomaly_score for t in before], abs=1e-6
+    )
 
 
 @pytest.mark.parametrize("method", ["occlusion", "alone"])
@@ -165,6 +177,7 @@ def test_token_explanation_reuses_the_scoring_search(monkeypatch, method):
     [
         ({"explain_spans": 0}, "explain_spans"),
         ({"explain_method": "gradient"}, "explain_method"),
+        ({"explain_method": "decomposed"}, "explain_method"),
         ({"explain": "yes"}, "explain"),
         ({"explain_length_weight": 5}, "explain_length_weight"),
         ({"explain_length_weight": "long"}, "explain_length_weight"),
@@ -268,3 +281,106 @@ def test_explanations_survive_doc_serialization():
     copy = Doc(nlp.vocab).from_bytes(doc.to_bytes())
     assert spans(copy) == spans(doc)
     assert [t._.anomaly_score for t in copy] == [t._.anomaly_score for t in doc]
+
+
+@pytest.mark.parametrize("detector", ["knn", "mahalanobis"])
+@pytest.mark.parametrize("pooling", ["mean", "idf"])
+@pytest.mark.parametrize("method", ["decompose", "decompose_projected"])
+def test_decompose_terms_sum_to_the_raw_score(detector, pooling, method):
+    """ "decompose": each token's term of a pooled-vector detector's raw score; the terms of a
+    doc sum to the raw score the detector gives it, and the explanation keeps predict's score."""
+    nlp = trained("one_class", detector, pooling=pooling, explain_method=method)
+    pipe = nlp.get_pipe("anomaly_scorer")
+    texts = [TEXT, NORMAL_LINE, ANOMALOUS_LINE + " " + NORMAL_LINE, "x"]
+    docs = [nlp.make_doc(t) for t in texts]
+    fitted = pipe._fitted
+    state = fitted.ready_state()
+    pooled, tokens = fitted.features(docs, True)
+    raw = fitted.detector.raw_scores(state, pooled)
+    arrays = [numpy.asarray(t) for t in tokens]
+    split = explain.DECOMPOSE_SPLITS[method]
+    terms = fitted.detector.raw_terms(
+        fitted.state, numpy.asarray(pooled), arrays, fitted.token_weights(docs), split
+    )
+    assert [len(t) for t in terms] == [len(d) for d in docs]
+    assert [float(t.sum()) for t in terms] == pytest.approx(list(raw), rel=1e-4, abs=1e-5)
+    assert len({round(float(x), 6) for x in terms[0]}) > 1  # the tokens differ
+    scores, explanations = explain.explain_docs(pipe, docs)
+    assert numpy.asarray(scores) == pytest.approx(numpy.asarray(pipe.predict(docs)), abs=1e-9)
+    for ex, t in zip(explanations, terms):
+        assert ex.token_scores == pytest.approx(
+            numpy.asarray(
+                explain.unit_scores(fitted.state, len(t) * numpy.asarray(t, dtype="float64"))
+            )
+        )
+        # a passage ranks by its tokens' mean term
+        shares = [float(t[s:e].mean()) for s, e, _ in ex.passages]
+        assert (
+            numpy.argsort(shares).tolist() == numpy.argsort([v for *_, v in ex.passages]).tolist()
+        )
+    doc = pipe.explain(nlp(TEXT))
+    assert doc.spans["anomaly"][0].text == ANOMALOUS_LINE
+
+
+def test_decompose_terms_are_exact_on_known_vectors():
+    """The decomposition on hand-made vectors: knn terms s_t - a_t . b, mahalanobis terms
+    (a_t - s_t mu)^T P (z - mu), under both splits summing to the detectors' own raw scores."""
+    from spacy_modernbert.anomaly import decomposition, detectors
+
+    rng = numpy.random.RandomState(0)
+    normal = rng.normal(size=(40, 6)) + 2.0
+    tokens = [rng.normal(size=(n, 6)) + 2.0 for n in (1, 3, 7)]
+    pooled = numpy.stack([t.mean(axis=0) for t in tokens])
+    for name in ("knn", "mahalanobis"):
+        detector = detectors.make_detector(name, n_neighbors=4)
+        state = detector.fit(normal)
+        raw = detector.raw_scores(state, pooled)
+        idf = [rng.uniform(1, 3, size=len(t)) for t in tokens]
+        idf_pooled = numpy.stack([search.normalize(t).T @ w / w.sum() for t, w in zip(tokens, idf)])
+        idf_raw = detector.raw_scores(state, idf_pooled)
+        for split in decomposition.SPLITS:  # (float32 search: 1e-6)
+            terms = detector.raw_terms(state, pooled, tokens, None, split)
+            assert [t.sum() for t in terms] == pytest.approx(list(raw), rel=1e-5, abs=1e-6)
+            terms = detector.raw_terms(state, idf_pooled, tokens, idf, split)
+            assert [t.sum() for t in terms] == pytest.approx(list(idf_raw), rel=1e-5, abs=1e-6)
+        # the splits share the constant differently: the same sum, other terms
+        weights, projection = (
+            detector.raw_terms(state, pooled, tokens, None, s)[2] for s in decomposition.SPLITS
+        )
+        assert not numpy.allclose(weights, projection)
+        with pytest.raises(ValueError, match="split must be one of"):
+            detector.raw_terms(state, pooled, tokens, None, "even")
+    # one token: its term is the whole score
+    ((a, c, z),) = decomposition.pooling_terms(pooled[:1], tokens[:1])
+    assert c.tolist() == [1.0] and numpy.allclose(a[0], z)
+
+
+def test_decompose_needs_a_pooled_vector_detector_and_mean_pooling():
+    nlp = trained("one_class", "token_knn", explain_method="decompose_projected")
+    with pytest.raises(ValueError, match="decompose_projected.*knn or mahalanobis"):
+        nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))
+    nlp = trained("supervised", None, explain_method="decompose")
+    with pytest.raises(ValueError, match="decompose.*supervised head"):
+        nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))
+    nlp = trained("one_class", "knn", explain_method="decompose", model={"pooling": "max"})
+    with pytest.raises(ValueError, match='decompose.*pooling = "max"'):
+        nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))
+
+
+def test_auto_is_chosen_per_detector_and_pooling(monkeypatch):
+    """AUTO's "NAME_idf" entry serves a detector with pooling = "idf"; without one, the
+    detector's own entry does."""
+    from spacy_modernbert.anomaly import detectors
+
+    mean_choice = {"method": "occlusion", "weights": {"occlusion": 0.5}}
+    idf_choice = {"method": "decompose", "weights": {"decompose": 1.0}, "passages": {}}
+    monkeypatch.setitem(explain.AUTO, "knn", mean_choice)
+    monkeypatch.setitem(explain.AUTO, "knn_idf", idf_choice)
+    settings = dict(explain.EXPLAIN_SETTINGS)
+    knn_idf = detectors.make_detector("knn", pooling="idf")
+    assert explain.auto_key(knn_idf) == "knn_idf"
+    assert explain.resolve(settings, knn_idf, "x") == ("decompose", 1.0, "sentences")
+    assert explain.resolve(settings, detectors.make_detector("knn"), "x")[:2] == ("occlusion", 0.5)
+    monkeypatch.delitem(explain.AUTO, "knn_idf")
+    assert explain.auto_key(knn_idf) == "knn"
+    assert explain.auto_key(None) is None

@@ -8,7 +8,7 @@ import numpy
 import pytest
 
 from benchmarks.explain import (
-    DETECTORS,
+    ONE_CLASS,
     SUPERVISED,
     choose,
     choose_checkpoints,
@@ -106,9 +106,9 @@ def test_auto_is_what_the_committed_run_chose():
     result = json.loads(RESULT.read_text(encoding="utf8"))
     if "auto" not in result:
         pytest.skip("the committed explain.json predates the dev choice")
-    assert set(result["auto"]) == {SUPERVISED, *DETECTORS}
+    assert set(result["auto"]) == {SUPERVISED, *ONE_CLASS}
     for system, choice in result["auto"].items():
-        auto = AUTO[None if system == SUPERVISED else system]
+        auto = AUTO[None if system == SUPERVISED else system]  # "knn_idf": pooling = "idf"
         assert auto["method"] == choice["method"], system
         assert auto["weights"] == choice["weights"], system
         assert auto.get("passages", {}) == choice.get("passages", {}), system
@@ -154,3 +154,21 @@ def test_retrieval_metrics():
     assert m == {"recall@1": pytest.approx(1.0), "mrr": pytest.approx(1.0)}
     swapped = retrieval_metrics(vectors, ["a", "b", "a", "b", "c"], k=1)
     assert swapped["recall@1"] == pytest.approx(0.0) and swapped["mrr"] < 1.0
+
+
+def test_every_method_a_detector_has_is_measured():
+    from types import SimpleNamespace
+
+    from benchmarks.explain import methods_of
+    from spacy_modernbert.anomaly.detectors import make_detector
+
+    def scorer(name, **settings):
+        detector = make_detector(name, **settings) if name else None
+        return SimpleNamespace(_fitted=detector and SimpleNamespace(detector=detector))
+
+    decompose = ["decompose", "decompose_projected"]
+    assert methods_of(scorer("knn", pooling="idf")) == ["occlusion", "alone", *decompose]
+    assert methods_of(scorer("mahalanobis")) == ["occlusion", "alone", *decompose]
+    assert methods_of(scorer("token_knn")) == ["tokens", "occlusion", "alone"]
+    assert methods_of(scorer(None)) == ["occlusion", "alone"]
+    assert ONE_CLASS["knn_idf"] == ("knn", {"pooling": "idf"})

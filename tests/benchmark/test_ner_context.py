@@ -86,3 +86,97 @@ def test_a_training_sentence_reads_only_its_own_blocks_neighbours():
     assert block_context(texts, 13, 10) == ("s10 . s11 . s12 .", " ".join(texts[14:20]))
     assert block_context(texts, 19, 10) == (" ".join(texts[10:19]), "")
     assert block_context(texts, 24, 10) == (" ".join(texts[20:24]), "")  # a short last block
+
+
+def _dropout_grid(scores):
+    """The dropout study (with a second grid point, context 32) and its dev runs: for each grid
+    point its 10-sentence F1 per seed."""
+    import dataclasses
+
+    study = ctx.STUDIES["dropout"]
+    (system, lr, settings), *_ = study.grid
+    study = dataclasses.replace(
+        study, grid=[(system, lr, settings), (system, lr, {**settings, "sentence_context": 32})]
+    )
+    runs = [
+        _run(ctx.SENTENCES[1], ctx.SENTENCES[2], 52.0, 51.0, seed=seed) for seed in ctx.proto.SEEDS
+    ]
+    for (_, lr, settings), per_seed in zip(study.grid, scores):
+        runs += [_run(lr, settings, 50.0, f1, seed=seed) for seed, f1 in enumerate(per_seed)]
+    return study, runs
+
+
+def test_the_dropout_study_chooses_by_the_mean_of_three_dev_seeds():
+    # the first point wins seed 0 but loses the 3-seed mean
+    study, runs = _dropout_grid([(60.0, 40.0, 40.0), (50.0, 50.0, 50.0)])
+    best = ctx.choose(runs, study)
+    assert best["settings"] == study.grid[1][2] and best["choice_f1"] == 50.0
+    assert ctx.STUDIES["dropout"].grid[0][2]["sentence_context_dropout"] > 0
+    with pytest.raises(KeyError, match="dev grid"):
+        ctx.choose(runs[:-1], study)
+    # every point and the sentence system run on each choosing seed; no extra dev seeds after
+    assert len(ctx.grid_runs(study)) == (len(study.grid) + 1) * len(ctx.proto.SEEDS)
+    assert ctx.seed_runs(runs, "dev", study) == []
+    test = ctx.seed_runs(runs, "test", study)
+    assert {(r[2].get("sentence_context_dropout"), r[4]) for r in test} == {
+        (d, s) for d in (None, best["settings"]["sentence_context_dropout"]) for s in (0, 1, 2)
+    }
+
+
+def test_the_dropout_study_writes_its_own_files_and_claim(tmp_path):
+    import json
+
+    study, runs = _dropout_grid([(60.0, 40.0, 40.0), (50.0, 50.0, 50.0)])
+    best = ctx.choose(runs, study)
+    for seed in (0, 1, 2):
+        runs.append(_run(best["lr"], best["settings"], 50.0, 54.0, "test", seed))
+        runs.append(_run(ctx.SENTENCES[1], ctx.SENTENCES[2], 55.0, 55.0, "test", seed))
+    results = tmp_path / "runs.jsonl"
+    results.write_text(
+        "".join(json.dumps(dict(r, tag=study.tag, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs)
+    )
+    out = ctx.write(results, tmp_path / "ner_context_dropout.json", None, study)
+    dev = json.loads((tmp_path / "ner_context_dropout_dev.json").read_text())
+    assert len(dev["rows"]) == len(study.grid) * 3 and dev["protocol"]["seeds"] == 3
+    assert out["summary"][0]["figure"] == "54.00 vs 55.00 (-1.00)"
+    assert "context dropout" in out["summary"][0]["claim"]
+    assert "seed 0 -1.00, seed 1 -1.00, seed 2 -1.00" in out["summary"][0]["caveat"]
+    assert "mean of seeds 0, 1, 2" in out["protocol"]["chooses"]
+    assert out["protocol"]["tag"] == study.tag != ctx.TAG
+
+
+def test_a_longer_pretraining_continues_the_protocol_checkpoint_into_its_own(tmp_path, monkeypatch):
+    """ensure_pretrained_longer resumes the protocol's checkpoint (never writes into it), resumes
+    its own directory after an interruption, and is made once."""
+    import json
+
+    from benchmarks import ner_protocol as proto
+    from spacy_modernbert.pretrain import loop
+
+    first = tmp_path / "modernbert-small-pretrained-33"
+    first.mkdir()
+    record = {"base": "modernbert-small-random", "steps": 400, "held_out_mlm_loss": []}
+    monkeypatch.setattr(proto, "ensure_pretrained", lambda cache, data, log=print: (first, record))
+    monkeypatch.setattr(proto, "pretrain_texts", lambda data_dir: ["a b c ."])
+    calls = []
+
+    def fake_pretrain(base, texts, out, *, steps, resume, force, **kw):
+        calls.append((resume, steps, force))
+        out.mkdir(exist_ok=True)
+        return {"held_out": [{"step": 400, "loss": 7.0}, {"step": steps, "loss": 6.0}]}
+
+    monkeypatch.setattr(loop, "pretrain", fake_pretrain)
+    out, longer = proto.ensure_pretrained_longer(tmp_path, tmp_path, 1200, log=lambda m: None)
+    assert out == tmp_path / "modernbert-small-pretrained-33-1200" != first
+    assert calls == [(first, 1200, True)]
+    assert longer["steps"] == 1200 and "step 400" in longer["continued_from"]
+    assert json.loads((out / "protocol_pretrain.json").read_text())["steps"] == 1200
+    # made once
+    proto.ensure_pretrained_longer(tmp_path, tmp_path, 1200, log=lambda m: None)
+    assert len(calls) == 1
+    # an interrupted run (its state saved, no marker) resumes from its own directory
+    other = tmp_path / "modernbert-small-pretrained-33-2000"
+    other.mkdir()
+    (other / "pretrain_state.json").write_text("{}")
+    proto.ensure_pretrained_longer(tmp_path, tmp_path, 2000, log=lambda m: None)
+    assert calls[-1] == (other, 2000, False)

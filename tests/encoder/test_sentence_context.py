@@ -243,3 +243,96 @@ def test_recorded_context_survives_docbin_with_user_data(make_nlp):
         .get_docs(nlp.vocab)
     )
     assert get_context(back) == ("before it .", "after it .")
+
+
+# ------------------------------------------------------------ sentence_context_dropout (training)
+
+
+def test_a_sentence_whose_context_is_dropped_gets_the_window_of_context_zero():
+    starts, n = [0, 5, 9, 14], 20
+    calls = []
+
+    def keep(pattern=iter([True, False, True, False])):
+        calls.append(1)
+        return next(pattern)
+
+    planned = plan_sentence_windows(
+        0, starts, n, 40, 2, context=3, before=2, after=2, keep_context=keep
+    )
+    with_ctx = plan_sentence_windows(0, starts, n, 40, 2, context=3, before=2, after=2)
+    alone = plan_sentence_windows(0, starts, n, 40, 2, context=0)
+    assert len(calls) == 4  # one draw per sentence
+    assert planned == [with_ctx[0], alone[1], with_ctx[2], alone[3]]
+    assert with_ctx[0].start == -2 and with_ctx[1] != alone[1]  # the control: context was there
+    never = plan_sentence_windows(0, starts, n, 40, 2, context=3, keep_context=lambda: False)
+    assert never == alone
+
+
+def _train_rows(nlp, sents):
+    """The encoder's output for one doc in a training forward pass (begin_update)."""
+    batch, _ = nlp.get_pipe("transformer").model.begin_update([_doc(nlp.vocab, sents)])
+    return batch.cached_doc_data[0].model_output.last_hidden_state[0]
+
+
+def test_context_dropout_reads_training_sentences_alone_and_never_touches_inference(make_nlp):
+    always = make_nlp(sentence_windows=True, sentence_context=16, sentence_context_dropout=1.0)
+    _, with_context = _hidden(make_nlp(sentence_windows=True, sentence_context=16), SENTS)
+    _, alone = _hidden(make_nlp(sentence_windows=True), SENTS)
+    assert not numpy.allclose(with_context, alone, atol=1e-3)  # the control
+    # training: every sentence read alone; inference: every sentence with its context
+    numpy.testing.assert_allclose(_train_rows(always, SENTS), alone, atol=2e-5, rtol=1e-4)
+    numpy.testing.assert_allclose(_hidden(always, SENTS)[1], with_context, atol=2e-5, rtol=1e-4)
+    # without dropout, training reads the context as inference does
+    off = make_nlp(sentence_windows=True, sentence_context=16, sentence_context_dropout=0.0)
+    numpy.testing.assert_allclose(_train_rows(off, SENTS), with_context, atol=2e-5, rtol=1e-4)
+
+
+def test_context_dropout_draws_per_sentence(make_nlp):
+    """At 0.5, each training sentence is read either with its context or alone, drawn per sentence
+    from numpy's generator (seeded by spacy's fix_random_seed), so both happen in one doc."""
+    half = make_nlp(sentence_windows=True, sentence_context=16, sentence_context_dropout=0.5)
+    doc, with_context = _hidden(make_nlp(sentence_windows=True, sentence_context=16), SENTS * 2)
+    _, alone = _hidden(make_nlp(sentence_windows=True), SENTS * 2)
+    spacy.util.fix_random_seed(0)
+    seen = set()
+    for _ in range(3):
+        rows = _train_rows(half, SENTS * 2)
+        for k in range(len(SENTS) * 2):
+            r = _rows_of_sentence(doc, k)
+            read = [
+                name
+                for name, ref in (("context", with_context), ("alone", alone))
+                if numpy.allclose(rows[r], ref[r], atol=2e-5, rtol=1e-4)
+            ]
+            assert len(read) == 1, k  # exactly one of the two readings
+            seen.add(read[0])
+    assert seen == {"context", "alone"}
+
+
+def test_context_dropout_round_trips_and_a_config_override_wins(make_nlp, tmp_path):
+    nlp = make_nlp(sentence_windows=True, sentence_context=16, sentence_context_dropout=0.5)
+    nlp.to_disk(tmp_path / "p")
+    assert (
+        spacy.load(tmp_path / "p").get_pipe("transformer").model.attrs["sentence_context_dropout"]
+        == 0.5
+    )
+    override = {"components": {"transformer": {"model": {"sentence_context_dropout": 0.0}}}}
+    loaded = spacy.load(tmp_path / "p", config=override)
+    assert loaded.get_pipe("transformer").model.attrs["sentence_context_dropout"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"sentence_context": 8, "sentence_context_dropout": 1.5}, r"probability in \[0, 1\]"),
+        ({"sentence_context": 8, "sentence_context_dropout": -0.1}, r"probability in \[0, 1\]"),
+        ({"sentence_context": 8, "sentence_context_dropout": True}, r"probability in \[0, 1\]"),
+        ({"sentence_context": 8, "sentence_context_dropout": "0.5"}, r"probability in \[0, 1\]"),
+        ({"sentence_context_dropout": 0.5}, "needs sentence_context > 0"),
+    ],
+)
+def test_bad_sentence_context_dropout_is_refused_with_the_fix(settings, message, tiny_checkpoint):
+    from spacy_modernbert.encoder.architecture import modernbert_transformer_v1
+
+    with pytest.raises(ValueError, match=message):
+        modernbert_transformer_v1(str(tiny_checkpoint), sentence_windows=True, **settings)

@@ -1,7 +1,7 @@
 """What a user of the shipped configs gets from `nlp("a paragraph")` (issue 33).
 
 The NER configs train on one sentence per doc and set the encoder's `sentence_windows`: a
-paragraph is read sentence by sentence (split by spaCy's `sentencizer` rules when the doc has
+paragraph is read sentence by sentence (split by the encoder's `sentence_rules` when the doc has
 no boundaries, which is what `nlp(text)` gives, and those sentences set on the doc so that the
 `ner` does not cross them), so its entities are exactly the entities of its sentences read
 one by one. On held-out CoNLL data, reading paragraphs whole cost a
@@ -33,6 +33,7 @@ SENTENCES = [
 def test_shipped_ner_configs_read_paragraphs_sentence_by_sentence(path):
     config = load_config(path)
     assert config["components"]["transformer"]["model"]["sentence_windows"] is True
+    assert config["components"]["transformer"]["model"]["sentence_rules"] == "news"
     assert "sentencizer" not in config["nlp"]["pipeline"], (
         "the encoder splits docs without boundaries itself; a sentencizer is not needed"
     )
@@ -101,6 +102,21 @@ def test_a_paragraphs_entities_are_its_sentences_entities(shipped, separator):
     assert paragraph == doc.text
     assert para.shape[0] - 2 == content.shape[0]
     numpy.testing.assert_allclose(para[1:-1], content, atol=2e-5, rtol=1e-4)
+
+
+def test_a_news_paragraph_is_split_at_its_dateline_and_quotes(shipped):
+    """News copy without line breaks: the dateline and a quote opening after a sentence end are
+    sentence boundaries under the shipped `sentence_rules = "news"`, and the entities are
+    still those of the sentences read one by one."""
+    parts = ["BRUSSELS 1996-08-22", SENTENCES[0], '"' + SENTENCES[1][:-1] + '," she said.']
+    doc = shipped(" ".join(parts))
+    assert [s.text for s in doc.sents] == parts
+    alone, offset = [], 0
+    for part in parts:
+        alone += [(offset + e.start_char, e.text, e.label_) for e in shipped(part).ents]
+        offset += len(part) + 1
+    assert alone
+    assert [(e.start_char, e.text, e.label_) for e in doc.ents] == alone
 
 
 def test_without_sentence_windows_the_paragraph_reads_differently(tiny_checkpoint):
