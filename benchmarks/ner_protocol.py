@@ -430,7 +430,7 @@ def summarize(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
                         else {}
                     ),
                     # ... and as the shipped configs read a paragraph without sentence
-                    # boundaries: split by spaCy's sentencizer rules (encoder/sentences.py)
+                    # boundaries: split by the encoder's `sentence_rules` (encoder/sentences.py)
                     **(
                         {
                             "test_f1_10sent_docs_shipped": _stats(
@@ -674,7 +674,7 @@ def write(
             else [
                 {
                     "claim": f"{prefix}paragraphs as the shipped configs read them: sentence_windows on docs without "
-                    "sentence boundaries, split by spaCy's sentencizer rules",
+                    "sentence boundaries, split by the encoder's sentence_rules (news, as the configs set them)",
                     "figure": f"{ours['test_f1_10sent_docs_shipped']['mean']:.2f} on 10-sentence docs "
                     f"(gold sentence starts: {ours.get('test_f1_10sent_docs_sentence_windows', {}).get('mean', float('nan')):.2f}; "
                     f"whole docs: {ours['test_f1_10sent_docs']['mean']:.2f}; sentences: {ours['test_f1']['mean']:.2f})",

@@ -372,13 +372,13 @@ def ours_ner(
     by_size = {k: score(k) for k in eval_docs_of}
     if sentence_context and max(eval_docs_of) > 1:
         # paragraphs as `nlp("a paragraph")` gives them: no sentence starts, so the encoder
-        # splits them by the sentencizer rules, each sentence with its context
+        # splits them by the encoder's `sentence_rules`, each sentence with its context
         by_size[f"{max(eval_docs_of)}sz"] = score(max(eval_docs_of), with_starts=False)
     if not sentence_windows and max(eval_docs_of) > 1:
         # the same trained pipeline, switched to sentence windows at inference only (config
         # setting, no retraining): paragraphs read sentence by sentence, at the gold sentence
         # starts ("10sw") and, as the shipped configs read `nlp("a paragraph")`, at the
-        # sentences spaCy's sentencizer rules find in a doc without boundaries ("10sz")
+        # sentences the encoder's `sentence_rules` find in a doc without boundaries ("10sz")
         nlp.get_pipe("transformer").model.attrs["sentence_windows"] = True
         by_size[f"{max(eval_docs_of)}sw"] = score(max(eval_docs_of), with_starts=True)
         by_size[f"{max(eval_docs_of)}sz"] = score(max(eval_docs_of), with_starts=False)
