@@ -106,10 +106,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         )
         print(json.dumps(rows[-1]), flush=True)
     import os
-    import subprocess
     import time
 
     from benchmarks.report import machine_info, write_json
+    from benchmarks.results import head_commit
 
     result = {
         "benchmark": "context_mlm",
@@ -117,9 +117,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         + " ".join(f"--checkpoint .benchmark_cache/{c.name}" for c in given)
         + f" --context {args.context} --n-sents {args.n_sents}"
         + (f" --pretrain-steps {args.pretrain_steps}" if args.pretrain_steps else ""),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
-        ).stdout.strip(),
+        "commit": head_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info("cpu"),
         "load_avg": [round(x, 1) for x in os.getloadavg()],

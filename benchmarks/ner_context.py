@@ -38,7 +38,6 @@ dropout study: `TAG + "-dropout"`).
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -259,6 +258,7 @@ def write(
     study: Study = STUDIES["flert"],
 ) -> Dict[str, Any]:
     from benchmarks.report import machine_info, write_json
+    from benchmarks.results import head_commit
 
     runs = proto.read_runs(results, study.tag)
     summary = summarize(runs, study)
@@ -300,9 +300,7 @@ def write(
     result = {
         "benchmark": "ner_context",
         "command": study.command,
-        "commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
-        ).stdout.strip(),
+        "commit": head_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info("cpu"),
         "load_avg": [min(loads), max(loads)],

@@ -551,6 +551,7 @@ def write(
     grid_note: str = "",
 ) -> Dict[str, Any]:
     from benchmarks.report import machine_info, write_json
+    from benchmarks.results import head_commit
 
     tag = tag or protocol.tag
     runs = protocol_runs(results, tag, grid_tag)
@@ -593,9 +594,7 @@ def write(
             f"python benchmarks/ner_protocol.py {phase}{flag}{' --jobs 2' if phase != 'write' else ''}{tags}"
             for phase in (("grid",) if not grid_tag or grid_tag == tag else ()) + ("test", "write")
         ),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
-        ).stdout.strip(),
+        "commit": head_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info("cpu"),
         # 1-minute load average at the end of each test run: [lowest, highest]

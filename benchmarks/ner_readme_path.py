@@ -157,6 +157,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     from benchmarks import ner_protocol as proto
     from benchmarks.ner_study import DATA_DIR
     from benchmarks.report import machine_info, write_json
+    from benchmarks.results import head_commit
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -249,9 +250,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "command": "python benchmarks/ner_readme_path.py"
         + (f" --max-steps {args.max_steps}" if args.max_steps else "")
         + (f" --seeds {args.seeds}" if seeds != [0] else ""),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
-        ).stdout.strip(),
+        "commit": head_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info("cpu"),
         "load_avg": [round(x, 2) for x in os.getloadavg()],

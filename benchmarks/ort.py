@@ -29,6 +29,7 @@ import typer
 from . import data as bdata
 from ._app import CacheDir, Checkpoint, DataDir, Output, Threads, app, defaults
 from .report import log, machine_info, write_json
+from .results import head_commit
 
 SYSTEMS = ("ours", "ort", "ours_int8", "ort_int8")
 
@@ -240,7 +241,7 @@ def run_ort(
         "command": "python -m benchmarks " + " ".join(sys.argv[1:])
         if sys.argv[0].endswith("benchmarks/__main__.py")
         else "python -m benchmarks ort",
-        "commit": _commit(),
+        "commit": head_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {**machine_info("cpu"), "onnxruntime": onnxruntime.__version__},
         "load_avg": [list(load_before), list(load_after)],
@@ -286,17 +287,6 @@ def run_ort(
     print(f"load average: before {load_before}, after {load_after}")
     write_json(output, result)
     return result
-
-
-def _commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 _D = defaults(run_ort)

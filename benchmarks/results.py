@@ -39,15 +39,27 @@ def git_commit() -> str:
 _COMMIT = None
 
 
-def _read_commit() -> str:
+def head_commit() -> str:
+    """The checkout's HEAD as it is now (no `+dirty` mark), or "unknown": what the NER
+    benchmarks' write phases record, whose runs were made earlier by their own processes."""
     root = Path(__file__).resolve().parents[1]
     try:
-        sha = subprocess.run(
+        return subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _read_commit() -> str:
+    root = Path(__file__).resolve().parents[1]
+    sha = head_commit()
+    if sha == "unknown":
+        return sha
+    try:
         dirty = (
             subprocess.run(
                 [
