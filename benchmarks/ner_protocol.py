@@ -588,10 +588,20 @@ def write(
     tags = (f" --tag {tag}" if tag != protocol.tag else "") + (
         f" --grid-tag {grid_tag}" if grid_tag and grid_tag != tag else ""
     )
+    # the flags that made these runs and this file: a test phase run with --skip-other has
+    # no test figure for the other recipe; a file written elsewhere names its --output
+    skip = " --skip-other" if "test_f1" not in other else ""
+    out = Path(output).resolve()
+    out_flag = (
+        ""
+        if out == (ROOT / "benchmarks" / "results" / f"{protocol.output}.json").resolve()
+        else f" --output {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
+    )
+    phase_flags = {"grid": " --jobs 2", "test": " --jobs 2" + skip, "write": out_flag}
     result = {
         "benchmark": protocol.output,
         "command": " && ".join(
-            f"python benchmarks/ner_protocol.py {phase}{flag}{' --jobs 2' if phase != 'write' else ''}{tags}"
+            f"python benchmarks/ner_protocol.py {phase}{flag}{phase_flags[phase]}{tags}"
             for phase in (("grid",) if not grid_tag or grid_tag == tag else ()) + ("test", "write")
         ),
         "commit": head_commit(),
