@@ -70,6 +70,29 @@ def test_choices_read_only_the_complete_dev_grid():
         proto.select(runs[1:])
 
 
+def test_ours_tunes_the_warmup_as_the_hf_loop_does():
+    """Both systems tune the same warmup fractions; ours' 1-sentence group chooses among both
+    warmups, and a grid without the warmup-0.3 points is incomplete."""
+
+    def warmups(system):
+        one = [r for r in proto.RECIPES[system] if r.get("docs_of", 1) == 1]
+        return sorted({r.get("warmup", 0.1) for r in one})
+
+    assert warmups("ours") == warmups("hf") == list(proto.WARMUPS)
+    runs = [
+        _run(s, lr, dict(r), 40 + 10 * lr + (5 if r.get("warmup") == 0.3 else 0))
+        for s, recipes in proto.RECIPES.items()
+        for r in recipes
+        for lr in proto.RATES
+    ]
+    chosen = proto.select(runs)
+    assert chosen["ours, 1-sentence docs"]["settings"].get("warmup") == 0.3
+    assert chosen["hf loop"]["settings"]["warmup"] == 0.3
+    incomplete = [r for r in runs if not (r["system"] == "ours" and r["settings"].get("warmup"))]
+    with pytest.raises(KeyError, match="1-sentence docs: 4 of 8"):
+        proto.select(incomplete)
+
+
 def test_pretraining_text_is_the_training_pool_and_wiki_never_dev_or_test(data_dir):
     (data_dir / "clinc150").mkdir()
     (data_dir / "clinc150" / "wiki_sents.txt").write_text("a wiki line\n\nanother one\n")
