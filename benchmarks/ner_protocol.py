@@ -560,7 +560,10 @@ def write(
     tag: Optional[str] = None,
     grid_tag: Optional[str] = None,
     grid_note: str = "",
+    claim_prefix: Optional[str] = None,
 ) -> Dict[str, Any]:
+    """claim_prefix: instead of the protocol's, so that a rerun's summary claims do not read
+    like the earlier run's (`--claim-prefix`)."""
     from benchmarks.report import machine_info, write_json
     from benchmarks.results import head_commit
 
@@ -594,7 +597,7 @@ def write(
             f"; pretraining: {pretraining['steps']} steps of {pretraining['batch_tokens']:,} pieces "
             f"(windows of {pretraining['window']}, rate {pretraining['lr']:g}) on {pretraining['documents']:,} documents"
         )
-    prefix = protocol.claim_prefix
+    prefix = protocol.claim_prefix if claim_prefix is None else claim_prefix
     flag = f" --protocol {protocol.name}" if protocol.name != "random" else ""
     tags = (f" --tag {tag}" if tag != protocol.tag else "") + (
         f" --grid-tag {grid_tag}" if grid_tag and grid_tag != tag else ""
@@ -608,7 +611,12 @@ def write(
         if out == (ROOT / "benchmarks" / "results" / f"{protocol.output}.json").resolve()
         else f" --output {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
     )
-    phase_flags = {"grid": " --jobs 2", "test": " --jobs 2" + skip, "write": out_flag}
+    prefix_flag = "" if claim_prefix is None else f" --claim-prefix {json.dumps(claim_prefix)}"
+    phase_flags = {
+        "grid": " --jobs 2",
+        "test": " --jobs 2" + skip,
+        "write": out_flag + prefix_flag,
+    }
     result = {
         "benchmark": protocol.output,
         "command": " && ".join(
@@ -772,6 +780,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         default="",
         help="write: what to say of that grid under the table (when it ran, on which checkpoint)",
     )
+    p.add_argument(
+        "--claim-prefix",
+        default=None,
+        help="write: the summary claims' prefix instead of the protocol's (a rerun's claims must "
+        "not read like an earlier run's)",
+    )
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--cache-dir", type=Path, default=CACHE)
     p.add_argument(
@@ -807,7 +821,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         execute(science_runs(runs), args.jobs, args.results, extra, tag)
     elif args.phase == "write":
         result = write(
-            args.results, output, protocol, pretraining, tag, args.grid_tag, args.grid_note
+            args.results,
+            output,
+            protocol,
+            pretraining,
+            tag,
+            args.grid_tag,
+            args.grid_note,
+            args.claim_prefix,
         )
         print(json.dumps(result["summary"], indent=1))
     else:

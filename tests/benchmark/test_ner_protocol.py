@@ -150,6 +150,25 @@ def test_each_protocol_reads_only_its_own_runs(tmp_path):
     assert all(c["claim"].startswith("pretrained checkpoint: ") for c in result["summary"])
 
 
+def test_a_rerun_names_its_claims_and_the_flag_that_named_them(tmp_path):
+    results = tmp_path / "runs.jsonl"
+    tag = proto.PROTOCOLS["pretrained"].tag + "-r9"
+    results.write_text("".join(json.dumps(r) + "\n" for r in _complete_runs(tag)))
+    record = {"steps": 400, "batch_tokens": 4096, "window": 256, "lr": 1e-3, "documents": 10}
+    prefix = "pretrained checkpoint, round 9: "
+    result = proto.write(
+        results,
+        tmp_path / "r9.json",
+        proto.PROTOCOLS["pretrained"],
+        record,
+        tag=tag,
+        claim_prefix=prefix,
+    )
+    assert all(c["claim"].startswith(prefix) for c in result["summary"])
+    assert f'--claim-prefix "{prefix}"' in result["command"]
+    assert result["chosen"]["ours"]["warmup"] in proto.WARMUPS
+
+
 def test_a_test_rerun_on_newer_code_reads_the_earlier_grid_and_only_its_own_test_runs(tmp_path):
     """`test --tag NEW --grid-tag OLD`: the choice comes from OLD's dev grid, the figures from
     NEW's test runs alone (OLD's test runs, made on older code, do not count)."""
