@@ -59,7 +59,7 @@ def test_choices_read_only_the_complete_dev_grid():
         for lr in proto.RATES
     ]
     best_lr = max(proto.RATES)
-    ten = {"docs_of": 10, "epochs": proto.EPOCHS}
+    ten = {"docs_of": 10, "epochs": proto.EPOCHS, **proto.OURS_CLIP}
     # a science run and a test run with better scores must not steer the choice
     runs.append(_run("ours", proto.RATES[0], {**ten, "sentence_windows": True}, 99.0))
     runs.append(_run("ours", proto.RATES[0], ten, 99.0, split="test"))
