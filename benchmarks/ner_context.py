@@ -40,7 +40,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -121,6 +121,15 @@ STUDIES = {
         "benchmarks/ner_context.py write --study dropout",
     ),
 }
+
+
+def retagged(study: Study, tag: Optional[str]) -> Study:
+    """`study` with its runs under `tag` (a rerun, e.g. on newer code), its recorded command
+    naming it; `study` itself when `tag` is None or its own."""
+    if tag is None or tag == study.tag:
+        return study
+    command = " && ".join(f"{part} --tag {tag}" for part in study.command.split(" && "))
+    return replace(study, tag=tag, command=command)
 
 
 def grid_runs(study: Study = STUDIES["flert"]) -> List[proto.Run]:
@@ -376,8 +385,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--cache-dir", type=Path, default=proto.CACHE)
     p.add_argument("--study", choices=sorted(STUDIES), default="flert")
     p.add_argument("--output", type=Path, default=None, help="default: the study's result file")
+    p.add_argument(
+        "--tag",
+        default=None,
+        help="the runs' tag (default: the study's); another tag reruns the study from scratch",
+    )
     args = p.parse_args(argv)
-    study = STUDIES[args.study]
+    study = retagged(STUDIES[args.study], args.tag)
     pretraining = None
     extra: List[str] = []
     if args.phase != "show":

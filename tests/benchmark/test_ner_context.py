@@ -180,3 +180,14 @@ def test_a_longer_pretraining_continues_the_protocol_checkpoint_into_its_own(tmp
     (other / "pretrain_state.json").write_text("{}")
     proto.ensure_pretrained_longer(tmp_path, tmp_path, 2000, log=lambda m: None)
     assert calls[-1] == (other, 2000, False)
+
+
+def test_a_rerun_under_another_tag_records_it_in_its_command():
+    study = ctx.STUDIES["dropout"]
+    assert ctx.retagged(study, None) is study and ctx.retagged(study, study.tag) is study
+    rerun = ctx.retagged(study, "protocol33-context-dropout-r2")
+    assert rerun.tag == "protocol33-context-dropout-r2" and rerun.grid == study.grid
+    parts = rerun.command.split(" && ")
+    assert len(parts) == 3 and all(
+        p.endswith(" --tag protocol33-context-dropout-r2") for p in parts
+    )
