@@ -31,8 +31,14 @@ test phase then runs the choice and the sentence system, seeds 0-2, in one run:
     python benchmarks/ner_context.py test --study dropout --jobs 2
     python benchmarks/ner_context.py write --study dropout   # results/ner_context_dropout.json
 
+`--study dropout-r2` reruns that study's dev choice (32 pieces, dropout 0.5) and the sentence
+system on newer code, 3 dev seeds then 3 test seeds, without choosing again (the shipping
+decision of issue 33 reads its dev figures on paragraphs without sentence starts):
+
+    python benchmarks/ner_context.py dev --study dropout-r2   # then test, then write
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
-dropout study: `TAG + "-dropout"`).
+dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
 
 import argparse
@@ -78,7 +84,9 @@ VIEW = "10"  # dev/test docs of 10 consecutive sentences with their gold sentenc
 # sentences per doc, read as the system's encoder reads a doc (the context system: each sentence
 # in its window with its neighbours, at the gold starts; the sentence system: whole); "10sw":
 # the sentence system with sentence_windows at inference (sentence by sentence, gold starts);
-# "10sz": no sentence starts given, split by the sentencizer rules (what nlp(paragraph) gets).
+# "10sz": no sentence starts given, split by the encoder's `sentence_rules` as the shipped configs
+# set them (what nlp(paragraph) gets: "news" since ner_study's SHIPPED_RULES; the runs before it
+# used the then default, "sentencizer").
 VIEWS = (
     ("1", "sentences"),
     ("10", "10-sentence docs"),
@@ -109,6 +117,18 @@ STUDIES = {
         OUTPUT,
         "python benchmarks/ner_context.py dev --jobs 2 && python benchmarks/ner_context.py test "
         "--jobs 2 && python benchmarks/ner_context.py write",
+    ),
+    # round 5's dev choice (32 pieces, dropout 0.5) and the sentence system rerun on newer code
+    # (issue 33, the shipping decision): the choice is not made again, the other points not rerun
+    "dropout-r2": Study(
+        "dropout-r2",
+        TAG + "-dropout-r2",
+        DROPOUT_GRID[2:],
+        proto.SEEDS,
+        OUTPUT.with_name("ner_context_dropout_r2.json"),
+        "python benchmarks/ner_context.py dev --study dropout-r2 && python "
+        "benchmarks/ner_context.py test --study dropout-r2 && python "
+        "benchmarks/ner_context.py write --study dropout-r2",
     ),
     "dropout": Study(
         "dropout",

@@ -191,3 +191,13 @@ def test_a_rerun_under_another_tag_records_it_in_its_command():
     assert len(parts) == 3 and all(
         p.endswith(" --tag protocol33-context-dropout-r2") for p in parts
     )
+
+
+def test_the_dropout_rerun_runs_round_fives_choice_and_the_sentences_only():
+    study = ctx.STUDIES["dropout-r2"]
+    assert [settings for _, _, settings in study.grid] == [
+        {**ctx.FLERT, "sentence_context": 32, "sentence_context_dropout": 0.5}
+    ]
+    assert study.tag != ctx.STUDIES["dropout"].tag and study.choose_seeds == (0, 1, 2)
+    runs = ctx.grid_runs(study)
+    assert len(runs) == 6 and {r[3] for r in runs} == {"dev"}
