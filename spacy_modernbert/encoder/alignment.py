@@ -107,6 +107,21 @@ def align_doc(doc: Doc, encoding: Any, prefix: int) -> DocPieces:
     return DocPieces(ids=ids, strings=list(encoding.tokens), align_lengths=lengths, align_data=data)
 
 
+def text_to_encode(doc: Doc) -> str:
+    """The doc's text without its last token's trailing whitespace.
+
+    That whitespace belongs to no token, yet a byte-level BPE encodes it as a piece of its own
+    (a lone "Ġ" before [SEP]). A doc built from words (`Doc(vocab, words=...)`, every corpus
+    reader, `convert-conll`) ends with one, so every training doc carried a piece that neither
+    pretraining nor a plain HF loop ever feeds the encoder and that every other piece attends
+    to. Whitespace *tokens* keep their characters; only the final token's `whitespace_` goes.
+    """
+    text = doc.text
+    if len(doc) and doc[-1].whitespace_:
+        text = text[: len(text) - len(doc[-1].whitespace_)]
+    return text
+
+
 def tokenize_docs(
     tokenizer: Any,
     docs: Sequence[Doc],
@@ -119,7 +134,7 @@ def tokenize_docs(
     sentence that starts after a line break then begins with the "Ġword" piece it has when it
     is encoded alone, not a bare "word" piece. Offsets are unchanged (one character for one).
     """
-    texts = [doc.text for doc in docs]
+    texts = [text_to_encode(doc) for doc in docs]
     if breaks_as_spaces:
         texts = [_WHITESPACE.sub(" ", text) for text in texts]
     encoded = encode_texts(tokenizer, texts, add_prefix_space)

@@ -1,6 +1,7 @@
 import numpy
 import pytest
 import spacy
+from spacy.tokens import Doc
 
 from spacy_modernbert.encoder.alignment import tokenize_docs
 from spacy_modernbert.encoder.checkpoint import load_checkpoint
@@ -80,6 +81,39 @@ def test_first_word_encoded_as_in_running_text(nlp, tokenizer):
     assert word_pieces(first, 0) == word_pieces(middle, 1)
     without = tokenize_docs(tokenizer, [nlp("payments failed")], add_prefix_space=False)[0]
     assert not without.strings[0].startswith("Ġ")
+
+
+def test_doc_from_words_encodes_as_the_hf_loop_and_pretraining(nlp, tokenizer):
+    # A corpus doc (Doc(words=...), convert-conll, spacy.Corpus) ends with a space after its
+    # last word. The encoder must feed the same pieces as a plain HF loop (each word with its
+    # leading space) and as pretraining (the sentence with a leading space): no lone "Ġ" for
+    # the trailing space, which belongs to no token and which pretraining never shows.
+    words = ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."]
+    doc = Doc(nlp.vocab, words=words)
+    assert doc.text.endswith(" ")
+    (pieces,) = tokenize_docs(tokenizer, [doc])
+    backend = tokenizer.backend_tokenizer
+    word_by_word = [i for w in words for i in backend.encode(" " + w, add_special_tokens=False).ids]
+    assert pieces.ids.tolist() == word_by_word
+    assert (
+        pieces.ids.tolist()
+        == tokenizer(" " + " ".join(words), add_special_tokens=False)["input_ids"]
+    )
+    _check_invariants(doc, pieces)
+
+
+def test_trailing_space_changes_no_piece(nlp, tokenizer):
+    words = ["Peter", "Blackburn", "lives", "in", "Brussels"]
+    spaced = Doc(nlp.vocab, words=words)
+    bare = Doc(nlp.vocab, words=words, spaces=[True] * 4 + [False])
+    a, b = tokenize_docs(tokenizer, [spaced, bare])
+    numpy.testing.assert_array_equal(a.ids, b.ids)
+    numpy.testing.assert_array_equal(a.align_data, b.align_data)
+    # a whitespace *token* at the end keeps its pieces
+    doc = nlp("Hello world\n\n")
+    assert doc[-1].is_space
+    (pieces,) = tokenize_docs(tokenizer, [doc])
+    _check_invariants(doc, pieces)
 
 
 def test_byte_split_characters_map_to_their_token(nlp, tokenizer):
