@@ -143,6 +143,13 @@ def test_the_dropout_study_writes_its_own_files_and_claim(tmp_path):
     assert "seed 0 -1.00, seed 1 -1.00, seed 2 -1.00" in out["summary"][0]["caveat"]
     assert "mean of seeds 0, 1, 2" in out["protocol"]["chooses"]
     assert out["protocol"]["tag"] == study.tag != ctx.TAG
+    # what users call nlp() on: paragraphs without sentence starts, both systems as shipped
+    shipped = out["summary"][1]
+    assert "shipped path" in shipped["claim"] and shipped["figure"] == "53.00 vs 54.00 (-1.00)"
+    assert shipped["caveat"] == (
+        "per seed (context - sentences): seed 0 -1.00, seed 1 -1.00, seed 2 -1.00; dev, the "
+        "same: seed 0 -1.00, seed 1 -1.00, seed 2 -1.00"
+    )
 
 
 def test_a_longer_pretraining_continues_the_protocol_checkpoint_into_its_own(tmp_path, monkeypatch):
