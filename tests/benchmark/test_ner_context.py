@@ -208,3 +208,12 @@ def test_the_dropout_rerun_runs_round_fives_choice_and_the_sentences_only():
     assert study.tag != ctx.STUDIES["dropout"].tag and study.choose_seeds == (0, 1, 2)
     runs = ctx.grid_runs(study)
     assert len(runs) == 6 and {r[3] for r in runs} == {"dev"}
+
+
+def test_the_clip_study_gives_both_systems_the_protocols_global_clip():
+    study = ctx.STUDIES["dropout-clip"]
+    ((_, _, settings),) = study.grid
+    assert settings["grad_clip_norm"] == study.sentences[2]["grad_clip_norm"] == 1.0
+    assert settings["sentence_context"] == 32 and settings["sentence_context_dropout"] == 0.5
+    runs = ctx.grid_runs(study)
+    assert {r[2].get("grad_clip_norm") for r in runs} == {1.0} and len(runs) == 6
