@@ -112,6 +112,8 @@ class Study:
     command: str
     # the sentence system it is compared with: (system, lr, settings)
     sentences: Tuple[str, float, Dict[str, Any]] = SENTENCES
+    # its dev table also lists the sentence system's runs, seed by seed (a rerun, no choice)
+    dev_table_sentences: bool = False
 
 
 STUDIES = {
@@ -135,6 +137,7 @@ STUDIES = {
         "python benchmarks/ner_context.py dev --study dropout-r2 && python "
         "benchmarks/ner_context.py test --study dropout-r2 && python "
         "benchmarks/ner_context.py write --study dropout-r2",
+        dev_table_sentences=True,
     ),
     # the same with round 5's global gradient clip of the protocol's ours recipe
     # (ner_protocol.OURS_CLIP: the per-parameter clip let seeds collapse on this checkpoint)
@@ -149,6 +152,7 @@ STUDIES = {
         "benchmarks/ner_context.py test --study dropout-clip && python "
         "benchmarks/ner_context.py write --study dropout-clip",
         (SENTENCES[0], SENTENCES[1], {**SENTENCES[2], **proto.OURS_CLIP}),
+        dev_table_sentences=True,
     ),
     "dropout": Study(
         "dropout",
@@ -280,6 +284,27 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
         and r["seed"] in study.choose_seeds
         and (r["system"], r["lr"], r["settings"]) in study.grid
     ]
+    if study.dev_table_sentences:
+        # a rerun that chooses nothing: its dev table pairs each seed's context run with the
+        # sentence system's (read sentence by sentence at gold starts: "10sw")
+        grid += [
+            {
+                "lr": r["lr"],
+                "sentence_context": 0,
+                "training docs": "1 sentence (the sentence system)",
+                "context dropout": 0.0,
+                "seed": r["seed"],
+                "dev F1, sentences": r["f1"],
+                "dev F1, 10-sentence docs": r["f1_by_doc_size"].get("10sw"),
+                "dev F1, shipped": r["f1_by_doc_size"].get("10sz"),
+                "train s": r["train_seconds"],
+            }
+            for r in runs
+            if r["split"] == "dev"
+            and r["seed"] in study.choose_seeds
+            and _same(r, *study.sentences)
+        ]
+        grid.sort(key=lambda row: (row["seed"], row["sentence_context"]))
     return {
         "chosen": best,
         "rows": rows,
