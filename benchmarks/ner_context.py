@@ -37,6 +37,10 @@ decision of issue 33 reads its dev figures on paragraphs without sentence starts
 
     python benchmarks/ner_context.py dev --study dropout-r2   # then test, then write
 
+`--study dropout-clip` is that rerun with the protocol's global gradient clip for both systems
+(`ner_protocol.OURS_CLIP`, round 5 of the pretrained protocol: the per-parameter clip let seeds
+of the sentence system collapse on this checkpoint).
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -106,6 +110,10 @@ class Study:
     choose_seeds: Tuple[int, ...]
     output: Path
     command: str
+    # the sentence system it is compared with: (system, lr, settings)
+    sentences: Tuple[str, float, Dict[str, Any]] = SENTENCES
+    # its dev table also lists the sentence system's runs, seed by seed (a rerun, no choice)
+    dev_table_sentences: bool = False
 
 
 STUDIES = {
@@ -129,6 +137,22 @@ STUDIES = {
         "python benchmarks/ner_context.py dev --study dropout-r2 && python "
         "benchmarks/ner_context.py test --study dropout-r2 && python "
         "benchmarks/ner_context.py write --study dropout-r2",
+        dev_table_sentences=True,
+    ),
+    # the same with round 5's global gradient clip of the protocol's ours recipe
+    # (ner_protocol.OURS_CLIP: the per-parameter clip let seeds collapse on this checkpoint)
+    # given to both systems, as the merged protocol trains ours
+    "dropout-clip": Study(
+        "dropout-clip",
+        TAG + "-dropout-clip",
+        [(s, lr, {**settings, **proto.OURS_CLIP}) for s, lr, settings in DROPOUT_GRID[2:]],
+        proto.SEEDS,
+        OUTPUT.with_name("ner_context_dropout_clip.json"),
+        "python benchmarks/ner_context.py dev --study dropout-clip && python "
+        "benchmarks/ner_context.py test --study dropout-clip && python "
+        "benchmarks/ner_context.py write --study dropout-clip",
+        (SENTENCES[0], SENTENCES[1], {**SENTENCES[2], **proto.OURS_CLIP}),
+        dev_table_sentences=True,
     ),
     "dropout": Study(
         "dropout",
@@ -154,7 +178,9 @@ def retagged(study: Study, tag: Optional[str]) -> Study:
 
 def grid_runs(study: Study = STUDIES["flert"]) -> List[proto.Run]:
     return [
-        point + ("dev", seed) for seed in study.choose_seeds for point in [SENTENCES, *study.grid]
+        point + ("dev", seed)
+        for seed in study.choose_seeds
+        for point in [study.sentences, *study.grid]
     ]
 
 
@@ -183,7 +209,10 @@ def seed_runs(
     best = choose(runs, study)
     return [
         (system, lr, dict(settings), split, seed)
-        for system, lr, settings in [(best["system"], best["lr"], best["settings"]), SENTENCES]
+        for system, lr, settings in [
+            (best["system"], best["lr"], best["settings"]),
+            study.sentences,
+        ]
         for seed in proto.SEEDS
         if not (split == "dev" and seed in study.choose_seeds)
     ]
@@ -213,7 +242,7 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
             best["lr"],
             best["settings"],
         ),
-        "sentences (1-sentence training docs)": SENTENCES,
+        "sentences (1-sentence training docs)": study.sentences,
     }
     rows = []
     for name, (system, lr, settings) in systems.items():
@@ -255,6 +284,27 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
         and r["seed"] in study.choose_seeds
         and (r["system"], r["lr"], r["settings"]) in study.grid
     ]
+    if study.dev_table_sentences:
+        # a rerun that chooses nothing: its dev table pairs each seed's context run with the
+        # sentence system's (read sentence by sentence at gold starts: "10sw")
+        grid += [
+            {
+                "lr": r["lr"],
+                "sentence_context": 0,
+                "training docs": "1 sentence (the sentence system)",
+                "context dropout": 0.0,
+                "seed": r["seed"],
+                "dev F1, sentences": r["f1"],
+                "dev F1, 10-sentence docs": r["f1_by_doc_size"].get("10sw"),
+                "dev F1, shipped": r["f1_by_doc_size"].get("10sz"),
+                "train s": r["train_seconds"],
+            }
+            for r in runs
+            if r["split"] == "dev"
+            and r["seed"] in study.choose_seeds
+            and _same(r, *study.sentences)
+        ]
+        grid.sort(key=lambda row: (row["seed"], row["sentence_context"]))
     return {
         "chosen": best,
         "rows": rows,
@@ -267,6 +317,7 @@ def per_seed(
     chosen: Dict[str, Any],
     views: Tuple[str, str] = (VIEW, "1"),
     split: str = "test",
+    sentences: Tuple[str, float, Dict[str, Any]] = SENTENCES,
 ) -> str:
     """F1 of the context system on its view (10-sentence docs) minus the sentence system's on
     its view (sentences), seed by seed (the two systems share each seed's shuffles and
@@ -280,7 +331,7 @@ def per_seed(
         }
 
     ctx_f1 = by_seed((chosen["system"], chosen["lr"], chosen["settings"]), views[0])
-    sent_f1 = by_seed(SENTENCES, views[1])
+    sent_f1 = by_seed(sentences, views[1])
     return ", ".join(
         f"seed {k} {ctx_f1[k] - sent_f1[k]:+.2f}" for k in sorted(ctx_f1) if k in sent_f1
     )
@@ -326,7 +377,7 @@ def write(
                 "caveat": "context view: 10 consecutive valid sentences per doc with gold sentence starts; "
                 "4 x 128 encoder after 400 MLM steps"
                 + (
-                    f"; per seed (context - sentences): {per_seed(runs, summary['chosen'])}"
+                    f"; per seed (context - sentences): {per_seed(runs, summary['chosen'], sentences=study.sentences)}"
                     if study.name != "flert"
                     else ""
                 ),
@@ -348,9 +399,11 @@ def write(
                 "(sentence_windows at inference)",
                 "split": "chosen on dev (last 10% of CoNLL train), reported on test (CoNLL valid), 3 seeds",
                 "caveat": "per seed (context - sentences): "
-                + per_seed(runs, summary["chosen"], ("10sz", "10sz"))
+                + per_seed(runs, summary["chosen"], ("10sz", "10sz"), sentences=study.sentences)
                 + "; dev, the same: "
-                + per_seed(runs, summary["chosen"], ("10sz", "10sz"), "dev"),
+                + per_seed(
+                    runs, summary["chosen"], ("10sz", "10sz"), "dev", sentences=study.sentences
+                ),
             }
         )
     result = {

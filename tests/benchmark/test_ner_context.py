@@ -208,3 +208,24 @@ def test_the_dropout_rerun_runs_round_fives_choice_and_the_sentences_only():
     assert study.tag != ctx.STUDIES["dropout"].tag and study.choose_seeds == (0, 1, 2)
     runs = ctx.grid_runs(study)
     assert len(runs) == 6 and {r[3] for r in runs} == {"dev"}
+
+
+def test_the_clip_study_gives_both_systems_the_protocols_global_clip():
+    study = ctx.STUDIES["dropout-clip"]
+    ((_, _, settings),) = study.grid
+    assert settings["grad_clip_norm"] == study.sentences[2]["grad_clip_norm"] == 1.0
+    assert settings["sentence_context"] == 32 and settings["sentence_context_dropout"] == 0.5
+    runs = ctx.grid_runs(study)
+    assert {r[2].get("grad_clip_norm") for r in runs} == {1.0} and len(runs) == 6
+
+
+def test_a_reruns_dev_table_pairs_each_seed_with_the_sentence_system():
+    study = ctx.STUDIES["dropout-r2"]
+    ((system, lr, settings),) = study.grid
+    runs = [_run(lr, settings, 50.0, 49.0 + s, seed=s) for s in (0, 1, 2)]
+    runs += [_run(ctx.SENTENCES[1], ctx.SENTENCES[2], 48.0, 47.0, seed=s) for s in (0, 1, 2)]
+    table = ctx.summarize(runs, study)["dev_grid"]
+    assert [(r["seed"], r["sentence_context"]) for r in table] == [
+        (s, c) for s in (0, 1, 2) for c in (0, 32)
+    ]
+    assert [r["dev F1, shipped"] for r in table] == [46.0, 48.0, 46.0, 49.0, 46.0, 50.0]
