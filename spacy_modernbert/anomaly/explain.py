@@ -103,57 +103,85 @@ LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX = -2.0, 2.0
 AUTO: Dict[Optional[str], Dict[str, Any]] = {
     "doc_and_token_knn": {
         "method": "tokens",
-        "weights": {"tokens": 0.5, "occlusion": 1.0, "alone": 0.0},
+        "weights": {"tokens": 0.5, "occlusion": 0.25, "alone": 0.0},
         "passages": {"tokens": "lines", "occlusion": "lines", "alone": "sentences"},
     },
     "token_knn": {
         "method": "occlusion",
-        "weights": {"tokens": 0.5, "occlusion": 0.0, "alone": 0.5},
+        "weights": {"tokens": 0.5, "occlusion": 0.25, "alone": 0.5},
         "passages": {"tokens": "lines", "occlusion": "lines", "alone": "lines"},
     },
     "knn": {
-        "method": "decompose",
-        "weights": {"occlusion": 0.5, "alone": 0.0, "decompose": 0.0, "decompose_projected": 1.0},
+        "method": "decompose_calibrated",
+        "weights": {
+            "occlusion": 0.5,
+            "alone": 0.0,
+            "decompose": 0.0,
+            "decompose_projected": 0.25,
+            "decompose_calibrated": 0.25,
+        },
         "passages": {
             "occlusion": "lines",
             "alone": "sentences",
             "decompose": "sentences",
             "decompose_projected": "lines",
+            "decompose_calibrated": "lines",
         },
     },
     "mahalanobis": {
-        "method": "alone",
-        "weights": {"occlusion": 0.5, "alone": 0.0, "decompose": 0.0, "decompose_projected": 0.0},
+        "method": "decompose_calibrated",
+        "weights": {
+            "occlusion": 0.5,
+            "alone": 0.0,
+            "decompose": 0.0,
+            "decompose_projected": 0.0,
+            "decompose_calibrated": 0.25,
+        },
         "passages": {
             "occlusion": "sentences",
             "alone": "sentences",
             "decompose": "sentences",
             "decompose_projected": "sentences",
+            "decompose_calibrated": "lines",
         },
     },
     "knn_idf": {
         "method": "decompose_projected",
-        "weights": {"occlusion": 0.0, "alone": 0.0, "decompose": 0.5, "decompose_projected": 0.5},
+        "weights": {
+            "occlusion": 0.25,
+            "alone": 0.0,
+            "decompose": 0.25,
+            "decompose_projected": 0.25,
+            "decompose_calibrated": 0.0,
+        },
         "passages": {
             "occlusion": "sentences",
             "alone": "sentences",
             "decompose": "lines",
             "decompose_projected": "lines",
+            "decompose_calibrated": "sentences",
         },
     },
     "mahalanobis_idf": {
-        "method": "decompose",
-        "weights": {"occlusion": -0.5, "alone": 0.0, "decompose": 0.0, "decompose_projected": 0.0},
+        "method": "decompose_calibrated",
+        "weights": {
+            "occlusion": -0.5,
+            "alone": 0.0,
+            "decompose": 0.0,
+            "decompose_projected": 0.0,
+            "decompose_calibrated": 0.0,
+        },
         "passages": {
             "occlusion": "sentences",
             "alone": "sentences",
             "decompose": "sentences",
             "decompose_projected": "sentences",
+            "decompose_calibrated": "sentences",
         },
     },
     None: {
         "method": "alone",
-        "weights": {"occlusion": -0.5, "alone": 0.0},
+        "weights": {"occlusion": 0.0, "alone": 0.0},
         "passages": {"occlusion": "lines", "alone": "sentences"},
     },
 }
@@ -431,18 +459,23 @@ def _decomposed(
             f"nlp.get_pipe('{component.name}').fit_detector(docs)) and save again, or use "
             f'"decompose".'
         )
-    for doc, t in zip(docs, terms):
+    per_doc = [segments(doc, passages) if len(t) == len(doc) else [] for doc, t in zip(docs, terms)]
+    raw = [passage_calibration.passage_values(t, segs) for t, segs in zip(terms, per_doc)]
+    if calibrated:  # the whole batch's passages in one lookup
+        flat = passage_calibration.quantiles(
+            fitted.state,
+            passages,
+            [e - s for segs in per_doc for s, e in segs],
+            numpy.concatenate(raw) if raw else numpy.zeros(0),
+        )
+        at = numpy.cumsum([0] + [len(segs) for segs in per_doc])
+        values_of = [flat[at[i] : at[i + 1]] for i in range(len(per_doc))]
+    else:
+        values_of = [unit_scores(stats, r) for r in raw]
+    for doc, t, segs, values in zip(docs, terms, per_doc, values_of):
         if len(t) != len(doc):  # a doc without tokens
             out.append(Explanation(numpy.zeros(len(doc)), [], []))
             continue
-        segs = segments(doc, passages)
-        raw = passage_calibration.passage_values(t, segs)
-        if calibrated:
-            values = passage_calibration.quantiles(
-                fitted.state, passages, [e - s for s, e in segs], raw
-            )
-        else:
-            values = unit_scores(stats, raw)
         out.append(explanation(unit_scores(stats, len(t) * t), segs, values, n_spans, weight))
     return scores, out
 

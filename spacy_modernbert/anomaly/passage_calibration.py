@@ -94,13 +94,22 @@ def quantiles(
     ref_values = numpy.asarray(state[value_key], dtype="float64")
     if not len(ref_values):
         raise ValueError("the passage reference of the detector is empty")
-    unique, counts = numpy.unique(ref_lengths, return_counts=True)
+    by_length = numpy.argsort(ref_lengths, kind="stable")
+    ref_lengths, ref_values = ref_lengths[by_length], ref_values[by_length]
+    unique, starts, counts = numpy.unique(ref_lengths, return_index=True, return_counts=True)
     log_unique = numpy.log(numpy.maximum(unique, 1))
     need = min(NEAREST, len(ref_values))
-    out = []
-    for length, value in zip(lengths, values):
-        order = numpy.argsort(numpy.abs(log_unique - numpy.log(max(int(length), 1))), kind="stable")
-        n_groups = int(numpy.searchsorted(numpy.cumsum(counts[order]), need)) + 1
-        ref = ref_values[numpy.isin(ref_lengths, unique[order[:n_groups]])]
-        out.append(((ref < value).sum() + (ref <= value).sum()) / (2.0 * len(ref)))
-    return numpy.asarray(out, dtype="float64")
+    lengths = numpy.maximum(numpy.asarray(lengths, dtype="int64").reshape(-1), 1)
+    values = numpy.asarray(values, dtype="float64").reshape(-1)
+    out = numpy.zeros(len(values), dtype="float64")
+    for length in numpy.unique(lengths):  # one reference per length, sorted once
+        order = numpy.argsort(numpy.abs(log_unique - numpy.log(length)), kind="stable")
+        groups = order[: int(numpy.searchsorted(numpy.cumsum(counts[order]), need)) + 1]
+        # the nearest lengths are a run of the length-sorted reference
+        first, last = groups.min(), groups.max()
+        ref = numpy.sort(ref_values[starts[first] : starts[last] + counts[last]])
+        at = lengths == length
+        below = numpy.searchsorted(ref, values[at], side="left")
+        at_most = numpy.searchsorted(ref, values[at], side="right")
+        out[at] = (below + at_most) / (2.0 * len(ref))
+    return out
