@@ -229,3 +229,26 @@ def test_a_reruns_dev_table_pairs_each_seed_with_the_sentence_system():
         (s, c) for s in (0, 1, 2) for c in (0, 32)
     ]
     assert [r["dev F1, shipped"] for r in table] == [46.0, 48.0, 46.0, 49.0, 46.0, 50.0]
+
+
+def test_a_reruns_claims_name_it_and_its_recipe(tmp_path):
+    import json
+
+    study = ctx.STUDIES["dropout-clip"]
+    ((system, lr, settings),) = study.grid
+    runs = []
+    for split in ("dev", "test"):
+        for s in (0, 1, 2):
+            runs.append(_run(lr, settings, 50.0, 49.0, split, s))
+            runs.append(_run(study.sentences[1], study.sentences[2], 52.0, 51.0, split, s))
+    results = tmp_path / "runs.jsonl"
+    results.write_text(
+        "".join(json.dumps(dict(r, tag=study.tag, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs)
+    )
+    out = ctx.write(results, tmp_path / "x.json", None, study)
+    assert [
+        c["claim"].startswith("pretrained checkpoint, rerun on newer code (dropout-clip)")
+        for c in out["summary"]
+    ] == [True, True]
+    assert "global clip 1" in out["summary"][0]["baseline"]
+    assert out["protocol"]["chooses"].startswith("nothing: a rerun")
