@@ -69,7 +69,14 @@ ONE_CLASS = {
 SUPERVISED = "supervised"
 # The systems of the summary: the shipped one-class default and the supervised head.
 SUMMARY_SYSTEMS = ("doc_and_token_knn", SUPERVISED)
-METHODS = ("tokens", "occlusion", "alone", "decompose", "decompose_projected")
+METHODS = (
+    "tokens",
+    "occlusion",
+    "alone",
+    "decompose",
+    "decompose_projected",
+    "decompose_calibrated",
+)
 SUPERVISED_BATCH = 16
 # Passage units in tie order (explain.PASSAGE_UNITS; `choose` prefers the earlier).
 PASSAGE_ORDER = ("sentences", "lines")
@@ -265,6 +272,7 @@ def methods_of(scorer: Any) -> List[str]:
         "tokens": "token_raw_scores",
         "decompose": "raw_terms",
         "decompose_projected": "raw_terms",
+        "decompose_calibrated": "raw_terms",
     }
     return [m for m in METHODS if m not in needs or hasattr(detector, needs[m])]
 

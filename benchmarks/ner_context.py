@@ -31,8 +31,18 @@ test phase then runs the choice and the sentence system, seeds 0-2, in one run:
     python benchmarks/ner_context.py test --study dropout --jobs 2
     python benchmarks/ner_context.py write --study dropout   # results/ner_context_dropout.json
 
+`--study dropout-r2` reruns that study's dev choice (32 pieces, dropout 0.5) and the sentence
+system on newer code, 3 dev seeds then 3 test seeds, without choosing again (the shipping
+decision of issue 33 reads its dev figures on paragraphs without sentence starts):
+
+    python benchmarks/ner_context.py dev --study dropout-r2   # then test, then write
+
+`--study dropout-clip` is that rerun with the protocol's global gradient clip for both systems
+(`ner_protocol.OURS_CLIP`, round 5 of the pretrained protocol: the per-parameter clip let seeds
+of the sentence system collapse on this checkpoint).
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
-dropout study: `TAG + "-dropout"`).
+dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
 
 import argparse
@@ -40,7 +50,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -78,7 +88,9 @@ VIEW = "10"  # dev/test docs of 10 consecutive sentences with their gold sentenc
 # sentences per doc, read as the system's encoder reads a doc (the context system: each sentence
 # in its window with its neighbours, at the gold starts; the sentence system: whole); "10sw":
 # the sentence system with sentence_windows at inference (sentence by sentence, gold starts);
-# "10sz": no sentence starts given, split by the sentencizer rules (what nlp(paragraph) gets).
+# "10sz": no sentence starts given, split by the encoder's `sentence_rules` as the shipped configs
+# set them (what nlp(paragraph) gets: "news" since ner_study's SHIPPED_RULES; the runs before it
+# used the then default, "sentencizer").
 VIEWS = (
     ("1", "sentences"),
     ("10", "10-sentence docs"),
@@ -98,6 +110,10 @@ class Study:
     choose_seeds: Tuple[int, ...]
     output: Path
     command: str
+    # the sentence system it is compared with: (system, lr, settings)
+    sentences: Tuple[str, float, Dict[str, Any]] = SENTENCES
+    # its dev table also lists the sentence system's runs, seed by seed (a rerun, no choice)
+    dev_table_sentences: bool = False
 
 
 STUDIES = {
@@ -109,6 +125,34 @@ STUDIES = {
         OUTPUT,
         "python benchmarks/ner_context.py dev --jobs 2 && python benchmarks/ner_context.py test "
         "--jobs 2 && python benchmarks/ner_context.py write",
+    ),
+    # round 5's dev choice (32 pieces, dropout 0.5) and the sentence system rerun on newer code
+    # (issue 33, the shipping decision): the choice is not made again, the other points not rerun
+    "dropout-r2": Study(
+        "dropout-r2",
+        TAG + "-dropout-r2",
+        DROPOUT_GRID[2:],
+        proto.SEEDS,
+        OUTPUT.with_name("ner_context_dropout_r2.json"),
+        "python benchmarks/ner_context.py dev --study dropout-r2 && python "
+        "benchmarks/ner_context.py test --study dropout-r2 && python "
+        "benchmarks/ner_context.py write --study dropout-r2",
+        dev_table_sentences=True,
+    ),
+    # the same with round 5's global gradient clip of the protocol's ours recipe
+    # (ner_protocol.OURS_CLIP: the per-parameter clip let seeds collapse on this checkpoint)
+    # given to both systems, as the merged protocol trains ours
+    "dropout-clip": Study(
+        "dropout-clip",
+        TAG + "-dropout-clip",
+        [(s, lr, {**settings, **proto.OURS_CLIP}) for s, lr, settings in DROPOUT_GRID[2:]],
+        proto.SEEDS,
+        OUTPUT.with_name("ner_context_dropout_clip.json"),
+        "python benchmarks/ner_context.py dev --study dropout-clip && python "
+        "benchmarks/ner_context.py test --study dropout-clip && python "
+        "benchmarks/ner_context.py write --study dropout-clip",
+        (SENTENCES[0], SENTENCES[1], {**SENTENCES[2], **proto.OURS_CLIP}),
+        dev_table_sentences=True,
     ),
     "dropout": Study(
         "dropout",
@@ -123,9 +167,20 @@ STUDIES = {
 }
 
 
+def retagged(study: Study, tag: Optional[str]) -> Study:
+    """`study` with its runs under `tag` (a rerun, e.g. on newer code), its recorded command
+    naming it; `study` itself when `tag` is None or its own."""
+    if tag is None or tag == study.tag:
+        return study
+    command = " && ".join(f"{part} --tag {tag}" for part in study.command.split(" && "))
+    return replace(study, tag=tag, command=command)
+
+
 def grid_runs(study: Study = STUDIES["flert"]) -> List[proto.Run]:
     return [
-        point + ("dev", seed) for seed in study.choose_seeds for point in [SENTENCES, *study.grid]
+        point + ("dev", seed)
+        for seed in study.choose_seeds
+        for point in [study.sentences, *study.grid]
     ]
 
 
@@ -154,7 +209,10 @@ def seed_runs(
     best = choose(runs, study)
     return [
         (system, lr, dict(settings), split, seed)
-        for system, lr, settings in [(best["system"], best["lr"], best["settings"]), SENTENCES]
+        for system, lr, settings in [
+            (best["system"], best["lr"], best["settings"]),
+            study.sentences,
+        ]
         for seed in proto.SEEDS
         if not (split == "dev" and seed in study.choose_seeds)
     ]
@@ -184,7 +242,7 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
             best["lr"],
             best["settings"],
         ),
-        "sentences (1-sentence training docs)": SENTENCES,
+        "sentences (1-sentence training docs)": study.sentences,
     }
     rows = []
     for name, (system, lr, settings) in systems.items():
@@ -226,6 +284,27 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
         and r["seed"] in study.choose_seeds
         and (r["system"], r["lr"], r["settings"]) in study.grid
     ]
+    if study.dev_table_sentences:
+        # a rerun that chooses nothing: its dev table pairs each seed's context run with the
+        # sentence system's (read sentence by sentence at gold starts: "10sw")
+        grid += [
+            {
+                "lr": r["lr"],
+                "sentence_context": 0,
+                "training docs": "1 sentence (the sentence system)",
+                "context dropout": 0.0,
+                "seed": r["seed"],
+                "dev F1, sentences": r["f1"],
+                "dev F1, 10-sentence docs": r["f1_by_doc_size"].get("10sw"),
+                "dev F1, shipped": r["f1_by_doc_size"].get("10sz"),
+                "train s": r["train_seconds"],
+            }
+            for r in runs
+            if r["split"] == "dev"
+            and r["seed"] in study.choose_seeds
+            and _same(r, *study.sentences)
+        ]
+        grid.sort(key=lambda row: (row["seed"], row["sentence_context"]))
     return {
         "chosen": best,
         "rows": rows,
@@ -233,19 +312,26 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
     }
 
 
-def per_seed(runs: Sequence[Dict[str, Any]], chosen: Dict[str, Any]) -> str:
-    """Test F1 of the context system on 10-sentence docs minus the sentence system's on
-    sentences, seed by seed (the two systems share each seed's shuffles and initialization)."""
+def per_seed(
+    runs: Sequence[Dict[str, Any]],
+    chosen: Dict[str, Any],
+    views: Tuple[str, str] = (VIEW, "1"),
+    split: str = "test",
+    sentences: Tuple[str, float, Dict[str, Any]] = SENTENCES,
+) -> str:
+    """F1 of the context system on its view (10-sentence docs) minus the sentence system's on
+    its view (sentences), seed by seed (the two systems share each seed's shuffles and
+    initialization)."""
 
     def by_seed(point, view):
         return {
             r["seed"]: r["f1_by_doc_size"][view]
             for r in runs
-            if r["split"] == "test" and _same(r, *point)
+            if r["split"] == split and _same(r, *point)
         }
 
-    ctx_f1 = by_seed((chosen["system"], chosen["lr"], chosen["settings"]), VIEW)
-    sent_f1 = by_seed(SENTENCES, "1")
+    ctx_f1 = by_seed((chosen["system"], chosen["lr"], chosen["settings"]), views[0])
+    sent_f1 = by_seed(sentences, views[1])
     return ", ".join(
         f"seed {k} {ctx_f1[k] - sent_f1[k]:+.2f}" for k in sorted(ctx_f1) if k in sent_f1
     )
@@ -281,7 +367,7 @@ def write(
         summary_rows.append(
             {
                 "claim": "pretrained checkpoint: document context (each sentence read with its neighbours"
-                + (", context dropout in training" if study.name == "dropout" else "")
+                + (", context dropout in training" if study.name != "flert" else "")
                 + ") vs one sentence per doc, NER F1",
                 "figure": f"{mean(context, test_key_ctx):.2f} vs {mean(sentences, test_key_sent):.2f} ({delta:+.2f})",
                 "range": f"context {context[test_key_ctx]['min']}-{context[test_key_ctx]['max']}, "
@@ -291,9 +377,32 @@ def write(
                 "caveat": "context view: 10 consecutive valid sentences per doc with gold sentence starts; "
                 "4 x 128 encoder after 400 MLM steps"
                 + (
-                    f"; per seed (context - sentences): {per_seed(runs, summary['chosen'])}"
+                    f"; per seed (context - sentences): {per_seed(runs, summary['chosen'], sentences=study.sentences)}"
                     if study.name != "flert"
                     else ""
+                ),
+            }
+        )
+    shipped = "test F1, shipped"
+    if study.name != "flert" and shipped in context and shipped in sentences:
+        # what users call nlp() on: paragraphs without sentence starts, split by the encoder's
+        # rules as the shipped configs set them, read by each system as shipped
+        delta = mean(context, shipped) - mean(sentences, shipped)
+        summary_rows.append(
+            {
+                "claim": "pretrained checkpoint: 10-sentence paragraphs without sentence starts "
+                "(the shipped path), context dropout recipe vs one sentence per doc, NER F1",
+                "figure": f"{mean(context, shipped):.2f} vs {mean(sentences, shipped):.2f} ({delta:+.2f})",
+                "range": f"context {context[shipped]['min']}-{context[shipped]['max']}, "
+                f"sentences {sentences[shipped]['min']}-{sentences[shipped]['max']}",
+                "baseline": "ours trained on 1-sentence docs, reading each sentence alone "
+                "(sentence_windows at inference)",
+                "split": "chosen on dev (last 10% of CoNLL train), reported on test (CoNLL valid), 3 seeds",
+                "caveat": "per seed (context - sentences): "
+                + per_seed(runs, summary["chosen"], ("10sz", "10sz"), sentences=study.sentences)
+                + "; dev, the same: "
+                + per_seed(
+                    runs, summary["chosen"], ("10sz", "10sz"), "dev", sentences=study.sentences
                 ),
             }
         )
@@ -376,8 +485,25 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--cache-dir", type=Path, default=proto.CACHE)
     p.add_argument("--study", choices=sorted(STUDIES), default="flert")
     p.add_argument("--output", type=Path, default=None, help="default: the study's result file")
+    p.add_argument(
+        "--tag",
+        default=None,
+        help="the runs' tag (default: the study's); another tag reruns the study from scratch",
+    )
+    p.add_argument(
+        "--dev-seeds",
+        default=None,
+        help="comma-separated: the dev seeds of the grid (default: the study's choosing seeds); "
+        "with another --tag, a diagnostic of more dev seeds",
+    )
     args = p.parse_args(argv)
-    study = STUDIES[args.study]
+    study = retagged(STUDIES[args.study], args.tag)
+    if args.dev_seeds:
+        seeds = tuple(int(s) for s in args.dev_seeds.split(","))
+        command = " && ".join(
+            f"{part} --dev-seeds {args.dev_seeds}" for part in study.command.split(" && ")
+        )
+        study = replace(study, choose_seeds=seeds, command=command)
     pretraining = None
     extra: List[str] = []
     if args.phase != "show":

@@ -337,7 +337,7 @@ def phase_views(protocol: str, split: str, cache_dir: Path, data_dir: Path) -> D
         "sentences": "one sentence per doc",
         "gold": f"{BLOCK}-sentence docs, gold sentence starts",
         "sentencizer": f"{BLOCK}-sentence docs, shipped path, sentence_rules = sentencizer (before)",
-        "news": f"{BLOCK}-sentence docs, shipped path, sentence_rules = news (now the default)",
+        "news": f"{BLOCK}-sentence docs, shipped path, sentence_rules = news (the shipped configs)",
         "whole": f"{BLOCK}-sentence docs read whole (sentence_windows = false)",
     }
     for r in RULE_SETS:

@@ -172,6 +172,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     )
     p.add_argument("--results", type=Path, default=proto.RESULTS)
     p.add_argument(
+        "--tag",
+        default=TAG,
+        help="the benchmark side's runs are read back by tag, settings and seed: another tag "
+        "runs them again (on newer code)",
+    )
+    p.add_argument(
         "--output", type=Path, default=ROOT / "benchmarks" / "results" / "ner_readme_path.json"
     )
     args = p.parse_args(argv)
@@ -219,12 +225,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             1,
             args.results,
             ["--checkpoint", str(checkpoint)],
-            tag=TAG,
+            tag=args.tag,
             n_train=pool // 10 * 10,
         )
         bench = [
             r
-            for r in proto.read_runs(args.results, TAG, pool // 10 * 10)
+            for r in proto.read_runs(args.results, args.tag, pool // 10 * 10)
             if r["settings"] == settings and r["seed"] == seed and r["lr"] == budget["lr"]
         ][-1]
         per_seed[seed] = {
@@ -249,7 +255,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "benchmark": "ner_readme_path",
         "command": "python benchmarks/ner_readme_path.py"
         + (f" --max-steps {args.max_steps}" if args.max_steps else "")
-        + (f" --seeds {args.seeds}" if seeds != [0] else ""),
+        + (f" --seeds {args.seeds}" if seeds != [0] else "")
+        + (f" --tag {args.tag}" if args.tag != TAG else ""),
         "commit": head_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info("cpu"),

@@ -46,6 +46,9 @@ from benchmarks import systems  # noqa: E402
 N_TRAIN, EPOCHS, BATCH, SEED = 4000, 3, 32, 0
 DATA_DIR = bdata.DEFAULT_DATA_DIR if bdata.DEFAULT_DATA_DIR.exists() else Path("/work/shared/data")
 BLOCK = 10
+# `sentence_rules` of every run: the value configs/*.cfg ship (tests/project/test_paragraphs.py
+# checks that they agree), so that the "shipped path" views read paragraphs as users get them
+SHIPPED_RULES = "news"
 
 
 def load(
@@ -240,6 +243,9 @@ def ours_ner(
     spacy.util.fix_random_seed(seed)
     nlp = spacy.blank("en")
     trf = systems.ours_transformer(checkpoint, max_length=max_length, grad_clip_norm=grad_clip_norm)
+    # the rules that split a paragraph without sentence starts ("10sz"), as the shipped configs
+    # set them (the architecture's default is "sentencizer", the behaviour before "news")
+    trf["model"]["sentence_rules"] = SHIPPED_RULES
     if sentence_windows:
         trf["model"]["sentence_windows"] = True
     if sentence_context:

@@ -145,7 +145,8 @@ def make_anomaly_scorer(
         from the normal docs (outlier_exposure.py). null: off.
     explain (bool): also set `token._.anomaly_score` and `doc.spans["anomaly"]` (explain.py).
     explain_spans (int): the highest-scoring passages kept in `doc.spans["anomaly"]`.
-    explain_method (str): "auto", "tokens", "occlusion", "alone" or "decompose" (explain.py).
+    explain_method (str): "auto", "tokens", "occlusion", "alone", "decompose",
+        "decompose_projected" or "decompose_calibrated" (explain.py).
     explain_length_weight (Optional[float]): passages rank by value x n_tokens ** weight;
         null: the weight chosen for the method (explain.AUTO).
     explain_passages (Optional[str]): the passages explained: "sentences" or "lines" (a doc's

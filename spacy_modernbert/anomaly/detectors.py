@@ -263,10 +263,11 @@ class KnnDetector(EmbeddingDetector):
             search.normalize(X, xp), xp.asarray(state["bank"]), int(state["n_neighbors"]), xp
         )
 
-    def raw_terms(self, state, X, tokens, token_weights=None, split="weights"):
+    def raw_terms(self, state, X, tokens, token_weights=None, split="weights", exclude=None):
         """Per doc, each token's term of the raw score (numpy; they sum to it): the
-        explanation methods "decompose" / "decompose_projected" (decomposition.py)."""
-        return decomposition.knn_terms(state, X, tokens, token_weights, split)
+        explanation methods "decompose*" (decomposition.py); `exclude`: per doc, its own bank
+        row (a fit doc, scored leave-one-out)."""
+        return decomposition.knn_terms(state, X, tokens, token_weights, split, exclude)
 
 
 class TokenKnnDetector(EmbeddingDetector):
@@ -414,9 +415,10 @@ class MahalanobisDetector(EmbeddingDetector):
     def raw_scores(self, state, X, tokens=None, xp=numpy):
         return search.mahalanobis_scores(search.normalize(X, xp), state, xp)
 
-    def raw_terms(self, state, X, tokens, token_weights=None, split="weights"):
+    def raw_terms(self, state, X, tokens, token_weights=None, split="weights", exclude=None):
         """Per doc, each token's term of the raw score (numpy; they sum to it): the
-        explanation methods "decompose" / "decompose_projected" (decomposition.py)."""
+        explanation methods "decompose*" (decomposition.py); `exclude` is ignored (the
+        Gaussian is fitted on every fit doc, and scores them in-sample)."""
         return decomposition.mahalanobis_terms(state, X, tokens, token_weights, split)
 
     def check_state(self, state, width=None):

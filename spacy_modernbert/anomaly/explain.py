@@ -27,7 +27,12 @@ more than one, else its sentences as above; null: the unit chosen with the metho
   raw score is the mean of its tokens' values, as a token detector's is. One pass: no extra
   rows. "decompose_projected": the same with the score's constant shared among the tokens by
   their projection on the doc direction instead of their pooling weight (decomposition.py:
-  both exact, they rank passages differently).
+  both exact, they rank passages differently). "decompose_calibrated": the terms of the
+  "linear" split (only the score's part linear in the doc direction split per token, the
+  rest shared by pooling weight; for knn the same terms as "decompose"), and a passage valued
+  by its quantile among the passages of the normal fit docs of about its length, instead of
+  on the detector's doc scale (passage_calibration.py: the reference is fitted and saved with
+  the detector; a state fitted without it is refused with a message to re-fit).
 * "auto" (the default): per detector, the method chosen on the dev pointing docs of
   `python -m benchmarks explain` (AUTO below; "tokens" / "occlusion" for a detector it has no
   choice for).
@@ -53,17 +58,30 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy
 from spacy.tokens import Doc, Span, SpanGroup, Token
 
-from . import DEFAULT_LABEL, idf_pooling, outlier_exposure
+from . import DEFAULT_LABEL, idf_pooling, outlier_exposure, passage_calibration
 from .detectors import unit_scores
 from .logistic import sigmoid
 from .model import doc_features
 
 SPAN_KEY = "anomaly"
 SPAN_LABEL = DEFAULT_LABEL
-EXPLAIN_METHODS = ("auto", "tokens", "occlusion", "alone", "decompose", "decompose_projected")
+EXPLAIN_METHODS = (
+    "auto",
+    "tokens",
+    "occlusion",
+    "alone",
+    "decompose",
+    "decompose_projected",
+    "decompose_calibrated",
+)
 # The decomposition methods and how each shares the score's constant among the tokens
-# (decomposition.SPLITS: by pooling weight, or by each token's projection on the doc direction).
-DECOMPOSE_SPLITS = {"decompose": "weights", "decompose_projected": "projection"}
+# (decomposition.SPLITS: by pooling weight, by each token's projection on the doc direction,
+# or only the score's part linear in the doc direction per token).
+DECOMPOSE_SPLITS = {
+    "decompose": "weights",
+    "decompose_projected": "projection",
+    "decompose_calibrated": passage_calibration.SPLIT,
+}
 # The component's explanation settings and their defaults.
 EXPLAIN_SETTINGS: Dict[str, Any] = {
     "explain": False,
@@ -76,7 +94,7 @@ EXPLAIN_SETTINGS: Dict[str, Any] = {
 PASSAGE_UNITS = ("sentences", "lines")
 # The passage-length weights the benchmark chooses from (explain_length_weight accepts any
 # number in [LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX]).
-LENGTH_WEIGHTS = (-0.5, 0.0, 0.5, 1.0)
+LENGTH_WEIGHTS = (-0.5, 0.0, 0.25, 0.5, 1.0)
 LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX = -2.0, 2.0
 # "auto", per detector name ("NAME_idf": the detector with pooling = "idf"; None: the
 # supervised head): the method, and each method's length
@@ -85,57 +103,85 @@ LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX = -2.0, 2.0
 AUTO: Dict[Optional[str], Dict[str, Any]] = {
     "doc_and_token_knn": {
         "method": "tokens",
-        "weights": {"tokens": 0.5, "occlusion": 1.0, "alone": 0.0},
+        "weights": {"tokens": 0.5, "occlusion": 0.25, "alone": 0.0},
         "passages": {"tokens": "lines", "occlusion": "lines", "alone": "sentences"},
     },
     "token_knn": {
         "method": "occlusion",
-        "weights": {"tokens": 0.5, "occlusion": 0.0, "alone": 0.5},
+        "weights": {"tokens": 0.5, "occlusion": 0.25, "alone": 0.5},
         "passages": {"tokens": "lines", "occlusion": "lines", "alone": "lines"},
     },
     "knn": {
-        "method": "decompose",
-        "weights": {"occlusion": 0.5, "alone": 0.0, "decompose": 0.0, "decompose_projected": 1.0},
+        "method": "decompose_calibrated",
+        "weights": {
+            "occlusion": 0.5,
+            "alone": 0.0,
+            "decompose": 0.0,
+            "decompose_projected": 0.25,
+            "decompose_calibrated": 0.25,
+        },
         "passages": {
             "occlusion": "lines",
             "alone": "sentences",
             "decompose": "sentences",
             "decompose_projected": "lines",
+            "decompose_calibrated": "lines",
         },
     },
     "mahalanobis": {
-        "method": "alone",
-        "weights": {"occlusion": 0.5, "alone": 0.0, "decompose": 0.0, "decompose_projected": 0.0},
+        "method": "decompose_calibrated",
+        "weights": {
+            "occlusion": 0.5,
+            "alone": 0.0,
+            "decompose": 0.0,
+            "decompose_projected": 0.0,
+            "decompose_calibrated": 0.25,
+        },
         "passages": {
             "occlusion": "sentences",
             "alone": "sentences",
             "decompose": "sentences",
             "decompose_projected": "sentences",
+            "decompose_calibrated": "lines",
         },
     },
     "knn_idf": {
         "method": "decompose_projected",
-        "weights": {"occlusion": 0.0, "alone": 0.0, "decompose": 0.5, "decompose_projected": 0.5},
+        "weights": {
+            "occlusion": 0.25,
+            "alone": 0.0,
+            "decompose": 0.25,
+            "decompose_projected": 0.25,
+            "decompose_calibrated": 0.0,
+        },
         "passages": {
             "occlusion": "sentences",
             "alone": "sentences",
             "decompose": "lines",
             "decompose_projected": "lines",
+            "decompose_calibrated": "sentences",
         },
     },
     "mahalanobis_idf": {
-        "method": "decompose",
-        "weights": {"occlusion": -0.5, "alone": 0.0, "decompose": 0.0, "decompose_projected": 0.0},
+        "method": "decompose_calibrated",
+        "weights": {
+            "occlusion": -0.5,
+            "alone": 0.0,
+            "decompose": 0.0,
+            "decompose_projected": 0.0,
+            "decompose_calibrated": 0.0,
+        },
         "passages": {
             "occlusion": "sentences",
             "alone": "sentences",
             "decompose": "sentences",
             "decompose_projected": "sentences",
+            "decompose_calibrated": "sentences",
         },
     },
     None: {
         "method": "alone",
-        "weights": {"occlusion": -0.5, "alone": 0.0},
+        "weights": {"occlusion": 0.0, "alone": 0.0},
         "passages": {"occlusion": "lines", "alone": "sentences"},
     },
 }
@@ -404,12 +450,32 @@ def _decomposed(
     terms = fitted.detector.raw_terms(fitted.state, X, token_arrays, weights, split)
     stats = outlier_exposure.base_statistics(fitted.state)  # the detector's own scale
     out = []
-    for doc, t in zip(docs, terms):
+    calibrated = method == "decompose_calibrated"
+    if calibrated and not passage_calibration.has_reference(fitted.state, passages):
+        raise ValueError(
+            f"anomaly_scorer '{component.name}': explain_method = \"{method}\" needs the passage "
+            f"reference fitted with the detector (passage_calibration.py), and this detector's "
+            f"state has none (fitted by an older version): re-fit it (nlp.initialize, or "
+            f"nlp.get_pipe('{component.name}').fit_detector(docs)) and save again, or use "
+            f'"decompose".'
+        )
+    per_doc = [segments(doc, passages) if len(t) == len(doc) else [] for doc, t in zip(docs, terms)]
+    raw = [passage_calibration.passage_values(t, segs) for t, segs in zip(terms, per_doc)]
+    if calibrated:  # the whole batch's passages in one lookup
+        flat = passage_calibration.quantiles(
+            fitted.state,
+            passages,
+            [e - s for segs in per_doc for s, e in segs],
+            numpy.concatenate(raw) if raw else numpy.zeros(0),
+        )
+        at = numpy.cumsum([0] + [len(segs) for segs in per_doc])
+        values_of = [flat[at[i] : at[i + 1]] for i in range(len(per_doc))]
+    else:
+        values_of = [unit_scores(stats, r) for r in raw]
+    for doc, t, segs, values in zip(docs, terms, per_doc, values_of):
         if len(t) != len(doc):  # a doc without tokens
             out.append(Explanation(numpy.zeros(len(doc)), [], []))
             continue
-        segs = segments(doc, passages)
-        values = unit_scores(stats, numpy.asarray([len(t) * t[s:e].mean() for s, e in segs]))
         out.append(explanation(unit_scores(stats, len(t) * t), segs, values, n_spans, weight))
     return scores, out
 

@@ -23,7 +23,7 @@ from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats1d
 
-from . import detectors, idf_pooling, replaced_tokens, search
+from . import detectors, idf_pooling, passage_calibration, replaced_tokens, search
 from .detectors import EmbeddingDetector
 from .model import doc_features
 
@@ -103,9 +103,26 @@ class FittedDetector:
             )
         state = self.detector.fit(pooled, tokens, seed=detectors.SEED, outliers=outliers, **extra)
         state.update(table or {})
+        if hasattr(self.detector, "raw_terms"):  # explain "decompose_calibrated"
+            state.update(self._passage_reference(kept, table, state))
         self.state = state
         self.encoder_changed = False
         return self.state
+
+    def _passage_reference(
+        self, kept: List[Doc], table: Optional[Dict[str, Any]], state: Dict[str, Any]
+    ) -> Dict[str, numpy.ndarray]:
+        """The passage reference of explain "decompose_calibrated" (passage_calibration.py),
+        from at most REFERENCE_DOCS of the kept docs (`kept[i]` is the knn bank's row i)."""
+        rows = search.subsample_indices(
+            len(kept), passage_calibration.REFERENCE_DOCS, detectors.SEED
+        )
+        docs = [kept[i] for i in rows]
+        pooled, tokens = self._numpy_features(docs, table, with_tokens=True)
+        weights = idf_pooling.weights(table, idf_pooling.doc_keys(docs)) if table else None
+        return passage_calibration.fit(
+            self.detector, state, docs, pooled, tokens or [], weights, rows
+        )
 
     @property
     def idf(self) -> bool:
@@ -120,11 +137,16 @@ class FittedDetector:
         return lambda docs: self._annotate(docs, nlp)
 
     def _numpy_features(
-        self, docs: List[Doc], table: Optional[Dict[str, Any]] = None, batch_size: int = 256
+        self,
+        docs: List[Doc],
+        table: Optional[Dict[str, Any]] = None,
+        batch_size: int = 256,
+        with_tokens: Optional[bool] = None,
     ) -> Tuple[numpy.ndarray, Optional[List[numpy.ndarray]]]:
-        """The pooled vectors and (token detectors) the float32 token vectors of `docs`, on
-        the CPU; `table`: the IDF table to pool with (pooling = "idf")."""
-        with_tokens = self.detector.needs_tokens
+        """The pooled vectors and (token detectors, or `with_tokens`) the float32 token
+        vectors of `docs`, on the CPU; `table`: the IDF table to pool with (pooling = "idf")."""
+        if with_tokens is None:
+            with_tokens = self.detector.needs_tokens
         pooled: List[numpy.ndarray] = []
         tokens: List[numpy.ndarray] = []
         ops = self.model.ops

@@ -92,6 +92,11 @@ def convert_conll_cli(
         "--dev-frac",
         help="Fraction of the docs (the last ones, in file order) for --dev-output",
     ),
+    context: int = typer.Option(
+        0,
+        "--context",
+        help="Record context: one sentence per doc, each with the other sentences of its block of this many consecutive sentences (as --n-sents would group them; never across -DOCSTART-) recorded as the text around it, for the encoder's sentence_context; train with the reader spacy-modernbert.ContextCorpus.v1 (spacy.Corpus.v1 drops it). 0: off",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an existing OUTPUT_PATH (and --dev-output)"
     ),
@@ -105,6 +110,7 @@ def convert_conll_cli(
         limit=limit,
         dev_output=dev_output,
         dev_frac=dev_frac,
+        context=context,
         overwrite=overwrite,
     )
 
@@ -116,6 +122,7 @@ def convert_conll(
     limit: Optional[int] = None,
     dev_output: Optional[Path] = None,
     dev_frac: float = DEFAULT_CONLL_DEV_FRAC,
+    context: int = 0,
     overwrite: bool = False,
 ) -> Dict[str, Any]:
     """Convert a CoNLL IOB file (`WORD TAG 0`) to a `.spacy` NER corpus of `n_sents`-sentence docs.
@@ -127,6 +134,10 @@ def convert_conll(
     dev_output (Optional[Path]): if set, the last `dev_frac` of the docs are written there
         instead of to `output_path` (a fixed dev split carved from the input).
     dev_frac (float): the fraction for `dev_output`.
+    context (int): if set (>= 2), one sentence per doc, each recording the other sentences of
+        its block of `context` consecutive sentences as its context (`encoder.context`; the
+        dev split is carved at a block boundary, so no train doc reads dev text). Read them
+        with `spacy-modernbert.ContextCorpus.v1`.
     overwrite (bool): replace an existing `output_path` / `dev_output`.
     RETURNS (dict): the corpus summary (of `output_path`; with `dev_output`, "dev" holds the
         dev split's).
@@ -134,15 +145,34 @@ def convert_conll(
     require_file(input_path, "CoNLL input")
     if n_sents < 1:
         msg.fail(f"--n-sents must be at least 1, got {n_sents}", exits=1)
+    if context < 0 or context == 1:
+        msg.fail(
+            f"--context must be 0 (off) or a block of at least 2 sentences, got {context}", exits=1
+        )
+    if context and n_sents != 1:
+        msg.fail(
+            f"--context {context} writes one sentence per doc (its block's other sentences "
+            f"recorded around it); leave --n-sents at 1, got {n_sents}",
+            exits=1,
+        )
     check_output_file(output_path, overwrite)
     if dev_output is not None:
         check_output_file(dev_output, overwrite)
     from ..data.converters import carve_tail, conll_to_docs, corpus_summary, write_docbin
 
-    docs = run_or_exit(conll_to_docs, input_path, n_sents=n_sents, limit=limit)
+    # with --context, the docs are first the blocks, cut into sentences after the dev carve
+    docs = run_or_exit(conll_to_docs, input_path, n_sents=context or n_sents, limit=limit)
     dev = None
     if dev_output is not None:
         docs, dev = run_or_exit(carve_tail, docs, dev_frac)
+    if context:
+        from ..encoder.context import sentence_docs
+
+        docs = [sentence for block in docs for sentence in sentence_docs(block)]
+        dev = None if dev is None else [s for block in dev for s in sentence_docs(block)]
+        msg.info(
+            f"One sentence per doc, each with the rest of its {context}-sentence block as context"
+        )
     write_docbin(docs, output_path)
     summary = corpus_summary(docs, None)
     _report(output_path, summary)

@@ -2,9 +2,11 @@
 
 Split from `converters.py` (issue 25: one idea per module). Pure functions (spaCy only).
 
-Invariant: a DocBin is written without user data and read back with the entities, their
-missing status ("unannotated" NER) and `doc.cats` intact, so a converted corpus means the
-same thing to `ner` and `anomaly_scorer` after a round trip.
+Invariant: a DocBin is read back with the entities, their missing status ("unannotated" NER)
+and `doc.cats` intact, so a converted corpus means the same thing to `ner` and `anomaly_scorer`
+after a round trip. It is written without user data, unless a doc carries the text around it
+(`encoder.context.set_context`, `convert-conll --context`): then user data is kept, so the
+context survives the file and `merge-corpora` (read by `spacy-modernbert.ContextCorpus.v1`).
 """
 
 from collections import Counter
@@ -29,12 +31,16 @@ def blank_nlp(nlp=None):
 
 
 def docs_to_docbin(docs: Iterable[Doc]) -> DocBin:
-    """A DocBin (without user data) holding `docs`, with their entities, missing status and cats.
+    """A DocBin holding `docs`, with their entities, missing status and cats; with user data
+    only when a doc carries recorded context (module docstring).
 
     docs (Iterable[Doc]): the docs.
     RETURNS (DocBin): the DocBin.
     """
-    doc_bin = DocBin(store_user_data=False)
+    from ..encoder.context import has_context
+
+    docs = list(docs)
+    doc_bin = DocBin(store_user_data=any(has_context(doc) for doc in docs))
     for doc in docs:
         doc_bin.add(doc)
     return doc_bin

@@ -18,6 +18,7 @@ from thinc.api import ArgsKwargs, Model, chain, torch2xp
 from .context import CONTEXT_KEY
 from .errors import ATTN_IMPLEMENTATIONS, MAX_MODERNBERT_LENGTH, CheckpointError
 from .listeners import TOK2VEC, replace_listener, replace_listener_cfg
+from .sentences import DEFAULT_RULES
 
 MIN_LENGTH = 8
 MAX_BATCH_TOKENS = 16384
@@ -69,7 +70,7 @@ def validate_settings(
     sentence_windows: bool = False,
     sentence_context: int = 0,
     sentence_context_dropout: float = 0.0,
-    sentence_rules: str = "news",
+    sentence_rules: str = DEFAULT_RULES,
 ) -> None:
     """Reject configs that mix incompatible settings, with a message naming the fix."""
     from .sentences import check_rules
@@ -156,7 +157,7 @@ def modernbert_transformer_v1(
     sentence_windows: bool = False,
     sentence_context: int = 0,
     sentence_context_dropout: float = 0.0,
-    sentence_rules: str = "news",
+    sentence_rules: str = DEFAULT_RULES,
 ) -> Model[List[Doc], Any]:
     """A ModernBERT encoder for spacy-transformers' `transformer` component.
 
@@ -201,11 +202,12 @@ def modernbert_transformer_v1(
         `sentence_rules` and at line breaks (encoder/sentences.py); at inference those are
         set on the doc (`doc.sents`), so that the `ner` does not open an entity across one.
     sentence_rules (str): How `sentence_windows` splits a doc that has no sentence
-        boundaries of its own (`nlp("a paragraph")` without a senter): "news" (default:
-        spaCy's `sentencizer` punctuation, an opening quote or dash after it starting the
-        next sentence, and news datelines such as `LONDON 1996-08-30` as sentences of their
-        own) or "sentencizer" (spaCy's `sentencizer` rules alone, the behaviour before
-        "news"). Both also split at line breaks. A doc with sentence boundaries (a
+        boundaries of its own (`nlp("a paragraph")` without a senter): "news" (spaCy's
+        `sentencizer` punctuation, an opening quote or dash after it starting the next
+        sentence, and news datelines such as `LONDON 1996-08-30` as sentences of their own;
+        what the shipped configs set) or "sentencizer" (default: spaCy's `sentencizer` rules
+        alone, so that a config without this setting, e.g. a pipeline saved before it
+        existed, reads as it did). Both also split at line breaks. A doc with sentence boundaries (a
         `sentencizer`/`senter`/`parser` before the transformer) is split where they say.
     sentence_context (int): With `sentence_windows`, each sentence's window also holds up to
         this many pieces of the doc on each side (its neighbouring sentences), as context its
@@ -298,7 +300,7 @@ def tok2vec_modernbert_v1(
     sentence_windows: bool = False,
     sentence_context: int = 0,
     sentence_context_dropout: float = 0.0,
-    sentence_rules: str = "news",
+    sentence_rules: str = DEFAULT_RULES,
 ) -> Model[List[Doc], List[Any]]:
     """A component's own ModernBERT encoder, as `nlp.replace_listeners` leaves it (listeners.py):
     the encoder of `ModernBertTransformer.v1` (same settings), split per doc, pooled per token.
@@ -419,7 +421,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callabl
             # at inference, a doc read by the sentencizer's rules keeps those sentences
             # (doc.sents), so that the ner after the encoder does not cross them
             token_starts = sentence_token_starts(
-                docs[i], not is_train, model.attrs.get("sentence_rules", "news")
+                docs[i], not is_train, model.attrs.get("sentence_rules", DEFAULT_RULES)
             )
             starts = sentence_piece_starts(token_starts, p)
             before, after = around.get(i, ((), ()))

@@ -7,12 +7,16 @@ text before and after it (`set_context`, kept in `doc.user_data`, which `DocBin(
 True)` saves): the context then continues into that text, so a sentence trained as its own doc
 reads the same neighbours it has inside its paragraph. The vectors of the context text are never
 output; only the doc's own pieces get vectors. Without `sentence_context` the text is ignored.
+
+A training corpus of such docs: `convert-conll --context N` writes one doc per sentence with the
+other sentences of its block recorded (`sentence_docs`), and `spacy-modernbert.ContextCorpus.v1`
+(data/context_corpus.py) reads them with their context, which `spacy.Corpus.v1` drops.
 """
 
 from typing import Any, List, Sequence, Tuple
 
 import numpy
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 CONTEXT_KEY = "spacy_modernbert.context"
 
@@ -42,6 +46,32 @@ def get_context(doc: Doc) -> Tuple[str, str]:
             "spacy_modernbert.encoder.context.set_context(doc, before, after)."
         )
     return value[0], value[1]
+
+
+def has_context(doc: Doc) -> bool:
+    """Whether `doc` carries recorded context (`set_context`)."""
+    return CONTEXT_KEY in doc.user_data
+
+
+def _join(first: str, second: str) -> str:
+    return " ".join(t for t in (first.strip(), second.strip()) if t)
+
+
+def span_context(span: Span) -> Tuple[str, str]:
+    """(text before, text after) `span` in its doc, continued by the doc's own recorded context:
+    what a span cut out as a doc of its own records to keep reading its neighbours."""
+    doc = span.doc
+    before, after = get_context(doc)
+    return _join(before, doc.text[: span.start_char]), _join(doc.text[span.end_char :], after)
+
+
+def sentence_docs(doc: Doc) -> List[Doc]:
+    """Each sentence of `doc` as a doc of its own (annotations kept, `Span.as_doc`), with the
+    rest of `doc` (and what `doc` itself records) recorded as its context (`span_context`).
+    A doc without sentence boundaries is one sentence."""
+    if not doc.has_annotation("SENT_START"):
+        return [doc]
+    return [set_context(sent.as_doc(), *span_context(sent)) for sent in doc.sents]
 
 
 def context_piece_ids(

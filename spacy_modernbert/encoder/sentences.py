@@ -6,9 +6,10 @@ A doc without any, which is what `nlp("a paragraph")` gives a pipeline of transf
 is split by rules, so that the shipped configs read paragraphs sentence by sentence with no
 extra component. Two rule sets (the encoder's `sentence_rules` setting):
 
-- "sentencizer": spaCy's `sentencizer` (a sentence ends after a run of `.`, `!`, `?`...
+- "sentencizer" (the architecture's default, so that a pipeline saved before "news" existed
+  reads as it did): spaCy's `sentencizer` (a sentence ends after a run of `.`, `!`, `?`...
   tokens, with every punctuation token that follows them) and a line break.
-- "news" (default): the same final punctuation and line breaks, plus what a paragraph of news
+- "news" (what the shipped configs set): the same final punctuation and line breaks, plus what a paragraph of news
   copy pasted without its line breaks still shows (chosen on the dev split of CoNLL-2003
   train, BENCHMARKS.md "Paragraphs on the shipped path"):
   - after the final punctuation, only closing punctuation stays with the sentence (`)`, `]`,
@@ -32,7 +33,10 @@ from typing import List
 from spacy.tokens import Doc
 
 RULE_SETS = ("news", "sentencizer")
-DEFAULT_RULES = "news"
+# the default of the registered v1 architectures: a config without `sentence_rules` (every
+# pipeline saved before the setting existed) keeps the behaviour it was trained with; the
+# shipped configs set "news" explicitly
+DEFAULT_RULES = "sentencizer"
 
 _SENTENCIZER = None
 # after a sentence's final punctuation: tokens that close it (a straight quote only when the

@@ -87,6 +87,8 @@ def test_setting_on_equals_the_method_batch_and_single():
         ("one_class", "token_knn", "auto"),
         ("one_class", "knn", "decompose"),
         ("one_class", "mahalanobis", "decompose"),
+        ("one_class", "knn", "decompose_calibrated"),
+        ("one_class", "mahalanobis", "decompose_calibrated"),
     ],
 )
 def test_saved_and_reloaded_pipeline_gives_the_same_spans(tmp_path, mode, detector, method):
@@ -344,10 +346,22 @@ def test_decompose_terms_are_exact_on_known_vectors():
             terms = detector.raw_terms(state, idf_pooled, tokens, idf, split)
             assert [t.sum() for t in terms] == pytest.approx(list(idf_raw), rel=1e-5, abs=1e-6)
         # the splits share the constant differently: the same sum, other terms
-        weights, projection = (
-            detector.raw_terms(state, pooled, tokens, None, s)[2] for s in decomposition.SPLITS
+        weights, projection, linear = (
+            detector.raw_terms(state, pooled, tokens, None, s)[2]
+            for s in ("weights", "projection", "linear")
         )
         assert not numpy.allclose(weights, projection)
+        if name == "knn":  # knn's score is linear in z plus the constant z . z = 1
+            assert linear == pytest.approx(weights)
+        else:  # c_t (z^T P z + mu^T P mu) - 2 a_t^T P mu, by hand
+            mu, P = state["center"], state["precision"]
+            H = tokens[2]
+            m = H.mean(axis=0)
+            z = m / numpy.linalg.norm(m)
+            a = H / (len(H) * numpy.linalg.norm(m))
+            by_hand = (z @ P @ z + mu @ P @ mu) / len(H) - 2 * a @ (P @ mu)
+            assert linear == pytest.approx(by_hand)
+            assert not numpy.allclose(linear, weights)
         with pytest.raises(ValueError, match="split must be one of"):
             detector.raw_terms(state, pooled, tokens, None, "even")
     # one token: its term is the whole score
@@ -355,10 +369,106 @@ def test_decompose_terms_are_exact_on_known_vectors():
     assert c.tolist() == [1.0] and numpy.allclose(a[0], z)
 
 
+def test_knn_terms_leave_one_out_sum_to_the_fit_docs_scores():
+    """`exclude` (a fit doc's own bank row, as passage_calibration fits the reference): the
+    terms sum to the leave-one-out score the detector gives its fit docs."""
+    from spacy_modernbert.anomaly import detectors
+
+    rng = numpy.random.RandomState(1)
+    tokens = [rng.normal(size=(n, 6)) + 1.0 for n in (2, 4, 5, 3, 6, 2, 7, 3)]
+    pooled = numpy.stack([t.mean(axis=0) for t in tokens])
+    detector = detectors.make_detector("knn", n_neighbors=3)
+    state = detector.fit(pooled)
+    loo = search.knn_scores(search.normalize(pooled), state["bank"], 3, numpy, leave_one_out=True)
+    terms = detector.raw_terms(state, pooled, tokens, None, "linear", exclude=range(len(tokens)))
+    assert [t.sum() for t in terms] == pytest.approx(list(loo), rel=1e-5, abs=1e-6)
+    with_self = detector.raw_terms(state, pooled, tokens, None, "linear")
+    assert [t.sum() for t in with_self] != pytest.approx(list(loo), rel=1e-5, abs=1e-6)
+
+
+def test_passage_quantiles_use_the_nearest_lengths(monkeypatch):
+    """A passage's value is its quantile (ties half) among the reference passages of the
+    lengths nearest its own (log scale), whole lengths, at least NEAREST of them."""
+    from spacy_modernbert.anomaly import passage_calibration as pc
+
+    state = {
+        "passage_lengths_lines": numpy.array([1, 1, 2, 8, 8, 8, 30]),
+        "passage_values_lines": numpy.array([0.1, 0.9, 0.5, 0.2, 0.4, 0.6, 5.0]),
+    }
+    monkeypatch.setattr(pc, "NEAREST", 3)
+    # 8 tokens: the three 8-token passages suffice; 0.4 ties one, beats one
+    assert pc.quantiles(state, "lines", [8], [0.4]).tolist() == [0.5]
+    # 1 token: the 1-token passages (2), then the 2-token one: 0.6 beats 0.1 and 0.5
+    assert pc.quantiles(state, "lines", [1], [0.6]).tolist() == pytest.approx([2 / 3])
+    # 16 tokens: 30 is nearer on the log scale (0.63 vs 0.69): the 30, then all the 8s
+    assert pc.quantiles(state, "lines", [16], [1.0]).tolist() == [0.75]
+    monkeypatch.setattr(pc, "NEAREST", 100)  # more than there are: all of them
+    assert pc.quantiles(state, "lines", [3], [10.0]).tolist() == [1.0]
+    assert pc.quantiles(state, "lines", [3], [-1.0]).tolist() == [0.0]
+    assert not pc.has_reference(state, "sentences") and pc.has_reference(state, "lines")
+
+
+@pytest.mark.parametrize("detector", ["knn", "mahalanobis"])
+@pytest.mark.parametrize("pooling", ["mean", "idf"])
+def test_decompose_calibrated_values_passages_by_the_fitted_reference(detector, pooling):
+    """ "decompose_calibrated": the fit stores a reference per passage unit (the normal fit
+    docs' passages: length, value from the "linear" terms); a passage's value is its
+    quantile there, the tokens' scores are the linear terms on the detector's scale."""
+    from spacy_modernbert.anomaly import passage_calibration as pc
+
+    nlp = trained("one_class", detector, pooling=pooling, explain_method="decompose_calibrated")
+    pipe = nlp.get_pipe("anomaly_scorer")
+    fitted = pipe._fitted
+    for unit in explain.PASSAGE_UNITS:
+        lengths, values = (fitted.state[k] for k in pc.state_keys(unit))
+        assert len(lengths) == len(values) > 0 and lengths.min() >= 1
+        assert numpy.isfinite(values).all()
+    docs = [nlp.make_doc(t) for t in (TEXT, ANOMALOUS_LINE + " " + NORMAL_LINE, "x")]
+    scores, explanations = explain.explain_docs(pipe, docs)
+    assert numpy.asarray(scores) == pytest.approx(numpy.asarray(pipe.predict(docs)), abs=1e-9)
+    pooled, tokens = fitted.features(docs, True)
+    terms = fitted.detector.raw_terms(
+        fitted.state,
+        numpy.asarray(pooled),
+        [numpy.asarray(t) for t in tokens],
+        fitted.token_weights(docs),
+        "linear",
+    )
+    _, _, unit = explain.resolve(pipe.explain_settings, fitted.detector, pipe.name)
+    for ex, t in zip(explanations, terms):
+        lengths = [e - s for s, e, _ in ex.passages]
+        raw = [len(t) * float(t[s:e].mean()) for s, e, _ in ex.passages]
+        assert [v for *_, v in ex.passages] == pytest.approx(
+            pc.quantiles(fitted.state, unit, lengths, raw).tolist()
+        )
+        assert all(0.0 <= v <= 1.0 for *_, v in ex.passages)
+        assert ex.token_scores == pytest.approx(
+            numpy.asarray(explain.unit_scores(fitted.state, len(t) * numpy.asarray(t)))
+        )
+    doc = pipe.explain(nlp(TEXT))
+    assert doc.spans["anomaly"][0].text == ANOMALOUS_LINE
+
+
+def test_decompose_calibrated_refuses_a_state_without_reference():
+    from spacy_modernbert.anomaly import detectors
+
+    nlp = trained("one_class", "knn", explain_method="decompose_calibrated")
+    pipe = nlp.get_pipe("anomaly_scorer")
+    # a stored state of an older version: no passage reference (and nothing to re-fit on)
+    old = {k: v for k, v in pipe._fitted.ready_state().items() if not k.startswith("passage_")}
+    pipe._fitted.from_bytes(detectors.state_to_bytes(old), None)
+    with pytest.raises(ValueError, match="decompose_calibrated.*re-fit"):
+        pipe.explain(nlp(TEXT))
+    pipe.explain_settings["explain_method"] = "decompose"  # the others need none
+    doc = pipe.explain(nlp(TEXT))
+    assert doc.spans["anomaly"][0].text == ANOMALOUS_LINE
+
+
 def test_decompose_needs_a_pooled_vector_detector_and_mean_pooling():
-    nlp = trained("one_class", "token_knn", explain_method="decompose_projected")
-    with pytest.raises(ValueError, match="decompose_projected.*knn or mahalanobis"):
-        nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))
+    for method in ("decompose_projected", "decompose_calibrated"):
+        nlp = trained("one_class", "token_knn", explain_method=method)
+        with pytest.raises(ValueError, match=f"{method}.*knn or mahalanobis"):
+            nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))
     nlp = trained("supervised", None, explain_method="decompose")
     with pytest.raises(ValueError, match="decompose.*supervised head"):
         nlp.get_pipe("anomaly_scorer").explain(nlp(TEXT))

@@ -166,7 +166,7 @@ def test_every_method_a_detector_has_is_measured():
         detector = make_detector(name, **settings) if name else None
         return SimpleNamespace(_fitted=detector and SimpleNamespace(detector=detector))
 
-    decompose = ["decompose", "decompose_projected"]
+    decompose = ["decompose", "decompose_projected", "decompose_calibrated"]
     assert methods_of(scorer("knn", pooling="idf")) == ["occlusion", "alone", *decompose]
     assert methods_of(scorer("mahalanobis")) == ["occlusion", "alone", *decompose]
     assert methods_of(scorer("token_knn")) == ["tokens", "occlusion", "alone"]

@@ -143,6 +143,13 @@ def test_the_dropout_study_writes_its_own_files_and_claim(tmp_path):
     assert "seed 0 -1.00, seed 1 -1.00, seed 2 -1.00" in out["summary"][0]["caveat"]
     assert "mean of seeds 0, 1, 2" in out["protocol"]["chooses"]
     assert out["protocol"]["tag"] == study.tag != ctx.TAG
+    # what users call nlp() on: paragraphs without sentence starts, both systems as shipped
+    shipped = out["summary"][1]
+    assert "shipped path" in shipped["claim"] and shipped["figure"] == "53.00 vs 54.00 (-1.00)"
+    assert shipped["caveat"] == (
+        "per seed (context - sentences): seed 0 -1.00, seed 1 -1.00, seed 2 -1.00; dev, the "
+        "same: seed 0 -1.00, seed 1 -1.00, seed 2 -1.00"
+    )
 
 
 def test_a_longer_pretraining_continues_the_protocol_checkpoint_into_its_own(tmp_path, monkeypatch):
@@ -180,3 +187,45 @@ def test_a_longer_pretraining_continues_the_protocol_checkpoint_into_its_own(tmp
     (other / "pretrain_state.json").write_text("{}")
     proto.ensure_pretrained_longer(tmp_path, tmp_path, 2000, log=lambda m: None)
     assert calls[-1] == (other, 2000, False)
+
+
+def test_a_rerun_under_another_tag_records_it_in_its_command():
+    study = ctx.STUDIES["dropout"]
+    assert ctx.retagged(study, None) is study and ctx.retagged(study, study.tag) is study
+    rerun = ctx.retagged(study, "protocol33-context-dropout-r2")
+    assert rerun.tag == "protocol33-context-dropout-r2" and rerun.grid == study.grid
+    parts = rerun.command.split(" && ")
+    assert len(parts) == 3 and all(
+        p.endswith(" --tag protocol33-context-dropout-r2") for p in parts
+    )
+
+
+def test_the_dropout_rerun_runs_round_fives_choice_and_the_sentences_only():
+    study = ctx.STUDIES["dropout-r2"]
+    assert [settings for _, _, settings in study.grid] == [
+        {**ctx.FLERT, "sentence_context": 32, "sentence_context_dropout": 0.5}
+    ]
+    assert study.tag != ctx.STUDIES["dropout"].tag and study.choose_seeds == (0, 1, 2)
+    runs = ctx.grid_runs(study)
+    assert len(runs) == 6 and {r[3] for r in runs} == {"dev"}
+
+
+def test_the_clip_study_gives_both_systems_the_protocols_global_clip():
+    study = ctx.STUDIES["dropout-clip"]
+    ((_, _, settings),) = study.grid
+    assert settings["grad_clip_norm"] == study.sentences[2]["grad_clip_norm"] == 1.0
+    assert settings["sentence_context"] == 32 and settings["sentence_context_dropout"] == 0.5
+    runs = ctx.grid_runs(study)
+    assert {r[2].get("grad_clip_norm") for r in runs} == {1.0} and len(runs) == 6
+
+
+def test_a_reruns_dev_table_pairs_each_seed_with_the_sentence_system():
+    study = ctx.STUDIES["dropout-r2"]
+    ((system, lr, settings),) = study.grid
+    runs = [_run(lr, settings, 50.0, 49.0 + s, seed=s) for s in (0, 1, 2)]
+    runs += [_run(ctx.SENTENCES[1], ctx.SENTENCES[2], 48.0, 47.0, seed=s) for s in (0, 1, 2)]
+    table = ctx.summarize(runs, study)["dev_grid"]
+    assert [(r["seed"], r["sentence_context"]) for r in table] == [
+        (s, c) for s in (0, 1, 2) for c in (0, 32)
+    ]
+    assert [r["dev F1, shipped"] for r in table] == [46.0, 48.0, 46.0, 49.0, 46.0, 50.0]

@@ -1,8 +1,9 @@
 """`sentence_rules`: how `sentence_windows` splits a doc without sentence boundaries (issue 33).
 
-"news" (the default) adds to spaCy's sentencizer punctuation: an opening quote, bracket or dash
+"news" (what the shipped configs set) adds to spaCy's sentencizer punctuation: an opening quote, bracket or dash
 after a sentence end starts the next sentence, and a news dateline is a sentence of its own.
-"sentencizer" is spaCy's rules alone. A doc with its own boundaries is split where they say,
+"sentencizer" is spaCy's rules alone, and the default of the registered v1 architectures: a
+config without the setting (a pipeline saved before it existed) reads as it did. A doc with its own boundaries is split where they say,
 whatever the rules.
 """
 
@@ -64,7 +65,7 @@ def test_a_dateline_as_spacys_tokenizer_splits_it():
     doc = spacy.blank("en").make_doc(
         "Peter Blackburn BRUSSELS 1996-08-22 The EU said so. NICE, France 1996-08-29 Nice lost."
     )
-    sentence_token_starts(doc, record=True)
+    sentence_token_starts(doc, record=True, rules="news")
     assert [s.text for s in doc.sents] == [
         "Peter Blackburn",
         "BRUSSELS 1996-08-22",
@@ -74,10 +75,10 @@ def test_a_dateline_as_spacys_tokenizer_splits_it():
     ]
     # a hyphenated place, cut in three by the tokenizer, stays whole (it is an entity)
     doc = spacy.blank("en").make_doc("AL-RAM, West Bank 1996-08-30 Police said so.")
-    sentence_token_starts(doc, record=True)
+    sentence_token_starts(doc, record=True, rules="news")
     assert [s.text for s in doc.sents] == ["AL-RAM, West Bank 1996-08-30", "Police said so."]
     doc = spacy.blank("en").make_doc("ALKHAN-YURT, Russia 1996-08-22")
-    assert sentence_token_starts(doc) == [0]
+    assert sentence_token_starts(doc, rules="news") == [0]
 
 
 def test_sentencizer_rules_are_spacys_sentencizer():
@@ -126,6 +127,11 @@ def saved(tiny_checkpoint, tmp_path_factory):
     nlp.initialize()
     path = tmp_path_factory.mktemp("rules") / "p"
     nlp.to_disk(path)
+    # as a pipeline saved before `sentence_rules` existed: spaCy writes every filled default
+    # into config.cfg, so the setting's line is taken out
+    cfg = path / "config.cfg"
+    lines = cfg.read_text(encoding="utf8").splitlines(keepends=True)
+    cfg.write_text("".join(x for x in lines if not x.startswith("sentence_rules")), "utf8")
     return path
 
 
@@ -138,7 +144,13 @@ def _read(nlp):
 
 
 def test_the_encoder_splits_by_its_rules_and_a_config_override_switches_them(saved):
-    nlp = spacy.load(saved)
+    """`saved`'s config has sentence_windows but no sentence_rules, as every pipeline saved
+    before the setting existed: it keeps the sentencizer's rules; a config override at load
+    switches it to the shipped configs' "news"."""
+    assert "sentence_rules" not in (saved / "config.cfg").read_text(encoding="utf8")
+    nlp = spacy.load(
+        saved, config={"components": {"transformer": {"model": {"sentence_rules": "news"}}}}
+    )
     assert nlp.get_pipe("transformer").model.attrs["sentence_rules"] == "news"
     news, news_hidden = _read(nlp)
     assert news == [
@@ -147,10 +159,8 @@ def test_the_encoder_splits_by_its_rules_and_a_config_override_switches_them(sav
         "LONDON 1996-08-30",
         "Shares fell .",
     ]
-    old = spacy.load(
-        saved,
-        config={"components": {"transformer": {"model": {"sentence_rules": "sentencizer"}}}},
-    )
+    old = spacy.load(saved)
+    assert old.get_pipe("transformer").model.attrs["sentence_rules"] == "sentencizer"
     sents, old_hidden = _read(old)
     assert sents == [
         'Prices rose . "',

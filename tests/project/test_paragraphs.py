@@ -33,7 +33,11 @@ SENTENCES = [
 def test_shipped_ner_configs_read_paragraphs_sentence_by_sentence(path):
     config = load_config(path)
     assert config["components"]["transformer"]["model"]["sentence_windows"] is True
-    assert config["components"]["transformer"]["model"]["sentence_rules"] == "news"
+    # set explicitly: the architecture's default is "sentencizer" (a v1 default keeps the
+    # behaviour of configs without the setting); the benchmarks' shipped path reads the same
+    from benchmarks.ner_study import SHIPPED_RULES
+
+    assert config["components"]["transformer"]["model"]["sentence_rules"] == SHIPPED_RULES == "news"
     assert "sentencizer" not in config["nlp"]["pipeline"], (
         "the encoder splits docs without boundaries itself; a sentencizer is not needed"
     )
