@@ -89,7 +89,13 @@ class FittedDetector:
         keep = search.subsample_indices(len(docs), self.detector.memory_bank_size, detectors.SEED)
         kept = [docs[i] for i in keep]
         table = idf_pooling.fit(idf_pooling.doc_keys(kept)) if self.idf else None
-        pooled, tokens = self._numpy_features(kept, table)
+        reference = hasattr(self.detector, "raw_terms")  # explain "decompose_calibrated"
+        # A bank no larger than the reference: one pass gives the reference its token vectors.
+        one_pass = reference and len(kept) <= passage_calibration.REFERENCE_DOCS
+        pooled, tokens = self._numpy_features(kept, table, with_tokens=True if one_pass else None)
+        reference_features = (pooled, tokens) if one_pass else None
+        if not self.detector.needs_tokens:
+            tokens = None
         if outlier_docs is None and self.outlier_docs:
             nlp = self._fit_nlp() if self._fit_nlp is not None else None
             outlier_docs = [doc.copy() for doc in self.outlier_docs]
@@ -103,22 +109,31 @@ class FittedDetector:
             )
         state = self.detector.fit(pooled, tokens, seed=detectors.SEED, outliers=outliers, **extra)
         state.update(table or {})
-        if hasattr(self.detector, "raw_terms"):  # explain "decompose_calibrated"
-            state.update(self._passage_reference(kept, table, state))
+        if reference:
+            state.update(self._passage_reference(kept, table, state, reference_features))
         self.state = state
         self.encoder_changed = False
         return self.state
 
     def _passage_reference(
-        self, kept: List[Doc], table: Optional[Dict[str, Any]], state: Dict[str, Any]
+        self,
+        kept: List[Doc],
+        table: Optional[Dict[str, Any]],
+        state: Dict[str, Any],
+        features: Optional[Tuple[numpy.ndarray, Optional[List[numpy.ndarray]]]] = None,
     ) -> Dict[str, numpy.ndarray]:
         """The passage reference of explain "decompose_calibrated" (passage_calibration.py),
-        from at most REFERENCE_DOCS of the kept docs (`kept[i]` is the knn bank's row i)."""
+        from at most REFERENCE_DOCS of the kept docs (`kept[i]` is the knn bank's row i).
+        `features`: the kept docs' (pooled, token vectors) when the fit pass read them all
+        (kept <= REFERENCE_DOCS); otherwise the subsample is encoded here."""
         rows = search.subsample_indices(
             len(kept), passage_calibration.REFERENCE_DOCS, detectors.SEED
         )
         docs = [kept[i] for i in rows]
-        pooled, tokens = self._numpy_features(docs, table, with_tokens=True)
+        if features is not None and len(rows) == len(kept):
+            pooled, tokens = features
+        else:
+            pooled, tokens = self._numpy_features(docs, table, with_tokens=True)
         weights = idf_pooling.weights(table, idf_pooling.doc_keys(docs)) if table else None
         return passage_calibration.fit(
             self.detector, state, docs, pooled, tokens or [], weights, rows

@@ -449,6 +449,38 @@ def test_decompose_calibrated_values_passages_by_the_fitted_reference(detector, 
     assert doc.spans["anomaly"][0].text == ANOMALOUS_LINE
 
 
+def test_the_passage_reference_reuses_the_fit_pass_when_the_bank_is_small(monkeypatch):
+    """A bank of at most REFERENCE_DOCS docs is encoded once for the detector and its
+    reference (the same arrays as encoding the reference apart); a larger bank encodes only
+    the reference's subsample a second time."""
+    from spacy_modernbert.anomaly import passage_calibration as pc
+    from spacy_modernbert.anomaly.fitted import FittedDetector
+
+    nlp = trained("one_class", "knn", explain_method="decompose_calibrated")
+    fitted = nlp.get_pipe("anomaly_scorer")._fitted
+    docs = list(nlp.pipe([TEXT, NORMAL_LINE, NORMAL_LINE + " " + NORMAL_LINE, "x y z"]))
+    calls = []
+    encode = FittedDetector._numpy_features
+
+    def counted(self, docs, *args, **kwargs):
+        calls.append(len(docs))
+        return encode(self, docs, *args, **kwargs)
+
+    monkeypatch.setattr(FittedDetector, "_numpy_features", counted)
+    one_pass = {k: v.copy() for k, v in fitted.fit(docs).items()}
+    assert calls == [len(docs)]
+    monkeypatch.setattr(pc, "REFERENCE_DOCS", 2)
+    calls.clear()
+    fitted.fit(docs)
+    assert calls == [len(docs), 2]
+    monkeypatch.setattr(pc, "REFERENCE_DOCS", len(docs))
+    features = encode(fitted, docs, None, with_tokens=True)
+    apart = fitted._passage_reference(docs, None, one_pass)
+    assert fitted._passage_reference(docs, None, one_pass, features).keys() == apart.keys()
+    for key, value in apart.items():
+        assert one_pass[key] == pytest.approx(value)
+
+
 def test_decompose_calibrated_refuses_a_state_without_reference():
     from spacy_modernbert.anomaly import detectors
 
