@@ -750,6 +750,7 @@ def write(
             "lr",
             "settings",
             dev_key,
+            *(["dev_f1_by_seed"] if several else []),
             "test_f1",
             "test_f1_10sent_docs",
             "test_f1_10sent_docs_sentence_windows",
