@@ -261,3 +261,66 @@ def test_readme_path_paragraphs_keep_the_gold_entities_and_break_lines_after_hea
             ("Phil Simmons", "PER"),
             ("Leicestershire", "ORG"),
         ]
+
+
+def test_a_multi_seed_dev_choice_reads_each_points_mean_over_the_dev_seeds(tmp_path):
+    """`--dev-seeds 0,1,2`: every grid point runs on each seed and the choice is its mean dev
+    F1, the same rule for both systems: a point best on seed 0 alone but worse on average is
+    not chosen, and a point missing a dev seed makes the grid incomplete."""
+    seeds = (0, 1, 2)
+    assert {run[4] for run in proto.grid_runs(seeds)} == set(seeds)
+    assert len(proto.grid_runs(seeds)) == 3 * len(proto.grid_runs())
+
+    def f1(system, lr, seed):
+        # seed 0 favours the highest rate, the mean over seeds 0-2 the second rate
+        if seed == 0:
+            return 60.0 if lr == proto.RATES[-1] else 50.0
+        return 20.0 if lr == proto.RATES[-1] else (55.0 if lr == proto.RATES[1] else 45.0)
+
+    runs = [
+        _run(s, lr, dict(r), f1(s, lr, seed), seed=seed)
+        for seed in seeds
+        for s, recipes in proto.RECIPES.items()
+        for r in recipes
+        for lr in proto.RATES
+    ]
+    for r in runs:
+        r.update(tag="t", n_train=proto.N_TRAIN, train_seconds=1.0, train_words_per_s=1.0)
+    assert all(c["lr"] == proto.RATES[-1] for c in proto.select(runs).values())  # seed 0 alone
+    chosen = proto.select(runs, seeds)
+    assert all(c["lr"] == proto.RATES[1] for c in chosen.values())
+    assert chosen["hf loop"]["f1"] == 53.33 and chosen["hf loop"]["f1_by_seed"] == {
+        0: 50.0,
+        1: 55.0,
+        2: 55.0,
+    }
+    # points without their seed-2 run do not count: the grid is incomplete
+    missing = [
+        r
+        for r in runs
+        if not (r["seed"] == 2 and r["system"] == "hf" and r["settings"]["warmup"] == 0.3)
+    ]
+    with pytest.raises(KeyError, match="hf loop: 4 of 8 dev grid points on seeds 0-2"):
+        proto.select(missing, seeds)
+    # test runs at the mean's choice, and the result file records the rule
+    for system, lr, settings, split, seed in proto.test_runs(runs, dev_seeds=seeds):
+        assert lr == proto.RATES[1]
+        runs.append(
+            dict(
+                _run(system, lr, settings, 50.0 + seed, split=split, seed=seed),
+                tag="t",
+                n_train=proto.N_TRAIN,
+                train_seconds=1.0,
+                train_words_per_s=1.0,
+                load_avg=[1.0, 1.0, 1.0],
+            )
+        )
+    results = tmp_path / "runs.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    result = proto.write(results, tmp_path / "r.json", tag="t", dev_seeds=seeds)
+    assert result["protocol"]["dev_seeds"] == [0, 1, 2]
+    assert "mean F1 over seeds 0-2" in result["protocol"]["chooses"]
+    assert all(row["dev_f1_mean"] == 53.33 for row in result["rows"])
+    assert all("chosen on the mean of dev seeds 0-2" in c["split"] for c in result["summary"][:2])
+    assert "--dev-seeds 0,1,2" in result["command"]
+    assert {p["dev_f1"] for p in result["dev_grid"] if p["lr"] == proto.RATES[-1]} == {33.33}
