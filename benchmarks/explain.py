@@ -69,6 +69,8 @@ ONE_CLASS = {
 SUPERVISED = "supervised"
 # The systems of the summary: the shipped one-class default and the supervised head.
 SUMMARY_SYSTEMS = ("doc_and_token_knn", SUPERVISED)
+# explain.EXPLAIN_METHODS but "auto" (a test checks they agree; spelled out here so that
+# mounting the benchmark commands does not import spaCy).
 METHODS = (
     "tokens",
     "occlusion",
@@ -267,13 +269,12 @@ def supervised_pipeline(
 
 
 def methods_of(scorer: Any) -> List[str]:
+    """The METHODS the scorer's detector can explain by (explain.resolve_method's refusals:
+    "tokens" needs token scores, the decompositions a pooled-vector detector)."""
+    from spacy_modernbert.anomaly.explain import DECOMPOSE_SPLITS
+
     detector = scorer._fitted and scorer._fitted.detector
-    needs = {
-        "tokens": "token_raw_scores",
-        "decompose": "raw_terms",
-        "decompose_projected": "raw_terms",
-        "decompose_calibrated": "raw_terms",
-    }
+    needs = {"tokens": "token_raw_scores", **{m: "raw_terms" for m in DECOMPOSE_SPLITS}}
     return [m for m in METHODS if m not in needs or hasattr(detector, needs[m])]
 
 

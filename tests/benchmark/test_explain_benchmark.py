@@ -159,8 +159,11 @@ def test_retrieval_metrics():
 def test_every_method_a_detector_has_is_measured():
     from types import SimpleNamespace
 
-    from benchmarks.explain import methods_of
+    from benchmarks.explain import METHODS, methods_of
     from spacy_modernbert.anomaly.detectors import make_detector
+    from spacy_modernbert.anomaly.explain import EXPLAIN_METHODS
+
+    assert ("auto", *METHODS) == EXPLAIN_METHODS  # every method the component offers
 
     def scorer(name, **settings):
         detector = make_detector(name, **settings) if name else None
