@@ -76,7 +76,7 @@ import catalogue
 import numpy
 from spacy.util import registry
 
-from . import decomposition, idf_pooling, outlier_exposure, search
+from . import decomposition, idf_pooling, outlier_exposure, passage_calibration, search
 from .logistic import sigmoid
 from .one_class import Z_AT_HALF, robust_location_scale
 
@@ -237,6 +237,7 @@ class EmbeddingDetector:
             if key in state and float(state[key]) <= 0:
                 raise ValueError(f"the {name} detector state has a non-positive {key}")
         outlier_exposure.check_state(state, d, name)
+        passage_calibration.check_state(state, name)
         if self.pooling == "idf":
             idf_pooling.check_state(state, name)
 

@@ -38,13 +38,39 @@ NEAREST = 1000
 SPLIT = "linear"
 
 
+# The state keys of a unit's reference: these prefixes + the unit's name.
+PREFIXES = ("passage_lengths_", "passage_values_")
+
+
 def state_keys(unit: str) -> Tuple[str, str]:
     """The state arrays of `unit`'s reference: passage lengths (tokens) and values."""
-    return f"passage_lengths_{unit}", f"passage_values_{unit}"
+    return PREFIXES[0] + unit, PREFIXES[1] + unit
 
 
 def has_reference(state: Dict[str, Any], unit: str) -> bool:
     return all(key in state for key in state_keys(unit))
+
+
+def check_state(state: Dict[str, numpy.ndarray], name: str) -> None:
+    """Refuse a stored passage reference that is partial or malformed (a state is a file a
+    stranger may hand over): per unit, both arrays, one dimension, one length, lengths >= 0."""
+    units = {key[len(p) :] for key in state for p in PREFIXES if key.startswith(p)}
+    for unit in sorted(units):
+        length_key, value_key = state_keys(unit)
+        lengths, values = state.get(length_key), state.get(value_key)
+        if (
+            lengths is None
+            or values is None
+            or lengths.dtype.kind not in "iu"
+            or lengths.ndim != 1
+            or values.shape != lengths.shape
+            or (len(lengths) and int(lengths.min()) < 0)
+        ):
+            shapes = [None if a is None else f"{a.dtype} {a.shape}" for a in (lengths, values)]
+            raise ValueError(
+                f"the {name} detector's passage reference for {unit!r} has lengths and values "
+                f"{shapes}, expected integers (n,) >= 0 and (n,); re-fit the detector and save again"
+            )
 
 
 def passage_values(terms: numpy.ndarray, segs: Sequence[Tuple[int, int]]) -> numpy.ndarray:

@@ -496,6 +496,31 @@ def test_decompose_calibrated_refuses_a_state_without_reference():
     assert doc.spans["anomaly"][0].text == ANOMALOUS_LINE
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"passage_values_lines": numpy.zeros(3)},  # lengths and values of two lengths
+        {"passage_lengths_lines": numpy.zeros((2, 2), dtype="int64")},
+        {"passage_lengths_lines": numpy.array([0.5, 1.5])},  # lengths must be integers
+        {"passage_lengths_lines": numpy.array([-1, 2])},
+        {"passage_values_other": numpy.zeros(2)},  # a value array without its lengths
+    ],
+)
+def test_a_stored_malformed_passage_reference_is_refused_at_load(change):
+    """The passage reference is part of a stored state (a stranger's file): a malformed one
+    is refused when the state is loaded, naming the reference and the fix."""
+    from spacy_modernbert.anomaly import detectors
+
+    nlp = trained("one_class", "knn", explain_method="decompose_calibrated")
+    fitted = nlp.get_pipe("anomaly_scorer")._fitted
+    state = dict(fitted.ready_state())
+    state["passage_lengths_lines"] = numpy.array([1, 2])
+    state["passage_values_lines"] = numpy.array([0.1, 0.2])
+    fitted.from_bytes(detectors.state_to_bytes(state), None)  # well formed: loads
+    with pytest.raises(ValueError, match="passage reference for .* re-fit"):
+        fitted.from_bytes(detectors.state_to_bytes({**state, **change}), None)
+
+
 def test_decompose_needs_a_pooled_vector_detector_and_mean_pooling():
     for method in ("decompose_projected", "decompose_calibrated"):
         nlp = trained("one_class", "token_knn", explain_method=method)
