@@ -19,6 +19,8 @@ read by this module.
     python benchmarks/ner_recall.py run --jobs 1            # every diagnostic, seeds 0-2, dev
     python benchmarks/ner_recall.py run base hf --jobs 1    # some of them
     python benchmarks/ner_recall.py write                   # results/ner_recall_dev.json
+    python benchmarks/ner_recall.py run --study config --jobs 2 && ... write --study config
+                                      # batch 16's analogue at configs/cpu_tiny.cfg's budget
 """
 
 import argparse
@@ -26,6 +28,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -60,16 +63,59 @@ DIAGNOSTICS: Dict[str, Tuple[str, float, Dict[str, Any]]] = {
 }
 
 
-def tag_of(name: str) -> str:
-    return TAG_PREFIX + name
+# `--study config`: the one adopted change carried to configs/cpu_tiny.cfg's budget
+# (`ner_protocol.py config`: the random-init checkpoint, 8,000 pool sentences x 2 epochs in
+# batches of about 800 words, about 290 updates, 6 state tokens, the config's rate 2e-3), with
+# batches of 400 words (twice the updates over the same data), dev seeds 0-2, one tag for both.
+CONFIG_DIAGNOSTICS: Dict[str, Tuple[str, float, Dict[str, Any]]] = {
+    "config_base": ("ours", 2e-3, dict(protocol.CONFIG_SETTINGS)),
+    "config_batch_words_400": ("ours", 2e-3, {**protocol.CONFIG_SETTINGS, "batch_words": 400}),
+}
 
 
-def runs_of(name: str, results: Path = protocol.RESULTS) -> Dict[int, Dict[str, Any]]:
+@dataclass(frozen=True)
+class Study:
+    diagnostics: Dict[str, Tuple[str, float, Dict[str, Any]]]
+    base: str
+    n_train: int
+    tag: str  # "" : one tag per diagnostic (TAG_PREFIX + name)
+    checkpoint: str
+    output: str
+
+
+STUDIES = {
+    "pretrained": Study(
+        DIAGNOSTICS,
+        "base",
+        protocol.N_TRAIN,
+        "",
+        protocol.PROTOCOLS["pretrained"].checkpoint,
+        "ner_recall_dev",
+    ),
+    "config": Study(
+        CONFIG_DIAGNOSTICS,
+        "config_base",
+        protocol.CONFIG_N_TRAIN,
+        TAG_PREFIX + "config",
+        protocol.PROTOCOLS["random"].checkpoint
+        + f"; configs/cpu_tiny.cfg's budget: {protocol.CONFIG_N_TRAIN:,} pool sentences x 2 epochs",
+        "ner_recall_config_dev",
+    ),
+}
+
+
+def tag_of(name: str, study: Study = STUDIES["pretrained"]) -> str:
+    return study.tag or TAG_PREFIX + name
+
+
+def runs_of(
+    name: str, results: Path = protocol.RESULTS, study: Study = STUDIES["pretrained"]
+) -> Dict[int, Dict[str, Any]]:
     """{seed: run} of diagnostic `name` (its tag, its system / rate / settings, dev)."""
-    system, lr, settings = DIAGNOSTICS[name]
+    system, lr, settings = study.diagnostics[name]
     return {
         r["seed"]: r
-        for r in protocol.read_runs(results, tag_of(name))
+        for r in protocol.read_runs(results, tag_of(name, study), study.n_train)
         if r["split"] == "dev"
         and r["system"] == system
         and r["lr"] == lr
@@ -78,15 +124,24 @@ def runs_of(name: str, results: Path = protocol.RESULTS) -> Dict[int, Dict[str, 
     }
 
 
-def run(names: Sequence[str], jobs: int, results: Path, cache_dir: Path) -> None:
+def run(
+    names: Sequence[str],
+    jobs: int,
+    results: Path,
+    cache_dir: Path,
+    study: Study = STUDIES["pretrained"],
+) -> None:
     from benchmarks.ner_study import DATA_DIR
 
-    checkpoint, _ = protocol.ensure_pretrained(cache_dir, DATA_DIR)
+    extra: List[str] = []
+    if study is STUDIES["pretrained"]:
+        checkpoint, _ = protocol.ensure_pretrained(cache_dir, DATA_DIR)
+        extra = ["--checkpoint", str(checkpoint)]
     for name in names:
-        system, lr, settings = DIAGNOSTICS[name]
+        system, lr, settings = study.diagnostics[name]
         todo = [(system, lr, dict(settings), "dev", seed) for seed in SEEDS]
         print(f"{name}:", flush=True)
-        protocol.execute(todo, jobs, results, ["--checkpoint", str(checkpoint)], tag_of(name))
+        protocol.execute(todo, jobs, results, extra, tag_of(name, study), study.n_train)
 
 
 def _merge_errors(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
@@ -130,22 +185,25 @@ def verdict(base: Dict[int, float], other: Dict[int, float]) -> Dict[str, Any]:
     }
 
 
-def summarize(results: Path = protocol.RESULTS) -> List[Dict[str, Any]]:
+def summarize(
+    results: Path = protocol.RESULTS, study: Study = STUDIES["pretrained"]
+) -> List[Dict[str, Any]]:
     """One row per diagnostic whose 3 seeds have run: dev F1 mean / by seed, P / R, the rule's
     verdict against `base`, predicted and gold entity counts, P/R per label and per length
     (summed over seeds) and the kinds of missed entities."""
-    base = runs_of("base", results)
+    base = runs_of(study.base, results, study)
     if set(base) != set(SEEDS):
         raise KeyError("the base diagnostic has not run on every seed: run `run base` first")
     base_f1 = {s: base[s]["f1"] for s in SEEDS}
     rows = []
-    for name, (system, lr, settings) in DIAGNOSTICS.items():
-        runs = runs_of(name, results)
+    base_settings = study.diagnostics[study.base][2]
+    for name, (system, lr, settings) in study.diagnostics.items():
+        runs = runs_of(name, results, study)
         if set(runs) != set(SEEDS):
             continue
         f1 = {s: runs[s]["f1"] for s in SEEDS}
         errors = _merge_errors([runs[s] for s in SEEDS])
-        change = {k: v for k, v in settings.items() if BASE.get(k) != v}
+        change = {k: v for k, v in settings.items() if base_settings.get(k) != v}
         rows.append(
             {
                 "diagnostic": name,
@@ -158,7 +216,7 @@ def summarize(results: Path = protocol.RESULTS) -> List[Dict[str, Any]]:
                 "dev_r_mean": round(statistics.mean(runs[s]["r"] for s in SEEDS), 2),
                 **(
                     {"vs_base": verdict(base_f1, f1)}
-                    if system == "ours" and name != "base"
+                    if system == "ours" and name != study.base
                     else {"vs_base": None}
                 ),
                 "predicted_per_gold": round(errors["n_pred"] / errors["n_gold"], 3),
@@ -179,16 +237,19 @@ def adopted(rows: Sequence[Dict[str, Any]]) -> Optional[str]:
     return max(passing, key=lambda r: r["dev_f1_mean"])["diagnostic"] if passing else None
 
 
-def write(results: Path, output: Path) -> Dict[str, Any]:
+def write(results: Path, output: Path, study: Study = STUDIES["pretrained"]) -> Dict[str, Any]:
     from benchmarks.report import machine_info, write_json
     from benchmarks.results import head_commit
 
-    rows = summarize(results)
-    runs = [r for name in DIAGNOSTICS for r in runs_of(name, results).values()]
+    rows = summarize(results, study)
+    runs = [r for name in study.diagnostics for r in runs_of(name, results, study).values()]
+    flag = "" if study is STUDIES["pretrained"] else f" --study {output_study(study)}"
     loads = [r["load_avg"][0] for r in runs]
     result = {
         "benchmark": output.stem,
-        "command": "python benchmarks/ner_recall.py run --jobs 1 && python benchmarks/ner_recall.py write",
+        "command": f"python benchmarks/ner_recall.py run{flag} --jobs "
+        + ("1" if study is STUDIES["pretrained"] else "2")
+        + f" && python benchmarks/ner_recall.py write{flag}",
         "commit": head_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info("cpu"),
@@ -196,11 +257,11 @@ def write(results: Path, output: Path) -> Dict[str, Any]:
         "protocol": {
             "chooses": "dev: the last 10% of CoNLL-2003 train (1,404 sentences), seeds 0-2; "
             f"the rule: adopt a change only if its mean dev F1 gains >= {MIN_GAIN:+.1f} over "
-            f"`base` and wins >= {MIN_WINS} of 3 seeds (fixed before the runs)",
+            f"`{study.base}` and wins >= {MIN_WINS} of 3 seeds (fixed before the runs)",
             "reports": "dev only: a diagnostic, no test figure",
-            "checkpoint": protocol.PROTOCOLS["pretrained"].checkpoint,
+            "checkpoint": study.checkpoint,
             "seeds": len(SEEDS),
-            "tags": [tag_of(name) for name in DIAGNOSTICS],
+            "tags": sorted({tag_of(name, study) for name in study.diagnostics}),
         },
         "columns": [
             "diagnostic",
@@ -224,26 +285,37 @@ def write(results: Path, output: Path) -> Dict[str, Any]:
     return result
 
 
+def output_study(study: Study) -> str:
+    return next(name for name, s in STUDIES.items() if s is study)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("phase", choices=["run", "write"])
     p.add_argument(
         "names", nargs="*", help=f"run: which diagnostics (default all: {', '.join(DIAGNOSTICS)})"
     )
+    p.add_argument(
+        "--study",
+        choices=sorted(STUDIES),
+        default="pretrained",
+        help="pretrained: the diagnostics on the pretrained protocol; config: the adopted change "
+        "at configs/cpu_tiny.cfg's budget",
+    )
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--results", type=Path, default=protocol.RESULTS)
     p.add_argument("--cache-dir", type=Path, default=protocol.CACHE)
-    p.add_argument(
-        "--output", type=Path, default=ROOT / "benchmarks" / "results" / "ner_recall_dev.json"
-    )
+    p.add_argument("--output", type=Path, default=None, help="default: results/<study's file>.json")
     args = p.parse_args(argv)
-    unknown = [n for n in args.names if n not in DIAGNOSTICS]
+    study = STUDIES[args.study]
+    output = args.output or ROOT / "benchmarks" / "results" / f"{study.output}.json"
+    unknown = [n for n in args.names if n not in study.diagnostics]
     if unknown:
-        p.error(f"unknown diagnostics {unknown}: one of {', '.join(DIAGNOSTICS)}")
+        p.error(f"unknown diagnostics {unknown}: one of {', '.join(study.diagnostics)}")
     if args.phase == "run":
-        run(args.names or list(DIAGNOSTICS), args.jobs, args.results, args.cache_dir)
+        run(args.names or list(study.diagnostics), args.jobs, args.results, args.cache_dir, study)
     else:
-        result = write(args.results, args.output)
+        result = write(args.results, output, study)
         for row in result["rows"]:
             print(json.dumps(row))
         print(f"adopted: {result['adopted']}")

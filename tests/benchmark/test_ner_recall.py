@@ -52,6 +52,7 @@ def _line(name, seed, f1, split="dev"):
         "p": f1,
         "r": f1,
         "train_words_per_s": 100.0,
+        "load_avg": [1.0, 1.0, 1.0],
         "errors": errors,
     }
 
@@ -86,3 +87,32 @@ def test_nothing_is_adopted_when_no_change_passes(tmp_path):
     rows = recall.summarize(results)
     assert rows[1]["vs_base"]["passes"] is False
     assert recall.adopted(rows) is None
+
+
+def test_the_config_study_reads_its_own_budget_and_tag(tmp_path):
+    """`--study config`: both diagnostics share one tag and the config budget's n_train; a run
+    of the same settings at the protocol's budget does not count."""
+    study = recall.STUDIES["config"]
+
+    def line(name, seed, f1, n_train=study.n_train):
+        system, lr, settings = study.diagnostics[name]
+        return {
+            **_line("base", seed, f1),
+            "lr": lr,
+            "settings": settings,
+            "tag": recall.tag_of(name, study),
+            "n_train": n_train,
+        }
+
+    lines = [line("config_base", s, 60.0) for s in recall.SEEDS]
+    lines += [line("config_batch_words_400", s, 62.0) for s in recall.SEEDS]
+    lines += [line("config_batch_words_400", 0, 10.0, n_train=recall.protocol.N_TRAIN)]
+    results = tmp_path / "runs.jsonl"
+    results.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf8")
+    rows = recall.summarize(results, study)
+    assert {recall.tag_of(n, study) for n in study.diagnostics} == {"recall33-config"}
+    assert rows[1]["change"] == {"batch_words": 400}
+    assert rows[1]["vs_base"] == {"gain": 2.0, "wins": 3, "passes": True}
+    out = recall.write(results, tmp_path / "c.json", study)
+    assert out["adopted"] == "config_batch_words_400"
+    assert "--study config" in out["command"]
