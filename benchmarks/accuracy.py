@@ -59,6 +59,46 @@ def span_prf(
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
+def _length_bin(span: Tuple[int, int, str]) -> str:
+    n = span[1] - span[0]
+    return str(n) if n < 3 else "3+"
+
+
+def span_errors(
+    gold: Sequence[Sequence[Tuple[int, int, str]]], pred: Sequence[Sequence[Tuple[int, int, str]]]
+) -> Dict[str, Any]:
+    """Where a system's entities go wrong, for the dev diagnostics of issue 33 (which entities
+    a system misses): tp / fp / fn counts per gold/predicted label (`by_label`) and per span
+    length in tokens (`by_length`: "1", "2", "3+"), and each missed gold entity's kind
+    (`missed`): "type" (a predicted span with the same boundaries and another label),
+    "boundary" (a predicted span overlaps it with other boundaries) or "none" (nothing
+    predicted on its tokens)."""
+    zero = {"tp": 0, "fp": 0, "fn": 0}
+    by_label: Dict[str, Dict[str, int]] = {}
+    by_length: Dict[str, Dict[str, int]] = {}
+    missed = {"type": 0, "boundary": 0, "none": 0}
+    for g, p in zip(gold, pred):
+        g, p = set(g), set(p)
+        for kind, spans in (("tp", g & p), ("fp", p - g), ("fn", g - p)):
+            for span in spans:
+                by_label.setdefault(span[2], dict(zero))[kind] += 1
+                by_length.setdefault(_length_bin(span), dict(zero))[kind] += 1
+        for start, end, _ in g - p:
+            if any((s, e) == (start, end) for s, e, _ in p):
+                missed["type"] += 1
+            elif any(s < end and start < e for s, e, _ in p):
+                missed["boundary"] += 1
+            else:
+                missed["none"] += 1
+    return {
+        "by_label": dict(sorted(by_label.items())),
+        "by_length": dict(sorted(by_length.items())),
+        "missed": missed,
+        "n_gold": sum(len(set(g)) for g in gold),
+        "n_pred": sum(len(set(x)) for x in pred),
+    }
+
+
 # Every system trains with its usual schedule, at the best rate of one sweep:
 # `--lr-sweep 1e-3,2e-3,4e-3,8e-3` reruns it (chosen on the dev split, see above); without it
 # each system uses its rate below.
@@ -305,10 +345,12 @@ def train_hf_ner(
     warmup: float = WARMUP_FRACTION,
     weight_decay: float = 0.01,
     eval_docs_of: Sequence[int] = (1,),
+    errors: bool = False,
 ) -> Dict[str, Any]:
     """warmup, weight_decay: the HF loop's own knobs (ScheduledAdamW). eval_docs_of: score on
     sentences (1) and on docs of k consecutive sentences (k); the first is the headline F1,
-    every one under `f1_by_doc_size`."""
+    every one under `f1_by_doc_size`. errors: also return the headline view's `span_errors`
+    under "errors"."""
     import torch
     from transformers import AutoTokenizer, ModernBertForTokenClassification
 
@@ -376,11 +418,13 @@ def train_hf_ner(
                     seq = [tags[int(logits[row, p])] for p in rows[i][2]]
                     seq += ["O"] * (len(docs[i][0]) - len(seq))
                     out[i] = bdata.iob_spans(seq)
-        return span_prf([bdata.iob_spans(t) for _, t in docs], [out[i] for i in range(len(docs))])
+        gold = [bdata.iob_spans(t) for _, t in docs]
+        pred = [out[i] for i in range(len(docs))]
+        return {**span_prf(gold, pred), "errors": span_errors(gold, pred)}
 
     by_size = {k: score(join_sentences(valid, k)) for k in eval_docs_of}
     return {
-        **by_size[eval_docs_of[0]],
+        **{k: v for k, v in by_size[eval_docs_of[0]].items() if errors or k != "errors"},
         "f1_by_doc_size": {k: m["f1"] for k, m in by_size.items()},
         "train_seconds": train_seconds,
     }

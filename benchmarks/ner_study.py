@@ -124,6 +124,7 @@ def hf_ner(
         warmup=warmup,
         weight_decay=weight_decay,
         eval_docs_of=eval_docs_of,
+        errors=True,
     )
 
 
@@ -178,6 +179,7 @@ def ours_ner(
     head: str = "ner",
     max_length: int = 512,
     grad_clip_norm: Optional[float] = None,
+    learn_rate_scale: float = 1.0,
     loop: str = "spacy_train",
     eval_docs_of=EVAL_DOCS_OF,
     oracle_cut: int = 100,
@@ -202,6 +204,8 @@ def ours_ner(
         When set, each history point also holds `max_grad_norm`, the largest global norm of
         the encoder's gradients (before clipping) since the previous point; a clip of 1e9
         measures the norms without clipping.
+    learn_rate_scale: the encoder's `learn_rate_scale` (architecture setting): the encoder
+        trains at `lr` times it, the ner head at `lr`.
     loop: "nlp_update": `nlp.update(batch, sgd=optimizer)`, where spaCy 3.8 calls each pipe's
         `finish_update` right after its own `update`, so the transformer's step runs before
         the ner's backward reaches it (the encoder applies each gradient one step late);
@@ -243,6 +247,8 @@ def ours_ner(
     spacy.util.fix_random_seed(seed)
     nlp = spacy.blank("en")
     trf = systems.ours_transformer(checkpoint, max_length=max_length, grad_clip_norm=grad_clip_norm)
+    if learn_rate_scale != 1.0:
+        trf["model"]["learn_rate_scale"] = learn_rate_scale
     # the rules that split a paragraph without sentence starts ("10sz"), as the shipped configs
     # set them (the architecture's default is "sentencizer", the behaviour before "news")
     trf["model"]["sentence_rules"] = SHIPPED_RULES
@@ -371,9 +377,8 @@ def ours_ner(
         groups = [valid[i : i + k] for i in range(0, len(valid), k)]
         docs = nlp.pipe((make_doc(group, with_starts) for group in groups), batch_size=64)
         pred = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
-        return acc.span_prf(
-            [bdata.iob_spans(tags) for _, tags in acc.join_sentences(valid, k)], pred
-        )
+        gold = [bdata.iob_spans(tags) for _, tags in acc.join_sentences(valid, k)]
+        return {**acc.span_prf(gold, pred), "errors": acc.span_errors(gold, pred)}
 
     by_size = {k: score(k) for k in eval_docs_of}
     if sentence_context and max(eval_docs_of) > 1:
@@ -534,6 +539,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "load_avg": [round(x, 2) for x in os.getloadavg()],
         "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "loss_history": result.get("loss_history"),
+        # where the headline view's entities go wrong (accuracy.span_errors)
+        **({"errors": result["errors"]} if "errors" in result else {}),
     }
     acc.log(
         f"RESULT {args.system} lr {args.lr} {settings}: F1 {line['f1']} (P {line['p']} R {line['r']}), "

@@ -124,6 +124,23 @@ def validate_settings(
         )
 
 
+def check_learn_rate_scale(scale: Any) -> None:
+    """`learn_rate_scale` must be a finite number > 0 (not a bool), else the fix is named."""
+    import math
+
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, float))
+        or not math.isfinite(scale)
+        or not scale > 0
+    ):
+        raise ValueError(
+            "learn_rate_scale multiplies [training.optimizer]'s learning rate for the encoder's "
+            f"parameters and must be a number > 0 (1.0 = the optimizer's rate), got {scale!r}. "
+            "To freeze the encoder, set the listener's grad_factor = 0 instead."
+        )
+
+
 # The attrs that come from the architecture's config settings (not from initialization).
 CONFIG_ATTRS = (
     "name",
@@ -154,6 +171,7 @@ def modernbert_transformer_v1(
     output_hidden_states: bool = False,
     quantize: Optional[str] = None,
     grad_clip_norm: Optional[float] = None,
+    learn_rate_scale: float = 1.0,
     sentence_windows: bool = False,
     sentence_context: int = 0,
     sentence_context_dropout: float = 0.0,
@@ -194,6 +212,12 @@ def modernbert_transformer_v1(
         gradients so that their global L2 norm (all encoder parameters together) is at
         most this value, as Hugging Face's Trainer does (`max_grad_norm`). None: no global
         clipping (the optimizer's own per-parameter `grad_clip` still applies).
+    learn_rate_scale (float): Multiplies `[training.optimizer]`'s learning rate (schedule
+        included) for the encoder's parameters only; every other component's weights (the
+        `ner` or `textcat` head on top, randomly initialized) keep the optimizer's rate. 1.0
+        (default): one rate for all, as before. Below 1 the pretrained encoder moves slower
+        than the new head, e.g. `learn_rate = 4e-3` with 0.5 trains the encoder at 2e-3 and the
+        head at 4e-3 (thinc's `lr_scale`; weight decay scales with it). Training only.
     sentence_windows (bool): Encode each sentence of a doc in its own window, so that no
         piece attends across a sentence boundary: a paragraph gets the vectors its sentences
         get one by one (a model trained on sentences keeps its accuracy on paragraphs).
@@ -248,6 +272,7 @@ def modernbert_transformer_v1(
         raise ValueError(
             f"grad_clip_norm must be a positive number or null (no clipping), got {grad_clip_norm}."
         )
+    check_learn_rate_scale(learn_rate_scale)
     return ModernBertEncoderModel(
         "modernbert-transformer",
         forward,
@@ -259,6 +284,7 @@ def modernbert_transformer_v1(
                 gradient_checkpointing,
                 quantize,
                 grad_clip_norm,
+                learn_rate_scale,
             )
         ],
         dims={"nO": None},
@@ -297,6 +323,7 @@ def tok2vec_modernbert_v1(
     output_hidden_states: bool = False,
     quantize: Optional[str] = None,
     grad_clip_norm: Optional[float] = None,
+    learn_rate_scale: float = 1.0,
     sentence_windows: bool = False,
     sentence_context: int = 0,
     sentence_context_dropout: float = 0.0,
@@ -323,6 +350,7 @@ def tok2vec_modernbert_v1(
         output_hidden_states,
         quantize,
         grad_clip_norm,
+        learn_rate_scale,
         sentence_windows,
         sentence_context,
         sentence_context_dropout,

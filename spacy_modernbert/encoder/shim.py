@@ -13,6 +13,11 @@ as Hugging Face training loops do. thinc's own `grad_clip` clips each parameter'
 separately: a spike spread over many tensors passes whole, and clipping some tensors but
 not others changes the direction of the update.
 
+`learn_rate_scale` multiplies the optimizer's learning rate for the encoder's parameters
+(thinc's `lr_scale`, so the schedule and weight decay scale with it); the other components'
+weights keep the optimizer's own rate: a pretrained encoder can move slower than the
+randomly initialized head trained on top of it.
+
 `finish_update` writes the optimizer's result into each parameter in place (issue 23,
 docs/memory.md). thinc's `PyTorchShim.finish_update` instead rebinds `param.data` to a new
 tensor made from the numpy/cupy view of the old one; that view keeps the old tensor object
@@ -48,6 +53,7 @@ class ModernBertShim(PyTorchShim):
         gradient_checkpointing: bool,
         quantize: Optional[str] = None,
         grad_clip_norm: Optional[float] = None,
+        learn_rate_scale: float = 1.0,
     ):
         super().__init__(None, mixed_precision=False)  # bf16 autocast is done by PackedModernBert
         self.attn_implementation = attn_implementation
@@ -56,6 +62,7 @@ class ModernBertShim(PyTorchShim):
         self.quantize = quantize
         self.grad_clip_norm = grad_clip_norm
         self.last_grad_norm: Optional[float] = None  # the global norm before clipping, last update
+        self.learn_rate_scale = learn_rate_scale  # thinc's lr_scale for every encoder parameter
         self.tokenizer: Optional[Any] = None
 
     @property
@@ -161,7 +168,12 @@ def step_in_place(shim: PyTorchShim, optimizer: Optimizer) -> None:
         if param.grad is None:
             continue
         if not shim._grad_scaler.found_inf:
-            weights, _ = optimizer((shim.id, name), torch2xp(param.data), torch2xp(param.grad))
+            weights, _ = optimizer(
+                (shim.id, name),
+                torch2xp(param.data),
+                torch2xp(param.grad),
+                lr_scale=getattr(shim, "learn_rate_scale", 1.0),
+            )
             updated = xp2torch(weights, device=param.device)
             if updated.data_ptr() != param.data_ptr():
                 with torch.no_grad():
