@@ -85,6 +85,9 @@ def test_windows_read_each_document_as_the_pipeline_does(tiny_checkpoint):
 
     tok = AutoTokenizer.from_pretrained(str(tiny_checkpoint))
     texts = ["Monitoring alerts fired.", "  already spaced", "\nafter a break"]
+    # the end too: a final space after a word is the last token's whitespace, which the
+    # transformer drops; further whitespace is a token of its own and is kept
+    texts += ["ends with a space ", "two spaces  ", "a line \n", "x. "]
     windows = tokenize_windows(texts, tok, 64)
     nlp = spacy.blank("en")
     for text, window in zip(texts, windows):
