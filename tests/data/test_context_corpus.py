@@ -211,6 +211,34 @@ def test_recorded_context_for_an_encoder_that_ignores_it_is_refused(
     assert len(list(create_context_corpus(tmp_path / "plain.spacy")(nlp))) == 8
 
 
+def test_evaluate_scores_a_context_corpus_with_its_context(
+    conll, tmp_path, context_nlp, monkeypatch, capsys
+):
+    """`python -m spacy_modernbert evaluate` reads a `convert-conll --context` corpus with its
+    context (spacy.Corpus.v1 dropped it: the encoder read each sentence alone), and scores it
+    for a pipeline that ignores the context with a warning naming the setting, not a refusal."""
+    from spacy_modernbert.cli.evaluate import evaluate
+
+    convert_conll(conll, tmp_path / "ctx.spacy", context=3)
+    extra = _spy_on_context(monkeypatch)
+    for name, settings, reads in (
+        ("context", {"sentence_windows": True, "sentence_context": 8}, True),
+        ("sentences", {"sentence_windows": True}, False),
+    ):
+        spacy.util.fix_random_seed(0)
+        nlp = context_nlp(**settings)
+        nlp.initialize(lambda nlp=nlp: list(Corpus(tmp_path / "ctx.spacy")(nlp)))
+        nlp.to_disk(tmp_path / name)
+        capsys.readouterr()
+        extra.clear()
+        scores = evaluate(tmp_path / name, tmp_path / "ctx.spacy", tmp_path / f"metrics-{name}")
+        out = " ".join(capsys.readouterr().out.split())
+        assert "ents_f" in scores and extra
+        assert (max(extra) > 0) is reads
+        assert ("8 docs carry recorded context: each is read with" in out) is reads
+        assert ("no encoder reads it ([components.transformer.model] " in out) is not reads
+
+
 def test_the_reader_is_an_entry_point():
     setup = configparser.ConfigParser()
     setup.read(ROOT / "setup.cfg")
