@@ -449,6 +449,10 @@ def write(
     from benchmarks.results import head_commit
 
     runs = study_runs(results, study)
+    own = [r for r in runs if r["tag"] == study.tag]
+    tested = any(r["split"] == "test" for r in own)
+    if not tested:  # the sentence system's test runs (another tag) stay out of a dev-only file
+        runs = [r for r in runs if r["split"] != "test"]
     summary = summarize(runs, study)
     context, sentences = summary["rows"]
     test_key_ctx, test_key_sent = "test F1, 10-sentence docs", "test F1, sentences"
@@ -456,8 +460,8 @@ def write(
     def mean(row: Dict[str, Any], key: str) -> float:
         return row[key]["mean"]
 
-    loads = [r["load_avg"][0] for r in runs if r["split"] == "test"] or [
-        r["load_avg"][0] for r in runs
+    loads = [r["load_avg"][0] for r in own if r["split"] == "test"] or [
+        r["load_avg"][0] for r in own
     ]
     checkpoint = PROTO_CHECKPOINT
     if pretraining:
@@ -553,7 +557,7 @@ def write(
     result = {
         "benchmark": "ner_context",
         "command": study.command
-        if any(r["split"] == "test" for r in runs)
+        if tested
         else " && ".join(p for p in study.command.split(" && ") if " test " not in p),
         "commit": head_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -577,7 +581,7 @@ def write(
                 )
             ),
             "reports": "test: CoNLL-2003 valid, once per final run"
-            if any(r["split"] == "test" for r in runs)
+            if tested
             else "dev only (no test run)",
             "checkpoint": checkpoint,
             "seeds": len(proto.SEEDS),
@@ -620,7 +624,7 @@ def write(
         output.with_name(output.stem + "_dev.json"),
         {
             **{k: result[k] for k in ("benchmark", "command", "commit", "date", "machine")},
-            "load_avg": [r["load_avg"][0] for r in runs if r["split"] == "dev"][-1:] or [0.0],
+            "load_avg": [r["load_avg"][0] for r in own if r["split"] == "dev"][-1:] or [0.0],
             "protocol": {
                 **result["protocol"],
                 "reports": "dev (seed 0 chooses; the choice's seeds 1-2 and the sentence system's "

@@ -22,7 +22,7 @@ from spacy.tokens import Doc
 from spacy.training import Corpus, Example
 from spacy.util import registry
 
-from ..encoder.context import CONTEXT_KEY, has_context, sentence_docs
+from ..encoder.context import CONTEXT_KEY, copy_context, has_context, sentence_docs
 
 READER = "spacy-modernbert.ContextCorpus.v1"
 
@@ -121,8 +121,7 @@ class ContextCorpus(Corpus):
 
     def _make_example(self, nlp: Any, reference: Doc, gold_preproc: bool) -> Example:
         example = super()._make_example(nlp, reference, gold_preproc)
-        if has_context(reference):
-            example.predicted.user_data[CONTEXT_KEY] = reference.user_data[CONTEXT_KEY]
+        copy_context(reference, example.predicted)
         return example
 
     def make_examples(self, nlp: Any, reference_docs: Iterable[Doc]) -> Iterator[Example]:

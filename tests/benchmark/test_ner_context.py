@@ -282,6 +282,9 @@ def _clip_warmup_runs(ctx_shipped, sent_shipped, results=None):
             2e-3, {"docs_of": 1, "epochs": 2, "grad_clip_norm": 1.0}, 70.0, 70.0, seed=seed
         )
         runs.append(dict(other, tag=ctx.SENTENCES_TAG))
+        # the protocol's test run of the sentence system
+        test = _run(study.sentences[1], study.sentences[2], 57.0, 56.0, "test", seed)
+        runs.append(dict(test, tag=ctx.SENTENCES_TAG))
     if results is not None:
         results.write_text(
             "".join(json.dumps(dict(r, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs)
@@ -311,7 +314,8 @@ def test_the_clip_warmup_study_chooses_on_the_shipped_view_and_reads_r5s_sentenc
     runs = ctx.study_runs(results, study)
     assert ctx.choose(runs, study)["settings"] == best[2]  # 56 shipped beats 44, not 45 gold
     sentences = [r for r in runs if r["tag"] == ctx.SENTENCES_TAG]
-    assert len(sentences) == 3 and all(r["settings"] == study.sentences[2] for r in sentences)
+    assert sorted(r["split"] for r in sentences) == ["dev"] * 3 + ["test"] * 3
+    assert all(r["settings"] == study.sentences[2] for r in sentences)
     # dev: the choice's seeds 1-2 only; test: the choice only (the sentence system's test runs
     # are the protocol's)
     assert [(r[1], r[4]) for r in ctx.seed_runs(runs, "dev", study)] == [(4e-3, 1), (4e-3, 2)]
@@ -371,6 +375,8 @@ def test_the_clip_warmup_dev_table_lists_every_seed_and_the_rule(tmp_path):
     ]
     assert dev["adoption_rule"]["met"] is False and dev["adoption_rule"]["difference"] == -2.0
     assert out["adoption_rule"]["per seed"] == {0: -2.0, 1: -2.0, 2: -2.0}
+    # no test run of the study: the protocol's test runs of the sentence system stay out
     assert out["summary"] == [] and out["protocol"]["reports"] == "dev only (no test run)"
+    assert not any(k.startswith("test") for row in out["rows"] for k in row)
     assert "without sentence starts" in out["protocol"]["chooses"]
     assert " test " not in out["command"]

@@ -239,6 +239,19 @@ def test_evaluate_scores_a_context_corpus_with_its_context(
         assert ("no encoder reads it ([components.transformer.model] " in out) is not reads
 
 
+def test_distillation_examples_keep_the_context_of_gold_and_dev_docs():
+    """`distill`'s student examples (its --gold and --dev docs, rebuilt with the same tokens)
+    keep the context a `--context` corpus records, as the reader's do."""
+    from spacy_modernbert.distill.loop import _examples
+
+    nlp = spacy.blank("en")
+    ref = set_context(Doc(nlp.vocab, words=["Peter", "said", "."]), "Before .", "After .")
+    examples = _examples(nlp, [ref, Doc(nlp.vocab, words=["alone"])])
+    assert [t.text for t in examples[0].predicted] == ["Peter", "said", "."]
+    assert get_context(examples[0].predicted) == ("Before .", "After .")
+    assert not has_context(examples[1].predicted)
+
+
 def test_the_reader_is_an_entry_point():
     setup = configparser.ConfigParser()
     setup.read(ROOT / "setup.cfg")
