@@ -33,6 +33,18 @@ finding made after that run (ours' seed-0 choice, 4e-3, averaged 50.66 on dev se
 against 53.07 at 2e-3; no choice read test), and BEFORE the run that uses it
 (`ner_pretrained_r5.json`, tag protocol33-pretrained-r5): it is pre-registered for that
 run, not tuned on test.
+
+The batch-size knob (`--batch-sizes`, issue 33, round 7): by default every recipe steps on
+32 sentences (125 updates), the grid of rounds 1-6. `--batch-sizes 32,16` adds one recipe
+per system at 16 sentences per step (250 updates over the same 2 epochs, the same data) and
+30% warmup (ours on 1-sentence docs, global clip 1.0), at every rate: 4 more grid points for
+each system, chosen by the same dev rule. Why: a dev-only diagnostic (`ner_recall.py`,
+`results/ner_recall_dev.json`; no test read) of ours' recall at its round-6 choice passed its
+pre-registered rule with batch 16 (dev mean 54.78 vs 53.24, 3 of 3 seeds), while a wider or
+more-pieced ner hidden layer and a faster head rate did not. The knob is gridded for the HF
+loop too, as many points, so neither system gets a tuned knob the other lacks. Fixed before
+the run that uses it (`ner_pretrained_r6.json`, tag protocol33-pretrained-r6), after round
+6's test figures had been seen.
 """
 
 import argparse
@@ -126,6 +138,28 @@ GROUPS = {
     "ours, 10-sentence docs": ("ours", {"docs_of": 10}),
     "hf loop": ("hf", None),
 }
+
+# Steps of `BATCH` sentences (125 updates) in every recipe above. `--batch-sizes 32,16` (round 7,
+# pre-registered: module docstring) adds, for each other size, one recipe per system at that
+# many sentences per step and 30% warmup (ours on 1-sentence docs): 4 more grid points each, the
+# same for both systems. The default (32 alone) is the grid of rounds 1-6.
+BATCH = 32
+BATCH_SIZES = (BATCH,)
+
+
+def recipes(batch_sizes: Sequence[int] = BATCH_SIZES) -> Dict[str, List[Dict[str, Any]]]:
+    """RECIPES, plus each system's recipe at every batch size other than `BATCH`."""
+    extra = [b for b in batch_sizes if b != BATCH]
+    return {
+        "ours": RECIPES["ours"]
+        + [
+            {"docs_of": 1, "epochs": EPOCHS, "warmup": WARMUPS[1], **OURS_CLIP, "batch_size": b}
+            for b in extra
+        ],
+        "hf": RECIPES["hf"]
+        + [{"warmup": WARMUPS[1], "epochs": EPOCHS, "batch_size": b} for b in extra],
+    }
+
 
 Run = Tuple[str, float, Dict[str, Any], str, int]  # system, lr, settings, split, seed
 
@@ -259,15 +293,18 @@ def ensure_pretrained_longer(
     return out, longer
 
 
-def grid_runs(dev_seeds: Sequence[int] = DEV_SEEDS) -> List[Run]:
+def grid_runs(
+    dev_seeds: Sequence[int] = DEV_SEEDS, batch_sizes: Sequence[int] = BATCH_SIZES
+) -> List[Run]:
     """Every system x recipe x rate on dev, on each dev seed, the systems' recipes interleaved;
     seed by seed (a grid stopped early leaves whole seeds)."""
+    grid = recipes(batch_sizes)
     pairs = [
         (system, recipe)
-        for k in range(max(map(len, RECIPES.values())))
-        for system, recipes in RECIPES.items()
-        if k < len(recipes)
-        for recipe in [recipes[k]]
+        for k in range(max(map(len, grid.values())))
+        for system, system_recipes in grid.items()
+        if k < len(system_recipes)
+        for recipe in [system_recipes[k]]
     ]
     return [
         (system, lr, dict(recipe), "dev", seed)
@@ -288,15 +325,18 @@ def seeds_text(seeds: Sequence[int]) -> str:
 
 
 def grid_points(
-    runs: Sequence[Dict[str, Any]], dev_seeds: Sequence[int] = DEV_SEEDS
+    runs: Sequence[Dict[str, Any]],
+    dev_seeds: Sequence[int] = DEV_SEEDS,
+    batch_sizes: Sequence[int] = BATCH_SIZES,
 ) -> List[Dict[str, Any]]:
     """One record per grid point (system, rate, recipe) that ran on every dev seed: "f1" (and
     "f1_by_doc_size") is its mean over `dev_seeds`, the score the choice reads; "f1_by_seed"
     the seeds' own, "f1_seed0" seed 0's when it is one of them. Science, test and other-seed
     runs do not count; a point missing a seed is left out."""
     by_point: Dict[str, Dict[int, Dict[str, Any]]] = {}
+    grid = recipes(batch_sizes)
     for r in runs:
-        if r["split"] == "dev" and r["seed"] in dev_seeds and r["settings"] in RECIPES[r["system"]]:
+        if r["split"] == "dev" and r["seed"] in dev_seeds and r["settings"] in grid[r["system"]]:
             key = json.dumps([r["system"], float(r["lr"]), sorted(r["settings"].items())])
             by_point.setdefault(key, {})[r["seed"]] = r
     points = []
@@ -325,12 +365,15 @@ def grid_points(
 
 
 def select(
-    runs: Sequence[Dict[str, Any]], dev_seeds: Sequence[int] = DEV_SEEDS
+    runs: Sequence[Dict[str, Any]],
+    dev_seeds: Sequence[int] = DEV_SEEDS,
+    batch_sizes: Sequence[int] = BATCH_SIZES,
 ) -> Dict[str, Dict[str, Any]]:
     """Each group's best grid point by its mean sentence-level dev F1 over `dev_seeds` (seed 0
     alone by default: its seed-0 F1); KeyError when the grid is incomplete."""
     chosen = {}
-    dev = grid_points(runs, dev_seeds)
+    dev = grid_points(runs, dev_seeds, batch_sizes)
+    grid = recipes(batch_sizes)
     for group, (system, fixed) in GROUPS.items():
         points = [
             r
@@ -339,7 +382,7 @@ def select(
             and all(r["settings"].get(k) == v for k, v in (fixed or {}).items())
         ]
         expected = len(RATES) * sum(
-            all(recipe.get(k) == v for k, v in (fixed or {}).items()) for recipe in RECIPES[system]
+            all(recipe.get(k) == v for k, v in (fixed or {}).items()) for recipe in grid[system]
         )
         if len(points) < expected:
             raise KeyError(
@@ -360,8 +403,12 @@ SCIENCE = [{"sentence_windows": True}, {"oracle_cut": 1000}]
 CONTROLS = [({"docs_of": 1, "block_shuffle": 10}, 0), ({"sentence_windows": True}, 1), ({}, 1)]
 
 
-def science_runs(runs: Sequence[Dict[str, Any]], dev_seeds: Sequence[int] = DEV_SEEDS) -> List[Run]:
-    base = select(runs, dev_seeds)["ours, 10-sentence docs"]
+def science_runs(
+    runs: Sequence[Dict[str, Any]],
+    dev_seeds: Sequence[int] = DEV_SEEDS,
+    batch_sizes: Sequence[int] = BATCH_SIZES,
+) -> List[Run]:
+    base = select(runs, dev_seeds, batch_sizes)["ours, 10-sentence docs"]
     return [
         ("ours", base["lr"], {**base["settings"], **change}, "dev", 0) for change in SCIENCE
     ] + [
@@ -391,11 +438,14 @@ def config_choice(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def test_runs(
-    runs: Sequence[Dict[str, Any]], skip_other: bool = False, dev_seeds: Sequence[int] = DEV_SEEDS
+    runs: Sequence[Dict[str, Any]],
+    skip_other: bool = False,
+    dev_seeds: Sequence[int] = DEV_SEEDS,
+    batch_sizes: Sequence[int] = BATCH_SIZES,
 ) -> List[Run]:
     """Seeds x each group's dev choice; dev's best ours recipe and the HF loop first, the other
     ours recipe last (the order only matters when the budget runs out)."""
-    chosen = select(runs, dev_seeds)
+    chosen = select(runs, dev_seeds, batch_sizes)
     ours = [g for g in chosen if chosen[g]["system"] == "ours"]
     best = max(ours, key=lambda g: chosen[g]["f1"])
     order = [
@@ -478,13 +528,16 @@ def _stats(values: Sequence[float]) -> Dict[str, float]:
 
 
 def summarize(
-    runs: Sequence[Dict[str, Any]], dev_seeds: Sequence[int] = DEV_SEEDS
+    runs: Sequence[Dict[str, Any]],
+    dev_seeds: Sequence[int] = DEV_SEEDS,
+    batch_sizes: Sequence[int] = BATCH_SIZES,
 ) -> Dict[str, Any]:
     """Per group: its dev choice, the dev grid, and test mean / std / range over the seeds.
     With several dev seeds, rows and grid points also carry the mean over them ("dev_f1_mean",
     the score the choice read) and each seed's F1."""
-    chosen = select(runs, dev_seeds)
+    chosen = select(runs, dev_seeds, batch_sizes)
     several = tuple(dev_seeds) != (0,)
+    grid_recipes = recipes(batch_sizes)
     rows = []
     for group, best in chosen.items():
         test = [
@@ -555,7 +608,7 @@ def summarize(
             **({"dev_f1_by_seed": r["f1_by_seed"]} if several else {}),
             "train_seconds": r.get("train_seconds"),
         }
-        for r in grid_points(runs, dev_seeds)
+        for r in grid_points(runs, dev_seeds, batch_sizes)
     ]
     science = [
         {
@@ -567,7 +620,7 @@ def summarize(
         }
         for r in runs
         if r["split"] == "dev"
-        and (r["settings"] not in RECIPES[r["system"]] or r["seed"] not in dev_seeds)
+        and (r["settings"] not in grid_recipes[r["system"]] or r["seed"] not in dev_seeds)
     ]
     return {
         "rows": rows,
@@ -650,16 +703,18 @@ def write(
     grid_note: str = "",
     claim_prefix: Optional[str] = None,
     dev_seeds: Sequence[int] = DEV_SEEDS,
+    batch_sizes: Sequence[int] = BATCH_SIZES,
 ) -> Dict[str, Any]:
     """claim_prefix: instead of the protocol's, so that a rerun's summary claims do not read
     like the earlier run's (`--claim-prefix`). dev_seeds: the choice read each grid point's
-    mean dev F1 over these seeds (`--dev-seeds`)."""
+    mean dev F1 over these seeds (`--dev-seeds`). batch_sizes: the grid's batch sizes
+    (`--batch-sizes`)."""
     from benchmarks.report import machine_info, write_json
     from benchmarks.results import head_commit
 
     tag = tag or protocol.tag
     runs = protocol_runs(results, tag, grid_tag)
-    summary = summarize(runs, dev_seeds)
+    summary = summarize(runs, dev_seeds, batch_sizes)
     several = tuple(dev_seeds) != (0,)
     dev_key = "dev_f1_mean" if several else "dev_f1_seed0"
     by = {row["system"]: row for row in summary["rows"]}
@@ -681,7 +736,13 @@ def write(
     test_utc = sorted(r["utc"] for r in runs if r["split"] == "test" and "utc" in r) or [None]
     budget = (
         f"{N_TRAIN:,} CoNLL-2003 train sentences ({N_TRAIN // 10} blocks of 10 consecutive), {EPOCHS} epochs of "
-        f"32 sentences per step ({EPOCHS * N_TRAIN // 32} updates), 1 torch thread per run, 2 runs at a time"
+        f"{BATCH} sentences per step ({EPOCHS * N_TRAIN // BATCH} updates)"
+        + "".join(
+            f" or, in the recipes with batch_size {b}, {b} ({EPOCHS * N_TRAIN // b} updates)"
+            for b in batch_sizes
+            if b != BATCH
+        )
+        + ", 1 torch thread per run, 2 runs at a time"
     )
     checkpoint = protocol.checkpoint
     if pretraining:
@@ -695,6 +756,11 @@ def write(
         (f" --tag {tag}" if tag != protocol.tag else "")
         + (f" --grid-tag {grid_tag}" if grid_tag and grid_tag != tag else "")
         + (f" --dev-seeds {','.join(map(str, dev_seeds))}" if several else "")
+        + (
+            f" --batch-sizes {','.join(map(str, batch_sizes))}"
+            if tuple(batch_sizes) != BATCH_SIZES
+            else ""
+        )
     )
     chosen_on = f"chosen on the mean of dev {seeds_text(dev_seeds)}" if several else ""
     # the flags that made these runs and this file: a test phase run with --skip-other has
@@ -743,7 +809,7 @@ def write(
             "grid_tag": grid_tag or tag,
             "dev_runs_utc": [dev_utc[0], dev_utc[-1]],
             "test_runs_utc": [test_utc[0], test_utc[-1]],
-            "grid": {"rates": list(RATES), "ours": RECIPES["ours"], "hf": RECIPES["hf"]},
+            "grid": {"rates": list(RATES), **recipes(batch_sizes)},
         },
         "columns": [
             "system",
@@ -763,6 +829,7 @@ def write(
                 "docs_of": ours["settings"]["docs_of"],
                 "lr": ours["lr"],
                 "warmup": ours["settings"].get("warmup", 0.1),
+                "batch_size": ours["settings"].get("batch_size", BATCH),
             },
             "hf": {"lr": hf["lr"], **{k: v for k, v in hf["settings"].items() if k != "epochs"}},
         },
@@ -898,6 +965,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         help="grid: run every grid point on these dev seeds; test/write/science/show: choose each "
         "group's point by its mean dev F1 over them (the same rule for both systems)",
     )
+    p.add_argument(
+        "--batch-sizes",
+        default=",".join(map(str, BATCH_SIZES)),
+        help="grid/test/write/...: sentences per step; each size other than 32 adds one recipe per "
+        "system at it (30%% warmup; ours on 1-sentence docs), the same for both systems",
+    )
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--cache-dir", type=Path, default=CACHE)
     p.add_argument(
@@ -908,6 +981,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     args = p.parse_args(argv)
     dev_seeds = tuple(int(s) for s in args.dev_seeds.split(","))
+    batch_sizes = tuple(int(b) for b in args.batch_sizes.split(","))
+    if BATCH not in batch_sizes:
+        p.error(f"--batch-sizes must include {BATCH} (the grid of every earlier round)")
     protocol = PROTOCOLS[args.protocol]
     output = args.output or ROOT / "benchmarks" / "results" / f"{protocol.output}.json"
     extra: List[str] = []
@@ -927,11 +1003,17 @@ def main(argv: Optional[List[str]] = None) -> None:
             print(f"lr {r['lr']:g}: dev F1 {r['f1']:.2f}")
         print(f"dev's choice: {config_choice(done)['lr']:g}")
     elif args.phase == "grid":
-        execute(grid_runs(dev_seeds), args.jobs, args.results, extra, tag)
+        execute(grid_runs(dev_seeds, batch_sizes), args.jobs, args.results, extra, tag)
     elif args.phase == "test":
-        execute(test_runs(runs, args.skip_other, dev_seeds), args.jobs, args.results, extra, tag)
+        execute(
+            test_runs(runs, args.skip_other, dev_seeds, batch_sizes),
+            args.jobs,
+            args.results,
+            extra,
+            tag,
+        )
     elif args.phase == "science":
-        execute(science_runs(runs, dev_seeds), args.jobs, args.results, extra, tag)
+        execute(science_runs(runs, dev_seeds, batch_sizes), args.jobs, args.results, extra, tag)
     elif args.phase == "write":
         result = write(
             args.results,
@@ -943,10 +1025,11 @@ def main(argv: Optional[List[str]] = None) -> None:
             args.grid_note,
             args.claim_prefix,
             dev_seeds,
+            batch_sizes,
         )
         print(json.dumps(result["summary"], indent=1))
     else:
-        print(markdown(summarize(runs, dev_seeds)))
+        print(markdown(summarize(runs, dev_seeds, batch_sizes)))
 
 
 if __name__ == "__main__":

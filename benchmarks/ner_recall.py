@@ -16,7 +16,7 @@ its own tag) AND it beats the baseline on at least `MIN_WINS` (2) of the 3 seeds
 several pass, the one with the highest dev mean is adopted (one change). No test figure is
 read by this module.
 
-    python benchmarks/ner_recall.py run --jobs 2            # every diagnostic, seeds 0-2, dev
+    python benchmarks/ner_recall.py run --jobs 1            # every diagnostic, seeds 0-2, dev
     python benchmarks/ner_recall.py run base hf --jobs 1    # some of them
     python benchmarks/ner_recall.py write                   # results/ner_recall_dev.json
 """
@@ -151,7 +151,7 @@ def summarize(results: Path = protocol.RESULTS) -> List[Dict[str, Any]]:
                 "diagnostic": name,
                 "system": system,
                 "lr": lr,
-                "change": change if system == "ours" else settings,
+                "change": (change or None) if system == "ours" else settings,
                 "dev_f1_mean": round(statistics.mean(f1.values()), 2),
                 "dev_f1_by_seed": f1,
                 "dev_p_mean": round(statistics.mean(runs[s]["p"] for s in SEEDS), 2),
@@ -188,7 +188,7 @@ def write(results: Path, output: Path) -> Dict[str, Any]:
     loads = [r["load_avg"][0] for r in runs]
     result = {
         "benchmark": output.stem,
-        "command": "python benchmarks/ner_recall.py run --jobs 2 && python benchmarks/ner_recall.py write",
+        "command": "python benchmarks/ner_recall.py run --jobs 1 && python benchmarks/ner_recall.py write",
         "commit": head_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info("cpu"),

@@ -324,3 +324,61 @@ def test_a_multi_seed_dev_choice_reads_each_points_mean_over_the_dev_seeds(tmp_p
     assert all("chosen on the mean of dev seeds 0-2" in c["split"] for c in result["summary"][:2])
     assert "--dev-seeds 0,1,2" in result["command"]
     assert {p["dev_f1"] for p in result["dev_grid"] if p["lr"] == proto.RATES[-1]} == {33.33}
+
+
+def test_a_second_batch_size_adds_as_many_tuned_points_to_each_system(tmp_path):
+    """`--batch-sizes 32,16`: one more recipe per system at 16 sentences per step (30% warmup;
+    ours on 1-sentence docs), at every rate; the default grid is the earlier rounds'; the
+    choice needs the new points and may pick them; the result file records the knob."""
+    assert proto.recipes() == proto.RECIPES
+    both = proto.recipes((32, 16))
+    for system in ("ours", "hf"):
+        added = [r for r in both[system] if r not in proto.RECIPES[system]]
+        assert [r["batch_size"] for r in added] == [16] and added[0]["warmup"] == 0.3
+    assert both["ours"][-1]["docs_of"] == 1
+    assert len(proto.grid_runs((0,), (32, 16))) == len(proto.grid_runs()) + 2 * len(proto.RATES)
+
+    def f1(system, lr, settings):
+        # batch 16 at the second rate is each system's best point
+        return 60.0 if settings.get("batch_size") == 16 and lr == proto.RATES[1] else 40.0 + lr
+
+    runs = [
+        dict(
+            _run(s, lr, dict(r), f1(s, lr, r)),
+            tag="t",
+            n_train=proto.N_TRAIN,
+            train_seconds=1.0,
+            train_words_per_s=1.0,
+        )
+        for s, recipes in both.items()
+        for r in recipes
+        for lr in proto.RATES
+    ]
+    # the default grid ignores the batch-16 runs (rounds 1-6 reproduce)
+    assert all("batch_size" not in c["settings"] for c in proto.select(runs).values())
+    chosen = proto.select(runs, batch_sizes=(32, 16))
+    assert chosen["hf loop"]["settings"]["batch_size"] == 16
+    assert chosen["ours, 1-sentence docs"]["settings"]["batch_size"] == 16
+    assert chosen["ours, 10-sentence docs"]["settings"] == dict(proto.RECIPES["ours"][1])
+    without = [r for r in runs if not (r["system"] == "hf" and r["settings"].get("batch_size"))]
+    with pytest.raises(KeyError, match="hf loop: 8 of 12 dev grid points"):
+        proto.select(without, batch_sizes=(32, 16))
+    for system, lr, settings, split, seed in proto.test_runs(runs, batch_sizes=(32, 16)):
+        runs.append(
+            dict(
+                _run(system, lr, settings, 50.0 + seed, split=split, seed=seed),
+                tag="t",
+                n_train=proto.N_TRAIN,
+                train_seconds=1.0,
+                train_words_per_s=1.0,
+                load_avg=[1.0, 1.0, 1.0],
+            )
+        )
+    results = tmp_path / "runs.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    result = proto.write(results, tmp_path / "r.json", tag="t", batch_sizes=(32, 16))
+    assert result["chosen"]["ours"]["batch_size"] == 16
+    assert result["chosen"]["hf"]["batch_size"] == 16
+    assert "--batch-sizes 32,16" in result["command"]
+    assert "batch_size 16, 16 (250 updates)" in result["protocol"]["budget"]
+    assert result["protocol"]["grid"]["hf"][-1]["batch_size"] == 16
