@@ -37,7 +37,11 @@ Protocol (invariants):
   `pretrain` (`--pretrain-steps` x 2,048 pieces) on those docs (CLINC150: its train texts):
   the one-class benchmark's checkpoints, built and cached alike. The pointing game runs on
   both (systems `NAME @random-init`, `NAME @pretrained`), the dev docs choose each system's
-  checkpoint too; the cost is timed on the pretrained one (weights do not change it).
+  checkpoint too; the cost is timed on the last one (weights do not change it).
+  `--objectives` (the one-class benchmark's, `one_class.OBJECTIVE_CHECKPOINTS`) adds one
+  pretrained checkpoint per other pretrain objective, same budget and text (`mlm+contrastive`:
+  `NAME @contrastive`), among which the same dev rule chooses; the default, `mlm`, is the
+  checkpoint set above.
 """
 
 import random
@@ -369,16 +373,25 @@ def run_pointing_task(
     repeats: int,
     cost_docs: int,
     pretrain_steps: int,
+    objectives: Sequence[str] = ("mlm",),
 ) -> Dict[str, Any]:
     """Pointing game of every system on the dev docs (which choose) and the test docs (which
-    report), on the random-init checkpoint and (pretrain_steps > 0) the same after MLM
-    pretraining on the normal training text (the one-class benchmark's, cached alike): systems
-    "NAME @CHECKPOINT". The cost of every method on the test docs, on the last checkpoint
-    (the weights do not change it), under the system's NAME."""
+    report), on the random-init checkpoint and (pretrain_steps > 0) the same after pretraining
+    on the normal training text, one checkpoint per objective of `objectives` (the one-class
+    benchmark's, cached alike): systems "NAME @CHECKPOINT". The cost of every method on the
+    test docs, on the last checkpoint (the weights do not change it), under the system's NAME."""
     from .one_class import checkpoints_for
 
     ckpts = checkpoints_for(
-        spec["key"], spec["tokenizer_texts"], cache_dir, data_dir, None, pretrain_steps, 2048, seed
+        spec["key"],
+        spec["tokenizer_texts"],
+        cache_dir,
+        data_dir,
+        None,
+        pretrain_steps,
+        2048,
+        seed,
+        objectives,
     )
     texts = [d["text"] for d in spec["docs"]][:cost_docs]
     result: Dict[str, Any] = {"checkpoints": list(ckpts), "dev": {}, "test": {}, "cost": {}}
@@ -501,6 +514,7 @@ def run_retrieval(
     pretrain_steps: int,
     finetune_docs: int,
     epochs: int,
+    objectives: Sequence[str] = ("mlm",),
 ) -> Dict[str, Any]:
     import json
 
@@ -509,10 +523,18 @@ def run_retrieval(
     data = json.loads((Path(data_dir) / CLINC).read_text(encoding="utf8"))
     train, val = data["train"], data["val"]
     train_texts = [t for t, _ in train]
-    from .one_class import checkpoints_for
+    from .one_class import OBJECTIVE_CHECKPOINTS, checkpoints_for
 
     ckpts = checkpoints_for(
-        "clinc150-train", train_texts, cache_dir, data_dir, None, pretrain_steps, 2048, 0
+        "clinc150-train",
+        train_texts,
+        cache_dir,
+        data_dir,
+        None,
+        pretrain_steps,
+        2048,
+        0,
+        objectives,
     )
     ckpt = ckpts["random-init"]
     encoders: Dict[str, Callable[[Sequence[str]], numpy.ndarray]] = {}
@@ -520,9 +542,13 @@ def run_retrieval(
     encoders["tfidf"] = lambda texts: tfidf.transform(texts).toarray()
     untrained = transformer_only(ckpt)
     encoders["untrained encoder"] = lambda texts: encoder_vectors(untrained, texts)
-    if "pretrained" in ckpts:
-        mlm = transformer_only(ckpts["pretrained"])
-        encoders["MLM-pretrained encoder"] = lambda texts: encoder_vectors(mlm, texts)
+    for objective in objectives:
+        if OBJECTIVE_CHECKPOINTS[objective] in ckpts:
+            pretrained = transformer_only(ckpts[OBJECTIVE_CHECKPOINTS[objective]])
+            label = "MLM" if objective == "mlm" else objective
+            encoders[f"{label}-pretrained encoder"] = lambda texts, nlp=pretrained: encoder_vectors(
+                nlp, texts
+            )
     if finetune_docs > 0:
         rng = random.Random(0)
         sample = rng.sample(list(map(tuple, train)), min(finetune_docs, len(train)))
@@ -569,6 +595,7 @@ def run_explain(
     retrieval_subset: int = 1000,
     pretrain_steps: int = 200,
     finetune_docs: int = 3000,
+    objectives: str = "mlm",
 ) -> Dict[str, Any]:
     import torch
 
@@ -583,6 +610,9 @@ def run_explain(
         raise typer.BadParameter(
             f"unknown tasks {unknown}; choose from {', '.join(TASKS)}", param_hint="--tasks"
         )
+    from .one_class import parse_objectives
+
+    chosen_objectives = parse_objectives(objectives)
     data_dir = Path(data_dir)
     pointing_runs: List[Dict[str, Any]] = []
     retrieval = None
@@ -598,6 +628,7 @@ def run_explain(
         "retrieval_subset": retrieval_subset,
         "pretrain_steps": pretrain_steps,
         "finetune_docs": finetune_docs,
+        "objectives": chosen_objectives,
     }
 
     def partial_result() -> Dict[str, Any]:
@@ -606,7 +637,14 @@ def run_explain(
     if "retrieval" in wanted:  # first: the shortest, so a run cut off keeps it
         log("== retrieval (CLINC150 val)")
         retrieval = run_retrieval(
-            cache_dir, data_dir, seeds, retrieval_subset, pretrain_steps, finetune_docs, epochs
+            cache_dir,
+            data_dir,
+            seeds,
+            retrieval_subset,
+            pretrain_steps,
+            finetune_docs,
+            epochs,
+            chosen_objectives,
         )
         write_json(output, partial_result())
     for seed in range(seeds):  # seed by seed: a run cut off keeps both tasks of its seeds
@@ -614,7 +652,16 @@ def run_explain(
             log(f"== {task}, seed {seed}")
             spec = makers[task](data_dir, seed, n_docs, n_train)
             run = run_pointing_task(
-                task, spec, cache_dir, data_dir, seed, epochs, repeats, cost_docs, pretrain_steps
+                task,
+                spec,
+                cache_dir,
+                data_dir,
+                seed,
+                epochs,
+                repeats,
+                cost_docs,
+                pretrain_steps,
+                chosen_objectives,
             )
             pointing_runs.append({"task": task, "seed": seed, "n_docs": len(spec["docs"]), **run})
             write_json(output, partial_result())
@@ -684,8 +731,9 @@ def base_name(system: str) -> str:
 
 def choose_checkpoints(choices: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     """Per base system, the checkpoint whose chosen method has the best mean dev hit rate (ties:
-    the later checkpoint, the pretrained one) and that method and weights: the "auto" of the
-    component (explain.AUTO) and the figure the summary reports."""
+    the later checkpoint: random-init, pretrained, then the other objectives' in `--objectives`
+    order) and that method and weights: the "auto" of the component (explain.AUTO) and the
+    figure the summary reports."""
     out: Dict[str, Dict[str, Any]] = {}
     for system, choice in choices.items():
         best = choice["dev"][choice["method"]]
@@ -708,6 +756,14 @@ def summarize(
     settings: Dict[str, Any],
 ) -> Dict[str, Any]:
     """The result file of a (possibly partial) run."""
+    from .one_class import OBJECTIVE_CHECKPOINTS
+
+    # the checkpoints of the other pretrain objectives, same budget and text: "; @contrastive: + mlm+contrastive"
+    others = "".join(
+        f"; @{OBJECTIVE_CHECKPOINTS[o]}: + {o}"
+        for o in settings.get("objectives", ["mlm"])
+        if o != "mlm"
+    )
     repeats, retrieval_subset = settings["repeats"], settings["retrieval_subset"]
     rows: List[Dict[str, Any]] = []
     summary: List[Dict[str, Any]] = []
@@ -758,7 +814,7 @@ def summarize(
                     "baseline": f"random span {baseline:.2f}",
                     "split": "auto chosen on dev docs (training/validation text); test docs report",
                     "caveat": "small 4 x 128 encoder from random init (@pretrained: + MLM on the "
-                    "normal training text), checkpoint chosen on dev; every system in the table",
+                    f"normal training text{others}), checkpoint chosen on dev; every system in the table",
                 }
             )
         worst = min(hits_of_task)
@@ -840,7 +896,7 @@ def summarize(
             )
     checkpoint = "small 4 x 128 random-init (BPE on the task's normal training text)" + (
         f", and the same after MLM pretrain {settings['pretrain_steps']} x 2048 pieces on that "
-        "text (@pretrained); each system's checkpoint chosen on the dev docs"
+        f"text (@pretrained){others.replace('+ ', '+ pretrain ')}; each system's checkpoint chosen on the dev docs"
         if settings["pretrain_steps"]
         else ""
     )
@@ -919,6 +975,13 @@ def explain_cli(
         "--finetune-docs",
         help="CLINC train utterances of the intent fine-tuning (0: none)",
     ),
+    objectives: str = typer.Option(
+        _D["objectives"],
+        "--objectives",
+        help="Comma-separated pretrain objectives, one pretrained checkpoint each, among which "
+        "the dev docs choose: mlm ('pretrained'), mlm+contrastive ('contrastive'), rtd "
+        "('rtd-pretrained'), mlm+rtd ('mlm-rtd')",
+    ),
     # fmt: on
 ) -> None:
     """Anomaly explanations (pointing game, cost) and doc vectors (CLINC150 retrieval)."""
@@ -937,4 +1000,5 @@ def explain_cli(
         retrieval_subset=retrieval_subset,
         pretrain_steps=pretrain_steps,
         finetune_docs=finetune_docs,
+        objectives=objectives,
     )

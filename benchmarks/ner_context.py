@@ -41,6 +41,20 @@ decision of issue 33 reads its dev figures on paragraphs without sentence starts
 (`ner_protocol.OURS_CLIP`, round 5 of the pretrained protocol: the per-parameter clip let seeds
 of the sentence system collapse on this checkpoint).
 
+`--study clip-warmup` (issue 33, after dropout-clip lost on dev and test) tunes the context
+system at the sentence system's current protocol settings, which it had never been tried at:
+warmup 0.3 and the global clip (`ner_protocol`'s choice in `ner_pretrained_r5.json`), FLERT
+training, rates {2e-3, 4e-3} x context {32, 64} x context dropout {0, 0.5} on dev seed 0. The
+choice is the best seed-0 dev F1 on paragraphs without sentence starts (`CHOOSE_SHIPPED`, the
+view the rule reads), confirmed on dev seeds 1-2. The sentence system is not rerun: its runs
+are read from the protocol's own tag (`SENTENCES_TAG`, identical settings). Its adoption rule
+(`adoption_rule`), pre-registered before any of its runs: on dev paragraphs without sentence
+starts, the context mean over dev seeds 0-2 >= the sentences' mean + `RULE_MARGIN` and context
+ahead on >= 2 of the 3 seeds. Its `test` phase refuses to run unless the rule holds:
+
+    python benchmarks/ner_context.py dev --study clip-warmup --jobs 1
+    python benchmarks/ner_context.py write --study clip-warmup  # results/ner_context_clip_warmup.json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -83,6 +97,18 @@ DROPOUT_GRID = [
     ("ours", SENTENCES[1], {**FLERT, "sentence_context": c, "sentence_context_dropout": p})
     for c, p in ((64, 0.5), (64, 0.25), (32, 0.5))
 ]
+# Round 7 (study clip-warmup): FLERT at the sentence system's protocol settings (warmup 0.3,
+# the global clip; ner_pretrained_r5's choice), rates x context sizes x context dropout.
+PROTOCOL_R5 = {"warmup": 0.3, **proto.OURS_CLIP}
+SENTENCES_R5 = (SENTENCES[0], SENTENCES[1], {**SENTENCES[2], **PROTOCOL_R5})
+SENTENCES_TAG = proto.PROTOCOLS["pretrained"].tag + "-r5"  # where its dev and test runs are
+CLIP_WARMUP_GRID = [
+    ("ours", lr, {**FLERT, **PROTOCOL_R5, "sentence_context": c, "sentence_context_dropout": p})
+    for lr in (2e-3, 4e-3)
+    for c in (32, 64)
+    for p in (0.0, 0.5)
+]
+RULE_MARGIN = 0.5  # the adoption rule: context >= sentences + this, dev mean of 3 seeds
 VIEW = "10"  # dev/test docs of 10 consecutive sentences with their gold sentence starts
 # The views of every run (ner_study's f1_by_doc_size) -> column names. "10": 10 consecutive
 # sentences per doc, read as the system's encoder reads a doc (the context system: each sentence
@@ -114,6 +140,13 @@ class Study:
     sentences: Tuple[str, float, Dict[str, Any]] = SENTENCES
     # its dev table also lists the sentence system's runs, seed by seed (a rerun, no choice)
     dev_table_sentences: bool = False
+    # the view whose dev F1 chooses (VIEW: gold sentence starts; "10sz": the shipped path)
+    choose_view: str = VIEW
+    # the sentence system's runs are read from this tag (the protocol run that chose it, the
+    # same settings), never rerun under the study's tag
+    sentences_tag: Optional[str] = None
+    # a pre-registered adoption rule (`adoption_rule`) gates the test phase
+    rule: bool = False
 
 
 STUDIES = {
@@ -154,6 +187,23 @@ STUDIES = {
         (SENTENCES[0], SENTENCES[1], {**SENTENCES[2], **proto.OURS_CLIP}),
         dev_table_sentences=True,
     ),
+    # FLERT at the sentence system's protocol settings, against its own dev runs; the test
+    # phase only if the pre-registered adoption rule holds on dev
+    "clip-warmup": Study(
+        "clip-warmup",
+        TAG + "-clip-warmup",
+        CLIP_WARMUP_GRID,
+        (0,),
+        OUTPUT.with_name("ner_context_clip_warmup.json"),
+        "python benchmarks/ner_context.py dev --study clip-warmup --jobs 1 && python "
+        "benchmarks/ner_context.py test --study clip-warmup --jobs 1 && python "
+        "benchmarks/ner_context.py write --study clip-warmup",
+        SENTENCES_R5,
+        dev_table_sentences=True,
+        choose_view="10sz",
+        sentences_tag=SENTENCES_TAG,
+        rule=True,
+    ),
     "dropout": Study(
         "dropout",
         TAG + "-dropout",
@@ -177,16 +227,23 @@ def retagged(study: Study, tag: Optional[str]) -> Study:
 
 
 def grid_runs(study: Study = STUDIES["flert"]) -> List[proto.Run]:
-    return [
-        point + ("dev", seed)
-        for seed in study.choose_seeds
-        for point in [study.sentences, *study.grid]
-    ]
+    own = [] if study.sentences_tag else [study.sentences]
+    return [point + ("dev", seed) for seed in study.choose_seeds for point in [*own, *study.grid]]
+
+
+def study_runs(results: Path, study: Study) -> List[Dict[str, Any]]:
+    """The study's runs: its tag's, plus the sentence system's from `study.sentences_tag`."""
+    runs = proto.read_runs(results, study.tag)
+    if study.sentences_tag:
+        runs += [
+            r for r in proto.read_runs(results, study.sentences_tag) if _same(r, *study.sentences)
+        ]
+    return runs
 
 
 def choose(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -> Dict[str, Any]:
-    """The grid's best context point (C > 0) by dev F1 on 10-sentence docs, the mean over the
-    study's choosing seeds (its seed-0 run is returned, with that mean as `choice_f1`);
+    """The grid's best context point (C > 0) by dev F1 on 10-sentence docs (the study's
+    `choose_view`), the mean over the study's choosing seeds (its seed-0 run is returned, with that mean as `choice_f1`);
     KeyError until the grid is complete."""
     dev = [r for r in runs if r["split"] == "dev" and r["seed"] in study.choose_seeds]
     points = [r for r in dev if (r["system"], r["lr"], r["settings"]) in study.grid]
@@ -197,7 +254,7 @@ def choose(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -> D
     for point in study.grid:
         if point[2]["sentence_context"] > 0:
             mine = [r for r in points if _same(r, *point)]
-            f1 = statistics.mean(r["f1_by_doc_size"][VIEW] for r in mine)
+            f1 = statistics.mean(r["f1_by_doc_size"][study.choose_view] for r in mine)
             means.append((f1, min(mine, key=lambda r: r["seed"])))
     f1, best = max(means, key=lambda m: m[0])
     return {**best, "choice_f1": round(f1, 2)}
@@ -211,11 +268,49 @@ def seed_runs(
         (system, lr, dict(settings), split, seed)
         for system, lr, settings in [
             (best["system"], best["lr"], best["settings"]),
-            study.sentences,
+            *([] if study.sentences_tag else [study.sentences]),
         ]
         for seed in proto.SEEDS
         if not (split == "dev" and seed in study.choose_seeds)
     ]
+
+
+def adoption_rule(runs: Sequence[Dict[str, Any]], study: Study) -> Dict[str, Any]:
+    """The pre-registered rule of a study with `rule` (written before its runs): on dev
+    paragraphs without sentence starts ("10sz", the shipped path), the chosen context point's
+    mean over dev seeds 0-2 >= the sentence system's + RULE_MARGIN, and context ahead on at
+    least 2 of the 3 seeds. KeyError until both systems have every dev seed."""
+    best = choose(runs, study)
+    view = "10sz"
+
+    def by_seed(point):
+        return {
+            r["seed"]: r["f1_by_doc_size"][view]
+            for r in runs
+            if r["split"] == "dev" and r["seed"] in proto.SEEDS and _same(r, *point)
+        }
+
+    ctx_f1 = by_seed((best["system"], best["lr"], best["settings"]))
+    sent_f1 = by_seed(study.sentences)
+    missing = [s for s in proto.SEEDS if s not in ctx_f1 or s not in sent_f1]
+    if missing:
+        raise KeyError(f"dev seeds {missing} missing for the adoption rule: run the dev phase")
+    ctx_mean = statistics.mean(ctx_f1.values())
+    sent_mean = statistics.mean(sent_f1.values())
+    wins = sum(ctx_f1[s] > sent_f1[s] for s in proto.SEEDS)
+    return {
+        "rule": f"dev paragraphs without sentence starts ({view}): context mean of seeds "
+        f"{', '.join(map(str, proto.SEEDS))} >= sentences + {RULE_MARGIN:g} and context ahead "
+        "on >= 2 of 3 seeds (pre-registered before the study's runs)",
+        "context": ctx_f1,
+        "sentences": sent_f1,
+        "context mean": round(ctx_mean, 2),
+        "sentences mean": round(sent_mean, 2),
+        "difference": round(ctx_mean - sent_mean, 2),
+        "per seed": {s: round(ctx_f1[s] - sent_f1[s], 2) for s in proto.SEEDS},
+        "wins": wins,
+        "met": ctx_mean >= sent_mean + RULE_MARGIN and wins >= 2,
+    }
 
 
 def _same(r: Dict[str, Any], system: str, lr: float, settings: Dict[str, Any]) -> bool:
@@ -259,6 +354,8 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
             if split == "test":
                 row["train words/s"] = statistics.median(r["train_words_per_s"] for r in done)
         rows.append(row)
+    # a study with an adoption rule lists every dev run (the choice's confirming seeds too)
+    table_seeds = proto.SEEDS if study.rule else study.choose_seeds
     grid = [
         {
             "lr": r["lr"],
@@ -281,7 +378,7 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
         }
         for r in runs
         if r["split"] == "dev"
-        and r["seed"] in study.choose_seeds
+        and r["seed"] in table_seeds
         and (r["system"], r["lr"], r["settings"]) in study.grid
     ]
     if study.dev_table_sentences:
@@ -300,11 +397,16 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
                 "train s": r["train_seconds"],
             }
             for r in runs
-            if r["split"] == "dev"
-            and r["seed"] in study.choose_seeds
-            and _same(r, *study.sentences)
+            if r["split"] == "dev" and r["seed"] in table_seeds and _same(r, *study.sentences)
         ]
-        grid.sort(key=lambda row: (row["seed"], row["sentence_context"]))
+        grid.sort(
+            key=lambda row: (
+                row["seed"],
+                row["sentence_context"],
+                row["lr"],
+                row["context dropout"],
+            )
+        )
     return {
         "chosen": best,
         "rows": rows,
@@ -346,7 +448,11 @@ def write(
     from benchmarks.report import machine_info, write_json
     from benchmarks.results import head_commit
 
-    runs = proto.read_runs(results, study.tag)
+    runs = study_runs(results, study)
+    own = [r for r in runs if r["tag"] == study.tag]
+    tested = any(r["split"] == "test" for r in own)
+    if not tested:  # the sentence system's test runs (another tag) stay out of a dev-only file
+        runs = [r for r in runs if r["split"] != "test"]
     summary = summarize(runs, study)
     context, sentences = summary["rows"]
     test_key_ctx, test_key_sent = "test F1, 10-sentence docs", "test F1, sentences"
@@ -354,7 +460,9 @@ def write(
     def mean(row: Dict[str, Any], key: str) -> float:
         return row[key]["mean"]
 
-    loads = [r["load_avg"][0] for r in runs if r["split"] == "test"] or [0.0]
+    loads = [r["load_avg"][0] for r in own if r["split"] == "test"] or [
+        r["load_avg"][0] for r in own
+    ]
     checkpoint = PROTO_CHECKPOINT
     if pretraining:
         checkpoint += (
@@ -367,7 +475,19 @@ def write(
         "(the pretrained protocol's dev choice)",
     )
     split = "chosen on dev (last 10% of CoNLL train), reported on test (CoNLL valid), 3 seeds"
-    if study.dev_table_sentences:  # a rerun: its claims must not read like the study it reruns
+    rerun = study.dev_table_sentences and not study.rule
+    if study.rule:
+        claim_head = (
+            f"pretrained checkpoint, context tuned at the protocol's settings ({study.name}): "
+        )
+        baseline_recipe = (
+            "(the pretrained protocol's dev choice: rate 2e-3, warmup 0.3, global clip 1)"
+        )
+        split = (
+            "chosen on dev seed 0 (shipped-path paragraphs), adopted by a pre-registered rule on "
+            "dev seeds 0-2, reported on test (CoNLL valid), 3 seeds"
+        )
+    if rerun:  # a rerun: its claims must not read like the study it reruns
         settings = study.sentences[2]
         claim_head = f"pretrained checkpoint, rerun on newer code ({study.name}): "
         baseline_recipe = (
@@ -428,10 +548,16 @@ def write(
                 ),
             }
         )
+    rule: Optional[Dict[str, Any]] = None
+    if study.rule:
+        try:
+            rule = adoption_rule(runs, study)
+        except KeyError as e:
+            rule = {"incomplete": str(e).strip("'\"")}
     result = {
         "benchmark": "ner_context",
         "command": study.command
-        if any(r["split"] == "test" for r in runs)
+        if tested
         else " && ".join(p for p in study.command.split(" && ") if " test " not in p),
         "commit": head_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -441,9 +567,13 @@ def write(
             "chooses": (
                 "nothing: a rerun of round 5's dev choice on newer code; dev: the last 10% of "
                 f"CoNLL-2003 train, seeds {', '.join(map(str, study.choose_seeds))}"
-                if study.dev_table_sentences
+                if rerun
                 else "dev: the last 10% of CoNLL-2003 train; the context setting and rate by F1 on "
-                "10-sentence dev docs (gold starts), "
+                + (
+                    "10-sentence dev paragraphs without sentence starts (the shipped path), "
+                    if study.choose_view == "10sz"
+                    else "10-sentence dev docs (gold starts), "
+                )
                 + (
                     "seed 0 of each grid point"
                     if study.choose_seeds == (0,)
@@ -451,12 +581,12 @@ def write(
                 )
             ),
             "reports": "test: CoNLL-2003 valid, once per final run"
-            if any(r["split"] == "test" for r in runs)
+            if tested
             else "dev only (no test run)",
             "checkpoint": checkpoint,
             "seeds": len(proto.SEEDS),
             "budget": f"{proto.N_TRAIN:,} CoNLL-2003 train sentences, {proto.EPOCHS} epochs of about 32 sentences "
-            "per step, 1 torch thread per run, 2 runs at a time",
+            "per step, 1 torch thread per run (runs at a time: the command's --jobs)",
             "tag": study.tag,
             "grid": {
                 "mix": {"rates": list(RATES), "sentence_context": list(CONTEXTS), "recipe": RECIPE},
@@ -486,6 +616,7 @@ def write(
         "rows": summary["rows"],
         "dev_grid": summary["dev_grid"],
         "summary": summary_rows,
+        **({"adoption_rule": rule} if rule else {}),
     }
     write_json(output, result)
     # the grid that chose, as its own table (BENCHMARKS.md region ner_context_dev)
@@ -493,14 +624,18 @@ def write(
         output.with_name(output.stem + "_dev.json"),
         {
             **{k: result[k] for k in ("benchmark", "command", "commit", "date", "machine")},
-            "load_avg": [r["load_avg"][0] for r in runs if r["split"] == "dev"][-1:] or [0.0],
+            "load_avg": [r["load_avg"][0] for r in own if r["split"] == "dev"][-1:] or [0.0],
             "protocol": {
                 **result["protocol"],
-                "reports": "dev (each seed's runs; nothing here is a test figure)"
+                "reports": "dev (seed 0 chooses; the choice's seeds 1-2 and the sentence system's "
+                "seeds 0-2 feed the pre-registered rule; nothing here is a test figure)"
+                if study.rule
+                else "dev (each seed's runs; nothing here is a test figure)"
                 if study.dev_table_sentences
                 else "dev (this table chooses; nothing here is a test figure)",
-                "seeds": len(study.choose_seeds),
+                "seeds": len(proto.SEEDS if study.rule else study.choose_seeds),
             },
+            **({"adoption_rule": rule} if rule else {}),
             "columns": list(summary["dev_grid"][0]) if summary["dev_grid"] else [],
             "rows": summary["dev_grid"],
         },
@@ -546,12 +681,20 @@ def main(argv: Optional[List[str]] = None) -> None:
         checkpoint, pretraining = proto.ensure_pretrained(args.cache_dir, DATA_DIR)
         extra = ["--checkpoint", str(checkpoint)]
     tag = study.tag
-    runs = proto.read_runs(args.results, tag)
+    runs = study_runs(args.results, study)
     if args.phase == "dev":
         proto.execute(grid_runs(study), args.jobs, args.results, extra, tag)
-        runs = proto.read_runs(args.results, tag)
+        runs = study_runs(args.results, study)
         proto.execute(seed_runs(runs, "dev", study), args.jobs, args.results, extra, tag)
+        if study.rule:
+            rule = adoption_rule(study_runs(args.results, study), study)
+            print(json.dumps(rule, indent=1))
     elif args.phase == "test":
+        if study.rule and not adoption_rule(runs, study)["met"]:
+            raise SystemExit(
+                f"study {study.name}: the pre-registered dev rule is not met "
+                f"({adoption_rule(runs, study)['difference']:+.2f} on dev); no test run"
+            )
         proto.execute(seed_runs(runs, "test", study), args.jobs, args.results, extra, tag)
     elif args.phase == "write":
         output = args.output or study.output

@@ -206,6 +206,18 @@ def metrics(gold: Sequence[int], scores: Sequence[float], words: Sequence[int]) 
 # ---------------------------------------------------------------------------- checkpoints and features
 
 
+def parse_objectives(objectives: str) -> List[str]:
+    """`--objectives` (comma-separated) as a list, each one of OBJECTIVE_CHECKPOINTS."""
+    chosen = [o.strip() for o in objectives.split(",") if o.strip()]
+    bad = [o for o in chosen if o not in OBJECTIVE_CHECKPOINTS]
+    if bad or not chosen:
+        raise typer.BadParameter(
+            f"unknown objectives {bad}; choose from {', '.join(OBJECTIVE_CHECKPOINTS)}",
+            param_hint="--objectives",
+        )
+    return chosen
+
+
 def checkpoints_for(
     key: str,
     train: List[str],
@@ -367,13 +379,7 @@ def run_one_class(
         raise typer.BadParameter(
             f"unknown tasks {unknown}; choose from {', '.join(TASKS)}", param_hint="--tasks"
         )
-    chosen_objectives = [o.strip() for o in objectives.split(",") if o.strip()]
-    bad = [o for o in chosen_objectives if o not in OBJECTIVE_CHECKPOINTS]
-    if bad or not chosen_objectives:
-        raise typer.BadParameter(
-            f"unknown objectives {bad}; choose from {', '.join(OBJECTIVE_CHECKPOINTS)}",
-            param_hint="--objectives",
-        )
+    chosen_objectives = parse_objectives(objectives)
     sms_rows = bdata.read_sms(data_dir / bdata.SMS)
     news = None
     if any(t.startswith("news") for t in wanted):

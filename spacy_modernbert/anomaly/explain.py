@@ -103,7 +103,7 @@ LENGTH_WEIGHT_MIN, LENGTH_WEIGHT_MAX = -2.0, 2.0
 AUTO: Dict[Optional[str], Dict[str, Any]] = {
     "doc_and_token_knn": {
         "method": "tokens",
-        "weights": {"tokens": 0.5, "occlusion": 0.25, "alone": 0.0},
+        "weights": {"tokens": 0.5, "occlusion": 1.0, "alone": 0.0},
         "passages": {"tokens": "lines", "occlusion": "lines", "alone": "sentences"},
     },
     "token_knn": {
@@ -114,7 +114,7 @@ AUTO: Dict[Optional[str], Dict[str, Any]] = {
     "knn": {
         "method": "decompose_calibrated",
         "weights": {
-            "occlusion": 0.5,
+            "occlusion": 0.25,
             "alone": 0.0,
             "decompose": 0.0,
             "decompose_projected": 0.25,
@@ -181,7 +181,7 @@ AUTO: Dict[Optional[str], Dict[str, Any]] = {
     },
     None: {
         "method": "alone",
-        "weights": {"occlusion": 0.0, "alone": 0.0},
+        "weights": {"occlusion": -0.5, "alone": 0.0},
         "passages": {"occlusion": "lines", "alone": "sentences"},
     },
 }

@@ -6,6 +6,10 @@ The pipeline runs over the corpus once: `nlp.evaluate` scores it (the same score
 `spacy evaluate`, so the figures agree) and the curves are drawn from the same predictions.
 metrics.json also records what was evaluated (`anomaly_threshold`, `pipeline_fingerprint`),
 so `model-card` can refuse figures that are not those of the pipeline it describes.
+A corpus that records the text around each doc (`convert-conll --context`) is read with that
+context (`ContextCorpus`, as `spacy-modernbert.ContextCorpus.v1` reads it in training), so an
+encoder with `sentence_context` scores as it reads paragraphs; spaCy's own `spacy evaluate`
+reads such a corpus without it. A pipeline that ignores the context is warned about, not refused.
 """
 
 import hashlib
@@ -140,8 +144,9 @@ def evaluate(
     """
     from spacy.cli.evaluate import handle_scores_per_type
     from spacy.scorer import Scorer
-    from spacy.training import Corpus
     from spacy.util import fix_random_seed
+
+    from ..data.context_corpus import ContextCorpus
 
     check_corpus(data_path)  # before anything is loaded or written
     pipeline_location(pipeline)  # a missing pipeline is named before any output rule
@@ -149,7 +154,9 @@ def evaluate(
     fix_random_seed()
     nlp = load_pipeline(pipeline, gpu_id=gpu_id)
     output_dir = prepare_output(output_dir, overwrite, own_files=OUTPUT_FILES)
-    examples = list(Corpus(data_path)(nlp))
+    # spacy.Corpus.v1 would drop the context a corpus records (convert-conll --context)
+    examples = list(ContextCorpus(data_path, refuse_unread=False)(nlp))
+    _say_context(nlp, examples)
     kept: Dict[str, List] = {}
 
     class KeepPredictions(Scorer):
@@ -179,6 +186,24 @@ def evaluate(
     _write_curves(output_dir, kept["examples"], pipe.cfg.get("label", DEFAULT_LABEL), scores)
     msg.good(f"Wrote metrics and anomaly curves to {output_dir}")
     return scores
+
+
+def _say_context(nlp: Any, examples: List[Any]) -> None:
+    """Whether the corpus's recorded context (convert-conll --context) is read or ignored."""
+    from ..data.context_corpus import reads_context, unread_context_setting
+    from ..encoder.context import has_context
+
+    n = sum(has_context(eg.predicted) for eg in examples)
+    if not n:
+        return
+    if reads_context(nlp):
+        msg.info(f"{n} docs carry recorded context: each is read with the text around it")
+    else:
+        msg.warn(
+            f"{n} docs carry recorded context (convert-conll --context), but no encoder reads it "
+            f"({unread_context_setting(nlp)}): they are scored as read alone. A pipeline with "
+            "sentence_windows = true and sentence_context > 0 reads it."
+        )
 
 
 def _print_table(scores: Dict[str, Any]) -> None:

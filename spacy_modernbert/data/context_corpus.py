@@ -22,7 +22,7 @@ from spacy.tokens import Doc
 from spacy.training import Corpus, Example
 from spacy.util import registry
 
-from ..encoder.context import CONTEXT_KEY, has_context, sentence_docs
+from ..encoder.context import CONTEXT_KEY, copy_context, has_context, sentence_docs
 
 READER = "spacy-modernbert.ContextCorpus.v1"
 
@@ -43,19 +43,31 @@ def context_encoders(nlp: Any) -> List[Tuple[str, dict]]:
     return found
 
 
-def check_reads_context(nlp: Any, path: Union[str, Path]) -> None:
-    """Refuse a corpus with recorded context for a pipeline none of whose encoders reads it."""
-    encoders = context_encoders(nlp)
-    if any(a["sentence_windows"] and a["sentence_context"] > 0 for _, a in encoders):
-        return
-    where = (
+def reads_context(nlp: Any) -> bool:
+    """Whether an encoder of `nlp` reads recorded context (`sentence_windows` and
+    `sentence_context > 0`)."""
+    return any(
+        a["sentence_windows"] and a["sentence_context"] > 0 for _, a in context_encoders(nlp)
+    )
+
+
+def unread_context_setting(nlp: Any) -> str:
+    """The encoders' settings that make `nlp` ignore recorded context, for messages."""
+    return (
         ", ".join(
             f"[components.{name}.model] sentence_windows = {str(a['sentence_windows']).lower()}, "
             f"sentence_context = {a['sentence_context']}"
-            for name, a in encoders
+            for name, a in context_encoders(nlp)
         )
         or f"no spacy-modernbert encoder in the pipeline {nlp.pipe_names}"
     )
+
+
+def check_reads_context(nlp: Any, path: Union[str, Path]) -> None:
+    """Refuse a corpus with recorded context for a pipeline none of whose encoders reads it."""
+    if reads_context(nlp):
+        return
+    where = unread_context_setting(nlp)
     raise ValueError(
         f"{READER}: the docs of {path} carry the text around them as context (written by "
         f"convert-conll --context or set_context), but no encoder of the pipeline reads it "
@@ -90,14 +102,17 @@ def _sentences_of_long(docs: Iterable[Doc], max_length: int) -> Iterator[Doc]:
 
 class ContextCorpus(Corpus):
     """`spacy.training.Corpus` whose examples' predicted docs keep the reference's recorded
-    context (module docstring). Same arguments as `Corpus`."""
+    context (module docstring). Same arguments as `Corpus`, plus `refuse_unread`: False reads
+    a corpus with context for a pipeline that ignores it (scoring a sentence system on it, as
+    `evaluate` does) instead of refusing it."""
 
-    def __init__(self, path: Union[str, Path], **kwargs: Any) -> None:
+    def __init__(self, path: Union[str, Path], refuse_unread: bool = True, **kwargs: Any) -> None:
         super().__init__(path, **kwargs)
         self.augmenter = _keeping_context(self.augmenter)
+        self.refuse_unread = refuse_unread
 
     def __call__(self, nlp: Any) -> Iterator[Example]:
-        checked = False
+        checked = not self.refuse_unread
         for example in super().__call__(nlp):
             if not checked and has_context(example.predicted):
                 check_reads_context(nlp, self.path)
@@ -106,8 +121,7 @@ class ContextCorpus(Corpus):
 
     def _make_example(self, nlp: Any, reference: Doc, gold_preproc: bool) -> Example:
         example = super()._make_example(nlp, reference, gold_preproc)
-        if has_context(reference):
-            example.predicted.user_data[CONTEXT_KEY] = reference.user_data[CONTEXT_KEY]
+        copy_context(reference, example.predicted)
         return example
 
     def make_examples(self, nlp: Any, reference_docs: Iterable[Doc]) -> Iterator[Example]:

@@ -87,9 +87,14 @@ def choose_signals(teacher, student, signals: Optional[Sequence[str]], has_gold:
 
 
 def _same_tokens(vocab, ref):
+    """A predicted doc with `ref`'s tokens and the context `ref` records (convert-conll
+    --context), which a student with `sentence_context` reads as the teacher does."""
     from spacy.tokens import Doc
 
-    return Doc(vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref])
+    from ..encoder.context import copy_context
+
+    doc = Doc(vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref])
+    return copy_context(ref, doc)
 
 
 def _examples(nlp, refs) -> List[Any]:

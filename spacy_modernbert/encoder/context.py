@@ -53,6 +53,14 @@ def has_context(doc: Doc) -> bool:
     return CONTEXT_KEY in doc.user_data
 
 
+def copy_context(source: Doc, target: Doc) -> Doc:
+    """Give `target` (a doc rebuilt from `source`'s text or tokens, e.g. an example's predicted
+    doc) the context recorded on `source`, if any; `target` is returned."""
+    if has_context(source):
+        target.user_data[CONTEXT_KEY] = source.user_data[CONTEXT_KEY]
+    return target
+
+
 def _join(first: str, second: str) -> str:
     return " ".join(t for t in (first.strip(), second.strip()) if t)
 

@@ -175,3 +175,73 @@ def test_every_method_a_detector_has_is_measured():
     assert methods_of(scorer("token_knn")) == ["tokens", "occlusion", "alone"]
     assert methods_of(scorer(None)) == ["occlusion", "alone"]
     assert ONE_CLASS["knn_idf"] == ("knn", {"pooling": "idf"})
+
+
+def _fake_pointing_runs(tmp_path, monkeypatch, objectives):
+    """run_pointing_task with the checkpoints, pipelines and pointing replaced by fakes: each
+    checkpoint's dev hit rate is fixed (contrastive best, pretrained next), its test rate 1 - dev."""
+    from benchmarks import data as bdata
+    from benchmarks import explain
+
+    root = tmp_path / "one_class" / "key"
+    for name in ("pretrained", "contrastive"):  # cached: nothing is pretrained
+        (root / f"{name}-5x2048").mkdir(parents=True, exist_ok=True)
+        (root / f"{name}-5x2048" / "config.json").write_text("{}", encoding="utf8")
+    monkeypatch.setattr(bdata, "ensure_checkpoint", lambda path, *a, **k: path)
+    monkeypatch.setattr(explain, "one_class_pipeline", lambda ckpt, normal: ckpt)
+    monkeypatch.setattr(explain, "supervised_pipeline", lambda ckpt, *a: ckpt)
+    dev_rate = {"random-init": 0.3, "pretrained-5x2048": 0.6, "contrastive-5x2048": 0.9}
+
+    def pointing(ckpt, names, docs):
+        rate = dev_rate[ckpt.name] if docs[0]["text"] == "dev" else 1.0 - dev_rate[ckpt.name]
+        occlusion = {"sentences": {"0.0": rate}, "lines": {"0.0": 0.0}}
+        return {n: {"random": 0.2, "random_lines": 0.2, "occlusion": occlusion} for n in names}
+
+    monkeypatch.setattr(explain, "pointing", pointing)
+    monkeypatch.setattr(
+        explain,
+        "explain_cost",
+        lambda nlp, names, texts, r: {
+            n: {"off_s": 1.0, "occlusion": {"overhead": 0.0}} for n in names
+        },
+    )
+    spec = {"key": "key", "tokenizer_texts": ["a"], "normal": [], "labelled": []}
+    spec["docs"] = [{"text": "test"}]
+    spec["dev_docs"] = [{"text": "dev"}]
+    run = explain.run_pointing_task("sms", spec, tmp_path, tmp_path, 0, 1, 1, 0, 5, objectives)
+    return [{"task": "sms", "seed": 0, "n_docs": 1, **run}]
+
+
+def test_objectives_add_checkpoints_the_dev_docs_choose_among(tmp_path, monkeypatch):
+    from benchmarks.explain import summarize
+    from benchmarks.one_class import parse_objectives
+
+    # the default: the old checkpoint set, random-init and MLM-pretrained
+    runs = _fake_pointing_runs(tmp_path, monkeypatch, ("mlm",))
+    assert runs[0]["checkpoints"] == ["random-init", "pretrained"]
+    assert set(runs[0]["dev"]) == {
+        f"{n} @{c}" for n in [*ONE_CLASS, SUPERVISED] for c in runs[0]["checkpoints"]
+    }
+    auto = choose_checkpoints(choose(runs))
+    assert {a["checkpoint"] for a in auto.values()} == {"pretrained"}
+    # mlm+contrastive: one more checkpoint, and the same dev rule picks it for every system
+    objectives = parse_objectives("mlm,mlm+contrastive")
+    runs = _fake_pointing_runs(tmp_path, monkeypatch, objectives)
+    assert runs[0]["checkpoints"] == ["random-init", "pretrained", "contrastive"]
+    auto = choose_checkpoints(choose(runs))
+    assert set(auto) == {*ONE_CLASS, SUPERVISED}
+    assert {a["checkpoint"] for a in auto.values()} == {"contrastive"}
+    settings = {
+        "seeds": 1,
+        "repeats": 1,
+        "retrieval_subset": 0,
+        "pretrain_steps": 5,
+        "finetune_docs": 0,
+        "objectives": objectives,
+    }
+    result = summarize(runs, None, settings)
+    assert "@contrastive" in result["protocol"]["checkpoint"]
+    knn = [r for r in result["rows"] if r["system"].startswith("knn @contrastive")]
+    assert knn and knn[0]["system"].endswith("(dev-chosen)") and knn[0]["result (mean)"] == 0.1
+    with pytest.raises(Exception, match="unknown objectives"):
+        parse_objectives("mlm,bogus")

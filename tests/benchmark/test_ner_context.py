@@ -1,6 +1,8 @@
 """The document-context comparison (issue 33): chosen on dev by the view that has neighbours,
 reported on test against the sentence system, every run from the same checkpoint."""
 
+import json
+
 import pytest
 
 from benchmarks import ner_context as ctx
@@ -252,3 +254,129 @@ def test_a_reruns_claims_name_it_and_its_recipe(tmp_path):
     ] == [True, True]
     assert "global clip 1" in out["summary"][0]["baseline"]
     assert out["protocol"]["chooses"].startswith("nothing: a rerun")
+
+
+def _clip_warmup_runs(ctx_shipped, sent_shipped, results=None):
+    """The clip-warmup study's dev runs: its grid at seed 0 (the 64-piece, 4e-3, no-dropout
+    point best on the shipped view, the others best on gold starts), the choice's seeds 1-2,
+    and the sentence system's seeds 0-2 under the protocol's r5 tag with another r5 point."""
+    study = ctx.STUDIES["clip-warmup"]
+    best = ("ours", 4e-3, {**ctx.FLERT, **ctx.PROTOCOL_R5, "sentence_context": 64})
+    best[2]["sentence_context_dropout"] = 0.0
+    runs = []
+    for system, lr, settings in study.grid:
+        if (system, lr, settings) == best:
+            continue
+        run = _run(lr, settings, 50.0, 45.0)  # gold starts 45 (> 40), shipped 44
+        runs.append(dict(run, tag=study.tag))
+    for seed, f1 in enumerate(ctx_shipped):
+        run = _run(best[1], best[2], 50.0, 40.0, seed=seed)
+        run["f1_by_doc_size"]["10sz"] = f1
+        runs.append(dict(run, tag=study.tag))
+    for seed, f1 in enumerate(sent_shipped):
+        run = _run(study.sentences[1], study.sentences[2], 52.0, 51.0, seed=seed)
+        run["f1_by_doc_size"]["10sz"] = f1
+        runs.append(dict(run, tag=ctx.SENTENCES_TAG))
+        # another point of the protocol run (warmup 0.1) is not the sentence system
+        other = _run(
+            2e-3, {"docs_of": 1, "epochs": 2, "grad_clip_norm": 1.0}, 70.0, 70.0, seed=seed
+        )
+        runs.append(dict(other, tag=ctx.SENTENCES_TAG))
+        # the protocol's test run of the sentence system
+        test = _run(study.sentences[1], study.sentences[2], 57.0, 56.0, "test", seed)
+        runs.append(dict(test, tag=ctx.SENTENCES_TAG))
+    if results is not None:
+        results.write_text(
+            "".join(json.dumps(dict(r, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs)
+        )
+    return study, best, runs
+
+
+def test_the_clip_warmup_study_tunes_context_at_the_sentence_systems_settings():
+    study = ctx.STUDIES["clip-warmup"]
+    assert study.sentences[2] == {"docs_of": 1, "epochs": 2, "warmup": 0.3, "grad_clip_norm": 1.0}
+    assert study.sentences[1] == 2e-3 and study.sentences_tag == "protocol33-pretrained-r5"
+    assert {
+        (lr, s["sentence_context"], s["sentence_context_dropout"]) for _, lr, s in study.grid
+    } == {(lr, c, p) for lr in (2e-3, 4e-3) for c in (32, 64) for p in (0.0, 0.5)}
+    for _, _, settings in study.grid:
+        assert settings["warmup"] == 0.3 and settings["grad_clip_norm"] == 1.0
+        assert settings["context_block"] == 10 and settings["docs_of"] == 1
+    # the grid runs on dev seed 0 only, and the sentence system is never rerun
+    runs = ctx.grid_runs(study)
+    assert len(runs) == 8 and {(r[3], r[4]) for r in runs} == {("dev", 0)}
+    assert study.sentences not in [r[:3] for r in runs]
+
+
+def test_the_clip_warmup_study_chooses_on_the_shipped_view_and_reads_r5s_sentence_runs(tmp_path):
+    results = tmp_path / "runs.jsonl"
+    study, best, _ = _clip_warmup_runs((56.0, 56.0, 50.0), (52.0, 53.0, 54.0), results)
+    runs = ctx.study_runs(results, study)
+    assert ctx.choose(runs, study)["settings"] == best[2]  # 56 shipped beats 44, not 45 gold
+    sentences = [r for r in runs if r["tag"] == ctx.SENTENCES_TAG]
+    assert sorted(r["split"] for r in sentences) == ["dev"] * 3 + ["test"] * 3
+    assert all(r["settings"] == study.sentences[2] for r in sentences)
+    # dev: the choice's seeds 1-2 only; test: the choice only (the sentence system's test runs
+    # are the protocol's)
+    assert [(r[1], r[4]) for r in ctx.seed_runs(runs, "dev", study)] == [(4e-3, 1), (4e-3, 2)]
+    assert {(r[2]["sentence_context"], r[3]) for r in ctx.seed_runs(runs, "test", study)} == {
+        (64, "test")
+    }
+
+
+@pytest.mark.parametrize(
+    "ctx_shipped, sent_shipped, met",
+    [
+        ((54.0, 54.0, 54.0), (53.0, 53.0, 53.0), True),  # +1.0, 3 wins
+        ((53.5, 53.5, 53.5), (53.0, 53.0, 53.0), True),  # +0.5 exactly, 3 wins
+        ((53.4, 53.4, 53.4), (53.0, 53.0, 53.0), False),  # +0.4: under the margin
+        ((60.0, 52.0, 52.0), (53.0, 53.0, 53.0), False),  # +1.67 on the mean, 1 win
+        ((53.0, 53.0, 53.0), (53.0, 53.0, 53.0), False),  # level: no win
+    ],
+)
+def test_the_adoption_rule_needs_the_margin_and_two_of_three_seeds(ctx_shipped, sent_shipped, met):
+    study, _, runs = _clip_warmup_runs(ctx_shipped, sent_shipped)
+    rule = ctx.adoption_rule(runs, study)
+    assert rule["met"] is met
+    assert rule["sentences mean"] == round(sum(sent_shipped) / 3, 2)
+    assert rule["wins"] == sum(c > s for c, s in zip(ctx_shipped, sent_shipped))
+
+
+def test_the_adoption_rule_waits_for_every_dev_seed_and_gates_the_test_phase(tmp_path, monkeypatch):
+    results = tmp_path / "runs.jsonl"
+    study, _, runs = _clip_warmup_runs((50.0, 51.0, 52.0), (52.0, 53.0, 54.0), results)
+    with pytest.raises(KeyError, match="dev seeds"):
+        ctx.adoption_rule(
+            [r for r in runs if not (r["seed"] == 2 and r["tag"] == study.tag)], study
+        )
+    calls = []
+    monkeypatch.setattr(ctx.proto, "ensure_pretrained", lambda cache, data: (tmp_path, None))
+    monkeypatch.setattr(ctx.proto, "execute", lambda todo, *a, **k: calls.append(list(todo)))
+    with pytest.raises(SystemExit, match="not met .-2.00 on dev.; no test run"):
+        ctx.main(["test", "--study", "clip-warmup", "--results", str(results)])
+    assert calls == []
+    # when it holds, the test phase runs the choice's 3 seeds
+    _clip_warmup_runs((55.0, 56.0, 57.0), (52.0, 53.0, 54.0), results)
+    ctx.main(["test", "--study", "clip-warmup", "--results", str(results)])
+    assert [(r[3], r[4]) for r in calls[0]] == [("test", 0), ("test", 1), ("test", 2)]
+
+
+def test_the_clip_warmup_dev_table_lists_every_seed_and_the_rule(tmp_path):
+    results = tmp_path / "runs.jsonl"
+    study, best, _ = _clip_warmup_runs((50.0, 51.0, 52.0), (52.0, 53.0, 54.0), results)
+    out = ctx.write(results, tmp_path / "ner_context_clip_warmup.json", None, study)
+    dev = json.loads((tmp_path / "ner_context_clip_warmup_dev.json").read_text())
+    # 7 other grid points at seed 0, the choice at 3 seeds, the sentence system at 3 seeds
+    assert len(dev["rows"]) == 7 + 3 + 3 and dev["protocol"]["seeds"] == 3
+    assert [r["dev F1, shipped"] for r in dev["rows"] if r["sentence_context"] == 0] == [
+        52.0,
+        53.0,
+        54.0,
+    ]
+    assert dev["adoption_rule"]["met"] is False and dev["adoption_rule"]["difference"] == -2.0
+    assert out["adoption_rule"]["per seed"] == {0: -2.0, 1: -2.0, 2: -2.0}
+    # no test run of the study: the protocol's test runs of the sentence system stay out
+    assert out["summary"] == [] and out["protocol"]["reports"] == "dev only (no test run)"
+    assert not any(k.startswith("test") for row in out["rows"] for k in row)
+    assert "without sentence starts" in out["protocol"]["chooses"]
+    assert " test " not in out["command"]

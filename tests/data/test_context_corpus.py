@@ -211,6 +211,47 @@ def test_recorded_context_for_an_encoder_that_ignores_it_is_refused(
     assert len(list(create_context_corpus(tmp_path / "plain.spacy")(nlp))) == 8
 
 
+def test_evaluate_scores_a_context_corpus_with_its_context(
+    conll, tmp_path, context_nlp, monkeypatch, capsys
+):
+    """`python -m spacy_modernbert evaluate` reads a `convert-conll --context` corpus with its
+    context (spacy.Corpus.v1 dropped it: the encoder read each sentence alone), and scores it
+    for a pipeline that ignores the context with a warning naming the setting, not a refusal."""
+    from spacy_modernbert.cli.evaluate import evaluate
+
+    convert_conll(conll, tmp_path / "ctx.spacy", context=3)
+    extra = _spy_on_context(monkeypatch)
+    for name, settings, reads in (
+        ("context", {"sentence_windows": True, "sentence_context": 8}, True),
+        ("sentences", {"sentence_windows": True}, False),
+    ):
+        spacy.util.fix_random_seed(0)
+        nlp = context_nlp(**settings)
+        nlp.initialize(lambda nlp=nlp: list(Corpus(tmp_path / "ctx.spacy")(nlp)))
+        nlp.to_disk(tmp_path / name)
+        capsys.readouterr()
+        extra.clear()
+        scores = evaluate(tmp_path / name, tmp_path / "ctx.spacy", tmp_path / f"metrics-{name}")
+        out = " ".join(capsys.readouterr().out.split())
+        assert "ents_f" in scores and extra
+        assert (max(extra) > 0) is reads
+        assert ("8 docs carry recorded context: each is read with" in out) is reads
+        assert ("no encoder reads it ([components.transformer.model] " in out) is not reads
+
+
+def test_distillation_examples_keep_the_context_of_gold_and_dev_docs():
+    """`distill`'s student examples (its --gold and --dev docs, rebuilt with the same tokens)
+    keep the context a `--context` corpus records, as the reader's do."""
+    from spacy_modernbert.distill.loop import _examples
+
+    nlp = spacy.blank("en")
+    ref = set_context(Doc(nlp.vocab, words=["Peter", "said", "."]), "Before .", "After .")
+    examples = _examples(nlp, [ref, Doc(nlp.vocab, words=["alone"])])
+    assert [t.text for t in examples[0].predicted] == ["Peter", "said", "."]
+    assert get_context(examples[0].predicted) == ("Before .", "After .")
+    assert not has_context(examples[1].predicted)
+
+
 def test_the_reader_is_an_entry_point():
     setup = configparser.ConfigParser()
     setup.read(ROOT / "setup.cfg")
