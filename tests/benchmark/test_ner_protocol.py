@@ -106,6 +106,25 @@ def test_pretraining_text_is_the_training_pool_and_wiki_never_dev_or_test(data_d
     assert texts[-2:] == ["a wiki line", "another one"]
 
 
+def _with_test_runs(tmp_path, runs, planned):
+    """`runs` plus a test run (F1 50 + seed) for each planned (system, lr, settings, split,
+    seed), written as a results file under tag "t"; its path."""
+    for system, lr, settings, split, seed in planned:
+        runs.append(
+            dict(
+                _run(system, lr, settings, 50.0 + seed, split=split, seed=seed),
+                tag="t",
+                n_train=proto.N_TRAIN,
+                train_seconds=1.0,
+                train_words_per_s=1.0,
+                load_avg=[1.0, 1.0, 1.0],
+            )
+        )
+    results = tmp_path / "runs.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    return results
+
+
 def _complete_runs(tag):
     """A dev grid and 3 test seeds of each group's choice, as ner_study writes them."""
     runs = []
@@ -303,20 +322,9 @@ def test_a_multi_seed_dev_choice_reads_each_points_mean_over_the_dev_seeds(tmp_p
     with pytest.raises(KeyError, match="hf loop: 4 of 8 dev grid points on seeds 0-2"):
         proto.select(missing, seeds)
     # test runs at the mean's choice, and the result file records the rule
-    for system, lr, settings, split, seed in proto.test_runs(runs, dev_seeds=seeds):
-        assert lr == proto.RATES[1]
-        runs.append(
-            dict(
-                _run(system, lr, settings, 50.0 + seed, split=split, seed=seed),
-                tag="t",
-                n_train=proto.N_TRAIN,
-                train_seconds=1.0,
-                train_words_per_s=1.0,
-                load_avg=[1.0, 1.0, 1.0],
-            )
-        )
-    results = tmp_path / "runs.jsonl"
-    results.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    planned = proto.test_runs(runs, dev_seeds=seeds)
+    assert all(lr == proto.RATES[1] for _, lr, *_ in planned)
+    results = _with_test_runs(tmp_path, runs, planned)
     result = proto.write(results, tmp_path / "r.json", tag="t", dev_seeds=seeds)
     assert result["protocol"]["dev_seeds"] == [0, 1, 2]
     assert "mean F1 over seeds 0-2" in result["protocol"]["chooses"]
@@ -363,19 +371,7 @@ def test_a_second_batch_size_adds_as_many_tuned_points_to_each_system(tmp_path):
     without = [r for r in runs if not (r["system"] == "hf" and r["settings"].get("batch_size"))]
     with pytest.raises(KeyError, match="hf loop: 8 of 12 dev grid points"):
         proto.select(without, batch_sizes=(32, 16))
-    for system, lr, settings, split, seed in proto.test_runs(runs, batch_sizes=(32, 16)):
-        runs.append(
-            dict(
-                _run(system, lr, settings, 50.0 + seed, split=split, seed=seed),
-                tag="t",
-                n_train=proto.N_TRAIN,
-                train_seconds=1.0,
-                train_words_per_s=1.0,
-                load_avg=[1.0, 1.0, 1.0],
-            )
-        )
-    results = tmp_path / "runs.jsonl"
-    results.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    results = _with_test_runs(tmp_path, runs, proto.test_runs(runs, batch_sizes=(32, 16)))
     result = proto.write(results, tmp_path / "r.json", tag="t", batch_sizes=(32, 16))
     assert result["chosen"]["ours"]["batch_size"] == 16
     assert result["chosen"]["hf"]["batch_size"] == 16
