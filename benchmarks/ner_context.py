@@ -55,6 +55,23 @@ ahead on >= 2 of the 3 seeds. Its `test` phase refuses to run unless the rule ho
     python benchmarks/ner_context.py dev --study clip-warmup --jobs 1
     python benchmarks/ner_context.py write --study clip-warmup  # results/ner_context_clip_warmup.json
 
+`--study batch16` (issue 33, round 8; pre-registered 2026-12-03 20:15 UTC, before any of its
+runs) is the clip-warmup study at 16 sentences per step, the batch at which the pretrained
+protocol's round 6 (`ner_pretrained_r6.json`, `--batch-sizes 32,16`) found the sentence system
+better (dev choice: 2e-3, warmup 0.3, global clip, batch 16; 54.38 on dev shipped paragraphs, mean
+of seeds 0-2). Context had never been tried at that batch. Grid (`BATCH16_GRID`, dev seed 0):
+FLERT, warmup 0.3, global clip, batch 16, rates {1e-3, 2e-3} x context {32, 64} x context
+dropout {0, 0.5}. The choice, its confirmation on dev seeds 1-2, the rule and the gate are the
+clip-warmup study's; the sentence system is round 6's batch-16 choice, its dev (and, if the rule
+holds, test) runs read from tag `SENTENCES_R6_TAG`, never rerun (one seed-0 dev rerun under tag
+`TAG + "-batch16-sentcheck"` checks that they reproduce on this code). So the rule reads: on dev
+shipped paragraphs, the chosen context point's mean over dev seeds 0-2 >= 54.38 + 0.5 = 54.88,
+and it beats the sentence system's 53.55 / 55.88 / 53.72 (seeds 0 / 1 / 2) on >= 2 seeds:
+
+    python benchmarks/ner_context.py dev --study batch16 --jobs 1
+    python benchmarks/ner_context.py test --study batch16 --jobs 1   # exits unless the rule holds
+    python benchmarks/ner_context.py write --study batch16  # results/ner_context_batch16.json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -102,12 +119,31 @@ DROPOUT_GRID = [
 PROTOCOL_R5 = {"warmup": 0.3, **proto.OURS_CLIP}
 SENTENCES_R5 = (SENTENCES[0], SENTENCES[1], {**SENTENCES[2], **PROTOCOL_R5})
 SENTENCES_TAG = proto.PROTOCOLS["pretrained"].tag + "-r5"  # where its dev and test runs are
-CLIP_WARMUP_GRID = [
-    ("ours", lr, {**FLERT, **PROTOCOL_R5, "sentence_context": c, "sentence_context_dropout": p})
-    for lr in (2e-3, 4e-3)
-    for c in (32, 64)
-    for p in (0.0, 0.5)
-]
+
+
+def flert_grid(
+    rates: Sequence[float], protocol: Dict[str, Any]
+) -> List[Tuple[str, float, Dict[str, Any]]]:
+    """FLERT points at a protocol's settings: `rates` x context {32, 64} x context dropout
+    {0, 0.5}."""
+    return [
+        ("ours", lr, {**FLERT, **protocol, "sentence_context": c, "sentence_context_dropout": p})
+        for lr in rates
+        for c in (32, 64)
+        for p in (0.0, 0.5)
+    ]
+
+
+CLIP_WARMUP_GRID = flert_grid((2e-3, 4e-3), PROTOCOL_R5)
+# Round 8 (study batch16, pre-registered 2026-12-03 20:15 UTC before any of its runs): the same
+# FLERT grid at 16 sentences per step, where the protocol's round 6 (`ner_pretrained_r6.json`,
+# `--batch-sizes 32,16`) found the sentence system better (dev choice 2e-3, warmup 0.3, global
+# clip, batch 16). Rates {1e-3, 2e-3}: at batch 16 the sentence system's dev ranking is 2e-3 >
+# 1e-3 > 4e-3, and at batch 32 the context system preferred the lower of its two rates.
+PROTOCOL_R6 = {**PROTOCOL_R5, "batch_size": 16}
+SENTENCES_R6 = (SENTENCES[0], SENTENCES[1], {**SENTENCES[2], **PROTOCOL_R6})
+SENTENCES_R6_TAG = proto.PROTOCOLS["pretrained"].tag + "-r6"
+BATCH16_GRID = flert_grid((1e-3, 2e-3), PROTOCOL_R6)
 RULE_MARGIN = 0.5  # the adoption rule: context >= sentences + this, dev mean of 3 seeds
 VIEW = "10"  # dev/test docs of 10 consecutive sentences with their gold sentence starts
 # The views of every run (ner_study's f1_by_doc_size) -> column names. "10": 10 consecutive
@@ -202,6 +238,23 @@ STUDIES = {
         dev_table_sentences=True,
         choose_view="10sz",
         sentences_tag=SENTENCES_TAG,
+        rule=True,
+    ),
+    # the clip-warmup study at 16 sentences per step, against the protocol's batch-16 choice
+    # (round 6); the same choice, rule and gate
+    "batch16": Study(
+        "batch16",
+        TAG + "-batch16",
+        BATCH16_GRID,
+        (0,),
+        OUTPUT.with_name("ner_context_batch16.json"),
+        "python benchmarks/ner_context.py dev --study batch16 --jobs 1 && python "
+        "benchmarks/ner_context.py test --study batch16 --jobs 1 && python "
+        "benchmarks/ner_context.py write --study batch16",
+        SENTENCES_R6,
+        dev_table_sentences=True,
+        choose_view="10sz",
+        sentences_tag=SENTENCES_R6_TAG,
         rule=True,
     ),
     "dropout": Study(
@@ -315,6 +368,16 @@ def adoption_rule(runs: Sequence[Dict[str, Any]], study: Study) -> Dict[str, Any
 
 def _same(r: Dict[str, Any], system: str, lr: float, settings: Dict[str, Any]) -> bool:
     return (r["system"], r["lr"], r["settings"]) == (system, lr, settings)
+
+
+def _recipe_settings(lr: float, settings: Dict[str, Any]) -> str:
+    """A recipe's training settings in words: rate, warmup, the global clip, the batch size
+    when it is not the protocol's."""
+    return (
+        f"rate {lr:g}, warmup {settings.get('warmup', 0.1):g}"
+        + (f", global clip {settings['grad_clip_norm']:g}" if "grad_clip_norm" in settings else "")
+        + (f", {settings['batch_size']} sentences per step" if "batch_size" in settings else "")
+    )
 
 
 def _recipe(settings: Dict[str, Any]) -> str:
@@ -481,24 +544,15 @@ def write(
             f"pretrained checkpoint, context tuned at the protocol's settings ({study.name}): "
         )
         baseline_recipe = (
-            "(the pretrained protocol's dev choice: rate 2e-3, warmup 0.3, global clip 1)"
+            f"(the pretrained protocol's dev choice: {_recipe_settings(*study.sentences[1:])})"
         )
         split = (
             "chosen on dev seed 0 (shipped-path paragraphs), adopted by a pre-registered rule on "
             "dev seeds 0-2, reported on test (CoNLL valid), 3 seeds"
         )
     if rerun:  # a rerun: its claims must not read like the study it reruns
-        settings = study.sentences[2]
         claim_head = f"pretrained checkpoint, rerun on newer code ({study.name}): "
-        baseline_recipe = (
-            f"(rate {study.sentences[1]:g}, warmup {settings.get('warmup', 0.1):g}"
-            + (
-                f", global clip {settings['grad_clip_norm']:g}"
-                if "grad_clip_norm" in settings
-                else ""
-            )
-            + ", as the context system)"
-        )
+        baseline_recipe = f"({_recipe_settings(*study.sentences[1:])}, as the context system)"
         split = (
             "round 5's dev choice rerun (no new choice), reported on test (CoNLL valid), 3 seeds"
         )
@@ -585,7 +639,8 @@ def write(
             else "dev only (no test run)",
             "checkpoint": checkpoint,
             "seeds": len(proto.SEEDS),
-            "budget": f"{proto.N_TRAIN:,} CoNLL-2003 train sentences, {proto.EPOCHS} epochs of about 32 sentences "
+            "budget": f"{proto.N_TRAIN:,} CoNLL-2003 train sentences, {proto.EPOCHS} epochs of about "
+            f"{study.sentences[2].get('batch_size', proto.BATCH)} sentences "
             "per step, 1 torch thread per run (runs at a time: the command's --jobs)",
             "tag": study.tag,
             "grid": {
