@@ -55,7 +55,7 @@ ahead on >= 2 of the 3 seeds. Its `test` phase refuses to run unless the rule ho
     python benchmarks/ner_context.py dev --study clip-warmup --jobs 1
     python benchmarks/ner_context.py write --study clip-warmup  # results/ner_context_clip_warmup.json
 
-`--study batch16` (issue 33, round 8; pre-registered 2026-12-03 20:15 UTC, before any of its
+`--study batch16` (issue 33, round 8; pre-registered 2026-12-03 20:13 UTC, before any of its
 runs) is the clip-warmup study at 16 sentences per step, the batch at which the pretrained
 protocol's round 6 (`ner_pretrained_r6.json`, `--batch-sizes 32,16`) found the sentence system
 better (dev choice: 2e-3, warmup 0.3, global clip, batch 16; 54.38 on dev shipped paragraphs, mean
@@ -135,7 +135,7 @@ def flert_grid(
 
 
 CLIP_WARMUP_GRID = flert_grid((2e-3, 4e-3), PROTOCOL_R5)
-# Round 8 (study batch16, pre-registered 2026-12-03 20:15 UTC before any of its runs): the same
+# Round 8 (study batch16, pre-registered 2026-12-03 20:13 UTC before any of its runs): the same
 # FLERT grid at 16 sentences per step, where the protocol's round 6 (`ner_pretrained_r6.json`,
 # `--batch-sizes 32,16`) found the sentence system better (dev choice 2e-3, warmup 0.3, global
 # clip, batch 16). Rates {1e-3, 2e-3}: at batch 16 the sentence system's dev ranking is 2e-3 >
