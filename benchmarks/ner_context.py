@@ -72,6 +72,15 @@ and it beats the sentence system's 53.55 / 55.88 / 53.72 (seeds 0 / 1 / 2) on >=
     python benchmarks/ner_context.py test --study batch16 --jobs 1   # exits unless the rule holds
     python benchmarks/ner_context.py write --study batch16  # results/ner_context_batch16.json
 
+`seeds` (a diagnostic, pre-registered 2026-12-03 20:35 UTC after the batch16 study's test
+runs, before any of its own): the study's dev choice and its sentence system on dev seeds
+`MORE_SEEDS` (3, 4, 5), under tag `TAG + "-batch16-seeds"`; it chooses nothing, never runs test
+and adopts nothing. It asks whether the rule's dev margin (+0.80 on seeds 0-2) holds on 6 dev
+seeds; read beforehand: a 6-seed mean difference on dev shipped paragraphs below +0.5 says the
+3-seed pass was seed luck, one of at least +0.5 says dev and test disagree beyond seeds:
+
+    python benchmarks/ner_context.py seeds --study batch16 --jobs 1  # results/ner_context_batch16_seeds.json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -335,16 +344,8 @@ def adoption_rule(runs: Sequence[Dict[str, Any]], study: Study) -> Dict[str, Any
     least 2 of the 3 seeds. KeyError until both systems have every dev seed."""
     best = choose(runs, study)
     view = "10sz"
-
-    def by_seed(point):
-        return {
-            r["seed"]: r["f1_by_doc_size"][view]
-            for r in runs
-            if r["split"] == "dev" and r["seed"] in proto.SEEDS and _same(r, *point)
-        }
-
-    ctx_f1 = by_seed((best["system"], best["lr"], best["settings"]))
-    sent_f1 = by_seed(study.sentences)
+    ctx_f1 = _dev_by_seed(runs, (best["system"], best["lr"], best["settings"]), view)
+    sent_f1 = _dev_by_seed(runs, study.sentences, view)
     missing = [s for s in proto.SEEDS if s not in ctx_f1 or s not in sent_f1]
     if missing:
         raise KeyError(f"dev seeds {missing} missing for the adoption rule: run the dev phase")
@@ -364,6 +365,84 @@ def adoption_rule(runs: Sequence[Dict[str, Any]], study: Study) -> Dict[str, Any
         "wins": wins,
         "met": ctx_mean >= sent_mean + RULE_MARGIN and wins >= 2,
     }
+
+
+def _dev_by_seed(
+    runs: Sequence[Dict[str, Any]],
+    point: Tuple[str, float, Dict[str, Any]],
+    view: str,
+    seeds: Sequence[int] = proto.SEEDS,
+) -> Dict[int, float]:
+    """{dev seed: F1 on `view`} of one system's dev runs at `seeds`."""
+    return {
+        r["seed"]: r["f1_by_doc_size"][view]
+        for r in runs
+        if r["split"] == "dev" and r["seed"] in seeds and _same(r, *point)
+    }
+
+
+# The seeds diagnostic (round 8, after study batch16 passed its dev rule and lost on test): the
+# chosen point and its sentence system at further dev seeds, under the study's tag + SEEDS_SUFFIX;
+# no choice, no test run, nothing adopted. It asks whether the rule's 3-seed dev margin holds.
+MORE_SEEDS = (3, 4, 5)
+SEEDS_SUFFIX = "-seeds"
+
+
+def more_seed_runs(
+    runs: Sequence[Dict[str, Any]], study: Study, seeds: Sequence[int] = MORE_SEEDS
+) -> List[proto.Run]:
+    """The study's choice and its sentence system on dev at `seeds` (never test)."""
+    best = choose(runs, study)
+    points = [(best["system"], best["lr"], best["settings"]), study.sentences]
+    return [
+        (system, lr, dict(settings), "dev", seed)
+        for system, lr, settings in points
+        for seed in seeds
+    ]
+
+
+def seeds_diagnostic(
+    runs: Sequence[Dict[str, Any]], study: Study, seeds: Sequence[int] = MORE_SEEDS
+) -> Dict[str, Any]:
+    """Per dev seed (the rule's and `seeds`): both systems' F1 on shipped-path paragraphs and
+    on sentences, context - sentences, and the means over the rule's seeds and over all."""
+    best = choose(runs, study)
+    chosen = (best["system"], best["lr"], best["settings"])
+    every = (*proto.SEEDS, *seeds)
+    f1 = {
+        (name, view): _dev_by_seed(runs, point, view, every)
+        for name, point in (("context", chosen), ("sentences", study.sentences))
+        for view in ("10sz", "1")
+    }
+    done = [k for k in every if all(k in by_seed for by_seed in f1.values())]
+    rows = [
+        {
+            "seed": k,
+            "context, shipped": f1["context", "10sz"][k],
+            "sentences, shipped": f1["sentences", "10sz"][k],
+            "context - sentences, shipped": round(
+                f1["context", "10sz"][k] - f1["sentences", "10sz"][k], 2
+            ),
+            "context, sentences": f1["context", "1"][k],
+            "sentences, sentences": f1["sentences", "1"][k],
+        }
+        for k in done
+    ]
+    for label, group in (("the rule's", proto.SEEDS), ("all", done)):
+        mine = [row for row in rows if row["seed"] in group]
+        if len(mine) == len(group):
+            rows.append(
+                {
+                    "seed": f"mean of {label} seeds ({len(mine)})",
+                    **{
+                        key: round(statistics.mean(row[key] for row in mine), 2)
+                        for key in rows[0]
+                        if key != "seed"
+                    },
+                    "wins": sum(row["context - sentences, shipped"] > 0 for row in mine),
+                }
+            )
+    return {"chosen": {"lr": best["lr"], **best["settings"]}, "seeds": done, "rows": rows}
 
 
 def _same(r: Dict[str, Any], system: str, lr: float, settings: Dict[str, Any]) -> bool:
@@ -701,9 +780,56 @@ def write(
 PROTO_CHECKPOINT = proto.PROTOCOLS["pretrained"].checkpoint
 
 
+def write_seeds(
+    results: Path,
+    study: Study,
+    pretraining: Optional[Dict[str, Any]],
+    output: Optional[Path] = None,
+) -> Dict[str, Any]:
+    """The seeds diagnostic's table: results/<study's file>_seeds.json (dev only)."""
+    from benchmarks.report import machine_info, write_json
+    from benchmarks.results import head_commit
+
+    more = proto.read_runs(results, study.tag + SEEDS_SUFFIX)
+    diagnostic = seeds_diagnostic([*study_runs(results, study), *more], study)
+    name = study.name
+    result = {
+        "benchmark": "ner_context",
+        "command": f"python benchmarks/ner_context.py seeds --study {name} --jobs 1",
+        "commit": head_commit(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_info("cpu"),
+        "load_avg": [min(r["load_avg"][0] for r in more), max(r["load_avg"][0] for r in more)]
+        if more
+        else [0.0],
+        "protocol": {
+            "chooses": "nothing: the study's dev choice and its sentence system at more dev seeds "
+            f"({', '.join(map(str, MORE_SEEDS))}, tag {study.tag + SEEDS_SUFFIX}); seeds "
+            f"{', '.join(map(str, proto.SEEDS))} are the study's own runs",
+            "reports": "dev only (the last 10% of CoNLL-2003 train; nothing here is a test figure)",
+            "checkpoint": PROTO_CHECKPOINT,
+            "seeds": len(diagnostic["seeds"]),
+            **({"pretraining": pretraining} if pretraining else {}),
+        },
+        "chosen": diagnostic["chosen"],
+        "columns": [
+            "seed",
+            "context, shipped",
+            "sentences, shipped",
+            "context - sentences, shipped",
+            "context, sentences",
+            "sentences, sentences",
+            "wins",
+        ],
+        "rows": diagnostic["rows"],
+    }
+    write_json(output or study.output.with_name(study.output.stem + "_seeds.json"), result)
+    return result
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("phase", choices=["dev", "test", "write", "show"])
+    p.add_argument("phase", choices=["dev", "test", "write", "show", "seeds"])
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (1 torch thread each)")
     p.add_argument("--results", type=Path, default=proto.RESULTS)
     p.add_argument("--cache-dir", type=Path, default=proto.CACHE)
@@ -751,6 +877,10 @@ def main(argv: Optional[List[str]] = None) -> None:
                 f"({adoption_rule(runs, study)['difference']:+.2f} on dev); no test run"
             )
         proto.execute(seed_runs(runs, "test", study), args.jobs, args.results, extra, tag)
+    elif args.phase == "seeds":
+        seeds_tag = tag + SEEDS_SUFFIX
+        proto.execute(more_seed_runs(runs, study), args.jobs, args.results, extra, seeds_tag)
+        write_seeds(args.results, study, pretraining)
     elif args.phase == "write":
         output = args.output or study.output
         print(json.dumps(write(args.results, output, pretraining, study)["summary"], indent=1))

@@ -445,3 +445,40 @@ def test_the_batch16_test_claim_names_the_sentence_systems_batch(tmp_path):
     )
     assert "about 16 sentences per step" in out["protocol"]["budget"]
     assert out["protocol"]["reports"].startswith("test")
+
+
+def test_the_seeds_diagnostic_runs_the_choice_and_sentences_on_more_dev_seeds_only(
+    tmp_path, monkeypatch
+):
+    results = tmp_path / "runs.jsonl"
+    study, best, runs = _clip_warmup_runs((55.0, 56.0, 57.0), (52.0, 53.0, 54.0), None, "batch16")
+    todo = ctx.more_seed_runs(runs, study)
+    assert {r[3] for r in todo} == {"dev"} and sorted({r[4] for r in todo}) == [3, 4, 5]
+    assert [r[:3] for r in todo] == [best] * 3 + [study.sentences] * 3
+    # the more seeds' runs (tag + SEEDS_SUFFIX): context behind by 1 on each
+    seeds_tag = study.tag + ctx.SEEDS_SUFFIX
+    more = []
+    for _, lr, settings, _, seed in todo:
+        shipped = 52.0 if settings == best[2] else 53.0
+        run = _run(lr, settings, 60.0, 40.0, seed=seed)
+        run["f1_by_doc_size"]["10sz"] = shipped
+        more.append(dict(run, tag=seeds_tag))
+    results.write_text(
+        "".join(json.dumps(dict(r, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs + more)
+    )
+    calls = []
+    monkeypatch.setattr(ctx.proto, "ensure_pretrained", lambda cache, data: (tmp_path, None))
+    monkeypatch.setattr(ctx.proto, "execute", lambda todo, *a, **k: calls.append((todo, a)))
+    out = tmp_path / "seeds.json"
+    monkeypatch.setattr(ctx, "write_seeds", lambda *a: calls.append(("write", a)))
+    ctx.main(["seeds", "--study", "batch16", "--results", str(results)])
+    assert calls[0][1][-1] == seeds_tag and calls[0][0] == todo and calls[1][0] == "write"
+    monkeypatch.undo()
+    result = ctx.write_seeds(results, study, None, out)
+    rows = {row["seed"]: row for row in result["rows"]}
+    assert [k for k in rows if isinstance(k, int)] == [0, 1, 2, 3, 4, 5]
+    assert rows["mean of the rule's seeds (3)"]["context - sentences, shipped"] == 3.0
+    # (3 + 3 + 3 - 1 - 1 - 1) / 6
+    assert rows["mean of all seeds (6)"]["context - sentences, shipped"] == 1.0
+    assert rows["mean of all seeds (6)"]["wins"] == 3
+    assert "test" not in json.dumps(result["rows"]) and json.loads(out.read_text())["rows"]
