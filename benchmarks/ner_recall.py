@@ -362,6 +362,22 @@ def adopted(rows: Sequence[Dict[str, Any]]) -> Optional[str]:
     return max(passing, key=lambda r: r["dev_f1_mean"])["diagnostic"] if passing else None
 
 
+def shipped_recipe(results: Path = protocol.RESULTS) -> Optional[Dict[str, Any]]:
+    """What the ship rule puts in configs/cpu_tiny.cfg: {"lr", "batch_words"} of the candidate
+    recipe's chosen rate when it passes, None when it does not (or is undecided: the config keeps
+    the 800-word recipe and `ner_protocol.py config`'s rate)."""
+    study = STUDIES["ship"]
+    try:
+        rows = summarize(results, study)
+    except KeyError:
+        return None
+    name = None if pending(results, study) else adopted(rows)
+    if name is None:
+        return None
+    _, lr, settings = study.diagnostics[name]
+    return {"lr": lr, "batch_words": settings["batch_words"]}
+
+
 def write(results: Path, output: Path, study: Study = STUDIES["pretrained"]) -> Dict[str, Any]:
     from benchmarks.report import machine_info, write_json
     from benchmarks.results import head_commit

@@ -230,3 +230,32 @@ def test_the_ship_study_runs_the_candidates_rate_grid_first_and_reuses_the_confi
     for name in config.diagnostics:
         assert ship.diagnostics[name] == config.diagnostics[name]
     assert (ship.tag, ship.n_train) == (config.tag, config.n_train)
+
+
+def test_shipped_recipe_is_the_passing_candidates_chosen_rate(tmp_path):
+    study, results = _ship_results(
+        tmp_path,
+        {
+            "config_base_lr0.001": (60.0, 60.0, 60.0),
+            "config_base": (68.0, 69.0, 67.0),
+            "config_base_lr0.004": (60.0, 61.0, 59.0),
+            "config_batch_words_400_lr0.001": (60.0, 60.0, 60.0),
+            "config_batch_words_400": (69.0, 70.0, 68.0),
+            "config_batch_words_400_lr0.004": (50.0, 50.0, 50.0),
+        },
+    )
+    assert recall.shipped_recipe(results) == {"lr": 2e-3, "batch_words": 400}
+    # nothing ships while the rule is undecided or has failed
+    assert recall.shipped_recipe(tmp_path / "none.jsonl") is None
+    study, results = _ship_results(
+        tmp_path,
+        {
+            "config_base_lr0.001": (60.0, 60.0, 60.0),
+            "config_base": (68.0, 69.0, 67.0),
+            "config_base_lr0.004": (60.0, 61.0, 59.0),
+            "config_batch_words_400_lr0.001": (60.0, 60.0, 60.0),
+            "config_batch_words_400": (68.2, 69.2, 67.2),
+            "config_batch_words_400_lr0.004": (50.0, 50.0, 50.0),
+        },
+    )
+    assert recall.shipped_recipe(results) is None
