@@ -55,6 +55,32 @@ ahead on >= 2 of the 3 seeds. Its `test` phase refuses to run unless the rule ho
     python benchmarks/ner_context.py dev --study clip-warmup --jobs 1
     python benchmarks/ner_context.py write --study clip-warmup  # results/ner_context_clip_warmup.json
 
+`--study batch16` (issue 33, round 8; pre-registered 2026-12-03 20:13 UTC, before any of its
+runs) is the clip-warmup study at 16 sentences per step, the batch at which the pretrained
+protocol's round 6 (`ner_pretrained_r6.json`, `--batch-sizes 32,16`) found the sentence system
+better (dev choice: 2e-3, warmup 0.3, global clip, batch 16; 54.38 on dev shipped paragraphs, mean
+of seeds 0-2). Context had never been tried at that batch. Grid (`BATCH16_GRID`, dev seed 0):
+FLERT, warmup 0.3, global clip, batch 16, rates {1e-3, 2e-3} x context {32, 64} x context
+dropout {0, 0.5}. The choice, its confirmation on dev seeds 1-2, the rule and the gate are the
+clip-warmup study's; the sentence system is round 6's batch-16 choice, its dev (and, if the rule
+holds, test) runs read from tag `SENTENCES_R6_TAG`, never rerun (one seed-0 dev rerun under tag
+`TAG + "-batch16-sentcheck"` checks that they reproduce on this code). So the rule reads: on dev
+shipped paragraphs, the chosen context point's mean over dev seeds 0-2 >= 54.38 + 0.5 = 54.88,
+and it beats the sentence system's 53.55 / 55.88 / 53.72 (seeds 0 / 1 / 2) on >= 2 seeds:
+
+    python benchmarks/ner_context.py dev --study batch16 --jobs 1
+    python benchmarks/ner_context.py test --study batch16 --jobs 1   # exits unless the rule holds
+    python benchmarks/ner_context.py write --study batch16  # results/ner_context_batch16.json
+
+`seeds` (a diagnostic, pre-registered 2026-12-03 20:35 UTC after the batch16 study's test
+runs, before any of its own): the study's dev choice and its sentence system on dev seeds
+`MORE_SEEDS` (3, 4, 5), under tag `TAG + "-batch16-seeds"`; it chooses nothing, never runs test
+and adopts nothing. It asks whether the rule's dev margin (+0.80 on seeds 0-2) holds on 6 dev
+seeds; read beforehand: a 6-seed mean difference on dev shipped paragraphs below +0.5 says the
+3-seed pass was seed luck, one of at least +0.5 says dev and test disagree beyond seeds:
+
+    python benchmarks/ner_context.py seeds --study batch16 --jobs 1  # results/ner_context_batch16_seeds.json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -102,12 +128,31 @@ DROPOUT_GRID = [
 PROTOCOL_R5 = {"warmup": 0.3, **proto.OURS_CLIP}
 SENTENCES_R5 = (SENTENCES[0], SENTENCES[1], {**SENTENCES[2], **PROTOCOL_R5})
 SENTENCES_TAG = proto.PROTOCOLS["pretrained"].tag + "-r5"  # where its dev and test runs are
-CLIP_WARMUP_GRID = [
-    ("ours", lr, {**FLERT, **PROTOCOL_R5, "sentence_context": c, "sentence_context_dropout": p})
-    for lr in (2e-3, 4e-3)
-    for c in (32, 64)
-    for p in (0.0, 0.5)
-]
+
+
+def flert_grid(
+    rates: Sequence[float], protocol: Dict[str, Any]
+) -> List[Tuple[str, float, Dict[str, Any]]]:
+    """FLERT points at a protocol's settings: `rates` x context {32, 64} x context dropout
+    {0, 0.5}."""
+    return [
+        ("ours", lr, {**FLERT, **protocol, "sentence_context": c, "sentence_context_dropout": p})
+        for lr in rates
+        for c in (32, 64)
+        for p in (0.0, 0.5)
+    ]
+
+
+CLIP_WARMUP_GRID = flert_grid((2e-3, 4e-3), PROTOCOL_R5)
+# Round 8 (study batch16, pre-registered 2026-12-03 20:13 UTC before any of its runs): the same
+# FLERT grid at 16 sentences per step, where the protocol's round 6 (`ner_pretrained_r6.json`,
+# `--batch-sizes 32,16`) found the sentence system better (dev choice 2e-3, warmup 0.3, global
+# clip, batch 16). Rates {1e-3, 2e-3}: at batch 16 the sentence system's dev ranking is 2e-3 >
+# 1e-3 > 4e-3, and at batch 32 the context system preferred the lower of its two rates.
+PROTOCOL_R6 = {**PROTOCOL_R5, "batch_size": 16}
+SENTENCES_R6 = (SENTENCES[0], SENTENCES[1], {**SENTENCES[2], **PROTOCOL_R6})
+SENTENCES_R6_TAG = proto.PROTOCOLS["pretrained"].tag + "-r6"
+BATCH16_GRID = flert_grid((1e-3, 2e-3), PROTOCOL_R6)
 RULE_MARGIN = 0.5  # the adoption rule: context >= sentences + this, dev mean of 3 seeds
 VIEW = "10"  # dev/test docs of 10 consecutive sentences with their gold sentence starts
 # The views of every run (ner_study's f1_by_doc_size) -> column names. "10": 10 consecutive
@@ -204,6 +249,23 @@ STUDIES = {
         sentences_tag=SENTENCES_TAG,
         rule=True,
     ),
+    # the clip-warmup study at 16 sentences per step, against the protocol's batch-16 choice
+    # (round 6); the same choice, rule and gate
+    "batch16": Study(
+        "batch16",
+        TAG + "-batch16",
+        BATCH16_GRID,
+        (0,),
+        OUTPUT.with_name("ner_context_batch16.json"),
+        "python benchmarks/ner_context.py dev --study batch16 --jobs 1 && python "
+        "benchmarks/ner_context.py test --study batch16 --jobs 1 && python "
+        "benchmarks/ner_context.py write --study batch16",
+        SENTENCES_R6,
+        dev_table_sentences=True,
+        choose_view="10sz",
+        sentences_tag=SENTENCES_R6_TAG,
+        rule=True,
+    ),
     "dropout": Study(
         "dropout",
         TAG + "-dropout",
@@ -282,16 +344,8 @@ def adoption_rule(runs: Sequence[Dict[str, Any]], study: Study) -> Dict[str, Any
     least 2 of the 3 seeds. KeyError until both systems have every dev seed."""
     best = choose(runs, study)
     view = "10sz"
-
-    def by_seed(point):
-        return {
-            r["seed"]: r["f1_by_doc_size"][view]
-            for r in runs
-            if r["split"] == "dev" and r["seed"] in proto.SEEDS and _same(r, *point)
-        }
-
-    ctx_f1 = by_seed((best["system"], best["lr"], best["settings"]))
-    sent_f1 = by_seed(study.sentences)
+    ctx_f1 = _dev_by_seed(runs, (best["system"], best["lr"], best["settings"]), view)
+    sent_f1 = _dev_by_seed(runs, study.sentences, view)
     missing = [s for s in proto.SEEDS if s not in ctx_f1 or s not in sent_f1]
     if missing:
         raise KeyError(f"dev seeds {missing} missing for the adoption rule: run the dev phase")
@@ -313,8 +367,96 @@ def adoption_rule(runs: Sequence[Dict[str, Any]], study: Study) -> Dict[str, Any
     }
 
 
+def _dev_by_seed(
+    runs: Sequence[Dict[str, Any]],
+    point: Tuple[str, float, Dict[str, Any]],
+    view: str,
+    seeds: Sequence[int] = proto.SEEDS,
+) -> Dict[int, float]:
+    """{dev seed: F1 on `view`} of one system's dev runs at `seeds`."""
+    return {
+        r["seed"]: r["f1_by_doc_size"][view]
+        for r in runs
+        if r["split"] == "dev" and r["seed"] in seeds and _same(r, *point)
+    }
+
+
+# The seeds diagnostic (round 8, after study batch16 passed its dev rule and lost on test): the
+# chosen point and its sentence system at further dev seeds, under the study's tag + SEEDS_SUFFIX;
+# no choice, no test run, nothing adopted. It asks whether the rule's 3-seed dev margin holds.
+MORE_SEEDS = (3, 4, 5)
+SEEDS_SUFFIX = "-seeds"
+
+
+def more_seed_runs(
+    runs: Sequence[Dict[str, Any]], study: Study, seeds: Sequence[int] = MORE_SEEDS
+) -> List[proto.Run]:
+    """The study's choice and its sentence system on dev at `seeds` (never test)."""
+    best = choose(runs, study)
+    points = [(best["system"], best["lr"], best["settings"]), study.sentences]
+    return [
+        (system, lr, dict(settings), "dev", seed)
+        for system, lr, settings in points
+        for seed in seeds
+    ]
+
+
+def seeds_diagnostic(
+    runs: Sequence[Dict[str, Any]], study: Study, seeds: Sequence[int] = MORE_SEEDS
+) -> Dict[str, Any]:
+    """Per dev seed (the rule's and `seeds`): both systems' F1 on shipped-path paragraphs and
+    on sentences, context - sentences, and the means over the rule's seeds and over all."""
+    best = choose(runs, study)
+    chosen = (best["system"], best["lr"], best["settings"])
+    every = (*proto.SEEDS, *seeds)
+    f1 = {
+        (name, view): _dev_by_seed(runs, point, view, every)
+        for name, point in (("context", chosen), ("sentences", study.sentences))
+        for view in ("10sz", "1")
+    }
+    done = [k for k in every if all(k in by_seed for by_seed in f1.values())]
+    rows = [
+        {
+            "seed": k,
+            "context, shipped": f1["context", "10sz"][k],
+            "sentences, shipped": f1["sentences", "10sz"][k],
+            "context - sentences, shipped": round(
+                f1["context", "10sz"][k] - f1["sentences", "10sz"][k], 2
+            ),
+            "context, sentences": f1["context", "1"][k],
+            "sentences, sentences": f1["sentences", "1"][k],
+        }
+        for k in done
+    ]
+    for label, group in (("the rule's", proto.SEEDS), ("all", done)):
+        mine = [row for row in rows if row["seed"] in group]
+        if len(mine) == len(group):
+            rows.append(
+                {
+                    "seed": f"mean of {label} seeds ({len(mine)})",
+                    **{
+                        key: round(statistics.mean(row[key] for row in mine), 2)
+                        for key in rows[0]
+                        if key != "seed"
+                    },
+                    "wins": sum(row["context - sentences, shipped"] > 0 for row in mine),
+                }
+            )
+    return {"chosen": {"lr": best["lr"], **best["settings"]}, "seeds": done, "rows": rows}
+
+
 def _same(r: Dict[str, Any], system: str, lr: float, settings: Dict[str, Any]) -> bool:
     return (r["system"], r["lr"], r["settings"]) == (system, lr, settings)
+
+
+def _recipe_settings(lr: float, settings: Dict[str, Any]) -> str:
+    """A recipe's training settings in words: rate, warmup, the global clip, the batch size
+    when it is not the protocol's."""
+    return (
+        f"rate {lr:g}, warmup {settings.get('warmup', 0.1):g}"
+        + (f", global clip {settings['grad_clip_norm']:g}" if "grad_clip_norm" in settings else "")
+        + (f", {settings['batch_size']} sentences per step" if "batch_size" in settings else "")
+    )
 
 
 def _recipe(settings: Dict[str, Any]) -> str:
@@ -481,24 +623,15 @@ def write(
             f"pretrained checkpoint, context tuned at the protocol's settings ({study.name}): "
         )
         baseline_recipe = (
-            "(the pretrained protocol's dev choice: rate 2e-3, warmup 0.3, global clip 1)"
+            f"(the pretrained protocol's dev choice: {_recipe_settings(*study.sentences[1:])})"
         )
         split = (
             "chosen on dev seed 0 (shipped-path paragraphs), adopted by a pre-registered rule on "
             "dev seeds 0-2, reported on test (CoNLL valid), 3 seeds"
         )
     if rerun:  # a rerun: its claims must not read like the study it reruns
-        settings = study.sentences[2]
         claim_head = f"pretrained checkpoint, rerun on newer code ({study.name}): "
-        baseline_recipe = (
-            f"(rate {study.sentences[1]:g}, warmup {settings.get('warmup', 0.1):g}"
-            + (
-                f", global clip {settings['grad_clip_norm']:g}"
-                if "grad_clip_norm" in settings
-                else ""
-            )
-            + ", as the context system)"
-        )
+        baseline_recipe = f"({_recipe_settings(*study.sentences[1:])}, as the context system)"
         split = (
             "round 5's dev choice rerun (no new choice), reported on test (CoNLL valid), 3 seeds"
         )
@@ -585,7 +718,8 @@ def write(
             else "dev only (no test run)",
             "checkpoint": checkpoint,
             "seeds": len(proto.SEEDS),
-            "budget": f"{proto.N_TRAIN:,} CoNLL-2003 train sentences, {proto.EPOCHS} epochs of about 32 sentences "
+            "budget": f"{proto.N_TRAIN:,} CoNLL-2003 train sentences, {proto.EPOCHS} epochs of about "
+            f"{study.sentences[2].get('batch_size', proto.BATCH)} sentences "
             "per step, 1 torch thread per run (runs at a time: the command's --jobs)",
             "tag": study.tag,
             "grid": {
@@ -646,9 +780,56 @@ def write(
 PROTO_CHECKPOINT = proto.PROTOCOLS["pretrained"].checkpoint
 
 
+def write_seeds(
+    results: Path,
+    study: Study,
+    pretraining: Optional[Dict[str, Any]],
+    output: Optional[Path] = None,
+) -> Dict[str, Any]:
+    """The seeds diagnostic's table: results/<study's file>_seeds.json (dev only)."""
+    from benchmarks.report import machine_info, write_json
+    from benchmarks.results import head_commit
+
+    more = proto.read_runs(results, study.tag + SEEDS_SUFFIX)
+    diagnostic = seeds_diagnostic([*study_runs(results, study), *more], study)
+    name = study.name
+    result = {
+        "benchmark": "ner_context",
+        "command": f"python benchmarks/ner_context.py seeds --study {name} --jobs 1",
+        "commit": head_commit(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_info("cpu"),
+        "load_avg": [min(r["load_avg"][0] for r in more), max(r["load_avg"][0] for r in more)]
+        if more
+        else [0.0],
+        "protocol": {
+            "chooses": "nothing: the study's dev choice and its sentence system at more dev seeds "
+            f"({', '.join(map(str, MORE_SEEDS))}, tag {study.tag + SEEDS_SUFFIX}); seeds "
+            f"{', '.join(map(str, proto.SEEDS))} are the study's own runs",
+            "reports": "dev only (the last 10% of CoNLL-2003 train; nothing here is a test figure)",
+            "checkpoint": PROTO_CHECKPOINT,
+            "seeds": len(diagnostic["seeds"]),
+            **({"pretraining": pretraining} if pretraining else {}),
+        },
+        "chosen": diagnostic["chosen"],
+        "columns": [
+            "seed",
+            "context, shipped",
+            "sentences, shipped",
+            "context - sentences, shipped",
+            "context, sentences",
+            "sentences, sentences",
+            "wins",
+        ],
+        "rows": diagnostic["rows"],
+    }
+    write_json(output or study.output.with_name(study.output.stem + "_seeds.json"), result)
+    return result
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("phase", choices=["dev", "test", "write", "show"])
+    p.add_argument("phase", choices=["dev", "test", "write", "show", "seeds"])
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (1 torch thread each)")
     p.add_argument("--results", type=Path, default=proto.RESULTS)
     p.add_argument("--cache-dir", type=Path, default=proto.CACHE)
@@ -696,6 +877,10 @@ def main(argv: Optional[List[str]] = None) -> None:
                 f"({adoption_rule(runs, study)['difference']:+.2f} on dev); no test run"
             )
         proto.execute(seed_runs(runs, "test", study), args.jobs, args.results, extra, tag)
+    elif args.phase == "seeds":
+        seeds_tag = tag + SEEDS_SUFFIX
+        proto.execute(more_seed_runs(runs, study), args.jobs, args.results, extra, seeds_tag)
+        write_seeds(args.results, study, pretraining)
     elif args.phase == "write":
         output = args.output or study.output
         print(json.dumps(write(args.results, output, pretraining, study)["summary"], indent=1))

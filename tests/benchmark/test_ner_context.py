@@ -256,13 +256,15 @@ def test_a_reruns_claims_name_it_and_its_recipe(tmp_path):
     assert out["protocol"]["chooses"].startswith("nothing: a rerun")
 
 
-def _clip_warmup_runs(ctx_shipped, sent_shipped, results=None):
-    """The clip-warmup study's dev runs: its grid at seed 0 (the 64-piece, 4e-3, no-dropout
+def _clip_warmup_runs(ctx_shipped, sent_shipped, results=None, name="clip-warmup"):
+    """A rule study's dev runs: its grid at seed 0 (the 64-piece, highest-rate, no-dropout
     point best on the shipped view, the others best on gold starts), the choice's seeds 1-2,
-    and the sentence system's seeds 0-2 under the protocol's r5 tag with another r5 point."""
-    study = ctx.STUDIES["clip-warmup"]
-    best = ("ours", 4e-3, {**ctx.FLERT, **ctx.PROTOCOL_R5, "sentence_context": 64})
-    best[2]["sentence_context_dropout"] = 0.0
+    and the sentence system's seeds 0-2 under the protocol's tag with another of its points."""
+    study = ctx.STUDIES[name]
+    best = max(
+        study.grid,
+        key=lambda p: (p[2]["sentence_context"], p[1], -p[2]["sentence_context_dropout"]),
+    )
     runs = []
     for system, lr, settings in study.grid:
         if (system, lr, settings) == best:
@@ -276,15 +278,15 @@ def _clip_warmup_runs(ctx_shipped, sent_shipped, results=None):
     for seed, f1 in enumerate(sent_shipped):
         run = _run(study.sentences[1], study.sentences[2], 52.0, 51.0, seed=seed)
         run["f1_by_doc_size"]["10sz"] = f1
-        runs.append(dict(run, tag=ctx.SENTENCES_TAG))
+        runs.append(dict(run, tag=study.sentences_tag))
         # another point of the protocol run (warmup 0.1) is not the sentence system
         other = _run(
             2e-3, {"docs_of": 1, "epochs": 2, "grad_clip_norm": 1.0}, 70.0, 70.0, seed=seed
         )
-        runs.append(dict(other, tag=ctx.SENTENCES_TAG))
+        runs.append(dict(other, tag=study.sentences_tag))
         # the protocol's test run of the sentence system
         test = _run(study.sentences[1], study.sentences[2], 57.0, 56.0, "test", seed)
-        runs.append(dict(test, tag=ctx.SENTENCES_TAG))
+        runs.append(dict(test, tag=study.sentences_tag))
     if results is not None:
         results.write_text(
             "".join(json.dumps(dict(r, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs)
@@ -342,9 +344,15 @@ def test_the_adoption_rule_needs_the_margin_and_two_of_three_seeds(ctx_shipped, 
     assert rule["wins"] == sum(c > s for c, s in zip(ctx_shipped, sent_shipped))
 
 
-def test_the_adoption_rule_waits_for_every_dev_seed_and_gates_the_test_phase(tmp_path, monkeypatch):
+RULE_STUDIES = pytest.mark.parametrize("name", ["clip-warmup", "batch16"])
+
+
+@RULE_STUDIES
+def test_the_adoption_rule_waits_for_every_dev_seed_and_gates_the_test_phase(
+    tmp_path, monkeypatch, name
+):
     results = tmp_path / "runs.jsonl"
-    study, _, runs = _clip_warmup_runs((50.0, 51.0, 52.0), (52.0, 53.0, 54.0), results)
+    study, _, runs = _clip_warmup_runs((50.0, 51.0, 52.0), (52.0, 53.0, 54.0), results, name)
     with pytest.raises(KeyError, match="dev seeds"):
         ctx.adoption_rule(
             [r for r in runs if not (r["seed"] == 2 and r["tag"] == study.tag)], study
@@ -353,17 +361,19 @@ def test_the_adoption_rule_waits_for_every_dev_seed_and_gates_the_test_phase(tmp
     monkeypatch.setattr(ctx.proto, "ensure_pretrained", lambda cache, data: (tmp_path, None))
     monkeypatch.setattr(ctx.proto, "execute", lambda todo, *a, **k: calls.append(list(todo)))
     with pytest.raises(SystemExit, match="not met .-2.00 on dev.; no test run"):
-        ctx.main(["test", "--study", "clip-warmup", "--results", str(results)])
+        ctx.main(["test", "--study", name, "--results", str(results)])
     assert calls == []
     # when it holds, the test phase runs the choice's 3 seeds
-    _clip_warmup_runs((55.0, 56.0, 57.0), (52.0, 53.0, 54.0), results)
-    ctx.main(["test", "--study", "clip-warmup", "--results", str(results)])
+    _clip_warmup_runs((55.0, 56.0, 57.0), (52.0, 53.0, 54.0), results, name)
+    ctx.main(["test", "--study", name, "--results", str(results)])
     assert [(r[3], r[4]) for r in calls[0]] == [("test", 0), ("test", 1), ("test", 2)]
+    assert all(r[2] in [p[2] for p in study.grid] for r in calls[0])
 
 
-def test_the_clip_warmup_dev_table_lists_every_seed_and_the_rule(tmp_path):
+@RULE_STUDIES
+def test_the_clip_warmup_dev_table_lists_every_seed_and_the_rule(tmp_path, name):
     results = tmp_path / "runs.jsonl"
-    study, best, _ = _clip_warmup_runs((50.0, 51.0, 52.0), (52.0, 53.0, 54.0), results)
+    study, best, _ = _clip_warmup_runs((50.0, 51.0, 52.0), (52.0, 53.0, 54.0), results, name)
     out = ctx.write(results, tmp_path / "ner_context_clip_warmup.json", None, study)
     dev = json.loads((tmp_path / "ner_context_clip_warmup_dev.json").read_text())
     # 7 other grid points at seed 0, the choice at 3 seeds, the sentence system at 3 seeds
@@ -380,3 +390,95 @@ def test_the_clip_warmup_dev_table_lists_every_seed_and_the_rule(tmp_path):
     assert not any(k.startswith("test") for row in out["rows"] for k in row)
     assert "without sentence starts" in out["protocol"]["chooses"]
     assert " test " not in out["command"]
+
+
+def test_the_batch16_study_is_the_clip_warmup_grid_at_sixteen_sentences_per_step():
+    study, r5 = ctx.STUDIES["batch16"], ctx.STUDIES["clip-warmup"]
+    # the sentence system is round 6's batch-16 choice, read from its tag
+    assert study.sentences == ("ours", 2e-3, {**r5.sentences[2], "batch_size": 16})
+    assert study.sentences_tag == "protocol33-pretrained-r6" and study.rule
+    assert study.choose_view == "10sz" and study.choose_seeds == (0,)
+    assert {
+        (lr, s["sentence_context"], s["sentence_context_dropout"]) for _, lr, s in study.grid
+    } == {(lr, c, p) for lr in (1e-3, 2e-3) for c in (32, 64) for p in (0.0, 0.5)}
+    # every point is a clip-warmup point but for the rate grid and the batch
+    r5_points = [s for _, _, s in r5.grid]
+    for _, _, settings in study.grid:
+        assert settings["batch_size"] == 16
+        assert {k: v for k, v in settings.items() if k != "batch_size"} in r5_points
+    runs = ctx.grid_runs(study)
+    assert len(runs) == 8 and study.sentences not in [r[:3] for r in runs]
+    assert study.tag not in (r5.tag, study.sentences_tag)
+
+
+def test_the_batch16_sentence_runs_are_round_sixs_recorded_runs():
+    """The committed runs file holds round 6's batch-16 sentence system on dev and test seeds
+    0-2: the study reads them (its batch-32 points and HF's are not the sentence system)."""
+    results = ctx.proto.RESULTS
+    if not results.exists():
+        pytest.skip("no recorded runs")
+    study = ctx.STUDIES["batch16"]
+    runs = [r for r in ctx.study_runs(results, study) if r["tag"] == study.sentences_tag]
+    assert sorted((r["split"], r["seed"]) for r in runs) == [
+        (split, seed) for split in ("dev", "test") for seed in (0, 1, 2)
+    ]
+    assert all(r["settings"]["batch_size"] == 16 and r["lr"] == 2e-3 for r in runs)
+    dev = {r["seed"]: r["f1_by_doc_size"]["10sz"] for r in runs if r["split"] == "dev"}
+    assert dev == {0: 53.55, 1: 55.88, 2: 53.72}
+
+
+def test_the_batch16_test_claim_names_the_sentence_systems_batch(tmp_path):
+    results = tmp_path / "runs.jsonl"
+    study, best, runs = _clip_warmup_runs((55.0, 56.0, 57.0), (52.0, 53.0, 54.0), None, "batch16")
+    assert ctx.adoption_rule(runs, study)["met"]
+    runs += [
+        dict(_run(best[1], best[2], 56.0, 58.0 + seed, "test", seed), tag=study.tag)
+        for seed in (0, 1, 2)
+    ]
+    results.write_text("".join(json.dumps(dict(r, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs))
+    out = ctx.write(results, tmp_path / "ner_context_batch16.json", None, study)
+    # context on 10-sentence docs (58-60) vs the protocol's sentence runs on sentences (57)
+    assert out["summary"][0]["figure"] == "59.00 vs 57.00 (+2.00)"
+    assert (
+        "rate 0.002, warmup 0.3, global clip 1, 16 sentences per step"
+        in (out["summary"][0]["baseline"])
+    )
+    assert "about 16 sentences per step" in out["protocol"]["budget"]
+    assert out["protocol"]["reports"].startswith("test")
+
+
+def test_the_seeds_diagnostic_runs_the_choice_and_sentences_on_more_dev_seeds_only(
+    tmp_path, monkeypatch
+):
+    results = tmp_path / "runs.jsonl"
+    study, best, runs = _clip_warmup_runs((55.0, 56.0, 57.0), (52.0, 53.0, 54.0), None, "batch16")
+    todo = ctx.more_seed_runs(runs, study)
+    assert {r[3] for r in todo} == {"dev"} and sorted({r[4] for r in todo}) == [3, 4, 5]
+    assert [r[:3] for r in todo] == [best] * 3 + [study.sentences] * 3
+    # the more seeds' runs (tag + SEEDS_SUFFIX): context behind by 1 on each
+    seeds_tag = study.tag + ctx.SEEDS_SUFFIX
+    more = []
+    for _, lr, settings, _, seed in todo:
+        shipped = 52.0 if settings == best[2] else 53.0
+        run = _run(lr, settings, 60.0, 40.0, seed=seed)
+        run["f1_by_doc_size"]["10sz"] = shipped
+        more.append(dict(run, tag=seeds_tag))
+    results.write_text(
+        "".join(json.dumps(dict(r, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs + more)
+    )
+    calls = []
+    monkeypatch.setattr(ctx.proto, "ensure_pretrained", lambda cache, data: (tmp_path, None))
+    monkeypatch.setattr(ctx.proto, "execute", lambda todo, *a, **k: calls.append((todo, a)))
+    out = tmp_path / "seeds.json"
+    monkeypatch.setattr(ctx, "write_seeds", lambda *a: calls.append(("write", a)))
+    ctx.main(["seeds", "--study", "batch16", "--results", str(results)])
+    assert calls[0][1][-1] == seeds_tag and calls[0][0] == todo and calls[1][0] == "write"
+    monkeypatch.undo()
+    result = ctx.write_seeds(results, study, None, out)
+    rows = {row["seed"]: row for row in result["rows"]}
+    assert [k for k in rows if isinstance(k, int)] == [0, 1, 2, 3, 4, 5]
+    assert rows["mean of the rule's seeds (3)"]["context - sentences, shipped"] == 3.0
+    # (3 + 3 + 3 - 1 - 1 - 1) / 6
+    assert rows["mean of all seeds (6)"]["context - sentences, shipped"] == 1.0
+    assert rows["mean of all seeds (6)"]["wins"] == 3
+    assert "test" not in json.dumps(result["rows"]) and json.loads(out.read_text())["rows"]
