@@ -105,22 +105,17 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-    import os
-    import time
-
-    from benchmarks.report import machine_info, write_json
-    from benchmarks.results import head_commit
+    from benchmarks.report import write_json
+    from benchmarks.results import header
 
     result = {
-        "benchmark": "context_mlm",
-        "command": "python benchmarks/context_mlm.py "
-        + " ".join(f"--checkpoint .benchmark_cache/{c.name}" for c in given)
-        + f" --context {args.context} --n-sents {args.n_sents}"
-        + (f" --pretrain-steps {args.pretrain_steps}" if args.pretrain_steps else ""),
-        "commit": head_commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info("cpu"),
-        "load_avg": [round(x, 1) for x in os.getloadavg()],
+        **header(
+            "context_mlm",
+            "python benchmarks/context_mlm.py "
+            + " ".join(f"--checkpoint .benchmark_cache/{c.name}" for c in given)
+            + f" --context {args.context} --n-sents {args.n_sents}"
+            + (f" --pretrain-steps {args.pretrain_steps}" if args.pretrain_steps else ""),
+        ),
         "protocol": {
             "chooses": "nothing (a diagnostic; no setting is chosen from it)",
             "reports": f"dev: the first {len(sents)} sentences of the last 10% of CoNLL-2003 train "

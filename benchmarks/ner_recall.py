@@ -21,6 +21,28 @@ read by this module.
     python benchmarks/ner_recall.py write                   # results/ner_recall_dev.json
     python benchmarks/ner_recall.py run --study config --jobs 2 && ... write --study config
                                       # batch 16's analogue at configs/cpu_tiny.cfg's budget
+    python benchmarks/ner_recall.py run --study ship --jobs 2 && ... write --study ship
+                                      # whether configs/cpu_tiny.cfg moves to 400 words
+
+SHIP RULE (`--study ship`, issue 33 round 8; fixed 2026-12-03 20:14 UTC, before any of its runs,
+in this docstring, the commit message and notes/issue_33a.md): `configs/cpu_tiny.cfg` moves to
+`batch_by_words` size 400 with `max_steps`, `total_steps` and `warmup_steps` doubled (600 / 600
+/ 60: the same data and epochs in twice the updates, warmup still 10% of the run) ONLY if, on
+DEV (the last 10% of CoNLL train; CoNLL valid is the test split and is never read here), at
+the config's budget (`ner_protocol.py config`'s: random-init checkpoint, 8,000 pool sentences
+x 2 epochs, 6 state tokens, warmup 10% of the run), seeds 0-2:
+- each recipe (batches of 800 words, shipped; 400 words, the candidate) is run at the shipped
+  rate 2e-3 and its grid neighbours 1e-3 and 4e-3 (`ner_protocol.RATES`), and each recipe's
+  rate is the one with the best mean dev F1 over seeds 0-2; when a recipe's best is at an end
+  of that grid, the next rate beyond it (5e-4 or 8e-3) is run too and the choice made again;
+  the shipped recipe gets the same rates as the candidate, so the candidate's rate recheck is
+  no tuned knob the shipped one lacks (this can only make the rule stricter);
+- the 400-word recipe at its chosen rate beats the 800-word recipe at its chosen rate by
+  >= `SHIP_GAIN` (+0.5) mean dev F1 AND on >= `MIN_WINS` (2) of the 3 seeds.
+If it passes, the config takes the 400-word recipe's chosen rate too (and the 800-word
+recipe's chosen rate is recorded either way). Runs already in `ner_study_results.jsonl` under
+tag `recall33-config` (800 and 400 words at 2e-3, seeds 0-2: the `config` study) are the same
+runs and are reused, not run again.
 """
 
 import argparse
@@ -41,6 +63,7 @@ from benchmarks import ner_protocol as protocol  # noqa: E402
 SEEDS = (0, 1, 2)
 TAG_PREFIX = "recall33-"
 MIN_GAIN, MIN_WINS = 1.0, 2
+SHIP_GAIN = 0.5  # `--study ship`'s rule (docstring)
 # ours' dev choice of round 6 (ner_pretrained_r5.json) and the HF loop's
 BASE_LR = 2e-3
 BASE = {"docs_of": 1, "epochs": protocol.EPOCHS, "warmup": 0.3, **protocol.OURS_CLIP}
@@ -73,6 +96,25 @@ CONFIG_DIAGNOSTICS: Dict[str, Tuple[str, float, Dict[str, Any]]] = {
 }
 
 
+# `--study ship`: both recipes of the `config` study at the shipped rate and its neighbours (the
+# names of the `config` study's two points are kept: the same runs), plus one rate beyond each
+# end of the grid, run only when a recipe's best is at that end (SHIP RULE, docstring).
+SHIP_RATES = (1e-3, 2e-3, 4e-3)
+SHIP_EDGES = {1e-3: 5e-4, 4e-3: 8e-3}
+SHIP_RECIPES = {"config_base": 800, "config_batch_words_400": 400}
+
+
+def ship_name(recipe: str, lr: float) -> str:
+    return recipe if lr == 2e-3 else f"{recipe}_lr{lr:g}"
+
+
+SHIP_DIAGNOSTICS: Dict[str, Tuple[str, float, Dict[str, Any]]] = {
+    ship_name(recipe, lr): ("ours", lr, {**protocol.CONFIG_SETTINGS, "batch_words": words})
+    for recipe, words in SHIP_RECIPES.items()
+    for lr in sorted({*SHIP_RATES, *SHIP_EDGES.values()})
+}
+
+
 @dataclass(frozen=True)
 class Study:
     diagnostics: Dict[str, Tuple[str, float, Dict[str, Any]]]
@@ -81,6 +123,10 @@ class Study:
     tag: str  # "" : one tag per diagnostic (TAG_PREFIX + name)
     checkpoint: str
     output: str
+    # the ship rule: each recipe (the value of this setting) at its best-mean rate, the base
+    # recipe's best against the others'; "" : every diagnostic against `base` as it is
+    recipe_key: str = ""
+    min_gain: float = MIN_GAIN
 
 
 STUDIES = {
@@ -100,6 +146,17 @@ STUDIES = {
         protocol.PROTOCOLS["random"].checkpoint
         + f"; configs/cpu_tiny.cfg's budget: {protocol.CONFIG_N_TRAIN:,} pool sentences x 2 epochs",
         "ner_recall_config_dev",
+    ),
+    "ship": Study(
+        SHIP_DIAGNOSTICS,
+        "config_base",
+        protocol.CONFIG_N_TRAIN,
+        TAG_PREFIX + "config",
+        protocol.PROTOCOLS["random"].checkpoint
+        + f"; configs/cpu_tiny.cfg's budget: {protocol.CONFIG_N_TRAIN:,} pool sentences x 2 epochs",
+        "ner_ship_config_dev",
+        recipe_key="batch_words",
+        min_gain=SHIP_GAIN,
     ),
 }
 
@@ -142,6 +199,64 @@ def run(
         todo = [(system, lr, dict(settings), "dev", seed) for seed in SEEDS]
         print(f"{name}:", flush=True)
         protocol.execute(todo, jobs, results, extra, tag_of(name, study), study.n_train)
+    if study.recipe_key:  # a recipe's best at an end of the grid: the next rate too (SHIP RULE)
+        more = pending(results, study)
+        if more:
+            run(more, jobs, results, cache_dir, study)
+
+
+def default_names(study: Study) -> List[str]:
+    """What `run` runs when no names are given: every diagnostic, or a ship study's rate grid
+    (the rates beyond its ends follow when `pending` asks for them)."""
+    if not study.recipe_key:
+        return list(study.diagnostics)
+    base = study.diagnostics[study.base][2][study.recipe_key]
+    grid = [n for n, (_, lr, _) in study.diagnostics.items() if lr in SHIP_RATES]
+    # the candidate's rates first
+    return sorted(grid, key=lambda n: study.diagnostics[n][2][study.recipe_key] == base)
+
+
+def _complete(results: Path, study: Study) -> Dict[str, Dict[int, Dict[str, Any]]]:
+    """{name: {seed: run}} of the diagnostics that have run on every seed."""
+    out = {}
+    for name in study.diagnostics:
+        runs = runs_of(name, results, study)
+        if set(runs) == set(SEEDS):
+            out[name] = runs
+    return out
+
+
+def _mean_f1(runs: Dict[int, Dict[str, Any]]) -> float:
+    return statistics.mean(runs[s]["f1"] for s in SEEDS)
+
+
+def recipe_choices(results: Path, study: Study) -> Dict[Any, str]:
+    """{recipe: the name of its diagnostic with the best mean dev F1 over SEEDS} (ship rule)."""
+    choices: Dict[Any, str] = {}
+    for name, runs in _complete(results, study).items():
+        recipe = study.diagnostics[name][2][study.recipe_key]
+        best = choices.get(recipe)
+        if best is None or _mean_f1(runs) > _mean_f1(runs_of(best, results, study)):
+            choices[recipe] = name
+    return choices
+
+
+def pending(results: Path, study: Study) -> List[str]:
+    """The rates beyond the grid's ends that the ship rule still needs: for each recipe whose
+    best rate is at an end of SHIP_RATES, the next rate out, when it has not run on every seed."""
+    done = _complete(results, study)
+    out = []
+    for name in recipe_choices(results, study).values():
+        _, lr, settings = study.diagnostics[name]
+        if lr in SHIP_EDGES:
+            edge = next(
+                n
+                for n, (_, r, s) in study.diagnostics.items()
+                if r == SHIP_EDGES[lr] and s == settings
+            )
+            if edge not in done:
+                out.append(edge)
+    return out
 
 
 def _merge_errors(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
@@ -174,14 +289,16 @@ def _pr(counts: Dict[str, int]) -> str:
     return f"{p:.1f}/{r:.1f}"
 
 
-def verdict(base: Dict[int, float], other: Dict[int, float]) -> Dict[str, Any]:
-    """The adoption rule: gain of the mean over SEEDS >= MIN_GAIN and wins on >= MIN_WINS seeds."""
+def verdict(
+    base: Dict[int, float], other: Dict[int, float], min_gain: float = MIN_GAIN
+) -> Dict[str, Any]:
+    """The adoption rule: gain of the mean over SEEDS >= min_gain and wins on >= MIN_WINS seeds."""
     gain = statistics.mean(other.values()) - statistics.mean(base.values())
     wins = sum(other[s] > base[s] for s in SEEDS)
     return {
         "gain": round(gain, 2),
         "wins": wins,
-        "passes": gain >= MIN_GAIN and wins >= MIN_WINS,
+        "passes": round(gain, 6) >= min_gain and wins >= MIN_WINS,
     }
 
 
@@ -190,18 +307,29 @@ def summarize(
 ) -> List[Dict[str, Any]]:
     """One row per diagnostic whose 3 seeds have run: dev F1 mean / by seed, P / R, the rule's
     verdict against `base`, predicted and gold entity counts, P/R per label and per length
-    (summed over seeds) and the kinds of missed entities."""
-    base = runs_of(study.base, results, study)
-    if set(base) != set(SEEDS):
-        raise KeyError("the base diagnostic has not run on every seed: run `run base` first")
-    base_f1 = {s: base[s]["f1"] for s in SEEDS}
-    rows = []
+    (summed over seeds) and the kinds of missed entities. A ship study (`recipe_key`) compares
+    each recipe's rows with the base recipe at its best rate, and marks each recipe's `chosen` row."""
+    complete = _complete(results, study)
+    base_name, chosen = study.base, set()
     base_settings = study.diagnostics[study.base][2]
+    if study.recipe_key:
+        choices = recipe_choices(results, study)
+        chosen = set(choices.values())
+        base_name = choices.get(base_settings[study.recipe_key], study.base)
+    if base_name not in complete:
+        raise KeyError(
+            f"the base diagnostic has not run on every seed: run `run {study.base}` first"
+        )
+    base_f1 = {s: complete[base_name][s]["f1"] for s in SEEDS}
+    rows = []
     for name, (system, lr, settings) in study.diagnostics.items():
-        runs = runs_of(name, results, study)
-        if set(runs) != set(SEEDS):
+        if name not in complete:
             continue
+        runs = complete[name]
         f1 = {s: runs[s]["f1"] for s in SEEDS}
+        compared = system == "ours" and name != base_name
+        if study.recipe_key:
+            compared = settings[study.recipe_key] != base_settings[study.recipe_key]
         errors = _merge_errors([runs[s] for s in SEEDS])
         change = {k: v for k, v in settings.items() if base_settings.get(k) != v}
         rows.append(
@@ -214,11 +342,8 @@ def summarize(
                 "dev_f1_by_seed": f1,
                 "dev_p_mean": round(statistics.mean(runs[s]["p"] for s in SEEDS), 2),
                 "dev_r_mean": round(statistics.mean(runs[s]["r"] for s in SEEDS), 2),
-                **(
-                    {"vs_base": verdict(base_f1, f1)}
-                    if system == "ours" and name != study.base
-                    else {"vs_base": None}
-                ),
+                "vs_base": verdict(base_f1, f1, study.min_gain) if compared else None,
+                **({"chosen": name in chosen} if study.recipe_key else {}),
                 "predicted_per_gold": round(errors["n_pred"] / errors["n_gold"], 3),
                 "p_r_by_label": {k: _pr(v) for k, v in errors["by_label"].items()},
                 "p_r_by_length": {k: _pr(v) for k, v in errors["by_length"].items()},
@@ -233,8 +358,24 @@ def summarize(
 
 def adopted(rows: Sequence[Dict[str, Any]]) -> Optional[str]:
     """The diagnostic the rule adopts (the best dev mean among those that pass), or None."""
-    passing = [r for r in rows if r["vs_base"] and r["vs_base"]["passes"]]
+    passing = [r for r in rows if r["vs_base"] and r["vs_base"]["passes"] and r.get("chosen", True)]
     return max(passing, key=lambda r: r["dev_f1_mean"])["diagnostic"] if passing else None
+
+
+def shipped_recipe(results: Path = protocol.RESULTS) -> Optional[Dict[str, Any]]:
+    """What the ship rule puts in configs/cpu_tiny.cfg: {"lr", "batch_words"} of the candidate
+    recipe's chosen rate when it passes, None when it does not (or is undecided: the config keeps
+    the 800-word recipe and `ner_protocol.py config`'s rate)."""
+    study = STUDIES["ship"]
+    try:
+        rows = summarize(results, study)
+    except KeyError:
+        return None
+    name = None if pending(results, study) else adopted(rows)
+    if name is None:
+        return None
+    _, lr, settings = study.diagnostics[name]
+    return {"lr": lr, "batch_words": settings["batch_words"]}
 
 
 def write(results: Path, output: Path, study: Study = STUDIES["pretrained"]) -> Dict[str, Any]:
@@ -256,8 +397,17 @@ def write(results: Path, output: Path, study: Study = STUDIES["pretrained"]) -> 
         "load_avg": [min(loads), max(loads)],
         "protocol": {
             "chooses": "dev: the last 10% of CoNLL-2003 train (1,404 sentences), seeds 0-2; "
-            f"the rule: adopt a change only if its mean dev F1 gains >= {MIN_GAIN:+.1f} over "
-            f"`{study.base}` and wins >= {MIN_WINS} of 3 seeds (fixed before the runs)",
+            + (
+                f"the rule: each recipe ({study.recipe_key}) at its rate of best mean dev F1 "
+                f"(grid {', '.join(f'{r:g}' for r in SHIP_RATES)}, one rate further when the "
+                f"best is at an end); the candidate's choice ships only if it gains "
+                f">= {study.min_gain:+.1f} over the shipped recipe's choice and wins >= "
+                f"{MIN_WINS} of 3 seeds (fixed before the runs)"
+                if study.recipe_key
+                else f"the rule: adopt a change only if its mean dev F1 gains >= "
+                f"{study.min_gain:+.1f} over `{study.base}` and wins >= {MIN_WINS} of 3 seeds "
+                "(fixed before the runs)"
+            ),
             "reports": "dev only: a diagnostic, no test figure",
             "checkpoint": study.checkpoint,
             "seeds": len(SEEDS),
@@ -272,6 +422,7 @@ def write(results: Path, output: Path, study: Study = STUDIES["pretrained"]) -> 
             "dev_p_mean",
             "dev_r_mean",
             "vs_base",
+            *(["chosen"] if study.recipe_key else []),
             "predicted_per_gold",
             "p_r_by_label",
             "p_r_by_length",
@@ -279,7 +430,9 @@ def write(results: Path, output: Path, study: Study = STUDIES["pretrained"]) -> 
             "train_words_per_s_mean",
         ],
         "rows": rows,
-        "adopted": adopted(rows),
+        # a ship study decides nothing while a rate beyond its grid's end is still to run
+        "adopted": None if study.recipe_key and pending(results, study) else adopted(rows),
+        **({"pending": pending(results, study)} if study.recipe_key else {}),
     }
     write_json(output, result)
     return result
@@ -300,7 +453,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         choices=sorted(STUDIES),
         default="pretrained",
         help="pretrained: the diagnostics on the pretrained protocol; config: the adopted change "
-        "at configs/cpu_tiny.cfg's budget",
+        "at configs/cpu_tiny.cfg's budget; ship: that change with a rate recheck for both "
+        "recipes, the rule that moves the config (SHIP RULE)",
     )
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--results", type=Path, default=protocol.RESULTS)
@@ -313,7 +467,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if unknown:
         p.error(f"unknown diagnostics {unknown}: one of {', '.join(study.diagnostics)}")
     if args.phase == "run":
-        run(args.names or list(study.diagnostics), args.jobs, args.results, args.cache_dir, study)
+        run(args.names or default_names(study), args.jobs, args.results, args.cache_dir, study)
     else:
         result = write(args.results, output, study)
         for row in result["rows"]:

@@ -19,7 +19,6 @@ threads for everyone):
 
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -29,7 +28,7 @@ import typer
 from . import data as bdata
 from ._app import CacheDir, Checkpoint, DataDir, Output, Threads, app, defaults
 from .report import log, machine_info, write_json
-from .results import head_commit
+from .results import command_line, header
 
 SYSTEMS = ("ours", "ort", "ours_int8", "ort_int8")
 
@@ -237,14 +236,12 @@ def run_ort(
     import onnxruntime
 
     result = {
-        "benchmark": "ort",
-        "command": "python -m benchmarks " + " ".join(sys.argv[1:])
-        if sys.argv[0].endswith("benchmarks/__main__.py")
-        else "python -m benchmarks ort",
-        "commit": head_commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {**machine_info("cpu"), "onnxruntime": onnxruntime.__version__},
-        "load_avg": [list(load_before), list(load_after)],
+        **header(
+            "ort",
+            command_line("python -m benchmarks ort"),
+            machine={**machine_info("cpu"), "onnxruntime": onnxruntime.__version__},
+            load=[list(load_before), list(load_after)],
+        ),
         "protocol": {
             "chooses": "nothing is chosen: fixed settings (ORT's fastest optimization level, same threads)",
             "reports": "CoNLL-2003 validation sentences / ~300-word paragraphs of them",

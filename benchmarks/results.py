@@ -99,6 +99,32 @@ def command_line(default: str) -> str:
     return default
 
 
+def header(
+    benchmark: str,
+    command: str,
+    *,
+    commit: Optional[str] = None,
+    machine: Optional[Dict[str, Any]] = None,
+    load: Optional[Sequence[Any]] = None,
+) -> Dict[str, Any]:
+    """The keys every result file opens with: benchmark, command, commit, date (UTC), machine
+    and load_avg. `commit` defaults to the HEAD read when the benchmark started (`git_commit`);
+    a write phase that reads runs made earlier passes `head_commit()`. `load` defaults to the
+    load average now; a benchmark that sampled it during its runs passes what it sampled."""
+    if machine is None:
+        from .report import machine_info
+
+        machine = machine_info("cpu")
+    return {
+        "benchmark": benchmark,
+        "command": command,
+        "commit": git_commit() if commit is None else commit,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine,
+        "load_avg": load_avg() if load is None else list(load),
+    }
+
+
 def record(
     benchmark: str,
     command: str,
@@ -119,17 +145,8 @@ def record(
             raise ValueError(
                 f"result {benchmark!r}: summary row {row.get('claim')!r} lacks {lacking}"
             )
-    if machine is None:
-        from .report import machine_info
-
-        machine = machine_info("cpu")
     return {
-        "benchmark": benchmark,
-        "command": command,
-        "commit": git_commit(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": machine,
-        "load_avg": load_avg(),
+        **header(benchmark, command, machine=machine),
         "protocol": dict(protocol),
         "columns": list(columns),
         "rows": [dict(r) for r in rows],

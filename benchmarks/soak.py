@@ -25,7 +25,8 @@ import typer
 
 from . import data as bdata
 from ._app import CacheDir, Checkpoint, DataDir, Output, Threads, app, defaults
-from .report import _rss_bytes, log, machine_info, table, write_json
+from .report import _rss_bytes, log, table, write_json
+from .results import header
 
 VARIANTS = ("ours", "thinc_finish_update")
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,17 +47,6 @@ def _register_probe() -> None:
     from spacy.util import registry
 
     registry.callbacks.register("benchmarks.soak_probe.v1", func=lambda: _probe)
-
-
-def _commit() -> Optional[str]:
-    import subprocess
-
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        return None
 
 
 def _summary(
@@ -155,7 +145,6 @@ def run_soak(
     threads: int = 1,
     variants: Sequence[str] = VARIANTS,
 ) -> Dict[str, Any]:
-    import os
 
     from spacy_modernbert.data.converters import conll_to_docs, write_docbin
 
@@ -209,15 +198,8 @@ def run_soak(
             ],
         )
     )
-    from datetime import datetime, timezone
-
     result = {
-        "benchmark": "soak",
-        "command": "python -m benchmarks soak",
-        "commit": _commit(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info("cpu"),
-        "load_avg": list(os.getloadavg()),
+        **header("soak", "python -m benchmarks soak"),
         "protocol": {
             "chooses": "nothing is chosen (memory measurement)",
             "reports": "CoNLL-2003 train, one-sentence docs",
@@ -328,9 +310,6 @@ def run_soak_pretrain(
     steps: int = 1000,
     threads: int = 1,
 ) -> Dict[str, Any]:
-    import os
-    from datetime import datetime, timezone
-
     checkpoint = checkpoint or bdata.ensure_checkpoint(
         cache_dir / f"modernbert-{shape}-random", shape, data_dir, log=log
     )
@@ -348,12 +327,7 @@ def run_soak_pretrain(
             )
     rows = [{"system": "pretrain", "update": k, "rss_mib": v} for k, v in sorted(probes.items())]
     result = {
-        "benchmark": "soak_pretrain",
-        "command": "python -m benchmarks soak-pretrain",
-        "commit": _commit(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info("cpu"),
-        "load_avg": list(os.getloadavg()),
+        **header("soak_pretrain", "python -m benchmarks soak-pretrain"),
         "protocol": {
             "chooses": "nothing is chosen (memory measurement)",
             "reports": "pretraining text of benchmarks/pretrain.py (CoNLL-2003 train + SMS train split)",

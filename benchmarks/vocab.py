@@ -24,9 +24,7 @@ No pretrained weights exist offline: every system starts from the same random ch
 import json
 import os
 import statistics
-import subprocess
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -35,15 +33,9 @@ import typer
 from . import data as bdata
 from ._app import CacheDir, DataDir, Output, Threads, app, defaults
 from .report import log, machine_info, table, write_json
+from .results import header
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _commit() -> str:
-    out = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    return out.stdout.strip()
 
 
 def domains(data_dir: Path, demo_docs: int) -> Dict[str, Tuple[List[str], List[str]]]:
@@ -521,14 +513,13 @@ def run_vocab(
         )
     summary = summarize(rows, general_steps, domain_steps, min_freq)
     result = {
-        "benchmark": "vocab",
-        "command": f"python -m benchmarks vocab --parts {parts} --max-new {max_new} --min-freq {min_freq}"
-        f" --max-words-per-term {max_words} --speed-rounds {speed_rounds} --domains {domains_run}"
-        f" --output {output}",
-        "commit": _commit(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        "load_avg": list(os.getloadavg()),
+        **header(
+            "vocab",
+            f"python -m benchmarks vocab --parts {parts} --max-new {max_new} --min-freq {min_freq}"
+            f" --max-words-per-term {max_words} --speed-rounds {speed_rounds} --domains {domains_run}"
+            f" --output {output}",
+            machine=machine_info(),
+        ),
         "protocol": {
             "chooses": "nothing is tuned: --max-new, --min-freq and the pretrain budget are fixed in advance",
             "reports": "demo reports dev split (generator seed 0), CLINC150 val; mined on the train splits only",

@@ -33,9 +33,7 @@ pretrained on train text only; `oos_*` never). No pretrained weights exist offli
 """
 
 import json
-import os
 import statistics
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -44,8 +42,8 @@ import typer
 from . import data as bdata
 from ._app import CacheDir, DataDir, Output, Threads, app, defaults
 from .report import log, machine_info, table, write_json
+from .results import header
 from .vocab import (
-    _commit,
     _settings,
     domain_runs,
     domains,
@@ -476,12 +474,7 @@ def _write(output: Optional[Path], runs: List[dict], config: Dict[str, Any]) -> 
     chosen = chosen_rates(runs)
     rows = aggregate(at_chosen_rates(runs, chosen))
     result = {
-        "benchmark": "vocab_downstream",
-        "command": config["command"],
-        "commit": _commit(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        "load_avg": list(os.getloadavg()),
+        **header("vocab_downstream", config["command"], machine=machine_info()),
         "protocol": {
             "chooses": (
                 "nothing: extension size, pretrain budget, NER rate (configs/cpu_tiny.cfg) and detector fixed in advance"

@@ -606,6 +606,8 @@ def test_soak_command_writes_json(tiny_checkpoint, tmp_path):
     assert result.exit_code == 0, result.output
     res = json.loads(out.read_text())
     assert res["benchmark"] == "soak" and res["columns"] == ["system", "update", "rss_mib"]
+    assert list(res)[:6] == ["benchmark", "command", "commit", "date", "machine", "load_avg"]
+    assert res["date"].endswith("Z") and res["commit"] not in ("", None)
     assert [(r["system"], r["update"]) for r in res["rows"]] == [("ours", 0), ("ours", 3)]
     assert all(r["rss_mib"] > 0 for r in res["rows"])
     assert res["summary"][0]["figure"] is None  # no update 100 in a 3-update run: no ratio claimed

@@ -177,20 +177,34 @@ def test_every_method_a_detector_has_is_measured():
     assert ONE_CLASS["knn_idf"] == ("knn", {"pooling": "idf"})
 
 
-def _fake_pointing_runs(tmp_path, monkeypatch, objectives):
+def _fake_pointing_runs(tmp_path, monkeypatch, objectives, steps=(5,), dev_rate=None):
     """run_pointing_task with the checkpoints, pipelines and pointing replaced by fakes: each
-    checkpoint's dev hit rate is fixed (contrastive best, pretrained next), its test rate 1 - dev."""
+    checkpoint's dev hit rate is fixed (contrastive best, pretrained next, or `dev_rate`), its
+    test rate 1 - dev. Every checkpoint is pretrained on the task's tokenizer_texts only."""
     from benchmarks import data as bdata
-    from benchmarks import explain
+    from benchmarks import explain, one_class
 
     root = tmp_path / "one_class" / "key"
     for name in ("pretrained", "contrastive"):  # cached: nothing is pretrained
-        (root / f"{name}-5x2048").mkdir(parents=True, exist_ok=True)
-        (root / f"{name}-5x2048" / "config.json").write_text("{}", encoding="utf8")
+        for n in (5, 9):
+            (root / f"{name}-{n}x2048").mkdir(parents=True, exist_ok=True)
+            (root / f"{name}-{n}x2048" / "config.json").write_text("{}", encoding="utf8")
     monkeypatch.setattr(bdata, "ensure_checkpoint", lambda path, *a, **k: path)
     monkeypatch.setattr(explain, "one_class_pipeline", lambda ckpt, normal: ckpt)
     monkeypatch.setattr(explain, "supervised_pipeline", lambda ckpt, *a: ckpt)
-    dev_rate = {"random-init": 0.3, "pretrained-5x2048": 0.6, "contrastive-5x2048": 0.9}
+    texts_seen = []
+    real_checkpoints_for = one_class.checkpoints_for
+
+    def checkpoints_for(key, train, *args):
+        texts_seen.append(train)
+        return real_checkpoints_for(key, train, *args)
+
+    monkeypatch.setattr(one_class, "checkpoints_for", checkpoints_for)
+    dev_rate = dev_rate or {
+        "random-init": 0.3,
+        "pretrained-5x2048": 0.6,
+        "contrastive-5x2048": 0.9,
+    }
 
     def pointing(ckpt, names, docs):
         rate = dev_rate[ckpt.name] if docs[0]["text"] == "dev" else 1.0 - dev_rate[ckpt.name]
@@ -208,8 +222,24 @@ def _fake_pointing_runs(tmp_path, monkeypatch, objectives):
     spec = {"key": "key", "tokenizer_texts": ["a"], "normal": [], "labelled": []}
     spec["docs"] = [{"text": "test"}]
     spec["dev_docs"] = [{"text": "dev"}]
-    run = explain.run_pointing_task("sms", spec, tmp_path, tmp_path, 0, 1, 1, 0, 5, objectives)
+    run = explain.run_pointing_task(
+        "sms", spec, tmp_path, tmp_path, 0, 1, 1, 0, list(steps), objectives
+    )
+    # the pretraining text is the normal training text only, never a dev or test doc
+    assert texts_seen and all(t is spec["tokenizer_texts"] for t in texts_seen)
     return [{"task": "sms", "seed": 0, "n_docs": 1, **run}]
+
+
+def _fake_settings(**settings):
+    """The settings of a fake run of _fake_pointing_runs (5 steps), updated by `settings`."""
+    return {
+        "seeds": 1,
+        "repeats": 1,
+        "retrieval_subset": 0,
+        "pretrain_steps": 5,
+        "finetune_docs": 0,
+        **settings,
+    }
 
 
 def test_objectives_add_checkpoints_the_dev_docs_choose_among(tmp_path, monkeypatch):
@@ -231,17 +261,63 @@ def test_objectives_add_checkpoints_the_dev_docs_choose_among(tmp_path, monkeypa
     auto = choose_checkpoints(choose(runs))
     assert set(auto) == {*ONE_CLASS, SUPERVISED}
     assert {a["checkpoint"] for a in auto.values()} == {"contrastive"}
-    settings = {
-        "seeds": 1,
-        "repeats": 1,
-        "retrieval_subset": 0,
-        "pretrain_steps": 5,
-        "finetune_docs": 0,
-        "objectives": objectives,
-    }
-    result = summarize(runs, None, settings)
+    result = summarize(runs, None, _fake_settings(objectives=objectives))
     assert "@contrastive" in result["protocol"]["checkpoint"]
     knn = [r for r in result["rows"] if r["system"].startswith("knn @contrastive")]
     assert knn and knn[0]["system"].endswith("(dev-chosen)") and knn[0]["result (mean)"] == 0.1
     with pytest.raises(Exception, match="unknown objectives"):
         parse_objectives("mlm,bogus")
+
+
+def test_longer_pretraining_adds_checkpoints_the_dev_docs_choose_among(tmp_path, monkeypatch):
+    from benchmarks.explain import parse_steps, summarize
+
+    assert parse_steps("200") == [200] and parse_steps("200, 600") == [200, 600]
+    assert parse_steps("0") == [0]
+    for bad in ("", "200,200", "0,600", "600,0", "-5", "two"):
+        with pytest.raises(Exception, match="distinct step counts"):
+            parse_steps(bad)
+    # 5,9 steps: one more checkpoint per objective, after the first count's, named by its steps
+    rates = {"random-init": 0.3, "pretrained-5x2048": 0.6, "pretrained-9x2048": 0.8}
+    runs = _fake_pointing_runs(tmp_path, monkeypatch, ("mlm",), steps=(5, 9), dev_rate=rates)
+    assert runs[0]["checkpoints"] == ["random-init", "pretrained", "pretrained-9"]
+    auto = choose_checkpoints(choose(runs))
+    assert {a["checkpoint"] for a in auto.values()} == {"pretrained-9"}
+    result = summarize(runs, None, _fake_settings(objectives=["mlm"], longer_pretrain_steps=[9]))
+    assert "@pretrained-9: + pretrain mlm 9 steps" in result["protocol"]["checkpoint"]
+    knn = [r for r in result["rows"] if r["system"].startswith("knn @pretrained-9")]
+    assert knn and knn[0]["system"].endswith("(dev-chosen)")
+    assert knn[0]["result (mean)"] == pytest.approx(0.2)  # the test docs report the dev choice
+    # the dev docs choose: a worse longer-trained checkpoint is not taken; a tie goes to it
+    for rate, chosen in ((0.5, "pretrained"), (0.6, "pretrained-9")):
+        rates["pretrained-9x2048"] = rate
+        runs = _fake_pointing_runs(tmp_path, monkeypatch, ("mlm",), (5, 9), rates)
+        auto = choose_checkpoints(choose(runs))
+        assert {a["checkpoint"] for a in auto.values()} == {chosen}
+    # with two objectives: every objective's checkpoint again at every further count
+    rates.update({"contrastive-5x2048": 0.1, "contrastive-9x2048": 0.1})
+    runs = _fake_pointing_runs(tmp_path, monkeypatch, ("mlm", "mlm+contrastive"), (5, 9), rates)
+    assert runs[0]["checkpoints"] == [
+        "random-init",
+        "pretrained",
+        "contrastive",
+        "pretrained-9",
+        "contrastive-9",
+    ]
+
+
+def test_the_default_steps_reproduce_the_committed_result():
+    """`--pretrain-steps 200` alone: summarize on the committed runs of explain.json writes its
+    rows, claims, choices and auto again (the longer-steps option changes nothing by default)."""
+    from benchmarks.explain import parse_steps, summarize
+
+    result = json.loads(RESULT.read_text(encoding="utf8"))
+    assert parse_steps(str(result["settings"]["pretrain_steps"])) == [200]
+    settings = {**result["settings"], "longer_pretrain_steps": parse_steps("200")[1:]}
+    retrieval = {
+        "runs": result["retrieval_runs"],
+        "systems": list(result["retrieval_runs"][0]["systems"]),
+    }
+    again = summarize(result["runs"], retrieval, settings)
+    for key in ("protocol", "columns", "rows", "summary", "choices", "auto"):
+        assert again[key] == result[key], key

@@ -116,3 +116,146 @@ def test_the_config_study_reads_its_own_budget_and_tag(tmp_path):
     out = recall.write(results, tmp_path / "c.json", study)
     assert out["adopted"] == "config_batch_words_400"
     assert "--study config" in out["command"]
+
+
+def _ship_results(tmp_path, means):
+    """Runs of the ship study: {name: (f1 seed 0, seed 1, seed 2)}, dev, its tag and budget."""
+    study = recall.STUDIES["ship"]
+    lines = []
+    for name, f1s in means.items():
+        _, lr, settings = study.diagnostics[name]
+        for seed, f1 in zip(recall.SEEDS, f1s):
+            lines.append(
+                {
+                    **_line("base", seed, f1),
+                    "lr": lr,
+                    "settings": settings,
+                    "tag": recall.tag_of(name, study),
+                    "n_train": study.n_train,
+                }
+            )
+    results = tmp_path / "runs.jsonl"
+    results.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf8")
+    return study, results
+
+
+def test_the_ship_rule_compares_each_recipes_best_rate(tmp_path):
+    """400 words at its best rate against 800 words at ITS best rate (not the shipped 2e-3):
+    800 at 1e-3 is the better baseline here, and 400's best (1e-3) beats it by +0.6, 3 wins."""
+    study, results = _ship_results(
+        tmp_path,
+        {
+            "config_base_lr0.001": (69.0, 70.0, 68.0),
+            "config_base": (68.0, 69.0, 67.0),
+            "config_base_lr0.004": (60.0, 61.0, 59.0),
+            "config_batch_words_400_lr0.001": (69.6, 70.6, 68.6),
+            "config_batch_words_400": (69.5, 70.5, 68.5),
+            "config_batch_words_400_lr0.004": (62.0, 62.0, 62.0),
+        },
+    )
+    rows = {r["diagnostic"]: r for r in recall.summarize(results, study)}
+    assert rows["config_base_lr0.001"]["chosen"] and not rows["config_base"]["chosen"]
+    assert rows["config_base_lr0.001"]["vs_base"] is None  # the shipped recipe's own rates
+    assert rows["config_batch_words_400_lr0.001"]["vs_base"] == {
+        "gain": 0.6,
+        "wins": 3,
+        "passes": True,
+    }
+    # 400 at 2e-3 beats 800 at 2e-3 by 1.5 but 800's best by only +0.5: it passes too, yet
+    # only the chosen rate can ship
+    assert rows["config_batch_words_400"]["vs_base"]["passes"] is True
+    # ... but a best at an end of the grid asks for the next rate out before anything ships
+    assert recall.pending(results, study) == [
+        "config_base_lr0.0005",
+        "config_batch_words_400_lr0.0005",
+    ]
+    out = recall.write(results, tmp_path / "s.json", study)
+    assert out["adopted"] is None and out["pending"]
+    assert "--study ship" in out["command"]
+
+
+def test_the_ship_rule_needs_half_a_point_and_two_wins(tmp_path):
+    base = {
+        "config_base_lr0.001": (60.0, 60.0, 60.0),
+        "config_base": (68.0, 69.0, 67.0),
+        "config_base_lr0.004": (60.0, 61.0, 59.0),
+    }
+    # +0.4 mean, 3 wins: fails
+    study, results = _ship_results(
+        tmp_path,
+        {
+            **base,
+            "config_batch_words_400_lr0.001": (60.0, 60.0, 60.0),
+            "config_batch_words_400": (68.4, 69.4, 67.4),
+            "config_batch_words_400_lr0.004": (50.0, 50.0, 50.0),
+        },
+    )
+    assert recall.pending(results, study) == []
+    out = recall.write(results, tmp_path / "s.json", study)
+    assert out["adopted"] is None and out["pending"] == []
+    # +1.13 mean but one lucky seed: fails
+    study, results = _ship_results(
+        tmp_path,
+        {
+            **base,
+            "config_batch_words_400_lr0.001": (60.0, 60.0, 60.0),
+            "config_batch_words_400": (71.6, 68.9, 66.9),
+            "config_batch_words_400_lr0.004": (50.0, 50.0, 50.0),
+        },
+    )
+    assert recall.write(results, tmp_path / "s.json", study)["adopted"] is None
+    # +0.5, 2 wins: ships
+    study, results = _ship_results(
+        tmp_path,
+        {
+            **base,
+            "config_batch_words_400_lr0.001": (60.0, 60.0, 60.0),
+            "config_batch_words_400": (68.7, 69.8, 67.0),
+            "config_batch_words_400_lr0.004": (50.0, 50.0, 50.0),
+        },
+    )
+    assert recall.write(results, tmp_path / "s.json", study)["adopted"] == "config_batch_words_400"
+
+
+def test_the_ship_study_runs_the_candidates_rate_grid_first_and_reuses_the_config_runs():
+    ship, config = recall.STUDIES["ship"], recall.STUDIES["config"]
+    names = recall.default_names(ship)
+    assert names[:3] == [
+        "config_batch_words_400_lr0.001",
+        "config_batch_words_400",
+        "config_batch_words_400_lr0.004",
+    ]
+    assert {ship.diagnostics[n][0:2] for n in names} == {("ours", lr) for lr in recall.SHIP_RATES}
+    # the config study's two points are the same runs (name, tag, settings, rate, budget)
+    for name in config.diagnostics:
+        assert ship.diagnostics[name] == config.diagnostics[name]
+    assert (ship.tag, ship.n_train) == (config.tag, config.n_train)
+
+
+def test_shipped_recipe_is_the_passing_candidates_chosen_rate(tmp_path):
+    study, results = _ship_results(
+        tmp_path,
+        {
+            "config_base_lr0.001": (60.0, 60.0, 60.0),
+            "config_base": (68.0, 69.0, 67.0),
+            "config_base_lr0.004": (60.0, 61.0, 59.0),
+            "config_batch_words_400_lr0.001": (60.0, 60.0, 60.0),
+            "config_batch_words_400": (69.0, 70.0, 68.0),
+            "config_batch_words_400_lr0.004": (50.0, 50.0, 50.0),
+        },
+    )
+    assert recall.shipped_recipe(results) == {"lr": 2e-3, "batch_words": 400}
+    # nothing ships while the rule is undecided or has failed
+    assert recall.shipped_recipe(tmp_path / "none.jsonl") is None
+    study, results = _ship_results(
+        tmp_path,
+        {
+            "config_base_lr0.001": (60.0, 60.0, 60.0),
+            "config_base": (68.0, 69.0, 67.0),
+            "config_base_lr0.004": (60.0, 61.0, 59.0),
+            "config_batch_words_400_lr0.001": (60.0, 60.0, 60.0),
+            "config_batch_words_400": (68.2, 69.2, 67.2),
+            "config_batch_words_400_lr0.004": (50.0, 50.0, 50.0),
+        },
+    )
+    assert recall.shipped_recipe(results) is None

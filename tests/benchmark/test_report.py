@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from benchmarks.__main__ import app
 from benchmarks.page import PAGE, load_results, render, update_page
-from benchmarks.results import RESULTS_DIR, record
+from benchmarks.results import RESULTS_DIR, git_commit, header, record
 
 
 def _result(**over):
@@ -31,6 +31,23 @@ def _result(**over):
     )
     r.update(over)
     return r
+
+
+HEADER_KEYS = ["benchmark", "command", "commit", "date", "machine", "load_avg"]
+
+
+def test_every_result_opens_with_the_same_header():
+    """`header` is the one place the six opening keys are built: `record` and the benchmarks
+    that write their own schema (soak, vocab, ort, ...) share it, with the same date format
+    and the commit read when the benchmark started."""
+    h = header("demo", "python -m benchmarks demo", machine={"cpu": "x"})
+    assert list(h) == HEADER_KEYS
+    assert h["commit"] == git_commit() and h["machine"] == {"cpu": "x"}
+    assert len(h["date"]) == 20 and h["date"].endswith("Z") and h["date"][10] == "T"
+    assert all(isinstance(x, float) for x in h["load_avg"])
+    sampled = header("demo", "cmd", commit="abc", machine={}, load=[[1.0, 2.0], [3.0, 4.0]])
+    assert sampled["commit"] == "abc" and sampled["load_avg"] == [[1.0, 2.0], [3.0, 4.0]]
+    assert list(_result())[:6] == HEADER_KEYS
 
 
 def test_the_committed_page_equals_what_report_generates_from_the_committed_results():
