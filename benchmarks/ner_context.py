@@ -787,21 +787,19 @@ def write_seeds(
     output: Optional[Path] = None,
 ) -> Dict[str, Any]:
     """The seeds diagnostic's table: results/<study's file>_seeds.json (dev only)."""
-    from benchmarks.report import machine_info, write_json
-    from benchmarks.results import head_commit
+    from benchmarks.report import write_json
+    from benchmarks.results import head_commit, header
 
     more = proto.read_runs(results, study.tag + SEEDS_SUFFIX)
     diagnostic = seeds_diagnostic([*study_runs(results, study), *more], study)
-    name = study.name
+    loads = [r["load_avg"][0] for r in more] or [0.0]
     result = {
-        "benchmark": "ner_context",
-        "command": f"python benchmarks/ner_context.py seeds --study {name} --jobs 1",
-        "commit": head_commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info("cpu"),
-        "load_avg": [min(r["load_avg"][0] for r in more), max(r["load_avg"][0] for r in more)]
-        if more
-        else [0.0],
+        **header(
+            "ner_context",
+            f"python benchmarks/ner_context.py seeds --study {study.name} --jobs 1",
+            commit=head_commit(),
+            load=[min(loads), max(loads)],
+        ),
         "protocol": {
             "chooses": "nothing: the study's dev choice and its sentence system at more dev seeds "
             f"({', '.join(map(str, MORE_SEEDS))}, tag {study.tag + SEEDS_SUFFIX}); seeds "
