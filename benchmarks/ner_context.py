@@ -89,7 +89,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -587,8 +586,8 @@ def write(
     pretraining: Optional[Dict[str, Any]],
     study: Study = STUDIES["flert"],
 ) -> Dict[str, Any]:
-    from benchmarks.report import machine_info, write_json
-    from benchmarks.results import head_commit
+    from benchmarks.report import write_json
+    from benchmarks.results import head_commit, header
 
     runs = study_runs(results, study)
     own = [r for r in runs if r["tag"] == study.tag]
@@ -688,14 +687,14 @@ def write(
         except KeyError as e:
             rule = {"incomplete": str(e).strip("'\"")}
     result = {
-        "benchmark": "ner_context",
-        "command": study.command
-        if tested
-        else " && ".join(p for p in study.command.split(" && ") if " test " not in p),
-        "commit": head_commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info("cpu"),
-        "load_avg": [min(loads), max(loads)],
+        **header(
+            "ner_context",
+            study.command
+            if tested
+            else " && ".join(p for p in study.command.split(" && ") if " test " not in p),
+            commit=head_commit(),
+            load=[min(loads), max(loads)],
+        ),
         "protocol": {
             "chooses": (
                 "nothing: a rerun of round 5's dev choice on newer code; dev: the last 10% of "

@@ -709,8 +709,8 @@ def write(
     like the earlier run's (`--claim-prefix`). dev_seeds: the choice read each grid point's
     mean dev F1 over these seeds (`--dev-seeds`). batch_sizes: the grid's batch sizes
     (`--batch-sizes`)."""
-    from benchmarks.report import machine_info, write_json
-    from benchmarks.results import head_commit
+    from benchmarks.report import write_json
+    from benchmarks.results import head_commit, header
 
     tag = tag or protocol.tag
     runs = protocol_runs(results, tag, grid_tag)
@@ -779,16 +779,17 @@ def write(
         "write": out_flag + prefix_flag,
     }
     result = {
-        "benchmark": protocol.output,
-        "command": " && ".join(
-            f"python benchmarks/ner_protocol.py {phase}{flag}{phase_flags[phase]}{tags}"
-            for phase in (("grid",) if not grid_tag or grid_tag == tag else ()) + ("test", "write")
+        # load_avg: the 1-minute load average at the end of each test run, [lowest, highest]
+        **header(
+            protocol.output,
+            " && ".join(
+                f"python benchmarks/ner_protocol.py {phase}{flag}{phase_flags[phase]}{tags}"
+                for phase in (("grid",) if not grid_tag or grid_tag == tag else ())
+                + ("test", "write")
+            ),
+            commit=head_commit(),
+            load=[min(loads), max(loads)],
         ),
-        "commit": head_commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info("cpu"),
-        # 1-minute load average at the end of each test run: [lowest, highest]
-        "load_avg": [min(loads), max(loads)],
         "protocol": {
             "chooses": "dev: the last 10% of CoNLL-2003 train (1,404 sentences), "
             + (
