@@ -336,7 +336,7 @@ def summarize(
             {
                 "diagnostic": name,
                 "system": system,
-                "lr": lr,
+                "lr": f"{lr:g}",  # as written (the page rounds floats below 1 to 3 decimals)
                 "change": (change or None) if system == "ours" else settings,
                 "dev_f1_mean": round(statistics.mean(f1.values()), 2),
                 "dev_f1_by_seed": f1,

@@ -4,9 +4,9 @@
 what `benchmarks/ner_protocol.py` chose on its dev split (the last 10% of CoNLL train) and
 recorded in `benchmarks/results/ner.json`, so a user who follows the defaults gets the recipe
 behind the published figure. The benchmark's `TUNED_LR` is the rate dev chose, not a
-rate chosen on CoNLL valid. (The protocol runs 125 updates, the shipped config 300 of a larger
-batch, and the best rate moves with the budget: `configs/cpu_tiny.cfg`'s rate is chosen on dev
-at its own budget, tests/project/test_configs.py; see docs/ner.md.)
+rate chosen on CoNLL valid. (The protocol runs 125 updates, the shipped config 600 of a larger
+batch, and the best rate moves with the budget: `configs/cpu_tiny.cfg`'s batch size and rate are
+chosen on dev at its own budget, tests/project/test_configs.py; see docs/ner.md.)
 """
 
 import json
