@@ -156,8 +156,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     from benchmarks import data as bdata
     from benchmarks import ner_protocol as proto
     from benchmarks.ner_study import DATA_DIR
-    from benchmarks.report import machine_info, write_json
-    from benchmarks.results import head_commit
+    from benchmarks.report import write_json
+    from benchmarks.results import head_commit, header
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -252,15 +252,14 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         rows.append({"path": name, "seed": "mean", **means})
     readme_best, readme_last, bench = mean("best"), mean("last"), mean("benchmark")
     result = {
-        "benchmark": "ner_readme_path",
-        "command": "python benchmarks/ner_readme_path.py"
-        + (f" --max-steps {args.max_steps}" if args.max_steps else "")
-        + (f" --seeds {args.seeds}" if seeds != [0] else "")
-        + (f" --tag {args.tag}" if args.tag != TAG else ""),
-        "commit": head_commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info("cpu"),
-        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        **header(
+            "ner_readme_path",
+            "python benchmarks/ner_readme_path.py"
+            + (f" --max-steps {args.max_steps}" if args.max_steps else "")
+            + (f" --seeds {args.seeds}" if seeds != [0] else "")
+            + (f" --tag {args.tag}" if args.tag != TAG else ""),
+            commit=head_commit(),
+        ),
         "protocol": {
             "chooses": "nothing: the shipped config's settings; model-best is chosen on the dev split "
             "that convert-conll --dev-output carves (the last 10% of CoNLL-2003 train)",

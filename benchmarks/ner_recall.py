@@ -49,7 +49,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -379,22 +378,22 @@ def shipped_recipe(results: Path = protocol.RESULTS) -> Optional[Dict[str, Any]]
 
 
 def write(results: Path, output: Path, study: Study = STUDIES["pretrained"]) -> Dict[str, Any]:
-    from benchmarks.report import machine_info, write_json
-    from benchmarks.results import head_commit
+    from benchmarks.report import write_json
+    from benchmarks.results import head_commit, header
 
     rows = summarize(results, study)
     runs = [r for name in study.diagnostics for r in runs_of(name, results, study).values()]
     flag = "" if study is STUDIES["pretrained"] else f" --study {output_study(study)}"
     loads = [r["load_avg"][0] for r in runs]
     result = {
-        "benchmark": output.stem,
-        "command": f"python benchmarks/ner_recall.py run{flag} --jobs "
-        + ("1" if study is STUDIES["pretrained"] else "2")
-        + f" && python benchmarks/ner_recall.py write{flag}",
-        "commit": head_commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info("cpu"),
-        "load_avg": [min(loads), max(loads)],
+        **header(
+            output.stem,
+            f"python benchmarks/ner_recall.py run{flag} --jobs "
+            + ("1" if study is STUDIES["pretrained"] else "2")
+            + f" && python benchmarks/ner_recall.py write{flag}",
+            commit=head_commit(),
+            load=[min(loads), max(loads)],
+        ),
         "protocol": {
             "chooses": "dev: the last 10% of CoNLL-2003 train (1,404 sentences), seeds 0-2; "
             + (
