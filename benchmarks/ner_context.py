@@ -587,7 +587,7 @@ def write(
     study: Study = STUDIES["flert"],
 ) -> Dict[str, Any]:
     from benchmarks.report import write_json
-    from benchmarks.results import head_commit, header
+    from benchmarks.results import header_of_runs
 
     runs = study_runs(results, study)
     own = [r for r in runs if r["tag"] == study.tag]
@@ -687,13 +687,12 @@ def write(
         except KeyError as e:
             rule = {"incomplete": str(e).strip("'\"")}
     result = {
-        **header(
+        **header_of_runs(
             "ner_context",
             study.command
             if tested
             else " && ".join(p for p in study.command.split(" && ") if " test " not in p),
-            commit=head_commit(),
-            load=[min(loads), max(loads)],
+            loads,
         ),
         "protocol": {
             "chooses": (
@@ -787,17 +786,16 @@ def write_seeds(
 ) -> Dict[str, Any]:
     """The seeds diagnostic's table: results/<study's file>_seeds.json (dev only)."""
     from benchmarks.report import write_json
-    from benchmarks.results import head_commit, header
+    from benchmarks.results import header_of_runs
 
     more = proto.read_runs(results, study.tag + SEEDS_SUFFIX)
     diagnostic = seeds_diagnostic([*study_runs(results, study), *more], study)
     loads = [r["load_avg"][0] for r in more] or [0.0]
     result = {
-        **header(
+        **header_of_runs(
             "ner_context",
             f"python benchmarks/ner_context.py seeds --study {study.name} --jobs 1",
-            commit=head_commit(),
-            load=[min(loads), max(loads)],
+            loads,
         ),
         "protocol": {
             "chooses": "nothing: the study's dev choice and its sentence system at more dev seeds "

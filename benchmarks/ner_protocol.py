@@ -710,7 +710,7 @@ def write(
     mean dev F1 over these seeds (`--dev-seeds`). batch_sizes: the grid's batch sizes
     (`--batch-sizes`)."""
     from benchmarks.report import write_json
-    from benchmarks.results import head_commit, header
+    from benchmarks.results import header_of_runs
 
     tag = tag or protocol.tag
     runs = protocol_runs(results, tag, grid_tag)
@@ -780,15 +780,14 @@ def write(
     }
     result = {
         # load_avg: the 1-minute load average at the end of each test run, [lowest, highest]
-        **header(
+        **header_of_runs(
             protocol.output,
             " && ".join(
                 f"python benchmarks/ner_protocol.py {phase}{flag}{phase_flags[phase]}{tags}"
                 for phase in (("grid",) if not grid_tag or grid_tag == tag else ())
                 + ("test", "write")
             ),
-            commit=head_commit(),
-            load=[min(loads), max(loads)],
+            loads,
         ),
         "protocol": {
             "chooses": "dev: the last 10% of CoNLL-2003 train (1,404 sentences), "

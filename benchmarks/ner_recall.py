@@ -379,20 +379,19 @@ def shipped_recipe(results: Path = protocol.RESULTS) -> Optional[Dict[str, Any]]
 
 def write(results: Path, output: Path, study: Study = STUDIES["pretrained"]) -> Dict[str, Any]:
     from benchmarks.report import write_json
-    from benchmarks.results import head_commit, header
+    from benchmarks.results import header_of_runs
 
     rows = summarize(results, study)
     runs = [r for name in study.diagnostics for r in runs_of(name, results, study).values()]
     flag = "" if study is STUDIES["pretrained"] else f" --study {output_study(study)}"
     loads = [r["load_avg"][0] for r in runs]
     result = {
-        **header(
+        **header_of_runs(
             output.stem,
             f"python benchmarks/ner_recall.py run{flag} --jobs "
             + ("1" if study is STUDIES["pretrained"] else "2")
             + f" && python benchmarks/ner_recall.py write{flag}",
-            commit=head_commit(),
-            load=[min(loads), max(loads)],
+            loads,
         ),
         "protocol": {
             "chooses": "dev: the last 10% of CoNLL-2003 train (1,404 sentences), seeds 0-2; "

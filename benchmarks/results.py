@@ -125,6 +125,13 @@ def header(
     }
 
 
+def header_of_runs(benchmark: str, command: str, loads: Sequence[float]) -> Dict[str, Any]:
+    """`header` for a write phase that reads runs its own processes made earlier (the NER
+    studies): the commit is HEAD as it is now and the load is the runs' 1-minute load
+    averages, [lowest, highest]."""
+    return header(benchmark, command, commit=head_commit(), load=[min(loads), max(loads)])
+
+
 def record(
     benchmark: str,
     command: str,

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from benchmarks.__main__ import app
 from benchmarks.page import PAGE, load_results, render, update_page
-from benchmarks.results import RESULTS_DIR, git_commit, header, record
+from benchmarks.results import RESULTS_DIR, git_commit, head_commit, header, header_of_runs, record
 
 
 def _result(**over):
@@ -48,6 +48,9 @@ def test_every_result_opens_with_the_same_header():
     sampled = header("demo", "cmd", commit="abc", machine={}, load=[[1.0, 2.0], [3.0, 4.0]])
     assert sampled["commit"] == "abc" and sampled["load_avg"] == [[1.0, 2.0], [3.0, 4.0]]
     assert list(_result())[:6] == HEADER_KEYS
+    runs = header_of_runs("demo", "cmd", [3.5, 1.25, 2.0])
+    assert list(runs) == HEADER_KEYS and runs["load_avg"] == [1.25, 3.5]
+    assert runs["commit"] == head_commit()
 
 
 def test_the_committed_page_equals_what_report_generates_from_the_committed_results():
