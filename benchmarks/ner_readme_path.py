@@ -71,6 +71,16 @@ def config_budget(max_steps: Optional[int]) -> Dict[str, Any]:
     }
 
 
+def benchmark_settings(budget: Dict[str, Any]) -> Dict[str, Any]:
+    """`ner_study.py ours` settings of the benchmark side at `budget` (the config's)."""
+    return {
+        "batch_words": budget["batch_words"],
+        "epochs": 10,  # max_steps ends the run first
+        "max_steps": budget["max_steps"],
+        "extra_state_tokens": True,
+    }
+
+
 def paragraphs(refs: List[Any], with_lines: bool = False) -> List[Any]:
     """PARAGRAPH consecutive sentence docs joined into one doc (no sentence boundaries set):
     with spaces, or (`with_lines`) with a line break after each sentence that does not end in
@@ -126,9 +136,16 @@ def score(model: Path, test: Path, views: Sequence[str] = VIEWS) -> Dict[str, fl
 
 
 def readme_path(
-    work: Path, conll: Path, checkpoint: Path, budget: Dict[str, Any], seed: int, log
+    work: Path,
+    conll: Path,
+    checkpoint: Path,
+    budget: Dict[str, Any],
+    seed: int,
+    log,
+    overrides: Sequence[str] = (),
 ) -> None:
-    """convert-conll at its defaults, then `spacy train` with the shipped config (NER half)."""
+    """convert-conll at its defaults, then `spacy train` with the shipped config (NER half);
+    `overrides`: more `--section.key value` pairs for `spacy train` (a diagnostic arm)."""
     cli = [sys.executable, "-m", "spacy_modernbert", "convert-conll"]
     _run(
         cli
@@ -149,7 +166,7 @@ def readme_path(
         train += ["--training.optimizer.learn_rate.total_steps", str(budget["max_steps"])]
         train += ["--training.optimizer.learn_rate.warmup_steps", str(budget["warmup_steps"])]
         train += ["--training.eval_frequency", str(max(1, budget["max_steps"] // 8))]
-    _run(train, log)
+    _run(train + list(overrides), log)
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
@@ -189,12 +206,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     seeds = [int(x) for x in args.seeds.split(",")]
     pool = len(bdata.train_pool(args.data_dir)[0])
     # the benchmark's `ours` at the same budget, on the same pool (ner_study.py, test split)
-    settings = {
-        "batch_words": budget["batch_words"],
-        "epochs": 10,  # max_steps ends the run first
-        "max_steps": budget["max_steps"],
-        "extra_state_tokens": True,
-    }
+    settings = benchmark_settings(budget)
     rows, per_seed = [], {}
     for seed in seeds:
         work = args.work / f"steps{budget['max_steps']}-seed{seed}"

@@ -152,6 +152,21 @@ def block_context(texts: List[str], k: int, block: int):
     return " ".join(inside[: k - first]), " ".join(inside[k - first + 1 :])
 
 
+def as_spacy_train_reads(nlp, group):
+    """The training Example `spacy train` makes of a group of (words, BILUO tags) sentences:
+    the reference doc `convert-conll` writes (`conll_sentences_to_doc`: words joined by single
+    spaces, sentence starts, entities), and as the predicted side its text tokenized by `nlp`
+    (spaCy's Corpus with gold_preproc false), aligned to the reference by characters."""
+    from spacy.training import Example, biluo_to_iob
+
+    from spacy_modernbert.data.from_conll import conll_sentences_to_doc
+
+    written = conll_sentences_to_doc(
+        nlp.vocab, [list(zip(words, biluo_to_iob(list(tags)))) for words, tags in group]
+    )
+    return Example(nlp.make_doc(written.text), written)
+
+
 def ours_ner(
     checkpoint: Path,
     train,
@@ -190,6 +205,7 @@ def ours_ner(
     sentence_context: int = 0,
     context_block: int = 0,
     sentence_context_dropout: float = 0.0,
+    retokenize: bool = False,
     save_to: Optional[Path] = None,
 ) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
@@ -231,6 +247,12 @@ def ours_ner(
         sentence is read without its context with this probability (inference always reads it).
     docs_of_mix: training docs of a mix of sizes, 1..docs_of_mix consecutive sentences each
         (drawn with the run's seed), instead of `docs_of`: sentences and paragraphs both seen.
+    retokenize: train on docs made as `spacy train` makes them (its Corpus, gold_preproc false):
+        the predicted side is `nlp.make_doc(text)`, spaCy's tokens of the sentence's text (words
+        joined by single spaces, as `convert-conll` writes it), aligned to CoNLL's tokens as the
+        reference (`Example(predicted, reference)`); batches count the predicted tokens, as
+        spaCy's batcher does. Scoring is unchanged (CoNLL's tokens). Needs docs_of_mix=0 and no
+        context_block; the predicted docs carry no sentence starts, as in `spacy train`.
     max_steps: stop after this many updates (0: `epochs` whole epochs), the schedule ending
         with them, as `spacy train`'s `max_steps` (the README path's budget, ner_readme_path.py).
     save_to: save the trained pipeline there (before scoring, as trained), so that other
@@ -292,6 +314,8 @@ def ours_ner(
 
     if context_block and (docs_of != 1 or docs_of_mix or not sentence_context):
         raise ValueError("context_block needs docs_of=1 and sentence_context > 0")
+    if retokenize and context_block:
+        raise ValueError("retokenize makes docs as spacy train does: leave context_block at 0")
     texts = [" ".join(ws) for ws, _ in sents]
     for k, group in enumerate(groups):
         doc = make_doc(group)
@@ -300,6 +324,9 @@ def ours_ner(
 
             set_context(doc, *block_context(texts, k, context_block))
         ents = [t for _, ts in group for t in ts]
+        if retokenize:
+            examples.append(as_spacy_train_reads(nlp, group))
+            continue
         examples.append(Example.from_dict(doc, {"words": [t.text for t in doc], "entities": ents}))
     n_words = sum(len(ws) for ws, _ in sents)
 
