@@ -248,11 +248,11 @@ def ours_ner(
     docs_of_mix: training docs of a mix of sizes, 1..docs_of_mix consecutive sentences each
         (drawn with the run's seed), instead of `docs_of`: sentences and paragraphs both seen.
     retokenize: train on docs made as `spacy train` makes them (its Corpus, gold_preproc false):
-        the predicted side is `nlp.make_doc(text)`, spaCy's tokens of the sentence's text (words
+        the predicted side is `nlp.make_doc(text)`, spaCy's tokens of the doc's text (words
         joined by single spaces, as `convert-conll` writes it), aligned to CoNLL's tokens as the
-        reference (`Example(predicted, reference)`); batches count the predicted tokens, as
-        spaCy's batcher does. Scoring is unchanged (CoNLL's tokens). Needs docs_of_mix=0 and no
-        context_block; the predicted docs carry no sentence starts, as in `spacy train`.
+        reference (`as_spacy_train_reads`); batches count the predicted tokens, as spaCy's
+        batcher does, and the predicted docs carry no sentence starts, as in `spacy train`.
+        Scoring is unchanged (CoNLL's tokens). Not with context_block.
     max_steps: stop after this many updates (0: `epochs` whole epochs), the schedule ending
         with them, as `spacy train`'s `max_steps` (the README path's budget, ner_readme_path.py).
     save_to: save the trained pipeline there (before scoring, as trained), so that other
@@ -260,6 +260,11 @@ def ours_ner(
     head: "ner" (spaCy's transition-based ner). The token-level BILUO tagging head
         (`head=biluo_ner`, `head_hidden`) was tried at commit d6dab72 and dropped (BENCHMARKS.md).
     """
+    if retokenize and context_block:
+        raise ValueError(
+            "retokenize makes the training docs as spacy train does, which records no context "
+            "around them: leave context_block at 0"
+        )
     import spacy
     from spacy.tokens import Doc
     from spacy.training import Example, iob_to_biluo
@@ -314,8 +319,6 @@ def ours_ner(
 
     if context_block and (docs_of != 1 or docs_of_mix or not sentence_context):
         raise ValueError("context_block needs docs_of=1 and sentence_context > 0")
-    if retokenize and context_block:
-        raise ValueError("retokenize makes docs as spacy train does: leave context_block at 0")
     texts = [" ".join(ws) for ws, _ in sents]
     for k, group in enumerate(groups):
         doc = make_doc(group)

@@ -1,0 +1,174 @@
+"""The dev diagnosis of the README path's gap (issue 33): the pre-registered rule, its arms, and
+training docs made as `spacy train` makes them. No training here."""
+
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import ner_readme_path_dev as dev
+
+
+def _f1(r, nowin, b, retok):
+    return {
+        "R": dict(enumerate(r)),
+        "R-nowin": dict(enumerate(nowin)),
+        "B": dict(enumerate(b)),
+        "B-retok": dict(enumerate(retok)),
+    }
+
+
+def test_a_gap_under_half_a_point_is_no_systematic_gap_whatever_the_factors_move():
+    v = dev.verdict(_f1([70, 71, 72], [75, 76, 77], [70.4, 71.4, 72.4], [60, 61, 62]))
+    assert v["gap"] == pytest.approx(0.4)
+    assert not v["systematic"]
+    assert not any(f["explains"] for f in v["factors"].values())
+    assert "no systematic gap" in dev.conclusion(v)
+
+
+def test_a_factor_explains_when_it_moves_half_the_gap_on_two_of_three_seeds():
+    # gap B - R = 4.0; windows: R-nowin - R = +2.0 mean (= G/2), 2 of 3 seeds up
+    v = dev.verdict(_f1([70, 70, 70], [73, 73.5, 69.5], [74, 74, 74], [74, 74, 74]))
+    assert v["gap"] == pytest.approx(4.0)
+    windows = v["factors"]["sentence windows in training"]
+    assert windows["move"] == pytest.approx(2.0) and windows["seeds_in_gap_direction"] == 2
+    assert windows["explains"]
+    retok = v["factors"]["re-tokenization in training"]
+    assert retok["move"] == 0 and not retok["explains"]
+    assert dev.conclusion(v).endswith("explained by sentence windows in training")
+
+
+def test_one_lucky_seed_or_a_small_move_does_not_explain_the_gap():
+    # retok: B - B-retok = +2.33 mean (> G/2 = 2), but from one seed only
+    lucky = dev.verdict(_f1([70, 70, 70], [70, 70, 70], [74, 74, 74], [66, 74.5, 74.5]))
+    assert lucky["factors"]["re-tokenization in training"]["move"] > lucky["gap"] / 2
+    assert not lucky["factors"]["re-tokenization in training"]["explains"]
+    # 3 of 3 seeds, but 1.5 < G/2
+    small = dev.verdict(_f1([70, 70, 70], [71.5, 71.5, 71.5], [74, 74, 74], [74, 74, 74]))
+    assert small["factors"]["sentence windows in training"]["seeds_in_gap_direction"] == 3
+    assert not small["factors"]["sentence windows in training"]["explains"]
+    assert "unexplained" in dev.conclusion(small)
+
+
+def test_a_factor_moving_against_the_gap_never_explains_it():
+    v = dev.verdict(_f1([70, 70, 70], [65, 65, 65], [74, 74, 74], [78, 78, 78]))
+    assert v["factors"]["sentence windows in training"]["move"] < 0
+    assert not any(f["explains"] for f in v["factors"].values())
+
+
+def test_a_fix_passes_within_half_a_point_of_the_benchmark_or_above():
+    assert dev.fix_passes([74.6, 74.6, 74.6], [75, 75, 75])
+    assert dev.fix_passes([77, 77, 77], [75, 75, 75])
+    assert not dev.fix_passes([74.4, 74.4, 74.4], [75, 75, 75])
+
+
+def test_the_arms_switch_exactly_one_setting_each():
+    from spacy.util import load_config
+
+    from benchmarks.ner_readme_path import CONFIG
+    from benchmarks.ner_study import ours_ner
+
+    key, value = dev.ARMS["R-nowin"].overrides
+    section, name = key.lstrip("-").rsplit(".", 1)
+    config = load_config(CONFIG, overrides={f"{section}.{name}": value == "true"})
+    assert load_config(CONFIG)["components"]["transformer"]["model"][name] is True
+    assert config["components"]["transformer"]["model"][name] is False
+    assert not dev.ARMS["R"].overrides and not dev.ARMS["B"].settings
+    assert set(dev.ARMS["B-retok"].settings) <= set(inspect.signature(ours_ner).parameters)
+    assert inspect.signature(ours_ner).parameters["retokenize"].default is False
+
+
+def test_benchmark_runs_are_read_back_only_at_the_benchmark_sides_exact_settings(tmp_path):
+    from benchmarks.ner_readme_path import benchmark_settings, config_budget
+
+    budget = config_budget(None)
+    results = tmp_path / "runs.jsonl"
+
+    def line(settings, split="dev", f1=75.0, seed=0):
+        return json.dumps(
+            {
+                "system": "ours",
+                "lr": budget["lr"],
+                "settings": settings,
+                "tag": "t",
+                "n_train": 100,
+                "split": split,
+                "seed": seed,
+                "f1": f1,
+                "load_avg": [2.0, 2.0, 2.0],
+            }
+        )
+
+    exact = benchmark_settings(budget)
+    # the ship study's runs: 8,000 sentences x 2 epochs, no max_steps -> not the benchmark side
+    ship = {"batch_words": budget["batch_words"], "epochs": 2, "extra_state_tokens": True}
+    results.write_text(
+        "\n".join(
+            [
+                line(ship, f1=60.0),
+                line(exact, split="test", f1=80.0),
+                line(exact, f1=75.0),
+                line({**exact, "retokenize": True}, f1=71.0),
+            ]
+        )
+    )
+    read = lambda arm: dev.run_benchmark_arm(  # noqa: E731
+        dev.ARMS[arm], 0, results, "t", budget, 100
+    )
+    assert read("B") == {"f1": 75.0, "load": 2.0}
+    assert read("B-retok")["f1"] == 71.0
+    assert dev.run_benchmark_arm(dev.ARMS["B"], 1, results, "t", budget, 100) is None
+
+
+def test_the_result_file_holds_every_arm_and_the_rules_verdict(tmp_path):
+    from benchmarks.ner_readme_path import config_budget
+
+    out = tmp_path / "ner_readme_path_dev.json"
+    f1 = _f1([70, 70, 70], [73, 73.5, 69.5], [74, 74, 74], [74, 74, 74])
+    result = dev.write(out, f1, [1.0, 3.0], [0, 1, 2], config_budget(None), "cmd")
+    saved = json.loads(Path(out).read_text())
+    assert saved["benchmark"] == "ner_readme_path_dev" and saved["load_avg"] == [1.0, 3.0]
+    assert [r["arm"] for r in saved["rows"][:4]] == list(dev.ARMS)
+    assert saved["rows"][0]["mean"] == 70 and saved["rows"][2]["seed 1"] == 74
+    assert saved["rows"][-1]["rule"].startswith("explains")
+    assert "dev only" in saved["protocol"]["reports"]
+    assert result["verdict"]["conclusion"].endswith("sentence windows in training")
+
+
+def test_training_docs_are_made_as_spacy_trains_corpus_makes_them(tmp_path):
+    import spacy
+    from spacy.tokens import DocBin
+    from spacy.training import Corpus, iob_to_biluo
+
+    from benchmarks.ner_study import as_spacy_train_reads
+    from spacy_modernbert.data.from_conll import conll_sentences_to_doc
+
+    nlp = spacy.blank("en")
+    sents = [
+        (
+            ["EU", "rejects", "German-born", "call", "1996-08-30", "."],
+            ["B-ORG", "O", "B-MISC"] + ["O"] * 3,
+        ),
+        (["Peter", "Blackburn"], ["B-PER", "I-PER"]),
+    ]
+    group = [(words, iob_to_biluo(tags)) for words, tags in sents]
+    mine = as_spacy_train_reads(nlp, group)
+    # spacy train: convert-conll's doc on disk, read back by spacy.Corpus.v1 (gold_preproc false)
+    DocBin(docs=[conll_sentences_to_doc(nlp.vocab, [list(zip(w, t)) for w, t in sents])]).to_disk(
+        tmp_path / "train.spacy"
+    )
+    (theirs,) = list(Corpus(tmp_path / "train.spacy", gold_preproc=False)(nlp))
+    assert [t.text for t in mine.predicted] == [t.text for t in theirs.predicted]
+    assert "German" in [t.text for t in mine.predicted]  # spaCy's tokens, not CoNLL's
+    assert [t.text for t in mine.reference] == sum((w for w, _ in sents), [])
+    assert mine.get_aligned_ner() == theirs.get_aligned_ner()
+    assert [t.is_sent_start for t in mine.reference] == [t.is_sent_start for t in theirs.reference]
+    assert not mine.predicted.has_annotation("SENT_START")
+
+
+def test_retokenized_training_refuses_recorded_context():
+    from benchmarks.ner_study import ours_ner
+
+    with pytest.raises(ValueError, match="context_block"):
+        ours_ner(Path("unused"), [], [], 1e-3, retokenize=True, context_block=10)
