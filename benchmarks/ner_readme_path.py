@@ -57,6 +57,19 @@ def _run(cmd: List[str], log) -> None:
         )
 
 
+def uninstalled_code() -> List[str]:
+    """`--code` for `spacy train` when the project's tokenizer (`spacy-modernbert.Tokenizer.v1`,
+    which configs/cpu_tiny.cfg names) is not among the installed entry points (an environment
+    installed before it existed): what `pip install` of this checkout registers. Else nothing."""
+    from importlib.metadata import entry_points
+
+    from spacy_modernbert.tokenizer import TOKENIZER
+
+    if any(ep.name == TOKENIZER for ep in entry_points(group="spacy_tokenizers")):
+        return []
+    return ["--code", str(ROOT / "spacy_modernbert" / "tokenizer.py")]
+
+
 def config_budget(max_steps: Optional[int]) -> Dict[str, Any]:
     """The shipped config's rate, batch size and updates (`max_steps` overrides the updates)."""
     from spacy.util import load_config
@@ -121,6 +134,8 @@ def score(model: Path, test: Path, views: Sequence[str] = VIEWS) -> Dict[str, fl
     from spacy.tokens import DocBin
     from spacy.training import Example
 
+    import spacy_modernbert.tokenizer  # noqa: F401  (registered, as the entry point does)
+
     nlp = spacy.load(model)
     refs = list(DocBin().from_disk(test).get_docs(nlp.vocab))
     make = {
@@ -160,6 +175,7 @@ def readme_path(
     # the NER half of all-real: no anomaly_scorer, so its score weight goes
     train += ["--nlp.pipeline", '["transformer","ner"]']
     train += ["--training.score_weights.anomaly_auc", "0"]
+    train += uninstalled_code()
     config_steps = config_budget(None)["max_steps"]
     if budget["max_steps"] != config_steps:
         train += ["--training.max_steps", str(budget["max_steps"])]

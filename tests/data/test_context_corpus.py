@@ -292,3 +292,114 @@ def test_spacy_train_with_the_reader_trains_on_the_context(
     assert nlp.get_pipe("transformer").model.attrs["sentence_context"] == 8
     doc = nlp("EU rejects German call . Peter Blackburn said so .")
     assert [s.text for s in doc.sents] == ["EU rejects German call .", "Peter Blackburn said so ."]
+
+
+# one-sentence CoNLL docs the encoder's rules would cut ("1." read as a sentence of its own), one
+# that spaCy's tokenizer re-tokenizes, and a two-sentence doc
+RULE_CUT = [[("1.", "O"), ("Germany", "B-LOC"), ("3", "O"), ("2", "O")]]
+RETOKENIZED = [[("EU", "B-ORG"), ("rejects", "O"), ("German-born", "B-MISC"), ("call", "O")]]
+
+
+@pytest.fixture
+def gold_sentence_corpus(tmp_path) -> Path:
+    from spacy_modernbert.data.from_conll import conll_sentences_to_doc
+
+    vocab = spacy.blank("en").vocab
+    docs = [
+        conll_sentences_to_doc(vocab, RULE_CUT),
+        conll_sentences_to_doc(vocab, RETOKENIZED),
+        conll_sentences_to_doc(vocab, RETOKENIZED + RULE_CUT),
+    ]
+    write_docbin(docs, tmp_path / "train.spacy")
+    return tmp_path / "train.spacy"
+
+
+def test_gold_sentences_give_the_predicted_docs_the_annotated_sentence_starts(
+    gold_sentence_corpus,
+):
+    from spacy_modernbert.encoder.sentences import sentence_token_starts
+
+    nlp = spacy.blank("en")
+    ours = list(create_context_corpus(gold_sentence_corpus, gold_sentences=True)(nlp))
+    plain = list(create_context_corpus(gold_sentence_corpus)(nlp))
+    spacys = list(Corpus(gold_sentence_corpus)(nlp))
+    # the predicted tokens stay spaCy's ("German - born"); only the sentence starts are added
+    assert [[t.text for t in eg.predicted] for eg in ours] == [
+        [t.text for t in eg.predicted] for eg in spacys
+    ]
+    assert "-" in [t.text for t in ours[1].predicted]
+    assert [[s.start for s in eg.predicted.sents] for eg in ours] == [[0], [0], [0, 6]]
+    # what the encoder reads: the annotated sentences, where without them its rules cut "1."
+    assert [sentence_token_starts(eg.predicted) for eg in ours] == [[0], [0], [0, 6]]
+    assert [sentence_token_starts(eg.predicted) for eg in plain] == [[0, 2], [0], [0, 8]]
+    # without gold_sentences the reader is spaCy's Corpus: no sentence starts predicted
+    assert not any(eg.predicted.has_annotation("SENT_START") for eg in plain + spacys)
+    # the annotations to learn are untouched
+    assert [eg.get_aligned_ner() for eg in ours] == [eg.get_aligned_ner() for eg in spacys]
+
+
+def test_gold_sentences_leave_a_doc_without_annotated_sentences_to_the_rules(tmp_path):
+    nlp = spacy.blank("en")
+    doc = Doc(nlp.vocab, words=["1.", "Germany", "won", "."])
+    assert not doc.has_annotation("SENT_START")
+    write_docbin([doc], tmp_path / "nosents.spacy")
+    (eg,) = list(create_context_corpus(tmp_path / "nosents.spacy", gold_sentences=True)(nlp))
+    assert not eg.predicted.has_annotation("SENT_START")
+
+
+def test_gold_sentences_reach_augmented_examples(gold_sentence_corpus):
+    nlp = spacy.blank("en")
+
+    def lower(nlp, eg):
+        yield eg
+        ref = eg.reference
+        words = [t.text.lower() for t in ref]
+        low = Doc(
+            nlp.vocab,
+            words=words,
+            spaces=[bool(t.whitespace_) for t in ref],
+            sent_starts=[t.is_sent_start for t in ref],
+        )
+        yield Example(nlp.make_doc(low.text), low)
+
+    examples = list(ContextCorpus(gold_sentence_corpus, augmenter=lower, gold_sentences=True)(nlp))
+    assert [[s.start for s in eg.predicted.sents] for eg in examples[-2:]] == [[0, 6]] * 2
+
+
+def test_a_training_step_reads_one_sentence_docs_whole_with_gold_sentences(
+    gold_sentence_corpus, context_nlp, monkeypatch
+):
+    """The encoder's sentence windows in training follow the annotated sentences (one window
+    for a one-sentence doc); read by spacy.Corpus.v1 the rules cut the doc at "1."."""
+    import spacy_modernbert.encoder.sentences as sentences
+
+    seen = []
+    real = sentences.sentence_token_starts
+
+    def spy(doc, record=False, rules=sentences.DEFAULT_RULES):
+        starts = real(doc, record, rules)
+        if not record:  # training
+            seen.append(starts)
+        return starts
+
+    monkeypatch.setattr(sentences, "sentence_token_starts", spy)
+    spacy.util.fix_random_seed(0)
+    nlp = context_nlp(sentence_windows=True, sentence_rules="news")
+    for reader, expected in (
+        (lambda p: create_context_corpus(p, gold_sentences=True), [[0], [0], [0, 6]]),
+        (Corpus, [[0, 2], [0], [0, 8]]),
+    ):
+        examples = list(reader(gold_sentence_corpus)(nlp))
+        optimizer = nlp.initialize(lambda examples=examples: examples)
+        seen.clear()
+        nlp.update(examples, sgd=optimizer, losses={})
+        assert seen == expected
+
+
+def test_the_cpu_config_trains_on_the_annotated_sentences_and_scores_dev_as_text():
+    from spacy.util import load_config
+
+    corpora = load_config(ROOT / "configs" / "cpu_tiny.cfg")["corpora"]
+    assert corpora["train"]["@readers"] == READER and corpora["train"]["gold_sentences"] is True
+    # dev is read as `nlp(text)` reads text: split by the encoder's rules, as users' docs are
+    assert corpora["dev"]["@readers"] == "spacy.Corpus.v1"
