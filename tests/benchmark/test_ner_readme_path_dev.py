@@ -63,19 +63,39 @@ def test_a_fix_passes_within_half_a_point_of_the_benchmark_or_above():
     assert not dev.fix_passes([74.4, 74.4, 74.4], [75, 75, 75])
 
 
-def test_the_arms_switch_exactly_one_setting_each():
+def _overridden(overrides):
     from spacy.util import load_config
 
     from benchmarks.ner_readme_path import CONFIG
+
+    pairs = dict(zip(overrides[::2], overrides[1::2]))
+    return load_config(
+        CONFIG, overrides={k.lstrip("-"): v == "true" for k, v in pairs.items()}, interpolate=True
+    )
+
+
+def test_each_arm_switches_one_setting_of_the_config_it_ran_on():
     from benchmarks.ner_study import ours_ner
 
-    key, value = dev.ARMS["R-nowin"].overrides
-    section, name = key.lstrip("-").rsplit(".", 1)
-    config = load_config(CONFIG, overrides={f"{section}.{name}": value == "true"})
-    assert load_config(CONFIG)["components"]["transformer"]["model"][name] is True
-    assert config["components"]["transformer"]["model"][name] is False
-    assert not dev.ARMS["R"].overrides and not dev.ARMS["B"].settings
-    assert set(dev.ARMS["B-retok"].settings) <= set(inspect.signature(ours_ner).parameters)
+    shipped = _overridden(())
+    before = _overridden(dev.ARMS["R"].overrides)
+    # R: the config before the fixes (spaCy's tokens, training docs without sentence starts)
+    assert before["nlp"]["tokenizer"]["split_hyphens"] is True
+    assert before["corpora"]["train"]["gold_sentences"] is False
+    assert shipped["nlp"]["tokenizer"]["split_hyphens"] is False
+    assert shipped["corpora"]["train"]["gold_sentences"] is True
+    # R-nowin: R with sentence windows off, nothing else
+    nowin = dev.ARMS["R-nowin"].overrides
+    assert nowin[: len(dev.ARMS["R"].overrides)] == dev.ARMS["R"].overrides
+    assert _overridden(nowin)["components"]["transformer"]["model"]["sentence_windows"] is False
+    assert before["components"]["transformer"]["model"]["sentence_windows"] is True
+    # the fixes: gold sentences alone, then the config as shipped
+    goldsents = _overridden(dev.FIXES["R-goldsents"].overrides)
+    assert goldsents["corpora"]["train"]["gold_sentences"] is True
+    assert goldsents["nlp"]["tokenizer"]["split_hyphens"] is True
+    assert not dev.FIXES["R-fixed"].overrides
+    # B-retok: B with one ours_ner keyword, off by default
+    assert not dev.ARMS["B"].settings and dev.ARMS["B-retok"].settings == {"retokenize": True}
     assert inspect.signature(ours_ner).parameters["retokenize"].default is False
 
 
@@ -126,6 +146,8 @@ def test_the_result_file_holds_every_arm_and_the_rules_verdict(tmp_path):
 
     out = tmp_path / "ner_readme_path_dev.json"
     f1 = _f1([70, 70, 70], [73, 73.5, 69.5], [74, 74, 74], [74, 74, 74])
+    f1["R-fixed"] = {0: 73.6, 1: 73.6, 2: 73.6}  # within 0.5 of B: passes
+    f1["R-goldsents"] = {0: 73.0, 1: 73.0, 2: 73.4}  # 0.87 below B: fails
     result = dev.write(out, f1, [1.0, 3.0], [0, 1, 2], config_budget(None), "cmd")
     saved = json.loads(Path(out).read_text())
     assert saved["benchmark"] == "ner_readme_path_dev" and saved["load_avg"] == [1.0, 3.0]
@@ -134,6 +156,14 @@ def test_the_result_file_holds_every_arm_and_the_rules_verdict(tmp_path):
     assert saved["rows"][-1]["rule"].startswith("explains")
     assert "dev only" in saved["protocol"]["reports"]
     assert result["verdict"]["conclusion"].endswith("sentence windows in training")
+    # the fixes, in the order they were tried, each checked against B
+    assert [r["arm"] for r in saved["rows"][4:6]] == ["R-goldsents", "R-fixed"]
+    assert saved["rows"][4]["rule"].startswith("fails") and saved["rows"][5]["rule"].startswith(
+        "passes"
+    )
+    fixes = saved["verdict"]["fixes"]
+    assert fixes["R-fixed"]["passes"] and not fixes["R-goldsents"]["passes"]
+    assert fixes["R-goldsents"]["vs_B"] == pytest.approx(-0.87)
 
 
 def test_training_docs_are_made_as_spacy_trains_corpus_makes_them(tmp_path):
