@@ -45,6 +45,15 @@ PATHS = {
     "benchmark": "benchmark (ner_study.py ours, same budget), last",
 }
 PARAGRAPH = 10  # test docs joined per paragraph
+DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "ner_readme_path.json"
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the repository when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _run(cmd: List[str], log) -> None:
@@ -210,9 +219,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         help="the benchmark side's runs are read back by tag, settings and seed: another tag "
         "runs them again (on newer code)",
     )
-    p.add_argument(
-        "--output", type=Path, default=ROOT / "benchmarks" / "results" / "ner_readme_path.json"
-    )
+    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = p.parse_args(argv)
     log = lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True)  # noqa: E731
     checkpoint = bdata.ensure_checkpoint(
@@ -285,7 +292,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             "python benchmarks/ner_readme_path.py"
             + (f" --max-steps {args.max_steps}" if args.max_steps else "")
             + (f" --seeds {args.seeds}" if seeds != [0] else "")
-            + (f" --tag {args.tag}" if args.tag != TAG else ""),
+            + (f" --tag {args.tag}" if args.tag != TAG else "")
+            + (f" --output {_shown(args.output)}" if args.output != DEFAULT_OUTPUT else ""),
             commit=head_commit(),
         ),
         "protocol": {
