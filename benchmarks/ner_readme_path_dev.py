@@ -49,6 +49,7 @@ TAG = "readme_path33-dev"
 SEEDS = (0, 1, 2)
 MIN_GAP = 0.5  # below it, dev shows no systematic gap
 FIX_TOLERANCE = 0.5  # a fix passes within this much of B (or above it)
+DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "ner_readme_path_dev.json"
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def write(
     from benchmarks.results import header_of_runs
 
     v = verdict(f1, seeds)
-    arms = {**ARMS, **{n: a for n, a in FIXES.items() if n in f1}}
+    arms = {n: a for n, a in {**ARMS, **FIXES}.items() if n in f1}
     rows = []
     for name in arms:
         row = {"arm": name, "what": arms[name].label}
@@ -276,7 +277,7 @@ def write(
 def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
     from benchmarks import data as bdata
     from benchmarks import ner_protocol as proto
-    from benchmarks.ner_readme_path import config_budget
+    from benchmarks.ner_readme_path import _shown, config_budget
     from benchmarks.ner_study import DATA_DIR
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -292,8 +293,12 @@ def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
     p.add_argument("--tag", default=TAG)
     p.add_argument("--results", type=Path, default=proto.RESULTS)
     p.add_argument(
-        "--output", type=Path, default=ROOT / "benchmarks" / "results" / "ner_readme_path_dev.json"
+        "--partial",
+        action="store_true",
+        help="write with the arms that have every seed (R and B at least): a diagnostic beside "
+        "the pre-registered run, e.g. more seeds of some arms",
     )
+    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = p.parse_args(argv)
     import torch
 
@@ -328,12 +333,19 @@ def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
             log(f"{name} seed {seed}: dev F1 {got['f1']}")
             f1.setdefault(name, {})[seed] = got["f1"]
             loads.append(got["load"])
-    missing = [f"{n}/{s}" for n in ARMS for s in seeds if s not in f1.get(n, {})]
+    required = ("R", "B") if args.partial else tuple(ARMS)
+    missing = [f"{n}/{s}" for n in required for s in seeds if s not in f1.get(n, {})]
     if missing:
         log(f"not written: no result yet for {', '.join(missing)}")
         return None
-    command = "python benchmarks/ner_readme_path_dev.py" + (
-        f" --tag {args.tag}" if args.tag != TAG else ""
+    if args.partial:  # only the arms with every seed
+        f1 = {n: v for n, v in f1.items() if all(s in v for s in seeds)}
+    command = (
+        "python benchmarks/ner_readme_path_dev.py"
+        + (f" --tag {args.tag}" if args.tag != TAG else "")
+        + (f" --seeds {args.seeds}" if seeds != list(SEEDS) else "")
+        + (" --partial" if args.partial else "")
+        + (f" --output {_shown(args.output)}" if args.output != DEFAULT_OUTPUT else "")
     )
     for name in FIXES:  # a fix is reported only with every seed
         if name in f1 and len(f1[name]) < len(seeds):
