@@ -163,6 +163,14 @@ def conclusion(v: Dict[str, Any]) -> str:
     return f"B - R = {v['gap']:+.2f}: explained by " + " and ".join(named)
 
 
+def complete_arms(
+    f1: Dict[str, Dict[int, float]], seeds: Sequence[int], required: Sequence[str]
+) -> Tuple[Dict[str, Dict[int, float]], List[str]]:
+    """(the arms with a result for every seed, the "arm/seed" results `required` still lacks)."""
+    missing = [f"{n}/{s}" for n in required for s in seeds if s not in f1.get(n, {})]
+    return {n: v for n, v in f1.items() if all(s in v for s in seeds)}, missing
+
+
 def run_readme_arm(
     arm: Arm, seed: int, work: Path, data_dir: Path, checkpoint: Path, budget, log
 ) -> Dict[str, Any]:
@@ -333,13 +341,10 @@ def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
             log(f"{name} seed {seed}: dev F1 {got['f1']}")
             f1.setdefault(name, {})[seed] = got["f1"]
             loads.append(got["load"])
-    required = ("R", "B") if args.partial else tuple(ARMS)
-    missing = [f"{n}/{s}" for n in required for s in seeds if s not in f1.get(n, {})]
+    f1, missing = complete_arms(f1, seeds, ("R", "B") if args.partial else tuple(ARMS))
     if missing:
         log(f"not written: no result yet for {', '.join(missing)}")
         return None
-    if args.partial:  # only the arms with every seed
-        f1 = {n: v for n, v in f1.items() if all(s in v for s in seeds)}
     command = (
         "python benchmarks/ner_readme_path_dev.py"
         + (f" --tag {args.tag}" if args.tag != TAG else "")
@@ -347,9 +352,6 @@ def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
         + (" --partial" if args.partial else "")
         + (f" --output {_shown(args.output)}" if args.output != DEFAULT_OUTPUT else "")
     )
-    for name in FIXES:  # a fix is reported only with every seed
-        if name in f1 and len(f1[name]) < len(seeds):
-            del f1[name]
     result = write(args.output, f1, loads, seeds, budget, command)
     print(json.dumps(result["verdict"], indent=1))
     return result

@@ -202,3 +202,22 @@ def test_retokenized_training_refuses_recorded_context():
 
     with pytest.raises(ValueError, match="context_block"):
         ours_ner(Path("unused"), [], [], 1e-3, retokenize=True, context_block=10)
+
+
+def test_only_arms_with_every_seed_are_written_and_the_required_ones_must_be_complete():
+    f1 = {"R": {3: 70.0, 4: 71.0}, "B": {3: 72.0, 4: 73.0}, "R-fixed": {3: 71.0}}
+    kept, missing = dev.complete_arms(f1, [3, 4], ("R", "B"))
+    assert set(kept) == {"R", "B"} and not missing  # R-fixed lacks seed 4: left out
+    _, missing = dev.complete_arms(f1, [3, 4], tuple(dev.ARMS))  # the pre-registered run
+    assert missing == ["R-nowin/3", "R-nowin/4", "B-retok/3", "B-retok/4"]
+    _, missing = dev.complete_arms(f1, [3, 4, 5], ("R", "B"))
+    assert missing == ["R/5", "B/5"]
+
+
+def test_a_partial_result_file_has_no_factor_rows_for_arms_it_lacks(tmp_path):
+    from benchmarks.ner_readme_path import config_budget
+
+    f1 = {"R": {3: 70.0}, "B": {3: 72.0}, "R-fixed": {3: 71.6}}
+    saved = dev.write(tmp_path / "x.json", f1, [1.0], [3], config_budget(None), "cmd")
+    assert [r["arm"] for r in saved["rows"]] == ["R", "B", "R-fixed"]
+    assert saved["verdict"]["factors"] == {} and saved["verdict"]["fixes"]["R-fixed"]["passes"]
