@@ -218,6 +218,8 @@ def test_a_partial_result_file_has_no_factor_rows_for_arms_it_lacks(tmp_path):
     from benchmarks.ner_readme_path import config_budget
 
     f1 = {"R": {3: 70.0}, "B": {3: 72.0}, "R-fixed": {3: 71.6}}
-    saved = dev.write(tmp_path / "x.json", f1, [1.0], [3], config_budget(None), "cmd")
+    saved = dev.write(tmp_path / "x.json", f1, [1.0], [3], config_budget(None), "cmd", True)
+    assert saved["protocol"]["chooses"].startswith("nothing: a diagnostic")
     assert [r["arm"] for r in saved["rows"]] == ["R", "B", "R-fixed"]
     assert saved["verdict"]["factors"] == {} and saved["verdict"]["fixes"]["R-fixed"]["passes"]
+    assert saved["verdict"]["conclusion"] == "B - R = +2.00 (no factor arms in this run)"
