@@ -482,3 +482,124 @@ def test_the_seeds_diagnostic_runs_the_choice_and_sentences_on_more_dev_seeds_on
     assert rows["mean of all seeds (6)"]["context - sentences, shipped"] == 1.0
     assert rows["mean of all seeds (6)"]["wins"] == 3
     assert "test" not in json.dumps(result["rows"]) and json.loads(out.read_text())["rows"]
+
+
+def _memory_runs(m10, s1, results=None, tested=False):
+    """The memory study's dev runs: S at seeds 0-2 (sentences `s1`), W at every rate (50 on
+    10-sentence docs), M at 2e-3 with `m10` on 10-sentence docs, M's other rates 60 on seed 0
+    but 40 on seeds 1-2 (the choice is the 3-seed mean, not seed 0)."""
+    study = ctx.STUDIES["memory"]
+    runs = []
+    for seed in proto_seeds():
+        runs.append(_run(study.sentences[1], study.sentences[2], s1[seed], 70.0, seed=seed))
+        for _, lr, settings in study.grid:
+            if not settings.get("doc_memory"):
+                f1 = 50.0 + (lr == 4e-3)  # W's best: 4e-3
+            elif lr == 2e-3:
+                f1 = m10[seed]
+            else:
+                f1 = 60.0 if seed == 0 else 40.0
+            runs.append(_run(lr, settings, 45.0, f1, seed=seed))
+    if tested:
+        best = [p for p in study.grid if p[2].get("doc_memory") and p[1] == 2e-3][0]
+        for seed in proto_seeds():
+            runs.append(_run(best[1], best[2], 50.0, 58.0 + seed, "test", seed))
+            runs.append(_run(study.sentences[1], study.sentences[2], 56.0, 70.0, "test", seed))
+    runs = [dict(r, tag=study.tag) for r in runs]
+    if results is not None:
+        results.write_text(
+            "".join(json.dumps(dict(r, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs)
+        )
+    return study, runs
+
+
+def proto_seeds():
+    return ctx.proto.SEEDS
+
+
+def test_the_memory_study_is_windows_with_and_without_memory_at_the_batch16_settings():
+    study = ctx.STUDIES["memory"]
+    assert study.sentences == ctx.SENTENCES_R6 and study.sentences_tag is None
+    assert study.rule_views == ("10", "1") and study.choose_view == "10"
+    windows = [p for p in study.grid if not p[2].get("doc_memory")]
+    memory = [p for p in study.grid if p[2].get("doc_memory")]
+    assert [p[1] for p in windows] == [p[1] for p in memory] == [1e-3, 2e-3, 4e-3]
+    for (_, _, w), (_, _, m) in zip(windows, memory):
+        assert m == {**w, "doc_memory": True}
+        assert w == {
+            "docs_of": 10,
+            "epochs": 2,
+            "sentence_windows": True,
+            "warmup": 0.3,
+            "grad_clip_norm": 1.0,
+            "batch_size": 16,
+        }
+    # every arm at dev seeds 0-2, the sentence system rerun beside them; nothing more on dev
+    runs = ctx.grid_runs(study)
+    assert len(runs) == 3 * 7 and {r[3] for r in runs} == {"dev"}
+    assert sum(r[:3] == study.sentences for r in runs) == 3
+
+
+def test_the_memory_study_chooses_each_arms_rate_by_the_three_seed_mean():
+    study, runs = _memory_runs((55.0, 55.0, 55.0), (50.0, 50.0, 50.0))
+    best = ctx.choose(runs, study)
+    assert best["settings"].get("doc_memory") and best["lr"] == 2e-3  # 55 > (60+40+40)/3
+    control = ctx.choose(runs, study, control=True)
+    assert not control["settings"].get("doc_memory") and control["lr"] == 4e-3
+    assert ctx.seed_runs(runs, "dev", study) == []
+    test = ctx.seed_runs(runs, "test", study)
+    assert {(r[1], bool(r[2].get("doc_memory")), r[3]) for r in test} == {
+        (2e-3, True, "test"),
+        (2e-3, False, "test"),
+    }
+    assert sorted(r[4] for r in test) == [0, 0, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    "m10, s1, met",
+    [
+        ((51.0, 51.0, 51.0), (50.0, 50.0, 50.0), True),
+        ((50.5, 50.5, 50.5), (50.0, 50.0, 50.0), True),  # +0.5 exactly
+        ((50.4, 50.4, 50.4), (50.0, 50.0, 50.0), False),  # under the margin
+        ((56.0, 49.0, 49.0), (50.0, 50.0, 50.0), False),  # +1.33, 1 win
+    ],
+)
+def test_the_memory_rule_reads_memory_on_documents_against_sentences_on_sentences(m10, s1, met):
+    study, runs = _memory_runs(m10, s1)
+    rule = ctx.adoption_rule(runs, study)
+    assert rule["met"] is met
+    # S's 10-sentence view (70) and M's sentence view (45) are not the rule's
+    assert rule["sentences mean"] == round(sum(s1) / 3, 2)
+    assert rule["context mean"] == round(sum(m10) / 3, 2)
+    assert "(10)" in rule["rule"] and "(1)" in rule["rule"]
+
+
+def test_the_memory_test_phase_is_gated_and_its_files_list_every_arm(tmp_path, monkeypatch):
+    results = tmp_path / "runs.jsonl"
+    study, _ = _memory_runs((50.0, 51.0, 49.0), (50.0, 50.0, 50.0), results)
+    calls = []
+    monkeypatch.setattr(ctx.proto, "ensure_pretrained", lambda cache, data: (tmp_path, None))
+    monkeypatch.setattr(ctx.proto, "execute", lambda todo, *a, **k: calls.append(list(todo)))
+    with pytest.raises(SystemExit, match="not met .\\+0.00 on dev.; no test run"):
+        ctx.main(["test", "--study", "memory", "--results", str(results)])
+    assert calls == []
+    out = ctx.write(results, tmp_path / "ner_context_memory.json", None, study)
+    dev = json.loads((tmp_path / "ner_context_memory_dev.json").read_text())
+    # 7 points x 3 seeds, plus each point's mean row
+    assert len(dev["rows"]) == 7 * 4 and dev["adoption_rule"]["met"] is False
+    assert dev["columns"][:3] == ["arm", "lr", "seed"]
+    means = {
+        (r["arm"][0], r["lr"]): r["dev F1, 10-sentence docs"]
+        for r in dev["rows"]
+        if str(r["seed"]).startswith("mean")
+    }
+    assert means[("M", 2e-3)] == 50.0 and means[("W", 4e-3)] == 51.0
+    assert means[("S", 2e-3)] is None  # S's runs here carry no "10sw" view
+    assert out["summary"] == [] and [r["system"][0] for r in out["rows"]] == ["M", "S", "W"]
+    # when the rule holds: the test phase runs M at its rate and S, and the claim is M on
+    # 10-sentence docs vs S on sentences
+    study, _ = _memory_runs((52.0, 51.0, 53.0), (50.0, 50.0, 50.0), results, tested=True)
+    out = ctx.write(results, tmp_path / "ner_context_memory.json", None, study)
+    assert out["summary"][0]["figure"] == "59.00 vs 56.00 (+3.00)"
+    assert "document memory" in out["summary"][0]["claim"]
+    assert "20 sentences" in out["protocol"]["budget"]
