@@ -192,3 +192,30 @@ def test_config_round_trip(tiny_checkpoint, transformer_config, listener_ner_con
     memory = again.get_pipe("ner").model.get_ref("tok2vec").layers[0]
     assert memory.name == "document_memory" and memory.attrs["key"] == "orth"
     assert list(again.get_pipe("transformer").listener_map) == ["ner"]
+
+
+def test_replace_listeners_reaches_the_listener_inside_the_memory(
+    tiny_checkpoint, transformer_config, listener_ner_config, tmp_path
+):
+    """`nlp.replace_listeners("transformer", "ner", ["model.tok2vec.tok2vec"])`: the ner gets
+    its own encoder inside the memory, with the same entities, and the saved pipeline loads
+    (spaCy hands the wrapper's config to the encoder's replace_listener_cfg)."""
+    spacy.util.fix_random_seed(1)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("transformer", config=transformer_config(tiny_checkpoint, max_length=256))
+    nlp.add_pipe("ner", config=_memory_ner(listener_ner_config))
+    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer)
+    texts = [t for t, _ in TRAIN]
+    expected = [[(e.start, e.end, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
+    nlp.replace_listeners("transformer", "ner", ["model.tok2vec.tok2vec"])
+    tok2vec = nlp.config["components"]["ner"]["model"]["tok2vec"]
+    assert tok2vec["@architectures"] == NAME
+    assert tok2vec["tok2vec"]["@architectures"] == "spacy-modernbert.Tok2VecModernBert.v1"
+    nlp.remove_pipe("transformer")
+    assert [[(e.start, e.end, e.label_) for e in d.ents] for d in nlp.pipe(texts)] == expected
+    nlp.to_disk(tmp_path / "own")
+    loaded = spacy.load(tmp_path / "own")
+    assert [[(e.start, e.end, e.label_) for e in d.ents] for d in loaded.pipe(texts)] == expected
