@@ -596,10 +596,12 @@ def test_the_memory_test_phase_is_gated_and_its_files_list_every_arm(tmp_path, m
     assert means[("M", 2e-3)] == 50.0 and means[("W", 4e-3)] == 51.0
     assert means[("S", 2e-3)] is None  # S's runs here carry no "10sw" view
     assert out["summary"] == [] and [r["system"][0] for r in out["rows"]] == ["M", "S", "W"]
+    assert not (tmp_path / "ner_context_memory.json").exists()  # dev file only
     # when the rule holds: the test phase runs M at its rate and S, and the claim is M on
     # 10-sentence docs vs S on sentences
     study, _ = _memory_runs((52.0, 51.0, 53.0), (50.0, 50.0, 50.0), results, tested=True)
     out = ctx.write(results, tmp_path / "ner_context_memory.json", None, study)
     assert out["summary"][0]["figure"] == "59.00 vs 56.00 (+3.00)"
+    assert (tmp_path / "ner_context_memory.json").exists()
     assert "document memory" in out["summary"][0]["claim"]
     assert "20 sentences" in out["protocol"]["budget"]
