@@ -107,6 +107,16 @@ otherwise only the dev file is written and nothing is adopted:
     python benchmarks/ner_context.py test --study memory --jobs 1   # exits unless the rule holds
     python benchmarks/ner_context.py write --study memory  # results/ner_context_memory(_dev).json
 
+`seeds --study memory` (a diagnostic, pre-registered 2026-12-03 22:45 UTC after the memory study's
+dev rule failed, before any of its own runs): M and W at their chosen rates (2e-3 both) and S
+on dev seeds 3-5, under tag `TAG + "-memory-seeds"`; it chooses nothing, runs no test and
+adopts nothing. It asks whether the memory helps its control, whatever the rule said. Read
+beforehand: M - W on dev 10-sentence docs, mean over the 6 dev seeds >= +0.5 with M ahead on
+>= 4 of 6 says the memory helps (and M's loss to S is the 10-sentence training recipe's);
+anything less says no evidence on this checkpoint that it helps:
+
+    python benchmarks/ner_context.py seeds --study memory --jobs 1  # results/ner_context_memory_seeds.json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -473,9 +483,9 @@ SEEDS_SUFFIX = "-seeds"
 def more_seed_runs(
     runs: Sequence[Dict[str, Any]], study: Study, seeds: Sequence[int] = MORE_SEEDS
 ) -> List[proto.Run]:
-    """The study's choice and its sentence system on dev at `seeds` (never test)."""
-    best = choose(runs, study)
-    points = [(best["system"], best["lr"], best["settings"]), study.sentences]
+    """The study's choice and its sentence system (an arm study: its control too) on dev at
+    `seeds` (never test)."""
+    points = [point for _, point in _diagnostic_points(runs, study)]
     return [
         (system, lr, dict(settings), "dev", seed)
         for system, lr, settings in points
@@ -483,33 +493,76 @@ def more_seed_runs(
     ]
 
 
+def _diagnostic_points(
+    runs: Sequence[Dict[str, Any]], study: Study
+) -> List[Tuple[str, Tuple[str, float, Dict[str, Any]]]]:
+    """(name, point) of the systems the seeds diagnostic runs: the choice, the sentence
+    system and, in an arm study, the control at its chosen rate."""
+    best = choose(runs, study)
+    points = [("context", (best["system"], best["lr"], best["settings"]))]
+    points.append(("sentences", study.sentences))
+    if study.arm_names:
+        control = choose(runs, study, control=True)
+        points = [("M", points[0][1]), ("S", study.sentences)]
+        points.append(("W", (control["system"], control["lr"], control["settings"])))
+    return points
+
+
+def _diagnostic_columns(
+    study: Study,
+) -> Tuple[List[Tuple[str, str, str]], List[Tuple[str, str, str]]]:
+    """The seeds diagnostic's columns: (column, system, view), then the differences
+    (column, column minus, column subtracted); wins count the first difference."""
+    if study.arm_names:
+        return (
+            [
+                ("M, 10-sentence docs", "M", VIEW),
+                ("W, 10-sentence docs", "W", VIEW),
+                ("S, sentences", "S", "1"),
+                ("M, sentences", "M", "1"),
+            ],
+            [
+                ("M - W, 10-sentence docs", "M, 10-sentence docs", "W, 10-sentence docs"),
+                ("M - S, the rule's views", "M, 10-sentence docs", "S, sentences"),
+            ],
+        )
+    return (
+        [
+            ("context, shipped", "context", "10sz"),
+            ("sentences, shipped", "sentences", "10sz"),
+            ("context, sentences", "context", "1"),
+            ("sentences, sentences", "sentences", "1"),
+        ],
+        [("context - sentences, shipped", "context, shipped", "sentences, shipped")],
+    )
+
+
 def seeds_diagnostic(
     runs: Sequence[Dict[str, Any]], study: Study, seeds: Sequence[int] = MORE_SEEDS
 ) -> Dict[str, Any]:
-    """Per dev seed (the rule's and `seeds`): both systems' F1 on shipped-path paragraphs and
-    on sentences, context - sentences, and the means over the rule's seeds and over all."""
-    best = choose(runs, study)
-    chosen = (best["system"], best["lr"], best["settings"])
+    """Per dev seed (the rule's and `seeds`): each system's F1 on its views
+    (`_diagnostic_columns`; the context studies: shipped-path paragraphs and sentences), the
+    differences, and the means over the rule's seeds and over all, with the first difference's
+    wins."""
+    points = dict(_diagnostic_points(runs, study))
+    columns, differences = _diagnostic_columns(study)
     every = (*proto.SEEDS, *seeds)
     f1 = {
-        (name, view): _dev_by_seed(runs, point, view, every)
-        for name, point in (("context", chosen), ("sentences", study.sentences))
-        for view in ("10sz", "1")
+        column: _dev_by_seed(runs, points[system], view, every) for column, system, view in columns
     }
     done = [k for k in every if all(k in by_seed for by_seed in f1.values())]
-    rows = [
-        {
-            "seed": k,
-            "context, shipped": f1["context", "10sz"][k],
-            "sentences, shipped": f1["sentences", "10sz"][k],
-            "context - sentences, shipped": round(
-                f1["context", "10sz"][k] - f1["sentences", "10sz"][k], 2
-            ),
-            "context, sentences": f1["context", "1"][k],
-            "sentences, sentences": f1["sentences", "1"][k],
+    order = [c for c, _, _ in columns]
+    for name, _, b in differences:  # each difference right after the column it subtracts
+        order.insert(order.index(b) + 1, name)
+    values = {
+        k: {
+            **{column: f1[column][k] for column, _, _ in columns},
+            **{name: round(f1[a][k] - f1[b][k], 2) for name, a, b in differences},
         }
         for k in done
-    ]
+    }
+    rows = [{"seed": k, **{key: values[k][key] for key in order}} for k in done]
+    first = differences[0][0]
     for label, group in (("the rule's", proto.SEEDS), ("all", done)):
         mine = [row for row in rows if row["seed"] in group]
         if len(mine) == len(group):
@@ -521,10 +574,16 @@ def seeds_diagnostic(
                         for key in rows[0]
                         if key != "seed"
                     },
-                    "wins": sum(row["context - sentences, shipped"] > 0 for row in mine),
+                    "wins": sum(row[first] > 0 for row in mine),
                 }
             )
-    return {"chosen": {"lr": best["lr"], **best["settings"]}, "seeds": done, "rows": rows}
+    best = choose(runs, study)
+    return {
+        "chosen": {"lr": best["lr"], **best["settings"]},
+        "seeds": done,
+        "columns": ["seed", *order, "wins"],
+        "rows": rows,
+    }
 
 
 def _same(r: Dict[str, Any], system: str, lr: float, settings: Dict[str, Any]) -> bool:
@@ -975,7 +1034,9 @@ def write_seeds(
             loads,
         ),
         "protocol": {
-            "chooses": "nothing: the study's dev choice and its sentence system at more dev seeds "
+            "chooses": "nothing: the study's dev choice"
+            + (", its control" if study.arm_names else "")
+            + " and its sentence system at more dev seeds "
             f"({', '.join(map(str, MORE_SEEDS))}, tag {study.tag + SEEDS_SUFFIX}); seeds "
             f"{', '.join(map(str, proto.SEEDS))} are the study's own runs",
             "reports": "dev only (the last 10% of CoNLL-2003 train; nothing here is a test figure)",
@@ -984,15 +1045,7 @@ def write_seeds(
             **({"pretraining": pretraining} if pretraining else {}),
         },
         "chosen": diagnostic["chosen"],
-        "columns": [
-            "seed",
-            "context, shipped",
-            "sentences, shipped",
-            "context - sentences, shipped",
-            "context, sentences",
-            "sentences, sentences",
-            "wins",
-        ],
+        "columns": diagnostic["columns"],
         "rows": diagnostic["rows"],
     }
     write_json(output or study.output.with_name(study.output.stem + "_seeds.json"), result)

@@ -605,3 +605,44 @@ def test_the_memory_test_phase_is_gated_and_its_files_list_every_arm(tmp_path, m
     assert (tmp_path / "ner_context_memory.json").exists()
     assert "document memory" in out["summary"][0]["claim"]
     assert "20 sentences" in out["protocol"]["budget"]
+
+
+def test_the_memory_seeds_diagnostic_runs_every_arm_and_reads_memory_against_its_control(
+    tmp_path,
+):
+    results = tmp_path / "runs.jsonl"
+    study, runs = _memory_runs((52.0, 51.0, 53.0), (50.0, 50.0, 50.0))
+    todo = ctx.more_seed_runs(runs, study)
+    assert {r[3] for r in todo} == {"dev"} and sorted({r[4] for r in todo}) == [3, 4, 5]
+    windows = [p for p in study.grid if not p[2].get("doc_memory") and p[1] == 4e-3][0]
+    memory = [p for p in study.grid if p[2].get("doc_memory") and p[1] == 2e-3][0]
+    assert [r[:3] for r in todo] == [memory] * 3 + [study.sentences] * 3 + [windows] * 3
+    # seeds 3-5: M 50 on 10-sentence docs, W 51, S 50 on sentences
+    more = [
+        dict(
+            _run(lr, settings, 50.0, 50.0 + (settings == windows[2]), seed=seed),
+            tag=study.tag + ctx.SEEDS_SUFFIX,
+        )
+        for _, lr, settings, _, seed in todo
+    ]
+    results.write_text(
+        "".join(json.dumps(dict(r, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs + more)
+    )
+    result = ctx.write_seeds(results, study, None, tmp_path / "seeds.json")
+    assert result["columns"] == [
+        "seed",
+        "M, 10-sentence docs",
+        "W, 10-sentence docs",
+        "M - W, 10-sentence docs",
+        "S, sentences",
+        "M - S, the rule's views",
+        "M, sentences",
+        "wins",
+    ]
+    rows = {row["seed"]: row for row in result["rows"]}
+    # M - W: +1, 0, +2 on the rule's seeds (W at 4e-3 scores 51), -1 on seeds 3-5
+    assert rows["mean of the rule's seeds (3)"]["M - W, 10-sentence docs"] == 1.0
+    assert rows["mean of all seeds (6)"]["M - W, 10-sentence docs"] == 0.0
+    assert rows["mean of all seeds (6)"]["wins"] == 2
+    assert rows["mean of all seeds (6)"]["M - S, the rule's views"] == 1.0
+    assert "its control" in result["protocol"]["chooses"]
