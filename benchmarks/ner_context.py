@@ -117,6 +117,27 @@ anything less says no evidence on this checkpoint that it helps:
 
     python benchmarks/ner_context.py seeds --study memory --jobs 1  # results/ner_context_memory_seeds.json
 
+`--study memory-r2` (pre-registered 2026-12-03 22:52 UTC, after the memory study and its seeds
+diagnostic, before any of its own runs): the memory without the 10-sentence training recipe,
+whose cost (W vs S, -3.95 over 6 dev seeds) exceeded the memory's gain over W (+0.93). Every
+arm at rate 2e-3 (the rate every arm of the memory study chose; no rate grid) and the batch16
+settings, dev seeds 0-2:
+
+- S: the sentence system, rerun under this study's tag;
+- M1: S's training exactly (1-sentence docs, 16 per step) with `sentence_windows` and the
+  memory: in training it pools a word's vectors within its sentence; reading a 10-sentence doc,
+  over the doc;
+- M5: 5-sentence training docs (3 docs, 15 sentences per step), sentence windows, the memory.
+
+The choice is the better of M1 and M5 by the 3-seed dev mean on 10-sentence docs (gold starts);
+the rule and the gate are the memory study's (its 3-seed mean there >= S's on sentences + 0.5,
+ahead on >= 2 of 3 seeds; test only then). This is the sixth pre-registered rule on this dev
+split: a pass counts only if it holds on test (batch16 passed dev and lost on test):
+
+    python benchmarks/ner_context.py dev --study memory-r2 --jobs 1
+    python benchmarks/ner_context.py test --study memory-r2 --jobs 1  # exits unless the rule holds
+    python benchmarks/ner_context.py write --study memory-r2  # results/ner_context_memory_r2(_dev).json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -195,6 +216,12 @@ BATCH16_GRID = flert_grid((1e-3, 2e-3), PROTOCOL_R6)
 # system's reads), at the batch16 settings; W (the control) without the memory, M with it.
 WINDOWS = {"docs_of": 10, "epochs": proto.EPOCHS, "sentence_windows": True, **PROTOCOL_R6}
 MEMORY_RATES = (1e-3, 2e-3, 4e-3)
+# Round 9b (study memory-r2, pre-registered after the memory study and its seeds diagnostic):
+# the memory without the 10-sentence recipe's cost. M1: the sentence system's training exactly
+# (1-sentence docs, 16 per step; the memory pools within a sentence in training, over the doc
+# at inference); M5: 5-sentence training docs (3 docs, 15 sentences per step). Rate 2e-3 only,
+# the rate every arm of the memory study chose.
+MEMORY_R2_GRID = [("ours", 2e-3, {**WINDOWS, "docs_of": n, "doc_memory": True}) for n in (1, 5)]
 MEMORY_GRID = [
     ("ours", lr, {**WINDOWS, **memory})
     for memory in ({}, {"doc_memory": True})
@@ -250,7 +277,8 @@ class Study:
     # the adoption rule's views: (the chosen system's, the sentence system's)
     rule_views: Tuple[str, str] = ("10sz", "10sz")
     # names of the arms (chosen, control, sentences) when the candidates are not context
-    # points: the rows name them, the dev table lists every run of each arm and its means
+    # points: the rows name them, the dev table lists every run of each arm and its means;
+    # an empty control name: the grid has no control arm
     arm_names: Tuple[str, ...] = ()
 
 
@@ -346,6 +374,22 @@ STUDIES = {
             "W: 10-sentence training docs, sentence windows (no memory)",
             "S: 1-sentence training docs",
         ),
+    ),
+    # the memory trained on sentences or 5-sentence docs; no control arm (M1's is S itself)
+    "memory-r2": Study(
+        "memory-r2",
+        TAG + "-memory-r2",
+        MEMORY_R2_GRID,
+        proto.SEEDS,
+        OUTPUT.with_name("ner_context_memory_r2.json"),
+        "python benchmarks/ner_context.py dev --study memory-r2 --jobs 1 && python "
+        "benchmarks/ner_context.py test --study memory-r2 --jobs 1 && python "
+        "benchmarks/ner_context.py write --study memory-r2",
+        SENTENCES_R6,
+        rule=True,
+        candidate="doc_memory",
+        rule_views=(VIEW, "1"),
+        arm_names=("M: sentence windows, document memory", "", "S: 1-sentence training docs"),
     ),
     "dropout": Study(
         "dropout",
@@ -502,9 +546,10 @@ def _diagnostic_points(
     points = [("context", (best["system"], best["lr"], best["settings"]))]
     points.append(("sentences", study.sentences))
     if study.arm_names:
-        control = choose(runs, study, control=True)
         points = [("M", points[0][1]), ("S", study.sentences)]
-        points.append(("W", (control["system"], control["lr"], control["settings"])))
+        if study.arm_names[1]:
+            control = choose(runs, study, control=True)
+            points.append(("W", (control["system"], control["lr"], control["settings"])))
     return points
 
 
@@ -590,6 +635,23 @@ def _same(r: Dict[str, Any], system: str, lr: float, settings: Dict[str, Any]) -
     return (r["system"], r["lr"], r["settings"]) == (system, lr, settings)
 
 
+def _doc_batches(study: Study) -> str:
+    """How many sentences a step of an arm study's multi-sentence training docs holds
+    (`ner_study.ours_ner`: round(batch_size / docs_of) docs per step)."""
+    batch = study.sentences[2].get("batch_size", proto.BATCH)
+    sizes = sorted({p[2]["docs_of"] for p in study.grid if p[2].get("docs_of", 1) > 1})
+    if not study.arm_names or not sizes:
+        return ""
+    steps = [(n, max(1, round(batch / n))) for n in sizes]
+    return (
+        " ("
+        + "; ".join(
+            f"{n}-sentence training docs: {k} docs, {k * n} sentences, per step" for n, k in steps
+        )
+        + ")"
+    )
+
+
 def _recipe_settings(lr: float, settings: Dict[str, Any]) -> str:
     """A recipe's training settings in words: rate, warmup, the global clip, the batch size
     when it is not the protocol's."""
@@ -615,13 +677,11 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
     best = choose(runs, study)
     chosen = (best["system"], best["lr"], best["settings"])
     if study.arm_names:
-        control = choose(runs, study, control=True)
         name, control_name, sentences_name = study.arm_names
-        systems = {
-            name: chosen,
-            sentences_name: study.sentences,
-            control_name: (control["system"], control["lr"], control["settings"]),
-        }
+        systems = {name: chosen, sentences_name: study.sentences}
+        if control_name:
+            control = choose(runs, study, control=True)
+            systems[control_name] = (control["system"], control["lr"], control["settings"])
     else:
         recipe = _recipe(best["settings"])
         systems = {
@@ -715,6 +775,7 @@ def arm_table(runs: Sequence[Dict[str, Any]], study: Study) -> List[Dict[str, An
         (control_name, [p for p in study.grid if not p[2].get(study.candidate)]),
         (chosen_name, [p for p in study.grid if p[2].get(study.candidate)]),
     ]
+    arms = [(name, points) for name, points in arms if name]
     views = (("1", "sentences"), (VIEW, "10-sentence docs"), ("10sz", "shipped"))
     table = []
     for name, points in arms:
@@ -726,6 +787,7 @@ def arm_table(runs: Sequence[Dict[str, Any]], study: Study) -> List[Dict[str, An
             rows = [
                 {
                     "arm": name,
+                    "sentences per training doc": r["settings"]["docs_of"],
                     "lr": r["lr"],
                     "seed": r["seed"],
                     **{
@@ -942,11 +1004,7 @@ def write(
             "budget": f"{proto.N_TRAIN:,} CoNLL-2003 train sentences, {proto.EPOCHS} epochs of about "
             f"{study.sentences[2].get('batch_size', proto.BATCH)} sentences "
             "per step"
-            + (
-                " (10-sentence training docs: 2 docs, 20 sentences, per step)"
-                if study.arm_names
-                else ""
-            )
+            + _doc_batches(study)
             + ", 1 torch thread per run (runs at a time: the command's --jobs)",
             "tag": study.tag,
             "grid": {

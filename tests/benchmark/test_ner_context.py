@@ -587,7 +587,7 @@ def test_the_memory_test_phase_is_gated_and_its_files_list_every_arm(tmp_path, m
     dev = json.loads((tmp_path / "ner_context_memory_dev.json").read_text())
     # 7 points x 3 seeds, plus each point's mean row
     assert len(dev["rows"]) == 7 * 4 and dev["adoption_rule"]["met"] is False
-    assert dev["columns"][:3] == ["arm", "lr", "seed"]
+    assert dev["columns"][:4] == ["arm", "sentences per training doc", "lr", "seed"]
     means = {
         (r["arm"][0], r["lr"]): r["dev F1, 10-sentence docs"]
         for r in dev["rows"]
@@ -646,3 +646,39 @@ def test_the_memory_seeds_diagnostic_runs_every_arm_and_reads_memory_against_its
     assert rows["mean of all seeds (6)"]["wins"] == 2
     assert rows["mean of all seeds (6)"]["M - S, the rule's views"] == 1.0
     assert "its control" in result["protocol"]["chooses"]
+
+
+def test_the_memory_r2_study_trains_the_memory_on_sentences_or_five_sentence_docs(tmp_path):
+    study = ctx.STUDIES["memory-r2"]
+    assert study.sentences == ctx.SENTENCES_R6 and study.sentences_tag is None
+    assert study.rule_views == ("10", "1") and not study.arm_names[1]
+    one, five = study.grid
+    # M1 is the sentence system's recipe with the memory (windows change nothing for 1-sentence
+    # training docs); M5 the same on 5-sentence docs
+    assert one[:2] == five[:2] == ("ours", 2e-3)
+    assert one[2] == {**study.sentences[2], "sentence_windows": True, "doc_memory": True}
+    assert five[2] == {**one[2], "docs_of": 5}
+    runs = ctx.grid_runs(study)
+    assert len(runs) == 9 and sum(r[:3] == study.sentences for r in runs) == 3
+    # M5 better on 10-sentence docs over 3 seeds (M1 wins seed 0 only): the choice
+    dev = []
+    for seed in ctx.proto.SEEDS:
+        dev.append(_run(2e-3, study.sentences[2], 54.0, 60.0, seed=seed))
+        dev.append(_run(2e-3, one[2], 50.0, 56.0 if seed == 0 else 50.0, seed=seed))
+        dev.append(_run(2e-3, five[2], 50.0, 55.0, seed=seed))
+    results = tmp_path / "runs.jsonl"
+    results.write_text(
+        "".join(json.dumps(dict(r, tag=study.tag, n_train=ctx.proto.N_TRAIN)) + "\n" for r in dev)
+    )
+    assert ctx.choose(dev, study)["settings"]["docs_of"] == 5
+    rule = ctx.adoption_rule(dev, study)
+    assert rule["difference"] == 1.0 and rule["wins"] == 3 and rule["met"] is True
+    out = ctx.write(results, tmp_path / "ner_context_memory_r2.json", None, study)
+    table = json.loads((tmp_path / "ner_context_memory_r2_dev.json").read_text())["rows"]
+    assert {(r["arm"][0], r["sentences per training doc"]) for r in table} == {
+        ("S", 1),
+        ("M", 1),
+        ("M", 5),
+    }
+    assert [r["system"][0] for r in out["rows"]] == ["M", "S"]  # no control arm
+    assert "5-sentence training docs: 3 docs, 15 sentences" in out["protocol"]["budget"]
