@@ -138,6 +138,16 @@ split: a pass counts only if it holds on test (batch16 passed dev and lost on te
     python benchmarks/ner_context.py test --study memory-r2 --jobs 1  # exits unless the rule holds
     python benchmarks/ner_context.py write --study memory-r2  # results/ner_context_memory_r2(_dev).json
 
+`seeds --study memory-r2` (a diagnostic, pre-registered 2026-12-03 22:57 UTC after memory-r2's
+rule failed by a hair, +0.44 with 2 of 3 wins, before any of its own runs): its choice (M1) and
+S on dev seeds 3-5, tag `TAG + "-memory-r2-seeds"`; it chooses nothing, runs no test and adopts
+nothing. Read beforehand: M1 - S on the rule's views, mean over the 6 dev seeds, >= +0.5 with M1
+ahead on >= 4 of 6 says the near miss was seed noise against the memory, and M1 deserves its own
+pre-registered test next round; anything less says no evidence on this checkpoint that it lifts
+documents above sentences:
+
+    python benchmarks/ner_context.py seeds --study memory-r2 --jobs 1  # results/ner_context_memory_r2_seeds.json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -559,18 +569,15 @@ def _diagnostic_columns(
     """The seeds diagnostic's columns: (column, system, view), then the differences
     (column, column minus, column subtracted); wins count the first difference."""
     if study.arm_names:
-        return (
-            [
-                ("M, 10-sentence docs", "M", VIEW),
-                ("W, 10-sentence docs", "W", VIEW),
-                ("S, sentences", "S", "1"),
-                ("M, sentences", "M", "1"),
-            ],
-            [
-                ("M - W, 10-sentence docs", "M, 10-sentence docs", "W, 10-sentence docs"),
-                ("M - S, the rule's views", "M, 10-sentence docs", "S, sentences"),
-            ],
-        )
+        against_s = ("M - S, the rule's views", "M, 10-sentence docs", "S, sentences")
+        columns = [("M, 10-sentence docs", "M", VIEW), ("S, sentences", "S", "1")]
+        columns.append(("M, sentences", "M", "1"))
+        if not study.arm_names[1]:  # no control arm: the rule's views, and the shipped path
+            columns += [("M, shipped", "M", "10sz"), ("S, shipped", "S", "10sz")]
+            return columns, [against_s, ("M - S, shipped", "M, shipped", "S, shipped")]
+        columns.insert(1, ("W, 10-sentence docs", "W", VIEW))
+        against_w = ("M - W, 10-sentence docs", "M, 10-sentence docs", "W, 10-sentence docs")
+        return columns, [against_w, against_s]
     return (
         [
             ("context, shipped", "context", "10sz"),
@@ -983,7 +990,11 @@ def write(
                 f"CoNLL-2003 train, seeds {', '.join(map(str, study.choose_seeds))}"
                 if rerun
                 else "dev: the last 10% of CoNLL-2003 train; "
-                + ("each arm's rate" if study.arm_names else "the context setting and rate")
+                + (
+                    "each arm's point (rate, training docs)"
+                    if study.arm_names
+                    else "the context setting and rate"
+                )
                 + " by F1 on "
                 + (
                     "10-sentence dev paragraphs without sentence starts (the shipped path), "
@@ -1049,7 +1060,7 @@ def write(
             "load_avg": [r["load_avg"][0] for r in own if r["split"] == "dev"][-1:] or [0.0],
             "protocol": {
                 **result["protocol"],
-                "reports": "dev (each arm's mean over seeds 0-2 chooses its rate; the chosen arm's "
+                "reports": "dev (each arm's mean over seeds 0-2 chooses its point; the chosen arm's "
                 "and the sentence system's seeds 0-2 feed the pre-registered rule; nothing here is "
                 "a test figure)"
                 if study.arm_names

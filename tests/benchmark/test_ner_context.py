@@ -682,3 +682,22 @@ def test_the_memory_r2_study_trains_the_memory_on_sentences_or_five_sentence_doc
     }
     assert [r["system"][0] for r in out["rows"]] == ["M", "S"]  # no control arm
     assert "5-sentence training docs: 3 docs, 15 sentences" in out["protocol"]["budget"]
+    # its seeds diagnostic: the choice and S only, on the rule's views and the shipped path
+    todo = ctx.more_seed_runs(dev, study)
+    assert [r[:3] for r in todo] == [five] * 3 + [study.sentences] * 3
+    more = [dict(_run(lr, st, 50.0, 50.0, seed=k), tag=study.tag) for _, lr, st, _, k in todo]
+    diagnostic = ctx.seeds_diagnostic(dev + more, study)
+    assert diagnostic["columns"] == [
+        "seed",
+        "M, 10-sentence docs",
+        "S, sentences",
+        "M - S, the rule's views",
+        "M, sentences",
+        "M, shipped",
+        "S, shipped",
+        "M - S, shipped",
+        "wins",
+    ]
+    rows = {row["seed"]: row for row in diagnostic["rows"]}
+    assert rows["mean of all seeds (6)"]["M - S, the rule's views"] == 0.5  # (1+1+1+0+0+0)/6
+    assert rows["mean of all seeds (6)"]["wins"] == 3
