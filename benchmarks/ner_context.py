@@ -1104,7 +1104,7 @@ def write_seeds(
         ),
         "protocol": {
             "chooses": "nothing: the study's dev choice"
-            + (", its control" if study.arm_names else "")
+            + (", its control" if study.arm_names and study.arm_names[1] else "")
             + " and its sentence system at more dev seeds "
             f"({', '.join(map(str, MORE_SEEDS))}, tag {study.tag + SEEDS_SUFFIX}); seeds "
             f"{', '.join(map(str, proto.SEEDS))} are the study's own runs",

@@ -701,3 +701,13 @@ def test_the_memory_r2_study_trains_the_memory_on_sentences_or_five_sentence_doc
     rows = {row["seed"]: row for row in diagnostic["rows"]}
     assert rows["mean of all seeds (6)"]["M - S, the rule's views"] == 0.5  # (1+1+1+0+0+0)/6
     assert rows["mean of all seeds (6)"]["wins"] == 3
+    results.write_text(
+        "".join(json.dumps(dict(r, tag=study.tag, n_train=ctx.proto.N_TRAIN)) + "\n" for r in dev)
+        + "".join(
+            json.dumps(dict(r, tag=study.tag + ctx.SEEDS_SUFFIX, n_train=ctx.proto.N_TRAIN)) + "\n"
+            for r in more
+        )
+    )
+    result = ctx.write_seeds(results, study, None, tmp_path / "seeds.json")
+    assert "its control" not in result["protocol"]["chooses"]  # memory-r2 has none
+    assert result["rows"][-1]["wins"] == 3
