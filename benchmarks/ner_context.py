@@ -81,6 +81,73 @@ seeds; read beforehand: a 6-seed mean difference on dev shipped paragraphs below
 
     python benchmarks/ner_context.py seeds --study batch16 --jobs 1  # results/ner_context_batch16_seeds.json
 
+`--study memory` (issue 33, round 9; pre-registered 2026-12-03 22:30 UTC, before any of its
+runs): pooled document memory (Akbik et al. 2019; `spacy-modernbert.DocumentMemory.v1`: each
+token's vector beside the mean of the doc's vectors of the same lowercase word) instead of
+context through the encoder's attention, which this checkpoint barely uses
+(results/context_mlm.json). Every arm starts from the `--protocol pretrained` checkpoint, at
+the batch16 settings (warmup 0.3, global clip 1.0, 16 sentences per step; with 10-sentence
+training docs a step is 2 docs, 20 sentences), and runs dev seeds 0-2:
+
+- S: the sentence system (1-sentence training docs, rate 2e-3: round 6's batch-16 choice),
+  rerun under the study's tag on this code;
+- W (the control): 10-sentence training docs, each sentence in its own encoder window
+  (`sentence_windows`: the encoder reads what S's reads), rates {1e-3, 2e-3, 4e-3};
+- M: W + `doc_memory` (key "lower"), the same rates.
+
+Views: S on dev sentences ("1"); W and M on dev docs of 10 consecutive sentences with gold
+starts ("10"), and on paragraphs without starts ("10sz", the shipped path; reported, chooses
+nothing). W and M each take the rate with the best 3-seed dev mean on "10". The rule
+(`adoption_rule` with `rule_views` ("10", "1")), fixed before any run: M's 3-seed dev mean on
+"10" >= S's 3-seed dev mean on "1" + 0.5, and M ahead of S on >= 2 of the 3 seeds. Only if it
+holds does the test phase (CoNLL valid) run M at its dev rate and S, seeds 0-2, once each;
+otherwise only the dev file is written and nothing is adopted:
+
+    python benchmarks/ner_context.py dev --study memory --jobs 1
+    python benchmarks/ner_context.py test --study memory --jobs 1   # exits unless the rule holds
+    python benchmarks/ner_context.py write --study memory  # results/ner_context_memory(_dev).json
+
+`seeds --study memory` (a diagnostic, pre-registered 2026-12-03 22:45 UTC after the memory study's
+dev rule failed, before any of its own runs): M and W at their chosen rates (2e-3 both) and S
+on dev seeds 3-5, under tag `TAG + "-memory-seeds"`; it chooses nothing, runs no test and
+adopts nothing. It asks whether the memory helps its control, whatever the rule said. Read
+beforehand: M - W on dev 10-sentence docs, mean over the 6 dev seeds >= +0.5 with M ahead on
+>= 4 of 6 says the memory helps (and M's loss to S is the 10-sentence training recipe's);
+anything less says no evidence on this checkpoint that it helps:
+
+    python benchmarks/ner_context.py seeds --study memory --jobs 1  # results/ner_context_memory_seeds.json
+
+`--study memory-r2` (pre-registered 2026-12-03 22:52 UTC, after the memory study and its seeds
+diagnostic, before any of its own runs): the memory without the 10-sentence training recipe,
+whose cost (W vs S, -3.95 over 6 dev seeds) exceeded the memory's gain over W (+0.93). Every
+arm at rate 2e-3 (the rate every arm of the memory study chose; no rate grid) and the batch16
+settings, dev seeds 0-2:
+
+- S: the sentence system, rerun under this study's tag;
+- M1: S's training exactly (1-sentence docs, 16 per step) with `sentence_windows` and the
+  memory: in training it pools a word's vectors within its sentence; reading a 10-sentence doc,
+  over the doc;
+- M5: 5-sentence training docs (3 docs, 15 sentences per step), sentence windows, the memory.
+
+The choice is the better of M1 and M5 by the 3-seed dev mean on 10-sentence docs (gold starts);
+the rule and the gate are the memory study's (its 3-seed mean there >= S's on sentences + 0.5,
+ahead on >= 2 of 3 seeds; test only then). This is the sixth pre-registered rule on this dev
+split: a pass counts only if it holds on test (batch16 passed dev and lost on test):
+
+    python benchmarks/ner_context.py dev --study memory-r2 --jobs 1
+    python benchmarks/ner_context.py test --study memory-r2 --jobs 1  # exits unless the rule holds
+    python benchmarks/ner_context.py write --study memory-r2  # results/ner_context_memory_r2(_dev).json
+
+`seeds --study memory-r2` (a diagnostic, pre-registered 2026-12-03 22:57 UTC after memory-r2's
+rule failed by a hair, +0.44 with 2 of 3 wins, before any of its own runs): its choice (M1) and
+S on dev seeds 3-5, tag `TAG + "-memory-r2-seeds"`; it chooses nothing, runs no test and adopts
+nothing. Read beforehand: M1 - S on the rule's views, mean over the 6 dev seeds, >= +0.5 with M1
+ahead on >= 4 of 6 says the near miss was seed noise against the memory, and M1 deserves its own
+pre-registered test next round; anything less says no evidence on this checkpoint that it lifts
+documents above sentences:
+
+    python benchmarks/ner_context.py seeds --study memory-r2 --jobs 1  # results/ner_context_memory_r2_seeds.json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -152,6 +219,24 @@ PROTOCOL_R6 = {**PROTOCOL_R5, "batch_size": 16}
 SENTENCES_R6 = (SENTENCES[0], SENTENCES[1], {**SENTENCES[2], **PROTOCOL_R6})
 SENTENCES_R6_TAG = proto.PROTOCOLS["pretrained"].tag + "-r6"
 BATCH16_GRID = flert_grid((1e-3, 2e-3), PROTOCOL_R6)
+# Round 9 (study memory, pre-registered 2026-12-03 before any of its runs; module docstring):
+# pooled document memory (`doc_memory`: the ner reads its listener through
+# spacy-modernbert.DocumentMemory.v1). Both arms train on docs of 10 consecutive sentences, each
+# sentence in its own encoder window (`sentence_windows`: the encoder reads what the sentence
+# system's reads), at the batch16 settings; W (the control) without the memory, M with it.
+WINDOWS = {"docs_of": 10, "epochs": proto.EPOCHS, "sentence_windows": True, **PROTOCOL_R6}
+MEMORY_RATES = (1e-3, 2e-3, 4e-3)
+# Round 9b (study memory-r2, pre-registered after the memory study and its seeds diagnostic):
+# the memory without the 10-sentence recipe's cost. M1: the sentence system's training exactly
+# (1-sentence docs, 16 per step; the memory pools within a sentence in training, over the doc
+# at inference); M5: 5-sentence training docs (3 docs, 15 sentences per step). Rate 2e-3 only,
+# the rate every arm of the memory study chose.
+MEMORY_R2_GRID = [("ours", 2e-3, {**WINDOWS, "docs_of": n, "doc_memory": True}) for n in (1, 5)]
+MEMORY_GRID = [
+    ("ours", lr, {**WINDOWS, **memory})
+    for memory in ({}, {"doc_memory": True})
+    for lr in MEMORY_RATES
+]
 RULE_MARGIN = 0.5  # the adoption rule: context >= sentences + this, dev mean of 3 seeds
 VIEW = "10"  # dev/test docs of 10 consecutive sentences with their gold sentence starts
 # The views of every run (ner_study's f1_by_doc_size) -> column names. "10": 10 consecutive
@@ -161,6 +246,11 @@ VIEW = "10"  # dev/test docs of 10 consecutive sentences with their gold sentenc
 # "10sz": no sentence starts given, split by the encoder's `sentence_rules` as the shipped configs
 # set them (what nlp(paragraph) gets: "news" since ner_study's SHIPPED_RULES; the runs before it
 # used the then default, "sentencizer").
+VIEW_NAMES = {
+    "1": "sentences",
+    "10": "10-sentence docs with gold sentence starts",
+    "10sz": "10-sentence paragraphs without sentence starts (the shipped path)",
+}
 VIEWS = (
     ("1", "sentences"),
     ("10", "10-sentence docs"),
@@ -191,6 +281,15 @@ class Study:
     sentences_tag: Optional[str] = None
     # a pre-registered adoption rule (`adoption_rule`) gates the test phase
     rule: bool = False
+    # the grid points the choice is made among: those whose setting `candidate` is set (the
+    # others are the control)
+    candidate: str = "sentence_context"
+    # the adoption rule's views: (the chosen system's, the sentence system's)
+    rule_views: Tuple[str, str] = ("10sz", "10sz")
+    # names of the arms (chosen, control, sentences) when the candidates are not context
+    # points: the rows name them, the dev table lists every run of each arm and its means;
+    # an empty control name: the grid has no control arm
+    arm_names: Tuple[str, ...] = ()
 
 
 STUDIES = {
@@ -265,6 +364,43 @@ STUDIES = {
         sentences_tag=SENTENCES_R6_TAG,
         rule=True,
     ),
+    # pooled document memory vs its control (the same 10-sentence training docs, no memory)
+    # and the sentence system rerun beside them, every arm at dev seeds 0-2 (docstring)
+    "memory": Study(
+        "memory",
+        TAG + "-memory",
+        MEMORY_GRID,
+        proto.SEEDS,
+        OUTPUT.with_name("ner_context_memory.json"),
+        "python benchmarks/ner_context.py dev --study memory --jobs 1 && python "
+        "benchmarks/ner_context.py test --study memory --jobs 1 && python "
+        "benchmarks/ner_context.py write --study memory",
+        SENTENCES_R6,
+        rule=True,
+        candidate="doc_memory",
+        rule_views=(VIEW, "1"),
+        arm_names=(
+            "M: 10-sentence training docs, sentence windows, document memory",
+            "W: 10-sentence training docs, sentence windows (no memory)",
+            "S: 1-sentence training docs",
+        ),
+    ),
+    # the memory trained on sentences or 5-sentence docs; no control arm (M1's is S itself)
+    "memory-r2": Study(
+        "memory-r2",
+        TAG + "-memory-r2",
+        MEMORY_R2_GRID,
+        proto.SEEDS,
+        OUTPUT.with_name("ner_context_memory_r2.json"),
+        "python benchmarks/ner_context.py dev --study memory-r2 --jobs 1 && python "
+        "benchmarks/ner_context.py test --study memory-r2 --jobs 1 && python "
+        "benchmarks/ner_context.py write --study memory-r2",
+        SENTENCES_R6,
+        rule=True,
+        candidate="doc_memory",
+        rule_views=(VIEW, "1"),
+        arm_names=("M: sentence windows, document memory", "", "S: 1-sentence training docs"),
+    ),
     "dropout": Study(
         "dropout",
         TAG + "-dropout",
@@ -302,10 +438,13 @@ def study_runs(results: Path, study: Study) -> List[Dict[str, Any]]:
     return runs
 
 
-def choose(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -> Dict[str, Any]:
-    """The grid's best context point (C > 0) by dev F1 on 10-sentence docs (the study's
-    `choose_view`), the mean over the study's choosing seeds (its seed-0 run is returned, with that mean as `choice_f1`);
-    KeyError until the grid is complete."""
+def choose(
+    runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"], control: bool = False
+) -> Dict[str, Any]:
+    """The grid's best candidate point (a context point, C > 0; the study's `candidate`
+    setting) by dev F1 on 10-sentence docs (the study's `choose_view`), the mean over the
+    study's choosing seeds (its lowest-seed run is returned, with that mean as `choice_f1`);
+    with `control`, the best of the other points. KeyError until the grid is complete."""
     dev = [r for r in runs if r["split"] == "dev" and r["seed"] in study.choose_seeds]
     points = [r for r in dev if (r["system"], r["lr"], r["settings"]) in study.grid]
     need = len(study.grid) * len(study.choose_seeds)
@@ -313,7 +452,7 @@ def choose(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -> D
         raise KeyError(f"{len(points)} of {need} dev grid runs: run the dev phase first")
     means = []
     for point in study.grid:
-        if point[2]["sentence_context"] > 0:
+        if bool(point[2].get(study.candidate)) != control:
             mine = [r for r in points if _same(r, *point)]
             f1 = statistics.mean(r["f1_by_doc_size"][study.choose_view] for r in mine)
             means.append((f1, min(mine, key=lambda r: r["seed"])))
@@ -337,24 +476,32 @@ def seed_runs(
 
 
 def adoption_rule(runs: Sequence[Dict[str, Any]], study: Study) -> Dict[str, Any]:
-    """The pre-registered rule of a study with `rule` (written before its runs): on dev
-    paragraphs without sentence starts ("10sz", the shipped path), the chosen context point's
-    mean over dev seeds 0-2 >= the sentence system's + RULE_MARGIN, and context ahead on at
-    least 2 of the 3 seeds. KeyError until both systems have every dev seed."""
+    """The pre-registered rule of a study with `rule` (written before its runs): on dev, the
+    chosen point's mean over dev seeds 0-2 on its view (`study.rule_views`; the context studies:
+    paragraphs without sentence starts, "10sz", the shipped path, for both) >= the sentence
+    system's on its view + RULE_MARGIN, and the chosen point ahead on at least 2 of the 3
+    seeds. KeyError until both systems have every dev seed."""
     best = choose(runs, study)
-    view = "10sz"
+    view, sent_view = study.rule_views
     ctx_f1 = _dev_by_seed(runs, (best["system"], best["lr"], best["settings"]), view)
-    sent_f1 = _dev_by_seed(runs, study.sentences, view)
+    sent_f1 = _dev_by_seed(runs, study.sentences, sent_view)
     missing = [s for s in proto.SEEDS if s not in ctx_f1 or s not in sent_f1]
     if missing:
         raise KeyError(f"dev seeds {missing} missing for the adoption rule: run the dev phase")
     ctx_mean = statistics.mean(ctx_f1.values())
     sent_mean = statistics.mean(sent_f1.values())
     wins = sum(ctx_f1[s] > sent_f1[s] for s in proto.SEEDS)
+    seeds = ", ".join(map(str, proto.SEEDS))
+    rule = (
+        f"dev paragraphs without sentence starts ({view}): context mean of seeds {seeds} >= "
+        f"sentences + {RULE_MARGIN:g} and context ahead on >= 2 of 3 seeds"
+        if (view, sent_view) == ("10sz", "10sz")
+        else f"dev, the chosen system on {VIEW_NAMES[view]} ({view}) vs the sentence system on "
+        f"{VIEW_NAMES[sent_view]} ({sent_view}): its mean of seeds {seeds} >= the sentences' + "
+        f"{RULE_MARGIN:g} and ahead on >= 2 of 3 seeds"
+    )
     return {
-        "rule": f"dev paragraphs without sentence starts ({view}): context mean of seeds "
-        f"{', '.join(map(str, proto.SEEDS))} >= sentences + {RULE_MARGIN:g} and context ahead "
-        "on >= 2 of 3 seeds (pre-registered before the study's runs)",
+        "rule": rule + " (pre-registered before the study's runs)",
         "context": ctx_f1,
         "sentences": sent_f1,
         "context mean": round(ctx_mean, 2),
@@ -390,9 +537,9 @@ SEEDS_SUFFIX = "-seeds"
 def more_seed_runs(
     runs: Sequence[Dict[str, Any]], study: Study, seeds: Sequence[int] = MORE_SEEDS
 ) -> List[proto.Run]:
-    """The study's choice and its sentence system on dev at `seeds` (never test)."""
-    best = choose(runs, study)
-    points = [(best["system"], best["lr"], best["settings"]), study.sentences]
+    """The study's choice and its sentence system (an arm study: its control too) on dev at
+    `seeds` (never test)."""
+    points = [point for _, point in _diagnostic_points(runs, study)]
     return [
         (system, lr, dict(settings), "dev", seed)
         for system, lr, settings in points
@@ -400,33 +547,74 @@ def more_seed_runs(
     ]
 
 
+def _diagnostic_points(
+    runs: Sequence[Dict[str, Any]], study: Study
+) -> List[Tuple[str, Tuple[str, float, Dict[str, Any]]]]:
+    """(name, point) of the systems the seeds diagnostic runs: the choice, the sentence
+    system and, in an arm study, the control at its chosen rate."""
+    best = choose(runs, study)
+    points = [("context", (best["system"], best["lr"], best["settings"]))]
+    points.append(("sentences", study.sentences))
+    if study.arm_names:
+        points = [("M", points[0][1]), ("S", study.sentences)]
+        if study.arm_names[1]:
+            control = choose(runs, study, control=True)
+            points.append(("W", (control["system"], control["lr"], control["settings"])))
+    return points
+
+
+def _diagnostic_columns(
+    study: Study,
+) -> Tuple[List[Tuple[str, str, str]], List[Tuple[str, str, str]]]:
+    """The seeds diagnostic's columns: (column, system, view), then the differences
+    (column, column minus, column subtracted); wins count the first difference."""
+    if study.arm_names:
+        against_s = ("M - S, the rule's views", "M, 10-sentence docs", "S, sentences")
+        columns = [("M, 10-sentence docs", "M", VIEW), ("S, sentences", "S", "1")]
+        columns.append(("M, sentences", "M", "1"))
+        if not study.arm_names[1]:  # no control arm: the rule's views, and the shipped path
+            columns += [("M, shipped", "M", "10sz"), ("S, shipped", "S", "10sz")]
+            return columns, [against_s, ("M - S, shipped", "M, shipped", "S, shipped")]
+        columns.insert(1, ("W, 10-sentence docs", "W", VIEW))
+        against_w = ("M - W, 10-sentence docs", "M, 10-sentence docs", "W, 10-sentence docs")
+        return columns, [against_w, against_s]
+    return (
+        [
+            ("context, shipped", "context", "10sz"),
+            ("sentences, shipped", "sentences", "10sz"),
+            ("context, sentences", "context", "1"),
+            ("sentences, sentences", "sentences", "1"),
+        ],
+        [("context - sentences, shipped", "context, shipped", "sentences, shipped")],
+    )
+
+
 def seeds_diagnostic(
     runs: Sequence[Dict[str, Any]], study: Study, seeds: Sequence[int] = MORE_SEEDS
 ) -> Dict[str, Any]:
-    """Per dev seed (the rule's and `seeds`): both systems' F1 on shipped-path paragraphs and
-    on sentences, context - sentences, and the means over the rule's seeds and over all."""
-    best = choose(runs, study)
-    chosen = (best["system"], best["lr"], best["settings"])
+    """Per dev seed (the rule's and `seeds`): each system's F1 on its views
+    (`_diagnostic_columns`; the context studies: shipped-path paragraphs and sentences), the
+    differences, and the means over the rule's seeds and over all, with the first difference's
+    wins."""
+    points = dict(_diagnostic_points(runs, study))
+    columns, differences = _diagnostic_columns(study)
     every = (*proto.SEEDS, *seeds)
     f1 = {
-        (name, view): _dev_by_seed(runs, point, view, every)
-        for name, point in (("context", chosen), ("sentences", study.sentences))
-        for view in ("10sz", "1")
+        column: _dev_by_seed(runs, points[system], view, every) for column, system, view in columns
     }
     done = [k for k in every if all(k in by_seed for by_seed in f1.values())]
-    rows = [
-        {
-            "seed": k,
-            "context, shipped": f1["context", "10sz"][k],
-            "sentences, shipped": f1["sentences", "10sz"][k],
-            "context - sentences, shipped": round(
-                f1["context", "10sz"][k] - f1["sentences", "10sz"][k], 2
-            ),
-            "context, sentences": f1["context", "1"][k],
-            "sentences, sentences": f1["sentences", "1"][k],
+    order = [c for c, _, _ in columns]
+    for name, _, b in differences:  # each difference right after the column it subtracts
+        order.insert(order.index(b) + 1, name)
+    values = {
+        k: {
+            **{column: f1[column][k] for column, _, _ in columns},
+            **{name: round(f1[a][k] - f1[b][k], 2) for name, a, b in differences},
         }
         for k in done
-    ]
+    }
+    rows = [{"seed": k, **{key: values[k][key] for key in order}} for k in done]
+    first = differences[0][0]
     for label, group in (("the rule's", proto.SEEDS), ("all", done)):
         mine = [row for row in rows if row["seed"] in group]
         if len(mine) == len(group):
@@ -438,14 +626,37 @@ def seeds_diagnostic(
                         for key in rows[0]
                         if key != "seed"
                     },
-                    "wins": sum(row["context - sentences, shipped"] > 0 for row in mine),
+                    "wins": sum(row[first] > 0 for row in mine),
                 }
             )
-    return {"chosen": {"lr": best["lr"], **best["settings"]}, "seeds": done, "rows": rows}
+    best = choose(runs, study)
+    return {
+        "chosen": {"lr": best["lr"], **best["settings"]},
+        "seeds": done,
+        "columns": ["seed", *order, "wins"],
+        "rows": rows,
+    }
 
 
 def _same(r: Dict[str, Any], system: str, lr: float, settings: Dict[str, Any]) -> bool:
     return (r["system"], r["lr"], r["settings"]) == (system, lr, settings)
+
+
+def _doc_batches(study: Study) -> str:
+    """How many sentences a step of an arm study's multi-sentence training docs holds
+    (`ner_study.ours_ner`: round(batch_size / docs_of) docs per step)."""
+    batch = study.sentences[2].get("batch_size", proto.BATCH)
+    sizes = sorted({p[2]["docs_of"] for p in study.grid if p[2].get("docs_of", 1) > 1})
+    if not study.arm_names or not sizes:
+        return ""
+    steps = [(n, max(1, round(batch / n))) for n in sizes]
+    return (
+        " ("
+        + "; ".join(
+            f"{n}-sentence training docs: {k} docs, {k * n} sentences, per step" for n, k in steps
+        )
+        + ")"
+    )
 
 
 def _recipe_settings(lr: float, settings: Dict[str, Any]) -> str:
@@ -471,15 +682,19 @@ def _recipe(settings: Dict[str, Any]) -> str:
 def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -> Dict[str, Any]:
     """Per system and split: mean/std/range over seeds of each view."""
     best = choose(runs, study)
-    recipe = _recipe(best["settings"])
-    systems = {
-        f"context {best['settings']['sentence_context']} pieces, {recipe}": (
-            best["system"],
-            best["lr"],
-            best["settings"],
-        ),
-        "sentences (1-sentence training docs)": study.sentences,
-    }
+    chosen = (best["system"], best["lr"], best["settings"])
+    if study.arm_names:
+        name, control_name, sentences_name = study.arm_names
+        systems = {name: chosen, sentences_name: study.sentences}
+        if control_name:
+            control = choose(runs, study, control=True)
+            systems[control_name] = (control["system"], control["lr"], control["settings"])
+    else:
+        recipe = _recipe(best["settings"])
+        systems = {
+            f"context {best['settings']['sentence_context']} pieces, {recipe}": chosen,
+            "sentences (1-sentence training docs)": study.sentences,
+        }
     rows = []
     for name, (system, lr, settings) in systems.items():
         row: Dict[str, Any] = {"system": name, "lr": lr}
@@ -495,6 +710,8 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
             if split == "test":
                 row["train words/s"] = statistics.median(r["train_words_per_s"] for r in done)
         rows.append(row)
+    if study.arm_names:
+        return {"chosen": best, "rows": rows, "dev_grid": arm_table(runs, study)}
     # a study with an adoption rule lists every dev run (the choice's confirming seeds too)
     table_seeds = proto.SEEDS if study.rule else study.choose_seeds
     grid = [
@@ -555,6 +772,60 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
     }
 
 
+def arm_table(runs: Sequence[Dict[str, Any]], study: Study) -> List[Dict[str, Any]]:
+    """A study with `arm_names`: every dev run of each arm (chosen, control, sentences), seed
+    by seed, then each arm and rate's mean over the seeds it has; the sentence system's
+    10-sentence docs read sentence by sentence at gold starts ("10sw"), as the other arms do."""
+    chosen_name, control_name, sentences_name = study.arm_names
+    arms = [
+        (sentences_name, [study.sentences]),
+        (control_name, [p for p in study.grid if not p[2].get(study.candidate)]),
+        (chosen_name, [p for p in study.grid if p[2].get(study.candidate)]),
+    ]
+    arms = [(name, points) for name, points in arms if name]
+    views = (("1", "sentences"), (VIEW, "10-sentence docs"), ("10sz", "shipped"))
+    table = []
+    for name, points in arms:
+        for point in points:
+            done = sorted(
+                (r for r in runs if r["split"] == "dev" and _same(r, *point)),
+                key=lambda r: r["seed"],
+            )
+            rows = [
+                {
+                    "arm": name,
+                    "sentences per training doc": r["settings"]["docs_of"],
+                    "lr": r["lr"],
+                    "seed": r["seed"],
+                    **{
+                        f"dev F1, {key}": r["f1_by_doc_size"].get(
+                            "10sw" if view == VIEW and point == study.sentences else view
+                        )
+                        for view, key in views
+                    },
+                    "train s": r["train_seconds"],
+                }
+                for r in done
+            ]
+            if len(rows) > 1:
+                rows.append(
+                    {
+                        **rows[0],
+                        "seed": f"mean of {len(rows)}",
+                        **{
+                            f"dev F1, {key}": round(
+                                statistics.mean(row[f"dev F1, {key}"] for row in rows), 2
+                            )
+                            for _, key in views
+                            if all(row[f"dev F1, {key}"] is not None for row in rows)
+                        },
+                        "train s": round(statistics.mean(row["train s"] for row in rows), 1),
+                    }
+                )
+            table += rows
+    return table
+
+
 def per_seed(
     runs: Sequence[Dict[str, Any]],
     chosen: Dict[str, Any],
@@ -595,7 +866,7 @@ def write(
     if not tested:  # the sentence system's test runs (another tag) stay out of a dev-only file
         runs = [r for r in runs if r["split"] != "test"]
     summary = summarize(runs, study)
-    context, sentences = summary["rows"]
+    context, sentences = summary["rows"][:2]  # a study with arm_names lists its control third
     test_key_ctx, test_key_sent = "test F1, 10-sentence docs", "test F1, sentences"
 
     def mean(row: Dict[str, Any], key: str) -> float:
@@ -617,6 +888,20 @@ def write(
     )
     split = "chosen on dev (last 10% of CoNLL train), reported on test (CoNLL valid), 3 seeds"
     rerun = study.dev_table_sentences and not study.rule
+    what = (
+        study.arm_names[0].partition(": ")[2]
+        if study.arm_names
+        else "document context (each sentence read with its neighbours"
+        + (", context dropout in training" if study.name != "flert" else "")
+        + ")"
+    )
+    who = "memory" if study.arm_names else "context"
+    view_words = (
+        "10 consecutive valid sentences per doc with gold sentence starts, each sentence in its "
+        "own encoder window"
+        if study.arm_names
+        else "10 consecutive valid sentences per doc with gold sentence starts"
+    )
     if study.rule:
         claim_head = (
             f"pretrained checkpoint, context tuned at the protocol's settings ({study.name}): "
@@ -628,6 +913,12 @@ def write(
             "chosen on dev seed 0 (shipped-path paragraphs), adopted by a pre-registered rule on "
             "dev seeds 0-2, reported on test (CoNLL valid), 3 seeds"
         )
+    if study.arm_names:
+        claim_head = f"pretrained checkpoint ({study.name} study): "
+        split = (
+            "rate chosen on dev (mean of seeds 0-2, 10-sentence docs with gold starts), adopted "
+            "by a pre-registered rule on dev seeds 0-2, reported on test (CoNLL valid), 3 seeds"
+        )
     if rerun:  # a rerun: its claims must not read like the study it reruns
         claim_head = f"pretrained checkpoint, rerun on newer code ({study.name}): "
         baseline_recipe = f"({_recipe_settings(*study.sentences[1:])}, as the context system)"
@@ -638,20 +929,17 @@ def write(
         delta = mean(context, test_key_ctx) - mean(sentences, test_key_sent)
         summary_rows.append(
             {
-                "claim": claim_head
-                + "document context (each sentence read with its neighbours"
-                + (", context dropout in training" if study.name != "flert" else "")
-                + ") vs one sentence per doc, NER F1",
+                "claim": claim_head + what + " vs one sentence per doc, NER F1",
                 "figure": f"{mean(context, test_key_ctx):.2f} vs {mean(sentences, test_key_sent):.2f} ({delta:+.2f})",
                 "range": f"context {context[test_key_ctx]['min']}-{context[test_key_ctx]['max']}, "
                 f"sentences {sentences[test_key_sent]['min']}-{sentences[test_key_sent]['max']}",
                 "baseline": "ours trained on 1-sentence docs, scored on sentences "
                 + baseline_recipe,
                 "split": split,
-                "caveat": "context view: 10 consecutive valid sentences per doc with gold sentence starts; "
+                "caveat": f"{who} view: {view_words}; "
                 "4 x 128 encoder after 400 MLM steps"
                 + (
-                    f"; per seed (context - sentences): {per_seed(runs, summary['chosen'], sentences=study.sentences)}"
+                    f"; per seed ({who} - sentences): {per_seed(runs, summary['chosen'], sentences=study.sentences)}"
                     if study.name != "flert"
                     else ""
                 ),
@@ -665,14 +953,16 @@ def write(
         summary_rows.append(
             {
                 "claim": claim_head + "10-sentence paragraphs without sentence starts "
-                "(the shipped path), context dropout recipe vs one sentence per doc, NER F1",
+                "(the shipped path), "
+                + (what if study.arm_names else "context dropout recipe")
+                + " vs one sentence per doc, NER F1",
                 "figure": f"{mean(context, shipped):.2f} vs {mean(sentences, shipped):.2f} ({delta:+.2f})",
                 "range": f"context {context[shipped]['min']}-{context[shipped]['max']}, "
                 f"sentences {sentences[shipped]['min']}-{sentences[shipped]['max']}",
                 "baseline": "ours trained on 1-sentence docs, reading each sentence alone "
                 "(sentence_windows at inference)",
                 "split": split,
-                "caveat": "per seed (context - sentences): "
+                "caveat": f"per seed ({who} - sentences): "
                 + per_seed(runs, summary["chosen"], ("10sz", "10sz"), sentences=study.sentences)
                 + "; dev, the same: "
                 + per_seed(
@@ -699,7 +989,13 @@ def write(
                 "nothing: a rerun of round 5's dev choice on newer code; dev: the last 10% of "
                 f"CoNLL-2003 train, seeds {', '.join(map(str, study.choose_seeds))}"
                 if rerun
-                else "dev: the last 10% of CoNLL-2003 train; the context setting and rate by F1 on "
+                else "dev: the last 10% of CoNLL-2003 train; "
+                + (
+                    "each arm's point (rate, training docs)"
+                    if study.arm_names
+                    else "the context setting and rate"
+                )
+                + " by F1 on "
                 + (
                     "10-sentence dev paragraphs without sentence starts (the shipped path), "
                     if study.choose_view == "10sz"
@@ -718,7 +1014,9 @@ def write(
             "seeds": len(proto.SEEDS),
             "budget": f"{proto.N_TRAIN:,} CoNLL-2003 train sentences, {proto.EPOCHS} epochs of about "
             f"{study.sentences[2].get('batch_size', proto.BATCH)} sentences "
-            "per step, 1 torch thread per run (runs at a time: the command's --jobs)",
+            "per step"
+            + _doc_batches(study)
+            + ", 1 torch thread per run (runs at a time: the command's --jobs)",
             "tag": study.tag,
             "grid": {
                 "mix": {"rates": list(RATES), "sentence_context": list(CONTEXTS), "recipe": RECIPE},
@@ -750,7 +1048,10 @@ def write(
         "summary": summary_rows,
         **({"adoption_rule": rule} if rule else {}),
     }
-    write_json(output, result)
+    if tested or not study.arm_names:
+        # an arm study without test runs (its rule not met) writes its dev file alone, as
+        # pre-registered: no file of test figures
+        write_json(output, result)
     # the grid that chose, as its own table (BENCHMARKS.md region ner_context_dev)
     write_json(
         output.with_name(output.stem + "_dev.json"),
@@ -759,7 +1060,11 @@ def write(
             "load_avg": [r["load_avg"][0] for r in own if r["split"] == "dev"][-1:] or [0.0],
             "protocol": {
                 **result["protocol"],
-                "reports": "dev (seed 0 chooses; the choice's seeds 1-2 and the sentence system's "
+                "reports": "dev (each arm's mean over seeds 0-2 chooses its point; the chosen arm's "
+                "and the sentence system's seeds 0-2 feed the pre-registered rule; nothing here is "
+                "a test figure)"
+                if study.arm_names
+                else "dev (seed 0 chooses; the choice's seeds 1-2 and the sentence system's "
                 "seeds 0-2 feed the pre-registered rule; nothing here is a test figure)"
                 if study.rule
                 else "dev (each seed's runs; nothing here is a test figure)"
@@ -798,7 +1103,9 @@ def write_seeds(
             loads,
         ),
         "protocol": {
-            "chooses": "nothing: the study's dev choice and its sentence system at more dev seeds "
+            "chooses": "nothing: the study's dev choice"
+            + (", its control" if study.arm_names and study.arm_names[1] else "")
+            + " and its sentence system at more dev seeds "
             f"({', '.join(map(str, MORE_SEEDS))}, tag {study.tag + SEEDS_SUFFIX}); seeds "
             f"{', '.join(map(str, proto.SEEDS))} are the study's own runs",
             "reports": "dev only (the last 10% of CoNLL-2003 train; nothing here is a test figure)",
@@ -807,15 +1114,7 @@ def write_seeds(
             **({"pretraining": pretraining} if pretraining else {}),
         },
         "chosen": diagnostic["chosen"],
-        "columns": [
-            "seed",
-            "context, shipped",
-            "sentences, shipped",
-            "context - sentences, shipped",
-            "context, sentences",
-            "sentences, sentences",
-            "wins",
-        ],
+        "columns": diagnostic["columns"],
         "rows": diagnostic["rows"],
     }
     write_json(output or study.output.with_name(study.output.stem + "_seeds.json"), result)

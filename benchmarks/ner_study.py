@@ -206,6 +206,7 @@ def ours_ner(
     context_block: int = 0,
     sentence_context_dropout: float = 0.0,
     retokenize: bool = False,
+    doc_memory: bool = False,
     save_to: Optional[Path] = None,
 ) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
@@ -245,6 +246,10 @@ def ours_ner(
         with its neighbours as context, batched as the sentence recipe is.
     sentence_context_dropout: the encoder's `sentence_context_dropout`: in training, each
         sentence is read without its context with this probability (inference always reads it).
+    doc_memory: the ner reads its listener through `spacy-modernbert.DocumentMemory.v1`
+        (each token's vector beside the mean of the doc's vectors of the same lowercase word;
+        pooled document memory): multi-sentence docs share evidence about repeated names
+        without the encoder attending across sentences.
     docs_of_mix: training docs of a mix of sizes, 1..docs_of_mix consecutive sentences each
         (drawn with the run's seed), instead of `docs_of`: sentences and paragraphs both seen.
     retokenize: train on docs made as `spacy train` makes them (its Corpus, gold_preproc false):
@@ -289,6 +294,12 @@ def ours_ner(
     listener = systems.listener()
     listener["grad_factor"] = grad_factor
     listener["pooling"] = {"@layers": f"reduce_{pooling}.v1"}
+    tok2vec = listener
+    if doc_memory:
+        # registers the layer where the installed entry points predate it
+        from spacy_modernbert.layers.document_memory import NAME
+
+        tok2vec = {"@architectures": NAME, "tok2vec": listener, "key": "lower"}
     if head == "ner":
         model = systems.ner_config()["model"]
         model.update(
@@ -296,7 +307,7 @@ def ours_ner(
             maxout_pieces=maxout_pieces,
             use_upper=use_upper,
             extra_state_tokens=extra_state_tokens,
-            tok2vec=listener,
+            tok2vec=tok2vec,
         )
         nlp.add_pipe("ner", config={"model": model, "update_with_oracle_cut_size": oracle_cut})
     else:
@@ -411,9 +422,10 @@ def ours_ner(
         return {**acc.span_prf(gold, pred), "errors": acc.span_errors(gold, pred)}
 
     by_size = {k: score(k) for k in eval_docs_of}
-    if sentence_context and max(eval_docs_of) > 1:
+    if sentence_windows and max(eval_docs_of) > 1:
         # paragraphs as `nlp("a paragraph")` gives them: no sentence starts, so the encoder
-        # splits them by the encoder's `sentence_rules`, each sentence with its context
+        # splits them by the encoder's `sentence_rules`, each sentence in its own window (with
+        # its context when `sentence_context` is set; before doc_memory, only then)
         by_size[f"{max(eval_docs_of)}sz"] = score(max(eval_docs_of), with_starts=False)
     if not sentence_windows and max(eval_docs_of) > 1:
         # the same trained pipeline, switched to sentence windows at inference only (config

@@ -6,8 +6,17 @@ hand-written; every table sits in a generated region
     <!-- report:NAME -->  ...  <!-- /report:NAME -->
 
 that `report` rewrites from the result files (`NAME` is a file stem or a glob such as
-`ner*`; `summary` collects the summary rows of every result). A region whose file does not
-exist yet says which command writes it.
+`ner*`; `summary` collects the summary rows of every current result, `summary:GLOB` those of
+the current results whose stem matches GLOB). A region whose file does not exist yet says
+which command writes it.
+
+A result that is no longer a current claim (a later run answers it on newer code: the same
+protocol rerun, the same claim measured again; or a candidate study whose choice was not
+adopted) stays in its file and its section, as the record of that run, but the page does not
+present it as current: its key `"superseded"` says why and names the current file in backticks
+(`` "rerun on newer code: `ner_pretrained_r6`" ``). The summaries leave it out and its
+provenance line says so; a pointer to a missing file, to itself or to another superseded
+file is refused, so the page never leads to a dead end.
 
 Invariant: `update_page(text, results)` changes only the inside of the regions, and is
 idempotent; `report --check` exits 1 when the page differs from what the results give
@@ -28,10 +37,13 @@ from .results import RESULTS_DIR, SUMMARY_KEYS
 PAGE = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 # A marker is a line of its own (a marker quoted inside prose or code is not one).
 REGION = re.compile(
-    r"^<!-- report:(?P<name>[\w*?.-]+) -->\n(?P<body>.*?)^<!-- /report:(?P=name) -->$",
+    r"^<!-- report:(?P<name>[\w*?.:-]+) -->\n(?P<body>.*?)^<!-- /report:(?P=name) -->$",
     re.DOTALL | re.MULTILINE,
 )
-OPEN = re.compile(r"^<!-- report:([\w*?.-]+) -->$", re.MULTILINE)
+OPEN = re.compile(r"^<!-- report:([\w*?.:-]+) -->$", re.MULTILINE)
+# The key of a result that is no longer a current claim (module docstring).
+SUPERSEDED = "superseded"
+_STEM = re.compile(r"`([\w.-]+)`")
 
 
 def cell(value: Any) -> str:
@@ -77,6 +89,27 @@ def load_results(results_dir: Path) -> Dict[str, Dict[str, Any]]:
     return out
 
 
+def check_superseded(results: Dict[str, Dict[str, Any]]) -> None:
+    """Refuse a `superseded` note that does not lead to a current result file."""
+    for stem, result in results.items():
+        note = result.get(SUPERSEDED)
+        if note is None:
+            continue
+        named = _STEM.findall(note) if isinstance(note, str) else []
+        current = [n for n in named if n in results and n != stem and SUPERSEDED not in results[n]]
+        if not current:
+            raise ValueError(
+                f"benchmarks/results/{stem}.json: its {SUPERSEDED!r} note ({note!r}) must name the "
+                "current result file in backticks (an existing stem, not itself, not superseded "
+                "itself): fix the note or remove the key"
+            )
+
+
+def current_results(results: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """The results that are current claims (no `superseded` note)."""
+    return {stem: r for stem, r in results.items() if SUPERSEDED not in r}
+
+
 def provenance(stem: str, result: Dict[str, Any]) -> str:
     """The protocol and run lines under a table."""
     p = result.get("protocol", {})
@@ -86,7 +119,8 @@ def provenance(stem: str, result: Dict[str, Any]) -> str:
     if m.get("gpu"):
         machine += f", {m['gpu']}"
     commit = str(result.get("commit", "?"))
-    return (
+    note = f"Not a current claim: {result[SUPERSEDED]}.\n" if SUPERSEDED in result else ""
+    return note + (
         f"Protocol: settings chosen on {p.get('chooses', '?')}; reported on {p.get('reports', '?')}; "
         f"checkpoint: {p.get('checkpoint', '?')}; seeds/repeats: {p.get('seeds', '?')}.\n"
         f"Run: `{result.get('command', '?')}` on {result.get('date', '?')}, commit {commit[:7] + commit[40:]}, "
@@ -96,10 +130,12 @@ def provenance(stem: str, result: Dict[str, Any]) -> str:
 
 def render(name: str, results: Dict[str, Dict[str, Any]]) -> str:
     """The body of region `name`."""
-    if name == "summary":
+    if name == "summary" or name.startswith("summary:"):
+        pattern = name.partition(":")[2] or "*"
         rows = [
             {**s, "result": f"[{stem}](benchmarks/results/{stem}.json)"}
-            for stem, r in results.items()
+            for stem, r in current_results(results).items()
+            if fnmatch.fnmatchcase(stem, pattern)
             for s in r.get("summary", [])
         ]
         if not rows:
@@ -123,6 +159,7 @@ def render(name: str, results: Dict[str, Dict[str, Any]]) -> str:
 
 def update_page(text: str, results: Dict[str, Dict[str, Any]]) -> str:
     """`text` with every generated region rewritten from `results`."""
+    check_superseded(results)
     opened = OPEN.findall(text)
     closed = [m.group("name") for m in REGION.finditer(text)]
     unclosed = [n for n in opened if n not in closed]

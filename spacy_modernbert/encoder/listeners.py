@@ -33,7 +33,15 @@ def replace_listener_cfg(
     tok2vec_model_cfg: Dict[str, Any], listener_model_cfg: Dict[str, Any]
 ) -> Dict[str, Any]:
     """The config of a component's own encoder: the encoder's settings plus the listener's
-    pooling and grad_factor, under `spacy-modernbert.Tok2VecModernBert.v1`."""
+    pooling and grad_factor, under `spacy-modernbert.Tok2VecModernBert.v1`.
+
+    spaCy passes the component's `model.tok2vec` config whatever the listener's path; when that
+    is a layer wrapping the listener (`DocumentMemory.v1`: the listener is its `tok2vec`), the
+    listener's settings are read from inside it."""
+    while "TransformerListener" not in listener_model_cfg.get("@architectures", "") and (
+        isinstance(listener_model_cfg.get("tok2vec"), dict)
+    ):
+        listener_model_cfg = listener_model_cfg["tok2vec"]
     result = dict(tok2vec_model_cfg)
     if result.get("@architectures") == ENCODER and "TransformerListener" in listener_model_cfg.get(
         "@architectures", ""

@@ -482,3 +482,232 @@ def test_the_seeds_diagnostic_runs_the_choice_and_sentences_on_more_dev_seeds_on
     assert rows["mean of all seeds (6)"]["context - sentences, shipped"] == 1.0
     assert rows["mean of all seeds (6)"]["wins"] == 3
     assert "test" not in json.dumps(result["rows"]) and json.loads(out.read_text())["rows"]
+
+
+def _memory_runs(m10, s1, results=None, tested=False):
+    """The memory study's dev runs: S at seeds 0-2 (sentences `s1`), W at every rate (50 on
+    10-sentence docs), M at 2e-3 with `m10` on 10-sentence docs, M's other rates 60 on seed 0
+    but 40 on seeds 1-2 (the choice is the 3-seed mean, not seed 0)."""
+    study = ctx.STUDIES["memory"]
+    runs = []
+    for seed in proto_seeds():
+        runs.append(_run(study.sentences[1], study.sentences[2], s1[seed], 70.0, seed=seed))
+        for _, lr, settings in study.grid:
+            if not settings.get("doc_memory"):
+                f1 = 50.0 + (lr == 4e-3)  # W's best: 4e-3
+            elif lr == 2e-3:
+                f1 = m10[seed]
+            else:
+                f1 = 60.0 if seed == 0 else 40.0
+            runs.append(_run(lr, settings, 45.0, f1, seed=seed))
+    if tested:
+        best = [p for p in study.grid if p[2].get("doc_memory") and p[1] == 2e-3][0]
+        for seed in proto_seeds():
+            runs.append(_run(best[1], best[2], 50.0, 58.0 + seed, "test", seed))
+            runs.append(_run(study.sentences[1], study.sentences[2], 56.0, 70.0, "test", seed))
+    runs = [dict(r, tag=study.tag) for r in runs]
+    if results is not None:
+        results.write_text(
+            "".join(json.dumps(dict(r, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs)
+        )
+    return study, runs
+
+
+def proto_seeds():
+    return ctx.proto.SEEDS
+
+
+def test_the_memory_study_is_windows_with_and_without_memory_at_the_batch16_settings():
+    study = ctx.STUDIES["memory"]
+    assert study.sentences == ctx.SENTENCES_R6 and study.sentences_tag is None
+    assert study.rule_views == ("10", "1") and study.choose_view == "10"
+    windows = [p for p in study.grid if not p[2].get("doc_memory")]
+    memory = [p for p in study.grid if p[2].get("doc_memory")]
+    assert [p[1] for p in windows] == [p[1] for p in memory] == [1e-3, 2e-3, 4e-3]
+    for (_, _, w), (_, _, m) in zip(windows, memory):
+        assert m == {**w, "doc_memory": True}
+        assert w == {
+            "docs_of": 10,
+            "epochs": 2,
+            "sentence_windows": True,
+            "warmup": 0.3,
+            "grad_clip_norm": 1.0,
+            "batch_size": 16,
+        }
+    # every arm at dev seeds 0-2, the sentence system rerun beside them; nothing more on dev
+    runs = ctx.grid_runs(study)
+    assert len(runs) == 3 * 7 and {r[3] for r in runs} == {"dev"}
+    assert sum(r[:3] == study.sentences for r in runs) == 3
+
+
+def test_the_memory_study_chooses_each_arms_rate_by_the_three_seed_mean():
+    study, runs = _memory_runs((55.0, 55.0, 55.0), (50.0, 50.0, 50.0))
+    best = ctx.choose(runs, study)
+    assert best["settings"].get("doc_memory") and best["lr"] == 2e-3  # 55 > (60+40+40)/3
+    control = ctx.choose(runs, study, control=True)
+    assert not control["settings"].get("doc_memory") and control["lr"] == 4e-3
+    assert ctx.seed_runs(runs, "dev", study) == []
+    test = ctx.seed_runs(runs, "test", study)
+    assert {(r[1], bool(r[2].get("doc_memory")), r[3]) for r in test} == {
+        (2e-3, True, "test"),
+        (2e-3, False, "test"),
+    }
+    assert sorted(r[4] for r in test) == [0, 0, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    "m10, s1, met",
+    [
+        ((51.0, 51.0, 51.0), (50.0, 50.0, 50.0), True),
+        ((50.5, 50.5, 50.5), (50.0, 50.0, 50.0), True),  # +0.5 exactly
+        ((50.4, 50.4, 50.4), (50.0, 50.0, 50.0), False),  # under the margin
+        ((56.0, 49.0, 49.0), (50.0, 50.0, 50.0), False),  # +1.33, 1 win
+    ],
+)
+def test_the_memory_rule_reads_memory_on_documents_against_sentences_on_sentences(m10, s1, met):
+    study, runs = _memory_runs(m10, s1)
+    rule = ctx.adoption_rule(runs, study)
+    assert rule["met"] is met
+    # S's 10-sentence view (70) and M's sentence view (45) are not the rule's
+    assert rule["sentences mean"] == round(sum(s1) / 3, 2)
+    assert rule["context mean"] == round(sum(m10) / 3, 2)
+    assert "(10)" in rule["rule"] and "(1)" in rule["rule"]
+
+
+def test_the_memory_test_phase_is_gated_and_its_files_list_every_arm(tmp_path, monkeypatch):
+    results = tmp_path / "runs.jsonl"
+    study, _ = _memory_runs((50.0, 51.0, 49.0), (50.0, 50.0, 50.0), results)
+    calls = []
+    monkeypatch.setattr(ctx.proto, "ensure_pretrained", lambda cache, data: (tmp_path, None))
+    monkeypatch.setattr(ctx.proto, "execute", lambda todo, *a, **k: calls.append(list(todo)))
+    with pytest.raises(SystemExit, match="not met .\\+0.00 on dev.; no test run"):
+        ctx.main(["test", "--study", "memory", "--results", str(results)])
+    assert calls == []
+    out = ctx.write(results, tmp_path / "ner_context_memory.json", None, study)
+    dev = json.loads((tmp_path / "ner_context_memory_dev.json").read_text())
+    # 7 points x 3 seeds, plus each point's mean row
+    assert len(dev["rows"]) == 7 * 4 and dev["adoption_rule"]["met"] is False
+    assert dev["columns"][:4] == ["arm", "sentences per training doc", "lr", "seed"]
+    means = {
+        (r["arm"][0], r["lr"]): r["dev F1, 10-sentence docs"]
+        for r in dev["rows"]
+        if str(r["seed"]).startswith("mean")
+    }
+    assert means[("M", 2e-3)] == 50.0 and means[("W", 4e-3)] == 51.0
+    assert means[("S", 2e-3)] is None  # S's runs here carry no "10sw" view
+    assert out["summary"] == [] and [r["system"][0] for r in out["rows"]] == ["M", "S", "W"]
+    assert not (tmp_path / "ner_context_memory.json").exists()  # dev file only
+    # when the rule holds: the test phase runs M at its rate and S, and the claim is M on
+    # 10-sentence docs vs S on sentences
+    study, _ = _memory_runs((52.0, 51.0, 53.0), (50.0, 50.0, 50.0), results, tested=True)
+    out = ctx.write(results, tmp_path / "ner_context_memory.json", None, study)
+    assert out["summary"][0]["figure"] == "59.00 vs 56.00 (+3.00)"
+    assert (tmp_path / "ner_context_memory.json").exists()
+    assert "document memory" in out["summary"][0]["claim"]
+    assert "20 sentences" in out["protocol"]["budget"]
+
+
+def test_the_memory_seeds_diagnostic_runs_every_arm_and_reads_memory_against_its_control(
+    tmp_path,
+):
+    results = tmp_path / "runs.jsonl"
+    study, runs = _memory_runs((52.0, 51.0, 53.0), (50.0, 50.0, 50.0))
+    todo = ctx.more_seed_runs(runs, study)
+    assert {r[3] for r in todo} == {"dev"} and sorted({r[4] for r in todo}) == [3, 4, 5]
+    windows = [p for p in study.grid if not p[2].get("doc_memory") and p[1] == 4e-3][0]
+    memory = [p for p in study.grid if p[2].get("doc_memory") and p[1] == 2e-3][0]
+    assert [r[:3] for r in todo] == [memory] * 3 + [study.sentences] * 3 + [windows] * 3
+    # seeds 3-5: M 50 on 10-sentence docs, W 51, S 50 on sentences
+    more = [
+        dict(
+            _run(lr, settings, 50.0, 50.0 + (settings == windows[2]), seed=seed),
+            tag=study.tag + ctx.SEEDS_SUFFIX,
+        )
+        for _, lr, settings, _, seed in todo
+    ]
+    results.write_text(
+        "".join(json.dumps(dict(r, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs + more)
+    )
+    result = ctx.write_seeds(results, study, None, tmp_path / "seeds.json")
+    assert result["columns"] == [
+        "seed",
+        "M, 10-sentence docs",
+        "W, 10-sentence docs",
+        "M - W, 10-sentence docs",
+        "S, sentences",
+        "M - S, the rule's views",
+        "M, sentences",
+        "wins",
+    ]
+    rows = {row["seed"]: row for row in result["rows"]}
+    # M - W: +1, 0, +2 on the rule's seeds (W at 4e-3 scores 51), -1 on seeds 3-5
+    assert rows["mean of the rule's seeds (3)"]["M - W, 10-sentence docs"] == 1.0
+    assert rows["mean of all seeds (6)"]["M - W, 10-sentence docs"] == 0.0
+    assert rows["mean of all seeds (6)"]["wins"] == 2
+    assert rows["mean of all seeds (6)"]["M - S, the rule's views"] == 1.0
+    assert "its control" in result["protocol"]["chooses"]
+
+
+def test_the_memory_r2_study_trains_the_memory_on_sentences_or_five_sentence_docs(tmp_path):
+    study = ctx.STUDIES["memory-r2"]
+    assert study.sentences == ctx.SENTENCES_R6 and study.sentences_tag is None
+    assert study.rule_views == ("10", "1") and not study.arm_names[1]
+    one, five = study.grid
+    # M1 is the sentence system's recipe with the memory (windows change nothing for 1-sentence
+    # training docs); M5 the same on 5-sentence docs
+    assert one[:2] == five[:2] == ("ours", 2e-3)
+    assert one[2] == {**study.sentences[2], "sentence_windows": True, "doc_memory": True}
+    assert five[2] == {**one[2], "docs_of": 5}
+    runs = ctx.grid_runs(study)
+    assert len(runs) == 9 and sum(r[:3] == study.sentences for r in runs) == 3
+    # M5 better on 10-sentence docs over 3 seeds (M1 wins seed 0 only): the choice
+    dev = []
+    for seed in ctx.proto.SEEDS:
+        dev.append(_run(2e-3, study.sentences[2], 54.0, 60.0, seed=seed))
+        dev.append(_run(2e-3, one[2], 50.0, 56.0 if seed == 0 else 50.0, seed=seed))
+        dev.append(_run(2e-3, five[2], 50.0, 55.0, seed=seed))
+    results = tmp_path / "runs.jsonl"
+    results.write_text(
+        "".join(json.dumps(dict(r, tag=study.tag, n_train=ctx.proto.N_TRAIN)) + "\n" for r in dev)
+    )
+    assert ctx.choose(dev, study)["settings"]["docs_of"] == 5
+    rule = ctx.adoption_rule(dev, study)
+    assert rule["difference"] == 1.0 and rule["wins"] == 3 and rule["met"] is True
+    out = ctx.write(results, tmp_path / "ner_context_memory_r2.json", None, study)
+    table = json.loads((tmp_path / "ner_context_memory_r2_dev.json").read_text())["rows"]
+    assert {(r["arm"][0], r["sentences per training doc"]) for r in table} == {
+        ("S", 1),
+        ("M", 1),
+        ("M", 5),
+    }
+    assert [r["system"][0] for r in out["rows"]] == ["M", "S"]  # no control arm
+    assert "5-sentence training docs: 3 docs, 15 sentences" in out["protocol"]["budget"]
+    # its seeds diagnostic: the choice and S only, on the rule's views and the shipped path
+    todo = ctx.more_seed_runs(dev, study)
+    assert [r[:3] for r in todo] == [five] * 3 + [study.sentences] * 3
+    more = [dict(_run(lr, st, 50.0, 50.0, seed=k), tag=study.tag) for _, lr, st, _, k in todo]
+    diagnostic = ctx.seeds_diagnostic(dev + more, study)
+    assert diagnostic["columns"] == [
+        "seed",
+        "M, 10-sentence docs",
+        "S, sentences",
+        "M - S, the rule's views",
+        "M, sentences",
+        "M, shipped",
+        "S, shipped",
+        "M - S, shipped",
+        "wins",
+    ]
+    rows = {row["seed"]: row for row in diagnostic["rows"]}
+    assert rows["mean of all seeds (6)"]["M - S, the rule's views"] == 0.5  # (1+1+1+0+0+0)/6
+    assert rows["mean of all seeds (6)"]["wins"] == 3
+    results.write_text(
+        "".join(json.dumps(dict(r, tag=study.tag, n_train=ctx.proto.N_TRAIN)) + "\n" for r in dev)
+        + "".join(
+            json.dumps(dict(r, tag=study.tag + ctx.SEEDS_SUFFIX, n_train=ctx.proto.N_TRAIN)) + "\n"
+            for r in more
+        )
+    )
+    result = ctx.write_seeds(results, study, None, tmp_path / "seeds.json")
+    assert "its control" not in result["protocol"]["chooses"]  # memory-r2 has none
+    assert result["rows"][-1]["wins"] == 3

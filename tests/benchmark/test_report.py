@@ -79,6 +79,52 @@ def test_a_missing_result_leaves_a_placeholder_and_a_glob_collects_files():
     assert "**ner**" in both and "**ner_pretrained**" in both
 
 
+def test_a_superseded_result_keeps_its_table_but_leaves_every_summary():
+    old = _result(superseded="rerun on newer code: `ner_r2`")
+    old["summary"][0]["claim"] = "old claim"
+    results = {"ner": old, "ner_r2": _result(), "other": _result()}
+    page = (
+        "<!-- report:summary -->\n<!-- /report:summary -->\n"
+        "<!-- report:summary:ner* -->\n<!-- /report:summary:ner* -->\n"
+        "<!-- report:ner -->\n<!-- /report:ner -->\n"
+    )
+    new = update_page(page, results)
+    summary, ner_summary, table = new.split("<!-- /report:")[:3]
+    assert "old claim" not in summary and "[ner_r2]" in summary and "[other]" in summary
+    assert "old claim" not in ner_summary and "[ner_r2]" in ner_summary
+    assert "[other]" not in ner_summary
+    assert "| ours | 0.912 |" in table
+    assert "Not a current claim: rerun on newer code: `ner_r2`." in table
+    assert update_page(new, results) == new
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "rerun on newer code",  # names no file
+        "see `ner_r9`",  # a file that does not exist
+        "see `ner`",  # itself
+        "see `ner_old`",  # a file superseded in turn: not the current one
+    ],
+)
+def test_a_superseded_note_must_lead_to_a_current_result(note):
+    results = {
+        "ner": _result(superseded=note),
+        "ner_old": _result(superseded="see `ner_r2`"),
+        "ner_r2": _result(),
+    }
+    with pytest.raises(ValueError, match="ner.json: its 'superseded' note"):
+        update_page("<!-- report:summary -->\n<!-- /report:summary -->\n", results)
+
+
+def test_every_committed_superseded_note_leads_to_a_current_result():
+    from benchmarks.page import SUPERSEDED, check_superseded
+
+    results = load_results(RESULTS_DIR)
+    check_superseded(results)
+    assert any(SUPERSEDED in r for r in results.values())
+
+
 def test_an_unclosed_region_is_refused():
     with pytest.raises(ValueError, match="no closing"):
         update_page("<!-- report:demo -->\n", {})
