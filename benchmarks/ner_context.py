@@ -148,6 +148,37 @@ documents above sentences:
 
     python benchmarks/ner_context.py seeds --study memory-r2 --jobs 1  # results/ner_context_memory_r2_seeds.json
 
+`--study memory-r3` (issue 33, round 9c; pre-registered 2026-12-03 23:24 UTC, after memory-r2
+and its seeds diagnostic, before any of its own runs): why W (the memory study's control:
+10-sentence training docs, each sentence in its own encoder window, so its encoder reads what
+S's reads) loses to S (-3.95 over 6 dev seeds), then the memory on the recipe that fixes it. The
+memory helps W (M - W +0.93 over 6 dev seeds, 5 of 6), so M beats S only if W's deficit goes.
+Every run starts from the `--protocol pretrained` checkpoint at the batch16 settings (warmup 0.3,
+global clip 1.0), rate 2e-3 (every arm's choice in the memory study; no rate grid), under tag
+`TAG + "-memory-r3"`; S and W are rerun there, not read from the earlier tags (the code changed
+since; their figures must match the memory study's to the digit, a check, not a rule):
+
+- Step 1, the W recipe (`MEMORY_R3_GRID`, dev seeds 0-2 each; no memory): W (2 docs = 20
+  sentences per step, 200 updates, the ner's `update_with_oracle_cut_size` 100 as spaCy ships
+  it: a training doc is cut into segments of 50..200 moves); W-b1 (1 doc = 10 sentences per
+  step, 400 updates: fewer sentences, more updates); W-nocut (oracle cut 1000: segments of
+  500..2000 moves, so no training doc, at most 366 tokens, is ever cut); W-b1-nocut (both). The
+  recipe with the best 3-seed dev mean on 10-sentence docs (gold starts) is chosen; no rule here.
+- Step 2, the rule: M = the chosen recipe + `doc_memory` (`Study.adds`), and S (1-sentence docs,
+  16 per step, 250 updates), each on dev seeds 0-5 (the per-seed spread is about +/-3 F1, too
+  wide for 3 seeds). Rule (`adoption_rule`, `rule_seeds` 0-5, `rule_wins` 4), fixed before
+  step 1 runs: M's 6-seed dev mean on 10-sentence docs with gold starts ("10") >= S's 6-seed dev
+  mean on sentences ("1") + 0.5, and M ahead of S on >= 4 of the 6 seeds. This is the seventh
+  pre-registered rule on this dev split: a pass counts only if it holds on test.
+- Step 3, only if the rule holds: the test phase (CoNLL valid) runs M and S, seeds 0-2, once
+  each. The must view is M on 10-sentence test docs (gold starts) vs S on test sentences; the
+  shipped view (paragraphs without starts, "10sz") is reported beside it. If the rule fails,
+  only the dev file is written and nothing is adopted:
+
+    python benchmarks/ner_context.py dev --study memory-r3 --jobs 1
+    python benchmarks/ner_context.py test --study memory-r3 --jobs 1  # exits unless the rule holds
+    python benchmarks/ner_context.py write --study memory-r3  # results/ner_context_memory_r3(_dev).json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -232,6 +263,19 @@ MEMORY_RATES = (1e-3, 2e-3, 4e-3)
 # at inference); M5: 5-sentence training docs (3 docs, 15 sentences per step). Rate 2e-3 only,
 # the rate every arm of the memory study chose.
 MEMORY_R2_GRID = [("ours", 2e-3, {**WINDOWS, "docs_of": n, "doc_memory": True}) for n in (1, 5)]
+# Round 9c (study memory-r3, pre-registered after memory-r2 and its seeds diagnostic): why W (the
+# control, 10-sentence training docs read sentence by sentence) loses to S. Its W variants at
+# 2e-3: W itself; 1 training doc (10 sentences) per step (batch_size 10: 400 updates instead of
+# 200); the ner's oracle cut (`update_with_oracle_cut_size`, 100: segments of 50..200 moves) at
+# 1000, which never cuts a training doc (the longest 10-sentence doc holds 366 tokens); both.
+# The best 3-seed dev mean on 10-sentence docs chooses the recipe; M is that recipe + the memory.
+NO_CUT = {"oracle_cut": 1000}
+ONE_DOC = {"batch_size": 10}  # 10-sentence docs: round(10 / 10) = 1 doc per step
+MEMORY_R3_GRID = [
+    ("ours", 2e-3, {**WINDOWS, **variant})
+    for variant in ({}, ONE_DOC, NO_CUT, {**ONE_DOC, **NO_CUT})
+]
+MEMORY_R3_SEEDS = (0, 1, 2, 3, 4, 5)
 MEMORY_GRID = [
     ("ours", lr, {**WINDOWS, **memory})
     for memory in ({}, {"doc_memory": True})
@@ -290,6 +334,13 @@ class Study:
     # points: the rows name them, the dev table lists every run of each arm and its means;
     # an empty control name: the grid has no control arm
     arm_names: Tuple[str, ...] = ()
+    # settings added to the chosen grid point to make the system the rule and the test read
+    # (`tested_point`; empty: the chosen point itself, as every study before memory-r3); with
+    # them the chosen point is the control arm and the choice reads every grid point
+    adds: Tuple[Tuple[str, Any], ...] = ()
+    # the dev seeds the rule reads, and how many of them the tested system must win
+    rule_seeds: Tuple[int, ...] = proto.SEEDS
+    rule_wins: int = 2
 
 
 STUDIES = {
@@ -401,6 +452,30 @@ STUDIES = {
         rule_views=(VIEW, "1"),
         arm_names=("M: sentence windows, document memory", "", "S: 1-sentence training docs"),
     ),
+    # why W loses to S: the W recipe chosen among docs per step x the oracle cut, then M = that
+    # recipe + the memory against S, both on 6 dev seeds (docstring)
+    "memory-r3": Study(
+        "memory-r3",
+        TAG + "-memory-r3",
+        MEMORY_R3_GRID,
+        proto.SEEDS,
+        OUTPUT.with_name("ner_context_memory_r3.json"),
+        "python benchmarks/ner_context.py dev --study memory-r3 --jobs 1 && python "
+        "benchmarks/ner_context.py test --study memory-r3 --jobs 1 && python "
+        "benchmarks/ner_context.py write --study memory-r3",
+        SENTENCES_R6,
+        rule=True,
+        candidate="",
+        rule_views=(VIEW, "1"),
+        arm_names=(
+            "M: the chosen W recipe + document memory",
+            "W: 10-sentence training docs, sentence windows (no memory)",
+            "S: 1-sentence training docs",
+        ),
+        adds=(("doc_memory", True),),
+        rule_seeds=MEMORY_R3_SEEDS,
+        rule_wins=4,
+    ),
     "dropout": Study(
         "dropout",
         TAG + "-dropout",
@@ -452,7 +527,7 @@ def choose(
         raise KeyError(f"{len(points)} of {need} dev grid runs: run the dev phase first")
     means = []
     for point in study.grid:
-        if bool(point[2].get(study.candidate)) != control:
+        if not study.candidate or bool(point[2].get(study.candidate)) != control:
             mine = [r for r in points if _same(r, *point)]
             f1 = statistics.mean(r["f1_by_doc_size"][study.choose_view] for r in mine)
             means.append((f1, min(mine, key=lambda r: r["seed"])))
@@ -460,18 +535,28 @@ def choose(
     return {**best, "choice_f1": round(f1, 2)}
 
 
+def tested_point(runs: Sequence[Dict[str, Any]], study: Study) -> Tuple[str, float, Dict[str, Any]]:
+    """The system the rule and the test phase read: the chosen grid point plus `study.adds`."""
+    best = choose(runs, study)
+    return (best["system"], best["lr"], {**best["settings"], **dict(study.adds)})
+
+
 def seed_runs(
     runs: Sequence[Dict[str, Any]], split: str, study: Study = STUDIES["flert"]
 ) -> List[proto.Run]:
-    best = choose(runs, study)
+    """The runs after the choice: on dev, the tested system and the sentence system at the
+    rule's seeds not yet run (a tested system with `adds` has run none); on test, both at
+    seeds 0-2."""
+    seeds = study.rule_seeds if split == "dev" else proto.SEEDS
+    done = study.choose_seeds if split == "dev" else ()
+    points = [(tested_point(runs, study), () if study.adds else done)]
+    if not study.sentences_tag:
+        points.append((study.sentences, done))
     return [
         (system, lr, dict(settings), split, seed)
-        for system, lr, settings in [
-            (best["system"], best["lr"], best["settings"]),
-            *([] if study.sentences_tag else [study.sentences]),
-        ]
-        for seed in proto.SEEDS
-        if not (split == "dev" and seed in study.choose_seeds)
+        for (system, lr, settings), skip in points
+        for seed in seeds
+        if seed not in skip
     ]
 
 
@@ -481,24 +566,25 @@ def adoption_rule(runs: Sequence[Dict[str, Any]], study: Study) -> Dict[str, Any
     paragraphs without sentence starts, "10sz", the shipped path, for both) >= the sentence
     system's on its view + RULE_MARGIN, and the chosen point ahead on at least 2 of the 3
     seeds. KeyError until both systems have every dev seed."""
-    best = choose(runs, study)
     view, sent_view = study.rule_views
-    ctx_f1 = _dev_by_seed(runs, (best["system"], best["lr"], best["settings"]), view)
-    sent_f1 = _dev_by_seed(runs, study.sentences, sent_view)
-    missing = [s for s in proto.SEEDS if s not in ctx_f1 or s not in sent_f1]
+    every = study.rule_seeds
+    ctx_f1 = _dev_by_seed(runs, tested_point(runs, study), view, every)
+    sent_f1 = _dev_by_seed(runs, study.sentences, sent_view, every)
+    missing = [s for s in every if s not in ctx_f1 or s not in sent_f1]
     if missing:
         raise KeyError(f"dev seeds {missing} missing for the adoption rule: run the dev phase")
     ctx_mean = statistics.mean(ctx_f1.values())
     sent_mean = statistics.mean(sent_f1.values())
-    wins = sum(ctx_f1[s] > sent_f1[s] for s in proto.SEEDS)
-    seeds = ", ".join(map(str, proto.SEEDS))
+    wins = sum(ctx_f1[s] > sent_f1[s] for s in every)
+    seeds = ", ".join(map(str, every))
+    ahead = f"ahead on >= {study.rule_wins} of {len(every)} seeds"
     rule = (
         f"dev paragraphs without sentence starts ({view}): context mean of seeds {seeds} >= "
-        f"sentences + {RULE_MARGIN:g} and context ahead on >= 2 of 3 seeds"
+        f"sentences + {RULE_MARGIN:g} and context {ahead}"
         if (view, sent_view) == ("10sz", "10sz")
         else f"dev, the chosen system on {VIEW_NAMES[view]} ({view}) vs the sentence system on "
         f"{VIEW_NAMES[sent_view]} ({sent_view}): its mean of seeds {seeds} >= the sentences' + "
-        f"{RULE_MARGIN:g} and ahead on >= 2 of 3 seeds"
+        f"{RULE_MARGIN:g} and {ahead}"
     )
     return {
         "rule": rule + " (pre-registered before the study's runs)",
@@ -507,9 +593,9 @@ def adoption_rule(runs: Sequence[Dict[str, Any]], study: Study) -> Dict[str, Any
         "context mean": round(ctx_mean, 2),
         "sentences mean": round(sent_mean, 2),
         "difference": round(ctx_mean - sent_mean, 2),
-        "per seed": {s: round(ctx_f1[s] - sent_f1[s], 2) for s in proto.SEEDS},
+        "per seed": {s: round(ctx_f1[s] - sent_f1[s], 2) for s in every},
         "wins": wins,
-        "met": ctx_mean >= sent_mean + RULE_MARGIN and wins >= 2,
+        "met": ctx_mean >= sent_mean + RULE_MARGIN and wins >= study.rule_wins,
     }
 
 
@@ -552,13 +638,12 @@ def _diagnostic_points(
 ) -> List[Tuple[str, Tuple[str, float, Dict[str, Any]]]]:
     """(name, point) of the systems the seeds diagnostic runs: the choice, the sentence
     system and, in an arm study, the control at its chosen rate."""
-    best = choose(runs, study)
-    points = [("context", (best["system"], best["lr"], best["settings"]))]
+    points = [("context", tested_point(runs, study))]
     points.append(("sentences", study.sentences))
     if study.arm_names:
         points = [("M", points[0][1]), ("S", study.sentences)]
         if study.arm_names[1]:
-            control = choose(runs, study, control=True)
+            control = choose(runs, study, control=not study.adds)
             points.append(("W", (control["system"], control["lr"], control["settings"])))
     return points
 
@@ -646,17 +731,30 @@ def _doc_batches(study: Study) -> str:
     """How many sentences a step of an arm study's multi-sentence training docs holds
     (`ner_study.ours_ner`: round(batch_size / docs_of) docs per step)."""
     batch = study.sentences[2].get("batch_size", proto.BATCH)
-    sizes = sorted({p[2]["docs_of"] for p in study.grid if p[2].get("docs_of", 1) > 1})
-    if not study.arm_names or not sizes:
+    steps = sorted(
+        {
+            (p[2]["docs_of"], _docs_per_step(p[2], batch))
+            for p in study.grid
+            if p[2].get("docs_of", 1) > 1
+        },
+        key=lambda step: (step[0], -step[1]),
+    )
+    if not study.arm_names or not steps:
         return ""
-    steps = [(n, max(1, round(batch / n))) for n in sizes]
     return (
         " ("
         + "; ".join(
-            f"{n}-sentence training docs: {k} docs, {k * n} sentences, per step" for n, k in steps
+            f"{n}-sentence training docs: {k} doc{'s' if k != 1 else ''}, {k * n} sentences, "
+            "per step"
+            for n, k in steps
         )
         + ")"
     )
+
+
+def _docs_per_step(settings: Dict[str, Any], batch: int = proto.BATCH) -> int:
+    """Training docs per step of a point (`ner_study.ours_ner`: round(batch_size / docs_of))."""
+    return max(1, round(settings.get("batch_size", batch) / settings.get("docs_of", 1)))
 
 
 def _recipe_settings(lr: float, settings: Dict[str, Any]) -> str:
@@ -682,12 +780,13 @@ def _recipe(settings: Dict[str, Any]) -> str:
 def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -> Dict[str, Any]:
     """Per system and split: mean/std/range over seeds of each view."""
     best = choose(runs, study)
-    chosen = (best["system"], best["lr"], best["settings"])
+    chosen = tested_point(runs, study)
+    tested = {"system": chosen[0], "lr": chosen[1], "settings": chosen[2]}
     if study.arm_names:
         name, control_name, sentences_name = study.arm_names
         systems = {name: chosen, sentences_name: study.sentences}
         if control_name:
-            control = choose(runs, study, control=True)
+            control = best if study.adds else choose(runs, study, control=True)
             systems[control_name] = (control["system"], control["lr"], control["settings"])
     else:
         recipe = _recipe(best["settings"])
@@ -711,7 +810,12 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
                 row["train words/s"] = statistics.median(r["train_words_per_s"] for r in done)
         rows.append(row)
     if study.arm_names:
-        return {"chosen": best, "rows": rows, "dev_grid": arm_table(runs, study)}
+        return {
+            "chosen": best,
+            "tested": tested,
+            "rows": rows,
+            "dev_grid": arm_table(runs, study),
+        }
     # a study with an adoption rule lists every dev run (the choice's confirming seeds too)
     table_seeds = proto.SEEDS if study.rule else study.choose_seeds
     grid = [
@@ -767,6 +871,7 @@ def summarize(runs: Sequence[Dict[str, Any]], study: Study = STUDIES["flert"]) -
         )
     return {
         "chosen": best,
+        "tested": tested,
         "rows": rows,
         "dev_grid": grid,
     }
@@ -777,11 +882,16 @@ def arm_table(runs: Sequence[Dict[str, Any]], study: Study) -> List[Dict[str, An
     by seed, then each arm and rate's mean over the seeds it has; the sentence system's
     10-sentence docs read sentence by sentence at gold starts ("10sw"), as the other arms do."""
     chosen_name, control_name, sentences_name = study.arm_names
-    arms = [
-        (sentences_name, [study.sentences]),
-        (control_name, [p for p in study.grid if not p[2].get(study.candidate)]),
-        (chosen_name, [p for p in study.grid if p[2].get(study.candidate)]),
-    ]
+    if study.adds:  # every grid point is a control recipe; the tested arm is the choice + adds
+        tested = [tested_point(runs, study)] if _grid_done(runs, study) else []
+        arms = [(sentences_name, [study.sentences]), (control_name, study.grid)]
+        arms.append((chosen_name, tested))
+    else:
+        arms = [
+            (sentences_name, [study.sentences]),
+            (control_name, [p for p in study.grid if not p[2].get(study.candidate)]),
+            (chosen_name, [p for p in study.grid if p[2].get(study.candidate)]),
+        ]
     arms = [(name, points) for name, points in arms if name]
     views = (("1", "sentences"), (VIEW, "10-sentence docs"), ("10sz", "shipped"))
     table = []
@@ -795,6 +905,14 @@ def arm_table(runs: Sequence[Dict[str, Any]], study: Study) -> List[Dict[str, An
                 {
                     "arm": name,
                     "sentences per training doc": r["settings"]["docs_of"],
+                    **(
+                        {
+                            "training docs per step": _docs_per_step(r["settings"]),
+                            "oracle cut": r["settings"].get("oracle_cut", 100),
+                        }
+                        if study.adds
+                        else {}
+                    ),
                     "lr": r["lr"],
                     "seed": r["seed"],
                     **{
@@ -824,6 +942,14 @@ def arm_table(runs: Sequence[Dict[str, Any]], study: Study) -> List[Dict[str, An
                 )
             table += rows
     return table
+
+
+def _grid_done(runs: Sequence[Dict[str, Any]], study: Study) -> bool:
+    try:
+        choose(runs, study)
+    except KeyError:
+        return False
+    return True
 
 
 def per_seed(
@@ -915,9 +1041,12 @@ def write(
         )
     if study.arm_names:
         claim_head = f"pretrained checkpoint ({study.name} study): "
+        rule_seeds = f"{study.rule_seeds[0]}-{study.rule_seeds[-1]}"
         split = (
-            "rate chosen on dev (mean of seeds 0-2, 10-sentence docs with gold starts), adopted "
-            "by a pre-registered rule on dev seeds 0-2, reported on test (CoNLL valid), 3 seeds"
+            ("training recipe" if study.adds else "rate")
+            + " chosen on dev (mean of seeds 0-2, 10-sentence docs with gold starts), adopted "
+            f"by a pre-registered rule on dev seeds {rule_seeds}, reported on test (CoNLL valid), "
+            "3 seeds"
         )
     if rerun:  # a rerun: its claims must not read like the study it reruns
         claim_head = f"pretrained checkpoint, rerun on newer code ({study.name}): "
@@ -939,7 +1068,7 @@ def write(
                 "caveat": f"{who} view: {view_words}; "
                 "4 x 128 encoder after 400 MLM steps"
                 + (
-                    f"; per seed ({who} - sentences): {per_seed(runs, summary['chosen'], sentences=study.sentences)}"
+                    f"; per seed ({who} - sentences): {per_seed(runs, summary['tested'], sentences=study.sentences)}"
                     if study.name != "flert"
                     else ""
                 ),
@@ -963,10 +1092,10 @@ def write(
                 "(sentence_windows at inference)",
                 "split": split,
                 "caveat": f"per seed ({who} - sentences): "
-                + per_seed(runs, summary["chosen"], ("10sz", "10sz"), sentences=study.sentences)
+                + per_seed(runs, summary["tested"], ("10sz", "10sz"), sentences=study.sentences)
                 + "; dev, the same: "
                 + per_seed(
-                    runs, summary["chosen"], ("10sz", "10sz"), "dev", sentences=study.sentences
+                    runs, summary["tested"], ("10sz", "10sz"), "dev", sentences=study.sentences
                 ),
             }
         )
@@ -991,7 +1120,12 @@ def write(
                 if rerun
                 else "dev: the last 10% of CoNLL-2003 train; "
                 + (
-                    "each arm's point (rate, training docs)"
+                    "the training recipe (the W points: docs per step, the ner's oracle cut; the "
+                    "tested system is that recipe + "
+                    + ", ".join(f"{k}={v}" for k, v in study.adds)
+                    + ")"
+                    if study.adds
+                    else "each arm's point (rate, training docs)"
                     if study.arm_names
                     else "the context setting and rate"
                 )
@@ -1031,6 +1165,11 @@ def write(
             **({"pretraining": pretraining} if pretraining else {}),
         },
         "chosen": {"lr": summary["chosen"]["lr"], **summary["chosen"]["settings"]},
+        **(
+            {"tested": {"lr": summary["tested"]["lr"], **summary["tested"]["settings"]}}
+            if study.adds
+            else {}
+        ),
         "columns": [
             "system",
             "lr",
@@ -1060,7 +1199,12 @@ def write(
             "load_avg": [r["load_avg"][0] for r in own if r["split"] == "dev"][-1:] or [0.0],
             "protocol": {
                 **result["protocol"],
-                "reports": "dev (each arm's mean over seeds 0-2 chooses its point; the chosen arm's "
+                "reports": "dev (the W recipes' means over seeds 0-2 choose the recipe; the "
+                "tested arm's and the sentence system's seeds "
+                + ", ".join(map(str, study.rule_seeds))
+                + " feed the pre-registered rule; nothing here is a test figure)"
+                if study.adds
+                else "dev (each arm's mean over seeds 0-2 chooses its point; the chosen arm's "
                 "and the sentence system's seeds 0-2 feed the pre-registered rule; nothing here is "
                 "a test figure)"
                 if study.arm_names
@@ -1070,7 +1214,7 @@ def write(
                 else "dev (each seed's runs; nothing here is a test figure)"
                 if study.dev_table_sentences
                 else "dev (this table chooses; nothing here is a test figure)",
-                "seeds": len(proto.SEEDS if study.rule else study.choose_seeds),
+                "seeds": len(study.rule_seeds if study.rule else study.choose_seeds),
             },
             **({"adoption_rule": rule} if rule else {}),
             "columns": list(summary["dev_grid"][0]) if summary["dev_grid"] else [],

@@ -505,12 +505,29 @@ def _memory_runs(m10, s1, results=None, tested=False):
         for seed in proto_seeds():
             runs.append(_run(best[1], best[2], 50.0, 58.0 + seed, "test", seed))
             runs.append(_run(study.sentences[1], study.sentences[2], 56.0, 70.0, "test", seed))
+    return _tagged(study, runs, results)
+
+
+def _tagged(study, runs, results=None):
+    """`runs` under the study's tag, written to `results` when given."""
     runs = [dict(r, tag=study.tag) for r in runs]
     if results is not None:
         results.write_text(
             "".join(json.dumps(dict(r, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs)
         )
     return study, runs
+
+
+def _refused_test_phase(monkeypatch, tmp_path, results, study, difference):
+    """`main test` for `study` with its dev rule unmet: it exits naming the dev difference and
+    runs nothing; returns the list that records what later `execute` calls are given."""
+    calls = []
+    monkeypatch.setattr(ctx.proto, "ensure_pretrained", lambda cache, data: (tmp_path, None))
+    monkeypatch.setattr(ctx.proto, "execute", lambda todo, *a, **k: calls.append(list(todo)))
+    with pytest.raises(SystemExit, match=f"not met {difference} on dev.; no test run"):
+        ctx.main(["test", "--study", study, "--results", str(results)])
+    assert calls == []
+    return calls
 
 
 def proto_seeds():
@@ -577,12 +594,7 @@ def test_the_memory_rule_reads_memory_on_documents_against_sentences_on_sentence
 def test_the_memory_test_phase_is_gated_and_its_files_list_every_arm(tmp_path, monkeypatch):
     results = tmp_path / "runs.jsonl"
     study, _ = _memory_runs((50.0, 51.0, 49.0), (50.0, 50.0, 50.0), results)
-    calls = []
-    monkeypatch.setattr(ctx.proto, "ensure_pretrained", lambda cache, data: (tmp_path, None))
-    monkeypatch.setattr(ctx.proto, "execute", lambda todo, *a, **k: calls.append(list(todo)))
-    with pytest.raises(SystemExit, match="not met .\\+0.00 on dev.; no test run"):
-        ctx.main(["test", "--study", "memory", "--results", str(results)])
-    assert calls == []
+    _refused_test_phase(monkeypatch, tmp_path, results, "memory", ".\\+0.00")
     out = ctx.write(results, tmp_path / "ner_context_memory.json", None, study)
     dev = json.loads((tmp_path / "ner_context_memory_dev.json").read_text())
     # 7 points x 3 seeds, plus each point's mean row
@@ -711,3 +723,136 @@ def test_the_memory_r2_study_trains_the_memory_on_sentences_or_five_sentence_doc
     result = ctx.write_seeds(results, study, None, tmp_path / "seeds.json")
     assert "its control" not in result["protocol"]["chooses"]  # memory-r2 has none
     assert result["rows"][-1]["wins"] == 3
+
+
+def _memory_r3_runs(m10, s1, results=None, tested=False):
+    """memory-r3's dev runs: S at seeds 0-5 (sentences `s1`), the W recipes at seeds 0-2 (W-b1
+    best by its 3-seed mean on 10-sentence docs, W-nocut best on seed 0 alone), M = W-b1 + the
+    memory at seeds 0-5 (`m10` on 10-sentence docs)."""
+    study = ctx.STUDIES["memory-r3"]
+    plain, one_doc, no_cut, both = study.grid
+    runs = []
+    for seed in study.rule_seeds:
+        runs.append(_run(2e-3, study.sentences[2], s1[seed], 70.0, seed=seed))
+        runs.append(_run(2e-3, {**one_doc[2], "doc_memory": True}, 45.0, m10[seed], seed=seed))
+    for seed in study.choose_seeds:
+        runs.append(_run(2e-3, plain[2], 45.0, 50.0, seed=seed))
+        runs.append(_run(2e-3, one_doc[2], 45.0, 53.0, seed=seed))
+        runs.append(_run(2e-3, no_cut[2], 45.0, 60.0 if seed == 0 else 45.0, seed=seed))
+        runs.append(_run(2e-3, both[2], 45.0, 52.0, seed=seed))
+    if tested:
+        for seed in ctx.proto.SEEDS:
+            runs.append(_run(2e-3, {**one_doc[2], "doc_memory": True}, 50.0, 58.0, "test", seed))
+            runs.append(_run(2e-3, study.sentences[2], 56.0, 70.0, "test", seed))
+    return _tagged(study, runs, results)
+
+
+def test_the_memory_r3_grid_is_w_at_one_or_two_docs_per_step_with_and_without_the_oracle_cut():
+    study = ctx.STUDIES["memory-r3"]
+    assert study.sentences == ctx.SENTENCES_R6 and study.rule_views == ("10", "1")
+    assert study.rule_seeds == (0, 1, 2, 3, 4, 5) and study.rule_wins == 4
+    assert dict(study.adds) == {"doc_memory": True}
+    plain, one_doc, no_cut, both = study.grid
+    w = [p for p in ctx.MEMORY_GRID if p[1] == 2e-3 and not p[2].get("doc_memory")][0]
+    assert plain == w  # the memory study's W at its chosen rate
+    assert one_doc[2] == {**w[2], "batch_size": 10} and no_cut[2] == {**w[2], "oracle_cut": 1000}
+    assert both[2] == {**w[2], "batch_size": 10, "oracle_cut": 1000}
+    assert not any(p[2].get("doc_memory") for p in study.grid)
+    # ours_ner: round(batch_size / docs_of) docs per step -> 2 for W, 1 for W-b1
+    assert [ctx._docs_per_step(p[2]) for p in study.grid] == [2, 1, 2, 1]
+    # step 1: S and the 4 W recipes at dev seeds 0-2, nothing else
+    runs = ctx.grid_runs(study)
+    assert len(runs) == 3 * 5 and {r[3] for r in runs} == {"dev"}
+    assert sorted(r[4] for r in runs if r[:3] == study.sentences) == [0, 1, 2]
+
+
+def test_the_memory_r3_choice_reads_every_w_recipe_and_m_is_the_choice_plus_the_memory():
+    study, runs = _memory_r3_runs((56.0,) * 6, (54.0,) * 6)
+    best = ctx.choose(runs, study)
+    # W-b1's 3-seed mean (53) beats W-nocut's (50, though 60 on seed 0) and the others
+    assert best["settings"] == study.grid[1][2] and best["choice_f1"] == 53.0
+    m = ctx.tested_point(runs, study)
+    assert m == ("ours", 2e-3, {**study.grid[1][2], "doc_memory": True})
+    # step 2 before M ran: M at dev seeds 0-5, S at 3-5 (its seeds 0-2 ran in step 1)
+    fresh = [r for r in runs if not r["settings"].get("doc_memory") and r["seed"] in (0, 1, 2)]
+    todo = ctx.seed_runs(fresh, "dev", study)
+    assert [(r[:3] == m, r[4]) for r in todo] == [(True, k) for k in range(6)] + [
+        (False, k) for k in (3, 4, 5)
+    ]
+    assert all(r[:3] in (m, study.sentences) and r[3] == "dev" for r in todo)
+    test = ctx.seed_runs(runs, "test", study)
+    assert [(r[:3] == m, r[3], r[4]) for r in test] == [
+        (True, "test", 0),
+        (True, "test", 1),
+        (True, "test", 2),
+        (False, "test", 0),
+        (False, "test", 1),
+        (False, "test", 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    "m10, met",
+    [
+        ((55.0, 55.0, 55.0, 55.0, 50.0, 50.0), False),  # mean 53.33 < 54 + 0.5
+        ((56.0, 56.0, 56.0, 56.0, 49.0, 49.0), False),  # 53.67: 4 wins, under the margin
+        ((60.0, 60.0, 60.0, 50.0, 50.0, 50.0), False),  # +1.0, but 3 wins of 6
+        ((57.0, 57.0, 57.0, 57.0, 51.0, 51.0), True),  # 55.0: +1.0, 4 wins
+        ((54.5,) * 6, True),  # +0.5 exactly, 6 wins
+    ],
+)
+def test_the_memory_r3_rule_reads_six_seeds_and_four_wins(m10, met):
+    study, runs = _memory_r3_runs(m10, (54.0,) * 6)
+    rule = ctx.adoption_rule(runs, study)
+    assert rule["met"] is met
+    assert set(rule["per seed"]) == {0, 1, 2, 3, 4, 5}
+    assert rule["sentences mean"] == 54.0 and rule["context mean"] == round(sum(m10) / 6, 2)
+    assert "seeds 0, 1, 2, 3, 4, 5" in rule["rule"] and ">= 4 of 6 seeds" in rule["rule"]
+    # seed 5 of S missing: no verdict
+    partial = [r for r in runs if not (r["seed"] == 5 and r["settings"] == study.sentences[2])]
+    with pytest.raises(KeyError, match="dev seeds \\[5\\] missing"):
+        ctx.adoption_rule(partial, study)
+
+
+def test_the_memory_r3_files_list_every_recipe_and_test_only_after_the_rule(tmp_path, monkeypatch):
+    results = tmp_path / "runs.jsonl"
+    study, _ = _memory_r3_runs((55.0,) * 3 + (50.0,) * 3, (54.0,) * 6, results)
+    calls = _refused_test_phase(monkeypatch, tmp_path, results, "memory-r3", ".-1.50")
+    out = ctx.write(results, tmp_path / "ner_context_memory_r3.json", None, study)
+    assert not (tmp_path / "ner_context_memory_r3.json").exists()  # the dev file only
+    dev = json.loads((tmp_path / "ner_context_memory_r3_dev.json").read_text())
+    assert dev["adoption_rule"]["met"] is False and dev["protocol"]["seeds"] == 6
+    assert dev["columns"][:6] == [
+        "arm",
+        "sentences per training doc",
+        "training docs per step",
+        "oracle cut",
+        "lr",
+        "seed",
+    ]
+    means = {
+        (r["arm"][0], r["training docs per step"], r["oracle cut"]): r["dev F1, 10-sentence docs"]
+        for r in dev["rows"]
+        if str(r["seed"]).startswith("mean")
+    }
+    # S (6 seeds), the 4 W recipes (3 seeds each), M (6 seeds): each with its mean row
+    assert len(dev["rows"]) == 6 + 4 * 3 + 6 + 6
+    assert means[("W", 1, 100)] == 53.0 and means[("W", 2, 1000)] == 50.0
+    assert means[("M", 1, 100)] == 52.5
+    assert [r["system"][0] for r in out["rows"]] == ["M", "S", "W"]
+    assert out["tested"] == {**study.grid[1][2], "lr": 2e-3, "doc_memory": True}
+    assert "10-sentence training docs: 2 docs, 20 sentences, per step" in out["protocol"]["budget"]
+    assert "1 doc, 10 sentences, per step" in out["protocol"]["budget"]
+    assert "doc_memory=True" in out["protocol"]["chooses"] and out["summary"] == []
+    # when the rule holds: test runs M and S at seeds 0-2, the claim M on docs vs S on sentences
+    study, _ = _memory_r3_runs((56.0,) * 6, (54.0,) * 6, results, tested=True)
+    calls.clear()
+    ctx.main(["test", "--study", "memory-r3", "--results", str(results)])
+    m = ("ours", 2e-3, {**study.grid[1][2], "doc_memory": True})
+    assert [(r[:3] == m, r[3], r[4]) for r in calls[0]] == [
+        (m_or_s, "test", k) for m_or_s in (True, False) for k in (0, 1, 2)
+    ]
+    out = ctx.write(results, tmp_path / "ner_context_memory_r3.json", None, study)
+    assert out["summary"][0]["figure"] == "58.00 vs 56.00 (+2.00)"
+    assert "dev seeds 0-5" in out["summary"][0]["split"]
+    assert (tmp_path / "ner_context_memory_r3.json").exists()
