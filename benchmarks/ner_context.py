@@ -179,6 +179,18 @@ since; their figures must match the memory study's to the digit, a check, not a 
     python benchmarks/ner_context.py test --study memory-r3 --jobs 1  # exits unless the rule holds
     python benchmarks/ner_context.py write --study memory-r3  # results/ner_context_memory_r3(_dev).json
 
+`seeds --study memory-r3` (a diagnostic, pre-registered 2026-12-03 23:38 UTC after memory-r3's
+rule failed, -2.35 with 0 of 6 wins, before any of its own runs): the chosen W recipe (W-b1)
+on dev seeds 3-5, tag `TAG + "-memory-r3-seeds"` (M and S already ran those seeds for the rule);
+it chooses nothing, runs no test and adopts nothing. It asks two questions, each read as fixed
+here: (a) does the recipe close W's deficit to S: W-b1 - S (W-b1 on 10-sentence docs, S on
+sentences), mean over the 6 dev seeds, > -0.5 says yes (level within the margin), <= -0.5 says
+a deficit remains; (b) does the memory help on this recipe: M - W-b1 on 10-sentence docs, mean
+over the 6 dev seeds >= +0.5 with M ahead on >= 4 of 6 says yes (as in the memory study's
+diagnostic), anything less says no evidence that it does:
+
+    python benchmarks/ner_context.py seeds --study memory-r3 --jobs 1  # results/ner_context_memory_r3_seeds.json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -624,12 +636,14 @@ def more_seed_runs(
     runs: Sequence[Dict[str, Any]], study: Study, seeds: Sequence[int] = MORE_SEEDS
 ) -> List[proto.Run]:
     """The study's choice and its sentence system (an arm study: its control too) on dev at
-    `seeds` (never test)."""
+    `seeds` (never test), less the runs the study itself already made (memory-r3's rule runs
+    M and S at dev seeds 0-5: its diagnostic adds only W's)."""
     points = [point for _, point in _diagnostic_points(runs, study)]
     return [
         (system, lr, dict(settings), "dev", seed)
         for system, lr, settings in points
         for seed in seeds
+        if not _dev_by_seed(runs, (system, lr, settings), "1", (seed,))
     ]
 
 
@@ -662,6 +676,9 @@ def _diagnostic_columns(
             return columns, [against_s, ("M - S, shipped", "M, shipped", "S, shipped")]
         columns.insert(1, ("W, 10-sentence docs", "W", VIEW))
         against_w = ("M - W, 10-sentence docs", "M, 10-sentence docs", "W, 10-sentence docs")
+        if study.adds:  # does the chosen recipe close W's deficit to S (memory-r3)
+            w_s = ("W - S, the rule's views", "W, 10-sentence docs", "S, sentences")
+            return columns, [against_w, against_s, w_s]
         return columns, [against_w, against_s]
     return (
         [

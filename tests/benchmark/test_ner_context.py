@@ -856,3 +856,25 @@ def test_the_memory_r3_files_list_every_recipe_and_test_only_after_the_rule(tmp_
     assert out["summary"][0]["figure"] == "58.00 vs 56.00 (+2.00)"
     assert "dev seeds 0-5" in out["summary"][0]["split"]
     assert (tmp_path / "ner_context_memory_r3.json").exists()
+
+
+def test_the_memory_r3_seeds_diagnostic_adds_only_the_chosen_w_recipe(tmp_path):
+    study, runs = _memory_r3_runs((56.0,) * 6, (54.0,) * 6)
+    todo = ctx.more_seed_runs(runs, study)
+    # M and S already ran dev seeds 3-5 for the rule: only W-b1 runs there
+    assert [r[:3] for r in todo] == [study.grid[1]] * 3 and [r[4] for r in todo] == [3, 4, 5]
+    assert {r[3] for r in todo} == {"dev"}
+    more = [dict(_run(lr, st, 45.0, 55.0, seed=k), tag=study.tag) for _, lr, st, _, k in todo]
+    diagnostic = ctx.seeds_diagnostic(runs + more, study)
+    # the memory study's columns, with W - S after S's column
+    assert len(diagnostic["columns"]) == 9 and diagnostic["columns"][4:7] == [
+        "S, sentences",
+        "W - S, the rule's views",
+        "M - S, the rule's views",
+    ]
+    rows = {row["seed"]: row for row in diagnostic["rows"]}
+    # W-b1: 53 on seeds 0-2, 55 on 3-5 -> 54 over 6; M 56; S 54
+    assert rows["mean of all seeds (6)"]["W - S, the rule's views"] == 0.0
+    assert rows["mean of all seeds (6)"]["M - W, 10-sentence docs"] == 2.0
+    assert rows["mean of all seeds (6)"]["wins"] == 6
+    assert rows["mean of all seeds (6)"]["M - S, the rule's views"] == 2.0
