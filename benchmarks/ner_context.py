@@ -179,7 +179,7 @@ since; their figures must match the memory study's to the digit, a check, not a 
     python benchmarks/ner_context.py test --study memory-r3 --jobs 1  # exits unless the rule holds
     python benchmarks/ner_context.py write --study memory-r3  # results/ner_context_memory_r3(_dev).json
 
-`seeds --study memory-r3` (a diagnostic, pre-registered 2026-12-03 23:38 UTC after memory-r3's
+`seeds --study memory-r3` (a diagnostic, pre-registered 2026-12-03 23:34 UTC after memory-r3's
 rule failed, -2.35 with 0 of 6 wins, before any of its own runs): the chosen W recipe (W-b1)
 on dev seeds 3-5, tag `TAG + "-memory-r3-seeds"` (M and S already ran those seeds for the rule);
 it chooses nothing, runs no test and adopts nothing. It asks two questions, each read as fixed
