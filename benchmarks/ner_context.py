@@ -191,6 +191,24 @@ diagnostic), anything less says no evidence that it does:
 
     python benchmarks/ner_context.py seeds --study memory-r3 --jobs 1  # results/ner_context_memory_r3_seeds.json
 
+`--study blocks` (a diagnostic, pre-registered 2026-12-03 23:39 UTC after memory-r3's seeds
+diagnostic, before any of its runs; tag `TAG + "-blocks"`): neither W's batch size nor the
+oracle cut explains W's deficit to S. What is left between them: a step of W holds one or two
+articles (2 docs of 10 consecutive sentences), S's 16 sentences drawn from the whole training
+set, and W's ner reads 10 sentences as one doc. Three arms, rate 2e-3, the batch16 settings,
+dev seeds 0-5 each, all rerun under this tag: S; W; B = S's training (1-sentence docs) with its
+steps made as W's are (`block_shuffle` 10: whole blocks of 10 consecutive sentences shuffled and
+batched, 2 blocks = 20 sentences per step, 200 updates; the run's seed shuffles 200 blocks as
+W's shuffles 200 docs, so B's steps hold W's sentences in W's order, only cut into 1-sentence
+docs). It chooses nothing, runs no test and
+adopts nothing. Reading fixed beforehand (`BLOCKS_READINGS`), over the 6 dev seeds, with
+D = S - W (S on sentences, W on 10-sentence docs): S - B (both on sentences) >= D / 2 says the
+steps' make-up carries most of W's deficit; S - B < D / 2 says most of it comes with the long
+training docs themselves:
+
+    python benchmarks/ner_context.py dev --study blocks --jobs 1
+    python benchmarks/ner_context.py write --study blocks  # results/ner_context_blocks_dev.json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -288,11 +306,21 @@ MEMORY_R3_GRID = [
     for variant in ({}, ONE_DOC, NO_CUT, {**ONE_DOC, **NO_CUT})
 ]
 MEMORY_R3_SEEDS = (0, 1, 2, 3, 4, 5)
+# Round 9d (study blocks, a diagnostic pre-registered after memory-r3): S's training with its
+# steps made as W's are (`block_shuffle`: 1-sentence docs batched as whole blocks of 10
+# consecutive sentences, 2 blocks = 20 sentences per step, 200 updates), beside W at 2e-3.
+BLOCKS_GRID = [MEMORY_R3_GRID[0], ("ours", 2e-3, {**SENTENCES_R6[2], "block_shuffle": 10})]
 MEMORY_GRID = [
     ("ours", lr, {**WINDOWS, **memory})
     for memory in ({}, {"doc_memory": True})
     for lr in MEMORY_RATES
 ]
+BLOCKS_READINGS = (
+    "fixed before the runs, over dev seeds 0-5, with D = S - W (S on sentences, W on 10-sentence "
+    "docs): S - B (both on sentences) >= D / 2 says the steps' make-up (one or two articles per "
+    "step) carries most of W's deficit; S - B < D / 2 says most of it comes with the long "
+    "training docs themselves"
+)
 RULE_MARGIN = 0.5  # the adoption rule: context >= sentences + this, dev mean of 3 seeds
 VIEW = "10"  # dev/test docs of 10 consecutive sentences with their gold sentence starts
 # The views of every run (ner_study's f1_by_doc_size) -> column names. "10": 10 consecutive
@@ -487,6 +515,24 @@ STUDIES = {
         adds=(("doc_memory", True),),
         rule_seeds=MEMORY_R3_SEEDS,
         rule_wins=4,
+    ),
+    # a diagnostic (no rule, no test, chooses nothing): is W's deficit its steps' make-up (one
+    # or two articles per step) or its long training docs? S, W and S batched as W (docstring)
+    "blocks": Study(
+        "blocks",
+        TAG + "-blocks",
+        BLOCKS_GRID,
+        MEMORY_R3_SEEDS,
+        OUTPUT.with_name("ner_context_blocks.json"),
+        "python benchmarks/ner_context.py dev --study blocks --jobs 1 && python "
+        "benchmarks/ner_context.py write --study blocks",
+        SENTENCES_R6,
+        candidate="block_shuffle",
+        arm_names=(
+            "B: 1-sentence training docs batched as whole 10-sentence blocks",
+            "W: 10-sentence training docs, sentence windows",
+            "S: 1-sentence training docs",
+        ),
     ),
     "dropout": Study(
         "dropout",
@@ -1135,6 +1181,9 @@ def write(
                 "nothing: a rerun of round 5's dev choice on newer code; dev: the last 10% of "
                 f"CoNLL-2003 train, seeds {', '.join(map(str, study.choose_seeds))}"
                 if rerun
+                else "nothing: a diagnostic of fixed arms; dev: the last 10% of CoNLL-2003 train, "
+                f"seeds {', '.join(map(str, study.choose_seeds))}"
+                if study.arm_names and not study.rule
                 else "dev: the last 10% of CoNLL-2003 train; "
                 + (
                     "the training recipe (the W points: docs per step, the ner's oracle cut; the "
@@ -1216,7 +1265,10 @@ def write(
             "load_avg": [r["load_avg"][0] for r in own if r["split"] == "dev"][-1:] or [0.0],
             "protocol": {
                 **result["protocol"],
-                "reports": "dev (the W recipes' means over seeds 0-2 choose the recipe; the "
+                "reports": "dev (every arm's runs and means; a diagnostic: nothing here "
+                "chooses, and nothing is a test figure)"
+                if study.arm_names and not study.rule
+                else "dev (the W recipes' means over seeds 0-2 choose the recipe; the "
                 "tested arm's and the sentence system's seeds "
                 + ", ".join(map(str, study.rule_seeds))
                 + " feed the pre-registered rule; nothing here is a test figure)"
@@ -1232,6 +1284,7 @@ def write(
                 if study.dev_table_sentences
                 else "dev (this table chooses; nothing here is a test figure)",
                 "seeds": len(study.rule_seeds if study.rule else study.choose_seeds),
+                **({"readings": BLOCKS_READINGS} if study.name == "blocks" else {}),
             },
             **({"adoption_rule": rule} if rule else {}),
             "columns": list(summary["dev_grid"][0]) if summary["dev_grid"] else [],

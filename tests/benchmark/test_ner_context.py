@@ -878,3 +878,30 @@ def test_the_memory_r3_seeds_diagnostic_adds_only_the_chosen_w_recipe(tmp_path):
     assert rows["mean of all seeds (6)"]["M - W, 10-sentence docs"] == 2.0
     assert rows["mean of all seeds (6)"]["wins"] == 6
     assert rows["mean of all seeds (6)"]["M - S, the rule's views"] == 2.0
+
+
+def test_the_blocks_diagnostic_runs_s_w_and_s_batched_as_w_on_six_seeds_and_chooses_nothing(
+    tmp_path,
+):
+    study = ctx.STUDIES["blocks"]
+    w, b = study.grid
+    assert w == ctx.MEMORY_R3_GRID[0] and b[2] == {**study.sentences[2], "block_shuffle": 10}
+    assert not study.rule and study.choose_seeds == (0, 1, 2, 3, 4, 5)
+    runs = ctx.grid_runs(study)
+    assert len(runs) == 3 * 6 and {r[3] for r in runs} == {"dev"}
+    dev = []
+    for _, lr, settings, _, seed in runs:
+        f1 = {0: 54.0, 10: 50.0}[settings.get("block_shuffle", 0) * (1 - seed % 2)]
+        dev.append(_run(lr, settings, f1, f1 + 1, seed=seed))
+    assert ctx.seed_runs(dev, "dev", study) == []  # every run is in the grid
+    results = tmp_path / "runs.jsonl"
+    _tagged(study, dev, results)
+    ctx.write(results, tmp_path / "ner_context_blocks.json", None, study)
+    assert not (tmp_path / "ner_context_blocks.json").exists()
+    out = json.loads((tmp_path / "ner_context_blocks_dev.json").read_text())
+    assert "adoption_rule" not in out and out["protocol"]["chooses"].startswith("nothing")
+    assert "D / 2" in out["protocol"]["readings"] and out["protocol"]["seeds"] == 6
+    means = {
+        r["arm"][0]: r["dev F1, sentences"] for r in out["rows"] if str(r["seed"]) == "mean of 6"
+    }
+    assert means == {"S": 54.0, "W": 54.0, "B": 52.0}  # B: 50 on even seeds, 54 on odd
