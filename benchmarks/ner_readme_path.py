@@ -103,6 +103,42 @@ def benchmark_settings(budget: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+def benchmark_run(
+    results: Path,
+    tag: str,
+    budget: Dict[str, Any],
+    seed: int,
+    split: str,
+    n_train: int,
+    checkpoint: Optional[Path] = None,
+    extra: Optional[Dict[str, Any]] = None,
+) -> Optional[Dict[str, Any]]:
+    """The benchmark side's run (`ner_study.py ours` at `benchmark_settings(budget)` plus
+    `extra`, scored on `split`): run from `checkpoint` unless `results` already holds it under
+    `tag`; without `checkpoint` only read back. None: no such run."""
+    from benchmarks import ner_protocol as proto
+
+    settings = {**benchmark_settings(budget), **(extra or {})}
+    if checkpoint is not None:
+        proto.execute(
+            [("ours", budget["lr"], settings, split, seed)],
+            1,
+            results,
+            ["--checkpoint", str(checkpoint)],
+            tag=tag,
+            n_train=n_train,
+        )
+    found = [
+        r
+        for r in proto.read_runs(results, tag, n_train)
+        if r["settings"] == settings
+        and r["seed"] == seed
+        and r["lr"] == budget["lr"]
+        and r["split"] == split
+    ]
+    return found[-1] if found else None
+
+
 def paragraphs(refs: List[Any], with_lines: bool = False) -> List[Any]:
     """PARAGRAPH consecutive sentence docs joined into one doc (no sentence boundaries set):
     with spaces, or (`with_lines`) with a line break after each sentence that does not end in
@@ -229,7 +265,6 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     seeds = [int(x) for x in args.seeds.split(",")]
     pool = len(bdata.train_pool(args.data_dir)[0])
     # the benchmark's `ours` at the same budget, on the same pool (ner_study.py, test split)
-    settings = benchmark_settings(budget)
     rows, per_seed = [], {}
     for seed in seeds:
         work = args.work / f"steps{budget['max_steps']}-seed{seed}"
@@ -255,19 +290,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
                 scores.write_text(json.dumps(readme), encoding="utf8")
         log(f"README path, seed {seed}: {readme}")
         # 2. the benchmark
-        proto.execute(
-            [("ours", budget["lr"], settings, "test", seed)],
-            1,
-            args.results,
-            ["--checkpoint", str(checkpoint)],
-            tag=args.tag,
-            n_train=pool // 10 * 10,
+        bench = benchmark_run(
+            args.results, args.tag, budget, seed, "test", pool // 10 * 10, checkpoint
         )
-        bench = [
-            r
-            for r in proto.read_runs(args.results, args.tag, pool // 10 * 10)
-            if r["settings"] == settings and r["seed"] == seed and r["lr"] == budget["lr"]
-        ][-1]
         per_seed[seed] = {
             "best": readme["best"],
             "last": readme["last"],

@@ -205,26 +205,12 @@ def run_benchmark_arm(
     """`ner_study.py ours` on dev at the README path's settings plus the arm's: run from
     `checkpoint` unless already in `results` under `tag`; without `checkpoint` only read back
     (None: no such run)."""
-    from benchmarks import ner_protocol as proto
-    from benchmarks.ner_readme_path import benchmark_settings
+    from benchmarks.ner_readme_path import benchmark_run
 
-    settings = {**benchmark_settings(budget), **arm.settings}
-    run = ("ours", budget["lr"], settings, "dev", seed)
-    if checkpoint is not None:
-        proto.execute(
-            [run], 1, results, ["--checkpoint", str(checkpoint)], tag=tag, n_train=n_train
-        )
-    found = [
-        r
-        for r in proto.read_runs(results, tag, n_train)
-        if r["settings"] == settings
-        and r["seed"] == seed
-        and r["lr"] == budget["lr"]
-        and r["split"] == "dev"
-    ]
-    if not found:
+    run = benchmark_run(results, tag, budget, seed, "dev", n_train, checkpoint, arm.settings)
+    if run is None:
         return None
-    return {"f1": found[-1]["f1"], "load": found[-1]["load_avg"][0]}
+    return {"f1": run["f1"], "load": run["load_avg"][0]}
 
 
 POST_HOC = (

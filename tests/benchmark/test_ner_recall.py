@@ -139,19 +139,34 @@ def _ship_results(tmp_path, means):
     return study, results
 
 
+# the ship study's diagnostic names per recipe, at rates 1e-3, 2e-3 (the config's, no suffix), 4e-3
+SHIP_NAMES = {
+    "base": ("config_base_lr0.001", "config_base", "config_base_lr0.004"),
+    "400": (
+        "config_batch_words_400_lr0.001",
+        "config_batch_words_400",
+        "config_batch_words_400_lr0.004",
+    ),
+}
+
+
+def _grid(base, words_400):
+    """{diagnostic: dev F1 of seeds 0-2} from each recipe's three rates (1e-3, 2e-3, 4e-3)."""
+    return {
+        **dict(zip(SHIP_NAMES["base"], base)),
+        **dict(zip(SHIP_NAMES["400"], words_400)),
+    }
+
+
 def test_the_ship_rule_compares_each_recipes_best_rate(tmp_path):
     """400 words at its best rate against 800 words at ITS best rate (not the shipped 2e-3):
     800 at 1e-3 is the better baseline here, and 400's best (1e-3) beats it by +0.6, 3 wins."""
     study, results = _ship_results(
         tmp_path,
-        {
-            "config_base_lr0.001": (69.0, 70.0, 68.0),
-            "config_base": (68.0, 69.0, 67.0),
-            "config_base_lr0.004": (60.0, 61.0, 59.0),
-            "config_batch_words_400_lr0.001": (69.6, 70.6, 68.6),
-            "config_batch_words_400": (69.5, 70.5, 68.5),
-            "config_batch_words_400_lr0.004": (62.0, 62.0, 62.0),
-        },
+        _grid(
+            ((69.0, 70.0, 68.0), (68.0, 69.0, 67.0), (60.0, 61.0, 59.0)),
+            ((69.6, 70.6, 68.6), (69.5, 70.5, 68.5), (62.0, 62.0, 62.0)),
+        ),
     )
     rows = {r["diagnostic"]: r for r in recall.summarize(results, study)}
     assert rows["config_base_lr0.001"]["chosen"] and not rows["config_base"]["chosen"]
@@ -175,20 +190,11 @@ def test_the_ship_rule_compares_each_recipes_best_rate(tmp_path):
 
 
 def test_the_ship_rule_needs_half_a_point_and_two_wins(tmp_path):
-    base = {
-        "config_base_lr0.001": (60.0, 60.0, 60.0),
-        "config_base": (68.0, 69.0, 67.0),
-        "config_base_lr0.004": (60.0, 61.0, 59.0),
-    }
+    base = ((60.0, 60.0, 60.0), (68.0, 69.0, 67.0), (60.0, 61.0, 59.0))
     # +0.4 mean, 3 wins: fails
     study, results = _ship_results(
         tmp_path,
-        {
-            **base,
-            "config_batch_words_400_lr0.001": (60.0, 60.0, 60.0),
-            "config_batch_words_400": (68.4, 69.4, 67.4),
-            "config_batch_words_400_lr0.004": (50.0, 50.0, 50.0),
-        },
+        _grid(base, ((60.0, 60.0, 60.0), (68.4, 69.4, 67.4), (50.0, 50.0, 50.0))),
     )
     assert recall.pending(results, study) == []
     out = recall.write(results, tmp_path / "s.json", study)
@@ -196,23 +202,13 @@ def test_the_ship_rule_needs_half_a_point_and_two_wins(tmp_path):
     # +1.13 mean but one lucky seed: fails
     study, results = _ship_results(
         tmp_path,
-        {
-            **base,
-            "config_batch_words_400_lr0.001": (60.0, 60.0, 60.0),
-            "config_batch_words_400": (71.6, 68.9, 66.9),
-            "config_batch_words_400_lr0.004": (50.0, 50.0, 50.0),
-        },
+        _grid(base, ((60.0, 60.0, 60.0), (71.6, 68.9, 66.9), (50.0, 50.0, 50.0))),
     )
     assert recall.write(results, tmp_path / "s.json", study)["adopted"] is None
     # +0.5, 2 wins: ships
     study, results = _ship_results(
         tmp_path,
-        {
-            **base,
-            "config_batch_words_400_lr0.001": (60.0, 60.0, 60.0),
-            "config_batch_words_400": (68.7, 69.8, 67.0),
-            "config_batch_words_400_lr0.004": (50.0, 50.0, 50.0),
-        },
+        _grid(base, ((60.0, 60.0, 60.0), (68.7, 69.8, 67.0), (50.0, 50.0, 50.0))),
     )
     assert recall.write(results, tmp_path / "s.json", study)["adopted"] == "config_batch_words_400"
 
@@ -235,27 +231,19 @@ def test_the_ship_study_runs_the_candidates_rate_grid_first_and_reuses_the_confi
 def test_shipped_recipe_is_the_passing_candidates_chosen_rate(tmp_path):
     study, results = _ship_results(
         tmp_path,
-        {
-            "config_base_lr0.001": (60.0, 60.0, 60.0),
-            "config_base": (68.0, 69.0, 67.0),
-            "config_base_lr0.004": (60.0, 61.0, 59.0),
-            "config_batch_words_400_lr0.001": (60.0, 60.0, 60.0),
-            "config_batch_words_400": (69.0, 70.0, 68.0),
-            "config_batch_words_400_lr0.004": (50.0, 50.0, 50.0),
-        },
+        _grid(
+            ((60.0, 60.0, 60.0), (68.0, 69.0, 67.0), (60.0, 61.0, 59.0)),
+            ((60.0, 60.0, 60.0), (69.0, 70.0, 68.0), (50.0, 50.0, 50.0)),
+        ),
     )
     assert recall.shipped_recipe(results) == {"lr": 2e-3, "batch_words": 400}
     # nothing ships while the rule is undecided or has failed
     assert recall.shipped_recipe(tmp_path / "none.jsonl") is None
     study, results = _ship_results(
         tmp_path,
-        {
-            "config_base_lr0.001": (60.0, 60.0, 60.0),
-            "config_base": (68.0, 69.0, 67.0),
-            "config_base_lr0.004": (60.0, 61.0, 59.0),
-            "config_batch_words_400_lr0.001": (60.0, 60.0, 60.0),
-            "config_batch_words_400": (68.2, 69.2, 67.2),
-            "config_batch_words_400_lr0.004": (50.0, 50.0, 50.0),
-        },
+        _grid(
+            ((60.0, 60.0, 60.0), (68.0, 69.0, 67.0), (60.0, 61.0, 59.0)),
+            ((60.0, 60.0, 60.0), (68.2, 69.2, 67.2), (50.0, 50.0, 50.0)),
+        ),
     )
     assert recall.shipped_recipe(results) is None
