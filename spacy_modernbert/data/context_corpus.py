@@ -142,7 +142,8 @@ class ContextCorpus(Corpus):
         **kwargs: Any,
     ) -> None:
         super().__init__(path, **kwargs)
-        self.gold_sentences = gold_sentences
+        # every example passes through the augmenter (spaCy's Corpus.__call__), so the sentence
+        # starts are set there once, also on augmented copies
         self.augmenter = _keeping_source(self.augmenter, gold_sentences)
         self.refuse_unread = refuse_unread
 
@@ -157,8 +158,6 @@ class ContextCorpus(Corpus):
     def _make_example(self, nlp: Any, reference: Doc, gold_preproc: bool) -> Example:
         example = super()._make_example(nlp, reference, gold_preproc)
         copy_context(reference, example.predicted)
-        if self.gold_sentences:
-            set_gold_sentence_starts(example)
         return example
 
     def make_examples(self, nlp: Any, reference_docs: Iterable[Doc]) -> Iterator[Example]:
