@@ -209,6 +209,36 @@ training docs themselves:
     python benchmarks/ner_context.py dev --study blocks --jobs 1
     python benchmarks/ner_context.py write --study blocks  # results/ner_context_blocks_dev.json
 
+`--study memory-block` (issue 33, round 9e; pre-registered 2026-12-04 02:28 UTC, after the
+blocks diagnostic found that about 3/4 of W's deficit to S comes from steps that hold one or two
+articles, before any run of its arm; tag `TAG + "-memory-block"`): the memory trained with S's
+step make-up. One arm, X, from the `--protocol pretrained` checkpoint at S's settings exactly
+(rate 2e-3, warmup 0.3, global clip 1.0, 1-sentence training docs, 16 per step, the same seeded
+shuffle: 250 updates, each with the same 16 annotated sentences as S's step), plus
+`sentence_windows`, `doc_memory` and `memory_block` 10: each annotated training sentence is
+followed in its step by the other 9 sentences of its block of 10 consecutive training
+sentences, as docs without NER annotation (spaCy's ner makes no state for a doc without
+annotation: no loss or gradient of their own, tests/layers/test_document_memory.py), all in one
+memory group with it, so its memory pools over the whole block and the neighbours' encodings
+train only through that memory. The encoder reads every sentence alone. At inference X reads
+10-sentence docs with sentence windows, its memory pooled over the doc. Extra compute: each step
+encodes 160 sentences (forward and backward) instead of 16; the ner runs on the 16. X runs dev
+seeds 0-5. S (`SENTENCES_R6`) is not rerun: its dev runs at seeds 0-5 are read from tag
+`TAG + "-memory-r3"` and its test runs at seeds 0-2 from `SENTENCES_R6_TAG`, the same settings
+and code path (they reproduced to the digit in memory-r3). Rule (`adoption_rule`, `rule_views`
+("10", "1"), `rule_margin` 0, `rule_seeds` 0-5, `rule_wins` 4), fixed before X's first run:
+X's 6-seed dev mean on 10-sentence docs with gold starts >= S's 6-seed dev mean on sentences
+(54.86) + 0, and X ahead of S on >= 4 of the 6 dev seeds. The margin is the must of issue 33
+(">= one sentence per doc"), not its +0.5 aim. This is the eighth pre-registered rule on this
+dev split: a pass counts only if it holds on test. Only if it holds: the test phase (CoNLL
+valid) runs X at seeds 0-2, once each, against S's test runs (the must view: X on 10-sentence
+test docs, gold starts, vs S on test sentences; the shipped view, paragraphs without starts,
+beside it). Otherwise only the dev file is written and nothing is adopted:
+
+    python benchmarks/ner_context.py dev --study memory-block --jobs 1
+    python benchmarks/ner_context.py test --study memory-block --jobs 1  # exits unless the rule holds
+    python benchmarks/ner_context.py write --study memory-block  # results/ner_context_memory_block(_dev).json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -219,7 +249,7 @@ import statistics
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -310,6 +340,15 @@ MEMORY_R3_SEEDS = (0, 1, 2, 3, 4, 5)
 # steps made as W's are (`block_shuffle`: 1-sentence docs batched as whole blocks of 10
 # consecutive sentences, 2 blocks = 20 sentences per step, 200 updates), beside W at 2e-3.
 BLOCKS_GRID = [MEMORY_R3_GRID[0], ("ours", 2e-3, {**SENTENCES_R6[2], "block_shuffle": 10})]
+# Round 9e (study memory-block, pre-registered after the blocks diagnostic): S's steps exactly
+# (1-sentence docs, the same shuffle, 16 annotated sentences per step, 250 updates) with the
+# memory pooled over each training sentence's block of 10 consecutive training sentences, the
+# block's other 9 riding in the step as unannotated docs (`memory_block`, ner_study.py).
+MEMORY_BLOCK = (
+    "ours",
+    2e-3,
+    {**SENTENCES_R6[2], "sentence_windows": True, "doc_memory": True, "memory_block": 10},
+)
 MEMORY_GRID = [
     ("ours", lr, {**WINDOWS, **memory})
     for memory in ({}, {"doc_memory": True})
@@ -361,8 +400,9 @@ class Study:
     # the view whose dev F1 chooses (VIEW: gold sentence starts; "10sz": the shipped path)
     choose_view: str = VIEW
     # the sentence system's runs are read from this tag (the protocol run that chose it, the
-    # same settings), never rerun under the study's tag
-    sentences_tag: Optional[str] = None
+    # same settings), never rerun under the study's tag; several tags: read in order, a
+    # (split, seed) already read from an earlier tag is not read again
+    sentences_tag: Union[None, str, Tuple[str, ...]] = None
     # a pre-registered adoption rule (`adoption_rule`) gates the test phase
     rule: bool = False
     # the grid points the choice is made among: those whose setting `candidate` is set (the
@@ -381,6 +421,8 @@ class Study:
     # the dev seeds the rule reads, and how many of them the tested system must win
     rule_seeds: Tuple[int, ...] = proto.SEEDS
     rule_wins: int = 2
+    # the rule's margin: the tested system's mean >= the sentence system's + this
+    rule_margin: float = RULE_MARGIN
 
 
 STUDIES = {
@@ -534,6 +576,32 @@ STUDIES = {
             "S: 1-sentence training docs",
         ),
     ),
+    # sentence-level steps with the memory over each sentence's block (docstring): one
+    # pre-registered arm against S's existing runs (dev seeds 0-5 from memory-r3's tag, test
+    # seeds 0-2 from the protocol's round 6), the rule at margin 0 with 4 of 6 wins
+    "memory-block": Study(
+        "memory-block",
+        TAG + "-memory-block",
+        [MEMORY_BLOCK],
+        MEMORY_R3_SEEDS,
+        OUTPUT.with_name("ner_context_memory_block.json"),
+        "python benchmarks/ner_context.py dev --study memory-block --jobs 1 && python "
+        "benchmarks/ner_context.py test --study memory-block --jobs 1 && python "
+        "benchmarks/ner_context.py write --study memory-block",
+        SENTENCES_R6,
+        sentences_tag=(TAG + "-memory-r3", SENTENCES_R6_TAG),
+        rule=True,
+        candidate="memory_block",
+        rule_views=(VIEW, "1"),
+        arm_names=(
+            "X: S's steps, document memory over each sentence's 10-sentence block",
+            "",
+            "S: 1-sentence training docs",
+        ),
+        rule_seeds=MEMORY_R3_SEEDS,
+        rule_wins=4,
+        rule_margin=0.0,
+    ),
     "dropout": Study(
         "dropout",
         TAG + "-dropout",
@@ -564,10 +632,13 @@ def grid_runs(study: Study = STUDIES["flert"]) -> List[proto.Run]:
 def study_runs(results: Path, study: Study) -> List[Dict[str, Any]]:
     """The study's runs: its tag's, plus the sentence system's from `study.sentences_tag`."""
     runs = proto.read_runs(results, study.tag)
-    if study.sentences_tag:
-        runs += [
-            r for r in proto.read_runs(results, study.sentences_tag) if _same(r, *study.sentences)
-        ]
+    tags = (study.sentences_tag,) if isinstance(study.sentences_tag, str) else study.sentences_tag
+    seen = set()
+    for tag in tags or ():
+        for r in proto.read_runs(results, tag):
+            if _same(r, *study.sentences) and (r["split"], r["seed"]) not in seen:
+                seen.add((r["split"], r["seed"]))
+                runs.append(r)
     return runs
 
 
@@ -638,11 +709,11 @@ def adoption_rule(runs: Sequence[Dict[str, Any]], study: Study) -> Dict[str, Any
     ahead = f"ahead on >= {study.rule_wins} of {len(every)} seeds"
     rule = (
         f"dev paragraphs without sentence starts ({view}): context mean of seeds {seeds} >= "
-        f"sentences + {RULE_MARGIN:g} and context {ahead}"
+        f"sentences + {study.rule_margin:g} and context {ahead}"
         if (view, sent_view) == ("10sz", "10sz")
         else f"dev, the chosen system on {VIEW_NAMES[view]} ({view}) vs the sentence system on "
         f"{VIEW_NAMES[sent_view]} ({sent_view}): its mean of seeds {seeds} >= the sentences' + "
-        f"{RULE_MARGIN:g} and {ahead}"
+        f"{study.rule_margin:g} and {ahead}"
     )
     return {
         "rule": rule + " (pre-registered before the study's runs)",
@@ -653,7 +724,7 @@ def adoption_rule(runs: Sequence[Dict[str, Any]], study: Study) -> Dict[str, Any
         "difference": round(ctx_mean - sent_mean, 2),
         "per seed": {s: round(ctx_f1[s] - sent_f1[s], 2) for s in every},
         "wins": wins,
-        "met": ctx_mean >= sent_mean + RULE_MARGIN and wins >= study.rule_wins,
+        "met": ctx_mean >= sent_mean + study.rule_margin and wins >= study.rule_wins,
     }
 
 
@@ -802,6 +873,14 @@ def _doc_batches(study: Study) -> str:
         },
         key=lambda step: (step[0], -step[1]),
     )
+    blocks = sorted({p[2]["memory_block"] for p in study.grid if p[2].get("memory_block")})
+    if study.arm_names and blocks:  # S's steps, each sentence followed by its block's others
+        return "".join(
+            f" (memory_block {n}: each step's {batch} annotated sentences, each followed by the "
+            f"other {n - 1} sentences of its block unannotated: {batch * n} sentences encoded "
+            "per step)"
+            for n in blocks
+        )
     if not study.arm_names or not steps:
         return ""
     return (
@@ -1106,10 +1185,13 @@ def write(
         claim_head = f"pretrained checkpoint ({study.name} study): "
         rule_seeds = f"{study.rule_seeds[0]}-{study.rule_seeds[-1]}"
         split = (
-            ("training recipe" if study.adds else "rate")
-            + " chosen on dev (mean of seeds 0-2, 10-sentence docs with gold starts), adopted "
-            f"by a pre-registered rule on dev seeds {rule_seeds}, reported on test (CoNLL valid), "
-            "3 seeds"
+            "one pre-registered arm (nothing chosen)"
+            if len(study.grid) == 1
+            else ("training recipe" if study.adds else "rate")
+            + " chosen on dev (mean of seeds 0-2, 10-sentence docs with gold starts)"
+        ) + (
+            f", adopted by a pre-registered rule on dev seeds {rule_seeds}, reported on test "
+            "(CoNLL valid), 3 seeds"
         )
     if rerun:  # a rerun: its claims must not read like the study it reruns
         claim_head = f"pretrained checkpoint, rerun on newer code ({study.name}): "

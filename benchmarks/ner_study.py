@@ -152,6 +152,63 @@ def block_context(texts: List[str], k: int, block: int):
     return " ".join(inside[: k - first]), " ".join(inside[k - first + 1 :])
 
 
+def make_batches(
+    examples: List[Any],
+    rng: random.Random,
+    *,
+    batch_size: int,
+    docs_of: int = 1,
+    block_shuffle: int = 0,
+    batch_words: int = 0,
+    neighbours: Optional[Dict[int, List[Any]]] = None,
+) -> List[List[Any]]:
+    """One epoch's steps of `ours_ner` (shuffled with `rng`): about `batch_size` sentences per
+    step (`docs_of`-sentence docs), by words (`batch_words`), or whole blocks of `block_shuffle`
+    docs; with `neighbours` (`memory_neighbours`), each example followed by its block's
+    unannotated sentences, the annotated examples and their order unchanged."""
+    if block_shuffle:
+        blocks = [examples[i : i + block_shuffle] for i in range(0, len(examples), block_shuffle)]
+        rng.shuffle(blocks)
+        per = block_shuffle * max(1, round(batch_size / block_shuffle))
+        order = [eg for block in blocks for eg in block]
+        return [order[i : i + per] for i in range(0, len(order), per)]
+    order = list(examples)
+    rng.shuffle(order)
+    if batch_words:
+        from spacy.training.batchers import minibatch_by_words
+
+        return list(
+            minibatch_by_words(order, size=batch_words, tolerance=0.2, discard_oversize=False)
+        )
+    per = max(1, round(batch_size / docs_of))
+    steps = [order[i : i + per] for i in range(0, len(order), per)]
+    if neighbours:
+        steps = [[x for eg in step for x in (eg, *neighbours[id(eg)])] for step in steps]
+    return steps
+
+
+def memory_neighbours(examples, groups, block: int, make_doc) -> Dict[int, List[Any]]:
+    """`ours_ner(memory_block=block)`: for each annotated one-sentence example k (keyed by
+    id), the other sentences of its block of `block` consecutive training sentences as examples
+    without NER annotation (spaCy's ner skips them), each doc in memory group k with example k's
+    own (`document_memory.set_memory_group`), so that they are pooled as one text."""
+    from spacy.training import Example
+
+    from spacy_modernbert.layers.document_memory import set_memory_group
+
+    out: Dict[int, List[Any]] = {}
+    for k, eg in enumerate(examples):
+        set_memory_group(eg.predicted, k)
+        first = k - k % block
+        others = []
+        for j in range(first, min(first + block, len(groups))):
+            if j != k:
+                doc = set_memory_group(make_doc(groups[j]), k)
+                others.append(Example.from_dict(doc, {"words": [t.text for t in doc]}))
+        out[id(eg)] = others
+    return out
+
+
 def as_spacy_train_reads(nlp, group):
     """The training Example `spacy train` makes of a group of (words, BILUO tags) sentences:
     the reference doc `convert-conll` writes (`conll_sentences_to_doc`: words joined by single
@@ -207,6 +264,7 @@ def ours_ner(
     sentence_context_dropout: float = 0.0,
     retokenize: bool = False,
     doc_memory: bool = False,
+    memory_block: int = 0,
     save_to: Optional[Path] = None,
 ) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
@@ -250,6 +308,14 @@ def ours_ner(
         (each token's vector beside the mean of the doc's vectors of the same lowercase word;
         pooled document memory): multi-sentence docs share evidence about repeated names
         without the encoder attending across sentences.
+    memory_block: with doc_memory, sentence-level training (docs_of=1, the sentence recipe's
+        examples, shuffle and steps) whose memory pools over each training sentence's block of
+        this many consecutive training sentences: a step holds its `batch_size` annotated
+        sentences, each followed by the block's other sentences as docs without NER annotation
+        (spaCy's ner makes no state for them: no loss of their own), all of one memory group
+        (`document_memory.set_memory_group`), so the annotated sentence's memory reads the whole
+        block and the gradient reaches the neighbours' encodings only through that memory. The
+        encoder reads every sentence alone; a step encodes `memory_block` times the sentences.
     docs_of_mix: training docs of a mix of sizes, 1..docs_of_mix consecutive sentences each
         (drawn with the run's seed), instead of `docs_of`: sentences and paragraphs both seen.
     retokenize: train on docs made as `spacy train` makes them (its Corpus, gold_preproc false):
@@ -330,6 +396,14 @@ def ours_ner(
 
     if context_block and (docs_of != 1 or docs_of_mix or not sentence_context):
         raise ValueError("context_block needs docs_of=1 and sentence_context > 0")
+    if memory_block and (
+        not doc_memory or docs_of != 1 or docs_of_mix or block_shuffle or retokenize or batch_words
+    ):
+        raise ValueError(
+            "memory_block trains sentence by sentence with the memory over each sentence's block: "
+            "it needs doc_memory=True and docs_of=1, without docs_of_mix, block_shuffle, "
+            "retokenize or batch_words"
+        )
     texts = [" ".join(ws) for ws, _ in sents]
     for k, group in enumerate(groups):
         doc = make_doc(group)
@@ -343,28 +417,21 @@ def ours_ner(
             continue
         examples.append(Example.from_dict(doc, {"words": [t.text for t in doc], "entities": ents}))
     n_words = sum(len(ws) for ws, _ in sents)
+    # memory_block: each annotated sentence's block neighbours, unannotated, in its memory group
+    neighbours = memory_neighbours(examples, groups, memory_block, make_doc) if memory_block else {}
 
     rng = random.Random(seed)
 
     def batches() -> List[List[Any]]:
-        if block_shuffle:
-            blocks = [
-                examples[i : i + block_shuffle] for i in range(0, len(examples), block_shuffle)
-            ]
-            rng.shuffle(blocks)
-            per = block_shuffle * max(1, round(batch_size / block_shuffle))
-            order = [eg for block in blocks for eg in block]
-            return [order[i : i + per] for i in range(0, len(order), per)]
-        order = list(examples)
-        rng.shuffle(order)
-        if batch_words:
-            from spacy.training.batchers import minibatch_by_words
-
-            return list(
-                minibatch_by_words(order, size=batch_words, tolerance=0.2, discard_oversize=False)
-            )
-        per = max(1, round(batch_size / docs_of))
-        return [order[i : i + per] for i in range(0, len(order), per)]
+        return make_batches(
+            examples,
+            rng,
+            batch_size=batch_size,
+            docs_of=docs_of,
+            block_shuffle=block_shuffle,
+            batch_words=batch_words,
+            neighbours=neighbours,
+        )
 
     steps_per_epoch = len(batches())
     rng = random.Random(seed)  # the same shuffles as if batches() had not been called

@@ -24,9 +24,16 @@ pooled alone (the output does not depend on the other docs of the batch); the po
 linear and symmetric, so backprop is exact: the memory half's gradient is pooled the same way
 and reaches every occurrence of the word. The inner tok2vec stays in `model.layers`, so the
 `transformer` component finds the listener by walking the head's model.
+
+Memory groups (training only, opt-in per doc): docs of one batch that carry the same group
+(`set_memory_group(doc, group)`, kept in `doc.user_data`) are pooled together, as if they were
+one doc: a training sentence then reads the memory of its whole block of neighbouring
+sentences, which ride in the batch as docs of their own (without NER annotation, spaCy's ner
+skips them: no loss of their own; their vectors reach the loss only through the memory). Docs
+without a group, as every doc at inference, are pooled alone, as above.
 """
 
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, Hashable, List, Optional, Tuple, Union
 
 import numpy
 from spacy.attrs import LOWER, ORTH
@@ -37,6 +44,7 @@ from thinc.types import Floats2d, Ints1d
 
 NAME = "spacy-modernbert.DocumentMemory.v1"
 KEYS = {"lower": LOWER, "orth": ORTH}
+MEMORY_GROUP_KEY = "spacy_modernbert.memory_group"
 
 # one doc's pooling: (group index of each token, 1 / size of each group)
 Groups = Tuple[Ints1d, Floats2d]
@@ -72,9 +80,41 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
         model.set_dim("nO", inner.get_dim("nO") * 2)
 
 
-def groups(model: Model, doc: Doc) -> Groups:
-    """Which memory each token of `doc` reads: its key's group index and 1 / the group size."""
-    keys = doc.to_array(KEYS[model.attrs["key"]]) if len(doc) else numpy.zeros((0,), "uint64")
+def set_memory_group(doc: Doc, group: Union[int, str]) -> Doc:
+    """Pool `doc` together with the other docs of its batch that carry the same `group` (an int
+    or a string): the training-time memory over a block of sentences fed as separate docs."""
+    if not isinstance(group, (int, str)) or isinstance(group, bool):
+        raise TypeError(
+            f"set_memory_group(doc, group) takes an int or a str as the group, got "
+            f"{type(group).__name__}."
+        )
+    doc.user_data[MEMORY_GROUP_KEY] = group
+    return doc
+
+
+def units(docs: List[Doc]) -> List[List[int]]:
+    """The docs pooled together, as lists of batch indices in batch order: the docs sharing a
+    memory group form one unit; every doc without a group is a unit of its own."""
+    out: List[List[int]] = []
+    by_group: Dict[Hashable, List[int]] = {}
+    for i, doc in enumerate(docs):
+        group = doc.user_data.get(MEMORY_GROUP_KEY)
+        if group is None:
+            out.append([i])
+        elif group in by_group:
+            by_group[group].append(i)
+        else:
+            by_group[group] = [i]
+            out.append(by_group[group])
+    return out
+
+
+def groups(model: Model, docs: List[Doc]) -> Groups:
+    """Which memory each token of `docs` (one unit, read as one text) reads: its key's group
+    index and 1 / the group size."""
+    attr = KEYS[model.attrs["key"]]
+    arrays = [doc.to_array(attr).reshape(-1) for doc in docs if len(doc)]
+    keys = numpy.concatenate(arrays) if arrays else numpy.zeros((0,), "uint64")
     _, index, counts = numpy.unique(keys, return_inverse=True, return_counts=True)
     ops = model.ops
     return ops.asarray1i(index.reshape(-1)), ops.asarray2f((1.0 / counts).reshape(-1, 1))
@@ -93,17 +133,32 @@ def forward(
     model: Model, docs: List[Doc], is_train: bool
 ) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], List[Doc]]]:
     vectors, backprop_inner = model.layers[0](docs, is_train)
-    grouping = [groups(model, doc) for doc in docs]
+    pooled = units(docs)
+    grouping = [groups(model, [docs[i] for i in unit]) for unit in pooled]
+
+    def pool_units(rows: List[Floats2d]) -> List[Floats2d]:
+        """Each row block pooled within its unit (concatenated, pooled, split back)."""
+        out: List[Floats2d] = list(rows)
+        xp = model.ops.xp
+        for unit, g in zip(pooled, grouping):
+            if len(unit) == 1:
+                out[unit[0]] = pool(model, rows[unit[0]], g)
+                continue
+            ends = numpy.cumsum([rows[i].shape[0] for i in unit])[:-1]
+            parts = xp.split(pool(model, xp.vstack([rows[i] for i in unit]), g), ends)
+            for i, part in zip(unit, parts):
+                out[i] = part
+        return out
+
+    memories = pool_units(vectors)
     outputs = [
-        model.ops.xp.hstack([V, pool(model, V, g)]).astype(V.dtype, copy=False)
-        for V, g in zip(vectors, grouping)
+        model.ops.xp.hstack([V, M]).astype(V.dtype, copy=False) for V, M in zip(vectors, memories)
     ]
 
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
-        d_vectors = []
-        for dY, g in zip(d_outputs, grouping):
-            width = dY.shape[1] // 2
-            d_vectors.append(dY[:, :width] + pool(model, dY[:, width:], g))
+        width = vectors[0].shape[1] if vectors else 0
+        d_memories = pool_units([dY[:, width:] for dY in d_outputs])
+        d_vectors = [dY[:, :width] + dM for dY, dM in zip(d_outputs, d_memories)]
         return backprop_inner(d_vectors)
 
     return outputs, backprop

@@ -905,3 +905,96 @@ def test_the_blocks_diagnostic_runs_s_w_and_s_batched_as_w_on_six_seeds_and_choo
         r["arm"][0]: r["dev F1, sentences"] for r in out["rows"] if str(r["seed"]) == "mean of 6"
     }
     assert means == {"S": 54.0, "W": 54.0, "B": 52.0}  # B: 50 on even seeds, 54 on odd
+
+
+def _memory_block_runs(x10, s1, results=None, tested=False):
+    """memory-block's runs: X at dev seeds 0-5 (`x10` on 10-sentence docs) under its tag; S's
+    dev seeds 0-5 (`s1` on sentences) under memory-r3's tag, its test seeds 0-2 and a
+    different dev seed 0 under round 6's (the earlier tag wins)."""
+    study = ctx.STUDIES["memory-block"]
+    (x,) = study.grid
+    mine = [_run(2e-3, x[2], 45.0, x10[seed], seed=seed) for seed in study.rule_seeds]
+    if tested:
+        mine += [_run(2e-3, x[2], 50.0, 58.0, "test", seed) for seed in ctx.proto.SEEDS]
+    r3 = [_run(2e-3, study.sentences[2], s1[k], 70.0, seed=k) for k in study.rule_seeds]
+    r6 = [_run(2e-3, study.sentences[2], 99.0, 70.0, seed=0)]
+    r6 += [_run(2e-3, study.sentences[2], 56.0, 70.0, "test", k) for k in ctx.proto.SEEDS]
+    tags = study.sentences_tag
+    runs = [dict(r, tag=study.tag) for r in mine]
+    runs += [dict(r, tag=tags[0]) for r in r3] + [dict(r, tag=tags[1]) for r in r6]
+    if results is not None:
+        results.write_text(
+            "".join(json.dumps(dict(r, n_train=ctx.proto.N_TRAIN)) + "\n" for r in runs)
+        )
+    return study, runs
+
+
+def test_the_memory_block_study_is_s_plus_the_block_memory_against_ss_recorded_runs(tmp_path):
+    study = ctx.STUDIES["memory-block"]
+    assert study.sentences == ctx.SENTENCES_R6 and study.rule_views == ("10", "1")
+    assert study.rule_seeds == (0, 1, 2, 3, 4, 5) and study.rule_wins == 4
+    assert study.rule_margin == 0.0 and study.rule and not study.adds
+    (x,) = study.grid
+    assert x == (
+        "ours",
+        2e-3,
+        {**ctx.SENTENCES_R6[2], "sentence_windows": True, "doc_memory": True, "memory_block": 10},
+    )
+    assert study.sentences_tag == (ctx.TAG + "-memory-r3", ctx.SENTENCES_R6_TAG)
+    # dev: X at seeds 0-5, S never rerun; test: X at seeds 0-2 only
+    assert ctx.grid_runs(study) == [(*x, "dev", k) for k in range(6)]
+    results = tmp_path / "runs.jsonl"
+    study, runs = _memory_block_runs((55.0,) * 6, (54.0,) * 6, results)
+    read = ctx.study_runs(results, study)
+    s_runs = [(r["split"], r["seed"], r["f1"]) for r in read if ctx._same(r, *study.sentences)]
+    # dev seeds 0-5 from memory-r3's tag (round 6's dev seed 0 is not read again), test 0-2
+    assert s_runs == [("dev", k, 54.0) for k in range(6)] + [("test", k, 56.0) for k in range(3)]
+    assert ctx.seed_runs(read, "dev", study) == []
+    assert ctx.seed_runs(read, "test", study) == [(*x, "test", k) for k in range(3)]
+
+
+def test_the_memory_block_reads_ss_real_recorded_runs():
+    """The settings match S's committed runs exactly: 6 dev seeds (mean 54.86, memory-r3) and
+    3 test seeds (round 6)."""
+    study = ctx.STUDIES["memory-block"]
+    runs = [r for r in ctx.study_runs(ctx.proto.RESULTS, study) if ctx._same(r, *study.sentences)]
+    dev = {r["seed"]: r["f1_by_doc_size"]["1"] for r in runs if r["split"] == "dev"}
+    assert sorted(dev) == [0, 1, 2, 3, 4, 5]
+    assert round(sum(dev.values()) / 6, 2) == 54.86
+    assert sorted(r["seed"] for r in runs if r["split"] == "test") == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "x10, met",
+    [
+        ((54.0,) * 6, False),  # level, but no seed ahead (ties are not wins)
+        ((54.1, 54.1, 54.1, 54.1, 53.8, 53.8), True),  # mean 54.0 exactly, 4 wins
+        ((54.1, 54.1, 54.1, 54.1, 53.6, 53.6), False),  # 4 wins, mean 53.93 < 54
+        ((60.0, 60.0, 60.0, 50.0, 50.0, 50.0), False),  # +1.0, 3 wins of 6
+        ((55.0, 55.0, 55.0, 55.0, 55.0, 50.0), True),  # +0.33: the aim's +0.5 is not needed
+    ],
+)
+def test_the_memory_block_rule_is_level_with_sentences_on_four_of_six_seeds(x10, met, tmp_path):
+    study, _ = _memory_block_runs(x10, (54.0,) * 6, tmp_path / "runs.jsonl")
+    rule = ctx.adoption_rule(ctx.study_runs(tmp_path / "runs.jsonl", study), study)
+    assert rule["met"] is met and rule["sentences mean"] == 54.0
+    assert "+ 0 and ahead on >= 4 of 6 seeds" in rule["rule"]
+
+
+def test_the_memory_block_test_phase_is_gated_and_files_follow_the_rule(tmp_path, monkeypatch):
+    results = tmp_path / "runs.jsonl"
+    study, _ = _memory_block_runs((53.0,) * 6, (54.0,) * 6, results)
+    calls = _refused_test_phase(monkeypatch, tmp_path, results, "memory-block", ".-1.00")
+    out = ctx.write(results, tmp_path / "ner_context_memory_block.json", None, study)
+    assert not (tmp_path / "ner_context_memory_block.json").exists()  # the dev file only
+    dev = json.loads((tmp_path / "ner_context_memory_block_dev.json").read_text())
+    assert dev["adoption_rule"]["met"] is False and dev["protocol"]["seeds"] == 6
+    assert [r["arm"][0] for r in dev["rows"]] == ["S"] * 7 + ["X"] * 7
+    assert "160 sentences encoded per step" in out["protocol"]["budget"]
+    study, _ = _memory_block_runs((55.0,) * 6, (54.0,) * 6, results, tested=True)
+    calls.clear()
+    ctx.main(["test", "--study", "memory-block", "--results", str(results)])
+    assert calls == [[(*study.grid[0], "test", k) for k in range(3)]]
+    out = ctx.write(results, tmp_path / "ner_context_memory_block.json", None, study)
+    assert out["summary"][0]["figure"] == "58.00 vs 56.00 (+2.00)"
+    assert out["summary"][0]["split"].startswith("one pre-registered arm (nothing chosen)")

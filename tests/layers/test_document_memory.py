@@ -9,7 +9,12 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from thinc.api import Model
 
-from spacy_modernbert.layers.document_memory import NAME, document_memory_v1
+from spacy_modernbert.layers.document_memory import (
+    NAME,
+    document_memory_v1,
+    set_memory_group,
+    units,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 WORDS = ["Smith", "met", "Mr.", "smith", "and", "Smith", "left"]
@@ -105,6 +110,158 @@ def test_backprop_is_exact():
         down[i, j] -= 0.5
         numeric[i, j] = loss(up) - loss(down)
     numpy.testing.assert_allclose(dV, numeric, rtol=1e-4, atol=1e-4)
+
+
+def test_docs_of_one_memory_group_are_pooled_as_one_text():
+    """Docs sharing a group (set_memory_group) pool together, exactly as the concatenated doc
+    pools alone; docs without a group, or with another group, are untouched; backprop pools the
+    memory half's gradient across the group's docs."""
+    inner, table, seen = _fixed()
+    model = document_memory_v1(inner)
+    words_a, words_b = WORDS[:3], WORDS[3:]  # "smith" in both halves
+    a, b, alone, c = _doc(words_a), _doc(words_b), _doc(["Smith", "ran"]), _doc(["smith"])
+    set_memory_group(a, "block-1")
+    set_memory_group(b, "block-1")
+    set_memory_group(c, 7)
+    assert units([a, alone, b, c]) == [[0, 2], [1], [3]]
+    (Ya, Yalone, Yb, Yc), backprop = model([a, alone, b, c], True)
+    # the stand-in adds each doc's batch index to its vectors: V_a = table + 0, V_b = table + 2
+    Va, Vb = table[: len(words_a)], table[: len(words_b)] + 2
+    V = numpy.vstack([Va, Vb])
+    lower = [w.lower() for w in WORDS]
+    memory = numpy.stack(
+        [V[[u for u, w in enumerate(lower) if w == lower[t]]].mean(0) for t in range(7)]
+    )
+    numpy.testing.assert_allclose(numpy.vstack([Ya, Yb]), numpy.hstack([V, memory]), rtol=1e-6)
+    numpy.testing.assert_allclose(Yalone, numpy.hstack([table[:2] + 1] * 2))  # pooled alone
+    numpy.testing.assert_allclose(Yc, numpy.hstack([table[:1] + 3] * 2))  # group of one
+    G = [
+        numpy.random.default_rng(k).normal(size=Y.shape).astype("f")
+        for k, Y in enumerate((Ya, Yalone, Yb, Yc))
+    ]
+    backprop(G)
+    Gab = numpy.vstack([G[0], G[2]])
+    hand = Gab[:, :3] + numpy.stack(
+        [Gab[[u for u, w in enumerate(lower) if w == lower[t]], 3:].mean(0) for t in range(7)]
+    )
+    numpy.testing.assert_allclose(
+        numpy.vstack([seen["d"][0], seen["d"][2]]), hand, rtol=1e-5, atol=1e-6
+    )
+    numpy.testing.assert_allclose(seen["d"][1], G[1][:, :3] + G[1][:, 3:], rtol=1e-6)
+    with pytest.raises(TypeError, match="int or a str"):
+        set_memory_group(a, ["block"])
+
+
+def _ner_reading_a_recorder(memory: bool):
+    """A blank pipeline whose ner reads a small HashEmbedCNN (wrapped in the memory when
+    `memory`), with the gradient that reaches the tok2vec's output recorded per doc."""
+    nlp = spacy.blank("en")
+    tok2vec = {
+        "@architectures": "spacy.HashEmbedCNN.v2",
+        "pretrained_vectors": None,
+        "width": 8,
+        "depth": 1,
+        "embed_size": 200,
+        "window_size": 1,
+        "maxout_pieces": 2,
+        "subword_features": True,
+    }
+    if memory:
+        tok2vec = {"@architectures": NAME, "key": "lower", "tok2vec": tok2vec}
+    model = {
+        "@architectures": "spacy.TransitionBasedParser.v2",
+        "state_type": "ner",
+        "extra_state_tokens": False,
+        "hidden_width": 16,
+        "maxout_pieces": 2,
+        "use_upper": True,
+        "tok2vec": tok2vec,
+    }
+    ner = nlp.add_pipe("ner", config={"model": model})
+    return nlp, ner
+
+
+def _recorded_update(nlp, ner, examples, memory: bool):
+    """One ner update (no optimizer step, no dropout, the same random draws): the ner's loss and the gradient that
+    reached the (inner) tok2vec's output, per doc."""
+    cnn = ner.model.get_ref("tok2vec").layers[0]  # the parser chains it to its own Linear
+    if memory:
+        cnn = cnn.layers[0]
+    seen = {}
+    original = cnn._func
+
+    def recording(model, docs, is_train):
+        out, backprop = original(model, docs, is_train)
+
+        def record(d_out):
+            seen["d"] = [numpy.array(d) for d in d_out]
+            return backprop(d_out)
+
+        return out, record
+
+    cnn._func = recording
+    losses = {}
+    spacy.util.fix_random_seed(1)  # the ner's update draws random numbers: the same each call
+    ner.update(examples, drop=0.0, sgd=None, losses=losses)
+    cnn._func = original
+    return losses["ner"], seen["d"]
+
+
+@pytest.mark.parametrize("memory", [False, True])
+def test_unannotated_docs_give_the_ner_no_loss_and_no_gradient(memory):
+    """A doc whose tokens all carry missing NER annotation (ent_iob 0) beside an annotated one:
+    spaCy's ner makes no state for it, so the loss and the gradient reaching the annotated
+    doc's vectors are those of the annotated doc alone, and the unannotated doc's vectors get
+    an exactly zero gradient. With the memory and one memory group, the only gradient the
+    unannotated doc gets comes through the pooled memory: nonzero exactly on its tokens whose
+    lowercase form the annotated doc also has ("jones")."""
+    nlp, ner = _ner_reading_a_recorder(memory)
+    target = nlp.make_doc("Smith met Jones in Paris .")
+    target_eg = Example.from_dict(
+        target, {"entities": [(0, 5, "PER"), (10, 15, "PER"), (19, 24, "LOC")]}
+    )
+    neighbour = nlp.make_doc("JONES left Berlin today")
+    neighbour_eg = Example.from_dict(neighbour, {})
+    assert all(t.ent_iob == 0 for t in neighbour_eg.reference)
+    spacy.util.fix_random_seed(0)
+    optimizer = nlp.initialize(lambda: [target_eg])
+    for _ in range(3):  # the upper layer starts at zero: no gradient below it before a step
+        ner.update([target_eg], drop=0.0, sgd=optimizer)
+    loss_alone, (d_alone,) = _recorded_update(nlp, ner, [target_eg], memory)
+    assert loss_alone > 0 and numpy.abs(d_alone).sum() > 0
+    loss_both, (d_target, d_neighbour) = _recorded_update(
+        nlp, ner, [target_eg, neighbour_eg], memory
+    )
+    assert loss_both == pytest.approx(loss_alone, rel=1e-6)
+    numpy.testing.assert_allclose(d_target, d_alone, rtol=1e-5, atol=1e-7)
+    assert not d_neighbour.any()
+    if memory:
+        set_memory_group(target, 0)
+        set_memory_group(neighbour, 0)
+        loss_group, (_, d_neighbour) = _recorded_update(nlp, ner, [target_eg, neighbour_eg], memory)
+        assert d_neighbour[0].any(), "JONES reads (and trains) the memory of Jones"
+        assert not d_neighbour[1:].any(), "left, Berlin, today share no word with the target"
+
+
+def test_missing_tags_inside_an_annotated_doc_still_train_the_ner():
+    """Why ner_study's memory_block feeds a sentence's neighbours as docs of their own, not as
+    the untagged rest of one doc: inside a doc with annotation, spaCy's ner still makes moves
+    over the missing-tag tokens and scores them (every valid move costs 0 there, the invalid
+    ones are pushed down), so they add loss and a gradient of their own."""
+    nlp, ner = _ner_reading_a_recorder(False)
+    tagged = ["U-PER", "O", "U-PER", "O", "U-LOC", "O"]
+    target = Example.from_dict(nlp.make_doc("Smith met Jones in Paris ."), {"entities": tagged})
+    joined = nlp.make_doc("Smith met Jones in Paris . JONES left Berlin today")
+    one_doc = Example.from_dict(joined, {"entities": tagged + ["-"] * 4})
+    assert [t.ent_iob for t in one_doc.reference][6:] == [0] * 4
+    spacy.util.fix_random_seed(0)
+    optimizer = nlp.initialize(lambda: [target])
+    for _ in range(3):
+        ner.update([target], drop=0.0, sgd=optimizer)
+    loss_alone, _ = _recorded_update(nlp, ner, [target], False)
+    loss_joined, (d_joined,) = _recorded_update(nlp, ner, [one_doc], False)
+    assert loss_joined > loss_alone * 1.01
+    assert all(d_joined[t].any() for t in range(6, 10))
 
 
 def test_unknown_key_names_the_setting():
