@@ -239,6 +239,24 @@ beside it). Otherwise only the dev file is written and nothing is adopted:
     python benchmarks/ner_context.py test --study memory-block --jobs 1  # exits unless the rule holds
     python benchmarks/ner_context.py write --study memory-block  # results/ner_context_memory_block(_dev).json
 
+`--study memory-block-nograd` (issue 33, round 9f; pre-registered 2026-12-04 02:46 UTC, after
+memory-block's rule failed, -1.88 with 3 of 6 wins, before any run of its arm; tag
+`TAG + "-memory-block-nograd"`): the brief's other design, the memory computed from neighbour
+encodings that get no gradient. Xng = X with `memory_block_grad` False: the neighbours are read
+for the memory only (`set_memory_group(trained=False)`: the gradient the memory sends them is
+dropped), so the encoder trains on the 16 annotated sentences of each step alone, as S's does,
+and the memory still pools over the block. It asks whether X's loss comes from the encoder
+training on its neighbours through the memory. Compute per step: as X's (the encoder's backward
+still runs over the neighbours, with zero gradient). Everything else is memory-block's: S's
+recorded runs, dev seeds 0-5, and the rule: Xng's 6-seed dev mean on 10-sentence docs (gold
+starts) >= S's on sentences + 0, ahead on >= 4 of 6 seeds; test (CoNLL valid, seeds 0-2) only
+if it holds. The ninth pre-registered rule on this dev split: a pass counts only if it holds on
+test:
+
+    python benchmarks/ner_context.py dev --study memory-block-nograd --jobs 1
+    python benchmarks/ner_context.py test --study memory-block-nograd --jobs 1  # only if the rule holds
+    python benchmarks/ner_context.py write --study memory-block-nograd
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -349,6 +367,9 @@ MEMORY_BLOCK = (
     2e-3,
     {**SENTENCES_R6[2], "sentence_windows": True, "doc_memory": True, "memory_block": 10},
 )
+# Round 9f (study memory-block-nograd, pre-registered after memory-block failed its rule): the
+# same, the neighbours read for the memory only (their encodings get no gradient through it).
+MEMORY_BLOCK_NOGRAD = (*MEMORY_BLOCK[:2], {**MEMORY_BLOCK[2], "memory_block_grad": False})
 MEMORY_GRID = [
     ("ours", lr, {**WINDOWS, **memory})
     for memory in ({}, {"doc_memory": True})
@@ -423,6 +444,31 @@ class Study:
     rule_wins: int = 2
     # the rule's margin: the tested system's mean >= the sentence system's + this
     rule_margin: float = RULE_MARGIN
+
+
+MEMORY_BLOCK_STUDY = Study(
+    "memory-block",
+    TAG + "-memory-block",
+    [MEMORY_BLOCK],
+    MEMORY_R3_SEEDS,
+    OUTPUT.with_name("ner_context_memory_block.json"),
+    "python benchmarks/ner_context.py dev --study memory-block --jobs 1 && python "
+    "benchmarks/ner_context.py test --study memory-block --jobs 1 && python "
+    "benchmarks/ner_context.py write --study memory-block",
+    SENTENCES_R6,
+    sentences_tag=(TAG + "-memory-r3", SENTENCES_R6_TAG),
+    rule=True,
+    candidate="memory_block",
+    rule_views=(VIEW, "1"),
+    arm_names=(
+        "X: S's steps, document memory over each sentence's 10-sentence block",
+        "",
+        "S: 1-sentence training docs",
+    ),
+    rule_seeds=MEMORY_R3_SEEDS,
+    rule_wins=4,
+    rule_margin=0.0,
+)
 
 
 STUDIES = {
@@ -579,28 +625,19 @@ STUDIES = {
     # sentence-level steps with the memory over each sentence's block (docstring): one
     # pre-registered arm against S's existing runs (dev seeds 0-5 from memory-r3's tag, test
     # seeds 0-2 from the protocol's round 6), the rule at margin 0 with 4 of 6 wins
-    "memory-block": Study(
-        "memory-block",
-        TAG + "-memory-block",
-        [MEMORY_BLOCK],
-        MEMORY_R3_SEEDS,
-        OUTPUT.with_name("ner_context_memory_block.json"),
-        "python benchmarks/ner_context.py dev --study memory-block --jobs 1 && python "
-        "benchmarks/ner_context.py test --study memory-block --jobs 1 && python "
-        "benchmarks/ner_context.py write --study memory-block",
-        SENTENCES_R6,
-        sentences_tag=(TAG + "-memory-r3", SENTENCES_R6_TAG),
-        rule=True,
-        candidate="memory_block",
-        rule_views=(VIEW, "1"),
+    "memory-block": MEMORY_BLOCK_STUDY,
+    "memory-block-nograd": replace(
+        MEMORY_BLOCK_STUDY,
+        name="memory-block-nograd",
+        tag=TAG + "-memory-block-nograd",
+        grid=[MEMORY_BLOCK_NOGRAD],
+        output=OUTPUT.with_name("ner_context_memory_block_nograd.json"),
+        command=MEMORY_BLOCK_STUDY.command.replace("memory-block", "memory-block-nograd"),
         arm_names=(
-            "X: S's steps, document memory over each sentence's 10-sentence block",
+            "Xng: X with the neighbours read for the memory only (no gradient)",
             "",
             "S: 1-sentence training docs",
         ),
-        rule_seeds=MEMORY_R3_SEEDS,
-        rule_wins=4,
-        rule_margin=0.0,
     ),
     "dropout": Study(
         "dropout",

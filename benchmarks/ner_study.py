@@ -187,11 +187,14 @@ def make_batches(
     return steps
 
 
-def memory_neighbours(examples, groups, block: int, make_doc) -> Dict[int, List[Any]]:
+def memory_neighbours(
+    examples, groups, block: int, make_doc, trained: bool = True
+) -> Dict[int, List[Any]]:
     """`ours_ner(memory_block=block)`: for each annotated one-sentence example k (keyed by
     id), the other sentences of its block of `block` consecutive training sentences as examples
     without NER annotation (spaCy's ner skips them), each doc in memory group k with example k's
-    own (`document_memory.set_memory_group`), so that they are pooled as one text."""
+    own (`document_memory.set_memory_group`), so that they are pooled as one text; with
+    `trained` False they are read for the memory only (no gradient reaches them)."""
     from spacy.training import Example
 
     from spacy_modernbert.layers.document_memory import set_memory_group
@@ -203,7 +206,7 @@ def memory_neighbours(examples, groups, block: int, make_doc) -> Dict[int, List[
         others = []
         for j in range(first, min(first + block, len(groups))):
             if j != k:
-                doc = set_memory_group(make_doc(groups[j]), k)
+                doc = set_memory_group(make_doc(groups[j]), k, trained)
                 others.append(Example.from_dict(doc, {"words": [t.text for t in doc]}))
         out[id(eg)] = others
     return out
@@ -265,6 +268,7 @@ def ours_ner(
     retokenize: bool = False,
     doc_memory: bool = False,
     memory_block: int = 0,
+    memory_block_grad: bool = True,
     save_to: Optional[Path] = None,
 ) -> Dict[str, Any]:
     """Transformer (ours) + `ner` listening to it, trained as `spacy train` does.
@@ -316,6 +320,9 @@ def ours_ner(
         (`document_memory.set_memory_group`), so the annotated sentence's memory reads the whole
         block and the gradient reaches the neighbours' encodings only through that memory. The
         encoder reads every sentence alone; a step encodes `memory_block` times the sentences.
+    memory_block_grad: with memory_block, False reads the neighbours for the memory only (their
+        encodings get no gradient from it, `set_memory_group(trained=False)`; the encoder's
+        backward still runs over them, with zeros).
     docs_of_mix: training docs of a mix of sizes, 1..docs_of_mix consecutive sentences each
         (drawn with the run's seed), instead of `docs_of`: sentences and paragraphs both seen.
     retokenize: train on docs made as `spacy train` makes them (its Corpus, gold_preproc false):
@@ -418,7 +425,11 @@ def ours_ner(
         examples.append(Example.from_dict(doc, {"words": [t.text for t in doc], "entities": ents}))
     n_words = sum(len(ws) for ws, _ in sents)
     # memory_block: each annotated sentence's block neighbours, unannotated, in its memory group
-    neighbours = memory_neighbours(examples, groups, memory_block, make_doc) if memory_block else {}
+    neighbours = (
+        memory_neighbours(examples, groups, memory_block, make_doc, memory_block_grad)
+        if memory_block
+        else {}
+    )
 
     rng = random.Random(seed)
 

@@ -29,8 +29,10 @@ Memory groups (training only, opt-in per doc): docs of one batch that carry the 
 (`set_memory_group(doc, group)`, kept in `doc.user_data`) are pooled together, as if they were
 one doc: a training sentence then reads the memory of its whole block of neighbouring
 sentences, which ride in the batch as docs of their own (without NER annotation, spaCy's ner
-skips them: no loss of their own; their vectors reach the loss only through the memory). Docs
-without a group, as every doc at inference, are pooled alone, as above.
+skips them: no loss of their own; their vectors reach the loss only through the memory). A doc
+set with `trained=False` is read for the memory only: the gradient the memory sends it is
+dropped, so its encoding gets none. Docs without a group, as every doc at inference, are
+pooled alone, as above.
 """
 
 from typing import Callable, Dict, Hashable, List, Optional, Tuple, Union
@@ -45,6 +47,7 @@ from thinc.types import Floats2d, Ints1d
 NAME = "spacy-modernbert.DocumentMemory.v1"
 KEYS = {"lower": LOWER, "orth": ORTH}
 MEMORY_GROUP_KEY = "spacy_modernbert.memory_group"
+MEMORY_READ_ONLY_KEY = "spacy_modernbert.memory_read_only"
 
 # one doc's pooling: (group index of each token, 1 / size of each group)
 Groups = Tuple[Ints1d, Floats2d]
@@ -80,15 +83,20 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
         model.set_dim("nO", inner.get_dim("nO") * 2)
 
 
-def set_memory_group(doc: Doc, group: Union[int, str]) -> Doc:
+def set_memory_group(doc: Doc, group: Union[int, str], trained: bool = True) -> Doc:
     """Pool `doc` together with the other docs of its batch that carry the same `group` (an int
-    or a string): the training-time memory over a block of sentences fed as separate docs."""
+    or a string): the training-time memory over a block of sentences fed as separate docs. With
+    `trained=False` the doc is read for the memory only: its vectors get no gradient from it."""
     if not isinstance(group, (int, str)) or isinstance(group, bool):
         raise TypeError(
             f"set_memory_group(doc, group) takes an int or a str as the group, got "
             f"{type(group).__name__}."
         )
     doc.user_data[MEMORY_GROUP_KEY] = group
+    if trained:
+        doc.user_data.pop(MEMORY_READ_ONLY_KEY, None)
+    else:
+        doc.user_data[MEMORY_READ_ONLY_KEY] = True
     return doc
 
 
@@ -158,7 +166,10 @@ def forward(
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
         width = vectors[0].shape[1] if vectors else 0
         d_memories = pool_units([dY[:, width:] for dY in d_outputs])
-        d_vectors = [dY[:, :width] + dM for dY, dM in zip(d_outputs, d_memories)]
+        d_vectors = [
+            dY[:, :width] + dM if not doc.user_data.get(MEMORY_READ_ONLY_KEY) else dY[:, :width]
+            for dY, dM, doc in zip(d_outputs, d_memories, docs)
+        ]
         return backprop_inner(d_vectors)
 
     return outputs, backprop

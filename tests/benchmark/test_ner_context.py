@@ -998,3 +998,17 @@ def test_the_memory_block_test_phase_is_gated_and_files_follow_the_rule(tmp_path
     out = ctx.write(results, tmp_path / "ner_context_memory_block.json", None, study)
     assert out["summary"][0]["figure"] == "58.00 vs 56.00 (+2.00)"
     assert out["summary"][0]["split"].startswith("one pre-registered arm (nothing chosen)")
+
+
+def test_the_nograd_study_is_memory_block_with_the_neighbours_read_only():
+    block, nograd = ctx.STUDIES["memory-block"], ctx.STUDIES["memory-block-nograd"]
+    assert nograd.grid == [(*block.grid[0][:2], {**block.grid[0][2], "memory_block_grad": False})]
+    assert nograd.tag == ctx.TAG + "-memory-block-nograd" != block.tag
+    assert nograd.output.name == "ner_context_memory_block_nograd.json"
+    assert (
+        "--study memory-block-nograd " in nograd.command
+        and "--study memory-block " not in nograd.command
+    )
+    same = ("sentences", "sentences_tag", "rule", "rule_views", "rule_seeds", "rule_wins")
+    assert all(getattr(nograd, k) == getattr(block, k) for k in (*same, "rule_margin", "candidate"))
+    assert ctx.grid_runs(nograd) == [(*nograd.grid[0], "dev", k) for k in range(6)]

@@ -55,7 +55,7 @@ def test_memory_block_steps_are_the_sentence_steps_each_with_its_block():
     from spacy.tokens import Doc
     from spacy.training import Example
 
-    from spacy_modernbert.layers.document_memory import MEMORY_GROUP_KEY
+    from spacy_modernbert.layers.document_memory import MEMORY_GROUP_KEY, MEMORY_READ_ONLY_KEY
 
     vocab = spacy.blank("en").vocab
     sents = _numbered(40)
@@ -83,6 +83,14 @@ def test_memory_block_steps_are_the_sentence_steps_each_with_its_block():
             assert all(not any(t.ent_iob for t in r.reference) for r in rest)
             groups_seen = {d.predicted.user_data[MEMORY_GROUP_KEY] for d in step[i : i + 10]}
             assert groups_seen == {k}
+    # memory_block_grad=False: the neighbours are read for the memory only, the target trained
+    frozen = ner_study.memory_neighbours(examples, groups, 10, make_doc, trained=False)
+    assert all(
+        eg.predicted.user_data.get(MEMORY_READ_ONLY_KEY)
+        for others in frozen.values()
+        for eg in others
+    )
+    assert not any(eg.predicted.user_data.get(MEMORY_READ_ONLY_KEY) for eg in examples)
 
 
 def test_ours_ner_with_memory_block_trains_and_refuses_other_recipes(tiny_checkpoint):

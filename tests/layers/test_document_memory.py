@@ -148,6 +148,17 @@ def test_docs_of_one_memory_group_are_pooled_as_one_text():
         numpy.vstack([seen["d"][0], seen["d"][2]]), hand, rtol=1e-5, atol=1e-6
     )
     numpy.testing.assert_allclose(seen["d"][1], G[1][:, :3] + G[1][:, 3:], rtol=1e-6)
+    # b read for the memory only: it keeps its own half's gradient, loses the memory's; a's is
+    # unchanged (b's memory half reads a's vectors)
+    set_memory_group(b, "block-1", trained=False)
+    _, backprop = model([a, alone, b, c], True)
+    backprop(G)
+    numpy.testing.assert_allclose(seen["d"][2], G[2][:, :3], rtol=1e-6)
+    numpy.testing.assert_allclose(seen["d"][0], hand[: len(words_a)], rtol=1e-5, atol=1e-6)
+    set_memory_group(b, "block-1")  # trained again
+    _, backprop = model([a, alone, b, c], True)
+    backprop(G)
+    numpy.testing.assert_allclose(seen["d"][2], hand[len(words_a) :], rtol=1e-5, atol=1e-6)
     with pytest.raises(TypeError, match="int or a str"):
         set_memory_group(a, ["block"])
 
@@ -241,6 +252,9 @@ def test_unannotated_docs_give_the_ner_no_loss_and_no_gradient(memory):
         loss_group, (_, d_neighbour) = _recorded_update(nlp, ner, [target_eg, neighbour_eg], memory)
         assert d_neighbour[0].any(), "JONES reads (and trains) the memory of Jones"
         assert not d_neighbour[1:].any(), "left, Berlin, today share no word with the target"
+        set_memory_group(neighbour, 0, trained=False)  # read for the memory only
+        _, (_, d_neighbour) = _recorded_update(nlp, ner, [target_eg, neighbour_eg], memory)
+        assert not d_neighbour.any()
 
 
 def test_missing_tags_inside_an_annotated_doc_still_train_the_ner():
