@@ -1303,6 +1303,10 @@ def write(
                 else "nothing: a diagnostic of fixed arms; dev: the last 10% of CoNLL-2003 train, "
                 f"seeds {', '.join(map(str, study.choose_seeds))}"
                 if study.arm_names and not study.rule
+                else "nothing: one pre-registered arm against the sentence system's recorded runs; "
+                "dev: the last 10% of CoNLL-2003 train, seeds "
+                + ", ".join(map(str, study.rule_seeds))
+                if study.arm_names and len(study.grid) == 1
                 else "dev: the last 10% of CoNLL-2003 train; "
                 + (
                     "the training recipe (the W points: docs per step, the ner's oracle cut; the "
@@ -1387,6 +1391,10 @@ def write(
                 "reports": "dev (every arm's runs and means; a diagnostic: nothing here "
                 "chooses, and nothing is a test figure)"
                 if study.arm_names and not study.rule
+                else "dev (the one arm's and the sentence system's seeds "
+                + ", ".join(map(str, study.rule_seeds))
+                + " feed the pre-registered rule; nothing here is a test figure)"
+                if study.arm_names and len(study.grid) == 1
                 else "dev (the W recipes' means over seeds 0-2 choose the recipe; the "
                 "tested arm's and the sentence system's seeds "
                 + ", ".join(map(str, study.rule_seeds))

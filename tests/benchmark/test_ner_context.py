@@ -991,6 +991,10 @@ def test_the_memory_block_test_phase_is_gated_and_files_follow_the_rule(tmp_path
     assert dev["adoption_rule"]["met"] is False and dev["protocol"]["seeds"] == 6
     assert [r["arm"][0] for r in dev["rows"]] == ["S"] * 7 + ["X"] * 7
     assert "160 sentences encoded per step" in out["protocol"]["budget"]
+    assert dev["protocol"]["chooses"].startswith("nothing: one pre-registered arm")
+    assert dev["protocol"]["reports"].startswith(
+        "dev (the one arm's and the sentence system's seeds 0, 1, 2, 3, 4, 5"
+    )
     study, _ = _memory_block_runs((55.0,) * 6, (54.0,) * 6, results, tested=True)
     calls.clear()
     ctx.main(["test", "--study", "memory-block", "--results", str(results)])
