@@ -257,6 +257,12 @@ test:
     python benchmarks/ner_context.py test --study memory-block-nograd --jobs 1  # only if the rule holds
     python benchmarks/ner_context.py write --study memory-block-nograd
 
+`cost --study memory-block` measures the extra compute per step (added after both rules were
+read; it chooses nothing): S, X and Xng for `COST_STEPS` updates each, 3 repeats in
+alternating order, one run at a time, 1 torch thread, their lines in a scratch file:
+
+    python benchmarks/ner_context.py cost --study memory-block  # results/ner_context_memory_block_cost.json
+
 Every run is one `ner_study.py` line in benchmarks/ner_study_results.jsonl, tag `TAG` (the
 dropout study: `TAG + "-dropout"`, its rerun `TAG + "-dropout-r2"`).
 """
@@ -1462,9 +1468,109 @@ def write_seeds(
     return result
 
 
+# The cost phase (memory-block's extra compute per step, measured): the sentence system, X and
+# Xng for COST_STEPS updates each (`max_steps`; the schedule ends with them), 3 repeats in
+# alternating order (S X Xng, Xng X S, S X Xng; repeat k at seed k), one run at a time, 1
+# torch thread; their lines go to a scratch file beside the checkpoint cache, not the study's.
+COST_STEPS = 25
+COST_POINTS = {
+    "memory-block": (
+        ("S", SENTENCES_R6),
+        ("X", MEMORY_BLOCK),
+        ("Xng", MEMORY_BLOCK_NOGRAD),
+    )
+}
+
+
+COST_COLUMNS = [
+    "system",
+    "repeat",
+    "updates",
+    "train s",
+    "train s per update",
+    "vs S",
+    "range",
+    "load average",
+]
+
+
+def cost_runs(study: Study) -> List[proto.Run]:
+    """The cost phase's runs, in the order they run (every point at COST_STEPS updates)."""
+    if study.name not in COST_POINTS:
+        raise SystemExit(f"the cost phase measures {sorted(COST_POINTS)} only, not {study.name}")
+    points = [
+        (system, lr, {**settings, "max_steps": COST_STEPS})
+        for _, (system, lr, settings) in COST_POINTS[study.name]
+    ]
+    orders = (points, points[::-1], points)
+    return [(*point, "dev", seed) for seed, order in enumerate(orders) for point in order]
+
+
+def write_cost(runs: Sequence[Dict[str, Any]], study: Study, output: Path) -> Dict[str, Any]:
+    """results/<study>_cost.json: training seconds per update of each point, every repeat, then
+    the median and range, and the median's ratio to the sentence system's."""
+    from benchmarks.report import write_json
+    from benchmarks.results import header_of_runs
+
+    names = {
+        json.dumps({**settings, "max_steps": COST_STEPS}, sort_keys=True): name
+        for name, (_, _, settings) in COST_POINTS[study.name]
+    }
+    rows, per_step = [], {}
+    for r in runs:
+        name = names.get(json.dumps(r["settings"], sort_keys=True))
+        if name is None or r["split"] != "dev":
+            continue
+        seconds = r["train_seconds"] / COST_STEPS
+        per_step.setdefault(name, []).append(seconds)
+        rows.append(
+            {
+                "system": name,
+                "repeat": r["seed"],
+                "updates": COST_STEPS,
+                "train s": r["train_seconds"],
+                "train s per update": round(seconds, 3),
+                "load average": r["load_avg"][0],
+            }
+        )
+    base = statistics.median(per_step["S"])
+    for name, values in per_step.items():
+        rows.append(
+            {
+                "system": name,
+                "repeat": f"median of {len(values)}",
+                "updates": COST_STEPS,
+                "train s": None,
+                "train s per update": round(statistics.median(values), 3),
+                "load average": None,
+                "vs S": round(statistics.median(values) / base, 1),
+                "range": f"{min(values):.3f}-{max(values):.3f}",
+            }
+        )
+    loads = [r["load_avg"][0] for r in runs] or [0.0]
+    result = {
+        **header_of_runs(
+            "ner_context", f"python benchmarks/ner_context.py cost --study {study.name}", loads
+        ),
+        "protocol": {
+            "chooses": "nothing: a measurement of training time per update",
+            "reports": f"training seconds per update over {COST_STEPS} updates (dev split data; "
+            "the F1 of these short runs is not read)",
+            "checkpoint": PROTO_CHECKPOINT,
+            "seeds": 3,
+            "repeats": "3 per system, interleaved (S X Xng, Xng X S, S X Xng), one run at a "
+            "time, 1 torch thread; the machine is shared (load average per run)",
+        },
+        "columns": COST_COLUMNS,
+        "rows": [{c: row.get(c) for c in COST_COLUMNS} for row in rows],
+    }
+    write_json(output, result)
+    return result
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("phase", choices=["dev", "test", "write", "show", "seeds"])
+    p.add_argument("phase", choices=["dev", "test", "write", "show", "seeds", "cost"])
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (1 torch thread each)")
     p.add_argument("--results", type=Path, default=proto.RESULTS)
     p.add_argument("--cache-dir", type=Path, default=proto.CACHE)
@@ -1516,6 +1622,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         seeds_tag = tag + SEEDS_SUFFIX
         proto.execute(more_seed_runs(runs, study), args.jobs, args.results, extra, seeds_tag)
         write_seeds(args.results, study, pretraining)
+    elif args.phase == "cost":
+        scratch = args.cache_dir / f"{study.name}_cost_runs.jsonl"
+        proto.execute(cost_runs(study), 1, scratch, extra, tag + "-cost")
+        output = args.output or study.output.with_name(study.output.stem + "_cost.json")
+        write_cost(proto.read_runs(scratch, tag + "-cost"), study, output)
     elif args.phase == "write":
         output = args.output or study.output
         print(json.dumps(write(args.results, output, pretraining, study)["summary"], indent=1))

@@ -1016,3 +1016,29 @@ def test_the_nograd_study_is_memory_block_with_the_neighbours_read_only():
     same = ("sentences", "sentences_tag", "rule", "rule_views", "rule_seeds", "rule_wins")
     assert all(getattr(nograd, k) == getattr(block, k) for k in (*same, "rule_margin", "candidate"))
     assert ctx.grid_runs(nograd) == [(*nograd.grid[0], "dev", k) for k in range(6)]
+
+
+def test_the_cost_phase_interleaves_s_x_and_xng_and_reports_seconds_per_update(tmp_path):
+    study = ctx.STUDIES["memory-block"]
+    todo = ctx.cost_runs(study)
+    s, x, xng = (
+        (*p[:2], {**p[2], "max_steps": ctx.COST_STEPS})
+        for p in (ctx.SENTENCES_R6, ctx.MEMORY_BLOCK, ctx.MEMORY_BLOCK_NOGRAD)
+    )
+    assert todo == [
+        (*p, "dev", k)
+        for k, order in enumerate(((s, x, xng), (xng, x, s), (s, x, xng)))
+        for p in order
+    ]
+    runs = [
+        dict(_run(lr, settings, 1.0, 1.0, seed=seed), train_seconds=seconds)
+        for (_, lr, settings, _, seed), seconds in zip(todo, (2, 14, 13, 12, 16, 3, 2.5, 15, 14))
+    ]
+    out = ctx.write_cost(runs, study, tmp_path / "cost.json")
+    medians = {r["system"]: r for r in out["rows"] if str(r["repeat"]).startswith("median")}
+    assert medians["S"]["train s per update"] == 0.1  # median 2.5 s / 25 updates
+    assert medians["X"]["train s per update"] == 0.6 and medians["X"]["vs S"] == 6.0
+    assert medians["Xng"]["range"] == "0.480-0.560"
+    assert len(out["rows"]) == 9 + 3 and json.loads((tmp_path / "cost.json").read_text())["rows"]
+    with pytest.raises(SystemExit, match="measures"):
+        ctx.cost_runs(ctx.STUDIES["blocks"])
