@@ -62,7 +62,7 @@ Protocol (invariants):
   the same dev rule chooses (ties: the later, larger one). `--systems` restricts the pointing
   game to some systems (a run restricted to what one system's choice needs; its summary says
   so and makes no cost claim without the systems it compares).
-  Pre-registered (02:45 UTC 2026-12-04, before any pointing run of the benchmark with a 6 x 256
+  Pre-registered (02:42 UTC 2026-12-04, commit e0c3313, before any pointing run of the benchmark with a 6 x 256
   checkpoint, AFTER every test figure above was seen: SMS test knn and mahalanobis, mean
   pooling, 0.79): the run `--tasks sms,report --shapes small,pretrain --systems
   knn,mahalanobis` (the other settings those of explain.json; no retrieval, no other system:
