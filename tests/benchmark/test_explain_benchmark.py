@@ -406,3 +406,43 @@ def test_other_shapes_add_checkpoints_the_dev_docs_choose_among(tmp_path, monkey
     caveats = [c["caveat"] for c in result["summary"]]
     assert any("only the systems run (--systems knn,mahalanobis)" in c for c in caveats)
     assert not any(c["claim"].startswith("explanation cost") for c in result["summary"])
+
+
+def test_the_shapes_run_repeats_the_committed_cells_and_changes_no_default():
+    """results/explain_shapes.json (--shapes small,pretrain --systems knn,mahalanobis): every
+    4 x 128 cell equals explain.json's (the restricted run scores as the full one), its tables
+    are summarize's of its runs, and AUTO is not its choice where the pre-registered condition
+    (knn and mahalanobis both on @pretrained-6x256 at >= 0.80 SMS test) does not hold."""
+    from benchmarks.explain import summarize
+
+    shapes = json.loads((RESULT.parent / "explain_shapes.json").read_text(encoding="utf8"))
+    full = {
+        (r["task"], r["seed"]): r for r in json.loads(RESULT.read_text(encoding="utf8"))["runs"]
+    }
+    assert shapes["settings"]["shapes"] == ["small", "pretrain"]
+    for run in shapes["runs"]:
+        assert run["checkpoints"] == ["random-init", "pretrained", "pretrained-6x256"]
+        for split in ("dev", "test"):
+            small = {s: v for s, v in run[split].items() if not s.endswith("6x256")}
+            assert small and small == {s: full[(run["task"], run["seed"])][split][s] for s in small}
+    again = summarize(shapes["runs"], None, shapes["settings"])
+    for key in ("protocol", "rows", "summary", "choices", "auto"):
+        assert again[key] == shapes[key], key
+    sms = {
+        r["system"].split(" (")[0]: r["result (mean)"]
+        for r in shapes["rows"]
+        if r["task"] == "pointing game: sms" and r["method"].endswith("(auto)")
+    }
+    adopted = all(
+        shapes["auto"][d]["checkpoint"] == "pretrained-6x256"
+        and sms[shapes["auto"][d]["system"]] >= 0.8
+        for d in ("knn", "mahalanobis")
+    )
+    assert not adopted and "superseded" in shapes
+    default = json.loads(RESULT.read_text(encoding="utf8"))["auto"]
+    for d in ("knn", "mahalanobis"):  # AUTO stays the default run's choice
+        assert (AUTO[d]["method"], AUTO[d]["passages"]) == (
+            default[d]["method"],
+            default[d]["passages"],
+        )
+    assert shapes["auto"]["knn"]["method"] != AUTO["knn"]["method"]  # not followed
