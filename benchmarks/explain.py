@@ -54,6 +54,28 @@ Protocol (invariants):
   chooses each system's checkpoint, method, unit and weight; its test figures are reported
   whatever they are; explain.AUTO follows it only if knn and mahalanobis move to
   @pretrained-600 and reach >= 0.80 SMS test pointing.
+  `--shapes small,pretrain` likewise adds, per objective, the checkpoint of a larger encoder
+  (`bdata.SHAPES["pretrain"]`, 6 x 256, BPE 16k; the NER and pretraining benchmarks' size):
+  its own random init and tokenizer trained on the same normal training text, then the same
+  `pretrain` (first step count, same pieces/step, seed and text), cached apart
+  (`one_class.checkpoints_for(shape=...)`, `KEY-pretrain`), named `NAME @pretrained-6x256`;
+  the same dev rule chooses (ties: the later, larger one). `--systems` restricts the pointing
+  game to some systems (a run restricted to what one system's choice needs; its summary says
+  so and makes no cost claim without the systems it compares).
+  Pre-registered (02:42 UTC 2026-12-04, commit e0c3313, before any pointing run of the benchmark with a 6 x 256
+  checkpoint, AFTER every test figure above was seen: SMS test knn and mahalanobis, mean
+  pooling, 0.79): the run `--tasks sms,report --shapes small,pretrain --systems
+  knn,mahalanobis` (the other settings those of explain.json; no retrieval, no other system:
+  the choice in question is knn's and mahalanobis') writes results/explain_shapes.json; the
+  candidates are @random-init, @pretrained (4 x 128) and @pretrained-6x256, 3 seeds; the dev
+  rule alone (choose, then choose_checkpoints, ties as before) chooses each system's
+  checkpoint, method, unit and weight; the test figures are reported for the dev choice
+  whatever they are; explain.AUTO and the docs' defaults change only if knn and mahalanobis
+  both move to @pretrained-6x256 and reach >= 0.80 SMS test pointing. Disclosed before the
+  run: a dev-only diagnostic (SMS dev docs, a 6 x 256 checkpoint built by the same recipe in a
+  scratch cache, decompose_calibrated over lines at weight 0.25) gave knn 0.80 and
+  mahalanobis 0.79 against 0.82 / 0.82 on 4 x 128: the larger encoder is not expected to be
+  chosen.
 """
 
 import random
@@ -83,6 +105,9 @@ ONE_CLASS = {
     "mahalanobis_idf": ("mahalanobis", {"pooling": "idf"}),
 }
 SUPERVISED = "supervised"
+# Every system of the pointing game (`--systems` picks some: a run restricted to what a
+# choice needs).
+SYSTEMS = (*ONE_CLASS, SUPERVISED)
 # The systems of the summary: the shipped one-class default and the supervised head.
 SUMMARY_SYSTEMS = ("doc_and_token_knn", SUPERVISED)
 # explain.EXPLAIN_METHODS but "auto" (a test checks they agree; spelled out here so that
@@ -231,8 +256,11 @@ def scorer_config(detector: Optional[str], **settings: Any) -> Dict[str, Any]:
     return {"mode": "one_class", "detector": detector_config(detector, **settings), "model": model}
 
 
-def one_class_pipeline(checkpoint: Path, normal: Sequence[str]):
-    """transformer + one anomaly_scorer per system of ONE_CLASS (named after it), fitted on `normal`."""
+def one_class_pipeline(
+    checkpoint: Path, normal: Sequence[str], systems: Sequence[str] = tuple(ONE_CLASS)
+):
+    """transformer + one anomaly_scorer per system of ONE_CLASS in `systems` (named after it),
+    fitted on `normal`."""
     import spacy
     from spacy.training import Example
 
@@ -242,7 +270,8 @@ def one_class_pipeline(checkpoint: Path, normal: Sequence[str]):
     nlp.add_pipe(
         "transformer", config=ours_transformer(checkpoint, sentence_windows=SENTENCE_WINDOWS)
     )
-    for name, (detector, settings) in ONE_CLASS.items():
+    for name in systems:
+        detector, settings = ONE_CLASS[name]
         nlp.add_pipe("anomaly_scorer", name=name, config=scorer_config(detector, **settings))
     nlp.initialize(lambda: [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in normal])
     return nlp
@@ -390,13 +419,42 @@ def parse_steps(pretrain_steps: str) -> List[int]:
     return steps
 
 
-def checkpoint_name(objective: str, steps: int, all_steps: Sequence[int]) -> str:
+def checkpoint_name(
+    objective: str, steps: int, all_steps: Sequence[int], shape: str = "small"
+) -> str:
     """The name of the checkpoint pretrained with `objective` for `steps` steps: the one-class
-    benchmark's (OBJECTIVE_CHECKPOINTS) for the first count of `all_steps`, "NAME-STEPS" else."""
+    benchmark's (OBJECTIVE_CHECKPOINTS) for the first count of `all_steps`, "NAME-STEPS" else;
+    an encoder of another shape than "small": "NAME-LAYERSxWIDTH" ("pretrained-6x256")."""
     from .one_class import OBJECTIVE_CHECKPOINTS
 
     name = OBJECTIVE_CHECKPOINTS[objective]
+    if shape != "small":
+        return f"{name}-{shape_label(shape, 'x')}"
     return name if steps == all_steps[0] else f"{name}-{steps}"
+
+
+def shape_label(shape: str, times: str = " x ") -> str:
+    """ "LAYERS x WIDTH" of an encoder shape of bdata.SHAPES ("small": "4 x 128")."""
+    spec = bdata.SHAPES[shape]
+    return f"{spec['num_hidden_layers']}{times}{spec['hidden_size']}"
+
+
+def parse_shapes(shapes: str) -> List[str]:
+    """`--shapes` (comma-separated names of bdata.SHAPES): "small" first (the checkpoint set
+    above), then distinct further shapes, each adding pretrained checkpoints."""
+    chosen = [x.strip() for x in str(shapes).split(",") if x.strip()]
+    if (
+        not chosen
+        or chosen[0] != "small"
+        or len(set(chosen)) < len(chosen)
+        or any(x not in bdata.SHAPES for x in chosen)
+    ):
+        raise typer.BadParameter(
+            f"{shapes!r}: give 'small' first, then distinct encoder shapes of "
+            f"{', '.join(bdata.SHAPES)}, comma-separated, e.g. small,pretrain",
+            param_hint="--shapes",
+        )
+    return chosen
 
 
 def pretrained_checkpoints(
@@ -407,9 +465,12 @@ def pretrained_checkpoints(
     steps: Sequence[int],
     seed: int,
     objectives: Sequence[str],
+    shapes: Sequence[str] = ("small",),
 ) -> Dict[str, Path]:
     """{checkpoint name: path}: the one-class benchmark's `checkpoints_for` (built and cached
-    alike) for every step count of `steps`, named by `checkpoint_name`; random-init first."""
+    alike) for every step count of `steps`, named by `checkpoint_name`; random-init first; then
+    for every further shape of `shapes` its pretrained checkpoints of the first step count
+    (from that shape's own random init, not a candidate itself)."""
     from .one_class import OBJECTIVE_CHECKPOINTS, checkpoints_for
 
     out: Dict[str, Path] = {}
@@ -419,6 +480,13 @@ def pretrained_checkpoints(
         for objective in objectives:
             if OBJECTIVE_CHECKPOINTS[objective] in ckpts:
                 out[checkpoint_name(objective, n, steps)] = ckpts[OBJECTIVE_CHECKPOINTS[objective]]
+    for shape in shapes[1:] if steps[0] > 0 else ():
+        ckpts = checkpoints_for(
+            key, texts, cache_dir, data_dir, None, steps[0], 2048, seed, objectives, shape=shape
+        )
+        for objective in objectives:
+            name = checkpoint_name(objective, steps[0], steps, shape)
+            out[name] = ckpts[OBJECTIVE_CHECKPOINTS[objective]]
     return out
 
 
@@ -433,28 +501,42 @@ def run_pointing_task(
     cost_docs: int,
     pretrain_steps: Sequence[int],
     objectives: Sequence[str] = ("mlm",),
+    shapes: Sequence[str] = ("small",),
+    systems: Sequence[str] = SYSTEMS,
 ) -> Dict[str, Any]:
-    """Pointing game of every system on the dev docs (which choose) and the test docs (which
-    report), on the random-init checkpoint and (pretrain_steps > 0) the same after pretraining
-    on the normal training text, one checkpoint per objective of `objectives` and step count
-    of `pretrain_steps` (`pretrained_checkpoints`): systems "NAME @CHECKPOINT". The cost of
-    every method on the test docs, on the last checkpoint (the weights do not change it),
-    under the system's NAME."""
+    """Pointing game of every system of `systems` on the dev docs (which choose) and the test
+    docs (which report), on the random-init checkpoint and (pretrain_steps > 0) the same after
+    pretraining on the normal training text, one checkpoint per objective of `objectives` and
+    step count of `pretrain_steps`, and per further encoder shape of `shapes`
+    (`pretrained_checkpoints`): systems "NAME @CHECKPOINT". The cost of every method on the
+    test docs, on the last checkpoint (the weights do not change it), under the system's NAME."""
     ckpts = pretrained_checkpoints(
-        spec["key"], spec["tokenizer_texts"], cache_dir, data_dir, pretrain_steps, seed, objectives
+        spec["key"],
+        spec["tokenizer_texts"],
+        cache_dir,
+        data_dir,
+        pretrain_steps,
+        seed,
+        objectives,
+        shapes,
     )
     texts = [d["text"] for d in spec["docs"]][:cost_docs]
     result: Dict[str, Any] = {"checkpoints": list(ckpts), "dev": {}, "test": {}, "cost": {}}
+    one_class = [n for n in ONE_CLASS if n in systems]
     for i, (ckpt_name, ckpt) in enumerate(ckpts.items()):
-        log(
-            f"  fitting {len(ONE_CLASS)} detectors on {len(spec['normal'])} normal docs ({ckpt_name})"
-        )
-        nlp = one_class_pipeline(ckpt, spec["normal"])
-        log(
-            f"  training the supervised head on {len(spec['labelled'])} labelled docs ({ckpt_name})"
-        )
-        sup = supervised_pipeline(ckpt, spec["labelled"], epochs, seed)
-        for pipeline, names in ((nlp, list(ONE_CLASS)), (sup, [SUPERVISED])):
+        pipelines = []
+        if one_class:
+            log(
+                f"  fitting {len(one_class)} detectors on {len(spec['normal'])} normal docs ({ckpt_name})"
+            )
+            pipelines.append((one_class_pipeline(ckpt, spec["normal"], one_class), one_class))
+        if SUPERVISED in systems:
+            log(
+                f"  training the supervised head on {len(spec['labelled'])} labelled docs ({ckpt_name})"
+            )
+            sup = supervised_pipeline(ckpt, spec["labelled"], epochs, seed)
+            pipelines.append((sup, [SUPERVISED]))
+        for pipeline, names in pipelines:
             for split, docs in (("dev", spec["dev_docs"]), ("test", spec["docs"])):
                 for name, rates in pointing(pipeline, names, docs).items():
                     result[split][f"{name} @{ckpt_name}"] = rates
@@ -565,6 +647,7 @@ def run_retrieval(
     finetune_docs: int,
     epochs: int,
     objectives: Sequence[str] = ("mlm",),
+    shapes: Sequence[str] = ("small",),
 ) -> Dict[str, Any]:
     import json
 
@@ -574,7 +657,7 @@ def run_retrieval(
     train, val = data["train"], data["val"]
     train_texts = [t for t, _ in train]
     ckpts = pretrained_checkpoints(
-        "clinc150-train", train_texts, cache_dir, data_dir, pretrain_steps, 0, objectives
+        "clinc150-train", train_texts, cache_dir, data_dir, pretrain_steps, 0, objectives, shapes
     )
     ckpt = ckpts["random-init"]
     encoders: Dict[str, Callable[[Sequence[str]], numpy.ndarray]] = {}
@@ -582,13 +665,15 @@ def run_retrieval(
     encoders["tfidf"] = lambda texts: tfidf.transform(texts).toarray()
     untrained = transformer_only(ckpt)
     encoders["untrained encoder"] = lambda texts: encoder_vectors(untrained, texts)
-    for n in pretrain_steps:
+    further = [(n, "small") for n in pretrain_steps] + [(pretrain_steps[0], x) for x in shapes[1:]]
+    for n, shape in further:
         for objective in objectives:
-            name = checkpoint_name(objective, n, pretrain_steps)
+            name = checkpoint_name(objective, n, pretrain_steps, shape)
             if name in ckpts:
                 pretrained = transformer_only(ckpts[name])
                 label = ("MLM" if objective == "mlm" else objective) + "-pretrained encoder"
                 label += "" if n == pretrain_steps[0] else f" ({n} steps)"
+                label += "" if shape == "small" else f" ({shape_label(shape)})"
                 encoders[label] = lambda texts, nlp=pretrained: encoder_vectors(nlp, texts)
     if finetune_docs > 0:
         rng = random.Random(0)
@@ -637,6 +722,8 @@ def run_explain(
     pretrain_steps: str = "200",
     finetune_docs: int = 3000,
     objectives: str = "mlm",
+    shapes: str = "small",
+    systems: str = ",".join(SYSTEMS),
 ) -> Dict[str, Any]:
     import torch
 
@@ -655,6 +742,8 @@ def run_explain(
 
     chosen_objectives = parse_objectives(objectives)
     steps = parse_steps(pretrain_steps)
+    chosen_shapes = parse_shapes(shapes)
+    chosen_systems = parse_systems(systems)
     data_dir = Path(data_dir)
     pointing_runs: List[Dict[str, Any]] = []
     retrieval = None
@@ -673,6 +762,7 @@ def run_explain(
         "objectives": chosen_objectives,
         "longer_pretrain_steps": steps[1:],
     }
+    settings.update(shapes=chosen_shapes, systems=chosen_systems)
 
     def partial_result() -> Dict[str, Any]:
         return summarize(pointing_runs, retrieval, settings)
@@ -688,6 +778,7 @@ def run_explain(
             finetune_docs,
             epochs,
             chosen_objectives,
+            chosen_shapes,
         )
         write_json(output, partial_result())
     for seed in range(seeds):  # seed by seed: a run cut off keeps both tasks of its seeds
@@ -705,6 +796,8 @@ def run_explain(
                 cost_docs,
                 steps,
                 chosen_objectives,
+                chosen_shapes,
+                chosen_systems,
             )
             pointing_runs.append({"task": task, "seed": seed, "n_docs": len(spec["docs"]), **run})
             write_json(output, partial_result())
@@ -767,6 +860,17 @@ def choose(runs: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     return out
 
 
+def parse_systems(systems: str) -> List[str]:
+    """`--systems` (comma-separated, of SYSTEMS) in SYSTEMS order."""
+    chosen = {x.strip() for x in str(systems).split(",") if x.strip()}
+    if not chosen or chosen - set(SYSTEMS):
+        raise typer.BadParameter(
+            f"unknown systems {sorted(chosen - set(SYSTEMS))}; choose from {', '.join(SYSTEMS)}",
+            param_hint="--systems",
+        )
+    return [x for x in SYSTEMS if x in chosen]
+
+
 def base_name(system: str) -> str:
     """The system without its " @checkpoint"."""
     return system.split(" @")[0]
@@ -809,6 +913,14 @@ def summarize(
     others += "".join(
         f"; @{checkpoint_name(o, n, steps)}: + {o} {n} steps" for n in steps[1:] for o in objectives
     )
+    # and of the other encoder shapes: "; @pretrained-6x256: a 6 x 256 encoder + mlm 200 steps"
+    others += "".join(
+        f"; @{checkpoint_name(o, steps[0], steps, x)}: a {shape_label(x)} encoder (its own random "
+        f"init and BPE, same text) + {o} {steps[0]} steps"
+        for x in settings.get("shapes", ["small"])[1:]
+        for o in objectives
+    )
+    systems = settings.get("systems", list(SYSTEMS))
     repeats, retrieval_subset = settings["repeats"], settings["retrieval_subset"]
     rows: List[Dict[str, Any]] = []
     summary: List[Dict[str, Any]] = []
@@ -870,14 +982,19 @@ def summarize(
                 "range": f"lowest {worst[0]:.2f} ({worst[2]})",
                 "baseline": f"random span {worst[5]:.2f}",
                 "split": "auto chosen on dev docs; test docs report",
-                "caveat": "the 4 one-class detectors (knn, mahalanobis also with IDF pooling) and the supervised "
-                "head, each on its dev-chosen checkpoint",
+                "caveat": (
+                    "the 4 one-class detectors (knn, mahalanobis also with IDF pooling) and the supervised "
+                    "head, each on its dev-chosen checkpoint"
+                    if list(systems) == list(SYSTEMS)
+                    else f"only the systems run (--systems {','.join(systems)}), each on its "
+                    "dev-chosen checkpoint"
+                ),
             }
         )
-    if pointing_runs:
-        token_costs = [c for d in ("doc_and_token_knn", "token_knn") for c in chosen_costs[d]]
-        other = [n for n in ONE_CLASS if n not in ("doc_and_token_knn", "token_knn")]
-        other_costs = [c for d in other + [SUPERVISED] for c in chosen_costs[d]]
+    token_costs = [c for d in ("doc_and_token_knn", "token_knn") for c in chosen_costs.get(d, [])]
+    other = [n for n in SYSTEMS if n not in ("doc_and_token_knn", "token_knn")]
+    other_costs = [c for d in other for c in chosen_costs.get(d, [])]
+    if token_costs and other_costs:
         summary.append(
             {
                 "claim": "explanation cost, token detectors (auto method): time with explain on vs off",
@@ -1029,6 +1146,19 @@ def explain_cli(
         "the dev docs choose: mlm ('pretrained'), mlm+contrastive ('contrastive'), rtd "
         "('rtd-pretrained'), mlm+rtd ('mlm-rtd')",
     ),
+    shapes: str = typer.Option(
+        _D["shapes"],
+        "--shapes",
+        help="Comma-separated encoder shapes, 'small' (4 x 128) first: each further one (e.g. "
+        "'pretrain', 6 x 256) adds its pretrained checkpoints ('pretrained-6x256'), among which "
+        "the dev docs choose",
+    ),
+    systems: str = typer.Option(
+        _D["systems"],
+        "--systems",
+        help="Comma-separated systems of the pointing game (a run restricted to what a choice "
+        "needs): " + ", ".join(SYSTEMS),
+    ),
     # fmt: on
 ) -> None:
     """Anomaly explanations (pointing game, cost) and doc vectors (CLINC150 retrieval)."""
@@ -1048,4 +1178,6 @@ def explain_cli(
         pretrain_steps=pretrain_steps,
         finetune_docs=finetune_docs,
         objectives=objectives,
+        shapes=shapes,
+        systems=systems,
     )

@@ -228,15 +228,18 @@ def checkpoints_for(
     pretrain_batch_tokens: int,
     seed: int,
     objectives: Sequence[str] = ("mlm",),
+    shape: str = "small",
 ) -> Dict[str, Path]:
     """{"random-init": ..., "pretrained": ..., "contrastive": ...} for one training set (cached
-    under cache_dir/key): one pretrained checkpoint per objective of `objectives`."""
+    under cache_dir/key): one pretrained checkpoint per objective of `objectives`. `shape`: the
+    encoder's (bdata.SHAPES; another than "small" is cached under cache_dir/KEY-SHAPE), its
+    tokenizer trained on the same `train` text."""
     if given is not None:
         return {"random-init": Path(given)}
-    root = Path(cache_dir) / "one_class" / key
+    root = Path(cache_dir) / "one_class" / (key if shape == "small" else f"{key}-{shape}")
     out = {
         "random-init": bdata.ensure_checkpoint(
-            root / "random-init", "small", data_dir, log=log, texts=train, text_name=key
+            root / "random-init", shape, data_dir, log=log, texts=train, text_name=key
         )
     }
     for objective in objectives if pretrain_steps > 0 else ():

@@ -177,27 +177,36 @@ def test_every_method_a_detector_has_is_measured():
     assert ONE_CLASS["knn_idf"] == ("knn", {"pooling": "idf"})
 
 
-def _fake_pointing_runs(tmp_path, monkeypatch, objectives, steps=(5,), dev_rate=None):
+def _fake_pointing_runs(
+    tmp_path, monkeypatch, objectives, steps=(5,), dev_rate=None, shapes=("small",), systems=None
+):
     """run_pointing_task with the checkpoints, pipelines and pointing replaced by fakes: each
-    checkpoint's dev hit rate is fixed (contrastive best, pretrained next, or `dev_rate`), its
+    checkpoint's dev hit rate is fixed (contrastive best, pretrained next, or `dev_rate`, by
+    the checkpoint directory's name, or "KEY-SHAPE/NAME" for another encoder shape), its
     test rate 1 - dev. Every checkpoint is pretrained on the task's tokenizer_texts only."""
     from benchmarks import data as bdata
     from benchmarks import explain, one_class
 
-    root = tmp_path / "one_class" / "key"
-    for name in ("pretrained", "contrastive"):  # cached: nothing is pretrained
-        for n in (5, 9):
-            (root / f"{name}-{n}x2048").mkdir(parents=True, exist_ok=True)
-            (root / f"{name}-{n}x2048" / "config.json").write_text("{}", encoding="utf8")
+    for root in (tmp_path / "one_class" / "key", tmp_path / "one_class" / "key-pretrain"):
+        for name in ("pretrained", "contrastive"):  # cached: nothing is pretrained
+            for n in (5, 9):
+                (root / f"{name}-{n}x2048").mkdir(parents=True, exist_ok=True)
+                (root / f"{name}-{n}x2048" / "config.json").write_text("{}", encoding="utf8")
     monkeypatch.setattr(bdata, "ensure_checkpoint", lambda path, *a, **k: path)
-    monkeypatch.setattr(explain, "one_class_pipeline", lambda ckpt, normal: ckpt)
+    pipelines = []
+
+    def one_class_pipeline(ckpt, normal, names):
+        pipelines.append(list(names))
+        return ckpt
+
+    monkeypatch.setattr(explain, "one_class_pipeline", one_class_pipeline)
     monkeypatch.setattr(explain, "supervised_pipeline", lambda ckpt, *a: ckpt)
     texts_seen = []
     real_checkpoints_for = one_class.checkpoints_for
 
-    def checkpoints_for(key, train, *args):
+    def checkpoints_for(key, train, *args, **kwargs):
         texts_seen.append(train)
-        return real_checkpoints_for(key, train, *args)
+        return real_checkpoints_for(key, train, *args, **kwargs)
 
     monkeypatch.setattr(one_class, "checkpoints_for", checkpoints_for)
     dev_rate = dev_rate or {
@@ -207,7 +216,8 @@ def _fake_pointing_runs(tmp_path, monkeypatch, objectives, steps=(5,), dev_rate=
     }
 
     def pointing(ckpt, names, docs):
-        rate = dev_rate[ckpt.name] if docs[0]["text"] == "dev" else 1.0 - dev_rate[ckpt.name]
+        dev = dev_rate.get(f"{ckpt.parent.name}/{ckpt.name}", dev_rate.get(ckpt.name))
+        rate = dev if docs[0]["text"] == "dev" else 1.0 - dev
         occlusion = {"sentences": {"0.0": rate}, "lines": {"0.0": 0.0}}
         return {n: {"random": 0.2, "random_lines": 0.2, "occlusion": occlusion} for n in names}
 
@@ -223,10 +233,24 @@ def _fake_pointing_runs(tmp_path, monkeypatch, objectives, steps=(5,), dev_rate=
     spec["docs"] = [{"text": "test"}]
     spec["dev_docs"] = [{"text": "dev"}]
     run = explain.run_pointing_task(
-        "sms", spec, tmp_path, tmp_path, 0, 1, 1, 0, list(steps), objectives
+        "sms",
+        spec,
+        tmp_path,
+        tmp_path,
+        0,
+        1,
+        1,
+        0,
+        list(steps),
+        objectives,
+        list(shapes),
+        explain.SYSTEMS if systems is None else systems,
     )
     # the pretraining text is the normal training text only, never a dev or test doc
     assert texts_seen and all(t is spec["tokenizer_texts"] for t in texts_seen)
+    # one one-class pipeline per checkpoint, with the one-class systems asked for
+    wanted = [n for n in ONE_CLASS if systems is None or n in systems]
+    assert pipelines == ([wanted] * len(run["checkpoints"]) if wanted else [])
     return [{"task": "sms", "seed": 0, "n_docs": 1, **run}]
 
 
@@ -240,6 +264,29 @@ def _fake_settings(**settings):
         "finetune_docs": 0,
         **settings,
     }
+
+
+def _assert_the_dev_docs_choose(runs_of, rates, key, candidate, settings, protocol):
+    """With `rates[key]` (the candidate checkpoint's dev rate) at 0.8, above the others,
+    `runs_of()` runs give every system the checkpoint `candidate`, the protocol names it
+    (`protocol`) and its row reports the test figure of the dev choice; a worse candidate is
+    not taken, a tie goes to it (the later checkpoint). Returns the first runs."""
+    from benchmarks.explain import summarize
+
+    runs = runs_of()
+    assert runs[0]["checkpoints"][-1] == candidate
+    auto = choose_checkpoints(choose(runs))
+    assert {a["checkpoint"] for a in auto.values()} == {candidate}
+    result = summarize(runs, None, settings)
+    assert protocol in result["protocol"]["checkpoint"]
+    knn = [r for r in result["rows"] if r["system"].startswith(f"knn @{candidate} ")]
+    assert knn and knn[0]["system"].endswith("(dev-chosen)")
+    assert knn[0]["result (mean)"] == pytest.approx(0.2)  # the test docs report the dev choice
+    for rate, chosen in ((0.5, "pretrained"), (0.6, candidate)):
+        rates[key] = rate
+        auto = choose_checkpoints(choose(runs_of()))
+        assert {a["checkpoint"] for a in auto.values()} == {chosen}
+    return runs
 
 
 def test_objectives_add_checkpoints_the_dev_docs_choose_among(tmp_path, monkeypatch):
@@ -270,7 +317,7 @@ def test_objectives_add_checkpoints_the_dev_docs_choose_among(tmp_path, monkeypa
 
 
 def test_longer_pretraining_adds_checkpoints_the_dev_docs_choose_among(tmp_path, monkeypatch):
-    from benchmarks.explain import parse_steps, summarize
+    from benchmarks.explain import parse_steps
 
     assert parse_steps("200") == [200] and parse_steps("200, 600") == [200, 600]
     assert parse_steps("0") == [0]
@@ -279,21 +326,14 @@ def test_longer_pretraining_adds_checkpoints_the_dev_docs_choose_among(tmp_path,
             parse_steps(bad)
     # 5,9 steps: one more checkpoint per objective, after the first count's, named by its steps
     rates = {"random-init": 0.3, "pretrained-5x2048": 0.6, "pretrained-9x2048": 0.8}
-    runs = _fake_pointing_runs(tmp_path, monkeypatch, ("mlm",), steps=(5, 9), dev_rate=rates)
-    assert runs[0]["checkpoints"] == ["random-init", "pretrained", "pretrained-9"]
-    auto = choose_checkpoints(choose(runs))
-    assert {a["checkpoint"] for a in auto.values()} == {"pretrained-9"}
-    result = summarize(runs, None, _fake_settings(objectives=["mlm"], longer_pretrain_steps=[9]))
-    assert "@pretrained-9: + pretrain mlm 9 steps" in result["protocol"]["checkpoint"]
-    knn = [r for r in result["rows"] if r["system"].startswith("knn @pretrained-9")]
-    assert knn and knn[0]["system"].endswith("(dev-chosen)")
-    assert knn[0]["result (mean)"] == pytest.approx(0.2)  # the test docs report the dev choice
-    # the dev docs choose: a worse longer-trained checkpoint is not taken; a tie goes to it
-    for rate, chosen in ((0.5, "pretrained"), (0.6, "pretrained-9")):
-        rates["pretrained-9x2048"] = rate
-        runs = _fake_pointing_runs(tmp_path, monkeypatch, ("mlm",), (5, 9), rates)
-        auto = choose_checkpoints(choose(runs))
-        assert {a["checkpoint"] for a in auto.values()} == {chosen}
+    runs = _assert_the_dev_docs_choose(
+        lambda: _fake_pointing_runs(tmp_path, monkeypatch, ("mlm",), (5, 9), rates),
+        rates,
+        "pretrained-9x2048",
+        "pretrained-9",
+        _fake_settings(objectives=["mlm"], longer_pretrain_steps=[9]),
+        "@pretrained-9: + pretrain mlm 9 steps",
+    )
     # with two objectives: every objective's checkpoint again at every further count
     rates.update({"contrastive-5x2048": 0.1, "contrastive-9x2048": 0.1})
     runs = _fake_pointing_runs(tmp_path, monkeypatch, ("mlm", "mlm+contrastive"), (5, 9), rates)
@@ -321,3 +361,88 @@ def test_the_default_steps_reproduce_the_committed_result():
     again = summarize(result["runs"], retrieval, settings)
     for key in ("protocol", "columns", "rows", "summary", "choices", "auto"):
         assert again[key] == result[key], key
+
+
+def test_other_shapes_add_checkpoints_the_dev_docs_choose_among(tmp_path, monkeypatch):
+    from benchmarks import data as bdata
+    from benchmarks.explain import parse_shapes, parse_systems, summarize
+
+    assert parse_shapes("small") == ["small"] and parse_shapes("small, pretrain") == [
+        "small",
+        "pretrain",
+    ]
+    for bad in ("", "pretrain", "pretrain,small", "small,small", "small,huge"):
+        with pytest.raises(Exception, match="'small' first"):
+            parse_shapes(bad)
+    assert parse_systems("mahalanobis,knn") == ["knn", "mahalanobis"]  # SYSTEMS order
+    with pytest.raises(Exception, match="unknown systems"):
+        parse_systems("knn,bogus")
+    # small,pretrain: one more checkpoint per objective, the 6 x 256 encoder after the first
+    # step count, from its own random init (cached apart: key-pretrain), named by its shape
+    spec = bdata.SHAPES["pretrain"]
+    assert (spec["num_hidden_layers"], spec["hidden_size"]) == (6, 256)
+    rates = {"random-init": 0.3, "pretrained-5x2048": 0.6, "key-pretrain/pretrained-5x2048": 0.8}
+    shapes = ("small", "pretrain")
+    settings = _fake_settings(objectives=["mlm"], shapes=list(shapes))
+    runs = _assert_the_dev_docs_choose(
+        lambda: _fake_pointing_runs(tmp_path, monkeypatch, ("mlm",), (5,), rates, shapes),
+        rates,
+        "key-pretrain/pretrained-5x2048",
+        "pretrained-6x256",
+        settings,
+        "@pretrained-6x256: a 6 x 256 encoder",
+    )
+    assert runs[0]["checkpoints"] == ["random-init", "pretrained", "pretrained-6x256"]
+    # --systems: a run restricted to knn and mahalanobis scores only them, and its summary
+    # says so (no cost claim without the systems it compares)
+    systems = ["knn", "mahalanobis"]
+    runs = _fake_pointing_runs(
+        tmp_path, monkeypatch, ("mlm",), (5,), rates, ("small", "pretrain"), systems
+    )
+    assert {s.split(" @")[0] for s in runs[0]["dev"]} == set(systems)
+    assert set(runs[0]["cost"]) == set(systems)
+    result = summarize(runs, None, {**settings, "systems": systems})
+    assert {a for a in result["auto"]} == set(systems)
+    caveats = [c["caveat"] for c in result["summary"]]
+    assert any("only the systems run (--systems knn,mahalanobis)" in c for c in caveats)
+    assert not any(c["claim"].startswith("explanation cost") for c in result["summary"])
+
+
+def test_the_shapes_run_repeats_the_committed_cells_and_changes_no_default():
+    """results/explain_shapes.json (--shapes small,pretrain --systems knn,mahalanobis): every
+    4 x 128 cell equals explain.json's (the restricted run scores as the full one), its tables
+    are summarize's of its runs, and AUTO is not its choice where the pre-registered condition
+    (knn and mahalanobis both on @pretrained-6x256 at >= 0.80 SMS test) does not hold."""
+    from benchmarks.explain import summarize
+
+    shapes = json.loads((RESULT.parent / "explain_shapes.json").read_text(encoding="utf8"))
+    full = {
+        (r["task"], r["seed"]): r for r in json.loads(RESULT.read_text(encoding="utf8"))["runs"]
+    }
+    assert shapes["settings"]["shapes"] == ["small", "pretrain"]
+    for run in shapes["runs"]:
+        assert run["checkpoints"] == ["random-init", "pretrained", "pretrained-6x256"]
+        for split in ("dev", "test"):
+            small = {s: v for s, v in run[split].items() if not s.endswith("6x256")}
+            assert small and small == {s: full[(run["task"], run["seed"])][split][s] for s in small}
+    again = summarize(shapes["runs"], None, shapes["settings"])
+    for key in ("protocol", "rows", "summary", "choices", "auto"):
+        assert again[key] == shapes[key], key
+    sms = {
+        r["system"].split(" (")[0]: r["result (mean)"]
+        for r in shapes["rows"]
+        if r["task"] == "pointing game: sms" and r["method"].endswith("(auto)")
+    }
+    adopted = all(
+        shapes["auto"][d]["checkpoint"] == "pretrained-6x256"
+        and sms[shapes["auto"][d]["system"]] >= 0.8
+        for d in ("knn", "mahalanobis")
+    )
+    assert not adopted and "superseded" in shapes
+    default = json.loads(RESULT.read_text(encoding="utf8"))["auto"]
+    for d in ("knn", "mahalanobis"):  # AUTO stays the default run's choice
+        assert (AUTO[d]["method"], AUTO[d]["passages"]) == (
+            default[d]["method"],
+            default[d]["passages"],
+        )
+    assert shapes["auto"]["knn"]["method"] != AUTO["knn"]["method"]  # not followed
