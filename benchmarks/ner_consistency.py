@@ -11,7 +11,7 @@ occurrences (`propagate`).
 Invariant: every arm is the SAME trained S model per seed (one `ner_study.py` run each, its
 line appended to `ner_study_results.jsonl` under `TAG`, the pipeline saved), so the per-seed
 differences are paired and come from the pipe alone. S is `ner_context.SENTENCES_R6` exactly:
-1-sentence training docs, 16 per step, 3 epochs, rate 2e-3, warmup 0.3, the encoder's global
+1-sentence training docs (2,000 sentences), 16 per step, 2 epochs, rate 2e-3, warmup 0.3, the encoder's global
 grad-norm clip 1.0 (the batch16 settings; S of the memory studies), from the `--protocol
 pretrained` checkpoint (the random-init 4 x 128 ModernBERT after 400 MLM steps), 1 torch thread.
 The training sentences do not depend on the split, so one model per seed is scored on dev and,
