@@ -106,3 +106,13 @@ def test_test_runs_only_when_the_dev_rule_held(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match=r"not met \(vote: -0.30, 2 of 6"):
         nc.test(tmp_path)
     assert not (tmp_path / "ner_consistency.json").exists()
+
+
+def test_the_as_trained_sentences_are_described_beside_the_rule_and_never_decide_it():
+    scores = _scores([50] * 6, {"vote": [50.1] * 4 + [49.9] * 2, "vote+propagate": [0] * 6})
+    for s in scores.values():
+        s["plain"] = 51.0
+    rule = nc.rule(scores)
+    assert rule["met"] is True  # the pre-registered rule reads the sentences view only
+    assert rule["vs S as trained (sentence_windows off)"] == round(50.0333 - 51, 2)
+    assert rule["wins vs S as trained"] == 0
