@@ -139,7 +139,7 @@ def test_the_factory_reads_its_settings_and_a_saved_pipeline_reloads_them(tmp_pa
     assert (4, 5, "PER") in _ents(loaded.get_pipe(FACTORY)(_doc(ents)))
 
 
-def test_it_runs_inside_nlp_after_a_trained_ner(trained_pipeline):
+def test_it_runs_inside_nlp_after_a_trained_ner(trained_pipeline, monkeypatch):
     from spacy.training import Example
 
     names = ["Smith", "Jones", "Paris", "Berlin"]
@@ -161,7 +161,20 @@ def test_it_runs_inside_nlp_after_a_trained_ner(trained_pipeline):
     texts = ["Smith met Jones . Smith met Paris and Smith left .", "Berlin met Berlin .", ""]
     with nlp.select_pipes(disable=[FACTORY]):
         before = [nlp(t) for t in texts]
-    after = list(nlp.pipe(texts))
+    seen = []
+    call = EntityConsistency.__call__
+
+    def spy(self, doc):
+        # what the pipe receives inside nlp(): the ner's annotation of the doc
+        seen.append((doc.text, _ents(doc), doc.has_annotation("ENT_IOB")))
+        return call(self, doc)
+
+    monkeypatch.setattr(EntityConsistency, "__call__", spy)
+    after = list(nlp.pipe(texts)) + [nlp(texts[0])]
+    assert [t for t, _, _ in seen] == texts + texts[:1]
+    assert [e for _, e, _ in seen[:3]] == [_ents(b) for b in before]
+    assert all(annotated for _, _, annotated in seen[:2])
+    monkeypatch.undo()
     pipe = EntityConsistency(propagate=True)
     for b, a in zip(before, after):
         assert _ents(a) == _ents(pipe(b.copy()))
