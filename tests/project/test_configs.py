@@ -39,7 +39,19 @@ def test_spacy_debug_config_passes(path):
 @pytest.mark.parametrize("path", NER_CONFIGS, ids=lambda p: p.stem)
 def test_shared_encoder_and_balanced_score_weights(path):
     config = util.load_config(path)
-    assert config["nlp"]["pipeline"] == ["transformer", "ner", "anomaly_scorer"]
+    assert config["nlp"]["pipeline"] == [
+        "transformer",
+        "ner",
+        "entity_consistency",
+        "anomaly_scorer",
+    ]
+    consistency = config["components"]["entity_consistency"]
+    assert consistency == {
+        "factory": "entity_consistency",
+        "vote": True,
+        "propagate": True,
+        "min_count": 1,
+    }
     encoder = config["components"]["transformer"]["model"]
     assert encoder["@architectures"] == "spacy-modernbert.ModernBertTransformer.v1"
     for name in ("ner", "anomaly_scorer"):

@@ -5,7 +5,9 @@ paragraph is read sentence by sentence (split by the encoder's `sentence_rules` 
 no boundaries, which is what `nlp(text)` gives, and those sentences set on the doc so that the
 `ner` does not cross them), so its entities are exactly the entities of its sentences read
 one by one. On held-out CoNLL data, reading paragraphs whole cost a
-sentence-trained model 2-3 F1 (docs/ner.md).
+sentence-trained model 2-3 F1 (docs/ner.md). After the `ner`, the configs' `entity_consistency`
+pipe then uses the whole doc (one label per name, repeats tagged): the tests of the sentence
+invariant read the `ner`'s entities with that pipe off, and one test checks what it adds.
 """
 
 import json
@@ -78,6 +80,11 @@ def shipped(tiny_checkpoint):
     return _shipped_pipeline(tiny_checkpoint)
 
 
+def _ner_only(nlp):
+    """The pipeline up to the `ner`: the doc-level consistency pipe off."""
+    return nlp.select_pipes(disable=["entity_consistency"])
+
+
 def _sentence_by_sentence(nlp):
     """Entities of each sentence read alone, as (paragraph char offset, text, label)."""
     out, offset = [], 0
@@ -90,10 +97,11 @@ def _sentence_by_sentence(nlp):
 @pytest.mark.parametrize("separator", [" ", "\n"], ids=["spaces", "line-breaks"])
 def test_a_paragraphs_entities_are_its_sentences_entities(shipped, separator):
     paragraph = nlp_text = separator.join(SENTENCES)
-    doc = shipped(nlp_text)
+    with _ner_only(shipped):
+        doc = shipped(nlp_text)
+        alone = _sentence_by_sentence(shipped)
     # the encoder records the sentences it read, so that the ner does not cross them
     assert [s.text.strip() for s in doc.sents] == SENTENCES
-    alone = _sentence_by_sentence(shipped)
     assert alone, (
         "the briefly trained pipeline should find entities (else this test proves nothing)"
     )
@@ -113,14 +121,33 @@ def test_a_news_paragraph_is_split_at_its_dateline_and_quotes(shipped):
     sentence boundaries under the shipped `sentence_rules = "news"`, and the entities are
     still those of the sentences read one by one."""
     parts = ["BRUSSELS 1996-08-22", SENTENCES[0], '"' + SENTENCES[1][:-1] + '," she said.']
-    doc = shipped(" ".join(parts))
-    assert [s.text for s in doc.sents] == parts
     alone, offset = [], 0
-    for part in parts:
-        alone += [(offset + e.start_char, e.text, e.label_) for e in shipped(part).ents]
-        offset += len(part) + 1
+    with _ner_only(shipped):
+        doc = shipped(" ".join(parts))
+        for part in parts:
+            alone += [(offset + e.start_char, e.text, e.label_) for e in shipped(part).ents]
+            offset += len(part) + 1
+    assert [s.text for s in doc.sents] == parts
     assert alone
     assert [(e.start_char, e.text, e.label_) for e in doc.ents] == alone
+
+
+def test_the_consistency_pipe_reads_the_whole_paragraph_after_the_ner(shipped):
+    """The shipped pipeline's entities are the `ner`'s sentence-by-sentence entities with the
+    doc-level rule applied over the whole paragraph (not sentence by sentence)."""
+    assert shipped.pipe_names.index("entity_consistency") == shipped.pipe_names.index("ner") + 1
+    text = " ".join(SENTENCES)
+    with _ner_only(shipped):
+        ner_doc = shipped(text)
+    expected = shipped.get_pipe("entity_consistency")(ner_doc)
+    doc = shipped(text)
+    assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == [
+        (e.start_char, e.end_char, e.label_) for e in expected.ents
+    ]
+    # a name the ner tagged once in the paragraph is tagged wherever it repeats
+    names = {e.text for e in doc.ents if e.label_ == "PERSON"}
+    for name in names:
+        assert sum(e.text == name for e in doc.ents) == text.count(name), (name, doc.ents)
 
 
 def test_without_sentence_windows_the_paragraph_reads_differently(tiny_checkpoint):

@@ -146,7 +146,7 @@ def test_weasel_run_all_offline_default(tmp_path):
         f"assert spacy_modernbert.__file__.startswith({str(fresh_site)!r}), spacy_modernbert.__file__\n"
         f"nlp = spacy.load('{PACKAGE}')\n"
         "doc = nlp('At 03:12 UTC payments-api in eu-west-1 returned HTTP 502 after deploy v2.14.3 by Maria Lopez.')\n"
-        "assert nlp.pipe_names == ['transformer', 'ner', 'anomaly_scorer'], nlp.pipe_names\n"
+        "assert nlp.pipe_names == ['transformer', 'ner', 'entity_consistency', 'anomaly_scorer'], nlp.pipe_names\n"
         "assert 0.0 <= doc._.anomaly_score <= 1.0 and math.isfinite(doc._.anomaly_score)\n"
         "assert all(0 <= e.start < e.end <= len(doc) for e in doc.ents)\n"
         "print('OK', [(e.text, e.label_) for e in doc.ents], doc._.anomaly_score)\n"
