@@ -1,0 +1,74 @@
+"""The README path's bad-seed study (issue 33): the pre-registered rules (spread over 12 dev
+seeds, the fix candidates tried in order) and the previous round's figures it reads. No training."""
+
+import pytest
+
+from benchmarks import ner_readme_path_seeds as seeds
+
+
+def test_the_previous_rounds_dev_figures_are_read_for_seeds_0_to_5():
+    got = seeds.previous_scores()
+    assert sorted(got) == ["B", "R-fixed"]
+    assert sorted(got["R-fixed"]) == [0, 1, 2, 3, 4, 5] == sorted(got["B"])
+    assert got["R-fixed"][3] == 68.34 and got["B"][3] == 73.55
+    assert seeds._mean(got["R-fixed"].values()) == 72.34
+    assert seeds._mean(got["B"].values()) == 73.17
+
+
+def test_one_bad_seed_in_twelve_is_not_a_systematic_gap_nor_more_bad_seeds():
+    bench = [73.0 + 0.1 * k for k in range(12)]
+    readme = [73.0 + 0.1 * k for k in range(11)] + [66.0]  # one bad draw
+    v = seeds.spread_verdict(readme, bench)
+    assert v["gap"] == pytest.approx(0.67, abs=0.01)
+    assert v["gap"] < 2 * v["se"] and not v["trails"]
+    assert v["bad_runs"] == {"readme": 1, "benchmark": 0}
+    assert not v["more_bad_seeds"]
+
+
+def test_a_path_with_several_bad_seeds_trails_and_has_more_bad_seeds():
+    bench = [73.0, 73.5, 74.0] * 4
+    readme = [73.0, 73.5, 74.0] * 2 + [66.0, 66.0, 73.0, 66.0, 66.0, 74.0]
+    v = seeds.spread_verdict(readme, bench)
+    assert v["trails"] and v["gap"] >= 2 * v["se"]
+    assert v["bad_runs"]["readme"] == 4 and v["bad_runs"]["benchmark"] == 0
+    assert v["more_bad_seeds"]
+
+
+def test_a_candidate_passes_within_half_a_point_of_b_and_not_below_the_shipped_path():
+    bench, shipped = [73.17] * 6, [72.34] * 6
+    assert seeds.candidate_passes([72.67] * 6, bench, shipped)
+    assert not seeds.candidate_passes([72.66] * 6, bench, shipped)  # 0.51 below B
+    # within 0.5 of B but below the path it would replace
+    assert not seeds.candidate_passes([72.80] * 6, [73.0] * 6, [72.9] * 6)
+
+
+def _f1(**arms):
+    return {name.replace("_", "-"): dict(enumerate(v)) for name, v in arms.items()}
+
+
+def test_the_candidates_are_tried_in_order_and_the_first_that_passes_ships():
+    base = dict(R_fixed=[72.34] * 6, B=[73.17] * 6)
+    assert list(seeds.CANDIDATES) == ["R-clip", "R-clip-warm30"]
+    # the first passes: the second is never needed
+    f1 = _f1(**base, R_clip=[73.0] * 6)
+    assert seeds.first_passing(f1) == "R-clip" and seeds.decided(f1)
+    # the first fails: the second decides
+    f1 = _f1(**base, R_clip=[72.0] * 6)
+    assert seeds.first_passing(f1) is None and not seeds.decided(f1)
+    f1 = _f1(**base, R_clip=[72.0] * 6, R_clip_warm30=[74.0] * 6)
+    assert seeds.first_passing(f1) == "R-clip-warm30"
+    # the second passes but the first has not run every seed: the order is the rule
+    f1 = _f1(**base, R_clip=[72.0] * 5, R_clip_warm30=[74.0] * 6)
+    assert seeds.first_passing(f1) is None and not seeds.decided(f1)
+    # both fail: decided, nothing ships
+    f1 = _f1(**base, R_clip=[72.0] * 6, R_clip_warm30=[71.0] * 6)
+    assert seeds.first_passing(f1) is None and seeds.decided(f1)
+
+
+def test_the_candidates_add_the_encoders_global_clip_to_the_readme_path():
+    for arm in seeds.CANDIDATES.values():
+        assert arm.path == "readme"
+        flags = dict(zip(arm.overrides[::2], arm.overrides[1::2]))
+        assert flags["--components.transformer.model.grad_clip_norm"] == "1.0"
+    warm = dict(zip(*[iter(seeds.CANDIDATES["R-clip-warm30"].overrides)] * 2))
+    assert warm["--training.optimizer.learn_rate.warmup_steps"] == "180"
