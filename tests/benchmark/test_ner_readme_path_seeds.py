@@ -72,3 +72,27 @@ def test_the_candidates_add_the_encoders_global_clip_to_the_readme_path():
         assert flags["--components.transformer.model.grad_clip_norm"] == "1.0"
     warm = dict(zip(*[iter(seeds.CANDIDATES["R-clip-warm30"].overrides)] * 2))
     assert warm["--training.optimizer.learn_rate.warmup_steps"] == "180"
+
+
+def test_the_result_file_lists_every_seed_the_rule_and_both_verdicts(tmp_path):
+    every = list(range(12))
+    f1 = {
+        "R-fixed": {s: 72.0 + 0.1 * s for s in every},
+        "B": {s: 73.0 + 0.1 * s for s in every},
+        "R-clip": {s: 70.0 for s in seeds.FIX_SEEDS},
+        "R-clip-warm30": {s: 71.0 for s in seeds.FIX_SEEDS},
+    }
+    budget = {"max_steps": 600, "batch_words": 400, "lr": 1e-3}
+    out = tmp_path / "seeds.json"
+    result = seeds.write(out, f1, [1.0, 2.0], budget, "python benchmarks/ner_readme_path_seeds.py")
+    assert out.exists()
+    rows = {r["arm"]: r for r in result["rows"]}
+    assert list(rows) == ["R-fixed", "B", "R-clip", "R-clip-warm30"]
+    assert rows["R-fixed"]["seed 11"] == 73.1 and rows["R-fixed"]["mean 0-11"] == 72.55
+    assert "seed 6" not in rows["R-clip"] and rows["R-clip"]["mean 0-5"] == 70.0
+    assert rows["R-clip"]["rule"].startswith("fails")
+    assert result["verdict"]["fix"] == "none passes"
+    assert result["verdict"]["spread"]["gap"] == 1.0
+    # a steady 1-point gap (SE 0.15) is systematic, though no run is a bad run
+    assert "trails systematically" in result["verdict"]["spread_conclusion"]
+    assert "not more bad seeds" in result["verdict"]["spread_conclusion"]
