@@ -202,6 +202,65 @@ def collect(
     return f1, loads
 
 
+TRAJECTORY_EVERY = 20  # evaluations every 20 updates in a trajectory run (the config: 80)
+
+
+def run_trajectory(
+    seed: int, work: Path, data_dir: Path, checkpoint: Path, budget, log
+) -> Dict[str, Any]:
+    """The README path as shipped for `seed`, logged (a diagnostic): the encoder's global
+    gradient norm of every update (`train_grad_norms.py`, through a clip of 1e9 that never
+    cuts) and an evaluation every TRAJECTORY_EVERY updates. Per block of that many updates:
+    the largest and the median norm, the transformer's loss and the dev F1 at its end; and
+    model-last's dev F1 (the same model as without the logging, if evaluations and the no-op
+    clip change nothing). Read back from `work` when already run."""
+    from benchmarks.ner_readme_path import readme_path, score
+    from benchmarks.train_grad_norms import NAME
+
+    folder = work / f"trajectory-seed{seed}"
+    norms, metrics = folder / "grad_norms.jsonl", folder / "metrics.jsonl"
+    if not (folder / "training" / "model-last" / "meta.json").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        callback = json.dumps({"@callbacks": NAME, "path": str(norms)})
+        overrides = (
+            *("--code", str(Path(__file__).with_name("train_grad_norms.py"))),
+            *("--training.before_update", callback),
+            *("--components.transformer.model.grad_clip_norm", "1e9"),
+            *("--training.eval_frequency", str(TRAJECTORY_EVERY)),
+            *("--training.logger.metrics_file", str(metrics)),
+        )
+        readme_path(folder, data_dir / "conll2003", checkpoint, budget, seed, log, overrides)
+    return trajectory_summary(
+        [json.loads(line) for line in norms.read_text(encoding="utf8").splitlines()],
+        [json.loads(line) for line in metrics.read_text(encoding="utf8").splitlines()],
+        score(folder / "training" / "model-last", folder / "dev.spacy", ["sentences"])["sentences"],
+    )
+
+
+def trajectory_summary(
+    norms: Sequence[Dict[str, Any]], evaluations: Sequence[Dict[str, Any]], last_f1: float
+) -> Dict[str, Any]:
+    """Per block of TRAJECTORY_EVERY updates (the norms of updates [k, k + TRAJECTORY_EVERY)):
+    the largest and median global gradient norm, and the evaluation that ends the block
+    (spaCy evaluates after update k + TRAJECTORY_EVERY, losses summed since the previous one)."""
+    by_step = {n["step"] - 1: n["norm_before"] for n in norms if n["norm_before"] is not None}
+    at = {e["step"]: e for e in evaluations}
+    blocks = []
+    for start in range(0, max(by_step) + 1, TRAJECTORY_EVERY):
+        block = [by_step[s] for s in range(start, start + TRAJECTORY_EVERY) if s in by_step]
+        end = at.get(start + TRAJECTORY_EVERY)
+        blocks.append(
+            {
+                "updates": f"{start}-{start + TRAJECTORY_EVERY - 1}",
+                "max_norm": round(max(block)),
+                "median_norm": round(statistics.median(block)),
+                "transformer_loss": round(end["losses"].get("transformer", 0.0)) if end else None,
+                "dev_f1": round(100 * end["score"], 2) if end else None,
+            }
+        )
+    return {"blocks": blocks, "model_last_dev_f1": last_f1}
+
+
 def decided(f1: Dict[str, Dict[int, float]], seeds: Sequence[int] = FIX_SEEDS) -> bool:
     """Whether rule 2 has its answer: a candidate passed, or every candidate ran and failed."""
     if first_passing(f1, seeds) is not None:
@@ -210,7 +269,12 @@ def decided(f1: Dict[str, Dict[int, float]], seeds: Sequence[int] = FIX_SEEDS) -
 
 
 def write(
-    output: Path, f1: Dict[str, Dict[int, float]], loads: List[float], budget, command: str
+    output: Path,
+    f1: Dict[str, Dict[int, float]],
+    loads: List[float],
+    budget,
+    command: str,
+    trajectories: Optional[Dict[int, Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     from benchmarks.report import write_json
     from benchmarks.results import header_of_runs
@@ -284,6 +348,9 @@ def write(
         "rows": rows,
         "verdict": verdict,
     }
+    if trajectories:
+        # a diagnostic beside the rules: the README path as shipped, logged per update
+        result["trajectories"] = {f"seed {s}": t for s, t in sorted(trajectories.items())}
     write_json(output, result)
     return result
 
@@ -307,6 +374,12 @@ def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
     p.add_argument("--seeds", default=",".join(map(str, FIX_SEEDS)))
     p.add_argument("--tag", default=TAG)
     p.add_argument("--results", type=Path, default=proto.RESULTS)
+    p.add_argument(
+        "--trajectory",
+        default="",
+        help="comma-separated seeds: the README path as shipped, its gradient norm logged per "
+        "update and dev F1 every 20 updates (a diagnostic, kept in the result file)",
+    )
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = p.parse_args(argv)
     import torch
@@ -336,6 +409,15 @@ def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
         n_train,
         log,
     )
+    trajectories = {
+        int(seed): run_trajectory(
+            int(seed), args.work / args.tag, args.data_dir, checkpoint, budget, log
+        )
+        for seed in args.trajectory.split(",")
+        if seed
+    }
+    for seed, t in trajectories.items():
+        log(f"trajectory seed {seed}: model-last dev F1 {t['model_last_dev_f1']}")
     every = (*FIX_SEEDS, *SPREAD_SEEDS)
     missing = [
         f"{n}/{s}" for n in (SHIPPED.name, BENCH.name) for s in every if s not in f1.get(n, {})
@@ -343,10 +425,12 @@ def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
     if missing or not decided(f1):
         log(f"not written: missing {', '.join(missing) or 'a candidate run rule 2 needs'}")
         return None
-    command = "python benchmarks/ner_readme_path_seeds.py" + (
-        f" --output {_shown(args.output)}" if args.output != DEFAULT_OUTPUT else ""
+    command = (
+        "python benchmarks/ner_readme_path_seeds.py"
+        + (f" --trajectory {args.trajectory}" if args.trajectory else "")
+        + (f" --output {_shown(args.output)}" if args.output != DEFAULT_OUTPUT else "")
     )
-    result = write(args.output, f1, loads, budget, command)
+    result = write(args.output, f1, loads, budget, command, trajectories)
     print(json.dumps(result["verdict"], indent=1))
     return result
 

@@ -1,6 +1,8 @@
 """The README path's bad-seed study (issue 33): the pre-registered rules (spread over 12 dev
 seeds, the fix candidates tried in order) and the previous round's figures it reads. No training."""
 
+import json
+
 import pytest
 
 from benchmarks import ner_readme_path_seeds as seeds
@@ -96,3 +98,46 @@ def test_the_result_file_lists_every_seed_the_rule_and_both_verdicts(tmp_path):
     # a steady 1-point gap (SE 0.15) is systematic, though no run is a bad run
     assert "trails systematically" in result["verdict"]["spread_conclusion"]
     assert "not more bad seeds" in result["verdict"]["spread_conclusion"]
+
+
+def test_a_trajectory_sums_up_each_block_of_updates_and_the_evaluation_ending_it():
+    # before_update of step N holds the norm of update N - 1 (none before the first)
+    norms = [{"step": 0, "norm_before": None}] + [
+        {"step": n, "norm_before": 1000.0 if n == 31 else 100.0 + n} for n in range(1, 41)
+    ]
+    evaluations = [
+        {"step": 0, "losses": {"transformer": 5.0}, "score": 0.01},
+        {"step": 20, "losses": {"transformer": 50.0}, "score": 0.2},
+        {"step": 40, "losses": {"transformer": 900.0}, "score": 0.3},
+    ]
+    t = seeds.trajectory_summary(norms, evaluations, 68.34)
+    first, second = t["blocks"]
+    assert first == {
+        "updates": "0-19",
+        "max_norm": 120,
+        "median_norm": 110,
+        "transformer_loss": 50,
+        "dev_f1": 20.0,
+    }
+    assert second["updates"] == "20-39" and second["max_norm"] == 1000  # update 30's spike
+    assert second["transformer_loss"] == 900 and second["dev_f1"] == 30.0
+    assert t["model_last_dev_f1"] == 68.34
+
+
+def test_the_grad_norm_callback_writes_the_norm_of_the_previous_update(tmp_path):
+    from benchmarks.train_grad_norms import grad_norms
+
+    class _Shim:
+        last_grad_norm = None
+
+    class _Pipe:
+        model = type("M", (), {"shims": [_Shim()]})()
+
+    nlp = type("N", (), {"get_pipe": lambda self, name: _Pipe()})()
+    path = tmp_path / "norms.jsonl"
+    callback = grad_norms(str(path))
+    callback(nlp, {"step": 0, "epoch": 0})
+    _Shim.last_grad_norm = 12.5
+    callback(nlp, {"step": 1, "epoch": 0})
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines == [{"step": 0, "norm_before": None}, {"step": 1, "norm_before": 12.5}]
