@@ -261,6 +261,46 @@ def trajectory_summary(
     return {"blocks": blocks, "model_last_dev_f1": last_f1}
 
 
+def batch_shapes(train_spacy: Path, data_dir: Path, budget: Dict[str, Any]) -> Dict[str, Any]:
+    """What one epoch's updates hold on each side (a check of the reading): training docs,
+    words (the tokens the batcher counts: spaCy's tokens of the text with the config's
+    tokenizer for the README path, CoNLL's for B), updates per epoch and words and docs per
+    update, from spaCy's `minibatch_by_words` at the config's size over one seeded shuffle."""
+    import random
+
+    import spacy
+    from spacy.tokens import DocBin
+    from spacy.training.batchers import minibatch_by_words
+    from spacy.util import load_config, load_model_from_config
+
+    import spacy_modernbert.tokenizer  # noqa: F401  (the config's tokenizer, registered)
+    from benchmarks.ner_readme_path import CONFIG
+    from benchmarks.ner_study import load_split
+
+    nlp = load_model_from_config(load_config(CONFIG), auto_fill=True, validate=False)
+    refs = DocBin().from_disk(train_spacy).get_docs(spacy.blank("en").vocab)
+    readme = [len(nlp.make_doc(doc.text)) for doc in refs]
+    n_train = len(load_split("dev", 10**9, data_dir=data_dir)[0])
+    bench = [len(words) for words, _ in load_split("dev", n_train // 10 * 10, data_dir=data_dir)[0]]
+    out = {}
+    for name, lengths in (("readme", readme), ("benchmark", bench)):
+        order = list(lengths)
+        random.Random(0).shuffle(order)
+        batches = list(
+            minibatch_by_words(
+                order, size=budget["batch_words"], tolerance=0.2, get_length=lambda n: n
+            )
+        )
+        out[name] = {
+            "docs": len(lengths),
+            "words": sum(lengths),
+            "updates_per_epoch": len(batches),
+            "words_per_update": round(statistics.mean(sum(b) for b in batches), 1),
+            "docs_per_update": round(statistics.mean(len(b) for b in batches), 1),
+        }
+    return out
+
+
 def decided(f1: Dict[str, Dict[int, float]], seeds: Sequence[int] = FIX_SEEDS) -> bool:
     """Whether rule 2 has its answer: a candidate passed, or every candidate ran and failed."""
     if first_passing(f1, seeds) is not None:
@@ -275,6 +315,7 @@ def write(
     budget,
     command: str,
     trajectories: Optional[Dict[int, Dict[str, Any]]] = None,
+    shapes: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     from benchmarks.report import write_json
     from benchmarks.results import header_of_runs
@@ -351,6 +392,8 @@ def write(
     if trajectories:
         # a diagnostic beside the rules: the README path as shipped, logged per update
         result["trajectories"] = {f"seed {s}": t for s, t in sorted(trajectories.items())}
+    if shapes:
+        result["batches"] = shapes
     write_json(output, result)
     return result
 
@@ -430,7 +473,9 @@ def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
         + (f" --trajectory {args.trajectory}" if args.trajectory else "")
         + (f" --output {_shown(args.output)}" if args.output != DEFAULT_OUTPUT else "")
     )
-    result = write(args.output, f1, loads, budget, command, trajectories)
+    runs = sorted((args.work / args.tag).glob("*/train.spacy"))
+    shapes = batch_shapes(runs[0], args.data_dir, budget) if runs else None
+    result = write(args.output, f1, loads, budget, command, trajectories, shapes)
     print(json.dumps(result["verdict"], indent=1))
     return result
 
