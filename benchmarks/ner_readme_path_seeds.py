@@ -16,9 +16,10 @@ seed with evaluations every 20 steps gives the same model to the digit. So a REA
 and a B seed of the same number are different draws, and "seed 3" is one training run seen on
 dev and on test.
 
-Logged per update (the encoder's global gradient norm, a diagnostic, not in a result file),
+Logged per update (the encoder's global gradient norm; `--trajectory`, kept in the result file),
 seed 3's README run has norm spikes of 1,000-1,800 at steps 60-100 (the warmup's peak) and again
-of 600-1,000 at steps 200-300, against a median of 150-250 after the warmup; its dev F1 lags
+of 600-1,600 in 6 more blocks of 20 steps (200-540), against a median of 110-330 per block after
+the warmup (seed 0: one spike of 1,262 at 60-80, then none above 463); its dev F1 lags
 seed 0's from step 160 on (54.9 vs 55.7, 56.2 vs 62.5 at 240, 67.5 vs 72.4 at 560). thinc's
 per-parameter clip cannot cut a spike spread over many tensors; the encoder's `grad_clip_norm`
 (a global L2 clip, as the HF loop has) can.
