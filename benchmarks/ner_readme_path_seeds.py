@@ -39,7 +39,11 @@ model-last, the config's budget, the same random-init checkpoint for every arm a
    `configs/cpu_tiny.cfg`: R-clip (`grad_clip_norm = 1.0`, the HF loop's value and the
    pretrained protocol's), then R-clip-warm30 (the same and warmup 180 of 600 steps, the
    pretrained protocol's 30%). A candidate passes if its dev mean over seeds 0-5 is within 0.5
-   of B's (73.17) or above AND not below R-fixed's (72.34). Only then ONE test run
+   of B's (73.17) or above AND not below R-fixed's (72.34).
+   Added after both failed, before its runs: R-clip500 (`grad_clip_norm = 500`: between the
+   median norm per 20 updates after the warmup, 110-330, and the spikes, 600-1,830, of the two
+   logged trajectories, so it cuts the spikes only), which must also lift the worst seed: its
+   worst of seeds 0-5 above R-fixed's (68.34). Only then ONE test run
    (`benchmarks/ner_readme_path.py --seeds 0,1,2,3 --tag readme_path33-r5 --output
    benchmarks/results/ner_readme_path_r5.json`), reported whatever it gives.
 
@@ -94,8 +98,19 @@ CANDIDATES = {
             "readme",
             CLIP + ("--training.optimizer.learn_rate.warmup_steps", "180"),
         ),
+        # added after both failed (pre-registered before its runs): a clip that cuts the spikes
+        # only, between the median norm per 20 updates after the warmup (110-330) and the
+        # spikes (600-1,830) of the two logged trajectories
+        Arm(
+            "R-clip500",
+            "README path + the encoder's global gradient clip 500 (spikes only), model-last",
+            "readme",
+            ("--components.transformer.model.grad_clip_norm", "500"),
+        ),
     )
 }
+# candidates that must also lift the worst seed: above R-fixed's worst of seeds 0-5
+LIFTS_WORST = ("R-clip500",)
 SHIPPED = FIXES["R-fixed"]
 BENCH = ARMS["B"]
 
@@ -140,11 +155,16 @@ def spread_verdict(readme: Sequence[float], bench: Sequence[float]) -> Dict[str,
 
 
 def candidate_passes(
-    candidate: Sequence[float], bench: Sequence[float], shipped: Sequence[float]
+    candidate: Sequence[float],
+    bench: Sequence[float],
+    shipped: Sequence[float],
+    lifts_worst: bool = False,
 ) -> bool:
     """Rule 2: the candidate's dev mean is within FIX_TOLERANCE of B's (or above) and not below
-    the shipped README path's."""
-    return _mean(candidate) >= _mean(bench) - FIX_TOLERANCE and _mean(candidate) >= _mean(shipped)
+    the shipped README path's; with `lifts_worst` (LIFTS_WORST) its worst seed is also above
+    the shipped path's worst."""
+    passes = _mean(candidate) >= _mean(bench) - FIX_TOLERANCE and _mean(candidate) >= _mean(shipped)
+    return passes and (not lifts_worst or min(candidate) > min(shipped))
 
 
 def first_passing(
@@ -157,7 +177,7 @@ def first_passing(
     for name in CANDIDATES:
         if not all(s in f1.get(name, {}) for s in seeds):
             return None
-        if candidate_passes([f1[name][s] for s in seeds], bench, shipped):
+        if candidate_passes([f1[name][s] for s in seeds], bench, shipped, name in LIFTS_WORST):
             return name
     return None
 
@@ -340,9 +360,11 @@ def write(
             row["sd 0-11"] = round(statistics.stdev([got[s] for s in every]), 2)
         if arm.name in CANDIDATES:
             cand = [got[s] for s in FIX_SEEDS]
+            lifts = arm.name in LIFTS_WORST
             row["rule"] = (
-                f"{'passes' if candidate_passes(cand, bench, shipped) else 'fails'}: "
+                f"{'passes' if candidate_passes(cand, bench, shipped, lifts) else 'fails'}: "
                 f"{_mean(cand) - _mean(bench):+.2f} vs B, {_mean(cand) - _mean(shipped):+.2f} vs R-fixed"
+                + (f", worst seed {min(cand)} vs {min(shipped)}" if lifts else "")
             )
         rows.append(row)
     chosen = first_passing(f1)

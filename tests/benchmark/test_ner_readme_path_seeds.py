@@ -50,7 +50,7 @@ def _f1(**arms):
 
 def test_the_candidates_are_tried_in_order_and_the_first_that_passes_ships():
     base = dict(R_fixed=[72.34] * 6, B=[73.17] * 6)
-    assert list(seeds.CANDIDATES) == ["R-clip", "R-clip-warm30"]
+    assert list(seeds.CANDIDATES) == ["R-clip", "R-clip-warm30", "R-clip500"]
     # the first passes: the second is never needed
     f1 = _f1(**base, R_clip=[73.0] * 6)
     assert seeds.first_passing(f1) == "R-clip" and seeds.decided(f1)
@@ -62,16 +62,42 @@ def test_the_candidates_are_tried_in_order_and_the_first_that_passes_ships():
     # the second passes but the first has not run every seed: the order is the rule
     f1 = _f1(**base, R_clip=[72.0] * 5, R_clip_warm30=[74.0] * 6)
     assert seeds.first_passing(f1) is None and not seeds.decided(f1)
-    # both fail: decided, nothing ships
+    # both fail: the third decides
     f1 = _f1(**base, R_clip=[72.0] * 6, R_clip_warm30=[71.0] * 6)
+    assert seeds.first_passing(f1) is None and not seeds.decided(f1)
+    # every one fails: decided, nothing ships
+    f1 = _f1(**base, R_clip=[72.0] * 6, R_clip_warm30=[71.0] * 6, R_clip500=[70.0] * 6)
     assert seeds.first_passing(f1) is None and seeds.decided(f1)
 
 
+def test_the_spike_clip_must_also_lift_the_worst_seed():
+    shipped = [72.96, 75.39, 69.12, 68.34, 74.81, 73.45]
+    bench = [75.05, 74.66, 69.16, 73.55, 73.28, 73.32]
+    good_mean_same_worst = [74.0, 75.0, 73.0, 68.34, 74.0, 74.0]
+    assert seeds.candidate_passes(good_mean_same_worst, bench, shipped)
+    assert not seeds.candidate_passes(good_mean_same_worst, bench, shipped, lifts_worst=True)
+    lifted = [74.0, 75.0, 73.0, 68.5, 74.0, 74.0]
+    assert seeds.candidate_passes(lifted, bench, shipped, lifts_worst=True)
+    f1 = {
+        "R-fixed": dict(enumerate(shipped)),
+        "B": dict(enumerate(bench)),
+        "R-clip": dict(enumerate([70.0] * 6)),
+        "R-clip-warm30": dict(enumerate([70.0] * 6)),
+        "R-clip500": dict(enumerate(good_mean_same_worst)),
+    }
+    assert seeds.first_passing(f1) is None and seeds.decided(f1)
+    f1["R-clip500"] = dict(enumerate(lifted))
+    assert seeds.first_passing(f1) == "R-clip500"
+
+
 def test_the_candidates_add_the_encoders_global_clip_to_the_readme_path():
+    clips = {}
     for arm in seeds.CANDIDATES.values():
         assert arm.path == "readme"
         flags = dict(zip(arm.overrides[::2], arm.overrides[1::2]))
-        assert flags["--components.transformer.model.grad_clip_norm"] == "1.0"
+        clips[arm.name] = flags["--components.transformer.model.grad_clip_norm"]
+    assert clips == {"R-clip": "1.0", "R-clip-warm30": "1.0", "R-clip500": "500"}
+    assert seeds.LIFTS_WORST == ("R-clip500",)
     warm = dict(zip(*[iter(seeds.CANDIDATES["R-clip-warm30"].overrides)] * 2))
     assert warm["--training.optimizer.learn_rate.warmup_steps"] == "180"
 
