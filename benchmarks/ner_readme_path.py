@@ -11,7 +11,7 @@ The README path (the NER half of `weasel run all-real`: the SMS half is left out
 
     python -m spacy_modernbert convert-conll train.iob train.spacy --dev-output dev.spacy   # defaults
     python -m spacy_modernbert convert-conll valid.iob test.spacy
-    python -m spacy train configs/cpu_tiny.cfg --nlp.pipeline '["transformer","ner"]' ...
+    python -m spacy train configs/cpu_tiny.cfg --nlp.pipeline '["transformer","ner","entity_consistency"]' ...
 
 scored as `training/model-best` (what `weasel run` evaluates and packages) and `model-last`,
 on the test docs (one sentence each) and on 10 consecutive test docs joined into one doc
@@ -217,8 +217,9 @@ def readme_path(
     train = [sys.executable, "-m", "spacy", "train", CONFIG, "--output", work / "training"]
     train += ["--paths.train", work / "train.spacy", "--paths.dev", work / "dev.spacy"]
     train += ["--paths.base_model", checkpoint, "--system.seed", str(seed)]
-    # the NER half of all-real: no anomaly_scorer, so its score weight goes
-    train += ["--nlp.pipeline", '["transformer","ner"]']
+    # the NER half of all-real: the config's pipeline without anomaly_scorer, so its score
+    # weight goes (a rule pipe after ner, such as entity_consistency, stays: users get it)
+    train += ["--nlp.pipeline", json.dumps(ner_half())]
     train += ["--training.score_weights.anomaly_auc", "0"]
     train += uninstalled_code()
     config_steps = config_budget(None)["max_steps"]
@@ -228,6 +229,13 @@ def readme_path(
         train += ["--training.optimizer.learn_rate.warmup_steps", str(budget["warmup_steps"])]
         train += ["--training.eval_frequency", str(max(1, budget["max_steps"] // 8))]
     _run(train + list(overrides), log)
+
+
+def ner_half(config: Path = CONFIG) -> List[str]:
+    """The shipped config's pipeline without `anomaly_scorer`: what the README path trains."""
+    from spacy.util import load_config
+
+    return [name for name in load_config(config)["nlp"]["pipeline"] if name != "anomaly_scorer"]
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:

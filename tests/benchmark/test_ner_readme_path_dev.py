@@ -223,3 +223,16 @@ def test_a_partial_result_file_has_no_factor_rows_for_arms_it_lacks(tmp_path):
     assert [r["arm"] for r in saved["rows"]] == ["R", "B", "R-fixed"]
     assert saved["verdict"]["factors"] == {} and saved["verdict"]["fixes"]["R-fixed"]["passes"]
     assert saved["verdict"]["conclusion"] == "B - R = +2.00 (no factor arms in this run)"
+
+
+def test_the_readme_path_trains_the_configs_pipeline_without_the_anomaly_scorer(tmp_path):
+    from benchmarks.ner_readme_path import CONFIG, ner_half
+
+    assert ner_half() == ["transformer", "ner", "entity_consistency"]
+    other = tmp_path / "other.cfg"
+    text = CONFIG.read_text("utf8").replace(
+        'pipeline = ["transformer","ner","entity_consistency","anomaly_scorer"]',
+        'pipeline = ["transformer","ner","anomaly_scorer"]',
+    )
+    other.write_text(text, encoding="utf8")
+    assert ner_half(other) == ["transformer", "ner"]
