@@ -88,6 +88,9 @@ class EntityConsistency:
         starts = (
             [t.is_sent_start is True for t in doc] if doc.has_annotation("SENT_START") else None
         )
+        at: Dict[str, List[int]] = defaultdict(list)  # word -> where it occurs (in order)
+        for i, word in enumerate(words):
+            at[word].append(i)
         new: List[Span] = []
         keys = _by_key(ents)
         # longer strings first, then by first mention: the outcome does not depend on set order
@@ -100,7 +103,7 @@ class EntityConsistency:
             if label is None:
                 continue
             n = len(key)
-            for i in range(len(words) - n + 1):
+            for i in at[key[0]]:  # only where the string's first word occurs: linear in the doc
                 if tuple(words[i : i + n]) != key or any(j in taken for j in range(i, i + n)):
                     continue
                 if starts is not None and any(starts[i + 1 : i + n]):
