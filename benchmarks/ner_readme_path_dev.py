@@ -284,24 +284,64 @@ def write(
     return result
 
 
-def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
-    from benchmarks import data as bdata
+def add_study_arguments(
+    p: argparse.ArgumentParser,
+    work: str,
+    arms: str,
+    arms_help: str,
+    seeds: Sequence[int],
+    tag: str,
+) -> None:
+    """The options every README-path dev study takes (this one and ner_readme_path_seeds)."""
     from benchmarks import ner_protocol as proto
-    from benchmarks.ner_readme_path import _shown, config_budget
     from benchmarks.ner_study import DATA_DIR
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", type=Path, default=DATA_DIR)
     p.add_argument("--cache-dir", type=Path, default=proto.CACHE)
-    p.add_argument("--work", type=Path, default=proto.CACHE / "readme-path-dev")
-    p.add_argument(
-        "--arms",
-        default=",".join(ARMS),
-        help=f"arms to run (the others are read back): {', '.join({**ARMS, **FIXES})}",
-    )
-    p.add_argument("--seeds", default=",".join(map(str, SEEDS)))
-    p.add_argument("--tag", default=TAG)
+    p.add_argument("--work", type=Path, default=proto.CACHE / work)
+    p.add_argument("--arms", default=arms, help=arms_help)
+    p.add_argument("--seeds", default=",".join(map(str, seeds)))
+    p.add_argument("--tag", default=tag)
     p.add_argument("--results", type=Path, default=proto.RESULTS)
+
+
+def study_setup(p: argparse.ArgumentParser, args: argparse.Namespace, known: Sequence[str]):
+    """What a README-path dev study's runs share, from its parsed options: (log, the random-init
+    checkpoint, the chosen arms (refused unless in `known`), seeds, the config's budget, the
+    benchmark side's training sentences). Scoring runs in this process on 1 thread; each
+    training run is its own 1-thread process."""
+    import torch
+
+    from benchmarks import data as bdata
+    from benchmarks.ner_readme_path import config_budget
+
+    torch.set_num_threads(1)
+    log = lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True)  # noqa: E731
+    checkpoint = bdata.ensure_checkpoint(
+        args.cache_dir / "modernbert-small-random", "small", args.data_dir, log=log
+    )
+    chosen = [a for a in args.arms.split(",") if a]
+    unknown = [a for a in chosen if a not in known]
+    if unknown:
+        p.error(f"unknown arm(s) {unknown}: choose from {', '.join(known)}")
+    seeds = [int(x) for x in args.seeds.split(",")]
+    n_train = len(bdata.train_pool(args.data_dir)[0]) // 10 * 10
+    return log, checkpoint, chosen, seeds, config_budget(None), n_train
+
+
+def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
+    from benchmarks.ner_readme_path import _shown
+
+    known = list({**ARMS, **FIXES})
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_study_arguments(
+        p,
+        work="readme-path-dev",
+        arms=",".join(ARMS),
+        arms_help=f"arms to run (the others are read back): {', '.join(known)}",
+        seeds=SEEDS,
+        tag=TAG,
+    )
     p.add_argument(
         "--partial",
         action="store_true",
@@ -310,20 +350,7 @@ def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
     )
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = p.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)  # scoring here; each training run is its own 1-thread process
-    log = lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True)  # noqa: E731
-    checkpoint = bdata.ensure_checkpoint(
-        args.cache_dir / "modernbert-small-random", "small", args.data_dir, log=log
-    )
-    budget = config_budget(None)
-    seeds = [int(x) for x in args.seeds.split(",")]
-    n_train = len(bdata.train_pool(args.data_dir)[0]) // 10 * 10
-    chosen = [a for a in args.arms.split(",") if a]
-    unknown = [a for a in chosen if a not in ARMS and a not in FIXES]
-    if unknown:
-        p.error(f"unknown arm(s) {unknown}: choose from {', '.join({**ARMS, **FIXES})}")
+    log, checkpoint, chosen, seeds, budget, n_train = study_setup(p, args, known)
     f1: Dict[str, Dict[int, float]] = {}
     loads: List[float] = []
     for name, arm in {**ARMS, **FIXES}.items():

@@ -57,7 +57,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -423,24 +422,19 @@ def write(
 
 
 def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
-    from benchmarks import data as bdata
-    from benchmarks import ner_protocol as proto
-    from benchmarks.ner_readme_path import _shown, config_budget
-    from benchmarks.ner_study import DATA_DIR
+    from benchmarks.ner_readme_path import _shown
+    from benchmarks.ner_readme_path_dev import add_study_arguments, study_setup
 
+    known = [SHIPPED.name, BENCH.name, *CANDIDATES]
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", type=Path, default=DATA_DIR)
-    p.add_argument("--cache-dir", type=Path, default=proto.CACHE)
-    p.add_argument("--work", type=Path, default=proto.CACHE / "readme-path-seeds")
-    p.add_argument(
-        "--arms",
-        default="",
-        help=f"arms to run for --seeds (every other run is read back): "
-        f"{', '.join([SHIPPED.name, BENCH.name, *CANDIDATES])}",
+    add_study_arguments(
+        p,
+        work="readme-path-seeds",
+        arms="",
+        arms_help=f"arms to run for --seeds (every other run is read back): {', '.join(known)}",
+        seeds=FIX_SEEDS,
+        tag=TAG,
     )
-    p.add_argument("--seeds", default=",".join(map(str, FIX_SEEDS)))
-    p.add_argument("--tag", default=TAG)
-    p.add_argument("--results", type=Path, default=proto.RESULTS)
     p.add_argument(
         "--trajectory",
         default="",
@@ -449,21 +443,7 @@ def main(argv: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
     )
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = p.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
-    log = lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True)  # noqa: E731
-    checkpoint = bdata.ensure_checkpoint(
-        args.cache_dir / "modernbert-small-random", "small", args.data_dir, log=log
-    )
-    known = [SHIPPED.name, BENCH.name, *CANDIDATES]
-    chosen = [a for a in args.arms.split(",") if a]
-    unknown = [a for a in chosen if a not in known]
-    if unknown:
-        p.error(f"unknown arm(s) {unknown}: choose from {', '.join(known)}")
-    seeds = [int(x) for x in args.seeds.split(",")]
-    budget = config_budget(None)
-    n_train = len(bdata.train_pool(args.data_dir)[0]) // 10 * 10
+    log, checkpoint, chosen, seeds, budget, n_train = study_setup(p, args, known)
     f1, loads = collect(
         chosen,
         seeds,
