@@ -10,6 +10,7 @@ import pytest
 from benchmarks.explain import (
     ONE_CLASS,
     SUPERVISED,
+    SVDD,
     choose,
     choose_checkpoints,
     insert,
@@ -201,6 +202,7 @@ def _fake_pointing_runs(
 
     monkeypatch.setattr(explain, "one_class_pipeline", one_class_pipeline)
     monkeypatch.setattr(explain, "supervised_pipeline", lambda ckpt, *a: ckpt)
+    monkeypatch.setattr(explain, "svdd_pipeline", lambda ckpt, *a: ckpt)
     texts_seen = []
     real_checkpoints_for = one_class.checkpoints_for
 
@@ -297,7 +299,7 @@ def test_objectives_add_checkpoints_the_dev_docs_choose_among(tmp_path, monkeypa
     runs = _fake_pointing_runs(tmp_path, monkeypatch, ("mlm",))
     assert runs[0]["checkpoints"] == ["random-init", "pretrained"]
     assert set(runs[0]["dev"]) == {
-        f"{n} @{c}" for n in [*ONE_CLASS, SUPERVISED] for c in runs[0]["checkpoints"]
+        f"{n} @{c}" for n in [*ONE_CLASS, SVDD, SUPERVISED] for c in runs[0]["checkpoints"]
     }
     auto = choose_checkpoints(choose(runs))
     assert {a["checkpoint"] for a in auto.values()} == {"pretrained"}
@@ -306,7 +308,7 @@ def test_objectives_add_checkpoints_the_dev_docs_choose_among(tmp_path, monkeypa
     runs = _fake_pointing_runs(tmp_path, monkeypatch, objectives)
     assert runs[0]["checkpoints"] == ["random-init", "pretrained", "contrastive"]
     auto = choose_checkpoints(choose(runs))
-    assert set(auto) == {*ONE_CLASS, SUPERVISED}
+    assert set(auto) == {*ONE_CLASS, SVDD, SUPERVISED}
     assert {a["checkpoint"] for a in auto.values()} == {"contrastive"}
     result = summarize(runs, None, _fake_settings(objectives=objectives))
     assert "@contrastive" in result["protocol"]["checkpoint"]
