@@ -209,6 +209,8 @@ class AnomalyScorer(OneClassFitting, JsonCfgSerialization, TrainablePipe):
         self.explain_settings = explain.check_settings(settings, name)
         self._explained: Optional[Tuple[List[Doc], List[explain.Explanation]]] = None
         self._set_detector(detectors.resolve_detector(self.cfg["mode"], settings["detector"], name))
+        if self.explain_settings["explain"]:
+            explain.check_explainable(self.detector, name)
         # not in cfg either: a training-time setting, read at initialize (the weights are saved)
         self.outlier_exposure = outlier_exposure.check_setting(settings["outlier_exposure"], name)
         if self.outlier_exposure is not None and self._fitted is None:
@@ -279,6 +281,8 @@ class AnomalyScorer(OneClassFitting, JsonCfgSerialization, TrainablePipe):
             return self.model.ops.alloc1f(0)
         checks.check_listener_input(self.model, docs, self.name)
         if self.explain_settings["explain"]:
+            # the detector may have changed since __init__ (an old pipeline's cfg, at load)
+            explain.check_explainable(self.detector, self.name)
             scores, explanations = explain.explain_docs(self, docs)
             self._explained = (docs, explanations)
             return scores

@@ -41,6 +41,7 @@ from pydantic import BaseModel, Field
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from ..anomaly.explain import refusal as explain_refusal
 from ..anomaly.explain import span_records
 from .batcher import Closed, MicroBatcher, QueueFull
 from .limits import LimitError, Limits, check_texts, parse_texts
@@ -194,6 +195,9 @@ def pipeline_metadata(nlp: Language, limits: Limits) -> Dict[str, Any]:
         "labels": labels,
         "anomaly_threshold": scorer.threshold if scorer is not None else None,
         "anomaly_label": scorer.label if scorer is not None else None,
+        # whether `"explain": true` is answered (a scorer may offer no explanation: explain.refusal)
+        "anomaly_explains": scorer is not None
+        and explain_refusal(scorer.detector, scorer.name) is None,
         "limits": limits.to_dict(),
     }
 
@@ -216,6 +220,9 @@ def create_app(
     examples = list(examples) if examples is not None else default_examples()
     scorer = anomaly_component(nlp)
     threshold = scorer.threshold if scorer is not None else None
+    # `"explain": true` for a scorer that offers no explanation: refused per request (422),
+    # before it joins a batch, so it never fails the other requests batched with it
+    not_explained = explain_refusal(scorer.detector, scorer.name) if scorer is not None else None
 
     def process(texts: List[str], options: List[Any]) -> List[Dict[str, Any]]:
         docs = list(nlp.pipe(texts, batch_size=max(1, len(texts))))
@@ -259,6 +266,8 @@ def create_app(
             payload = decode_json(body)
             texts = check_texts(parse_texts(payload, limits), limits)
             option = (bool(payload.get("html", False)), bool(payload.get("explain", False)))
+            if option[1] and not_explained is not None:
+                raise LimitError(422, "explain", not_explained)
             future = batcher.submit_async(texts, option)
         except LimitError as err:
             return error_parts(err)

@@ -1,17 +1,22 @@
 """Explanations of anomaly_scorer (explain.py): token scores, doc.spans["anomaly"], settings."""
 
+import json
+from pathlib import Path
+
 import numpy
 import pytest
 import spacy
 from spacy import displacy
 
 from spacy_modernbert.anomaly import explain, search
+from spacy_modernbert.anomaly.detectors import make_detector
 
 from .conftest import examples, make_records, standalone_pipeline, train
 
 NORMAL_LINE = "Alice reported server restarted deploy finished today ."
 ANOMALOUS_LINE = "Bob reported breach stolen rootkit leaked today ."
 TEXT = f"{NORMAL_LINE}\n{ANOMALOUS_LINE}\nCarol reported backup completed cache warmed today ."
+EXPLAIN_SVDD = Path(__file__).parents[2] / "benchmarks" / "results" / "explain_svdd.json"
 SYSTEMS = [
     ("supervised", None),
     ("one_class", "doc_and_token_knn"),
@@ -76,7 +81,8 @@ def test_setting_on_equals_the_method_batch_and_single():
     assert batch[0].spans["anomaly"][0].text == ANOMALOUS_LINE
     nlp.get_pipe("anomaly_scorer").explain_settings["explain"] = False
     plain = nlp(TEXT)
-    assert plain._.anomaly_score == pytest.approx(batch[0]._.anomaly_score, abs=1e-9)
+    # the same score on the scoring path, to float32 rounding (the two paths sum in another order)
+    assert plain._.anomaly_score == pytest.approx(batch[0]._.anomaly_score, abs=1e-6)
     assert "anomaly" not in plain.spans
 
 
@@ -551,3 +557,33 @@ def test_auto_is_chosen_per_detector_and_pooling(monkeypatch):
     monkeypatch.delitem(explain.AUTO, "knn_idf")
     assert explain.auto_key(knn_idf) == "knn"
     assert explain.auto_key(None) is None
+
+
+def test_the_svdd_head_offers_no_explanation_and_says_what_does(tmp_path):
+    """explain.NOT_EXPLAINED: the Deep-SVDD head's explanations hit the inserted spam no better
+    than a random passage (results/explain_svdd.json), so explain is refused for it, at
+    construction when the config turns it on, and when asked later, naming the fix; scoring
+    is unchanged, and the detectors that explain are not refused."""
+    with pytest.raises(ValueError, match="not offered for the Deep-SVDD head") as err:
+        standalone_pipeline("one_class", detector="svdd", explain=True)
+    assert "explain = false" in str(err.value) and "doc_and_token_knn" in str(err.value)
+    nlp = trained("one_class", "svdd")
+    pipe = nlp.get_pipe("anomaly_scorer")
+    doc = nlp(TEXT)
+    assert 0.0 <= doc._.anomaly_score <= 1.0 and explain.SPAN_KEY not in doc.spans
+    with pytest.raises(ValueError, match="anomaly_scorer 'anomaly_scorer': explanations are not"):
+        pipe.explain(doc)
+    assert explain.SPAN_KEY not in doc.spans and not pipe.explain_settings["explain"]
+    # a pipeline saved with svdd and explain turned on in its config later: refused when used
+    nlp.to_disk(tmp_path / "svdd")
+    loaded = spacy.load(tmp_path / "svdd")
+    loaded.get_pipe("anomaly_scorer").explain_settings["explain"] = True
+    with pytest.raises(ValueError, match="Deep-SVDD"):
+        loaded(TEXT)
+    # the ones that explain
+    assert explain.refusal(None, "x") is None  # the supervised head
+    for name in ("doc_and_token_knn", "token_knn", "knn", "mahalanobis"):
+        assert explain.refusal(make_detector(name), "x") is None
+    assert "svdd" in explain.NOT_EXPLAINED
+    result = json.loads(EXPLAIN_SVDD.read_text(encoding="utf8"))  # the measured reason
+    assert result["auto"]["svdd"]["dev"] < 0.8

@@ -448,3 +448,19 @@ def test_the_shapes_run_repeats_the_committed_cells_and_changes_no_default():
             default[d]["passages"],
         )
     assert shapes["auto"]["knn"]["method"] != AUTO["knn"]["method"]  # not followed
+
+
+def test_the_svdd_run_is_summarized_and_the_refusal_follows_its_rule():
+    """results/explain_svdd.json (--systems svdd): its tables are summarize's of its runs, and
+    the pre-registered rule holds: the component refuses explain for svdd exactly when the dev
+    choice's mean dev hit rate is below 0.80 (explain.NOT_EXPLAINED)."""
+    from benchmarks.explain import summarize
+    from spacy_modernbert.anomaly.explain import NOT_EXPLAINED
+
+    svdd = json.loads((RESULT.parent / "explain_svdd.json").read_text(encoding="utf8"))
+    assert svdd["settings"]["systems"] == [SVDD]
+    assert {r["task"] for r in svdd["runs"]} == {"sms", "report"} and len(svdd["runs"]) == 6
+    again = summarize(svdd["runs"], None, svdd["settings"])
+    for key in ("protocol", "rows", "summary", "choices", "auto"):
+        assert again[key] == svdd[key], key
+    assert (svdd["auto"][SVDD]["dev"] < 0.8) == (SVDD in NOT_EXPLAINED)
