@@ -106,3 +106,35 @@ def trained_pipeline(shared_encoder_pipeline, tmp_path_factory):
         return path
 
     return train
+
+
+# The normal texts `svdd_pipeline` is initialized on.
+SVDD_NORMAL = [f"Deploy {i} finished on web-{i % 3}." for i in range(12)]
+
+
+@pytest.fixture(scope="session")
+def svdd_pipeline():
+    """blank("en") + a one-class anomaly_scorer with the Deep-SVDD head (`detector` svdd,
+    explain.NOT_EXPLAINED: it offers no explanation) on a small HashEmbed tok2vec,
+    initialized on SVDD_NORMAL. Not to be changed by a test (session-scoped)."""
+    from spacy.training import Example
+
+    nlp = spacy.blank("en")
+    tok2vec = {
+        "@architectures": "spacy.HashEmbedCNN.v2",
+        "pretrained_vectors": None,
+        "width": 32,
+        "depth": 1,
+        "embed_size": 500,
+        "window_size": 1,
+        "maxout_pieces": 2,
+        "subword_features": True,
+    }
+    config = {
+        "mode": "one_class",
+        "detector": {"@anomaly_detectors": "spacy-modernbert.SvddDetector.v1"},
+        "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": tok2vec},
+    }
+    nlp.add_pipe("anomaly_scorer", config=config)
+    nlp.initialize(lambda: [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in SVDD_NORMAL])
+    return nlp

@@ -82,32 +82,11 @@ def test_an_input_field_named_vector_needs_a_prefix(annotate_pipeline, tmp_path)
         )
 
 
-def test_explain_with_a_scorer_that_offers_none_stops_with_the_reason(tmp_path):
+def test_explain_with_a_scorer_that_offers_none_stops_with_the_reason(tmp_path, svdd_pipeline):
     """--explain on a pipeline whose anomaly_scorer offers no explanation (the Deep-SVDD head,
     explain.NOT_EXPLAINED): a clear error naming the fix, and no OUTPUT written."""
-    from spacy.training import Example
-
-    nlp = spacy.blank("en")
-    tok2vec = {
-        "@architectures": "spacy.HashEmbedCNN.v2",
-        "pretrained_vectors": None,
-        "width": 32,
-        "depth": 1,
-        "embed_size": 500,
-        "window_size": 1,
-        "maxout_pieces": 2,
-        "subword_features": True,
-    }
-    config = {
-        "mode": "one_class",
-        "detector": {"@anomaly_detectors": "spacy-modernbert.SvddDetector.v1"},
-        "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": tok2vec},
-    }
-    nlp.add_pipe("anomaly_scorer", config=config)
-    normal = [f"Deploy {i} finished on web-{i % 3}." for i in range(12)]
-    nlp.initialize(lambda: [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in normal])
-    nlp.to_disk(tmp_path / "svdd")
-    rows = [{"text": t} for t in normal]
+    svdd_pipeline.to_disk(tmp_path / "svdd")
+    rows = [{"text": f"Disk {i} full on db-0{i}."} for i in range(12)]
     with pytest.raises(ValueError, match="not offered for the Deep-SVDD head") as err:
         annotate(
             str(tmp_path / "svdd"),

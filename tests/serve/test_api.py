@@ -417,35 +417,13 @@ def test_the_fastapi_route_answers_like_the_fast_path(served_nlp):
     assert create_app(served_nlp).fast_annotate  # the default
 
 
-def test_a_scorer_that_offers_no_explanation_refuses_explain_per_request(client):
+def test_a_scorer_that_offers_no_explanation_refuses_explain_per_request(client, svdd_pipeline):
     """A pipeline whose anomaly_scorer offers no explanation (the Deep-SVDD head,
     explain.NOT_EXPLAINED): /metadata says so (the demo page then does not ask), a request
     with "explain": true is 422 with the reason and the fix before it joins a batch, and the
     same request without it is answered."""
-    import spacy
-    from spacy.training import Example
-
     assert client.get("/metadata").json()["anomaly_explains"] is True  # the served pipeline
-    nlp = spacy.blank("en")
-    tok2vec = {
-        "@architectures": "spacy.HashEmbedCNN.v2",
-        "pretrained_vectors": None,
-        "width": 32,
-        "depth": 1,
-        "embed_size": 500,
-        "window_size": 1,
-        "maxout_pieces": 2,
-        "subword_features": True,
-    }
-    config = {
-        "mode": "one_class",
-        "detector": {"@anomaly_detectors": "spacy-modernbert.SvddDetector.v1"},
-        "model": {"@architectures": "spacy-modernbert.AnomalyHead.v1", "tok2vec": tok2vec},
-    }
-    nlp.add_pipe("anomaly_scorer", config=config)
-    normal = [f"Deploy {i} finished on web-{i % 3}." for i in range(12)]
-    nlp.initialize(lambda: [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in normal])
-    with TestClient(create_app(nlp)) as svdd:
+    with TestClient(create_app(svdd_pipeline)) as svdd:
         assert svdd.get("/metadata").json()["anomaly_explains"] is False
         refused = svdd.post("/annotate", json={"texts": ["a", "b"], "explain": True})
         error = refused.json()["error"]
